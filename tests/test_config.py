@@ -1,0 +1,85 @@
+"""The experiment config: defaults, validation with actionable messages, YAML/JSON round trips."""
+import dataclasses
+
+import pytest
+
+from training import config as C
+from training.config import ExperimentConfig, StrategyConfig, field_docs
+from training.errors import ConfigError
+from training.presets import PRESETS, get_preset
+
+
+def test_every_field_has_a_docstring():
+    for cls in (C.DataConfig, C.ModelConfig, C.StrategyConfig, C.BudgetConfig, C.OptimConfig, C.TrainConfig,
+                C.ProbeConfig, C.SpeedConfig, C.PretrainConfig, C.ExperimentConfig):
+        docs = field_docs(cls)
+        missing = [f.name for f in dataclasses.fields(cls) if not docs.get(f.name)]
+        assert not missing, f"{cls.__name__} fields without a docstring: {missing}"
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_presets_round_trip_through_files(tmp_path, name, suffix):
+    cfg = get_preset(name)
+    path = tmp_path / f"cfg{suffix}"
+    cfg.save(path)
+    assert ExperimentConfig.load(path) == cfg
+
+
+def test_strategies_accept_plain_names_and_overrides():
+    cfg = ExperimentConfig.from_dict({"name": "x", "strategies": ["scratch", {"name": "lora", "lr": "1e-3",
+                                                                             "options": {"r": 4}}]})
+    assert cfg.strategies == [StrategyConfig("scratch"), StrategyConfig("lora", lr=1e-3, options={"r": 4})]
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"sizes": [0]}, "must be a positive integer"),
+    ({"sizes": [-5]}, "must be a positive integer"),
+    ({"sizes": ["lots"]}, "use positive integers or 'all'"),
+    ({"sizes": []}, "at least one training-set size"),
+    ({"sizes": [100, 100]}, "listed twice"),
+    ({"seeds": []}, "seeds must be"),
+    ({"task": "translation"}, "unknown task 'translation'; choose one of: text-classification, causal-lm"),
+    ({"strategies": []}, "at least one strategy"),
+    ({"strategies": ["full", "full"]}, "strategy listed twice: full"),
+    ({"data": {"eval_fraction": 1.5}}, "eval_fraction must be between 0 and 1"),
+    ({"optim": {"name": "lion"}}, "optim.name must be one of adamw, adam, sgd, rmsprop, adagrad"),
+    ({"train": {"batch_size": 32, "micro_batch_size": 5}}, "must divide"),
+    ({"budget": {"policy": "vibes"}}, "budget.policy must be one of"),
+    ({"model": {"init": "orthogonal"}}, "model.init must be default, xavier or he"),
+    ({"lr": 0.1}, "unknown field 'lr' in config; fields are: name, task"),
+    ({"optim": {"learning_rate": 1}}, "unknown field 'learning_rate' in config.optim"),
+    ({"model": {"base": "pretrain"}}, "hybrid path needs both"),
+    ({"probes": [{"kind": "knn"}]}, "knn probe needs a labelled `source`"),
+])
+def test_bad_values_name_the_fix(patch, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        ExperimentConfig.from_dict({"name": "x", **patch})
+
+
+def test_all_size_resolves_to_pool():
+    cfg = ExperimentConfig(name="x", sizes=[1000, "all", 100])
+    assert cfg.resolved_sizes(500) == [100, 500, 1000]
+
+
+def test_load_reports_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        ExperimentConfig.load(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        ExperimentConfig.load(bad)
+
+
+def test_unknown_preset():
+    with pytest.raises(ConfigError, match="unknown preset 'quik'; presets are: quick"):
+        get_preset("quik")
+
+
+def test_config_module_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, training.config, training.presets, training.strategies; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

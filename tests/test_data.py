@@ -1,0 +1,200 @@
+"""Data sources, column mapping, splits, nested subsets and the tokenisation cache."""
+import json
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.config import DataConfig
+from training.data import prepare_task_data, read_table
+from training.data.sources import load_table
+from training.data.split import nested_subset_order, train_eval_split
+from training.errors import DataError
+
+from .conftest import topic_rows
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet"])
+def test_every_file_format_loads(tmp_path, fmt):
+    df = pd.DataFrame(topic_rows(20))
+    path = tmp_path / f"d.{fmt}"
+    if fmt == "csv":
+        df.to_csv(path, index=False)
+    elif fmt == "tsv":
+        df.to_csv(path, index=False, sep="\t")
+    elif fmt == "jsonl":
+        df.to_json(path, orient="records", lines=True)
+    else:
+        df.to_parquet(path)
+    t = load_table(str(path), "text-classification")
+    assert t.texts == df["text"].tolist() and t.labels == df["label"].tolist()
+    assert t.label_names == sorted(set(df["label"]))
+
+
+def test_column_mapping_and_integer_labels(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"review": ["good film", "bad film", "fine"], "stars": [5, 1, 3]}).to_csv(path, index=False)
+    t = load_table(str(path), "text-classification", text_column="review", label_column="stars")
+    assert t.labels == ["5", "1", "3"]
+
+
+def test_unknown_column_lists_the_columns(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"text": ["a b", "c d"], "sentiment": ["pos", "neg"]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="label column 'label' not found .*columns are: text, sentiment"):
+        load_table(str(path), "text-classification")
+
+
+def test_one_class_only(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"text": ["a b", "c d"], "label": ["pos", "pos"]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="only one class \\('pos'\\).*at least two"):
+        load_table(str(path), "text-classification")
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match="is empty"):
+        load_table(str(path), "text-classification")
+    path.write_text("text,label\n", encoding="utf-8")
+    with pytest.raises(DataError, match="no rows"):
+        load_table(str(path), "text-classification")
+
+
+def test_non_utf8_text(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_bytes("text,label\ncaf\xe9 au lait,drink\nth\xe9,drink\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not UTF-8 .*re-save it as UTF-8"):
+        load_table(str(path), "text-classification")
+
+
+def test_unsupported_and_missing_files(tmp_path):
+    with pytest.raises(DataError, match="unsupported file type '.xlsx'"):
+        load_table(str(tmp_path / "d.xlsx"), "text-classification")
+    with pytest.raises(DataError, match="not found"):
+        load_table(str(tmp_path / "missing.csv"), "text-classification")
+
+
+def test_builtin_of_the_wrong_kind_and_unknown_builtin():
+    with pytest.raises(DataError, match="is not text-classification data; built-ins for text-classification: stdlib-docstrings"):
+        load_table("builtin:python-stdlib", "text-classification")
+    with pytest.raises(DataError, match="unknown built-in dataset 'tweets'"):
+        load_table("builtin:tweets", "text-classification")
+
+
+def test_rows_with_missing_text_or_label_are_dropped_and_counted(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\nhello there,a\n,b\nbye now,\nsee you,b\n", encoding="utf-8")
+    t = load_table(str(path), "text-classification")
+    assert t.texts == ["hello there", "see you"] and t.dropped_rows == 2
+
+
+def test_stdlib_docstrings_builtin_is_real_and_large():
+    t = load_table("builtin:stdlib-docstrings", "text-classification", group_column="group")
+    assert len(t) >= 3000 and len(t.label_names) >= 4
+    assert any("socket" in x.lower() for x in t.texts)
+    again = load_table("builtin:stdlib-docstrings", "text-classification", group_column="group")
+    assert again.fingerprint == t.fingerprint  # cached table gives identical rows
+
+
+def test_split_keeps_groups_on_one_side_and_is_stratified_and_deterministic():
+    t = load_table("builtin:stdlib-docstrings", "text-classification", group_column="group")
+    tr, ev = train_eval_split(len(t), t.labels, t.groups, 0.2, None, seed=0)
+    assert not {t.groups[i] for i in tr} & {t.groups[i] for i in ev}
+    assert set(tr) | set(ev) == set(range(len(t)))
+    train_counts, eval_counts = Counter(t.labels[i] for i in tr), Counter(t.labels[i] for i in ev)
+    assert set(train_counts) == set(t.label_names) and set(eval_counts) == set(t.label_names)
+    tr2, ev2 = train_eval_split(len(t), t.labels, t.groups, 0.2, None, seed=0)
+    assert np.array_equal(tr, tr2) and np.array_equal(ev, ev2)
+    _, ev3 = train_eval_split(len(t), t.labels, t.groups, 0.2, None, seed=1)
+    assert not np.array_equal(ev, ev3)
+
+
+@pytest.mark.parametrize("policy", ["fixed", "per-seed"])
+def test_nested_subsets_for_every_seed_policy(policy):
+    labels = [f"c{i % 5}" for i in range(2000)] + ["rare"] * 7
+    for seed in (0, 1, 2):
+        order = nested_subset_order(labels, len(labels), split_seed=0, run_seed=seed, policy=policy)
+        assert sorted(order) == list(range(len(labels)))
+        small, big = set(order[:100]), set(order[:1000])
+        assert small <= big  # N=100 lies inside N=1000
+        assert {labels[i] for i in order[:6]} == set(labels)  # the first examples cover every class
+        counts = Counter(labels[i] for i in order[:1000])
+        assert all(abs(counts[f"c{k}"] - 199) <= 4 for k in range(5))  # prefixes stay stratified
+    a = nested_subset_order(labels, len(labels), 0, 0, policy)
+    b = nested_subset_order(labels, len(labels), 0, 1, policy)
+    assert (np.array_equal(a, b)) == (policy == "fixed")
+
+
+def test_tokenisation_cache_is_hit_on_the_second_prepare(tmp_path, topic_csv, minilm_dir):
+    from training.models import load_tokenizer
+
+    class Counting:
+        def __init__(self, tok):
+            self.tok, self.calls = tok, 0
+
+        def __call__(self, *a, **k):
+            self.calls += 1
+            return self.tok(*a, **k)
+
+        def __getattr__(self, name):
+            return getattr(self.tok, name)
+
+    tok = Counting(load_tokenizer(minilm_dir))
+    cfg = DataConfig(source=str(topic_csv), group_column="doc")
+    first = prepare_task_data(cfg, "text-classification", tok, 32, tmp_path)
+    calls = tok.calls
+    second = prepare_task_data(cfg, "text-classification", tok, 32, tmp_path)
+    assert calls == 1 and tok.calls == 1
+    assert all(np.array_equal(x, y) for x, y in zip(first.train.ids, second.train.ids, strict=True))
+    third = prepare_task_data(cfg, "text-classification", tok, 16, tmp_path)  # new max length → new key
+    assert tok.calls == 2 and max(len(x) for x in third.train.ids) <= 16
+
+
+def test_hf_source_goes_through_the_datasets_library(tmp_path, monkeypatch):
+    """hf:NAME:CONFIG downloads a hub repo (replaced here by a local folder) and parses it with `datasets`."""
+    repo = tmp_path / "hub" / "imdb-like"
+    (repo / "plain").mkdir(parents=True)
+    (repo / "other").mkdir()
+    pd.DataFrame(topic_rows(30)).to_parquet(repo / "plain" / "train-00000-of-00001.parquet")
+    pd.DataFrame(topic_rows(10, seed=3)).to_parquet(repo / "other" / "train-00000-of-00001.parquet")
+    (repo / "README.md").write_text(
+        "---\nconfigs:\n- config_name: plain\n  data_files:\n  - split: train\n    path: plain/train-*\n"
+        "- config_name: other\n  data_files:\n  - split: train\n    path: other/train-*\n---\n", encoding="utf-8")
+    calls = []
+
+    def fake_snapshot(repo_id, repo_type):
+        calls.append((repo_id, repo_type))
+        return str(repo)
+
+    monkeypatch.setattr("training.data.sources.hf_snapshot", fake_snapshot)
+    t = load_table("hf:someone/imdb-like:other", "text-classification")
+    assert calls == [("someone/imdb-like", "dataset")]
+    assert t.texts == [r["text"] for r in topic_rows(10, seed=3)]
+    with pytest.raises(DataError, match="someone/imdb-like"):
+        load_table("hf:someone/imdb-like:nope", "text-classification")
+
+
+def test_hf_download_failure_is_actionable(monkeypatch):
+    def offline(repo_id, repo_type):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr("training.data.sources.hf_snapshot", offline)
+    with pytest.raises(DataError, match="could not download Hugging Face dataset 'x/y'.*local file"):
+        load_table("hf:x/y", "text-classification")
+
+
+def test_causal_lm_blocks_never_cross_the_split(tmp_path, code_jsonl, tiny_gpt2_dir):
+    from training.models import load_tokenizer
+
+    tok = load_tokenizer(tiny_gpt2_dir)
+    cfg = DataConfig(source=str(code_jsonl[0]), group_column="file")
+    data = prepare_task_data(cfg, "causal-lm", tok, 16, tmp_path)
+    assert len(data.train) > 0 and len(data.eval) > 0
+    assert all(len(b) == 16 for b in data.train.ids)
+    table = read_table(cfg, "causal-lm")
+    tr, ev = train_eval_split(len(table), None, table.groups, cfg.eval_fraction, None, cfg.split_seed)
+    assert not set(tr) & set(ev)
+    assert json.loads(code_jsonl[0].read_text().splitlines()[0])["file"] == "a0.py"

@@ -1,0 +1,107 @@
+"""Command line: `python -m training {presets,run,export}`.
+
+  python -m training presets
+  python -m training run quick --store ./store            # a preset name or a YAML/JSON config file
+  python -m training run my.yaml --store ./store --set seeds=[0,1] --set model.max_length=64
+  python -m training export EXP_ID --store ./store --format csv
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from .config import ExperimentConfig
+from .errors import ConfigError, HeadStartError
+
+
+def load_config(name_or_path: str, overrides: list[str]) -> ExperimentConfig:
+    from .presets import PRESETS, get_preset
+
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml", ".json") or path.exists():
+        cfg = ExperimentConfig.load(path)
+    elif name_or_path in PRESETS:
+        cfg = get_preset(name_or_path)
+    else:
+        raise ConfigError(f"{name_or_path!r} is neither a preset ({', '.join(PRESETS)}) nor a config file")
+    if not overrides:
+        return cfg
+    d = cfg.to_dict()
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set takes KEY=VALUE (e.g. seeds=[0,1]), got {item!r}")
+        node = d
+        parts = key.split(".")
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                raise ConfigError(f"--set {key}: {p!r} is not a section of the config")
+            node = node[p]
+        node[parts[-1]] = yaml.safe_load(value)
+    return ExperimentConfig.from_dict(d)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training", description="Head Start: scratch vs fine-tune experiments")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("presets", help="list the built-in presets")
+    p_run = sub.add_parser("run", help="run an experiment in this process and print its id")
+    p_run.add_argument("config", help="preset name or path to a YAML/JSON experiment config")
+    p_run.add_argument("--store", required=True, help="store directory (created if missing)")
+    p_run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config field, e.g. --set seeds=[0,1] (repeatable)")
+    p_run.add_argument("--owner", default="local")
+    p_exp = sub.add_parser("export", help="one row per run of an experiment")
+    p_exp.add_argument("experiment_id")
+    p_exp.add_argument("--store", required=True)
+    p_exp.add_argument("--format", choices=("csv", "json"), default="csv")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "presets":
+            from .presets import describe_presets
+
+            for p in describe_presets():
+                print(f"{p['name']:16} {p['description']}")
+                print(f"{'':16} task={p['task']} model={p['model']} data={p['data']}")
+                print(f"{'':16} strategies={','.join(p['strategies'])} sizes={p['sizes']} seeds={p['seeds']}")
+            return 0
+        from .store import Store
+
+        if args.command == "run":
+            from .experiment import run_experiment
+
+            cfg = load_config(args.config, args.overrides)
+            store = Store(args.store)
+            exp_id = run_experiment(cfg, store, progress=True, owner=args.owner)
+            failed = [r for r in store.runs(exp_id) if r["status"] != "done"]
+            print(exp_id)
+            return 1 if failed else 0
+        from .results import EXPORT_COLUMNS, run_rows
+
+        store = Store(args.store)
+        if store.experiment(args.experiment_id) is None:
+            raise ConfigError(f"no experiment {args.experiment_id!r} in {args.store}")
+        rows = run_rows(store, args.experiment_id)
+        if args.format == "json":
+            print(json.dumps(rows, indent=2))
+        else:
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+            sys.stdout.write(buf.getvalue())
+        return 0
+    except HeadStartError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

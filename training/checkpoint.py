@@ -1,0 +1,81 @@
+"""Checkpoints that let a run resume exactly: trainable weights, optimizer, scheduler, RNG and counters.
+
+Layout of `runs/<run_id>/checkpoint/`:
+  trainable.safetensors   the parameters that train (all of them for full/scratch; adapters + head for
+                          LoRA; the head for head-only) — frozen ones are the base's and are rebuilt
+  state.pt                step, phase, counters, optimizer and scheduler state, torch RNG states
+  adapter/                (LoRA/QLoRA, final checkpoint) the PEFT adapter, loadable with PeftModel
+A checkpoint is written to a sibling temporary directory and renamed into place, so a crash mid-write
+leaves the previous checkpoint intact.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+STATE = "state.pt"
+WEIGHTS = "trainable.safetensors"
+
+
+def trainable_state(model) -> dict[str, torch.Tensor]:
+    """Trainable parameters by name, each shared tensor once (safetensors refuses aliases)."""
+    seen, out = set(), {}
+    for name, p in model.named_parameters():
+        if p.requires_grad and id(p) not in seen:
+            seen.add(id(p))
+            out[name] = p.detach().to("cpu").contiguous()
+    return out
+
+
+def save(ckpt_dir: Path, model, state: dict, export_adapter: bool = False) -> None:
+    tmp = ckpt_dir.with_name(ckpt_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(trainable_state(model), str(tmp / WEIGHTS))
+    torch.save(state, tmp / STATE)
+    if export_adapter and hasattr(model.backbone, "save_pretrained") and hasattr(model.backbone, "peft_config"):
+        model.backbone.save_pretrained(str(tmp / "adapter"))
+    old = ckpt_dir.with_name(ckpt_dir.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if ckpt_dir.exists():
+        ckpt_dir.rename(old)
+    tmp.rename(ckpt_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def exists(ckpt_dir: Path) -> bool:
+    return (ckpt_dir / STATE).is_file() and (ckpt_dir / WEIGHTS).is_file()
+
+
+def load_state(ckpt_dir: Path) -> dict:
+    # weights_only: the state holds only tensors, numbers, strings and containers of them.
+    return torch.load(ckpt_dir / STATE, map_location="cpu", weights_only=True)
+
+
+def load_weights(ckpt_dir: Path, model) -> None:
+    """Copy saved trainable parameters into the model (names must match the prepared model)."""
+    saved = load_file(str(ckpt_dir / WEIGHTS))
+    params = dict(model.named_parameters())
+    missing = [k for k in saved if k not in params]
+    if missing:
+        raise RuntimeError(f"checkpoint has parameters the model lacks (e.g. {missing[0]}); "
+                           "was it written by a different strategy or model?")
+    with torch.no_grad():
+        for name, tensor in saved.items():
+            params[name].copy_(tensor.to(params[name].device, params[name].dtype))
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

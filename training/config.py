@@ -1,0 +1,457 @@
+"""The experiment config: typed dataclasses, validated once, saved as JSON/YAML next to every run.
+
+One `ExperimentConfig` describes a matched grid — every strategy × training-set size × seed — that
+shares data splits, eval set, probes and budget policy. The CLI, the app and the tests all build one
+of these; nothing else configures training. This module imports neither torch nor streamlit.
+
+Each field's docstring (the string under it) is its documentation; `field_docs(cls)` reads them so
+the app and the CLI show the same text.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import json
+import textwrap
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from .errors import ConfigError
+
+TASK_KINDS = ("text-classification", "causal-lm")
+OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop", "adagrad")
+BUDGET_POLICIES = ("epochs", "steps", "flops")
+SUBSET_POLICIES = ("fixed", "per-seed")
+PROBE_KINDS = ("auto", "retrieval", "perplexity", "knn", "none")
+
+
+@dataclass
+class DataConfig:
+    source: str = "builtin:stdlib-docstrings"
+    """Where the examples come from: `builtin:NAME`, `hf:DATASET[:CONFIG]` (Hugging Face hub, via the
+    `datasets` library), or a path to a .csv, .tsv, .jsonl or .parquet file."""
+    text_column: str = "text"
+    """Column holding the input text."""
+    label_column: str = "label"
+    """Column holding the class label (text-classification only); any values, encoded in sorted order."""
+    group_column: str | None = None
+    """Optional column: rows with the same value stay on one side of the train/eval split (e.g. the
+    document or module a sentence comes from), so eval never sees a training document."""
+    hf_split: str = "train"
+    """Split of a Hugging Face dataset to read; Head Start makes its own train/eval split from it."""
+    eval_fraction: float = 0.2
+    """Share of the examples (by group when groups exist) held out for evaluation."""
+    eval_max: int | None = 1000
+    """Cap on the number of eval examples (a stratified sample); smaller evals are faster but noisier."""
+    split_seed: int = 0
+    """Seed of the train/eval split. Fixed for the whole experiment so every run sees the same eval set."""
+    subset_policy: str = "fixed"
+    """How nested training subsets depend on the run seed. `fixed`: one stratified ordering of the train
+    pool for all seeds, so seeds vary only initialisation and batch order. `per-seed`: each seed draws
+    its own ordering. Either way the N=100 subset lies inside the N=1000 one for the same seed."""
+    max_rows: int | None = None
+    """Read at most this many rows of the source (first rows, before splitting); None reads all."""
+
+    def __post_init__(self) -> None:
+        _check(bool(self.source and self.source.strip()), "data.source is empty; give builtin:NAME, "
+               "hf:DATASET[:CONFIG] or a path to a .csv/.tsv/.jsonl/.parquet file")
+        _check(0.0 < self.eval_fraction < 1.0, f"data.eval_fraction must be between 0 and 1, got {self.eval_fraction}")
+        _check(self.eval_max is None or self.eval_max >= 2, "data.eval_max must be at least 2 (or null for no cap)")
+        _check(self.subset_policy in SUBSET_POLICIES,
+               f"data.subset_policy must be one of {', '.join(SUBSET_POLICIES)}, got {self.subset_policy!r}")
+        _check(self.max_rows is None or self.max_rows > 0, "data.max_rows must be positive (or null)")
+
+
+@dataclass
+class ModelConfig:
+    base: str = "builtin:minilm-l6"
+    """Base model: `builtin:minilm-l6` (offline all-MiniLM-L6-v2), `hf:ORG/NAME` (Hugging Face hub), a
+    local directory with config.json, or `pretrain` for the hybrid path (the base is the experiment's own
+    pretraining run). Remote code is never run."""
+    max_length: int = 128
+    """Tokens per example (text-classification: truncation length; causal-lm: block length). Cost grows
+    at least linearly with it."""
+    pooling: str = "mean"
+    """How an encoder turns token states into one vector for the head and the embedding probes: `mean`
+    (what sentence encoders such as MiniLM are trained for) or `cls` (the first token)."""
+    dropout: float | None = None
+    """Override the model's hidden and attention dropout (None keeps the base config's value)."""
+    init: str = "default"
+    """Initialisation of from-scratch weights: `default` (the architecture's own, e.g. N(0, 0.02) for
+    BERT), `xavier` (Glorot uniform) or `he` (Kaiming normal, fan-in). Recorded with every run."""
+
+    def __post_init__(self) -> None:
+        _check(bool(self.base and self.base.strip()),
+               "model.base is empty; use builtin:minilm-l6, hf:ORG/NAME or a local directory")
+        _check(4 <= self.max_length <= 8192, f"model.max_length must be between 4 and 8192, got {self.max_length}")
+        _check(self.pooling in ("mean", "cls"), f"model.pooling must be 'mean' or 'cls', got {self.pooling!r}")
+        _check(self.dropout is None or 0.0 <= self.dropout < 1.0, "model.dropout must be in [0, 1)")
+        _check(self.init in ("default", "xavier", "he"), f"model.init must be default, xavier or he, got {self.init!r}")
+
+
+@dataclass
+class StrategyConfig:
+    name: str
+    """Strategy: scratch, full, lora, qlora, head, freeze, discriminative or lp-ft."""
+    lr: float | None = None
+    """Peak learning rate; None uses the strategy's measured default (scratch's is higher)."""
+    weight_decay: float | None = None
+    """Override the optimizer's weight decay for this strategy."""
+    budget_multiplier: float = 1.0
+    """Train this strategy k× the steps the budget policy gives (e.g. 3 for "scratch trains longer")."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Strategy-specific options, e.g. lora: {r: 16, alpha: 32}; freeze: {layers: 3};
+    discriminative: {decay: 2.6}; lp-ft: {probe_fraction: 0.3}. See `python -m training presets`."""
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.name, str) and bool(self.name), "every strategy needs a name")
+        _check(self.lr is None or self.lr > 0, f"strategy {self.name}: lr must be positive, got {self.lr}")
+        _check(self.weight_decay is None or self.weight_decay >= 0, f"strategy {self.name}: weight_decay must be ≥ 0")
+        _check(self.budget_multiplier > 0, f"strategy {self.name}: budget_multiplier must be positive")
+        _check(isinstance(self.options, dict), f"strategy {self.name}: options must be a mapping")
+
+    @property
+    def label(self) -> str:
+        """The name a run is shown under (the name, plus ×k when it trains longer)."""
+        return self.name if self.budget_multiplier == 1.0 else f"{self.name}×{self.budget_multiplier:g}"
+
+
+@dataclass
+class BudgetConfig:
+    policy: str = "epochs"
+    """How much each run trains. `epochs`: the same passes over its own N (small N → few steps, raised to
+    `min_steps`). `steps`: every run the same optimizer steps. `flops`: every run at a given N gets the
+    training FLOPs that `flops_reference` spends in `epochs` epochs, so cheaper strategies take more steps."""
+    epochs: float = 3.0
+    """Passes over the training subset (policy `epochs`, and the reference of policy `flops`)."""
+    steps: int = 200
+    """Optimizer steps per run (policy `steps`)."""
+    min_steps: int = 30
+    """Floor on optimizer steps, so tiny subsets still train (policies `epochs` and `flops`)."""
+    max_steps: int | None = None
+    """Cap on optimizer steps per run (None: no cap)."""
+    flops_reference: str = "full"
+    """Strategy whose epochs-budget FLOPs set the budget under policy `flops`."""
+
+    def __post_init__(self) -> None:
+        _check(self.policy in BUDGET_POLICIES, f"budget.policy must be one of {', '.join(BUDGET_POLICIES)}, got {self.policy!r}")
+        _check(self.epochs > 0, f"budget.epochs must be positive, got {self.epochs}")
+        _check(self.steps > 0, f"budget.steps must be positive, got {self.steps}")
+        _check(self.min_steps >= 1, "budget.min_steps must be at least 1")
+        _check(self.max_steps is None or self.max_steps >= self.min_steps, "budget.max_steps must be ≥ budget.min_steps")
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adamw"
+    """Optimizer: adamw (default; fused on CUDA), adam, sgd (with momentum), rmsprop or adagrad."""
+    weight_decay: float = 0.01
+    """Decoupled weight decay (adamw) or L2 penalty (others); never applied to biases and norms."""
+    momentum: float = 0.9
+    """Momentum for sgd and rmsprop."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """Adam/AdamW betas."""
+    warmup_fraction: float = 0.1
+    """Share of the steps spent warming the learning rate up linearly from 0."""
+    schedule: str = "linear"
+    """Decay after warmup: `linear` to 0, `cosine` to 0, or `constant`."""
+    grad_clip: float | None = 1.0
+    """Clip the global gradient norm to this value (None: no clipping)."""
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)
+        _check(self.name in OPTIMIZERS, f"optim.name must be one of {', '.join(OPTIMIZERS)}, got {self.name!r}")
+        _check(self.weight_decay >= 0, "optim.weight_decay must be ≥ 0")
+        _check(0 <= self.momentum < 1, "optim.momentum must be in [0, 1)")
+        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas must be two numbers in [0, 1)")
+        _check(0 <= self.warmup_fraction < 1, "optim.warmup_fraction must be in [0, 1)")
+        _check(self.schedule in ("linear", "cosine", "constant"),
+               f"optim.schedule must be linear, cosine or constant, got {self.schedule!r}")
+        _check(self.grad_clip is None or self.grad_clip > 0, "optim.grad_clip must be positive (or null)")
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 32
+    """Examples per optimizer step (the effective batch)."""
+    micro_batch_size: int | None = None
+    """Examples per forward/backward; batch_size/micro_batch_size steps of gradient accumulation. None
+    means no accumulation. Smaller saves memory, costs speed."""
+    eval_every: int | None = None
+    """Evaluate every k optimizer steps; None picks about `evals_per_run` evaluations per run."""
+    evals_per_run: int = 5
+    """Evaluations per run when `eval_every` is None (plus one before training and one at the end)."""
+    eval_at_start: bool = True
+    """Evaluate before the first step too, so curves start at the untrained model (one more eval per run)."""
+    probe_every_eval: bool = False
+    """Run forgetting probes at every evaluation (a curve) instead of only before and after training."""
+    checkpoint_every: int | None = None
+    """Checkpoint every k steps (for resume); None checkpoints at every evaluation. Always at the end."""
+    keep_checkpoint: bool = True
+    """Keep the final checkpoint on disk (weights or adapter) after the run finishes."""
+
+    def __post_init__(self) -> None:
+        _check(self.batch_size >= 1, "train.batch_size must be at least 1")
+        if self.micro_batch_size is not None:
+            _check(1 <= self.micro_batch_size <= self.batch_size and self.batch_size % self.micro_batch_size == 0,
+                   f"train.micro_batch_size ({self.micro_batch_size}) must divide train.batch_size ({self.batch_size})")
+        _check(self.eval_every is None or self.eval_every >= 1, "train.eval_every must be ≥ 1 (or null)")
+        _check(self.evals_per_run >= 1, "train.evals_per_run must be ≥ 1")
+        _check(self.checkpoint_every is None or self.checkpoint_every >= 1, "train.checkpoint_every must be ≥ 1 (or null)")
+
+    @property
+    def accumulation(self) -> int:
+        return self.batch_size // (self.micro_batch_size or self.batch_size)
+
+
+@dataclass
+class ProbeConfig:
+    kind: str = "auto"
+    """`auto` (retrieval for encoders, perplexity on held-out source text for causal LMs), `retrieval`
+    (summary→body recall@1 of the embeddings on reference docstrings), `perplexity` (on `source` text),
+    `knn` (k-nearest-neighbour accuracy of the embeddings on a labelled "old task" `source`), or `none`."""
+    source: str | None = None
+    """Data for perplexity/knn probes (same forms as data.source); retrieval uses built-in reference text."""
+    text_column: str = "text"
+    """Text column of `source`."""
+    label_column: str = "label"
+    """Label column of `source` (knn)."""
+    max_examples: int = 400
+    """Examples (or pairs) the probe evaluates; more is steadier and slower."""
+
+    def __post_init__(self) -> None:
+        _check(self.kind in PROBE_KINDS, f"probe kind must be one of {', '.join(PROBE_KINDS)}, got {self.kind!r}")
+        _check(self.kind not in ("knn",) or bool(self.source), "a knn probe needs a labelled `source` (the old task's data)")
+        _check(self.max_examples >= 10, "probe max_examples must be at least 10")
+
+
+@dataclass
+class SpeedConfig:
+    device: str = "auto"
+    """`auto` (first CUDA GPU, else CPU), `cpu`, or `cuda`/`cuda:N`."""
+    bf16: bool | None = None
+    """bf16 autocast: None = on for CUDA, off on CPU. Halves activation memory and speeds up matmuls on
+    recent GPUs; off on CPU, where bf16 matmuls are usually slower."""
+    compile: bool = False
+    """torch.compile the model. Faster steps after a compile warm-up of tens of seconds; worth it for
+    long runs on CUDA, rarely for short CPU runs."""
+    num_threads: int | None = None
+    """CPU threads for torch (None: torch's default). Fix it for bit-identical CPU reruns across machines."""
+
+    def __post_init__(self) -> None:
+        _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+               f"speed.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        _check(self.num_threads is None or self.num_threads >= 1, "speed.num_threads must be ≥ 1")
+
+
+@dataclass
+class PretrainConfig:
+    """The hybrid path: pre-train a small GPT-2-style model from scratch on corpus A, then use it as the
+    base for the experiment's strategies on corpus B. Its cost is stored as a run of its own."""
+    data: DataConfig = field(default_factory=lambda: DataConfig(source="builtin:python-stdlib"))
+    """Corpus A."""
+    vocab_size: int = 4096
+    """Byte-level BPE vocabulary trained on corpus A (cached); B is tokenised with the same one."""
+    n_layer: int = 4
+    """Transformer blocks."""
+    n_embd: int = 256
+    """Hidden size."""
+    n_head: int = 4
+    """Attention heads."""
+    steps: int = 1500
+    """Optimizer steps of pretraining."""
+    lr: float = 1e-3
+    """Peak learning rate of pretraining."""
+    seed: int = 0
+    """Seed of the pretraining run."""
+
+    def __post_init__(self) -> None:
+        _check(256 <= self.vocab_size <= 65536, "pretrain.vocab_size must be between 256 and 65536")
+        _check(self.n_layer >= 1 and self.n_embd >= 8 and self.n_head >= 1, "pretrain model sizes must be positive")
+        _check(self.n_embd % self.n_head == 0, f"pretrain.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        _check(self.steps >= 1 and self.lr > 0, "pretrain.steps and pretrain.lr must be positive")
+
+
+Size = Union[int, str]
+
+
+@dataclass
+class ExperimentConfig:
+    name: str
+    """A name for people; experiments are identified by id."""
+    task: str = "text-classification"
+    """Task kind: `text-classification` (encoder; accuracy and macro-F1) or `causal-lm` (decoder;
+    loss and perplexity)."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """Training/eval data and column mapping."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """Base model and architecture-level settings."""
+    strategies: list[StrategyConfig] = field(default_factory=lambda: [StrategyConfig("scratch"), StrategyConfig("full")])
+    """Strategies to compare; each may override lr, weight decay, budget and its own options."""
+    sizes: list[Size] = field(default_factory=lambda: [100, 1000])
+    """Training-set sizes: positive integers and/or `all`. Subsets are nested."""
+    seeds: list[int] = field(default_factory=lambda: [0])
+    """Seeds: each (strategy, size) runs once per seed."""
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    """How long each run trains (equal epochs, steps or FLOPs)."""
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    """Optimizer and learning-rate schedule."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """Batching, evaluation and checkpoint cadence."""
+    probes: list[ProbeConfig] = field(default_factory=lambda: [ProbeConfig()])
+    """Forgetting probes, measured on the untouched base, during training and at the end."""
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
+    """Device and speed switches."""
+    pretrain: PretrainConfig | None = None
+    """Hybrid path only: pre-train the base on corpus A first (set model.base to `pretrain`)."""
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.name, str) and bool(self.name.strip()), "the experiment needs a name")
+        _check(self.task in TASK_KINDS, f"unknown task {self.task!r}; choose one of: {', '.join(TASK_KINDS)}")
+        _check(bool(self.strategies), "choose at least one strategy")
+        labels = [s.label for s in self.strategies]
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        _check(not dupes, f"strategy listed twice: {', '.join(dupes)}; give repeats a different budget_multiplier or drop them")
+        _check(bool(self.sizes), "give at least one training-set size (a positive integer or 'all')")
+        for n in self.sizes:
+            if isinstance(n, str):
+                _check(n == "all", f"training-set size {n!r} is not a number; use positive integers or 'all'")
+            else:
+                _check(isinstance(n, int) and not isinstance(n, bool) and n > 0,
+                       f"training-set size {n!r} must be a positive integer (or 'all')")
+        _check(len(set(map(str, self.sizes))) == len(self.sizes), "a training-set size is listed twice")
+        _check(bool(self.seeds) and all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds),
+               "seeds must be a non-empty list of integers")
+        _check(len(set(self.seeds)) == len(self.seeds), "a seed is listed twice")
+        _check((self.model.base == "pretrain") == (self.pretrain is not None),
+               "the hybrid path needs both model.base: pretrain and a pretrain: section (or neither)")
+        _check(self.pretrain is None or self.task == "causal-lm", "the pretrain (hybrid) path is for task causal-lm")
+        if self.budget.policy == "flops":
+            _check(self.budget.flops_reference in [s.name for s in self.strategies],
+                   f"budget.flops_reference {self.budget.flops_reference!r} is not among the strategies")
+
+    # -- serialisation ---------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return _to_plain(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ExperimentConfig":
+        return _from_plain(cls, d, "config")
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.write_text(self.to_yaml() if path.suffix in (".yaml", ".yml") else self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ExperimentConfig":
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} not found") from None
+        try:
+            d = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as e:
+            raise ConfigError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from None
+        if not isinstance(d, dict):
+            raise ConfigError(f"{path} must hold a mapping of config fields at the top level")
+        return cls.from_dict(d)
+
+    def resolved_sizes(self, pool_size: int) -> list[int]:
+        """Sizes as integers, 'all' → pool_size, sorted and de-duplicated."""
+        return sorted({pool_size if n == "all" else int(n) for n in self.sizes})
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+def _from_plain(tp: Any, value: Any, where: str) -> Any:
+    """Build `tp` from plain JSON/YAML data, naming the field path in every error."""
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if tp is StrategyConfig and isinstance(value, str):
+            value = {"name": value}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping, got {type(value).__name__}")
+        hints = get_type_hints(tp)
+        names = [f.name for f in dataclasses.fields(tp)]
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ConfigError(f"unknown field {unknown[0]!r} in {where}; fields are: {', '.join(names)}")
+        kwargs = {k: _from_plain(hints[k], v, f"{where}.{k}") for k, v in value.items()}
+        try:
+            return tp(**kwargs)
+        except TypeError as e:
+            raise ConfigError(f"{where}: {e}") from None
+    if origin is Union or origin is types.UnionType:
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _from_plain(a, value, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} has the wrong type")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {type(value).__name__}")
+        (item_tp, *_) = get_args(tp) or (Any,)
+        items = [_from_plain(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping")
+        return dict(value)
+    if origin is Literal:
+        return value
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str):
+        try:
+            return float(value)  # YAML reads 1e-4 as a string
+        except ValueError:
+            pass
+    if isinstance(tp, type) and not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        raise ConfigError(f"{where} must be {tp.__name__}, got {value!r}")
+    return value
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of a config dataclass, as one line of text."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body
+    docs = {}
+    for node, nxt in zip(body, body[1:], strict=False):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs

@@ -1,0 +1,66 @@
+"""Losses and eval metrics for each task kind: accuracy and macro-F1, or loss and perplexity."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+PRIMARY_METRIC = {"text-classification": ("accuracy", True), "causal-lm": ("perplexity", False)}
+"""The headline eval metric of each task kind and whether higher is better."""
+
+
+def task_loss(task: str, logits: torch.Tensor, batch: dict) -> torch.Tensor:
+    """Mean loss of a batch, computed in float32."""
+    if task == "text-classification":
+        return F.cross_entropy(logits.float(), batch["labels"])
+    return lm_loss(logits, batch["input_ids"], batch["attention_mask"])
+
+
+def lm_loss(logits, input_ids, attention_mask, reduction: str = "mean") -> torch.Tensor:
+    """Next-token cross-entropy over real (unpadded) target tokens."""
+    targets = input_ids[:, 1:].masked_fill(attention_mask[:, 1:] == 0, -100)
+    loss = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.size(-1)), targets.reshape(-1),
+                           ignore_index=-100, reduction="sum")
+    if reduction == "sum":
+        return loss
+    return loss / (targets != -100).sum().clamp(min=1)
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    """Unweighted mean of per-class F1 over the classes present in y_true or y_pred."""
+    scores = []
+    for c in range(n_classes):
+        tp = int(np.sum((y_pred == c) & (y_true == c)))
+        fp = int(np.sum((y_pred == c) & (y_true != c)))
+        fn = int(np.sum((y_pred != c) & (y_true == c)))
+        if tp + fp + fn == 0:
+            continue
+        scores.append(2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores)) if scores else 0.0
+
+
+@torch.no_grad()
+def evaluate(model, task: str, batches, n_classes: int, autocast) -> dict[str, float]:
+    """Eval metrics over an iterable of batches. Keys: loss + accuracy/macro_f1, or loss + perplexity."""
+    was_training = model.training
+    model.eval()
+    total_loss, count, preds, labels = 0.0, 0, [], []
+    for batch in batches:
+        with autocast():
+            logits = model(**{k: v for k, v in batch.items() if k != "labels"})
+        if task == "text-classification":
+            total_loss += F.cross_entropy(logits.float(), batch["labels"], reduction="sum").item()
+            count += len(batch["labels"])
+            preds.append(logits.argmax(-1).cpu().numpy())
+            labels.append(batch["labels"].cpu().numpy())
+        else:
+            total_loss += lm_loss(logits, batch["input_ids"], batch["attention_mask"], "sum").item()
+            count += int(batch["attention_mask"][:, 1:].sum().item())
+    model.train(was_training)
+    loss = total_loss / max(count, 1)
+    if task == "text-classification":
+        y, p = np.concatenate(labels), np.concatenate(preds)
+        return {"loss": loss, "accuracy": float(np.mean(y == p)), "macro_f1": macro_f1(y, p, n_classes)}
+    return {"loss": loss, "perplexity": float(math.exp(min(loss, 50.0)))}

@@ -1,0 +1,306 @@
+"""Experiments: validate and plan a matched grid, store it, and execute its runs.
+
+`launch` does every check that can fail — strategies, device, model, data, sizes, probes — *before*
+anything is written, then inserts the experiment and its queued runs in one transaction.
+`execute_run` trains one stored run (in-process here; in a worker process under the runner) and
+records its result. `run_experiment` does both for the CLI and tests.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import loop
+from .accounting import FlopCounter
+from .config import ExperimentConfig, StrategyConfig
+from .data import TaskData, prepare_task_data, too_many_message
+from .errors import ConfigError, DataError, DeviceError, HeadStartError
+from .models import build_task_model, load_tokenizer, resolve_base, structure
+from .probes import build_probes
+from .store import RunSink, Store
+from .strategies import Strategy, get_strategy
+from .strategies.qlora import QLoRA
+
+PRETRAIN = "pretrain"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"speed.device is {name!r} but this machine has no CUDA GPU; use auto or cpu")
+    return device
+
+
+def strategy_configs(cfg: ExperimentConfig) -> dict[str, StrategyConfig]:
+    return {s.label: s for s in cfg.strategies}
+
+
+@dataclass
+class Plan:
+    runs: list[dict]
+    info: dict
+
+
+# -- launch ------------------------------------------------------------------------------------------
+
+def plan_experiment(cfg: ExperimentConfig, cache_dir: Path) -> Plan:
+    """Validate everything and compute the runs (strategy, size, seed, steps). Writes only caches."""
+    device = resolve_device(cfg.speed.device)
+    strategies = {label: get_strategy(sc, cfg.task) for label, sc in strategy_configs(cfg).items()}
+    for s in strategies.values():
+        if isinstance(s, QLoRA):
+            s.check_available(device.type)
+    runs: list[dict] = []
+    if cfg.pretrain is not None:
+        from .pretrain import architecture_dir
+
+        base_dir = architecture_dir(cfg, cache_dir)
+        tokenizer = load_tokenizer(base_dir)
+        corpus_a = prepare_task_data(cfg.pretrain.data, "causal-lm", tokenizer, cfg.model.max_length, cache_dir)
+        runs.append({"id": None, "strategy": PRETRAIN, "n_train": len(corpus_a.train), "seed": cfg.pretrain.seed,
+                     "total_steps": cfg.pretrain.steps})
+        held_out = corpus_a.eval
+    else:
+        base_dir = resolve_base(cfg.model.base)
+        tokenizer = load_tokenizer(base_dir)
+        held_out = None
+    data = prepare_task_data(cfg.data, cfg.task, tokenizer, cfg.model.max_length, cache_dir)
+    build_probes(cfg, tokenizer, cache_dir, held_out)  # validates probe sources now, not mid-run
+    pool = len(data.train)
+    sizes = cfg.resolved_sizes(pool)
+    for n in sizes:
+        if n > pool:
+            raise DataError(too_many_message(n, pool, cfg.task))
+    per_example = {label: example_flops(cfg, s, base_dir, data) for label, s in strategies.items()}
+    for seed in cfg.seeds:
+        for n in sizes:
+            for label in strategies:
+                runs.append({"strategy": label, "n_train": n, "seed": seed,
+                             "total_steps": budget_steps(cfg, label, n, per_example),
+                             "depends_on": PRETRAIN if cfg.pretrain is not None else None})
+    info = {"data": data.info, "label_names": data.label_names, "pool_size": pool, "sizes": sizes,
+            "device": str(device), "flops_per_example": per_example}
+    return Plan(runs, info)
+
+
+def launch(cfg: ExperimentConfig, store: Store, owner: str = "local") -> str:
+    """Validate, plan and store an experiment with its queued runs; returns the experiment id."""
+    plan = plan_experiment(cfg, store.cache_dir)
+    runs = plan.runs
+    if runs and runs[0]["strategy"] == PRETRAIN:
+        from .store import new_id
+
+        runs[0]["id"] = new_id("r")
+        for r in runs[1:]:
+            r["depends_on"] = runs[0]["id"]
+    return store.create_experiment(cfg, runs, owner=owner, info=plan.info)
+
+
+def budget_steps(cfg: ExperimentConfig, label: str, n: int, per_example: dict[str, float]) -> int:
+    """Optimizer steps of one run under the experiment's budget policy."""
+    b, sc = cfg.budget, strategy_configs(cfg)[label]
+
+    def epoch_steps(multiplier: float) -> int:
+        steps = max(b.min_steps, math.ceil(b.epochs * n / cfg.train.batch_size))
+        return math.ceil(min(steps, b.max_steps or steps) * multiplier)
+
+    if b.policy == "steps":
+        return math.ceil(b.steps * sc.budget_multiplier)
+    if b.policy == "epochs":
+        return epoch_steps(sc.budget_multiplier)
+    ref_label = next(s.label for s in cfg.strategies if s.name == b.flops_reference)
+    budget = epoch_steps(1.0) * per_example[ref_label]
+    steps = math.ceil(budget * sc.budget_multiplier / max(per_example[label], 1.0))
+    cap = b.max_steps or 10 * epoch_steps(1.0)  # cheap strategies (head) would otherwise run ~forever
+    return max(b.min_steps, min(steps, cap))
+
+
+def example_flops(cfg: ExperimentConfig, strategy: Strategy, base_dir: Path, data: TaskData) -> float:
+    """Training FLOPs per example of this strategy on this data (mean length), from a weightless model."""
+    lengths = np.array([len(x) for x in data.train.ids], dtype=np.float64)
+    with torch.device("meta"):
+        model = build_task_model(cfg.task, base_dir, pretrained=False, num_labels=max(2, len(data.label_names)),
+                                 cfg=cfg.model, seed=0)
+        strategy.prepare(model)
+    counter = FlopCounter(model, structure(model))
+    if strategy.cache_features:
+        return counter.training_flops(0, 0, 1, units=slice(-1, None))
+    return counter.training_flops(float(lengths.mean()), float((lengths ** 2).mean()), 1)
+
+
+# -- execute -----------------------------------------------------------------------------------------
+
+def execute_run(store: Store, run_id: str, control=None) -> dict:
+    """Train one stored run and record its outcome (done / failed / cancelled). Returns the run row."""
+    run = store.run(run_id)
+    cfg = store.experiment_config(run["experiment_id"])
+    now = time.time()
+    store.update_run(run_id, status="running", pid=os.getpid(), started_at=run["started_at"] or now,
+                     heartbeat_at=now, error=None, device=cfg.speed.device)
+    sink = RunSink(store, run_id)
+    try:
+        result = _execute(store, cfg, run, sink, control)
+    except loop.Cancelled as e:
+        store.update_run(run_id, status="cancelled", ended_at=time.time(), error=str(e))
+    except HeadStartError as e:
+        store.update_run(run_id, status="failed", ended_at=time.time(), error=str(e))
+    except Exception as e:  # noqa: BLE001 — any crash becomes a failed run with its traceback as an event
+        sink.event("error", f"{type(e).__name__}: {e}", {"traceback": traceback.format_exc()})
+        store.update_run(run_id, status="failed", ended_at=time.time(), error=f"{type(e).__name__}: {e}")
+    else:
+        store.update_run(run_id, status="done", ended_at=time.time(), result=result)
+    return store.run(run_id)
+
+
+def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, control) -> dict:
+    cache = store.cache_dir
+    device = resolve_device(cfg.speed.device)
+    if cfg.speed.num_threads:
+        torch.set_num_threads(cfg.speed.num_threads)
+    store.update_run(run["id"], device=str(device))
+    if run["strategy"] == PRETRAIN:
+        return _execute_pretrain(store, cfg, run, sink, control, device)
+
+    sc = strategy_configs(cfg)[run["strategy"]]
+    strategy = get_strategy(sc, cfg.task)
+    if isinstance(strategy, QLoRA):
+        strategy.check_available(device.type)
+    held_out = None
+    if cfg.pretrain is not None:
+        base_dir = store.run_dir(run["depends_on"]) / "model"
+        if not (base_dir / "config.json").is_file():
+            raise HeadStartError("the pretraining run has not finished; this run starts from its checkpoint")
+        tokenizer = load_tokenizer(base_dir)
+        held_out = prepare_task_data(cfg.pretrain.data, "causal-lm", tokenizer, cfg.model.max_length, cache).eval
+    else:
+        base_dir = resolve_base(cfg.model.base)
+        tokenizer = load_tokenizer(base_dir)
+    data = prepare_task_data(cfg.data, cfg.task, tokenizer, cfg.model.max_length, cache)
+    probes = build_probes(cfg, tokenizer, cache, held_out)
+    baselines = probe_baselines(store, run["experiment_id"], cfg, base_dir, probes, data, device)
+
+    model = build_task_model(cfg.task, base_dir, pretrained=strategy.pretrained, num_labels=max(2, len(data.label_names)),
+                             cfg=cfg.model, seed=run["seed"], load_kwargs=strategy.load_kwargs())
+    strategy.prepare(model)
+    setup = _setup(cfg, run, strategy, model, tokenizer, data.subset(cfg.data, run["n_train"], run["seed"]),
+                   data, probes, device, store, baselines)
+    result = loop.train(setup, sink, control)
+    return _summarise(cfg, run, strategy, result, probes, baselines, data)
+
+
+def _setup(cfg, run, strategy, model, tokenizer, train, data, probes, device, store,
+           baselines: dict | None = None) -> loop.RunSetup:
+    total = run["total_steps"]
+    eval_every = cfg.train.eval_every or max(1, math.ceil(total / cfg.train.evals_per_run))
+    bf16 = use_bf16(cfg, device)
+    return loop.RunSetup(
+        task=cfg.task, strategy=strategy, model=model, structure=structure(model), pad_id=tokenizer.pad_token_id,
+        train=train, eval=data.eval, n_classes=len(data.label_names), probes=probes, seed=run["seed"],
+        total_steps=total, batch_size=cfg.train.batch_size,
+        micro_batch_size=cfg.train.micro_batch_size or cfg.train.batch_size, optim=cfg.optim,
+        weight_decay=strategy.cfg.weight_decay if strategy.cfg.weight_decay is not None else cfg.optim.weight_decay,
+        eval_every=eval_every, checkpoint_every=cfg.train.checkpoint_every or eval_every,
+        probe_every_eval=cfg.train.probe_every_eval, device=device, bf16=bf16, compile=cfg.speed.compile,
+        ckpt_dir=store.run_dir(run["id"]) / "checkpoint", keep_checkpoint=cfg.train.keep_checkpoint,
+        eval_at_start=cfg.train.eval_at_start, starts_from_base=strategy.pretrained and not strategy.needs_cuda,
+        probe_baselines=baselines or {})
+
+
+def use_bf16(cfg: ExperimentConfig, device: torch.device) -> bool:
+    return cfg.speed.bf16 if cfg.speed.bf16 is not None else device.type == "cuda"
+
+
+def _execute_pretrain(store, cfg, run, sink, control, device) -> dict:
+    from .pretrain import architecture_dir, export_model
+
+    pc = cfg.pretrain
+    base_dir = architecture_dir(cfg, store.cache_dir)
+    tokenizer = load_tokenizer(base_dir)
+    data = prepare_task_data(pc.data, "causal-lm", tokenizer, cfg.model.max_length, store.cache_dir)
+    strategy = get_strategy(StrategyConfig("scratch", lr=pc.lr), "causal-lm")
+    model = build_task_model("causal-lm", base_dir, pretrained=False, num_labels=2, cfg=cfg.model, seed=pc.seed)
+    strategy.prepare(model)
+    pretrain_run = dict(run, seed=pc.seed, total_steps=pc.steps)
+    setup = _setup(cfg, pretrain_run, strategy, model, tokenizer, data.train, data, [], device, store)
+    result = loop.train(setup, sink, control)
+    export_model(model, tokenizer, store.run_dir(run["id"]) / "model")
+    return _summarise(cfg, run, strategy, result, [], {}, data)
+
+
+def probe_baselines(store: Store, exp_id: str, cfg: ExperimentConfig, base_dir: Path, probes, data: TaskData,
+                    device: torch.device) -> dict[str, float]:
+    """Probe values of the untouched base model, measured once per experiment and cached on disk."""
+    if not probes:
+        return {}
+    path = store.experiment_dir(exp_id) / "probe_baseline.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    model = build_task_model(cfg.task, base_dir, pretrained=True, num_labels=max(2, len(data.label_names)),
+                             cfg=cfg.model, seed=0).to(device)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16(cfg, device) else contextlib.nullcontext
+    values = {p.key: p.measure(model, device, autocast) for p in probes}
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(values), encoding="utf-8")
+    tmp.replace(path)
+    return values
+
+
+def _summarise(cfg, run, strategy, result: dict, probes, baselines: dict, data: TaskData) -> dict:
+    final = result.pop("final")
+    probe_final = {p.key: final[p.key] for p in probes if p.key in final}
+    forgetting = {p.key: p.forgetting(baselines[p.key], probe_final[p.key])
+                  for p in probes if p.key in probe_final and p.key in baselines}
+    return {
+        **result,
+        "strategy": strategy.name, "lr": strategy.lr, "pretrained": strategy.pretrained,
+        "init": cfg.model.init if not strategy.pretrained else "pretrained",
+        "eval": {k.removeprefix("eval/"): v for k, v in final.items() if k.startswith("eval/")},
+        "probe_baseline": baselines, "probe_final": probe_final, "forgetting": forgetting,
+        "probes": {p.key: p.name for p in probes},
+        "data_fingerprint": data.fingerprint,
+        "torch": torch.__version__,
+    }
+
+
+def run_experiment(cfg: ExperimentConfig, store: Store, progress: bool = False, owner: str = "local") -> str:
+    """Launch and execute every run in order, in this process."""
+    exp_id = launch(cfg, store, owner=owner)
+    runs = store.runs(exp_id)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=sum(r["total_steps"] or 0 for r in runs), unit="step", desc=cfg.name)
+    control = _ProgressControl(bar)
+    for r in runs:
+        if bar is not None:
+            bar.set_postfix_str(f"{r['strategy']} N={r['n_train']} seed={r['seed']}")
+        row = execute_run(store, r["id"], control)
+        if row["status"] != "done" and bar is not None:
+            bar.write(f"run {r['id']} ({r['strategy']}, N={r['n_train']}, seed {r['seed']}) {row['status']}: {row['error']}")
+    if bar is not None:
+        bar.close()
+    return exp_id
+
+
+class _ProgressControl(loop.NullControl):
+    def __init__(self, bar):
+        self.bar = bar
+
+    def beat(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+
+__all__ = ["launch", "execute_run", "run_experiment", "plan_experiment", "ConfigError"]

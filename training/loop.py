@@ -1,0 +1,276 @@
+"""The one training loop, shared by every strategy and task kind.
+
+Sections: setup → (resume) → baseline eval → per phase: optimizer, schedule, steps → final eval.
+A step is: micro-batches of forward/backward under optional bf16 autocast, gradient clipping, an
+optimizer and scheduler step. Losses stay on the device between logs; `.item()` (a host sync) runs
+only at eval/log points. Wall time counts training only: evaluation and probes are excluded.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psutil
+import torch
+
+from . import checkpoint
+from .accounting import FlopCounter, device_peak_flops
+from .config import OptimConfig
+from .data.tokenize import Examples, length_sorted_batches, stream_indices
+from .evaluate import evaluate, task_loss
+from .models import Structure, count_params
+from .optim import make_optimizer, make_scheduler
+from .probes import Probe
+from .strategies import Strategy
+
+
+class Cancelled(Exception):
+    """Raised when the control asks the run to stop; the run was checkpointed first."""
+
+
+class NullControl:
+    def should_stop(self) -> bool:
+        return False
+
+    def beat(self) -> None:
+        pass
+
+
+@dataclass
+class RunSetup:
+    """Everything one run needs; built by `training.experiment`."""
+    task: str
+    strategy: Strategy
+    model: torch.nn.Module
+    structure: Structure
+    pad_id: int
+    train: Examples
+    eval: Examples
+    n_classes: int
+    probes: list[Probe]
+    seed: int
+    total_steps: int
+    batch_size: int
+    micro_batch_size: int
+    optim: OptimConfig
+    weight_decay: float
+    eval_every: int
+    checkpoint_every: int
+    probe_every_eval: bool
+    device: torch.device
+    bf16: bool
+    compile: bool
+    ckpt_dir: Path
+    keep_checkpoint: bool = True
+    eval_at_start: bool = True
+    starts_from_base: bool = False
+    """The model before its first update equals the base (pretrained, not quantised): step-0 probes are the baseline."""
+    probe_baselines: dict[str, float] = field(default_factory=dict)
+
+
+class FeatureExamples:
+    """Cached pooled features of a frozen encoder (head-only training), batched like Examples."""
+
+    def __init__(self, features: torch.Tensor, labels: np.ndarray):
+        self.features, self.labels = features, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def collate(self, idx, pad_id, device):
+        idx = np.asarray(list(idx))
+        return {"features": self.features[torch.from_numpy(idx).to(self.features.device)],
+                "labels": torch.from_numpy(self.labels[idx]).to(device)}
+
+
+def _batches(data, size: int, pad_id: int, device):
+    """Eval batches in length order (order does not change the metrics; padding is minimal)."""
+    for idx in length_sorted_batches(data, size):
+        yield data.collate(idx, pad_id, device)
+
+
+def _memory_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return int(psutil.Process().memory_info().rss)
+
+
+def train(run: RunSetup, sink, control=None) -> dict:
+    """Train one run to completion (or until cancelled); returns its result summary."""
+    control = control or NullControl()
+    model, device = run.model, run.device
+    model.to(device)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if run.bf16 else contextlib.nullcontext
+    phases = run.strategy.phases(run.total_steps)
+    accumulation = run.batch_size // run.micro_batch_size
+    peak_flops = device_peak_flops(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    # -- state: fresh, or restored from the last checkpoint ------------------------------------------
+    st = {"step": 0, "examples": 0, "wall_s": 0.0, "flops": 0.0, "peak_mem": 0}
+    saved = checkpoint.load_state(run.ckpt_dir) if checkpoint.exists(run.ckpt_dir) else None
+    if saved is not None:
+        st.update({k: saved[k] for k in st})
+        phase_now = next((p for p in phases if p.start <= st["step"] < p.end), phases[-1])
+        run.strategy.enter_phase(model, phase_now)
+        checkpoint.load_weights(run.ckpt_dir, model)
+        checkpoint.set_rng_state(saved["rng"])
+        sink.truncate(after_step=st["step"])  # rows logged after the checkpoint are rewritten identically
+        sink.event("resumed", f"resumed from step {st['step']}", {"step": st["step"]})
+    else:
+        torch.manual_seed(run.seed)
+
+    # -- head-only: encode the training subset and eval set once with the frozen encoder -----------
+    train_data, eval_data = run.train, run.eval
+    if run.strategy.cache_features:
+        train_data, eval_data, cache_flops = _cache_features(run, autocast)
+        if saved is None:
+            st["flops"] += cache_flops
+
+    train_lengths = train_data.lengths if isinstance(train_data, Examples) else None
+
+    def log_eval(step: int, probes: bool) -> dict:
+        metrics = evaluate(model, run.task, _batches(eval_data, 2 * run.batch_size, run.pad_id, device),
+                           run.n_classes, autocast)
+        values = {f"eval/{k}": v for k, v in metrics.items()}
+        if probes:
+            for probe in run.probes:
+                # The encoder is bit-identical to the base before the first update of a pretrained run
+                # and throughout a frozen-encoder run: its probe value *is* the baseline, measured once.
+                same_as_base = (step == 0 and run.starts_from_base) or run.strategy.cache_features
+                if same_as_base and probe.key in run.probe_baselines:
+                    values[probe.key] = run.probe_baselines[probe.key]
+                else:
+                    values[probe.key] = probe.measure(model, device, autocast)
+        st["peak_mem"] = max(st["peak_mem"], _memory_bytes(device))
+        values["sys/peak_mem_bytes"] = st["peak_mem"]
+        sink.log(step, st["examples"], st["wall_s"], st["flops"], values)
+        return values
+
+    last_eval = log_eval(0, probes=True) if saved is None and run.eval_at_start else {}
+    last_logged_step = st["step"]
+    # Mean train loss since the last log; restored on resume so the first resumed log is unchanged.
+    train_loss_sum = torch.full((), saved["loss_sum"] if saved else 0.0, device=device)
+    train_loss_count = saved["loss_count"] if saved else 0
+    trainable, _ = count_params(model)
+
+    for pi, phase in enumerate(phases):
+        if phase.end <= st["step"]:
+            continue
+        run.strategy.enter_phase(model, phase)
+        model.train()
+        if run.strategy.cache_features:
+            model.backbone.eval()  # frozen encoder: no dropout (it does not run per step anyway)
+        optimizer = make_optimizer(run.strategy.param_groups(model, phase, run.weight_decay), run.optim, device)
+        scheduler = make_scheduler(optimizer, phase.end - phase.start, run.optim)
+        if saved is not None and saved.get("phase") == pi and saved["step"] > phase.start:
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+        counter = FlopCounter(model, run.structure)
+        trainable = max(trainable, count_params(model)[0])
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        forward = torch.compile(model) if run.compile else model
+
+        for step in range(max(phase.start, st["step"]), phase.end):
+            # -- one optimizer step -----------------------------------------------------------------
+            t0 = time.perf_counter()
+            idx = stream_indices(len(train_data), run.seed, step * run.batch_size, run.batch_size,
+                                 train_lengths, run.batch_size)
+            for micro in np.array_split(idx, accumulation):
+                batch = train_data.collate(micro, run.pad_id, device)
+                with autocast():
+                    logits = forward(**{k: v for k, v in batch.items() if k != "labels"})
+                loss = task_loss(run.task, logits, batch) / accumulation
+                loss.backward()
+                train_loss_sum += loss.detach()
+                st["flops"] += _batch_flops(counter, batch, micro, train_data, run.strategy.cache_features)
+            if run.optim.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, run.optim.grad_clip)
+            optimizer.step()
+            lr_used = max(g["lr"] for g in optimizer.param_groups)  # the top group's (discriminative: head)
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            train_loss_count += 1
+            st["step"] = step + 1
+            st["examples"] += run.batch_size
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)  # so wall time is the step's, not its launch's
+            st["wall_s"] += time.perf_counter() - t0
+            control.beat()
+
+            # -- log, eval, checkpoint ----------------------------------------------------------------
+            done = st["step"] == run.total_steps
+            at_eval = st["step"] % run.eval_every == 0 or done
+            if at_eval:
+                train_loss = (train_loss_sum / max(train_loss_count, 1)).item()  # host sync
+                if not math.isfinite(train_loss):
+                    raise FloatingPointError(f"training loss became {train_loss} at step {st['step']}; "
+                                             f"lower the learning rate (now {phase.lr:g}) or enable clipping")
+                values = {"train/loss": train_loss, "train/lr": lr_used}
+                if peak_flops and st["wall_s"] > 0:
+                    values["sys/mfu"] = st["flops"] / st["wall_s"] / peak_flops
+                sink.log(st["step"], st["examples"], st["wall_s"], st["flops"], values)
+                last_eval = log_eval(st["step"], probes=run.probe_every_eval or done)
+                train_loss_sum.zero_()
+                train_loss_count = 0
+                last_logged_step = st["step"]
+            stop = not done and control.should_stop()
+            if done or stop or st["step"] % run.checkpoint_every == 0:
+                _save(run, model, st, pi, optimizer, scheduler, (train_loss_sum.item(), train_loss_count), export=done)
+            if stop:
+                raise Cancelled(f"cancelled at step {st['step']}")
+
+    if not last_eval:  # resumed from the final checkpoint of a run that stopped before recording it
+        last_eval = log_eval(st["step"], probes=True)
+    result = {
+        "steps": st["step"], "examples": st["examples"], "wall_s": st["wall_s"], "flops": st["flops"],
+        "peak_mem_bytes": st["peak_mem"], "trainable_params": trainable,
+        "final": {k: v for k, v in last_eval.items()},
+        "last_logged_step": last_logged_step,
+    }
+    if not run.keep_checkpoint:
+        shutil.rmtree(run.ckpt_dir, ignore_errors=True)
+    return result
+
+
+def _batch_flops(counter: FlopCounter, batch, micro, data, cached: bool) -> float:
+    if cached:  # only the head runs per step
+        return counter.training_flops(0, 0, len(micro), units=slice(-1, None))
+    lengths = np.fromiter((len(data.ids[i]) for i in micro), dtype=np.int64, count=len(micro))
+    return counter.training_flops(int(lengths.sum()), int((lengths ** 2).sum()), len(micro))
+
+
+def _save(run: RunSetup, model, st: dict, phase_index: int, optimizer, scheduler, loss_acc: tuple[float, int],
+          export: bool) -> None:
+    state = dict(st, phase=phase_index, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                 rng=checkpoint.rng_state(), loss_sum=loss_acc[0], loss_count=loss_acc[1])
+    checkpoint.save(run.ckpt_dir, model, state, export_adapter=export)
+
+
+@torch.no_grad()
+def _cache_features(run: RunSetup, autocast) -> tuple[FeatureExamples, FeatureExamples, float]:
+    model = run.model
+    was = model.training
+    model.eval()
+    out = []
+    for data in (run.train, run.eval):
+        feats = None
+        for idx in length_sorted_batches(data, 2 * run.batch_size):
+            batch = data.collate(idx, run.pad_id, run.device)
+            with autocast():
+                f = model.embed(batch["input_ids"], batch["attention_mask"]).float()
+            if feats is None:
+                feats = torch.empty(len(data), f.shape[1], device=f.device)
+            feats[torch.from_numpy(idx).to(f.device)] = f
+        out.append(FeatureExamples(feats, data.labels))
+    model.train(was)
+    lengths = run.train.lengths
+    encoder_flops = FlopCounter(model, run.structure).forward_flops(
+        int(lengths.sum()), int((lengths ** 2).sum()), len(lengths), units=slice(None, -1))
+    return out[0], out[1], encoder_flops

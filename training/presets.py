@@ -1,0 +1,102 @@
+"""Built-in experiments that run offline. `python -m training presets` lists them.
+
+Text (see README "Built-in data"): `builtin:stdlib-docstrings` — docstrings of Python's standard
+library labelled by Library Reference chapter; reference text for the forgetting probe — NumPy and
+pandas docstrings; causal-LM corpora — the standard library's source (A) and pandas' source (B).
+"""
+from __future__ import annotations
+
+from .config import (
+    BudgetConfig,
+    DataConfig,
+    ExperimentConfig,
+    ModelConfig,
+    PretrainConfig,
+    ProbeConfig,
+    SpeedConfig,
+    StrategyConfig,
+    TrainConfig,
+)
+from .errors import ConfigError
+
+S = StrategyConfig
+
+
+def quick() -> ExperimentConfig:
+    """The smallest honest version of `docstrings`: 4 strategies × 2 sizes × 1 seed, ≤ 3 min on 2 CPU cores."""
+    return ExperimentConfig(
+        name="quick",
+        task="text-classification",
+        data=DataConfig(source="builtin:stdlib-docstrings", eval_max=300),
+        model=ModelConfig(base="builtin:minilm-l6", max_length=64),
+        strategies=[S("scratch"), S("full"), S("lora"), S("head")],
+        sizes=[100, 400],
+        seeds=[0],
+        budget=BudgetConfig(policy="epochs", epochs=3, min_steps=20),
+        train=TrainConfig(batch_size=16, evals_per_run=2),
+        probes=[ProbeConfig(kind="retrieval", max_examples=200)],
+        speed=SpeedConfig(num_threads=None),
+    )
+
+
+def docstrings() -> ExperimentConfig:
+    """The text-classification preset: 4 strategies × 4 sizes × 3 seeds on stdlib docstrings, MiniLM."""
+    return ExperimentConfig(
+        name="docstrings",
+        task="text-classification",
+        data=DataConfig(source="builtin:stdlib-docstrings", eval_max=1000),
+        model=ModelConfig(base="builtin:minilm-l6", max_length=128),
+        strategies=[S("scratch"), S("full"), S("lora"), S("head")],
+        sizes=[100, 300, 1000, "all"],
+        seeds=[0, 1, 2],
+        budget=BudgetConfig(policy="epochs", epochs=5, min_steps=50),
+        train=TrainConfig(batch_size=32, evals_per_run=5),
+        probes=[ProbeConfig(kind="retrieval", max_examples=400)],
+    )
+
+
+def all_strategies() -> ExperimentConfig:
+    """Every strategy that runs on CPU, two sizes, one seed — a tour of the tradeoffs."""
+    cfg = docstrings()
+    cfg.name = "all-strategies"
+    cfg.strategies = [S(n) for n in ("scratch", "full", "lora", "head", "freeze", "discriminative", "lp-ft")]
+    cfg.sizes = [300, "all"]
+    cfg.seeds = [0]
+    return cfg
+
+
+def hybrid_code() -> ExperimentConfig:
+    """Causal-LM hybrid: pre-train a small GPT on stdlib source (A), then scratch vs full vs LoRA on
+    pandas source (B); forgetting = perplexity on held-out stdlib files."""
+    return ExperimentConfig(
+        name="hybrid-code",
+        task="causal-lm",
+        data=DataConfig(source="builtin:pandas-source", eval_max=200),
+        model=ModelConfig(base="pretrain", max_length=128),
+        strategies=[S("scratch", lr=1e-3), S("full", lr=3e-4), S("lora", lr=1e-3)],
+        sizes=[200, 1000, 4000],
+        seeds=[0],
+        budget=BudgetConfig(policy="epochs", epochs=2, min_steps=50),
+        train=TrainConfig(batch_size=16, evals_per_run=4),
+        probes=[ProbeConfig(kind="auto", max_examples=200)],
+        pretrain=PretrainConfig(data=DataConfig(source="builtin:python-stdlib", eval_max=None), steps=1500, lr=1e-3),
+    )
+
+
+PRESETS = {"quick": quick, "docstrings": docstrings, "all-strategies": all_strategies, "hybrid-code": hybrid_code}
+
+
+def get_preset(name: str) -> ExperimentConfig:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; presets are: {', '.join(PRESETS)}")
+    return PRESETS[name]()
+
+
+def describe_presets() -> list[dict]:
+    out = []
+    for name, fn in PRESETS.items():
+        cfg = fn()
+        out.append({"name": name, "description": " ".join(fn.__doc__.split()), "task": cfg.task,
+                    "model": cfg.model.base, "data": cfg.data.source,
+                    "strategies": [s.label for s in cfg.strategies], "sizes": cfg.sizes, "seeds": cfg.seeds})
+    return out

@@ -1,0 +1,35 @@
+"""One row per run, for export and for the pages: what a run cost and what it reached."""
+from __future__ import annotations
+
+import json
+
+from .store import Store
+
+EXPORT_COLUMNS = [
+    "run_id", "strategy", "n_train", "seed", "status", "metric", "eval_metric", "eval_macro_f1", "eval_loss",
+    "probe", "probe_baseline", "probe_final", "forgetting", "wall_s", "flops", "peak_mem_bytes",
+    "trainable_params", "steps", "examples", "lr", "error",
+]
+
+
+def run_rows(store: Store, exp_id: str) -> list[dict]:
+    cfg = store.experiment_config(exp_id)
+    metric = "accuracy" if cfg.task == "text-classification" else "perplexity"
+    rows = []
+    for r in store.runs(exp_id):
+        res = json.loads(r["result_json"]) if r["result_json"] else {}
+        ev = res.get("eval", {})
+        probe_key = next(iter(res.get("probe_final", {})), None)
+        rows.append({
+            "run_id": r["id"], "strategy": r["strategy"], "n_train": r["n_train"], "seed": r["seed"],
+            "status": r["status"], "metric": metric, "eval_metric": ev.get(metric),
+            "eval_macro_f1": ev.get("macro_f1"), "eval_loss": ev.get("loss"),
+            "probe": probe_key,
+            "probe_baseline": res.get("probe_baseline", {}).get(probe_key) if probe_key else None,
+            "probe_final": res.get("probe_final", {}).get(probe_key) if probe_key else None,
+            "forgetting": res.get("forgetting", {}).get(probe_key) if probe_key else None,
+            "wall_s": res.get("wall_s"), "flops": res.get("flops"), "peak_mem_bytes": res.get("peak_mem_bytes"),
+            "trainable_params": res.get("trainable_params"), "steps": res.get("steps"),
+            "examples": res.get("examples"), "lr": res.get("lr"), "error": r["error"],
+        })
+    return rows

@@ -1,0 +1,251 @@
+"""The store: SQLite (WAL) plus an artifacts directory — the only thing the UI and the workers share.
+
+Layout of a store directory:
+  headstart.db                       experiments, runs, metrics, events
+  experiments/<exp_id>/config.yaml   the experiment config as launched
+  runs/<run_id>/config.json          the run's config (experiment config + strategy, size, seed)
+  runs/<run_id>/metrics.jsonl        the run's metric rows, appended as it trains
+  runs/<run_id>/checkpoint/          weights/adapter, optimizer, RNG (see training.checkpoint)
+  cache/                             built-in tables and tokenised data (safe to delete)
+
+WAL lets readers (the app) read while a worker writes; every write is one short transaction with a
+busy timeout, so concurrent workers queue instead of failing with "database is locked".
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+from .config import ExperimentConfig
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS experiments (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, config_json TEXT NOT NULL, created_at REAL NOT NULL,
+    owner TEXT NOT NULL DEFAULT 'local', info_json TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, experiment_id TEXT NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL, strategy TEXT NOT NULL, n_train INTEGER NOT NULL, seed INTEGER NOT NULL,
+    depends_on TEXT, status TEXT NOT NULL DEFAULT 'queued', pid INTEGER, device TEXT,
+    heartbeat_at REAL, error TEXT, created_at REAL NOT NULL, started_at REAL, ended_at REAL,
+    total_steps INTEGER, result_json TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment_id, seq);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, step INTEGER NOT NULL,
+    examples INTEGER NOT NULL, wall_s REAL NOT NULL, flops REAL NOT NULL, key TEXT NOT NULL,
+    value REAL NOT NULL, PRIMARY KEY (run_id, step, key)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    at REAL NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL, data_json TEXT NOT NULL DEFAULT '{}'
+);
+"""
+STATUSES = ("queued", "running", "done", "failed", "interrupted", "cancelled")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+class Store:
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "headstart.db"
+        self.cache_dir = self.root / "cache"
+        self._conn: sqlite3.Connection | None = None
+        self._pid = None
+        self.conn.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
+
+    # -- connection ------------------------------------------------------------------------------
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None or self._pid != os.getpid():  # never share a connection across fork
+            self._conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None, check_same_thread=False)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute("PRAGMA busy_timeout=60000")
+            self._pid = os.getpid()
+        return self._conn
+
+    @contextmanager
+    def tx(self):
+        """One short write transaction (BEGIN IMMEDIATE takes the write lock up front, so it waits
+        on the busy timeout instead of failing mid-transaction)."""
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            yield c
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- paths -----------------------------------------------------------------------------------
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / "runs" / run_id
+
+    def experiment_dir(self, exp_id: str) -> Path:
+        return self.root / "experiments" / exp_id
+
+    # -- experiments -------------------------------------------------------------------------------
+    def create_experiment(self, config: ExperimentConfig, runs: list[dict], owner: str = "local",
+                          info: dict | None = None) -> str:
+        """Insert an experiment and its queued runs atomically; write its config files.
+
+        runs: dicts with strategy, n_train, seed, total_steps and optionally id and depends_on.
+        Files are written first into directories that only become meaningful once the rows commit; on
+        any failure both are removed, so nothing half-written remains.
+        """
+        exp_id = new_id("e")
+        now = time.time()
+        rows = [dict(r, id=r.get("id") or new_id("r"), seq=i) for i, r in enumerate(runs)]
+        made: list[Path] = []
+        try:
+            exp_dir = self.experiment_dir(exp_id)
+            exp_dir.mkdir(parents=True)
+            made.append(exp_dir)
+            config.save(exp_dir / "config.yaml")
+            for r in rows:
+                d = self.run_dir(r["id"])
+                d.mkdir(parents=True)
+                made.append(d)
+                run_cfg = {"experiment_id": exp_id, "run_id": r["id"], "strategy": r["strategy"],
+                           "n_train": r["n_train"], "seed": r["seed"], "total_steps": r.get("total_steps"),
+                           "experiment": config.to_dict()}
+                (d / "config.json").write_text(json.dumps(run_cfg, indent=2), encoding="utf-8")
+            with self.tx() as c:
+                c.execute("INSERT INTO experiments (id, name, config_json, created_at, owner, info_json) "
+                          "VALUES (?, ?, ?, ?, ?, ?)",
+                          (exp_id, config.name, config.to_json(), now, owner, json.dumps(info or {})))
+                c.executemany(
+                    "INSERT INTO runs (id, experiment_id, seq, strategy, n_train, seed, depends_on, status, "
+                    "created_at, total_steps) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+                    [(r["id"], exp_id, r["seq"], r["strategy"], r["n_train"], r["seed"], r.get("depends_on"),
+                      now, r.get("total_steps")) for r in rows])
+        except BaseException:
+            for d in made:
+                shutil.rmtree(d, ignore_errors=True)
+            raise
+        return exp_id
+
+    def experiments(self) -> list[dict]:
+        rows = self.conn.execute(
+            "SELECT e.*, COUNT(r.id) AS n_runs, SUM(r.status='done') AS n_done, SUM(r.status='running') AS n_running, "
+            "SUM(r.status='failed') AS n_failed, SUM(r.status='queued') AS n_queued "
+            "FROM experiments e LEFT JOIN runs r ON r.experiment_id = e.id GROUP BY e.id ORDER BY e.created_at DESC").fetchall()
+        return [dict(r) for r in rows]
+
+    def experiment(self, exp_id: str) -> dict | None:
+        row = self.conn.execute("SELECT * FROM experiments WHERE id = ?", (exp_id,)).fetchone()
+        return dict(row) if row else None
+
+    def experiment_config(self, exp_id: str) -> ExperimentConfig:
+        exp = self.experiment(exp_id)
+        if exp is None:
+            raise KeyError(f"no experiment {exp_id!r} in {self.root}")
+        return ExperimentConfig.from_dict(json.loads(exp["config_json"]))
+
+    def delete_experiment(self, exp_id: str) -> None:
+        run_ids = [r["id"] for r in self.runs(exp_id)]
+        with self.tx() as c:
+            c.execute("DELETE FROM experiments WHERE id = ?", (exp_id,))
+        for rid in run_ids:
+            shutil.rmtree(self.run_dir(rid), ignore_errors=True)
+        shutil.rmtree(self.experiment_dir(exp_id), ignore_errors=True)
+
+    # -- runs --------------------------------------------------------------------------------------
+    def runs(self, exp_id: str | None = None, status: str | None = None) -> list[dict]:
+        q, args = "SELECT * FROM runs WHERE 1=1", []
+        if exp_id is not None:
+            q, args = q + " AND experiment_id = ?", args + [exp_id]
+        if status is not None:
+            q, args = q + " AND status = ?", args + [status]
+        return [dict(r) for r in self.conn.execute(q + " ORDER BY created_at, seq", args).fetchall()]
+
+    def run(self, run_id: str) -> dict:
+        row = self.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no run {run_id!r} in {self.root}")
+        return dict(row)
+
+    def update_run(self, run_id: str, **fields) -> None:
+        if "result" in fields:
+            fields["result_json"] = json.dumps(fields.pop("result"))
+        if "status" in fields and fields["status"] not in STATUSES:
+            raise ValueError(f"unknown status {fields['status']!r}")
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        with self.tx() as c:
+            c.execute(f"UPDATE runs SET {cols} WHERE id = ?", (*fields.values(), run_id))
+
+    # -- metrics and events ------------------------------------------------------------------------
+    def log_metrics(self, run_id: str, step: int, examples: int, wall_s: float, flops: float,
+                    values: dict[str, float]) -> None:
+        rows = [(run_id, step, examples, wall_s, flops, k, float(v)) for k, v in values.items()]
+        with self.tx() as c:
+            c.executemany("INSERT OR REPLACE INTO metrics (run_id, step, examples, wall_s, flops, key, value) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        with open(self.run_dir(run_id) / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps({"step": step, "examples": examples, "wall_s": wall_s, "flops": flops, **values}) + "\n")
+
+    def truncate_metrics(self, run_id: str, after_step: int) -> None:
+        """Drop rows logged after `after_step` (a resumed run rewrites them)."""
+        with self.tx() as c:
+            c.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?", (run_id, after_step))
+        path = self.run_dir(run_id) / "metrics.jsonl"
+        if path.exists():
+            kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+                    if line and json.loads(line)["step"] <= after_step]
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+            tmp.replace(path)
+
+    def metrics(self, run_ids: list[str] | None = None, exp_id: str | None = None) -> list[dict]:
+        q = "SELECT m.* FROM metrics m"
+        args: list = []
+        if exp_id is not None:
+            q += " JOIN runs r ON r.id = m.run_id WHERE r.experiment_id = ?"
+            args.append(exp_id)
+        elif run_ids is not None:
+            q += f" WHERE m.run_id IN ({','.join('?' * len(run_ids))})"
+            args += run_ids
+        return [dict(r) for r in self.conn.execute(q + " ORDER BY m.run_id, m.step", args).fetchall()]
+
+    def add_event(self, run_id: str, kind: str, message: str, data: dict | None = None) -> None:
+        with self.tx() as c:
+            c.execute("INSERT INTO events (run_id, at, kind, message, data_json) VALUES (?, ?, ?, ?, ?)",
+                      (run_id, time.time(), kind, message, json.dumps(data or {})))
+
+    def events(self, run_id: str) -> list[dict]:
+        return [dict(r) for r in self.conn.execute("SELECT * FROM events WHERE run_id = ? ORDER BY id", (run_id,))]
+
+
+class RunSink:
+    """What the loop writes to: metrics, events and truncation for one run."""
+
+    def __init__(self, store: Store, run_id: str):
+        self.store, self.run_id = store, run_id
+
+    def log(self, step: int, examples: int, wall_s: float, flops: float, values: dict[str, float]) -> None:
+        self.store.log_metrics(self.run_id, step, examples, wall_s, flops, values)
+
+    def event(self, kind: str, message: str, data: dict | None = None) -> None:
+        self.store.add_event(self.run_id, kind, message, data)
+
+    def truncate(self, after_step: int) -> None:
+        self.store.truncate_metrics(self.run_id, after_step)

@@ -1,0 +1,9 @@
+"""full: start from the pretrained weights and train every parameter."""
+from .base import Strategy
+
+
+class Full(Strategy):
+    name = "full"
+    summary = "Pretrained weights; every parameter trains."
+    when = "Usually the strongest on the new task; costs the most memory and forgets the most."
+    default_lr = 5e-5

@@ -1,0 +1,10 @@
+"""scratch: the base's architecture, config and tokenizer with random weights; everything trains."""
+from .base import Strategy
+
+
+class Scratch(Strategy):
+    name = "scratch"
+    summary = "Same architecture and tokenizer as the base, random initial weights; every parameter trains."
+    when = "The baseline fine-tuning must beat; worth it only with a lot of in-domain data or a domain the base never saw."
+    default_lr = 5e-4
+    pretrained = False
