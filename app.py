@@ -1,14 +1,14 @@
 """Head Start — home page. Launches experiments as background processes and reads the store.
 
-Training never runs here: a launch starts `python -m training run ...` in its own process session, so
-closing the tab or restarting the app does not touch it. This file imports no torch.
+Training never runs here: a launch queues the experiment in the store and makes sure a dispatcher
+(`python -m training worker`) serves it; each run trains in its own worker process, so closing the tab
+or restarting the app does not touch it. This file imports no torch.
 """
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +16,7 @@ import streamlit as st
 
 from training.presets import describe_presets
 from training.results import run_rows
+from training.runner import ensure_dispatcher
 from training.store import Store
 
 STORE_DIR = Path(os.environ.get("HEADSTART_STORE", "headstart-store")).resolve()
@@ -29,12 +30,16 @@ def get_store(root: str) -> Store:
 
 
 def launch_preset(name: str) -> None:
-    log = STORE_DIR / "logs" / f"{name}-{int(time.time())}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w", encoding="utf-8") as out:
-        subprocess.Popen([sys.executable, "-m", "training", "run", name, "--store", str(STORE_DIR)],
-                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=Path(__file__).parent)
-    st.toast(f"Launched {name}; log: {log}")
+    """Validate and store the experiment in a subprocess (this process never imports torch), then make
+    sure a dispatcher is serving the store; it starts one worker process per run."""
+    with st.spinner(f"Checking and queueing {name}…"):
+        out = subprocess.run([sys.executable, "-m", "training", "enqueue", name, "--store", str(STORE_DIR)],
+                             capture_output=True, text=True, cwd=Path(__file__).parent)
+    if out.returncode != 0:
+        st.error(out.stderr.strip().removeprefix("error: ") or "could not queue the experiment")
+        return
+    ensure_dispatcher(STORE_DIR)
+    st.toast(f"Queued {name} as {out.stdout.strip()}")
 
 
 st.title("Head Start")
@@ -43,6 +48,9 @@ st.markdown(
     "compared with **fine-tuning** a pretrained one. It runs the matched experiment — same data, splits and budget "
     "for every strategy, at several training-set sizes and seeds — and measures accuracy, compute and what "
     "fine-tuning makes the model **forget**.")
+
+if get_store(str(STORE_DIR)).runs(status="queued"):
+    ensure_dispatcher(STORE_DIR)  # queued work and no dispatcher (e.g. after a reboot): start one
 
 presets = {p["name"]: p for p in describe_presets()}
 left, right = st.columns([1, 2])

@@ -42,12 +42,14 @@ def main() -> None:
     ap.add_argument("--epochs", type=float, default=3)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--eval-max", type=int, default=300)
+    ap.add_argument("--lrs", default=None, help="comma-separated LRs instead of the strategy's default grid")
     args = ap.parse_args()
     store = Store(args.store)
+    print(f"N={args.n}, {args.epochs:g} epochs, batch {args.batch_size}, max length {args.max_length}")
     print("| strategy | lr | seed | accuracy | macro-F1 | eval loss | steps | wall s |")
     print("|---|---|---|---|---|---|---|---|")
     for name in args.strategies.split(","):
-        for lr in GRID[name]:
+        for lr in [float(x) for x in args.lrs.split(",")] if args.lrs else GRID[name]:
             cfg = get_preset(args.preset)
             cfg.name = f"lr-sweep {name} {lr:g}"
             cfg.strategies = [StrategyConfig(name, lr=lr)]

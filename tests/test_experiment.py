@@ -141,3 +141,24 @@ def test_hybrid_pretrains_counts_the_cost_and_fine_tunes_from_it(code_jsonl, sto
     assert rows["full"]["probe"] == "probe/perplexity" and rows["full"]["probe_baseline"] > 1
     # the base is the pretrained model: before training, full starts where pretraining ended
     assert rows["scratch"]["probe_final"] > rows["full"]["probe_baseline"]
+
+
+def test_knn_probe_on_a_user_old_task(tmp_path, tiny_bert_dir, topic_csv, store):
+    old = tmp_path / "old_task.jsonl"
+    pd.DataFrame(topic_rows(60, seed=7)).to_json(old, orient="records", lines=True)
+    cfg = tiny_classification_config(tiny_bert_dir, topic_csv, strategies=["full", "head"],
+                                     probes=[ProbeConfig(kind="knn", source=str(old), max_examples=40)])
+    exp = run_experiment(cfg, store)
+    rows = {r["strategy"]: r for r in run_rows(store, exp)}
+    assert rows["full"]["probe"] == "probe/knn_accuracy"
+    assert 0.0 <= rows["full"]["probe_final"] <= 1.0 and rows["head"]["forgetting"] == 0.0
+    assert rows["full"]["forgetting"] == pytest.approx(rows["full"]["probe_baseline"] - rows["full"]["probe_final"])
+
+
+def test_probe_kind_must_fit_the_task(tiny_gpt2_dir, code_jsonl, store):
+    from .conftest import tiny_lm_config
+
+    cfg = tiny_lm_config(tiny_gpt2_dir, code_jsonl[1], probes=[ProbeConfig(kind="retrieval")])
+    with pytest.raises(HeadStartError, match="retrieval probe scores encoder embeddings"):
+        launch(cfg, store)
+    _assert_store_empty(store)

@@ -4,6 +4,9 @@
   python -m training run quick --store ./store            # a preset name or a YAML/JSON config file
   python -m training run my.yaml --store ./store --set seeds=[0,1] --set model.max_length=64
   python -m training export EXP_ID --store ./store --format csv
+  python -m training worker --store ./store [--devices cuda:0,cuda:1|cpu] [--slots-per-device K]
+  python -m training enqueue quick --store ./store        # store an experiment for the dispatcher
+  python -m training cancel RUN_ID --store ./store  |  resume RUN_ID --store ./store
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -57,6 +61,26 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config field, e.g. --set seeds=[0,1] (repeatable)")
     p_run.add_argument("--owner", default="local")
+    p_enq = sub.add_parser("enqueue", help="validate and store an experiment; a dispatcher runs it")
+    p_enq.add_argument("config")
+    p_enq.add_argument("--store", required=True)
+    p_enq.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p_enq.add_argument("--owner", default="local")
+    p_wk = sub.add_parser("worker", help="the dispatcher: start worker processes for queued runs")
+    p_wk.add_argument("--store", required=True)
+    p_wk.add_argument("--devices", default=None, help="comma-separated, e.g. cuda:0,cuda:1 or cpu (default: all GPUs, else cpu)")
+    p_wk.add_argument("--slots-per-device", type=int, default=1, help="concurrent runs per device")
+    p_wk.add_argument("--owner-cap", type=int, default=None, help="most concurrent runs per owner")
+    p_wk.add_argument("--executor", choices=("local", "ray"), default="local")
+    p_wk.add_argument("--address", default=None, help="Ray cluster address (executor ray)")
+    p_wk.add_argument("--until-idle", action="store_true", help="exit when nothing is queued or running")
+    p_one = sub.add_parser("work", help="train one run in this process (the dispatcher starts these)")
+    p_one.add_argument("run_id")
+    p_one.add_argument("--store", required=True)
+    for name, text in (("cancel", "stop a run (it checkpoints first)"), ("resume", "queue a stopped run again")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("run_id")
+        p.add_argument("--store", required=True)
     p_exp = sub.add_parser("export", help="one row per run of an experiment")
     p_exp.add_argument("experiment_id")
     p_exp.add_argument("--store", required=True)
@@ -74,6 +98,33 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from .store import Store
 
+        if args.command == "work":
+            from .worker import work
+
+            return 0 if work(args.store, args.run_id) in ("done", "cancelled") else 1
+        if args.command == "worker":
+            from .runner import Dispatcher, default_devices
+
+            devices = args.devices.split(",") if args.devices else default_devices()
+            d = Dispatcher(Path(args.store), devices=devices, slots_per_device=args.slots_per_device,
+                           owner_cap=args.owner_cap, executor=args.executor, address=args.address)
+            print(f"dispatcher {os.getpid()} serving {args.store} on {','.join(devices)} "
+                  f"({args.slots_per_device} slot(s) each, executor {args.executor})", flush=True)
+            d.serve(until_idle=args.until_idle)
+            return 0
+        if args.command == "enqueue":
+            from .experiment import launch
+
+            print(launch(load_config(args.config, args.overrides), Store(args.store), owner=args.owner))
+            return 0
+        if args.command in ("cancel", "resume"):
+            store = Store(args.store)
+            if args.command == "cancel":
+                print(store.request_cancel(args.run_id))
+            else:
+                store.requeue(args.run_id)
+                print(store.run(args.run_id)["status"])
+            return 0
         if args.command == "run":
             from .experiment import run_experiment
 

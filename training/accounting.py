@@ -122,3 +122,28 @@ def device_peak_flops(device: torch.device) -> float | None:
         if key in name:
             return PEAK_FLOPS[key]
     return None
+
+
+def estimate_memory(*, total_params: int, trainable_params: int, optimizer: str, micro_batch: int, seq_len: int,
+                    hidden: int, heads: int, layers_with_activations: int, vocab: int, bf16: bool,
+                    quantized: bool = False, cached_features: bool = False) -> dict[str, int]:
+    """Peak training memory in bytes, by part — a preflight estimate, not a measurement.
+
+    weights fp32 (≈ 0.55 bytes/param when 4-bit quantised); gradients fp32 for trainable parameters;
+    optimizer state (Adam/AdamW two fp32 moments, SGD/RMSprop/Adagrad one); activations saved for
+    backward in every block gradients pass through, after Korthikanti et al. (2022):
+    s·b·h·(34 + 5·a·s/h) bytes per block in 16-bit (twice that in fp32); LM logits b·s·V in fp32.
+    """
+    weights = int(total_params * (0.55 if quantized else 4))
+    gradients = trainable_params * 4
+    moments = {"adamw": 2, "adam": 2, "sgd": 1, "rmsprop": 1, "adagrad": 1}[optimizer]
+    optimizer_state = trainable_params * 4 * moments
+    if cached_features:
+        activations = 0
+    else:
+        per_block = seq_len * micro_batch * hidden * (34 + 5 * heads * seq_len / max(hidden, 1))
+        activations = int(layers_with_activations * per_block * (1 if bf16 else 2))
+    logits = micro_batch * seq_len * vocab * 4 * 2  # logits and their gradient
+    total = weights + gradients + optimizer_state + activations + logits
+    return {"weights": weights, "gradients": gradients, "optimizer": optimizer_state,
+            "activations": activations + logits, "total": total}

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from . import loop
-from .accounting import FlopCounter
+from .accounting import FlopCounter, estimate_memory
 from .config import ExperimentConfig, StrategyConfig
 from .data import TaskData, prepare_task_data, too_many_message
 from .errors import ConfigError, DataError, DeviceError, HeadStartError
-from .models import build_task_model, load_tokenizer, resolve_base, structure
+from .models import build_task_model, count_params, load_tokenizer, resolve_base, structure
 from .probes import build_probes
 from .store import RunSink, Store
 from .strategies import Strategy, get_strategy
@@ -82,15 +82,17 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path) -> Plan:
     for n in sizes:
         if n > pool:
             raise DataError(too_many_message(n, pool, cfg.task))
-    per_example = {label: example_flops(cfg, s, base_dir, data) for label, s in strategies.items()}
+    prints = {label: footprint(cfg, s, base_dir, data) for label, s in strategies.items()}
+    per_example = {label: p["flops_per_example"] for label, p in prints.items()}
     for seed in cfg.seeds:
         for n in sizes:
             for label in strategies:
                 runs.append({"strategy": label, "n_train": n, "seed": seed,
                              "total_steps": budget_steps(cfg, label, n, per_example),
+                             "mem_estimate": prints[label]["memory"]["total"],
                              "depends_on": PRETRAIN if cfg.pretrain is not None else None})
     info = {"data": data.info, "label_names": data.label_names, "pool_size": pool, "sizes": sizes,
-            "device": str(device), "flops_per_example": per_example}
+            "device": str(device), "footprint": prints}
     return Plan(runs, info)
 
 
@@ -126,17 +128,31 @@ def budget_steps(cfg: ExperimentConfig, label: str, n: int, per_example: dict[st
     return max(b.min_steps, min(steps, cap))
 
 
-def example_flops(cfg: ExperimentConfig, strategy: Strategy, base_dir: Path, data: TaskData) -> float:
-    """Training FLOPs per example of this strategy on this data (mean length), from a weightless model."""
+def footprint(cfg: ExperimentConfig, strategy: Strategy, base_dir: Path, data: TaskData) -> dict:
+    """Training FLOPs per example (at the data's mean length), parameter counts and a peak-memory
+    estimate for one strategy, from a weightless (meta-device) copy of the model."""
     lengths = np.array([len(x) for x in data.train.ids], dtype=np.float64)
     with torch.device("meta"):
         model = build_task_model(cfg.task, base_dir, pretrained=False, num_labels=max(2, len(data.label_names)),
                                  cfg=cfg.model, seed=0)
         strategy.prepare(model)
-    counter = FlopCounter(model, structure(model))
+    st = structure(model)
+    counter = FlopCounter(model, st)
     if strategy.cache_features:
-        return counter.training_flops(0, 0, 1, units=slice(-1, None))
-    return counter.training_flops(float(lengths.mean()), float((lengths ** 2).mean()), 1)
+        per_example = counter.training_flops(0, 0, 1, units=slice(-1, None))
+    else:
+        per_example = counter.training_flops(float(lengths.mean()), float((lengths ** 2).mean()), 1)
+    trainable, total = count_params(model)
+    hf_config = model.backbone.config if hasattr(model.backbone, "config") else None
+    memory = estimate_memory(
+        total_params=total, trainable_params=trainable, optimizer=cfg.optim.name,
+        micro_batch=cfg.train.micro_batch_size or cfg.train.batch_size, seq_len=int(lengths.max()),
+        hidden=st.attn_dim, heads=getattr(hf_config, "num_attention_heads", getattr(hf_config, "n_head", 1)),
+        layers_with_activations=sum(u.passes for u in counter.units if u.attention),
+        vocab=getattr(hf_config, "vocab_size", 0) if cfg.task == "causal-lm" else 0,
+        bf16=use_bf16(cfg, resolve_device(cfg.speed.device)), quantized=strategy.needs_cuda,
+        cached_features=strategy.cache_features)
+    return {"flops_per_example": per_example, "params": total, "trainable_params": trainable, "memory": memory}
 
 
 # -- execute -----------------------------------------------------------------------------------------
@@ -147,10 +163,10 @@ def execute_run(store: Store, run_id: str, control=None) -> dict:
     cfg = store.experiment_config(run["experiment_id"])
     now = time.time()
     store.update_run(run_id, status="running", pid=os.getpid(), started_at=run["started_at"] or now,
-                     heartbeat_at=now, error=None, device=cfg.speed.device)
+                     heartbeat_at=now, error=None, device=run["device"] or cfg.speed.device)
     sink = RunSink(store, run_id)
     try:
-        result = _execute(store, cfg, run, sink, control)
+        result = _execute_with_oom_retry(store, cfg, run, sink, control)
     except loop.Cancelled as e:
         store.update_run(run_id, status="cancelled", ended_at=time.time(), error=str(e))
     except HeadStartError as e:
@@ -163,12 +179,35 @@ def execute_run(store: Store, run_id: str, control=None) -> dict:
     return store.run(run_id)
 
 
+def _execute_with_oom_retry(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, control) -> dict:
+    """On out-of-memory, halve the micro-batch and double gradient accumulation (the effective batch and
+    so the curve stay the same) and resume from the last checkpoint; give up at a micro-batch of 1."""
+    batch = cfg.train.batch_size
+    micro = run["micro_batch_size"] or cfg.train.micro_batch_size or batch
+    while True:
+        try:
+            return _execute(store, cfg, dict(run, micro_batch_size=micro), sink, control)
+        except (torch.OutOfMemoryError, MemoryError) as e:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            smaller = next((m for m in range(micro // 2, 0, -1) if batch % m == 0), None)
+            if smaller is None:
+                raise HeadStartError(
+                    f"out of memory even at micro-batch {micro} ({type(e).__name__}). Lower model.max_length "
+                    f"(now {cfg.model.max_length}), use lora or qlora instead of full training, or run fewer "
+                    "slots per device.") from None
+            sink.event("oom_retry", f"out of memory at micro-batch {micro}; retrying at {smaller} with "
+                       f"{batch // smaller} accumulation steps (effective batch {batch})",
+                       {"from": micro, "to": smaller, "accumulation": batch // smaller})
+            store.update_run(run["id"], micro_batch_size=smaller)
+            micro = smaller
+
+
 def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, control) -> dict:
     cache = store.cache_dir
     device = resolve_device(cfg.speed.device)
     if cfg.speed.num_threads:
         torch.set_num_threads(cfg.speed.num_threads)
-    store.update_run(run["id"], device=str(device))
     if run["strategy"] == PRETRAIN:
         return _execute_pretrain(store, cfg, run, sink, control, device)
 
@@ -208,7 +247,8 @@ def _setup(cfg, run, strategy, model, tokenizer, train, data, probes, device, st
         task=cfg.task, strategy=strategy, model=model, structure=structure(model), pad_id=tokenizer.pad_token_id,
         train=train, eval=data.eval, n_classes=len(data.label_names), probes=probes, seed=run["seed"],
         total_steps=total, batch_size=cfg.train.batch_size,
-        micro_batch_size=cfg.train.micro_batch_size or cfg.train.batch_size, optim=cfg.optim,
+        micro_batch_size=run.get("micro_batch_size") or cfg.train.micro_batch_size or cfg.train.batch_size,
+        optim=cfg.optim,
         weight_decay=strategy.cfg.weight_decay if strategy.cfg.weight_decay is not None else cfg.optim.weight_decay,
         eval_every=eval_every, checkpoint_every=cfg.train.checkpoint_every or eval_every,
         probe_every_eval=cfg.train.probe_every_eval, device=device, bf16=bf16, compile=cfg.speed.compile,
@@ -269,8 +309,12 @@ def _summarise(cfg, run, strategy, result: dict, probes, baselines: dict, data: 
         "probe_baseline": baselines, "probe_final": probe_final, "forgetting": forgetting,
         "probes": {p.key: p.name for p in probes},
         "data_fingerprint": data.fingerprint,
-        "torch": torch.__version__,
+        "device": _device_name(), "torch": torch.__version__,
     }
+
+
+def _device_name() -> str:
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)"
 
 
 def run_experiment(cfg: ExperimentConfig, store: Store, progress: bool = False, owner: str = "local") -> str:
@@ -286,6 +330,7 @@ def run_experiment(cfg: ExperimentConfig, store: Store, progress: bool = False, 
     for r in runs:
         if bar is not None:
             bar.set_postfix_str(f"{r['strategy']} N={r['n_train']} seed={r['seed']}")
+        store.claim(r["id"], device="in-process")
         row = execute_run(store, r["id"], control)
         if row["status"] != "done" and bar is not None:
             bar.write(f"run {r['id']} ({r['strategy']}, N={r['n_train']}, seed {r['seed']}) {row['status']}: {row['error']}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ from .models import Structure, count_params
 from .optim import make_optimizer, make_scheduler
 from .probes import Probe
 from .strategies import Strategy
+
+# Test hook for the out-of-memory path: raise as a GPU would when a micro-batch exceeds this size.
+_OOM_ABOVE = int(os.environ.get("HEADSTART_TEST_OOM_ABOVE", "0"))
 
 
 class Cancelled(Exception):
@@ -183,6 +187,8 @@ def train(run: RunSetup, sink, control=None) -> dict:
             idx = stream_indices(len(train_data), run.seed, step * run.batch_size, run.batch_size,
                                  train_lengths, run.batch_size)
             for micro in np.array_split(idx, accumulation):
+                if _OOM_ABOVE and len(micro) > _OOM_ABOVE:
+                    raise torch.OutOfMemoryError(f"test hook: micro-batch {len(micro)} > {_OOM_ABOVE}")
                 batch = train_data.collate(micro, run.pad_id, device)
                 with autocast():
                     logits = forward(**{k: v for k, v in batch.items() if k != "labels"})

@@ -45,11 +45,11 @@ def docstrings() -> ExperimentConfig:
         name="docstrings",
         task="text-classification",
         data=DataConfig(source="builtin:stdlib-docstrings", eval_max=1000),
-        model=ModelConfig(base="builtin:minilm-l6", max_length=128),
+        model=ModelConfig(base="builtin:minilm-l6", max_length=64),  # median docstring ≈ 35 tokens
         strategies=[S("scratch"), S("full"), S("lora"), S("head")],
         sizes=[100, 300, 1000, "all"],
         seeds=[0, 1, 2],
-        budget=BudgetConfig(policy="epochs", epochs=5, min_steps=50),
+        budget=BudgetConfig(policy="epochs", epochs=3, min_steps=50),
         train=TrainConfig(batch_size=32, evals_per_run=5),
         probes=[ProbeConfig(kind="retrieval", max_examples=400)],
     )

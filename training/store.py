@@ -34,7 +34,12 @@ CREATE TABLE IF NOT EXISTS runs (
     seq INTEGER NOT NULL, strategy TEXT NOT NULL, n_train INTEGER NOT NULL, seed INTEGER NOT NULL,
     depends_on TEXT, status TEXT NOT NULL DEFAULT 'queued', pid INTEGER, device TEXT,
     heartbeat_at REAL, error TEXT, created_at REAL NOT NULL, started_at REAL, ended_at REAL,
-    total_steps INTEGER, result_json TEXT
+    total_steps INTEGER, result_json TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,    -- worker starts (a resume is another attempt)
+    claimed_at REAL,                        -- when a dispatcher last handed it to a worker
+    cancel_requested_at REAL,               -- set by the UI; the worker stops gracefully, the dispatcher forces
+    micro_batch_size INTEGER,               -- lowered after out-of-memory retries; NULL = the config's
+    mem_estimate INTEGER                    -- preflight estimate of peak memory in bytes
 );
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment_id, seq);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);
@@ -71,7 +76,10 @@ class Store:
         if self._conn is None or self._pid != os.getpid():  # never share a connection across fork
             self._conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None, check_same_thread=False)
             self._conn.row_factory = sqlite3.Row
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            # WAL needs shared memory on one host; a store on a network filesystem (several worker
+            # hosts) uses the rollback journal instead: HEADSTART_SQLITE_JOURNAL=delete.
+            journal = os.environ.get("HEADSTART_SQLITE_JOURNAL", "wal").upper()
+            self._conn.execute(f"PRAGMA journal_mode={'DELETE' if journal == 'DELETE' else 'WAL'}")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.execute("PRAGMA busy_timeout=60000")
@@ -135,9 +143,9 @@ class Store:
                           (exp_id, config.name, config.to_json(), now, owner, json.dumps(info or {})))
                 c.executemany(
                     "INSERT INTO runs (id, experiment_id, seq, strategy, n_train, seed, depends_on, status, "
-                    "created_at, total_steps) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+                    "created_at, total_steps, mem_estimate) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
                     [(r["id"], exp_id, r["seq"], r["strategy"], r["n_train"], r["seed"], r.get("depends_on"),
-                      now, r.get("total_steps")) for r in rows])
+                      now, r.get("total_steps"), r.get("mem_estimate")) for r in rows])
         except BaseException:
             for d in made:
                 shutil.rmtree(d, ignore_errors=True)
@@ -192,6 +200,43 @@ class Store:
         cols = ", ".join(f"{k} = ?" for k in fields)
         with self.tx() as c:
             c.execute(f"UPDATE runs SET {cols} WHERE id = ?", (*fields.values(), run_id))
+
+    def claim(self, run_id: str, device: str) -> bool:
+        """Atomically take a queued run for a worker; False when someone else took it first."""
+        now = time.time()
+        with self.tx() as c:
+            cur = c.execute("UPDATE runs SET status = 'running', device = ?, pid = NULL, heartbeat_at = NULL, "
+                            "claimed_at = ?, error = NULL, started_at = COALESCE(started_at, ?), attempts = attempts + 1 "
+                            "WHERE id = ? AND status = 'queued'", (device, now, now, run_id))
+            return cur.rowcount == 1
+
+    def heartbeat(self, run_id: str) -> bool:
+        """Record that the run's worker is alive; returns True when a cancel has been requested."""
+        with self.tx() as c:
+            c.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (time.time(), run_id))
+            row = c.execute("SELECT cancel_requested_at FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return row is not None and row["cancel_requested_at"] is not None
+
+    def request_cancel(self, run_id: str) -> str:
+        """Ask a run to stop. A queued run is cancelled at once; a running one checkpoints and stops."""
+        with self.tx() as c:
+            row = c.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no run {run_id!r}")
+            if row["status"] == "queued":
+                c.execute("UPDATE runs SET status = 'cancelled', ended_at = ?, error = 'cancelled before it started' "
+                          "WHERE id = ?", (time.time(), run_id))
+                return "cancelled"
+            if row["status"] == "running":
+                c.execute("UPDATE runs SET cancel_requested_at = COALESCE(cancel_requested_at, ?) WHERE id = ?",
+                          (time.time(), run_id))
+            return row["status"]
+
+    def requeue(self, run_id: str) -> None:
+        """Queue a stopped run again; it resumes from its last checkpoint."""
+        with self.tx() as c:
+            c.execute("UPDATE runs SET status = 'queued', pid = NULL, cancel_requested_at = NULL, ended_at = NULL "
+                      "WHERE id = ? AND status IN ('interrupted', 'cancelled', 'failed')", (run_id,))
 
     # -- metrics and events ------------------------------------------------------------------------
     def log_metrics(self, run_id: str, step: int, examples: int, wall_s: float, flops: float,

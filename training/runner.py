@@ -1,0 +1,360 @@
+"""The dispatcher: one per store, it turns queued runs into worker processes and keeps the store honest.
+
+    python -m training worker --store DIR [--devices cuda:0,cuda:1|cpu] [--slots-per-device K]
+                              [--owner-cap N] [--executor local|ray] [--address ADDR]
+
+Every tick it (1) reconciles: a `running` run whose process is gone or whose heartbeat is stale
+becomes `interrupted`; a live one started by an earlier dispatcher is adopted, not duplicated;
+(2) forces cancels that were not honoured in time; (3) starts queued runs on free slots.
+On start it also re-queues `interrupted` runs, so they resume from their last checkpoint.
+
+Scheduling: runs wait for their dependency (the hybrid's pretraining run); within an experiment they
+start in order (FIFO); across owners the owner with the fewest running runs goes first (ties: the one
+served longest ago), and no owner exceeds `owner_cap` concurrent runs. A GPU takes several runs at once
+when `slots_per_device` allows and their preflight memory estimates fit.
+
+Workers are separate processes (a fresh interpreter: never fork after CUDA) in their own session,
+with `CUDA_VISIBLE_DEVICES` set to their GPU. The store is the only thing they share with this process.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from .errors import HeadStartError
+from .store import Store
+
+LOCK = "dispatcher.lock"
+HEARTBEAT_TIMEOUT_S = 12.0
+STARTUP_TIMEOUT_S = 180.0  # a new worker's first beat can wait for interpreter start (and a Ray worker's)
+CANCEL_TIMEOUT_S = 30.0
+MAX_ATTEMPTS = 5
+
+
+class DispatcherRunning(HeadStartError):
+    """Another dispatcher already serves this store."""
+
+
+def acquire_lock(root: Path):
+    """Hold the store's dispatcher lock for this process's lifetime (released by the OS on exit)."""
+    path = root / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise DispatcherRunning(f"a dispatcher (pid {other}) already serves {root}; use it, or stop it first") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def dispatcher_alive(root: Path) -> bool:
+    """True when some process holds the store's dispatcher lock."""
+    path = Path(root) / LOCK
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock we may have taken
+    return False
+
+
+def ensure_dispatcher(root: Path, log: Path | None = None) -> bool:
+    """Start a dispatcher for the store unless one is alive (the app calls this). True if started."""
+    root = Path(root)
+    if dispatcher_alive(root):
+        return False
+    log = log or root / "logs" / "dispatcher.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as out:
+        subprocess.Popen([sys.executable, "-m", "training", "worker", "--store", str(root)], stdout=out,
+                         stderr=subprocess.STDOUT, start_new_session=True, cwd=Path(__file__).resolve().parents[1])
+    return True
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+# -- executors: how a claimed run becomes a running worker ----------------------------------------
+
+class LocalExecutor:
+    """One subprocess per run on this machine."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.children: dict[str, subprocess.Popen] = {}
+
+    def start(self, run_id: str, device: str) -> int:
+        env = dict(os.environ)
+        env["CUDA_VISIBLE_DEVICES"] = device.split(":")[1] if device.startswith("cuda:") else ""
+        log = self.root / "runs" / run_id / "worker.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "training", "work", run_id, "--store", str(self.root)],
+                                    stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                    cwd=Path(__file__).resolve().parents[1])
+        self.children[run_id] = proc
+        return proc.pid
+
+    def finished(self) -> dict[str, int]:
+        """Children that exited since the last call, with their exit codes (reaps them)."""
+        done = {rid: p.returncode for rid, p in self.children.items() if p.poll() is not None}
+        for rid in done:
+            del self.children[rid]
+        return done
+
+    def owns(self, run_id: str) -> bool:
+        return run_id in self.children
+
+
+class RayExecutor:
+    """Each run is a Ray task (num_gpus set) that trains in a Ray worker process — on this machine or,
+    with `address`, anywhere in the cluster. Workers on other hosts need the store on shared storage."""
+
+    def __init__(self, root: Path, address: str | None):
+        import ray
+
+        self.ray, self.root = ray, root
+        if not ray.is_initialized():
+            ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
+                     runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}})
+        self.task = ray.remote(_ray_work)
+        self.refs: dict[str, object] = {}
+
+    def start(self, run_id: str, device: str) -> int:
+        gpus = 1 if device.startswith("cuda") else 0
+        self.refs[run_id] = self.task.options(num_gpus=gpus, num_cpus=1, max_retries=0).remote(str(self.root), run_id)
+        return 0
+
+    def finished(self) -> dict[str, int]:
+        if not self.refs:
+            return {}
+        ready, _ = self.ray.wait(list(self.refs.values()), num_returns=len(self.refs), timeout=0)
+        done = {}
+        for rid, ref in list(self.refs.items()):
+            if ref in ready:
+                try:
+                    self.ray.get(ref)
+                    done[rid] = 0
+                except Exception:  # noqa: BLE001 — the worker died; reconcile marks the run
+                    done[rid] = 1
+                del self.refs[rid]
+        return done
+
+    def owns(self, run_id: str) -> bool:
+        return run_id in self.refs
+
+
+def _ray_work(store_root: str, run_id: str) -> str:
+    from .worker import work
+
+    return work(store_root, run_id)
+
+
+# -- the dispatcher ---------------------------------------------------------------------------------
+
+@dataclass
+class Dispatcher:
+    root: Path
+    devices: list[str] = field(default_factory=lambda: ["cpu"])
+    slots_per_device: int = 1
+    owner_cap: int | None = None
+    executor: str = "local"
+    address: str | None = None
+    heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S
+    startup_timeout: float = STARTUP_TIMEOUT_S
+    cancel_timeout: float = CANCEL_TIMEOUT_S
+    poll_s: float = 0.5
+
+    def __post_init__(self):
+        self.root = Path(self.root)
+        self.store = Store(self.root)
+        self._lock = acquire_lock(self.root)
+        self.exec = RayExecutor(self.root, self.address) if self.executor == "ray" else LocalExecutor(self.root)
+        self.last_served: dict[str, float] = {}
+        self.capacity = {d: _device_memory(d) for d in self.devices}
+        self._stopping = False
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def serve(self, until_idle: bool = False) -> None:
+        """Run ticks until SIGTERM/SIGINT (or, with until_idle, until nothing is queued or running).
+        Stopping the dispatcher leaves its workers running; the next dispatcher adopts them."""
+        previous = {sig: signal.signal(sig, lambda *_: setattr(self, "_stopping", True))
+                    for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.recover()
+            while not self._stopping:
+                self.tick()
+                if until_idle and not self.store.runs(status="queued") and not self.store.runs(status="running"):
+                    break
+                time.sleep(self.poll_s)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def close(self) -> None:
+        """Release the store's dispatcher lock (the OS also releases it when the process exits)."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def recover(self) -> None:
+        """On start: reconcile, then re-queue interrupted runs so they resume from their checkpoints."""
+        self.reconcile()
+        for r in self.store.runs(status="interrupted"):
+            if r["attempts"] < MAX_ATTEMPTS:
+                self.store.requeue(r["id"])
+                self.store.add_event(r["id"], "requeued", "resuming from the last checkpoint after a restart")
+
+    def tick(self) -> None:
+        for rid, code in self.exec.finished().items():
+            row = self.store.run(rid)
+            if row["status"] == "running":  # the worker died without recording an outcome
+                self._interrupt(row, f"worker exited with code {code} before finishing")
+        self.reconcile()
+        self.enforce_cancels()
+        self.schedule()
+
+    # -- liveness -----------------------------------------------------------------------------------
+    def reconcile(self) -> None:
+        now = time.time()
+        for r in self.store.runs(status="running"):
+            remote = str(r["device"] or "").startswith("ray")
+            alive = self.exec.owns(r["id"]) or remote or pid_alive(r["pid"])
+            if r["heartbeat_at"] is None:  # claimed, not yet beating: allow for start-up
+                silent, limit = now - (r["claimed_at"] or 0), self.startup_timeout
+            else:
+                silent, limit = now - r["heartbeat_at"], self.heartbeat_timeout
+            if not alive:
+                self._interrupt(r, "worker process is gone")
+            elif silent > limit:
+                if r["pid"] and not remote:
+                    _kill(r["pid"])  # hung: stop it so a resume cannot run beside it
+                self._interrupt(r, f"no heartbeat for {silent:.0f} s")
+            # else: alive — ours, or a worker of an earlier dispatcher, adopted: it keeps its slot
+
+    def _interrupt(self, row: dict, why: str) -> None:
+        self.store.update_run(row["id"], status="interrupted", error=why, ended_at=time.time())
+        self.store.add_event(row["id"], "interrupted", why)
+
+    def enforce_cancels(self) -> None:
+        now = time.time()
+        for r in self.store.runs(status="running"):
+            if r["cancel_requested_at"] and now - r["cancel_requested_at"] > self.cancel_timeout:
+                _kill(r["pid"])
+                self.store.update_run(r["id"], status="cancelled", ended_at=now,
+                                      error=f"forced after {self.cancel_timeout:.0f} s without a graceful stop")
+                self.store.add_event(r["id"], "cancel_forced", "worker killed after the cancel timeout")
+
+    # -- scheduling -----------------------------------------------------------------------------------
+    def schedule(self) -> None:
+        while True:
+            running = self.store.runs(status="running")
+            device = self._free_device(running)
+            if device is None:
+                return
+            run = self._next_run(running, device)
+            if run is None:
+                return
+            if not self.store.claim(run["id"], self._device_label(device)):
+                continue  # taken by someone else; look again
+            try:
+                pid = self.exec.start(run["id"], device)
+            except Exception as e:  # noqa: BLE001
+                self.store.update_run(run["id"], status="failed", error=f"could not start a worker: {e}")
+                continue
+            if pid:
+                self.store.update_run(run["id"], pid=pid)
+            self.store.add_event(run["id"], "started", f"worker started on {device}", {"pid": pid})
+            self.last_served[run["owner"]] = time.time()
+
+    def _device_label(self, device: str) -> str:
+        return f"ray:{device}" if self.executor == "ray" else device
+
+    def _free_device(self, running: list[dict]) -> str | None:
+        for d in self.devices:
+            used = [r for r in running if str(r["device"] or "").removeprefix("ray:") == d]
+            if len(used) < self.slots_per_device:
+                return d
+        return None
+
+    def _next_run(self, running: list[dict], device: str) -> dict | None:
+        rows = self.store.conn.execute(
+            "SELECT r.*, e.owner, e.created_at AS exp_created, d.status AS dep_status FROM runs r "
+            "JOIN experiments e ON e.id = r.experiment_id LEFT JOIN runs d ON d.id = r.depends_on "
+            "WHERE r.status = 'queued' ORDER BY e.created_at, r.seq").fetchall()
+        owners_running: dict[str, int] = {}
+        exp_owner = {e["id"]: e["owner"] for e in self.store.experiments()}
+        for r in running:
+            owner = exp_owner.get(r["experiment_id"], "local")
+            owners_running[owner] = owners_running.get(owner, 0) + 1
+        used_mem = sum(r["mem_estimate"] or 0 for r in running if r["device"] == device)
+        candidates: dict[str, dict] = {}
+        for r in map(dict, rows):
+            if r["depends_on"] and r["dep_status"] != "done":
+                if r["dep_status"] in ("failed", "cancelled"):
+                    self.store.update_run(r["id"], status="failed", ended_at=time.time(),
+                                          error=f"its pretraining run {r['depends_on']} {r['dep_status']}")
+                continue
+            if self.owner_cap is not None and owners_running.get(r["owner"], 0) >= self.owner_cap:
+                continue
+            cap = self.capacity.get(device)
+            if cap and used_mem and used_mem + (r["mem_estimate"] or 0) > 0.9 * cap:
+                continue  # sharing this GPU would not fit
+            candidates.setdefault(r["owner"], r)  # FIFO within an owner: the oldest experiment's next run
+        if not candidates:
+            return None
+        owner = min(candidates, key=lambda o: (owners_running.get(o, 0), self.last_served.get(o, 0.0)))
+        return candidates[owner]
+
+
+def _kill(pid: int | None) -> None:
+    if not pid:
+        return
+    try:
+        os.killpg(os.getpgid(pid), signal.SIGKILL)  # the worker leads its own session
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _device_memory(device: str) -> int | None:
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    index = int(device.split(":")[1]) if ":" in device else 0
+    return torch.cuda.get_device_properties(index).total_memory if torch.cuda.is_available() else None
+
+
+def default_devices() -> list[str]:
+    """Every visible GPU, else the CPU (decided without importing torch when no GPU tool is present)."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=10)
+        gpus = [f"cuda:{line.strip()}" for line in out.stdout.splitlines() if line.strip().isdigit()]
+        return gpus or ["cpu"]
+    except (OSError, subprocess.SubprocessError):
+        return ["cpu"]
