@@ -133,9 +133,10 @@ def train(run: RunSetup, sink, control=None) -> dict:
     # -- head-only: encode the training subset and eval set once with the frozen encoder -----------
     train_data, eval_data = run.train, run.eval
     if run.strategy.cache_features:
-        train_data, eval_data, cache_flops = _cache_features(run, autocast)
-        if saved is None:
+        train_data, eval_data, cache_flops, cache_s = _cache_features(run, autocast)
+        if saved is None:  # encoding the training set once is part of head-only training's cost
             st["flops"] += cache_flops
+            st["wall_s"] += cache_s
 
     train_lengths = train_data.lengths if isinstance(train_data, Examples) else None
 
@@ -260,12 +261,14 @@ def _save(run: RunSetup, model, st: dict, phase_index: int, optimizer, scheduler
 
 
 @torch.no_grad()
-def _cache_features(run: RunSetup, autocast) -> tuple[FeatureExamples, FeatureExamples, float]:
+def _cache_features(run: RunSetup, autocast) -> tuple[FeatureExamples, FeatureExamples, float, float]:
+    """Pooled features of the training subset and eval set; FLOPs and seconds of encoding the training subset."""
     model = run.model
     was = model.training
     model.eval()
-    out = []
+    out, seconds = [], []
     for data in (run.train, run.eval):
+        t0 = time.perf_counter()
         feats = None
         for idx in length_sorted_batches(data, 2 * run.batch_size):
             batch = data.collate(idx, run.pad_id, run.device)
@@ -275,8 +278,11 @@ def _cache_features(run: RunSetup, autocast) -> tuple[FeatureExamples, FeatureEx
                 feats = torch.empty(len(data), f.shape[1], device=f.device)
             feats[torch.from_numpy(idx).to(f.device)] = f
         out.append(FeatureExamples(feats, data.labels))
+        if run.device.type == "cuda":
+            torch.cuda.synchronize(run.device)
+        seconds.append(time.perf_counter() - t0)
     model.train(was)
     lengths = run.train.lengths
     encoder_flops = FlopCounter(model, run.structure).forward_flops(
         int(lengths.sum()), int((lengths ** 2).sum()), len(lengths), units=slice(None, -1))
-    return out[0], out[1], encoder_flops
+    return out[0], out[1], encoder_flops, seconds[0]  # the training subset's pass only

@@ -13,7 +13,6 @@ from .config import (
     ModelConfig,
     PretrainConfig,
     ProbeConfig,
-    SpeedConfig,
     StrategyConfig,
     TrainConfig,
 )
@@ -27,15 +26,14 @@ def quick() -> ExperimentConfig:
     return ExperimentConfig(
         name="quick",
         task="text-classification",
-        data=DataConfig(source="builtin:stdlib-docstrings", eval_max=300),
-        model=ModelConfig(base="builtin:minilm-l6", max_length=64),
+        data=DataConfig(source="builtin:stdlib-docstrings", eval_max=200),
+        model=ModelConfig(base="builtin:minilm-l6", max_length=32),  # the summary line carries the topic
         strategies=[S("scratch"), S("full"), S("lora"), S("head")],
-        sizes=[100, 400],
+        sizes=[64, 200],
         seeds=[0],
-        budget=BudgetConfig(policy="epochs", epochs=3, min_steps=20),
-        train=TrainConfig(batch_size=16, evals_per_run=2),
-        probes=[ProbeConfig(kind="retrieval", max_examples=200)],
-        speed=SpeedConfig(num_threads=None),
+        budget=BudgetConfig(policy="epochs", epochs=2, min_steps=20),
+        train=TrainConfig(batch_size=16, evals_per_run=1, eval_at_start=False),
+        probes=[ProbeConfig(kind="retrieval", max_examples=100)],
     )
 
 
@@ -73,13 +71,14 @@ def hybrid_code() -> ExperimentConfig:
         task="causal-lm",
         data=DataConfig(source="builtin:pandas-source", eval_max=200),
         model=ModelConfig(base="pretrain", max_length=128),
-        strategies=[S("scratch", lr=1e-3), S("full", lr=3e-4), S("lora", lr=1e-3)],
-        sizes=[200, 1000, 4000],
+        strategies=[S("scratch", lr=1e-3), S("full", lr=3e-4), S("lora", lr=2e-3)],
+        sizes=[100, 400, 1600],
         seeds=[0],
-        budget=BudgetConfig(policy="epochs", epochs=2, min_steps=50),
+        budget=BudgetConfig(policy="epochs", epochs=2, min_steps=40),
         train=TrainConfig(batch_size=16, evals_per_run=4),
         probes=[ProbeConfig(kind="auto", max_examples=200)],
-        pretrain=PretrainConfig(data=DataConfig(source="builtin:python-stdlib", eval_max=None), steps=1500, lr=1e-3),
+        pretrain=PretrainConfig(data=DataConfig(source="builtin:python-stdlib", eval_max=300), vocab_size=4096,
+                                n_layer=4, n_embd=128, n_head=4, steps=800, lr=1e-3),
     )
 
 

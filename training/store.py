@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS events (
     at REAL NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL, data_json TEXT NOT NULL DEFAULT '{}'
 );
 """
+# Columns added after a store's first release: an older store gets them on open (ALTER TABLE ADD COLUMN).
+ADDED_RUN_COLUMNS = {"attempts": "INTEGER NOT NULL DEFAULT 0", "claimed_at": "REAL", "cancel_requested_at": "REAL",
+                     "micro_batch_size": "INTEGER", "mem_estimate": "INTEGER"}
 STATUSES = ("queued", "running", "done", "failed", "interrupted", "cancelled")
 
 
@@ -69,6 +72,13 @@ class Store:
         self._conn: sqlite3.Connection | None = None
         self._pid = None
         self.conn.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
+        have = {r["name"] for r in self.conn.execute("PRAGMA table_info(runs)")}
+        for name, decl in ADDED_RUN_COLUMNS.items():
+            if name not in have:
+                try:
+                    self.conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {decl}")
+                except sqlite3.OperationalError:  # another process added it first
+                    pass
 
     # -- connection ------------------------------------------------------------------------------
     @property

@@ -11,7 +11,7 @@ class Discriminative(Strategy):
     name = "discriminative"
     summary = "Every parameter trains; learning rate divided by 2.6 per block going down (ULMFiT)."
     when = "Full fine-tuning that disturbs the general lower layers less; often forgets less than full."
-    default_lr = 1e-4
+    default_lr = 1e-3  # bench/RESULTS.md: LR sweep on the docstrings preset
     option_defaults = {"decay": 2.6}
     option_docs = {"decay": "LR ratio between a block and the one below it (ULMFiT: 2.6)"}
 

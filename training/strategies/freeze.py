@@ -7,7 +7,7 @@ class Freeze(Strategy):
     name = "freeze"
     summary = "Embeddings and the bottom k transformer blocks frozen; everything above them trains."
     when = "Keeps general low-level features, saves memory and compute below the first trained block."
-    default_lr = 1e-4
+    default_lr = 3e-4  # bench/RESULTS.md: LR sweep on the docstrings preset
     option_defaults = {"layers": None}
     option_docs = {"layers": "blocks frozen from the bottom (default: half of them, rounded down)"}
 
