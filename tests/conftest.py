@@ -165,3 +165,37 @@ def _shared_table_cache(tmp_path_factory):
     import os
 
     os.environ.setdefault("HEADSTART_CACHE", str(tmp_path_factory.mktemp("headstart-cache")))
+
+
+def make_finished_experiment(store: Store, name: str = "finished demo", seeds=(0, 1, 2), sizes=(50, 200, 800)) -> str:
+    """A store row-for-row like a finished text-classification experiment (written directly: fast and
+    deterministic), with metric curves, probes and results for scratch, full, lora and head."""
+    import math
+
+    cfg = ExperimentConfig(name=name, strategies=[StrategyConfig(s) for s in ("scratch", "full", "lora", "head")],
+                           sizes=list(sizes), seeds=list(seeds))
+    plan = [{"strategy": s, "n_train": n, "seed": seed, "total_steps": 40} for seed in seeds for n in sizes
+            for s in ("scratch", "full", "lora", "head")]
+    exp = store.create_experiment(cfg, plan)
+    start = {"scratch": 0.25, "full": 0.45, "lora": 0.42, "head": 0.40}
+    gain = {"scratch": 0.12, "full": 0.07, "lora": 0.07, "head": 0.04}
+    forget = {"scratch": 0.55, "full": 0.12, "lora": 0.05, "head": 0.0}
+    flops = {"scratch": 6.0, "full": 6.0, "lora": 4.2, "head": 0.3}
+    for r in store.runs(exp):
+        s, n, seed = r["strategy"], r["n_train"], r["seed"]
+        acc = start[s] + gain[s] * math.log2(n / 50) / 2 + 0.01 * (seed - 1)
+        for step in (0, 10, 20, 30, 40):
+            loss = 2.0 - (acc - 0.2) * step / 40 * 2
+            store.log_metrics(r["id"], step, step * 16, step * 0.5, step * flops[s] * 1e9,
+                              {"eval/loss": loss, "eval/accuracy": acc * step / 40 + 0.2 * (1 - step / 40),
+                               "probe/retrieval_r1": 0.55 - forget[s] * step / 40}
+                              | ({"train/loss": loss - 0.1 * (step / 40)} if step else {}))
+        store.update_run(r["id"], status="done", result={
+            "steps": 40, "examples": 640, "wall_s": 20.0 * flops[s] / 6, "flops": 40 * flops[s] * 1e9,
+            "peak_mem_bytes": int(1.2e9), "trainable_params": {"head": 3080, "lora": 666632}.get(s, 22568456),
+            "params": 22568456, "lr": 1e-4, "strategy": s,
+            "eval": {"loss": 2.0 - (acc - 0.2) * 2, "accuracy": acc, "macro_f1": acc - 0.1},
+            "probe_baseline": {"probe/retrieval_r1": 0.55}, "probe_final": {"probe/retrieval_r1": 0.55 - forget[s]},
+            "forgetting": {"probe/retrieval_r1": forget[s]}, "device": "cpu (2 cores)", "torch": "2.13.0",
+            "transformers": "5.17.0"})
+    return exp

@@ -1,4 +1,4 @@
-"""The home page against an empty store and a store with a finished experiment (AppTest, no browser)."""
+"""Every page under AppTest against an empty store and a store with a finished experiment; no torch."""
 import subprocess
 import sys
 from pathlib import Path
@@ -6,43 +6,106 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from training.config import ExperimentConfig
 from training.store import Store
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
+from .conftest import make_finished_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ["app.py"] + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))
 
 
 @pytest.fixture
-def app_store(tmp_path, monkeypatch):
+def empty_store(tmp_path, monkeypatch):
     monkeypatch.setenv("HEADSTART_STORE", str(tmp_path / "store"))
     return Store(tmp_path / "store")
 
 
-def test_home_with_an_empty_store(app_store):
-    at = AppTest.from_file(str(APP), default_timeout=30).run()
-    assert not at.exception
+@pytest.fixture
+def finished_store(empty_store):
+    exp = make_finished_experiment(empty_store)
+    return empty_store, exp
+
+
+def _run(page: str, exp_id: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / page), default_timeout=60)
+    if exp_id:
+        at.session_state["exp_id"] = exp_id
+    return at.run()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_against_an_empty_store(empty_store, page):
+    at = _run(page)
+    assert not at.exception, at.exception
+    assert at.title
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_a_finished_experiment(finished_store, page):
+    store, exp = finished_store
+    at = _run(page, exp)
+    assert not at.exception, at.exception
+
+
+def test_home_key_widgets(finished_store):
+    at = _run("app.py")
     assert at.title[0].value == "Head Start"
-    assert any(b.label.startswith("Launch") for b in at.button)
-    assert any("No experiments yet" in i.value for i in at.info)
+    assert any(b.label == "Launch the quick demo" for b in at.button)
+    assert "finished demo" in at.dataframe[0].value.to_string()
 
 
-def test_home_lists_a_finished_experiment(app_store):
-    cfg = ExperimentConfig(name="finished one", sizes=[10], seeds=[0])
-    exp = app_store.create_experiment(cfg, [{"strategy": "full", "n_train": 10, "seed": 0, "total_steps": 2}])
-    run = app_store.runs(exp)[0]
-    app_store.update_run(run["id"], status="done", result={"eval": {"accuracy": 0.5, "loss": 1.0}, "wall_s": 1.0})
-    at = AppTest.from_file(str(APP), default_timeout=30).run()
+def test_live_key_widgets(finished_store):
+    store, exp = finished_store
+    at = _run("pages/2_Live.py", exp)
+    assert at.selectbox(key="exp_picker").value == exp
+    assert "36/36 runs done" in at.get("progress")[0].proto.text
+    assert {b.label for b in at.button} >= {"Cancel run", "Cancel all", "Resume run"}
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_compare_key_widgets(finished_store):
+    store, exp = finished_store
+    at = _run("pages/3_Compare.py", exp)
+    assert len(at.get("plotly_chart")) == 5  # data needs, curves, probe, forgetting, trade-off
+    assert any("full wins" in m.value for m in at.markdown)
+    assert at.sidebar.number_input[0].label.startswith("Price per device-hour")
+
+
+def test_report_key_widgets(finished_store):
+    store, exp = finished_store
+    at = _run("pages/4_Report.py", exp)
+    labels = [d.label for d in at.get("download_button")]
+    assert labels == ["Download HTML report", "Download Markdown report"]
+
+
+def test_runs_key_widgets_and_delete(finished_store):
+    store, exp = finished_store
+    at = _run("pages/5_Runs.py", exp)
+    assert {b.label for b in at.button} >= {"Open in Compare", "Duplicate as a new experiment", "Delete experiment"}
+    at.checkbox(key="runs_sure").check().run()
+    at.button(key="runs_delete").click().run()
+    assert not at.exception and store.experiments() == []
+
+
+def test_new_experiment_builds_a_valid_custom_config(empty_store):
+    at = _run("pages/1_New_experiment.py")
+    assert at.radio(key="new_mode").value == "A preset"
+    at.radio(key="new_mode").set_value("My own data and model").run()
+    at.radio(key="new_src").set_value("Built-in").run()
     assert not at.exception
-    frames = [df.value for df in at.dataframe]
-    assert any("finished one" in f.to_string() for f in frames)
-    assert any("0.5" in f.to_string() for f in frames)
+    assert at.multiselect(key="new_strategies").value == ["scratch", "full", "lora", "head"]
+    assert any(b.label == "Check and estimate" for b in at.button)
+    at.text_input(key="new_sizes").set_value("100, -5").run()
+    assert any("must be a positive integer" in e.value for e in at.error)
 
 
-def test_app_does_not_import_torch():
-    code = ("import sys, runpy; sys.argv=['app.py']\n"
-            "import streamlit.testing.v1 as t\n"
-            "at = t.AppTest.from_file('app.py', default_timeout=60).run()\n"
-            "assert not at.exception, at.exception\n"
-            "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=APP.parent)
-    assert out.stdout.strip().splitlines()[-1] == "False"
+def test_pages_do_not_import_torch():
+    code = ("import sys\nfrom pathlib import Path\nfrom streamlit.testing.v1 import AppTest\n"
+            f"for page in {PAGES!r}:\n"
+            "    at = AppTest.from_file(str(Path(page).resolve()), default_timeout=60).run()\n"
+            "    assert not at.exception, (page, at.exception)\n"
+            "print('torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                         env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False False"

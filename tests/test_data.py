@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from training.config import DataConfig
-from training.data import prepare_task_data, read_table
 from training.data.sources import load_table
 from training.data.split import nested_subset_order, train_eval_split
+from training.data.task import prepare_task_data, read_table
 from training.errors import DataError
 
 from .conftest import topic_rows

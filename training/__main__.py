@@ -7,6 +7,7 @@
   python -m training worker --store ./store [--devices cuda:0,cuda:1|cpu] [--slots-per-device K]
   python -m training enqueue quick --store ./store        # store an experiment for the dispatcher
   python -m training cancel RUN_ID --store ./store  |  resume RUN_ID --store ./store
+  python -m training report EXP_ID --store ./store --format html --out report.html
 """
 from __future__ import annotations
 
@@ -66,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     p_enq.add_argument("--store", required=True)
     p_enq.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p_enq.add_argument("--owner", default="local")
+    p_plan = sub.add_parser("plan", help="validate an experiment and print its runs, steps, FLOPs and memory as JSON")
+    p_plan.add_argument("config")
+    p_plan.add_argument("--store", required=True)
+    p_plan.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p_wk = sub.add_parser("worker", help="the dispatcher: start worker processes for queued runs")
     p_wk.add_argument("--store", required=True)
     p_wk.add_argument("--devices", default=None, help="comma-separated, e.g. cuda:0,cuda:1 or cpu (default: all GPUs, else cpu)")
@@ -81,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=text)
         p.add_argument("run_id")
         p.add_argument("--store", required=True)
+    p_rep = sub.add_parser("report", help="write the decision report (self-contained HTML or Markdown)")
+    p_rep.add_argument("experiment_id")
+    p_rep.add_argument("--store", required=True)
+    p_rep.add_argument("--format", choices=("html", "md"), default="html")
+    p_rep.add_argument("--out", required=True, help="file to write")
+    p_rep.add_argument("--price", type=float, default=0.0, help="price per device-hour for the cost column")
     p_exp = sub.add_parser("export", help="one row per run of an experiment")
     p_exp.add_argument("experiment_id")
     p_exp.add_argument("--store", required=True)
@@ -112,6 +123,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"({args.slots_per_device} slot(s) each, executor {args.executor})", flush=True)
             d.serve(until_idle=args.until_idle)
             return 0
+        if args.command == "plan":
+            from .experiment import plan_experiment
+
+            cfg = load_config(args.config, args.overrides)
+            plan = plan_experiment(cfg, Store(args.store).cache_dir)
+            print(json.dumps({"config": cfg.to_dict(), "runs": plan.runs, "info": plan.info}))
+            return 0
         if args.command == "enqueue":
             from .experiment import launch
 
@@ -134,6 +152,16 @@ def main(argv: list[str] | None = None) -> int:
             failed = [r for r in store.runs(exp_id) if r["status"] != "done"]
             print(exp_id)
             return 1 if failed else 0
+        if args.command == "report":
+            from .report import analyse, html_report, markdown_report
+
+            store = Store(args.store)
+            if store.experiment(args.experiment_id) is None:
+                raise ConfigError(f"no experiment {args.experiment_id!r} in {args.store}")
+            a = analyse(store, args.experiment_id, args.price)
+            Path(args.out).write_text(html_report(a) if args.format == "html" else markdown_report(a), encoding="utf-8")
+            print(args.out)
+            return 0
         from .results import EXPORT_COLUMNS, run_rows
 
         store = Store(args.store)

@@ -23,13 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .hardware import peak_flops_for
 from .models import Structure, params_below_blocks
-
-# bf16 dense peak FLOP/s per device, from vendor datasheets (nanochat's table); MFU divides by these.
-PEAK_FLOPS = {
-    "H100 SXM": 989e12, "H100 NVL": 835e12, "H100 PCIe": 756e12, "H100": 989e12, "H200": 989e12,
-    "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "L4": 121e12, "RTX 4090": 165e12, "T4": 65e12,
-}
 
 
 def _is_matmul(module: nn.Module) -> bool:
@@ -117,11 +112,7 @@ def device_peak_flops(device: torch.device) -> float | None:
     """bf16 dense peak of the device, or None when unknown (CPU): then MFU is not reported."""
     if device.type != "cuda":
         return None
-    name = torch.cuda.get_device_name(device)
-    for key in sorted(PEAK_FLOPS, key=len, reverse=True):
-        if key in name:
-            return PEAK_FLOPS[key]
-    return None
+    return peak_flops_for(torch.cuda.get_device_name(device))
 
 
 def estimate_memory(*, total_params: int, trainable_params: int, optimizer: str, micro_batch: int, seq_len: int,

@@ -22,7 +22,7 @@ import torch
 from . import loop
 from .accounting import FlopCounter, estimate_memory
 from .config import ExperimentConfig, StrategyConfig
-from .data import TaskData, prepare_task_data, too_many_message
+from .data.task import TaskData, prepare_task_data, too_many_message
 from .errors import ConfigError, DataError, DeviceError, HeadStartError
 from .models import build_task_model, count_params, load_tokenizer, resolve_base, structure
 from .probes import build_probes
@@ -92,7 +92,7 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path) -> Plan:
                              "mem_estimate": prints[label]["memory"]["total"],
                              "depends_on": PRETRAIN if cfg.pretrain is not None else None})
     info = {"data": data.info, "label_names": data.label_names, "pool_size": pool, "sizes": sizes,
-            "device": str(device), "footprint": prints}
+            "device": str(device), "device_name": _device_name(), "footprint": prints}
     return Plan(runs, info)
 
 
@@ -309,8 +309,14 @@ def _summarise(cfg, run, strategy, result: dict, probes, baselines: dict, data: 
         "probe_baseline": baselines, "probe_final": probe_final, "forgetting": forgetting,
         "probes": {p.key: p.name for p in probes},
         "data_fingerprint": data.fingerprint,
-        "device": _device_name(), "torch": torch.__version__,
+        "device": _device_name(), "torch": torch.__version__, "transformers": _transformers_version(),
     }
+
+
+def _transformers_version() -> str:
+    import transformers
+
+    return transformers.__version__
 
 
 def _device_name() -> str:

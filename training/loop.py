@@ -163,7 +163,7 @@ def train(run: RunSetup, sink, control=None) -> dict:
     # Mean train loss since the last log; restored on resume so the first resumed log is unchanged.
     train_loss_sum = torch.full((), saved["loss_sum"] if saved else 0.0, device=device)
     train_loss_count = saved["loss_count"] if saved else 0
-    trainable, _ = count_params(model)
+    trainable, total_params = count_params(model)
 
     for pi, phase in enumerate(phases):
         if phase.end <= st["step"]:
@@ -237,7 +237,7 @@ def train(run: RunSetup, sink, control=None) -> dict:
         last_eval = log_eval(st["step"], probes=True)
     result = {
         "steps": st["step"], "examples": st["examples"], "wall_s": st["wall_s"], "flops": st["flops"],
-        "peak_mem_bytes": st["peak_mem"], "trainable_params": trainable,
+        "peak_mem_bytes": st["peak_mem"], "trainable_params": trainable, "params": total_params,
         "final": {k: v for k, v in last_eval.items()},
         "last_logged_step": last_logged_step,
     }

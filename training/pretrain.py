@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 
 from .config import ExperimentConfig, PretrainConfig
-from .data import read_table
 from .data.split import train_eval_split
+from .data.task import read_table
 
 EOT = "<|endoftext|>"
 

@@ -1,0 +1,201 @@
+"""New experiment: a preset or your own data and model; strategies, sizes, seeds, budget; a preflight
+(runs, estimated time and memory) before Launch. Validation and planning run in a subprocess — this
+page never imports torch."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pandas as pd
+import streamlit as st
+
+from training.analysis.frames import runs_frame
+from training.analysis.preflight import preflight
+from training.config import BUDGET_POLICIES, ExperimentConfig, field_docs
+from training.config import BudgetConfig as _Budget
+from training.data.sources import BUILTINS, FILE_SUFFIXES, load_frame
+from training.errors import HeadStartError
+from training.presets import PRESETS, describe_presets
+from training.strategies import STRATEGIES
+from ui.common import enqueue, get_store, human_bytes, human_seconds, plan, setup_page, store_dir
+
+setup_page("New experiment")
+st.title("New experiment")
+store = get_store()
+BUDGET_DOCS = field_docs(_Budget)
+
+mode = st.radio("Start from", ["A preset", "My own data and model"], horizontal=True, key="new_mode")
+
+if mode == "A preset":
+    presets = {p["name"]: p for p in describe_presets()}
+    name = st.selectbox("Preset", list(presets), key="new_preset", help="Built-in experiments that run offline.")
+    st.caption(presets[name]["description"])
+    config = PRESETS[name]().to_dict()
+    seeds = st.number_input("Seeds", 1, 10, len(config["seeds"]), key="new_preset_seeds",
+                            help="Each (strategy, size) runs once per seed; 3+ seeds give 95% intervals.")
+    config["seeds"] = list(range(int(seeds)))
+else:
+    task = st.radio("Task", ["text-classification", "causal-lm"], horizontal=True, key="new_task",
+                    help="Classification: an encoder with a linear head, scored by accuracy and macro-F1. "
+                         "Causal LM: next-token prediction, scored by perplexity.")
+    st.subheader("Data")
+    kind = st.radio("Source", ["Upload a file", "Hugging Face dataset", "Built-in"], horizontal=True, key="new_src")
+    data: dict = {}
+    columns: list[str] = []
+    if kind == "Upload a file":
+        up = st.file_uploader("CSV, TSV, JSONL or Parquet", type=[s.lstrip(".") for s in FILE_SUFFIXES], key="new_upload")
+        if up is not None:
+            raw = up.getvalue()
+            digest = hashlib.sha256(raw).hexdigest()[:16]
+            suffix = "." + up.name.rsplit(".", 1)[-1].lower()
+            path = store_dir() / "uploads" / f"{digest}{suffix}"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".part")
+                tmp.write_bytes(raw)
+                tmp.replace(path)
+            try:
+                preview = load_frame(str(path))
+            except HeadStartError as e:
+                st.error(str(e))
+                st.stop()
+            st.caption(f"{len(preview):,} rows · {up.name}")
+            st.dataframe(preview.head(20), hide_index=True)
+            columns = [str(c) for c in preview.columns]
+            data["source"] = str(path)
+    elif kind == "Hugging Face dataset":
+        hf_id = st.text_input("Dataset id", placeholder="stanfordnlp/imdb or nyu-mll/glue:sst2", key="new_hf")
+        split = st.text_input("Split", "train", key="new_hf_split")
+        if hf_id:
+            data.update(source=f"hf:{hf_id.removeprefix('hf:')}", hf_split=split)
+    else:
+        names = [n for n, entry in BUILTINS.items() if entry[0] == task]
+        data["source"] = "builtin:" + st.selectbox("Built-in dataset", names, key="new_builtin")
+        columns = ["text", "label", "group"] if task == "text-classification" else ["text", "group"]
+
+    def column(label: str, default: str, optional: bool = False, key: str = "") -> str | None:
+        if columns:
+            options = (["(none)"] if optional else []) + columns
+            index = options.index(default) if default in options else 0
+            value = st.selectbox(label, options, index=index, key=key)
+            return None if value == "(none)" else value
+        value = st.text_input(label, "" if optional else default, key=key)
+        return value or None
+
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        data["text_column"] = column("Text column", "text", key="new_text_col")
+    if task == "text-classification":
+        with c2:
+            data["label_column"] = column("Label column", "label", key="new_label_col")
+    with c3:
+        group = column("Group column (optional)", "group", optional=True, key="new_group_col")
+        if group and not data.get("source", "").startswith("builtin:"):
+            data["group_column"] = group
+    st.caption("Rows sharing a group (a document, a customer, a module) stay on one side of the train/eval split.")
+
+    st.subheader("Model")
+    model_kind = st.radio("Base model", ["Built-in MiniLM-L6", "Hugging Face id", "Local directory"], horizontal=True,
+                          key="new_model_kind")
+    if model_kind == "Built-in MiniLM-L6":
+        base = "builtin:minilm-l6"
+        if task == "causal-lm":
+            st.warning("MiniLM is an encoder; for a causal LM give a decoder (e.g. hf:openai-community/gpt2).")
+    elif model_kind == "Hugging Face id":
+        base = "hf:" + st.text_input("Model id", placeholder="distilbert/distilbert-base-uncased", key="new_model_id")
+    else:
+        base = st.text_input("Directory with config.json, weights and tokenizer", key="new_model_dir")
+    st.caption("Remote code is never run: models that need it are refused.")
+
+    st.subheader("Strategies")
+    available = [n for n, cls in STRATEGIES.items() if task in cls.task_kinds]
+    chosen = st.multiselect("Strategies", available, default=[s for s in ("scratch", "full", "lora", "head") if s in available],
+                            key="new_strategies")
+    st.dataframe(pd.DataFrame([{"strategy": n, "what trains": STRATEGIES[n].summary, "default LR": STRATEGIES[n].default_lr,
+                                "when to pick it": STRATEGIES[n].when} for n in available]), hide_index=True)
+    c1, c2 = st.columns(2)
+    sizes_text = c1.text_input("Training-set sizes", "100, 1000, all", key="new_sizes",
+                               help="Positive integers and/or 'all'; smaller subsets are nested inside larger ones.")
+    seeds = c2.number_input("Seeds", 1, 10, 3, key="new_seeds")
+    c1, c2 = st.columns(2)
+    policy = c1.radio("Budget", BUDGET_POLICIES, horizontal=True, key="new_policy", help=BUDGET_DOCS["policy"])
+    if policy == "steps":
+        budget = {"policy": "steps", "steps": int(c2.number_input("Steps per run", 1, 1_000_000, 200, key="new_steps"))}
+    else:
+        budget = {"policy": policy, "epochs": float(c2.number_input("Epochs (of each run's own N)", 0.1, 1000.0, 3.0,
+                                                                    key="new_epochs"))}
+        if policy == "flops":
+            budget["flops_reference"] = "full" if "full" in chosen else (chosen[0] if chosen else "full")
+
+    with st.expander("Advanced settings"):
+        lrs = {}
+        cols = st.columns(4)
+        for i, n in enumerate(chosen):
+            lrs[n] = cols[i % 4].number_input(f"LR · {n}", min_value=0.0, value=float(STRATEGIES[n].default_lr),
+                                              format="%.1e", key=f"new_lr_{n}")
+        c1, c2, c3, c4 = st.columns(4)
+        batch = c1.number_input("Batch size", 1, 4096, 32, key="new_batch")
+        max_len = c2.number_input("Max length (tokens)", 4, 8192, 128, key="new_maxlen")
+        eval_max = c3.number_input("Eval examples (max)", 10, 100_000, 1000, key="new_evalmax")
+        device = c4.selectbox("Device", ["auto", "cpu", "cuda"], key="new_device")
+        c1, c2 = st.columns(2)
+        bf16 = c1.selectbox("bf16 autocast", ["auto (on for CUDA)", "on", "off"], key="new_bf16")
+        compile_ = c2.toggle("torch.compile", value=False, key="new_compile",
+                             help="Faster steps after a compile warm-up of tens of seconds; worth it for long GPU runs.")
+    name = st.text_input("Experiment name", "my experiment", key="new_name")
+    sizes = [s.strip() for s in sizes_text.split(",") if s.strip()]
+    config = {
+        "name": name, "task": task, "data": data,
+        "model": {"base": base, "max_length": int(max_len)},
+        "strategies": [{"name": n, "lr": lrs.get(n) or None} for n in chosen],
+        "sizes": [int(s) if s.lstrip("+-").isdigit() else s for s in sizes], "seeds": list(range(int(seeds))), "budget": budget,
+        "train": {"batch_size": int(batch)},
+        "speed": {"device": device, "compile": bool(compile_), "bf16": {"on": True, "off": False}.get(bf16)},
+    }
+    config["data"]["eval_max"] = int(eval_max)
+    if not data.get("source"):
+        st.info("Choose the data to continue.")
+        st.stop()
+
+try:
+    ExperimentConfig.from_dict(config)
+except HeadStartError as e:
+    st.error(str(e))
+    st.stop()
+
+st.subheader("Preflight")
+key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+checked = st.session_state.get("preflight")
+if st.button("Check and estimate", key="new_check"):
+    with st.spinner("Loading the data and model, planning the runs…"):
+        result, error = plan(config)
+    st.session_state["preflight"] = checked = {"key": key, "plan": result, "error": error}
+if checked and checked["key"] == key:
+    if checked["error"]:
+        st.error(checked["error"])
+    else:
+        p = checked["plan"]
+        history = pd.concat([runs_frame(store, e["id"]) for e in store.experiments()[:20]] or [pd.DataFrame()])
+        pf = preflight(p, history, p["info"].get("device_name"))
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric("Runs", pf["runs"])
+        c2.metric("Estimated training time", human_seconds(pf["est_s"]))
+        c3.metric("Peak memory per run (est.)", human_bytes(pf["peak_mem_bytes"]))
+        c4.metric("Training FLOPs", f"{pf['flops']:.2e}")
+        info = p["info"]
+        st.caption(f"Time {pf['estimate_basis']}; evaluation adds to it. Data: {info['data']['train_rows']:,} training "
+                   f"and {info['data']['eval_rows']:,} eval examples ({info['pool_size']:,} in the training pool). "
+                   f"Device: {info.get('device_name', info['device'])}.")
+        with st.expander("Every run"):
+            st.dataframe(pf["table"], hide_index=True)
+        if st.button("Launch", type="primary", key="new_launch"):
+            with st.spinner("Queueing…"):
+                exp_id, error = enqueue(config)
+            if error:
+                st.error(error)
+            else:
+                st.session_state["exp_id"] = exp_id
+                st.session_state.pop("preflight", None)
+                st.switch_page("pages/2_Live.py")
+else:
+    st.caption("Check the configuration to see the number of runs, an estimate of time and memory, and Launch.")

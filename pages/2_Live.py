@@ -1,0 +1,87 @@
+"""Live: progress, status, cancel and loss curves of an experiment while it trains.
+
+The view is a fragment that re-runs every 2 s only while something is queued or running; it reads the
+store, so it picks up runs that started before the page was opened (or in another browser).
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from training.analysis.figures import NOTES, X_AXES, curves_figure
+from training.analysis.frames import latest_progress, metrics_frame, runs_frame
+from training.runner import ensure_dispatcher
+from ui.common import STATUS_LABEL, get_store, human_seconds, pick_experiment, setup_page, show_figure, store_dir
+
+setup_page("Live")
+st.title("Live")
+store = get_store()
+exp_id = pick_experiment(prefer_active=True)
+if exp_id is None:
+    st.info("Nothing to watch yet. Launch the quick demo from the home page or start a **New experiment**.")
+    st.stop()
+
+
+def is_active() -> bool:
+    return any(r["status"] in ("queued", "running") for r in store.runs(exp_id))
+
+
+@st.fragment(run_every=2.0 if is_active() else None)
+def live_view() -> None:
+    runs, metrics = runs_frame(store, exp_id), metrics_frame(store, exp_id)
+    progress = latest_progress(runs, metrics)
+    total = progress["total_steps"].fillna(0).sum()
+    done_steps = progress["logged_step"].sum()
+    finished = int((runs["status"] == "done").sum())
+    active = bool(runs["status"].isin(["queued", "running"]).any())
+    st.progress(float(done_steps / total) if total else 0.0,
+                text=f"{finished}/{len(runs)} runs done · {int(done_steps):,}/{int(total):,} steps"
+                     + (" · updating every 2 s" if active else ""))
+
+    table = pd.DataFrame({
+        "strategy": progress["strategy"], "N": progress["n_train"], "seed": progress["seed"],
+        "status": progress["status"].map(STATUS_LABEL), "progress": progress["progress"],
+        "step": progress["logged_step"].astype(str) + " / " + progress["total_steps"].astype("Int64").astype(str),
+        "ETA": progress["eta_s"].map(lambda s: human_seconds(s) if s == s else ""),
+        "run": progress["run_id"]})
+    st.dataframe(table, hide_index=True, column_config={
+        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent")})
+
+    for _, r in runs[runs["status"].isin(["failed", "interrupted"])].iterrows():
+        st.error(f"**{r['strategy']}, N={r['n_train']}, seed {r['seed']} — {r['status']}:** {r['error'] or 'no message'}",
+                 icon="🚨")
+
+    stoppable = runs[runs["status"].isin(["queued", "running"])]
+    resumable = runs[runs["status"].isin(["interrupted", "cancelled", "failed"])]
+    labels = {r["run_id"]: f"{r['strategy']} N={r['n_train']} seed {r['seed']} ({r['status']})"
+              for _, r in runs.iterrows()}
+    c1, c2, c3 = st.columns([2, 1, 1])
+    with c1:
+        choice = st.selectbox("Run", list(stoppable["run_id"]) + list(resumable["run_id"]), key="live_run",
+                              format_func=labels.get, disabled=stoppable.empty and resumable.empty,
+                              placeholder="no run to cancel or resume")
+    with c2:
+        if st.button("Cancel run", disabled=choice not in set(stoppable["run_id"])):
+            st.toast(f"cancel requested: {store.request_cancel(choice)}")
+        if st.button("Cancel all", disabled=stoppable.empty):
+            for rid in stoppable["run_id"]:
+                store.request_cancel(rid)
+            st.toast("cancel requested for every queued or running run")
+    with c3:
+        if st.button("Resume run", disabled=choice not in set(resumable["run_id"])):
+            store.requeue(choice)
+            ensure_dispatcher(store_dir())
+            st.rerun()
+
+    x = st.segmented_control("x-axis", list(X_AXES), default="step", format_func=lambda k: X_AXES[k], key="live_x")
+    if metrics.empty:
+        st.caption("Curves appear at the first evaluation of a run.")
+    else:
+        show_figure(curves_figure(metrics, x=x or "step"), NOTES["curves"], key="live_curves")
+    if not active and st.session_state.get("live_was_active"):
+        st.session_state["live_was_active"] = False
+        st.rerun()  # redefine the fragment without auto-refresh once everything has finished
+    st.session_state["live_was_active"] = active
+
+
+live_view()

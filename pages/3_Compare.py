@@ -1,0 +1,79 @@
+"""Compare: data needs, learning curves, compute, forgetting, the learning-vs-forgetting frontier,
+overfitting and a verdict — every number from `training.analysis`, the same as the report."""
+from __future__ import annotations
+
+import streamlit as st
+
+from training.analysis import figures as F
+from training.report import analyse
+from ui.common import get_store, human_bytes, human_seconds, pick_experiment, setup_page, show_figure
+
+setup_page("Compare")
+st.title("Compare")
+store = get_store()
+exp_id = pick_experiment()
+if exp_id is None:
+    st.info("No experiments yet: launch one first. Compare fills in as runs finish.")
+    st.stop()
+price = st.sidebar.number_input("Price per device-hour ($)", min_value=0.0, value=2.50, step=0.25,
+                                help="GPU-hour price (or CPU-hour on CPU runs) for the cost column.")
+a = analyse(store, exp_id, price)
+
+with st.container(border=True):
+    st.subheader("Verdict")
+    for sentence in a.verdict:
+        st.markdown(f"- {sentence}")
+    if not a.verdict_table.empty:
+        with st.expander("The table behind every number in the verdict"):
+            st.dataframe(a.verdict_table, hide_index=True)
+
+if a.summary.empty:
+    st.info("No run has finished yet; charts appear as runs finish. Watch them on **Live**.")
+    st.stop()
+
+st.header("Data needs")
+show_figure(F.data_needs_figure(a.summary, a.metric), F.NOTES["data_needs"], key="cmp_data_needs")
+
+st.header("Learning curves")
+c1, c2 = st.columns(2)
+x = c1.segmented_control("x-axis", list(F.X_AXES), default="examples", format_func=lambda k: F.X_AXES[k], key="cmp_x")
+sizes = sorted(a.metrics["n_train"].unique())
+n = c2.selectbox("Training-set size", sizes, index=len(sizes) - 1, key="cmp_n")
+show_figure(F.curves_figure(a.metrics[a.metrics["n_train"] == n], x=x or "examples"), F.NOTES["curves"], key="cmp_curves")
+
+st.header("Compute")
+table = a.compute.assign(wall=a.compute["wall_s"].map(human_seconds), peak_memory=a.compute["peak_mem_gb"].map(
+    lambda g: human_bytes(g * 1e9)))
+st.dataframe(table[["strategy", "n_train", "seeds", "wall", "gpu_seconds", "flops", "mfu", "peak_memory",
+                    "trainable_params", "cost"]], hide_index=True, column_config={
+    "flops": st.column_config.NumberColumn("training FLOPs", format="%.3e"),
+    "mfu": st.column_config.NumberColumn("MFU", format="percent"),
+    "trainable_params": st.column_config.NumberColumn("trainable params", format="localized"),
+    "cost": st.column_config.NumberColumn(f"cost at ${price:.2f}/h", format="$%.4f"),
+    "gpu_seconds": st.column_config.NumberColumn("GPU-seconds", format="%.1f")})
+st.caption(F.NOTES["compute"])
+
+st.header("Forgetting")
+if a.forgetting.empty:
+    st.info("This experiment has no forgetting probe.")
+else:
+    probe_keys = [k for k in a.metrics["key"].unique() if k.startswith("probe/")]
+    show_figure(F.probe_figure(a.metrics, probe_keys[0], a.forgetting["baseline"].iloc[0], x=x or "examples"),
+                F.NOTES["probe"], key="cmp_probe")
+    show_figure(F.forgetting_figure(a.forgetting), F.NOTES["forgetting"], key="cmp_forgetting")
+    st.subheader("Learning vs forgetting")
+    show_figure(F.tradeoff_figure(a.runs, a.metric_col, a.metric, a.higher_is_better), F.NOTES["tradeoff"],
+                key="cmp_tradeoff")
+
+st.header("Overfitting")
+if a.overfitting.empty:
+    st.info("No run has logged both training and eval loss yet.")
+else:
+    flagged = a.overfitting[a.overfitting["overfitting"]]
+    if flagged.empty:
+        st.success("No run shows eval loss rising while training loss falls.")
+    else:
+        st.warning(f"{len(flagged)} run(s) overfit: " + ", ".join(
+            f"{r.strategy} N={r.n_train} seed {r.seed}" for r in flagged.itertuples()))
+    st.dataframe(a.overfitting.drop(columns=["run_id"]), hide_index=True)
+    st.caption(F.NOTES["overfitting"])

@@ -1,0 +1,154 @@
+"""Real browser (headless Chromium driven by Playwright): launch the quick demo from the home page, watch
+Live update while it trains, see Compare draw its charts; the HTML report opens with networking off.
+Screenshots are kept in test-artifacts/."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from training.report import analyse, figures, html_report
+from training.store import Store
+
+from .conftest import make_finished_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync"]
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium (.ci/run installs it)")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop_store_processes(store_root: Path) -> None:
+    """Kill the dispatcher and workers this test started (they run in their own sessions by design)."""
+    lock = store_root / "dispatcher.lock"
+    pids = [int(lock.read_text().strip())] if lock.exists() and lock.read_text().strip().isdigit() else []
+    pids += [r["pid"] for r in Store(store_root).runs(status="running") if r["pid"]]
+    for pid in pids:
+        try:
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+@pytest.fixture
+def app_server(tmp_path):
+    store = tmp_path / "store"
+    port = _free_port()
+    env = {**os.environ, "HEADSTART_STORE": str(store)}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+                             "--global.developmentMode", "false"], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not become healthy within 90 s")
+    yield url, store
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+    _stop_store_processes(store)
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _loaded(page, timeout=120_000):
+    page.wait_for_selector("[data-testid='stAppViewContainer']", timeout=timeout)
+    page.wait_for_selector("[data-test-script-state='notRunning']", timeout=timeout)
+
+
+def _shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def _progress_text(page) -> str:
+    return page.locator("[data-testid='stProgress']").first.inner_text(timeout=60_000)
+
+
+@pytest.mark.slow
+def test_launch_quick_watch_live_then_compare(app_server, browser):
+    url, store_root = app_server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    _loaded(page)
+    _shot(page, "01-home.png")
+    page.get_by_role("button", name="Launch the quick demo").click()
+    page.wait_for_url("**/Live", timeout=180_000)
+    _loaded(page)
+    first = _progress_text(page)
+    _shot(page, "02-live-start.png")
+    deadline = time.time() + 300
+    while time.time() < deadline and _progress_text(page) == first:  # the fragment re-runs every 2 s
+        time.sleep(2)
+    second = _progress_text(page)
+    assert second != first, f"the Live page did not update: {first!r}"
+    _shot(page, "03-live-updating.png")
+    store = Store(store_root)
+    exp_id = store.experiments()[0]["id"]
+    deadline = time.time() + 600
+    while time.time() < deadline and sum(r["status"] == "done" for r in store.runs(exp_id)) < 2:
+        time.sleep(2)
+    assert sum(r["status"] == "done" for r in store.runs(exp_id)) >= 2, [(r["status"], r["error"]) for r in store.runs(exp_id)]
+    _shot(page, "04-live-two-done.png")
+    page.goto(f"{url}/Compare")
+    _loaded(page)
+    page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=120_000)
+    page.wait_for_timeout(2000)
+    charts = page.locator("[data-testid='stPlotlyChart']").count()
+    assert charts >= 4, charts
+    assert "Verdict" in page.inner_text("body")
+    _shot(page, "05-compare.png")
+
+
+def test_html_report_opens_offline_with_every_figure(tmp_path, browser):
+    store = Store(tmp_path / "store")
+    exp = make_finished_experiment(store)
+    a = analyse(store, exp, 2.5)
+    path = tmp_path / "report.html"
+    path.write_text(html_report(a), encoding="utf-8")
+    context = browser.new_context(offline=True)
+    requests = []
+    context.on("request", lambda r: requests.append(r.url))
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+    rendered = page.locator(".js-plotly-plot").count()
+    assert rendered == len(figures(a)) == 5
+    assert not errors, errors
+    assert all(u.startswith(("file:", "data:", "blob:")) for u in requests), requests
+    page.set_viewport_size({"width": 1200, "height": 900})
+    _shot(page, "06-report.png")
+    context.close()

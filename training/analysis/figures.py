@@ -1,0 +1,165 @@
+"""Plotly figures, each with a short "how to read this" note and what the literature usually finds.
+
+Every figure takes the DataFrames of `frames`/`stats`/`tables` and returns a `go.Figure`; the notes
+live in `NOTES` so the pages and the report print the same words under the same charts.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from .pareto import pareto_frontier
+from .style import LAYOUT, color, dash
+
+X_AXES = {"step": "optimizer steps", "examples": "training examples seen", "wall_s": "wall-clock seconds (training only)",
+          "flops": "training FLOPs"}
+
+NOTES = {
+    "data_needs": (
+        "**How to read this:** each line is a strategy; x is the number of labelled training examples (log "
+        "scale), y the eval metric at the end of training; the band is the 95% interval over seeds. "
+        "**What the literature finds:** fine-tuning is training with a head start — it is far ahead at small N, "
+        "and training from scratch closes part of the gap only with much more data (Hernandez et al. 2021; "
+        "He et al. 2019 found scratch catches up with enough data and iterations, but not at ~1k examples)."),
+    "curves": (
+        "**How to read this:** loss against the chosen x-axis, one line per run, coloured by strategy; solid "
+        "is eval loss, dotted is training loss. Switch x to FLOPs or wall-clock to compare cost, not steps. "
+        "**What the literature finds:** pretrained starts converge in a fraction of the steps; scratch needs a "
+        "higher learning rate and many more steps, and a widening gap between training and eval loss means "
+        "the model is memorising its small training set."),
+    "probe": (
+        "**How to read this:** the forgetting probe — a skill the base model had before training (retrieval "
+        "with its embeddings, or perplexity on its pretraining text) — measured during training. The dashed "
+        "line is the untouched base. **What the literature finds:** full fine-tuning drifts away from the "
+        "base and forgets; a frozen encoder (head-only) forgets nothing; LoRA forgets less than full "
+        "fine-tuning (Biderman et al. 2024)."),
+    "forgetting": (
+        "**How to read this:** forgetting = how much worse the probe is at the end than on the untouched base "
+        "(positive = forgot), mean over seeds with a 95% interval. Scratch never had the skill, so its bar "
+        "shows the whole skill. **What the literature finds:** forgetting grows with how much of the model "
+        "trains and how far: head ≈ 0 < LoRA < full."),
+    "tradeoff": (
+        "**How to read this:** each point is a run: x = forgetting (left is better), y = eval metric (up is "
+        "better). The line joins the Pareto frontier — runs no other run beats on both; greyed points are "
+        "dominated. **What the literature finds:** LoRA and full fine-tuning lie on roughly one frontier, "
+        "LoRA at the learns-less, forgets-less end (Biderman et al. 2024)."),
+    "compute": (
+        "**How to read this:** what each strategy spent, averaged over seeds: training wall-clock (evaluation "
+        "excluded), GPU-seconds, analytic training FLOPs, MFU (achieved / peak FLOP/s, GPUs only), peak "
+        "memory, trainable parameters and money at your price per device-hour. **What the literature finds:** "
+        "head-only costs a forward pass per example; LoRA saves optimizer memory and some backward FLOPs but "
+        "on small models is rarely faster per step; scratch costs what full fine-tuning costs per step and "
+        "needs more steps."),
+    "overfitting": (
+        "**How to read this:** final training and eval loss per run; a flag means eval loss ended >5% above "
+        "its best while training loss kept falling. **What the literature finds:** small training sets "
+        "overfit, scratch most (He et al. 2019: at ~1k images scratch matched training loss but not "
+        "validation accuracy)."),
+}
+
+
+def _base(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, **LAYOUT)
+    return fig
+
+
+def data_needs_figure(summary: pd.DataFrame, metric: str) -> go.Figure:
+    """Metric vs training-set size (log x): mean line and 95% band per strategy."""
+    fig = go.Figure()
+    for strategy, g in summary.groupby("strategy", sort=False):
+        g = g.sort_values("n_train")
+        c = color(strategy)
+        if (g["seeds"] > 1).any():
+            fig.add_trace(go.Scatter(x=list(g["n_train"]) + list(g["n_train"])[::-1],
+                                     y=list(g["high"]) + list(g["low"])[::-1], fill="toself", fillcolor=c, mode="lines",
+                                     opacity=0.18, line=dict(width=0), hoverinfo="skip", showlegend=False,
+                                     legendgroup=strategy))
+        fig.add_trace(go.Scatter(x=g["n_train"], y=g["mean"], mode="lines+markers", name=strategy,
+                                 line=dict(color=c, width=3, dash=dash(strategy)), marker=dict(size=9),
+                                 legendgroup=strategy,
+                                 customdata=g[["low", "high", "seeds"]].to_numpy(),
+                                 hovertemplate="N=%{x}<br>mean %{y:.3f}<br>95%% CI %{customdata[0]:.3f}–"
+                                               "%{customdata[1]:.3f}<br>%{customdata[2]} seed(s)<extra>" + strategy
+                                               + "</extra>"))
+    fig.update_xaxes(type="log")
+    return _base(fig, f"Data needs: {metric} vs training-set size", "training examples (log scale)", metric)
+
+
+def curves_figure(metrics: pd.DataFrame, x: str = "step", keys=("eval/loss", "train/loss")) -> go.Figure:
+    """Loss curves of every run, coloured by strategy (eval solid, train dotted)."""
+    fig = go.Figure()
+    shown = set()
+    for (_run, strategy, n, seed), g in metrics[metrics["key"].isin(keys)].groupby(
+            ["run_id", "strategy", "n_train", "seed"], sort=False):
+        for key in keys:
+            k = g[g["key"] == key].sort_values("step")
+            if k.empty:
+                continue
+            first = strategy not in shown
+            shown.add(strategy)
+            fig.add_trace(go.Scatter(
+                x=k[x], y=k["value"], mode="lines+markers" if len(k) < 4 else "lines", name=strategy,
+                legendgroup=strategy, showlegend=first and key == keys[0],
+                line=dict(color=color(strategy), width=2.5 if key.startswith("eval") else 1.5,
+                          dash="dot" if key.startswith("train") else dash(strategy)),
+                hovertemplate=f"{strategy} N={n} seed {seed}<br>{key} %{{y:.3f}}<br>{X_AXES[x]} %{{x:.4g}}<extra></extra>"))
+    if x == "flops":
+        fig.update_xaxes(type="log")
+    return _base(fig, "Learning curves", X_AXES[x], "loss")
+
+
+def probe_figure(metrics: pd.DataFrame, probe_key: str, baseline: float | None, x: str = "step") -> go.Figure:
+    fig = go.Figure()
+    shown = set()
+    for (strategy, n, seed), g in metrics[metrics["key"] == probe_key].groupby(["strategy", "n_train", "seed"], sort=False):
+        g = g.sort_values("step")
+        fig.add_trace(go.Scatter(x=g[x], y=g["value"], mode="lines+markers", name=strategy, legendgroup=strategy,
+                                 showlegend=strategy not in shown, line=dict(color=color(strategy), dash=dash(strategy)),
+                                 hovertemplate=f"{strategy} N={n} seed {seed}<br>%{{y:.3f}}<extra></extra>"))
+        shown.add(strategy)
+    if baseline is not None:
+        fig.add_hline(y=baseline, line_dash="dash", line_color="#555", annotation_text="untouched base")
+    return _base(fig, f"Forgetting probe during training ({probe_key.removeprefix('probe/')})", X_AXES[x],
+                 probe_key.removeprefix("probe/"))
+
+
+def forgetting_figure(table: pd.DataFrame) -> go.Figure:
+    """Final forgetting per strategy (at each size), mean with 95% interval."""
+    fig = go.Figure()
+    for strategy, g in table.groupby("strategy", sort=False):
+        fig.add_trace(go.Bar(x=[f"N={n}" for n in g["n_train"]], y=g["forgetting"], name=strategy,
+                             marker_color=color(strategy),
+                             error_y=dict(type="data", symmetric=False, array=(g["high"] - g["forgetting"]).tolist(),
+                                          arrayminus=(g["forgetting"] - g["low"]).tolist(),
+                                          visible=bool((g["seeds"] > 1).any()))))
+    fig.update_layout(barmode="group")
+    return _base(fig, "Forgetting at the end of training (positive = forgot)", "training-set size", "forgetting")
+
+
+def tradeoff_figure(runs: pd.DataFrame, metric_col: str, metric: str, higher_is_better: bool) -> go.Figure:
+    """Learning (eval metric) vs forgetting, one point per finished run, with the Pareto frontier."""
+    pts = runs[(runs["status"] == "done") & runs["forgetting"].notna() & runs[metric_col].notna()].reset_index(drop=True)
+    fig = go.Figure()
+    if pts.empty:
+        return _base(fig, "Learning vs forgetting", "forgetting (left is better)", metric)
+    xy = list(zip(pts["forgetting"].astype(float), pts[metric_col].astype(float), strict=True))
+    front = pareto_frontier(xy, maximize_y=higher_is_better)
+    on_front = pts.index.isin(front)
+    for strategy, g in pts.groupby("strategy", sort=False):
+        for frontier in (True, False):
+            h = g[on_front[g.index] == frontier]
+            if h.empty:
+                continue
+            fig.add_trace(go.Scatter(
+                x=h["forgetting"], y=h[metric_col], mode="markers", name=strategy, legendgroup=strategy,
+                showlegend=frontier or not (on_front[g.index]).any(),
+                marker=dict(color=color(strategy), size=13 if frontier else 10, opacity=1.0 if frontier else 0.35,
+                            line=dict(width=1.5, color="#222") if frontier else dict(width=0)),
+                customdata=h[["n_train", "seed"]].to_numpy(),
+                hovertemplate=f"{strategy} N=%{{customdata[0]}} seed %{{customdata[1]}}<br>forgetting %{{x:.3f}}"
+                              f"<br>{metric} %{{y:.3f}}<br>{'on the frontier' if frontier else 'dominated'}<extra></extra>"))
+    fp = pts.loc[front]
+    fig.add_trace(go.Scatter(x=fp["forgetting"], y=fp[metric_col], mode="lines", name="Pareto frontier",
+                             line=dict(color="#222", width=1.5, dash="dot"), hoverinfo="skip"))
+    direction = "up" if higher_is_better else "down"
+    return _base(fig, "Learning vs forgetting", "forgetting (left is better)", f"{metric} ({direction} is better)")

@@ -1,0 +1,48 @@
+"""Seeds and uncertainty: means with 95% intervals, and what counts as a clear difference."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+# Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom (normal beyond).
+_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+         2.045, 2.042]
+
+
+def t_quantile(dof: int) -> float:
+    return _T975[dof - 1] if 1 <= dof <= len(_T975) else 1.96
+
+
+def mean_interval(values) -> tuple[float, float, float, int]:
+    """(mean, low, high, n) — a 95% t-interval over seeds; with one seed the interval is the point."""
+    xs = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    n = len(xs)
+    if n == 0:
+        return (math.nan, math.nan, math.nan, 0)
+    mean = sum(xs) / n
+    if n == 1:
+        return (mean, mean, mean, 1)
+    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
+    half = t_quantile(n - 1) * sd / math.sqrt(n)
+    return (mean, mean - half, mean + half, n)
+
+
+def summarise(runs: pd.DataFrame, value: str, by=("strategy", "n_train")) -> pd.DataFrame:
+    """Mean and 95% interval of `value` over seeds, per group of finished runs."""
+    done = runs[(runs["status"] == "done") & runs[value].notna()]
+    rows = []
+    for key, g in done.groupby(list(by), sort=True):
+        mean, lo, hi, n = mean_interval(g[value])
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True)),
+                     "mean": mean, "low": lo, "high": hi, "seeds": n})
+    return pd.DataFrame(rows, columns=[*by, "mean", "low", "high", "seeds"])
+
+
+def clearly_different(a: dict, b: dict) -> bool:
+    """Two summaries differ clearly when their 95% intervals do not overlap (both need ≥ 2 seeds;
+    with one seed nothing is clear, however large the gap)."""
+    if a["seeds"] < 2 or b["seeds"] < 2:
+        return False
+    return a["low"] > b["high"] or b["low"] > a["high"]

@@ -1,0 +1,174 @@
+"""The decision report: self-contained HTML (Plotly inlined once, opens with no network) and Markdown.
+
+Both carry the config, the environment (device, library versions, git commit), the figures (HTML) or
+their tables (Markdown), and the verdict — all computed by `training.analysis`, as the pages show them.
+"""
+from __future__ import annotations
+
+import html
+import json
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from .analysis import figures as F
+from .analysis.frames import metrics_frame, runs_frame
+from .analysis.stats import summarise
+from .analysis.tables import compute_table, forgetting_table, overfitting_table, primary_metric
+from .analysis.verdict import verdict
+from .store import Store
+
+
+@dataclass
+class Analysis:
+    """Everything the Compare page and the report show for one experiment."""
+    exp: dict
+    config: dict
+    runs: pd.DataFrame
+    metrics: pd.DataFrame
+    metric_col: str
+    metric: str
+    higher_is_better: bool
+    summary: pd.DataFrame
+    compute: pd.DataFrame
+    forgetting: pd.DataFrame
+    overfitting: pd.DataFrame
+    verdict: list[str]
+    verdict_table: pd.DataFrame
+
+
+def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0) -> Analysis:
+    exp = store.experiment(exp_id)
+    cfg = store.experiment_config(exp_id)
+    runs, metrics = runs_frame(store, exp_id), metrics_frame(store, exp_id)
+    runs = runs[runs["strategy"] != "pretrain"] if not runs.empty else runs
+    metric_col, metric, higher = primary_metric(cfg.task)
+    summary = summarise(runs, metric_col) if not runs.empty else pd.DataFrame()
+    compute = compute_table(runs, price_per_hour) if not runs.empty else pd.DataFrame()
+    forgetting = forgetting_table(runs) if not runs.empty else pd.DataFrame()
+    overfit = overfitting_table(metrics) if not metrics.empty else pd.DataFrame()
+    if summary.empty:
+        text, vt = ["No finished runs yet: the verdict appears when runs finish."], pd.DataFrame()
+    else:
+        text, vt = verdict(summary, compute, forgetting, metric, higher)
+    return Analysis(exp, cfg.to_dict(), runs, metrics, metric_col, metric, higher, summary, compute, forgetting,
+                    overfit, text, vt)
+
+
+def figures(a: Analysis, x: str = "examples") -> list[tuple[str, go.Figure]]:
+    """(note key, figure) in report order; figures without data are left out."""
+    out = []
+    if not a.summary.empty:
+        out.append(("data_needs", F.data_needs_figure(a.summary, a.metric)))
+    if not a.metrics.empty:
+        out.append(("curves", F.curves_figure(a.metrics, x=x)))
+        probe_keys = [k for k in a.metrics["key"].unique() if k.startswith("probe/")]
+        if probe_keys:
+            base = a.forgetting["baseline"].iloc[0] if not a.forgetting.empty else None
+            out.append(("probe", F.probe_figure(a.metrics, probe_keys[0], base, x=x)))
+    if not a.forgetting.empty:
+        out.append(("forgetting", F.forgetting_figure(a.forgetting)))
+        out.append(("tradeoff", F.tradeoff_figure(a.runs, a.metric_col, a.metric, a.higher_is_better)))
+    return out
+
+
+def environment(a: Analysis) -> dict:
+    done = a.runs[a.runs["status"] == "done"] if not a.runs.empty else a.runs
+
+    def first(col):
+        vals = done[col].dropna().unique().tolist() if not done.empty else []
+        return ", ".join(map(str, vals)) or "n/a"
+
+    return {"device": first("device_name"), "torch": first("torch"), "transformers": first("transformers"),
+            "python": platform.python_version(), "git commit": git_commit(),
+            "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        if v != v:
+            return "–"
+        return f"{v:.3g}" if abs(v) >= 1e4 or (abs(v) < 1e-3 and v != 0) else f"{v:.3f}"
+    return str(v)
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "_(no rows)_\n"
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def _html_table(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "<p><em>(no rows)</em></p>"
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+                   for row in df.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _html_text(note: str) -> str:
+    escaped = html.escape(note)
+    parts = escaped.split("**")
+    return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def markdown_report(a: Analysis) -> str:
+    env = environment(a)
+    out = [f"# Head Start report — {a.exp['name']}", "", f"Experiment `{a.exp['id']}`, task {a.config['task']}, "
+           f"base `{a.config['model']['base']}`, data `{a.config['data']['source']}`.", "", "## Verdict", ""]
+    out += [f"- {s}" for s in a.verdict] + ["", markdown_table(a.verdict_table), "## Data needs", "",
+                                            (F.NOTES["data_needs"]), "", markdown_table(a.summary),
+                                            "## Compute", "", (F.NOTES["compute"]), "", markdown_table(a.compute),
+                                            "## Forgetting", "", (F.NOTES["forgetting"]), "",
+                                            markdown_table(a.forgetting), "## Overfitting", "",
+                                            (F.NOTES["overfitting"]), "", markdown_table(a.overfitting),
+                                            "## Environment", ""]
+    out += [f"- {k}: {v}" for k, v in env.items()]
+    out += ["", "## Config", "", "```json", json.dumps(a.config, indent=2), "```", "",
+            "Figures are in the HTML report.", ""]
+    return "\n".join(out)
+
+
+CSS = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2rem auto;padding:0 1rem;
+color:#1b1b1b}table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.9rem}td,th{border:1px solid #ccc;
+padding:.25rem .5rem;text-align:right}th{background:#f3f3f3}.note{color:#444;font-size:.95rem}
+.verdict{background:#f6f8fa;border-left:4px solid #0072B2;padding:.75rem 1rem}pre{background:#f6f8fa;padding:1rem;
+overflow:auto}"""
+
+
+def html_report(a: Analysis) -> str:
+    env = environment(a)
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Head Start — {html.escape(a.exp['name'])}</title>"
+             f"<style>{CSS}</style></head><body>",
+             f"<h1>Head Start report — {html.escape(a.exp['name'])}</h1>",
+             f"<p>Experiment <code>{a.exp['id']}</code>, task {a.config['task']}, base <code>"
+             f"{html.escape(a.config['model']['base'])}</code>, data <code>{html.escape(a.config['data']['source'])}</code>.</p>",
+             "<h2>Verdict</h2><div class='verdict'><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in a.verdict)
+             + "</ul></div>", _html_table(a.verdict_table)]
+    for i, (key, fig) in enumerate(figures(a)):
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_height="480px"))
+        parts.append(f"<p class='note'>{_html_text(F.NOTES[key])}</p>")
+    parts += ["<h2>Compute</h2>", f"<p class='note'>{_html_text(F.NOTES['compute'])}</p>", _html_table(a.compute),
+              "<h2>Forgetting</h2>", _html_table(a.forgetting), "<h2>Overfitting</h2>",
+              f"<p class='note'>{_html_text(F.NOTES['overfitting'])}</p>", _html_table(a.overfitting),
+              "<h2>Environment</h2><ul>" + "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in env.items())
+              + "</ul>", "<h2>Config</h2><pre>" + html.escape(json.dumps(a.config, indent=2)) + "</pre></body></html>"]
+    return "\n".join(parts)

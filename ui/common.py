@@ -1,0 +1,123 @@
+"""Store access, experiment pickers and launching — shared by every page. Imports no torch."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from training.runner import ensure_dispatcher
+from training.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+STATUS_LABEL = {"queued": "queued", "running": "running ▶", "done": "done ✓", "failed": "FAILED",
+                "interrupted": "interrupted", "cancelled": "cancelled"}
+
+
+def store_dir() -> Path:
+    return Path(os.environ.get("HEADSTART_STORE", "headstart-store")).resolve()
+
+
+@st.cache_resource
+def _store(root: str) -> Store:
+    return Store(root)
+
+
+def get_store() -> Store:
+    return _store(str(store_dir()))
+
+
+def setup_page(title: str) -> None:
+    st.set_page_config(page_title=f"{title} · Head Start", page_icon="🏁", layout="wide")
+
+
+def experiment_label(e: dict) -> str:
+    active = (e["n_running"] or 0) + (e["n_queued"] or 0)
+    state = f"{e['n_done'] or 0}/{e['n_runs']} done" + (", running" if active else "")
+    return f"{e['name']} · {e['id']} · {state}"
+
+
+def pick_experiment(prefer_active: bool = False, key: str = "exp_picker") -> str | None:
+    """Selectbox over the store's experiments (newest first); remembers the choice across pages."""
+    exps = get_store().experiments()
+    if not exps:
+        return None
+    ids = [e["id"] for e in exps]
+    labels = {e["id"]: experiment_label(e) for e in exps}
+    chosen = st.session_state.get("exp_id") or st.query_params.get("exp")
+    if chosen not in ids:
+        active = [e["id"] for e in exps if (e["n_running"] or 0) + (e["n_queued"] or 0)]
+        chosen = active[0] if prefer_active and active else ids[0]
+    exp_id = st.selectbox("Experiment", ids, index=ids.index(chosen), format_func=labels.get, key=key)
+    st.session_state["exp_id"] = exp_id
+    return exp_id
+
+
+def _cli(args: list[str], config: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m training ...` (validation and planning import torch: never in this process)."""
+    if config is not None:
+        tmp = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, dir=store_dir())
+        json.dump(config, tmp)
+        tmp.close()
+        args = [a if a != "{config}" else tmp.name for a in args]
+    try:
+        return subprocess.run([sys.executable, "-m", "training", *args], capture_output=True, text=True, cwd=ROOT)
+    finally:
+        if config is not None:
+            os.unlink(tmp.name)
+
+
+def _error(proc: subprocess.CompletedProcess) -> str:
+    text = proc.stderr.strip().splitlines()
+    return (text[-1] if text else "failed").removeprefix("error: ")
+
+
+def plan(config: dict) -> tuple[dict | None, str | None]:
+    """Validate a config and plan its runs in a subprocess: (plan, None) or (None, error message)."""
+    proc = _cli(["plan", "{config}", "--store", str(store_dir())], config)
+    if proc.returncode != 0:
+        return None, _error(proc)
+    return json.loads(proc.stdout.strip().splitlines()[-1]), None
+
+
+def enqueue(config_or_preset: dict | str, owner: str = "local") -> tuple[str | None, str | None]:
+    """Store an experiment (validated again) and make sure a dispatcher serves the store."""
+    if isinstance(config_or_preset, str):
+        proc = _cli(["enqueue", config_or_preset, "--store", str(store_dir()), "--owner", owner])
+    else:
+        proc = _cli(["enqueue", "{config}", "--store", str(store_dir()), "--owner", owner], config_or_preset)
+    if proc.returncode != 0:
+        return None, _error(proc)
+    ensure_dispatcher(store_dir())
+    return proc.stdout.strip().splitlines()[-1], None
+
+
+def human_seconds(s: float | None) -> str:
+    if s is None or s != s:
+        return "–"
+    s = float(s)
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 5400:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def human_bytes(b: float | None) -> str:
+    if b is None or b != b:
+        return "–"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(b) < 1000:
+            return f"{b:.0f} {unit}" if unit == "B" else f"{b:.1f} {unit}"
+        b /= 1000
+    return f"{b:.1f} PB"
+
+
+def show_figure(fig, note: str | None = None, key: str | None = None) -> None:
+    st.plotly_chart(fig, theme="streamlit", key=key, config={"displaylogo": False})
+    if note:
+        st.caption(note)

@@ -1,0 +1,55 @@
+"""Home: what Head Start does, one button for the quick demo, recent experiments."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from training.runner import ensure_dispatcher
+from ui.common import STATUS_LABEL, enqueue, get_store, store_dir
+
+
+def render() -> None:
+    store = get_store()
+    if store.runs(status="queued"):
+        ensure_dispatcher(store_dir())  # queued work and no dispatcher (e.g. after a reboot): start one
+
+    st.title("Head Start")
+    st.markdown(
+        "**Should you fine-tune a pretrained model or train your own from scratch?** Head Start runs the matched "
+        "experiment on your data and hardware — every strategy on the same splits, budget and seeds, at several "
+        "training-set sizes. It shows what each one reaches, what it costs in time, FLOPs and memory, and what "
+        "fine-tuning makes the model **forget**.")
+
+    left, right = st.columns([1, 2], gap="large")
+    with left:
+        st.subheader("Try it")
+        st.write("The **quick** demo: scratch vs full fine-tuning vs LoRA vs a linear probe on Python's own "
+                 "documentation, with the MiniLM sentence encoder — about three minutes on a laptop CPU.")
+        if st.button("Launch the quick demo", type="primary", key="launch_quick"):
+            with st.spinner("Checking and queueing the quick demo…"):
+                exp_id, error = enqueue("quick")
+            if error:
+                st.error(error)
+            else:
+                st.session_state["exp_id"] = exp_id
+                st.switch_page("pages/2_Live.py")
+        st.page_link("pages/1_New_experiment.py", label="New experiment", icon="🧪")
+        st.page_link("pages/2_Live.py", label="Live", icon="📈")
+        st.page_link("pages/3_Compare.py", label="Compare", icon="⚖️")
+        st.page_link("pages/4_Report.py", label="Report", icon="📄")
+        st.page_link("pages/5_Runs.py", label="Runs", icon="🗂️")
+
+    with right:
+        st.subheader("Recent experiments")
+        exps = store.experiments()[:10]
+        if not exps:
+            st.info("No experiments yet. Launch the quick demo, or build your own on **New experiment**.")
+        else:
+            table = pd.DataFrame([{
+                "experiment": e["name"], "id": e["id"], "runs": e["n_runs"],
+                "status": (STATUS_LABEL["running"] if (e["n_running"] or 0) else
+                           STATUS_LABEL["queued"] if (e["n_queued"] or 0) else
+                           STATUS_LABEL["failed"] if (e["n_failed"] or 0) else STATUS_LABEL["done"]),
+                "done": f"{e['n_done'] or 0}/{e['n_runs']}",
+                "created": pd.Timestamp(e["created_at"], unit="s").strftime("%Y-%m-%d %H:%M")} for e in exps])
+            st.dataframe(table, hide_index=True)
