@@ -127,6 +127,12 @@ else:
         if policy == "flops":
             budget["flops_reference"] = "full" if "full" in chosen else (chosen[0] if chosen else "full")
 
+    c1, c2 = st.columns(2)
+    longer = c1.number_input("Also run scratch k× longer (0 = no)", 0.0, 20.0, 0.0, step=1.0, key="new_longer",
+                             help="He et al. (2019): scratch catches up with enough iterations and data; this adds "
+                                  "a 'scratch×k' strategy trained k times the steps.")
+    sweep = c2.toggle("Sweep learning rates first", value=False, key="new_sweep",
+                      help="Try ⅓×, 1× and 3× each strategy's default LR at N=300; the grid uses each one's best.")
     with st.expander("Advanced settings"):
         lrs = {}
         cols = st.columns(4)
@@ -147,12 +153,16 @@ else:
     config = {
         "name": name, "task": task, "data": data,
         "model": {"base": base, "max_length": int(max_len)},
-        "strategies": [{"name": n, "lr": lrs.get(n) or None} for n in chosen],
+        "strategies": [{"name": n, "lr": None if sweep else (lrs.get(n) or None)} for n in chosen]
+        + ([{"name": "scratch", "budget_multiplier": float(longer), "lr": None if sweep else lrs.get("scratch")}]
+           if longer and longer != 1 and "scratch" in chosen else []),
         "sizes": [int(s) if s.lstrip("+-").isdigit() else s for s in sizes], "seeds": list(range(int(seeds))), "budget": budget,
         "train": {"batch_size": int(batch)},
         "speed": {"device": device, "compile": bool(compile_), "bf16": {"on": True, "off": False}.get(bf16)},
     }
     config["data"]["eval_max"] = int(eval_max)
+    if sweep:
+        config["lr_sweep"] = {"size": 300}
     if not data.get("source"):
         st.info("Choose the data to continue.")
         st.stop()

@@ -17,7 +17,9 @@ if exp_id is None:
     st.stop()
 price = st.sidebar.number_input("Price per device-hour ($)", min_value=0.0, value=2.50, step=0.25,
                                 help="GPU-hour price (or CPU-hour on CPU runs) for the cost column.")
-a = analyse(store, exp_id, price)
+target = st.sidebar.number_input("Target eval metric for 'cost to reach'", value=None, format="%.3f",
+                                 help="Default: 95% of the best strategy's metric at the largest size (105% for perplexity).")
+a = analyse(store, exp_id, price, target)
 
 with st.container(border=True):
     st.subheader("Verdict")
@@ -41,6 +43,21 @@ sizes = sorted(a.metrics["n_train"].unique())
 n = c2.selectbox("Training-set size", sizes, index=len(sizes) - 1, key="cmp_n")
 show_figure(F.curves_figure(a.metrics[a.metrics["n_train"] == n], x=x or "examples"), F.NOTES["curves"], key="cmp_curves")
 
+st.header("Effective data transferred")
+if a.transfer.empty:
+    st.info("Needs scratch runs at 3 or more training-set sizes (and another strategy) to fit scratch's data curve.")
+else:
+    st.dataframe(a.transfer, hide_index=True, column_config={
+        "d_e": st.column_config.NumberColumn("D_E (examples)", format="%.0f"),
+        "d_e_low": st.column_config.NumberColumn("D_E low", format="%.0f"),
+        "d_e_high": st.column_config.NumberColumn("D_E high", format="%.0f"),
+        "d_t": st.column_config.NumberColumn("D_T = D_E − N", format="%.0f"),
+        "multiplier": st.column_config.NumberColumn("D_E / N", format="%.1f×")})
+    law = a.transfer.attrs.get("law")
+    if law is not None:
+        st.caption(f"Scratch's data curve: L(D) = {law.l_inf:.3f} + {law.a:.3g}·D^(−{law.b:.3f}) (eval loss).")
+st.caption(F.NOTES["transfer"])
+
 st.header("Compute")
 table = a.compute.assign(wall=a.compute["wall_s"].map(human_seconds), peak_memory=a.compute["peak_mem_gb"].map(
     lambda g: human_bytes(g * 1e9)))
@@ -52,6 +69,23 @@ st.dataframe(table[["strategy", "n_train", "seeds", "wall", "gpu_seconds", "flop
     "cost": st.column_config.NumberColumn(f"cost at ${price:.2f}/h", format="$%.4f"),
     "gpu_seconds": st.column_config.NumberColumn("GPU-seconds", format="%.1f")})
 st.caption(F.NOTES["compute"])
+if a.pretrain:
+    p = a.pretrain
+    st.info(f"Pretraining (hybrid) cost {p['flops']:.3e} FLOPs and {human_seconds(p['wall_s'])} of training; spread over "
+            f"the {p['users']} runs that start from it, {p['amortised_flops']:.3e} FLOPs each. The table's "
+            "`flops_with_pretraining` counts it in full for every pretrained run, `flops_amortised` its share.")
+if a.target is not None:
+    st.subheader(f"Cost to reach {a.metric} {a.target:.3f}")
+    st.dataframe(a.to_target, hide_index=True, column_config={
+        "flops": st.column_config.NumberColumn("training FLOPs", format="%.3e"),
+        "cost": st.column_config.NumberColumn(f"cost at ${price:.2f}/h", format="$%.4f")})
+    st.caption("Mean over the seeds that reached the target, at their first evaluation at or past it; 'reached' "
+               "counts them. Pretrained strategies of the hybrid path include the pretraining's FLOPs.")
+if not a.lr_sweep.empty:
+    st.subheader("Learning-rate sweep")
+    st.dataframe(a.lr_sweep, hide_index=True)
+    st.caption("Each strategy's grid runs used the learning rate marked chosen (lowest final eval loss). Scratch "
+               "and fine-tuning want different learning rates; comparing them at one shared rate is unfair.")
 
 st.header("Forgetting")
 if a.forgetting.empty:

@@ -232,7 +232,7 @@ def test_fairness_fifo_round_robin_and_owner_cap(tmp_path):
 def test_dependent_runs_wait_for_their_pretraining_run(tmp_path):
     store = Store(tmp_path / "store")
     cfg = ExperimentConfig(name="dep", sizes=[10], seeds=[0])
-    e = store.create_experiment(cfg, [{"id": "rpre", "strategy": "pretrain", "n_train": 10, "seed": 0},
+    e = store.create_experiment(cfg, [{"id": "rpre", "strategy": "pretrain", "role": "pretrain", "n_train": 10, "seed": 0},
                                       {"strategy": "full", "n_train": 10, "seed": 0, "depends_on": "rpre"}])
     d = Dispatcher(store.root, devices=["cpu"], slots_per_device=4)
     d.exec = FakeExecutor()
@@ -242,6 +242,26 @@ def test_dependent_runs_wait_for_their_pretraining_run(tmp_path):
     d.schedule()
     child = store.runs(e)[1]
     assert child["status"] == "failed" and "pretraining run rpre failed" in child["error"]
+
+
+def test_grid_runs_wait_for_their_whole_lr_sweep(tmp_path):
+    store = Store(tmp_path / "store")
+    cfg = ExperimentConfig(name="sweep", sizes=[10], seeds=[0])
+    sweep = [{"id": f"rs{i}", "strategy": "full", "role": "lr-sweep", "lr": lr, "n_train": 10, "seed": 0}
+             for i, lr in enumerate((3e-5, 1e-4))]
+    e = store.create_experiment(cfg, sweep + [{"id": "rg", "strategy": "full", "n_train": 10, "seed": 0,
+                                                "depends_on": "rs0,rs1"}])
+    d = Dispatcher(store.root, devices=["cpu"], slots_per_device=4)
+    d.exec = FakeExecutor()
+    d.schedule()
+    assert d.exec.started == ["rs0", "rs1"]
+    store.update_run("rs0", status="failed")  # a diverging learning rate is an expected sweep outcome
+    d.schedule()
+    assert store.run("rg")["status"] == "queued"  # rs1 still running
+    store.update_run("rs1", status="done")
+    d.schedule()
+    assert d.exec.started == ["rs0", "rs1", "rg"]
+    assert len(store.runs(e)) == 3
 
 
 @pytest.mark.slow

@@ -281,6 +281,28 @@ Size = Union[int, str]
 
 
 @dataclass
+class LRSweepConfig:
+    """Before the grid, try a few learning rates per strategy at one size and seed; each strategy's grid
+    runs then use its best (lowest final eval loss). Scratch and fine-tuning want different rates, so one
+    shared LR would make the comparison unfair. Strategies with an explicit `lr` are not swept."""
+    factors: list[float] = field(default_factory=lambda: [1 / 3, 1.0, 3.0])
+    """Multiples of each strategy's default learning rate to try."""
+    lrs: dict[str, list[float]] = field(default_factory=dict)
+    """Explicit grids by strategy name (replace `factors` for that strategy), e.g. {full: [3e-5, 1e-4]}."""
+    size: Size = 300
+    """Training-set size of the sweep runs (`all`, or clipped to the training pool)."""
+    seed: int = 0
+    """Seed of the sweep runs."""
+
+    def __post_init__(self) -> None:
+        _check(bool(self.factors) and all(f > 0 for f in self.factors), "lr_sweep.factors must be positive numbers")
+        _check(all(isinstance(v, list) and v and all(x > 0 for x in v) for v in self.lrs.values()),
+               "lr_sweep.lrs must map strategy names to non-empty lists of positive learning rates")
+        _check(self.size == "all" or (isinstance(self.size, int) and self.size > 0),
+               "lr_sweep.size must be a positive integer or 'all'")
+
+
+@dataclass
 class ExperimentConfig:
     name: str
     """A name for people; experiments are identified by id."""
@@ -309,6 +331,8 @@ class ExperimentConfig:
     """Device and speed switches."""
     pretrain: PretrainConfig | None = None
     """Hybrid path only: pre-train the base on corpus A first (set model.base to `pretrain`)."""
+    lr_sweep: LRSweepConfig | None = None
+    """Optional: sweep learning rates per strategy first; the grid uses each strategy's best."""
 
     def __post_init__(self) -> None:
         _check(isinstance(self.name, str) and bool(self.name.strip()), "the experiment needs a name")

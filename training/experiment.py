@@ -8,6 +8,7 @@ records its result. `run_experiment` does both for the CLI and tests.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -26,7 +27,7 @@ from .data.task import TaskData, prepare_task_data, too_many_message
 from .errors import ConfigError, DataError, DeviceError, HeadStartError
 from .models import build_task_model, count_params, load_tokenizer, resolve_base, structure
 from .probes import build_probes
-from .store import RunSink, Store
+from .store import RunSink, Store, new_id
 from .strategies import Strategy, get_strategy
 from .strategies.qlora import QLoRA
 
@@ -68,8 +69,8 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path) -> Plan:
         base_dir = architecture_dir(cfg, cache_dir)
         tokenizer = load_tokenizer(base_dir)
         corpus_a = prepare_task_data(cfg.pretrain.data, "causal-lm", tokenizer, cfg.model.max_length, cache_dir)
-        runs.append({"id": None, "strategy": PRETRAIN, "n_train": len(corpus_a.train), "seed": cfg.pretrain.seed,
-                     "total_steps": cfg.pretrain.steps})
+        runs.append({"id": new_id("r"), "strategy": PRETRAIN, "role": "pretrain", "n_train": len(corpus_a.train),
+                     "seed": cfg.pretrain.seed, "total_steps": cfg.pretrain.steps})
         held_out = corpus_a.eval
     else:
         base_dir = resolve_base(cfg.model.base)
@@ -84,13 +85,27 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path) -> Plan:
             raise DataError(too_many_message(n, pool, cfg.task))
     prints = {label: footprint(cfg, s, base_dir, data) for label, s in strategies.items()}
     per_example = {label: p["flops_per_example"] for label, p in prints.items()}
+    pretrain_id = runs[0]["id"] if runs else None
+    sweep_ids: dict[str, list[str]] = {}
+    if cfg.lr_sweep is not None:
+        sw = cfg.lr_sweep
+        n_sweep = pool if sw.size == "all" else min(int(sw.size), pool)
+        for label, s in strategies.items():
+            if s.cfg.lr is not None:
+                continue  # an explicit learning rate is not swept
+            for lr in sw.lrs.get(s.name) or [s.default_lr * f for f in sw.factors]:
+                run = {"id": new_id("r"), "strategy": label, "role": "lr-sweep", "lr": float(f"{lr:.3g}"),
+                       "n_train": n_sweep, "seed": sw.seed, "total_steps": budget_steps(cfg, label, n_sweep, per_example),
+                       "mem_estimate": prints[label]["memory"]["total"], "depends_on": pretrain_id}
+                runs.append(run)
+                sweep_ids.setdefault(label, []).append(run["id"])
     for seed in cfg.seeds:
         for n in sizes:
             for label in strategies:
-                runs.append({"strategy": label, "n_train": n, "seed": seed,
+                deps = ([pretrain_id] if pretrain_id else []) + sweep_ids.get(label, [])
+                runs.append({"id": new_id("r"), "strategy": label, "role": "grid", "n_train": n, "seed": seed,
                              "total_steps": budget_steps(cfg, label, n, per_example),
-                             "mem_estimate": prints[label]["memory"]["total"],
-                             "depends_on": PRETRAIN if cfg.pretrain is not None else None})
+                             "mem_estimate": prints[label]["memory"]["total"], "depends_on": ",".join(deps) or None})
     info = {"data": data.info, "label_names": data.label_names, "pool_size": pool, "sizes": sizes,
             "device": str(device), "device_name": _device_name(), "footprint": prints}
     return Plan(runs, info)
@@ -99,14 +114,7 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path) -> Plan:
 def launch(cfg: ExperimentConfig, store: Store, owner: str = "local") -> str:
     """Validate, plan and store an experiment with its queued runs; returns the experiment id."""
     plan = plan_experiment(cfg, store.cache_dir)
-    runs = plan.runs
-    if runs and runs[0]["strategy"] == PRETRAIN:
-        from .store import new_id
-
-        runs[0]["id"] = new_id("r")
-        for r in runs[1:]:
-            r["depends_on"] = runs[0]["id"]
-    return store.create_experiment(cfg, runs, owner=owner, info=plan.info)
+    return store.create_experiment(cfg, plan.runs, owner=owner, info=plan.info)
 
 
 def budget_steps(cfg: ExperimentConfig, label: str, n: int, per_example: dict[str, float]) -> int:
@@ -212,12 +220,17 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
         return _execute_pretrain(store, cfg, run, sink, control, device)
 
     sc = strategy_configs(cfg)[run["strategy"]]
+    if run["role"] == "lr-sweep":
+        sc = dataclasses.replace(sc, lr=run["lr"])
+    elif sc.lr is None and cfg.lr_sweep is not None:
+        sc = dataclasses.replace(sc, lr=best_swept_lr(store, run))
     strategy = get_strategy(sc, cfg.task)
     if isinstance(strategy, QLoRA):
         strategy.check_available(device.type)
     held_out = None
     if cfg.pretrain is not None:
-        base_dir = store.run_dir(run["depends_on"]) / "model"
+        pretrain_id = next(d for d in run["depends_on"].split(",") if store.run(d)["role"] == "pretrain")
+        base_dir = store.run_dir(pretrain_id) / "model"
         if not (base_dir / "config.json").is_file():
             raise HeadStartError("the pretraining run has not finished; this run starts from its checkpoint")
         tokenizer = load_tokenizer(base_dir)
@@ -236,6 +249,15 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
                    data, probes, device, store, baselines)
     result = loop.train(setup, sink, control)
     return _summarise(cfg, run, strategy, result, probes, baselines, data)
+
+
+def best_swept_lr(store: Store, run: dict) -> float:
+    """The learning rate whose lr-sweep run of this strategy ended with the lowest eval loss."""
+    swept = [r for r in store.runs(run["experiment_id"]) if r["role"] == "lr-sweep" and r["strategy"] == run["strategy"]]
+    scored = [(json.loads(r["result_json"])["eval"]["loss"], r["lr"]) for r in swept if r["status"] == "done"]
+    if not scored:
+        raise HeadStartError(f"no learning-rate sweep run of {run['strategy']} finished; see their errors, or set an lr")
+    return min(scored)[1]
 
 
 def _setup(cfg, run, strategy, model, tokenizer, train, data, probes, device, store,

@@ -17,9 +17,11 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from .analysis import figures as F
+from .analysis.cost import cost_to_target, pretraining_cost, with_pretraining
 from .analysis.frames import metrics_frame, runs_frame
 from .analysis.stats import summarise
-from .analysis.tables import compute_table, forgetting_table, overfitting_table, primary_metric
+from .analysis.tables import compute_table, forgetting_table, lr_sweep_table, overfitting_table, primary_metric
+from .analysis.transfer import effective_data
 from .analysis.verdict import verdict
 from .store import Store
 
@@ -40,24 +42,44 @@ class Analysis:
     overfitting: pd.DataFrame
     verdict: list[str]
     verdict_table: pd.DataFrame
+    lr_sweep: pd.DataFrame
+    transfer: pd.DataFrame
+    target: float | None
+    to_target: pd.DataFrame
+    pretrain: dict | None
 
 
-def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0) -> Analysis:
+def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: float | None = None) -> Analysis:
+    """Every table, the verdict and the inputs of every figure for one experiment. `target`: the eval metric
+    to price (default: 95% of the best strategy's at the largest size; 105% for perplexity)."""
     exp = store.experiment(exp_id)
     cfg = store.experiment_config(exp_id)
-    runs, metrics = runs_frame(store, exp_id), metrics_frame(store, exp_id)
-    runs = runs[runs["strategy"] != "pretrain"] if not runs.empty else runs
+    all_runs, metrics = runs_frame(store, exp_id), metrics_frame(store, exp_id)
+    runs = all_runs[all_runs["role"] == "grid"]
+    metrics = metrics[metrics["run_id"].isin(set(runs["run_id"]))]
     metric_col, metric, higher = primary_metric(cfg.task)
     summary = summarise(runs, metric_col) if not runs.empty else pd.DataFrame()
-    compute = compute_table(runs, price_per_hour) if not runs.empty else pd.DataFrame()
+    pre = pretraining_cost(all_runs, runs)
+    compute = with_pretraining(compute_table(runs, price_per_hour), pre, runs) if not runs.empty else pd.DataFrame()
     forgetting = forgetting_table(runs) if not runs.empty else pd.DataFrame()
     overfit = overfitting_table(metrics) if not metrics.empty else pd.DataFrame()
+    try:
+        transfer = effective_data(runs) if not runs.empty else pd.DataFrame()
+    except ValueError:
+        transfer = pd.DataFrame()
+    if target is None and not summary.empty:
+        top = summary[summary["n_train"] == summary["n_train"].max()]["mean"]
+        target = float(top.max() * 0.95) if higher else float(top.min() * 1.05)
+    to_target = pd.DataFrame()
+    if target is not None and not metrics.empty:
+        extra = {s: pre["flops"] for s in set(runs.loc[runs["strategy_name"] != "scratch", "strategy"])} if pre else None
+        to_target = cost_to_target(runs, metrics, f"eval/{metric}", target, higher, price_per_hour, extra)
     if summary.empty:
         text, vt = ["No finished runs yet: the verdict appears when runs finish."], pd.DataFrame()
     else:
-        text, vt = verdict(summary, compute, forgetting, metric, higher)
+        text, vt = verdict(summary, compute, forgetting, metric, higher, transfer=transfer)
     return Analysis(exp, cfg.to_dict(), runs, metrics, metric_col, metric, higher, summary, compute, forgetting,
-                    overfit, text, vt)
+                    overfit, text, vt, lr_sweep_table(all_runs, metric_col), transfer, target, to_target, pre)
 
 
 def figures(a: Analysis, x: str = "examples") -> list[tuple[str, go.Figure]]:
@@ -136,7 +158,11 @@ def markdown_report(a: Analysis) -> str:
            f"base `{a.config['model']['base']}`, data `{a.config['data']['source']}`.", "", "## Verdict", ""]
     out += [f"- {s}" for s in a.verdict] + ["", markdown_table(a.verdict_table), "## Data needs", "",
                                             (F.NOTES["data_needs"]), "", markdown_table(a.summary),
-                                            "## Compute", "", (F.NOTES["compute"]), "", markdown_table(a.compute),
+                                            "## Effective data transferred", "", (F.NOTES["transfer"]), "",
+                                            markdown_table(a.transfer), "## Compute", "", (F.NOTES["compute"]), "",
+                                            markdown_table(a.compute), f"## Cost to reach {a.metric} {_fmt(a.target)}", "",
+                                            markdown_table(a.to_target), "## Learning-rate sweep", "",
+                                            markdown_table(a.lr_sweep),
                                             "## Forgetting", "", (F.NOTES["forgetting"]), "",
                                             markdown_table(a.forgetting), "## Overfitting", "",
                                             (F.NOTES["overfitting"]), "", markdown_table(a.overfitting),
@@ -166,7 +192,11 @@ def html_report(a: Analysis) -> str:
     for i, (key, fig) in enumerate(figures(a)):
         parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_height="480px"))
         parts.append(f"<p class='note'>{_html_text(F.NOTES[key])}</p>")
-    parts += ["<h2>Compute</h2>", f"<p class='note'>{_html_text(F.NOTES['compute'])}</p>", _html_table(a.compute),
+    parts += ["<h2>Effective data transferred</h2>", f"<p class='note'>{_html_text(F.NOTES['transfer'])}</p>",
+              _html_table(a.transfer),
+              "<h2>Compute</h2>", f"<p class='note'>{_html_text(F.NOTES['compute'])}</p>", _html_table(a.compute),
+              f"<h2>Cost to reach {html.escape(a.metric)} {_fmt(a.target)}</h2>", _html_table(a.to_target),
+              "<h2>Learning-rate sweep</h2>", _html_table(a.lr_sweep),
               "<h2>Forgetting</h2>", _html_table(a.forgetting), "<h2>Overfitting</h2>",
               f"<p class='note'>{_html_text(F.NOTES['overfitting'])}</p>", _html_table(a.overfitting),
               "<h2>Environment</h2><ul>" + "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in env.items())

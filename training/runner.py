@@ -300,8 +300,7 @@ class Dispatcher:
 
     def _next_run(self, running: list[dict], device: str) -> dict | None:
         rows = self.store.conn.execute(
-            "SELECT r.*, e.owner, e.created_at AS exp_created, d.status AS dep_status FROM runs r "
-            "JOIN experiments e ON e.id = r.experiment_id LEFT JOIN runs d ON d.id = r.depends_on "
+            "SELECT r.*, e.owner, e.created_at AS exp_created FROM runs r JOIN experiments e ON e.id = r.experiment_id "
             "WHERE r.status = 'queued' ORDER BY e.created_at, r.seq").fetchall()
         owners_running: dict[str, int] = {}
         exp_owner = {e["id"]: e["owner"] for e in self.store.experiments()}
@@ -311,10 +310,11 @@ class Dispatcher:
         used_mem = sum(r["mem_estimate"] or 0 for r in running if r["device"] == device)
         candidates: dict[str, dict] = {}
         for r in map(dict, rows):
-            if r["depends_on"] and r["dep_status"] != "done":
-                if r["dep_status"] in ("failed", "cancelled"):
-                    self.store.update_run(r["id"], status="failed", ended_at=time.time(),
-                                          error=f"its pretraining run {r['depends_on']} {r['dep_status']}")
+            state = _dependencies_state(self.store, r)
+            if state == "wait":
+                continue
+            if state != "ready":
+                self.store.update_run(r["id"], status="failed", ended_at=time.time(), error=state)
                 continue
             if self.owner_cap is not None and owners_running.get(r["owner"], 0) >= self.owner_cap:
                 continue
@@ -326,6 +326,28 @@ class Dispatcher:
             return None
         owner = min(candidates, key=lambda o: (owners_running.get(o, 0), self.last_served.get(o, 0.0)))
         return candidates[owner]
+
+
+def _dependencies_state(store: Store, run: dict) -> str:
+    """'ready', 'wait', or why the run can never start. A pretraining dependency must be done; of a
+    strategy's learning-rate sweep runs, all must have ended and at least one be done (a diverging LR
+    in a sweep is expected)."""
+    if not run["depends_on"]:
+        return "ready"
+    deps = [store.run(d) for d in run["depends_on"].split(",")]
+    pre = [d for d in deps if d["role"] == "pretrain"]
+    sweep = [d for d in deps if d["role"] == "lr-sweep"]
+    for d in pre:
+        if d["status"] in ("failed", "cancelled"):
+            return f"its pretraining run {d['id']} {d['status']}"
+        if d["status"] != "done":
+            return "wait"
+    if sweep:
+        if any(d["status"] not in ("done", "failed", "cancelled") for d in sweep):
+            return "wait"
+        if not any(d["status"] == "done" for d in sweep):
+            return f"every learning-rate sweep run of {run['strategy']} failed or was cancelled"
+    return "ready"
 
 
 def _kill(pid: int | None) -> None:

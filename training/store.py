@@ -39,7 +39,9 @@ CREATE TABLE IF NOT EXISTS runs (
     claimed_at REAL,                        -- when a dispatcher last handed it to a worker
     cancel_requested_at REAL,               -- set by the UI; the worker stops gracefully, the dispatcher forces
     micro_batch_size INTEGER,               -- lowered after out-of-memory retries; NULL = the config's
-    mem_estimate INTEGER                    -- preflight estimate of peak memory in bytes
+    mem_estimate INTEGER,                   -- preflight estimate of peak memory in bytes
+    role TEXT NOT NULL DEFAULT 'grid',      -- grid | pretrain | lr-sweep
+    lr REAL                                 -- the learning rate of an lr-sweep run
 );
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment_id, seq);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);
@@ -55,7 +57,8 @@ CREATE TABLE IF NOT EXISTS events (
 """
 # Columns added after a store's first release: an older store gets them on open (ALTER TABLE ADD COLUMN).
 ADDED_RUN_COLUMNS = {"attempts": "INTEGER NOT NULL DEFAULT 0", "claimed_at": "REAL", "cancel_requested_at": "REAL",
-                     "micro_batch_size": "INTEGER", "mem_estimate": "INTEGER"}
+                     "micro_batch_size": "INTEGER", "mem_estimate": "INTEGER", "role": "TEXT NOT NULL DEFAULT 'grid'",
+                     "lr": "REAL"}
 STATUSES = ("queued", "running", "done", "failed", "interrupted", "cancelled")
 
 
@@ -126,7 +129,8 @@ class Store:
                           info: dict | None = None) -> str:
         """Insert an experiment and its queued runs atomically; write its config files.
 
-        runs: dicts with strategy, n_train, seed, total_steps and optionally id and depends_on.
+        runs: dicts with strategy, n_train, seed, total_steps and optionally id, depends_on (comma-separated
+        run ids), role and lr.
         Files are written first into directories that only become meaningful once the rows commit; on
         any failure both are removed, so nothing half-written remains.
         """
@@ -153,9 +157,10 @@ class Store:
                           (exp_id, config.name, config.to_json(), now, owner, json.dumps(info or {})))
                 c.executemany(
                     "INSERT INTO runs (id, experiment_id, seq, strategy, n_train, seed, depends_on, status, "
-                    "created_at, total_steps, mem_estimate) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                    "created_at, total_steps, mem_estimate, role, lr) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
                     [(r["id"], exp_id, r["seq"], r["strategy"], r["n_train"], r["seed"], r.get("depends_on"),
-                      now, r.get("total_steps"), r.get("mem_estimate")) for r in rows])
+                      now, r.get("total_steps"), r.get("mem_estimate"), r.get("role", "grid"), r.get("lr"))
+                     for r in rows])
         except BaseException:
             for d in made:
                 shutil.rmtree(d, ignore_errors=True)

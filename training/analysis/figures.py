@@ -43,6 +43,13 @@ NOTES = {
         "better). The line joins the Pareto frontier — runs no other run beats on both; greyed points are "
         "dominated. **What the literature finds:** LoRA and full fine-tuning lie on roughly one frontier, "
         "LoRA at the learns-less, forgets-less end (Biderman et al. 2024)."),
+    "transfer": (
+        "**How to read this:** D_E is how many examples training from scratch would need to reach the fine-tuned "
+        "run's eval loss, read off a power law L(D) = L∞ + A·D^(−b) fitted to the scratch runs; D_T = D_E − N is "
+        "what the pretrained model is worth in examples and D_E/N the data multiplier, with 95% bootstrap "
+        "intervals over seeds. 'extrapolated' marks D_E beyond the largest scratch size. **What the literature "
+        "finds:** pretraining is worth a large, roughly constant multiple of the fine-tuning data in the "
+        "low-data regime (Hernandez et al. 2021: text→Python worth ~1000× for a 40M model on 3e5 characters)."),
     "compute": (
         "**How to read this:** what each strategy spent, averaged over seeds: training wall-clock (evaluation "
         "excluded), GPU-seconds, analytic training FLOPs, MFU (achieved / peak FLOP/s, GPUs only), peak "

@@ -12,7 +12,7 @@ RUN_COLUMNS = [
     "wall_s", "flops", "peak_mem_bytes", "trainable_params", "params", "lr", "eval_loss", "eval_accuracy",
     "eval_macro_f1", "eval_perplexity", "probe_key", "probe_baseline", "probe_final", "forgetting", "device",
     "device_name", "error", "mem_estimate", "micro_batch_size", "started_at", "ended_at", "heartbeat_at",
-    "torch", "transformers",
+    "torch", "transformers", "role", "sweep_lr",
 ]
 METRIC_COLUMNS = ["run_id", "strategy", "n_train", "seed", "step", "examples", "wall_s", "flops", "key", "value"]
 
@@ -37,6 +37,7 @@ def runs_frame(store: Store, exp_id: str) -> pd.DataFrame:
             "device_name": res.get("device"), "error": r["error"], "mem_estimate": r["mem_estimate"],
             "micro_batch_size": r["micro_batch_size"], "started_at": r["started_at"], "ended_at": r["ended_at"],
             "heartbeat_at": r["heartbeat_at"], "torch": res.get("torch"), "transformers": res.get("transformers"),
+            "role": r["role"], "sweep_lr": r["lr"],
         })
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 

@@ -74,3 +74,16 @@ def overfitting_table(metrics: pd.DataFrame, rise: float = 0.05) -> pd.DataFrame
                      "best_eval_loss": best_eval, "gap": final_eval - final_train, "overfitting": flag})
     return pd.DataFrame(rows, columns=["run_id", "strategy", "n_train", "seed", "train_loss", "eval_loss",
                                        "best_eval_loss", "gap", "overfitting"])
+
+
+def lr_sweep_table(all_runs: pd.DataFrame, metric_col: str) -> pd.DataFrame:
+    """The learning-rate sweep, kept visible: every tried LR per strategy, its final eval loss and metric,
+    and which one the grid used (the lowest eval loss)."""
+    sw = all_runs[all_runs["role"] == "lr-sweep"]
+    if sw.empty:
+        return pd.DataFrame(columns=["strategy", "lr", "status", "eval_loss", metric_col, "chosen"])
+    t = sw[["strategy", "sweep_lr", "status", "eval_loss", metric_col]].rename(columns={"sweep_lr": "lr"})
+    t = t.sort_values(["strategy", "lr"]).reset_index(drop=True)
+    best = t[t["status"] == "done"].groupby("strategy")["eval_loss"].idxmin()
+    t["chosen"] = t.index.isin(best.values)
+    return t

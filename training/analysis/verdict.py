@@ -36,8 +36,23 @@ def _row(t: pd.DataFrame, strategy: str, n: int) -> dict | None:
     return {"mean": r["metric"], "low": r["metric_low"], "high": r["metric_high"], "seeds": int(r["seeds"]), **r.to_dict()}
 
 
+def best_by_size(t: pd.DataFrame, higher_is_better: bool) -> list[tuple[int, str, list[str]]]:
+    """Per size: the best strategy and those not clearly different from it (overlapping 95% intervals)."""
+    sign = 1 if higher_is_better else -1
+    out = []
+    for n in sorted(t["n_train"].unique()):
+        at = t[t["n_train"] == n]
+        best = at.loc[(at["metric"] * sign).idxmax()]
+        b = _row(t, best["strategy"], n)
+        ties = [s for s in at["strategy"] if s != best["strategy"]
+                and not clearly_different(b, _row(t, s, n)) and min(b["seeds"], _row(t, s, n)["seeds"]) >= 2]
+        out.append((int(n), best["strategy"], ties))
+    return out
+
+
 def verdict(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFrame, metric: str,
-            higher_is_better: bool, baseline: str = "scratch") -> tuple[list[str], pd.DataFrame]:
+            higher_is_better: bool, baseline: str = "scratch",
+            transfer: pd.DataFrame | None = None) -> tuple[list[str], pd.DataFrame]:
     t = verdict_table(summary, compute, forgetting)
     if t.empty:
         return ["No finished runs yet: the verdict appears when runs finish."], t
@@ -82,6 +97,22 @@ def verdict(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFra
                        f"{_f(best['metric'])}) for {cheap['flops'] / best['flops']:.1%} of its training FLOPs.")
         else:
             out.append(f"At N={n}, {best['strategy']} is both the best and the cheapest within 2% of it.")
+    picks = best_by_size(t, higher_is_better)
+    if len(picks) > 1:
+        out.append("Best by training-set size: " + "; ".join(
+            f"N={n} → {best}" + (f" (no clear difference from {', '.join(ties)})" if ties else "") for n, best, ties in picks)
+            + ".")
+    if transfer is not None and not transfer.empty:
+        small = transfer[transfer["n_train"] == transfer["n_train"].min()]
+        r = small.loc[small["multiplier"].idxmax()]
+        if r["d_e"] == float("inf"):
+            out.append(f"At N={int(r['n_train'])}, {r['strategy']} reaches an eval loss the fitted scratch curve never "
+                       f"reaches: no finite amount of data makes scratch match it.")
+        else:
+            out.append(f"At N={int(r['n_train'])}, {r['strategy']}'s eval loss would take training from scratch about "
+                       f"{r['d_e']:,.0f} examples (95% CI {r['d_e_low']:,.0f}–{r['d_e_high']:,.0f}): pretraining is worth "
+                       f"{r['multiplier']:.1f}× the data" + (" — an extrapolation beyond the largest scratch size."
+                                                              if r["extrapolated"] else "."))
     fg = t[(t["n_train"] == n) & t["forgetting"].notna() & (t["strategy"] != baseline)]
     if len(fg) > 1:
         most, least = fg.loc[fg["forgetting"].idxmax()], fg.loc[fg["forgetting"].idxmin()]

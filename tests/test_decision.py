@@ -1,0 +1,103 @@
+"""Decision analytics: effective data transferred, cost to a target, the LR sweep, pretraining cost."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.analysis.cost import cost_to_target, pretraining_cost, with_pretraining
+from training.analysis.tables import compute_table, lr_sweep_table
+from training.analysis.transfer import PowerLaw, effective_data, fit_power_law
+from training.config import BudgetConfig, LRSweepConfig, StrategyConfig
+from training.experiment import run_experiment
+from training.report import analyse
+
+from .conftest import tiny_classification_config
+
+TRUE = PowerLaw(l_inf=1.2, a=40.0, b=0.45)
+
+
+def _synthetic(d_e: float, noise: float, seed: int, fine_tuned_n: int = 100) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = [{"strategy": "scratch", "n_train": n, "seed": s, "status": "done",
+             "eval_loss": float(TRUE.loss(n)) * (1 + noise * rng.standard_normal())}
+            for n in (100, 300, 1000, 3000, 10000) for s in range(3)]
+    rows += [{"strategy": "full", "n_train": fine_tuned_n, "seed": s, "status": "done",
+              "eval_loss": float(TRUE.loss(d_e)) * (1 + noise / 2 * rng.standard_normal())} for s in range(3)]
+    return pd.DataFrame(rows)
+
+
+def test_power_law_fit_recovers_known_parameters():
+    d = np.array([100, 300, 1000, 3000, 10000, 30000])
+    law = fit_power_law(d, TRUE.loss(d))
+    assert law.l_inf == pytest.approx(1.2, rel=0.05) and law.b == pytest.approx(0.45, rel=0.05)
+    with pytest.raises(ValueError, match="3 or more"):
+        fit_power_law([100, 200], [2.0, 1.9])
+
+
+@pytest.mark.parametrize("d_e", [500.0, 2000.0, 8000.0])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_effective_data_recovers_the_known_value_and_the_interval_covers_it(d_e, seed):
+    out = effective_data(_synthetic(d_e, noise=0.01, seed=seed)).iloc[0]
+    assert out["d_e"] == pytest.approx(d_e, rel=0.10)
+    assert out["d_e_low"] <= d_e <= out["d_e_high"]
+    assert out["d_t"] == pytest.approx(out["d_e"] - 100) and out["multiplier"] == pytest.approx(out["d_e"] / 100)
+    assert not out["extrapolated"]
+
+
+def test_extrapolation_beyond_the_largest_scratch_size_is_flagged():
+    out = effective_data(_synthetic(50_000.0, noise=0.005, seed=0)).iloc[0]
+    assert out["extrapolated"] and out["d_e"] > 10_000
+    below_floor = _synthetic(1000.0, 0.0, 0)
+    below_floor.loc[below_floor["strategy"] == "full", "eval_loss"] = 1.0  # below L∞: scratch never gets there
+    assert math.isinf(effective_data(below_floor).iloc[0]["d_e"])
+
+
+def _curve_frames():
+    runs = pd.DataFrame([{"run_id": f"r{s}{i}", "strategy": s, "strategy_name": s, "n_train": 100, "seed": i,
+                          "status": "done", "device_name": "cpu (2 cores)", "peak_mem_bytes": 1e9, "wall_s": 10.0,
+                          "flops": 1e12, "trainable_params": 10} for s in ("scratch", "full") for i in range(2)])
+    rows = []
+    for r in runs.itertuples():
+        for step, acc in enumerate([0.2, 0.4, 0.6, 0.8] if r.strategy == "full" else [0.2, 0.3, 0.4, 0.5]):
+            rows.append({"run_id": r.run_id, "strategy": r.strategy, "n_train": 100, "seed": r.seed, "step": step * 10,
+                         "examples": step * 160, "wall_s": step * 2.0, "flops": step * 1e11, "key": "eval/accuracy",
+                         "value": acc})
+    return runs, pd.DataFrame(rows)
+
+
+def test_cost_to_reach_a_target():
+    runs, metrics = _curve_frames()
+    t = cost_to_target(runs, metrics, "eval/accuracy", 0.6, True, price_per_hour=3.6).set_index("strategy")
+    assert t.loc["full", "reached"] == "2/2" and t.loc["full", "examples"] == 320 and t.loc["full", "flops"] == 2e11
+    assert t.loc["full", "cost"] == pytest.approx(4.0 / 3600 * 3.6)
+    assert t.loc["scratch", "reached"] == "0/2" and math.isnan(t.loc["scratch", "flops"])
+
+
+def test_pretraining_cost_in_full_and_amortised():
+    runs, _ = _curve_frames()
+    all_runs = pd.concat([runs.assign(role="grid"), pd.DataFrame([{"run_id": "p", "strategy": "pretrain", "role": "pretrain",
+                                                                    "status": "done", "flops": 8e12, "wall_s": 80.0}])])
+    pre = pretraining_cost(all_runs, runs)
+    assert pre["users"] == 2 and pre["amortised_flops"] == 4e12
+    t = with_pretraining(compute_table(runs), pre, runs).set_index("strategy")
+    assert t.loc["full", "flops_with_pretraining"] == 1e12 + 8e12 and t.loc["full", "flops_amortised"] == 1e12 + 4e12
+    assert t.loc["scratch", "flops_with_pretraining"] == 1e12  # scratch does not start from the pretrained base
+
+
+def test_lr_sweep_runs_first_and_the_grid_uses_the_best_rate(tiny_bert_dir, topic_csv, store):
+    cfg = tiny_classification_config(tiny_bert_dir, topic_csv, strategies=[StrategyConfig("full"),
+                                                                            StrategyConfig("head", lr=1e-2)],
+                                     budget=BudgetConfig(policy="steps", steps=8),
+                                     lr_sweep=LRSweepConfig(lrs={"full": [1e-6, 3e-3]}, size=40))
+    exp = run_experiment(cfg, store)
+    runs = store.runs(exp)
+    sweep = [r for r in runs if r["role"] == "lr-sweep"]
+    assert [(r["strategy"], r["lr"]) for r in sweep] == [("full", 1e-6), ("full", 3e-3)]  # head has an explicit lr
+    assert all(r["status"] == "done" for r in runs), [r["error"] for r in runs]
+    a = analyse(store, exp)
+    chosen = a.lr_sweep[a.lr_sweep["chosen"]]
+    assert list(chosen["lr"]) == [3e-3]
+    grid_full = a.runs[a.runs["strategy"] == "full"]
+    assert list(grid_full["lr"]) == [3e-3] and "lr-sweep" not in set(a.runs["role"])
+    assert lr_sweep_table(a.runs, a.metric_col).empty  # the grid frame carries no sweep rows

@@ -1,0 +1,105 @@
+"""Effective data transferred (Hernandez et al. 2021, "Scaling Laws for Transfer").
+
+Fit the from-scratch data curve L(D) = L∞ + A·D^(−b) to scratch eval loss at each training-set size D,
+then invert it at a fine-tuned run's eval loss: D_E is the data scratch would need to reach that loss.
+D_T = D_E − D_F is the data the pretrained model is worth; D_E / D_F the data multiplier. A bootstrap
+over seeds gives intervals: each size's mean loss is redrawn from its t-distributed sampling error
+(a plain resampling bootstrap of 3 seeds is too narrow), the curve refitted and inverted again. When the fine-tuned loss is below
+every scratch loss, D_E lies beyond the largest scratch size and is an extrapolation — flagged, not
+hidden; when it is at or below L∞, scratch would never get there (D_E = ∞).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class PowerLaw:
+    l_inf: float
+    a: float
+    b: float
+
+    def loss(self, d) -> np.ndarray:
+        return self.l_inf + self.a * np.asarray(d, dtype=float) ** (-self.b)
+
+    def data_for(self, loss: float) -> float:
+        """D at which the curve reaches `loss` (∞ when loss ≤ L∞)."""
+        if loss <= self.l_inf:
+            return math.inf
+        return float((self.a / (loss - self.l_inf)) ** (1.0 / self.b))
+
+
+def fit_power_law(d, loss) -> PowerLaw:
+    """Least-squares fit of L = L∞ + A·D^(−b): for each candidate L∞ below the smallest loss, log(L − L∞)
+    is linear in log D; the L∞ with the smallest squared error in L wins (a 1-D search, no SciPy)."""
+    d, loss = np.asarray(d, dtype=float), np.asarray(loss, dtype=float)
+    if len(np.unique(d)) < 3:
+        raise ValueError("fitting L(D) = L∞ + A·D^(−b) needs scratch runs at 3 or more training-set sizes")
+    top = float(loss.min())
+    l_inf = top * np.concatenate([np.linspace(0.0, 0.98, 99), 1 - np.geomspace(0.02, 1e-4, 30)])[:, None]
+    x = np.log(d)[None, :]
+    y = np.log(loss[None, :] - l_inf)  # one row per candidate L∞: closed-form least squares in log space
+    xm, ym = x.mean(axis=1, keepdims=True), y.mean(axis=1, keepdims=True)
+    slope = ((x - xm) * (y - ym)).sum(axis=1) / ((x - xm) ** 2).sum()
+    a = np.exp(ym[:, 0] - slope * xm[0, 0])
+    pred = l_inf + a[:, None] * d[None, :] ** slope[:, None]
+    err = np.where(slope < 0, ((pred - loss[None, :]) ** 2).sum(axis=1), np.inf)  # loss must fall with data
+    k = int(np.argmin(err))
+    if not np.isfinite(err[k]):
+        raise ValueError("scratch eval loss does not fall with more data; D_T cannot be estimated")
+    return PowerLaw(float(l_inf[k, 0]), float(a[k]), float(-slope[k]))
+
+
+def _pooled_relative_sd(means: pd.DataFrame) -> float:
+    """Seed-to-seed spread relative to the mean, pooled over sizes with ≥ 2 seeds (0 when none)."""
+    multi = means[means["count"] >= 2]
+    return float((multi["std"] / multi["mean"]).mean()) if not multi.empty else 0.0
+
+
+def _draw_means(stats: pd.DataFrame, pooled_rel_sd: float, rng: np.random.Generator) -> np.ndarray:
+    """One draw of each group's mean from mean + sd/√n · t(n−1); a single seed borrows the pooled spread."""
+    n = stats["count"].to_numpy(dtype=float)
+    sd = np.where(n >= 2, stats["std"].fillna(0).to_numpy(), pooled_rel_sd * stats["mean"].to_numpy())
+    dof = np.maximum(n - 1, 1)
+    return stats["mean"].to_numpy() + sd / np.sqrt(n) * rng.standard_t(dof)
+
+
+def effective_data(runs: pd.DataFrame, loss_col: str = "eval_loss", baseline: str = "scratch", n_boot: int = 300,
+                   seed: int = 0) -> pd.DataFrame:
+    """Per (strategy, N) of every non-baseline strategy: D_E, D_T, the multiplier D_E/D_F with 95%
+    bootstrap intervals, and whether D_E is an extrapolation beyond the largest scratch size."""
+    done = runs[(runs["status"] == "done") & runs[loss_col].notna()]
+    scratch = done[done["strategy"] == baseline]
+    others = done[done["strategy"] != baseline]
+    cols = ["strategy", "n_train", "loss", "d_e", "d_e_low", "d_e_high", "d_t", "multiplier", "multiplier_low",
+            "multiplier_high", "extrapolated", "seeds"]
+    if scratch["n_train"].nunique() < 3 or others.empty:
+        return pd.DataFrame(columns=cols)
+    means = scratch.groupby("n_train")[loss_col].agg(["mean", "std", "count"]).reset_index()
+    law = fit_power_law(means["n_train"], means["mean"])
+    max_d = float(scratch["n_train"].max())
+    rng = np.random.default_rng(seed)
+    pooled = _pooled_relative_sd(means)
+    laws = []  # parametric bootstrap: each size's mean redrawn from its t-distributed sampling error
+    for _ in range(n_boot):
+        try:
+            laws.append(fit_power_law(means["n_train"], _draw_means(means, pooled, rng)))
+        except ValueError:
+            continue
+    rows = []
+    for (strategy, n), g in others.groupby(["strategy", "n_train"], sort=True):
+        stats = g[loss_col].agg(["mean", "std", "count"]).to_frame().T
+        mean_loss = float(stats["mean"].iloc[0])
+        d_e = law.data_for(mean_loss)
+        boots = [lb.data_for(float(_draw_means(stats, pooled, rng)[0])) for lb in laws]
+        lo, hi = np.percentile(boots, [2.5, 97.5]) if boots else (math.nan, math.nan)
+        rows.append({"strategy": strategy, "n_train": int(n), "loss": mean_loss, "d_e": d_e, "d_e_low": float(lo),
+                     "d_e_high": float(hi), "d_t": d_e - n, "multiplier": d_e / n, "multiplier_low": float(lo) / n,
+                     "multiplier_high": float(hi) / n, "extrapolated": bool(d_e > max_d), "seeds": int(stats["count"].iloc[0])})
+    out = pd.DataFrame(rows, columns=cols)
+    out.attrs["law"] = law
+    return out
