@@ -15,7 +15,9 @@ from training.config import BUDGET_POLICIES, ExperimentConfig, field_docs
 from training.config import BudgetConfig as _Budget
 from training.data.sources import BUILTINS, FILE_SUFFIXES, load_frame
 from training.errors import HeadStartError
+from training.policy import check_upload_size
 from training.presets import PRESETS, describe_presets
+from training.settings import load_settings
 from training.strategies import STRATEGIES
 from ui.common import enqueue, get_store, human_bytes, human_seconds, plan, setup_page, store_dir
 
@@ -46,6 +48,11 @@ else:
         up = st.file_uploader("CSV, TSV, JSONL or Parquet", type=[s.lstrip(".") for s in FILE_SUFFIXES], key="new_upload")
         if up is not None:
             raw = up.getvalue()
+            try:
+                check_upload_size(len(raw), load_settings())
+            except HeadStartError as e:
+                st.error(str(e))
+                st.stop()
             digest = hashlib.sha256(raw).hexdigest()[:16]
             suffix = "." + up.name.rsplit(".", 1)[-1].lower()
             path = store_dir() / "uploads" / f"{digest}{suffix}"

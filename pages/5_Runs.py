@@ -6,12 +6,15 @@ import json
 import pandas as pd
 import streamlit as st
 
-from ui.common import STATUS_LABEL, enqueue, experiment_label, get_store, setup_page
+from training.bundle import GALLERY_OWNER
+from training.settings import load_settings
+from ui.auth import current_user
+from ui.common import STATUS_LABEL, enqueue, experiment_label, get_store, setup_page, visible_experiments
 
 setup_page("Runs")
 st.title("Runs")
 store = get_store()
-exps = store.experiments()
+exps = visible_experiments()
 if not exps:
     st.info("The store is empty. Experiments you launch appear here.")
     st.stop()
@@ -59,9 +62,12 @@ if b.button("Duplicate as a new experiment", key="runs_dup"):
         st.success(f"Queued {new_id}.")
 with c:
     active = any(r["status"] in ("queued", "running") for r in runs)
-    sure = st.checkbox("Yes, delete it and its checkpoints", key="runs_sure", disabled=active,
-                       help="Cancel its runs first." if active else None)
-    if st.button("Delete experiment", disabled=not sure or active, key="runs_delete"):
+    owned = by_id[exp_id]["owner"] == current_user() or load_settings().mode == "local"
+    if by_id[exp_id]["owner"] == GALLERY_OWNER and load_settings().mode != "local":
+        owned = False  # the gallery is read-only outside local mode
+    sure = st.checkbox("Yes, delete it and its checkpoints", key="runs_sure", disabled=active or not owned,
+                       help="Cancel its runs first." if active else None if owned else "Only its owner can delete it.")
+    if st.button("Delete experiment", disabled=not sure or active or not owned, key="runs_delete"):
         store.delete_experiment(exp_id)
         st.session_state.pop("exp_id", None)
         st.rerun()

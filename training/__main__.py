@@ -8,6 +8,7 @@
   python -m training enqueue quick --store ./store        # store an experiment for the dispatcher
   python -m training cancel RUN_ID --store ./store  |  resume RUN_ID --store ./store
   python -m training report EXP_ID --store ./store --format html --out report.html
+  python -m training bundle-export EXP_ID --store ./store --out exp.json.gz  |  bundle-import exp.json.gz --store ./store
 """
 from __future__ import annotations
 
@@ -92,6 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     p_rep.add_argument("--format", choices=("html", "md"), default="html")
     p_rep.add_argument("--out", required=True, help="file to write")
     p_rep.add_argument("--price", type=float, default=0.0, help="price per device-hour for the cost column")
+    p_bx = sub.add_parser("bundle-export", help="write an experiment as a bundle (config, runs, metrics; no checkpoints)")
+    p_bx.add_argument("experiment_id")
+    p_bx.add_argument("--store", required=True)
+    p_bx.add_argument("--out", required=True, help="file to write (.json or .json.gz)")
+    p_bi = sub.add_parser("bundle-import", help="add a bundle to a store as a new experiment")
+    p_bi.add_argument("bundle")
+    p_bi.add_argument("--store", required=True)
+    p_bi.add_argument("--owner", default="local")
     p_exp = sub.add_parser("export", help="one row per run of an experiment")
     p_exp.add_argument("experiment_id")
     p_exp.add_argument("--store", required=True)
@@ -115,10 +124,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if work(args.store, args.run_id) in ("done", "cancelled") else 1
         if args.command == "worker":
             from .runner import Dispatcher, default_devices
+            from .settings import load_settings
 
             devices = args.devices.split(",") if args.devices else default_devices()
+            settings = load_settings()
+            owner_cap = args.owner_cap or (settings.demo_concurrent if settings.mode == "demo" else None)
             d = Dispatcher(Path(args.store), devices=devices, slots_per_device=args.slots_per_device,
-                           owner_cap=args.owner_cap, executor=args.executor, address=args.address)
+                           owner_cap=owner_cap, executor=args.executor, address=args.address)
             print(f"dispatcher {os.getpid()} serving {args.store} on {','.join(devices)} "
                   f"({args.slots_per_device} slot(s) each, executor {args.executor})", flush=True)
             d.serve(until_idle=args.until_idle)
@@ -152,6 +164,16 @@ def main(argv: list[str] | None = None) -> int:
             failed = [r for r in store.runs(exp_id) if r["status"] != "done"]
             print(exp_id)
             return 1 if failed else 0
+        if args.command in ("bundle-export", "bundle-import"):
+            from .bundle import export_bundle, import_bundle, read_bundle, write_bundle
+
+            store = Store(args.store)
+            if args.command == "bundle-export":
+                write_bundle(export_bundle(store, args.experiment_id), Path(args.out))
+                print(args.out)
+            else:
+                print(import_bundle(store, read_bundle(Path(args.bundle)), owner=args.owner))
+            return 0
         if args.command == "report":
             from .report import analyse, html_report, markdown_report
 

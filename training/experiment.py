@@ -26,7 +26,9 @@ from .config import ExperimentConfig, StrategyConfig
 from .data.task import TaskData, prepare_task_data, too_many_message
 from .errors import ConfigError, DataError, DeviceError, HeadStartError
 from .models import build_task_model, count_params, load_tokenizer, resolve_base, structure
+from .policy import check_demo, check_sources
 from .probes import build_probes
+from .settings import load_settings
 from .store import RunSink, Store, new_id
 from .strategies import Strategy, get_strategy
 from .strategies.qlora import QLoRA
@@ -57,6 +59,7 @@ class Plan:
 
 def plan_experiment(cfg: ExperimentConfig, cache_dir: Path) -> Plan:
     """Validate everything and compute the runs (strategy, size, seed, steps). Writes only caches."""
+    check_sources(cfg, load_settings(), cache_dir.parent)  # before reading anything the user named
     device = resolve_device(cfg.speed.device)
     strategies = {label: get_strategy(sc, cfg.task) for label, sc in strategy_configs(cfg).items()}
     for s in strategies.values():
@@ -114,6 +117,7 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path) -> Plan:
 def launch(cfg: ExperimentConfig, store: Store, owner: str = "local") -> str:
     """Validate, plan and store an experiment with its queued runs; returns the experiment id."""
     plan = plan_experiment(cfg, store.cache_dir)
+    check_demo(cfg, plan.runs, plan.info["sizes"], load_settings(), store, owner)
     return store.create_experiment(cfg, plan.runs, owner=owner, info=plan.info)
 
 

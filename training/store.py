@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .config import ExperimentConfig
+from .policy import redact
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -208,6 +209,8 @@ class Store:
         return dict(row)
 
     def update_run(self, run_id: str, **fields) -> None:
+        if fields.get("error"):
+            fields["error"] = redact(fields["error"])  # errors are shown, exported and reported
         if "result" in fields:
             fields["result_json"] = json.dumps(fields.pop("result"))
         if "status" in fields and fields["status"] not in STATUSES:
@@ -289,7 +292,7 @@ class Store:
     def add_event(self, run_id: str, kind: str, message: str, data: dict | None = None) -> None:
         with self.tx() as c:
             c.execute("INSERT INTO events (run_id, at, kind, message, data_json) VALUES (?, ?, ?, ?, ?)",
-                      (run_id, time.time(), kind, message, json.dumps(data or {})))
+                      (run_id, time.time(), kind, redact(message), redact(json.dumps(data or {}))))
 
     def events(self, run_id: str) -> list[dict]:
         return [dict(r) for r in self.conn.execute("SELECT * FROM events WHERE run_id = ? ORDER BY id", (run_id,))]

@@ -41,9 +41,23 @@ def experiment_label(e: dict) -> str:
     return f"{e['name']} · {e['id']} · {state}"
 
 
-def pick_experiment(prefer_active: bool = False, key: str = "exp_picker") -> str | None:
-    """Selectbox over the store's experiments (newest first); remembers the choice across pages."""
+def visible_experiments(user: str | None = None) -> list[dict]:
+    """Everything in local mode; elsewhere the user's own experiments and the gallery's."""
+    from training.bundle import GALLERY_OWNER
+    from training.settings import load_settings
+
+    from .auth import current_user
+
     exps = get_store().experiments()
+    if load_settings().mode == "local":
+        return exps
+    user = user or current_user()
+    return [e for e in exps if e["owner"] in (user, GALLERY_OWNER)]
+
+
+def pick_experiment(prefer_active: bool = False, key: str = "exp_picker") -> str | None:
+    """Selectbox over the experiments this user may see (newest first); remembers the choice across pages."""
+    exps = visible_experiments()
     if not exps:
         return None
     ids = [e["id"] for e in exps]
@@ -84,8 +98,11 @@ def plan(config: dict) -> tuple[dict | None, str | None]:
     return json.loads(proc.stdout.strip().splitlines()[-1]), None
 
 
-def enqueue(config_or_preset: dict | str, owner: str = "local") -> tuple[str | None, str | None]:
-    """Store an experiment (validated again) and make sure a dispatcher serves the store."""
+def enqueue(config_or_preset: dict | str, owner: str | None = None) -> tuple[str | None, str | None]:
+    """Store an experiment (validated again, quotas checked) and make sure a dispatcher serves the store."""
+    from .auth import current_user
+
+    owner = owner or current_user()
     if isinstance(config_or_preset, str):
         proc = _cli(["enqueue", config_or_preset, "--store", str(store_dir()), "--owner", owner])
     else:

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from training.runner import ensure_dispatcher
-from ui.common import STATUS_LABEL, enqueue, get_store, store_dir
+from ui.common import STATUS_LABEL, enqueue, get_store, store_dir, visible_experiments
 
 
 def render() -> None:
@@ -41,7 +41,7 @@ def render() -> None:
 
     with right:
         st.subheader("Recent experiments")
-        exps = store.experiments()[:10]
+        exps = visible_experiments()[:10]
         if not exps:
             st.info("No experiments yet. Launch the quick demo, or build your own on **New experiment**.")
         else:
