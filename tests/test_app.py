@@ -27,10 +27,14 @@ def finished_store(empty_store):
 
 
 def _run(page: str, exp_id: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / page), default_timeout=60)
+    """Start at app.py (as a browser does) and switch to the page: AppTest runs multipage apps this way."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     if exp_id:
         at.session_state["exp_id"] = exp_id
-    return at.run()
+    at.run()
+    if page != "app.py":
+        at.switch_page(page).run()
+    return at
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -100,12 +104,41 @@ def test_new_experiment_builds_a_valid_custom_config(empty_store):
 
 
 def test_pages_do_not_import_torch():
-    code = ("import sys\nfrom pathlib import Path\nfrom streamlit.testing.v1 import AppTest\n"
-            f"for page in {PAGES!r}:\n"
-            "    at = AppTest.from_file(str(Path(page).resolve()), default_timeout=60).run()\n"
+    code = ("import sys\nfrom streamlit.testing.v1 import AppTest\n"
+            "at = AppTest.from_file('app.py', default_timeout=60).run()\n"
+            f"for page in {PAGES[1:]!r}:\n"
+            "    at.switch_page(page).run()\n"
             "    assert not at.exception, (page, at.exception)\n"
             "print('torch' in sys.modules, 'transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_shared_password_gate(empty_store, monkeypatch):
+    monkeypatch.setenv("HEADSTART_PASSWORD", "s3cret-pass")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not any(b.label == "Launch the quick demo" for b in at.button)
+    at.text_input[0].input("ada")
+    at.text_input[1].input("wrong")
+    at.button[0].click().run()
+    assert any("Wrong password" in e.value for e in at.error)
+    at.text_input[1].input("s3cret-pass")
+    at.button[0].click().run()
+    assert at.session_state["user"] == "ada"
+    assert any(b.label == "Launch the quick demo" for b in at.button)
+
+
+def test_team_mode_shows_users_their_own_experiments(empty_store, monkeypatch):
+    monkeypatch.setenv("HEADSTART_MODE", "team")
+    monkeypatch.setenv("HEADSTART_PASSWORD", "s3cret-pass")  # signed in (the session below carries the name)
+    mine = make_finished_experiment(empty_store, name="ada's", seeds=(0,), sizes=(50, 200))
+    theirs = make_finished_experiment(empty_store, name="bob's", seeds=(0,), sizes=(50, 200))
+    empty_store.conn.execute("UPDATE experiments SET owner = 'ada' WHERE id = ?", (mine,))
+    empty_store.conn.execute("UPDATE experiments SET owner = 'bob' WHERE id = ?", (theirs,))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["user"] = "ada"
+    at.run().switch_page("pages/5_Runs.py").run()
+    listed = at.dataframe[0].value.to_string()
+    assert "ada's" in listed and "bob's" not in listed

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from training.bundle import export_bundle, write_bundle
 from training.report import analyse, figures, html_report
 from training.store import Store
 
@@ -47,9 +48,13 @@ def _stop_store_processes(store_root: Path) -> None:
 
 @pytest.fixture
 def app_server(tmp_path):
+    yield from _serve(tmp_path)
+
+
+def _serve(tmp_path, **extra_env):
     store = tmp_path / "store"
     port = _free_port()
-    env = {**os.environ, "HEADSTART_STORE": str(store)}
+    env = {**os.environ, "HEADSTART_STORE": str(store), **extra_env}
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                              "--server.port", str(port), "--server.address", "127.0.0.1",
                              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
@@ -152,3 +157,32 @@ def test_html_report_opens_offline_with_every_figure(tmp_path, browser):
     page.set_viewport_size({"width": 1200, "height": 900})
     _shot(page, "06-report.png")
     context.close()
+
+
+def test_gallery_replay_renders(tmp_path, browser):
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    source = Store(tmp_path / "source")
+    exp = make_finished_experiment(source, name="recorded demo", seeds=(0,), sizes=(50, 200))
+    for i, r in enumerate(source.runs(exp)):
+        source.update_run(r["id"], started_at=1000.0 + 30 * i, ended_at=1000.0 + 30 * i + 25)
+    write_bundle(export_bundle(source, exp), gallery / "recorded.json.gz")
+    server = _serve(tmp_path, HEADSTART_GALLERY=str(gallery))
+    url, _ = next(server)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(f"{url}/Gallery")
+        _loaded(page)
+        assert "recorded demo" in page.inner_text("body")
+        page.get_by_role("button", name="Replay").click()
+        page.wait_for_selector("text=Replay · recorded demo", timeout=60_000)
+        first = page.locator("[data-testid='stProgress']").first.inner_text()
+        page.wait_for_timeout(6000)
+        page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=60_000)
+        second = page.locator("[data-testid='stProgress']").first.inner_text()
+        _shot(page, "07-replay.png")
+        assert "runs done" in second
+        assert page.locator("[data-testid='stPlotlyChart']").count() >= 1
+        assert first != second or "8/8" in second
+    finally:
+        next(server, None)

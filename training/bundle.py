@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from .store import Store, new_id
 
 FORMAT = "headstart-bundle/1"
 GALLERY = Path(__file__).resolve().parents[1] / "gallery"
+"""Bundles shipped with Head Start; HEADSTART_GALLERY points the gallery at another folder."""
 GALLERY_OWNER = "gallery"
 RUN_FIELDS = ["id", "seq", "strategy", "n_train", "seed", "status", "role", "lr", "depends_on", "total_steps", "error",
               "created_at", "started_at", "ended_at", "attempts", "micro_batch_size", "mem_estimate", "result_json"]
@@ -99,4 +101,5 @@ def import_bundle(store: Store, bundle: dict, owner: str = "local") -> str:
 
 
 def gallery_bundles() -> list[Path]:
-    return sorted(GALLERY.glob("*.json.gz")) if GALLERY.is_dir() else []
+    folder = Path(os.environ.get("HEADSTART_GALLERY") or GALLERY)
+    return sorted(folder.glob("*.json.gz")) if folder.is_dir() else []

@@ -31,8 +31,24 @@ def get_store() -> Store:
     return _store(str(store_dir()))
 
 
-def setup_page(title: str) -> None:
+PAGES = [("app.py", "Home", ":material/home:"), ("pages/1_New_experiment.py", "New experiment", ":material/science:"),
+         ("pages/2_Live.py", "Live", ":material/monitoring:"), ("pages/3_Compare.py", "Compare", ":material/compare_arrows:"),
+         ("pages/4_Report.py", "Report", ":material/description:"), ("pages/5_Runs.py", "Runs", ":material/folder_open:"),
+         ("pages/6_Gallery.py", "Gallery", ":material/play_circle:")]
+
+
+def setup_page(title: str) -> str:
+    """Page config, sign-in (every page, so no URL skips it) and the navigation; returns the user."""
+    from .auth import require_login
+
     st.set_page_config(page_title=f"{title} · Head Start", page_icon="🏁", layout="wide")
+    user = require_login()
+    with st.sidebar:
+        for path, label, icon in PAGES:
+            st.page_link(path, label=label, icon=icon)
+        if user != "local":
+            st.caption(f"Signed in as {user}")
+    return user
 
 
 def experiment_label(e: dict) -> str:

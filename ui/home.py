@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from training.runner import ensure_dispatcher
-from ui.common import STATUS_LABEL, enqueue, get_store, store_dir, visible_experiments
+from ui.common import PAGES, STATUS_LABEL, enqueue, get_store, store_dir, visible_experiments
 
 
 def render() -> None:
@@ -33,11 +33,8 @@ def render() -> None:
             else:
                 st.session_state["exp_id"] = exp_id
                 st.switch_page("pages/2_Live.py")
-        st.page_link("pages/1_New_experiment.py", label="New experiment", icon="🧪")
-        st.page_link("pages/2_Live.py", label="Live", icon="📈")
-        st.page_link("pages/3_Compare.py", label="Compare", icon="⚖️")
-        st.page_link("pages/4_Report.py", label="Report", icon="📄")
-        st.page_link("pages/5_Runs.py", label="Runs", icon="🗂️")
+        for path, label, icon in PAGES[1:]:
+            st.page_link(path, label=label, icon=icon)
 
     with right:
         st.subheader("Recent experiments")
