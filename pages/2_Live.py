@@ -5,13 +5,17 @@ store, so it picks up runs that started before the page was opened (or in anothe
 """
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import streamlit as st
 
 from training.analysis.figures import NOTES, X_AXES, curves_figure
-from training.analysis.frames import latest_progress, metrics_frame, runs_frame
+from training.analysis.frames import latest_progress
 from training.runner import ensure_dispatcher
-from ui.common import STATUS_LABEL, get_store, human_seconds, pick_experiment, setup_page, show_figure, store_dir
+from training.settings import load_settings
+from ui.auth import current_user
+from ui.common import STATUS_LABEL, get_store, human_seconds, live_frames, pick_experiment, setup_page, show_figure, store_dir
 
 setup_page("Live")
 st.title("Live")
@@ -28,7 +32,7 @@ def is_active() -> bool:
 
 @st.fragment(run_every=2.0 if is_active() else None)
 def live_view() -> None:
-    runs, metrics = runs_frame(store, exp_id), metrics_frame(store, exp_id)
+    runs, metrics = live_frames(str(store.root), exp_id, int(time.time()))
     progress = latest_progress(runs, metrics)
     total = progress["total_steps"].fillna(0).sum()
     done_steps = progress["logged_step"].sum()
@@ -51,8 +55,9 @@ def live_view() -> None:
         st.error(f"**{r['strategy']}, N={r['n_train']}, seed {r['seed']} — {r['status']}:** {r['error'] or 'no message'}",
                  icon="🚨")
 
-    stoppable = runs[runs["status"].isin(["queued", "running"])]
-    resumable = runs[runs["status"].isin(["interrupted", "cancelled", "failed"])]
+    owned = load_settings().mode == "local" or store.experiment(exp_id)["owner"] == current_user()
+    stoppable = runs[runs["status"].isin(["queued", "running"])] if owned else runs.iloc[0:0]
+    resumable = runs[runs["status"].isin(["interrupted", "cancelled", "failed"])] if owned else runs.iloc[0:0]
     labels = {r["run_id"]: f"{r['strategy']} N={r['n_train']} seed {r['seed']} ({r['status']})"
               for _, r in runs.iterrows()}
     c1, c2, c3 = st.columns([2, 1, 1])

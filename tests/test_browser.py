@@ -186,3 +186,69 @@ def test_gallery_replay_renders(tmp_path, browser):
         assert first != second or "8/8" in second
     finally:
         next(server, None)
+
+
+@pytest.mark.slow
+def test_twenty_sessions_while_two_runs_train_keep_health_under_a_second(tmp_path, browser, tiny_bert_dir, topic_csv):
+    """Load: 2 runs training and 20 browser sessions on the Live page (refreshing every 2 s); the health
+    endpoint stays under 1 s and every page renders. Server on 127.0.0.1 only; bounded to ~2 minutes."""
+    import statistics
+    import threading
+
+    from training.config import BudgetConfig, ProbeConfig, SpeedConfig, StrategyConfig, TrainConfig
+    from training.experiment import launch
+
+    from .conftest import tiny_classification_config
+
+    store = Store(tmp_path / "store")
+    cfg = tiny_classification_config(tiny_bert_dir, topic_csv, strategies=[StrategyConfig("full", lr=1e-3),
+                                                                            StrategyConfig("lora", lr=1e-3)],
+                                     budget=BudgetConfig(policy="steps", steps=20000),
+                                     train=TrainConfig(batch_size=8, eval_every=100),
+                                     probes=[ProbeConfig(kind="none")], speed=SpeedConfig(device="cpu", num_threads=1))
+    exp = launch(cfg, store)
+    server = _serve(tmp_path)
+    url, _ = next(server)
+    latencies, stop = [], threading.Event()
+
+    def probe_health():
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=10).read()
+            latencies.append(time.perf_counter() - t0)
+            stop.wait(0.25)
+
+    try:
+        subprocess.Popen([sys.executable, "-m", "training", "worker", "--store", str(store.root), "--devices", "cpu",
+                          "--slots-per-device", "2"], cwd=ROOT, start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while time.time() < deadline and sum(r["status"] == "running" for r in store.runs(exp)) < 2:
+            time.sleep(1)
+        assert sum(r["status"] == "running" for r in store.runs(exp)) == 2
+        sampler = threading.Thread(target=probe_health, daemon=True)
+        sampler.start()
+        contexts = [browser.new_context() for _ in range(4)]
+        pages = [c.new_page() for c in contexts for _ in range(5)]
+        for p in pages:
+            p.goto(f"{url}/Live", wait_until="commit")
+        rendered = 0
+        for p in pages:
+            p.wait_for_selector("[data-testid='stProgress']", timeout=120_000)
+            rendered += 1
+        time.sleep(15)  # every session keeps re-running its fragment meanwhile
+        stop.set()
+        sampler.join(timeout=15)
+        _shot(pages[-1], "08-load-live.png")
+        print(f"health: n={len(latencies)} median {statistics.median(latencies) * 1000:.0f} ms "
+              f"max {max(latencies) * 1000:.0f} ms; pages rendered {rendered}/20")
+        assert rendered == 20
+        assert max(latencies) < 1.0, max(latencies)
+        for c in contexts:
+            c.close()
+    finally:
+        stop.set()
+        for r in store.runs(exp):
+            store.request_cancel(r["id"])
+        next(server, None)
+        _stop_store_processes(store.root)

@@ -37,6 +37,16 @@ PAGES = [("app.py", "Home", ":material/home:"), ("pages/1_New_experiment.py", "N
          ("pages/6_Gallery.py", "Gallery", ":material/play_circle:")]
 
 
+@st.cache_data(ttl=1.0, max_entries=64, show_spinner=False)
+def live_frames(root: str, exp_id: str, _tick: int):
+    """Runs and metrics of an experiment, shared by every session for a second: twenty sessions polling
+    the Live page cost one store read per second, not twenty."""
+    from training.analysis.frames import metrics_frame, runs_frame
+
+    store = _store(root)
+    return runs_frame(store, exp_id), metrics_frame(store, exp_id)
+
+
 def setup_page(title: str) -> str:
     """Page config, sign-in (every page, so no URL skips it) and the navigation; returns the user."""
     from .auth import require_login
