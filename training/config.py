@@ -237,9 +237,10 @@ class SpeedConfig:
     bf16: bool | None = None
     """bf16 autocast: None = on for CUDA, off on CPU. Halves activation memory and speeds up matmuls on
     recent GPUs; off on CPU, where bf16 matmuls are usually slower."""
-    compile: bool = False
-    """torch.compile the model. Faster steps after a compile warm-up of tens of seconds; worth it for
-    long runs on CUDA, rarely for short CPU runs."""
+    compile: bool | None = None
+    """torch.compile the model: None = on for CUDA (batches are padded to multiples of 16 so a few static
+    shapes cover every batch), off on CPU. Faster steps after a compile warm-up of tens of seconds;
+    rarely worth it for short CPU runs."""
     num_threads: int | None = None
     """CPU threads for torch (None: torch's default). Fix it for bit-identical CPU reruns across machines."""
 

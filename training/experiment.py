@@ -277,7 +277,8 @@ def _setup(cfg, run, strategy, model, tokenizer, train, data, probes, device, st
         optim=cfg.optim,
         weight_decay=strategy.cfg.weight_decay if strategy.cfg.weight_decay is not None else cfg.optim.weight_decay,
         eval_every=eval_every, checkpoint_every=cfg.train.checkpoint_every or eval_every,
-        probe_every_eval=cfg.train.probe_every_eval, device=device, bf16=bf16, compile=cfg.speed.compile,
+        probe_every_eval=cfg.train.probe_every_eval, device=device, bf16=bf16,
+        compile=cfg.speed.compile if cfg.speed.compile is not None else device.type == "cuda",
         ckpt_dir=store.run_dir(run["id"]) / "checkpoint", keep_checkpoint=cfg.train.keep_checkpoint,
         eval_at_start=cfg.train.eval_at_start, starts_from_base=strategy.pretrained and not strategy.needs_cuda,
         probe_baselines=baselines or {})

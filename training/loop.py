@@ -181,6 +181,7 @@ def train(run: RunSetup, sink, control=None) -> dict:
         trainable = max(trainable, count_params(model)[0])
         params = [p for g in optimizer.param_groups for p in g["params"]]
         forward = torch.compile(model) if run.compile else model
+        pad = {"multiple": 16} if run.compile and isinstance(train_data, Examples) else {}
 
         for step in range(max(phase.start, st["step"]), phase.end):
             # -- one optimizer step -----------------------------------------------------------------
@@ -190,7 +191,7 @@ def train(run: RunSetup, sink, control=None) -> dict:
             for micro in np.array_split(idx, accumulation):
                 if _OOM_ABOVE and len(micro) > _OOM_ABOVE:
                     raise torch.OutOfMemoryError(f"test hook: micro-batch {len(micro)} > {_OOM_ABOVE}")
-                batch = train_data.collate(micro, run.pad_id, device)
+                batch = train_data.collate(micro, run.pad_id, device, **pad)
                 with autocast():
                     logits = forward(**{k: v for k, v in batch.items() if k != "labels"})
                 loss = task_loss(run.task, logits, batch) / accumulation

@@ -98,10 +98,12 @@ class Examples:
     def subset(self, idx: np.ndarray) -> "Examples":
         return Examples([self.ids[i] for i in idx], None if self.labels is None else self.labels[idx])
 
-    def collate(self, idx, pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
-        """A padded batch (to the longest example in it) on `device`."""
+    def collate(self, idx, pad_id: int, device: torch.device, multiple: int = 1) -> dict[str, torch.Tensor]:
+        """A padded batch on `device`: to the longest example, rounded up to `multiple` (static shapes
+        for torch.compile: with length bucketing, a handful of widths cover every batch)."""
         rows = [self.ids[i] for i in idx]
         width = max(len(r) for r in rows)
+        width = -(-width // multiple) * multiple
         input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
         for j, r in enumerate(rows):
