@@ -32,6 +32,7 @@ from .settings import load_settings
 from .store import RunSink, Store, new_id
 from .strategies import Strategy, get_strategy
 from .strategies.qlora import QLoRA
+from .worker import WorkerControl
 
 PRETRAIN = "pretrain"
 
@@ -359,12 +360,16 @@ def run_experiment(cfg: ExperimentConfig, store: Store, progress: bool = False, 
         from tqdm import tqdm
 
         bar = tqdm(total=sum(r["total_steps"] or 0 for r in runs), unit="step", desc=cfg.name)
-    control = _ProgressControl(bar)
     for r in runs:
         if bar is not None:
             bar.set_postfix_str(f"{r['strategy']} N={r['n_train']} seed={r['seed']}")
         store.claim(r["id"], device="in-process")
-        row = execute_run(store, r["id"], control)
+        # Heartbeats (and cancel requests) as in a worker, so a dispatcher on the same store sees it alive.
+        control = _ProgressControl(store.root, r["id"], bar).start()
+        try:
+            row = execute_run(store, r["id"], control)
+        finally:
+            control.close()
         if row["status"] != "done" and bar is not None:
             bar.write(f"run {r['id']} ({r['strategy']}, N={r['n_train']}, seed {r['seed']}) {row['status']}: {row['error']}")
     if bar is not None:
@@ -372,8 +377,9 @@ def run_experiment(cfg: ExperimentConfig, store: Store, progress: bool = False, 
     return exp_id
 
 
-class _ProgressControl(loop.NullControl):
-    def __init__(self, bar):
+class _ProgressControl(WorkerControl):
+    def __init__(self, root, run_id: str, bar):
+        super().__init__(root, run_id)
         self.bar = bar
 
     def beat(self) -> None:
