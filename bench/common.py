@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -47,9 +48,23 @@ class NullSink:
         pass
 
 
-def docstrings_job(max_length: int, cache: Path):
-    """(base_dir, tokenizer, task data) of the MiniLM classification job."""
-    base = resolve_base("builtin:minilm-l6")
+def tiny_base(tmp: Path) -> Path:
+    """A 2-layer, 32-wide BERT with MiniLM's tokenizer (random weights): the tiny modes' stand-in for MiniLM,
+    so that a CI smoke run of a bench takes seconds, not minutes."""
+    from transformers import BertConfig, BertModel
+
+    out = tmp / "tiny-bert"
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64), add_pooling_layer=False).save_pretrained(str(out))
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(resolve_base("builtin:minilm-l6") / name, out / name)
+    return out
+
+
+def docstrings_job(max_length: int, cache: Path, tiny: bool = False):
+    """(base_dir, tokenizer, task data) of the MiniLM classification job (tiny: a tiny BERT instead)."""
+    base = tiny_base(cache.parent) if tiny else resolve_base("builtin:minilm-l6")
     tok = load_tokenizer(base)
     data = prepare_task_data(DataConfig(eval_max=64), "text-classification", tok, max_length, cache)
     return base, tok, data

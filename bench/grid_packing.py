@@ -10,33 +10,17 @@ share a GPU when their preflight memory estimates fit.
 from __future__ import annotations
 
 import argparse
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from common import device, environment
+from common import device, environment, tiny_base
 
 from training.config import BudgetConfig, ProbeConfig, SpeedConfig, StrategyConfig, TrainConfig
 from training.experiment import launch
 from training.presets import get_preset
 from training.runner import Dispatcher
 from training.store import Store
-
-
-def tiny_base(tmp: Path) -> Path:
-    import torch
-    from transformers import BertConfig, BertModel
-
-    from training.models import resolve_base
-
-    out = tmp / "tiny-bert"
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64), add_pooling_layer=False).save_pretrained(str(out))
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copy(resolve_base("builtin:minilm-l6") / name, out / name)
-    return out
 
 
 def main() -> None:

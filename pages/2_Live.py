@@ -1,7 +1,8 @@
 """Live: progress, status, cancel and loss curves of an experiment while it trains.
 
-The view is a fragment that re-runs every 2 s only while something is queued or running; it reads the
-store, so it picks up runs that started before the page was opened (or in another browser).
+The view is a fragment that re-runs every 2 s (longer when many sessions watch; see `live_interval`) only
+while something is queued or running; it reads the store, so it picks up runs that started before the page
+was opened (or in another browser).
 """
 from __future__ import annotations
 
@@ -10,12 +11,24 @@ import time
 import pandas as pd
 import streamlit as st
 
-from training.analysis.figures import NOTES, X_AXES, curves_figure
+from training.analysis.figures import NOTES, X_AXES
 from training.analysis.frames import latest_progress
 from training.runner import ensure_dispatcher
 from training.settings import load_settings
 from ui.auth import current_user
-from ui.common import STATUS_LABEL, get_store, human_seconds, live_frames, pick_experiment, setup_page, show_figure, store_dir
+from ui.common import (
+    LIVE_REFRESH_S,
+    STATUS_LABEL,
+    get_store,
+    human_seconds,
+    live_curves,
+    live_frames,
+    live_interval,
+    pick_experiment,
+    setup_page,
+    show_figure,
+    store_dir,
+)
 
 setup_page("Live")
 st.title("Live")
@@ -30,9 +43,14 @@ def is_active() -> bool:
     return any(r["status"] in ("queued", "running") for r in store.runs(exp_id))
 
 
-@st.fragment(run_every=2.0 if is_active() else None)
+INTERVAL = live_interval() if is_active() else None
+st.session_state["live_interval"] = INTERVAL
+
+
+@st.fragment(run_every=INTERVAL)
 def live_view() -> None:
-    runs, metrics = live_frames(str(store.root), exp_id, int(time.time()))
+    tick = int(time.time())
+    runs, metrics = live_frames(str(store.root), exp_id, tick)
     progress = latest_progress(runs, metrics)
     total = progress["total_steps"].fillna(0).sum()
     done_steps = progress["logged_step"].sum()
@@ -40,7 +58,7 @@ def live_view() -> None:
     active = bool(runs["status"].isin(["queued", "running"]).any())
     st.progress(float(done_steps / total) if total else 0.0,
                 text=f"{finished}/{len(runs)} runs done · {int(done_steps):,}/{int(total):,} steps"
-                     + (" · updating every 2 s" if active else ""))
+                     + (f" · updating every {INTERVAL or LIVE_REFRESH_S:.0f} s" if active else ""))
 
     table = pd.DataFrame({
         "strategy": progress["strategy"], "N": progress["n_train"], "seed": progress["seed"],
@@ -82,11 +100,13 @@ def live_view() -> None:
     if metrics.empty:
         st.caption("Curves appear at the first evaluation of a run.")
     else:
-        show_figure(curves_figure(metrics, x=x or "step"), NOTES["curves"], key="live_curves")
+        show_figure(live_curves(str(store.root), exp_id, tick, x or "step"), NOTES["curves"], key="live_curves")
     if not active and st.session_state.get("live_was_active"):
         st.session_state["live_was_active"] = False
         st.rerun()  # redefine the fragment without auto-refresh once everything has finished
     st.session_state["live_was_active"] = active
+    if active and INTERVAL and abs(live_interval() - INTERVAL) > 0.5 * INTERVAL:
+        st.rerun()  # many more (or fewer) sessions watch now: redefine the fragment at the new interval
 
 
 live_view()

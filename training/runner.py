@@ -100,13 +100,18 @@ def pid_alive(pid: int | None) -> bool:
 class LocalExecutor:
     """One subprocess per run on this machine."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, cpu_threads: int | None = None):
         self.root = root
+        self.cpu_threads = cpu_threads
         self.children: dict[str, subprocess.Popen] = {}
 
     def start(self, run_id: str, device: str) -> int:
         env = dict(os.environ)
         env["CUDA_VISIBLE_DEVICES"] = device.split(":")[1] if device.startswith("cuda:") else ""
+        if device == "cpu" and self.cpu_threads and "OMP_NUM_THREADS" not in os.environ:
+            # Concurrent CPU runs share the cores: each gets its share of threads, not all of them (oversubscribed
+            # OpenMP threads spin against each other and every run slows several-fold).
+            env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(self.cpu_threads)
         log = self.root / "runs" / run_id / "worker.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a", encoding="utf-8") as out:
@@ -190,7 +195,9 @@ class Dispatcher:
         self.root = Path(self.root)
         self.store = Store(self.root)
         self._lock = acquire_lock(self.root)
-        self.exec = RayExecutor(self.root, self.address) if self.executor == "ray" else LocalExecutor(self.root)
+        cpu_threads = max(1, (os.cpu_count() or 1) // self.slots_per_device) if "cpu" in self.devices else None
+        self.exec = (RayExecutor(self.root, self.address) if self.executor == "ray"
+                     else LocalExecutor(self.root, cpu_threads))
         self.last_served: dict[str, float] = {}
         self.capacity = {d: _device_memory(d) for d in self.devices}
         self._stopping = False

@@ -4,6 +4,8 @@ HEADSTART_MODE                 local (default: everything allowed) | team | demo
 HEADSTART_DATA_ROOTS           folders local data files must lie in (os.pathsep-separated; default: any in
                                local mode; in team and demo modes only the store's uploads folder)
 HEADSTART_MODEL_ROOTS          folders local model directories must lie in (same rule)
+HEADSTART_WORKER_NICE          niceness added to every training process (default 10: the app stays responsive
+                               while runs train on the same host; 0 turns it off)
 HEADSTART_UPLOAD_MAX_MB        largest upload accepted (default 200; demo 10)
 Demo caps (demo mode only): HEADSTART_DEMO_MAX_RUNS (16), HEADSTART_DEMO_MAX_N (1000),
 HEADSTART_DEMO_MAX_STEPS (300), HEADSTART_DEMO_MAX_ACTIVE (1 experiment queued or running per user),

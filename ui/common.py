@@ -47,6 +47,45 @@ def live_frames(root: str, exp_id: str, _tick: int):
     return runs_frame(store, exp_id), metrics_frame(store, exp_id)
 
 
+@st.cache_resource(ttl=2.0, max_entries=32, show_spinner=False)
+def live_curves(root: str, exp_id: str, _tick: int, x: str):
+    """The Live loss-curve figure, built once per second and experiment for every session watching it
+    (building it costs ~80 ms; twenty sessions building their own saturate two cores). Not copied: callers
+    must not mutate it."""
+    from training.analysis.figures import curves_figure
+
+    _, metrics = live_frames(root, exp_id, _tick)
+    return curves_figure(metrics, x=x)
+
+
+@st.cache_resource
+def _viewers() -> dict[str, float]:
+    return {}
+
+
+LIVE_REFRESH_S = 2.0
+LIVE_RERUNS_PER_S = 2.5
+
+
+def live_interval() -> float:
+    """Seconds between Live refreshes for this session: 2 s while few sessions watch, stretched as more do so
+    that the server re-runs at most ~2.5 Live views per second in all (the load budget that keeps the health
+    endpoint fast on a 2-core host with runs training). A session counts as watching for 60 s after its
+    last refresh."""
+    import time
+
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    now, viewers = time.time(), _viewers()
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        viewers[ctx.session_id] = now
+    for sid, seen in list(viewers.items()):
+        if now - seen > 60:
+            viewers.pop(sid, None)
+    return max(LIVE_REFRESH_S, len(viewers) / LIVE_RERUNS_PER_S)
+
+
 def setup_page(title: str) -> str:
     """Page config, sign-in (every page, so no URL skips it) and the navigation; returns the user."""
     from .auth import require_login

@@ -96,7 +96,9 @@ def effective_data(runs: pd.DataFrame, loss_col: str = "eval_loss", baseline: st
         mean_loss = float(stats["mean"].iloc[0])
         d_e = law.data_for(mean_loss)
         boots = [lb.data_for(float(_draw_means(stats, pooled, rng)[0])) for lb in laws]
-        lo, hi = np.percentile(boots, [2.5, 97.5]) if boots else (math.nan, math.nan)
+        # No interpolation between order statistics: a bootstrap law that never reaches the loss gives D_E = inf,
+        # and interpolating towards inf is undefined (inf − inf), not "very large".
+        lo, hi = np.percentile(boots, [2.5, 97.5], method="inverted_cdf") if boots else (math.nan, math.nan)
         rows.append({"strategy": strategy, "n_train": int(n), "loss": mean_loss, "d_e": d_e, "d_e_low": float(lo),
                      "d_e_high": float(hi), "d_t": d_e - n, "multiplier": d_e / n, "multiplier_low": float(lo) / n,
                      "multiplier_high": float(hi) / n, "extrapolated": bool(d_e > max_d), "seeds": int(stats["count"].iloc[0])})
