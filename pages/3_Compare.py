@@ -5,8 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from training.analysis import figures as F
-from training.report import analyse
-from ui.common import get_store, human_bytes, human_seconds, pick_experiment, setup_page, show_figure
+from ui.common import cached_analysis, get_store, human_bytes, human_seconds, pick_experiment, setup_page, show_figure
 
 setup_page("Compare")
 st.title("Compare")
@@ -19,7 +18,7 @@ price = st.sidebar.number_input("Price per device-hour ($)", min_value=0.0, valu
                                 help="GPU-hour price (or CPU-hour on CPU runs) for the cost column.")
 target = st.sidebar.number_input("Target eval metric for 'cost to reach'", value=None, format="%.3f",
                                  help="Default: 95% of the best strategy's metric at the largest size (105% for perplexity).")
-a = analyse(store, exp_id, price, target)
+a = cached_analysis(exp_id, price, target)
 
 with st.container(border=True):
     st.subheader("Verdict")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from training.report import analyse, html_report, markdown_report
-from ui.common import get_store, pick_experiment, setup_page
+from training.report import markdown_report
+from ui.common import cached_analysis, cached_html_report, experiment_version, get_store, pick_experiment, setup_page
 
 setup_page("Report")
 st.title("Report")
@@ -14,12 +14,13 @@ if exp_id is None:
     st.info("No experiments yet: the report summarises a finished (or partly finished) experiment.")
     st.stop()
 price = st.number_input("Price per device-hour ($)", min_value=0.0, value=2.50, step=0.25)
-a = analyse(store, exp_id, price)
+a = cached_analysis(exp_id, price)
 st.write("The HTML report inlines Plotly once and needs no network: email it, or open it on a projector. "
          "The Markdown report carries the same tables and verdict for a wiki or a pull request.")
 name = a.exp["name"].replace(" ", "-")
 c1, c2 = st.columns(2)
-c1.download_button("Download HTML report", html_report(a), file_name=f"headstart-{name}-{exp_id}.html",
+html = cached_html_report(exp_id, price, repr(experiment_version(str(store.root), exp_id)))
+c1.download_button("Download HTML report", html, file_name=f"headstart-{name}-{exp_id}.html",
                    mime="text/html", on_click="ignore", type="primary")
 markdown = markdown_report(a)
 c2.download_button("Download Markdown report", markdown, file_name=f"headstart-{name}-{exp_id}.md",

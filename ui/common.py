@@ -58,6 +58,38 @@ def live_curves(root: str, exp_id: str, _tick: int, x: str):
     return curves_figure(metrics, x=x)
 
 
+def experiment_version(root: str, exp_id: str) -> tuple:
+    """Changes whenever the experiment's runs or metrics do (a few ms): the key of the cached analysis."""
+    store = _store(root)
+    metrics = store.conn.execute("SELECT count(*), coalesce(max(m.step), 0) FROM metrics m JOIN runs r ON r.id = m.run_id "
+                                 "WHERE r.experiment_id = ?", (exp_id,)).fetchone()
+    runs = store.conn.execute("SELECT group_concat(status || ':' || coalesce(ended_at, '')) FROM runs WHERE experiment_id = ?",
+                              (exp_id,)).fetchone()
+    return tuple(metrics), runs[0]
+
+
+@st.cache_resource(max_entries=16, show_spinner="Analysing the experiment…")
+def _cached_analysis(root: str, exp_id: str, price: float, target: float | None, _version: tuple, version_key: str):
+    from training.report import analyse
+
+    return analyse(_store(root), exp_id, price, target)
+
+
+def cached_analysis(exp_id: str, price: float, target: float | None = None):
+    """`training.report.analyse`, computed once per experiment state, price and target for every session (with
+    100 runs it takes ~2 s). Shared, not copied: pages must not mutate it."""
+    root = str(store_dir())
+    version = experiment_version(root, exp_id)
+    return _cached_analysis(root, exp_id, price, target, version, repr(version))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Writing the report…")
+def cached_html_report(exp_id: str, price: float, version_key: str) -> str:
+    from training.report import html_report
+
+    return html_report(cached_analysis(exp_id, price))
+
+
 @st.cache_resource
 def _viewers() -> dict[str, float]:
     return {}
