@@ -44,7 +44,6 @@ def is_active() -> bool:
 
 
 INTERVAL = live_interval() if is_active() else None
-st.session_state["live_interval"] = INTERVAL
 
 
 @st.fragment(run_every=INTERVAL)

@@ -4,11 +4,10 @@ from __future__ import annotations
 import streamlit as st
 
 from training.report import markdown_report
-from ui.common import cached_analysis, cached_html_report, experiment_version, get_store, pick_experiment, setup_page
+from ui.common import cached_analysis, cached_html_report, pick_experiment, setup_page
 
 setup_page("Report")
 st.title("Report")
-store = get_store()
 exp_id = pick_experiment()
 if exp_id is None:
     st.info("No experiments yet: the report summarises a finished (or partly finished) experiment.")
@@ -19,8 +18,7 @@ st.write("The HTML report inlines Plotly once and needs no network: email it, or
          "The Markdown report carries the same tables and verdict for a wiki or a pull request.")
 name = a.exp["name"].replace(" ", "-")
 c1, c2 = st.columns(2)
-html = cached_html_report(exp_id, price, repr(experiment_version(str(store.root), exp_id)))
-c1.download_button("Download HTML report", html, file_name=f"headstart-{name}-{exp_id}.html",
+c1.download_button("Download HTML report", cached_html_report(exp_id, price), file_name=f"headstart-{name}-{exp_id}.html",
                    mime="text/html", on_click="ignore", type="primary")
 markdown = markdown_report(a)
 c2.download_button("Download Markdown report", markdown, file_name=f"headstart-{name}-{exp_id}.md",

@@ -69,25 +69,30 @@ def experiment_version(root: str, exp_id: str) -> tuple:
 
 
 @st.cache_resource(max_entries=16, show_spinner="Analysing the experiment…")
-def _cached_analysis(root: str, exp_id: str, price: float, target: float | None, _version: tuple, version_key: str):
+def _cached_analysis(root: str, exp_id: str, price: float, target: float | None, version: str):
     from training.report import analyse
 
     return analyse(_store(root), exp_id, price, target)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Writing the report…")
+def _cached_html_report(root: str, exp_id: str, price: float, version: str) -> str:
+    from training.report import html_report
+
+    return html_report(_cached_analysis(root, exp_id, price, None, version))
 
 
 def cached_analysis(exp_id: str, price: float, target: float | None = None):
     """`training.report.analyse`, computed once per experiment state, price and target for every session (with
     100 runs it takes ~2 s). Shared, not copied: pages must not mutate it."""
     root = str(store_dir())
-    version = experiment_version(root, exp_id)
-    return _cached_analysis(root, exp_id, price, target, version, repr(version))
+    return _cached_analysis(root, exp_id, price, target, repr(experiment_version(root, exp_id)))
 
 
-@st.cache_resource(max_entries=8, show_spinner="Writing the report…")
-def cached_html_report(exp_id: str, price: float, version_key: str) -> str:
-    from training.report import html_report
-
-    return html_report(cached_analysis(exp_id, price))
+def cached_html_report(exp_id: str, price: float) -> str:
+    """The self-contained HTML report (4.9 MB with Plotly inlined), written once per experiment state and price."""
+    root = str(store_dir())
+    return _cached_html_report(root, exp_id, price, repr(experiment_version(root, exp_id)))
 
 
 @st.cache_resource
