@@ -189,13 +189,15 @@ def test_gallery_replay_renders(tmp_path, browser):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="open (issue 6): on a 2-core host that also runs the 20 Chromium pages, "
-                   "steady-state health max measured 0.74-1.44 s; see LOG.md")
 def test_twenty_sessions_while_two_runs_train_keep_health_under_a_second(tmp_path, browser, tiny_bert_dir, topic_csv):
-    """Load: 2 runs training and 20 browser sessions on the Live page (refreshing every 2 s); the health
-    endpoint stays under 1 s and every page renders. Server on 127.0.0.1 only; bounded to ~2 minutes."""
-    import statistics
-    import threading
+    """Load: 2 runs training and 20 sessions on the Live page, each re-running its view on the server's
+    refresh timer; the health endpoint stays under 1 s and every page renders. Server on 127.0.0.1 only.
+
+    Two sessions are real Chromium tabs (the page is checked where it is painted); eighteen speak Streamlit's
+    websocket protocol from `bench/sessions.py`, so the server does the same work per session while the
+    2-core host is not also spent painting eighteen browsers (Chromium took ~6 CPU-s per tab; a deployment
+    does not host its users' browsers). Bounded to ~1.5 minutes."""
+    import json
 
     from training.config import BudgetConfig, ProbeConfig, SpeedConfig, StrategyConfig, TrainConfig
     from training.experiment import launch
@@ -211,19 +213,7 @@ def test_twenty_sessions_while_two_runs_train_keep_health_under_a_second(tmp_pat
     exp = launch(cfg, store)
     server = _serve(tmp_path)
     url, _ = next(server)
-    latencies, marks, stop = [], [], threading.Event()
-
-    def probe_health():
-        while not stop.is_set():
-            t0 = time.perf_counter()
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=10).read()
-            except OSError:
-                pass  # counted as a ≥ 10 s latency below
-            latencies.append(time.perf_counter() - t0)
-            marks.append(time.perf_counter())
-            stop.wait(0.25)
-
+    context = None
     try:
         subprocess.Popen([sys.executable, "-m", "training", "worker", "--store", str(store.root), "--devices", "cpu",
                           "--slots-per-device", "2"], cwd=ROOT, start_new_session=True,
@@ -232,42 +222,37 @@ def test_twenty_sessions_while_two_runs_train_keep_health_under_a_second(tmp_pat
         while time.time() < deadline and sum(r["status"] == "running" for r in store.runs(exp)) < 2:
             time.sleep(1)
         assert sum(r["status"] == "running" for r in store.runs(exp)) == 2
-        sampler = threading.Thread(target=probe_health, daemon=True)
-        sampler.start()
-        contexts = [browser.new_context() for _ in range(4)]
-        pages = [c.new_page() for c in contexts for _ in range(5)]
-        for p in pages:  # sessions arrive a second apart, not in one instant
-            p.goto(f"{url}/Live", wait_until="commit")
-            time.sleep(1)
-        t_open = time.perf_counter()
-        rendered = 0
-        for p in pages:
-            p.wait_for_selector("[data-testid='stProgress']", timeout=120_000)
-            rendered += 1
-        t_all_rendered = time.perf_counter()
-        time.sleep(10)  # settle: sessions redefine their refresh interval for 20 watchers (one full re-run each)
-        t_rendered = time.perf_counter()
-        time.sleep(15)  # steady state: every session keeps re-running its fragment meanwhile
-        stop.set()
-        sampler.join(timeout=15)
-        _shot(pages[-1], "08-load-live.png")
-        steady = [lat for lat, at in zip(latencies, marks, strict=True) if at >= t_rendered]
-        burst = [lat for lat, at in zip(latencies, marks, strict=True) if at < t_rendered]
-        print(f"health while 20 sessions connect: n={len(burst)} median {statistics.median(burst) * 1000:.0f} ms "
-              f"max {max(burst) * 1000:.0f} ms; pages rendered {rendered}/20 in {t_all_rendered - t_open:.0f} s")
-        print(f"health with 20 sessions refreshing: n={len(steady)} median {statistics.median(steady) * 1000:.0f} ms "
-              f"max {max(steady) * 1000:.0f} ms")
-        assert rendered == 20
-        # Steady state (20 sessions re-running the Live view, 2 runs training): the target. While the twenty
-        # browsers themselves start up on the same 2 cores (Chromium at raised priority, ~6 CPU-seconds per
-        # page) the server gets starved for seconds: printed, not asserted; LOG.md records the numbers (a real
-        # deployment does not host its users' browsers).
-        assert max(steady) < 1.0, max(steady)
-        for c in contexts:
-            c.close()
+        context = browser.new_context()
+        tabs = [context.new_page() for _ in range(2)]
+        for tab in tabs:
+            tab.goto(f"{url}/Live", wait_until="commit")
+        for tab in tabs:
+            tab.wait_for_selector("[data-testid='stProgress']", timeout=120_000)
+        first = _progress_text(tabs[0])
+        out = subprocess.run([sys.executable, str(ROOT / "bench" / "sessions.py"), url, "--sessions", "18",
+                              "--page", "Live", "--duration", "45", "--settle", "10", "--stagger", "0.5",
+                              "--json-only"], capture_output=True, text=True, timeout=180, cwd=ROOT)
+        assert out.returncode == 0, out.stderr[-3000:]
+        r = json.loads(out.stdout)
+        (ARTIFACTS / "load-sessions.json").write_text(out.stdout)
+        _shot(tabs[1], "08-load-live.png")
+        second = _progress_text(tabs[0])
+        h, s = r["health_all"], r["health_steady"]
+        print(f"\nhealth, 18+2 sessions and 2 runs training: all n={h['n']} median {h['median_ms']} ms max "
+              f"{h['max_ms']} ms; steady n={s['n']} median {s['median_ms']} ms p95 {s['p95_ms']} ms max {s['max_ms']} ms; "
+              f"rendered {r['rendered']}/18 (slowest {r['first_render_max_s']:.1f} s); "
+              f"steady fragment re-runs {r['steady_fragment_runs']}")
+        assert r["health_failures"] == 0
+        assert r["rendered"] == 18, [p for p in r["per_session"] if not p["rendered"]][:3]
+        assert not [p["errors"] for p in r["per_session"] if p["errors"]]
+        # every protocol session kept refreshing in the steady window; the browser tabs kept updating
+        assert all(p["steady_fragment_runs"] >= 1 for p in r["per_session"]), r["per_session"]
+        assert first != second, (first, second)
+        assert s["max_ms"] < 1000, s
     finally:
-        stop.set()
-        for r in store.runs(exp):
-            store.request_cancel(r["id"])
+        if context is not None:
+            context.close()
+        for run in store.runs(exp):
+            store.request_cancel(run["id"])
         next(server, None)
         _stop_store_processes(store.root)
