@@ -34,7 +34,9 @@ def main() -> None:
     if args.tiny:
         cfg.model.base = str(tiny_base(tmp))
         cfg.strategies = [StrategyConfig("full"), StrategyConfig("head")]
-        cfg.sizes, cfg.seeds = [32, 64], [0]
+        cfg.sizes, cfg.seeds = [32], [0]
+        cfg.data.eval_max = 64
+        args.slots = min(args.slots, 2)
         cfg.budget = BudgetConfig(policy="steps", steps=5)
         cfg.train = TrainConfig(batch_size=8, evals_per_run=1)
         cfg.probes = [ProbeConfig(kind="none")]

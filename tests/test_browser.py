@@ -103,11 +103,19 @@ def _progress_text(page) -> str:
 
 @pytest.mark.slow
 def test_launch_quick_watch_live_then_compare(app_server, browser):
+    """The quick demo end to end, as a user runs it: launched from the home page, watched on Live while
+    it trains, compared when all 8 runs are done — and fine-tuning (full or LoRA) beats training from
+    scratch at the smaller training-set size. (The ≤ 3-minute target is measured in bench/quick_time.py,
+    not asserted: CI machines are noisy.)"""
+    import csv
+    import io
+
     url, store_root = app_server
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(url)
     _loaded(page)
     _shot(page, "01-home.png")
+    t0 = time.perf_counter()
     page.get_by_role("button", name="Launch the quick demo").click()
     page.wait_for_url("**/Live", timeout=180_000)
     _loaded(page)
@@ -119,13 +127,26 @@ def test_launch_quick_watch_live_then_compare(app_server, browser):
     second = _progress_text(page)
     assert second != first, f"the Live page did not update: {first!r}"
     _shot(page, "03-live-updating.png")
+    page.goto("about:blank")  # the browser stops re-running Live while the rest trains (CPU for training)
     store = Store(store_root)
     exp_id = store.experiments()[0]["id"]
-    deadline = time.time() + 600
-    while time.time() < deadline and sum(r["status"] == "done" for r in store.runs(exp_id)) < 2:
+    deadline = time.time() + 900
+    while time.time() < deadline and any(r["status"] in ("queued", "running") for r in store.runs(exp_id)):
         time.sleep(2)
-    assert sum(r["status"] == "done" for r in store.runs(exp_id)) >= 2, [(r["status"], r["error"]) for r in store.runs(exp_id)]
-    _shot(page, "04-live-two-done.png")
+    elapsed = time.perf_counter() - t0
+    runs = store.runs(exp_id)
+    assert [r["status"] for r in runs] == ["done"] * 8, [(r["status"], r["error"]) for r in runs]
+    out = subprocess.run([sys.executable, "-m", "training", "export", exp_id, "--store", str(store_root)],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    smaller = min(int(r["n_train"]) for r in rows)
+    acc = {r["strategy"]: float(r["eval_metric"]) for r in rows if int(r["n_train"]) == smaller}
+    print(f"\nquick demo from the browser: 8 runs in {elapsed:.0f} s; accuracy at N={smaller}: {acc}")
+    assert max(acc["full"], acc["lora"]) > acc["scratch"], acc
+    page.goto(f"{url}/Live")
+    _loaded(page)
+    page.wait_for_selector("text=8/8 runs done", timeout=60_000)
+    _shot(page, "04-live-done.png")
     page.goto(f"{url}/Compare")
     _loaded(page)
     page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=120_000)

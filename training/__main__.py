@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     p_wk = sub.add_parser("worker", help="the dispatcher: start worker processes for queued runs")
     p_wk.add_argument("--store", required=True)
     p_wk.add_argument("--devices", default=None, help="comma-separated, e.g. cuda:0,cuda:1 or cpu (default: all GPUs, else cpu)")
-    p_wk.add_argument("--slots-per-device", type=int, default=1, help="concurrent runs per device")
+    p_wk.add_argument("--slots-per-device", type=int, default=None,
+                      help="concurrent runs per device (default: 1 per GPU, 2 on a CPU with 2+ cores)")
     p_wk.add_argument("--owner-cap", type=int, default=None, help="most concurrent runs per owner")
     p_wk.add_argument("--executor", choices=("local", "ray"), default="local")
     p_wk.add_argument("--address", default=None, help="Ray cluster address (executor ray)")
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             d = Dispatcher(Path(args.store), devices=devices, slots_per_device=args.slots_per_device,
                            owner_cap=owner_cap, executor=args.executor, address=args.address)
             print(f"dispatcher {os.getpid()} serving {args.store} on {','.join(devices)} "
-                  f"({args.slots_per_device} slot(s) each, executor {args.executor})", flush=True)
+                  f"({d.slots_per_device} slot(s) each, executor {args.executor})", flush=True)
             d.serve(until_idle=args.until_idle)
             return 0
         if args.command == "plan":

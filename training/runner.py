@@ -11,7 +11,9 @@ On start it also re-queues `interrupted` runs, so they resume from their last ch
 Scheduling: runs wait for their dependency (the hybrid's pretraining run); within an experiment they
 start in order (FIFO); across owners the owner with the fewest running runs goes first (ties: the one
 served longest ago), and no owner exceeds `owner_cap` concurrent runs. A GPU takes several runs at once
-when `slots_per_device` allows and their preflight memory estimates fit.
+when `slots_per_device` allows and their preflight memory estimates fit. By default a GPU takes one run
+at a time and a CPU two, each with half the cores (two single-thread runs of a small model finish the
+quick demo sooner than one after the other with two threads; see bench/quick_time.py).
 
 Workers are separate processes (a fresh interpreter: never fork after CUDA) in their own session,
 with `CUDA_VISIBLE_DEVICES` set to their GPU. The store is the only thing they share with this process.
@@ -182,7 +184,7 @@ def _ray_work(store_root: str, run_id: str) -> str:
 class Dispatcher:
     root: Path
     devices: list[str] = field(default_factory=lambda: ["cpu"])
-    slots_per_device: int = 1
+    slots_per_device: int | None = None  # None: default_slots(devices)
     owner_cap: int | None = None
     executor: str = "local"
     address: str | None = None
@@ -193,6 +195,7 @@ class Dispatcher:
 
     def __post_init__(self):
         self.root = Path(self.root)
+        self.slots_per_device = self.slots_per_device or default_slots(self.devices)
         self.store = Store(self.root)
         self._lock = acquire_lock(self.root)
         cpu_threads = max(1, (os.cpu_count() or 1) // self.slots_per_device) if "cpu" in self.devices else None
@@ -376,6 +379,11 @@ def _device_memory(device: str) -> int | None:
 
     index = int(device.split(":")[1]) if ":" in device else 0
     return torch.cuda.get_device_properties(index).total_memory if torch.cuda.is_available() else None
+
+
+def default_slots(devices: list[str]) -> int:
+    """Concurrent runs per device when none is asked for: 1 on a GPU; 2 on a CPU with 2+ cores."""
+    return min(2, os.cpu_count() or 1) if all(d == "cpu" for d in devices) else 1
 
 
 def default_devices() -> list[str]:

@@ -42,7 +42,8 @@ def fit_power_law(d, loss) -> PowerLaw:
     top = float(loss.min())
     l_inf = top * np.concatenate([np.linspace(0.0, 0.98, 99), 1 - np.geomspace(0.02, 1e-4, 30)])[:, None]
     x = np.log(d)[None, :]
-    y = np.log(loss[None, :] - l_inf)  # one row per candidate L∞: closed-form least squares in log space
+    with np.errstate(invalid="ignore", divide="ignore"):  # a NaN loss makes its rows NaN: rejected below
+        y = np.log(loss[None, :] - l_inf)  # one row per candidate L∞: closed-form least squares in log space
     xm, ym = x.mean(axis=1, keepdims=True), y.mean(axis=1, keepdims=True)
     slope = ((x - xm) * (y - ym)).sum(axis=1) / ((x - xm) ** 2).sum()
     a = np.exp(ym[:, 0] - slope * xm[0, 0])
