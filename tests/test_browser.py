@@ -103,10 +103,10 @@ def _progress_text(page) -> str:
 
 @pytest.mark.slow
 def test_launch_quick_watch_live_then_compare(app_server, browser):
-    """The quick demo end to end, as a user runs it: launched from the home page, watched on Live while
-    it trains, compared when all 8 runs are done — and fine-tuning (full or LoRA) beats training from
-    scratch at the smaller training-set size. (The ≤ 3-minute target is measured in bench/quick_time.py,
-    not asserted: CI machines are noisy.)"""
+    """The quick demo as a user runs it: launched from the home page, watched on Live while it trains;
+    once the four runs at the smaller training-set size are done, fine-tuning (full or LoRA) beats training
+    from scratch there; the rest is cancelled from Live, and Compare draws what finished. (The whole demo's
+    ≤ 3-minute target is measured in bench/quick_time.py, not here: CI machines are noisy.)"""
     import csv
     import io
 
@@ -127,26 +127,38 @@ def test_launch_quick_watch_live_then_compare(app_server, browser):
     second = _progress_text(page)
     assert second != first, f"the Live page did not update: {first!r}"
     _shot(page, "03-live-updating.png")
-    page.goto("about:blank")  # the browser stops re-running Live while the rest trains (CPU for training)
+    page.goto("about:blank")  # the browser stops re-running Live while the smaller size trains
     store = Store(store_root)
     exp_id = store.experiments()[0]["id"]
-    deadline = time.time() + 900
-    while time.time() < deadline and any(r["status"] in ("queued", "running") for r in store.runs(exp_id)):
+    smaller = min(r["n_train"] for r in store.runs(exp_id))
+
+    def first_size():
+        return [r for r in store.runs(exp_id) if r["n_train"] == smaller]
+
+    deadline = time.time() + 600
+    while time.time() < deadline and not all(r["status"] in ("done", "failed") for r in first_size()):
         time.sleep(2)
+    assert [r["status"] for r in first_size()] == ["done"] * 4, [(r["status"], r["error"]) for r in first_size()]
     elapsed = time.perf_counter() - t0
-    runs = store.runs(exp_id)
-    assert [r["status"] for r in runs] == ["done"] * 8, [(r["status"], r["error"]) for r in runs]
     out = subprocess.run([sys.executable, "-m", "training", "export", exp_id, "--store", str(store_root)],
                          capture_output=True, text=True, check=True, cwd=ROOT)
-    rows = list(csv.DictReader(io.StringIO(out.stdout)))
-    smaller = min(int(r["n_train"]) for r in rows)
-    acc = {r["strategy"]: float(r["eval_metric"]) for r in rows if int(r["n_train"]) == smaller}
-    print(f"\nquick demo from the browser: 8 runs in {elapsed:.0f} s; accuracy at N={smaller}: {acc}")
+    rows = [r for r in csv.DictReader(io.StringIO(out.stdout)) if r["status"] == "done" and int(r["n_train"]) == smaller]
+    acc = {r["strategy"]: float(r["eval_metric"]) for r in rows}
+    print(f"\nquick demo from the browser: the 4 runs at N={smaller} done in {elapsed:.0f} s; accuracy {acc}")
     assert max(acc["full"], acc["lora"]) > acc["scratch"], acc
+
     page.goto(f"{url}/Live")
     _loaded(page)
-    page.wait_for_selector("text=8/8 runs done", timeout=60_000)
-    _shot(page, "04-live-done.png")
+    page.get_by_role("button", name="Cancel all").click()
+    deadline = time.time() + 120
+    while time.time() < deadline and any(r["status"] in ("queued", "running") for r in store.runs(exp_id)):
+        time.sleep(1)
+    statuses = [r["status"] for r in store.runs(exp_id)]
+    assert statuses[:4] == ["done"] * 4 and set(statuses[4:]) <= {"cancelled", "done"}, statuses
+    page.reload()
+    _loaded(page)
+    page.wait_for_selector("text=runs done", timeout=60_000)
+    _shot(page, "04-live-cancelled.png")
     page.goto(f"{url}/Compare")
     _loaded(page)
     page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=120_000)
