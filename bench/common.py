@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import platform
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -49,17 +48,11 @@ class NullSink:
 
 
 def tiny_base(tmp: Path) -> Path:
-    """A 2-layer, 32-wide BERT with MiniLM's tokenizer (random weights): the tiny modes' stand-in for MiniLM,
+    """The tests' 2-layer BERT with MiniLM's tokenizer (random weights): the tiny modes' stand-in for MiniLM,
     so that a CI smoke run of a bench takes seconds, not minutes."""
-    from transformers import BertConfig, BertModel
+    from tests.conftest import make_tiny_bert  # only the tiny (CI) modes need the test helpers
 
-    out = tmp / "tiny-bert"
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64), add_pooling_layer=False).save_pretrained(str(out))
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copy(resolve_base("builtin:minilm-l6") / name, out / name)
-    return out
+    return make_tiny_bert(tmp / "tiny-bert")
 
 
 def docstrings_job(max_length: int, cache: Path, tiny: bool = False):

@@ -41,7 +41,6 @@ class Session:
         self.full_runs = self.fragment_runs = 0
         self.render_s: list[float] = []
         self.first_render_s: float | None = None
-        self.elements = 0
         self.progress_text = ""
         self.errors: list[str] = []
         self.finished_at: list[float] = []
@@ -99,7 +98,6 @@ class Session:
         elif kind == "navigation":  # the page actually running (new_session carries the main script's hash)
             self.page_hash = msg.navigation.page_script_hash or self.page_hash
         elif kind == "delta":
-            self.elements += 1
             d = msg.delta
             if d.WhichOneof("type") == "new_element":
                 el = d.new_element

@@ -69,20 +69,27 @@ def minilm_dir() -> Path:
     return resolve_base("builtin:minilm-l6")
 
 
-@pytest.fixture(scope="session")
-def tiny_bert_dir(tmp_path_factory, minilm_dir) -> Path:
-    """A 2-block BERT (hidden 32) with random weights saved as a 'pretrained' base, MiniLM's tokenizer."""
+def make_tiny_bert(out: Path) -> Path:
+    """A 2-block BERT (hidden 32) with random weights saved as a 'pretrained' base, MiniLM's tokenizer (also the
+    benches' tiny-mode stand-in for MiniLM)."""
     import torch
     from transformers import BertConfig, BertModel
 
-    out = tmp_path_factory.mktemp("tiny-bert")
+    from training.models import resolve_base
+
+    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                      intermediate_size=64, max_position_embeddings=128)
     BertModel(cfg, add_pooling_layer=False).save_pretrained(str(out))
     for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copy(minilm_dir / name, out / name)
+        shutil.copy(resolve_base("builtin:minilm-l6") / name, out / name)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
 @pytest.fixture(scope="session")
