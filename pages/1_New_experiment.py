@@ -13,6 +13,7 @@ from training.analysis.frames import runs_frame
 from training.analysis.preflight import preflight
 from training.config import BUDGET_POLICIES, ExperimentConfig, field_docs
 from training.config import BudgetConfig as _Budget
+from training.config import DataConfig as _Data
 from training.data.sources import BUILTINS, FILE_SUFFIXES, load_frame
 from training.errors import HeadStartError
 from training.policy import check_upload_size
@@ -25,6 +26,31 @@ setup_page("New experiment")
 st.title("New experiment")
 store = get_store()
 BUDGET_DOCS = field_docs(_Budget)
+DATA_DOCS = field_docs(_Data)
+
+
+def saved_upload(up) -> tuple:
+    """Keep an uploaded file in the store's uploads folder (named by its content) and read it back for a preview;
+    stops the page with the error in the user's words when it is too large or unreadable."""
+    raw = up.getvalue()
+    try:
+        check_upload_size(len(raw), load_settings())
+    except HeadStartError as e:
+        st.error(str(e))
+        st.stop()
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    suffix = "." + up.name.rsplit(".", 1)[-1].lower()
+    path = store_dir() / "uploads" / f"{digest}{suffix}"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(raw)
+        tmp.replace(path)
+    try:
+        return path, load_frame(str(path))
+    except HeadStartError as e:
+        st.error(str(e))
+        st.stop()
 
 mode = st.radio("Start from", ["A preset", "My own data and model"], horizontal=True, key="new_mode")
 
@@ -47,25 +73,7 @@ else:
     if kind == "Upload a file":
         up = st.file_uploader("CSV, TSV, JSONL or Parquet", type=[s.lstrip(".") for s in FILE_SUFFIXES], key="new_upload")
         if up is not None:
-            raw = up.getvalue()
-            try:
-                check_upload_size(len(raw), load_settings())
-            except HeadStartError as e:
-                st.error(str(e))
-                st.stop()
-            digest = hashlib.sha256(raw).hexdigest()[:16]
-            suffix = "." + up.name.rsplit(".", 1)[-1].lower()
-            path = store_dir() / "uploads" / f"{digest}{suffix}"
-            if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".part")
-                tmp.write_bytes(raw)
-                tmp.replace(path)
-            try:
-                preview = load_frame(str(path))
-            except HeadStartError as e:
-                st.error(str(e))
-                st.stop()
+            path, preview = saved_upload(up)
             st.caption(f"{len(preview):,} rows · {up.name}")
             st.dataframe(preview.head(20), hide_index=True)
             columns = [str(c) for c in preview.columns]
@@ -100,6 +108,13 @@ else:
         if group and not data.get("source", "").startswith("builtin:"):
             data["group_column"] = group
     st.caption("Rows sharing a group (a document, a customer, a module) stay on one side of the train/eval split.")
+    test_file = st.file_uploader("Your own test set (optional): the same columns; every row is scored, nothing is "
+                                 "tuned on it", type=[s.lstrip(".") for s in FILE_SUFFIXES], key="new_eval_upload",
+                                 help=DATA_DOCS["eval_source"])
+    if test_file is not None:
+        eval_path, eval_preview = saved_upload(test_file)
+        st.caption(f"Test set: {len(eval_preview):,} rows · {test_file.name}")
+        data["eval_source"] = str(eval_path)
 
     st.subheader("Model")
     model_kind = st.radio("Base model", ["Built-in MiniLM-L6", "Hugging Face id", "Local directory"], horizontal=True,
@@ -134,12 +149,16 @@ else:
         if policy == "flops":
             budget["flops_reference"] = "full" if "full" in chosen else (chosen[0] if chosen else "full")
 
-    c1, c2 = st.columns(2)
-    longer = c1.number_input("Also run scratch k× longer (0 = no)", 0.0, 20.0, 0.0, step=1.0, key="new_longer",
+    c1, c2, c3 = st.columns(3)
+    sweep = c1.toggle("Search each strategy's learning rate (recommended)", value=True, key="new_sweep",
+                      help="Try ⅓×, 1× and 3× each strategy's default learning rate in short runs at one size (up to "
+                           "1,000 examples); the grid uses each one's best on validation. A rate tuned on other data can "
+                           "diverge on yours. Off: the rates under Advanced settings are used as given.")
+    plateau = c2.toggle("Train scratch until it stops improving (recommended)", value=True, key="new_plateau",
+                        help="Random weights need many more steps than fine-tuning. " + BUDGET_DOCS["plateau_cap"])
+    longer = c3.number_input("Also run scratch k× longer (0 = no)", 0.0, 20.0, 0.0, step=1.0, key="new_longer",
                              help="He et al. (2019): scratch catches up with enough iterations and data; this adds "
                                   "a 'scratch×k' strategy trained k times the steps.")
-    sweep = c2.toggle("Sweep learning rates first", value=False, key="new_sweep",
-                      help="Try ⅓×, 1× and 3× each strategy's default LR at N=300; the grid uses each one's best.")
     with st.expander("Advanced settings"):
         lrs = {}
         cols = st.columns(4)
@@ -160,16 +179,17 @@ else:
     config = {
         "name": name, "task": task, "data": data,
         "model": {"base": base, "max_length": int(max_len)},
-        "strategies": [{"name": n, "lr": None if sweep else (lrs.get(n) or None)} for n in chosen]
-        + ([{"name": "scratch", "budget_multiplier": float(longer), "lr": None if sweep else lrs.get("scratch")}]
+        "strategies": [{"name": n, "lr": None if sweep else (lrs.get(n) or None)}
+                       | ({"until_plateau": False} if n == "scratch" and not plateau else {}) for n in chosen]
+        + ([{"name": "scratch", "budget_multiplier": float(longer), "lr": None if sweep else lrs.get("scratch")}
+            | ({} if plateau else {"until_plateau": False})]
            if longer and longer != 1 and "scratch" in chosen else []),
         "sizes": [int(s) if s.lstrip("+-").isdigit() else s for s in sizes], "seeds": list(range(int(seeds))), "budget": budget,
         "train": {"batch_size": int(batch)},
         "speed": {"device": device, "compile": bool(compile_), "bf16": {"on": True, "off": False}.get(bf16)},
     }
     config["data"]["eval_max"] = int(eval_max)
-    if sweep:
-        config["lr_sweep"] = {"size": 300}
+    config["lr_sweep"] = {} if sweep else None
     if not data.get("source"):
         st.info("Choose the data to continue.")
         st.stop()
@@ -200,9 +220,17 @@ if checked and checked["key"] == key:
         c3.metric("Peak memory per run (est.)", human_bytes(pf["peak_mem_bytes"]))
         c4.metric("Training FLOPs", f"{pf['flops']:.2e}")
         info = p["info"]
-        st.caption(f"Time {pf['estimate_basis']}; evaluation adds to it. Data: {info['data']['train_rows']:,} training "
-                   f"and {info['data']['eval_rows']:,} eval examples ({info['pool_size']:,} in the training pool). "
-                   f"Device: {info.get('device_name', info['device'])}.")
+        d = info["data"]
+        searched = [s for s, x in info.get("lr_search", {}).items() if x["status"] == "planned"]
+        reused = [s for s, x in info.get("lr_search", {}).items() if x["status"] != "planned"]
+        st.caption(f"Time {pf['estimate_basis']}; evaluation adds to it, and runs that train until a plateau are "
+                   f"counted at their cap (they usually stop sooner). Data: {d['train_rows']:,} training, "
+                   f"{d.get('validation_rows', 0):,} validation (for choosing learning rates and checkpoints) and "
+                   f"{d['eval_rows']:,} eval examples"
+                   + (f" from your test set ({d.get('eval_file_rows', d['eval_rows']):,} rows)" if d.get("eval_source") else "")
+                   + f". Device: {info.get('device_name', info['device'])}."
+                   + (f" Learning-rate search runs first for {', '.join(searched)}." if searched else "")
+                   + (f" Reusing a finished learning-rate search for {', '.join(reused)}." if reused else ""))
         with st.expander("Every run"):
             st.dataframe(pf["table"], hide_index=True)
         if st.button("Launch", type="primary", key="new_launch"):

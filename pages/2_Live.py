@@ -6,6 +6,7 @@ was opened (or in another browser).
 """
 from __future__ import annotations
 
+import json
 import time
 
 import pandas as pd
@@ -43,6 +44,10 @@ def is_active() -> bool:
     return any(r["status"] in ("queued", "running") for r in store.runs(exp_id))
 
 
+PLATEAU = {s for s, on in json.loads(store.experiment(exp_id)["info_json"] or "{}").get("until_plateau", {}).items() if on}
+ROLE = {"grid": "", "lr-sweep": "learning-rate search", "reference": "majority class + TF-IDF", "pretrain": "pretraining"}
+
+
 INTERVAL = live_interval() if is_active() else None
 
 
@@ -59,11 +64,17 @@ def live_view() -> None:
                 text=f"{finished}/{len(runs)} runs done · {int(done_steps):,}/{int(total):,} steps"
                      + (f" · updating every {INTERVAL or LIVE_REFRESH_S:.0f} s" if active else ""))
 
+    # A run that trains until a plateau counts toward its cap and usually stops sooner: "≤" marks both.
+    upto = (progress["role"] == "grid") & progress["strategy"].isin(PLATEAU) & (progress["status"] != "done")
     table = pd.DataFrame({
-        "strategy": progress["strategy"], "N": progress["n_train"], "seed": progress["seed"],
+        "strategy": progress["strategy"], "what": progress["role"].map(ROLE).fillna("")
+        + progress["sweep_lr"].map(lambda lr: f" {lr:.2g}" if lr == lr and lr is not None else "").where(
+            progress["role"] == "lr-sweep", ""),
+        "N": progress["n_train"], "seed": progress["seed"],
         "status": progress["status"].map(STATUS_LABEL), "progress": progress["progress"],
-        "step": progress["logged_step"].astype(str) + " / " + progress["total_steps"].astype("Int64").astype(str),
-        "ETA": progress["eta_s"].map(lambda s: human_seconds(s) if s == s else ""),
+        "step": progress["logged_step"].astype(str) + " / " + upto.map({True: "≤", False: ""})
+        + progress["total_steps"].astype("Int64").astype(str),
+        "ETA": [("≤ " if u else "") + human_seconds(s) if s == s else "" for s, u in zip(progress["eta_s"], upto, strict=True)],
         "run": progress["run_id"]})
     st.dataframe(table, hide_index=True, column_config={
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent")})

@@ -1,10 +1,12 @@
-"""Compare: data needs, learning curves, compute, forgetting, the learning-vs-forgetting frontier,
-overfitting and a verdict — every number from `training.analysis`, the same as the report."""
+"""Compare: fairness checks, a verdict, data needs against reference baselines, learning curves, the
+learning-rate search, compute, forgetting, the learning-vs-forgetting frontier and overfitting — every
+number from `training.analysis`, the same as the report."""
 from __future__ import annotations
 
 import streamlit as st
 
 from training.analysis import figures as F
+from training.analysis.frames import CHECKPOINTS
 from ui.common import cached_analysis, get_store, human_bytes, human_seconds, pick_experiment, setup_page, show_figure
 
 setup_page("Compare")
@@ -18,7 +20,29 @@ price = st.sidebar.number_input("Price per device-hour ($)", min_value=0.0, valu
                                 help="GPU-hour price (or CPU-hour on CPU runs) for the cost column.")
 target = st.sidebar.number_input("Target eval metric for 'cost to reach'", value=None, format="%.3f",
                                  help="Default: 95% of the best strategy's metric at the largest size (105% for perplexity).")
-a = cached_analysis(exp_id, price, target)
+checkpoint = st.sidebar.radio("Score each run at", list(CHECKPOINTS), format_func=CHECKPOINTS.get, key="cmp_checkpoint",
+                              help="Early stopping: each run's eval metrics at its lowest validation loss (the "
+                                   "validation set is held out of training; the eval set never picks anything). "
+                                   "Or the weights at the end of training.")
+a = cached_analysis(exp_id, price, target, checkpoint)
+
+failures = [f for f in a.findings if f["severity"] == "failure"]
+warnings = [f for f in a.findings if f["severity"] == "warning"]
+with st.container(border=True):
+    st.subheader("Is this comparison fair?")
+    for f in failures:
+        st.error(f"**{f['message']}** What to change: {f['advice']}", icon="⛔")
+    for f in warnings:
+        st.warning(f"{f['message']} What to change: {f['advice']}", icon="⚠️")
+    if not a.findings and not a.summary.empty:
+        st.success("No check failed: every finished run is above the majority class, no training loss went up, "
+                   "no strategy gets worse with more data, and no interval is too wide to decide.")
+    d = a.info.get("data", {})
+    if d:
+        eval_from = f"`{d['eval_source']}` (your test set)" if d.get("eval_source") else "a held-out split of the data"
+        st.caption(f"Scored on {d.get('eval_rows', 0):,} eval examples from {eval_from}; learning rates, early "
+                   f"stopping and best checkpoints were chosen on {d.get('validation_rows', 0):,} separate validation "
+                   f"examples. Runs are scored at their {CHECKPOINTS[a.checkpoint]}.")
 
 with st.container(border=True):
     st.subheader("Verdict")
@@ -26,14 +50,18 @@ with st.container(border=True):
         st.markdown(f"- {sentence}")
     if not a.verdict_table.empty:
         with st.expander("The table behind every number in the verdict"):
-            st.dataframe(a.verdict_table, hide_index=True)
+            st.dataframe(a.verdict_table, hide_index=True, column_config={
+                "metric": st.column_config.NumberColumn(f"{a.metric} ({a.checkpoint})", format="%.3f"),
+                "metric_low": st.column_config.NumberColumn("95% low", format="%.3f"),
+                "metric_high": st.column_config.NumberColumn("95% high", format="%.3f"),
+                "metric_end": st.column_config.NumberColumn(f"{a.metric} at end", format="%.3f")})
 
 if a.summary.empty:
     st.info("No run has finished yet; charts appear as runs finish. Watch them on **Live**.")
     st.stop()
 
 st.header("Data needs")
-show_figure(F.data_needs_figure(a.summary, a.metric), F.NOTES["data_needs"], key="cmp_data_needs")
+show_figure(F.data_needs_figure(a.summary, a.metric, a.references), F.NOTES["data_needs"], key="cmp_data_needs")
 
 st.header("Learning curves")
 c1, c2 = st.columns(2)
@@ -78,13 +106,21 @@ if a.target is not None:
     st.dataframe(a.to_target, hide_index=True, column_config={
         "flops": st.column_config.NumberColumn("training FLOPs", format="%.3e"),
         "cost": st.column_config.NumberColumn(f"cost at ${price:.2f}/h", format="$%.4f")})
-    st.caption("Mean over the seeds that reached the target, at their first evaluation at or past it; 'reached' "
-               "counts them. Pretrained strategies of the hybrid path include the pretraining's FLOPs.")
-if not a.lr_sweep.empty:
-    st.subheader("Learning-rate sweep")
-    st.dataframe(a.lr_sweep, hide_index=True)
-    st.caption("Each strategy's grid runs used the learning rate marked chosen (lowest final eval loss). Scratch "
-               "and fine-tuning want different learning rates; comparing them at one shared rate is unfair.")
+    st.caption("Mean over the seeds whose validation metric reached the target, at their first evaluation at or past "
+               "it; 'reached' counts them. Pretrained strategies of the hybrid path include the pretraining's FLOPs.")
+st.header("Learning-rate search")
+if a.lr_sweep.empty:
+    fixed = [s for s, src in (a.info.get("lr_source") or {}).items() if src != "searched"]
+    st.info("No learning-rate search in this experiment" + (f": {', '.join(fixed)} used a fixed or default rate."
+                                                            if fixed else "."))
+else:
+    st.dataframe(a.lr_sweep, hide_index=True, column_config={
+        "lr": st.column_config.NumberColumn("learning rate", format="%.2e"),
+        "val_loss": st.column_config.NumberColumn("lowest validation loss", format="%.4f")})
+    st.caption("Each strategy's grid runs used the learning rate marked chosen: the lowest validation loss of a short "
+               "run at one size. Scratch and fine-tuning want very different rates, and a rate tuned on one dataset "
+               "can diverge on another; comparing them at one shared or built-in rate is unfair. A search is reused "
+               "by later experiments with the same data, model and settings.")
 
 st.header("Forgetting")
 if a.forgetting.empty:
@@ -106,7 +142,7 @@ else:
     if flagged.empty:
         st.success("No run shows eval loss rising while training loss falls.")
     else:
-        st.warning(f"{len(flagged)} run(s) overfit: " + ", ".join(
-            f"{r.strategy} N={r.n_train} seed {r.seed}" for r in flagged.itertuples()))
+        st.warning(f"{len(flagged)} run(s) overfit: " + "; ".join(
+            f"{r.strategy} N={r.n_train} seed {r.seed} ({r.why})" for r in flagged.itertuples()))
     st.dataframe(a.overfitting.drop(columns=["run_id"]), hide_index=True)
     st.caption(F.NOTES["overfitting"])

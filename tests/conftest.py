@@ -142,6 +142,8 @@ def tiny_classification_config(base: Path, data: Path, strategies=("scratch", "f
         train=TrainConfig(batch_size=8, evals_per_run=2),
         probes=[ProbeConfig(kind="retrieval", max_examples=20)],
         speed=SpeedConfig(device="cpu"),
+        lr_sweep=None,  # tests of the search turn it on; the rest train at the strategies' defaults (fast)
+        references=False,  # tests of the reference baselines turn them on
     )
     for k, v in overrides.items():
         setattr(cfg, k, v)
@@ -160,6 +162,7 @@ def tiny_lm_config(base: Path, data: Path, strategies=("scratch", "full"), **ove
         train=TrainConfig(batch_size=4, evals_per_run=2),
         probes=[ProbeConfig(kind="perplexity", source=str(data), max_examples=10)],
         speed=SpeedConfig(device="cpu"),
+        lr_sweep=None,
     )
     for k, v in overrides.items():
         setattr(cfg, k, v)
@@ -176,33 +179,57 @@ def _shared_table_cache(tmp_path_factory):
 
 def make_finished_experiment(store: Store, name: str = "finished demo", seeds=(0, 1, 2), sizes=(50, 200, 800)) -> str:
     """A store row-for-row like a finished text-classification experiment (written directly: fast and
-    deterministic), with metric curves, probes and results for scratch, full, lora and head."""
+    deterministic), with validation curves, probes, results at the end and at the best checkpoint, a finished
+    learning-rate search and the reference baselines, for scratch, full, lora and head."""
     import math
 
     cfg = ExperimentConfig(name=name, strategies=[StrategyConfig(s) for s in ("scratch", "full", "lora", "head")],
                            sizes=list(sizes), seeds=list(seeds))
-    plan = [{"strategy": s, "n_train": n, "seed": seed, "total_steps": 40} for seed in seeds for n in sizes
-            for s in ("scratch", "full", "lora", "head")]
-    exp = store.create_experiment(cfg, plan)
+    strategies = ("scratch", "full", "lora", "head")
+    plan = [{"strategy": "references", "role": "reference", "n_train": max(sizes), "seed": seeds[0], "total_steps": 1}]
+    plan += [{"strategy": s, "role": "lr-sweep", "n_train": max(sizes), "seed": 0, "total_steps": 40, "lr": lr}
+             for s in strategies for lr in (1e-4, 1e-3)]
+    plan += [{"strategy": s, "n_train": n, "seed": seed, "total_steps": 40} for seed in seeds for n in sizes
+             for s in strategies]
+    info = {"data": {"source": "builtin:stdlib-docstrings", "eval_source": None, "train_rows": 4000,
+                     "validation_rows": 500, "eval_rows": 1000},
+            "lr_source": {s: "searched" for s in strategies}, "until_plateau": {s: s == "scratch" for s in strategies},
+            "lr_search": {s: {"status": "planned", "label": s, "chosen": None} for s in strategies}}
+    exp = store.create_experiment(cfg, plan, info=info)
     start = {"scratch": 0.25, "full": 0.45, "lora": 0.42, "head": 0.40}
     gain = {"scratch": 0.12, "full": 0.07, "lora": 0.07, "head": 0.04}
     forget = {"scratch": 0.55, "full": 0.12, "lora": 0.05, "head": 0.0}
     flops = {"scratch": 6.0, "full": 6.0, "lora": 4.2, "head": 0.3}
     for r in store.runs(exp):
         s, n, seed = r["strategy"], r["n_train"], r["seed"]
+        if r["role"] == "reference":
+            refs = [{"reference": ref, "name": label, "n_train": m, "seed": seeds[0], "accuracy": acc, "macro_f1": acc - 0.1,
+                     "loss": 2.0 - acc, "eval_examples": 1000}
+                    for m in sizes for ref, label, acc in (("majority", "majority class", 0.18),
+                                                           ("tfidf", "TF-IDF + logistic regression", 0.3 + 0.03 * math.log2(m / 50)))]
+            store.update_run(r["id"], status="done", result={"references": refs, "steps": 1, "eval_examples": 1000})
+            continue
+        if r["role"] == "lr-sweep":
+            store.update_run(r["id"], status="done", result={"steps": 40, "best_val_loss": 1.5 if r["lr"] == 1e-3 else 1.6,
+                                                              "eval": {"loss": 1.5, "accuracy": 0.5}, "strategy": s})
+            continue
         acc = start[s] + gain[s] * math.log2(n / 50) / 2 + 0.01 * (seed - 1)
         for step in (0, 10, 20, 30, 40):
             loss = 2.0 - (acc - 0.2) * step / 40 * 2
             store.log_metrics(r["id"], step, step * 16, step * 0.5, step * flops[s] * 1e9,
-                              {"eval/loss": loss, "eval/accuracy": acc * step / 40 + 0.2 * (1 - step / 40),
+                              {"val/loss": loss, "val/accuracy": acc * step / 40 + 0.2 * (1 - step / 40),
                                "probe/retrieval_r1": 0.55 - forget[s] * step / 40}
                               | ({"train/loss": loss - 0.1 * (step / 40)} if step else {}))
-        store.update_run(r["id"], status="done", result={
+        store.log_metrics(r["id"], 40, 640, 20.0, 40 * flops[s] * 1e9,
+                          {"eval/loss": 2.0 - (acc - 0.2) * 2, "eval/accuracy": acc, "eval/macro_f1": acc - 0.1})
+        final = {"loss": 2.0 - (acc - 0.2) * 2, "accuracy": acc, "macro_f1": acc - 0.1}
+        store.update_run(r["id"], status="done", lr=1e-3, result={
             "steps": 40, "examples": 640, "wall_s": 20.0 * flops[s] / 6, "flops": 40 * flops[s] * 1e9,
             "peak_mem_bytes": int(1.2e9), "trainable_params": {"head": 3080, "lora": 666632}.get(s, 22568456),
-            "params": 22568456, "lr": 1e-4, "strategy": s,
-            "eval": {"loss": 2.0 - (acc - 0.2) * 2, "accuracy": acc, "macro_f1": acc - 0.1},
+            "params": 22568456, "lr": 1e-3, "strategy": s, "until_plateau": s == "scratch", "stopped_early": s == "scratch",
+            "eval": final, "eval_best": final, "best_step": 40, "eval_examples": 1000, "best_val_loss": final["loss"],
             "probe_baseline": {"probe/retrieval_r1": 0.55}, "probe_final": {"probe/retrieval_r1": 0.55 - forget[s]},
-            "forgetting": {"probe/retrieval_r1": forget[s]}, "device": "cpu (2 cores)", "torch": "2.13.0",
+            "forgetting": {"probe/retrieval_r1": forget[s]}, "probe_best": {"probe/retrieval_r1": 0.55 - forget[s]},
+            "forgetting_best": {"probe/retrieval_r1": forget[s]}, "device": "cpu (2 cores)", "torch": "2.13.0",
             "transformers": "5.17.0"})
     return exp

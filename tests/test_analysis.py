@@ -41,7 +41,8 @@ def test_clear_differences_need_separated_intervals_and_two_seeds():
 @pytest.fixture
 def finished(store):
     exp = make_finished_experiment(store)
-    return runs_frame(store, exp), metrics_frame(store, exp)
+    runs = runs_frame(store, exp)
+    return runs[runs["role"] == "grid"], metrics_frame(store, exp)
 
 
 def test_frames_tables_and_figures_from_a_finished_experiment(finished):
@@ -64,15 +65,23 @@ def test_frames_tables_and_figures_from_a_finished_experiment(finished):
     assert (progress["progress"] == 1.0).all()
 
 
-def test_overfitting_flag(store):
+def _loss_rows(run_id: str, pairs) -> list[dict]:
     rows = []
-    for step, (tr, ev) in enumerate([(2.0, 2.0), (1.0, 1.5), (0.5, 1.6), (0.2, 1.9)]):
-        rows += [{"run_id": "r", "strategy": "scratch", "n_train": 10, "seed": 0, "step": step, "examples": 0,
-                  "wall_s": 0, "flops": 0, "key": "train/loss", "value": tr},
-                 {"run_id": "r", "strategy": "scratch", "n_train": 10, "seed": 0, "step": step, "examples": 0,
-                  "wall_s": 0, "flops": 0, "key": "eval/loss", "value": ev}]
-    t = overfitting_table(pd.DataFrame(rows))
-    assert bool(t["overfitting"].iloc[0]) and t["gap"].iloc[0] == pytest.approx(1.7)
+    for step, (tr, ev) in enumerate(pairs, start=1):
+        rows += [{"run_id": run_id, "strategy": "head", "n_train": 64, "seed": 0, "step": step * 5, "examples": 0,
+                  "wall_s": 0, "flops": 0, "key": key, "value": v} for key, v in (("train/loss", tr), ("val/loss", ev))]
+    return rows
+
+
+def test_overfitting_is_judged_at_every_evaluation():
+    memorising = _loss_rows("mem", [(2.0, 2.0), (1.0, 1.5), (0.5, 1.6), (0.2, 1.9)])
+    # the quick demo's head run at N=64 before this check existed: train 0.739, eval 1.669 at its only evaluation
+    gap = _loss_rows("gap", [(1.9, 2.0), (1.3, 1.8), (0.95, 1.7), (0.739, 1.669)])
+    healthy = _loss_rows("ok", [(2.0, 2.1), (1.5, 1.6), (1.2, 1.3), (1.0, 1.1)])
+    t = overfitting_table(pd.DataFrame(memorising + gap + healthy)).set_index("run_id")
+    assert t.loc["mem", "overfitting"] and "rose" in t.loc["mem", "why"] and t.loc["mem", "gap"] == pytest.approx(1.7)
+    assert t.loc["gap", "overfitting"] and "2.3× training loss" in t.loc["gap", "why"]
+    assert not t.loc["ok", "overfitting"]
 
 
 def test_verdict_names_the_winner_when_intervals_separate(finished):

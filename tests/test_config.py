@@ -51,6 +51,13 @@ def test_strategies_accept_plain_names_and_overrides():
     ({"optim": {"learning_rate": 1}}, "unknown field 'learning_rate' in config.optim"),
     ({"model": {"base": "pretrain"}}, "hybrid path needs both"),
     ({"probes": [{"kind": "knn"}]}, "knn probe needs a labelled `source`"),
+    ({"budget": {"epochs": float("inf")}}, "budget.epochs must be a positive number"),
+    ({"budget": {"plateau_cap": 0.5}}, "budget.plateau_cap must be a number ≥ 1"),
+    ({"budget": {"patience": 0}}, "budget.patience must be at least 1"),
+    ({"strategies": [{"name": "scratch", "budget_multiplier": float("inf")}]}, "budget_multiplier must be a positive number"),
+    ({"strategies": [{"name": "scratch", "lr": float("nan")}]}, "lr must be a positive number"),
+    ({"data": {"validation_fraction": 0}}, "validation_fraction must be between 0 and 1"),
+    ({"lr_sweep": {"size": 0}}, "lr_sweep.size must be a positive integer or 'all'"),
 ])
 def test_bad_values_name_the_fix(patch, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -83,3 +90,15 @@ def test_config_module_does_not_import_torch():
     code = "import sys, training.config, training.presets, training.strategies; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_presets_give_curves_and_seeds():
+    """Every preset evaluates at least 4 times per run (curves, not dots; the overfitting check needs them), and
+    every preset but the 3-minute quick demo runs 3 seeds for 95% intervals."""
+    from training.presets import PRESETS
+
+    for name, make in PRESETS.items():
+        cfg = make()
+        assert cfg.train.evals_per_run >= 4, name
+        assert len(cfg.seeds) >= (1 if name == "quick" else 3), name
+        assert cfg.lr_sweep is not None or all(s.lr is not None for s in cfg.strategies), name

@@ -198,3 +198,33 @@ def test_causal_lm_blocks_never_cross_the_split(tmp_path, code_jsonl, tiny_gpt2_
     tr, ev = train_eval_split(len(table), None, table.groups, cfg.eval_fraction, None, cfg.split_seed)
     assert not set(tr) & set(ev)
     assert json.loads(code_jsonl[0].read_text().splitlines()[0])["file"] == "a0.py"
+
+
+def test_eval_validation_and_training_pool_are_disjoint_by_group(tmp_path, topic_csv, minilm_dir):
+    from training.models import load_tokenizer
+
+    cfg = DataConfig(source=str(topic_csv), group_column="doc", eval_max=60)
+    data = prepare_task_data(cfg, "text-classification", load_tokenizer(minilm_dir), 32, tmp_path)
+    rows = pd.read_csv(topic_csv)
+    doc_of = dict(zip(rows["text"], rows["doc"], strict=False))
+    docs = {part: {doc_of[t] for t in data.texts[part]} for part in ("train", "validation", "eval")}
+    assert not docs["train"] & docs["validation"] and not docs["train"] & docs["eval"]
+    assert not docs["validation"] & docs["eval"]
+    assert len(data.validation) == data.info["validation_rows"] > 0
+    assert len(data.train) + len(data.validation) + len(data.eval) == len(rows)
+
+
+def test_eval_source_is_the_eval_set_row_for_row(tmp_path, topic_csv, minilm_dir):
+    from training.models import load_tokenizer
+
+    test = tmp_path / "my_test.csv"
+    test_rows = pd.DataFrame(topic_rows(37, seed=11)).drop(columns=["doc"])
+    test_rows.to_csv(test, index=False)
+    cfg = DataConfig(source=str(topic_csv), group_column="doc", eval_source=str(test), eval_max=10)
+    data = prepare_task_data(cfg, "text-classification", load_tokenizer(minilm_dir), 32, tmp_path)
+    assert data.texts["eval"] == list(test_rows["text"])  # every row, in order; eval_max does not apply
+    assert [data.label_names[y] for y in data.eval.labels] == list(test_rows["label"])
+    assert len(data.train) + len(data.validation) == len(pd.read_csv(topic_csv))  # the source is all training side
+    pd.DataFrame({"text": ["a new kind of row"], "label": ["gardening"]}).to_csv(test, index=False)
+    with pytest.raises(DataError, match="the eval set file .*my_test.csv has label 'gardening'.*its labels are: computing"):
+        prepare_task_data(cfg, "text-classification", load_tokenizer(minilm_dir), 32, tmp_path)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from training.analysis.cost import cost_to_target, pretraining_cost, with_pretraining
-from training.analysis.tables import compute_table, lr_sweep_table
+from training.analysis.tables import compute_table
 from training.analysis.transfer import PowerLaw, effective_data, fit_power_law
 from training.config import BudgetConfig, LRSweepConfig, StrategyConfig
 from training.experiment import run_experiment
@@ -85,7 +85,8 @@ def test_pretraining_cost_in_full_and_amortised():
     assert t.loc["scratch", "flops_with_pretraining"] == 1e12  # scratch does not start from the pretrained base
 
 
-def test_lr_sweep_runs_first_and_the_grid_uses_the_best_rate(tiny_bert_dir, topic_csv, store):
+def test_lr_search_runs_first_the_grid_uses_the_best_rate_and_a_later_experiment_reuses_it(tiny_bert_dir, topic_csv,
+                                                                                            store):
     cfg = tiny_classification_config(tiny_bert_dir, topic_csv, strategies=[StrategyConfig("full"),
                                                                             StrategyConfig("head", lr=1e-2)],
                                      budget=BudgetConfig(policy="steps", steps=8),
@@ -100,4 +101,36 @@ def test_lr_sweep_runs_first_and_the_grid_uses_the_best_rate(tiny_bert_dir, topi
     assert list(chosen["lr"]) == [3e-3]
     grid_full = a.runs[a.runs["strategy"] == "full"]
     assert list(grid_full["lr"]) == [3e-3] and "lr-sweep" not in set(a.runs["role"])
-    assert lr_sweep_table(a.runs, a.metric_col).empty  # the grid frame carries no sweep rows
+    assert set(a.lr_sweep["search"]) == {"searched in this experiment"}
+    assert a.info["lr_source"] == {"full": "searched", "head": "fixed"}
+    # the same data, model, strategy and search settings, more sizes: no search runs, the same rate
+    cfg.sizes = [20, 40]
+    again = run_experiment(cfg, store)
+    runs = store.runs(again)
+    assert not [r for r in runs if r["role"] == "lr-sweep"]
+    assert {r["lr"] for r in runs if r["role"] == "grid" and r["strategy"] == "full"} == {3e-3}
+    b = analyse(store, again)
+    assert set(b.lr_sweep["search"]) == {f"reused from experiment {exp}"}
+    assert list(b.lr_sweep[b.lr_sweep["chosen"]]["lr"]) == [3e-3]
+    # a different candidate grid is a different search
+    cfg.lr_sweep = LRSweepConfig(lrs={"full": [1e-5, 3e-3]}, size=40)
+    assert [r["lr"] for r in launch_runs(cfg, store) if r["role"] == "lr-sweep"] == [1e-5, 3e-3]
+
+
+def launch_runs(cfg, store):
+    from training.experiment import launch
+
+    return store.runs(launch(cfg, store))
+
+
+def test_the_app_ships_the_quick_demos_learning_rate_search(store, monkeypatch):
+    """The quick demo must fit 3 CPU minutes, so its search is stored with the app: planning it queues no search runs,
+    and every strategy's rate comes from the stored search, not from a default."""
+    from training.experiment import plan_experiment
+    from training.presets import get_preset
+
+    plan = plan_experiment(get_preset("quick"), store.cache_dir, store)
+    assert not [r for r in plan.runs if r["role"] == "lr-sweep"]
+    assert set(plan.info["lr_source"].values()) == {"searched"}
+    assert {s["status"] for s in plan.info["lr_search"].values()} == {"stored"}
+    assert all(r["lr"] == plan.info["lr_search"][r["strategy"]]["chosen"] for r in plan.runs if r["role"] == "grid")

@@ -146,7 +146,9 @@ def demo(monkeypatch, store, tiny_bert_dir):
 @pytest.mark.parametrize("change, env, message", [
     ({"seeds": [0, 1, 2, 3, 4, 5, 6, 7, 8]}, {"HEADSTART_DEMO_MAX_RUNS": "16"}, "18 runs is over this demo's cap of 16"),
     ({"sizes": [40, 120]}, {"HEADSTART_DEMO_MAX_N": "100"}, "size 120 is over this demo's cap of 100"),
-    ({"budget": BudgetConfig(policy="steps", steps=500)}, {}, "500 steps is over this demo's cap of 300"),
+    ({"budget": BudgetConfig(policy="steps", steps=500), "strategies": ["full"]}, {}, "500 steps is over this demo's cap of 300"),
+    ({"budget": BudgetConfig(policy="steps", steps=100)}, {},
+     "a run of 400 steps \\(scratch trains until it stops improving, up to 4× its budget\\) is over this demo's cap of 300"),
     ({}, {"HEADSTART_MODEL_ALLOWLIST": "builtin:minilm-l6"}, "allows only these models: builtin:minilm-l6"),
     ({}, {"HEADSTART_DEMO_RUNS_PER_HOUR": "1"}, "allows 1 runs per hour per user"),
 ])
@@ -219,9 +221,11 @@ def test_shipped_gallery_bundles_are_valid():
 
 def test_replay_reveals_runs_and_curves_over_time(store):
     exp = make_finished_experiment(store, seeds=(0,), sizes=(50, 200))
-    for i, r in enumerate(store.runs(exp)):
+    grid = [r for r in store.runs(exp) if r["role"] == "grid"]
+    for i, r in enumerate(grid):
         store.update_run(r["id"], started_at=1000.0 + 30 * i, ended_at=1000.0 + 30 * i + 25)
     runs, metrics = runs_frame(store, exp), metrics_frame(store, exp)
+    runs = runs[runs["role"] == "grid"].reset_index(drop=True)
     assert total_duration(runs) == pytest.approx(30 * 7 + 25)
     early, m_early = at_time(runs, metrics, 5.0)
     assert list(early["status"][:2]) == ["running", "queued"] and set(m_early["run_id"]) == {runs["run_id"][0]}

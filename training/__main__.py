@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     p_rep.add_argument("--format", choices=("html", "md"), default="html")
     p_rep.add_argument("--out", required=True, help="file to write")
     p_rep.add_argument("--price", type=float, default=0.0, help="price per device-hour for the cost column")
+    p_rep.add_argument("--checkpoint", choices=("best", "end"), default="best",
+                       help="score each run at its best checkpoint (lowest validation loss) or at its end")
     p_bx = sub.add_parser("bundle-export", help="write an experiment as a bundle (config, runs, metrics; no checkpoints)")
     p_bx.add_argument("experiment_id")
     p_bx.add_argument("--store", required=True)
@@ -144,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             from .experiment import plan_experiment
 
             cfg = load_config(args.config, args.overrides)
-            plan = plan_experiment(cfg, Store(args.store).cache_dir)
+            store = Store(args.store)
+            plan = plan_experiment(cfg, store.cache_dir, store)
             print(json.dumps({"config": cfg.to_dict(), "runs": plan.runs, "info": plan.info}))
             return 0
         if args.command == "enqueue":
@@ -185,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             store = Store(args.store)
             if store.experiment(args.experiment_id) is None:
                 raise ConfigError(f"no experiment {args.experiment_id!r} in {args.store}")
-            a = analyse(store, args.experiment_id, args.price)
+            a = analyse(store, args.experiment_id, args.price, checkpoint=args.checkpoint)
             Path(args.out).write_text(html_report(a) if args.format == "html" else markdown_report(a), encoding="utf-8")
             print(args.out)
             return 0

@@ -7,9 +7,14 @@ Layout of `runs/<run_id>/checkpoint/`:
   adapter/                (LoRA/QLoRA, final checkpoint) the PEFT adapter, loadable with PeftModel
 A checkpoint is written to a sibling temporary directory and renamed into place, so a crash mid-write
 leaves the previous checkpoint intact.
+
+`runs/<run_id>/best/` holds the trainable weights at the lowest validation loss so far (`best.json` names
+the step), so a run can be scored at its best checkpoint (early stopping) as well as at its end.
 """
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -79,3 +84,32 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def best_dir(ckpt_dir: Path) -> Path:
+    return ckpt_dir.with_name("best")
+
+
+def save_best(ckpt_dir: Path, model, step: int) -> None:
+    """Keep the trainable weights of a new best validation loss (atomically, with the step they belong to)."""
+    d = best_dir(ckpt_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "best.json").unlink(missing_ok=True)  # a crash below leaves no best rather than a mislabelled one
+    tmp = d / f"{WEIGHTS}.{os.getpid()}.tmp"
+    save_file(trainable_state(model), str(tmp))
+    tmp.replace(d / WEIGHTS)
+    (d / "best.json.tmp").write_text(json.dumps({"step": step}), encoding="utf-8")
+    (d / "best.json.tmp").replace(d / "best.json")
+
+
+def has_best(ckpt_dir: Path, step: int) -> bool:
+    """True when the kept best weights are those of `step` (a resumed run may have overwritten them later)."""
+    meta = best_dir(ckpt_dir) / "best.json"
+    try:
+        return json.loads(meta.read_text(encoding="utf-8"))["step"] == step and (best_dir(ckpt_dir) / WEIGHTS).is_file()
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def load_best(ckpt_dir: Path, model) -> None:
+    load_weights(best_dir(ckpt_dir), model)

@@ -56,10 +56,27 @@ class DataConfig:
     its own ordering. Either way the N=100 subset lies inside the N=1000 one for the same seed."""
     max_rows: int | None = None
     """Read at most this many rows of the source (first rows, before splitting); None reads all."""
+    eval_source: str | None = None
+    """Your own test set: a second file (same columns) or `hf:DATASET[:CONFIG]` whose every row is the eval
+    set, instead of a split of `source` (`eval_fraction` and `eval_max` then do not apply)."""
+    eval_hf_split: str = "test"
+    """Split of a Hugging Face `eval_source` to read."""
+    validation_fraction: float = 0.1
+    """Share of the training side (by group when groups exist) held out for model selection — the
+    learning-rate search, early stopping and the best checkpoint. Never trained on and never reported, so
+    the eval set stays untouched by every choice the app makes."""
+    validation_max: int | None = 500
+    """Cap on the number of validation examples (a stratified sample); it is evaluated several times per run."""
 
     def __post_init__(self) -> None:
         _check(bool(self.source and self.source.strip()), "data.source is empty; give builtin:NAME, "
                "hf:DATASET[:CONFIG] or a path to a .csv/.tsv/.jsonl/.parquet file")
+        _check(self.eval_source is None or bool(self.eval_source.strip()),
+               "data.eval_source is empty; give a file or hf:DATASET, or leave it out to split data.source")
+        _check(0.0 < self.validation_fraction < 1.0,
+               f"data.validation_fraction must be between 0 and 1, got {self.validation_fraction}")
+        _check(self.validation_max is None or self.validation_max >= 2,
+               "data.validation_max must be at least 2 (or null for no cap)")
         _check(0.0 < self.eval_fraction < 1.0, f"data.eval_fraction must be between 0 and 1, got {self.eval_fraction}")
         _check(self.eval_max is None or self.eval_max >= 2, "data.eval_max must be at least 2 (or null for no cap)")
         _check(self.subset_policy in SUBSET_POLICIES,
@@ -104,15 +121,21 @@ class StrategyConfig:
     """Override the optimizer's weight decay for this strategy."""
     budget_multiplier: float = 1.0
     """Train this strategy k× the steps the budget policy gives (e.g. 3 for "scratch trains longer")."""
+    until_plateau: bool | None = None
+    """Train until the validation loss stops improving (`budget.patience` evaluations without a new best),
+    up to `budget.plateau_cap` × the policy's steps, instead of for exactly the policy's steps. None: the
+    strategy's default — on for scratch, which needs far more steps than fine-tuning to converge."""
     options: dict[str, Any] = field(default_factory=dict)
     """Strategy-specific options, e.g. lora: {r: 16, alpha: 32}; freeze: {layers: 3};
     discriminative: {decay: 2.6}; lp-ft: {probe_fraction: 0.3}. See `python -m training presets`."""
 
     def __post_init__(self) -> None:
         _check(isinstance(self.name, str) and bool(self.name), "every strategy needs a name")
-        _check(self.lr is None or self.lr > 0, f"strategy {self.name}: lr must be positive, got {self.lr}")
+        _check(self.lr is None or (_finite(self.lr) and self.lr > 0),
+               f"strategy {self.name}: lr must be a positive number, got {self.lr}")
         _check(self.weight_decay is None or self.weight_decay >= 0, f"strategy {self.name}: weight_decay must be ≥ 0")
-        _check(self.budget_multiplier > 0, f"strategy {self.name}: budget_multiplier must be positive")
+        _check(_finite(self.budget_multiplier) and self.budget_multiplier > 0,
+               f"strategy {self.name}: budget_multiplier must be a positive number")
         _check(isinstance(self.options, dict), f"strategy {self.name}: options must be a mapping")
 
     @property
@@ -137,10 +160,18 @@ class BudgetConfig:
     """Cap on optimizer steps per run (None: no cap)."""
     flops_reference: str = "full"
     """Strategy whose epochs-budget FLOPs set the budget under policy `flops`."""
+    patience: int = 3
+    """Runs that train until a plateau stop after this many evaluations in a row without a new best
+    validation loss. Every run is also scored at its best checkpoint (lowest validation loss)."""
+    plateau_cap: float = 4.0
+    """A run that trains until a plateau stops at the latest after this many times the steps the policy
+    gives it (the cap is also its learning-rate schedule's length)."""
 
     def __post_init__(self) -> None:
+        _check(self.patience >= 1, "budget.patience must be at least 1 evaluation")
+        _check(_finite(self.plateau_cap) and self.plateau_cap >= 1, "budget.plateau_cap must be a number ≥ 1")
         _check(self.policy in BUDGET_POLICIES, f"budget.policy must be one of {', '.join(BUDGET_POLICIES)}, got {self.policy!r}")
-        _check(self.epochs > 0, f"budget.epochs must be positive, got {self.epochs}")
+        _check(_finite(self.epochs) and self.epochs > 0, f"budget.epochs must be a positive number, got {self.epochs}")
         _check(self.steps > 0, f"budget.steps must be positive, got {self.steps}")
         _check(self.min_steps >= 1, "budget.min_steps must be at least 1")
         _check(self.max_steps is None or self.max_steps >= self.min_steps, "budget.max_steps must be ≥ budget.min_steps")
@@ -283,21 +314,28 @@ Size = Union[int, str]
 
 @dataclass
 class LRSweepConfig:
-    """Before the grid, try a few learning rates per strategy at one size and seed; each strategy's grid
-    runs then use its best (lowest final eval loss). Scratch and fine-tuning want different rates, so one
-    shared LR would make the comparison unfair. Strategies with an explicit `lr` are not swept."""
+    """The learning-rate search, on by default: before the grid, each strategy without a fixed `lr` trains
+    at a few learning rates at one size for the policy's (short) budget, and its grid runs use the rate
+    with the lowest validation loss. Scratch and fine-tuning want very different rates, and a rate tuned on
+    one dataset can diverge on another, so one shared or built-in rate would make the comparison unfair.
+    A finished search is reused by any later experiment of this store with the same data, model, strategy
+    and search settings (and the built-in presets ship theirs)."""
     factors: list[float] = field(default_factory=lambda: [1 / 3, 1.0, 3.0])
     """Multiples of each strategy's default learning rate to try."""
     lrs: dict[str, list[float]] = field(default_factory=dict)
     """Explicit grids by strategy name (replace `factors` for that strategy), e.g. {full: [3e-5, 1e-4]}."""
-    size: Size = 300
-    """Training-set size of the sweep runs (`all`, or clipped to the training pool)."""
+    size: Size = 1000
+    """Training-set size of the search runs: this, the experiment's largest size or the pool, whichever is
+    smallest (`all`: the largest size)."""
     seed: int = 0
-    """Seed of the sweep runs."""
+    """Seed of the search runs."""
+    reuse: bool = True
+    """Reuse a finished search with the same data, model, strategy and settings instead of running it again."""
 
     def __post_init__(self) -> None:
-        _check(bool(self.factors) and all(f > 0 for f in self.factors), "lr_sweep.factors must be positive numbers")
-        _check(all(isinstance(v, list) and v and all(x > 0 for x in v) for v in self.lrs.values()),
+        _check(bool(self.factors) and all(_finite(f) and f > 0 for f in self.factors),
+               "lr_sweep.factors must be positive numbers")
+        _check(all(isinstance(v, list) and v and all(_finite(x) and x > 0 for x in v) for v in self.lrs.values()),
                "lr_sweep.lrs must map strategy names to non-empty lists of positive learning rates")
         _check(self.size == "all" or (isinstance(self.size, int) and self.size > 0),
                "lr_sweep.size must be a positive integer or 'all'")
@@ -332,8 +370,13 @@ class ExperimentConfig:
     """Device and speed switches."""
     pretrain: PretrainConfig | None = None
     """Hybrid path only: pre-train the base on corpus A first (set model.base to `pretrain`)."""
-    lr_sweep: LRSweepConfig | None = None
-    """Optional: sweep learning rates per strategy first; the grid uses each strategy's best."""
+    references: bool = True
+    """Text classification: score the majority class and a classical model (TF-IDF + logistic regression,
+    scikit-learn) at every training-set size on the same subsets and eval set — seconds of CPU that show at
+    once whether a neural run is even above trivial."""
+    lr_sweep: LRSweepConfig | None = field(default_factory=LRSweepConfig)
+    """The learning-rate search per strategy (on by default); null turns it off, and then every strategy
+    without a fixed `lr` trains at its built-in default — which the app flags as untuned."""
 
     def __post_init__(self) -> None:
         _check(isinstance(self.name, str) and bool(self.name.strip()), "the experiment needs a name")
@@ -396,6 +439,10 @@ class ExperimentConfig:
     def resolved_sizes(self, pool_size: int) -> list[int]:
         """Sizes as integers, 'all' → pool_size, sorted and de-duplicated."""
         return sorted({pool_size if n == "all" else int(n) for n in self.sizes})
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and abs(x) != float("inf")
 
 
 def _check(ok: bool, message: str) -> None:

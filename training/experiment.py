@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import loop
+from . import loop, lr_search
 from .accounting import FlopCounter, estimate_memory
 from .config import ExperimentConfig, StrategyConfig
 from .data.task import TaskData, prepare_task_data, too_many_message
 from .errors import ConfigError, DataError, DeviceError, HeadStartError
+from .evaluate import PRIMARY_METRIC
 from .models import build_task_model, count_params, load_tokenizer, resolve_base, structure
 from .policy import check_demo, check_sources
 from .probes import build_probes
@@ -35,6 +36,8 @@ from .strategies.qlora import QLoRA
 from .worker import WorkerControl
 
 PRETRAIN = "pretrain"
+REFERENCES = "references"
+"""The run (role `reference`) that scores the majority class and TF-IDF + logistic regression at every size."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -58,8 +61,9 @@ class Plan:
 
 # -- launch ------------------------------------------------------------------------------------------
 
-def plan_experiment(cfg: ExperimentConfig, cache_dir: Path) -> Plan:
-    """Validate everything and compute the runs (strategy, size, seed, steps). Writes only caches."""
+def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None = None) -> Plan:
+    """Validate everything and compute the runs (strategy, size, seed, steps, learning rate where known).
+    Writes only caches. With a store, finished learning-rate searches in it are reused."""
     check_sources(cfg, load_settings(), cache_dir.parent)  # before reading anything the user named
     device = resolve_device(cfg.speed.device)
     strategies = {label: get_strategy(sc, cfg.task) for label, sc in strategy_configs(cfg).items()}
@@ -90,41 +94,99 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path) -> Plan:
     prints = {label: footprint(cfg, s, base_dir, data) for label, s in strategies.items()}
     per_example = {label: p["flops_per_example"] for label, p in prints.items()}
     pretrain_id = runs[0]["id"] if runs else None
+    if cfg.references and cfg.task == "text-classification":
+        runs.append({"id": new_id("r"), "strategy": REFERENCES, "role": "reference", "n_train": max(sizes),
+                     "seed": cfg.seeds[0], "total_steps": 1})
+    searches = plan_lr_searches(cfg, strategies, data, base_dir, sizes, per_example, store)
     sweep_ids: dict[str, list[str]] = {}
-    if cfg.lr_sweep is not None:
-        sw = cfg.lr_sweep
-        n_sweep = pool if sw.size == "all" else min(int(sw.size), pool)
-        for label, s in strategies.items():
-            if s.cfg.lr is not None:
-                continue  # an explicit learning rate is not swept
-            for lr in sw.lrs.get(s.name) or [s.default_lr * f for f in sw.factors]:
-                run = {"id": new_id("r"), "strategy": label, "role": "lr-sweep", "lr": float(f"{lr:.3g}"),
-                       "n_train": n_sweep, "seed": sw.seed, "total_steps": budget_steps(cfg, label, n_sweep, per_example),
-                       "mem_estimate": prints[label]["memory"]["total"], "depends_on": pretrain_id}
-                runs.append(run)
-                sweep_ids.setdefault(label, []).append(run["id"])
+    for search in searches.values():
+        if search["status"] != "planned":
+            continue
+        for lr in search["lrs"]:
+            run = {"id": new_id("r"), "strategy": search["label"], "role": "lr-sweep", "lr": lr, "n_train": search["size"],
+                   "seed": cfg.lr_sweep.seed, "total_steps": search["steps"],
+                   "mem_estimate": prints[search["label"]]["memory"]["total"], "depends_on": pretrain_id}
+            runs.append(run)
+            sweep_ids.setdefault(search["label"], []).append(run["id"])
     for seed in cfg.seeds:
         for n in sizes:
-            for label in strategies:
-                deps = ([pretrain_id] if pretrain_id else []) + sweep_ids.get(label, [])
+            for label, strategy in strategies.items():
+                search = searches.get(label)
+                deps = ([pretrain_id] if pretrain_id else []) + (sweep_ids.get(search["label"], []) if search else [])
                 runs.append({"id": new_id("r"), "strategy": label, "role": "grid", "n_train": n, "seed": seed,
-                             "total_steps": budget_steps(cfg, label, n, per_example),
+                             "total_steps": grid_steps(cfg, label, strategy, n, per_example),
+                             "lr": search["chosen"] if search and search["status"] != "planned" else None,
                              "mem_estimate": prints[label]["memory"]["total"], "depends_on": ",".join(deps) or None})
     info = {"data": data.info, "label_names": data.label_names, "pool_size": pool, "sizes": sizes,
-            "device": str(device), "device_name": _device_name(), "footprint": prints}
+            "device": str(device), "device_name": _device_name(), "footprint": prints,
+            "lr_search": searches, "lr_source": {label: lr_source(cfg, label, s, searches) for label, s in strategies.items()},
+            "until_plateau": {label: s.until_plateau for label, s in strategies.items()}}
     return Plan(runs, info)
+
+
+def lr_source(cfg: ExperimentConfig, label: str, strategy: Strategy, searches: dict) -> str:
+    """Where a strategy's learning rate comes from: fixed by the user, searched, or the untuned default."""
+    if strategy.cfg.lr is not None:
+        return "fixed"
+    return "searched" if label in searches else "default"
+
+
+def plan_lr_searches(cfg: ExperimentConfig, strategies: dict[str, Strategy], data: TaskData, base_dir: Path,
+                     sizes: list[int], per_example: dict[str, float], store: Store | None) -> dict[str, dict]:
+    """Per strategy label without a fixed lr: its search — reused from the store or the shipped results when
+    one with the same key finished ("stored"/"reused", with the chosen rate), else "planned" (runs to queue).
+    Labels that differ only in budget (scratch, scratch×3) share one search."""
+    if cfg.lr_sweep is None:
+        return {}
+    size = lr_search.search_size(cfg, sizes, len(data.train))
+    data_id = lr_search.data_identity(cfg, data.info.get("source_fingerprint", data.fingerprint))
+    model_id = lr_search.model_identity(cfg, base_dir)
+    stored = lr_search.stored_searches() if cfg.lr_sweep.reuse else {}
+    out: dict[str, dict] = {}
+    by_key: dict[str, dict] = {}
+    for label, s in strategies.items():
+        if s.cfg.lr is not None:
+            continue
+        lrs = lr_search.candidates(cfg, s.cfg, s.default_lr)
+        steps = budget_steps(cfg, label, size, per_example, multiplier=1.0)
+        spec = lr_search.search_spec(cfg, s.cfg, data=data_id, model=model_id, size=size, steps=steps, lrs=lrs)
+        key = lr_search.search_key(spec)
+        if key in by_key:
+            out[label] = by_key[key]
+            continue
+        found = store.lr_search(key) if store is not None and cfg.lr_sweep.reuse else None
+        if found is not None and found["result"].get("chosen") is not None:
+            entry = {"status": "reused", "experiment_id": found["experiment_id"], **found["result"]}
+        elif key in stored and stored[key]["result"].get("chosen") is not None:
+            entry = {"status": "stored", **stored[key]["result"]}
+        else:
+            entry = {"status": "planned", "chosen": None}
+        entry.update(key=key, spec=spec, label=label, size=size, steps=steps, lrs=lrs)
+        out[label] = by_key[key] = entry
+    return out
 
 
 def launch(cfg: ExperimentConfig, store: Store, owner: str = "local") -> str:
     """Validate, plan and store an experiment with its queued runs; returns the experiment id."""
-    plan = plan_experiment(cfg, store.cache_dir)
+    plan = plan_experiment(cfg, store.cache_dir, store)
     check_demo(cfg, plan.runs, plan.info["sizes"], load_settings(), store, owner)
     return store.create_experiment(cfg, plan.runs, owner=owner, info=plan.info)
 
 
-def budget_steps(cfg: ExperimentConfig, label: str, n: int, per_example: dict[str, float]) -> int:
-    """Optimizer steps of one run under the experiment's budget policy."""
+def grid_steps(cfg: ExperimentConfig, label: str, strategy: Strategy, n: int, per_example: dict[str, float]) -> int:
+    """Optimizer steps of a grid run: the policy's, or for a run that trains until a plateau its cap
+    (`budget.plateau_cap` × the policy's steps; it usually stops earlier)."""
+    steps = budget_steps(cfg, label, n, per_example)
+    return math.ceil(cfg.budget.plateau_cap * steps) if strategy.until_plateau else steps
+
+
+def budget_steps(cfg: ExperimentConfig, label: str, n: int, per_example: dict[str, float],
+                 multiplier: float | None = None) -> int:
+    """Optimizer steps of one run under the experiment's budget policy (times the strategy's budget
+    multiplier, or `multiplier` when given)."""
     b, sc = cfg.budget, strategy_configs(cfg)[label]
+    if multiplier is not None:
+        sc = dataclasses.replace(sc, budget_multiplier=multiplier)
 
     def epoch_steps(multiplier: float) -> int:
         steps = max(b.min_steps, math.ceil(b.epochs * n / cfg.train.batch_size))
@@ -189,7 +251,40 @@ def execute_run(store: Store, run_id: str, control=None) -> dict:
         store.update_run(run_id, status="failed", ended_at=time.time(), error=f"{type(e).__name__}: {e}")
     else:
         store.update_run(run_id, status="done", ended_at=time.time(), result=result)
+    if run["role"] == "lr-sweep":
+        record_lr_search(store, run)
     return store.run(run_id)
+
+
+def search_table(store: Store, exp_id: str, label: str) -> list[dict]:
+    """The tried learning rates of one strategy's search in this experiment: lr, status, validation loss
+    and the task's validation metric (the lowest validation loss during each run)."""
+    cfg = store.experiment_config(exp_id)
+    metric = PRIMARY_METRIC[cfg.task][0]
+    out = []
+    for r in store.runs(exp_id):
+        if r["role"] != "lr-sweep" or r["strategy"] != label:
+            continue
+        res = json.loads(r["result_json"]) if r["result_json"] else {}
+        final = res.get("eval", {})
+        out.append({"lr": r["lr"], "status": r["status"], "val_loss": res.get("best_val_loss", final.get("loss")),
+                    "val_metric": final.get(metric), "steps": res.get("steps"), "error": r["error"]})
+    return sorted(out, key=lambda t: t["lr"])
+
+
+def record_lr_search(store: Store, run: dict) -> None:
+    """Once every run of a strategy's search has ended, keep the search (keyed) so later experiments reuse it."""
+    exp = store.experiment(run["experiment_id"])
+    search = json.loads(exp["info_json"]).get("lr_search", {}).get(run["strategy"])
+    tried = search_table(store, run["experiment_id"], run["strategy"])
+    if search is None or any(t["status"] not in ("done", "failed", "cancelled") for t in tried):
+        return
+    chosen = lr_search.choose(tried)
+    if chosen is None or any(t["status"] == "cancelled" for t in tried):
+        return  # nothing worth reusing: a later experiment searches again
+    store.save_lr_search(search["key"], search["spec"], {
+        "chosen": chosen, "tried": [{k: t[k] for k in ("lr", "status", "val_loss", "val_metric", "steps")} for t in tried],
+        "device": _device_name(), "created": time.strftime("%Y-%m-%d")}, run["experiment_id"])
 
 
 def _execute_with_oom_retry(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, control) -> dict:
@@ -224,11 +319,15 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
     if run["strategy"] == PRETRAIN:
         return _execute_pretrain(store, cfg, run, sink, control, device)
 
+    if run["strategy"] == REFERENCES:
+        return _execute_references(store, cfg, run, sink)
+
     sc = strategy_configs(cfg)[run["strategy"]]
-    if run["role"] == "lr-sweep":
+    if run["lr"] is not None:  # a search run's rate, or one chosen at launch from a finished search
         sc = dataclasses.replace(sc, lr=run["lr"])
     elif sc.lr is None and cfg.lr_sweep is not None:
         sc = dataclasses.replace(sc, lr=best_swept_lr(store, run))
+        store.update_run(run["id"], lr=sc.lr)
     strategy = get_strategy(sc, cfg.task)
     if isinstance(strategy, QLoRA):
         strategy.check_available(device.type)
@@ -256,19 +355,39 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
     return _summarise(cfg, run, strategy, result, probes, baselines, data)
 
 
+def _execute_references(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink) -> dict:
+    """The majority class and TF-IDF + logistic regression at every grid size, on the grid's own subsets."""
+    from .references import reference_rows
+
+    tokenizer = load_tokenizer(resolve_base(cfg.model.base))
+    data = prepare_task_data(cfg.data, cfg.task, tokenizer, cfg.model.max_length, store.cache_dir)
+    sizes = sorted({r["n_train"] for r in store.runs(run["experiment_id"]) if r["role"] == "grid"})
+    seeds = cfg.seeds if cfg.data.subset_policy == "per-seed" else cfg.seeds[:1]
+    t0 = time.perf_counter()
+    rows = reference_rows(data, cfg.data, sizes, seeds)
+    sink.log(1, 0, time.perf_counter() - t0, 0.0, {"references/rows": float(len(rows))})
+    return {"references": rows, "wall_s": time.perf_counter() - t0, "steps": 1, "data_fingerprint": data.fingerprint,
+            "eval_examples": len(data.eval), "device": _device_name()}
+
+
 def best_swept_lr(store: Store, run: dict) -> float:
-    """The learning rate whose lr-sweep run of this strategy ended with the lowest eval loss."""
-    swept = [r for r in store.runs(run["experiment_id"]) if r["role"] == "lr-sweep" and r["strategy"] == run["strategy"]]
-    scored = [(json.loads(r["result_json"])["eval"]["loss"], r["lr"]) for r in swept if r["status"] == "done"]
-    if not scored:
-        raise HeadStartError(f"no learning-rate sweep run of {run['strategy']} finished; see their errors, or set an lr")
-    return min(scored)[1]
+    """The learning rate whose search run reached the lowest validation loss (the search this strategy
+    shares, e.g. scratch×3 uses scratch's)."""
+    info = json.loads(store.experiment(run["experiment_id"])["info_json"])
+    label = info.get("lr_search", {}).get(run["strategy"], {}).get("label", run["strategy"])
+    chosen = lr_search.choose(search_table(store, run["experiment_id"], label))
+    if chosen is None:
+        raise HeadStartError(f"no learning-rate search run of {run['strategy']} finished; see their errors, or set an lr")
+    return chosen
 
 
 def _setup(cfg, run, strategy, model, tokenizer, train, data, probes, device, store,
            baselines: dict | None = None) -> loop.RunSetup:
     total = run["total_steps"]
-    eval_every = cfg.train.eval_every or max(1, math.ceil(total / cfg.train.evals_per_run))
+    plateau = strategy.until_plateau and run["role"] == "grid"
+    # A plateau run's total is its cap: evaluate as often as a run of the policy's own steps would.
+    evals = cfg.train.evals_per_run * (cfg.budget.plateau_cap if plateau else 1)
+    eval_every = cfg.train.eval_every or max(1, math.ceil(total / evals))
     bf16 = use_bf16(cfg, device)
     return loop.RunSetup(
         task=cfg.task, strategy=strategy, model=model, structure=structure(model), pad_id=tokenizer.pad_token_id,
@@ -282,7 +401,9 @@ def _setup(cfg, run, strategy, model, tokenizer, train, data, probes, device, st
         compile=cfg.speed.compile if cfg.speed.compile is not None else device.type == "cuda",
         ckpt_dir=store.run_dir(run["id"]) / "checkpoint", keep_checkpoint=cfg.train.keep_checkpoint,
         eval_at_start=cfg.train.eval_at_start, starts_from_base=strategy.pretrained and not strategy.needs_cuda,
-        probe_baselines=baselines or {})
+        probe_baselines=baselines or {}, validation=data.validation,
+        patience=cfg.budget.patience if plateau else None, score_eval=run["role"] != "lr-sweep",
+        base_steps=math.ceil(total / cfg.budget.plateau_cap) if plateau else None)
 
 
 def use_bf16(cfg: ExperimentConfig, device: torch.device) -> bool:
@@ -325,16 +446,26 @@ def probe_baselines(store: Store, exp_id: str, cfg: ExperimentConfig, base_dir: 
 
 
 def _summarise(cfg, run, strategy, result: dict, probes, baselines: dict, data: TaskData) -> dict:
-    final = result.pop("final")
-    probe_final = {p.key: final[p.key] for p in probes if p.key in final}
-    forgetting = {p.key: p.forgetting(baselines[p.key], probe_final[p.key])
-                  for p in probes if p.key in probe_final and p.key in baselines}
+    """The run's result: eval metrics and forgetting at the end of training and at the best checkpoint."""
+    final, best = result.pop("final"), result.pop("best")
+
+    def scored(values: dict) -> tuple[dict, dict, dict]:
+        metrics = {k.split("/", 1)[1]: v for k, v in values.items() if k.startswith(("eval/", "val/"))}
+        probe_values = {p.key: values[p.key] for p in probes if p.key in values}
+        forgetting = {p.key: p.forgetting(baselines[p.key], probe_values[p.key])
+                      for p in probes if p.key in probe_values and p.key in baselines}
+        return metrics, probe_values, forgetting
+
+    end_eval, probe_final, forgetting = scored(final)
+    best_eval, probe_best, forgetting_best = scored(best["final"])
     return {
         **result,
         "strategy": strategy.name, "lr": strategy.lr, "pretrained": strategy.pretrained,
         "init": cfg.model.init if not strategy.pretrained else "pretrained",
-        "eval": {k.removeprefix("eval/"): v for k, v in final.items() if k.startswith("eval/")},
+        "until_plateau": bool(strategy.until_plateau and run["role"] == "grid"),
+        "eval": end_eval, "eval_best": best_eval, "best_step": best["step"],
         "probe_baseline": baselines, "probe_final": probe_final, "forgetting": forgetting,
+        "probe_best": probe_best, "forgetting_best": forgetting_best,
         "probes": {p.key: p.name for p in probes},
         "data_fingerprint": data.fingerprint,
         "device": _device_name(), "torch": torch.__version__, "transformers": _transformers_version(),

@@ -4,6 +4,11 @@ Sections: setup → (resume) → baseline eval → per phase: optimizer, schedul
 A step is: micro-batches of forward/backward under optional bf16 autocast, gradient clipping, an
 optimizer and scheduler step. Losses stay on the device between logs; `.item()` (a host sync) runs
 only at eval/log points. Wall time counts training only: evaluation and probes are excluded.
+
+Model selection never looks at the eval set: evaluations during training score the *validation* set
+(`val/*` rows), which picks the best checkpoint (lowest validation loss) and, for runs that train until
+a plateau, when to stop. At the end the eval set is scored twice — with the final weights (`eval/*`
+rows) and with the best checkpoint's — and both are returned.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ from .config import OptimConfig
 from .data.tokenize import Examples, length_sorted_batches, stream_indices
 from .evaluate import evaluate, task_loss
 from .models import Structure, count_params
-from .optim import make_optimizer, make_scheduler
+from .optim import PlateauSchedule, make_optimizer, make_scheduler
 from .probes import Probe
 from .strategies import Strategy
 
@@ -55,6 +60,7 @@ class RunSetup:
     pad_id: int
     train: Examples
     eval: Examples
+    """The eval (test) set: scored only at the end, with the final and with the best weights."""
     n_classes: int
     probes: list[Probe]
     seed: int
@@ -75,6 +81,16 @@ class RunSetup:
     starts_from_base: bool = False
     """The model before its first update equals the base (pretrained, not quantised): step-0 probes are the baseline."""
     probe_baselines: dict[str, float] = field(default_factory=dict)
+    validation: Examples | None = None
+    """Scored at every evaluation during training; picks the best checkpoint (None: the eval set does)."""
+    patience: int | None = None
+    """Train until a plateau: after this many evaluations in a row without a new best validation loss, anneal
+    and stop (None: train the fixed steps). `total_steps` is then the cap."""
+    base_steps: int | None = None
+    """A plateau run's policy steps (its warmup is a fraction of these, not of the cap)."""
+    score_eval: bool = True
+    """Score the eval set at the end (final and best weights). False for learning-rate search runs, which are
+    judged on validation alone."""
 
 
 class FeatureExamples:
@@ -117,10 +133,12 @@ def train(run: RunSetup, sink, control=None) -> dict:
         torch.cuda.reset_peak_memory_stats(device)
 
     # -- state: fresh, or restored from the last checkpoint ------------------------------------------
-    st = {"step": 0, "examples": 0, "wall_s": 0.0, "flops": 0.0, "peak_mem": 0}
+    st = {"step": 0, "examples": 0, "wall_s": 0.0, "flops": 0.0, "peak_mem": 0,
+          "best_loss": math.inf, "best_step": 0, "bad_evals": 0, "decay_start": None, "plateaued": False,
+          "finished": False}
     saved = checkpoint.load_state(run.ckpt_dir) if checkpoint.exists(run.ckpt_dir) else None
     if saved is not None:
-        st.update({k: saved[k] for k in st})
+        st.update({k: saved.get(k, st[k]) for k in st})
         phase_now = next((p for p in phases if p.start <= st["step"] < p.end), phases[-1])
         run.strategy.enter_phase(model, phase_now)
         checkpoint.load_weights(run.ckpt_dir, model)
@@ -130,35 +148,44 @@ def train(run: RunSetup, sink, control=None) -> dict:
     else:
         torch.manual_seed(run.seed)
 
-    # -- head-only: encode the training subset and eval set once with the frozen encoder -----------
-    train_data, eval_data = run.train, run.eval
+    # -- head-only: encode the training subset, validation and eval sets once with the frozen encoder --
+    train_data, eval_data, val_data = run.train, run.eval, run.validation if run.validation is not None else run.eval
     if run.strategy.cache_features:
-        train_data, eval_data, cache_flops, cache_s = _cache_features(run, autocast)
+        (train_data, val_data, eval_data), cache_flops, cache_s = _cache_features(run, autocast, val_data)
         if saved is None:  # encoding the training set once is part of head-only training's cost
             st["flops"] += cache_flops
             st["wall_s"] += cache_s
 
     train_lengths = train_data.lengths if isinstance(train_data, Examples) else None
 
+    def score(data, prefix: str) -> dict:
+        metrics = evaluate(model, run.task, _batches(data, 2 * run.batch_size, run.pad_id, device), run.n_classes, autocast)
+        return {f"{prefix}/{k}": v for k, v in metrics.items()}
+
+    def measure_probes(step: int) -> dict:
+        values = {}
+        for probe in run.probes:
+            # The encoder is bit-identical to the base before the first update of a pretrained run
+            # and throughout a frozen-encoder run: its probe value *is* the baseline, measured once.
+            same_as_base = (step == 0 and run.starts_from_base) or run.strategy.cache_features
+            if same_as_base and probe.key in run.probe_baselines:
+                values[probe.key] = run.probe_baselines[probe.key]
+            else:
+                values[probe.key] = probe.measure(model, device, autocast)
+        return values
+
     def log_eval(step: int, probes: bool) -> dict:
-        metrics = evaluate(model, run.task, _batches(eval_data, 2 * run.batch_size, run.pad_id, device),
-                           run.n_classes, autocast)
-        values = {f"eval/{k}": v for k, v in metrics.items()}
+        values = score(val_data, "val")
         if probes:
-            for probe in run.probes:
-                # The encoder is bit-identical to the base before the first update of a pretrained run
-                # and throughout a frozen-encoder run: its probe value *is* the baseline, measured once.
-                same_as_base = (step == 0 and run.starts_from_base) or run.strategy.cache_features
-                if same_as_base and probe.key in run.probe_baselines:
-                    values[probe.key] = run.probe_baselines[probe.key]
-                else:
-                    values[probe.key] = probe.measure(model, device, autocast)
+            values.update(measure_probes(step))
         st["peak_mem"] = max(st["peak_mem"], _memory_bytes(device))
         values["sys/peak_mem_bytes"] = st["peak_mem"]
         sink.log(step, st["examples"], st["wall_s"], st["flops"], values)
         return values
 
-    last_eval = log_eval(0, probes=True) if saved is None and run.eval_at_start else {}
+    if saved is None and run.eval_at_start:
+        log_eval(0, probes=True)
+    last_eval: dict = {}
     last_logged_step = st["step"]
     # Mean train loss since the last log; restored on resume so the first resumed log is unchanged.
     train_loss_sum = torch.full((), saved["loss_sum"] if saved else 0.0, device=device)
@@ -166,14 +193,19 @@ def train(run: RunSetup, sink, control=None) -> dict:
     trainable, total_params = count_params(model)
 
     for pi, phase in enumerate(phases):
-        if phase.end <= st["step"]:
+        if phase.end <= st["step"] or st["finished"]:
             continue
+        plateau = None
+        if run.patience and pi == len(phases) - 1:  # train until a plateau: warmup, constant, decay when it stops improving
+            warmup = round(run.optim.warmup_fraction * (run.base_steps or phase.end - phase.start))
+            plateau = PlateauSchedule(warmup, phase.end - phase.start, decay_start=st["decay_start"])
         run.strategy.enter_phase(model, phase)
         model.train()
         if run.strategy.cache_features:
             model.backbone.eval()  # frozen encoder: no dropout (it does not run per step anyway)
         optimizer = make_optimizer(run.strategy.param_groups(model, phase, run.weight_decay), run.optim, device)
-        scheduler = make_scheduler(optimizer, phase.end - phase.start, run.optim)
+        scheduler = (torch.optim.lr_scheduler.LambdaLR(optimizer, plateau) if plateau is not None
+                     else make_scheduler(optimizer, phase.end - phase.start, run.optim))
         if saved is not None and saved.get("phase") == pi and saved["step"] > phase.start:
             optimizer.load_state_dict(saved["optimizer"])
             scheduler.load_state_dict(saved["scheduler"])
@@ -212,8 +244,8 @@ def train(run: RunSetup, sink, control=None) -> dict:
             st["wall_s"] += time.perf_counter() - t0
             control.beat()
 
-            # -- log, eval, checkpoint ----------------------------------------------------------------
-            done = st["step"] == run.total_steps
+            # -- log, evaluate on validation, keep the best, anneal at a plateau, checkpoint -----------------
+            done = st["step"] == (phase.start + plateau.end() if plateau is not None else run.total_steps)
             at_eval = st["step"] % run.eval_every == 0 or done
             if at_eval:
                 train_loss = (train_loss_sum / max(train_loss_count, 1)).item()  # host sync
@@ -225,25 +257,55 @@ def train(run: RunSetup, sink, control=None) -> dict:
                     values["sys/mfu"] = st["flops"] / st["wall_s"] / peak_flops
                 sink.log(st["step"], st["examples"], st["wall_s"], st["flops"], values)
                 last_eval = log_eval(st["step"], probes=run.probe_every_eval or done)
+                if last_eval["val/loss"] < st["best_loss"]:
+                    st.update(best_loss=last_eval["val/loss"], best_step=st["step"], bad_evals=0)
+                    if run.score_eval:
+                        checkpoint.save_best(run.ckpt_dir, model, st["step"])
+                else:
+                    st["bad_evals"] += 1
+                if plateau is not None and plateau.decay_start is None and not done and st["bad_evals"] >= run.patience:
+                    plateau.start_decay(st["step"] - phase.start)
+                    st.update(decay_start=plateau.decay_start, plateaued=True)
+                    sink.event("plateau", f"validation loss has not improved for {st['bad_evals']} evaluations: "
+                               f"annealing the learning rate to 0 until step {phase.start + plateau.end()} (cap "
+                               f"{run.total_steps}); best so far at step {st['best_step']}",
+                               {"step": st["step"], "best_step": st["best_step"], "end": phase.start + plateau.end(),
+                                "cap": run.total_steps})
                 train_loss_sum.zero_()
                 train_loss_count = 0
                 last_logged_step = st["step"]
+            st["finished"] = done
             stop = not done and control.should_stop()
             if done or stop or st["step"] % run.checkpoint_every == 0:
                 _save(run, model, st, pi, optimizer, scheduler, (train_loss_sum.item(), train_loss_count), export=done)
             if stop:
                 raise Cancelled(f"cancelled at step {st['step']}")
+            if done:
+                break
 
+    # -- final: the eval set, with the final weights and with the best checkpoint's ------------------------
     if not last_eval:  # resumed from the final checkpoint of a run that stopped before recording it
-        last_eval = log_eval(st["step"], probes=True)
+        last_eval = measure_probes(st["step"])
+    probes_now = {k: v for k, v in last_eval.items() if k.startswith("probe/")}
+    if run.score_eval:
+        final = {**score(eval_data, "eval"), **probes_now}
+        sink.log(st["step"], st["examples"], st["wall_s"], st["flops"], {k: v for k, v in final.items() if k.startswith("eval/")})
+    else:  # a learning-rate search run: scored on validation only, the eval set stays unseen
+        final = {**{k: v for k, v in last_eval.items() if k.startswith("val/")}, **probes_now}
+    best = {"step": st["step"], "final": final}
+    if run.score_eval and 0 < st["best_step"] < st["step"] and checkpoint.has_best(run.ckpt_dir, st["best_step"]):
+        checkpoint.load_best(run.ckpt_dir, model)
+        best = {"step": st["best_step"], "final": {**score(eval_data, "eval"), **measure_probes(st["best_step"])}}
     result = {
         "steps": st["step"], "examples": st["examples"], "wall_s": st["wall_s"], "flops": st["flops"],
         "peak_mem_bytes": st["peak_mem"], "trainable_params": trainable, "params": total_params,
-        "final": {k: v for k, v in last_eval.items()},
-        "last_logged_step": last_logged_step,
+        "final": final, "best": best, "best_val_loss": st["best_loss"] if math.isfinite(st["best_loss"]) else None,
+        "stopped_early": st["plateaued"], "last_logged_step": last_logged_step,
+        "eval_examples": len(eval_data), "validation_examples": len(val_data),
     }
     if not run.keep_checkpoint:
         shutil.rmtree(run.ckpt_dir, ignore_errors=True)
+        shutil.rmtree(checkpoint.best_dir(run.ckpt_dir), ignore_errors=True)
     return result
 
 
@@ -262,13 +324,14 @@ def _save(run: RunSetup, model, st: dict, phase_index: int, optimizer, scheduler
 
 
 @torch.no_grad()
-def _cache_features(run: RunSetup, autocast) -> tuple[FeatureExamples, FeatureExamples, float, float]:
-    """Pooled features of the training subset and eval set; FLOPs and seconds of encoding the training subset."""
+def _cache_features(run: RunSetup, autocast, validation) -> tuple[tuple, float, float]:
+    """Pooled features of the training subset, validation and eval sets; FLOPs and seconds of encoding the
+    training subset (the part of the encoding that belongs to training's cost)."""
     model = run.model
     was = model.training
     model.eval()
     out, seconds = [], []
-    for data in (run.train, run.eval):
+    for data in (run.train, validation, run.eval):
         t0 = time.perf_counter()
         feats = None
         for idx in length_sorted_batches(data, 2 * run.batch_size):
@@ -286,4 +349,4 @@ def _cache_features(run: RunSetup, autocast) -> tuple[FeatureExamples, FeatureEx
     lengths = run.train.lengths
     encoder_flops = FlopCounter(model, run.structure).forward_flops(
         int(lengths.sum()), int((lengths ** 2).sum()), len(lengths), units=slice(None, -1))
-    return out[0], out[1], encoder_flops, seconds[0]  # the training subset's pass only
+    return tuple(out), encoder_flops, seconds[0]  # the training subset's pass only

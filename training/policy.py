@@ -46,14 +46,15 @@ def check_sources(cfg: ExperimentConfig, settings: Settings, store_root: Path) -
     if settings.mode == "demo" and not is_exempt_preset(cfg, settings):
         if cfg.model.base not in settings.model_allowlist:
             raise PolicyError(f"this demo allows only these models: {', '.join(settings.model_allowlist)}")
-        if any(s.startswith("hf:") for s in [cfg.data.source] + [p.source or "" for p in cfg.probes]):
+        if any(s.startswith("hf:") for s in [cfg.data.source, cfg.data.eval_source or ""] + [p.source or "" for p in cfg.probes]):
             raise PolicyError("this demo does not download Hugging Face datasets; upload a file or use a built-in")
     if not settings.confined:
         return
     uploads = (store_root / "uploads",)
     data_roots = settings.data_roots or uploads
     model_roots = settings.model_roots or ()
-    sources = [cfg.data.source] + [p.source for p in cfg.probes if p.source]
+    sources = [cfg.data.source] + ([cfg.data.eval_source] if cfg.data.eval_source else [])
+    sources += [p.source for p in cfg.probes if p.source]
     if cfg.pretrain is not None:
         sources.append(cfg.pretrain.data.source)
     for s in sources:
@@ -84,10 +85,18 @@ def check_demo(cfg: ExperimentConfig, runs: list[dict], sizes: list[int], settin
                               "strategies, sizes or seeds")
         if max(sizes) > settings.demo_max_n:
             raise PolicyError(f"training-set size {max(sizes):,} is over this demo's cap of {settings.demo_max_n:,}")
-        steps = max(r["total_steps"] or 0 for r in runs)
+        longest = max(runs, key=lambda r: r["total_steps"] or 0)
+        steps = longest["total_steps"] or 0
         if steps > settings.demo_max_steps:
-            raise PolicyError(f"a run of {steps:,} steps is over this demo's cap of {settings.demo_max_steps:,} steps "
-                              "per run; lower the epochs or steps")
+            from .strategies import STRATEGIES
+
+            plateau = longest.get("role") == "grid" and cfg.budget.plateau_cap > 1 and any(
+                s.label == longest["strategy"] and (s.until_plateau if s.until_plateau is not None
+                                                    else STRATEGIES[s.name].plateau_default) for s in cfg.strategies)
+            why = (f" ({longest['strategy']} trains until it stops improving, up to {cfg.budget.plateau_cap:g}× its budget)"
+                   if plateau else "")
+            raise PolicyError(f"a run of {steps:,} steps{why} is over this demo's cap of {settings.demo_max_steps:,} steps "
+                              "per run; lower the epochs or steps" + (", or budget.plateau_cap" if plateau else ""))
     mine = [e for e in store.experiments() if e["owner"] == owner]
     active = sum(1 for e in mine if (e["n_running"] or 0) + (e["n_queued"] or 0) > 0)
     if active >= settings.demo_max_active:

@@ -18,9 +18,10 @@ import plotly.graph_objects as go
 
 from .analysis import figures as F
 from .analysis.cost import cost_to_target, pretraining_cost, with_pretraining
-from .analysis.frames import metrics_frame, runs_frame
+from .analysis.fairness import check_runs, failed_cells, reference_summary
+from .analysis.frames import CHECKPOINTS, at_checkpoint, metrics_frame, references_frame, runs_frame
 from .analysis.stats import summarise
-from .analysis.tables import compute_table, forgetting_table, lr_sweep_table, overfitting_table, primary_metric
+from .analysis.tables import compute_table, forgetting_table, lr_search_table, overfitting_table, primary_metric
 from .analysis.transfer import effective_data
 from .analysis.verdict import verdict
 from .store import Store
@@ -47,46 +48,61 @@ class Analysis:
     target: float | None
     to_target: pd.DataFrame
     pretrain: dict | None
+    references: pd.DataFrame
+    """The reference baselines, mean over seeds per size (empty for causal LMs)."""
+    findings: list[dict]
+    """Fairness checks: failures (left out of the verdict) and warnings, each with what to change."""
+    checkpoint: str
+    """Which checkpoint of each run is scored: `best` (lowest validation loss) or `end`."""
+    info: dict
 
 
-def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: float | None = None) -> Analysis:
+def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: float | None = None,
+            checkpoint: str = "best") -> Analysis:
     """Every table, the verdict and the inputs of every figure for one experiment. `target`: the eval metric
-    to price (default: 95% of the best strategy's at the largest size; 105% for perplexity)."""
+    to price (default: 95% of the best strategy's at the largest size; 105% for perplexity). `checkpoint`:
+    score each run at its best checkpoint (early stopping on validation loss) or at its end."""
     exp = store.experiment(exp_id)
     cfg = store.experiment_config(exp_id)
+    info = json.loads(exp.get("info_json") or "{}")
     all_runs, metrics = runs_frame(store, exp_id), metrics_frame(store, exp_id)
-    runs = all_runs[all_runs["role"] == "grid"]
+    grid = all_runs[all_runs["role"] == "grid"]
+    runs = at_checkpoint(grid, checkpoint)
     metrics = metrics[metrics["run_id"].isin(set(runs["run_id"]))]
+    refs = references_frame(store, exp_id)
     metric_col, metric, higher = primary_metric(cfg.task)
-    summary = summarise(runs, metric_col) if not runs.empty else pd.DataFrame()
+    bounded = metric == "accuracy"
+    summary = summarise(runs, metric_col, bounded=bounded) if not runs.empty else pd.DataFrame()
+    end = summarise(grid, metric_col, bounded=bounded) if not grid.empty else pd.DataFrame()
+    findings = check_runs(runs, metrics, refs, summary, info, metric, higher) if not runs.empty else []
     pre = pretraining_cost(all_runs, runs)
     compute = with_pretraining(compute_table(runs, price_per_hour), pre, runs) if not runs.empty else pd.DataFrame()
     forgetting = forgetting_table(runs) if not runs.empty else pd.DataFrame()
     overfit = overfitting_table(metrics) if not metrics.empty else pd.DataFrame()
-    try:
-        transfer = effective_data(runs) if not runs.empty else pd.DataFrame()
-    except ValueError:
-        transfer = pd.DataFrame()
+    transfer = effective_data(runs, exclude=failed_cells(findings)) if not runs.empty else pd.DataFrame()
     if target is None and not summary.empty:
         top = summary[summary["n_train"] == summary["n_train"].max()]["mean"]
         target = float(top.max() * 0.95) if higher else float(top.min() * 1.05)
     to_target = pd.DataFrame()
     if target is not None and not metrics.empty:
         extra = {s: pre["flops"] for s in set(runs.loc[runs["strategy_name"] != "scratch", "strategy"])} if pre else None
-        to_target = cost_to_target(runs, metrics, f"eval/{metric}", target, higher, price_per_hour, extra)
-    if summary.empty:
+        to_target = cost_to_target(runs, metrics, f"val/{metric}", target, higher, price_per_hour, extra)
+    progress = (int(grid["status"].isin(["done", "failed", "cancelled"]).sum()), len(grid))
+    if summary.empty and not findings:
         text, vt = ["No finished runs yet: the verdict appears when runs finish."], pd.DataFrame()
     else:
-        text, vt = verdict(summary, compute, forgetting, metric, higher, transfer=transfer)
+        text, vt = verdict(summary, compute, forgetting, metric, higher, transfer=transfer, findings=findings, refs=refs,
+                           end=end, progress=progress)
     return Analysis(exp, cfg.to_dict(), runs, metrics, metric_col, metric, higher, summary, compute, forgetting,
-                    overfit, text, vt, lr_sweep_table(all_runs, metric_col), transfer, target, to_target, pre)
+                    overfit, text, vt, lr_search_table(all_runs, info.get("lr_search", {}), metric), transfer, target,
+                    to_target, pre, reference_summary(refs), findings, checkpoint, info)
 
 
 def figures(a: Analysis, x: str = "examples") -> list[tuple[str, go.Figure]]:
     """(note key, figure) in report order; figures without data are left out."""
     out = []
     if not a.summary.empty:
-        out.append(("data_needs", F.data_needs_figure(a.summary, a.metric)))
+        out.append(("data_needs", F.data_needs_figure(a.summary, a.metric, a.references)))
     if not a.metrics.empty:
         out.append(("curves", F.curves_figure(a.metrics, x=x)))
         probe_keys = [k for k in a.metrics["key"].unique() if k.startswith("probe/")]
@@ -152,17 +168,51 @@ def _html_text(note: str) -> str:
     return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
 
 
+LR_SEARCH_NOTE = ("Each strategy's grid runs used the learning rate marked chosen: the lowest validation loss of a short "
+                  "run at one size. A search is reused by later experiments with the same data, model and settings; "
+                  "the built-in presets ship theirs.")
+
+
+def setup_lines(a: Analysis) -> list[str]:
+    """How the comparison was made fair, in words: eval and validation sets, scored checkpoint, learning rates,
+    budgets."""
+    d = a.info.get("data", {})
+    eval_from = f"`{d['eval_source']}` (the user's own test set)" if d.get("eval_source") else "a held-out split of the data"
+    lines = [f"Eval: {d.get('eval_rows', 0):,} examples from {eval_from}; it chose nothing. Learning rates, early stopping "
+             f"and best checkpoints were chosen on {d.get('validation_rows', 0):,} validation examples held out of training."
+             if d else "Eval and validation sets: not recorded for this experiment.",
+             f"Runs are scored at their {CHECKPOINTS[a.checkpoint]}."]
+    sources = a.info.get("lr_source") or {}
+    if sources:
+        lines.append("Learning rates: " + ", ".join(f"{s} {src}" for s, src in sources.items()) + ".")
+    plateau = [s for s, on in (a.info.get("until_plateau") or {}).items() if on]
+    if plateau:
+        b = a.config["budget"]
+        lines.append(f"{', '.join(plateau)} trained until validation loss stopped improving ({b['patience']} evaluations "
+                     f"without a new best), at most {b['plateau_cap']:g}× the budget policy's steps.")
+    return lines
+
+
+def check_lines(a: Analysis) -> list[str]:
+    if not a.findings:
+        return ["No check failed."]
+    return [f"{'FAILED' if f['severity'] == 'failure' else 'Warning'}: {f['message']} What to change: {f['advice']}"
+            for f in a.findings]
+
+
 def markdown_report(a: Analysis) -> str:
     env = environment(a)
     out = [f"# Head Start report — {a.exp['name']}", "", f"Experiment `{a.exp['id']}`, task {a.config['task']}, "
-           f"base `{a.config['model']['base']}`, data `{a.config['data']['source']}`.", "", "## Verdict", ""]
+           f"base `{a.config['model']['base']}`, data `{a.config['data']['source']}`.", ""]
+    out += [f"- {line}" for line in setup_lines(a)] + ["", "## Is this comparison fair?", ""]
+    out += [f"- {line}" for line in check_lines(a)] + ["", "## Verdict", ""]
     out += [f"- {s}" for s in a.verdict] + ["", markdown_table(a.verdict_table), "## Data needs", "",
                                             (F.NOTES["data_needs"]), "", markdown_table(a.summary),
                                             "## Effective data transferred", "", (F.NOTES["transfer"]), "",
                                             markdown_table(a.transfer), "## Compute", "", (F.NOTES["compute"]), "",
                                             markdown_table(a.compute), f"## Cost to reach {a.metric} {_fmt(a.target)}", "",
-                                            markdown_table(a.to_target), "## Learning-rate sweep", "",
-                                            markdown_table(a.lr_sweep),
+                                            markdown_table(a.to_target), "## Learning-rate search", "",
+                                            LR_SEARCH_NOTE, "", markdown_table(a.lr_sweep),
                                             "## Forgetting", "", (F.NOTES["forgetting"]), "",
                                             markdown_table(a.forgetting), "## Overfitting", "",
                                             (F.NOTES["overfitting"]), "", markdown_table(a.overfitting),
@@ -187,6 +237,9 @@ def html_report(a: Analysis) -> str:
              f"<h1>Head Start report — {html.escape(a.exp['name'])}</h1>",
              f"<p>Experiment <code>{a.exp['id']}</code>, task {a.config['task']}, base <code>"
              f"{html.escape(a.config['model']['base'])}</code>, data <code>{html.escape(a.config['data']['source'])}</code>.</p>",
+             "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in setup_lines(a)) + "</ul>",
+             "<h2>Is this comparison fair?</h2><ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in check_lines(a))
+             + "</ul>",
              "<h2>Verdict</h2><div class='verdict'><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in a.verdict)
              + "</ul></div>", _html_table(a.verdict_table)]
     for i, (key, fig) in enumerate(figures(a)):
@@ -196,7 +249,7 @@ def html_report(a: Analysis) -> str:
               _html_table(a.transfer),
               "<h2>Compute</h2>", f"<p class='note'>{_html_text(F.NOTES['compute'])}</p>", _html_table(a.compute),
               f"<h2>Cost to reach {html.escape(a.metric)} {_fmt(a.target)}</h2>", _html_table(a.to_target),
-              "<h2>Learning-rate sweep</h2>", _html_table(a.lr_sweep),
+              "<h2>Learning-rate search</h2>", f"<p class='note'>{html.escape(LR_SEARCH_NOTE)}</p>", _html_table(a.lr_sweep),
               "<h2>Forgetting</h2>", _html_table(a.forgetting), "<h2>Overfitting</h2>",
               f"<p class='note'>{_html_text(F.NOTES['overfitting'])}</p>", _html_table(a.overfitting),
               "<h2>Environment</h2><ul>" + "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in env.items())

@@ -6,10 +6,13 @@ import json
 from .store import Store
 
 EXPORT_COLUMNS = [
-    "run_id", "strategy", "n_train", "seed", "status", "metric", "eval_metric", "eval_macro_f1", "eval_loss",
-    "probe", "probe_baseline", "probe_final", "forgetting", "wall_s", "flops", "peak_mem_bytes",
+    "run_id", "role", "strategy", "n_train", "seed", "status", "metric", "eval_metric", "eval_macro_f1", "eval_loss",
+    "best_step", "eval_metric_best", "eval_macro_f1_best", "eval_loss_best", "stopped_early",
+    "probe", "probe_baseline", "probe_final", "forgetting", "forgetting_best", "wall_s", "flops", "peak_mem_bytes",
     "trainable_params", "steps", "examples", "lr", "error",
 ]
+"""eval_*: the eval set at the end of training; *_best: at the run's best checkpoint (lowest validation loss).
+Learning-rate search runs (role lr-sweep) are scored on the validation set only."""
 
 
 def run_rows(store: Store, exp_id: str) -> list[dict]:
@@ -18,12 +21,15 @@ def run_rows(store: Store, exp_id: str) -> list[dict]:
     rows = []
     for r in store.runs(exp_id):
         res = json.loads(r["result_json"]) if r["result_json"] else {}
-        ev = res.get("eval", {})
+        ev, best = res.get("eval", {}), res.get("eval_best", {})
         probe_key = next(iter(res.get("probe_final", {})), None)
         rows.append({
-            "run_id": r["id"], "strategy": r["strategy"], "n_train": r["n_train"], "seed": r["seed"],
+            "run_id": r["id"], "role": r["role"], "strategy": r["strategy"], "n_train": r["n_train"], "seed": r["seed"],
             "status": r["status"], "metric": metric, "eval_metric": ev.get(metric),
-            "eval_macro_f1": ev.get("macro_f1"), "eval_loss": ev.get("loss"),
+            "eval_macro_f1": ev.get("macro_f1"), "eval_loss": ev.get("loss"), "best_step": res.get("best_step"),
+            "eval_metric_best": best.get(metric), "eval_macro_f1_best": best.get("macro_f1"),
+            "eval_loss_best": best.get("loss"), "stopped_early": res.get("stopped_early"),
+            "forgetting_best": res.get("forgetting_best", {}).get(probe_key) if probe_key else None,
             "probe": probe_key,
             "probe_baseline": res.get("probe_baseline", {}).get(probe_key) if probe_key else None,
             "probe_final": res.get("probe_final", {}).get(probe_key) if probe_key else None,

@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS metrics (
     examples INTEGER NOT NULL, wall_s REAL NOT NULL, flops REAL NOT NULL, key TEXT NOT NULL,
     value REAL NOT NULL, PRIMARY KEY (run_id, step, key)
 );
+CREATE TABLE IF NOT EXISTS lr_searches (
+    key TEXT PRIMARY KEY, created_at REAL NOT NULL, experiment_id TEXT, spec_json TEXT NOT NULL,
+    result_json TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     at REAL NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL, data_json TEXT NOT NULL DEFAULT '{}'
@@ -255,6 +259,20 @@ class Store:
         with self.tx() as c:
             c.execute("UPDATE runs SET status = 'queued', pid = NULL, cancel_requested_at = NULL, ended_at = NULL "
                       "WHERE id = ? AND status IN ('interrupted', 'cancelled', 'failed')", (run_id,))
+
+    # -- learning-rate searches ----------------------------------------------------------------------
+    def lr_search(self, key: str) -> dict | None:
+        """A finished learning-rate search by key: {key, created_at, experiment_id, spec, result}."""
+        row = self.conn.execute("SELECT * FROM lr_searches WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        return {"key": row["key"], "created_at": row["created_at"], "experiment_id": row["experiment_id"],
+                "spec": json.loads(row["spec_json"]), "result": json.loads(row["result_json"])}
+
+    def save_lr_search(self, key: str, spec: dict, result: dict, experiment_id: str | None) -> None:
+        with self.tx() as c:
+            c.execute("INSERT OR REPLACE INTO lr_searches (key, created_at, experiment_id, spec_json, result_json) "
+                      "VALUES (?, ?, ?, ?, ?)", (key, time.time(), experiment_id, json.dumps(spec), json.dumps(result)))
 
     # -- metrics and events ------------------------------------------------------------------------
     def log_metrics(self, run_id: str, step: int, examples: int, wall_s: float, flops: float,

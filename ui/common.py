@@ -69,10 +69,10 @@ def experiment_version(root: str, exp_id: str) -> tuple:
 
 
 @st.cache_resource(max_entries=16, show_spinner="Analysing the experiment…")
-def _cached_analysis(root: str, exp_id: str, price: float, target: float | None, version: str):
+def _cached_analysis(root: str, exp_id: str, price: float, target: float | None, version: str, checkpoint: str = "best"):
     from training.report import analyse
 
-    return analyse(_store(root), exp_id, price, target)
+    return analyse(_store(root), exp_id, price, target, checkpoint)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Writing the report…")
@@ -82,11 +82,11 @@ def _cached_html_report(root: str, exp_id: str, price: float, version: str) -> s
     return html_report(_cached_analysis(root, exp_id, price, None, version))
 
 
-def cached_analysis(exp_id: str, price: float, target: float | None = None):
-    """`training.report.analyse`, computed once per experiment state, price and target for every session (with
-    100 runs it takes ~2 s). Shared, not copied: pages must not mutate it."""
+def cached_analysis(exp_id: str, price: float, target: float | None = None, checkpoint: str = "best"):
+    """`training.report.analyse`, computed once per experiment state, price, target and scored checkpoint for
+    every session (with 100 runs it takes ~2 s). Shared, not copied: pages must not mutate it."""
     root = str(store_dir())
-    return _cached_analysis(root, exp_id, price, target, repr(experiment_version(root, exp_id)))
+    return _cached_analysis(root, exp_id, price, target, repr(experiment_version(root, exp_id)), checkpoint)
 
 
 def cached_html_report(exp_id: str, price: float) -> str:

@@ -17,13 +17,21 @@ X_AXES = {"step": "optimizer steps", "examples": "training examples seen", "wall
 NOTES = {
     "data_needs": (
         "**How to read this:** each line is a strategy; x is the number of labelled training examples (log "
-        "scale), y the eval metric at the end of training; the band is the 95% interval over seeds. "
+        "scale), y the eval metric of each run at its best checkpoint (lowest validation loss; switch to the end "
+        "of training in the sidebar). Every strategy trained at its own searched learning rate, scratch until its "
+        "validation loss stopped improving. The band is a 95% interval: for accuracy, over seeds on the logit "
+        "scale so it stays inside [0, 1] (with one seed, the Wilson interval of the eval set's size — eval-set "
+        "noise only). Grey lines are references on the same subsets: the majority class (dashed) and TF-IDF + "
+        "logistic regression (dotted); a neural run at the dashed line learned nothing. "
         "**What the literature finds:** fine-tuning is training with a head start — it is far ahead at small N, "
-        "and training from scratch closes part of the gap only with much more data (Hernandez et al. 2021; "
-        "He et al. 2019 found scratch catches up with enough data and iterations, but not at ~1k examples)."),
+        "and training from scratch closes part of the gap only with much more data and steps (Hernandez et al. "
+        "2021; He et al. 2019 found scratch catches up given enough data and iterations, but not at ~1k examples). "
+        "TF-IDF n-gram models stayed competitive with networks trained from scratch up to hundreds of thousands "
+        "of examples (Zhang et al. 2015)."),
     "curves": (
         "**How to read this:** loss against the chosen x-axis, one line per run, coloured by strategy; solid "
-        "is eval loss, dotted is training loss. Switch x to FLOPs or wall-clock to compare cost, not steps. "
+        "is validation loss (held out of training; it picks the best checkpoint and when scratch stops), dotted "
+        "is training loss. Switch x to FLOPs or wall-clock to compare cost, not steps. "
         "**What the literature finds:** pretrained starts converge in a fraction of the steps; scratch needs a "
         "higher learning rate and many more steps, and a widening gap between training and eval loss means "
         "the model is memorising its small training set."),
@@ -58,8 +66,10 @@ NOTES = {
         "on small models is rarely faster per step; scratch costs what full fine-tuning costs per step and "
         "needs more steps."),
     "overfitting": (
-        "**How to read this:** final training and eval loss per run; a flag means eval loss ended >5% above "
-        "its best while training loss kept falling. **What the literature finds:** small training sets "
+        "**How to read this:** training and validation loss per run, compared at every evaluation; a flag means "
+        "validation loss ended >5% above its best while training loss kept falling (memorising), or ended at "
+        "1.5× the training loss or more with the gap widening. Each run is also scored at its best checkpoint, "
+        "so an overfitting run's headline number is from before it overfit. **What the literature finds:** small training sets "
         "overfit, scratch most (He et al. 2019: at ~1k images scratch matched training loss but not "
         "validation accuracy)."),
 }
@@ -70,9 +80,19 @@ def _base(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
     return fig
 
 
-def data_needs_figure(summary: pd.DataFrame, metric: str) -> go.Figure:
-    """Metric vs training-set size (log x): mean line and 95% band per strategy."""
+REFERENCE_DASH = {"majority": "dash", "tfidf": "dot"}
+
+
+def data_needs_figure(summary: pd.DataFrame, metric: str, references: pd.DataFrame | None = None) -> go.Figure:
+    """Metric vs training-set size (log x): mean line and 95% band per strategy, and grey reference lines."""
     fig = go.Figure()
+    if references is not None and not references.empty and metric in references:
+        for ref, g in references.groupby("reference", sort=False):
+            g = g.sort_values("n_train")
+            fig.add_trace(go.Scatter(x=g["n_train"], y=g[metric], mode="lines+markers", name=g["name"].iloc[0],
+                                     line=dict(color="#777", width=2, dash=REFERENCE_DASH.get(ref, "dashdot")),
+                                     marker=dict(size=6, symbol="diamond"),
+                                     hovertemplate="N=%{x}<br>%{y:.3f}<extra>" + g["name"].iloc[0] + " (reference)</extra>"))
     for strategy, g in summary.groupby("strategy", sort=False):
         g = g.sort_values("n_train")
         c = color(strategy)
@@ -92,8 +112,8 @@ def data_needs_figure(summary: pd.DataFrame, metric: str) -> go.Figure:
     return _base(fig, f"Data needs: {metric} vs training-set size", "training examples (log scale)", metric)
 
 
-def curves_figure(metrics: pd.DataFrame, x: str = "step", keys=("eval/loss", "train/loss")) -> go.Figure:
-    """Loss curves of every run, coloured by strategy (eval solid, train dotted)."""
+def curves_figure(metrics: pd.DataFrame, x: str = "step", keys=("val/loss", "train/loss")) -> go.Figure:
+    """Loss curves of every run, coloured by strategy (validation solid, train dotted)."""
     fig = go.Figure()
     shown = set()
     for (_run, strategy, n, seed), g in metrics[metrics["key"].isin(keys)].groupby(
@@ -107,7 +127,7 @@ def curves_figure(metrics: pd.DataFrame, x: str = "step", keys=("eval/loss", "tr
             fig.add_trace(go.Scatter(
                 x=k[x], y=k["value"], mode="lines+markers" if len(k) < 4 else "lines", name=strategy,
                 legendgroup=strategy, showlegend=first and key == keys[0],
-                line=dict(color=color(strategy), width=2.5 if key.startswith("eval") else 1.5,
+                line=dict(color=color(strategy), width=2.5 if key.startswith("val") else 1.5,
                           dash="dot" if key.startswith("train") else dash(strategy)),
                 hovertemplate=f"{strategy} N={n} seed {seed}<br>{key} %{{y:.3f}}<br>{X_AXES[x]} %{{x:.4g}}<extra></extra>"))
     if x == "flops":

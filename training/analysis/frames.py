@@ -1,4 +1,5 @@
-"""Read an experiment from the store into two DataFrames: one row per run, and the metrics (long)."""
+"""Read an experiment from the store into DataFrames: one row per run, the metrics (long), the reference
+baselines — and pick which checkpoint of each run is scored (its best, by validation loss, or its end)."""
 from __future__ import annotations
 
 import json
@@ -12,8 +13,12 @@ RUN_COLUMNS = [
     "wall_s", "flops", "peak_mem_bytes", "trainable_params", "params", "lr", "eval_loss", "eval_accuracy",
     "eval_macro_f1", "eval_perplexity", "probe_key", "probe_baseline", "probe_final", "forgetting", "device",
     "device_name", "error", "mem_estimate", "micro_batch_size", "started_at", "ended_at", "heartbeat_at",
-    "torch", "transformers", "role", "sweep_lr",
+    "torch", "transformers", "role", "sweep_lr", "best_step", "best_loss", "best_accuracy", "best_macro_f1",
+    "best_perplexity", "probe_best", "forgetting_best", "until_plateau", "stopped_early", "eval_examples",
+    "best_val_loss", "checkpoint",
 ]
+REFERENCE_COLUMNS = ["reference", "name", "n_train", "seed", "accuracy", "macro_f1", "loss", "eval_examples"]
+CHECKPOINTS = {"best": "best checkpoint (lowest validation loss: early stopping)", "end": "end of training"}
 METRIC_COLUMNS = ["run_id", "strategy", "n_train", "seed", "step", "examples", "wall_s", "flops", "key", "value"]
 
 
@@ -37,16 +42,49 @@ def runs_frame(store: Store, exp_id: str) -> pd.DataFrame:
             "device_name": res.get("device"), "error": r["error"], "mem_estimate": r["mem_estimate"],
             "micro_batch_size": r["micro_batch_size"], "started_at": r["started_at"], "ended_at": r["ended_at"],
             "heartbeat_at": r["heartbeat_at"], "torch": res.get("torch"), "transformers": res.get("transformers"),
-            "role": r["role"], "sweep_lr": r["lr"],
+            "role": r["role"], "sweep_lr": r["lr"], "best_step": res.get("best_step"),
+            **{f"best_{k}": (res.get("eval_best") or {}).get(k) for k in ("loss", "accuracy", "macro_f1", "perplexity")},
+            "probe_best": (res.get("probe_best") or {}).get(probe_key),
+            "forgetting_best": (res.get("forgetting_best") or {}).get(probe_key),
+            "until_plateau": res.get("until_plateau"), "stopped_early": res.get("stopped_early"),
+            "eval_examples": res.get("eval_examples"), "best_val_loss": res.get("best_val_loss"), "checkpoint": "end",
         })
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def at_checkpoint(runs: pd.DataFrame, checkpoint: str = "best") -> pd.DataFrame:
+    """The runs with eval_* and forgetting taken at `checkpoint`: `best` (where a run recorded one) or `end`."""
+    if checkpoint == "end" or runs.empty:
+        return runs
+    out = runs.copy()
+    has = out["best_step"].notna()
+    for k in ("loss", "accuracy", "macro_f1", "perplexity"):
+        out.loc[has, f"eval_{k}"] = out.loc[has, f"best_{k}"]
+    has_probe = has & out["probe_best"].notna()
+    out.loc[has_probe, "probe_final"] = out.loc[has_probe, "probe_best"]
+    out.loc[has_probe, "forgetting"] = out.loc[has_probe, "forgetting_best"]
+    out.loc[has, "checkpoint"] = "best"
+    return out
+
+
+def references_frame(store: Store, exp_id: str) -> pd.DataFrame:
+    """The reference baselines' scores: one row per (reference, size, seed)."""
+    rows = []
+    for r in store.runs(exp_id):
+        if r["role"] == "reference" and r["status"] == "done" and r["result_json"]:
+            rows += json.loads(r["result_json"]).get("references", [])
+    return pd.DataFrame(rows, columns=REFERENCE_COLUMNS)
 
 
 def metrics_frame(store: Store, exp_id: str) -> pd.DataFrame:
     runs = {r["id"]: r for r in store.runs(exp_id)}
     rows = [{"strategy": runs[m["run_id"]]["strategy"], "n_train": runs[m["run_id"]]["n_train"],
              "seed": runs[m["run_id"]]["seed"], **m} for m in store.metrics(exp_id=exp_id)]
-    return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+    out = pd.DataFrame(rows, columns=METRIC_COLUMNS)
+    if not out.empty and not out["key"].str.startswith("val/").any():
+        # Experiments recorded before the validation split scored the eval set during training.
+        out["key"] = out["key"].str.replace(r"^eval/", "val/", regex=True)
+    return out
 
 
 def latest_progress(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:

@@ -56,34 +56,60 @@ def forgetting_table(runs: pd.DataFrame) -> pd.DataFrame:
                                        "high", "seeds"])
 
 
-def overfitting_table(metrics: pd.DataFrame, rise: float = 0.05) -> pd.DataFrame:
-    """Per run: final train and eval loss, their gap, and a flag when eval loss ended more than `rise`
-    (relative) above its best while train loss kept falling — the run memorised its training set."""
+def overfitting_table(metrics: pd.DataFrame, rise: float = 0.05, gap_ratio: float = 1.5) -> pd.DataFrame:
+    """Per run, compared at every evaluation: final train and validation loss, their gap, and a flag with its
+    reason — `memorising` when validation loss ended more than `rise` (relative) above its best while training
+    loss kept falling, `gap` when validation loss ended ≥ `gap_ratio`× the training loss and the gap widened
+    since the first evaluation (the model fits its training set far better than new data)."""
     rows = []
     for run_id, g in metrics.groupby("run_id", sort=False):
-        ev = g[g["key"] == "eval/loss"].sort_values("step")
-        tr = g[g["key"] == "train/loss"].sort_values("step")
-        if ev.empty or tr.empty:
+        ev = g[g["key"] == "val/loss"].sort_values("step").set_index("step")["value"]
+        tr = g[g["key"] == "train/loss"].sort_values("step").set_index("step")["value"]
+        both = pd.concat([tr.rename("train"), ev.rename("val")], axis=1, join="inner")
+        if ev.empty or tr.empty or both.empty:
             continue
-        final_eval, best_eval = ev["value"].iloc[-1], ev["value"].min()
-        final_train = tr["value"].iloc[-1]
-        falling = len(tr) < 2 or tr["value"].iloc[-1] <= tr["value"].iloc[0]
-        flag = bool(final_eval > best_eval * (1 + rise) and falling)
+        final_eval, best_eval, final_train = ev.iloc[-1], ev.min(), tr.iloc[-1]
+        falling = len(tr) < 2 or tr.iloc[-1] <= tr.iloc[0]
+        gaps = both["val"] - both["train"]
+        reasons = []
+        if final_eval > best_eval * (1 + rise) and falling:
+            reasons.append(f"validation loss rose {final_eval / best_eval - 1:.0%} above its best while training loss fell")
+        last = both.iloc[-1]
+        widened = len(gaps) < 2 or gaps.iloc[-1] > gaps.iloc[0]
+        if last["train"] > 0 and last["val"] >= gap_ratio * last["train"] and widened:
+            reasons.append(f"validation loss {last['val']:.3f} is {last['val'] / last['train']:.1f}× training loss "
+                           f"{last['train']:.3f}")
         rows.append({"run_id": run_id, "strategy": g["strategy"].iloc[0], "n_train": int(g["n_train"].iloc[0]),
-                     "seed": int(g["seed"].iloc[0]), "train_loss": final_train, "eval_loss": final_eval,
-                     "best_eval_loss": best_eval, "gap": final_eval - final_train, "overfitting": flag})
-    return pd.DataFrame(rows, columns=["run_id", "strategy", "n_train", "seed", "train_loss", "eval_loss",
-                                       "best_eval_loss", "gap", "overfitting"])
+                     "seed": int(g["seed"].iloc[0]), "train_loss": final_train, "val_loss": final_eval,
+                     "best_val_loss": best_eval, "gap": final_eval - final_train, "overfitting": bool(reasons),
+                     "why": "; ".join(reasons)})
+    return pd.DataFrame(rows, columns=["run_id", "strategy", "n_train", "seed", "train_loss", "val_loss",
+                                       "best_val_loss", "gap", "overfitting", "why"])
 
 
-def lr_sweep_table(all_runs: pd.DataFrame, metric_col: str) -> pd.DataFrame:
-    """The learning-rate sweep, kept visible: every tried LR per strategy, its final eval loss and metric,
-    and which one the grid used (the lowest eval loss)."""
+SEARCH_SOURCE = {"planned": "searched in this experiment", "reused": "reused from experiment {experiment_id}",
+                 "stored": "stored with the app ({created}, {device})"}
+
+
+def lr_search_table(all_runs: pd.DataFrame, searches: dict, metric: str) -> pd.DataFrame:
+    """The learning-rate search, kept visible: per strategy every tried rate, its lowest validation loss and
+    final validation metric, which rate the grid used, and where the search came from (run here, reused
+    from an earlier experiment of this store, or stored with the app for a built-in preset)."""
+    cols = ["strategy", "lr", "status", "val_loss", f"val_{metric}", "chosen", "search"]
+    rows = []
     sw = all_runs[all_runs["role"] == "lr-sweep"]
-    if sw.empty:
-        return pd.DataFrame(columns=["strategy", "lr", "status", "eval_loss", metric_col, "chosen"])
-    t = sw[["strategy", "sweep_lr", "status", "eval_loss", metric_col]].rename(columns={"sweep_lr": "lr"})
-    t = t.sort_values(["strategy", "lr"]).reset_index(drop=True)
-    best = t[t["status"] == "done"].groupby("strategy")["eval_loss"].idxmin()
-    t["chosen"] = t.index.isin(best.values)
-    return t
+    for label, s in searches.items():
+        source = SEARCH_SOURCE[s["status"]].format(**{"experiment_id": "?", "created": "?", "device": "?", **s})
+        if s["status"] == "planned":
+            mine = sw[sw["strategy"] == s["label"]]
+            tried = [{"lr": r["sweep_lr"], "status": r["status"], "val_loss": r["best_val_loss"],
+                      "val_metric": r[f"eval_{metric}"]} for _, r in mine.iterrows()]
+        else:
+            tried = s.get("tried", [])
+        ok = [t for t in tried if t["status"] == "done" and t["val_loss"] is not None and t["val_loss"] == t["val_loss"]]
+        chosen = min(ok, key=lambda t: (t["val_loss"], t["lr"]))["lr"] if ok else None
+        for t in sorted(tried, key=lambda t: t["lr"]):
+            rows.append({"strategy": label, "lr": t["lr"], "status": t["status"], "val_loss": t["val_loss"],
+                         f"val_{metric}": t.get("val_metric"), "chosen": t["lr"] == chosen and t["status"] == "done",
+                         "search": source})
+    return pd.DataFrame(rows, columns=cols)

@@ -6,7 +6,10 @@ D_T = D_E − D_F is the data the pretrained model is worth; D_E / D_F the data 
 over seeds gives intervals: each size's mean loss is redrawn from its t-distributed sampling error
 (a plain resampling bootstrap of 3 seeds is too narrow), the curve refitted and inverted again. When the fine-tuned loss is below
 every scratch loss, D_E lies beyond the largest scratch size and is an extrapolation — flagged, not
-hidden; when it is at or below L∞, scratch would never get there (D_E = ∞).
+hidden; when it is at or below the fitted L∞, D_E is infinite *on this fit*, which three or four scratch
+sizes cannot support: the app then says D_E cannot be estimated from these runs, never that no amount of
+data would do. Each run's loss is taken at its best checkpoint (as Hernandez et al. stop early), and the
+fit is refused when scratch's loss does not fall with data or a scratch size failed.
 """
 from __future__ import annotations
 
@@ -69,19 +72,44 @@ def _draw_means(stats: pd.DataFrame, pooled_rel_sd: float, rng: np.random.Genera
     return stats["mean"].to_numpy() + sd / np.sqrt(n) * rng.standard_t(dof)
 
 
+COLUMNS = ["strategy", "n_train", "loss", "d_e", "d_e_low", "d_e_high", "d_t", "multiplier", "multiplier_low",
+           "multiplier_high", "extrapolated", "seeds"]
+
+
+def _cannot(reason: str) -> pd.DataFrame:
+    out = pd.DataFrame(columns=COLUMNS)
+    out.attrs["reason"] = reason
+    return out
+
+
 def effective_data(runs: pd.DataFrame, loss_col: str = "eval_loss", baseline: str = "scratch", n_boot: int = 300,
-                   seed: int = 0) -> pd.DataFrame:
+                   seed: int = 0, exclude: set | None = None) -> pd.DataFrame:
     """Per (strategy, N) of every non-baseline strategy: D_E, D_T, the multiplier D_E/D_F with 95%
-    bootstrap intervals, and whether D_E is an extrapolation beyond the largest scratch size."""
+    bootstrap intervals, and whether D_E is an extrapolation beyond the largest scratch size. When the
+    scratch runs cannot support a fit, an empty frame whose `attrs["reason"]` says why. `exclude`: (strategy,
+    N) cells that failed (see `fairness`)."""
+    exclude = exclude or set()
     done = runs[(runs["status"] == "done") & runs[loss_col].notna()]
     scratch = done[done["strategy"] == baseline]
-    others = done[done["strategy"] != baseline]
-    cols = ["strategy", "n_train", "loss", "d_e", "d_e_low", "d_e_high", "d_t", "multiplier", "multiplier_low",
-            "multiplier_high", "extrapolated", "seeds"]
+    others = done[(done["strategy"] != baseline) & ~done["strategy"].str.split("×").str[0].eq(baseline)]
+    others = others[[(s, int(n)) not in exclude for s, n in zip(others["strategy"], others["n_train"], strict=True)]]
     if scratch["n_train"].nunique() < 3 or others.empty:
-        return pd.DataFrame(columns=cols)
+        return _cannot(f"it needs {baseline} runs at 3 or more training-set sizes and another strategy to compare")
+    bad = sorted(n for s, n in exclude if s == baseline)
+    if bad:
+        return _cannot(f"{baseline} failed at N={', '.join(f'{n:,}' for n in bad)} (see the checks above), so its "
+                       "data curve is not a baseline to measure against")
     means = scratch.groupby("n_train")[loss_col].agg(["mean", "std", "count"]).reset_index()
-    law = fit_power_law(means["n_train"], means["mean"])
+    rising = [(int(a.n_train), int(b.n_train)) for a, b in zip(means.itertuples(), list(means.itertuples())[1:],
+                                                               strict=False) if b.mean >= a.mean]
+    if rising:
+        a, b = rising[0]
+        return _cannot(f"{baseline}'s eval loss does not fall with more data (N={a:,} → {b:,}), so no data curve "
+                       "can be fitted to it")
+    try:
+        law = fit_power_law(means["n_train"], means["mean"])
+    except ValueError as e:
+        return _cannot(str(e))
     max_d = float(scratch["n_train"].max())
     rng = np.random.default_rng(seed)
     pooled = _pooled_relative_sd(means)
@@ -103,6 +131,7 @@ def effective_data(runs: pd.DataFrame, loss_col: str = "eval_loss", baseline: st
         rows.append({"strategy": strategy, "n_train": int(n), "loss": mean_loss, "d_e": d_e, "d_e_low": float(lo),
                      "d_e_high": float(hi), "d_t": d_e - n, "multiplier": d_e / n, "multiplier_low": float(lo) / n,
                      "multiplier_high": float(hi) / n, "extrapolated": bool(d_e > max_d), "seeds": int(stats["count"].iloc[0])})
-    out = pd.DataFrame(rows, columns=cols)
+    out = pd.DataFrame(rows, columns=COLUMNS)
     out.attrs["law"] = law
+    out.attrs["max_scratch_n"] = int(max_d)
     return out

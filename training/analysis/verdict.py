@@ -1,18 +1,26 @@
 """The verdict: a few plain sentences and the table they come from. Every number in a sentence is a cell
-of the table (rounded to 3 digits), and uncertainty is stated: overlapping 95% intervals are reported
-as "no clear difference", a single seed as indicative only."""
+of the table (rounded to 3 digits), and uncertainty is stated: overlapping 95% intervals are reported as
+"no clear difference", a single seed as indicative only, and each comparison says how many seeds back it.
+A (strategy, size) cell that failed a fairness check (see `fairness`) is named as failed and never used
+to draw a conclusion."""
 from __future__ import annotations
 
 import math
 
 import pandas as pd
 
+from .fairness import failed_cells, reference_summary
 from .stats import clearly_different
 
 
-def verdict_table(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFrame) -> pd.DataFrame:
-    """Per (strategy, N): metric mean and interval, seeds, FLOPs, wall seconds, forgetting."""
+def verdict_table(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFrame,
+                  end: pd.DataFrame | None = None, findings: list[dict] | None = None,
+                  refs: pd.DataFrame | None = None, metric: str = "accuracy") -> pd.DataFrame:
+    """Per (strategy, N): metric mean and interval at the analysed checkpoint, the mean at the end of training,
+    seeds, FLOPs, wall seconds, forgetting, and the cell's status; then the reference baselines' rows."""
     t = summary.rename(columns={"mean": "metric", "low": "metric_low", "high": "metric_high"})
+    t = t.merge(end[["strategy", "n_train", "mean"]].rename(columns={"mean": "metric_end"}), on=["strategy", "n_train"],
+                how="left") if end is not None and not end.empty else t.assign(metric_end=math.nan)
     if not compute.empty:
         t = t.merge(compute[["strategy", "n_train", "flops", "wall_s"]], on=["strategy", "n_train"], how="left")
     else:
@@ -21,11 +29,30 @@ def verdict_table(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.D
         t = t.merge(forgetting[["strategy", "n_train", "forgetting"]], on=["strategy", "n_train"], how="left")
     else:
         t = t.assign(forgetting=math.nan)
-    return t[["strategy", "n_train", "metric", "metric_low", "metric_high", "seeds", "flops", "wall_s", "forgetting"]]
+    bad: dict[tuple, list[str]] = {}
+    for f in findings or []:
+        if f["severity"] == "failure" and f["strategy"]:
+            bad.setdefault((f["strategy"], f["n_train"]), []).append(f["kind"].replace("_", " "))
+    t["status"] = [("FAILED: " + ", ".join(bad[(s, int(n))])) if (s, int(n)) in bad else "ok"
+                   for s, n in zip(t["strategy"], t["n_train"], strict=True)]
+    cols = ["strategy", "n_train", "metric", "metric_low", "metric_high", "seeds", "metric_end", "flops", "wall_s",
+            "forgetting", "status"]
+    ref = reference_summary(refs) if refs is not None else pd.DataFrame()
+    if not ref.empty and metric in ref:
+        ref_rows = pd.DataFrame({"strategy": "reference: " + ref["name"], "n_train": ref["n_train"], "metric": ref[metric],
+                                 "metric_low": math.nan, "metric_high": math.nan, "seeds": math.nan,
+                                 "metric_end": ref[metric], "flops": math.nan, "wall_s": math.nan,
+                                 "forgetting": math.nan, "status": "reference"})
+        t = pd.concat([t[cols], ref_rows[cols]], ignore_index=True) if not t.empty else ref_rows[cols]
+    return t[cols]
 
 
 def _f(x: float) -> str:
     return f"{x:.3f}"
+
+
+def _seeds(k: int) -> str:
+    return "1 seed" if k == 1 else f"{k} seeds"
 
 
 def _row(t: pd.DataFrame, strategy: str, n: int) -> dict | None:
@@ -50,42 +77,69 @@ def best_by_size(t: pd.DataFrame, higher_is_better: bool) -> list[tuple[int, str
     return out
 
 
+def _failed_sentence(strategy: str, ns: list[int], findings: list[dict]) -> str:
+    kinds = {f["kind"] for f in findings if f["strategy"] == strategy and f["severity"] == "failure"}
+    what = ("learned nothing (not above the majority class)" if kinds == {"at_majority"} else
+            "failed its runs" if kinds == {"failed"} else "diverged" if kinds == {"loss_rose"} else
+            "got worse with more data" if kinds == {"not_monotone"} else "failed the checks above")
+    sizes = " and ".join(f"N={n:,}" for n in ns)
+    return (f"{strategy} {what} at {sizes}: no conclusion is drawn from {'it' if len(ns) == 1 else 'those runs'} — "
+            "see the checks above for why and what to change.")
+
+
 def verdict(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFrame, metric: str,
-            higher_is_better: bool, baseline: str = "scratch",
-            transfer: pd.DataFrame | None = None) -> tuple[list[str], pd.DataFrame]:
-    t = verdict_table(summary, compute, forgetting)
+            higher_is_better: bool, baseline: str = "scratch", transfer: pd.DataFrame | None = None,
+            findings: list[dict] | None = None, refs: pd.DataFrame | None = None, end: pd.DataFrame | None = None,
+            progress: tuple[int, int] | None = None) -> tuple[list[str], pd.DataFrame]:
+    findings = findings or []
+    full = verdict_table(summary, compute, forgetting, end, findings, refs, metric)
+    out: list[str] = []
+    if progress is not None and progress[0] < progress[1]:
+        out.append(f"Partial results: {progress[0]} of {progress[1]} runs have finished; the sentences below cover "
+                   "only those and will change.")
+    t = full[full["status"] == "ok"] if not full.empty else full
     if t.empty:
-        return ["No finished runs yet: the verdict appears when runs finish."], t
+        failed = full[full["status"].str.startswith("FAILED")] if not full.empty else full
+        for s, g in failed.groupby("strategy", sort=False):
+            out.append(_failed_sentence(s, sorted(int(n) for n in g["n_train"]), findings))
+        return out or ["No finished runs yet: the verdict appears when runs finish."], full
     sign = 1 if higher_is_better else -1
     sizes = sorted(t["n_train"].unique())
-    out: list[str] = []
     if int(t["seeds"].max()) < 2:
         out.append("One seed per run: differences below are indicative only — add seeds for 95% intervals.")
+    cells = failed_cells(findings)
+    for s in dict.fromkeys(s for s, _ in sorted(cells)):
+        out.append(_failed_sentence(s, sorted(n for c, n in cells if c == s), findings))
     gaps = {}
     for n in ([sizes[0], sizes[-1]] if len(sizes) > 1 else sizes):
         at = t[t["n_train"] == n]
         best = at.loc[(at["metric"] * sign).idxmax()]
         base = _row(t, baseline, n)
-        if base is None or best["strategy"] == baseline:
-            out.append(f"At N={n}, {best['strategy']} is best with {metric} {_f(best['metric'])}.")
-            continue
         b = _row(t, best["strategy"], n)
+        if (baseline, int(n)) in cells:
+            out.append(f"At N={n:,}, {best['strategy']} reaches {metric} {_f(b['mean'])} ({_seeds(b['seeds'])}); there is "
+                       f"no comparison with {baseline} at this size because its runs failed.")
+            continue
+        if base is None or best["strategy"] == baseline:
+            out.append(f"At N={n:,}, {best['strategy']} is best with {metric} {_f(best['metric'])} ({_seeds(b['seeds'])}).")
+            continue
         gaps[n] = sign * (b["mean"] - base["mean"])
+        k = min(b["seeds"], base["seeds"])
         if clearly_different(b, base):
-            out.append(f"At N={n}, {best['strategy']} reaches {metric} {_f(b['mean'])} "
+            out.append(f"At N={n:,}, {best['strategy']} reaches {metric} {_f(b['mean'])} "
                        f"(95% CI {_f(b['low'])}–{_f(b['high'])}) against {baseline}'s {_f(base['mean'])} "
-                       f"({_f(base['low'])}–{_f(base['high'])}): {best['strategy']} wins.")
-        elif b["seeds"] >= 2 and base["seeds"] >= 2:
-            out.append(f"At N={n}, {best['strategy']} ({_f(b['mean'])}) and {baseline} ({_f(base['mean'])}) "
-                       f"show no clear difference: their 95% intervals overlap.")
+                       f"({_f(base['low'])}–{_f(base['high'])}), {_seeds(k)} each: {best['strategy']} wins.")
+        elif k >= 2:
+            out.append(f"At N={n:,}, {best['strategy']} ({_f(b['mean'])}) and {baseline} ({_f(base['mean'])}) "
+                       f"show no clear difference over {_seeds(k)}: their 95% intervals overlap.")
         else:
-            out.append(f"At N={n}, {best['strategy']} reaches {metric} {_f(b['mean'])} against {baseline}'s "
-                       f"{_f(base['mean'])}.")
+            out.append(f"At N={n:,}, {best['strategy']} reaches {metric} {_f(b['mean'])} against {baseline}'s "
+                       f"{_f(base['mean'])} (1 seed).")
     if len(gaps) == 2:
         small, large = sizes[0], sizes[-1]
         trend = "narrows" if gaps[large] < gaps[small] else "widens"
-        out.append(f"The lead of the best strategy over {baseline} {trend} from {_f(gaps[small])} at N={small} "
-                   f"to {_f(gaps[large])} at N={large}.")
+        out.append(f"The lead of the best strategy over {baseline} {trend} from {_f(gaps[small])} at N={small:,} "
+                   f"to {_f(gaps[large])} at N={large:,}.")
     n = sizes[-1]
     at = t[(t["n_train"] == n) & t["flops"].notna()]
     if len(at) > 1:
@@ -93,29 +147,63 @@ def verdict(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFra
         near = at[sign * (best["metric"] - at["metric"]) <= 0.02 * abs(best["metric"])]
         cheap = near.loc[near["flops"].idxmin()]
         if cheap["strategy"] != best["strategy"] and best["flops"] > 0:
-            out.append(f"At N={n}, {cheap['strategy']} gets within 2% of {best['strategy']} ({_f(cheap['metric'])} vs "
+            out.append(f"At N={n:,}, {cheap['strategy']} gets within 2% of {best['strategy']} ({_f(cheap['metric'])} vs "
                        f"{_f(best['metric'])}) for {cheap['flops'] / best['flops']:.1%} of its training FLOPs.")
         else:
-            out.append(f"At N={n}, {best['strategy']} is both the best and the cheapest within 2% of it.")
+            out.append(f"At N={n:,}, {best['strategy']} is the best, and no strategy within 2% of it costs fewer "
+                       "training FLOPs.")
     picks = best_by_size(t, higher_is_better)
     if len(picks) > 1:
         out.append("Best by training-set size: " + "; ".join(
-            f"N={n} → {best}" + (f" (no clear difference from {', '.join(ties)})" if ties else "") for n, best, ties in picks)
+            f"N={n:,} → {best}" + (f" (no clear difference from {', '.join(ties)})" if ties else "") for n, best, ties in picks)
             + ".")
-    if transfer is not None and not transfer.empty:
-        small = transfer[transfer["n_train"] == transfer["n_train"].min()]
-        r = small.loc[small["multiplier"].idxmax()]
-        if r["d_e"] == float("inf"):
-            out.append(f"At N={int(r['n_train'])}, {r['strategy']} reaches an eval loss the fitted scratch curve never "
-                       f"reaches: no finite amount of data makes scratch match it.")
-        else:
-            out.append(f"At N={int(r['n_train'])}, {r['strategy']}'s eval loss would take training from scratch about "
-                       f"{r['d_e']:,.0f} examples (95% CI {r['d_e_low']:,.0f}–{r['d_e_high']:,.0f}): pretraining is worth "
-                       f"{r['multiplier']:.1f}× the data" + (" — an extrapolation beyond the largest scratch size."
-                                                              if r["extrapolated"] else "."))
+    out += _reference_sentences(t, refs, metric, higher_is_better)
+    out += _transfer_sentences(transfer)
     fg = t[(t["n_train"] == n) & t["forgetting"].notna() & (t["strategy"] != baseline)]
     if len(fg) > 1:
         most, least = fg.loc[fg["forgetting"].idxmax()], fg.loc[fg["forgetting"].idxmin()]
-        out.append(f"Forgetting at N={n}: {most['strategy']} forgets most ({_f(most['forgetting'])} of the probe), "
+        out.append(f"Forgetting at N={n:,}: {most['strategy']} forgets most ({_f(most['forgetting'])} of the probe), "
                    f"{least['strategy']} least ({_f(least['forgetting'])}).")
-    return out, t
+    return out, full
+
+
+def _reference_sentences(t: pd.DataFrame, refs: pd.DataFrame | None, metric: str, higher: bool) -> list[str]:
+    ref = reference_summary(refs) if refs is not None else pd.DataFrame()
+    if ref.empty or metric not in ref or t.empty:
+        return []
+    n = int(t["n_train"].max())
+    at = ref[ref["n_train"] == n].set_index("reference")
+    if "tfidf" not in at.index:
+        return []
+    sign = 1 if higher else -1
+    cell = t[t["n_train"] == n]
+    best = cell.loc[(cell["metric"] * sign).idxmax()]
+    classical = float(at.loc["tfidf", metric])
+    text = (f"At N={n:,}, the classical reference (TF-IDF + logistic regression) scores {metric} {_f(classical)}"
+            + (f" and the majority class {_f(float(at.loc['majority', metric]))}" if "majority" in at.index else "") + "; ")
+    if sign * (best["metric"] - classical) > 0:
+        text += f"the best neural run, {best['strategy']} ({_f(best['metric'])}), is above it."
+    else:
+        text += (f"no neural run beats it (best: {best['strategy']}, {_f(best['metric'])}) — at this size the cheap "
+                 "classical model is the one to beat.")
+    return [text]
+
+
+def _transfer_sentences(transfer: pd.DataFrame | None) -> list[str]:
+    if transfer is None:
+        return []
+    if transfer.empty:
+        reason = transfer.attrs.get("reason")
+        return [f"Effective data transferred cannot be estimated from these runs: {reason}."] if reason else []
+    small = transfer[transfer["n_train"] == transfer["n_train"].min()]
+    r = small.loc[small["multiplier"].idxmax()]
+    if math.isinf(r["d_e"]):
+        law = transfer.attrs.get("law")
+        floor = f" (L∞ = {law.l_inf:.3f})" if law is not None else ""
+        return [f"At N={int(r['n_train']):,}, {r['strategy']}'s eval loss ({r['loss']:.3f}) is below where scratch's fitted "
+                f"data curve levels off{floor}: D_E cannot be estimated from these runs — scratch would need sizes "
+                f"beyond N={transfer.attrs.get('max_scratch_n', 0):,} to show whether and where it gets there."]
+    return [f"At N={int(r['n_train']):,}, {r['strategy']}'s eval loss would take training from scratch about "
+            f"{r['d_e']:,.0f} examples (95% CI {r['d_e_low']:,.0f}–{r['d_e_high']:,.0f}): pretraining is worth "
+            f"{r['multiplier']:.1f}× the data" + (" — an extrapolation beyond the largest scratch size."
+                                                   if r["extrapolated"] else ".")]

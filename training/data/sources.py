@@ -73,8 +73,9 @@ def load_frame(source: str, *, hf_split: str = "train", max_rows: int | None = N
 
 
 def load_table(source: str, task: str, *, text_column: str = "text", label_column: str = "label",
-               group_column: str | None = None, hf_split: str = "train", max_rows: int | None = None) -> Table:
-    """Rows of `source` mapped to (text, label, group), validated for `task`."""
+               group_column: str | None = None, hf_split: str = "train", max_rows: int | None = None,
+               min_classes: int = 2) -> Table:
+    """Rows of `source` mapped to (text, label, group), validated for `task` (an eval set may hold one class)."""
     kind, _, name = source.partition(":")
     if kind == "builtin" and builtin_task(name) not in (None, task):
         fitting = [n for n, entry in BUILTINS.items() if entry[0] == task]
@@ -103,7 +104,7 @@ def load_table(source: str, task: str, *, text_column: str = "text", label_colum
     if task == "text-classification":
         labels = [_label_str(v) for v in df[label_column].tolist()]
         classes = sorted(set(labels))
-        if len(classes) < 2:
+        if len(classes) < min_classes:
             raise DataError(f"column {label_column!r} of {where} has only one class ({classes[0]!r}); "
                             "text classification needs at least two. Check data.label_column.")
     groups = df[group_column].astype(str).tolist() if group_column else None

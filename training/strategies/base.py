@@ -39,6 +39,8 @@ class Strategy:
     needs_cuda: ClassVar[bool] = False
     cache_features: ClassVar[bool] = False
     """The encoder is frozen for the whole run: encode the data once, train only the head."""
+    plateau_default: ClassVar[bool] = False
+    """Trains until its validation loss plateaus by default (see `StrategyConfig.until_plateau`)."""
     option_docs: ClassVar[dict[str, str]] = {}
     option_defaults: ClassVar[dict] = {}
 
@@ -54,6 +56,7 @@ class Strategy:
         self.task = task
         self.options = {**self.option_defaults, **cfg.options}
         self.lr = cfg.lr if cfg.lr is not None else self.default_lr
+        self.until_plateau = cfg.until_plateau if cfg.until_plateau is not None else self.plateau_default
         self.validate_options()
 
     def validate_options(self) -> None:
@@ -82,6 +85,7 @@ class Strategy:
     def describe(cls) -> dict:
         return {"name": cls.name, "summary": cls.summary, "when": cls.when, "default_lr": cls.default_lr,
                 "task_kinds": list(cls.task_kinds), "options": dict(cls.option_defaults),
+                "until_plateau": cls.plateau_default,
                 "option_docs": dict(cls.option_docs), "needs_cuda": cls.needs_cuda}
 
 

@@ -8,3 +8,4 @@ class Scratch(Strategy):
     when = "The baseline fine-tuning must beat; worth it only with a lot of in-domain data or a domain the base never saw."
     default_lr = 1e-3  # 10× full's: random weights must move far; see bench/RESULTS.md
     pretrained = False
+    plateau_default = True  # random weights need many more steps than fine-tuning; train until val loss stops improving

@@ -1,0 +1,189 @@
+"""Fair comparisons: failures said out loud, no conclusion from a failed run, D_E only where scratch supports it,
+intervals inside [0, 1], the user's own test set, references, and scratch trained until it stops improving."""
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.analysis.fairness import check_runs
+from training.analysis.stats import bounded_interval, summarise, wilson_interval
+from training.analysis.transfer import PowerLaw, effective_data
+from training.analysis.verdict import verdict
+from training.config import BudgetConfig, StrategyConfig
+from training.experiment import execute_run, launch, run_experiment
+from training.references import majority
+from training.report import analyse, markdown_report
+
+from .conftest import tiny_classification_config, topic_rows
+
+
+def test_a_broken_scratch_run_is_named_and_no_conclusion_is_drawn(tiny_bert_dir, topic_csv, store):
+    """Scratch at learning rate 1.0 (on a real tiny BERT): the checks name it as failed, say what to change, and the
+    verdict compares nothing with it."""
+    cfg = tiny_classification_config(tiny_bert_dir, topic_csv, strategies=[
+        StrategyConfig("scratch", lr=1.0, until_plateau=False), StrategyConfig("full", lr=3e-3)],
+        budget=BudgetConfig(policy="steps", steps=30), references=True)
+    exp = run_experiment(cfg, store)
+    a = analyse(store, exp)
+    failures = [f for f in a.findings if f["severity"] == "failure" and f["strategy"] == "scratch"]
+    assert failures, a.findings
+    assert any("fixed at 1" in f["advice"] or "Lower its learning rate (now 1)" in f["advice"]
+               or "lower the learning rate (now 1)" in f["message"] for f in failures), failures
+    text = " ".join(a.verdict)
+    assert "scratch" in text and "no conclusion is drawn" in text
+    assert "wins" not in text and "no clear difference" not in text and "lead of the best strategy" not in text
+    assert "no comparison with scratch" in text
+    assert a.verdict_table.set_index("strategy").loc["scratch", "status"].startswith("FAILED")
+    assert "FAILED: scratch" in markdown_report(a)
+
+
+def test_scratch_at_the_majority_class_is_a_failure_with_the_reason():
+    runs = pd.DataFrame([{"run_id": f"{s}{n}{k}", "strategy": s, "n_train": n, "seed": k, "status": "done",
+                          "eval_accuracy": acc + 0.002 * k, "eval_examples": 500, "lr": 1e-3, "error": None,
+                          "until_plateau": s == "scratch", "stopped_early": True, "best_step": 10, "steps": 20}
+                         for s, accs in {"scratch": (0.43, 0.43), "full": (0.60, 0.70)}.items()
+                         for n, acc in zip((100, 1000), accs, strict=True) for k in range(3)])
+    refs = pd.DataFrame([{"reference": "majority", "name": "majority class", "n_train": n, "seed": 0, "accuracy": 0.43,
+                          "macro_f1": 0.2, "loss": 1.07, "eval_examples": 500} for n in (100, 1000)])
+    summary = summarise(runs, "eval_accuracy", bounded=True)
+    info = {"lr_source": {"scratch": "searched", "full": "searched"}}
+    findings = check_runs(runs, pd.DataFrame(), refs, summary, info, "accuracy", True)
+    scratch = [f for f in findings if f["kind"] == "at_majority"]
+    assert {f["n_train"] for f in scratch} == {100, 1000} and all(f["strategy"] == "scratch" for f in scratch)
+    assert "searched learning rate" in scratch[0]["advice"] and "stopped improving" in scratch[0]["advice"]
+    text, _ = verdict(summary, pd.DataFrame(), pd.DataFrame(), "accuracy", True, findings=findings, refs=refs)
+    joined = " ".join(text)
+    assert "scratch learned nothing (not above the majority class) at N=100 and N=1,000" in joined
+    assert "wins" not in joined and "lead of the best" not in joined
+
+
+def test_a_scratch_curve_that_falls_with_data_is_flagged():
+    summary = pd.DataFrame([{"strategy": "scratch", "n_train": n, "mean": m, "low": m - 0.01, "high": m + 0.01, "seeds": 3}
+                            for n, m in ((100, 0.55), (1000, 0.49))])
+    findings = check_runs(pd.DataFrame(columns=["strategy", "n_train", "status"]), pd.DataFrame(), pd.DataFrame(),
+                          summary, {}, "accuracy", True)
+    assert [(f["kind"], f["severity"], f["n_train"]) for f in findings] == [("not_monotone", "failure", 1000)]
+
+
+def _scratch_losses(losses, others=((100, 1.0),)) -> pd.DataFrame:
+    rows = [{"strategy": "scratch", "n_train": n, "seed": k, "status": "done", "eval_loss": loss + 0.01 * k}
+            for n, loss in losses for k in range(3)]
+    rows += [{"strategy": "full", "n_train": n, "seed": k, "status": "done", "eval_loss": loss} for n, loss in others
+             for k in range(3)]
+    return pd.DataFrame(rows)
+
+
+def test_d_e_on_a_non_monotone_scratch_curve_cannot_be_estimated():
+    out = effective_data(_scratch_losses([(100, 1.5), (300, 1.2), (1000, 1.6)]))
+    assert out.empty and "does not fall with more data (N=300 → 1,000)" in out.attrs["reason"]
+    text = verdict(pd.DataFrame([{"strategy": "full", "n_train": 100, "mean": 0.7, "low": 0.6, "high": 0.8, "seeds": 3}]),
+                   pd.DataFrame(), pd.DataFrame(), "accuracy", True, transfer=out)[0]
+    assert any("cannot be estimated from these runs" in s for s in text)
+    assert not any("no finite amount" in s for s in text)
+
+
+def test_d_e_below_the_fitted_floor_says_cannot_be_estimated_never_no_finite_amount():
+    law = PowerLaw(1.2, 40.0, 0.45)
+    out = effective_data(_scratch_losses([(n, float(law.loss(n))) for n in (100, 300, 1000, 3000)], others=((100, 0.9),)))
+    assert math.isinf(out.iloc[0]["d_e"])
+    text = " ".join(verdict(pd.DataFrame([{"strategy": "full", "n_train": 100, "mean": 0.7, "low": 0.6, "high": 0.8,
+                                           "seeds": 3}]), pd.DataFrame(), pd.DataFrame(), "accuracy", True,
+                            transfer=out)[0])
+    assert "D_E cannot be estimated from these runs" in text and "beyond N=3,000" in text
+    assert "no finite amount" not in text
+
+
+def test_d_e_leaves_out_a_failed_scratch_size():
+    runs = _scratch_losses([(100, 2.0), (300, 1.6), (1000, 1.4)])
+    out = effective_data(runs, exclude={("scratch", 300)})
+    assert out.empty and "failed at N=300" in out.attrs["reason"]
+
+
+def test_accuracy_bands_of_spread_out_seeds_stay_inside_0_1():
+    runs = pd.DataFrame([{"strategy": "full", "n_train": 100, "seed": k, "status": "done", "eval_accuracy": a,
+                          "eval_examples": 200} for k, a in enumerate([0.99, 0.62, 1.0])]
+                        + [{"strategy": "scratch", "n_train": 100, "seed": k, "status": "done", "eval_accuracy": a,
+                            "eval_examples": 200} for k, a in enumerate([0.0, 0.31, 0.02])])
+    plain = summarise(runs, "eval_accuracy")  # the old t-interval leaves [0, 1] for these
+    assert plain["high"].max() > 1 or plain["low"].min() < 0
+    s = summarise(runs, "eval_accuracy", bounded=True).set_index("strategy")
+    assert (s["low"] >= 0).all() and (s["high"] <= 1).all()
+    assert (s["low"] <= s["mean"]).all() and (s["mean"] <= s["high"]).all()
+    assert s.loc["full", "mean"] == pytest.approx((0.99 + 0.62 + 1.0) / 3)
+    lo, hi = wilson_interval(0.95, 200)
+    assert 0.9 < lo < 0.95 < hi < 0.98
+    one = bounded_interval([1.0], n_eval=50)
+    assert one[0] == 1.0 and one[2] == 1.0 and 0.9 < one[1] < 1.0  # one seed: the eval set's sampling error
+
+
+def test_majority_reference_by_hand():
+    r = majority(np.array([0, 0, 1, 2, 0]), np.array([0, 1, 1, 2]), 3)
+    assert r["accuracy"] == 0.25
+    prior = np.array([4, 2, 2]) / 8  # add-one smoothed training counts
+    assert r["loss"] == pytest.approx(-np.mean(np.log(prior[[0, 1, 1, 2]])))
+
+
+def test_an_experiment_with_eval_source_scores_exactly_that_files_rows(tmp_path, tiny_bert_dir, topic_csv, store):
+    test = tmp_path / "held_out_tickets.csv"
+    rows = pd.DataFrame(topic_rows(41, seed=5)).drop(columns=["doc"])
+    rows.loc[:9, "label"] = "sports"  # a test set whose class balance differs from training's
+    rows.to_csv(test, index=False)
+    cfg = tiny_classification_config(tiny_bert_dir, topic_csv, strategies=[StrategyConfig("full", lr=1e-3)],
+                                     references=True)
+    cfg.data.eval_source = str(test)
+    exp = run_experiment(cfg, store)
+    a = analyse(store, exp)
+    assert a.info["data"]["eval_rows"] == 41 and a.info["data"]["eval_source"] == str(test)
+    full = a.runs.iloc[0]
+    assert full["status"] == "done" and full["eval_examples"] == 41
+    refs = a.references.set_index("reference")
+    assert refs.loc["majority", "eval_examples"] == 41
+    counts = rows["label"].value_counts()
+    assert refs.loc["majority", "accuracy"] * 41 in set(counts.values)  # the majority class scored on those rows
+    assert "held_out_tickets.csv` (the user's own test set)" in markdown_report(a)
+
+
+def test_eval_source_with_an_unknown_label_stores_nothing(tmp_path, tiny_bert_dir, topic_csv, store):
+    test = tmp_path / "t.csv"
+    pd.DataFrame({"text": ["rain and wind today", "a cat"], "label": ["weather", "pets"]}).to_csv(test, index=False)
+    cfg = tiny_classification_config(tiny_bert_dir, topic_csv)
+    cfg.data.eval_source = str(test)
+    with pytest.raises(Exception, match="has label 'pets'"):
+        launch(cfg, store)
+    assert store.experiments() == []
+
+
+def test_references_run_beside_the_grid_on_the_same_subsets(tiny_bert_dir, topic_csv, store):
+    cfg = tiny_classification_config(tiny_bert_dir, topic_csv, strategies=[StrategyConfig("head", lr=1e-2)],
+                                     sizes=[20, 80], references=True)
+    exp = run_experiment(cfg, store)
+    runs = store.runs(exp)
+    assert runs[0]["role"] == "reference" and runs[0]["status"] == "done"
+    refs = json.loads(runs[0]["result_json"])["references"]
+    assert {(r["reference"], r["n_train"]) for r in refs} == {(k, n) for k in ("majority", "tfidf") for n in (20, 80)}
+    tfidf = {r["n_train"]: r["accuracy"] for r in refs if r["reference"] == "tfidf"}
+    assert tfidf[80] > 0.5  # topic words give the label away: a bag of words finds them
+    a = analyse(store, exp)
+    assert {t.name for t in __import__("training.report", fromlist=["figures"]).figures(a)[0][1].data} >= {
+        "majority class", "TF-IDF + logistic regression"}
+
+
+def test_scratch_trains_until_a_plateau_anneals_and_is_scored_at_its_best(tiny_bert_dir, topic_csv, store):
+    cfg = tiny_classification_config(tiny_bert_dir, topic_csv, strategies=[StrategyConfig("scratch", lr=3e-3)],
+                                     budget=BudgetConfig(policy="steps", steps=10, patience=1, plateau_cap=6))
+    exp = launch(cfg, store)
+    run = store.runs(exp)[0]
+    assert run["total_steps"] == 60  # the cap: 6× the policy's steps
+    row = execute_run(store, run["id"])
+    res = json.loads(row["result_json"])
+    assert row["status"] == "done" and res["until_plateau"]
+    events = [e for e in store.events(run["id"]) if e["kind"] == "plateau"]
+    if res["stopped_early"]:
+        assert events and res["steps"] < 60
+    assert res["best_step"] <= res["steps"] and res["eval_best"]["loss"] > 0
+    val = {m["step"]: m["value"] for m in store.metrics([run["id"]]) if m["key"] == "val/loss"}
+    assert min(val, key=val.get) == res["best_step"]  # the best checkpoint is the lowest validation loss
+    lrs = [m["value"] for m in store.metrics([run["id"]]) if m["key"] == "train/lr"]
+    assert lrs[-1] < 0.3 * max(lrs)  # annealed before it stopped, not cut off at the peak rate

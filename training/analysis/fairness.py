@@ -1,0 +1,172 @@
+"""Fairness checks: the ways a comparison can go silently wrong, stated in words with what to change.
+
+Each check returns findings — {kind, severity, strategy, n_train, message, advice}. A `failure` marks a
+(strategy, size) cell the verdict must not draw a conclusion from: runs that failed, runs that learned
+nothing (at or below the majority class), runs whose training loss went up, a baseline curve that falls
+as data grows. A `warning` qualifies a conclusion without voiding it: an interval too wide to decide, a
+run that was still improving at its cap, a learning rate nobody tuned on this data.
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .stats import clearly_different
+
+WIDE = 0.10
+"""A 95% interval wider than this (metric units, for metrics in [0, 1]) is too wide to decide on."""
+DROP = 0.02
+"""A fall in a metric in [0, 1] larger than this from one size to the next is not noise (one seed)."""
+ROSE = 0.10
+"""Training loss ending more than this (relative) above its first logged value means training went wrong."""
+
+
+def _finding(kind: str, severity: str, strategy: str | None, n: int | None, message: str, advice: str) -> dict:
+    return {"kind": kind, "severity": severity, "strategy": strategy, "n_train": None if n is None else int(n),
+            "message": message, "advice": advice}
+
+
+def majority_margin(majority: float, n_eval: int | None) -> float:
+    """How far above the majority-class rate a run must be to count as above it: two standard errors of a
+    proportion on the eval set (a run within that could be the majority class plus sampling noise)."""
+    if not n_eval:
+        return 0.01
+    return max(0.005, 2 * math.sqrt(majority * (1 - majority) / n_eval))
+
+
+def reference_summary(refs: pd.DataFrame) -> pd.DataFrame:
+    """Mean of each reference over seeds, per size: reference, name, n_train, accuracy, macro_f1, loss, eval_examples."""
+    if refs.empty:
+        return pd.DataFrame(columns=["reference", "name", "n_train", "accuracy", "macro_f1", "loss", "eval_examples"])
+    return refs.groupby(["reference", "name", "n_train"], as_index=False)[
+        ["accuracy", "macro_f1", "loss", "eval_examples"]].mean()
+
+
+def _why_no_learning(strategy: str, n: int, runs: pd.DataFrame, info: dict) -> str:
+    """What to change, from how the cell's runs were set up: the learning rate's origin and how training ended."""
+    source = (info.get("lr_source") or {}).get(strategy)
+    g = runs[(runs["strategy"] == strategy) & (runs["n_train"] == n) & (runs["status"] == "done")]
+    lr = g["lr"].dropna().iloc[0] if g["lr"].notna().any() else None
+    lr_text = f"{lr:.3g}" if lr is not None else "?"
+    parts = []
+    if source == "fixed":
+        parts.append(f"its learning rate is fixed at {lr_text}: remove `lr` so the learning-rate search picks one")
+    elif source == "default":
+        parts.append(f"its learning rate {lr_text} is a built-in default nobody tuned on this data: turn the "
+                     "learning-rate search on")
+    else:
+        parts.append(f"even at its searched learning rate {lr_text}")
+    plateau = bool(g["until_plateau"].eq(True).any()) if "until_plateau" in g else False
+    if plateau:
+        capped = g[~g["stopped_early"].eq(True)]
+        parts.append("it trained until its validation loss stopped improving" if capped.empty else
+                     f"{len(capped)} of {len(g)} seed(s) hit the step cap still improving: raise budget.plateau_cap")
+    else:
+        parts.append("it trained for the policy's fixed steps: train it until a plateau (until_plateau: true) or "
+                     "raise its budget_multiplier")
+    if strategy.split("×")[0] == "scratch":
+        parts.append(f"a randomly initialised network usually needs far more than N={n:,} examples — compare the "
+                     "fine-tuned runs with the majority class and TF-IDF references instead, or add larger sizes")
+    return "; ".join(parts) + "."
+
+
+def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, summary: pd.DataFrame, info: dict,
+               metric: str, higher_is_better: bool, baseline: str = "scratch") -> list[dict]:
+    """Every finding for one experiment's grid (runs at the analysed checkpoint)."""
+    out: list[dict] = []
+    bounded = metric in ("accuracy", "macro_f1")
+    # -- runs that failed outright --------------------------------------------------------------------
+    for (strategy, n), g in runs.groupby(["strategy", "n_train"], sort=True):
+        failed = g[g["status"] == "failed"]
+        if not failed.empty:
+            error = failed["error"].dropna().iloc[0] if failed["error"].notna().any() else "no message"
+            out.append(_finding("failed", "failure", strategy, n,
+                                f"{strategy} at N={n:,}: {len(failed)} of {len(g)} run(s) failed — {error}",
+                                "Open the run on Live for its error; the verdict leaves this cell out."))
+    # -- at or below the majority class ---------------------------------------------------------------
+    ref = reference_summary(refs)
+    maj = ref[ref["reference"] == "majority"].set_index("n_train") if not ref.empty else pd.DataFrame()
+    if metric == "accuracy" and not maj.empty:
+        for row in summary.itertuples():
+            if row.n_train not in maj.index:
+                continue
+            m = float(maj.loc[row.n_train, "accuracy"])
+            margin = majority_margin(m, int(maj.loc[row.n_train, "eval_examples"] or 0))
+            if row.mean <= m + margin:
+                out.append(_finding(
+                    "at_majority", "failure", row.strategy, row.n_train,
+                    f"{row.strategy} at N={row.n_train:,} is not above the majority class: accuracy {row.mean:.3f} "
+                    f"against {m:.3f} for always answering the most frequent class ({row.seeds} seed(s)). It learned "
+                    "nothing beyond the class balance.",
+                    _why_no_learning(row.strategy, row.n_train, runs, info)))
+    # -- training loss that went up -----------------------------------------------------------------------
+    searched = info.get("lr_source") or {}
+    if not metrics.empty:
+        train = metrics[metrics["key"] == "train/loss"].sort_values("step")
+        for run_id, g in train.groupby("run_id", sort=False):
+            if len(g) >= 2 and g["value"].iloc[-1] > g["value"].iloc[0] * (1 + ROSE):
+                r = runs[runs["run_id"] == run_id]
+                if r.empty:
+                    continue
+                r = r.iloc[0]
+                out.append(_finding(
+                    "loss_rose", "failure", r["strategy"], r["n_train"],
+                    f"{r['strategy']} at N={r['n_train']:,} (seed {r['seed']}): training loss went up from "
+                    f"{g['value'].iloc[0]:.3f} to {g['value'].iloc[-1]:.3f} — training diverged.",
+                    f"Lower its learning rate (now {r['lr']:.3g})"
+                    + (" or let the learning-rate search choose it." if searched.get(r["strategy"]) != "searched" else ".")))
+    # -- a curve that falls as data grows -----------------------------------------------------------------
+    sign = 1 if higher_is_better else -1
+    for strategy, g in summary.groupby("strategy", sort=False):
+        g = g.sort_values("n_train").reset_index(drop=True)
+        for i in range(1, len(g)):
+            a, b = g.iloc[i - 1], g.iloc[i]
+            drop = sign * (a["mean"] - b["mean"])
+            tol = DROP if bounded else DROP * abs(a["mean"])
+            clear = clearly_different(a.to_dict(), b.to_dict())
+            if drop > tol and (clear or min(a["seeds"], b["seeds"]) < 2):
+                is_base = strategy.split("×")[0] == baseline
+                out.append(_finding(
+                    "not_monotone", "failure" if is_base else "warning", strategy, int(b["n_train"]),
+                    f"{strategy} gets worse with more data: {metric} {a['mean']:.3f} at N={int(a['n_train']):,} but "
+                    f"{b['mean']:.3f} at N={int(b['n_train']):,}.",
+                    "More data should not hurt; the larger runs are probably under-trained or diverging (check their "
+                    "curves on Compare), or the learning rate suits only the smaller size."
+                    + (" The scratch baseline's curve decides the comparison, so it is left out at this size."
+                       if is_base else "")))
+    # -- intervals too wide to decide ---------------------------------------------------------------------
+    for row in summary.itertuples():
+        width = row.high - row.low
+        too_wide = width > WIDE if bounded else width > 0.2 * abs(row.mean)
+        if row.seeds >= 2 and too_wide:
+            out.append(_finding(
+                "wide", "warning", row.strategy, row.n_train,
+                f"{row.strategy} at N={row.n_train:,}: the 95% interval spans {row.low:.3f}–{row.high:.3f} over "
+                f"{row.seeds} seeds — too wide to decide on.",
+                "Add seeds or a larger eval set; seeds that disagree this much can also mean an unstable learning rate."))
+    # -- still improving at the cap -------------------------------------------------------------------------
+    if "until_plateau" in runs:
+        plateau = runs[(runs["status"] == "done") & runs["until_plateau"].eq(True)]
+        for (strategy, n), g in plateau.groupby(["strategy", "n_train"], sort=True):
+            capped = g[~g["stopped_early"].eq(True) & (g["best_step"] == g["steps"])]
+            if not capped.empty:
+                out.append(_finding(
+                    "capped", "warning", strategy, n,
+                    f"{strategy} at N={n:,}: {len(capped)} of {len(g)} seed(s) were still improving when they hit the "
+                    f"cap of {int(capped['steps'].max()):,} steps.",
+                    "Raise budget.plateau_cap so it trains until it stops improving; its numbers here are a lower bound."))
+    # -- learning rates nobody tuned on this data -------------------------------------------------------
+    untuned = sorted(s for s, src in (info.get("lr_source") or {}).items() if src == "default")
+    if untuned:
+        out.append(_finding(
+            "untuned", "warning", None, None,
+            f"{', '.join(untuned)} trained at built-in default learning rates that were measured on other data, "
+            "not tuned on this one.",
+            "Turn the learning-rate search on (lr_sweep) so each strategy is compared at its own best rate."))
+    return out
+
+
+def failed_cells(findings: list[dict]) -> set[tuple[str, int]]:
+    """(strategy, N) cells the verdict must not draw a conclusion from."""
+    return {(f["strategy"], f["n_train"]) for f in findings if f["severity"] == "failure" and f["strategy"]}
