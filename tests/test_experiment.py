@@ -112,7 +112,8 @@ def test_cli_runs_a_config_file_and_exports(tmp_path, tiny_bert_dir, topic_csv):
     assert len(out.stdout.strip().splitlines()) == 3
     rows = json.loads(subprocess.run([sys.executable, "-m", "training", "export", exp_id, "--store", str(store),
                                       "--format", "json"], capture_output=True, text=True, check=True).stdout)
-    assert {r["strategy"] for r in rows} == {"scratch", "lora"} and all(r["steps"] == 4 for r in rows)
+    steps = {r["strategy"]: r["steps"] for r in rows}
+    assert steps["lora"] == 4 and steps["scratch"] <= 16  # scratch trains until a plateau, at most 4× the budget
     bad = subprocess.run([sys.executable, "-m", "training", "run", "quik", "--store", str(store)],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "neither a preset (quick" in bad.stderr

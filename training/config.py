@@ -122,9 +122,10 @@ class StrategyConfig:
     budget_multiplier: float = 1.0
     """Train this strategy k× the steps the budget policy gives (e.g. 3 for "scratch trains longer")."""
     until_plateau: bool | None = None
-    """Train until the validation loss stops improving (`budget.patience` evaluations without a new best),
-    up to `budget.plateau_cap` × the policy's steps, instead of for exactly the policy's steps. None: the
-    strategy's default — on for scratch, which needs far more steps than fine-tuning to converge."""
+    """Train until neither the validation metric nor the validation loss improves for `budget.patience`
+    evaluations, then anneal the learning rate to 0 and stop — at most `budget.plateau_cap` × the policy's
+    steps — instead of for exactly the policy's steps. None: the strategy's default, on for scratch, which
+    needs far more steps than fine-tuning to converge."""
     options: dict[str, Any] = field(default_factory=dict)
     """Strategy-specific options, e.g. lora: {r: 16, alpha: 32}; freeze: {layers: 3};
     discriminative: {decay: 2.6}; lp-ft: {probe_fraction: 0.3}. See `python -m training presets`."""
@@ -161,8 +162,9 @@ class BudgetConfig:
     flops_reference: str = "full"
     """Strategy whose epochs-budget FLOPs set the budget under policy `flops`."""
     patience: int = 3
-    """Runs that train until a plateau stop after this many evaluations in a row without a new best
-    validation loss. Every run is also scored at its best checkpoint (lowest validation loss)."""
+    """Runs that train until a plateau anneal and stop after this many evaluations in a row with neither a new
+    best validation metric nor a new lowest validation loss. Every run is also scored at its best checkpoint
+    (best validation metric: accuracy for classification, perplexity for language models)."""
     plateau_cap: float = 4.0
     """A run that trains until a plateau stops at the latest after this many times the steps the policy
     gives it (the cap is also its learning-rate schedule's length)."""

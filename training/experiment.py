@@ -402,6 +402,7 @@ def _setup(cfg, run, strategy, model, tokenizer, train, data, probes, device, st
         ckpt_dir=store.run_dir(run["id"]) / "checkpoint", keep_checkpoint=cfg.train.keep_checkpoint,
         eval_at_start=cfg.train.eval_at_start, starts_from_base=strategy.pretrained and not strategy.needs_cuda,
         probe_baselines=baselines or {}, validation=data.validation,
+        select=(f"val/{PRIMARY_METRIC[cfg.task][0]}", PRIMARY_METRIC[cfg.task][1]),
         patience=cfg.budget.patience if plateau else None, score_eval=run["role"] != "lr-sweep",
         base_steps=math.ceil(total / cfg.budget.plateau_cap) if plateau else None)
 

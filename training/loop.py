@@ -6,9 +6,13 @@ optimizer and scheduler step. Losses stay on the device between logs; `.item()` 
 only at eval/log points. Wall time counts training only: evaluation and probes are excluded.
 
 Model selection never looks at the eval set: evaluations during training score the *validation* set
-(`val/*` rows), which picks the best checkpoint (lowest validation loss) and, for runs that train until
-a plateau, when to stop. At the end the eval set is scored twice — with the final weights (`eval/*`
-rows) and with the best checkpoint's — and both are returned.
+(`val/*` rows). The best checkpoint is the one with the best validation value of the task's headline
+metric (accuracy for classification, ties to the lower loss; loss for language models) — the metric that
+is reported, so a run whose loss rises from over-confidence while its accuracy still improves is not cut
+short. A run that trains until a plateau anneals and stops once neither its validation metric nor its
+validation loss has improved for `patience` evaluations. At the end the eval set is scored twice — with
+the final weights (`eval/*` rows) and with the best checkpoint's — and both are returned, with the
+lowest validation loss seen (what the learning-rate search and the effective-data fit compare).
 """
 from __future__ import annotations
 
@@ -83,6 +87,8 @@ class RunSetup:
     probe_baselines: dict[str, float] = field(default_factory=dict)
     validation: Examples | None = None
     """Scored at every evaluation during training; picks the best checkpoint (None: the eval set does)."""
+    select: tuple[str, bool] = ("val/loss", False)
+    """(validation key, higher is better) that picks the best checkpoint."""
     patience: int | None = None
     """Train until a plateau: after this many evaluations in a row without a new best validation loss, anneal
     and stop (None: train the fixed steps). `total_steps` is then the cap."""
@@ -134,7 +140,8 @@ def train(run: RunSetup, sink, control=None) -> dict:
 
     # -- state: fresh, or restored from the last checkpoint ------------------------------------------
     st = {"step": 0, "examples": 0, "wall_s": 0.0, "flops": 0.0, "peak_mem": 0,
-          "best_loss": math.inf, "best_step": 0, "bad_evals": 0, "decay_start": None, "plateaued": False,
+          "best_loss": math.inf, "best_score": [-math.inf, -math.inf], "best_step": 0, "bad_evals": 0,
+          "decay_start": None, "plateaued": False,
           "finished": False}
     saved = checkpoint.load_state(run.ckpt_dir) if checkpoint.exists(run.ckpt_dir) else None
     if saved is not None:
@@ -257,16 +264,21 @@ def train(run: RunSetup, sink, control=None) -> dict:
                     values["sys/mfu"] = st["flops"] / st["wall_s"] / peak_flops
                 sink.log(st["step"], st["examples"], st["wall_s"], st["flops"], values)
                 last_eval = log_eval(st["step"], probes=run.probe_every_eval or done)
-                if last_eval["val/loss"] < st["best_loss"]:
-                    st.update(best_loss=last_eval["val/loss"], best_step=st["step"], bad_evals=0)
+                key, higher = run.select
+                ranking = [last_eval[key] if higher else -last_eval[key], -last_eval["val/loss"]]
+                better_score, better_loss = ranking > st["best_score"], last_eval["val/loss"] < st["best_loss"]
+                if better_score:
+                    st.update(best_score=ranking, best_step=st["step"])
                     if run.score_eval:
                         checkpoint.save_best(run.ckpt_dir, model, st["step"])
-                else:
-                    st["bad_evals"] += 1
+                if better_loss:
+                    st["best_loss"] = last_eval["val/loss"]
+                st["bad_evals"] = 0 if better_score or better_loss else st["bad_evals"] + 1
                 if plateau is not None and plateau.decay_start is None and not done and st["bad_evals"] >= run.patience:
                     plateau.start_decay(st["step"] - phase.start)
                     st.update(decay_start=plateau.decay_start, plateaued=True)
-                    sink.event("plateau", f"validation loss has not improved for {st['bad_evals']} evaluations: "
+                    sink.event("plateau", f"validation {key.removeprefix('val/')} and loss have not improved for "
+                               f"{st['bad_evals']} evaluations: "
                                f"annealing the learning rate to 0 until step {phase.start + plateau.end()} (cap "
                                f"{run.total_steps}); best so far at step {st['best_step']}",
                                {"step": st["step"], "best_step": st["best_step"], "end": phase.start + plateau.end(),

@@ -10,6 +10,7 @@ from .config import (
     BudgetConfig,
     DataConfig,
     ExperimentConfig,
+    LRSweepConfig,
     ModelConfig,
     PretrainConfig,
     ProbeConfig,
@@ -36,6 +37,9 @@ def quick() -> ExperimentConfig:
         budget=BudgetConfig(policy="epochs", epochs=2, min_steps=20),
         train=TrainConfig(batch_size=16, evals_per_run=4, eval_at_start=False),
         probes=[ProbeConfig(kind="retrieval", max_examples=100)],
+        # A wider grid than the default: its search is run once and shipped (bench/store_lr_search.py), so it
+        # costs the demo nothing, and a 3-rate grid put every fine-tuned strategy's choice on its edge.
+        lr_sweep=LRSweepConfig(factors=[1 / 9, 1 / 3, 1.0, 3.0, 9.0]),
     )
 
 

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from .analysis import figures as F
 from .analysis.cost import cost_to_target, pretraining_cost, with_pretraining
-from .analysis.fairness import check_runs, failed_cells, reference_summary
+from .analysis.fairness import check_runs, check_search, failed_cells, reference_summary
 from .analysis.frames import CHECKPOINTS, at_checkpoint, metrics_frame, references_frame, runs_frame
 from .analysis.stats import summarise
 from .analysis.tables import compute_table, forgetting_table, lr_search_table, overfitting_table, primary_metric
@@ -74,12 +74,15 @@ def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: floa
     bounded = metric == "accuracy"
     summary = summarise(runs, metric_col, bounded=bounded) if not runs.empty else pd.DataFrame()
     end = summarise(grid, metric_col, bounded=bounded) if not grid.empty else pd.DataFrame()
-    findings = check_runs(runs, metrics, refs, summary, info, metric, higher) if not runs.empty else []
+    lr_table = lr_search_table(all_runs, info.get("lr_search", {}), metric)
+    findings = (check_runs(runs, metrics, refs, summary, info, metric, higher) if not runs.empty else []) + check_search(lr_table)
     pre = pretraining_cost(all_runs, runs)
     compute = with_pretraining(compute_table(runs, price_per_hour), pre, runs) if not runs.empty else pd.DataFrame()
     forgetting = forgetting_table(runs) if not runs.empty else pd.DataFrame()
     overfit = overfitting_table(metrics) if not metrics.empty else pd.DataFrame()
-    transfer = effective_data(runs, exclude=failed_cells(findings)) if not runs.empty else pd.DataFrame()
+    # D_E compares each run's lowest validation loss (Hernandez et al. stop early); older experiments: eval loss.
+    loss_col = "best_val_loss" if runs["best_val_loss"].notna().any() else "eval_loss"
+    transfer = effective_data(runs, loss_col, exclude=failed_cells(findings)) if not runs.empty else pd.DataFrame()
     if target is None and not summary.empty:
         top = summary[summary["n_train"] == summary["n_train"].max()]["mean"]
         target = float(top.max() * 0.95) if higher else float(top.min() * 1.05)
@@ -94,7 +97,7 @@ def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: floa
         text, vt = verdict(summary, compute, forgetting, metric, higher, transfer=transfer, findings=findings, refs=refs,
                            end=end, progress=progress)
     return Analysis(exp, cfg.to_dict(), runs, metrics, metric_col, metric, higher, summary, compute, forgetting,
-                    overfit, text, vt, lr_search_table(all_runs, info.get("lr_search", {}), metric), transfer, target,
+                    overfit, text, vt, lr_table, transfer, target,
                     to_target, pre, reference_summary(refs), findings, checkpoint, info)
 
 

@@ -18,13 +18,18 @@ def render() -> None:
         "**Should you fine-tune a pretrained model or train your own from scratch?** Head Start runs the matched "
         "experiment on your data and hardware — every strategy on the same splits, budget and seeds, at several "
         "training-set sizes. It shows what each one reaches, what it costs in time, FLOPs and memory, and what "
-        "fine-tuning makes the model **forget**.")
+        "fine-tuning makes the model **forget**.\n\n"
+        "The comparison is kept fair: every strategy trains at a learning rate searched on your data, scratch "
+        "trains until it stops improving, the majority class and a TF-IDF model run beside them, every choice is "
+        "made on a validation set the eval set never sees — and a run that failed is named as failed, never "
+        "counted as a finding.")
 
     left, right = st.columns([1, 2], gap="large")
     with left:
         st.subheader("Try it")
         st.write("The **quick** demo: scratch vs full fine-tuning vs LoRA vs a linear probe on Python's own "
-                 "documentation, with the MiniLM sentence encoder — about three minutes on a laptop CPU.")
+                 "documentation, with the MiniLM sentence encoder — about three minutes on a laptop CPU (its "
+                 "learning-rate search ships with the app).")
         if st.button("Launch the quick demo", type="primary", key="launch_quick"):
             with st.spinner("Checking and queueing the quick demo…"):
                 exp_id, error = enqueue("quick")

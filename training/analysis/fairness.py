@@ -97,7 +97,8 @@ def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, su
                 out.append(_finding(
                     "at_majority", "failure", row.strategy, row.n_train,
                     f"{row.strategy} at N={row.n_train:,} is not above the majority class: accuracy {row.mean:.3f} "
-                    f"against {m:.3f} for always answering the most frequent class ({row.seeds} seed(s)). It learned "
+                    f"against {m:.3f} for always answering the most frequent class "
+                    f"({row.seeds} seed{'s' if row.seeds != 1 else ''}). It learned "
                     "nothing beyond the class balance.",
                     _why_no_learning(row.strategy, row.n_train, runs, info)))
     # -- training loss that went up -----------------------------------------------------------------------
@@ -170,3 +171,36 @@ def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, su
 def failed_cells(findings: list[dict]) -> set[tuple[str, int]]:
     """(strategy, N) cells the verdict must not draw a conclusion from."""
     return {(f["strategy"], f["n_train"]) for f in findings if f["severity"] == "failure" and f["strategy"]}
+
+
+def check_search(search: pd.DataFrame) -> list[dict]:
+    """Warnings about the learning-rate search: a strategy whose chosen rate is the smallest or largest it tried
+    (the best may lie beyond the grid), or whose every search run failed."""
+    out = []
+    if search.empty:
+        return out
+    for strategy, g in search.groupby("strategy", sort=False):
+        lrs = sorted(g["lr"])
+        chosen = g[g["chosen"]]
+        if chosen.empty:
+            if not g["status"].isin(["done", "failed", "cancelled"]).all():
+                continue  # still searching
+            out.append(_finding("search_failed", "warning", strategy, None,
+                                f"every learning-rate search run of {strategy} failed.",
+                                "Open them on Live for the error; try smaller rates (lr_sweep.lrs) or fix one (lr)."))
+            continue
+        lr = float(chosen["lr"].iloc[0])
+        if len(lrs) >= 3 and lr in (lrs[0], lrs[-1]):
+            edge = "smallest" if lr == lrs[0] else "largest"
+            out.append(_finding(
+                "search_edge", "warning", strategy, None,
+                f"{strategy}'s learning-rate search chose the {edge} rate it tried ({lr:.2g} of "
+                f"{', '.join(f'{x:.2g}' for x in lrs)}): its best rate may lie beyond the grid.",
+                f"Search {'smaller' if edge == 'smallest' else 'larger'} rates too, e.g. lr_sweep.lrs: "
+                f"{{{strategy.split('×')[0]}: [{', '.join(f'{x:.2g}' for x in _extend(lrs, edge))}]}}."))
+    return out
+
+
+def _extend(lrs: list[float], edge: str) -> list[float]:
+    step = lrs[1] / lrs[0] if lrs[0] else 3.0
+    return ([lrs[0] / step] + lrs) if edge == "smallest" else (lrs + [lrs[-1] * step])

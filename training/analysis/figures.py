@@ -53,9 +53,12 @@ NOTES = {
         "LoRA at the learns-less, forgets-less end (Biderman et al. 2024)."),
     "transfer": (
         "**How to read this:** D_E is how many examples training from scratch would need to reach the fine-tuned "
-        "run's eval loss, read off a power law L(D) = L∞ + A·D^(−b) fitted to the scratch runs; D_T = D_E − N is "
+        "run's loss, read off a power law L(D) = L∞ + A·D^(−b) fitted to the scratch runs (each run's lowest "
+        "validation loss: they stop early, as Hernandez et al. do); D_T = D_E − N is "
         "what the pretrained model is worth in examples and D_E/N the data multiplier, with 95% bootstrap "
-        "intervals over seeds. 'extrapolated' marks D_E beyond the largest scratch size. **What the literature "
+        "intervals over seeds. 'extrapolated' marks D_E beyond the largest scratch size. When scratch's loss does not "
+        "fall with data, or a fine-tuned loss is below the floor of scratch's fitted curve, D_E cannot be estimated "
+        "from these runs and the app says so. **What the literature "
         "finds:** pretraining is worth a large, roughly constant multiple of the fine-tuning data in the "
         "low-data regime (Hernandez et al. 2021: text→Python worth ~1000× for a 40M model on 3e5 characters)."),
     "compute": (

@@ -104,7 +104,7 @@ def effective_data(runs: pd.DataFrame, loss_col: str = "eval_loss", baseline: st
                                                                strict=False) if b.mean >= a.mean]
     if rising:
         a, b = rising[0]
-        return _cannot(f"{baseline}'s eval loss does not fall with more data (N={a:,} → {b:,}), so no data curve "
+        return _cannot(f"{baseline}'s loss does not fall with more data (N={a:,} → {b:,}), so no data curve "
                        "can be fitted to it")
     try:
         law = fit_power_law(means["n_train"], means["mean"])

@@ -98,16 +98,15 @@ def verdict(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFra
         out.append(f"Partial results: {progress[0]} of {progress[1]} runs have finished; the sentences below cover "
                    "only those and will change.")
     t = full[full["status"] == "ok"] if not full.empty else full
+    cells = failed_cells(findings)
     if t.empty:
-        failed = full[full["status"].str.startswith("FAILED")] if not full.empty else full
-        for s, g in failed.groupby("strategy", sort=False):
-            out.append(_failed_sentence(s, sorted(int(n) for n in g["n_train"]), findings))
+        for s in dict.fromkeys(s for s, _ in sorted(cells)):
+            out.append(_failed_sentence(s, sorted(n for c, n in cells if c == s), findings))
         return out or ["No finished runs yet: the verdict appears when runs finish."], full
     sign = 1 if higher_is_better else -1
     sizes = sorted(t["n_train"].unique())
     if int(t["seeds"].max()) < 2:
         out.append("One seed per run: differences below are indicative only — add seeds for 95% intervals.")
-    cells = failed_cells(findings)
     for s in dict.fromkeys(s for s, _ in sorted(cells)):
         out.append(_failed_sentence(s, sorted(n for c, n in cells if c == s), findings))
     gaps = {}
@@ -118,7 +117,7 @@ def verdict(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFra
         b = _row(t, best["strategy"], n)
         if (baseline, int(n)) in cells:
             out.append(f"At N={n:,}, {best['strategy']} reaches {metric} {_f(b['mean'])} ({_seeds(b['seeds'])}); there is "
-                       f"no comparison with {baseline} at this size because its runs failed.")
+                       f"no comparison with {baseline} at this size: its runs failed the checks above.")
             continue
         if base is None or best["strategy"] == baseline:
             out.append(f"At N={n:,}, {best['strategy']} is best with {metric} {_f(best['metric'])} ({_seeds(b['seeds'])}).")
@@ -200,10 +199,10 @@ def _transfer_sentences(transfer: pd.DataFrame | None) -> list[str]:
     if math.isinf(r["d_e"]):
         law = transfer.attrs.get("law")
         floor = f" (L∞ = {law.l_inf:.3f})" if law is not None else ""
-        return [f"At N={int(r['n_train']):,}, {r['strategy']}'s eval loss ({r['loss']:.3f}) is below where scratch's fitted "
+        return [f"At N={int(r['n_train']):,}, {r['strategy']}'s loss ({r['loss']:.3f}) is below where scratch's fitted "
                 f"data curve levels off{floor}: D_E cannot be estimated from these runs — scratch would need sizes "
                 f"beyond N={transfer.attrs.get('max_scratch_n', 0):,} to show whether and where it gets there."]
-    return [f"At N={int(r['n_train']):,}, {r['strategy']}'s eval loss would take training from scratch about "
+    return [f"At N={int(r['n_train']):,}, {r['strategy']}'s loss would take training from scratch about "
             f"{r['d_e']:,.0f} examples (95% CI {r['d_e_low']:,.0f}–{r['d_e_high']:,.0f}): pretraining is worth "
             f"{r['multiplier']:.1f}× the data" + (" — an extrapolation beyond the largest scratch size."
                                                    if r["extrapolated"] else ".")]
