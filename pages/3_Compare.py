@@ -21,9 +21,9 @@ price = st.sidebar.number_input("Price per device-hour ($)", min_value=0.0, valu
 target = st.sidebar.number_input("Target eval metric for 'cost to reach'", value=None, format="%.3f",
                                  help="Default: 95% of the best strategy's metric at the largest size (105% for perplexity).")
 checkpoint = st.sidebar.radio("Score each run at", list(CHECKPOINTS), format_func=CHECKPOINTS.get, key="cmp_checkpoint",
-                              help="Early stopping: each run's eval metrics at its lowest validation loss (the "
-                                   "validation set is held out of training; the eval set never picks anything). "
-                                   "Or the weights at the end of training.")
+                              help="The weights at the end of training (every schedule anneals the learning rate to "
+                                   "zero), or early stopping: each run's eval metrics at its best validation metric (the "
+                                   "validation set is held out of training; the eval set never picks anything).")
 a = cached_analysis(exp_id, price, target, checkpoint)
 
 failures = [f for f in a.findings if f["severity"] == "failure"]
@@ -54,7 +54,8 @@ with st.container(border=True):
                 "metric": st.column_config.NumberColumn(f"{a.metric} ({a.checkpoint})", format="%.3f"),
                 "metric_low": st.column_config.NumberColumn("95% low", format="%.3f"),
                 "metric_high": st.column_config.NumberColumn("95% high", format="%.3f"),
-                "metric_end": st.column_config.NumberColumn(f"{a.metric} at end", format="%.3f")})
+                "metric_end": st.column_config.NumberColumn(f"{a.metric} at end", format="%.3f"),
+                "metric_best": st.column_config.NumberColumn(f"{a.metric} at best checkpoint", format="%.3f")})
 
 if a.summary.empty:
     st.info("No run has finished yet; charts appear as runs finish. Watch them on **Live**.")

@@ -58,22 +58,25 @@ class Analysis:
 
 
 def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: float | None = None,
-            checkpoint: str = "best") -> Analysis:
+            checkpoint: str = "end") -> Analysis:
     """Every table, the verdict and the inputs of every figure for one experiment. `target`: the eval metric
     to price (default: 95% of the best strategy's at the largest size; 105% for perplexity). `checkpoint`:
-    score each run at its best checkpoint (early stopping on validation loss) or at its end."""
+    score each run at the end of training or at its best checkpoint (early stopping on the validation metric);
+    the verdict's table shows both."""
     exp = store.experiment(exp_id)
     cfg = store.experiment_config(exp_id)
     info = json.loads(exp.get("info_json") or "{}")
     all_runs, metrics = runs_frame(store, exp_id), metrics_frame(store, exp_id)
     grid = all_runs[all_runs["role"] == "grid"]
-    runs = at_checkpoint(grid, checkpoint)
+    best_runs = at_checkpoint(grid, "best")
+    runs = best_runs if checkpoint == "best" else grid
     metrics = metrics[metrics["run_id"].isin(set(runs["run_id"]))]
     refs = references_frame(store, exp_id)
     metric_col, metric, higher = primary_metric(cfg.task)
     bounded = metric == "accuracy"
     summary = summarise(runs, metric_col, bounded=bounded) if not runs.empty else pd.DataFrame()
     end = summarise(grid, metric_col, bounded=bounded) if not grid.empty else pd.DataFrame()
+    best = summarise(best_runs, metric_col, bounded=bounded) if not grid.empty else pd.DataFrame()
     lr_table = lr_search_table(all_runs, info.get("lr_search", {}), metric)
     findings = (check_runs(runs, metrics, refs, summary, info, metric, higher) if not runs.empty else []) + check_search(lr_table)
     pre = pretraining_cost(all_runs, runs)
@@ -95,7 +98,7 @@ def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: floa
         text, vt = ["No finished runs yet: the verdict appears when runs finish."], pd.DataFrame()
     else:
         text, vt = verdict(summary, compute, forgetting, metric, higher, transfer=transfer, findings=findings, refs=refs,
-                           end=end, progress=progress)
+                           end=end, best=best, progress=progress)
     return Analysis(exp, cfg.to_dict(), runs, metrics, metric_col, metric, higher, summary, compute, forgetting,
                     overfit, text, vt, lr_table, transfer, target,
                     to_target, pre, reference_summary(refs), findings, checkpoint, info)

@@ -17,9 +17,8 @@ X_AXES = {"step": "optimizer steps", "examples": "training examples seen", "wall
 NOTES = {
     "data_needs": (
         "**How to read this:** each line is a strategy; x is the number of labelled training examples (log "
-        "scale), y the eval metric of each run at its best checkpoint (lowest validation loss; switch to the end "
-        "of training in the sidebar). Every strategy trained at its own searched learning rate, scratch until its "
-        "validation loss stopped improving. The band is a 95% interval: for accuracy, over seeds on the logit "
+        "scale), y the eval metric at the end of training (switch to each run's best checkpoint in the sidebar). "
+        "Every strategy trained at its own searched learning rate, scratch until it stopped improving. The band is a 95% interval: for accuracy, over seeds on the logit "
         "scale so it stays inside [0, 1] (with one seed, the Wilson interval of the eval set's size — eval-set "
         "noise only). Grey lines are references on the same subsets: the majority class (dashed) and TF-IDF + "
         "logistic regression (dotted); a neural run at the dashed line learned nothing. "
@@ -71,8 +70,8 @@ NOTES = {
     "overfitting": (
         "**How to read this:** training and validation loss per run, compared at every evaluation; a flag means "
         "validation loss ended >5% above its best while training loss kept falling (memorising), or ended at "
-        "1.5× the training loss or more with the gap widening. Each run is also scored at its best checkpoint, "
-        "so an overfitting run's headline number is from before it overfit. **What the literature finds:** small training sets "
+        "1.5× the training loss or more with the gap widening. Each run is also scored at its best checkpoint "
+        "(sidebar), from before an overfitting run overfit. **What the literature finds:** small training sets "
         "overfit, scratch most (He et al. 2019: at ~1k images scratch matched training loss but not "
         "validation accuracy)."),
 }

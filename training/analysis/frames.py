@@ -18,7 +18,8 @@ RUN_COLUMNS = [
     "best_val_loss", "checkpoint",
 ]
 REFERENCE_COLUMNS = ["reference", "name", "n_train", "seed", "accuracy", "macro_f1", "loss", "eval_examples"]
-CHECKPOINTS = {"best": "best checkpoint (lowest validation loss: early stopping)", "end": "end of training"}
+CHECKPOINTS = {"end": "end of training (every schedule anneals to zero)",
+               "best": "best checkpoint (best validation metric: early stopping)"}
 METRIC_COLUMNS = ["run_id", "strategy", "n_train", "seed", "step", "examples", "wall_s", "flops", "key", "value"]
 
 

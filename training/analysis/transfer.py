@@ -8,7 +8,7 @@ over seeds gives intervals: each size's mean loss is redrawn from its t-distribu
 every scratch loss, D_E lies beyond the largest scratch size and is an extrapolation — flagged, not
 hidden; when it is at or below the fitted L∞, D_E is infinite *on this fit*, which three or four scratch
 sizes cannot support: the app then says D_E cannot be estimated from these runs, never that no amount of
-data would do. Each run's loss is taken at its best checkpoint (as Hernandez et al. stop early), and the
+data would do. Each run's loss is its lowest validation loss (as Hernandez et al. stop early), and the
 fit is refused when scratch's loss does not fall with data or a scratch size failed.
 """
 from __future__ import annotations

@@ -15,12 +15,13 @@ from .stats import clearly_different
 
 def verdict_table(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFrame,
                   end: pd.DataFrame | None = None, findings: list[dict] | None = None,
-                  refs: pd.DataFrame | None = None, metric: str = "accuracy") -> pd.DataFrame:
-    """Per (strategy, N): metric mean and interval at the analysed checkpoint, the mean at the end of training,
-    seeds, FLOPs, wall seconds, forgetting, and the cell's status; then the reference baselines' rows."""
+                  refs: pd.DataFrame | None = None, metric: str = "accuracy", best: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per (strategy, N): metric mean and interval at the analysed checkpoint, the means at the end of training and
+    at the best checkpoint, seeds, FLOPs, wall seconds, forgetting, and the cell's status; then the references."""
     t = summary.rename(columns={"mean": "metric", "low": "metric_low", "high": "metric_high"})
-    t = t.merge(end[["strategy", "n_train", "mean"]].rename(columns={"mean": "metric_end"}), on=["strategy", "n_train"],
-                how="left") if end is not None and not end.empty else t.assign(metric_end=math.nan)
+    for name, other in (("metric_end", end), ("metric_best", best)):
+        t = t.merge(other[["strategy", "n_train", "mean"]].rename(columns={"mean": name}), on=["strategy", "n_train"],
+                    how="left") if other is not None and not other.empty else t.assign(**{name: math.nan})
     if not compute.empty:
         t = t.merge(compute[["strategy", "n_train", "flops", "wall_s"]], on=["strategy", "n_train"], how="left")
     else:
@@ -35,13 +36,14 @@ def verdict_table(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.D
             bad.setdefault((f["strategy"], f["n_train"]), []).append(f["kind"].replace("_", " "))
     t["status"] = [("FAILED: " + ", ".join(bad[(s, int(n))])) if (s, int(n)) in bad else "ok"
                    for s, n in zip(t["strategy"], t["n_train"], strict=True)]
-    cols = ["strategy", "n_train", "metric", "metric_low", "metric_high", "seeds", "metric_end", "flops", "wall_s",
+    cols = ["strategy", "n_train", "metric", "metric_low", "metric_high", "seeds", "metric_end", "metric_best", "flops",
+            "wall_s",
             "forgetting", "status"]
     ref = reference_summary(refs) if refs is not None else pd.DataFrame()
     if not ref.empty and metric in ref:
         ref_rows = pd.DataFrame({"strategy": "reference: " + ref["name"], "n_train": ref["n_train"], "metric": ref[metric],
                                  "metric_low": math.nan, "metric_high": math.nan, "seeds": math.nan,
-                                 "metric_end": ref[metric], "flops": math.nan, "wall_s": math.nan,
+                                 "metric_end": ref[metric], "metric_best": ref[metric], "flops": math.nan, "wall_s": math.nan,
                                  "forgetting": math.nan, "status": "reference"})
         t = pd.concat([t[cols], ref_rows[cols]], ignore_index=True) if not t.empty else ref_rows[cols]
     return t[cols]
@@ -90,9 +92,9 @@ def _failed_sentence(strategy: str, ns: list[int], findings: list[dict]) -> str:
 def verdict(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFrame, metric: str,
             higher_is_better: bool, baseline: str = "scratch", transfer: pd.DataFrame | None = None,
             findings: list[dict] | None = None, refs: pd.DataFrame | None = None, end: pd.DataFrame | None = None,
-            progress: tuple[int, int] | None = None) -> tuple[list[str], pd.DataFrame]:
+            progress: tuple[int, int] | None = None, best: pd.DataFrame | None = None) -> tuple[list[str], pd.DataFrame]:
     findings = findings or []
-    full = verdict_table(summary, compute, forgetting, end, findings, refs, metric)
+    full = verdict_table(summary, compute, forgetting, end, findings, refs, metric, best)
     out: list[str] = []
     if progress is not None and progress[0] < progress[1]:
         out.append(f"Partial results: {progress[0]} of {progress[1]} runs have finished; the sentences below cover "
