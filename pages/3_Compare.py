@@ -31,9 +31,9 @@ warnings = [f for f in a.findings if f["severity"] == "warning"]
 with st.container(border=True):
     st.subheader("Is this comparison fair?")
     for f in failures:
-        st.error(f"**{f['message']}** What to change: {f['advice']}", icon="⛔")
+        st.error(f"**{f['message']}** {f['advice']}", icon=":material/block:")
     for f in warnings:
-        st.warning(f"{f['message']} What to change: {f['advice']}", icon="⚠️")
+        st.warning(f"{f['message']} {f['advice']}", icon=":material/warning:")
     if not a.findings and not a.summary.empty:
         st.success("No check failed: every finished run is above the majority class, no training loss went up, "
                    "no strategy gets worse with more data, and no interval is too wide to decide.")
@@ -65,7 +65,7 @@ st.header("Data needs")
 show_figure(F.data_needs_figure(a.summary, a.metric, a.references), F.NOTES["data_needs"], key="cmp_data_needs")
 
 st.header("Learning curves")
-c1, c2 = st.columns(2)
+c1, c2 = st.columns([3, 1])
 x = c1.segmented_control("x-axis", list(F.X_AXES), default="examples", format_func=lambda k: F.X_AXES[k], key="cmp_x")
 sizes = sorted(a.metrics["n_train"].unique())
 n = c2.selectbox("Training-set size", sizes, index=len(sizes) - 1, key="cmp_n")

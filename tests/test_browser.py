@@ -132,8 +132,11 @@ def test_launch_quick_watch_live_then_compare(app_server, browser):
     exp_id = store.experiments()[0]["id"]
     smaller = min(r["n_train"] for r in store.runs(exp_id))
 
+    def grid():
+        return [r for r in store.runs(exp_id) if r["role"] == "grid"]
+
     def first_size():
-        return [r for r in store.runs(exp_id) if r["n_train"] == smaller]
+        return [r for r in grid() if r["n_train"] == smaller]
 
     deadline = time.time() + 600
     while time.time() < deadline and not all(r["status"] in ("done", "failed") for r in first_size()):
@@ -153,8 +156,9 @@ def test_launch_quick_watch_live_then_compare(app_server, browser):
     deadline = time.time() + 120
     while time.time() < deadline and any(r["status"] in ("queued", "running") for r in store.runs(exp_id)):
         time.sleep(1)
-    statuses = [r["status"] for r in store.runs(exp_id)]
+    statuses = [r["status"] for r in grid()]
     assert statuses[:4] == ["done"] * 4 and set(statuses[4:]) <= {"cancelled", "done"}, statuses
+    assert not [r for r in store.runs(exp_id) if r["role"] == "lr-sweep"]  # the quick demo's search ships with the app
     page.reload()
     _loaded(page)
     page.wait_for_selector("text=runs done", timeout=60_000)
@@ -165,7 +169,9 @@ def test_launch_quick_watch_live_then_compare(app_server, browser):
     page.wait_for_timeout(2000)
     charts = page.locator("[data-testid='stPlotlyChart']").count()
     assert charts >= 4, charts
-    assert "Verdict" in page.inner_text("body")
+    body = page.inner_text("body")
+    assert "Verdict" in body and "Is this comparison fair?" in body
+    assert "TF-IDF + logistic regression" in body  # the reference lines' legend
     _shot(page, "05-compare.png")
 
 

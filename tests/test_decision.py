@@ -61,14 +61,14 @@ def _curve_frames():
     for r in runs.itertuples():
         for step, acc in enumerate([0.2, 0.4, 0.6, 0.8] if r.strategy == "full" else [0.2, 0.3, 0.4, 0.5]):
             rows.append({"run_id": r.run_id, "strategy": r.strategy, "n_train": 100, "seed": r.seed, "step": step * 10,
-                         "examples": step * 160, "wall_s": step * 2.0, "flops": step * 1e11, "key": "eval/accuracy",
+                         "examples": step * 160, "wall_s": step * 2.0, "flops": step * 1e11, "key": "val/accuracy",
                          "value": acc})
     return runs, pd.DataFrame(rows)
 
 
 def test_cost_to_reach_a_target():
     runs, metrics = _curve_frames()
-    t = cost_to_target(runs, metrics, "eval/accuracy", 0.6, True, price_per_hour=3.6).set_index("strategy")
+    t = cost_to_target(runs, metrics, "val/accuracy", 0.6, True, price_per_hour=3.6).set_index("strategy")
     assert t.loc["full", "reached"] == "2/2" and t.loc["full", "examples"] == 320 and t.loc["full", "flops"] == 2e11
     assert t.loc["full", "cost"] == pytest.approx(4.0 / 3600 * 3.6)
     assert t.loc["scratch", "reached"] == "0/2" and math.isnan(t.loc["scratch", "flops"])

@@ -99,8 +99,9 @@ def test_killed_worker_is_interrupted_others_finish_and_a_new_dispatcher_resumes
     kinds = [e["kind"] for e in store.events(victim)]
     assert "interrupted" in kinds and "requeued" in kinds and "resumed" in kinds
     steps = _steps_by_key(store, victim)
-    assert steps["eval/loss"] == [0, 50, 100, 150, 200, 250, 300]  # no duplicate and no missing step
+    assert steps["val/loss"] == [0, 50, 100, 150, 200, 250, 300]  # no duplicate and no missing step
     assert steps["train/loss"] == [50, 100, 150, 200, 250, 300]
+    assert steps["eval/loss"] == [300]  # the eval set is scored once, at the end
 
 
 @pytest.mark.slow
@@ -122,7 +123,7 @@ def test_dispatcher_death_leaves_workers_running_and_a_new_one_adopts_them(tmp_p
         row = store.run(r)
         assert row["attempts"] == 1 and row["pid"] == pids[r]  # adopted, never started twice
         assert [e["kind"] for e in store.events(r)].count("started") == 1
-        assert _steps_by_key(store, r)["eval/loss"][-1] == 400
+        assert _steps_by_key(store, r)["val/loss"][-1] == 400
 
 
 @pytest.mark.slow
@@ -160,8 +161,9 @@ def test_out_of_memory_retries_at_half_the_micro_batch(tiny_bert_dir, topic_csv,
     events = [e for e in store.events(run_id) if e["kind"] == "oom_retry"]
     assert [e["message"].split(";")[0] for e in events] == ["out of memory at micro-batch 8", "out of memory at micro-batch 4"]
     assert "effective batch 8" in events[-1]["message"]
-    got = {(m["step"], m["key"]): m["value"] for m in store.metrics([run_id]) if m["key"].startswith(("eval/", "train/"))}
-    want = {(m["step"], m["key"]): m["value"] for m in store.metrics(exp_id=ref) if m["key"].startswith(("eval/", "train/"))}
+    curves = ("val/", "eval/", "train/")
+    got = {(m["step"], m["key"]): m["value"] for m in store.metrics([run_id]) if m["key"].startswith(curves)}
+    want = {(m["step"], m["key"]): m["value"] for m in store.metrics(exp_id=ref) if m["key"].startswith(curves)}
     assert got == pytest.approx(want, rel=1e-6)  # same effective batch: the same curve
 
     monkeypatch.setattr("training.loop._OOM_ABOVE", -1)  # every micro-batch fails, down to 1

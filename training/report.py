@@ -78,7 +78,8 @@ def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: floa
     end = summarise(grid, metric_col, bounded=bounded) if not grid.empty else pd.DataFrame()
     best = summarise(best_runs, metric_col, bounded=bounded) if not grid.empty else pd.DataFrame()
     lr_table = lr_search_table(all_runs, info.get("lr_search", {}), metric)
-    findings = (check_runs(runs, metrics, refs, summary, info, metric, higher) if not runs.empty else []) + check_search(lr_table)
+    findings = check_runs(runs, metrics, refs, summary, info, metric, higher) if not runs.empty else []
+    findings += check_search(lr_table, findings, summary)
     pre = pretraining_cost(all_runs, runs)
     compute = with_pretraining(compute_table(runs, price_per_hour), pre, runs) if not runs.empty else pd.DataFrame()
     forgetting = forgetting_table(runs) if not runs.empty else pd.DataFrame()
@@ -202,8 +203,7 @@ def setup_lines(a: Analysis) -> list[str]:
 def check_lines(a: Analysis) -> list[str]:
     if not a.findings:
         return ["No check failed."]
-    return [f"{'FAILED' if f['severity'] == 'failure' else 'Warning'}: {f['message']} What to change: {f['advice']}"
-            for f in a.findings]
+    return [f"{'FAILED' if f['severity'] == 'failure' else 'Warning'}: {f['message']} {f['advice']}" for f in a.findings]
 
 
 def markdown_report(a: Analysis) -> str:

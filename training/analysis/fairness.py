@@ -44,31 +44,34 @@ def reference_summary(refs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _why_no_learning(strategy: str, n: int, runs: pd.DataFrame, info: dict) -> str:
-    """What to change, from how the cell's runs were set up: the learning rate's origin and how training ended."""
+    """What to change, from how the cell's runs were set up: the learning rate's origin and how training ended.
+    When both were already done right, the setup is not what held the run back, and the advice says so."""
     source = (info.get("lr_source") or {}).get(strategy)
     g = runs[(runs["strategy"] == strategy) & (runs["n_train"] == n) & (runs["status"] == "done")]
     lr = g["lr"].dropna().iloc[0] if g["lr"].notna().any() else None
-    lr_text = f"{lr:.3g}" if lr is not None else "?"
-    parts = []
+    lr_text = f"{lr:.2g}" if lr is not None else "?"
+    fixes = []
     if source == "fixed":
-        parts.append(f"its learning rate is fixed at {lr_text}: remove `lr` so the learning-rate search picks one")
+        fixes.append(f"Its learning rate is fixed at {lr_text}: remove `lr` so the learning-rate search picks one.")
     elif source == "default":
-        parts.append(f"its learning rate {lr_text} is a built-in default nobody tuned on this data: turn the "
-                     "learning-rate search on")
-    else:
-        parts.append(f"even at its searched learning rate {lr_text}")
+        fixes.append(f"Its learning rate {lr_text} is a built-in default nobody tuned on this data: turn the "
+                     "learning-rate search on.")
     plateau = bool(g["until_plateau"].eq(True).any()) if "until_plateau" in g else False
-    if plateau:
-        capped = g[~g["stopped_early"].eq(True)]
-        parts.append("it trained until its validation loss stopped improving" if capped.empty else
-                     f"{len(capped)} of {len(g)} seed(s) hit the step cap still improving: raise budget.plateau_cap")
-    else:
-        parts.append("it trained for the policy's fixed steps: train it until a plateau (until_plateau: true) or "
-                     "raise its budget_multiplier")
+    improving = g[(g["best_step"] == g["steps"]) & ~g["stopped_early"].eq(True)] if plateau else g.iloc[0:0]
+    if not plateau:
+        fixes.append("It trained for the budget's fixed steps: let it train until it stops improving "
+                     "(until_plateau: true) or raise its budget_multiplier.")
+    elif not improving.empty:
+        fixes.append(f"{len(improving)} of {len(g)} seed(s) were still improving at the step cap: raise "
+                     "budget.plateau_cap.")
+    if fixes:
+        return " ".join(fixes)
+    text = (f"It trained at its searched learning rate ({lr_text}) until it stopped improving, so the setup is not "
+            "what held it back.")
     if strategy.split("×")[0] == "scratch":
-        parts.append(f"a randomly initialised network usually needs far more than N={n:,} examples — compare the "
-                     "fine-tuned runs with the majority class and TF-IDF references instead, or add larger sizes")
-    return "; ".join(parts) + "."
+        text += (f" A randomly initialised network usually needs far more than N={n:,} examples: read the fine-tuned "
+                 "runs against the majority-class and TF-IDF references instead, or add larger sizes.")
+    return text
 
 
 def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, summary: pd.DataFrame, info: dict,
@@ -119,10 +122,13 @@ def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, su
                     + (" or let the learning-rate search choose it." if searched.get(r["strategy"]) != "searched" else ".")))
     # -- a curve that falls as data grows -----------------------------------------------------------------
     sign = 1 if higher_is_better else -1
+    learned_nothing = {(f["strategy"], f["n_train"]) for f in out if f["kind"] == "at_majority"}
     for strategy, g in summary.groupby("strategy", sort=False):
         g = g.sort_values("n_train").reset_index(drop=True)
         for i in range(1, len(g)):
             a, b = g.iloc[i - 1], g.iloc[i]
+            if {(strategy, int(a["n_train"])), (strategy, int(b["n_train"]))} & learned_nothing:
+                continue  # noise around nothing learned, already said
             drop = sign * (a["mean"] - b["mean"])
             tol = DROP if bounded else DROP * abs(a["mean"])
             clear = clearly_different(a.to_dict(), b.to_dict())
@@ -173,13 +179,20 @@ def failed_cells(findings: list[dict]) -> set[tuple[str, int]]:
     return {(f["strategy"], f["n_train"]) for f in findings if f["severity"] == "failure" and f["strategy"]}
 
 
-def check_search(search: pd.DataFrame) -> list[dict]:
+def check_search(search: pd.DataFrame, findings: list[dict] | None = None,
+                 summary: pd.DataFrame | None = None) -> list[dict]:
     """Warnings about the learning-rate search: a strategy whose chosen rate is the smallest or largest it tried
-    (the best may lie beyond the grid), or whose every search run failed."""
+    (the best may lie beyond the grid), or whose every search run failed. Not for a strategy that learned
+    nothing at any size (`findings`): which rate "won" among runs that all learned nothing means nothing."""
     out = []
     if search.empty:
         return out
+    at_majority = {(f["strategy"], f["n_train"]) for f in findings or [] if f["kind"] == "at_majority"}
+    sizes = summary.groupby("strategy")["n_train"].agg(set).to_dict() if summary is not None and not summary.empty else {}
+    nothing = {s for s, ns in sizes.items() if ns and all((s, int(n)) in at_majority for n in ns)}
     for strategy, g in search.groupby("strategy", sort=False):
+        if strategy in nothing:
+            continue
         lrs = sorted(g["lr"])
         chosen = g[g["chosen"]]
         if chosen.empty:
