@@ -252,39 +252,8 @@ def execute_run(store: Store, run_id: str, control=None) -> dict:
     else:
         store.update_run(run_id, status="done", ended_at=time.time(), result=result)
     if run["role"] == "lr-sweep":
-        record_lr_search(store, run)
+        lr_search.record(store, run, _device_name())
     return store.run(run_id)
-
-
-def search_table(store: Store, exp_id: str, label: str) -> list[dict]:
-    """The tried learning rates of one strategy's search in this experiment: lr, status, validation loss
-    and the task's validation metric (the lowest validation loss during each run)."""
-    cfg = store.experiment_config(exp_id)
-    metric = PRIMARY_METRIC[cfg.task][0]
-    out = []
-    for r in store.runs(exp_id):
-        if r["role"] != "lr-sweep" or r["strategy"] != label:
-            continue
-        res = json.loads(r["result_json"]) if r["result_json"] else {}
-        final = res.get("eval", {})
-        out.append({"lr": r["lr"], "status": r["status"], "val_loss": res.get("best_val_loss", final.get("loss")),
-                    "val_metric": final.get(metric), "steps": res.get("steps"), "error": r["error"]})
-    return sorted(out, key=lambda t: t["lr"])
-
-
-def record_lr_search(store: Store, run: dict) -> None:
-    """Once every run of a strategy's search has ended, keep the search (keyed) so later experiments reuse it."""
-    exp = store.experiment(run["experiment_id"])
-    search = json.loads(exp["info_json"]).get("lr_search", {}).get(run["strategy"])
-    tried = search_table(store, run["experiment_id"], run["strategy"])
-    if search is None or any(t["status"] not in ("done", "failed", "cancelled") for t in tried):
-        return
-    chosen = lr_search.choose(tried)
-    if chosen is None or any(t["status"] == "cancelled" for t in tried):
-        return  # nothing worth reusing: a later experiment searches again
-    store.save_lr_search(search["key"], search["spec"], {
-        "chosen": chosen, "tried": [{k: t[k] for k in ("lr", "status", "val_loss", "val_metric", "steps")} for t in tried],
-        "device": _device_name(), "created": time.strftime("%Y-%m-%d")}, run["experiment_id"])
 
 
 def _execute_with_oom_retry(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, control) -> dict:
@@ -326,7 +295,7 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
     if run["lr"] is not None:  # a search run's rate, or one chosen at launch from a finished search
         sc = dataclasses.replace(sc, lr=run["lr"])
     elif sc.lr is None and cfg.lr_sweep is not None:
-        sc = dataclasses.replace(sc, lr=best_swept_lr(store, run))
+        sc = dataclasses.replace(sc, lr=lr_search.best_swept_lr(store, run))
         store.update_run(run["id"], lr=sc.lr)
     strategy = get_strategy(sc, cfg.task)
     if isinstance(strategy, QLoRA):
@@ -368,17 +337,6 @@ def _execute_references(store: Store, cfg: ExperimentConfig, run: dict, sink: Ru
     sink.log(1, 0, time.perf_counter() - t0, 0.0, {"references/rows": float(len(rows))})
     return {"references": rows, "wall_s": time.perf_counter() - t0, "steps": 1, "data_fingerprint": data.fingerprint,
             "eval_examples": len(data.eval), "device": _device_name()}
-
-
-def best_swept_lr(store: Store, run: dict) -> float:
-    """The learning rate whose search run reached the lowest validation loss (the search this strategy
-    shares, e.g. scratch×3 uses scratch's)."""
-    info = json.loads(store.experiment(run["experiment_id"])["info_json"])
-    label = info.get("lr_search", {}).get(run["strategy"], {}).get("label", run["strategy"])
-    chosen = lr_search.choose(search_table(store, run["experiment_id"], label))
-    if chosen is None:
-        raise HeadStartError(f"no learning-rate search run of {run['strategy']} finished; see their errors, or set an lr")
-    return chosen
 
 
 def _setup(cfg, run, strategy, model, tokenizer, train, data, probes, device, store,

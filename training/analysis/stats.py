@@ -51,22 +51,16 @@ def wilson_interval(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
 def bounded_interval(values, n_eval: int | None = None) -> tuple[float, float, float, int]:
     """(mean, low, high, n) for a metric in [0, 1]: a t-interval over seeds on the logit scale (values are
     pulled in from 0 and 1 by half an example of the eval set), mapped back; one seed: Wilson on n_eval."""
-    xs = _clean(values)
-    n = len(xs)
+    mean, _, _, n = mean_interval(values)
     if n == 0:
-        return (math.nan, math.nan, math.nan, 0)
-    mean = sum(xs) / n
+        return (mean, mean, mean, 0)
     if n == 1:
         lo, hi = wilson_interval(mean, n_eval) if n_eval else (mean, mean)
         return (mean, min(lo, mean), max(hi, mean), 1)
     eps = 0.5 / n_eval if n_eval else 1e-3
-    logits = [math.log(min(max(x, eps), 1 - eps) / (1 - min(max(x, eps), 1 - eps))) for x in xs]
-    _, lo, hi, _ = mean_interval(logits)
-
-    def back(z: float) -> float:
-        return 1.0 / (1.0 + math.exp(-z))
-
-    return (mean, min(back(lo), mean), max(back(hi), mean), n)
+    clipped = [min(max(x, eps), 1 - eps) for x in _clean(values)]
+    _, lo, hi, _ = mean_interval([math.log(x / (1 - x)) for x in clipped])
+    return (mean, min(1 / (1 + math.exp(-lo)), mean), max(1 / (1 + math.exp(-hi)), mean), n)
 
 
 def summarise(runs: pd.DataFrame, value: str, by=("strategy", "n_train"), bounded: bool = False) -> pd.DataFrame:
