@@ -133,7 +133,7 @@ else:
     available = [n for n, cls in STRATEGIES.items() if task in cls.task_kinds]
     chosen = st.multiselect("Strategies", available, default=[s for s in ("scratch", "full", "lora", "head") if s in available],
                             key="new_strategies")
-    st.dataframe(pd.DataFrame([{"strategy": n, "what trains": STRATEGIES[n].summary, "default LR": STRATEGIES[n].default_lr,
+    st.dataframe(pd.DataFrame([{"strategy": n, "what trains": STRATEGIES[n].summary, "default LR (search centre)": STRATEGIES[n].default_lr,
                                 "when to pick it": STRATEGIES[n].when} for n in available]), hide_index=True)
     c1, c2 = st.columns(2)
     sizes_text = c1.text_input("Training-set sizes", "100, 1000, all", key="new_sizes",
@@ -149,14 +149,17 @@ else:
         if policy == "flops":
             budget["flops_reference"] = "full" if "full" in chosen else (chosen[0] if chosen else "full")
 
-    c1, c2, c3 = st.columns(3)
-    sweep = c1.toggle("Search each strategy's learning rate (recommended)", value=True, key="new_sweep",
+    c1, c2 = st.columns(2)
+    sweep = c1.toggle("Search each strategy's learning rate", value=True, key="new_sweep",
                       help="Try ⅓×, 1× and 3× each strategy's default learning rate in short runs at one size (up to "
                            "1,000 examples); the grid uses each one's best on validation. A rate tuned on other data can "
                            "diverge on yours. Off: the rates under Advanced settings are used as given.")
-    plateau = c2.toggle("Train scratch until it stops improving (recommended)", value=True, key="new_plateau",
+    plateau = c2.toggle("Train scratch until it stops improving", value=True, key="new_plateau",
                         help="Random weights need many more steps than fine-tuning. " + BUDGET_DOCS["plateau_cap"])
-    longer = c3.number_input("Also run scratch k× longer (0 = no)", 0.0, 20.0, 0.0, step=1.0, key="new_longer",
+    st.caption("Both are on by default: without them a rate tuned on other data or fine-tuning's epoch count can make "
+               "scratch fail silently and inflate fine-tuning's advantage.")
+    c1, _ = st.columns(2)
+    longer = c1.number_input("Also run scratch k× longer (0 = no)", 0.0, 20.0, 0.0, step=1.0, key="new_longer",
                              help="He et al. (2019): scratch catches up with enough iterations and data; this adds "
                                   "a 'scratch×k' strategy trained k times the steps.")
     with st.expander("Advanced settings"):
