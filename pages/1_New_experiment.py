@@ -133,7 +133,8 @@ else:
     available = [n for n, cls in STRATEGIES.items() if task in cls.task_kinds]
     chosen = st.multiselect("Strategies", available, default=[s for s in ("scratch", "full", "lora", "head") if s in available],
                             key="new_strategies")
-    st.dataframe(pd.DataFrame([{"strategy": n, "what trains": STRATEGIES[n].summary, "default LR (search centre)": STRATEGIES[n].default_lr,
+    st.dataframe(pd.DataFrame([{"strategy": n, "what trains": STRATEGIES[n].summary,
+                                "default LR (search centre)": STRATEGIES[n].default_lr,
                                 "when to pick it": STRATEGIES[n].when} for n in available]), hide_index=True)
     c1, c2 = st.columns(2)
     sizes_text = c1.text_input("Training-set sizes", "100, 1000, all", key="new_sizes",

@@ -95,6 +95,12 @@ def test_d_e_below_the_fitted_floor_says_cannot_be_estimated_never_no_finite_amo
     assert "no finite amount" not in text
 
 
+def test_d_e_on_a_curve_the_power_law_cannot_follow_cannot_be_estimated():
+    flat_then_drop = effective_data(_scratch_losses([(100, 2.0), (300, 1.99), (1000, 1.98), (3000, 1.2)]))
+    assert flat_then_drop.empty and "fits scratch's losses poorly (R² 0.5" in flat_then_drop.attrs["reason"]
+    assert len(effective_data(_scratch_losses([(100, 2.0), (300, 1.5), (1000, 1.45), (3000, 1.44)]))) == 1
+
+
 def test_d_e_leaves_out_a_failed_scratch_size():
     runs = _scratch_losses([(100, 2.0), (300, 1.6), (1000, 1.4)])
     out = effective_data(runs, exclude={("scratch", 300)})

@@ -72,6 +72,8 @@ def _draw_means(stats: pd.DataFrame, pooled_rel_sd: float, rng: np.random.Genera
     return stats["mean"].to_numpy() + sd / np.sqrt(n) * rng.standard_t(dof)
 
 
+MIN_R2 = 0.9
+"""Below this share of explained variance in scratch's mean losses, the fitted data curve is not used."""
 COLUMNS = ["strategy", "n_train", "loss", "d_e", "d_e_low", "d_e_high", "d_t", "multiplier", "multiplier_low",
            "multiplier_high", "extrapolated", "seeds"]
 
@@ -110,6 +112,10 @@ def effective_data(runs: pd.DataFrame, loss_col: str = "eval_loss", baseline: st
         law = fit_power_law(means["n_train"], means["mean"])
     except ValueError as e:
         return _cannot(str(e))
+    fitted = law.loss(means["n_train"])
+    r2 = 1 - float(((means["mean"] - fitted) ** 2).sum() / max(((means["mean"] - means["mean"].mean()) ** 2).sum(), 1e-12))
+    if r2 < MIN_R2:  # three sizes always fit exactly; with more, a poor fit is no curve to read D_E from
+        return _cannot(f"the power law fits {baseline}'s losses poorly (R² {r2:.2f} over {len(means)} sizes)")
     max_d = float(scratch["n_train"].max())
     rng = np.random.default_rng(seed)
     pooled = _pooled_relative_sd(means)

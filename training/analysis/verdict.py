@@ -57,6 +57,11 @@ def _seeds(k: int) -> str:
     return "1 seed" if k == 1 else f"{k} seeds"
 
 
+def _seeds_each(counts) -> str:
+    lo, hi = int(min(counts)), int(max(counts))
+    return f"{_seeds(lo)} each" if lo == hi else f"{lo} to {hi} seeds each"
+
+
 def _row(t: pd.DataFrame, strategy: str, n: int) -> dict | None:
     r = t[(t["strategy"] == strategy) & (t["n_train"] == n)]
     if r.empty:
@@ -149,22 +154,23 @@ def verdict(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFra
         cheap = near.loc[near["flops"].idxmin()]
         if cheap["strategy"] != best["strategy"] and best["flops"] > 0:
             out.append(f"At N={n:,}, {cheap['strategy']} gets within 2% of {best['strategy']} ({_f(cheap['metric'])} vs "
-                       f"{_f(best['metric'])}) for {cheap['flops'] / best['flops']:.1%} of its training FLOPs.")
+                       f"{_f(best['metric'])}, {_seeds(int(min(cheap['seeds'], best['seeds'])))} each) for "
+                       f"{cheap['flops'] / best['flops']:.1%} of its training FLOPs.")
         else:
-            out.append(f"At N={n:,}, {best['strategy']} is the best, and no strategy within 2% of it costs fewer "
-                       "training FLOPs.")
+            out.append(f"At N={n:,}, {best['strategy']} is the best ({_seeds(int(best['seeds']))}), and no strategy "
+                       "within 2% of it costs fewer training FLOPs.")
     picks = best_by_size(t, higher_is_better)
     if len(picks) > 1:
         out.append("Best by training-set size: " + "; ".join(
             f"N={n:,} → {best}" + (f" (no clear difference from {', '.join(ties)})" if ties else "") for n, best, ties in picks)
-            + ".")
+            + f" ({_seeds_each(t['seeds'])}).")
     out += _reference_sentences(t, refs, metric, higher_is_better)
     out += _transfer_sentences(transfer)
     fg = t[(t["n_train"] == n) & t["forgetting"].notna() & (t["strategy"] != baseline)]
     if len(fg) > 1:
         most, least = fg.loc[fg["forgetting"].idxmax()], fg.loc[fg["forgetting"].idxmin()]
         out.append(f"Forgetting at N={n:,}: {most['strategy']} forgets most ({_f(most['forgetting'])} of the probe), "
-                   f"{least['strategy']} least ({_f(least['forgetting'])}).")
+                   f"{least['strategy']} least ({_f(least['forgetting'])}); {_seeds_each(fg['seeds'])}.")
     return out, full
 
 
