@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _long_config(tiny_bert_dir, topic_csv, strategies, steps=300):
     return tiny_classification_config(
-        tiny_bert_dir, topic_csv, strategies=[StrategyConfig(s, lr=1e-3) for s in strategies],
+        tiny_bert_dir, topic_csv, strategies=[StrategyConfig(s, lr=1e-3, until_plateau=False) for s in strategies],
         budget=BudgetConfig(policy="steps", steps=steps),
         train=TrainConfig(batch_size=8, eval_every=50, checkpoint_every=25),
         probes=[ProbeConfig(kind="none")], speed=SpeedConfig(device="cpu", num_threads=1))
