@@ -1,4 +1,5 @@
 """Runs that outlive the browser: dispatcher, worker processes, liveness, cancel, resume, OOM, Ray, fairness."""
+import json
 import multiprocessing as mp
 import os
 import signal
@@ -158,6 +159,9 @@ def test_out_of_memory_retries_at_half_the_micro_batch(tiny_bert_dir, topic_csv,
     run_id = store.runs(exp)[0]["id"]
     row = execute_run(store, run_id)
     assert row["status"] == "done" and row["micro_batch_size"] == 2
+    logged = [(row["step"], key) for line in (store.run_dir(run_id) / "metrics.jsonl").read_text().splitlines()
+              for row in [json.loads(line)] for key in row if "/" in key]
+    assert len(logged) == len(set(logged))  # retries before the first checkpoint left no second copy of step 0
     events = [e for e in store.events(run_id) if e["kind"] == "oom_retry"]
     assert [e["message"].split(";")[0] for e in events] == ["out of memory at micro-batch 8", "out of memory at micro-batch 4"]
     assert "effective batch 8" in events[-1]["message"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import loop, lr_search
+from . import checkpoint, loop, lr_search
 from .accounting import FlopCounter, estimate_memory
 from .config import ExperimentConfig, StrategyConfig
 from .data.task import TaskData, prepare_task_data, too_many_message
@@ -276,6 +276,8 @@ def _execute_with_oom_retry(store: Store, cfg: ExperimentConfig, run: dict, sink
             sink.event("oom_retry", f"out of memory at micro-batch {micro}; retrying at {smaller} with "
                        f"{batch // smaller} accumulation steps (effective batch {batch})",
                        {"from": micro, "to": smaller, "accumulation": batch // smaller})
+            if not checkpoint.exists(store.run_dir(run["id"]) / "checkpoint"):
+                sink.truncate(after_step=-1)  # no checkpoint to resume from: the retry logs from step 0 again
             store.update_run(run["id"], micro_batch_size=smaller)
             micro = smaller
 
