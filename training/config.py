@@ -82,6 +82,7 @@ class DataConfig:
         _check(self.subset_policy in SUBSET_POLICIES,
                f"data.subset_policy must be one of {', '.join(SUBSET_POLICIES)}, got {self.subset_policy!r}")
         _check(self.max_rows is None or self.max_rows > 0, "data.max_rows must be positive (or null)")
+        _check(0 <= self.split_seed < 2 ** 32, "data.split_seed must be between 0 and 4294967295")
 
 
 @dataclass
@@ -308,7 +309,8 @@ class PretrainConfig:
         _check(256 <= self.vocab_size <= 65536, "pretrain.vocab_size must be between 256 and 65536")
         _check(self.n_layer >= 1 and self.n_embd >= 8 and self.n_head >= 1, "pretrain model sizes must be positive")
         _check(self.n_embd % self.n_head == 0, f"pretrain.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        _check(self.steps >= 1 and self.lr > 0, "pretrain.steps and pretrain.lr must be positive")
+        _check(self.steps >= 1 and _finite(self.lr) and self.lr > 0, "pretrain.steps and pretrain.lr must be positive")
+        _check(0 <= self.seed < 2 ** 32, "pretrain.seed must be between 0 and 4294967295")
 
 
 Size = Union[int, str]
@@ -341,6 +343,7 @@ class LRSweepConfig:
                "lr_sweep.lrs must map strategy names to non-empty lists of positive learning rates")
         _check(self.size == "all" or (isinstance(self.size, int) and self.size > 0),
                "lr_sweep.size must be a positive integer or 'all'")
+        _check(0 <= self.seed < 2 ** 32, "lr_sweep.seed must be between 0 and 4294967295")
 
 
 @dataclass
@@ -397,6 +400,7 @@ class ExperimentConfig:
         _check(len(set(map(str, self.sizes))) == len(self.sizes), "a training-set size is listed twice")
         _check(bool(self.seeds) and all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds),
                "seeds must be a non-empty list of integers")
+        _check(all(0 <= s < 2 ** 32 for s in self.seeds), "seeds must be between 0 and 4294967295 (2**32 − 1)")
         _check(len(set(self.seeds)) == len(self.seeds), "a seed is listed twice")
         _check((self.model.base == "pretrain") == (self.pretrain is not None),
                "the hybrid path needs both model.base: pretrain and a pretrain: section (or neither)")

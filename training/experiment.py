@@ -26,7 +26,7 @@ from .config import ExperimentConfig, StrategyConfig
 from .data.task import TaskData, prepare_task_data, too_many_message
 from .errors import ConfigError, DataError, DeviceError, HeadStartError
 from .evaluate import PRIMARY_METRIC
-from .models import build_task_model, count_params, load_tokenizer, resolve_base, structure
+from .models import build_task_model, check_max_length, count_params, load_tokenizer, resolve_base, structure
 from .policy import check_demo, check_sources
 from .probes import build_probes
 from .settings import load_settings
@@ -84,6 +84,7 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
         base_dir = resolve_base(cfg.model.base)
         tokenizer = load_tokenizer(base_dir)
         held_out = None
+    check_max_length(cfg.model.max_length, "the pretraining architecture" if cfg.pretrain else cfg.model.base, base_dir)
     data = prepare_task_data(cfg.data, cfg.task, tokenizer, cfg.model.max_length, cache_dir)
     build_probes(cfg, tokenizer, cache_dir, held_out)  # validates probe sources now, not mid-run
     pool = len(data.train)

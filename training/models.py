@@ -67,7 +67,14 @@ def check_model_dir(path: Path) -> dict:
     cfg_path = path / "config.json"
     if not cfg_path.is_file():
         raise ConfigError(f"{path} has no config.json; a model directory needs config.json, weights and a tokenizer")
-    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{cfg_path} is not valid JSON ({e}); a model's config.json must be the JSON object "
+                          "transformers writes") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{cfg_path} holds a {type(cfg).__name__}, not a JSON object; a model's config.json must "
+                          "be the mapping transformers writes")
     if cfg.get("auto_map"):
         raise ConfigError(f"{path} needs custom model code (auto_map in config.json); Head Start never runs remote "
                           "code. Pick a model whose architecture ships with transformers.")
@@ -76,6 +83,23 @@ def check_model_dir(path: Path) -> dict:
     if cfg.get("model_type") not in CONFIG_MAPPING:
         raise ConfigError(f"{path}: model_type {cfg.get('model_type')!r} is not a transformers architecture")
     return cfg
+
+
+def position_limit(config: dict) -> int | None:
+    """How many token positions the architecture has (None when its config does not say)."""
+    for key in ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length"):
+        if isinstance(config.get(key), int) and config[key] > 0:
+            return config[key]
+    return None
+
+
+def check_max_length(max_length: int, base: str, path: Path) -> None:
+    """Refuse a model.max_length longer than the model's positions before anything runs (it would fail mid-run
+    with a tensor-size error)."""
+    limit = position_limit(check_model_dir(path))
+    if limit is not None and max_length > limit:
+        raise ConfigError(f"model.max_length {max_length} is longer than the {limit} positions {base} has; use at most "
+                          f"{limit} (Max length under Advanced settings)")
 
 
 def quiet_transformers() -> None:

@@ -18,11 +18,15 @@ class LoRA(Strategy):
                    "targets": "module names to adapt, or all-linear"}
 
     def validate_options(self) -> None:
-        r = self.options["r"]
-        if not isinstance(r, int) or r < 1:
-            raise ConfigError(f"{self.name}: r must be a positive integer, got {r!r}")
-        if not 0 <= self.options["dropout"] < 1:
-            raise ConfigError(f"{self.name}: dropout must be in [0, 1)")
+        r, alpha, dropout, targets = (self.options[k] for k in ("r", "alpha", "dropout", "targets"))
+        if not isinstance(r, int) or isinstance(r, bool) or not 1 <= r <= 4096:
+            raise ConfigError(f"{self.name}: r must be a whole number from 1 to 4096, got {r!r}")
+        if alpha is not None and (not _number(alpha) or alpha <= 0):
+            raise ConfigError(f"{self.name}: alpha must be a positive number (or null for 2·r), got {alpha!r}")
+        if not _number(dropout) or not 0 <= dropout < 1:
+            raise ConfigError(f"{self.name}: dropout must be a number in [0, 1), got {dropout!r}")
+        if not (targets == "all-linear" or (isinstance(targets, list) and targets and all(isinstance(t, str) for t in targets))):
+            raise ConfigError(f"{self.name}: targets must be all-linear or a list of module names, got {targets!r}")
 
     def lora_config(self):
         from peft import LoraConfig
@@ -40,3 +44,7 @@ class LoRA(Strategy):
         if self.task == "text-classification":  # a new task needs a new head, trained in full
             for p in model.head.parameters():
                 p.requires_grad_(True)
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and abs(x) != float("inf")
