@@ -14,6 +14,7 @@ import streamlit as st
 
 from training.analysis.figures import NOTES, X_AXES
 from training.analysis.frames import latest_progress
+from training.errors import HeadStartError
 from training.runner import ensure_dispatcher
 from training.settings import load_settings
 from ui.auth import current_user
@@ -44,6 +45,7 @@ def is_active() -> bool:
     return any(r["status"] in ("queued", "running") for r in store.runs(exp_id))
 
 
+RECORD = store.is_record(exp_id)
 PLATEAU = {s for s, on in json.loads(store.experiment(exp_id)["info_json"] or "{}").get("until_plateau", {}).items() if on}
 ROLE = {"grid": "", "lr-sweep": "learning-rate search", "reference": "majority class + TF-IDF", "pretrain": "pretraining"}
 
@@ -85,7 +87,10 @@ def live_view() -> None:
 
     owned = load_settings().mode == "local" or store.experiment(exp_id)["owner"] == current_user()
     stoppable = runs[runs["status"].isin(["queued", "running"])] if owned else runs.iloc[0:0]
-    resumable = runs[runs["status"].isin(["interrupted", "cancelled", "failed"])] if owned else runs.iloc[0:0]
+    resumable = runs[runs["status"].isin(["interrupted", "cancelled", "failed"])] if owned and not RECORD else runs.iloc[0:0]
+    if RECORD:
+        st.info("An imported experiment: a record to look at, never trained here. To train it, start a **New "
+                "experiment** with its config.")
     labels = {r["run_id"]: f"{r['strategy']} N={r['n_train']} seed {r['seed']} ({r['status']})"
               for _, r in runs.iterrows()}
     c1, c2, c3 = st.columns([2, 1, 1])
@@ -102,9 +107,13 @@ def live_view() -> None:
             st.toast("cancel requested for every queued or running run")
     with c3:
         if st.button("Resume run", disabled=choice not in set(resumable["run_id"])):
-            store.requeue(choice)
-            ensure_dispatcher(store_dir())
-            st.rerun()
+            try:
+                store.requeue(choice)
+            except HeadStartError as e:
+                st.error(str(e))
+            else:
+                ensure_dispatcher(store_dir())
+                st.rerun()
 
     x = st.segmented_control("x-axis", list(X_AXES), default="step", format_func=lambda k: X_AXES[k], key="live_x")
     if metrics.empty:

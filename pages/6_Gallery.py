@@ -70,11 +70,12 @@ st.header("Import a bundle")
 up = st.file_uploader("A Head Start bundle (.json.gz or .json)", type=["gz", "json"], key="gallery_upload")
 if up is not None and st.button("Import", key="gallery_import"):
     try:
-        exp_id = import_bundle(store, read_bundle(up.getvalue()), owner=user)
+        exp_id = import_bundle(store, read_bundle(up.getvalue(), name=up.name), owner=user)
     except HeadStartError as e:
         st.error(str(e))
     else:
-        st.success(f"Imported as {exp_id}; open it in Compare or Report.")
+        st.success(f"Imported as {exp_id}: a record to open in Compare or Report. Runs that had not finished arrive "
+                   "cancelled; to train it, start a New experiment with its config.")
 
 st.header("Export an experiment")
 mine = visible_experiments(user)

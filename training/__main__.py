@@ -208,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(buf.getvalue())
         return 0
     except HeadStartError as e:
-        print(f"error: {e}", file=sys.stderr)
+        from .policy import redact
+
+        print(f"error: {redact(str(e))}", file=sys.stderr)
         return 2
 
 

@@ -27,8 +27,9 @@ from .data.task import TaskData, prepare_task_data, too_many_message
 from .errors import ConfigError, DataError, DeviceError, HeadStartError
 from .evaluate import PRIMARY_METRIC
 from .models import build_task_model, check_max_length, count_params, load_tokenizer, resolve_base, structure
-from .policy import check_demo, check_sources
+from .policy import check_demo, check_run_start, check_sources
 from .probes import build_probes
+from .runner import process_started
 from .settings import load_settings
 from .store import RunSink, Store, new_id
 from .strategies import Strategy, get_strategy
@@ -237,9 +238,16 @@ def execute_run(store: Store, run_id: str, control=None) -> dict:
     """Train one stored run and record its outcome (done / failed / cancelled). Returns the run row."""
     run = store.run(run_id)
     cfg = store.experiment_config(run["experiment_id"])
+    try:
+        check_run_start(cfg, run, store, load_settings())  # policy where work starts, not only where it was asked for
+    except HeadStartError as e:
+        store.update_run(run_id, status="failed", ended_at=time.time(), error=str(e))
+        store.add_event(run_id, "refused", str(e))
+        return store.run(run_id)
     now = time.time()
-    store.update_run(run_id, status="running", pid=os.getpid(), started_at=run["started_at"] or now,
-                     heartbeat_at=now, error=None, device=run["device"] or cfg.speed.device)
+    store.update_run(run_id, status="running", pid=os.getpid(), proc_started=process_started(os.getpid()),
+                     started_at=run["started_at"] or now, heartbeat_at=now, error=None,
+                     device=run["device"] or cfg.speed.device)
     sink = RunSink(store, run_id)
     try:
         result = _execute_with_oom_retry(store, cfg, run, sink, control)

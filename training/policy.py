@@ -1,7 +1,9 @@
 """What a deployment allows: paths confined to configured folders, demo-mode caps and quotas, and
 redaction of secrets from everything Head Start writes (store errors and events, reports, bundles).
 
-Every check runs before an experiment is stored, so a refusal leaves nothing behind.
+Every check runs before an experiment is stored, so a refusal leaves nothing behind — and again where a run
+starts (`check_run_start`, in the worker, before any data is read), so a resumed, recovered or imported run
+cannot get around them.
 """
 from __future__ import annotations
 
@@ -107,6 +109,28 @@ def check_demo(cfg: ExperimentConfig, runs: list[dict], sizes: list[int], settin
     if recent + len(runs) > settings.demo_runs_per_hour:
         raise PolicyError(f"this demo allows {settings.demo_runs_per_hour} runs per hour per user; you started {recent} "
                           f"in the last hour and this adds {len(runs)}. Try again later.")
+
+
+def check_run_start(cfg: ExperimentConfig, run: dict, store, settings: Settings) -> None:
+    """The rules of enqueue, applied where the run starts: imported records never train; paths, models and hub
+    sources as at launch; in demo mode the per-run caps and the hourly quota (resumes count as starts)."""
+    exp = store.experiment(run["experiment_id"])
+    if store.is_record(exp["id"]):
+        raise PolicyError("this run belongs to an imported experiment, a record that is never trained here; launch its "
+                          "config as a new experiment to train it")
+    check_sources(cfg, settings, store.root)
+    if settings.mode != "demo":
+        return
+    if not is_exempt_preset(cfg, settings):
+        if run["role"] != "pretrain" and run["n_train"] > settings.demo_max_n:
+            raise PolicyError(f"training-set size {run['n_train']:,} is over this demo's cap of {settings.demo_max_n:,}")
+        if (run["total_steps"] or 0) > settings.demo_max_steps:
+            raise PolicyError(f"a run of {run['total_steps']:,} steps is over this demo's cap of "
+                              f"{settings.demo_max_steps:,} steps per run")
+    starts = store.starts_since(exp["owner"], time.time() - 3600)
+    if starts > settings.demo_runs_per_hour:
+        raise PolicyError(f"this demo allows {settings.demo_runs_per_hour} run starts per hour per user (resumes count); "
+                          f"{starts} started in the last hour. Try again later.")
 
 
 def check_upload_size(size_bytes: int, settings: Settings) -> None:

@@ -24,6 +24,7 @@ from .analysis.stats import summarise
 from .analysis.tables import compute_table, forgetting_table, lr_search_table, overfitting_table, primary_metric
 from .analysis.transfer import effective_data
 from .analysis.verdict import verdict
+from .policy import redact
 from .store import Store
 
 
@@ -226,7 +227,7 @@ def markdown_report(a: Analysis) -> str:
     out += [f"- {k}: {v}" for k, v in env.items()]
     out += ["", "## Config", "", "```json", json.dumps(a.config, indent=2), "```", "",
             "Figures are in the HTML report.", ""]
-    return "\n".join(out)
+    return redact("\n".join(out))  # a report leaves the process: no token in a path or a config survives
 
 
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2rem auto;padding:0 1rem;
@@ -248,10 +249,11 @@ def html_report(a: Analysis) -> str:
              + "</ul>",
              "<h2>Verdict</h2><div class='verdict'><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in a.verdict)
              + "</ul></div>", _html_table(a.verdict_table)]
-    for i, (key, fig) in enumerate(figures(a)):
+    parts = [redact(p) for p in parts]  # a report leaves the process: no token in a path or a config survives
+    for i, (key, fig) in enumerate(figures(a)):  # (not Plotly's own script, which redaction's patterns would break)
         parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_height="480px"))
         parts.append(f"<p class='note'>{_html_text(F.NOTES[key])}</p>")
-    parts += ["<h2>Effective data transferred</h2>", f"<p class='note'>{_html_text(F.NOTES['transfer'])}</p>",
+    parts += [redact(p) for p in ["<h2>Effective data transferred</h2>", f"<p class='note'>{_html_text(F.NOTES['transfer'])}</p>",
               _html_table(a.transfer),
               "<h2>Compute</h2>", f"<p class='note'>{_html_text(F.NOTES['compute'])}</p>", _html_table(a.compute),
               f"<h2>Cost to reach {html.escape(a.metric)} {_fmt(a.target)}</h2>", _html_table(a.to_target),
@@ -259,5 +261,5 @@ def html_report(a: Analysis) -> str:
               "<h2>Forgetting</h2>", _html_table(a.forgetting), "<h2>Overfitting</h2>",
               f"<p class='note'>{_html_text(F.NOTES['overfitting'])}</p>", _html_table(a.overfitting),
               "<h2>Environment</h2><ul>" + "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in env.items())
-              + "</ul>", "<h2>Config</h2><pre>" + html.escape(json.dumps(a.config, indent=2)) + "</pre></body></html>"]
+              + "</ul>", "<h2>Config</h2><pre>" + html.escape(json.dumps(a.config, indent=2)) + "</pre></body></html>"]]
     return "\n".join(parts)

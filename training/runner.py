@@ -88,11 +88,23 @@ def ensure_dispatcher(root: Path, log: Path | None = None) -> bool:
     return True
 
 
-def pid_alive(pid: int | None) -> bool:
+def process_started(pid: int | None) -> float | None:
+    """A process's start time: with its pid, what identifies it (pids are reused after a reboot or restart)."""
+    try:
+        return psutil.Process(pid).create_time() if pid else None
+    except psutil.Error:
+        return None
+
+
+def pid_alive(pid: int | None, started: float | None = None) -> bool:
+    """The process with this pid is alive and, when `started` is known, is the same process that started then."""
     if not pid:
         return False
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(proc.create_time() - started) < 1.0
     except psutil.Error:
         return False
 
@@ -232,7 +244,7 @@ class Dispatcher:
         """On start: reconcile, then re-queue interrupted runs so they resume from their checkpoints."""
         self.reconcile()
         for r in self.store.runs(status="interrupted"):
-            if r["attempts"] < MAX_ATTEMPTS:
+            if r["attempts"] < MAX_ATTEMPTS and not self.store.is_record(r["experiment_id"]):
                 self.store.requeue(r["id"])
                 self.store.add_event(r["id"], "requeued", "resuming from the last checkpoint after a restart")
 
@@ -250,7 +262,7 @@ class Dispatcher:
         now = time.time()
         for r in self.store.runs(status="running"):
             remote = str(r["device"] or "").startswith("ray")
-            alive = self.exec.owns(r["id"]) or remote or pid_alive(r["pid"])
+            alive = self.exec.owns(r["id"]) or remote or pid_alive(r["pid"], r["proc_started"])
             if r["heartbeat_at"] is None:  # claimed, not yet beating: allow for start-up
                 silent, limit = now - (r["claimed_at"] or 0), self.startup_timeout
             else:
@@ -259,7 +271,7 @@ class Dispatcher:
                 self._interrupt(r, "worker process is gone")
             elif silent > limit:
                 if r["pid"] and not remote:
-                    _kill(r["pid"])  # hung: stop it so a resume cannot run beside it
+                    _kill(r["pid"], r["proc_started"])  # hung: stop it so a resume cannot run beside it
                 self._interrupt(r, f"no heartbeat for {silent:.0f} s")
             # else: alive — ours, or a worker of an earlier dispatcher, adopted: it keeps its slot
 
@@ -271,7 +283,7 @@ class Dispatcher:
         now = time.time()
         for r in self.store.runs(status="running"):
             if r["cancel_requested_at"] and now - r["cancel_requested_at"] > self.cancel_timeout:
-                _kill(r["pid"])
+                _kill(r["pid"], r["proc_started"])
                 self.store.update_run(r["id"], status="cancelled", ended_at=now,
                                       error=f"forced after {self.cancel_timeout:.0f} s without a graceful stop")
                 self.store.add_event(r["id"], "cancel_forced", "worker killed after the cancel timeout")
@@ -294,7 +306,7 @@ class Dispatcher:
                 self.store.update_run(run["id"], status="failed", error=f"could not start a worker: {e}")
                 continue
             if pid:
-                self.store.update_run(run["id"], pid=pid)
+                self.store.update_run(run["id"], pid=pid, proc_started=process_started(pid))
             self.store.add_event(run["id"], "started", f"worker started on {device}", {"pid": pid})
             self.last_served[run["owner"]] = time.time()
 
@@ -360,8 +372,10 @@ def _dependencies_state(store: Store, run: dict) -> str:
     return "ready"
 
 
-def _kill(pid: int | None) -> None:
-    if not pid:
+def _kill(pid: int | None, started: float | None) -> None:
+    """SIGKILL a worker's process group — only when the pid still names the process that started at `started`
+    (after a host or container restart the pid may belong to anything)."""
+    if not pid or started is None or not pid_alive(pid, started):
         return
     try:
         os.killpg(os.getpgid(pid), signal.SIGKILL)  # the worker leads its own session

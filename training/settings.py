@@ -6,7 +6,8 @@ HEADSTART_DATA_ROOTS           folders local data files must lie in (os.pathsep-
 HEADSTART_MODEL_ROOTS          folders local model directories must lie in (same rule)
 HEADSTART_WORKER_NICE          niceness added to every training process (default 10: the app stays responsive
                                while runs train on the same host; 0 turns it off)
-HEADSTART_UPLOAD_MAX_MB        largest upload accepted (default 200; demo 10)
+HEADSTART_UPLOAD_MAX_MB        largest upload accepted, data files and bundles (default 200; demo 10)
+HEADSTART_BUNDLE_MAX_MB        most a bundle may expand to when decompressed (default 200; demo 50)
 Demo caps (demo mode only): HEADSTART_DEMO_MAX_RUNS (16), HEADSTART_DEMO_MAX_N (1000),
 HEADSTART_DEMO_MAX_STEPS (300), HEADSTART_DEMO_MAX_ACTIVE (1 experiment queued or running per user),
 HEADSTART_DEMO_CONCURRENT (2 runs training at once per user), HEADSTART_DEMO_RUNS_PER_HOUR (24),
@@ -28,6 +29,7 @@ class Settings:
     data_roots: tuple[Path, ...] = ()
     model_roots: tuple[Path, ...] = ()
     upload_max_mb: int = 200
+    bundle_max_mb: int = 200
     demo_max_runs: int = 16
     demo_max_n: int = 1000
     demo_max_steps: int = 300
@@ -63,6 +65,7 @@ def load_settings(env=None) -> Settings:
     return Settings(
         mode=mode, data_roots=_paths(env.get("HEADSTART_DATA_ROOTS")), model_roots=_paths(env.get("HEADSTART_MODEL_ROOTS")),
         upload_max_mb=_int(env, "HEADSTART_UPLOAD_MAX_MB", 10 if demo else 200),
+        bundle_max_mb=_int(env, "HEADSTART_BUNDLE_MAX_MB", 50 if demo else 200),
         demo_max_runs=_int(env, "HEADSTART_DEMO_MAX_RUNS", 16), demo_max_n=_int(env, "HEADSTART_DEMO_MAX_N", 1000),
         demo_max_steps=_int(env, "HEADSTART_DEMO_MAX_STEPS", 300),
         demo_max_active=_int(env, "HEADSTART_DEMO_MAX_ACTIVE", 1),

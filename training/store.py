@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .config import ExperimentConfig
-from .policy import redact
+from .policy import PolicyError, redact
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -41,8 +41,9 @@ CREATE TABLE IF NOT EXISTS runs (
     cancel_requested_at REAL,               -- set by the UI; the worker stops gracefully, the dispatcher forces
     micro_batch_size INTEGER,               -- lowered after out-of-memory retries; NULL = the config's
     mem_estimate INTEGER,                   -- preflight estimate of peak memory in bytes
-    role TEXT NOT NULL DEFAULT 'grid',      -- grid | pretrain | lr-sweep
-    lr REAL                                 -- the learning rate of an lr-sweep run
+    role TEXT NOT NULL DEFAULT 'grid',      -- grid | pretrain | lr-sweep | reference
+    lr REAL,                                -- the learning rate it trains at, once known
+    proc_started REAL                       -- the worker process's start time: with pid, its identity
 );
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment_id, seq);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);
@@ -63,7 +64,7 @@ CREATE TABLE IF NOT EXISTS events (
 # Columns added after a store's first release: an older store gets them on open (ALTER TABLE ADD COLUMN).
 ADDED_RUN_COLUMNS = {"attempts": "INTEGER NOT NULL DEFAULT 0", "claimed_at": "REAL", "cancel_requested_at": "REAL",
                      "micro_batch_size": "INTEGER", "mem_estimate": "INTEGER", "role": "TEXT NOT NULL DEFAULT 'grid'",
-                     "lr": "REAL"}
+                     "lr": "REAL", "proc_started": "REAL"}
 STATUSES = ("queued", "running", "done", "failed", "interrupted", "cancelled")
 
 
@@ -254,8 +255,16 @@ class Store:
                           (time.time(), run_id))
             return row["status"]
 
+    def is_record(self, exp_id: str) -> bool:
+        """An imported bundle: its runs are records to look at, never trained here."""
+        exp = self.experiment(exp_id)
+        return exp is not None and "bundle" in json.loads(exp["info_json"] or "{}")
+
     def requeue(self, run_id: str) -> None:
-        """Queue a stopped run again; it resumes from its last checkpoint."""
+        """Queue a stopped run again; it resumes from its last checkpoint. Runs of an imported record are refused."""
+        if self.is_record(self.run(run_id)["experiment_id"]):
+            raise PolicyError("this run belongs to an imported experiment, a record that is never trained here; launch "
+                              "its config as a new experiment to train it")
         with self.tx() as c:
             c.execute("UPDATE runs SET status = 'queued', pid = NULL, cancel_requested_at = NULL, ended_at = NULL "
                       "WHERE id = ? AND status IN ('interrupted', 'cancelled', 'failed')", (run_id,))
@@ -306,6 +315,13 @@ class Store:
             q += f" WHERE m.run_id IN ({','.join('?' * len(run_ids))})"
             args += run_ids
         return [dict(r) for r in self.conn.execute(q + " ORDER BY m.run_id, m.step", args).fetchall()]
+
+    def starts_since(self, owner: str, since: float) -> int:
+        """Worker starts (first starts and resumes) of an owner's runs since a time: the demo's hourly quota."""
+        row = self.conn.execute(
+            "SELECT count(*) FROM events v JOIN runs r ON r.id = v.run_id JOIN experiments e ON e.id = r.experiment_id "
+            "WHERE v.kind = 'started' AND v.at >= ? AND e.owner = ?", (since, owner)).fetchone()
+        return int(row[0])
 
     def add_event(self, run_id: str, kind: str, message: str, data: dict | None = None) -> None:
         with self.tx() as c:

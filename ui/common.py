@@ -188,8 +188,10 @@ def _cli(args: list[str], config: dict | None = None) -> subprocess.CompletedPro
 
 
 def _error(proc: subprocess.CompletedProcess) -> str:
+    from training.policy import redact
+
     text = proc.stderr.strip().splitlines()
-    return (text[-1] if text else "failed").removeprefix("error: ")
+    return redact((text[-1] if text else "failed").removeprefix("error: "))
 
 
 def plan(config: dict) -> tuple[dict | None, str | None]:
