@@ -1,6 +1,7 @@
 """Every page under AppTest against an empty store and a store with a finished experiment; no torch."""
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,57 @@ def test_shared_password_gate(empty_store, monkeypatch):
     at.button[0].click().run()
     assert at.session_state["user"] == "ada"
     assert any(b.label == "Launch the quick demo" for b in at.button)
+
+
+def _sign_in(at: AppTest, name: str, password: str) -> AppTest:
+    at.text_input[0].input(name)
+    at.text_input[1].input(password)
+    at.button[0].click().run()
+    return at
+
+
+@pytest.fixture
+def no_throttle_delay(monkeypatch):
+    import ui.auth
+
+    monkeypatch.setattr(ui.auth, "FAILURE_DELAY_S", 0.0)
+    ui.auth._FAILURES.clear()
+    yield ui.auth
+    ui.auth._FAILURES.clear()
+
+
+def test_reserved_and_malformed_names_are_refused(empty_store, monkeypatch, no_throttle_delay):
+    monkeypatch.setenv("HEADSTART_PASSWORD", "s3cret-pass")
+    for name in ("gallery", "Local", "../ada", "x" * 80):
+        at = _sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run(), name, "s3cret-pass")
+        assert "user" not in at.session_state and any("Cannot sign in" in e.value for e in at.error), name
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert "anyone who has it can use any name" in at.text_input[0].help  # a shared password makes names labels
+
+
+def test_per_user_passwords_sign_in_only_as_yourself(empty_store, no_throttle_delay):
+    from training.passwords import hash_password
+
+    def app():
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.secrets["passwords"] = {"ada": hash_password("ada-pw", iterations=1000), "bob": hash_password("bob-pw", 1000)}
+        return at.run()
+
+    assert any("Wrong name or password" in e.value for e in _sign_in(app(), "bob", "ada-pw").error)
+    assert any("Wrong name or password" in e.value for e in _sign_in(app(), "mallory", "ada-pw").error)
+    at = _sign_in(app(), "ada", "ada-pw")
+    assert at.session_state["user"] == "ada" and any(b.label == "Launch the quick demo" for b in at.button)
+
+
+def test_failed_sign_ins_are_throttled_for_the_whole_server(empty_store, monkeypatch, no_throttle_delay):
+    monkeypatch.setenv("HEADSTART_PASSWORD", "s3cret-pass")
+    for i in range(5):
+        at = _sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run(), f"guess{i}", "wrong")
+        assert any("Wrong password" in e.value for e in at.error)
+    at = _sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run(), "ada", "s3cret-pass")
+    assert "user" not in at.session_state and any("Too many failed sign-ins" in e.value for e in at.error)
+    assert 0 < no_throttle_delay.locked_for() <= no_throttle_delay.LOCKOUT_S
+    assert no_throttle_delay.locked_for(time.time() + no_throttle_delay.LOCKOUT_S + 1) == 0
 
 
 def test_team_mode_shows_users_their_own_experiments(empty_store, monkeypatch):

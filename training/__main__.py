@@ -9,6 +9,7 @@
   python -m training cancel RUN_ID --store ./store  |  resume RUN_ID --store ./store
   python -m training report EXP_ID --store ./store --format html --out report.html
   python -m training bundle-export EXP_ID --store ./store --out exp.json.gz  |  bundle-import exp.json.gz --store ./store
+  python -m training hash-password                         # a line for [passwords] in .streamlit/secrets.toml
 """
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training", description="Head Start: scratch vs fine-tune experiments")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("presets", help="list the built-in presets")
+    sub.add_parser("hash-password", help="hash a password for [passwords] in .streamlit/secrets.toml")
     p_run = sub.add_parser("run", help="run an experiment in this process and print its id")
     p_run.add_argument("config", help="preset name or path to a YAML/JSON experiment config")
     p_run.add_argument("--store", required=True, help="store directory (created if missing)")
@@ -118,6 +120,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{p['name']:16} {p['description']}")
                 print(f"{'':16} task={p['task']} model={p['model']} data={p['data']}")
                 print(f"{'':16} strategies={','.join(p['strategies'])} sizes={p['sizes']} seeds={p['seeds']}")
+            return 0
+        if args.command == "hash-password":
+            import getpass
+
+            from .passwords import hash_password
+
+            first, second = getpass.getpass("Password: "), getpass.getpass("Again: ")
+            if not first or first != second:
+                raise ConfigError("the two passwords differ (or are empty); nothing printed")
+            print(hash_password(first))
             return 0
         from .store import Store
 
