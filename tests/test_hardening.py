@@ -101,6 +101,12 @@ def test_resumes_count_against_the_demos_hourly_quota(monkeypatch, tiny_bert_dir
         store.add_event(run, "started", "worker started on cpu")
     row = execute_run(store, run)
     assert row["status"] == "failed" and "3 run starts per hour per user (resumes count); 4 started" in row["error"]
+    monkeypatch.setenv("HEADSTART_DEMO_RUNS_PER_HOUR", "100")
+    other = launch(tiny_classification_config(tiny_bert_dir, uploads / "t.csv", strategies=["head"]), store, owner="ada")
+    store.update_run(store.runs(other)[0]["id"], status="running")  # another experiment of ada's is training
+    store.update_run(run, status="queued")  # and the first one is resumed beside it
+    row = execute_run(store, run)
+    assert row["status"] == "failed" and "1 other experiment(s) training in this demo (the cap is 1)" in row["error"]
 
 
 def test_a_stale_run_whose_pid_now_names_another_process_is_never_signalled(tmp_path, tiny_bert_dir, topic_csv):

@@ -127,6 +127,10 @@ def check_run_start(cfg: ExperimentConfig, run: dict, store, settings: Settings)
         if (run["total_steps"] or 0) > settings.demo_max_steps:
             raise PolicyError(f"a run of {run['total_steps']:,} steps is over this demo's cap of "
                               f"{settings.demo_max_steps:,} steps per run")
+    busy = [e for e in store.experiments() if e["owner"] == exp["owner"] and e["id"] != exp["id"] and (e["n_running"] or 0)]
+    if len(busy) >= settings.demo_max_active:
+        raise PolicyError(f"you already have {len(busy)} other experiment(s) training in this demo (the cap is "
+                          f"{settings.demo_max_active}); wait for it to finish or cancel it")
     starts = store.starts_since(exp["owner"], time.time() - 3600)
     if starts > settings.demo_runs_per_hour:
         raise PolicyError(f"this demo allows {settings.demo_runs_per_hour} run starts per hour per user (resumes count); "
