@@ -187,10 +187,22 @@ def test_team_mode_shows_users_their_own_experiments(empty_store, monkeypatch):
     monkeypatch.setenv("HEADSTART_PASSWORD", "s3cret-pass")  # signed in (the session below carries the name)
     mine = make_finished_experiment(empty_store, name="ada's", seeds=(0,), sizes=(50, 200))
     theirs = make_finished_experiment(empty_store, name="bob's", seeds=(0,), sizes=(50, 200))
-    empty_store.conn.execute("UPDATE experiments SET owner = 'ada' WHERE id = ?", (mine,))
-    empty_store.conn.execute("UPDATE experiments SET owner = 'bob' WHERE id = ?", (theirs,))
+    empty_store.set_owner(mine, "ada")
+    empty_store.set_owner(theirs, "bob")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.session_state["user"] = "ada"
     at.run().switch_page("pages/5_Runs.py").run()
     listed = at.dataframe[0].value.to_string()
     assert "ada's" in listed and "bob's" not in listed
+
+
+def test_only_the_store_speaks_sql():
+    """The store is the only door to the database: no page, UI module or other training module touches a
+    connection or runs a statement."""
+    import re
+
+    files = [ROOT / "app.py", *(ROOT / "pages").glob("*.py"), *(ROOT / "ui").glob("*.py"), *(ROOT / "training").rglob("*.py")]
+    pattern = re.compile(r"\.conn\b|\.execute(many)?\(|^\s*(import|from)\s+sqlite3")
+    offenders = [f"{p.relative_to(ROOT)}:{i}" for p in files if p.name != "store.py"
+                 for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    assert not offenders, offenders

@@ -168,25 +168,17 @@ def import_bundle(store: Store, bundle: dict, owner: str = "local") -> str:
     exp_id = new_id("e")
     ids = {r["id"]: new_id("r") for r in bundle["runs"]}
     info = dict(exp.get("info") or {}, bundle=digest, imported_from=exp["id"])
+    runs = []
+    for r in bundle["runs"]:
+        unfinished = r["status"] in ("queued", "running", "interrupted")
+        runs.append({**{k: r[k] for k in RUN_FIELDS}, "id": ids[r["id"]],
+                     "depends_on": ",".join(ids[d] for d in r["depends_on"].split(",")) if r["depends_on"] else None,
+                     "status": "cancelled" if unfinished else r["status"], "error": RECORD_NOTE if unfinished else r["error"]})
     store.experiment_dir(exp_id).mkdir(parents=True)
     try:
         cfg.save(store.experiment_dir(exp_id) / "config.yaml")
-        with store.tx() as c:
-            c.execute("INSERT INTO experiments (id, name, config_json, created_at, owner, info_json) VALUES (?, ?, ?, ?, ?, ?)",
-                      (exp_id, exp["name"], cfg.to_json(), exp["created_at"], owner, json.dumps(info)))
-            for r in bundle["runs"]:
-                unfinished = r["status"] in ("queued", "running", "interrupted")
-                row = dict(r, id=ids[r["id"]], experiment_id=exp_id,
-                           depends_on=",".join(ids[d] for d in r["depends_on"].split(",")) if r["depends_on"] else None,
-                           status="cancelled" if unfinished else r["status"],
-                           error=RECORD_NOTE if unfinished else r["error"])
-                cols = [*RUN_FIELDS, "experiment_id"]
-                c.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                          [row[k] for k in cols])
-            c.executemany("INSERT INTO metrics (run_id, step, examples, wall_s, flops, key, value) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                          [[ids[m[0]], *m[1:]] for m in bundle["metrics"]])
-            c.executemany("INSERT INTO events (run_id, at, kind, message, data_json) VALUES (?, ?, ?, ?, ?)",
-                          [[ids[e[0]], *e[1:]] for e in bundle["events"]])
+        store.insert_record(exp_id, exp["name"], cfg, exp["created_at"], owner, info, runs,
+                            [[ids[m[0]], *m[1:]] for m in bundle["metrics"]], [[ids[e[0]], *e[1:]] for e in bundle["events"]])
     except BaseException:
         shutil.rmtree(store.experiment_dir(exp_id), ignore_errors=True)
         raise

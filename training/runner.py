@@ -321,9 +321,7 @@ class Dispatcher:
         return None
 
     def _next_run(self, running: list[dict], device: str) -> dict | None:
-        rows = self.store.conn.execute(
-            "SELECT r.*, e.owner, e.created_at AS exp_created FROM runs r JOIN experiments e ON e.id = r.experiment_id "
-            "WHERE r.status = 'queued' ORDER BY e.created_at, r.seq").fetchall()
+        rows = self.store.queued_runs()
         owners_running: dict[str, int] = {}
         exp_owner = {e["id"]: e["owner"] for e in self.store.experiments()}
         for r in running:
@@ -331,7 +329,7 @@ class Dispatcher:
             owners_running[owner] = owners_running.get(owner, 0) + 1
         used_mem = sum(r["mem_estimate"] or 0 for r in running if r["device"] == device)
         candidates: dict[str, dict] = {}
-        for r in map(dict, rows):
+        for r in rows:
             state = _dependencies_state(self.store, r)
             if state == "wait":
                 continue

@@ -173,6 +173,39 @@ class Store:
             raise
         return exp_id
 
+    def insert_record(self, exp_id: str, name: str, config: ExperimentConfig, created_at: float, owner: str, info: dict,
+                      runs: list[dict], metrics: list[list], events: list[list]) -> None:
+        """Insert an imported experiment with its runs (full rows), metric rows and events in one transaction."""
+        with self.tx() as c:
+            c.execute("INSERT INTO experiments (id, name, config_json, created_at, owner, info_json) VALUES (?, ?, ?, ?, ?, ?)",
+                      (exp_id, name, config.to_json(), created_at, owner, json.dumps(info)))
+            for r in runs:
+                cols = [*r, "experiment_id"]
+                c.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                          [*r.values(), exp_id])
+            c.executemany("INSERT INTO metrics (run_id, step, examples, wall_s, flops, key, value) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          metrics)
+            c.executemany("INSERT INTO events (run_id, at, kind, message, data_json) VALUES (?, ?, ?, ?, ?)", events)
+
+    def version(self, exp_id: str) -> tuple:
+        """Changes whenever the experiment's runs or metrics do (a few ms): the key of cached analyses."""
+        metrics = self.conn.execute("SELECT count(*), coalesce(max(m.step), 0) FROM metrics m JOIN runs r ON r.id = m.run_id "
+                                    "WHERE r.experiment_id = ?", (exp_id,)).fetchone()
+        runs = self.conn.execute("SELECT group_concat(status || ':' || coalesce(ended_at, '')) FROM runs "
+                                 "WHERE experiment_id = ?", (exp_id,)).fetchone()
+        return tuple(metrics), runs[0]
+
+    def queued_runs(self) -> list[dict]:
+        """Queued runs with their experiment's owner, oldest experiment first, then in order."""
+        rows = self.conn.execute(
+            "SELECT r.*, e.owner, e.created_at AS exp_created FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+            "WHERE r.status = 'queued' ORDER BY e.created_at, r.seq").fetchall()
+        return [dict(r) for r in rows]
+
+    def set_owner(self, exp_id: str, owner: str) -> None:
+        with self.tx() as c:
+            c.execute("UPDATE experiments SET owner = ? WHERE id = ?", (owner, exp_id))
+
     def experiments(self) -> list[dict]:
         rows = self.conn.execute(
             "SELECT e.*, COUNT(r.id) AS n_runs, SUM(r.status='done') AS n_done, SUM(r.status='running') AS n_running, "

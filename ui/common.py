@@ -60,12 +60,7 @@ def live_curves(root: str, exp_id: str, _tick: int, x: str):
 
 def experiment_version(root: str, exp_id: str) -> tuple:
     """Changes whenever the experiment's runs or metrics do (a few ms): the key of the cached analysis."""
-    store = _store(root)
-    metrics = store.conn.execute("SELECT count(*), coalesce(max(m.step), 0) FROM metrics m JOIN runs r ON r.id = m.run_id "
-                                 "WHERE r.experiment_id = ?", (exp_id,)).fetchone()
-    runs = store.conn.execute("SELECT group_concat(status || ':' || coalesce(ended_at, '')) FROM runs WHERE experiment_id = ?",
-                              (exp_id,)).fetchone()
-    return tuple(metrics), runs[0]
+    return _store(root).version(exp_id)
 
 
 @st.cache_resource(max_entries=16, show_spinner="Analysing the experiment…")
