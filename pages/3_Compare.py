@@ -20,10 +20,9 @@ price = st.sidebar.number_input("Price per device-hour ($)", min_value=0.0, valu
                                 help="GPU-hour price (or CPU-hour on CPU runs) for the cost column.")
 target = st.sidebar.number_input("Target eval metric for 'cost to reach'", value=None, format="%.3f",
                                  help="Default: 95% of the best strategy's metric at the largest size (105% for perplexity).")
-checkpoint = st.sidebar.radio("Score each run at", list(CHECKPOINTS), format_func=CHECKPOINTS.get, key="cmp_checkpoint",
-                              help="The weights at the end of training (every schedule anneals the learning rate to "
-                                   "zero), or early stopping: each run's eval metrics at its best validation metric (the "
-                                   "validation set is held out of training; the eval set never picks anything).")
+checkpoint = st.sidebar.radio("Score each run by its", list(CHECKPOINTS), format_func=CHECKPOINTS.get, key="cmp_checkpoint",
+                              help="Checkpoints are chosen on the validation set, held out of training; the eval set "
+                                   "never picks anything.")
 a = cached_analysis(exp_id, price, target, checkpoint)
 
 failures = [f for f in a.findings if f["severity"] == "failure"]
@@ -42,7 +41,7 @@ with st.container(border=True):
         eval_from = f"`{d['eval_source']}` (your test set)" if d.get("eval_source") else "a held-out split of the data"
         st.caption(f"Scored on {d.get('eval_rows', 0):,} eval examples from {eval_from}; learning rates, early "
                    f"stopping and best checkpoints were chosen on {d.get('validation_rows', 0):,} separate validation "
-                   f"examples. Runs are scored at their {CHECKPOINTS[a.checkpoint]}.")
+                   f"examples. Runs are scored by their {CHECKPOINTS[a.checkpoint]}.")
 
 with st.container(border=True):
     st.subheader("Verdict")

@@ -193,3 +193,17 @@ def test_scratch_trains_until_a_plateau_anneals_and_is_scored_at_its_best(tiny_b
     assert min(val, key=val.get) == res["best_step"]  # the best checkpoint is the lowest validation loss
     lrs = [m["value"] for m in store.metrics([run["id"]]) if m["key"] == "train/lr"]
     assert lrs[-1] < 0.3 * max(lrs)  # annealed before it stopped, not cut off at the peak rate
+
+
+def test_each_run_is_scored_by_the_model_it_delivers():
+    from training.analysis.frames import at_checkpoint
+
+    runs = pd.DataFrame([{"strategy": s, "until_plateau": plateau, "best_step": 40, "eval_accuracy": 0.60,
+                          "best_accuracy": 0.70, "eval_loss": 1.0, "best_loss": 0.9, "eval_macro_f1": 0.5,
+                          "best_macro_f1": 0.6, "eval_perplexity": None, "best_perplexity": None, "probe_final": 0.3,
+                          "probe_best": 0.4, "forgetting": 0.2, "forgetting_best": 0.1, "checkpoint": "end"}
+                         for s, plateau in (("scratch", True), ("full", False))]).set_index("strategy", drop=False)
+    final, best, end = (at_checkpoint(runs, c) for c in ("final", "best", "end"))
+    assert final.loc["scratch", "eval_accuracy"] == 0.70 and final.loc["full", "eval_accuracy"] == 0.60
+    assert (best["eval_accuracy"] == 0.70).all() and (end["eval_accuracy"] == 0.60).all()
+    assert final.loc["scratch", "forgetting"] == 0.1 and final.loc["full", "forgetting"] == 0.2

@@ -96,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     p_rep.add_argument("--format", choices=("html", "md"), default="html")
     p_rep.add_argument("--out", required=True, help="file to write")
     p_rep.add_argument("--price", type=float, default=0.0, help="price per device-hour for the cost column")
-    p_rep.add_argument("--checkpoint", choices=("end", "best"), default="end",
-                       help="score each run at the end of training (default) or at its best checkpoint (best validation metric)")
+    p_rep.add_argument("--checkpoint", choices=("final", "best", "end"), default="final",
+                       help="score each run's final model (default), its best checkpoint, or its last weights")
     p_bx = sub.add_parser("bundle-export", help="write an experiment as a bundle (config, runs, metrics; no checkpoints)")
     p_bx.add_argument("experiment_id")
     p_bx.add_argument("--store", required=True)

@@ -59,18 +59,18 @@ class Analysis:
 
 
 def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: float | None = None,
-            checkpoint: str = "end") -> Analysis:
+            checkpoint: str = "final") -> Analysis:
     """Every table, the verdict and the inputs of every figure for one experiment. `target`: the eval metric
     to price (default: 95% of the best strategy's at the largest size; 105% for perplexity). `checkpoint`:
-    score each run at the end of training or at its best checkpoint (early stopping on the validation metric);
-    the verdict's table shows both."""
+    score each run's final model (its end, or for a run trained until a plateau the best checkpoint it kept), its
+    best checkpoint, or its end (see `frames.CHECKPOINTS`); the verdict's table shows the end and the best."""
     exp = store.experiment(exp_id)
     cfg = store.experiment_config(exp_id)
     info = json.loads(exp.get("info_json") or "{}")
     all_runs, metrics = runs_frame(store, exp_id), metrics_frame(store, exp_id)
     grid = all_runs[all_runs["role"] == "grid"]
     best_runs = at_checkpoint(grid, "best")
-    runs = best_runs if checkpoint == "best" else grid
+    runs = at_checkpoint(grid, checkpoint)
     metrics = metrics[metrics["run_id"].isin(set(runs["run_id"]))]
     refs = references_frame(store, exp_id)
     metric_col, metric, higher = primary_metric(cfg.task)
@@ -189,7 +189,7 @@ def setup_lines(a: Analysis) -> list[str]:
     lines = [f"Eval: {d.get('eval_rows', 0):,} examples from {eval_from}; it chose nothing. Learning rates, early stopping "
              f"and best checkpoints were chosen on {d.get('validation_rows', 0):,} validation examples held out of training."
              if d else "Eval and validation sets: not recorded for this experiment.",
-             f"Runs are scored at their {CHECKPOINTS[a.checkpoint]}."]
+             f"Runs are scored by their {CHECKPOINTS[a.checkpoint]}."]
     sources = a.info.get("lr_source") or {}
     if sources:
         lines.append("Learning rates: " + ", ".join(f"{s} {src}" for s, src in sources.items()) + ".")

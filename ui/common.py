@@ -64,7 +64,7 @@ def experiment_version(root: str, exp_id: str) -> tuple:
 
 
 @st.cache_resource(max_entries=16, show_spinner="Analysing the experiment…")
-def _cached_analysis(root: str, exp_id: str, price: float, target: float | None, version: str, checkpoint: str = "end"):
+def _cached_analysis(root: str, exp_id: str, price: float, target: float | None, version: str, checkpoint: str = "final"):
     from training.report import analyse
 
     return analyse(_store(root), exp_id, price, target, checkpoint)
@@ -77,7 +77,7 @@ def _cached_html_report(root: str, exp_id: str, price: float, version: str) -> s
     return html_report(_cached_analysis(root, exp_id, price, None, version))
 
 
-def cached_analysis(exp_id: str, price: float, target: float | None = None, checkpoint: str = "end"):
+def cached_analysis(exp_id: str, price: float, target: float | None = None, checkpoint: str = "final"):
     """`training.report.analyse`, computed once per experiment state, price, target and scored checkpoint for
     every session (with 100 runs it takes ~2 s). Shared, not copied: pages must not mutate it."""
     root = str(store_dir())

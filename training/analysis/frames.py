@@ -18,8 +18,12 @@ RUN_COLUMNS = [
     "best_val_loss", "checkpoint",
 ]
 REFERENCE_COLUMNS = ["reference", "name", "n_train", "seed", "accuracy", "macro_f1", "loss", "eval_examples"]
-CHECKPOINTS = {"end": "end of training (every schedule anneals to zero)",
-               "best": "best checkpoint (best validation metric: early stopping)"}
+CHECKPOINTS = {"final": "final model (the end of a fixed budget; the kept best checkpoint of a run trained until it "
+                        "stopped improving)",
+               "best": "best checkpoint of every run (best validation metric: early stopping for all)",
+               "end": "end of training for every run (the last weights, also after a plateau)"}
+"""How each run is scored. `final` is what a run delivers: a fixed-budget run its last weights (its schedule
+anneals to zero), a run trained until a plateau the best checkpoint it kept."""
 METRIC_COLUMNS = ["run_id", "strategy", "n_train", "seed", "step", "examples", "wall_s", "flops", "key", "value"]
 
 
@@ -53,12 +57,15 @@ def runs_frame(store: Store, exp_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
-def at_checkpoint(runs: pd.DataFrame, checkpoint: str = "best") -> pd.DataFrame:
-    """The runs with eval_* and forgetting taken at `checkpoint`: `best` (where a run recorded one) or `end`."""
+def at_checkpoint(runs: pd.DataFrame, checkpoint: str = "final") -> pd.DataFrame:
+    """The runs with eval_* and forgetting taken at `checkpoint` (see CHECKPOINTS): `end`, `best` (where a run
+    recorded one), or `final` (best for runs trained until a plateau, end for the rest)."""
     if checkpoint == "end" or runs.empty:
         return runs
     out = runs.copy()
     has = out["best_step"].notna()
+    if checkpoint == "final":
+        has &= out["until_plateau"].eq(True)
     for k in ("loss", "accuracy", "macro_f1", "perplexity"):
         out.loc[has, f"eval_{k}"] = out.loc[has, f"best_{k}"]
     has_probe = has & out["probe_best"].notna()
