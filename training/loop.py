@@ -267,6 +267,9 @@ def train(run: RunSetup, sink, control=None) -> dict:
                 key, higher = run.select
                 ranking = [last_eval[key] if higher else -last_eval[key], -last_eval["val/loss"]]
                 better_score, better_loss = ranking > st["best_score"], last_eval["val/loss"] < st["best_loss"]
+                # Only the last phase's weights are whole checkpoints (LP-FT's probe phase trains the head alone:
+                # its head on the final encoder would be neither model).
+                better_score &= pi == len(phases) - 1
                 if better_score:
                     st.update(best_score=ranking, best_step=st["step"])
                     if run.score_eval:
