@@ -102,3 +102,23 @@ def test_presets_give_curves_and_seeds():
         assert cfg.train.evals_per_run >= 4, name
         assert len(cfg.seeds) >= (1 if name == "quick" else 3), name
         assert cfg.lr_sweep is not None or all(s.lr is not None for s in cfg.strategies), name
+
+
+def test_every_setting_is_read_in_one_place_checked_and_in_the_readme(monkeypatch):
+    from pathlib import Path
+
+    from training.errors import ConfigError
+    from training.settings import load_settings, variables
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert all(f"`{name}`" in readme for name, _ in variables())
+    with pytest.raises(ConfigError, match="HEADSTART_UPLOAD_MAX_MB must be a whole number, got 'ten'"):
+        load_settings({"HEADSTART_UPLOAD_MAX_MB": "ten"})
+    with pytest.raises(ConfigError, match="HEADSTART_MODE must be one of local, team, demo"):
+        load_settings({"HEADSTART_MODE": "open"})
+    assert load_settings({"HEADSTART_MODE": "demo"}).upload_max_mb == 10
+    root = Path(__file__).resolve().parents[1]
+    code = [p for d in ("training", "ui", "pages") for p in (root / d).rglob("*.py") if p.name != "settings.py"]
+    readers = [str(p.relative_to(root)) for p in code
+               if any("environ" in line and "HEADSTART_" in line for line in p.read_text(encoding="utf-8").splitlines())]
+    assert readers == []  # no module reads a HEADSTART_ variable itself

@@ -134,11 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         from .store import Store
 
         if args.command == "work":
-            from .worker import work
-
             # Training yields the CPU to the app and the dispatcher on the same host (a run on an idle machine
             # is not slowed; the web server's health endpoint stays fast while runs train). 0 turns it off.
-            os.nice(int(os.environ.get("HEADSTART_WORKER_NICE", "10")))
+            from .settings import load_settings
+            from .worker import work
+
+            os.nice(load_settings().worker_nice)
 
             return 0 if work(args.store, args.run_id) in ("done", "cancelled") else 1
         if args.command == "worker":

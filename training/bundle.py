@@ -14,7 +14,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import shutil
 import time
 import zlib
@@ -186,5 +185,5 @@ def import_bundle(store: Store, bundle: dict, owner: str = "local") -> str:
 
 
 def gallery_bundles() -> list[Path]:
-    folder = Path(os.environ.get("HEADSTART_GALLERY") or GALLERY)
+    folder = load_settings().gallery or GALLERY
     return sorted(folder.glob("*.json.gz")) if folder.is_dir() else []

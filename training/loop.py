@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -38,8 +37,8 @@ from .optim import PlateauSchedule, make_optimizer, make_scheduler
 from .probes import Probe
 from .strategies import Strategy
 
-# Test hook for the out-of-memory path: raise as a GPU would when a micro-batch exceeds this size.
-_OOM_ABOVE = int(os.environ.get("HEADSTART_TEST_OOM_ABOVE", "0"))
+# Test hook for the out-of-memory path (tests set it): raise as a GPU would when a micro-batch exceeds this size.
+_OOM_ABOVE = 0
 
 
 class Cancelled(Exception):

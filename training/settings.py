@@ -1,24 +1,17 @@
-"""Deployment settings, read from the environment (the app passes its environment to every subprocess).
+"""Deployment settings: every HEADSTART_* environment variable, read in one place and validated.
 
-HEADSTART_MODE                 local (default: everything allowed) | team | demo
-HEADSTART_DATA_ROOTS           folders local data files must lie in (os.pathsep-separated; default: any in
-                               local mode; in team and demo modes only the store's uploads folder)
-HEADSTART_MODEL_ROOTS          folders local model directories must lie in (same rule)
-HEADSTART_WORKER_NICE          niceness added to every training process (default 10: the app stays responsive
-                               while runs train on the same host; 0 turns it off)
-HEADSTART_UPLOAD_MAX_MB        largest upload accepted, data files and bundles (default 200; demo 10)
-HEADSTART_BUNDLE_MAX_MB        most a bundle may expand to when decompressed (default 200; demo 50)
-Demo caps (demo mode only): HEADSTART_DEMO_MAX_RUNS (16), HEADSTART_DEMO_MAX_N (1000),
-HEADSTART_DEMO_MAX_STEPS (300), HEADSTART_DEMO_MAX_ACTIVE (1 experiment queued or running per user),
-HEADSTART_DEMO_CONCURRENT (2 runs training at once per user), HEADSTART_DEMO_RUNS_PER_HOUR (24),
-HEADSTART_DEMO_PRESETS (quick: presets exempt from the size caps), HEADSTART_MODEL_ALLOWLIST
-(builtin:minilm-l6: the only models a demo user may pick).
+The app passes its environment to every subprocess, so the dispatcher and the workers see the same
+settings. `load_settings()` reads them at call time (tests and operators can change them without a
+restart of anything but the process); a bad value is a `ConfigError` that the CLI and the app report like
+any other bad input. README's "Settings" table lists the same variables.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from .errors import ConfigError
 
 MODES = ("local", "team", "demo")
 
@@ -26,18 +19,48 @@ MODES = ("local", "team", "demo")
 @dataclass(frozen=True)
 class Settings:
     mode: str = "local"
+    """HEADSTART_MODE: `local` (everything allowed), `team` (users see their own experiments; paths confined) or
+    `demo` (team, plus the demo caps below)."""
+    store: Path = Path("headstart-store")
+    """HEADSTART_STORE: the store directory the app serves."""
+    cache: Path = field(default_factory=lambda: Path.home() / ".cache" / "headstart")
+    """HEADSTART_CACHE: cache of built-in tables, shared by every store on the machine."""
+    gallery: Path | None = None
+    """HEADSTART_GALLERY: a folder of bundles to show on the Gallery page instead of the shipped `gallery/`."""
+    minilm_dir: Path | None = None
+    """HEADSTART_MINILM_DIR: a local copy of the built-in MiniLM's folder, instead of the installed package's."""
+    password: str | None = field(default=None, repr=False)
+    """HEADSTART_PASSWORD: a shared sign-in password (names are then labels; see README's Sign-in)."""
     data_roots: tuple[Path, ...] = ()
+    """HEADSTART_DATA_ROOTS: folders local data files must lie in (os.pathsep-separated; default: any in local
+    mode; in team and demo modes only the store's uploads folder)."""
     model_roots: tuple[Path, ...] = ()
+    """HEADSTART_MODEL_ROOTS: folders local model directories must lie in (same rule)."""
     upload_max_mb: int = 200
+    """HEADSTART_UPLOAD_MAX_MB: the largest upload accepted, data files and bundles (demo default 10)."""
     bundle_max_mb: int = 200
+    """HEADSTART_BUNDLE_MAX_MB: the most a bundle may expand to when decompressed (demo default 50)."""
+    worker_nice: int = 10
+    """HEADSTART_WORKER_NICE: niceness added to every training process, so the app stays responsive on the same
+    host (0 turns it off)."""
+    sqlite_journal: str = "wal"
+    """HEADSTART_SQLITE_JOURNAL: `wal` (one host) or `delete` (a store on a network filesystem)."""
     demo_max_runs: int = 16
+    """HEADSTART_DEMO_MAX_RUNS: runs per experiment."""
     demo_max_n: int = 1000
+    """HEADSTART_DEMO_MAX_N: the largest training-set size."""
     demo_max_steps: int = 300
+    """HEADSTART_DEMO_MAX_STEPS: optimizer steps per run (a run trained until a plateau counts its cap)."""
     demo_max_active: int = 1
+    """HEADSTART_DEMO_MAX_ACTIVE: experiments queued or running per user."""
     demo_concurrent: int = 2
+    """HEADSTART_DEMO_CONCURRENT: runs training at once per user."""
     demo_runs_per_hour: int = 24
+    """HEADSTART_DEMO_RUNS_PER_HOUR: run starts per user per hour (resumes count)."""
     demo_presets: tuple[str, ...] = ("quick",)
+    """HEADSTART_DEMO_PRESETS: comma-separated presets exempt from the size caps."""
     model_allowlist: tuple[str, ...] = ("builtin:minilm-l6",)
+    """HEADSTART_MODEL_ALLOWLIST: comma-separated models a demo user may pick."""
 
     @property
     def confined(self) -> bool:
@@ -45,32 +68,59 @@ class Settings:
         return self.mode != "local" or bool(self.data_roots) or bool(self.model_roots)
 
 
+def variables() -> list[tuple[str, str]]:
+    """(variable, what it does) for every setting, from the field docstrings (README's table and the CLI)."""
+    from .config import field_docs
+
+    docs = field_docs(Settings)
+    return [tuple(docs[f.name].split(": ", 1)) for f in fields(Settings)]
+
+
 def _paths(value: str | None) -> tuple[Path, ...]:
     return tuple(Path(p).expanduser() for p in (value or "").split(os.pathsep) if p)
 
 
-def _int(env, key: str, default: int) -> int:
+def _int(env, key: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
     try:
-        return int(env.get(key, default))
+        value = int(raw)
     except ValueError:
-        raise ValueError(f"{key} must be an integer, got {env.get(key)!r}") from None
+        raise ConfigError(f"{key} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{key} must be at least {minimum}, got {value}")
+    return value
+
+
+def _path(env, key: str) -> Path | None:
+    raw = env.get(key)
+    return Path(raw).expanduser() if raw else None
 
 
 def load_settings(env=None) -> Settings:
     env = os.environ if env is None else env
-    mode = env.get("HEADSTART_MODE", "local").strip().lower()
+    mode = env.get("HEADSTART_MODE", "local").strip().lower() or "local"
     if mode not in MODES:
-        raise ValueError(f"HEADSTART_MODE must be one of {', '.join(MODES)}, got {mode!r}")
+        raise ConfigError(f"HEADSTART_MODE must be one of {', '.join(MODES)}, got {mode!r}")
+    journal = env.get("HEADSTART_SQLITE_JOURNAL", "wal").strip().lower() or "wal"
+    if journal not in ("wal", "delete"):
+        raise ConfigError(f"HEADSTART_SQLITE_JOURNAL must be wal or delete, got {journal!r}")
     demo = mode == "demo"
     return Settings(
-        mode=mode, data_roots=_paths(env.get("HEADSTART_DATA_ROOTS")), model_roots=_paths(env.get("HEADSTART_MODEL_ROOTS")),
-        upload_max_mb=_int(env, "HEADSTART_UPLOAD_MAX_MB", 10 if demo else 200),
-        bundle_max_mb=_int(env, "HEADSTART_BUNDLE_MAX_MB", 50 if demo else 200),
-        demo_max_runs=_int(env, "HEADSTART_DEMO_MAX_RUNS", 16), demo_max_n=_int(env, "HEADSTART_DEMO_MAX_N", 1000),
-        demo_max_steps=_int(env, "HEADSTART_DEMO_MAX_STEPS", 300),
-        demo_max_active=_int(env, "HEADSTART_DEMO_MAX_ACTIVE", 1),
-        demo_concurrent=_int(env, "HEADSTART_DEMO_CONCURRENT", 2),
-        demo_runs_per_hour=_int(env, "HEADSTART_DEMO_RUNS_PER_HOUR", 24),
+        mode=mode, store=_path(env, "HEADSTART_STORE") or Settings.store,
+        cache=_path(env, "HEADSTART_CACHE") or Path.home() / ".cache" / "headstart",
+        gallery=_path(env, "HEADSTART_GALLERY"), minilm_dir=_path(env, "HEADSTART_MINILM_DIR"),
+        password=env.get("HEADSTART_PASSWORD") or None,
+        data_roots=_paths(env.get("HEADSTART_DATA_ROOTS")), model_roots=_paths(env.get("HEADSTART_MODEL_ROOTS")),
+        upload_max_mb=_int(env, "HEADSTART_UPLOAD_MAX_MB", 10 if demo else 200, 1),
+        bundle_max_mb=_int(env, "HEADSTART_BUNDLE_MAX_MB", 50 if demo else 200, 1),
+        worker_nice=_int(env, "HEADSTART_WORKER_NICE", 10), sqlite_journal=journal,
+        demo_max_runs=_int(env, "HEADSTART_DEMO_MAX_RUNS", 16, 1), demo_max_n=_int(env, "HEADSTART_DEMO_MAX_N", 1000, 1),
+        demo_max_steps=_int(env, "HEADSTART_DEMO_MAX_STEPS", 300, 1),
+        demo_max_active=_int(env, "HEADSTART_DEMO_MAX_ACTIVE", 1, 1),
+        demo_concurrent=_int(env, "HEADSTART_DEMO_CONCURRENT", 2, 1),
+        demo_runs_per_hour=_int(env, "HEADSTART_DEMO_RUNS_PER_HOUR", 24, 1),
         demo_presets=tuple(p for p in env.get("HEADSTART_DEMO_PRESETS", "quick").split(",") if p),
         model_allowlist=tuple(m for m in env.get("HEADSTART_MODEL_ALLOWLIST", "builtin:minilm-l6").split(",") if m),
     )

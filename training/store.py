@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .config import ExperimentConfig
 from .policy import PolicyError, redact
+from .settings import load_settings
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -97,8 +98,8 @@ class Store:
             self._conn.row_factory = sqlite3.Row
             # WAL needs shared memory on one host; a store on a network filesystem (several worker
             # hosts) uses the rollback journal instead: HEADSTART_SQLITE_JOURNAL=delete.
-            journal = os.environ.get("HEADSTART_SQLITE_JOURNAL", "wal").upper()
-            self._conn.execute(f"PRAGMA journal_mode={'DELETE' if journal == 'DELETE' else 'WAL'}")
+            journal = load_settings().sqlite_journal
+            self._conn.execute(f"PRAGMA journal_mode={'DELETE' if journal == 'delete' else 'WAL'}")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.execute("PRAGMA busy_timeout=60000")

@@ -14,7 +14,6 @@ checked for 30 s.
 from __future__ import annotations
 
 import hmac
-import os
 import re
 import threading
 import time
@@ -23,6 +22,7 @@ import streamlit as st
 
 from training.bundle import GALLERY_OWNER
 from training.passwords import hash_password, verify_password
+from training.settings import load_settings
 
 RESERVED = {GALLERY_OWNER, "local"}
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$")
@@ -99,7 +99,7 @@ def require_login() -> str:
     else:
         passwords = _secret("passwords")
         passwords = dict(passwords) if passwords else {}
-        password = _secret("password") or os.environ.get("HEADSTART_PASSWORD")
+        password = _secret("password") or load_settings().password
         if not password and not passwords:
             user = "local"
         elif st.session_state.get("user"):

@@ -19,7 +19,9 @@ STATUS_LABEL = {"queued": "queued", "running": "running ▶", "done": "done ✓"
 
 
 def store_dir() -> Path:
-    return Path(os.environ.get("HEADSTART_STORE", "headstart-store")).resolve()
+    from training.settings import load_settings
+
+    return load_settings().store.resolve()
 
 
 @st.cache_resource

@@ -132,7 +132,9 @@ def _fingerprint(texts, labels, groups) -> str:
 def shared_cache_dir() -> Path:
     """Cache for built-in tables, shared by every store on this machine (they depend only on the
     installed Python and packages): $HEADSTART_CACHE, else ~/.cache/headstart."""
-    return Path(os.environ.get("HEADSTART_CACHE") or Path.home() / ".cache" / "headstart")
+    from ..settings import load_settings
+
+    return load_settings().cache
 
 
 def _builtin_frame(name: str) -> pd.DataFrame:
