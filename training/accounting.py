@@ -16,8 +16,6 @@ free. Token counts are real (unpadded) tokens, and attention uses each sequence'
 """
 from __future__ import annotations
 
-import resource
-import sys
 from dataclasses import dataclass
 
 import torch
@@ -92,20 +90,6 @@ class FlopCounter:
             if u.attention:
                 total += 4 * self.attn_dim * sum_sq_len
         return total
-
-
-def batch_shape_stats(attention_mask: torch.Tensor) -> tuple[int, int, int]:
-    """(real tokens, sum of squared lengths, sequences) of a padded batch (one host sync)."""
-    lengths = attention_mask.sum(dim=1).tolist()
-    return int(sum(lengths)), int(sum(x * x for x in lengths)), len(lengths)
-
-
-def peak_memory_bytes(device: torch.device) -> int:
-    """Peak memory so far: CUDA allocator peak on GPU, the process's peak RSS on CPU."""
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(rss if sys.platform == "darwin" else rss * 1024)  # Linux reports KiB
 
 
 def device_peak_flops(device: torch.device) -> float | None:

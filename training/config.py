@@ -238,10 +238,6 @@ class TrainConfig:
         _check(self.evals_per_run >= 1, "train.evals_per_run must be ≥ 1")
         _check(self.checkpoint_every is None or self.checkpoint_every >= 1, "train.checkpoint_every must be ≥ 1 (or null)")
 
-    @property
-    def accumulation(self) -> int:
-        return self.batch_size // (self.micro_batch_size or self.batch_size)
-
 
 @dataclass
 class ProbeConfig:

@@ -9,7 +9,6 @@ base's config, with the same tokenizer, and random weights.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -277,11 +276,3 @@ def count_params(model: nn.Module) -> tuple[int, int]:
         if p.requires_grad:
             trainable += p.numel()
     return trainable, total
-
-
-def describe_architecture(model: nn.Module) -> dict:
-    hf_config = _unwrap(model.backbone).config
-    trainable, total = count_params(model)
-    return {"model_type": hf_config.model_type, "layers": len(find_blocks(model.backbone)),
-            "params": total, "trainable_params": trainable,
-            "log10_params": round(math.log10(max(total, 1)), 2)}
