@@ -50,7 +50,7 @@ class NullSink:
 def tiny_base(tmp: Path) -> Path:
     """The tests' 2-layer BERT with MiniLM's tokenizer (random weights): the tiny modes' stand-in for MiniLM,
     so that a CI smoke run of a bench takes seconds, not minutes."""
-    from tests.conftest import make_tiny_bert  # only the tiny (CI) modes need the test helpers
+    from tests.builders import make_tiny_bert  # only the tiny (CI) modes need the test helpers
 
     return make_tiny_bert(tmp / "tiny-bert")
 

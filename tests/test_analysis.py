@@ -11,7 +11,7 @@ from training.analysis.stats import clearly_different, mean_interval, summarise
 from training.analysis.tables import compute_table, forgetting_table, overfitting_table
 from training.analysis.verdict import verdict
 
-from .conftest import make_finished_experiment
+from .builders import make_finished_experiment
 
 
 def test_mean_interval_matches_a_hand_computation():

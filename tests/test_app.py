@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from training.store import Store
 
-from .conftest import make_finished_experiment
+from .builders import make_finished_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["app.py"] + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))

@@ -16,7 +16,7 @@ from training.bundle import export_bundle, write_bundle
 from training.report import analyse, figures, html_report
 from training.store import Store
 
-from .conftest import make_finished_experiment
+from .builders import make_finished_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -241,7 +241,7 @@ def test_twenty_sessions_while_two_runs_train_keep_health_under_a_second(tmp_pat
     from training.config import BudgetConfig, ProbeConfig, SpeedConfig, StrategyConfig, TrainConfig
     from training.experiment import launch
 
-    from .conftest import tiny_classification_config
+    from .builders import tiny_classification_config
 
     store = Store(tmp_path / "store")
     cfg = tiny_classification_config(tiny_bert_dir, topic_csv, strategies=[StrategyConfig("full", lr=1e-3),

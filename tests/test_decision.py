@@ -12,7 +12,7 @@ from training.config import BudgetConfig, LRSweepConfig, StrategyConfig
 from training.experiment import run_experiment
 from training.report import analyse
 
-from .conftest import tiny_classification_config
+from .builders import tiny_classification_config
 
 TRUE = PowerLaw(l_inf=1.2, a=40.0, b=0.45)
 

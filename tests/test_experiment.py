@@ -20,7 +20,7 @@ from training.errors import DataError, HeadStartError
 from training.experiment import launch, run_experiment
 from training.results import run_rows
 
-from .conftest import tiny_classification_config, topic_rows
+from .builders import tiny_classification_config, topic_rows
 
 
 def _assert_store_empty(store):
@@ -157,7 +157,7 @@ def test_knn_probe_on_a_user_old_task(tmp_path, tiny_bert_dir, topic_csv, store)
 
 
 def test_probe_kind_must_fit_the_task(tiny_gpt2_dir, code_jsonl, store):
-    from .conftest import tiny_lm_config
+    from .builders import tiny_lm_config
 
     cfg = tiny_lm_config(tiny_gpt2_dir, code_jsonl[1], probes=[ProbeConfig(kind="retrieval")])
     with pytest.raises(HeadStartError, match="retrieval probe scores encoder embeddings"):

@@ -16,7 +16,7 @@ from training.experiment import execute_run, launch, run_experiment
 from training.references import majority
 from training.report import analyse, markdown_report
 
-from .conftest import tiny_classification_config, topic_rows
+from .builders import tiny_classification_config, topic_rows
 
 
 def test_a_broken_scratch_run_is_named_and_no_conclusion_is_drawn(tiny_bert_dir, topic_csv, store):

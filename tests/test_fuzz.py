@@ -10,7 +10,7 @@ from training.config import ExperimentConfig
 from training.errors import HeadStartError
 from training.experiment import launch
 
-from .conftest import tiny_classification_config
+from .builders import tiny_classification_config
 
 INF = float("inf")
 

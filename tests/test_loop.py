@@ -7,7 +7,7 @@ from training.config import BudgetConfig, StrategyConfig, TrainConfig
 from training.experiment import execute_run, launch
 from training.loop import NullControl
 
-from .conftest import tiny_classification_config, tiny_lm_config
+from .builders import tiny_classification_config, tiny_lm_config
 
 
 class CrashAt(NullControl):

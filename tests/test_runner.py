@@ -16,7 +16,7 @@ from training.results import run_rows
 from training.runner import Dispatcher
 from training.store import Store
 
-from .conftest import tiny_classification_config
+from .builders import tiny_classification_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ from training.experiment import execute_run, launch
 from training.models import build_task_model, find_blocks
 from training.strategies import STRATEGIES, get_strategy
 
-from .conftest import tiny_classification_config, tiny_lm_config
+from .builders import tiny_classification_config, tiny_lm_config
 
 CLS = "text-classification"
 LM = "causal-lm"
