@@ -1,6 +1,6 @@
 """Command line: `python -m training {presets,run,export}`.
 
-  python -m training presets
+  python -m training presets  |  strategies
   python -m training run quick --store ./store            # a preset name or a YAML/JSON config file
   python -m training run my.yaml --store ./store --set seeds=[0,1] --set model.max_length=64
   python -m training export EXP_ID --store ./store --format csv
@@ -54,172 +54,243 @@ def load_config(name_or_path: str, overrides: list[str]) -> ExperimentConfig:
     return ExperimentConfig.from_dict(d)
 
 
+# -- commands: each takes the parsed arguments and returns the exit code -----------------------------
+
+def cmd_presets(args) -> int:
+    from .presets import describe_presets
+
+    for p in describe_presets():
+        print(f"{p['name']:16} {p['description']}")
+        print(f"{'':16} task={p['task']} model={p['model']} data={p['data']}")
+        print(f"{'':16} strategies={','.join(p['strategies'])} sizes={p['sizes']} seeds={p['seeds']}")
+    return 0
+
+
+def cmd_strategies(args) -> int:
+    from .strategies import STRATEGIES
+
+    for name, cls in STRATEGIES.items():
+        d = cls.describe()
+        print(f"{name:15} {d['summary']}")
+        print(f"{'':15} when: {d['when']}")
+        print(f"{'':15} default lr {d['default_lr']:g} (the centre of its search); tasks {', '.join(d['task_kinds'])}"
+              + ("; trains until it stops improving" if d["until_plateau"] else "") + ("; CUDA only" if d["needs_cuda"] else ""))
+        for option, default in d["options"].items():
+            print(f"{'':15} options.{option} = {default!r}: {d['option_docs'].get(option, '')}")
+    return 0
+
+
+def cmd_hash_password(args) -> int:
+    import getpass
+
+    from .passwords import hash_password
+
+    first, second = getpass.getpass("Password: "), getpass.getpass("Again: ")
+    if not first or first != second:
+        raise ConfigError("the two passwords differ (or are empty); nothing printed")
+    print(hash_password(first))
+    return 0
+
+
+def cmd_work(args) -> int:
+    from .settings import load_settings
+    from .worker import work
+
+    # Training yields the CPU to the app and the dispatcher on the same host (a run on an idle machine
+    # is not slowed; the web server's health endpoint stays fast while runs train). 0 turns it off.
+    os.nice(load_settings().worker_nice)
+    return 0 if work(args.store, args.run_id) in ("done", "cancelled") else 1
+
+
+def cmd_worker(args) -> int:
+    from .runner import Dispatcher, default_devices
+    from .settings import load_settings
+
+    devices = args.devices.split(",") if args.devices else default_devices()
+    settings = load_settings()
+    owner_cap = args.owner_cap or (settings.demo_concurrent if settings.mode == "demo" else None)
+    d = Dispatcher(Path(args.store), devices=devices, slots_per_device=args.slots_per_device,
+                   owner_cap=owner_cap, executor=args.executor, address=args.address)
+    print(f"dispatcher {os.getpid()} serving {args.store} on {','.join(devices)} "
+          f"({d.slots_per_device} slot(s) each, executor {args.executor})", flush=True)
+    d.serve(until_idle=args.until_idle)
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from .experiment import plan_experiment
+    from .store import Store
+
+    cfg = load_config(args.config, args.overrides)
+    store = Store(args.store)
+    plan = plan_experiment(cfg, store.cache_dir, store)
+    print(json.dumps({"config": cfg.to_dict(), "runs": plan.runs, "info": plan.info}))
+    return 0
+
+
+def cmd_enqueue(args) -> int:
+    from .experiment import launch
+    from .store import Store
+
+    print(launch(load_config(args.config, args.overrides), Store(args.store), owner=args.owner))
+    return 0
+
+
+def cmd_cancel(args) -> int:
+    from .store import Store
+
+    print(Store(args.store).request_cancel(args.run_id))
+    return 0
+
+
+def cmd_resume(args) -> int:
+    from .store import Store
+
+    store = Store(args.store)
+    store.requeue(args.run_id)
+    print(store.run(args.run_id)["status"])
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .experiment import run_experiment
+    from .store import Store
+
+    cfg = load_config(args.config, args.overrides)
+    store = Store(args.store)
+    exp_id = run_experiment(cfg, store, progress=True, owner=args.owner)
+    failed = [r for r in store.runs(exp_id) if r["status"] != "done"]
+    print(exp_id)
+    return 1 if failed else 0
+
+
+def cmd_bundle_export(args) -> int:
+    from .bundle import export_bundle, write_bundle
+
+    write_bundle(export_bundle(_experiment_store(args), args.experiment_id), Path(args.out))
+    print(args.out)
+    return 0
+
+
+def cmd_bundle_import(args) -> int:
+    from .bundle import import_bundle, read_bundle
+    from .store import Store
+
+    print(import_bundle(Store(args.store), read_bundle(Path(args.bundle)), owner=args.owner))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import analyse, html_report, markdown_report
+
+    a = analyse(_experiment_store(args), args.experiment_id, args.price, checkpoint=args.checkpoint)
+    Path(args.out).write_text(html_report(a) if args.format == "html" else markdown_report(a), encoding="utf-8")
+    print(args.out)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .results import EXPORT_COLUMNS, run_rows
+
+    rows = run_rows(_experiment_store(args), args.experiment_id)
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+        sys.stdout.write(buf.getvalue())
+    return 0
+
+
+def _experiment_store(args):
+    from .store import Store
+
+    store = Store(args.store)
+    if store.experiment(args.experiment_id) is None:
+        raise ConfigError(f"no experiment {args.experiment_id!r} in {args.store}")
+    return store
+
+
+# -- the command table: name, function, help, arguments ---------------------------------------------
+
+def _store(p):
+    p.add_argument("--store", required=True, help="store directory (created if missing)")
+
+
+def _config(p):
+    p.add_argument("config", help="preset name or path to a YAML/JSON experiment config")
+    _store(p)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set seeds=[0,1] (repeatable)")
+
+
+def _run_id(p):
+    p.add_argument("run_id")
+    _store(p)
+
+
+def _experiment(p):
+    p.add_argument("experiment_id")
+    _store(p)
+
+
+def _owner(p):
+    p.add_argument("--owner", default="local")
+
+
+def _worker_args(p):
+    _store(p)
+    p.add_argument("--devices", default=None, help="comma-separated, e.g. cuda:0,cuda:1 or cpu (default: all GPUs, else cpu)")
+    p.add_argument("--slots-per-device", type=int, default=None,
+                   help="concurrent runs per device (default: 1 per GPU, 2 on a CPU with 2+ cores)")
+    p.add_argument("--owner-cap", type=int, default=None, help="most concurrent runs per owner")
+    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument("--address", default=None, help="Ray cluster address (executor ray)")
+    p.add_argument("--until-idle", action="store_true", help="exit when nothing is queued or running")
+
+
+def _report_args(p):
+    _experiment(p)
+    p.add_argument("--format", choices=("html", "md"), default="html")
+    p.add_argument("--out", required=True, help="file to write")
+    p.add_argument("--price", type=float, default=0.0, help="price per device-hour for the cost column")
+    p.add_argument("--checkpoint", choices=("final", "best", "end"), default="final",
+                   help="score each run's final model (default), its best checkpoint, or its last weights")
+
+
+COMMANDS = {
+    "presets": (cmd_presets, "list the built-in presets", None),
+    "strategies": (cmd_strategies, "list the strategies with their options, defaults and docs", None),
+    "run": (cmd_run, "run an experiment in this process and print its id", lambda p: (_config(p), _owner(p))),
+    "enqueue": (cmd_enqueue, "validate and store an experiment; a dispatcher runs it", lambda p: (_config(p), _owner(p))),
+    "plan": (cmd_plan, "validate an experiment and print its runs, steps, FLOPs and memory as JSON", _config),
+    "worker": (cmd_worker, "the dispatcher: start worker processes for queued runs", _worker_args),
+    "work": (cmd_work, "train one run in this process (the dispatcher starts these)", _run_id),
+    "cancel": (cmd_cancel, "stop a run (it checkpoints first)", _run_id),
+    "resume": (cmd_resume, "queue a stopped run again", _run_id),
+    "report": (cmd_report, "write the decision report (self-contained HTML or Markdown)", _report_args),
+    "bundle-export": (cmd_bundle_export, "write an experiment as a bundle (config, runs, metrics; no checkpoints)",
+                      lambda p: (_experiment(p), p.add_argument("--out", required=True, help="a .json or .json.gz file"))),
+    "bundle-import": (cmd_bundle_import, "add a bundle to a store as a new experiment (a record, never trained)",
+                      lambda p: (p.add_argument("bundle"), _store(p), _owner(p))),
+    "export": (cmd_export, "one row per run of an experiment",
+               lambda p: (_experiment(p), p.add_argument("--format", choices=("csv", "json"), default="csv"))),
+    "hash-password": (cmd_hash_password, "hash a password for [passwords] in .streamlit/secrets.toml", None),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training", description="Head Start: scratch vs fine-tune experiments")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("presets", help="list the built-in presets")
-    sub.add_parser("hash-password", help="hash a password for [passwords] in .streamlit/secrets.toml")
-    p_run = sub.add_parser("run", help="run an experiment in this process and print its id")
-    p_run.add_argument("config", help="preset name or path to a YAML/JSON experiment config")
-    p_run.add_argument("--store", required=True, help="store directory (created if missing)")
-    p_run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config field, e.g. --set seeds=[0,1] (repeatable)")
-    p_run.add_argument("--owner", default="local")
-    p_enq = sub.add_parser("enqueue", help="validate and store an experiment; a dispatcher runs it")
-    p_enq.add_argument("config")
-    p_enq.add_argument("--store", required=True)
-    p_enq.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p_enq.add_argument("--owner", default="local")
-    p_plan = sub.add_parser("plan", help="validate an experiment and print its runs, steps, FLOPs and memory as JSON")
-    p_plan.add_argument("config")
-    p_plan.add_argument("--store", required=True)
-    p_plan.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p_wk = sub.add_parser("worker", help="the dispatcher: start worker processes for queued runs")
-    p_wk.add_argument("--store", required=True)
-    p_wk.add_argument("--devices", default=None, help="comma-separated, e.g. cuda:0,cuda:1 or cpu (default: all GPUs, else cpu)")
-    p_wk.add_argument("--slots-per-device", type=int, default=None,
-                      help="concurrent runs per device (default: 1 per GPU, 2 on a CPU with 2+ cores)")
-    p_wk.add_argument("--owner-cap", type=int, default=None, help="most concurrent runs per owner")
-    p_wk.add_argument("--executor", choices=("local", "ray"), default="local")
-    p_wk.add_argument("--address", default=None, help="Ray cluster address (executor ray)")
-    p_wk.add_argument("--until-idle", action="store_true", help="exit when nothing is queued or running")
-    p_one = sub.add_parser("work", help="train one run in this process (the dispatcher starts these)")
-    p_one.add_argument("run_id")
-    p_one.add_argument("--store", required=True)
-    for name, text in (("cancel", "stop a run (it checkpoints first)"), ("resume", "queue a stopped run again")):
+    for name, (_, text, arguments) in COMMANDS.items():
         p = sub.add_parser(name, help=text)
-        p.add_argument("run_id")
-        p.add_argument("--store", required=True)
-    p_rep = sub.add_parser("report", help="write the decision report (self-contained HTML or Markdown)")
-    p_rep.add_argument("experiment_id")
-    p_rep.add_argument("--store", required=True)
-    p_rep.add_argument("--format", choices=("html", "md"), default="html")
-    p_rep.add_argument("--out", required=True, help="file to write")
-    p_rep.add_argument("--price", type=float, default=0.0, help="price per device-hour for the cost column")
-    p_rep.add_argument("--checkpoint", choices=("final", "best", "end"), default="final",
-                       help="score each run's final model (default), its best checkpoint, or its last weights")
-    p_bx = sub.add_parser("bundle-export", help="write an experiment as a bundle (config, runs, metrics; no checkpoints)")
-    p_bx.add_argument("experiment_id")
-    p_bx.add_argument("--store", required=True)
-    p_bx.add_argument("--out", required=True, help="file to write (.json or .json.gz)")
-    p_bi = sub.add_parser("bundle-import", help="add a bundle to a store as a new experiment")
-    p_bi.add_argument("bundle")
-    p_bi.add_argument("--store", required=True)
-    p_bi.add_argument("--owner", default="local")
-    p_exp = sub.add_parser("export", help="one row per run of an experiment")
-    p_exp.add_argument("experiment_id")
-    p_exp.add_argument("--store", required=True)
-    p_exp.add_argument("--format", choices=("csv", "json"), default="csv")
+        if arguments:
+            arguments(p)
     args = parser.parse_args(argv)
-
     try:
-        if args.command == "presets":
-            from .presets import describe_presets
-
-            for p in describe_presets():
-                print(f"{p['name']:16} {p['description']}")
-                print(f"{'':16} task={p['task']} model={p['model']} data={p['data']}")
-                print(f"{'':16} strategies={','.join(p['strategies'])} sizes={p['sizes']} seeds={p['seeds']}")
-            return 0
-        if args.command == "hash-password":
-            import getpass
-
-            from .passwords import hash_password
-
-            first, second = getpass.getpass("Password: "), getpass.getpass("Again: ")
-            if not first or first != second:
-                raise ConfigError("the two passwords differ (or are empty); nothing printed")
-            print(hash_password(first))
-            return 0
-        from .store import Store
-
-        if args.command == "work":
-            # Training yields the CPU to the app and the dispatcher on the same host (a run on an idle machine
-            # is not slowed; the web server's health endpoint stays fast while runs train). 0 turns it off.
-            from .settings import load_settings
-            from .worker import work
-
-            os.nice(load_settings().worker_nice)
-
-            return 0 if work(args.store, args.run_id) in ("done", "cancelled") else 1
-        if args.command == "worker":
-            from .runner import Dispatcher, default_devices
-            from .settings import load_settings
-
-            devices = args.devices.split(",") if args.devices else default_devices()
-            settings = load_settings()
-            owner_cap = args.owner_cap or (settings.demo_concurrent if settings.mode == "demo" else None)
-            d = Dispatcher(Path(args.store), devices=devices, slots_per_device=args.slots_per_device,
-                           owner_cap=owner_cap, executor=args.executor, address=args.address)
-            print(f"dispatcher {os.getpid()} serving {args.store} on {','.join(devices)} "
-                  f"({d.slots_per_device} slot(s) each, executor {args.executor})", flush=True)
-            d.serve(until_idle=args.until_idle)
-            return 0
-        if args.command == "plan":
-            from .experiment import plan_experiment
-
-            cfg = load_config(args.config, args.overrides)
-            store = Store(args.store)
-            plan = plan_experiment(cfg, store.cache_dir, store)
-            print(json.dumps({"config": cfg.to_dict(), "runs": plan.runs, "info": plan.info}))
-            return 0
-        if args.command == "enqueue":
-            from .experiment import launch
-
-            print(launch(load_config(args.config, args.overrides), Store(args.store), owner=args.owner))
-            return 0
-        if args.command in ("cancel", "resume"):
-            store = Store(args.store)
-            if args.command == "cancel":
-                print(store.request_cancel(args.run_id))
-            else:
-                store.requeue(args.run_id)
-                print(store.run(args.run_id)["status"])
-            return 0
-        if args.command == "run":
-            from .experiment import run_experiment
-
-            cfg = load_config(args.config, args.overrides)
-            store = Store(args.store)
-            exp_id = run_experiment(cfg, store, progress=True, owner=args.owner)
-            failed = [r for r in store.runs(exp_id) if r["status"] != "done"]
-            print(exp_id)
-            return 1 if failed else 0
-        if args.command in ("bundle-export", "bundle-import"):
-            from .bundle import export_bundle, import_bundle, read_bundle, write_bundle
-
-            store = Store(args.store)
-            if args.command == "bundle-export":
-                write_bundle(export_bundle(store, args.experiment_id), Path(args.out))
-                print(args.out)
-            else:
-                print(import_bundle(store, read_bundle(Path(args.bundle)), owner=args.owner))
-            return 0
-        if args.command == "report":
-            from .report import analyse, html_report, markdown_report
-
-            store = Store(args.store)
-            if store.experiment(args.experiment_id) is None:
-                raise ConfigError(f"no experiment {args.experiment_id!r} in {args.store}")
-            a = analyse(store, args.experiment_id, args.price, checkpoint=args.checkpoint)
-            Path(args.out).write_text(html_report(a) if args.format == "html" else markdown_report(a), encoding="utf-8")
-            print(args.out)
-            return 0
-        from .results import EXPORT_COLUMNS, run_rows
-
-        store = Store(args.store)
-        if store.experiment(args.experiment_id) is None:
-            raise ConfigError(f"no experiment {args.experiment_id!r} in {args.store}")
-        rows = run_rows(store, args.experiment_id)
-        if args.format == "json":
-            print(json.dumps(rows, indent=2))
-        else:
-            buf = io.StringIO()
-            w = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS)
-            w.writeheader()
-            w.writerows(rows)
-            sys.stdout.write(buf.getvalue())
-        return 0
+        return COMMANDS[args.command][0](args)
     except HeadStartError as e:
         from .policy import redact
 
