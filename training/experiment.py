@@ -33,7 +33,6 @@ from .runner import process_started
 from .settings import load_settings
 from .store import RunSink, Store, new_id
 from .strategies import Strategy, get_strategy
-from .strategies.qlora import QLoRA
 from .worker import WorkerControl
 
 PRETRAIN = "pretrain"
@@ -69,8 +68,7 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
     device = resolve_device(cfg.speed.device)
     strategies = {label: get_strategy(sc, cfg.task) for label, sc in strategy_configs(cfg).items()}
     for s in strategies.values():
-        if isinstance(s, QLoRA):
-            s.check_available(device.type)
+        s.check_available(device.type)
     runs: list[dict] = []
     if cfg.pretrain is not None:
         from .pretrain import architecture_dir
@@ -309,8 +307,7 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
         sc = dataclasses.replace(sc, lr=lr_search.best_swept_lr(store, run))
         store.update_run(run["id"], lr=sc.lr)
     strategy = get_strategy(sc, cfg.task)
-    if isinstance(strategy, QLoRA):
-        strategy.check_available(device.type)
+    strategy.check_available(device.type)
     held_out = None
     if cfg.pretrain is not None:
         pretrain_id = next(d for d in run["depends_on"].split(",") if store.run(d)["role"] == "pretrain")

@@ -62,6 +62,9 @@ class Strategy:
     def validate_options(self) -> None:
         """Check option values (raise ConfigError naming the fix)."""
 
+    def check_available(self, device_type: str) -> None:
+        """Raise DeviceError when this machine cannot run the strategy (QLoRA without CUDA). Default: anything runs."""
+
     def load_kwargs(self) -> dict:
         """Extra keyword arguments for from_pretrained (QLoRA's 4-bit quantisation)."""
         return {}

@@ -9,8 +9,7 @@ class QLoRA(LoRA):
     when = "When the base does not fit in GPU memory for LoRA; slower per step than LoRA, similar quality."
     needs_cuda = True
 
-    @staticmethod
-    def check_available(device_type: str) -> None:
+    def check_available(self, device_type: str) -> None:
         if device_type != "cuda":
             raise DeviceError("qlora needs a CUDA GPU (bitsandbytes 4-bit kernels); this run's device has none. "
                               "Use lora (same adapters on an unquantised base) or run on a GPU machine.")
