@@ -136,6 +136,11 @@ else:
     st.dataframe(pd.DataFrame([{"strategy": n, "what trains": STRATEGIES[n].summary,
                                 "default LR (search centre)": STRATEGIES[n].default_lr,
                                 "when to pick it": STRATEGIES[n].when} for n in available]), hide_index=True)
+    options = [{"strategy": n, "option": k, "default": repr(v), "what it does": STRATEGIES[n].describe()["option_docs"][k]}
+               for n in chosen for k, v in STRATEGIES[n].describe()["options"].items()]
+    if options:
+        with st.expander("Strategy options (set them in a config file: strategies: [{name: lora, options: {r: 8}}])"):
+            st.dataframe(pd.DataFrame(options), hide_index=True)
     c1, c2 = st.columns(2)
     sizes_text = c1.text_input("Training-set sizes", "100, 1000, all", key="new_sizes",
                                help="Positive integers and/or 'all'; smaller subsets are nested inside larger ones.")

@@ -115,3 +115,18 @@ def test_every_strategy_documents_itself():
         d = cls.describe()
         assert d["summary"] and d["when"] and d["default_lr"] > 0
     assert STRATEGIES["scratch"].default_lr > STRATEGIES["full"].default_lr
+
+
+def test_strategy_options_are_declared_documented_and_validated_from_the_declaration():
+    import dataclasses
+
+    for name, cls in STRATEGIES.items():
+        d = cls.describe()
+        assert set(d["options"]) == {f.name for f in dataclasses.fields(cls.options_class)}
+        assert all(d["option_docs"].get(k) for k in d["options"]), name  # every option says what it does
+    lora = get_strategy(StrategyConfig("lora", options={"r": 8}), CLS)
+    assert lora.options.r == 8 and lora.lora_config().lora_alpha == 16  # alpha defaults to 2·r
+    with pytest.raises(ConfigError, match="lora: dropout must be a number in \\[0, 1\\), got 'high'"):
+        get_strategy(StrategyConfig("lora", options={"dropout": "high"}), CLS)
+    with pytest.raises(ConfigError, match="qlora: r must be a whole number"):  # inherited declaration, own name
+        get_strategy(StrategyConfig("qlora", options={"r": 0}), CLS)

@@ -6,13 +6,28 @@ groups. Defaults are class attributes so the app can show them without importing
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..config import StrategyConfig
+from ..config import StrategyConfig, field_docs
 from ..errors import ConfigError
 
 TASKS_ALL = ("text-classification", "causal-lm")
+
+
+@dataclass
+class Options:
+    """A strategy's options, declared as a dataclass (one documented field each, as PEFT's LoraConfig does);
+    `check` validates the values and names the fix. This base has none."""
+
+    def check(self, strategy: str) -> None:
+        """Raise ConfigError naming the fix when a value is out of range or of the wrong type."""
+
+
+def number(x) -> bool:
+    """A real, finite number (not a bool, not a string that looks like one)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and abs(x) != float("inf")
 
 
 @dataclass
@@ -41,26 +56,24 @@ class Strategy:
     """The encoder is frozen for the whole run: encode the data once, train only the head."""
     plateau_default: ClassVar[bool] = False
     """Trains until its validation loss plateaus by default (see `StrategyConfig.until_plateau`)."""
-    option_docs: ClassVar[dict[str, str]] = {}
-    option_defaults: ClassVar[dict] = {}
+    options_class: ClassVar[type[Options]] = Options
+    """The strategy's options dataclass; `StrategyConfig.options` fills it."""
 
     def __init__(self, cfg: StrategyConfig, task: str):
         if task not in self.task_kinds:
             raise ConfigError(f"strategy {self.name!r} does not apply to task {task!r}; it works for: "
                               f"{', '.join(self.task_kinds)}")
-        unknown = sorted(set(cfg.options) - set(self.option_defaults))
+        names = [f.name for f in dataclasses.fields(self.options_class)]
+        unknown = sorted(set(cfg.options) - set(names))
         if unknown:
-            known = ", ".join(self.option_defaults) or "none"
-            raise ConfigError(f"strategy {self.name!r} has no option {unknown[0]!r}; its options are: {known}")
+            raise ConfigError(f"strategy {self.name!r} has no option {unknown[0]!r}; its options are: "
+                              f"{', '.join(names) or 'none'}")
         self.cfg = cfg
         self.task = task
-        self.options = {**self.option_defaults, **cfg.options}
+        self.options = self.options_class(**cfg.options)
+        self.options.check(self.name)
         self.lr = cfg.lr if cfg.lr is not None else self.default_lr
         self.until_plateau = cfg.until_plateau if cfg.until_plateau is not None else self.plateau_default
-        self.validate_options()
-
-    def validate_options(self) -> None:
-        """Check option values (raise ConfigError naming the fix)."""
 
     def check_available(self, device_type: str) -> None:
         """Raise DeviceError when this machine cannot run the strategy (QLoRA without CUDA). Default: anything runs."""
@@ -87,9 +100,18 @@ class Strategy:
     @classmethod
     def describe(cls) -> dict:
         return {"name": cls.name, "summary": cls.summary, "when": cls.when, "default_lr": cls.default_lr,
-                "task_kinds": list(cls.task_kinds), "options": dict(cls.option_defaults),
-                "until_plateau": cls.plateau_default,
-                "option_docs": dict(cls.option_docs), "needs_cuda": cls.needs_cuda}
+                "task_kinds": list(cls.task_kinds), "options": dataclasses.asdict(cls.options_class()),
+                "until_plateau": cls.plateau_default, "option_docs": option_docs(cls.options_class),
+                "needs_cuda": cls.needs_cuda}
+
+
+def option_docs(options_class: type) -> dict[str, str]:
+    """The docstring under each field of an options dataclass (its own fields and those it inherits)."""
+    docs = {}
+    for klass in reversed(options_class.__mro__):
+        if dataclasses.is_dataclass(klass) and klass is not Options:
+            docs.update(field_docs(klass))
+    return docs
 
 
 def decay_groups(params, lr: float, weight_decay: float) -> list[dict]:

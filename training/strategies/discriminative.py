@@ -3,8 +3,20 @@
 The head and the top block train at lr; each block below at the rate of the block above divided by
 `decay` (ULMFiT's 2.6), the embeddings one step lower still — lower layers hold more general features.
 """
+from dataclasses import dataclass
+
 from ..errors import ConfigError
-from .base import Phase, Strategy, decay_groups
+from .base import Options, Phase, Strategy, decay_groups, number
+
+
+@dataclass
+class DiscriminativeOptions(Options):
+    decay: float = 2.6
+    """learning-rate ratio between a block and the one below it (ULMFiT: 2.6), at least 1"""
+
+    def check(self, strategy: str) -> None:
+        if not number(self.decay) or self.decay < 1:
+            raise ConfigError(f"{strategy}: decay must be a number ≥ 1, got {self.decay!r}")
 
 
 class Discriminative(Strategy):
@@ -12,18 +24,13 @@ class Discriminative(Strategy):
     summary = "Every parameter trains; learning rate divided by 2.6 per block going down (ULMFiT)."
     when = "Full fine-tuning that disturbs the general lower layers less; often forgets less than full."
     default_lr = 1e-3  # bench/RESULTS.md: LR sweep on the docstrings preset
-    option_defaults = {"decay": 2.6}
-    option_docs = {"decay": "LR ratio between a block and the one below it (ULMFiT: 2.6)"}
-
-    def validate_options(self) -> None:
-        if not isinstance(self.options["decay"], (int, float)) or self.options["decay"] < 1:
-            raise ConfigError(f"discriminative: decay must be a number ≥ 1, got {self.options['decay']!r}")
+    options_class = DiscriminativeOptions
 
     def param_groups(self, model, phase: Phase, weight_decay: float) -> list[dict]:
         from ..models import find_blocks  # torch-free at import time: the app lists strategies
 
         blocks = find_blocks(model.backbone)
-        decay = float(self.options["decay"])
+        decay = float(self.options.decay)
         top = len(blocks) - 1
         assigned, groups = set(), []
         for i, block in enumerate(blocks):

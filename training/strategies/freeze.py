@@ -1,6 +1,19 @@
 """freeze: the embeddings and the bottom k blocks are frozen; the blocks above and the head train."""
+from dataclasses import dataclass
+
 from ..errors import ConfigError
-from .base import Strategy
+from .base import Options, Strategy
+
+
+@dataclass
+class FreezeOptions(Options):
+    layers: int | None = None
+    """blocks frozen from the bottom (default: half of them, rounded down)"""
+
+    def check(self, strategy: str) -> None:
+        k = self.layers
+        if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 0):
+            raise ConfigError(f"{strategy}: layers must be a non-negative integer, got {k!r}")
 
 
 class Freeze(Strategy):
@@ -8,19 +21,13 @@ class Freeze(Strategy):
     summary = "Embeddings and the bottom k transformer blocks frozen; everything above them trains."
     when = "Keeps general low-level features, saves memory and compute below the first trained block."
     default_lr = 3e-4  # bench/RESULTS.md: LR sweep on the docstrings preset
-    option_defaults = {"layers": None}
-    option_docs = {"layers": "blocks frozen from the bottom (default: half of them, rounded down)"}
-
-    def validate_options(self) -> None:
-        k = self.options["layers"]
-        if k is not None and (not isinstance(k, int) or k < 0):
-            raise ConfigError(f"freeze: layers must be a non-negative integer, got {k!r}")
+    options_class = FreezeOptions
 
     def prepare(self, model) -> None:
         from ..models import find_blocks, params_below_blocks  # torch-free at import: the app lists strategies
 
         blocks = find_blocks(model.backbone)
-        k = self.options["layers"]
+        k = self.options.layers
         k = len(blocks) // 2 if k is None else k
         if k >= len(blocks):
             raise ConfigError(f"freeze: layers={k} would freeze all {len(blocks)} blocks; use head for that, "

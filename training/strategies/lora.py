@@ -3,8 +3,33 @@
 Biderman et al. (2024) found LoRA "learns less and forgets less" than full fine-tuning and that it
 wants a ~10× higher learning rate; alpha = 2·r and targeting all linear layers work best there.
 """
+from dataclasses import dataclass
+
 from ..errors import ConfigError
-from .base import Strategy
+from .base import Options, Strategy, number
+
+
+@dataclass
+class LoRAOptions(Options):
+    r: int = 16
+    """adapter rank (1–4096): more capacity, more trainable parameters"""
+    alpha: float | None = None
+    """scaling numerator (default 2·r, as Biderman et al. 2024 recommend)"""
+    dropout: float = 0.05
+    """dropout on the adapter input, in [0, 1)"""
+    targets: str | list[str] = "all-linear"
+    """module names to adapt, or all-linear (every linear layer of the blocks)"""
+
+    def check(self, strategy: str) -> None:
+        if not isinstance(self.r, int) or isinstance(self.r, bool) or not 1 <= self.r <= 4096:
+            raise ConfigError(f"{strategy}: r must be a whole number from 1 to 4096, got {self.r!r}")
+        if self.alpha is not None and (not number(self.alpha) or self.alpha <= 0):
+            raise ConfigError(f"{strategy}: alpha must be a positive number (or null for 2·r), got {self.alpha!r}")
+        if not number(self.dropout) or not 0 <= self.dropout < 1:
+            raise ConfigError(f"{strategy}: dropout must be a number in [0, 1), got {self.dropout!r}")
+        names = isinstance(self.targets, list) and self.targets and all(isinstance(t, str) for t in self.targets)
+        if self.targets != "all-linear" and not names:
+            raise ConfigError(f"{strategy}: targets must be all-linear or a list of module names, got {self.targets!r}")
 
 
 class LoRA(Strategy):
@@ -12,28 +37,14 @@ class LoRA(Strategy):
     summary = "Base frozen; small low-rank adapters on every linear layer (and the classifier head) train."
     when = "Most of full fine-tuning's gain for a fraction of the trainable parameters and optimizer memory; forgets less."
     default_lr = 1e-3  # bench/RESULTS.md: LR sweep on the docstrings preset
-    option_defaults = {"r": 16, "alpha": None, "dropout": 0.05, "targets": "all-linear"}
-    option_docs = {"r": "adapter rank", "alpha": "scaling numerator (default 2·r)",
-                   "dropout": "dropout on the adapter input",
-                   "targets": "module names to adapt, or all-linear"}
-
-    def validate_options(self) -> None:
-        r, alpha, dropout, targets = (self.options[k] for k in ("r", "alpha", "dropout", "targets"))
-        if not isinstance(r, int) or isinstance(r, bool) or not 1 <= r <= 4096:
-            raise ConfigError(f"{self.name}: r must be a whole number from 1 to 4096, got {r!r}")
-        if alpha is not None and (not _number(alpha) or alpha <= 0):
-            raise ConfigError(f"{self.name}: alpha must be a positive number (or null for 2·r), got {alpha!r}")
-        if not _number(dropout) or not 0 <= dropout < 1:
-            raise ConfigError(f"{self.name}: dropout must be a number in [0, 1), got {dropout!r}")
-        if not (targets == "all-linear" or (isinstance(targets, list) and targets and all(isinstance(t, str) for t in targets))):
-            raise ConfigError(f"{self.name}: targets must be all-linear or a list of module names, got {targets!r}")
+    options_class = LoRAOptions
 
     def lora_config(self):
         from peft import LoraConfig
 
-        r = self.options["r"]
-        return LoraConfig(r=r, lora_alpha=self.options["alpha"] or 2 * r, lora_dropout=self.options["dropout"],
-                          target_modules=self.options["targets"], bias="none")
+        o = self.options
+        return LoraConfig(r=o.r, lora_alpha=o.alpha or 2 * o.r, lora_dropout=o.dropout, target_modules=o.targets,
+                          bias="none")
 
     def prepare(self, model) -> None:
         from peft import get_peft_model
@@ -45,6 +56,3 @@ class LoRA(Strategy):
             for p in model.head.parameters():
                 p.requires_grad_(True)
 
-
-def _number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and abs(x) != float("inf")
