@@ -11,8 +11,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from training.config import DataConfig, ModelConfig, OptimConfig, StrategyConfig  # noqa: E402
+from training.control import NullControl  # noqa: E402
 from training.data.task import prepare_task_data  # noqa: E402
-from training.loop import NullControl, RunSetup, train  # noqa: E402
+from training.loop import RunSetup, train  # noqa: E402
 from training.models import build_task_model, load_tokenizer, resolve_base, structure  # noqa: E402
 from training.strategies import get_strategy  # noqa: E402
 

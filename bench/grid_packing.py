@@ -17,7 +17,7 @@ from pathlib import Path
 from common import device, environment, tiny_base
 
 from training.config import BudgetConfig, ProbeConfig, SpeedConfig, StrategyConfig, TrainConfig
-from training.experiment import launch
+from training.planning import launch
 from training.presets import get_preset
 from training.runner import Dispatcher
 from training.store import Store

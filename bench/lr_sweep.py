@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.config import BudgetConfig, ProbeConfig, StrategyConfig, TrainConfig  # noqa: E402
-from training.experiment import run_experiment  # noqa: E402
+from training.execution import run_experiment  # noqa: E402
 from training.presets import get_preset  # noqa: E402
 from training.results import run_rows  # noqa: E402
 from training.store import Store  # noqa: E402

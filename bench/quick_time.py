@@ -32,7 +32,7 @@ def cli() -> None:
 
 
 def dispatched(slots: int) -> float:
-    from training.experiment import launch
+    from training.planning import launch
     from training.presets import get_preset
     from training.store import Store
 

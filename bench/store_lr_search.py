@@ -17,8 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.experiment import execute_run, launch  # noqa: E402
+from training.execution import execute_run  # noqa: E402
 from training.lr_search import STORED, stored_searches  # noqa: E402
+from training.planning import launch  # noqa: E402
 from training.presets import get_preset  # noqa: E402
 from training.store import Store  # noqa: E402
 

@@ -239,7 +239,7 @@ def test_twenty_sessions_while_two_runs_train_keep_health_under_a_second(tmp_pat
     import json
 
     from training.config import BudgetConfig, ProbeConfig, SpeedConfig, StrategyConfig, TrainConfig
-    from training.experiment import launch
+    from training.planning import launch
 
     from .builders import tiny_classification_config
 

@@ -122,3 +122,42 @@ def test_every_setting_is_read_in_one_place_checked_and_in_the_readme(monkeypatc
     readers = [str(p.relative_to(root)) for p in code
                if any("environ" in line and "HEADSTART_" in line for line in p.read_text(encoding="utf-8").splitlines())]
     assert readers == []  # no module reads a HEADSTART_ variable itself
+
+
+def test_no_import_cycle_in_training():
+    """Module-level imports between training's modules form no cycle (imports inside functions are deferred
+    on purpose: the app lists strategies without torch)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "training"
+
+    def module(path: Path) -> str:
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    graph = {}
+    for path in root.rglob("*.py"):
+        name, package = module(path), module(path) if path.name == "__init__.py" else module(path).rsplit(".", 1)[0]
+        deps = set()
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:  # top level only
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+                deps |= {f"{target}.{a.name}" for a in node.names} | {target}
+        graph[name] = deps
+    graph = {k: {d for d in v if d in graph and d != k} for k, v in graph.items()}
+    done, stack = set(), []
+
+    def visit(n):
+        assert n not in stack, " → ".join(stack[stack.index(n):] + [n])
+        if n in done:
+            return
+        stack.append(n)
+        for d in graph[n]:
+            visit(d)
+        stack.pop()
+        done.add(n)
+
+    for n in graph:
+        visit(n)

@@ -17,7 +17,8 @@ from training.config import (
     TrainConfig,
 )
 from training.errors import DataError, HeadStartError
-from training.experiment import launch, run_experiment
+from training.execution import run_experiment
+from training.planning import launch
 from training.results import run_rows
 
 from .builders import tiny_classification_config, topic_rows

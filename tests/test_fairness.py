@@ -12,7 +12,8 @@ from training.analysis.stats import bounded_interval, summarise, wilson_interval
 from training.analysis.transfer import PowerLaw, effective_data
 from training.analysis.verdict import verdict
 from training.config import BudgetConfig, StrategyConfig
-from training.experiment import execute_run, launch, run_experiment
+from training.execution import execute_run, run_experiment
+from training.planning import launch
 from training.references import majority
 from training.report import analyse, markdown_report
 

@@ -8,7 +8,7 @@ import pytest
 
 from training.config import ExperimentConfig
 from training.errors import HeadStartError
-from training.experiment import launch
+from training.planning import launch
 
 from .builders import tiny_classification_config
 

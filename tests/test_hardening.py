@@ -14,7 +14,8 @@ import pytest
 
 from training.bundle import FORMAT, export_bundle, import_bundle, read_bundle, write_bundle
 from training.errors import HeadStartError
-from training.experiment import execute_run, launch
+from training.execution import execute_run
+from training.planning import launch
 from training.policy import PolicyError
 from training.report import analyse, html_report, markdown_report
 from training.runner import Dispatcher

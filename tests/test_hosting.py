@@ -12,7 +12,8 @@ from training.analysis.replay import at_time, total_duration
 from training.bundle import export_bundle, gallery_bundles, import_bundle, read_bundle, write_bundle
 from training.config import BudgetConfig
 from training.errors import ConfigError, HeadStartError
-from training.experiment import execute_run, launch
+from training.execution import execute_run
+from training.planning import launch
 from training.policy import PolicyError, check_upload_size, redact
 from training.report import analyse, html_report, markdown_report
 from training.settings import load_settings

@@ -4,8 +4,9 @@ import json
 import pytest
 
 from training.config import BudgetConfig, StrategyConfig, TrainConfig
-from training.experiment import execute_run, launch
-from training.loop import NullControl
+from training.control import NullControl
+from training.execution import execute_run
+from training.planning import launch
 
 from .builders import tiny_classification_config, tiny_lm_config
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from training.config import BudgetConfig, ExperimentConfig, ProbeConfig, SpeedConfig, StrategyConfig, TrainConfig
-from training.experiment import execute_run, launch
+from training.execution import execute_run
+from training.planning import launch
 from training.results import run_rows
 from training.runner import Dispatcher
 from training.store import Store

@@ -4,8 +4,9 @@ import torch
 
 from training.config import BudgetConfig, ModelConfig, StrategyConfig
 from training.errors import ConfigError, DeviceError
-from training.experiment import execute_run, launch
+from training.execution import execute_run
 from training.models import build_task_model, find_blocks
+from training.planning import launch
 from training.strategies import STRATEGIES, get_strategy
 
 from .builders import tiny_classification_config, tiny_lm_config

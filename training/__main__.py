@@ -118,7 +118,7 @@ def cmd_worker(args) -> int:
 
 
 def cmd_plan(args) -> int:
-    from .experiment import plan_experiment
+    from .planning import plan_experiment
     from .store import Store
 
     cfg = load_config(args.config, args.overrides)
@@ -129,7 +129,7 @@ def cmd_plan(args) -> int:
 
 
 def cmd_enqueue(args) -> int:
-    from .experiment import launch
+    from .planning import launch
     from .store import Store
 
     print(launch(load_config(args.config, args.overrides), Store(args.store), owner=args.owner))
@@ -153,7 +153,7 @@ def cmd_resume(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .experiment import run_experiment
+    from .execution import run_experiment
     from .store import Store
 
     cfg = load_config(args.config, args.overrides)

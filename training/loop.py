@@ -30,6 +30,7 @@ import torch
 from . import checkpoint
 from .accounting import FlopCounter, device_peak_flops
 from .config import OptimConfig
+from .control import Cancelled, NullControl
 from .data.tokenize import Examples, length_sorted_batches, stream_indices
 from .evaluate import evaluate, task_loss
 from .models import Structure, count_params
@@ -41,21 +42,9 @@ from .strategies import Strategy
 _OOM_ABOVE = 0
 
 
-class Cancelled(Exception):
-    """Raised when the control asks the run to stop; the run was checkpointed first."""
-
-
-class NullControl:
-    def should_stop(self) -> bool:
-        return False
-
-    def beat(self) -> None:
-        pass
-
-
 @dataclass
 class RunSetup:
-    """Everything one run needs; built by `training.experiment`."""
+    """Everything one run needs; built by `training.execution`."""
     task: str
     strategy: Strategy
     model: torch.nn.Module
