@@ -41,6 +41,7 @@ def main() -> None:
         cfg.train = TrainConfig(batch_size=8, evals_per_run=1)
         cfg.probes = [ProbeConfig(kind="none")]
         cfg.speed = SpeedConfig(num_threads=1)
+        cfg.lr_sweep, cfg.references = None, False  # the smoke times packing, not the search
     if args.seeds:
         cfg.seeds = list(range(args.seeds))
     dev = "cuda:0" if device().type == "cuda" else "cpu"
