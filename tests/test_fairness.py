@@ -102,6 +102,11 @@ def test_d_e_on_a_curve_the_power_law_cannot_follow_cannot_be_estimated():
     assert len(effective_data(_scratch_losses([(100, 2.0), (300, 1.5), (1000, 1.45), (3000, 1.44)]))) == 1
 
 
+def test_d_e_of_a_loss_just_above_a_nearly_flat_curves_floor_is_infinite_not_an_overflow():
+    law = PowerLaw(l_inf=0.8, a=0.5, b=0.01)  # seen on real tweets: scratch's loss barely falls with data
+    assert math.isinf(law.data_for(0.8 + 1e-9)) and law.data_for(1.0) > 0
+
+
 def test_d_e_leaves_out_a_failed_scratch_size():
     runs = _scratch_losses([(100, 2.0), (300, 1.6), (1000, 1.4)])
     out = effective_data(runs, exclude={("scratch", 300)})

@@ -33,7 +33,8 @@ class PowerLaw:
         """D at which the curve reaches `loss` (∞ when loss ≤ L∞)."""
         if loss <= self.l_inf:
             return math.inf
-        return float((self.a / (loss - self.l_inf)) ** (1.0 / self.b))
+        log_d = (math.log(self.a) - math.log(loss - self.l_inf)) / self.b  # in log space: a flat curve overflows
+        return math.inf if log_d > 700 else math.exp(log_d)
 
 
 def fit_power_law(d, loss) -> PowerLaw:

@@ -46,7 +46,9 @@ def verdict_table(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.D
                                  "metric_end": ref[metric], "metric_best": ref[metric], "flops": math.nan, "wall_s": math.nan,
                                  "forgetting": math.nan, "status": "reference"})
         t = pd.concat([t[cols], ref_rows[cols]], ignore_index=True) if not t.empty else ref_rows[cols]
-    return t[cols]
+    t = t[cols].copy()
+    t["seeds"] = t["seeds"].astype("Int64")  # reference rows have none
+    return t
 
 
 def _f(x: float) -> str:
@@ -67,7 +69,7 @@ def _row(t: pd.DataFrame, strategy: str, n: int) -> dict | None:
     if r.empty:
         return None
     r = r.iloc[0]
-    return {"mean": r["metric"], "low": r["metric_low"], "high": r["metric_high"], "seeds": int(r["seeds"]), **r.to_dict()}
+    return {**r.to_dict(), "mean": r["metric"], "low": r["metric_low"], "high": r["metric_high"], "seeds": int(r["seeds"])}
 
 
 def best_by_size(t: pd.DataFrame, higher_is_better: bool) -> list[tuple[int, str, list[str]]]:
@@ -210,7 +212,10 @@ def _transfer_sentences(transfer: pd.DataFrame | None) -> list[str]:
         return [f"At N={int(r['n_train']):,}, {r['strategy']}'s loss ({r['loss']:.3f}) is below where scratch's fitted "
                 f"data curve levels off{floor}: D_E cannot be estimated from these runs — scratch would need sizes "
                 f"beyond N={transfer.attrs.get('max_scratch_n', 0):,} to show whether and where it gets there."]
+    def count(x: float) -> str:
+        return "unbounded" if math.isinf(x) else f"{x:,.0f}"
+
     return [f"At N={int(r['n_train']):,}, {r['strategy']}'s loss would take training from scratch about "
-            f"{r['d_e']:,.0f} examples (95% CI {r['d_e_low']:,.0f}–{r['d_e_high']:,.0f}): pretraining is worth "
+            f"{r['d_e']:,.0f} examples (95% CI {count(r['d_e_low'])} to {count(r['d_e_high'])}): pretraining is worth "
             f"{r['multiplier']:.1f}× the data" + (" — an extrapolation beyond the largest scratch size."
                                                    if r["extrapolated"] else ".")]
