@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from training.analysis import figures as F
-from training.analysis.frames import CHECKPOINTS
+from training.analysis.frames import CHECKPOINT_LABELS, CHECKPOINTS
 from ui.common import cached_analysis, get_store, human_bytes, human_seconds, pick_experiment, setup_page, show_figure
 
 setup_page("Compare")
@@ -20,9 +20,11 @@ price = st.sidebar.number_input("Price per device-hour ($)", min_value=0.0, valu
                                 help="GPU-hour price (or CPU-hour on CPU runs) for the cost column.")
 target = st.sidebar.number_input("Target eval metric for 'cost to reach'", value=None, format="%.3f",
                                  help="Default: 95% of the best strategy's metric at the largest size (105% for perplexity).")
-checkpoint = st.sidebar.radio("Score each run by its", list(CHECKPOINTS), format_func=CHECKPOINTS.get, key="cmp_checkpoint",
-                              help="Checkpoints are chosen on the validation set, held out of training; the eval set "
-                                   "never picks anything.")
+checkpoint = st.sidebar.radio("Score each run by its", list(CHECKPOINTS), format_func=CHECKPOINT_LABELS.get,
+                              key="cmp_checkpoint",
+                              help=" ".join(f"**{CHECKPOINT_LABELS[k]}**: {v}." for k, v in CHECKPOINTS.items())
+                              + " Checkpoints are chosen on the validation set, held out of training; the eval set never "
+                              "picks anything.")
 a = cached_analysis(exp_id, price, target, checkpoint)
 
 failures = [f for f in a.findings if f["severity"] == "failure"]

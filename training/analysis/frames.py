@@ -24,6 +24,7 @@ CHECKPOINTS = {"final": "final model (the end of a fixed budget; the kept best c
                "end": "end of training for every run (the last weights, also after a plateau)"}
 """How each run is scored. `final` is what a run delivers: a fixed-budget run its last weights (its schedule
 anneals to zero), a run trained until a plateau the best checkpoint it kept."""
+CHECKPOINT_LABELS = {"final": "final model", "best": "best checkpoint, every run", "end": "last weights, every run"}
 METRIC_COLUMNS = ["run_id", "strategy", "n_train", "seed", "step", "examples", "wall_s", "flops", "key", "value"]
 
 
