@@ -74,3 +74,32 @@ def _shared_table_cache(tmp_path_factory):
     os.environ.setdefault("HEADSTART_CACHE", str(tmp_path_factory.mktemp("headstart-cache")))
 
 
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server of our own for the session (Debian's `postgresql` package). Missing binaries skip the
+    PostgreSQL half of the store tests, unless HEADSTART_REQUIRE_POSTGRES=1 (CI) makes that an error."""
+    import os
+
+    from .pg import PostgresServer
+
+    server = PostgresServer.start()
+    if server is None:
+        if os.environ.get("HEADSTART_REQUIRE_POSTGRES") == "1":
+            raise RuntimeError("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, monkeypatch) -> str:
+    """Run a test on both store backends: for `postgresql`, every Store (here and in the worker processes the test
+    starts, which inherit the environment) uses a fresh database on the session's server."""
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        monkeypatch.setenv("HEADSTART_DATABASE_URL", server.new_database())
+    else:
+        monkeypatch.delenv("HEADSTART_DATABASE_URL", raising=False)
+    return request.param

@@ -202,7 +202,7 @@ def test_only_the_store_speaks_sql():
     import re
 
     files = [ROOT / "app.py", *(ROOT / "pages").glob("*.py"), *(ROOT / "ui").glob("*.py"), *(ROOT / "training").rglob("*.py")]
-    pattern = re.compile(r"\.conn\b|\.execute(many)?\(|^\s*(import|from)\s+sqlite3")
+    pattern = re.compile(r"\.conn\b|\.execute(many)?\(|\.tx\(\)|^\s*(import|from)\s+(sqlite3|sqlalchemy|psycopg)")
     offenders = [f"{p.relative_to(ROOT)}:{i}" for p in files if p.name != "store.py"
                  for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
     assert not offenders, offenders

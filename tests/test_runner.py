@@ -1,4 +1,5 @@
-"""Runs that outlive the browser: dispatcher, worker processes, liveness, cancel, resume, OOM, Ray, fairness."""
+"""Runs that outlive the browser: dispatcher, worker processes, liveness, cancel, resume, OOM, Ray, fairness — each on
+both store backends (SQLite, and PostgreSQL on a server the tests start)."""
 import json
 import multiprocessing as mp
 import os
@@ -20,6 +21,7 @@ from training.store import Store
 from .builders import tiny_classification_config
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("backend")  # every test here runs on SQLite and on PostgreSQL
 
 
 def _long_config(tiny_bert_dir, topic_csv, strategies, steps=300):
@@ -196,7 +198,7 @@ def test_eight_concurrent_writers_lose_no_rows(tmp_path):
     for p in procs:
         p.join(timeout=300)
     assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
-    assert store.conn.execute("SELECT COUNT(*) FROM metrics").fetchone()[0] == 8 * 150 * 5
+    assert store.count_metrics() == 8 * 150 * 5
 
 
 class FakeExecutor:

@@ -109,8 +109,9 @@ def cmd_worker(args) -> int:
     devices = args.devices.split(",") if args.devices else default_devices()
     settings = load_settings()
     owner_cap = args.owner_cap or (settings.demo_concurrent if settings.mode == "demo" else None)
-    d = Dispatcher(Path(args.store), devices=devices, slots_per_device=args.slots_per_device,
-                   owner_cap=owner_cap, executor=args.executor, address=args.address)
+    d = Dispatcher(args.store, devices=devices, slots_per_device=args.slots_per_device,
+                   owner_cap=owner_cap, executor=args.executor, address=args.address,
+                   **({"host": args.host} if args.host else {}))
     print(f"dispatcher {os.getpid()} serving {args.store} on {','.join(devices)} "
           f"({d.slots_per_device} slot(s) each, executor {args.executor})", flush=True)
     d.serve(until_idle=args.until_idle)
@@ -216,7 +217,8 @@ def _experiment_store(args):
 # -- the command table: name, function, help, arguments ---------------------------------------------
 
 def _store(p):
-    p.add_argument("--store", required=True, help="store directory (created if missing)")
+    p.add_argument("--store", required=True, help="store directory (created if missing), or a postgresql:// URL "
+                   "(artifacts then in HEADSTART_ARTIFACTS); HEADSTART_DATABASE_URL puts a directory store's tables there")
 
 
 def _config(p):
@@ -249,6 +251,8 @@ def _worker_args(p):
     p.add_argument("--executor", choices=("local", "ray"), default="local")
     p.add_argument("--address", default=None, help="Ray cluster address (executor ray)")
     p.add_argument("--until-idle", action="store_true", help="exit when nothing is queued or running")
+    p.add_argument("--host", default=None, help="this dispatcher's host name in the store (default: the machine's); "
+                   "dispatchers on several hosts may serve one PostgreSQL store, each checking only its own processes")
 
 
 def _report_args(p):

@@ -44,7 +44,7 @@ class WorkerControl:
         self._thread.join(timeout=5)
 
     def _beat_forever(self) -> None:
-        store = Store(self.store_root)  # its own connection: sqlite connections stay in their thread
+        store = Store(self.store_root)  # its own engine: connections never cross threads
         while not self._done.is_set():
             try:
                 if store.heartbeat(self.run_id):

@@ -255,7 +255,7 @@ def run_experiment(cfg: ExperimentConfig, store: Store, progress: bool = False, 
             bar.set_postfix_str(f"{r['strategy']} N={r['n_train']} seed={r['seed']}")
         store.claim(r["id"], device="in-process")
         # Heartbeats (and cancel requests) as in a worker, so a dispatcher on the same store sees it alive.
-        control = _ProgressControl(store.root, r["id"], bar).start()
+        control = _ProgressControl(store.spec, r["id"], bar).start()
         try:
             row = execute_run(store, r["id"], control)
         finally:

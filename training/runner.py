@@ -23,6 +23,7 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -45,9 +46,17 @@ class DispatcherRunning(HeadStartError):
     """Another dispatcher already serves this store."""
 
 
-def acquire_lock(root: Path):
+def lock_name(store: Store | None = None, host: str | None = None) -> str:
+    """The dispatcher lock's file name: one dispatcher per SQLite store; with a shared database (PostgreSQL) one per
+    host, since dispatchers on several hosts serve the same store."""
+    if store is None or store.backend == "sqlite":
+        return LOCK
+    return f"dispatcher.{host or socket.gethostname()}.lock"
+
+
+def acquire_lock(root: Path, name: str = LOCK):
     """Hold the store's dispatcher lock for this process's lifetime (released by the OS on exit)."""
-    path = root / LOCK
+    path = root / name
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -60,9 +69,9 @@ def acquire_lock(root: Path):
     return fd
 
 
-def dispatcher_alive(root: Path) -> bool:
-    """True when some process holds the store's dispatcher lock."""
-    path = Path(root) / LOCK
+def dispatcher_alive(root: Path, name: str = LOCK) -> bool:
+    """True when some process holds the store's dispatcher lock (this host's, for a shared database)."""
+    path = Path(root) / name
     if not path.exists():
         return False
     fd = os.open(path, os.O_RDWR)
@@ -77,13 +86,13 @@ def dispatcher_alive(root: Path) -> bool:
 
 def ensure_dispatcher(root: Path, log: Path | None = None) -> bool:
     """Start a dispatcher for the store unless one is alive (the app calls this). True if started."""
-    root = Path(root)
-    if dispatcher_alive(root):
+    store = Store(root)
+    if dispatcher_alive(store.root, lock_name(store)):
         return False
-    log = log or root / "logs" / "dispatcher.log"
+    log = log or store.root / "logs" / "dispatcher.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a", encoding="utf-8") as out:
-        subprocess.Popen([sys.executable, "-m", "training", "worker", "--store", str(root)], stdout=out,
+        subprocess.Popen([sys.executable, "-m", "training", "worker", "--store", store.spec], stdout=out,
                          stderr=subprocess.STDOUT, start_new_session=True, cwd=Path(__file__).resolve().parents[1])
     return True
 
@@ -114,8 +123,8 @@ def pid_alive(pid: int | None, started: float | None = None) -> bool:
 class LocalExecutor:
     """One subprocess per run on this machine."""
 
-    def __init__(self, root: Path, cpu_threads: int | None = None):
-        self.root = root
+    def __init__(self, store: Store, cpu_threads: int | None = None):
+        self.root, self.spec = store.root, store.spec
         self.cpu_threads = cpu_threads
         self.children: dict[str, subprocess.Popen] = {}
 
@@ -129,7 +138,7 @@ class LocalExecutor:
         log = self.root / "runs" / run_id / "worker.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a", encoding="utf-8") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "training", "work", run_id, "--store", str(self.root)],
+            proc = subprocess.Popen([sys.executable, "-m", "training", "work", run_id, "--store", self.spec],
                                     stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
                                     cwd=Path(__file__).resolve().parents[1])
         self.children[run_id] = proc
@@ -150,10 +159,10 @@ class RayExecutor:
     """Each run is a Ray task (num_gpus set) that trains in a Ray worker process — on this machine or,
     with `address`, anywhere in the cluster. Workers on other hosts need the store on shared storage."""
 
-    def __init__(self, root: Path, address: str | None):
+    def __init__(self, store: Store, address: str | None):
         import ray
 
-        self.ray, self.root = ray, root
+        self.ray, self.spec = ray, store.spec
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
                      runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}})
@@ -162,7 +171,8 @@ class RayExecutor:
 
     def start(self, run_id: str, device: str) -> int:
         gpus = 1 if device.startswith("cuda") else 0
-        self.refs[run_id] = self.task.options(num_gpus=gpus, num_cpus=1, max_retries=0).remote(str(self.root), run_id)
+        self.refs[run_id] = self.task.options(num_gpus=gpus, num_cpus=1, max_retries=0).remote(
+            self.spec, run_id, {k: os.environ.get(k) for k in STORE_ENV})
         return 0
 
     def finished(self) -> dict[str, int]:
@@ -184,8 +194,19 @@ class RayExecutor:
         return run_id in self.refs
 
 
-def _ray_work(store_root: str, run_id: str) -> str:
+STORE_ENV = ("HEADSTART_DATABASE_URL", "HEADSTART_ARTIFACTS")  # what names the store besides its spec
+
+
+def _ray_work(store_root: str, run_id: str, store_env: dict | None = None) -> str:
     from .worker import work
+
+    # A Ray worker process may be reused across tasks and started on another host: the store it writes to is
+    # the dispatcher's, passed with each task, never what that process's environment happened to say.
+    for key, value in (store_env or {}).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
     return work(store_root, run_id)
 
@@ -194,7 +215,7 @@ def _ray_work(store_root: str, run_id: str) -> str:
 
 @dataclass
 class Dispatcher:
-    root: Path
+    root: str | Path  # the store: its directory, or a database URL (see Store)
     devices: list[str] = field(default_factory=lambda: ["cpu"])
     slots_per_device: int | None = None  # None: default_slots(devices)
     owner_cap: int | None = None
@@ -204,15 +225,16 @@ class Dispatcher:
     startup_timeout: float = STARTUP_TIMEOUT_S
     cancel_timeout: float = CANCEL_TIMEOUT_S
     poll_s: float = 0.5
+    host: str = field(default_factory=socket.gethostname)  # runs this dispatcher starts are marked with it
 
     def __post_init__(self):
-        self.root = Path(self.root)
         self.slots_per_device = self.slots_per_device or default_slots(self.devices)
         self.store = Store(self.root)
-        self._lock = acquire_lock(self.root)
+        self.root = self.store.root
+        self._lock = acquire_lock(self.root, lock_name(self.store, self.host))
         cpu_threads = max(1, (os.cpu_count() or 1) // self.slots_per_device) if "cpu" in self.devices else None
-        self.exec = (RayExecutor(self.root, self.address) if self.executor == "ray"
-                     else LocalExecutor(self.root, cpu_threads))
+        self.exec = (RayExecutor(self.store, self.address) if self.executor == "ray"
+                     else LocalExecutor(self.store, cpu_threads))
         self.last_served: dict[str, float] = {}
         self.capacity = {d: _device_memory(d) for d in self.devices}
         self._stopping = False
@@ -261,7 +283,8 @@ class Dispatcher:
     def reconcile(self) -> None:
         now = time.time()
         for r in self.store.runs(status="running"):
-            remote = str(r["device"] or "").startswith("ray")
+            # A process is ours to check (and stop) only on this host; another host's run is judged by its heartbeat.
+            remote = str(r["device"] or "").startswith("ray") or (r["host"] or self.host) != self.host
             alive = self.exec.owns(r["id"]) or remote or pid_alive(r["pid"], r["proc_started"])
             if r["heartbeat_at"] is None:  # claimed, not yet beating: allow for start-up
                 silent, limit = now - (r["claimed_at"] or 0), self.startup_timeout
@@ -283,7 +306,8 @@ class Dispatcher:
         now = time.time()
         for r in self.store.runs(status="running"):
             if r["cancel_requested_at"] and now - r["cancel_requested_at"] > self.cancel_timeout:
-                _kill(r["pid"], r["proc_started"])
+                if (r["host"] or self.host) == self.host:
+                    _kill(r["pid"], r["proc_started"])
                 self.store.update_run(r["id"], status="cancelled", ended_at=now,
                                       error=f"forced after {self.cancel_timeout:.0f} s without a graceful stop")
                 self.store.add_event(r["id"], "cancel_forced", "worker killed after the cancel timeout")
@@ -292,13 +316,13 @@ class Dispatcher:
     def schedule(self) -> None:
         while True:
             running = self.store.runs(status="running")
-            device = self._free_device(running)
+            device = self._free_device([r for r in running if (r["host"] or self.host) == self.host])
             if device is None:
                 return
             run = self._next_run(running, device)
             if run is None:
                 return
-            if not self.store.claim(run["id"], self._device_label(device)):
+            if not self.store.claim(run["id"], self._device_label(device), self.host):
                 continue  # taken by someone else; look again
             try:
                 pid = self.exec.start(run["id"], device)
@@ -327,7 +351,7 @@ class Dispatcher:
         for r in running:
             owner = exp_owner.get(r["experiment_id"], "local")
             owners_running[owner] = owners_running.get(owner, 0) + 1
-        used_mem = sum(r["mem_estimate"] or 0 for r in running if r["device"] == device)
+        used_mem = sum(r["mem_estimate"] or 0 for r in running if r["device"] == device and (r["host"] or self.host) == self.host)
         candidates: dict[str, dict] = {}
         for r in rows:
             state = _dependencies_state(self.store, r)

@@ -23,6 +23,12 @@ class Settings:
     `demo` (team, plus the demo caps below)."""
     store: Path = Path("headstart-store")
     """HEADSTART_STORE: the store directory the app serves."""
+    database_url: str | None = field(default=None, repr=False)
+    """HEADSTART_DATABASE_URL: the store's database, e.g. `postgresql://user:pw@host/headstart` for a team whose app
+    and workers run on several hosts (default: SQLite inside the store directory)."""
+    artifacts: Path | None = None
+    """HEADSTART_ARTIFACTS: where a store given as a database URL (`--store postgresql://…`) keeps configs,
+    checkpoints and metric files: a directory every host mounts."""
     cache: Path = field(default_factory=lambda: Path.home() / ".cache" / "headstart")
     """HEADSTART_CACHE: cache of built-in tables, shared by every store on the machine."""
     gallery: Path | None = None
@@ -107,7 +113,11 @@ def load_settings(env=None) -> Settings:
     if journal not in ("wal", "delete"):
         raise ConfigError(f"HEADSTART_SQLITE_JOURNAL must be wal or delete, got {journal!r}")
     demo = mode == "demo"
-    return Settings(
+    url = (env.get("HEADSTART_DATABASE_URL") or "").strip() or None
+    if url and not url.startswith(("postgresql://", "postgresql+psycopg://", "sqlite:///")):
+        raise ConfigError("HEADSTART_DATABASE_URL must be a postgresql:// (or sqlite:///) URL, got "
+                          f"{url.split('://')[0] + '://…' if '://' in url else 'something else'}")
+    return Settings(database_url=url, artifacts=_path(env, "HEADSTART_ARTIFACTS"),
         mode=mode, store=_path(env, "HEADSTART_STORE") or Settings.store,
         cache=_path(env, "HEADSTART_CACHE") or Path.home() / ".cache" / "headstart",
         gallery=_path(env, "HEADSTART_GALLERY"), minilm_dir=_path(env, "HEADSTART_MINILM_DIR"),
