@@ -8,11 +8,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends curl git \
 RUN useradd --create-home --uid 1000 headstart
 WORKDIR /app
 
-# The README's install step (a test keeps the two the same).
-COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
-
+# The README's install step (a test keeps the two the same); requirements.txt installs this project too.
 COPY --chown=headstart:headstart . .
+RUN pip install --no-cache-dir -r requirements.txt
 RUN mkdir -p /data && chown headstart:headstart /data
 USER headstart
 ENV HEADSTART_STORE=/data/headstart-store HEADSTART_CACHE=/data/cache PYTHONUNBUFFERED=1

@@ -9,10 +9,6 @@ prints eval accuracy, macro-F1 and loss at the end of training. Results go to be
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.config import BudgetConfig, ProbeConfig, StrategyConfig, TrainConfig  # noqa: E402
 from training.execution import run_experiment  # noqa: E402

@@ -11,13 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 PAGES = ["app.py", "pages/2_Live.py", "pages/3_Compare.py", "pages/4_Report.py", "pages/5_Runs.py"]
 

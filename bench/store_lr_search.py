@@ -13,9 +13,6 @@ import argparse
 import json
 import sys
 import tempfile
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.execution import execute_run  # noqa: E402
 from training.lr_search import STORED, stored_searches  # noqa: E402

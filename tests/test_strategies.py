@@ -131,3 +131,20 @@ def test_strategy_options_are_declared_documented_and_validated_from_the_declara
         get_strategy(StrategyConfig("lora", options={"dropout": "high"}), CLS)
     with pytest.raises(ConfigError, match="qlora: r must be a whole number"):  # inherited declaration, own name
         get_strategy(StrategyConfig("qlora", options={"r": 0}), CLS)
+
+
+def test_the_headstart_command_lists_every_strategy_option_with_its_doc():
+    """The console script (installed by requirements.txt) is the same CLI as `python -m training`."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = shutil.which("headstart", path=str(Path(sys.executable).parent))
+    assert exe, "requirements.txt installs the project: the `headstart` command"
+    out = subprocess.run([exe, "strategies"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for name, cls in STRATEGIES.items():
+        assert name in out.stdout
+        for option, doc in cls.describe()["option_docs"].items():
+            assert option in out.stdout and doc.split()[0] in out.stdout, (name, option)

@@ -164,8 +164,8 @@ class RayExecutor:
 
         self.ray, self.spec = ray, store.spec
         if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
-                     runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}})
+            # Ray's workers import `training` from the installed project (requirements.txt installs it, editable)
+            ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
         self.task = ray.remote(_ray_work)
         self.refs: dict[str, object] = {}
 

@@ -311,10 +311,10 @@ class Store:
             for r in runs_:
                 c.execute(runs.insert().values(**r, experiment_id=exp_id))
             if metric_rows:
-                c.execute(metrics.insert(), [dict(zip(("run_id", "step", "examples", "wall_s", "flops", "key", "value"), m))
-                                             for m in metric_rows])
+                keys = ("run_id", "step", "examples", "wall_s", "flops", "key", "value")
+                c.execute(metrics.insert(), [dict(zip(keys, m, strict=True)) for m in metric_rows])
             if event_rows:
-                c.execute(events.insert(), [dict(zip(("run_id", "at", "kind", "message", "data_json"), v))
+                c.execute(events.insert(), [dict(zip(("run_id", "at", "kind", "message", "data_json"), v, strict=True))
                                             for v in event_rows])
 
     def version(self, exp_id: str) -> tuple:
