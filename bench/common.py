@@ -5,14 +5,14 @@ import platform
 import time
 from pathlib import Path
 
-import torch  # noqa: E402
+import torch
 
-from training.config import DataConfig, ModelConfig, OptimConfig, StrategyConfig  # noqa: E402
-from training.control import NullControl  # noqa: E402
-from training.data.task import prepare_task_data  # noqa: E402
-from training.loop import RunSetup, train  # noqa: E402
-from training.models import build_task_model, load_tokenizer, resolve_base, structure  # noqa: E402
-from training.strategies import get_strategy  # noqa: E402
+from training.config import DataConfig, ModelConfig, OptimConfig, StrategyConfig
+from training.control import NullControl
+from training.data.task import prepare_task_data
+from training.loop import RunSetup, train
+from training.models import build_task_model, load_tokenizer, resolve_base, structure
+from training.strategies import get_strategy
 
 
 def environment() -> str:
@@ -48,7 +48,7 @@ class NullSink:
 def tiny_base(tmp: Path) -> Path:
     """The tests' 2-layer BERT with MiniLM's tokenizer (random weights): the tiny modes' stand-in for MiniLM,
     so that a CI smoke run of a bench takes seconds, not minutes."""
-    from tests.builders import make_tiny_bert  # only the tiny (CI) modes need the test helpers
+    from training.testing import make_tiny_bert  # only the tiny (CI) modes need the test helpers
 
     return make_tiny_bert(tmp / "tiny-bert")
 

@@ -28,8 +28,8 @@ def main() -> None:
     os.environ["HEADSTART_STORE"] = str(tmp / "store")
     from streamlit.testing.v1 import AppTest
 
-    from tests.builders import make_finished_experiment
     from training.store import Store
+    from training.testing import make_finished_experiment
 
     store = Store(tmp / "store")
     seeds, sizes = ((0, 1), (50, 200)) if args.tiny else ((0, 1, 2, 3, 4), (50, 100, 200, 400, 800))

@@ -14,11 +14,11 @@ import json
 import sys
 import tempfile
 
-from training.execution import execute_run  # noqa: E402
-from training.lr_search import STORED, stored_searches  # noqa: E402
-from training.planning import launch  # noqa: E402
-from training.presets import get_preset  # noqa: E402
-from training.store import Store  # noqa: E402
+from training.execution import execute_run
+from training.lr_search import STORED, stored_searches
+from training.planning import launch
+from training.presets import get_preset
+from training.store import Store
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Shared fixtures over the builders in `tests/builders.py` (which the benches use too): tiny models,
+"""Shared fixtures over the builders in `training/testing.py` (which the benches use too): tiny models,
 small datasets on disk, temporary stores, a session-wide cache of built-in tables.
 
 Nothing here touches the network: the tiny GPT-2 gets a byte-level BPE trained on the test corpus.
@@ -12,8 +12,7 @@ import pandas as pd
 import pytest
 
 from training.store import Store
-
-from .builders import code_docs, make_tiny_bert, topic_rows
+from training.testing import code_docs, make_tiny_bert, topic_rows
 
 
 @pytest.fixture(scope="session")

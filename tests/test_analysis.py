@@ -10,8 +10,7 @@ from training.analysis.pareto import dominated, pareto_frontier
 from training.analysis.stats import clearly_different, mean_interval, summarise
 from training.analysis.tables import compute_table, forgetting_table, overfitting_table
 from training.analysis.verdict import verdict
-
-from .builders import make_finished_experiment
+from training.testing import make_finished_experiment
 
 
 def test_mean_interval_matches_a_hand_computation():

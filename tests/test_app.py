@@ -8,8 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from training.store import Store
-
-from .builders import make_finished_experiment
+from training.testing import make_finished_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["app.py"] + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))

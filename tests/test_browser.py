@@ -15,8 +15,7 @@ import pytest
 from training.bundle import export_bundle, write_bundle
 from training.report import analyse, figures, html_report
 from training.store import Store
-
-from .builders import make_finished_experiment
+from training.testing import make_finished_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -240,8 +239,7 @@ def test_twenty_sessions_while_two_runs_train_keep_health_under_a_second(tmp_pat
 
     from training.config import BudgetConfig, ProbeConfig, SpeedConfig, StrategyConfig, TrainConfig
     from training.planning import launch
-
-    from .builders import tiny_classification_config
+    from training.testing import tiny_classification_config
 
     store = Store(tmp_path / "store")
     cfg = tiny_classification_config(tiny_bert_dir, topic_csv, strategies=[StrategyConfig("full", lr=1e-3),

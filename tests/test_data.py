@@ -11,8 +11,7 @@ from training.data.sources import load_table
 from training.data.split import nested_subset_order, train_eval_split
 from training.data.task import prepare_task_data, read_table
 from training.errors import DataError
-
-from .builders import topic_rows
+from training.testing import topic_rows
 
 
 @pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet"])

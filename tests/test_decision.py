@@ -11,8 +11,7 @@ from training.analysis.transfer import PowerLaw, effective_data, fit_power_law
 from training.config import BudgetConfig, LRSweepConfig, StrategyConfig
 from training.execution import run_experiment
 from training.report import analyse
-
-from .builders import tiny_classification_config
+from training.testing import tiny_classification_config
 
 TRUE = PowerLaw(l_inf=1.2, a=40.0, b=0.45)
 

@@ -20,8 +20,7 @@ from training.errors import DataError, HeadStartError
 from training.execution import run_experiment
 from training.planning import launch
 from training.results import run_rows
-
-from .builders import tiny_classification_config, topic_rows
+from training.testing import tiny_classification_config, topic_rows
 
 
 def _assert_store_empty(store):
@@ -158,7 +157,7 @@ def test_knn_probe_on_a_user_old_task(tmp_path, tiny_bert_dir, topic_csv, store)
 
 
 def test_probe_kind_must_fit_the_task(tiny_gpt2_dir, code_jsonl, store):
-    from .builders import tiny_lm_config
+    from training.testing import tiny_lm_config
 
     cfg = tiny_lm_config(tiny_gpt2_dir, code_jsonl[1], probes=[ProbeConfig(kind="retrieval")])
     with pytest.raises(HeadStartError, match="retrieval probe scores encoder embeddings"):

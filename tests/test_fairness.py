@@ -16,8 +16,7 @@ from training.execution import execute_run, run_experiment
 from training.planning import launch
 from training.references import majority
 from training.report import analyse, markdown_report
-
-from .builders import tiny_classification_config, topic_rows
+from training.testing import tiny_classification_config, topic_rows
 
 
 def test_a_broken_scratch_run_is_named_and_no_conclusion_is_drawn(tiny_bert_dir, topic_csv, store):

@@ -9,8 +9,7 @@ import pytest
 from training.config import ExperimentConfig
 from training.errors import HeadStartError
 from training.planning import launch
-
-from .builders import tiny_classification_config
+from training.testing import tiny_classification_config
 
 INF = float("inf")
 

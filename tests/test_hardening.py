@@ -20,8 +20,7 @@ from training.policy import PolicyError
 from training.report import analyse, html_report, markdown_report
 from training.runner import Dispatcher
 from training.store import Store
-
-from .builders import make_finished_experiment, tiny_classification_config, topic_rows
+from training.testing import make_finished_experiment, tiny_classification_config, topic_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 

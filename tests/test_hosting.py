@@ -17,8 +17,7 @@ from training.planning import launch
 from training.policy import PolicyError, check_upload_size, redact
 from training.report import analyse, html_report, markdown_report
 from training.settings import load_settings
-
-from .builders import make_finished_experiment, tiny_classification_config, topic_rows
+from training.testing import make_finished_experiment, tiny_classification_config, topic_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 

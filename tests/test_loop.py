@@ -7,8 +7,7 @@ from training.config import BudgetConfig, StrategyConfig, TrainConfig
 from training.control import NullControl
 from training.execution import execute_run
 from training.planning import launch
-
-from .builders import tiny_classification_config, tiny_lm_config
+from training.testing import tiny_classification_config, tiny_lm_config
 
 
 class CrashAt(NullControl):

@@ -17,8 +17,7 @@ from training.planning import launch
 from training.results import run_rows
 from training.runner import Dispatcher
 from training.store import Store
-
-from .builders import tiny_classification_config
+from training.testing import tiny_classification_config
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("backend")  # every test here runs on SQLite and on PostgreSQL

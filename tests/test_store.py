@@ -14,8 +14,7 @@ from training.errors import ConfigError
 from training.planning import launch
 from training.runner import Dispatcher
 from training.store import SCHEMA_VERSION, Store
-
-from .builders import tiny_classification_config
+from training.testing import tiny_classification_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = ExperimentConfig(name="store", sizes=[10], seeds=[0])

@@ -8,8 +8,7 @@ from training.execution import execute_run
 from training.models import build_task_model, find_blocks
 from training.planning import launch
 from training.strategies import STRATEGIES, get_strategy
-
-from .builders import tiny_classification_config, tiny_lm_config
+from training.testing import tiny_classification_config, tiny_lm_config
 
 CLS = "text-classification"
 LM = "causal-lm"
