@@ -53,7 +53,7 @@ def main() -> None:
         t0 = time.perf_counter()
         Dispatcher(store.root, devices=[dev], slots_per_device=slots, poll_s=0.2).serve(until_idle=True)
         walls[slots] = time.perf_counter() - t0
-        done = sum(r["status"] == "done" for r in store.runs(exp))
+        done = sum(r.status == "done" for r in store.runs(exp))
         print(f"{slots} slot(s): {len(store.runs(exp))} runs ({done} done) in {walls[slots]:.0f} s")
     print(f"packed / sequential wall time: {walls[args.slots] / walls[1]:.2f} "
           f"(the default grid's target: ≤ 10 minutes on one H100)")

@@ -40,7 +40,7 @@ def dispatched(slots: int) -> float:
         subprocess.run([sys.executable, "-m", "training", "worker", "--store", root, "--devices", "cpu",
                         "--slots-per-device", str(slots), "--until-idle"], check=True, capture_output=True)
         elapsed = time.perf_counter() - t0
-        bad = [(r["strategy"], r["n_train"], r["status"]) for r in store.runs(exp) if r["status"] != "done"]
+        bad = [(r.strategy, r.n_train, r.status) for r in store.runs(exp) if r.status != "done"]
         if bad:
             sys.exit(f"runs not done with {slots} slot(s): {bad}")
         store.close()

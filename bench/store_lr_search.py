@@ -32,10 +32,10 @@ def main() -> None:
         store = Store(args.store or tmp)
         exp = launch(cfg, store)
         for r in store.runs(exp):
-            if r["role"] == "lr-sweep":
-                row = execute_run(store, r["id"])
-                print(f"{r['strategy']:8} lr {r['lr']:<8g} {row['status']}", flush=True)
-        info = json.loads(store.experiment(exp)["info_json"])
+            if r.role == "lr-sweep":
+                row = execute_run(store, r.id)
+                print(f"{r.strategy:8} lr {r.lr:<8g} {row.status}", flush=True)
+        info = json.loads(store.experiment(exp).info_json)
         shipped = stored_searches()
         for label, search in info["lr_search"].items():
             found = store.lr_search(search["key"])

@@ -221,7 +221,7 @@ if checked and checked["key"] == key:
         st.error(checked["error"])
     else:
         p = checked["plan"]
-        history = pd.concat([runs_frame(store, e["id"]) for e in store.experiments()[:20]] or [pd.DataFrame()])
+        history = pd.concat([runs_frame(store, e.id) for e in store.experiments()[:20]] or [pd.DataFrame()])
         pf = preflight(p, history, p["info"].get("device_name"))
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Runs", pf["runs"])

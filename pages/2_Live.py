@@ -6,7 +6,6 @@ was opened (or in another browser).
 """
 from __future__ import annotations
 
-import json
 import time
 
 import pandas as pd
@@ -42,11 +41,11 @@ if exp_id is None:
 
 
 def is_active() -> bool:
-    return any(r["status"] in ("queued", "running") for r in store.runs(exp_id))
+    return any(r.status.active for r in store.runs(exp_id))
 
 
 RECORD = store.is_record(exp_id)
-PLATEAU = {s for s, on in json.loads(store.experiment(exp_id)["info_json"] or "{}").get("until_plateau", {}).items() if on}
+PLATEAU = {s for s, on in store.experiment(exp_id).info.get("until_plateau", {}).items() if on}
 ROLE = {"grid": "", "lr-sweep": "learning-rate search", "reference": "majority class + TF-IDF", "pretrain": "pretraining"}
 
 
@@ -85,7 +84,7 @@ def live_view() -> None:
         st.error(f"**{r['strategy']}, N={r['n_train']}, seed {r['seed']} — {r['status']}:** {r['error'] or 'no message'}",
                  icon="🚨")
 
-    owned = load_settings().mode == "local" or store.experiment(exp_id)["owner"] == current_user()
+    owned = load_settings().mode == "local" or store.experiment(exp_id).owner == current_user()
     stoppable = runs[runs["status"].isin(["queued", "running"])] if owned else runs.iloc[0:0]
     resumable = runs[runs["status"].isin(["interrupted", "cancelled", "failed"])] if owned and not RECORD else runs.iloc[0:0]
     if RECORD:

@@ -16,7 +16,7 @@ price = st.number_input("Price per device-hour ($)", min_value=0.0, value=2.50, 
 a = cached_analysis(exp_id, price)
 st.write("The HTML report inlines Plotly once and needs no network: email it, or open it on a projector. "
          "The Markdown report carries the same tables and verdict for a wiki or a pull request.")
-name = a.exp["name"].replace(" ", "-")
+name = a.exp.name.replace(" ", "-")
 c1, c2 = st.columns(2)
 c1.download_button("Download HTML report", cached_html_report(exp_id, price), file_name=f"headstart-{name}-{exp_id}.html",
                    mime="text/html", on_click="ignore", type="primary")

@@ -25,34 +25,34 @@ status = c2.selectbox("Status", ["any", "active", "finished", "with failures"], 
 
 
 def keep(e: dict) -> bool:
-    if text and text.lower() not in (e["name"] + e["id"]).lower():
+    if text and text.lower() not in (e.name + e.id).lower():
         return False
-    active = (e["n_running"] or 0) + (e["n_queued"] or 0) > 0
-    return {"any": True, "active": active, "finished": not active and (e["n_done"] or 0) == e["n_runs"],
-            "with failures": (e["n_failed"] or 0) > 0}[status]
+    active = e.n_running + e.n_queued > 0
+    return {"any": True, "active": active, "finished": not active and e.n_done == e.n_runs,
+            "with failures": e.n_failed > 0}[status]
 
 
 shown = [e for e in exps if keep(e)]
-st.dataframe(pd.DataFrame([{"experiment": e["name"], "id": e["id"], "owner": e["owner"], "runs": e["n_runs"],
-                            "done": e["n_done"] or 0, "running": e["n_running"] or 0, "queued": e["n_queued"] or 0,
-                            "failed": e["n_failed"] or 0,
-                            "created": pd.Timestamp(e["created_at"], unit="s").strftime("%Y-%m-%d %H:%M")}
+st.dataframe(pd.DataFrame([{"experiment": e.name, "id": e.id, "owner": e.owner, "runs": e.n_runs,
+                            "done": e.n_done, "running": e.n_running, "queued": e.n_queued,
+                            "failed": e.n_failed,
+                            "created": pd.Timestamp(e.created_at, unit="s").strftime("%Y-%m-%d %H:%M")}
                            for e in shown]), hide_index=True)
 if not shown:
     st.stop()
-by_id = {e["id"]: e for e in shown}
+by_id = {e.id: e for e in shown}
 exp_id = st.selectbox("Experiment", list(by_id), format_func=lambda i: experiment_label(by_id[i]), key="runs_pick")
 st.session_state["exp_id"] = exp_id
 runs = store.runs(exp_id)
-st.dataframe(pd.DataFrame([{"strategy": r["strategy"], "N": r["n_train"], "seed": r["seed"],
-                            "status": STATUS_LABEL[r["status"]], "steps": r["total_steps"], "error": r["error"] or ""}
+st.dataframe(pd.DataFrame([{"strategy": r.strategy, "N": r.n_train, "seed": r.seed,
+                            "status": STATUS_LABEL[r.status], "steps": r.total_steps, "error": r.error or ""}
                            for r in runs]), hide_index=True)
 
 a, b, c = st.columns(3)
 if a.button("Open in Compare", key="runs_open"):
     st.switch_page("pages/3_Compare.py")
 if b.button("Duplicate as a new experiment", key="runs_dup"):
-    cfg = json.loads(store.experiment(exp_id)["config_json"])
+    cfg = json.loads(store.experiment(exp_id).config_json)
     cfg["name"] = f"{cfg['name']} (copy)"
     with st.spinner("Checking and queueing the copy…"):
         new_id, error = enqueue(cfg)
@@ -61,9 +61,9 @@ if b.button("Duplicate as a new experiment", key="runs_dup"):
     else:
         st.success(f"Queued {new_id}.")
 with c:
-    active = any(r["status"] in ("queued", "running") for r in runs)
-    owned = by_id[exp_id]["owner"] == current_user() or load_settings().mode == "local"
-    if by_id[exp_id]["owner"] == GALLERY_OWNER and load_settings().mode != "local":
+    active = any(r.status.active for r in runs)
+    owned = by_id[exp_id].owner == current_user() or load_settings().mode == "local"
+    if by_id[exp_id].owner == GALLERY_OWNER and load_settings().mode != "local":
         owned = False  # the gallery is read-only outside local mode
     sure = st.checkbox("Yes, delete it and its checkpoints", key="runs_sure", disabled=active or not owned,
                        help="Cancel its runs first." if active else None if owned else "Only its owner can delete it.")

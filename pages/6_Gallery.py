@@ -80,8 +80,8 @@ if up is not None and st.button("Import", key="gallery_import"):
 st.header("Export an experiment")
 mine = visible_experiments(user)
 if mine:
-    by_id = {e["id"]: e for e in mine}
-    exp_id = st.selectbox("Experiment", list(by_id), format_func=lambda i: f"{by_id[i]['name']} · {i}", key="gallery_export")
+    by_id = {e.id: e for e in mine}
+    exp_id = st.selectbox("Experiment", list(by_id), format_func=lambda i: f"{by_id[i].name} · {i}", key="gallery_export")
     data = gzip.compress(json.dumps(export_bundle(store, exp_id)).encode(), mtime=0)
     st.download_button("Download bundle", data, file_name=f"headstart-{exp_id}.json.gz", mime="application/gzip",
                        on_click="ignore")

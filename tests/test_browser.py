@@ -37,7 +37,7 @@ def _stop_store_processes(store_root: Path) -> None:
     """Kill the dispatcher and workers this test started (they run in their own sessions by design)."""
     lock = store_root / "dispatcher.lock"
     pids = [int(lock.read_text().strip())] if lock.exists() and lock.read_text().strip().isdigit() else []
-    pids += [r["pid"] for r in Store(store_root).runs(status="running") if r["pid"]]
+    pids += [r.pid for r in Store(store_root).runs(status="running") if r.pid]
     for pid in pids:
         try:
             os.killpg(os.getpgid(pid), signal.SIGKILL)
@@ -128,19 +128,19 @@ def test_launch_quick_watch_live_then_compare(app_server, browser):
     _shot(page, "03-live-updating.png")
     page.goto("about:blank")  # the browser stops re-running Live while the smaller size trains
     store = Store(store_root)
-    exp_id = store.experiments()[0]["id"]
-    smaller = min(r["n_train"] for r in store.runs(exp_id))
+    exp_id = store.experiments()[0].id
+    smaller = min(r.n_train for r in store.runs(exp_id))
 
     def grid():
-        return [r for r in store.runs(exp_id) if r["role"] == "grid"]
+        return [r for r in store.runs(exp_id) if r.role == "grid"]
 
     def first_size():
-        return [r for r in grid() if r["n_train"] == smaller]
+        return [r for r in grid() if r.n_train == smaller]
 
     deadline = time.time() + 600
-    while time.time() < deadline and not all(r["status"] in ("done", "failed") for r in first_size()):
+    while time.time() < deadline and not all(r.status in ("done", "failed") for r in first_size()):
         time.sleep(2)
-    assert [r["status"] for r in first_size()] == ["done"] * 4, [(r["status"], r["error"]) for r in first_size()]
+    assert [r.status for r in first_size()] == ["done"] * 4, [(r.status, r.error) for r in first_size()]
     elapsed = time.perf_counter() - t0
     out = subprocess.run([sys.executable, "-m", "training", "export", exp_id, "--store", str(store_root)],
                          capture_output=True, text=True, check=True, cwd=ROOT)
@@ -153,11 +153,11 @@ def test_launch_quick_watch_live_then_compare(app_server, browser):
     _loaded(page)
     page.get_by_role("button", name="Cancel all").click()
     deadline = time.time() + 120
-    while time.time() < deadline and any(r["status"] in ("queued", "running") for r in store.runs(exp_id)):
+    while time.time() < deadline and any(r.status in ("queued", "running") for r in store.runs(exp_id)):
         time.sleep(1)
-    statuses = [r["status"] for r in grid()]
+    statuses = [r.status for r in grid()]
     assert statuses[:4] == ["done"] * 4 and set(statuses[4:]) <= {"cancelled", "done"}, statuses
-    assert not [r for r in store.runs(exp_id) if r["role"] == "lr-sweep"]  # the quick demo's search ships with the app
+    assert not [r for r in store.runs(exp_id) if r.role == "lr-sweep"]  # the quick demo's search ships with the app
     page.reload()
     _loaded(page)
     page.wait_for_selector("text=runs done", timeout=60_000)
@@ -203,7 +203,7 @@ def test_gallery_replay_renders(tmp_path, browser):
     source = Store(tmp_path / "source")
     exp = make_finished_experiment(source, name="recorded demo", seeds=(0,), sizes=(50, 200))
     for i, r in enumerate(source.runs(exp)):
-        source.update_run(r["id"], started_at=1000.0 + 30 * i, ended_at=1000.0 + 30 * i + 25)
+        source.update_run(r.id, started_at=1000.0 + 30 * i, ended_at=1000.0 + 30 * i + 25)
     write_bundle(export_bundle(source, exp), gallery / "recorded.json.gz")
     server = _serve(tmp_path, HEADSTART_GALLERY=str(gallery))
     url, _ = next(server)
@@ -256,9 +256,9 @@ def test_twenty_sessions_while_two_runs_train_keep_health_under_a_second(tmp_pat
                           "--slots-per-device", "2"], cwd=ROOT, start_new_session=True,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 120
-        while time.time() < deadline and sum(r["status"] == "running" for r in store.runs(exp)) < 2:
+        while time.time() < deadline and sum(r.status == "running" for r in store.runs(exp)) < 2:
             time.sleep(1)
-        assert sum(r["status"] == "running" for r in store.runs(exp)) == 2
+        assert sum(r.status == "running" for r in store.runs(exp)) == 2
         context = browser.new_context()
         tabs = [context.new_page() for _ in range(2)]
         for tab in tabs:
@@ -290,6 +290,6 @@ def test_twenty_sessions_while_two_runs_train_keep_health_under_a_second(tmp_pat
         if context is not None:
             context.close()
         for run in store.runs(exp):
-            store.request_cancel(run["id"])
+            store.request_cancel(run.id)
         next(server, None)
         _stop_store_processes(store.root)

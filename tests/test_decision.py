@@ -92,9 +92,9 @@ def test_lr_search_runs_first_the_grid_uses_the_best_rate_and_a_later_experiment
                                      lr_sweep=LRSweepConfig(lrs={"full": [1e-6, 3e-3]}, size=40))
     exp = run_experiment(cfg, store)
     runs = store.runs(exp)
-    sweep = [r for r in runs if r["role"] == "lr-sweep"]
-    assert [(r["strategy"], r["lr"]) for r in sweep] == [("full", 1e-6), ("full", 3e-3)]  # head has an explicit lr
-    assert all(r["status"] == "done" for r in runs), [r["error"] for r in runs]
+    sweep = [r for r in runs if r.role == "lr-sweep"]
+    assert [(r.strategy, r.lr) for r in sweep] == [("full", 1e-6), ("full", 3e-3)]  # head has an explicit lr
+    assert all(r.status == "done" for r in runs), [r.error for r in runs]
     a = analyse(store, exp)
     chosen = a.lr_sweep[a.lr_sweep["chosen"]]
     assert list(chosen["lr"]) == [3e-3]
@@ -106,14 +106,14 @@ def test_lr_search_runs_first_the_grid_uses_the_best_rate_and_a_later_experiment
     cfg.sizes = [20, 40]
     again = run_experiment(cfg, store)
     runs = store.runs(again)
-    assert not [r for r in runs if r["role"] == "lr-sweep"]
-    assert {r["lr"] for r in runs if r["role"] == "grid" and r["strategy"] == "full"} == {3e-3}
+    assert not [r for r in runs if r.role == "lr-sweep"]
+    assert {r.lr for r in runs if r.role == "grid" and r.strategy == "full"} == {3e-3}
     b = analyse(store, again)
     assert set(b.lr_sweep["search"]) == {f"reused from experiment {exp}"}
     assert list(b.lr_sweep[b.lr_sweep["chosen"]]["lr"]) == [3e-3]
     # a different candidate grid is a different search
     cfg.lr_sweep = LRSweepConfig(lrs={"full": [1e-5, 3e-3]}, size=40)
-    assert [r["lr"] for r in launch_runs(cfg, store) if r["role"] == "lr-sweep"] == [1e-5, 3e-3]
+    assert [r.lr for r in launch_runs(cfg, store) if r.role == "lr-sweep"] == [1e-5, 3e-3]
 
 
 def launch_runs(cfg, store):

@@ -132,12 +132,12 @@ def test_hybrid_pretrains_counts_the_cost_and_fine_tunes_from_it(code_jsonl, sto
                                 n_embd=32, n_head=2, steps=20, lr=3e-3))
     exp = run_experiment(cfg, store)
     runs = store.runs(exp)
-    assert [r["strategy"] for r in runs] == ["pretrain", "scratch", "full", "lora"]
-    assert all(r["status"] == "done" for r in runs), [r["error"] for r in runs]
-    assert all(r["depends_on"] == runs[0]["id"] for r in runs[1:])
-    pre = json.loads(runs[0]["result_json"])
+    assert [r.strategy for r in runs] == ["pretrain", "scratch", "full", "lora"]
+    assert all(r.status == "done" for r in runs), [r.error for r in runs]
+    assert all(r.depends_on == (runs[0].id,) for r in runs[1:])
+    pre = runs[0].result
     assert pre["steps"] == 20 and pre["flops"] > 0  # the pretraining's cost is a stored run
-    assert (store.run_dir(runs[0]["id"]) / "model" / "config.json").is_file()
+    assert (store.run_dir(runs[0].id) / "model" / "config.json").is_file()
     rows = {r["strategy"]: r for r in run_rows(store, exp)}
     assert rows["full"]["probe"] == "probe/perplexity" and rows["full"]["probe_baseline"] > 1
     # the base is the pretrained model: before training, full starts where pretraining ended

@@ -1,6 +1,5 @@
 """Fair comparisons: failures said out loud, no conclusion from a failed run, D_E only where scratch supports it,
 intervals inside [0, 1], the user's own test set, references, and scratch trained until it stops improving."""
-import json
 import math
 
 import numpy as np
@@ -171,8 +170,8 @@ def test_references_run_beside_the_grid_on_the_same_subsets(tiny_bert_dir, topic
                                      sizes=[20, 80], references=True)
     exp = run_experiment(cfg, store)
     runs = store.runs(exp)
-    assert runs[0]["role"] == "reference" and runs[0]["status"] == "done"
-    refs = json.loads(runs[0]["result_json"])["references"]
+    assert runs[0].role == "reference" and runs[0].status == "done"
+    refs = runs[0].result["references"]
     assert {(r["reference"], r["n_train"]) for r in refs} == {(k, n) for k in ("majority", "tfidf") for n in (20, 80)}
     tfidf = {r["n_train"]: r["accuracy"] for r in refs if r["reference"] == "tfidf"}
     assert tfidf[80] > 0.5  # topic words give the label away: a bag of words finds them
@@ -186,17 +185,17 @@ def test_scratch_trains_until_a_plateau_anneals_and_is_scored_at_its_best(tiny_b
                                      budget=BudgetConfig(policy="steps", steps=10, patience=1, plateau_cap=6))
     exp = launch(cfg, store)
     run = store.runs(exp)[0]
-    assert run["total_steps"] == 60  # the cap: 6× the policy's steps
-    row = execute_run(store, run["id"])
-    res = json.loads(row["result_json"])
-    assert row["status"] == "done" and res["until_plateau"]
-    events = [e for e in store.events(run["id"]) if e["kind"] == "plateau"]
+    assert run.total_steps == 60  # the cap: 6× the policy's steps
+    row = execute_run(store, run.id)
+    res = row.result
+    assert row.status == "done" and res["until_plateau"]
+    events = [e for e in store.events(run.id) if e["kind"] == "plateau"]
     if res["stopped_early"]:
         assert events and res["steps"] < 60
     assert res["best_step"] <= res["steps"] and res["eval_best"]["loss"] > 0
-    val = {m["step"]: m["value"] for m in store.metrics([run["id"]]) if m["key"] == "val/loss"}
+    val = {m["step"]: m["value"] for m in store.metrics([run.id]) if m["key"] == "val/loss"}
     assert min(val, key=val.get) == res["best_step"]  # the best checkpoint is the lowest validation loss
-    lrs = [m["value"] for m in store.metrics([run["id"]]) if m["key"] == "train/lr"]
+    lrs = [m["value"] for m in store.metrics([run.id]) if m["key"] == "train/lr"]
     assert lrs[-1] < 0.3 * max(lrs)  # annealed before it stopped, not cut off at the peak rate
 
 

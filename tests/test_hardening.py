@@ -50,20 +50,20 @@ def test_an_imported_bundle_is_a_record_that_never_trains(monkeypatch, tmp_path,
     raw = json.dumps(_hand_written_bundle(tiny_bert_dir, topic_csv, outside)).encode()
     exp = import_bundle(store, read_bundle(raw, name="gift.json"), owner="mallory")
     run = store.runs(exp)[0]
-    assert run["status"] == "cancelled" and "record" in run["error"]  # queued in the bundle, inert here
+    assert run.status == "cancelled" and "record" in run.error  # queued in the bundle, inert here
     with pytest.raises(PolicyError, match="imported experiment, a record"):
-        store.requeue(run["id"])  # Live's Resume button and `python -m training resume`
+        store.requeue(run.id)  # Live's Resume button and `python -m training resume`
     disp = Dispatcher(store.root)
     try:
         disp.recover()  # a dispatcher restart
-        assert store.run(run["id"])["status"] == "cancelled"
+        assert store.run(run.id).status == "cancelled"
     finally:
         disp.close()
-    store.update_run(run["id"], status="queued")  # even forced back into the queue (an older store)...
-    row = execute_run(store, run["id"])  # ...the worker refuses it before reading anything
-    assert row["status"] == "failed" and "record" in row["error"]
-    assert "salary_secret_column" not in json.dumps(store.events(run["id"])) + row["error"]
-    assert not (store.run_dir(run["id"]) / "checkpoint").exists() and store.metrics([run["id"]]) == []
+    store.update_run(run.id, status="queued")  # even forced back into the queue (an older store)...
+    row = execute_run(store, run.id)  # ...the worker refuses it before reading anything
+    assert row.status == "failed" and "record" in row.error
+    assert "salary_secret_column" not in json.dumps(store.events(run.id)) + row.error
+    assert not (store.run_dir(run.id) / "checkpoint").exists() and store.metrics([run.id]) == []
 
 
 def test_policy_is_checked_where_the_run_starts(monkeypatch, tmp_path, tiny_bert_dir, topic_csv, store):
@@ -80,11 +80,11 @@ def test_policy_is_checked_where_the_run_starts(monkeypatch, tmp_path, tiny_bert
     monkeypatch.setenv("HEADSTART_DATA_ROOTS", str(allowed.parent))
     monkeypatch.setenv("HEADSTART_MODEL_ALLOWLIST", str(tiny_bert_dir))
     monkeypatch.setenv("HEADSTART_DEMO_MAX_N", "100")
-    row = execute_run(store, store.runs(big)[0]["id"])
-    assert row["status"] == "failed" and "size 120 is over this demo's cap of 100" in row["error"]
-    row = execute_run(store, store.runs(outside)[0]["id"])
-    assert row["status"] == "failed" and "outside the allowed folders" in row["error"]
-    assert all(store.metrics([r["id"]]) == [] for r in store.runs(big) + store.runs(outside))
+    row = execute_run(store, store.runs(big)[0].id)
+    assert row.status == "failed" and "size 120 is over this demo's cap of 100" in row.error
+    row = execute_run(store, store.runs(outside)[0].id)
+    assert row.status == "failed" and "outside the allowed folders" in row.error
+    assert all(store.metrics([r.id]) == [] for r in store.runs(big) + store.runs(outside))
 
 
 def test_resumes_count_against_the_demos_hourly_quota(monkeypatch, tiny_bert_dir, store):
@@ -96,23 +96,23 @@ def test_resumes_count_against_the_demos_hourly_quota(monkeypatch, tiny_bert_dir
     uploads.mkdir()
     pd.DataFrame(topic_rows(240)).to_csv(uploads / "t.csv", index=False)
     exp = launch(tiny_classification_config(tiny_bert_dir, uploads / "t.csv", strategies=["full"]), store, owner="ada")
-    run = store.runs(exp)[0]["id"]
+    run = store.runs(exp)[0].id
     for _ in range(4):  # the dispatcher records a start each time it hands the run to a worker (resumes included)
         store.add_event(run, "started", "worker started on cpu")
     row = execute_run(store, run)
-    assert row["status"] == "failed" and "3 run starts per hour per user (resumes count); 4 started" in row["error"]
+    assert row.status == "failed" and "3 run starts per hour per user (resumes count); 4 started" in row.error
     monkeypatch.setenv("HEADSTART_DEMO_RUNS_PER_HOUR", "100")
     other = launch(tiny_classification_config(tiny_bert_dir, uploads / "t.csv", strategies=["head"]), store, owner="ada")
-    store.update_run(store.runs(other)[0]["id"], status="running")  # another experiment of ada's is training
+    store.update_run(store.runs(other)[0].id, status="running")  # another experiment of ada's is training
     store.update_run(run, status="queued")  # and the first one is resumed beside it
     row = execute_run(store, run)
-    assert row["status"] == "failed" and "1 other experiment(s) training in this demo (the cap is 1)" in row["error"]
+    assert row.status == "failed" and "1 other experiment(s) training in this demo (the cap is 1)" in row.error
 
 
 def test_a_stale_run_whose_pid_now_names_another_process_is_never_signalled(tmp_path, tiny_bert_dir, topic_csv):
     store = Store(tmp_path / "store")
     exp = launch(tiny_classification_config(tiny_bert_dir, topic_csv, strategies=["full"]), store)
-    run = store.runs(exp)[0]["id"]
+    run = store.runs(exp)[0].id
     bystander = subprocess.Popen(["sleep", "120"], start_new_session=True)  # what the pid names after a restart
     try:
         store.update_run(run, status="running", pid=bystander.pid, proc_started=1.0,  # our worker started long ago
@@ -122,7 +122,7 @@ def test_a_stale_run_whose_pid_now_names_another_process_is_never_signalled(tmp_
             disp.reconcile()
         finally:
             disp.close()
-        assert store.run(run)["status"] == "interrupted"
+        assert store.run(run).status == "interrupted"
         time.sleep(0.5)
         assert bystander.poll() is None  # still running: never signalled
     finally:

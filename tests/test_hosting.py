@@ -87,7 +87,7 @@ def test_symlink_escape_is_refused(team, tiny_bert_dir, tmp_path):
 def test_an_allowed_upload_runs(team, tiny_bert_dir):
     store, data = team
     exp = launch(tiny_classification_config(tiny_bert_dir, data, strategies=["head"]), store)
-    assert execute_run(store, store.runs(exp)[0]["id"])["status"] == "done"
+    assert execute_run(store, store.runs(exp)[0].id).status == "done"
 
 
 def test_oversized_upload_is_refused(monkeypatch):
@@ -122,10 +122,10 @@ def test_secrets_are_redacted_in_errors_events_reports_and_bundles(monkeypatch, 
         "api_key=[REDACTED] and https://bob:[REDACTED]@example.com/x"
     exp = launch(tiny_classification_config(tiny_bert_dir, topic_csv, strategies=["full"]), store)
     run = store.runs(exp)[0]
-    store.update_run(run["id"], status="failed", error=f"download failed: Authorization: Bearer {token}")
-    store.add_event(run["id"], "error", f"token={token}", {"env": token})
+    store.update_run(run.id, status="failed", error=f"download failed: Authorization: Bearer {token}")
+    store.add_event(run.id, "error", f"token={token}", {"env": token})
     text = json.dumps(export_bundle(store, exp)) + html_report(analyse(store, exp)) + markdown_report(analyse(store, exp))
-    text += store.run(run["id"])["error"] + json.dumps(store.events(run["id"]))
+    text += store.run(run.id).error + json.dumps(store.events(run.id))
     assert token not in text and "[REDACTED]" in text
 
 
@@ -203,7 +203,7 @@ def test_export_import_round_trip_gives_identical_tables(store, tmp_path):
     ma, mb = (metrics_frame(store, e).drop(columns=["run_id"]).sort_values(order).reset_index(drop=True) for e in (exp, copy))
     pd.testing.assert_frame_equal(ma, mb)
     assert analyse(store, exp).verdict == analyse(store, copy).verdict
-    assert store.experiment(copy)["owner"] == "bob"
+    assert store.experiment(copy).owner == "bob"
 
 
 def test_bad_bundles_are_refused(tmp_path):
@@ -221,9 +221,9 @@ def test_shipped_gallery_bundles_are_valid():
 
 def test_replay_reveals_runs_and_curves_over_time(store):
     exp = make_finished_experiment(store, seeds=(0,), sizes=(50, 200))
-    grid = [r for r in store.runs(exp) if r["role"] == "grid"]
+    grid = [r for r in store.runs(exp) if r.role == "grid"]
     for i, r in enumerate(grid):
-        store.update_run(r["id"], started_at=1000.0 + 30 * i, ended_at=1000.0 + 30 * i + 25)
+        store.update_run(r.id, started_at=1000.0 + 30 * i, ended_at=1000.0 + 30 * i + 25)
     runs, metrics = runs_frame(store, exp), metrics_frame(store, exp)
     runs = runs[runs["role"] == "grid"].reset_index(drop=True)
     assert total_duration(runs) == pytest.approx(30 * 7 + 25)

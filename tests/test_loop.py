@@ -51,15 +51,15 @@ def test_resume_after_a_crash_continues_the_same_curve(kind, strategy, tiny_bert
                                                       code_jsonl, store):
     cfg = _cfg(kind, tiny_bert_dir, tiny_gpt2_dir, topic_csv, code_jsonl, strategy)
     ref = launch(cfg, store)
-    assert execute_run(store, store.runs(ref)[0]["id"])["status"] == "done"
+    assert execute_run(store, store.runs(ref)[0].id).status == "done"
 
     exp = launch(cfg, store)
-    run_id = store.runs(exp)[0]["id"]
+    run_id = store.runs(exp)[0].id
     crashed = execute_run(store, run_id, CrashAt(9))  # last checkpoint at step 6, metrics logged to step 8
-    assert crashed["status"] == "failed" and "simulated crash" in crashed["error"]
+    assert crashed.status == "failed" and "simulated crash" in crashed.error
     assert max(step for step, _ in _values(store, exp)) == 8
     resumed = execute_run(store, run_id)
-    assert resumed["status"] == "done"
+    assert resumed.status == "done"
     assert [e["kind"] for e in store.events(run_id)][-1] == "resumed"
     got, want = _values(store, exp), _values(store, ref)
     assert got.keys() == want.keys()  # no duplicate and no missing step
@@ -72,11 +72,11 @@ def test_resume_after_a_crash_continues_the_same_curve(kind, strategy, tiny_bert
 def test_cancel_checkpoints_and_resume_finishes(tiny_bert_dir, tiny_gpt2_dir, topic_csv, code_jsonl, store):
     cfg = _cfg("cls", tiny_bert_dir, tiny_gpt2_dir, topic_csv, code_jsonl, "lora")
     exp = launch(cfg, store)
-    run_id = store.runs(exp)[0]["id"]
+    run_id = store.runs(exp)[0].id
     row = execute_run(store, run_id, CancelAt(5))
-    assert row["status"] == "cancelled"
+    assert row.status == "cancelled"
     assert (store.run_dir(run_id) / "checkpoint" / "trainable.safetensors").is_file()
-    assert execute_run(store, run_id)["status"] == "done"
+    assert execute_run(store, run_id).status == "done"
     assert (store.run_dir(run_id) / "checkpoint" / "adapter" / "adapter_config.json").is_file()
 
 
@@ -85,10 +85,10 @@ def test_same_config_and_seed_give_the_same_metrics_twice(tiny_bert_dir, topic_c
     a, b = launch(cfg, store), launch(cfg, store)
     for exp in (a, b):
         for r in store.runs(exp):
-            assert execute_run(store, r["id"])["status"] == "done"
+            assert execute_run(store, r.id).status == "done"
 
     def per_run(exp):  # keyed by the run's place in the grid: run ids are random, so is their order in the store
-        where = {r["id"]: (r["strategy"], r["n_train"], r["seed"]) for r in store.runs(exp)}
+        where = {r.id: (r.strategy, r.n_train, r.seed) for r in store.runs(exp)}
         return {(where[m["run_id"]], m["step"], m["key"]): m["value"] for m in store.metrics(exp_id=exp)
                 if m["key"] != "sys/peak_mem_bytes"}
 

@@ -78,19 +78,19 @@ def test_a_second_dispatcher_exits_with_a_clear_message(tmp_path):
 def test_killed_worker_is_interrupted_others_finish_and_a_new_dispatcher_resumes_it(tmp_path, tiny_bert_dir, topic_csv):
     store = Store(tmp_path / "store")
     exp = launch(_long_config(tiny_bert_dir, topic_csv, ["full", "lora", "scratch", "freeze"]), store)
-    victim = store.runs(exp)[0]["id"]
+    victim = store.runs(exp)[0].id
     disp = _dispatcher(store.root, slots=4)
     try:
         _wait(lambda: (store.run_dir(victim) / "checkpoint" / "state.pt").exists(), 240, "a first checkpoint")
         row = store.run(victim)
-        assert row["status"] == "running" and row["pid"]
-        os.kill(row["pid"], signal.SIGKILL)
+        assert row.status == "running" and row.pid
+        os.kill(row.pid, signal.SIGKILL)
         t0 = time.time()
-        _wait(lambda: store.run(victim)["status"] == "interrupted", 15, "the killed run to be marked interrupted")
+        _wait(lambda: store.run(victim).status == "interrupted", 15, "the killed run to be marked interrupted")
         print(f"interrupted after {time.time() - t0:.1f} s")
-        others = [r["id"] for r in store.runs(exp) if r["id"] != victim]
-        _wait(lambda: all(store.run(r)["status"] == "done" for r in others), 400, "the other runs to finish")
-        assert store.run(victim)["status"] == "interrupted"  # this dispatcher does not restart it by itself
+        others = [r.id for r in store.runs(exp) if r.id != victim]
+        _wait(lambda: all(store.run(r).status == "done" for r in others), 400, "the other runs to finish")
+        assert store.run(victim).status == "interrupted"  # this dispatcher does not restart it by itself
     finally:
         _stop(disp)
     disp = _dispatcher(store.root, 4, "--until-idle")
@@ -98,7 +98,7 @@ def test_killed_worker_is_interrupted_others_finish_and_a_new_dispatcher_resumes
         disp.wait(timeout=400)
     finally:
         _stop(disp)
-    assert store.run(victim)["status"] == "done"
+    assert store.run(victim).status == "done"
     kinds = [e["kind"] for e in store.events(victim)]
     assert "interrupted" in kinds and "requeued" in kinds and "resumed" in kinds
     steps = _steps_by_key(store, victim)
@@ -111,20 +111,20 @@ def test_killed_worker_is_interrupted_others_finish_and_a_new_dispatcher_resumes
 def test_dispatcher_death_leaves_workers_running_and_a_new_one_adopts_them(tmp_path, tiny_bert_dir, topic_csv):
     store = Store(tmp_path / "store")
     exp = launch(_long_config(tiny_bert_dir, topic_csv, ["full", "lora"], steps=400), store)
-    ids = [r["id"] for r in store.runs(exp)]
+    ids = [r.id for r in store.runs(exp)]
     disp = _dispatcher(store.root, slots=2)
-    _wait(lambda: all(store.run(r)["status"] == "running" and store.run(r)["pid"] for r in ids), 120, "two workers")
+    _wait(lambda: all(store.run(r).status == "running" and store.run(r).pid for r in ids), 120, "two workers")
     os.killpg(disp.pid, signal.SIGKILL)
     disp.wait()
-    pids = {r: store.run(r)["pid"] for r in ids}
+    pids = {r: store.run(r).pid for r in ids}
     disp = _dispatcher(store.root, slots=2)
     try:
-        _wait(lambda: all(store.run(r)["status"] == "done" for r in ids), 400, "both runs to finish")
+        _wait(lambda: all(store.run(r).status == "done" for r in ids), 400, "both runs to finish")
     finally:
         _stop(disp)
     for r in ids:
         row = store.run(r)
-        assert row["attempts"] == 1 and row["pid"] == pids[r]  # adopted, never started twice
+        assert row.attempts == 1 and row.pid == pids[r]  # adopted, never started twice
         assert [e["kind"] for e in store.events(r)].count("started") == 1
         assert _steps_by_key(store, r)["val/loss"][-1] == 400
 
@@ -133,18 +133,18 @@ def test_dispatcher_death_leaves_workers_running_and_a_new_one_adopts_them(tmp_p
 def test_cancel_a_running_run(tmp_path, tiny_bert_dir, topic_csv):
     store = Store(tmp_path / "store")
     exp = launch(_long_config(tiny_bert_dir, topic_csv, ["full"], steps=2000), store)
-    run_id = store.runs(exp)[0]["id"]
+    run_id = store.runs(exp)[0].id
     disp = _dispatcher(store.root, slots=1)
     try:
         _wait(lambda: store.metrics([run_id]), 120, "the run to start training")
         store.request_cancel(run_id)
         t0 = time.time()
-        _wait(lambda: store.run(run_id)["status"] == "cancelled", 10, "a graceful cancel")
+        _wait(lambda: store.run(run_id).status == "cancelled", 10, "a graceful cancel")
         print(f"cancelled after {time.time() - t0:.1f} s")
     finally:
         _stop(disp)
     assert (store.run_dir(run_id) / "checkpoint" / "trainable.safetensors").is_file()
-    assert store.run(run_id)["error"].startswith("cancelled at step")
+    assert store.run(run_id).error.startswith("cancelled at step")
 
 
 def test_out_of_memory_retries_at_half_the_micro_batch(tiny_bert_dir, topic_csv, tmp_path, monkeypatch):
@@ -155,12 +155,12 @@ def test_out_of_memory_retries_at_half_the_micro_batch(tiny_bert_dir, topic_csv,
     # (dropout draws depend on the micro-batch shape, so that is the curve a retry must reproduce).
     ref_cfg = ExperimentConfig.from_dict(dict(cfg.to_dict(), train={"batch_size": 8, "micro_batch_size": 2}))
     ref = launch(ref_cfg, store)
-    assert execute_run(store, store.runs(ref)[0]["id"])["status"] == "done"
+    assert execute_run(store, store.runs(ref)[0].id).status == "done"
     monkeypatch.setattr("training.loop._OOM_ABOVE", 2)
     exp = launch(cfg, store)
-    run_id = store.runs(exp)[0]["id"]
+    run_id = store.runs(exp)[0].id
     row = execute_run(store, run_id)
-    assert row["status"] == "done" and row["micro_batch_size"] == 2
+    assert row.status == "done" and row.micro_batch_size == 2
     logged = [(row["step"], key) for line in (store.run_dir(run_id) / "metrics.jsonl").read_text().splitlines()
               for row in [json.loads(line)] for key in row if "/" in key]
     assert len(logged) == len(set(logged))  # retries before the first checkpoint left no second copy of step 0
@@ -174,9 +174,9 @@ def test_out_of_memory_retries_at_half_the_micro_batch(tiny_bert_dir, topic_csv,
 
     monkeypatch.setattr("training.loop._OOM_ABOVE", -1)  # every micro-batch fails, down to 1
     exp = launch(cfg, store)
-    row = execute_run(store, store.runs(exp)[0]["id"])
-    assert row["status"] == "failed" and "out of memory even at micro-batch 1" in row["error"]
-    assert "max_length" in row["error"] and "lora" in row["error"]
+    row = execute_run(store, store.runs(exp)[0].id)
+    assert row.status == "failed" and "out of memory even at micro-batch 1" in row.error
+    assert "max_length" in row.error and "lora" in row.error
 
 
 def _write_metrics(root, run_id, n):
@@ -189,7 +189,7 @@ def test_eight_concurrent_writers_lose_no_rows(tmp_path):
     store = Store(tmp_path / "store")
     cfg = ExperimentConfig(name="writers", sizes=[10], seeds=[0])
     exp = store.create_experiment(cfg, [{"strategy": "full", "n_train": 10, "seed": i, "total_steps": 1} for i in range(8)])
-    ids = [r["id"] for r in store.runs(exp)]
+    ids = [r.id for r in store.runs(exp)]
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_write_metrics, args=(str(store.root), rid, 150)) for rid in ids]
     for p in procs:
@@ -222,7 +222,7 @@ def test_fairness_fifo_round_robin_and_owner_cap(tmp_path):
     def exp(owner, n):
         e = store.create_experiment(cfg, [{"strategy": f"s{i}", "n_train": 10, "seed": 0, "total_steps": 1}
                                           for i in range(n)], owner=owner)
-        return [r["id"] for r in store.runs(e)]
+        return [r.id for r in store.runs(e)]
 
     alice1, alice2, bob = exp("alice", 3), exp("alice", 2), exp("bob", 2)
     d = Dispatcher(store.root, devices=["cpu"], slots_per_device=4, owner_cap=2)
@@ -234,7 +234,7 @@ def test_fairness_fifo_round_robin_and_owner_cap(tmp_path):
         store.update_run(rid, status="done")
     d.schedule()
     assert d.exec.started[4:] == [alice1[2]]  # bob has nothing left; alice at her cap of 2 again
-    assert store.run(alice2[0])["status"] == "queued"
+    assert store.run(alice2[0]).status == "queued"
 
 
 def test_dependent_runs_wait_for_their_pretraining_run(tmp_path):
@@ -249,7 +249,7 @@ def test_dependent_runs_wait_for_their_pretraining_run(tmp_path):
     store.update_run("rpre", status="failed")
     d.schedule()
     child = store.runs(e)[1]
-    assert child["status"] == "failed" and "pretraining run rpre failed" in child["error"]
+    assert child.status == "failed" and "pretraining run rpre failed" in child.error
 
 
 def test_grid_runs_wait_for_their_whole_lr_sweep(tmp_path):
@@ -265,7 +265,7 @@ def test_grid_runs_wait_for_their_whole_lr_sweep(tmp_path):
     assert d.exec.started == ["rs0", "rs1"]
     store.update_run("rs0", status="failed")  # a diverging learning rate is an expected sweep outcome
     d.schedule()
-    assert store.run("rg")["status"] == "queued"  # rs1 still running
+    assert store.run("rg").status == "queued"  # rs1 still running
     store.update_run("rs1", status="done")
     d.schedule()
     assert d.exec.started == ["rs0", "rs1", "rg"]
@@ -286,5 +286,5 @@ def test_ray_executor_gives_the_same_rows_as_the_local_executor(tmp_path, tiny_b
         results[executor] = {(r["strategy"], r["seed"]): (r["eval_metric"], r["eval_loss"], r["steps"], r["flops"])
                              for r in rows}
         if executor == "ray":
-            assert all(r["device"].startswith("ray:") for r in store.runs(exp))
+            assert all(r.device.startswith("ray:") for r in store.runs(exp))
     assert results["ray"] == results["local"]

@@ -28,13 +28,13 @@ def test_every_store_operation(tmp_path, backend):
     store = Store(tmp_path / "store")
     assert store.backend == backend
     exp = store.create_experiment(CFG, _runs(3, mem_estimate=6 * 2**30), owner="ada")  # bytes past 2**31
-    a, b, c = (r["id"] for r in store.runs(exp))
-    assert store.run(a)["mem_estimate"] == 6 * 2**30 and store.run(a)["status"] == "queued"
-    assert [r["id"] for r in store.queued_runs()] == [a, b, c] and store.queued_runs()[0]["owner"] == "ada"
+    a, b, c = (r.id for r in store.runs(exp))
+    assert store.run(a).mem_estimate == 6 * 2**30 and store.run(a).status == "queued"
+    assert [r.id for r in store.queued_runs()] == [a, b, c] and store.queued_runs()[0].owner == "ada"
 
     assert store.claim(a, "cpu", "host-a") and not store.claim(a, "cpu", "host-b")  # one claim wins
     row = store.run(a)
-    assert (row["status"], row["host"], row["attempts"]) == ("running", "host-a", 1)
+    assert (row.status, row.host, row.attempts) == ("running", "host-a", 1)
     v0 = store.version(exp)
     store.log_metrics(a, 0, 8, 1.0, 2.0, {"loss": 1.0, "acc": 0.5})
     store.log_metrics(a, 0, 8, 1.0, 2.0, {"loss": 0.9})  # the same step again replaces, never duplicates
@@ -46,11 +46,11 @@ def test_every_store_operation(tmp_path, backend):
     assert store.count_metrics() == 2 and len(store.metrics(exp_id=exp)) == 2
     assert store.heartbeat(a) is False
     assert store.request_cancel(a) == "running" and store.heartbeat(a) is True
-    assert store.request_cancel(b) == "cancelled" and store.run(b)["status"] == "cancelled"
+    assert store.request_cancel(b) == "cancelled" and store.run(b).status == "cancelled"
     store.update_run(a, status="interrupted", ended_at=time.time(), error="token hf_abcdefghijklmnopqrstuvwxyz0123")
-    assert "hf_abcdef" not in store.run(a)["error"]  # errors are redacted on the way in
+    assert "hf_abcdef" not in store.run(a).error  # errors are redacted on the way in
     store.requeue(a)
-    assert store.run(a)["status"] == "queued" and store.run(a)["cancel_requested_at"] is None
+    assert store.run(a).status == "queued" and store.run(a).cancel_requested_at is None
     with pytest.raises(ValueError, match="unknown status"):
         store.update_run(a, status="nearly")
     with pytest.raises(ValueError, match="unknown run fields"):
@@ -64,9 +64,9 @@ def test_every_store_operation(tmp_path, backend):
     assert store.lr_search("k")["result"] == {"best": 2} and store.lr_search("nope") is None
 
     (listed,) = store.experiments()
-    assert (listed["n_runs"], listed["n_queued"], listed["n_done"]) == (3, 2, 0)
+    assert (listed.n_runs, listed.n_queued, listed.n_done) == (3, 2, 0)
     store.set_owner(exp, "bob")
-    assert store.experiment(exp)["owner"] == "bob" and store.experiment_config(exp).name == "store"
+    assert store.experiment(exp).owner == "bob" and store.experiment_config(exp).name == "store"
     store.delete_experiment(exp)
     assert store.experiments() == [] and store.count_metrics() == 0 and store.events(a) == []
     with pytest.raises(KeyError):
@@ -98,7 +98,7 @@ def test_an_old_sqlite_store_is_migrated_on_open(tmp_path):
     db.close()
     store = Store(root)
     row = store.run("r1")
-    assert row["status"] == "done" and row["attempts"] == 0 and row["role"] == "grid" and row["host"] is None
+    assert row.status == "done" and row.attempts == 0 and row.role == "grid" and row.host is None
     assert store.count_metrics() == 1 and store.lr_search("x") is None
     assert sqlite3.connect(root / "headstart.db").execute("SELECT version FROM schema_version").fetchall() == [
         (SCHEMA_VERSION,)]
@@ -129,7 +129,7 @@ def test_a_store_given_as_a_url_keeps_its_artifacts_in_headstart_artifacts(tmp_p
     assert store.spec == url and store.root == tmp_path / "shared"
     assert (tmp_path / "shared" / "experiments" / exp / "config.yaml").exists()
     monkeypatch.setenv("HEADSTART_DATABASE_URL", url)  # the same tables, reached from a directory store
-    assert [r["id"] for r in Store(tmp_path / "shared").runs(exp)] == [r["id"] for r in store.runs(exp)]
+    assert [r.id for r in Store(tmp_path / "shared").runs(exp)] == [r.id for r in store.runs(exp)]
 
 
 class _DoneAtOnce:
@@ -169,10 +169,10 @@ def test_two_dispatchers_on_one_postgres_store_never_start_the_same_run_twice(tm
     for t in threads:
         t.join(timeout=300)
     started = [r for d in dispatchers for r in d.exec.started]
-    assert sorted(started) == sorted(r["id"] for r in store.runs(exp))  # every run started exactly once
+    assert sorted(started) == sorted(r.id for r in store.runs(exp))  # every run started exactly once
     assert all(d.exec.started for d in dispatchers), "both dispatchers took work"
-    assert {r["attempts"] for r in store.runs(exp)} == {1} and {r["status"] for r in store.runs(exp)} == {"done"}
-    assert all(len(store.events(r["id"])) == 2 for r in store.runs(exp))  # one 'started', one 'trained'
+    assert {r.attempts for r in store.runs(exp)} == {1} and {r.status for r in store.runs(exp)} == {"done"}
+    assert all(len(store.events(r.id)) == 2 for r in store.runs(exp))  # one 'started', one 'trained'
     for d in dispatchers:
         d.close()
 
@@ -196,8 +196,8 @@ def test_dispatcher_processes_on_two_hosts_share_a_postgres_store(tmp_path, monk
     outs = [p.communicate(timeout=600)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     rows = store.runs(exp)
-    assert {r["status"] for r in rows} == {"done"}, [(r["id"], r["status"], r["error"]) for r in rows]
-    assert {r["attempts"] for r in rows} == {1}
-    assert {r["host"] for r in rows} == {"host-a", "host-b"}
-    kinds = [e["kind"] for r in rows for e in store.events(r["id"])]
+    assert {r.status for r in rows} == {"done"}, [(r.id, r.status, r.error) for r in rows]
+    assert {r.attempts for r in rows} == {1}
+    assert {r.host for r in rows} == {"host-a", "host-b"}
+    kinds = [e["kind"] for r in rows for e in store.events(r.id)]
     assert "interrupted" not in kinds and kinds.count("started") == len(rows)

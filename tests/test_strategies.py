@@ -86,8 +86,8 @@ def test_loss_goes_down(task, name, tiny_bert_dir, tiny_gpt2_dir, topic_csv, cod
         cfg = tiny_lm_config(tiny_gpt2_dir, code_jsonl[1], strategies=[sc], budget=BudgetConfig(policy="steps", steps=25))
     exp = launch(cfg, store)
     run = store.runs(exp)[0]
-    row = execute_run(store, run["id"])
-    assert row["status"] == "done", row["error"]
+    row = execute_run(store, run.id)
+    assert row.status == "done", row.error
     m = {(r["step"], r["key"]): r["value"] for r in store.metrics(exp_id=exp)}
     assert m[(25, "val/loss")] < m[(0, "val/loss")]
     assert m[(25, "train/loss")] < m[(13, "train/loss")] * 1.05 or name == "head"

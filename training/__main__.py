@@ -149,18 +149,19 @@ def cmd_resume(args) -> int:
 
     store = Store(args.store)
     store.requeue(args.run_id)
-    print(store.run(args.run_id)["status"])
+    print(store.run(args.run_id).status)
     return 0
 
 
 def cmd_run(args) -> int:
     from .execution import run_experiment
+    from .records import Status
     from .store import Store
 
     cfg = load_config(args.config, args.overrides)
     store = Store(args.store)
     exp_id = run_experiment(cfg, store, progress=True, owner=args.owner)
-    failed = [r for r in store.runs(exp_id) if r["status"] != "done"]
+    failed = [r for r in store.runs(exp_id) if r.status != Status.DONE]
     print(exp_id)
     return 1 if failed else 0
 

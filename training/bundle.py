@@ -42,12 +42,12 @@ def export_bundle(store: Store, exp_id: str) -> dict:
     runs = store.runs(exp_id)
     return json.loads(redact(json.dumps({
         "format": FORMAT, "exported_at": time.time(),
-        "experiment": {"id": exp["id"], "name": exp["name"], "config": json.loads(exp["config_json"]),
-                       "created_at": exp["created_at"], "info": json.loads(exp["info_json"])},
-        "runs": [{k: r[k] for k in RUN_FIELDS} for r in runs],
+        "experiment": {"id": exp.id, "name": exp.name, "config": json.loads(exp.config_json),
+                       "created_at": exp.created_at, "info": exp.info},
+        "runs": [{k: row[k] for k in RUN_FIELDS} for row in (r.as_row() for r in runs)],
         "metrics": [[m["run_id"], m["step"], m["examples"], m["wall_s"], m["flops"], m["key"], m["value"]]
                     for m in store.metrics(exp_id=exp_id)],
-        "events": [[e["run_id"], e["at"], e["kind"], e["message"], e["data_json"]] for r in runs for e in store.events(r["id"])],
+        "events": [[e["run_id"], e["at"], e["kind"], e["message"], e["data_json"]] for r in runs for e in store.events(r.id)],
     })))
 
 
@@ -160,8 +160,8 @@ def import_bundle(store: Store, bundle: dict, owner: str = "local") -> str:
     same bundle for the same owner twice returns the first copy."""
     digest = bundle_digest(bundle)
     for e in store.experiments():
-        if e["owner"] == owner and json.loads(e["info_json"]).get("bundle") == digest:
-            return e["id"]
+        if e.owner == owner and e.info.get("bundle") == digest:
+            return e.id
     exp = bundle["experiment"]
     cfg = ExperimentConfig.from_dict(exp["config"])
     exp_id = new_id("e")

@@ -19,6 +19,7 @@ from pathlib import Path
 from .analysis.tables import primary_metric
 from .config import ExperimentConfig, StrategyConfig
 from .errors import HeadStartError
+from .records import Role
 from .store import Store
 
 STORED = Path(__file__).with_name("lr_search_stored.json")
@@ -88,19 +89,19 @@ def search_table(store: Store, exp_id: str, label: str) -> list[dict]:
     metric = primary_metric(store.experiment_config(exp_id).task)[1]
     out = []
     for r in store.runs(exp_id):
-        if r["role"] != "lr-sweep" or r["strategy"] != label:
+        if r.role != Role.LR_SWEEP or r.strategy != label:
             continue
-        res = json.loads(r["result_json"]) if r["result_json"] else {}
+        res = r.result
         final = res.get("eval", {})
-        out.append({"lr": r["lr"], "status": r["status"], "val_loss": res.get("best_val_loss", final.get("loss")),
-                    "val_metric": final.get(metric), "steps": res.get("steps"), "error": r["error"]})
+        out.append({"lr": r.lr, "status": str(r.status), "val_loss": res.get("best_val_loss", final.get("loss")),
+                    "val_metric": final.get(metric), "steps": res.get("steps"), "error": r.error})
     return sorted(out, key=lambda t: t["lr"])
 
 
 def record(store: Store, run: dict, device: str) -> None:
     """Once every run of a strategy's search has ended, keep the search (keyed) so later experiments reuse it."""
-    search = json.loads(store.experiment(run["experiment_id"])["info_json"]).get("lr_search", {}).get(run["strategy"])
-    tried = search_table(store, run["experiment_id"], run["strategy"])
+    search = store.experiment(run.experiment_id).info.get("lr_search", {}).get(run.strategy)
+    tried = search_table(store, run.experiment_id, run.strategy)
     if search is None or any(t["status"] not in ("done", "failed", "cancelled") for t in tried):
         return
     chosen = choose(tried)
@@ -108,17 +109,17 @@ def record(store: Store, run: dict, device: str) -> None:
         return  # nothing worth reusing: a later experiment searches again
     store.save_lr_search(search["key"], search["spec"], {
         "chosen": chosen, "tried": [{k: t[k] for k in ("lr", "status", "val_loss", "val_metric", "steps")} for t in tried],
-        "device": device, "created": time.strftime("%Y-%m-%d")}, run["experiment_id"])
+        "device": device, "created": time.strftime("%Y-%m-%d")}, run.experiment_id)
 
 
 def best_swept_lr(store: Store, run: dict) -> float:
     """The learning rate whose search run reached the lowest validation loss (the search this strategy
     shares, e.g. scratch×3 uses scratch's)."""
-    info = json.loads(store.experiment(run["experiment_id"])["info_json"])
-    label = info.get("lr_search", {}).get(run["strategy"], {}).get("label", run["strategy"])
-    chosen = choose(search_table(store, run["experiment_id"], label))
+    info = store.experiment(run.experiment_id).info
+    label = info.get("lr_search", {}).get(run.strategy, {}).get("label", run.strategy)
+    chosen = choose(search_table(store, run.experiment_id, label))
     if chosen is None:
-        raise HeadStartError(f"no learning-rate search run of {run['strategy']} finished; see their errors, or set an lr")
+        raise HeadStartError(f"no learning-rate search run of {run.strategy} finished; see their errors, or set an lr")
     return chosen
 
 

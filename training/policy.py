@@ -99,39 +99,39 @@ def check_demo(cfg: ExperimentConfig, runs: list[dict], sizes: list[int], settin
                    if plateau else "")
             raise PolicyError(f"a run of {steps:,} steps{why} is over this demo's cap of {settings.demo_max_steps:,} steps "
                               "per run; lower the epochs or steps" + (", or budget.plateau_cap" if plateau else ""))
-    mine = [e for e in store.experiments() if e["owner"] == owner]
-    active = sum(1 for e in mine if (e["n_running"] or 0) + (e["n_queued"] or 0) > 0)
+    mine = [e for e in store.experiments() if e.owner == owner]
+    active = sum(1 for e in mine if e.n_running + e.n_queued > 0)
     if active >= settings.demo_max_active:
         raise PolicyError(f"you already have {active} experiment(s) running in this demo (the cap is "
                           f"{settings.demo_max_active}); wait for it to finish or cancel it")
     hour_ago = time.time() - 3600
-    recent = sum(len([r for r in store.runs(e["id"]) if r["created_at"] >= hour_ago]) for e in mine)
+    recent = sum(len([r for r in store.runs(e.id) if r.created_at >= hour_ago]) for e in mine)
     if recent + len(runs) > settings.demo_runs_per_hour:
         raise PolicyError(f"this demo allows {settings.demo_runs_per_hour} runs per hour per user; you started {recent} "
                           f"in the last hour and this adds {len(runs)}. Try again later.")
 
 
-def check_run_start(cfg: ExperimentConfig, run: dict, store, settings: Settings) -> None:
+def check_run_start(cfg: ExperimentConfig, run, store, settings: Settings) -> None:
     """The rules of enqueue, applied where the run starts: imported records never train; paths, models and hub
     sources as at launch; in demo mode the per-run caps and the hourly quota (resumes count as starts)."""
-    exp = store.experiment(run["experiment_id"])
-    if store.is_record(exp["id"]):
+    exp = store.experiment(run.experiment_id)
+    if exp.is_record:
         raise PolicyError("this run belongs to an imported experiment, a record that is never trained here; launch its "
                           "config as a new experiment to train it")
     check_sources(cfg, settings, store.root)
     if settings.mode != "demo":
         return
     if not is_exempt_preset(cfg, settings):
-        if run["role"] != "pretrain" and run["n_train"] > settings.demo_max_n:
-            raise PolicyError(f"training-set size {run['n_train']:,} is over this demo's cap of {settings.demo_max_n:,}")
-        if (run["total_steps"] or 0) > settings.demo_max_steps:
-            raise PolicyError(f"a run of {run['total_steps']:,} steps is over this demo's cap of "
+        if run.role != "pretrain" and run.n_train > settings.demo_max_n:
+            raise PolicyError(f"training-set size {run.n_train:,} is over this demo's cap of {settings.demo_max_n:,}")
+        if (run.total_steps or 0) > settings.demo_max_steps:
+            raise PolicyError(f"a run of {run.total_steps:,} steps is over this demo's cap of "
                               f"{settings.demo_max_steps:,} steps per run")
-    busy = [e for e in store.experiments() if e["owner"] == exp["owner"] and e["id"] != exp["id"] and (e["n_running"] or 0)]
+    busy = [e for e in store.experiments() if e.owner == exp.owner and e.id != exp.id and e.n_running]
     if len(busy) >= settings.demo_max_active:
         raise PolicyError(f"you already have {len(busy)} other experiment(s) training in this demo (the cap is "
                           f"{settings.demo_max_active}); wait for it to finish or cancel it")
-    starts = store.starts_since(exp["owner"], time.time() - 3600)
+    starts = store.starts_since(exp.owner, time.time() - 3600)
     if starts > settings.demo_runs_per_hour:
         raise PolicyError(f"this demo allows {settings.demo_runs_per_hour} run starts per hour per user (resumes count); "
                           f"{starts} started in the last hour. Try again later.")

@@ -25,13 +25,14 @@ from .analysis.tables import compute_table, forgetting_table, lr_search_table, o
 from .analysis.transfer import effective_data
 from .analysis.verdict import verdict
 from .policy import redact
+from .records import Experiment
 from .store import Store
 
 
 @dataclass
 class Analysis:
     """Everything the Compare page and the report show for one experiment."""
-    exp: dict
+    exp: Experiment
     config: dict
     runs: pd.DataFrame
     metrics: pd.DataFrame
@@ -66,7 +67,7 @@ def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: floa
     best checkpoint, or its end (see `frames.CHECKPOINTS`); the verdict's table shows the end and the best."""
     exp = store.experiment(exp_id)
     cfg = store.experiment_config(exp_id)
-    info = json.loads(exp.get("info_json") or "{}")
+    info = exp.info
     all_runs, metrics = runs_frame(store, exp_id), metrics_frame(store, exp_id)
     grid = all_runs[all_runs["role"] == "grid"]
     best_runs = at_checkpoint(grid, "best")
@@ -209,7 +210,7 @@ def check_lines(a: Analysis) -> list[str]:
 
 def markdown_report(a: Analysis) -> str:
     env = environment(a)
-    out = [f"# Head Start report — {a.exp['name']}", "", f"Experiment `{a.exp['id']}`, task {a.config['task']}, "
+    out = [f"# Head Start report — {a.exp.name}", "", f"Experiment `{a.exp.id}`, task {a.config['task']}, "
            f"base `{a.config['model']['base']}`, data `{a.config['data']['source']}`.", ""]
     out += [f"- {line}" for line in setup_lines(a)] + ["", "## Is this comparison fair?", ""]
     out += [f"- {line}" for line in check_lines(a)] + ["", "## Verdict", ""]
@@ -239,10 +240,10 @@ overflow:auto}"""
 
 def html_report(a: Analysis) -> str:
     env = environment(a)
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Head Start — {html.escape(a.exp['name'])}</title>"
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Head Start — {html.escape(a.exp.name)}</title>"
              f"<style>{CSS}</style></head><body>",
-             f"<h1>Head Start report — {html.escape(a.exp['name'])}</h1>",
-             f"<p>Experiment <code>{a.exp['id']}</code>, task {a.config['task']}, base <code>"
+             f"<h1>Head Start report — {html.escape(a.exp.name)}</h1>",
+             f"<p>Experiment <code>{a.exp.id}</code>, task {a.config['task']}, base <code>"
              f"{html.escape(a.config['model']['base'])}</code>, data <code>{html.escape(a.config['data']['source'])}</code>.</p>",
              "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in setup_lines(a)) + "</ul>",
              "<h2>Is this comparison fair?</h2><ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in check_lines(a))

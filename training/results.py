@@ -1,8 +1,6 @@
 """One row per run, for export and for the pages: what a run cost and what it reached."""
 from __future__ import annotations
 
-import json
-
 from .store import Store
 
 EXPORT_COLUMNS = [
@@ -20,12 +18,12 @@ def run_rows(store: Store, exp_id: str) -> list[dict]:
     metric = "accuracy" if cfg.task == "text-classification" else "perplexity"
     rows = []
     for r in store.runs(exp_id):
-        res = json.loads(r["result_json"]) if r["result_json"] else {}
+        res = r.result
         ev, best = res.get("eval", {}), res.get("eval_best", {})
         probe_key = next(iter(res.get("probe_final", {})), None)
         rows.append({
-            "run_id": r["id"], "role": r["role"], "strategy": r["strategy"], "n_train": r["n_train"], "seed": r["seed"],
-            "status": r["status"], "metric": metric, "eval_metric": ev.get(metric),
+            "run_id": r.id, "role": str(r.role), "strategy": r.strategy, "n_train": r.n_train, "seed": r.seed,
+            "status": str(r.status), "metric": metric, "eval_metric": ev.get(metric),
             "eval_macro_f1": ev.get("macro_f1"), "eval_loss": ev.get("loss"), "best_step": res.get("best_step"),
             "eval_metric_best": best.get(metric), "eval_macro_f1_best": best.get("macro_f1"),
             "eval_loss_best": best.get("loss"), "stopped_early": res.get("stopped_early"),
@@ -36,6 +34,6 @@ def run_rows(store: Store, exp_id: str) -> list[dict]:
             "forgetting": res.get("forgetting", {}).get(probe_key) if probe_key else None,
             "wall_s": res.get("wall_s"), "flops": res.get("flops"), "peak_mem_bytes": res.get("peak_mem_bytes"),
             "trainable_params": res.get("trainable_params"), "steps": res.get("steps"),
-            "examples": res.get("examples"), "lr": res.get("lr"), "error": r["error"],
+            "examples": res.get("examples"), "lr": res.get("lr"), "error": r.error,
         })
     return rows

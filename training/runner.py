@@ -33,6 +33,7 @@ from pathlib import Path
 import psutil
 
 from .errors import HeadStartError
+from .records import Role, Run, Status
 from .store import Store
 
 LOCK = "dispatcher.lock"
@@ -249,7 +250,7 @@ class Dispatcher:
             self.recover()
             while not self._stopping:
                 self.tick()
-                if until_idle and not self.store.runs(status="queued") and not self.store.runs(status="running"):
+                if until_idle and not self.store.runs(status=Status.QUEUED) and not self.store.runs(status=Status.RUNNING):
                     break
                 time.sleep(self.poll_s)
         finally:
@@ -265,15 +266,15 @@ class Dispatcher:
     def recover(self) -> None:
         """On start: reconcile, then re-queue interrupted runs so they resume from their checkpoints."""
         self.reconcile()
-        for r in self.store.runs(status="interrupted"):
-            if r["attempts"] < MAX_ATTEMPTS and not self.store.is_record(r["experiment_id"]):
-                self.store.requeue(r["id"])
-                self.store.add_event(r["id"], "requeued", "resuming from the last checkpoint after a restart")
+        for r in self.store.runs(status=Status.INTERRUPTED):
+            if r.attempts < MAX_ATTEMPTS and not self.store.is_record(r.experiment_id):
+                self.store.requeue(r.id)
+                self.store.add_event(r.id, "requeued", "resuming from the last checkpoint after a restart")
 
     def tick(self) -> None:
         for rid, code in self.exec.finished().items():
             row = self.store.run(rid)
-            if row["status"] == "running":  # the worker died without recording an outcome
+            if row.status == Status.RUNNING:  # the worker died without recording an outcome
                 self._interrupt(row, f"worker exited with code {code} before finishing")
         self.reconcile()
         self.enforce_cancels()
@@ -282,115 +283,115 @@ class Dispatcher:
     # -- liveness -----------------------------------------------------------------------------------
     def reconcile(self) -> None:
         now = time.time()
-        for r in self.store.runs(status="running"):
+        for r in self.store.runs(status=Status.RUNNING):
             # A process is ours to check (and stop) only on this host; another host's run is judged by its heartbeat.
-            remote = str(r["device"] or "").startswith("ray") or (r["host"] or self.host) != self.host
-            alive = self.exec.owns(r["id"]) or remote or pid_alive(r["pid"], r["proc_started"])
-            if r["heartbeat_at"] is None:  # claimed, not yet beating: allow for start-up
-                silent, limit = now - (r["claimed_at"] or 0), self.startup_timeout
+            remote = str(r.device or "").startswith("ray") or (r.host or self.host) != self.host
+            alive = self.exec.owns(r.id) or remote or pid_alive(r.pid, r.proc_started)
+            if r.heartbeat_at is None:  # claimed, not yet beating: allow for start-up
+                silent, limit = now - (r.claimed_at or 0), self.startup_timeout
             else:
-                silent, limit = now - r["heartbeat_at"], self.heartbeat_timeout
+                silent, limit = now - r.heartbeat_at, self.heartbeat_timeout
             if not alive:
                 self._interrupt(r, "worker process is gone")
             elif silent > limit:
-                if r["pid"] and not remote:
-                    _kill(r["pid"], r["proc_started"])  # hung: stop it so a resume cannot run beside it
+                if r.pid and not remote:
+                    _kill(r.pid, r.proc_started)  # hung: stop it so a resume cannot run beside it
                 self._interrupt(r, f"no heartbeat for {silent:.0f} s")
             # else: alive — ours, or a worker of an earlier dispatcher, adopted: it keeps its slot
 
-    def _interrupt(self, row: dict, why: str) -> None:
-        self.store.update_run(row["id"], status="interrupted", error=why, ended_at=time.time())
-        self.store.add_event(row["id"], "interrupted", why)
+    def _interrupt(self, row: Run, why: str) -> None:
+        self.store.update_run(row.id, status=Status.INTERRUPTED, error=why, ended_at=time.time())
+        self.store.add_event(row.id, "interrupted", why)
 
     def enforce_cancels(self) -> None:
         now = time.time()
-        for r in self.store.runs(status="running"):
-            if r["cancel_requested_at"] and now - r["cancel_requested_at"] > self.cancel_timeout:
-                if (r["host"] or self.host) == self.host:
-                    _kill(r["pid"], r["proc_started"])
-                self.store.update_run(r["id"], status="cancelled", ended_at=now,
+        for r in self.store.runs(status=Status.RUNNING):
+            if r.cancel_requested_at and now - r.cancel_requested_at > self.cancel_timeout:
+                if (r.host or self.host) == self.host:
+                    _kill(r.pid, r.proc_started)
+                self.store.update_run(r.id, status=Status.CANCELLED, ended_at=now,
                                       error=f"forced after {self.cancel_timeout:.0f} s without a graceful stop")
-                self.store.add_event(r["id"], "cancel_forced", "worker killed after the cancel timeout")
+                self.store.add_event(r.id, "cancel_forced", "worker killed after the cancel timeout")
 
     # -- scheduling -----------------------------------------------------------------------------------
     def schedule(self) -> None:
         while True:
-            running = self.store.runs(status="running")
-            device = self._free_device([r for r in running if (r["host"] or self.host) == self.host])
+            running = self.store.runs(status=Status.RUNNING)
+            device = self._free_device([r for r in running if (r.host or self.host) == self.host])
             if device is None:
                 return
             run = self._next_run(running, device)
             if run is None:
                 return
-            if not self.store.claim(run["id"], self._device_label(device), self.host):
+            if not self.store.claim(run.id, self._device_label(device), self.host):
                 continue  # taken by someone else; look again
             try:
-                pid = self.exec.start(run["id"], device)
+                pid = self.exec.start(run.id, device)
             except Exception as e:  # noqa: BLE001
-                self.store.update_run(run["id"], status="failed", error=f"could not start a worker: {e}")
+                self.store.update_run(run.id, status=Status.FAILED, error=f"could not start a worker: {e}")
                 continue
             if pid:
-                self.store.update_run(run["id"], pid=pid, proc_started=process_started(pid))
-            self.store.add_event(run["id"], "started", f"worker started on {device}", {"pid": pid})
-            self.last_served[run["owner"]] = time.time()
+                self.store.update_run(run.id, pid=pid, proc_started=process_started(pid))
+            self.store.add_event(run.id, "started", f"worker started on {device}", {"pid": pid})
+            self.last_served[run.owner] = time.time()
 
     def _device_label(self, device: str) -> str:
         return f"ray:{device}" if self.executor == "ray" else device
 
-    def _free_device(self, running: list[dict]) -> str | None:
+    def _free_device(self, running: list[Run]) -> str | None:
         for d in self.devices:
-            used = [r for r in running if str(r["device"] or "").removeprefix("ray:") == d]
+            used = [r for r in running if str(r.device or "").removeprefix("ray:") == d]
             if len(used) < self.slots_per_device:
                 return d
         return None
 
-    def _next_run(self, running: list[dict], device: str) -> dict | None:
+    def _next_run(self, running: list[Run], device: str) -> Run | None:
         rows = self.store.queued_runs()
         owners_running: dict[str, int] = {}
-        exp_owner = {e["id"]: e["owner"] for e in self.store.experiments()}
+        exp_owner = {e.id: e.owner for e in self.store.experiments()}
         for r in running:
-            owner = exp_owner.get(r["experiment_id"], "local")
+            owner = exp_owner.get(r.experiment_id, "local")
             owners_running[owner] = owners_running.get(owner, 0) + 1
-        used_mem = sum(r["mem_estimate"] or 0 for r in running if r["device"] == device and (r["host"] or self.host) == self.host)
-        candidates: dict[str, dict] = {}
+        used_mem = sum(r.mem_estimate or 0 for r in running if r.device == device and (r.host or self.host) == self.host)
+        candidates: dict[str, Run] = {}
         for r in rows:
             state = _dependencies_state(self.store, r)
             if state == "wait":
                 continue
             if state != "ready":
-                self.store.update_run(r["id"], status="failed", ended_at=time.time(), error=state)
+                self.store.update_run(r.id, status=Status.FAILED, ended_at=time.time(), error=state)
                 continue
-            if self.owner_cap is not None and owners_running.get(r["owner"], 0) >= self.owner_cap:
+            if self.owner_cap is not None and owners_running.get(r.owner, 0) >= self.owner_cap:
                 continue
             cap = self.capacity.get(device)
-            if cap and used_mem and used_mem + (r["mem_estimate"] or 0) > 0.9 * cap:
+            if cap and used_mem and used_mem + (r.mem_estimate or 0) > 0.9 * cap:
                 continue  # sharing this GPU would not fit
-            candidates.setdefault(r["owner"], r)  # FIFO within an owner: the oldest experiment's next run
+            candidates.setdefault(r.owner, r)  # FIFO within an owner: the oldest experiment's next run
         if not candidates:
             return None
         owner = min(candidates, key=lambda o: (owners_running.get(o, 0), self.last_served.get(o, 0.0)))
         return candidates[owner]
 
 
-def _dependencies_state(store: Store, run: dict) -> str:
+def _dependencies_state(store: Store, run: Run) -> str:
     """'ready', 'wait', or why the run can never start. A pretraining dependency must be done; of a
     strategy's learning-rate sweep runs, all must have ended and at least one be done (a diverging LR
     in a sweep is expected)."""
-    if not run["depends_on"]:
+    if not run.depends_on:
         return "ready"
-    deps = [store.run(d) for d in run["depends_on"].split(",")]
-    pre = [d for d in deps if d["role"] == "pretrain"]
-    sweep = [d for d in deps if d["role"] == "lr-sweep"]
+    deps = [store.run(d) for d in run.depends_on]
+    pre = [d for d in deps if d.role == Role.PRETRAIN]
+    sweep = [d for d in deps if d.role == Role.LR_SWEEP]
     for d in pre:
-        if d["status"] in ("failed", "cancelled"):
-            return f"its pretraining run {d['id']} {d['status']}"
-        if d["status"] != "done":
+        if d.status in (Status.FAILED, Status.CANCELLED):
+            return f"its pretraining run {d.id} {d.status}"
+        if d.status != Status.DONE:
             return "wait"
     if sweep:
-        if any(d["status"] not in ("done", "failed", "cancelled") for d in sweep):
+        if any(d.status not in (Status.DONE, Status.FAILED, Status.CANCELLED) for d in sweep):
             return "wait"
-        if not any(d["status"] == "done" for d in sweep):
-            return f"every learning-rate sweep run of {run['strategy']} failed or was cancelled"
+        if not any(d.status == Status.DONE for d in sweep):
+            return f"every learning-rate sweep run of {run.strategy} failed or was cancelled"
     return "ready"
 
 

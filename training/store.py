@@ -35,6 +35,7 @@ import sqlalchemy.dialects.sqlite  # noqa: F401 — the dialects' INSERT … ON 
 from .config import ExperimentConfig
 from .errors import ConfigError
 from .policy import PolicyError, redact
+from .records import Experiment, Role, Run, Status
 from .settings import load_settings
 
 metadata = sa.MetaData()
@@ -94,7 +95,7 @@ events = sa.Table(
 schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
 
 RUN_COLUMNS = frozenset(runs.c.keys())
-STATUSES = ("queued", "running", "done", "failed", "interrupted", "cancelled")
+STATUSES = tuple(Status)
 
 
 def _add_missing_run_columns(c: sa.Connection) -> None:
@@ -290,9 +291,9 @@ class Store:
                                                       created_at=now, owner=owner, info_json=json.dumps(info or {})))
                 c.execute(runs.insert(), [
                     {"id": r["id"], "experiment_id": exp_id, "seq": r["seq"], "strategy": r["strategy"],
-                     "n_train": r["n_train"], "seed": r["seed"], "depends_on": r.get("depends_on"), "status": "queued",
+                     "n_train": r["n_train"], "seed": r["seed"], "depends_on": r.get("depends_on"), "status": Status.QUEUED,
                      "created_at": now, "total_steps": r.get("total_steps"), "mem_estimate": r.get("mem_estimate"),
-                     "role": r.get("role", "grid"), "lr": r.get("lr")} for r in rows])
+                     "role": r.get("role", Role.GRID), "lr": r.get("lr")} for r in rows])
         except BaseException:
             for d in made:
                 shutil.rmtree(d, ignore_errors=True)
@@ -327,38 +328,40 @@ class Store:
                           .order_by(runs.c.seq)).all()
         return tuple(m), tuple(tuple(x) for x in r)
 
-    def queued_runs(self) -> list[dict]:
+    def queued_runs(self) -> list[Run]:
         """Queued runs with their experiment's owner, oldest experiment first, then in order."""
-        return self._rows(sa.select(runs, experiments.c.owner, experiments.c.created_at.label("exp_created"))
-                          .join(experiments, experiments.c.id == runs.c.experiment_id)
-                          .where(runs.c.status == "queued").order_by(experiments.c.created_at, runs.c.seq))
+        return [Run.from_row(r) for r in self._rows(
+            sa.select(runs, experiments.c.owner).join(experiments, experiments.c.id == runs.c.experiment_id)
+            .where(runs.c.status == Status.QUEUED).order_by(experiments.c.created_at, runs.c.seq))]
 
     def set_owner(self, exp_id: str, owner: str) -> None:
         with self.tx() as c:
             c.execute(experiments.update().where(experiments.c.id == exp_id).values(owner=owner))
 
-    def experiments(self) -> list[dict]:
+    def experiments(self) -> list[Experiment]:
+        """Every experiment, newest first, with counts of its runs by status."""
         def count(status):
             return sa.func.coalesce(sa.func.sum(sa.case((runs.c.status == status, 1), else_=0)), 0)
 
-        return self._rows(
-            sa.select(experiments, sa.func.count(runs.c.id).label("n_runs"), count("done").label("n_done"),
-                      count("running").label("n_running"), count("failed").label("n_failed"),
-                      count("queued").label("n_queued"))
+        return [Experiment.from_row(r) for r in self._rows(
+            sa.select(experiments, sa.func.count(runs.c.id).label("n_runs"), count(Status.DONE).label("n_done"),
+                      count(Status.RUNNING).label("n_running"), count(Status.FAILED).label("n_failed"),
+                      count(Status.QUEUED).label("n_queued"))
             .select_from(experiments.outerjoin(runs, runs.c.experiment_id == experiments.c.id))
-            .group_by(*experiments.c).order_by(experiments.c.created_at.desc()))
+            .group_by(*experiments.c).order_by(experiments.c.created_at.desc()))]
 
-    def experiment(self, exp_id: str) -> dict | None:
-        return self._one(sa.select(experiments).where(experiments.c.id == exp_id))
+    def experiment(self, exp_id: str) -> Experiment | None:
+        row = self._one(sa.select(experiments).where(experiments.c.id == exp_id))
+        return Experiment.from_row(row) if row is not None else None
 
     def experiment_config(self, exp_id: str) -> ExperimentConfig:
         exp = self.experiment(exp_id)
         if exp is None:
             raise KeyError(f"no experiment {exp_id!r} in {self.spec}")
-        return ExperimentConfig.from_dict(json.loads(exp["config_json"]))
+        return exp.config
 
     def delete_experiment(self, exp_id: str) -> None:
-        run_ids = [r["id"] for r in self.runs(exp_id)]
+        run_ids = [r.id for r in self.runs(exp_id)]
         with self.tx() as c:
             ids = sa.select(runs.c.id).where(runs.c.experiment_id == exp_id)
             # explicit, not only ON DELETE CASCADE: a SQLite store made before foreign keys were on may lack it
@@ -371,19 +374,19 @@ class Store:
         shutil.rmtree(self.experiment_dir(exp_id), ignore_errors=True)
 
     # -- runs --------------------------------------------------------------------------------------
-    def runs(self, exp_id: str | None = None, status: str | None = None) -> list[dict]:
+    def runs(self, exp_id: str | None = None, status: Status | None = None) -> list[Run]:
         q = sa.select(runs)
         if exp_id is not None:
             q = q.where(runs.c.experiment_id == exp_id)
         if status is not None:
-            q = q.where(runs.c.status == status)
-        return self._rows(q.order_by(runs.c.created_at, runs.c.seq))
+            q = q.where(runs.c.status == Status(status))
+        return [Run.from_row(r) for r in self._rows(q.order_by(runs.c.created_at, runs.c.seq))]
 
-    def run(self, run_id: str) -> dict:
+    def run(self, run_id: str) -> Run:
         row = self._one(sa.select(runs).where(runs.c.id == run_id))
         if row is None:
             raise KeyError(f"no run {run_id!r} in {self.spec}")
-        return row
+        return Run.from_row(row)
 
     def update_run(self, run_id: str, **fields) -> None:
         if fields.get("error"):
@@ -392,6 +395,8 @@ class Store:
             fields["result_json"] = json.dumps(fields.pop("result"))
         if "status" in fields and fields["status"] not in STATUSES:
             raise ValueError(f"unknown status {fields['status']!r}")
+        if isinstance(fields.get("depends_on"), (tuple, list)):
+            fields["depends_on"] = ",".join(fields["depends_on"]) or None
         unknown = set(fields) - RUN_COLUMNS
         if unknown:
             raise ValueError(f"unknown run fields {sorted(unknown)}")
@@ -403,12 +408,12 @@ class Store:
         is locked with FOR UPDATE SKIP LOCKED, so a second dispatcher skips it instead of waiting for it."""
         now = time.time()
         with self.tx() as c:
-            locked = c.execute(sa.select(runs.c.id).where(runs.c.id == run_id, runs.c.status == "queued")
+            locked = c.execute(sa.select(runs.c.id).where(runs.c.id == run_id, runs.c.status == Status.QUEUED)
                                .with_for_update(skip_locked=True)).first()
             if locked is None:
                 return False
-            cur = c.execute(runs.update().where(runs.c.id == run_id, runs.c.status == "queued").values(
-                status="running", device=device, host=host, pid=None, proc_started=None, heartbeat_at=None,
+            cur = c.execute(runs.update().where(runs.c.id == run_id, runs.c.status == Status.QUEUED).values(
+                status=Status.RUNNING, device=device, host=host, pid=None, proc_started=None, heartbeat_at=None,
                 claimed_at=now, error=None, started_at=sa.func.coalesce(runs.c.started_at, now),
                 attempts=runs.c.attempts + 1))
             return cur.rowcount == 1
@@ -426,28 +431,28 @@ class Store:
             row = c.execute(sa.select(runs.c.status).where(runs.c.id == run_id).with_for_update()).first()
             if row is None:
                 raise KeyError(f"no run {run_id!r}")
-            if row[0] == "queued":
+            if row[0] == Status.QUEUED:
                 c.execute(runs.update().where(runs.c.id == run_id).values(
-                    status="cancelled", ended_at=time.time(), error="cancelled before it started"))
-                return "cancelled"
-            if row[0] == "running":
+                    status=Status.CANCELLED, ended_at=time.time(), error="cancelled before it started"))
+                return Status.CANCELLED
+            if row[0] == Status.RUNNING:
                 c.execute(runs.update().where(runs.c.id == run_id).values(
                     cancel_requested_at=sa.func.coalesce(runs.c.cancel_requested_at, time.time())))
-            return row[0]
+            return Status(row[0])
 
     def is_record(self, exp_id: str) -> bool:
         """An imported bundle: its runs are records to look at, never trained here."""
         exp = self.experiment(exp_id)
-        return exp is not None and "bundle" in json.loads(exp["info_json"] or "{}")
+        return exp is not None and exp.is_record
 
     def requeue(self, run_id: str) -> None:
         """Queue a stopped run again; it resumes from its last checkpoint. Runs of an imported record are refused."""
-        if self.is_record(self.run(run_id)["experiment_id"]):
+        if self.is_record(self.run(run_id).experiment_id):
             raise PolicyError("this run belongs to an imported experiment, a record that is never trained here; launch "
                               "its config as a new experiment to train it")
         with self.tx() as c:
-            c.execute(runs.update().where(runs.c.id == run_id, runs.c.status.in_(("interrupted", "cancelled", "failed")))
-                      .values(status="queued", pid=None, cancel_requested_at=None, ended_at=None))
+            c.execute(runs.update().where(runs.c.id == run_id, runs.c.status.in_([s for s in Status if s.resumable]))
+                      .values(status=Status.QUEUED, pid=None, cancel_requested_at=None, ended_at=None))
 
     # -- learning-rate searches ----------------------------------------------------------------------
     def lr_search(self, key: str) -> dict | None:

@@ -141,29 +141,29 @@ def make_finished_experiment(store: Store, name: str = "finished demo", seeds=(0
     forget = {"scratch": 0.55, "full": 0.12, "lora": 0.05, "head": 0.0}
     flops = {"scratch": 6.0, "full": 6.0, "lora": 4.2, "head": 0.3}
     for r in store.runs(exp):
-        s, n, seed = r["strategy"], r["n_train"], r["seed"]
-        if r["role"] == "reference":
+        s, n, seed = r.strategy, r.n_train, r.seed
+        if r.role == "reference":
             scores = {m: (("majority", "majority class", 0.18),
                           ("tfidf", "TF-IDF + logistic regression", 0.3 + 0.03 * math.log2(m / 50))) for m in sizes}
             refs = [{"reference": ref, "name": label, "n_train": m, "seed": seeds[0], "accuracy": acc, "macro_f1": acc - 0.1,
                      "loss": 2.0 - acc, "eval_examples": 1000} for m in sizes for ref, label, acc in scores[m]]
-            store.update_run(r["id"], status="done", result={"references": refs, "steps": 1, "eval_examples": 1000})
+            store.update_run(r.id, status="done", result={"references": refs, "steps": 1, "eval_examples": 1000})
             continue
-        if r["role"] == "lr-sweep":
-            store.update_run(r["id"], status="done", result={"steps": 40, "best_val_loss": 1.5 if r["lr"] == 1e-3 else 1.6,
+        if r.role == "lr-sweep":
+            store.update_run(r.id, status="done", result={"steps": 40, "best_val_loss": 1.5 if r.lr == 1e-3 else 1.6,
                                                               "eval": {"loss": 1.5, "accuracy": 0.5}, "strategy": s})
             continue
         acc = start[s] + gain[s] * math.log2(n / 50) / 2 + 0.01 * (seed - 1)
         for step in (0, 10, 20, 30, 40):
             loss = 2.0 - (acc - 0.2) * step / 40 * 2
-            store.log_metrics(r["id"], step, step * 16, step * 0.5, step * flops[s] * 1e9,
+            store.log_metrics(r.id, step, step * 16, step * 0.5, step * flops[s] * 1e9,
                               {"val/loss": loss, "val/accuracy": acc * step / 40 + 0.2 * (1 - step / 40),
                                "probe/retrieval_r1": 0.55 - forget[s] * step / 40}
                               | ({"train/loss": loss - 0.1 * (step / 40)} if step else {}))
-        store.log_metrics(r["id"], 40, 640, 20.0, 40 * flops[s] * 1e9,
+        store.log_metrics(r.id, 40, 640, 20.0, 40 * flops[s] * 1e9,
                           {"eval/loss": 2.0 - (acc - 0.2) * 2, "eval/accuracy": acc, "eval/macro_f1": acc - 0.1})
         final = {"loss": 2.0 - (acc - 0.2) * 2, "accuracy": acc, "macro_f1": acc - 0.1}
-        store.update_run(r["id"], status="done", lr=1e-3, result={
+        store.update_run(r.id, status="done", lr=1e-3, result={
             "steps": 40, "examples": 640, "wall_s": 20.0 * flops[s] / 6, "flops": 40 * flops[s] * 1e9,
             "peak_mem_bytes": int(1.2e9), "trainable_params": {"head": 3080, "lora": 666632}.get(s, 22568456),
             "params": 22568456, "lr": 1e-3, "strategy": s, "until_plateau": s == "scratch", "stopped_early": s == "scratch",

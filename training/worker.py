@@ -21,7 +21,7 @@ def work(store_root, run_id: str) -> str:
     try:
         from .execution import execute_run
 
-        return execute_run(Store(store_root), run_id, control)["status"]
+        return execute_run(Store(store_root), run_id, control).status
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -135,9 +135,9 @@ def setup_page(title: str) -> str:
 
 
 def experiment_label(e: dict) -> str:
-    active = (e["n_running"] or 0) + (e["n_queued"] or 0)
-    state = f"{e['n_done'] or 0}/{e['n_runs']} done" + (", running" if active else "")
-    return f"{e['name']} · {e['id']} · {state}"
+    active = e.n_running + e.n_queued
+    state = f"{e.n_done}/{e.n_runs} done" + (", running" if active else "")
+    return f"{e.name} · {e.id} · {state}"
 
 
 def visible_experiments(user: str | None = None) -> list[dict]:
@@ -151,7 +151,7 @@ def visible_experiments(user: str | None = None) -> list[dict]:
     if load_settings().mode == "local":
         return exps
     user = user or current_user()
-    return [e for e in exps if e["owner"] in (user, GALLERY_OWNER)]
+    return [e for e in exps if e.owner in (user, GALLERY_OWNER)]
 
 
 def pick_experiment(prefer_active: bool = False, key: str = "exp_picker") -> str | None:
@@ -159,11 +159,11 @@ def pick_experiment(prefer_active: bool = False, key: str = "exp_picker") -> str
     exps = visible_experiments()
     if not exps:
         return None
-    ids = [e["id"] for e in exps]
-    labels = {e["id"]: experiment_label(e) for e in exps}
+    ids = [e.id for e in exps]
+    labels = {e.id: experiment_label(e) for e in exps}
     chosen = st.session_state.get("exp_id") or st.query_params.get("exp")
     if chosen not in ids:
-        active = [e["id"] for e in exps if (e["n_running"] or 0) + (e["n_queued"] or 0)]
+        active = [e.id for e in exps if e.n_running + e.n_queued]
         chosen = active[0] if prefer_active and active else ids[0]
     exp_id = st.selectbox("Experiment", ids, index=ids.index(chosen), format_func=labels.get, key=key)
     st.session_state["exp_id"] = exp_id

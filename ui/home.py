@@ -48,10 +48,10 @@ def render() -> None:
             st.info("No experiments yet. Launch the quick demo, or build your own on **New experiment**.")
         else:
             table = pd.DataFrame([{
-                "experiment": e["name"], "id": e["id"], "runs": e["n_runs"],
-                "status": (STATUS_LABEL["running"] if (e["n_running"] or 0) else
-                           STATUS_LABEL["queued"] if (e["n_queued"] or 0) else
-                           STATUS_LABEL["failed"] if (e["n_failed"] or 0) else STATUS_LABEL["done"]),
-                "done": f"{e['n_done'] or 0}/{e['n_runs']}",
-                "created": pd.Timestamp(e["created_at"], unit="s").strftime("%Y-%m-%d %H:%M")} for e in exps])
+                "experiment": e.name, "id": e.id, "runs": e.n_runs,
+                "status": (STATUS_LABEL["running"] if e.n_running else
+                           STATUS_LABEL["queued"] if e.n_queued else
+                           STATUS_LABEL["failed"] if e.n_failed else STATUS_LABEL["done"]),
+                "done": f"{e.n_done}/{e.n_runs}",
+                "created": pd.Timestamp(e.created_at, unit="s").strftime("%Y-%m-%d %H:%M")} for e in exps])
             st.dataframe(table, hide_index=True)

@@ -2,10 +2,9 @@
 baselines — and pick which checkpoint of each run is scored (its best, by validation loss, or its end)."""
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
+from ..records import Role, Status
 from ..store import Store
 
 RUN_COLUMNS = [
@@ -31,24 +30,24 @@ METRIC_COLUMNS = ["run_id", "strategy", "n_train", "seed", "step", "examples", "
 def runs_frame(store: Store, exp_id: str) -> pd.DataFrame:
     rows = []
     for r in store.runs(exp_id):
-        res = json.loads(r["result_json"]) if r["result_json"] else {}
+        res = r.result
         ev = res.get("eval", {})
         probe_key = next(iter(res.get("probe_final", {}) or {}), None)
         rows.append({
-            "run_id": r["id"], "strategy": r["strategy"], "strategy_name": res.get("strategy", r["strategy"]),
-            "n_train": r["n_train"], "seed": r["seed"], "status": r["status"], "steps": res.get("steps"),
-            "total_steps": r["total_steps"], "examples": res.get("examples"), "wall_s": res.get("wall_s"),
+            "run_id": r.id, "strategy": r.strategy, "strategy_name": res.get("strategy", r.strategy),
+            "n_train": r.n_train, "seed": r.seed, "status": str(r.status), "steps": res.get("steps"),
+            "total_steps": r.total_steps, "examples": res.get("examples"), "wall_s": res.get("wall_s"),
             "flops": res.get("flops"), "peak_mem_bytes": res.get("peak_mem_bytes"),
             "trainable_params": res.get("trainable_params"), "params": res.get("params"), "lr": res.get("lr"),
             "eval_loss": ev.get("loss"), "eval_accuracy": ev.get("accuracy"), "eval_macro_f1": ev.get("macro_f1"),
             "eval_perplexity": ev.get("perplexity"), "probe_key": probe_key,
             "probe_baseline": (res.get("probe_baseline") or {}).get(probe_key),
             "probe_final": (res.get("probe_final") or {}).get(probe_key),
-            "forgetting": (res.get("forgetting") or {}).get(probe_key), "device": r["device"],
-            "device_name": res.get("device"), "error": r["error"], "mem_estimate": r["mem_estimate"],
-            "micro_batch_size": r["micro_batch_size"], "started_at": r["started_at"], "ended_at": r["ended_at"],
-            "heartbeat_at": r["heartbeat_at"], "torch": res.get("torch"), "transformers": res.get("transformers"),
-            "role": r["role"], "sweep_lr": r["lr"], "best_step": res.get("best_step"),
+            "forgetting": (res.get("forgetting") or {}).get(probe_key), "device": r.device,
+            "device_name": res.get("device"), "error": r.error, "mem_estimate": r.mem_estimate,
+            "micro_batch_size": r.micro_batch_size, "started_at": r.started_at, "ended_at": r.ended_at,
+            "heartbeat_at": r.heartbeat_at, "torch": res.get("torch"), "transformers": res.get("transformers"),
+            "role": str(r.role), "sweep_lr": r.lr, "best_step": res.get("best_step"),
             **{f"best_{k}": (res.get("eval_best") or {}).get(k) for k in ("loss", "accuracy", "macro_f1", "perplexity")},
             "probe_best": (res.get("probe_best") or {}).get(probe_key),
             "forgetting_best": (res.get("forgetting_best") or {}).get(probe_key),
@@ -80,15 +79,15 @@ def references_frame(store: Store, exp_id: str) -> pd.DataFrame:
     """The reference baselines' scores: one row per (reference, size, seed)."""
     rows = []
     for r in store.runs(exp_id):
-        if r["role"] == "reference" and r["status"] == "done" and r["result_json"]:
-            rows += json.loads(r["result_json"]).get("references", [])
+        if r.role == Role.REFERENCE and r.status == Status.DONE and r.result_json:
+            rows += r.result.get("references", [])
     return pd.DataFrame(rows, columns=REFERENCE_COLUMNS)
 
 
 def metrics_frame(store: Store, exp_id: str) -> pd.DataFrame:
-    runs = {r["id"]: r for r in store.runs(exp_id)}
-    rows = [{"strategy": runs[m["run_id"]]["strategy"], "n_train": runs[m["run_id"]]["n_train"],
-             "seed": runs[m["run_id"]]["seed"], **m} for m in store.metrics(exp_id=exp_id)]
+    runs = {r.id: r for r in store.runs(exp_id)}
+    rows = [{"strategy": runs[m["run_id"]].strategy, "n_train": runs[m["run_id"]].n_train,
+             "seed": runs[m["run_id"]].seed, **m} for m in store.metrics(exp_id=exp_id)]
     out = pd.DataFrame(rows, columns=METRIC_COLUMNS)
     if not out.empty and not out["key"].str.startswith("val/").any():
         # Experiments recorded before the validation split scored the eval set during training.
