@@ -52,7 +52,7 @@ if replay:
         t = min(elapsed / REPLAY_SECONDS, 1.0) * span
         runs, metrics = at_time(runs_all, metrics_all, t)
         progress = latest_progress(runs, metrics)
-        st.subheader(f"Replay · {store.experiment(replay['exp_id'])['name']}")
+        st.subheader(f"Replay · {store.experiment(replay['exp_id']).name}")
         st.progress(min(elapsed / REPLAY_SECONDS, 1.0),
                     text=f"replaying at {span / REPLAY_SECONDS:.0f}× · {(runs['status'] == 'done').sum()}/{len(runs)} runs done")
         st.dataframe(progress.assign(status=progress["status"].map(STATUS_LABEL))[
