@@ -213,10 +213,14 @@ def test_bad_bundles_are_refused(tmp_path):
         read_bundle(json.dumps({"hello": 1}).encode())
 
 
-def test_shipped_gallery_bundles_are_valid():
-    for path in gallery_bundles():
+def test_shipped_gallery_bundles_are_valid(store):
+    paths = gallery_bundles()
+    assert paths, "the app ships at least one recorded experiment"
+    for path in paths:
         bundle = read_bundle(path)
         assert bundle["runs"] and bundle["metrics"]
+        a = analyse(store, import_bundle(store, bundle))  # opens in Compare: every table and the verdict
+        assert a.verdict and not [f for f in a.findings if f["kind"] == "failed"], a.findings
 
 
 def test_replay_reveals_runs_and_curves_over_time(store):
