@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 
 from training.config import DataConfig, ModelConfig, OptimConfig, StrategyConfig
-from training.control import NullControl
-from training.data.task import prepare_task_data
-from training.loop import RunSetup, train
-from training.models import build_task_model, load_tokenizer, resolve_base, structure
-from training.strategies import get_strategy
+from training.core.control import NullControl
+from training.core.data.task import prepare_task_data
+from training.core.loop import RunSetup, train
+from training.core.models import build_task_model, load_tokenizer, resolve_base, structure
+from training.core.strategies import get_strategy
 
 
 def environment() -> str:

@@ -3,7 +3,7 @@
     python bench/gpt2_mfu.py                # CUDA: bf16 autocast, fused AdamW, torch.compile, SDPA
     python bench/gpt2_mfu.py --tiny         # a 2-layer model on CPU (CI smoke)
 
-FLOPs per token are the analytic count of training/accounting.py (6N + attention, every layer trains).
+FLOPs per token are the analytic count of training/core/accounting.py (6N + attention, every layer trains).
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import time
 import torch
 from common import device, environment, sync
 
-from training.accounting import FlopCounter
-from training.hardware import peak_flops_for
-from training.models import CausalLM, structure
+from training.core.accounting import FlopCounter
+from training.core.hardware import peak_flops_for
+from training.core.models import CausalLM, structure
 
 
 def matmul_peak(dtype) -> float:

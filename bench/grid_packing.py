@@ -17,10 +17,10 @@ from pathlib import Path
 from common import device, environment, tiny_base
 
 from training.config import BudgetConfig, ProbeConfig, SpeedConfig, StrategyConfig, TrainConfig
-from training.planning import launch
 from training.presets import get_preset
-from training.runner import Dispatcher
-from training.store import Store
+from training.service.planning import launch
+from training.service.runner import Dispatcher
+from training.service.store import Store
 
 
 def main() -> None:

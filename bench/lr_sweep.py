@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 
+from training.analysis.results import run_rows
 from training.config import BudgetConfig, ProbeConfig, StrategyConfig, TrainConfig
-from training.execution import run_experiment
 from training.presets import get_preset
-from training.results import run_rows
-from training.store import Store
+from training.service.execution import run_experiment
+from training.service.store import Store
 
 GRID = {
     "scratch": [1e-4, 3e-4, 1e-3, 3e-3],

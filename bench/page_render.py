@@ -28,7 +28,7 @@ def main() -> None:
     os.environ["HEADSTART_STORE"] = str(tmp / "store")
     from streamlit.testing.v1 import AppTest
 
-    from training.store import Store
+    from training.service.store import Store
     from training.testing import make_finished_experiment
 
     store = Store(tmp / "store")

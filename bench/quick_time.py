@@ -29,9 +29,9 @@ def cli() -> None:
 
 
 def dispatched(slots: int) -> float:
-    from training.planning import launch
     from training.presets import get_preset
-    from training.store import Store
+    from training.service.planning import launch
+    from training.service.store import Store
 
     with tempfile.TemporaryDirectory() as root:
         store = Store(root)

@@ -14,11 +14,11 @@ import json
 import sys
 import tempfile
 
-from training.execution import execute_run
-from training.lr_search import STORED, stored_searches
-from training.planning import launch
 from training.presets import get_preset
-from training.store import Store
+from training.service.execution import execute_run
+from training.service.lr_search import STORED, stored_searches
+from training.service.planning import launch
+from training.service.store import Store
 
 
 def main() -> None:

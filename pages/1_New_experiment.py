@@ -14,12 +14,12 @@ from training.analysis.preflight import preflight
 from training.config import BUDGET_POLICIES, ExperimentConfig, field_docs
 from training.config import BudgetConfig as _Budget
 from training.config import DataConfig as _Data
-from training.data.sources import BUILTINS, FILE_SUFFIXES, load_frame
+from training.core.data.sources import BUILTINS, FILE_SUFFIXES, load_frame
+from training.core.strategies import STRATEGIES
 from training.errors import HeadStartError
-from training.policy import check_upload_size
 from training.presets import PRESETS, describe_presets
+from training.service.policy import check_upload_size
 from training.settings import load_settings
-from training.strategies import STRATEGIES
 from ui.common import enqueue, get_store, human_bytes, human_seconds, plan, setup_page, store_dir
 
 setup_page("New experiment")

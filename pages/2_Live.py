@@ -14,7 +14,7 @@ import streamlit as st
 from training.analysis.figures import NOTES, X_AXES
 from training.analysis.frames import latest_progress
 from training.errors import HeadStartError
-from training.runner import ensure_dispatcher
+from training.service.runner import ensure_dispatcher
 from training.settings import load_settings
 from ui.auth import current_user
 from ui.common import (

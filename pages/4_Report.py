@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from training.report import markdown_report
+from training.analysis.report import markdown_report
 from ui.common import cached_analysis, cached_html_report, pick_experiment, setup_page
 
 setup_page("Report")

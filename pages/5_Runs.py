@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from training.bundle import GALLERY_OWNER
+from training.service.bundle import GALLERY_OWNER
 from training.settings import load_settings
 from ui.auth import current_user
 from ui.common import STATUS_LABEL, enqueue, experiment_label, get_store, setup_page, visible_experiments

@@ -11,8 +11,8 @@ import streamlit as st
 from training.analysis.figures import NOTES, curves_figure
 from training.analysis.frames import latest_progress, metrics_frame, runs_frame
 from training.analysis.replay import at_time, total_duration
-from training.bundle import GALLERY_OWNER, export_bundle, gallery_bundles, import_bundle, read_bundle
 from training.errors import HeadStartError
+from training.service.bundle import GALLERY_OWNER, export_bundle, gallery_bundles, import_bundle, read_bundle
 from ui.auth import current_user
 from ui.common import STATUS_LABEL, get_store, setup_page, show_figure, visible_experiments
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from training.store import Store
+from training.service.store import Store
 from training.testing import code_docs, make_tiny_bert, topic_rows
 
 
 @pytest.fixture(scope="session")
 def minilm_dir() -> Path:
-    from training.models import resolve_base
+    from training.core.models import resolve_base
 
     return resolve_base("builtin:minilm-l6")
 
@@ -33,7 +33,7 @@ def tiny_gpt2_dir(tmp_path_factory) -> Path:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from training.pretrain import train_tokenizer
+    from training.core.pretrain import train_tokenizer
 
     out = tmp_path_factory.mktemp("tiny-gpt2")
     tok = train_tokenizer([d["text"] for d in code_docs(60) + code_docs(60, flavour="b")], 300)
@@ -81,7 +81,7 @@ def postgres_server():
     PostgreSQL half of the store tests, unless HEADSTART_REQUIRE_POSTGRES=1 (CI) makes that an error."""
     import os
 
-    from .pg import PostgresServer
+    from tests.pg import PostgresServer
 
     server = PostgresServer.start()
     if server is None:

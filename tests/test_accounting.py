@@ -3,10 +3,10 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from training.accounting import FlopCounter
 from training.config import ModelConfig, StrategyConfig
-from training.models import build_task_model, structure
-from training.strategies import get_strategy
+from training.core.accounting import FlopCounter
+from training.core.models import build_task_model, structure
+from training.core.strategies import get_strategy
 
 # The tiny BERT of conftest: hidden 32, 2 blocks, intermediate 64, 4 labels.
 H, FF, L, C = 32, 64, 2, 4

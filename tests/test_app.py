@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from training.store import Store
+from training.service.store import Store
 from training.testing import make_finished_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,7 +156,7 @@ def test_reserved_and_malformed_names_are_refused(empty_store, monkeypatch, no_t
 
 
 def test_per_user_passwords_sign_in_only_as_yourself(empty_store, no_throttle_delay):
-    from training.passwords import hash_password
+    from training.service.passwords import hash_password
 
     def app():
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from training.bundle import export_bundle, write_bundle
-from training.report import analyse, figures, html_report
-from training.store import Store
+from training.analysis.report import analyse, figures, html_report
+from training.service.bundle import export_bundle, write_bundle
+from training.service.store import Store
 from training.testing import make_finished_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -238,7 +238,7 @@ def test_twenty_sessions_while_two_runs_train_keep_health_under_a_second(tmp_pat
     import json
 
     from training.config import BudgetConfig, ProbeConfig, SpeedConfig, StrategyConfig, TrainConfig
-    from training.planning import launch
+    from training.service.planning import launch
     from training.testing import tiny_classification_config
 
     store = Store(tmp_path / "store")

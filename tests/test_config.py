@@ -87,7 +87,7 @@ def test_config_module_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys, training.config, training.presets, training.strategies; print('torch' in sys.modules)"
+    code = "import sys, training.config, training.presets, training.core.strategies; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -144,7 +144,11 @@ def test_no_import_cycle_in_training():
             if isinstance(node, ast.ImportFrom) and node.level:
                 base = package.split(".")[: len(package.split(".")) - node.level + 1]
                 target = ".".join(base + ([node.module] if node.module else []))
-                deps |= {f"{target}.{a.name}" for a in node.names} | {target}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "training":
+                target = node.module
+            else:
+                continue
+            deps |= {f"{target}.{a.name}" for a in node.names} | {target}
         graph[name] = deps
     graph = {k: {d for d in v if d in graph and d != k} for k, v in graph.items()}
     done, stack = set(), []
@@ -161,3 +165,27 @@ def test_no_import_cycle_in_training():
 
     for n in graph:
         visit(n)
+
+
+def test_the_folders_are_layers():
+    """training/core (data, models, strategies, loop) imports nothing of training/service or training/analysis at
+    module level; training/service nothing of training/analysis; the UI (app.py, pages/, ui/) never imports core
+    training modules that pull in torch."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+
+    def top_imports(path: Path) -> set[str]:
+        out = set()
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                out.add(node.module)
+            elif isinstance(node, ast.Import):
+                out |= {a.name for a in node.names}
+        return out
+
+    rules = [("training/core", ("training.service", "training.analysis")), ("training/service", ("training.analysis",))]
+    offenders = [f"{p.relative_to(root)} imports {m}" for folder, banned in rules for p in (root / folder).rglob("*.py")
+                 for m in top_imports(p) if m.startswith(banned)]
+    assert not offenders, offenders

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from training.config import DataConfig
-from training.data.sources import load_table
-from training.data.split import nested_subset_order, train_eval_split
-from training.data.task import prepare_task_data, read_table
+from training.core.data.sources import load_table
+from training.core.data.split import nested_subset_order, train_eval_split
+from training.core.data.task import prepare_task_data, read_table
 from training.errors import DataError
 from training.testing import topic_rows
 
@@ -128,7 +128,7 @@ def test_nested_subsets_for_every_seed_policy(policy):
 
 
 def test_tokenisation_cache_is_hit_on_the_second_prepare(tmp_path, topic_csv, minilm_dir):
-    from training.models import load_tokenizer
+    from training.core.models import load_tokenizer
 
     class Counting:
         def __init__(self, tok):
@@ -168,7 +168,7 @@ def test_hf_source_goes_through_the_datasets_library(tmp_path, monkeypatch):
         calls.append((repo_id, repo_type))
         return str(repo)
 
-    monkeypatch.setattr("training.data.sources.hf_snapshot", fake_snapshot)
+    monkeypatch.setattr("training.core.data.sources.hf_snapshot", fake_snapshot)
     t = load_table("hf:someone/imdb-like:other", "text-classification")
     assert calls == [("someone/imdb-like", "dataset")]
     assert t.texts == [r["text"] for r in topic_rows(10, seed=3)]
@@ -180,13 +180,13 @@ def test_hf_download_failure_is_actionable(monkeypatch):
     def offline(repo_id, repo_type):
         raise OSError("network unreachable")
 
-    monkeypatch.setattr("training.data.sources.hf_snapshot", offline)
+    monkeypatch.setattr("training.core.data.sources.hf_snapshot", offline)
     with pytest.raises(DataError, match="could not download Hugging Face dataset 'x/y'.*local file"):
         load_table("hf:x/y", "text-classification")
 
 
 def test_causal_lm_blocks_never_cross_the_split(tmp_path, code_jsonl, tiny_gpt2_dir):
-    from training.models import load_tokenizer
+    from training.core.models import load_tokenizer
 
     tok = load_tokenizer(tiny_gpt2_dir)
     cfg = DataConfig(source=str(code_jsonl[0]), group_column="file")
@@ -200,7 +200,7 @@ def test_causal_lm_blocks_never_cross_the_split(tmp_path, code_jsonl, tiny_gpt2_
 
 
 def test_eval_validation_and_training_pool_are_disjoint_by_group(tmp_path, topic_csv, minilm_dir):
-    from training.models import load_tokenizer
+    from training.core.models import load_tokenizer
 
     cfg = DataConfig(source=str(topic_csv), group_column="doc", eval_max=60)
     data = prepare_task_data(cfg, "text-classification", load_tokenizer(minilm_dir), 32, tmp_path)
@@ -214,7 +214,7 @@ def test_eval_validation_and_training_pool_are_disjoint_by_group(tmp_path, topic
 
 
 def test_eval_source_is_the_eval_set_row_for_row(tmp_path, topic_csv, minilm_dir):
-    from training.models import load_tokenizer
+    from training.core.models import load_tokenizer
 
     test = tmp_path / "my_test.csv"
     test_rows = pd.DataFrame(topic_rows(37, seed=11)).drop(columns=["doc"])

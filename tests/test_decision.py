@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 from training.analysis.cost import cost_to_target, pretraining_cost, with_pretraining
+from training.analysis.report import analyse
 from training.analysis.tables import compute_table
 from training.analysis.transfer import PowerLaw, effective_data, fit_power_law
 from training.config import BudgetConfig, LRSweepConfig, StrategyConfig
-from training.execution import run_experiment
-from training.report import analyse
+from training.service.execution import run_experiment
 from training.testing import tiny_classification_config
 
 TRUE = PowerLaw(l_inf=1.2, a=40.0, b=0.45)
@@ -117,7 +117,7 @@ def test_lr_search_runs_first_the_grid_uses_the_best_rate_and_a_later_experiment
 
 
 def launch_runs(cfg, store):
-    from training.planning import launch
+    from training.service.planning import launch
 
     return store.runs(launch(cfg, store))
 
@@ -125,8 +125,8 @@ def launch_runs(cfg, store):
 def test_the_app_ships_the_quick_demos_learning_rate_search(store, monkeypatch):
     """The quick demo must fit 3 CPU minutes, so its search is stored with the app: planning it queues no search runs,
     and every strategy's rate comes from the stored search, not from a default."""
-    from training.planning import plan_experiment
     from training.presets import get_preset
+    from training.service.planning import plan_experiment
 
     plan = plan_experiment(get_preset("quick"), store.cache_dir, store)
     assert not [r for r in plan.runs if r["role"] == "lr-sweep"]

@@ -6,6 +6,7 @@ import sys
 import pandas as pd
 import pytest
 
+from training.analysis.results import run_rows
 from training.config import (
     BudgetConfig,
     DataConfig,
@@ -17,9 +18,8 @@ from training.config import (
     TrainConfig,
 )
 from training.errors import DataError, HeadStartError
-from training.execution import run_experiment
-from training.planning import launch
-from training.results import run_rows
+from training.service.execution import run_experiment
+from training.service.planning import launch
 from training.testing import tiny_classification_config, topic_rows
 
 

@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 
 from training.analysis.fairness import check_runs
+from training.analysis.report import analyse, markdown_report
 from training.analysis.stats import bounded_interval, summarise, wilson_interval
 from training.analysis.transfer import PowerLaw, effective_data
 from training.analysis.verdict import verdict
 from training.config import BudgetConfig, StrategyConfig
-from training.execution import execute_run, run_experiment
-from training.planning import launch
-from training.references import majority
-from training.report import analyse, markdown_report
+from training.core.references import majority
+from training.service.execution import execute_run, run_experiment
+from training.service.planning import launch
 from training.testing import tiny_classification_config, topic_rows
 
 
@@ -176,7 +176,7 @@ def test_references_run_beside_the_grid_on_the_same_subsets(tiny_bert_dir, topic
     tfidf = {r["n_train"]: r["accuracy"] for r in refs if r["reference"] == "tfidf"}
     assert tfidf[80] > 0.5  # topic words give the label away: a bag of words finds them
     a = analyse(store, exp)
-    assert {t.name for t in __import__("training.report", fromlist=["figures"]).figures(a)[0][1].data} >= {
+    assert {t.name for t in __import__("training.analysis.report", fromlist=["figures"]).figures(a)[0][1].data} >= {
         "majority class", "TF-IDF + logistic regression"}
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from training.config import ExperimentConfig
 from training.errors import HeadStartError
-from training.planning import launch
+from training.service.planning import launch
 from training.testing import tiny_classification_config
 
 INF = float("inf")

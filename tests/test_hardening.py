@@ -12,14 +12,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from training.bundle import FORMAT, export_bundle, import_bundle, read_bundle, write_bundle
+from training.analysis.report import analyse, html_report, markdown_report
 from training.errors import HeadStartError
-from training.execution import execute_run
-from training.planning import launch
-from training.policy import PolicyError
-from training.report import analyse, html_report, markdown_report
-from training.runner import Dispatcher
-from training.store import Store
+from training.service.bundle import FORMAT, export_bundle, import_bundle, read_bundle, write_bundle
+from training.service.execution import execute_run
+from training.service.planning import launch
+from training.service.policy import PolicyError
+from training.service.runner import Dispatcher
+from training.service.store import Store
 from training.testing import make_finished_experiment, tiny_classification_config, topic_rows
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,13 +9,13 @@ import pytest
 
 from training.analysis.frames import metrics_frame, runs_frame
 from training.analysis.replay import at_time, total_duration
-from training.bundle import export_bundle, gallery_bundles, import_bundle, read_bundle, write_bundle
+from training.analysis.report import analyse, html_report, markdown_report
 from training.config import BudgetConfig
 from training.errors import ConfigError, HeadStartError
-from training.execution import execute_run
-from training.planning import launch
-from training.policy import PolicyError, check_upload_size, redact
-from training.report import analyse, html_report, markdown_report
+from training.service.bundle import export_bundle, gallery_bundles, import_bundle, read_bundle, write_bundle
+from training.service.execution import execute_run
+from training.service.planning import launch
+from training.service.policy import PolicyError, check_upload_size, redact
 from training.settings import load_settings
 from training.testing import make_finished_experiment, tiny_classification_config, topic_rows
 
@@ -178,8 +178,8 @@ def test_demo_refuses_hub_datasets(demo, tiny_bert_dir):
 
 
 def test_demo_presets_are_exempt_from_size_caps(monkeypatch):
-    from training.policy import is_exempt_preset
     from training.presets import get_preset
+    from training.service.policy import is_exempt_preset
 
     monkeypatch.setenv("HEADSTART_MODE", "demo")
     quick = get_preset("quick")

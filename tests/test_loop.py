@@ -4,9 +4,9 @@ import json
 import pytest
 
 from training.config import BudgetConfig, StrategyConfig, TrainConfig
-from training.control import NullControl
-from training.execution import execute_run
-from training.planning import launch
+from training.core.control import NullControl
+from training.service.execution import execute_run
+from training.service.planning import launch
 from training.testing import tiny_classification_config, tiny_lm_config
 
 

@@ -6,8 +6,8 @@ import torch
 from safetensors.torch import load_file
 
 from training.config import ModelConfig
+from training.core.models import build_task_model, find_blocks, resolve_base
 from training.errors import ConfigError
-from training.models import build_task_model, find_blocks, resolve_base
 
 
 def test_builtin_minilm_loads_the_real_weights_offline(minilm_dir, monkeypatch):
@@ -47,7 +47,7 @@ def test_hub_model_goes_through_the_snapshot_edge(monkeypatch, tiny_bert_dir):
         seen.append((repo_id, repo_type))
         return str(tiny_bert_dir)
 
-    monkeypatch.setattr("training.data.sources.hf_snapshot", fake_snapshot)
+    monkeypatch.setattr("training.core.data.sources.hf_snapshot", fake_snapshot)
     assert resolve_base("hf:someone/tiny-bert") == tiny_bert_dir
     assert seen == [("someone/tiny-bert", "model")]
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from training.analysis.results import run_rows
 from training.config import BudgetConfig, ExperimentConfig, ProbeConfig, SpeedConfig, StrategyConfig, TrainConfig
-from training.execution import execute_run
-from training.planning import launch
-from training.results import run_rows
-from training.runner import Dispatcher
-from training.store import Store
+from training.service.execution import execute_run
+from training.service.planning import launch
+from training.service.runner import Dispatcher
+from training.service.store import Store
 from training.testing import tiny_classification_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,7 +156,7 @@ def test_out_of_memory_retries_at_half_the_micro_batch(tiny_bert_dir, topic_csv,
     ref_cfg = ExperimentConfig.from_dict(dict(cfg.to_dict(), train={"batch_size": 8, "micro_batch_size": 2}))
     ref = launch(ref_cfg, store)
     assert execute_run(store, store.runs(ref)[0].id).status == "done"
-    monkeypatch.setattr("training.loop._OOM_ABOVE", 2)
+    monkeypatch.setattr("training.core.loop._OOM_ABOVE", 2)
     exp = launch(cfg, store)
     run_id = store.runs(exp)[0].id
     row = execute_run(store, run_id)
@@ -172,7 +172,7 @@ def test_out_of_memory_retries_at_half_the_micro_batch(tiny_bert_dir, topic_csv,
     want = {(m["step"], m["key"]): m["value"] for m in store.metrics(exp_id=ref) if m["key"].startswith(curves)}
     assert got == pytest.approx(want, rel=1e-6)  # same effective batch: the same curve
 
-    monkeypatch.setattr("training.loop._OOM_ABOVE", -1)  # every micro-batch fails, down to 1
+    monkeypatch.setattr("training.core.loop._OOM_ABOVE", -1)  # every micro-batch fails, down to 1
     exp = launch(cfg, store)
     row = execute_run(store, store.runs(exp)[0].id)
     assert row.status == "failed" and "out of memory even at micro-batch 1" in row.error

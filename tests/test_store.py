@@ -11,9 +11,9 @@ import pytest
 
 from training.config import BudgetConfig, ExperimentConfig, ProbeConfig, SpeedConfig, StrategyConfig
 from training.errors import ConfigError
-from training.planning import launch
-from training.runner import Dispatcher
-from training.store import SCHEMA_VERSION, Store
+from training.service.planning import launch
+from training.service.runner import Dispatcher
+from training.service.store import SCHEMA_VERSION, Store
 from training.testing import tiny_classification_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from training.config import BudgetConfig, ModelConfig, StrategyConfig
+from training.core.models import build_task_model, find_blocks
+from training.core.strategies import STRATEGIES, get_strategy
 from training.errors import ConfigError, DeviceError
-from training.execution import execute_run
-from training.models import build_task_model, find_blocks
-from training.planning import launch
-from training.strategies import STRATEGIES, get_strategy
+from training.service.execution import execute_run
+from training.service.planning import launch
 from training.testing import tiny_classification_config, tiny_lm_config
 
 CLS = "text-classification"

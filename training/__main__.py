@@ -23,12 +23,12 @@ from pathlib import Path
 
 import yaml
 
-from .config import ExperimentConfig
-from .errors import ConfigError, HeadStartError
+from training.config import ExperimentConfig
+from training.errors import ConfigError, HeadStartError
 
 
 def load_config(name_or_path: str, overrides: list[str]) -> ExperimentConfig:
-    from .presets import PRESETS, get_preset
+    from training.presets import PRESETS, get_preset
 
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml", ".json") or path.exists():
@@ -57,7 +57,7 @@ def load_config(name_or_path: str, overrides: list[str]) -> ExperimentConfig:
 # -- commands: each takes the parsed arguments and returns the exit code -----------------------------
 
 def cmd_presets(args) -> int:
-    from .presets import describe_presets
+    from training.presets import describe_presets
 
     for p in describe_presets():
         print(f"{p['name']:16} {p['description']}")
@@ -67,7 +67,7 @@ def cmd_presets(args) -> int:
 
 
 def cmd_strategies(args) -> int:
-    from .strategies import STRATEGIES
+    from training.core.strategies import STRATEGIES
 
     for name, cls in STRATEGIES.items():
         d = cls.describe()
@@ -83,7 +83,7 @@ def cmd_strategies(args) -> int:
 def cmd_hash_password(args) -> int:
     import getpass
 
-    from .passwords import hash_password
+    from training.service.passwords import hash_password
 
     first, second = getpass.getpass("Password: "), getpass.getpass("Again: ")
     if not first or first != second:
@@ -93,8 +93,8 @@ def cmd_hash_password(args) -> int:
 
 
 def cmd_work(args) -> int:
-    from .settings import load_settings
-    from .worker import work
+    from training.service.worker import work
+    from training.settings import load_settings
 
     # Training yields the CPU to the app and the dispatcher on the same host (a run on an idle machine
     # is not slowed; the web server's health endpoint stays fast while runs train). 0 turns it off.
@@ -103,8 +103,8 @@ def cmd_work(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from .runner import Dispatcher, default_devices
-    from .settings import load_settings
+    from training.service.runner import Dispatcher, default_devices
+    from training.settings import load_settings
 
     devices = args.devices.split(",") if args.devices else default_devices()
     settings = load_settings()
@@ -119,8 +119,8 @@ def cmd_worker(args) -> int:
 
 
 def cmd_plan(args) -> int:
-    from .planning import plan_experiment
-    from .store import Store
+    from training.service.planning import plan_experiment
+    from training.service.store import Store
 
     cfg = load_config(args.config, args.overrides)
     store = Store(args.store)
@@ -130,22 +130,22 @@ def cmd_plan(args) -> int:
 
 
 def cmd_enqueue(args) -> int:
-    from .planning import launch
-    from .store import Store
+    from training.service.planning import launch
+    from training.service.store import Store
 
     print(launch(load_config(args.config, args.overrides), Store(args.store), owner=args.owner))
     return 0
 
 
 def cmd_cancel(args) -> int:
-    from .store import Store
+    from training.service.store import Store
 
     print(Store(args.store).request_cancel(args.run_id))
     return 0
 
 
 def cmd_resume(args) -> int:
-    from .store import Store
+    from training.service.store import Store
 
     store = Store(args.store)
     store.requeue(args.run_id)
@@ -154,9 +154,9 @@ def cmd_resume(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .execution import run_experiment
-    from .records import Status
-    from .store import Store
+    from training.service.execution import run_experiment
+    from training.service.records import Status
+    from training.service.store import Store
 
     cfg = load_config(args.config, args.overrides)
     store = Store(args.store)
@@ -167,7 +167,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_bundle_export(args) -> int:
-    from .bundle import export_bundle, write_bundle
+    from training.service.bundle import export_bundle, write_bundle
 
     write_bundle(export_bundle(_experiment_store(args), args.experiment_id), Path(args.out))
     print(args.out)
@@ -175,15 +175,15 @@ def cmd_bundle_export(args) -> int:
 
 
 def cmd_bundle_import(args) -> int:
-    from .bundle import import_bundle, read_bundle
-    from .store import Store
+    from training.service.bundle import import_bundle, read_bundle
+    from training.service.store import Store
 
     print(import_bundle(Store(args.store), read_bundle(Path(args.bundle)), owner=args.owner))
     return 0
 
 
 def cmd_report(args) -> int:
-    from .report import analyse, html_report, markdown_report
+    from training.analysis.report import analyse, html_report, markdown_report
 
     a = analyse(_experiment_store(args), args.experiment_id, args.price, checkpoint=args.checkpoint)
     Path(args.out).write_text(html_report(a) if args.format == "html" else markdown_report(a), encoding="utf-8")
@@ -192,7 +192,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .results import EXPORT_COLUMNS, run_rows
+    from training.analysis.results import EXPORT_COLUMNS, run_rows
 
     rows = run_rows(_experiment_store(args), args.experiment_id)
     if args.format == "json":
@@ -207,7 +207,7 @@ def cmd_export(args) -> int:
 
 
 def _experiment_store(args):
-    from .store import Store
+    from training.service.store import Store
 
     store = Store(args.store)
     if store.experiment(args.experiment_id) is None:
@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command][0](args)
     except HeadStartError as e:
-        from .policy import redact
+        from training.service.policy import redact
 
         print(f"error: {redact(str(e))}", file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from .errors import ConfigError
+from training.errors import ConfigError
 
 TASK_KINDS = ("text-classification", "causal-lm")
 OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop", "adagrad")

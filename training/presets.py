@@ -6,7 +6,7 @@ pandas docstrings; causal-LM corpora — the standard library's source (A) and p
 """
 from __future__ import annotations
 
-from .config import (
+from training.config import (
     BudgetConfig,
     DataConfig,
     ExperimentConfig,
@@ -17,7 +17,7 @@ from .config import (
     StrategyConfig,
     TrainConfig,
 )
-from .errors import ConfigError
+from training.errors import ConfigError
 
 S = StrategyConfig
 

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .errors import ConfigError
+from training.errors import ConfigError
 
 MODES = ("local", "team", "demo")
 
@@ -76,7 +76,7 @@ class Settings:
 
 def variables() -> list[tuple[str, str]]:
     """(variable, what it does) for every setting, from the field docstrings (README's table and the CLI)."""
-    from .config import field_docs
+    from training.config import field_docs
 
     docs = field_docs(Settings)
     return [tuple(docs[f.name].split(": ", 1)) for f in fields(Settings)]

@@ -22,7 +22,7 @@ from training.config import (
     StrategyConfig,
     TrainConfig,
 )
-from training.store import Store
+from training.service.store import Store
 
 TOPICS = {
     "sports": ["match", "goal", "team", "coach", "league", "score", "player", "season", "stadium", "referee"],
@@ -66,7 +66,7 @@ def make_tiny_bert(out: Path) -> Path:
     import torch
     from transformers import BertConfig, BertModel
 
-    from training.models import resolve_base
+    from training.core.models import resolve_base
 
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)

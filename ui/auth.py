@@ -20,8 +20,8 @@ import time
 
 import streamlit as st
 
-from training.bundle import GALLERY_OWNER
-from training.passwords import hash_password, verify_password
+from training.service.bundle import GALLERY_OWNER
+from training.service.passwords import hash_password, verify_password
 from training.settings import load_settings
 
 RESERVED = {GALLERY_OWNER, "local"}

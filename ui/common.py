@@ -10,8 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from training.runner import ensure_dispatcher
-from training.store import Store
+from training.service.runner import ensure_dispatcher
+from training.service.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 STATUS_LABEL = {"queued": "queued", "running": "running ▶", "done": "done ✓", "failed": "FAILED",
@@ -67,20 +67,20 @@ def experiment_version(root: str, exp_id: str) -> tuple:
 
 @st.cache_resource(max_entries=16, show_spinner="Analysing the experiment…")
 def _cached_analysis(root: str, exp_id: str, price: float, target: float | None, version: str, checkpoint: str = "final"):
-    from training.report import analyse
+    from training.analysis.report import analyse
 
     return analyse(_store(root), exp_id, price, target, checkpoint)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Writing the report…")
 def _cached_html_report(root: str, exp_id: str, price: float, version: str) -> str:
-    from training.report import html_report
+    from training.analysis.report import html_report
 
     return html_report(_cached_analysis(root, exp_id, price, None, version))
 
 
 def cached_analysis(exp_id: str, price: float, target: float | None = None, checkpoint: str = "final"):
-    """`training.report.analyse`, computed once per experiment state, price, target and scored checkpoint for
+    """`training.analysis.report.analyse`, computed once per experiment state, price, target and scored checkpoint for
     every session (with 100 runs it takes ~2 s). Shared, not copied: pages must not mutate it."""
     root = str(store_dir())
     return _cached_analysis(root, exp_id, price, target, repr(experiment_version(root, exp_id)), checkpoint)
@@ -122,7 +122,7 @@ def live_interval() -> float:
 
 def setup_page(title: str) -> str:
     """Page config, sign-in (every page, so no URL skips it) and the navigation; returns the user."""
-    from .auth import require_login
+    from ui.auth import require_login
 
     st.set_page_config(page_title=f"{title} · Head Start", page_icon="🏁", layout="wide")
     user = require_login()
@@ -142,10 +142,9 @@ def experiment_label(e: dict) -> str:
 
 def visible_experiments(user: str | None = None) -> list[dict]:
     """Everything in local mode; elsewhere the user's own experiments and the gallery's."""
-    from training.bundle import GALLERY_OWNER
+    from training.service.bundle import GALLERY_OWNER
     from training.settings import load_settings
-
-    from .auth import current_user
+    from ui.auth import current_user
 
     exps = get_store().experiments()
     if load_settings().mode == "local":
@@ -185,7 +184,7 @@ def _cli(args: list[str], config: dict | None = None) -> subprocess.CompletedPro
 
 
 def _error(proc: subprocess.CompletedProcess) -> str:
-    from training.policy import redact
+    from training.service.policy import redact
 
     text = proc.stderr.strip().splitlines()
     return redact((text[-1] if text else "failed").removeprefix("error: "))
@@ -201,7 +200,7 @@ def plan(config: dict) -> tuple[dict | None, str | None]:
 
 def enqueue(config_or_preset: dict | str, owner: str | None = None) -> tuple[str | None, str | None]:
     """Store an experiment (validated again, quotas checked) and make sure a dispatcher serves the store."""
-    from .auth import current_user
+    from ui.auth import current_user
 
     owner = owner or current_user()
     if isinstance(config_or_preset, str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from training.runner import ensure_dispatcher
+from training.service.runner import ensure_dispatcher
 from ui.common import PAGES, STATUS_LABEL, enqueue, get_store, store_dir, visible_experiments
 
 

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from .stats import mean_interval
+from training.analysis.stats import mean_interval
 
 
 def cost_to_target(runs: pd.DataFrame, metrics: pd.DataFrame, key: str, target: float, higher_is_better: bool,

@@ -12,7 +12,7 @@ import math
 
 import pandas as pd
 
-from .stats import clearly_different
+from training.analysis.stats import clearly_different
 
 WIDE = 0.10
 """A 95% interval wider than this (metric units, for metrics in [0, 1]) is too wide to decide on."""

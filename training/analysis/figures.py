@@ -8,8 +8,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from .pareto import pareto_frontier
-from .style import LAYOUT, color, dash
+from training.analysis.pareto import pareto_frontier
+from training.analysis.style import LAYOUT, color, dash
 
 X_AXES = {"step": "optimizer steps", "examples": "training examples seen", "wall_s": "wall-clock seconds (training only)",
           "flops": "training FLOPs"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..records import Role, Status
-from ..store import Store
+from training.service.records import Role, Status
+from training.service.store import Store
 
 RUN_COLUMNS = [
     "run_id", "strategy", "strategy_name", "n_train", "seed", "status", "steps", "total_steps", "examples",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..hardware import peak_flops_for
+from training.core.hardware import peak_flops_for
 
 CPU_FLOPS = 20e9
 """Training FLOP/s assumed on a CPU when the store has no finished CPU run (2-core box: 15–25e9)."""

@@ -5,8 +5,8 @@ import math
 
 import pandas as pd
 
-from ..hardware import peak_flops_for
-from .stats import mean_interval
+from training.analysis.stats import mean_interval
+from training.core.hardware import peak_flops_for
 
 PRIMARY = {"text-classification": ("eval_accuracy", "accuracy", True),
            "causal-lm": ("eval_perplexity", "perplexity", False)}

@@ -9,8 +9,8 @@ import math
 
 import pandas as pd
 
-from .fairness import failed_cells, reference_summary
-from .stats import clearly_different
+from training.analysis.fairness import failed_cells, reference_summary
+from training.analysis.stats import clearly_different
 
 
 def verdict_table(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFrame,

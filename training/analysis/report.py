@@ -1,0 +1,266 @@
+"""The decision report: self-contained HTML (Plotly inlined once, opens with no network) and Markdown.
+
+Both carry the config, the environment (device, library versions, git commit), the figures (HTML) or
+their tables (Markdown), and the verdict — all computed by `training.analysis`, as the pages show them.
+"""
+from __future__ import annotations
+
+import html
+import json
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from training.analysis import figures as F
+from training.analysis.cost import cost_to_target, pretraining_cost, with_pretraining
+from training.analysis.fairness import check_runs, check_search, failed_cells, reference_summary
+from training.analysis.frames import CHECKPOINTS, at_checkpoint, metrics_frame, references_frame, runs_frame
+from training.analysis.stats import summarise
+from training.analysis.tables import compute_table, forgetting_table, lr_search_table, overfitting_table, primary_metric
+from training.analysis.transfer import effective_data
+from training.analysis.verdict import verdict
+from training.service.policy import redact
+from training.service.records import Experiment
+from training.service.store import Store
+
+
+@dataclass
+class Analysis:
+    """Everything the Compare page and the report show for one experiment."""
+    exp: Experiment
+    config: dict
+    runs: pd.DataFrame
+    metrics: pd.DataFrame
+    metric_col: str
+    metric: str
+    higher_is_better: bool
+    summary: pd.DataFrame
+    compute: pd.DataFrame
+    forgetting: pd.DataFrame
+    overfitting: pd.DataFrame
+    verdict: list[str]
+    verdict_table: pd.DataFrame
+    lr_sweep: pd.DataFrame
+    transfer: pd.DataFrame
+    target: float | None
+    to_target: pd.DataFrame
+    pretrain: dict | None
+    references: pd.DataFrame
+    """The reference baselines, mean over seeds per size (empty for causal LMs)."""
+    findings: list[dict]
+    """Fairness checks: failures (left out of the verdict) and warnings, each with what to change."""
+    checkpoint: str
+    """Which checkpoint of each run is scored: `best` (lowest validation loss) or `end`."""
+    info: dict
+
+
+def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: float | None = None,
+            checkpoint: str = "final") -> Analysis:
+    """Every table, the verdict and the inputs of every figure for one experiment. `target`: the eval metric
+    to price (default: 95% of the best strategy's at the largest size; 105% for perplexity). `checkpoint`:
+    score each run's final model (its end, or for a run trained until a plateau the best checkpoint it kept), its
+    best checkpoint, or its end (see `frames.CHECKPOINTS`); the verdict's table shows the end and the best."""
+    exp = store.experiment(exp_id)
+    cfg = store.experiment_config(exp_id)
+    info = exp.info
+    all_runs, metrics = runs_frame(store, exp_id), metrics_frame(store, exp_id)
+    grid = all_runs[all_runs["role"] == "grid"]
+    best_runs = at_checkpoint(grid, "best")
+    runs = at_checkpoint(grid, checkpoint)
+    metrics = metrics[metrics["run_id"].isin(set(runs["run_id"]))]
+    refs = references_frame(store, exp_id)
+    metric_col, metric, higher = primary_metric(cfg.task)
+    bounded = metric == "accuracy"
+    summary = summarise(runs, metric_col, bounded=bounded) if not runs.empty else pd.DataFrame()
+    end = summarise(grid, metric_col, bounded=bounded) if not grid.empty else pd.DataFrame()
+    best = summarise(best_runs, metric_col, bounded=bounded) if not grid.empty else pd.DataFrame()
+    lr_table = lr_search_table(all_runs, info.get("lr_search", {}), metric)
+    findings = check_runs(runs, metrics, refs, summary, info, metric, higher) if not runs.empty else []
+    findings += check_search(lr_table, findings, summary)
+    pre = pretraining_cost(all_runs, runs)
+    compute = with_pretraining(compute_table(runs, price_per_hour), pre, runs) if not runs.empty else pd.DataFrame()
+    forgetting = forgetting_table(runs) if not runs.empty else pd.DataFrame()
+    overfit = overfitting_table(metrics) if not metrics.empty else pd.DataFrame()
+    # D_E compares each run's lowest validation loss (Hernandez et al. stop early); older experiments: eval loss.
+    loss_col = "best_val_loss" if runs["best_val_loss"].notna().any() else "eval_loss"
+    transfer = effective_data(runs, loss_col, exclude=failed_cells(findings)) if not runs.empty else pd.DataFrame()
+    if target is None and not summary.empty:
+        top = summary[summary["n_train"] == summary["n_train"].max()]["mean"]
+        target = float(top.max() * 0.95) if higher else float(top.min() * 1.05)
+    to_target = pd.DataFrame()
+    if target is not None and not metrics.empty:
+        extra = {s: pre["flops"] for s in set(runs.loc[runs["strategy_name"] != "scratch", "strategy"])} if pre else None
+        to_target = cost_to_target(runs, metrics, f"val/{metric}", target, higher, price_per_hour, extra)
+    progress = (int(grid["status"].isin(["done", "failed", "cancelled"]).sum()), len(grid))
+    if summary.empty and not findings:
+        text, vt = ["No finished runs yet: the verdict appears when runs finish."], pd.DataFrame()
+    else:
+        text, vt = verdict(summary, compute, forgetting, metric, higher, transfer=transfer, findings=findings, refs=refs,
+                           end=end, best=best, progress=progress)
+    return Analysis(exp, cfg.to_dict(), runs, metrics, metric_col, metric, higher, summary, compute, forgetting,
+                    overfit, text, vt, lr_table, transfer, target,
+                    to_target, pre, reference_summary(refs), findings, checkpoint, info)
+
+
+def figures(a: Analysis, x: str = "examples") -> list[tuple[str, go.Figure]]:
+    """(note key, figure) in report order; figures without data are left out."""
+    out = []
+    if not a.summary.empty:
+        out.append(("data_needs", F.data_needs_figure(a.summary, a.metric, a.references)))
+    if not a.metrics.empty:
+        out.append(("curves", F.curves_figure(a.metrics, x=x)))
+        probe_keys = [k for k in a.metrics["key"].unique() if k.startswith("probe/")]
+        if probe_keys:
+            base = a.forgetting["baseline"].iloc[0] if not a.forgetting.empty else None
+            out.append(("probe", F.probe_figure(a.metrics, probe_keys[0], base, x=x)))
+    if not a.forgetting.empty:
+        out.append(("forgetting", F.forgetting_figure(a.forgetting)))
+        out.append(("tradeoff", F.tradeoff_figure(a.runs, a.metric_col, a.metric, a.higher_is_better)))
+    return out
+
+
+def environment(a: Analysis) -> dict:
+    done = a.runs[a.runs["status"] == "done"] if not a.runs.empty else a.runs
+
+    def first(col):
+        vals = done[col].dropna().unique().tolist() if not done.empty else []
+        return ", ".join(map(str, vals)) or "n/a"
+
+    return {"device": first("device_name"), "torch": first("torch"), "transformers": first("transformers"),
+            "python": platform.python_version(), "git commit": git_commit(),
+            "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        if v != v:
+            return "–"
+        return f"{v:.3g}" if abs(v) >= 1e4 or (abs(v) < 1e-3 and v != 0) else f"{v:.3f}"
+    return str(v)
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "_(no rows)_\n"
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def _html_table(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "<p><em>(no rows)</em></p>"
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+                   for row in df.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _html_text(note: str) -> str:
+    escaped = html.escape(note)
+    parts = escaped.split("**")
+    return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
+
+
+LR_SEARCH_NOTE = ("Each strategy's grid runs used the learning rate marked chosen: the lowest validation loss of a short "
+                  "run at one size. A search is reused by later experiments with the same data, model and settings; "
+                  "the built-in presets ship theirs.")
+
+
+def setup_lines(a: Analysis) -> list[str]:
+    """How the comparison was made fair, in words: eval and validation sets, scored checkpoint, learning rates,
+    budgets."""
+    d = a.info.get("data", {})
+    eval_from = f"`{d['eval_source']}` (the user's own test set)" if d.get("eval_source") else "a held-out split of the data"
+    lines = [f"Eval: {d.get('eval_rows', 0):,} examples from {eval_from}; it chose nothing. Learning rates, early stopping "
+             f"and best checkpoints were chosen on {d.get('validation_rows', 0):,} validation examples held out of training."
+             if d else "Eval and validation sets: not recorded for this experiment.",
+             f"Runs are scored by their {CHECKPOINTS[a.checkpoint]}."]
+    sources = a.info.get("lr_source") or {}
+    if sources:
+        lines.append("Learning rates: " + ", ".join(f"{s} {src}" for s, src in sources.items()) + ".")
+    plateau = [s for s, on in (a.info.get("until_plateau") or {}).items() if on]
+    if plateau:
+        b = a.config["budget"]
+        lines.append(f"{', '.join(plateau)} trained until validation loss stopped improving ({b['patience']} evaluations "
+                     f"without a new best), at most {b['plateau_cap']:g}× the budget policy's steps.")
+    return lines
+
+
+def check_lines(a: Analysis) -> list[str]:
+    if not a.findings:
+        return ["No check failed."]
+    return [f"{'FAILED' if f['severity'] == 'failure' else 'Warning'}: {f['message']} {f['advice']}" for f in a.findings]
+
+
+def markdown_report(a: Analysis) -> str:
+    env = environment(a)
+    out = [f"# Head Start report — {a.exp.name}", "", f"Experiment `{a.exp.id}`, task {a.config['task']}, "
+           f"base `{a.config['model']['base']}`, data `{a.config['data']['source']}`.", ""]
+    out += [f"- {line}" for line in setup_lines(a)] + ["", "## Is this comparison fair?", ""]
+    out += [f"- {line}" for line in check_lines(a)] + ["", "## Verdict", ""]
+    out += [f"- {s}" for s in a.verdict] + ["", markdown_table(a.verdict_table), "## Data needs", "",
+                                            (F.NOTES["data_needs"]), "", markdown_table(a.summary),
+                                            "## Effective data transferred", "", (F.NOTES["transfer"]), "",
+                                            markdown_table(a.transfer), "## Compute", "", (F.NOTES["compute"]), "",
+                                            markdown_table(a.compute), f"## Cost to reach {a.metric} {_fmt(a.target)}", "",
+                                            markdown_table(a.to_target), "## Learning-rate search", "",
+                                            LR_SEARCH_NOTE, "", markdown_table(a.lr_sweep),
+                                            "## Forgetting", "", (F.NOTES["forgetting"]), "",
+                                            markdown_table(a.forgetting), "## Overfitting", "",
+                                            (F.NOTES["overfitting"]), "", markdown_table(a.overfitting),
+                                            "## Environment", ""]
+    out += [f"- {k}: {v}" for k, v in env.items()]
+    out += ["", "## Config", "", "```json", json.dumps(a.config, indent=2), "```", "",
+            "Figures are in the HTML report.", ""]
+    return redact("\n".join(out))  # a report leaves the process: no token in a path or a config survives
+
+
+CSS = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2rem auto;padding:0 1rem;
+color:#1b1b1b}table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.9rem}td,th{border:1px solid #ccc;
+padding:.25rem .5rem;text-align:right}th{background:#f3f3f3}.note{color:#444;font-size:.95rem}
+.verdict{background:#f6f8fa;border-left:4px solid #0072B2;padding:.75rem 1rem}pre{background:#f6f8fa;padding:1rem;
+overflow:auto}"""
+
+
+def html_report(a: Analysis) -> str:
+    env = environment(a)
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Head Start — {html.escape(a.exp.name)}</title>"
+             f"<style>{CSS}</style></head><body>",
+             f"<h1>Head Start report — {html.escape(a.exp.name)}</h1>",
+             f"<p>Experiment <code>{a.exp.id}</code>, task {a.config['task']}, base <code>"
+             f"{html.escape(a.config['model']['base'])}</code>, data <code>{html.escape(a.config['data']['source'])}</code>.</p>",
+             "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in setup_lines(a)) + "</ul>",
+             "<h2>Is this comparison fair?</h2><ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in check_lines(a))
+             + "</ul>",
+             "<h2>Verdict</h2><div class='verdict'><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in a.verdict)
+             + "</ul></div>", _html_table(a.verdict_table)]
+    parts = [redact(p) for p in parts]  # a report leaves the process: no token in a path or a config survives
+    for i, (key, fig) in enumerate(figures(a)):  # (not Plotly's own script, which redaction's patterns would break)
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_height="480px"))
+        parts.append(f"<p class='note'>{_html_text(F.NOTES[key])}</p>")
+    parts += [redact(p) for p in ["<h2>Effective data transferred</h2>", f"<p class='note'>{_html_text(F.NOTES['transfer'])}</p>",
+              _html_table(a.transfer),
+              "<h2>Compute</h2>", f"<p class='note'>{_html_text(F.NOTES['compute'])}</p>", _html_table(a.compute),
+              f"<h2>Cost to reach {html.escape(a.metric)} {_fmt(a.target)}</h2>", _html_table(a.to_target),
+              "<h2>Learning-rate search</h2>", f"<p class='note'>{html.escape(LR_SEARCH_NOTE)}</p>", _html_table(a.lr_sweep),
+              "<h2>Forgetting</h2>", _html_table(a.forgetting), "<h2>Overfitting</h2>",
+              f"<p class='note'>{_html_text(F.NOTES['overfitting'])}</p>", _html_table(a.overfitting),
+              "<h2>Environment</h2><ul>" + "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in env.items())
+              + "</ul>", "<h2>Config</h2><pre>" + html.escape(json.dumps(a.config, indent=2)) + "</pre></body></html>"]]
+    return "\n".join(parts)

@@ -1,0 +1,124 @@
+"""Analytic training FLOPs, peak memory and MFU.
+
+FLOPs follow Kaplan et al. (2020): a matmul weight costs 2 FLOPs per token forward and 4 backward
+(2 for the gradient of its input, 2 for its own gradient). So, per unit (a transformer block, or the
+head) with N matmul parameters of which T are trainable:
+
+* below the lowest trainable unit, only the forward runs:                          2N
+* a frozen unit that gradients must pass through (something below it trains):    4N
+* a trained unit:                                                                 4N + 2T  (= 6N when all train)
+* LoRA: the frozen base passes gradients and the adapters train:                  4N_base + 6N_adapter
+
+The attention score and value matmuls (no weights) cost 4·d·L per token forward for a sequence of
+length L, and twice that backward when gradients pass — PaLM's 6N + 12·L·d·T per token in total for
+full training. N counts only matmul weights (nn.Linear and GPT-2's Conv1D): embedding lookups are
+free. Token counts are real (unpadded) tokens, and attention uses each sequence's real length.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from training.core.hardware import peak_flops_for
+from training.core.models import Structure, params_below_blocks
+
+
+def _is_matmul(module: nn.Module) -> bool:
+    return isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D"
+
+
+def _matmul_params(module: nn.Module) -> tuple[int, int]:
+    """(all, trainable) parameters of the matmul modules inside `module`, shared tensors once."""
+    total = trainable = 0
+    seen = set()
+    for m in module.modules():
+        if not _is_matmul(m):
+            continue
+        for p in m.parameters(recurse=False):
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            total += p.numel()
+            trainable += p.numel() if p.requires_grad else 0
+    return total, trainable
+
+
+@dataclass
+class Unit:
+    name: str
+    n: int            # matmul parameters
+    trainable: int    # of which trainable
+    passes: bool      # gradients flow through it (it or something below it trains)
+    attention: bool   # has the attention score/value matmuls
+    per_token: bool   # runs on every token (False: once per sequence, e.g. a pooled classifier head)
+
+
+class FlopCounter:
+    """Per-batch training FLOPs for a model in its current trainable state (rebuild after it changes)."""
+
+    def __init__(self, model: nn.Module, st: Structure):
+        below = any(p.requires_grad for p in params_below_blocks(model, st.blocks))  # embeddings train
+        self.units: list[Unit] = []
+        for i, block in enumerate(st.blocks):
+            n, t = _matmul_params(block)
+            below = below or any(p.requires_grad for p in block.parameters())
+            self.units.append(Unit(f"block{i}", n, t, below, True, True))
+        n, t = _matmul_params(st.head)
+        below = below or any(p.requires_grad for p in st.head.parameters())
+        self.units.append(Unit("head", n, t, below, False, st.head_per_token))
+        self.attn_dim = st.attn_dim
+
+    def training_flops(self, tokens: int, sum_sq_len: int, sequences: int, units: slice = slice(None)) -> float:
+        """FLOPs of one forward+backward over a batch with `tokens` real tokens in `sequences` sequences
+        whose squared lengths sum to `sum_sq_len` (of the selected units; default all)."""
+        total = 0.0
+        for u in self.units[units]:
+            count = tokens if u.per_token else sequences
+            mult = 4 if u.passes else 2
+            total += (mult * u.n + 2 * u.trainable) * count
+            if u.attention:
+                total += (3 if u.passes else 1) * 4 * self.attn_dim * sum_sq_len
+        return total
+
+    def forward_flops(self, tokens: int, sum_sq_len: int, sequences: int, units: slice = slice(None)) -> float:
+        """Forward-only FLOPs of the selected units (e.g. encoding features once for a cached probe)."""
+        total = 0.0
+        for u in self.units[units]:
+            total += 2 * u.n * (tokens if u.per_token else sequences)
+            if u.attention:
+                total += 4 * self.attn_dim * sum_sq_len
+        return total
+
+
+def device_peak_flops(device: torch.device) -> float | None:
+    """bf16 dense peak of the device, or None when unknown (CPU): then MFU is not reported."""
+    if device.type != "cuda":
+        return None
+    return peak_flops_for(torch.cuda.get_device_name(device))
+
+
+def estimate_memory(*, total_params: int, trainable_params: int, optimizer: str, micro_batch: int, seq_len: int,
+                    hidden: int, heads: int, layers_with_activations: int, vocab: int, bf16: bool,
+                    quantized: bool = False, cached_features: bool = False) -> dict[str, int]:
+    """Peak training memory in bytes, by part — a preflight estimate, not a measurement.
+
+    weights fp32 (≈ 0.55 bytes/param when 4-bit quantised); gradients fp32 for trainable parameters;
+    optimizer state (Adam/AdamW two fp32 moments, SGD/RMSprop/Adagrad one); activations saved for
+    backward in every block gradients pass through, after Korthikanti et al. (2022):
+    s·b·h·(34 + 5·a·s/h) bytes per block in 16-bit (twice that in fp32); LM logits b·s·V in fp32.
+    """
+    weights = int(total_params * (0.55 if quantized else 4))
+    gradients = trainable_params * 4
+    moments = {"adamw": 2, "adam": 2, "sgd": 1, "rmsprop": 1, "adagrad": 1}[optimizer]
+    optimizer_state = trainable_params * 4 * moments
+    if cached_features:
+        activations = 0
+    else:
+        per_block = seq_len * micro_batch * hidden * (34 + 5 * heads * seq_len / max(hidden, 1))
+        activations = int(layers_with_activations * per_block * (1 if bf16 else 2))
+    logits = micro_batch * seq_len * vocab * 4 * 2  # logits and their gradient
+    total = weights + gradients + optimizer_state + activations + logits
+    return {"weights": weights, "gradients": gradients, "optimizer": optimizer_state,
+            "activations": activations + logits, "total": total}

@@ -1,0 +1,216 @@
+"""Read examples from a data source into a `Table` (texts, labels, groups), with errors a user can act on.
+
+Sources: `builtin:NAME` (offline, see `builtin.py`), `hf:DATASET[:CONFIG]` (downloaded with
+`huggingface_hub.snapshot_download`, then parsed by `datasets.load_dataset` — the download is the only
+network edge), and local .csv/.tsv/.jsonl/.parquet files. Nothing here writes to the store; built-in
+tables are cached (see `shared_cache_dir`) because building them takes seconds.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from training.core.data import builtin
+from training.errors import DataError
+
+FILE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
+# name → (task kinds it serves, builder, package whose version changes its contents)
+BUILTINS = {
+    "stdlib-docstrings": ("text-classification", builtin.stdlib_docstrings, None),
+    "python-stdlib": ("causal-lm", lambda: builtin.python_source_documents(None), None),
+    "pandas-source": ("causal-lm", lambda: builtin.python_source_documents("pandas"), "pandas"),
+    "numpy-source": ("causal-lm", lambda: builtin.python_source_documents("numpy"), "numpy"),
+    "reference-docstrings": ("probe", lambda: [{"summary": s, "body": b} for s, b in builtin.reference_docstring_pairs()],
+                             "pandas"),
+}
+
+
+@dataclass
+class Table:
+    """Examples as parallel lists. labels is None for causal-lm; groups is None when there are none."""
+    texts: list[str]
+    labels: list[str] | None
+    groups: list[str] | None
+    fingerprint: str
+    """sha256 of the content: keys the tokenisation cache and is recorded with every run."""
+    dropped_rows: int = 0
+    """Rows skipped because their text or label was missing."""
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def label_names(self) -> list[str]:
+        return sorted(set(self.labels or []))
+
+
+def describe_source(source: str) -> str:
+    kind, _, rest = source.partition(":")
+    if kind == "builtin":
+        return f"built-in dataset {rest!r}"
+    if kind == "hf":
+        return f"Hugging Face dataset {rest!r}"
+    return f"file {source}"
+
+
+def load_frame(source: str, *, hf_split: str = "train", max_rows: int | None = None) -> pd.DataFrame:
+    """The raw rows of a source as a DataFrame (no column mapping yet)."""
+    kind, _, rest = source.partition(":")
+    if kind == "builtin":
+        df = _builtin_frame(rest)
+    elif kind == "hf":
+        df = _hf_frame(rest, hf_split)
+    else:
+        df = _file_frame(Path(source).expanduser())
+    return df.head(max_rows) if max_rows else df
+
+
+def load_table(source: str, task: str, *, text_column: str = "text", label_column: str = "label",
+               group_column: str | None = None, hf_split: str = "train", max_rows: int | None = None,
+               min_classes: int = 2) -> Table:
+    """Rows of `source` mapped to (text, label, group), validated for `task` (an eval set may hold one class)."""
+    kind, _, name = source.partition(":")
+    if kind == "builtin" and builtin_task(name) not in (None, task):
+        fitting = [n for n, entry in BUILTINS.items() if entry[0] == task]
+        raise DataError(f"built-in dataset {name!r} is not {task} data; built-ins for {task}: {', '.join(fitting)}")
+    df = load_frame(source, hf_split=hf_split, max_rows=max_rows)
+    where = describe_source(source)
+    if len(df) == 0:
+        raise DataError(f"{where} has no rows; give a file with a header and at least two examples")
+    columns = [str(c) for c in df.columns]
+    needed = [("text", text_column)] + ([("label", label_column)] if task == "text-classification" else [])
+    if group_column:
+        needed.append(("group", group_column))
+    for role, col in needed:
+        if col not in df.columns:
+            raise DataError(f"{role} column {col!r} not found in {where}; columns are: {', '.join(columns)}. "
+                            f"Set data.{role}_column to one of them.")
+    keep = df[text_column].notna() & df[text_column].astype(str).str.strip().ne("")
+    if task == "text-classification":
+        keep &= df[label_column].notna()
+    dropped = int((~keep).sum())
+    df = df[keep]
+    if len(df) == 0:
+        raise DataError(f"every row of {where} has an empty text{' or label' if task == 'text-classification' else ''}")
+    texts = df[text_column].astype(str).tolist()
+    labels = None
+    if task == "text-classification":
+        labels = [_label_str(v) for v in df[label_column].tolist()]
+        classes = sorted(set(labels))
+        if len(classes) < min_classes:
+            raise DataError(f"column {label_column!r} of {where} has only one class ({classes[0]!r}); "
+                            "text classification needs at least two. Check data.label_column.")
+    groups = df[group_column].astype(str).tolist() if group_column else None
+    fingerprint = _fingerprint(texts, labels, groups)
+    return Table(texts, labels, groups, fingerprint, dropped)
+
+
+def _label_str(v) -> str:
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return str(v)
+
+
+def _fingerprint(texts, labels, groups) -> str:
+    h = hashlib.sha256()
+    for i, t in enumerate(texts):
+        h.update(t.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00" + (labels[i].encode() if labels else b"") + b"\x00")
+        h.update((groups[i].encode() if groups else b"") + b"\x01")
+    return h.hexdigest()
+
+
+# -- built-ins -------------------------------------------------------------------------------------
+
+def shared_cache_dir() -> Path:
+    """Cache for built-in tables, shared by every store on this machine (they depend only on the
+    installed Python and packages): $HEADSTART_CACHE, else ~/.cache/headstart."""
+    from training.settings import load_settings
+
+    return load_settings().cache
+
+
+def _builtin_frame(name: str) -> pd.DataFrame:
+    if name not in BUILTINS:
+        raise DataError(f"unknown built-in dataset {name!r}; built-ins are: {', '.join(BUILTINS)}")
+    _, build, package = BUILTINS[name]
+    version = f"{metadata.version(package)}/{metadata.version('numpy')}" if package else ""
+    key = hashlib.sha256(json.dumps([name, platform.python_version(), version, builtin.__doc__]).encode()).hexdigest()[:16]
+    path = shared_cache_dir() / "tables" / f"{name}-{key}.parquet"
+    if path.exists():
+        return pd.read_parquet(path)
+    df = pd.DataFrame(build())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        df.to_parquet(tmp, index=False)
+        tmp.replace(path)  # atomic: a concurrent reader sees the whole file or none
+    except OSError:
+        pass  # a read-only home only costs rebuilding next time
+    return df
+
+
+def builtin_task(name: str) -> str | None:
+    entry = BUILTINS.get(name)
+    return entry[0] if entry else None
+
+
+# -- Hugging Face hub ------------------------------------------------------------------------------
+
+def hf_snapshot(repo_id: str, repo_type: str) -> str:
+    """Download (or reuse from the HF cache) a hub repository; the one network edge of hub loading."""
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(repo_id=repo_id, repo_type=repo_type)
+
+
+def _hf_frame(spec: str, split: str) -> pd.DataFrame:
+    name, _, config = spec.partition(":")
+    if not name:
+        raise DataError("hf: needs a dataset id, e.g. hf:stanfordnlp/imdb or hf:nyu-mll/glue:sst2")
+    try:
+        local = hf_snapshot(name, "dataset")
+    except Exception as e:  # network, auth, missing repo: all end the same way for the user
+        raise DataError(f"could not download Hugging Face dataset {name!r} ({type(e).__name__}: {e}). "
+                        "Check the id and your network, or download the data and give a local file.") from None
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(local, name=config or None, split=split)
+    except ValueError as e:
+        raise DataError(f"Hugging Face dataset {name!r}: {e}") from None
+    return ds.to_pandas()
+
+
+# -- local files -----------------------------------------------------------------------------------
+
+def _file_frame(path: Path) -> pd.DataFrame:
+    if path.suffix.lower() not in FILE_SUFFIXES:
+        raise DataError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; use one of "
+                        f"{', '.join(FILE_SUFFIXES)}, builtin:NAME or hf:DATASET")
+    if not path.is_file():
+        raise DataError(f"data file {path} not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path} is empty; give a file with a header row and examples")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".tsv"):
+            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8", dtype=str,
+                               keep_default_na=False, na_values=[""])
+        if suffix == ".jsonl":
+            return pd.read_json(path, lines=True, encoding="utf-8", dtype=False)
+        return pd.read_parquet(path)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text (byte {e.start}: {e.reason}); re-save it as UTF-8, e.g. "
+                        f"`iconv -f latin1 -t utf-8 {path.name} > fixed{suffix}`") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} has no rows; give a header row and examples") from None
+    except (ValueError, pd.errors.ParserError) as e:
+        raise DataError(f"{path} could not be parsed as {suffix[1:].upper()}: {e}") from None

@@ -1,0 +1,89 @@
+"""Reference baselines for text classification: the majority class and TF-IDF + logistic regression.
+
+Both see exactly what the neural runs see — the same nested training subset at each size, the same
+validation set for choosing the regularisation strength, the same eval set for scoring — and cost seconds.
+They answer "is this neural run even above trivial?" before anyone reads a chart.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from training.config import DataConfig
+from training.core.data.task import TaskData
+from training.core.evaluate import macro_f1
+
+C_GRID = (0.1, 1.0, 10.0, 100.0)
+"""Inverse regularisation strengths tried for the logistic regression; the one with the lowest validation
+log-loss is scored on the eval set (the same selection rule as the neural runs' learning rates)."""
+
+NAMES = {"majority": "majority class", "tfidf": "TF-IDF + logistic regression"}
+
+
+def _log_loss(proba: np.ndarray, y: np.ndarray) -> float:
+    return float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, 1.0))))
+
+
+def _scores(proba: np.ndarray, y: np.ndarray, n_classes: int) -> dict:
+    pred = proba.argmax(axis=1)
+    return {"accuracy": float(np.mean(pred == y)), "macro_f1": macro_f1(y, pred, n_classes), "loss": _log_loss(proba, y)}
+
+
+def majority(y_train: np.ndarray, y_eval: np.ndarray, n_classes: int) -> dict:
+    """Always the most frequent training class; its loss is the training class prior's (add-one smoothed),
+    the loss a model that learned nothing but the class balance reaches."""
+    counts = np.bincount(y_train, minlength=n_classes).astype(float)
+    prior = (counts + 1) / (counts.sum() + n_classes)
+    proba = np.tile(prior, (len(y_eval), 1))
+    out = _scores(proba, y_eval, n_classes)
+    out["accuracy"] = float(np.mean(y_eval == int(np.argmax(counts))))
+    return out
+
+
+def tfidf_logreg(train_texts, y_train, val_texts, y_val, eval_texts, y_eval, n_classes: int) -> dict | None:
+    """Word 1–2-gram TF-IDF (sublinear tf) and a multinomial logistic regression; C chosen on validation."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    if len(np.unique(y_train)) < 2:
+        return None
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=200_000)
+    x_train = vec.fit_transform(train_texts)
+    x_val, x_eval = vec.transform(val_texts), vec.transform(eval_texts)
+
+    def full_proba(model, x) -> np.ndarray:
+        proba = np.full((x.shape[0], n_classes), 1e-6)
+        proba[:, model.classes_] = model.predict_proba(x)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    best = None
+    for c in C_GRID:
+        model = LogisticRegression(C=c, max_iter=2000).fit(x_train, y_train)
+        val_loss = _log_loss(full_proba(model, x_val), y_val)
+        if best is None or val_loss < best[0]:
+            best = (val_loss, c, model)
+    _, c, model = best
+    return {**_scores(full_proba(model, x_eval), y_eval, n_classes), "C": c}
+
+
+def reference_rows(data: TaskData, cfg: DataConfig, sizes: list[int], seeds: list[int]) -> list[dict]:
+    """One row per (reference, size, seed): accuracy, macro-F1 and loss on the eval set."""
+    k = len(data.label_names)
+    y_pool, y_val, y_eval = data.train.labels, data.validation.labels, data.eval.labels
+    texts = data.texts
+    rows = []
+    for seed in seeds:
+        for n in sizes:
+            idx = data.subset_indices(cfg, n, seed)
+            y = y_pool[idx]
+            rows.append({"reference": "majority", "n_train": int(n), "seed": int(seed), **majority(y, y_eval, k)})
+            tf = tfidf_logreg([texts["train"][i] for i in idx], y, texts["validation"], y_val, texts["eval"], y_eval, k)
+            if tf is not None:
+                rows.append({"reference": "tfidf", "n_train": int(n), "seed": int(seed), **tf})
+    for r in rows:
+        r["name"] = NAMES[r["reference"]]
+        r["eval_examples"] = len(y_eval)
+        if not math.isfinite(r["loss"]):
+            r["loss"] = None
+    return rows

@@ -1,0 +1,189 @@
+"""Experiment bundles: an experiment's config, runs, metrics and events in one JSON file (gzip-compressed),
+without checkpoints, process ids or machine paths of the store. Export, import, and the gallery of
+bundles shipped in `gallery/`. Secrets are redacted on the way out.
+
+An imported bundle is a *record*: its runs can be looked at, compared and reported, never trained —
+runs that had not finished when it was exported arrive cancelled, `Store.requeue` and the dispatcher's
+recovery leave them alone, and the worker refuses them. To train it, launch its config as a new
+experiment (the normal path, with every policy check). Reading is bounded: the compressed bytes by the
+upload cap, the decompressed stream by `HEADSTART_BUNDLE_MAX_MB`, and the structure is checked field by
+field before anything is written.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import shutil
+import time
+import zlib
+from pathlib import Path
+
+from training.config import ExperimentConfig
+from training.errors import HeadStartError
+from training.service.policy import PolicyError, redact
+from training.service.store import STATUSES, Store, new_id
+from training.settings import load_settings
+
+FORMAT = "headstart-bundle/1"
+GALLERY = Path(__file__).resolve().parents[2] / "gallery"
+"""Bundles shipped with Head Start; HEADSTART_GALLERY points the gallery at another folder."""
+GALLERY_OWNER = "gallery"
+RECORD_NOTE = ("not finished when the bundle was exported; an imported experiment is a record, never trained here — "
+               "launch its config as a new experiment to train it")
+RUN_FIELDS = ["id", "seq", "strategy", "n_train", "seed", "status", "role", "lr", "depends_on", "total_steps", "error",
+              "created_at", "started_at", "ended_at", "attempts", "micro_batch_size", "mem_estimate", "result_json"]
+
+
+def export_bundle(store: Store, exp_id: str) -> dict:
+    exp = store.experiment(exp_id)
+    if exp is None:
+        raise HeadStartError(f"no experiment {exp_id!r}")
+    runs = store.runs(exp_id)
+    return json.loads(redact(json.dumps({
+        "format": FORMAT, "exported_at": time.time(),
+        "experiment": {"id": exp.id, "name": exp.name, "config": json.loads(exp.config_json),
+                       "created_at": exp.created_at, "info": exp.info},
+        "runs": [{k: row[k] for k in RUN_FIELDS} for row in (r.as_row() for r in runs)],
+        "metrics": [[m["run_id"], m["step"], m["examples"], m["wall_s"], m["flops"], m["key"], m["value"]]
+                    for m in store.metrics(exp_id=exp_id)],
+        "events": [[e["run_id"], e["at"], e["kind"], e["message"], e["data_json"]] for r in runs for e in store.events(r.id)],
+    })))
+
+
+def write_bundle(bundle: dict, path: Path) -> None:
+    data = json.dumps(bundle, separators=(",", ":")).encode()
+    path.write_bytes(gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
+
+
+def read_bundle(path_or_bytes, name: str = "the bundle") -> dict:
+    """Parse and check a bundle (bytes or a path), within the deployment's size caps."""
+    settings = load_settings()
+    if isinstance(path_or_bytes, Path):
+        name = path_or_bytes.name
+        if path_or_bytes.stat().st_size > settings.upload_max_mb * 1_000_000:
+            raise PolicyError(f"{name} is over this deployment's {settings.upload_max_mb} MB upload cap")
+        raw = path_or_bytes.read_bytes()
+    else:
+        raw = path_or_bytes
+    if len(raw) > settings.upload_max_mb * 1_000_000:
+        raise PolicyError(f"{name} is {len(raw) / 1e6:.1f} MB, over this deployment's {settings.upload_max_mb} MB "
+                          "upload cap (HEADSTART_UPLOAD_MAX_MB)")
+    if raw[:2] == b"\x1f\x8b":
+        raw = _gunzip(raw, settings.bundle_max_mb * 1_000_000, name)
+    elif len(raw) > settings.bundle_max_mb * 1_000_000:
+        raise PolicyError(f"{name} is over the {settings.bundle_max_mb} MB a bundle may hold (HEADSTART_BUNDLE_MAX_MB)")
+    try:
+        bundle = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise HeadStartError(f"{name} is not a Head Start bundle (JSON expected): {e}") from None
+    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
+        raise HeadStartError(f"{name} is not a Head Start bundle (format {FORMAT!r} expected)")
+    check_bundle(bundle, name)
+    return bundle
+
+
+def _gunzip(raw: bytes, limit: int, name: str) -> bytes:
+    """Decompress a gzip stream, refusing it as soon as it would expand beyond `limit` bytes."""
+    d = zlib.decompressobj(wbits=31)
+    out, size = [], 0
+    try:
+        chunk = d.decompress(raw, 1 << 20)
+        while chunk:
+            size += len(chunk)
+            if size > limit:
+                raise PolicyError(f"{name} expands beyond the {limit // 1_000_000} MB a bundle may hold "
+                                  "(HEADSTART_BUNDLE_MAX_MB); it is not a bundle this deployment accepts")
+            out.append(chunk)
+            chunk = d.decompress(d.unconsumed_tail, 1 << 20)
+    except zlib.error as e:
+        raise HeadStartError(f"{name} is not a readable gzip file ({e})") from None
+    return b"".join(out)
+
+
+def _expect(ok: bool, where: str, what: str, name: str) -> None:
+    if not ok:
+        raise HeadStartError(f"{name} is not a valid Head Start bundle: {where} must be {what}")
+
+
+def check_bundle(bundle: dict, name: str = "the bundle") -> None:
+    """Check a bundle's structure field by field (no KeyError or TypeError reaches the user)."""
+    def num(x) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    exp = bundle.get("experiment")
+    _expect(isinstance(exp, dict), "experiment", "a mapping", name)
+    for key, kind in (("id", str), ("name", str), ("config", dict)):
+        _expect(isinstance(exp.get(key), kind), f"experiment.{key}", f"a {kind.__name__}", name)
+    _expect(num(exp.get("created_at")), "experiment.created_at", "a number", name)
+    _expect(isinstance(exp.get("info", {}), dict), "experiment.info", "a mapping", name)
+    try:
+        ExperimentConfig.from_dict(exp["config"])
+    except HeadStartError as e:
+        raise HeadStartError(f"{name} holds an experiment config this version cannot use: {e}") from None
+    runs = bundle.get("runs")
+    _expect(isinstance(runs, list) and runs, "runs", "a non-empty list", name)
+    ids = set()
+    for i, r in enumerate(runs):
+        _expect(isinstance(r, dict) and set(RUN_FIELDS) <= set(r), f"runs[{i}]", f"a mapping with {', '.join(RUN_FIELDS)}",
+                name)
+        for key in ("id", "strategy", "status", "role"):
+            _expect(isinstance(r[key], str), f"runs[{i}].{key}", "a string", name)
+        for key in ("seq", "n_train", "seed"):
+            _expect(isinstance(r[key], int) and not isinstance(r[key], bool), f"runs[{i}].{key}", "an integer", name)
+        _expect(r["status"] in STATUSES, f"runs[{i}].status", f"one of {', '.join(STATUSES)}", name)
+        _expect(r["depends_on"] is None or isinstance(r["depends_on"], str), f"runs[{i}].depends_on", "a string", name)
+        _expect(r["result_json"] is None or isinstance(r["result_json"], str), f"runs[{i}].result_json", "a string",
+                name)
+        ids.add(r["id"])
+    for i, r in enumerate(runs):
+        _expect(not r["depends_on"] or set(r["depends_on"].split(",")) <= ids, f"runs[{i}].depends_on",
+                "ids of runs in the bundle", name)
+    for key, width, rule in (("metrics", 7, lambda m: isinstance(m[0], str) and m[0] in ids and isinstance(m[5], str)
+                              and all(num(x) for x in (m[1], m[2], m[3], m[4], m[6]))),
+                             ("events", 5, lambda e: isinstance(e[0], str) and e[0] in ids and num(e[1])
+                              and all(isinstance(x, str) for x in e[2:]))):
+        rows = bundle.get(key)
+        _expect(isinstance(rows, list), key, "a list", name)
+        for i, row in enumerate(rows):
+            _expect(isinstance(row, list) and len(row) == width and rule(row), f"{key}[{i}]",
+                    f"a row of {width} fields of the right types for a run in the bundle", name)
+
+
+def bundle_digest(bundle: dict) -> str:
+    return hashlib.sha256(json.dumps(bundle["experiment"], sort_keys=True).encode()
+                          + json.dumps(bundle["runs"], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def import_bundle(store: Store, bundle: dict, owner: str = "local") -> str:
+    """Insert a bundle as a new experiment (new ids) in one transaction; returns its id. Importing the
+    same bundle for the same owner twice returns the first copy."""
+    digest = bundle_digest(bundle)
+    for e in store.experiments():
+        if e.owner == owner and e.info.get("bundle") == digest:
+            return e.id
+    exp = bundle["experiment"]
+    cfg = ExperimentConfig.from_dict(exp["config"])
+    exp_id = new_id("e")
+    ids = {r["id"]: new_id("r") for r in bundle["runs"]}
+    info = dict(exp.get("info") or {}, bundle=digest, imported_from=exp["id"])
+    runs = []
+    for r in bundle["runs"]:
+        unfinished = r["status"] in ("queued", "running", "interrupted")
+        runs.append({**{k: r[k] for k in RUN_FIELDS}, "id": ids[r["id"]],
+                     "depends_on": ",".join(ids[d] for d in r["depends_on"].split(",")) if r["depends_on"] else None,
+                     "status": "cancelled" if unfinished else r["status"], "error": RECORD_NOTE if unfinished else r["error"]})
+    store.experiment_dir(exp_id).mkdir(parents=True)
+    try:
+        cfg.save(store.experiment_dir(exp_id) / "config.yaml")
+        store.insert_record(exp_id, exp["name"], cfg, exp["created_at"], owner, info, runs,
+                            [[ids[m[0]], *m[1:]] for m in bundle["metrics"]], [[ids[e[0]], *e[1:]] for e in bundle["events"]])
+    except BaseException:
+        shutil.rmtree(store.experiment_dir(exp_id), ignore_errors=True)
+        raise
+    return exp_id
+
+
+def gallery_bundles() -> list[Path]:
+    folder = load_settings().gallery or GALLERY
+    return sorted(folder.glob("*.json.gz")) if folder.is_dir() else []

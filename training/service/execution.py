@@ -1,0 +1,279 @@
+"""Executing one stored run: the policy check where work starts, the learning rate (searched or fixed), the
+data, probes and model, the loop, the out-of-memory retry, and the result row — done, failed or cancelled.
+`run_experiment` plans and executes every run in this process (the CLI's `run`, tests); the dispatcher
+runs each in a worker process (`runner`, `worker`).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+from training.config import ExperimentConfig, StrategyConfig
+from training.core import checkpoint, loop
+from training.core.control import Cancelled, WorkerControl
+from training.core.data.task import TaskData, prepare_task_data
+from training.core.evaluate import PRIMARY_METRIC
+from training.core.models import build_task_model, load_tokenizer, resolve_base, structure
+from training.core.probes import build_probes
+from training.core.strategies import get_strategy
+from training.errors import HeadStartError
+from training.service import lr_search
+from training.service.planning import PRETRAIN, REFERENCES, device_name, launch, resolve_device, strategy_configs, use_bf16
+from training.service.policy import check_run_start
+from training.service.records import Role, Status
+from training.service.runner import process_started
+from training.service.store import RunSink, Store
+from training.settings import load_settings
+
+
+def execute_run(store: Store, run_id: str, control=None) -> dict:
+    """Train one stored run and record its outcome (done / failed / cancelled). Returns the run row."""
+    run = store.run(run_id)
+    cfg = store.experiment_config(run.experiment_id)
+    try:
+        check_run_start(cfg, run, store, load_settings())  # policy where work starts, not only where it was asked for
+    except HeadStartError as e:
+        store.update_run(run_id, status=Status.FAILED, ended_at=time.time(), error=str(e))
+        store.add_event(run_id, "refused", str(e))
+        return store.run(run_id)
+    now = time.time()
+    store.update_run(run_id, status=Status.RUNNING, pid=os.getpid(), proc_started=process_started(os.getpid()),
+                     started_at=run.started_at or now, heartbeat_at=now, error=None,
+                     device=run.device or cfg.speed.device)
+    sink = RunSink(store, run_id)
+    try:
+        result = _execute_with_oom_retry(store, cfg, run, sink, control)
+    except Cancelled as e:
+        store.update_run(run_id, status=Status.CANCELLED, ended_at=time.time(), error=str(e))
+    except HeadStartError as e:
+        store.update_run(run_id, status=Status.FAILED, ended_at=time.time(), error=str(e))
+    except Exception as e:  # noqa: BLE001 — any crash becomes a failed run with its traceback as an event
+        sink.event("error", f"{type(e).__name__}: {e}", {"traceback": traceback.format_exc()})
+        store.update_run(run_id, status=Status.FAILED, ended_at=time.time(), error=f"{type(e).__name__}: {e}")
+    else:
+        store.update_run(run_id, status=Status.DONE, ended_at=time.time(), result=result)
+    if run.role == Role.LR_SWEEP:
+        lr_search.record(store, run, device_name())
+    return store.run(run_id)
+
+
+def _execute_with_oom_retry(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, control) -> dict:
+    """On out-of-memory, halve the micro-batch and double gradient accumulation (the effective batch and
+    so the curve stay the same) and resume from the last checkpoint; give up at a micro-batch of 1."""
+    batch = cfg.train.batch_size
+    micro = run.micro_batch_size or cfg.train.micro_batch_size or batch
+    while True:
+        try:
+            return _execute(store, cfg, dataclasses.replace(run, micro_batch_size=micro), sink, control)
+        except (torch.OutOfMemoryError, MemoryError) as e:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            smaller = next((m for m in range(micro // 2, 0, -1) if batch % m == 0), None)
+            if smaller is None:
+                raise HeadStartError(
+                    f"out of memory even at micro-batch {micro} ({type(e).__name__}). Lower model.max_length "
+                    f"(now {cfg.model.max_length}), use lora or qlora instead of full training, or run fewer "
+                    "slots per device.") from None
+            sink.event("oom_retry", f"out of memory at micro-batch {micro}; retrying at {smaller} with "
+                       f"{batch // smaller} accumulation steps (effective batch {batch})",
+                       {"from": micro, "to": smaller, "accumulation": batch // smaller})
+            if not checkpoint.exists(store.run_dir(run.id) / "checkpoint"):
+                sink.truncate(after_step=-1)  # no checkpoint to resume from: the retry logs from step 0 again
+            store.update_run(run.id, micro_batch_size=smaller)
+            micro = smaller
+
+
+def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, control) -> dict:
+    cache = store.cache_dir
+    device = resolve_device(cfg.speed.device)
+    if cfg.speed.num_threads:
+        torch.set_num_threads(cfg.speed.num_threads)
+    if run.strategy == PRETRAIN:
+        return _execute_pretrain(store, cfg, run, sink, control, device)
+
+    if run.strategy == REFERENCES:
+        return _execute_references(store, cfg, run, sink)
+
+    sc = strategy_configs(cfg)[run.strategy]
+    if run.lr is not None:  # a search run's rate, or one chosen at launch from a finished search
+        sc = dataclasses.replace(sc, lr=run.lr)
+    elif sc.lr is None and cfg.lr_sweep is not None:
+        sc = dataclasses.replace(sc, lr=lr_search.best_swept_lr(store, run))
+        store.update_run(run.id, lr=sc.lr)
+    strategy = get_strategy(sc, cfg.task)
+    strategy.check_available(device.type)
+    held_out = None
+    if cfg.pretrain is not None:
+        pretrain_id = next(d for d in run.depends_on if store.run(d).role == Role.PRETRAIN)
+        base_dir = store.run_dir(pretrain_id) / "model"
+        if not (base_dir / "config.json").is_file():
+            raise HeadStartError("the pretraining run has not finished; this run starts from its checkpoint")
+        tokenizer = load_tokenizer(base_dir)
+        held_out = prepare_task_data(cfg.pretrain.data, "causal-lm", tokenizer, cfg.model.max_length, cache).eval
+    else:
+        base_dir = resolve_base(cfg.model.base)
+        tokenizer = load_tokenizer(base_dir)
+    data = prepare_task_data(cfg.data, cfg.task, tokenizer, cfg.model.max_length, cache)
+    probes = build_probes(cfg, tokenizer, cache, held_out)
+    baselines = probe_baselines(store, run.experiment_id, cfg, base_dir, probes, data, device)
+
+    model = build_task_model(cfg.task, base_dir, pretrained=strategy.pretrained, num_labels=max(2, len(data.label_names)),
+                             cfg=cfg.model, seed=run.seed, load_kwargs=strategy.load_kwargs())
+    strategy.prepare(model)
+    setup = _setup(cfg, run, strategy, model, tokenizer, data.subset(cfg.data, run.n_train, run.seed),
+                   data, probes, device, store, baselines)
+    result = loop.train(setup, sink, control)
+    return _summarise(cfg, run, strategy, result, probes, baselines, data)
+
+
+def _execute_references(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink) -> dict:
+    """The majority class and TF-IDF + logistic regression at every grid size, on the grid's own subsets."""
+    from training.core.references import reference_rows
+
+    tokenizer = load_tokenizer(resolve_base(cfg.model.base))
+    data = prepare_task_data(cfg.data, cfg.task, tokenizer, cfg.model.max_length, store.cache_dir)
+    sizes = sorted({r.n_train for r in store.runs(run.experiment_id) if r.role == Role.GRID})
+    seeds = cfg.seeds if cfg.data.subset_policy == "per-seed" else cfg.seeds[:1]
+    t0 = time.perf_counter()
+    rows = reference_rows(data, cfg.data, sizes, seeds)
+    sink.log(1, 0, time.perf_counter() - t0, 0.0, {"references/rows": float(len(rows))})
+    return {"references": rows, "wall_s": time.perf_counter() - t0, "steps": 1, "data_fingerprint": data.fingerprint,
+            "eval_examples": len(data.eval), "device": device_name()}
+
+
+def _setup(cfg, run, strategy, model, tokenizer, train, data, probes, device, store,
+           baselines: dict | None = None) -> loop.RunSetup:
+    total = run.total_steps
+    plateau = strategy.until_plateau and run.role == Role.GRID
+    # A plateau run's total is its cap: evaluate as often as a run of the policy's own steps would.
+    evals = cfg.train.evals_per_run * (cfg.budget.plateau_cap if plateau else 1)
+    eval_every = cfg.train.eval_every or max(1, math.ceil(total / evals))
+    bf16 = use_bf16(cfg, device)
+    return loop.RunSetup(
+        task=cfg.task, strategy=strategy, model=model, structure=structure(model), pad_id=tokenizer.pad_token_id,
+        train=train, eval=data.eval, n_classes=len(data.label_names), probes=probes, seed=run.seed,
+        total_steps=total, batch_size=cfg.train.batch_size,
+        micro_batch_size=run.micro_batch_size or cfg.train.micro_batch_size or cfg.train.batch_size,
+        optim=cfg.optim,
+        weight_decay=strategy.cfg.weight_decay if strategy.cfg.weight_decay is not None else cfg.optim.weight_decay,
+        eval_every=eval_every, checkpoint_every=cfg.train.checkpoint_every or eval_every,
+        probe_every_eval=cfg.train.probe_every_eval, device=device, bf16=bf16,
+        compile=cfg.speed.compile if cfg.speed.compile is not None else device.type == "cuda",
+        ckpt_dir=store.run_dir(run.id) / "checkpoint", keep_checkpoint=cfg.train.keep_checkpoint,
+        eval_at_start=cfg.train.eval_at_start, starts_from_base=strategy.pretrained and not strategy.needs_cuda,
+        probe_baselines=baselines or {}, validation=data.validation,
+        select=(f"val/{PRIMARY_METRIC[cfg.task][0]}", PRIMARY_METRIC[cfg.task][1]),
+        patience=cfg.budget.patience if plateau else None, score_eval=run.role != Role.LR_SWEEP,
+        base_steps=math.ceil(total / cfg.budget.plateau_cap) if plateau else None)
+
+
+def _execute_pretrain(store, cfg, run, sink, control, device) -> dict:
+    from training.core.pretrain import architecture_dir, export_model
+
+    pc = cfg.pretrain
+    base_dir = architecture_dir(cfg, store.cache_dir)
+    tokenizer = load_tokenizer(base_dir)
+    data = prepare_task_data(pc.data, "causal-lm", tokenizer, cfg.model.max_length, store.cache_dir)
+    strategy = get_strategy(StrategyConfig("scratch", lr=pc.lr), "causal-lm")
+    model = build_task_model("causal-lm", base_dir, pretrained=False, num_labels=2, cfg=cfg.model, seed=pc.seed)
+    strategy.prepare(model)
+    pretrain_run = dataclasses.replace(run, seed=pc.seed, total_steps=pc.steps)
+    setup = _setup(cfg, pretrain_run, strategy, model, tokenizer, data.train, data, [], device, store)
+    result = loop.train(setup, sink, control)
+    export_model(model, tokenizer, store.run_dir(run.id) / "model")
+    return _summarise(cfg, run, strategy, result, [], {}, data)
+
+
+def probe_baselines(store: Store, exp_id: str, cfg: ExperimentConfig, base_dir: Path, probes, data: TaskData,
+                    device: torch.device) -> dict[str, float]:
+    """Probe values of the untouched base model, measured once per experiment and cached on disk."""
+    if not probes:
+        return {}
+    path = store.experiment_dir(exp_id) / "probe_baseline.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    model = build_task_model(cfg.task, base_dir, pretrained=True, num_labels=max(2, len(data.label_names)),
+                             cfg=cfg.model, seed=0).to(device)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16(cfg, device) else contextlib.nullcontext
+    values = {p.key: p.measure(model, device, autocast) for p in probes}
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(values), encoding="utf-8")
+    tmp.replace(path)
+    return values
+
+
+def _summarise(cfg, run, strategy, result: dict, probes, baselines: dict, data: TaskData) -> dict:
+    """The run's result: eval metrics and forgetting at the end of training and at the best checkpoint."""
+    final, best = result.pop("final"), result.pop("best")
+
+    def scored(values: dict) -> tuple[dict, dict, dict]:
+        metrics = {k.split("/", 1)[1]: v for k, v in values.items() if k.startswith(("eval/", "val/"))}
+        probe_values = {p.key: values[p.key] for p in probes if p.key in values}
+        forgetting = {p.key: p.forgetting(baselines[p.key], probe_values[p.key])
+                      for p in probes if p.key in probe_values and p.key in baselines}
+        return metrics, probe_values, forgetting
+
+    end_eval, probe_final, forgetting = scored(final)
+    best_eval, probe_best, forgetting_best = scored(best["final"])
+    return {
+        **result,
+        "strategy": strategy.name, "lr": strategy.lr, "pretrained": strategy.pretrained,
+        "init": cfg.model.init if not strategy.pretrained else "pretrained",
+        "until_plateau": bool(strategy.until_plateau and run.role == Role.GRID),
+        "eval": end_eval, "eval_best": best_eval, "best_step": best["step"],
+        "probe_baseline": baselines, "probe_final": probe_final, "forgetting": forgetting,
+        "probe_best": probe_best, "forgetting_best": forgetting_best,
+        "probes": {p.key: p.name for p in probes},
+        "data_fingerprint": data.fingerprint,
+        "device": device_name(), "torch": torch.__version__, "transformers": _transformers_version(),
+    }
+
+
+def _transformers_version() -> str:
+    import transformers
+
+    return transformers.__version__
+
+
+def run_experiment(cfg: ExperimentConfig, store: Store, progress: bool = False, owner: str = "local") -> str:
+    """Launch and execute every run in order, in this process."""
+    exp_id = launch(cfg, store, owner=owner)
+    runs = store.runs(exp_id)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=sum(r.total_steps or 0 for r in runs), unit="step", desc=cfg.name)
+    for r in runs:
+        if bar is not None:
+            bar.set_postfix_str(f"{r.strategy} N={r.n_train} seed={r.seed}")
+        store.claim(r.id, device="in-process")
+        # Heartbeats (and cancel requests) as in a worker, so a dispatcher on the same store sees it alive.
+        control = _ProgressControl(store.spec, r.id, bar).start()
+        try:
+            row = execute_run(store, r.id, control)
+        finally:
+            control.close()
+        if row.status != Status.DONE and bar is not None:
+            bar.write(f"run {r.id} ({r.strategy}, N={r.n_train}, seed {r.seed}) {row.status}: {row.error}")
+    if bar is not None:
+        bar.close()
+    return exp_id
+
+
+class _ProgressControl(WorkerControl):
+    def __init__(self, root, run_id: str, bar):
+        super().__init__(root, run_id)
+        self.bar = bar
+
+    def beat(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)

@@ -1,0 +1,231 @@
+"""Planning an experiment: validate everything that can fail, and compute its runs — before anything is stored.
+
+`plan_experiment` checks strategies, device, model, data, sizes and probes, sizes each strategy (FLOPs per
+example, parameters, a memory estimate from a weightless copy of the model), plans the learning-rate
+searches (reusing finished ones) and the grid; `launch` adds the deployment's quotas and stores the
+experiment with its queued runs in one transaction. Nothing here trains (see `execution`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from training.config import ExperimentConfig, StrategyConfig
+from training.core.accounting import FlopCounter, estimate_memory
+from training.core.data.task import TaskData, prepare_task_data, too_many_message
+from training.core.models import build_task_model, check_max_length, count_params, load_tokenizer, resolve_base, structure
+from training.core.probes import build_probes
+from training.core.strategies import Strategy, get_strategy
+from training.errors import DataError, DeviceError
+from training.service import lr_search
+from training.service.policy import check_demo, check_sources
+from training.service.store import Store, new_id
+from training.settings import load_settings
+
+PRETRAIN = "pretrain"
+REFERENCES = "references"
+"""The run (role `reference`) that scores the majority class and TF-IDF + logistic regression at every size."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"speed.device is {name!r} but this machine has no CUDA GPU; use auto or cpu")
+    return device
+
+
+def strategy_configs(cfg: ExperimentConfig) -> dict[str, StrategyConfig]:
+    return {s.label: s for s in cfg.strategies}
+
+
+@dataclass
+class Plan:
+    runs: list[dict]
+    info: dict
+
+
+# -- launch ------------------------------------------------------------------------------------------
+
+def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None = None) -> Plan:
+    """Validate everything and compute the runs (strategy, size, seed, steps, learning rate where known).
+    Writes only caches. With a store, finished learning-rate searches in it are reused."""
+    check_sources(cfg, load_settings(), cache_dir.parent)  # before reading anything the user named
+    device = resolve_device(cfg.speed.device)
+    strategies = {label: get_strategy(sc, cfg.task) for label, sc in strategy_configs(cfg).items()}
+    for s in strategies.values():
+        s.check_available(device.type)
+    runs: list[dict] = []
+    if cfg.pretrain is not None:
+        from training.core.pretrain import architecture_dir
+
+        base_dir = architecture_dir(cfg, cache_dir)
+        tokenizer = load_tokenizer(base_dir)
+        corpus_a = prepare_task_data(cfg.pretrain.data, "causal-lm", tokenizer, cfg.model.max_length, cache_dir)
+        runs.append({"id": new_id("r"), "strategy": PRETRAIN, "role": "pretrain", "n_train": len(corpus_a.train),
+                     "seed": cfg.pretrain.seed, "total_steps": cfg.pretrain.steps})
+        held_out = corpus_a.eval
+    else:
+        base_dir = resolve_base(cfg.model.base)
+        tokenizer = load_tokenizer(base_dir)
+        held_out = None
+    check_max_length(cfg.model.max_length, "the pretraining architecture" if cfg.pretrain else cfg.model.base, base_dir)
+    data = prepare_task_data(cfg.data, cfg.task, tokenizer, cfg.model.max_length, cache_dir)
+    build_probes(cfg, tokenizer, cache_dir, held_out)  # validates probe sources now, not mid-run
+    pool = len(data.train)
+    sizes = cfg.resolved_sizes(pool)
+    for n in sizes:
+        if n > pool:
+            raise DataError(too_many_message(n, pool, cfg.task))
+    prints = {label: footprint(cfg, s, base_dir, data) for label, s in strategies.items()}
+    per_example = {label: p["flops_per_example"] for label, p in prints.items()}
+    pretrain_id = runs[0]["id"] if runs else None
+    if cfg.references and cfg.task == "text-classification":
+        runs.append({"id": new_id("r"), "strategy": REFERENCES, "role": "reference", "n_train": max(sizes),
+                     "seed": cfg.seeds[0], "total_steps": 1})
+    searches = plan_lr_searches(cfg, strategies, data, base_dir, sizes, per_example, store)
+    sweep_ids: dict[str, list[str]] = {}
+    for search in searches.values():
+        if search["status"] != "planned":
+            continue
+        for lr in search["lrs"]:
+            run = {"id": new_id("r"), "strategy": search["label"], "role": "lr-sweep", "lr": lr, "n_train": search["size"],
+                   "seed": cfg.lr_sweep.seed, "total_steps": search["steps"],
+                   "mem_estimate": prints[search["label"]]["memory"]["total"], "depends_on": pretrain_id}
+            runs.append(run)
+            sweep_ids.setdefault(search["label"], []).append(run["id"])
+    for seed in cfg.seeds:
+        for n in sizes:
+            for label, strategy in strategies.items():
+                search = searches.get(label)
+                deps = ([pretrain_id] if pretrain_id else []) + (sweep_ids.get(search["label"], []) if search else [])
+                runs.append({"id": new_id("r"), "strategy": label, "role": "grid", "n_train": n, "seed": seed,
+                             "total_steps": grid_steps(cfg, label, strategy, n, per_example),
+                             "lr": search["chosen"] if search and search["status"] != "planned" else None,
+                             "mem_estimate": prints[label]["memory"]["total"], "depends_on": ",".join(deps) or None})
+    info = {"data": data.info, "label_names": data.label_names, "pool_size": pool, "sizes": sizes,
+            "device": str(device), "device_name": device_name(), "footprint": prints,
+            "lr_search": searches, "lr_source": {label: lr_source(cfg, label, s, searches) for label, s in strategies.items()},
+            "until_plateau": {label: s.until_plateau for label, s in strategies.items()}}
+    return Plan(runs, info)
+
+
+def lr_source(cfg: ExperimentConfig, label: str, strategy: Strategy, searches: dict) -> str:
+    """Where a strategy's learning rate comes from: fixed by the user, searched, or the untuned default."""
+    if strategy.cfg.lr is not None:
+        return "fixed"
+    return "searched" if label in searches else "default"
+
+
+def plan_lr_searches(cfg: ExperimentConfig, strategies: dict[str, Strategy], data: TaskData, base_dir: Path,
+                     sizes: list[int], per_example: dict[str, float], store: Store | None) -> dict[str, dict]:
+    """Per strategy label without a fixed lr: its search — reused from the store or the shipped results when
+    one with the same key finished ("stored"/"reused", with the chosen rate), else "planned" (runs to queue).
+    Labels that differ only in budget (scratch, scratch×3) share one search."""
+    if cfg.lr_sweep is None:
+        return {}
+    size = lr_search.search_size(cfg, sizes, len(data.train))
+    data_id = lr_search.data_identity(cfg, data.info.get("source_fingerprint", data.fingerprint))
+    model_id = lr_search.model_identity(cfg, base_dir)
+    stored = lr_search.stored_searches() if cfg.lr_sweep.reuse else {}
+    out: dict[str, dict] = {}
+    by_key: dict[str, dict] = {}
+    for label, s in strategies.items():
+        if s.cfg.lr is not None:
+            continue
+        lrs = lr_search.candidates(cfg, s.cfg, s.default_lr)
+        steps = budget_steps(cfg, label, size, per_example, multiplier=1.0)
+        spec = lr_search.search_spec(cfg, s.cfg, data=data_id, model=model_id, size=size, steps=steps, lrs=lrs)
+        key = lr_search.search_key(spec)
+        if key in by_key:
+            out[label] = by_key[key]
+            continue
+        found = store.lr_search(key) if store is not None and cfg.lr_sweep.reuse else None
+        if found is not None and found["result"].get("chosen") is not None:
+            entry = {"status": "reused", "experiment_id": found["experiment_id"], **found["result"]}
+        elif key in stored and stored[key]["result"].get("chosen") is not None:
+            entry = {"status": "stored", **stored[key]["result"]}
+        else:
+            entry = {"status": "planned", "chosen": None}
+        entry.update(key=key, spec=spec, label=label, size=size, steps=steps, lrs=lrs)
+        out[label] = by_key[key] = entry
+    return out
+
+
+def launch(cfg: ExperimentConfig, store: Store, owner: str = "local") -> str:
+    """Validate, plan and store an experiment with its queued runs; returns the experiment id."""
+    plan = plan_experiment(cfg, store.cache_dir, store)
+    check_demo(cfg, plan.runs, plan.info["sizes"], load_settings(), store, owner)
+    return store.create_experiment(cfg, plan.runs, owner=owner, info=plan.info)
+
+
+def grid_steps(cfg: ExperimentConfig, label: str, strategy: Strategy, n: int, per_example: dict[str, float]) -> int:
+    """Optimizer steps of a grid run: the policy's, or for a run that trains until a plateau its cap
+    (`budget.plateau_cap` × the policy's steps; it usually stops earlier)."""
+    steps = budget_steps(cfg, label, n, per_example)
+    return math.ceil(cfg.budget.plateau_cap * steps) if strategy.until_plateau else steps
+
+
+def budget_steps(cfg: ExperimentConfig, label: str, n: int, per_example: dict[str, float],
+                 multiplier: float | None = None) -> int:
+    """Optimizer steps of one run under the experiment's budget policy (times the strategy's budget
+    multiplier, or `multiplier` when given)."""
+    b, sc = cfg.budget, strategy_configs(cfg)[label]
+    if multiplier is not None:
+        sc = dataclasses.replace(sc, budget_multiplier=multiplier)
+
+    def epoch_steps(multiplier: float) -> int:
+        steps = max(b.min_steps, math.ceil(b.epochs * n / cfg.train.batch_size))
+        return math.ceil(min(steps, b.max_steps or steps) * multiplier)
+
+    if b.policy == "steps":
+        return math.ceil(b.steps * sc.budget_multiplier)
+    if b.policy == "epochs":
+        return epoch_steps(sc.budget_multiplier)
+    ref_label = next(s.label for s in cfg.strategies if s.name == b.flops_reference)
+    budget = epoch_steps(1.0) * per_example[ref_label]
+    steps = math.ceil(budget * sc.budget_multiplier / max(per_example[label], 1.0))
+    cap = b.max_steps or 10 * epoch_steps(1.0)  # cheap strategies (head) would otherwise run ~forever
+    return max(b.min_steps, min(steps, cap))
+
+
+def footprint(cfg: ExperimentConfig, strategy: Strategy, base_dir: Path, data: TaskData) -> dict:
+    """Training FLOPs per example (at the data's mean length), parameter counts and a peak-memory
+    estimate for one strategy, from a weightless (meta-device) copy of the model."""
+    lengths = np.array([len(x) for x in data.train.ids], dtype=np.float64)
+    with torch.device("meta"):
+        model = build_task_model(cfg.task, base_dir, pretrained=False, num_labels=max(2, len(data.label_names)),
+                                 cfg=cfg.model, seed=0)
+        strategy.prepare(model)
+    st = structure(model)
+    counter = FlopCounter(model, st)
+    if strategy.cache_features:
+        per_example = counter.training_flops(0, 0, 1, units=slice(-1, None))
+    else:
+        per_example = counter.training_flops(float(lengths.mean()), float((lengths ** 2).mean()), 1)
+    trainable, total = count_params(model)
+    hf_config = model.backbone.config if hasattr(model.backbone, "config") else None
+    memory = estimate_memory(
+        total_params=total, trainable_params=trainable, optimizer=cfg.optim.name,
+        micro_batch=cfg.train.micro_batch_size or cfg.train.batch_size, seq_len=int(lengths.max()),
+        hidden=st.attn_dim, heads=getattr(hf_config, "num_attention_heads", getattr(hf_config, "n_head", 1)),
+        layers_with_activations=sum(u.passes for u in counter.units if u.attention),
+        vocab=getattr(hf_config, "vocab_size", 0) if cfg.task == "causal-lm" else 0,
+        bf16=use_bf16(cfg, resolve_device(cfg.speed.device)), quantized=strategy.needs_cuda,
+        cached_features=strategy.cache_features)
+    return {"flops_per_example": per_example, "params": total, "trainable_params": trainable, "memory": memory}
+
+
+def use_bf16(cfg: ExperimentConfig, device: torch.device) -> bool:
+    return cfg.speed.bf16 if cfg.speed.bf16 is not None else device.type == "cuda"
+
+
+def device_name() -> str:
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)"

@@ -1,0 +1,434 @@
+"""The dispatcher: one per store, it turns queued runs into worker processes and keeps the store honest.
+
+    python -m training worker --store DIR [--devices cuda:0,cuda:1|cpu] [--slots-per-device K]
+                              [--owner-cap N] [--executor local|ray] [--address ADDR]
+
+Every tick it (1) reconciles: a `running` run whose process is gone or whose heartbeat is stale
+becomes `interrupted`; a live one started by an earlier dispatcher is adopted, not duplicated;
+(2) forces cancels that were not honoured in time; (3) starts queued runs on free slots.
+On start it also re-queues `interrupted` runs, so they resume from their last checkpoint.
+
+Scheduling: runs wait for their dependency (the hybrid's pretraining run); within an experiment they
+start in order (FIFO); across owners the owner with the fewest running runs goes first (ties: the one
+served longest ago), and no owner exceeds `owner_cap` concurrent runs. A GPU takes several runs at once
+when `slots_per_device` allows and their preflight memory estimates fit. By default a GPU takes one run
+at a time and a CPU two, each with half the cores (two single-thread runs of a small model finish the
+quick demo sooner than one after the other with two threads; see bench/quick_time.py).
+
+Workers are separate processes (a fresh interpreter: never fork after CUDA) in their own session,
+with `CUDA_VISIBLE_DEVICES` set to their GPU. The store is the only thing they share with this process.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from training.errors import HeadStartError
+from training.service.records import Role, Run, Status
+from training.service.store import Store
+
+LOCK = "dispatcher.lock"
+HEARTBEAT_TIMEOUT_S = 12.0
+STARTUP_TIMEOUT_S = 180.0  # a new worker's first beat can wait for interpreter start (and a Ray worker's)
+CANCEL_TIMEOUT_S = 30.0
+MAX_ATTEMPTS = 5
+
+
+class DispatcherRunning(HeadStartError):
+    """Another dispatcher already serves this store."""
+
+
+def lock_name(store: Store | None = None, host: str | None = None) -> str:
+    """The dispatcher lock's file name: one dispatcher per SQLite store; with a shared database (PostgreSQL) one per
+    host, since dispatchers on several hosts serve the same store."""
+    if store is None or store.backend == "sqlite":
+        return LOCK
+    return f"dispatcher.{host or socket.gethostname()}.lock"
+
+
+def acquire_lock(root: Path, name: str = LOCK):
+    """Hold the store's dispatcher lock for this process's lifetime (released by the OS on exit)."""
+    path = root / name
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise DispatcherRunning(f"a dispatcher (pid {other}) already serves {root}; use it, or stop it first") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def dispatcher_alive(root: Path, name: str = LOCK) -> bool:
+    """True when some process holds the store's dispatcher lock (this host's, for a shared database)."""
+    path = Path(root) / name
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock we may have taken
+    return False
+
+
+def ensure_dispatcher(root: Path, log: Path | None = None) -> bool:
+    """Start a dispatcher for the store unless one is alive (the app calls this). True if started."""
+    store = Store(root)
+    if dispatcher_alive(store.root, lock_name(store)):
+        return False
+    log = log or store.root / "logs" / "dispatcher.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as out:
+        subprocess.Popen([sys.executable, "-m", "training", "worker", "--store", store.spec], stdout=out,
+                         stderr=subprocess.STDOUT, start_new_session=True, cwd=Path(__file__).resolve().parents[2])
+    return True
+
+
+def process_started(pid: int | None) -> float | None:
+    """A process's start time: with its pid, what identifies it (pids are reused after a reboot or restart)."""
+    try:
+        return psutil.Process(pid).create_time() if pid else None
+    except psutil.Error:
+        return None
+
+
+def pid_alive(pid: int | None, started: float | None = None) -> bool:
+    """The process with this pid is alive and, when `started` is known, is the same process that started then."""
+    if not pid:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(proc.create_time() - started) < 1.0
+    except psutil.Error:
+        return False
+
+
+# -- executors: how a claimed run becomes a running worker ----------------------------------------
+
+class LocalExecutor:
+    """One subprocess per run on this machine."""
+
+    def __init__(self, store: Store, cpu_threads: int | None = None):
+        self.root, self.spec = store.root, store.spec
+        self.cpu_threads = cpu_threads
+        self.children: dict[str, subprocess.Popen] = {}
+
+    def start(self, run_id: str, device: str) -> int:
+        env = dict(os.environ)
+        env["CUDA_VISIBLE_DEVICES"] = device.split(":")[1] if device.startswith("cuda:") else ""
+        if device == "cpu" and self.cpu_threads and "OMP_NUM_THREADS" not in os.environ:
+            # Concurrent CPU runs share the cores: each gets its share of threads, not all of them (oversubscribed
+            # OpenMP threads spin against each other and every run slows several-fold).
+            env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(self.cpu_threads)
+        log = self.root / "runs" / run_id / "worker.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "training", "work", run_id, "--store", self.spec],
+                                    stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                    cwd=Path(__file__).resolve().parents[2])
+        self.children[run_id] = proc
+        return proc.pid
+
+    def finished(self) -> dict[str, int]:
+        """Children that exited since the last call, with their exit codes (reaps them)."""
+        done = {rid: p.returncode for rid, p in self.children.items() if p.poll() is not None}
+        for rid in done:
+            del self.children[rid]
+        return done
+
+    def owns(self, run_id: str) -> bool:
+        return run_id in self.children
+
+
+class RayExecutor:
+    """Each run is a Ray task (num_gpus set) that trains in a Ray worker process — on this machine or,
+    with `address`, anywhere in the cluster. Workers on other hosts need the store on shared storage."""
+
+    def __init__(self, store: Store, address: str | None):
+        import ray
+
+        self.ray, self.spec = ray, store.spec
+        if not ray.is_initialized():
+            # Ray's workers import `training` from the installed project (requirements.txt installs it, editable)
+            ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+        self.task = ray.remote(_ray_work)
+        self.refs: dict[str, object] = {}
+
+    def start(self, run_id: str, device: str) -> int:
+        gpus = 1 if device.startswith("cuda") else 0
+        self.refs[run_id] = self.task.options(num_gpus=gpus, num_cpus=1, max_retries=0).remote(
+            self.spec, run_id, {k: os.environ.get(k) for k in STORE_ENV})
+        return 0
+
+    def finished(self) -> dict[str, int]:
+        if not self.refs:
+            return {}
+        ready, _ = self.ray.wait(list(self.refs.values()), num_returns=len(self.refs), timeout=0)
+        done = {}
+        for rid, ref in list(self.refs.items()):
+            if ref in ready:
+                try:
+                    self.ray.get(ref)
+                    done[rid] = 0
+                except Exception:  # noqa: BLE001 — the worker died; reconcile marks the run
+                    done[rid] = 1
+                del self.refs[rid]
+        return done
+
+    def owns(self, run_id: str) -> bool:
+        return run_id in self.refs
+
+
+STORE_ENV = ("HEADSTART_DATABASE_URL", "HEADSTART_ARTIFACTS")  # what names the store besides its spec
+
+
+def _ray_work(store_root: str, run_id: str, store_env: dict | None = None) -> str:
+    from training.service.worker import work
+
+    # A Ray worker process may be reused across tasks and started on another host: the store it writes to is
+    # the dispatcher's, passed with each task, never what that process's environment happened to say.
+    for key, value in (store_env or {}).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+    return work(store_root, run_id)
+
+
+# -- the dispatcher ---------------------------------------------------------------------------------
+
+@dataclass
+class Dispatcher:
+    root: str | Path  # the store: its directory, or a database URL (see Store)
+    devices: list[str] = field(default_factory=lambda: ["cpu"])
+    slots_per_device: int | None = None  # None: default_slots(devices)
+    owner_cap: int | None = None
+    executor: str = "local"
+    address: str | None = None
+    heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S
+    startup_timeout: float = STARTUP_TIMEOUT_S
+    cancel_timeout: float = CANCEL_TIMEOUT_S
+    poll_s: float = 0.5
+    host: str = field(default_factory=socket.gethostname)  # runs this dispatcher starts are marked with it
+
+    def __post_init__(self):
+        self.slots_per_device = self.slots_per_device or default_slots(self.devices)
+        self.store = Store(self.root)
+        self.root = self.store.root
+        self._lock = acquire_lock(self.root, lock_name(self.store, self.host))
+        cpu_threads = max(1, (os.cpu_count() or 1) // self.slots_per_device) if "cpu" in self.devices else None
+        self.exec = (RayExecutor(self.store, self.address) if self.executor == "ray"
+                     else LocalExecutor(self.store, cpu_threads))
+        self.last_served: dict[str, float] = {}
+        self.capacity = {d: _device_memory(d) for d in self.devices}
+        self._stopping = False
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def serve(self, until_idle: bool = False) -> None:
+        """Run ticks until SIGTERM/SIGINT (or, with until_idle, until nothing is queued or running).
+        Stopping the dispatcher leaves its workers running; the next dispatcher adopts them."""
+        previous = {sig: signal.signal(sig, lambda *_: setattr(self, "_stopping", True))
+                    for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.recover()
+            while not self._stopping:
+                self.tick()
+                if until_idle and not self.store.runs(status=Status.QUEUED) and not self.store.runs(status=Status.RUNNING):
+                    break
+                time.sleep(self.poll_s)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def close(self) -> None:
+        """Release the store's dispatcher lock (the OS also releases it when the process exits)."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def recover(self) -> None:
+        """On start: reconcile, then re-queue interrupted runs so they resume from their checkpoints."""
+        self.reconcile()
+        for r in self.store.runs(status=Status.INTERRUPTED):
+            if r.attempts < MAX_ATTEMPTS and not self.store.is_record(r.experiment_id):
+                self.store.requeue(r.id)
+                self.store.add_event(r.id, "requeued", "resuming from the last checkpoint after a restart")
+
+    def tick(self) -> None:
+        for rid, code in self.exec.finished().items():
+            row = self.store.run(rid)
+            if row.status == Status.RUNNING:  # the worker died without recording an outcome
+                self._interrupt(row, f"worker exited with code {code} before finishing")
+        self.reconcile()
+        self.enforce_cancels()
+        self.schedule()
+
+    # -- liveness -----------------------------------------------------------------------------------
+    def reconcile(self) -> None:
+        now = time.time()
+        for r in self.store.runs(status=Status.RUNNING):
+            # A process is ours to check (and stop) only on this host; another host's run is judged by its heartbeat.
+            remote = str(r.device or "").startswith("ray") or (r.host or self.host) != self.host
+            alive = self.exec.owns(r.id) or remote or pid_alive(r.pid, r.proc_started)
+            if r.heartbeat_at is None:  # claimed, not yet beating: allow for start-up
+                silent, limit = now - (r.claimed_at or 0), self.startup_timeout
+            else:
+                silent, limit = now - r.heartbeat_at, self.heartbeat_timeout
+            if not alive:
+                self._interrupt(r, "worker process is gone")
+            elif silent > limit:
+                if r.pid and not remote:
+                    _kill(r.pid, r.proc_started)  # hung: stop it so a resume cannot run beside it
+                self._interrupt(r, f"no heartbeat for {silent:.0f} s")
+            # else: alive — ours, or a worker of an earlier dispatcher, adopted: it keeps its slot
+
+    def _interrupt(self, row: Run, why: str) -> None:
+        self.store.update_run(row.id, status=Status.INTERRUPTED, error=why, ended_at=time.time())
+        self.store.add_event(row.id, "interrupted", why)
+
+    def enforce_cancels(self) -> None:
+        now = time.time()
+        for r in self.store.runs(status=Status.RUNNING):
+            if r.cancel_requested_at and now - r.cancel_requested_at > self.cancel_timeout:
+                if (r.host or self.host) == self.host:
+                    _kill(r.pid, r.proc_started)
+                self.store.update_run(r.id, status=Status.CANCELLED, ended_at=now,
+                                      error=f"forced after {self.cancel_timeout:.0f} s without a graceful stop")
+                self.store.add_event(r.id, "cancel_forced", "worker killed after the cancel timeout")
+
+    # -- scheduling -----------------------------------------------------------------------------------
+    def schedule(self) -> None:
+        while True:
+            running = self.store.runs(status=Status.RUNNING)
+            device = self._free_device([r for r in running if (r.host or self.host) == self.host])
+            if device is None:
+                return
+            run = self._next_run(running, device)
+            if run is None:
+                return
+            if not self.store.claim(run.id, self._device_label(device), self.host):
+                continue  # taken by someone else; look again
+            try:
+                pid = self.exec.start(run.id, device)
+            except Exception as e:  # noqa: BLE001
+                self.store.update_run(run.id, status=Status.FAILED, error=f"could not start a worker: {e}")
+                continue
+            if pid:
+                self.store.update_run(run.id, pid=pid, proc_started=process_started(pid))
+            self.store.add_event(run.id, "started", f"worker started on {device}", {"pid": pid})
+            self.last_served[run.owner] = time.time()
+
+    def _device_label(self, device: str) -> str:
+        return f"ray:{device}" if self.executor == "ray" else device
+
+    def _free_device(self, running: list[Run]) -> str | None:
+        for d in self.devices:
+            used = [r for r in running if str(r.device or "").removeprefix("ray:") == d]
+            if len(used) < self.slots_per_device:
+                return d
+        return None
+
+    def _next_run(self, running: list[Run], device: str) -> Run | None:
+        rows = self.store.queued_runs()
+        owners_running: dict[str, int] = {}
+        exp_owner = {e.id: e.owner for e in self.store.experiments()}
+        for r in running:
+            owner = exp_owner.get(r.experiment_id, "local")
+            owners_running[owner] = owners_running.get(owner, 0) + 1
+        used_mem = sum(r.mem_estimate or 0 for r in running if r.device == device and (r.host or self.host) == self.host)
+        candidates: dict[str, Run] = {}
+        for r in rows:
+            state = _dependencies_state(self.store, r)
+            if state == "wait":
+                continue
+            if state != "ready":
+                self.store.update_run(r.id, status=Status.FAILED, ended_at=time.time(), error=state)
+                continue
+            if self.owner_cap is not None and owners_running.get(r.owner, 0) >= self.owner_cap:
+                continue
+            cap = self.capacity.get(device)
+            if cap and used_mem and used_mem + (r.mem_estimate or 0) > 0.9 * cap:
+                continue  # sharing this GPU would not fit
+            candidates.setdefault(r.owner, r)  # FIFO within an owner: the oldest experiment's next run
+        if not candidates:
+            return None
+        owner = min(candidates, key=lambda o: (owners_running.get(o, 0), self.last_served.get(o, 0.0)))
+        return candidates[owner]
+
+
+def _dependencies_state(store: Store, run: Run) -> str:
+    """'ready', 'wait', or why the run can never start. A pretraining dependency must be done; of a
+    strategy's learning-rate sweep runs, all must have ended and at least one be done (a diverging LR
+    in a sweep is expected)."""
+    if not run.depends_on:
+        return "ready"
+    deps = [store.run(d) for d in run.depends_on]
+    pre = [d for d in deps if d.role == Role.PRETRAIN]
+    sweep = [d for d in deps if d.role == Role.LR_SWEEP]
+    for d in pre:
+        if d.status in (Status.FAILED, Status.CANCELLED):
+            return f"its pretraining run {d.id} {d.status}"
+        if d.status != Status.DONE:
+            return "wait"
+    if sweep:
+        if any(d.status not in (Status.DONE, Status.FAILED, Status.CANCELLED) for d in sweep):
+            return "wait"
+        if not any(d.status == Status.DONE for d in sweep):
+            return f"every learning-rate sweep run of {run.strategy} failed or was cancelled"
+    return "ready"
+
+
+def _kill(pid: int | None, started: float | None) -> None:
+    """SIGKILL a worker's process group — only when the pid still names the process that started at `started`
+    (after a host or container restart the pid may belong to anything)."""
+    if not pid or started is None or not pid_alive(pid, started):
+        return
+    try:
+        os.killpg(os.getpgid(pid), signal.SIGKILL)  # the worker leads its own session
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _device_memory(device: str) -> int | None:
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    index = int(device.split(":")[1]) if ":" in device else 0
+    return torch.cuda.get_device_properties(index).total_memory if torch.cuda.is_available() else None
+
+
+def default_slots(devices: list[str]) -> int:
+    """Concurrent runs per device when none is asked for: 1 on a GPU; 2 on a CPU with 2+ cores."""
+    return min(2, os.cpu_count() or 1) if all(d == "cpu" for d in devices) else 1
+
+
+def default_devices() -> list[str]:
+    """Every visible GPU, else the CPU (decided without importing torch when no GPU tool is present)."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=10)
+        gpus = [f"cuda:{line.strip()}" for line in out.stdout.splitlines() if line.strip().isdigit()]
+        return gpus or ["cpu"]
+    except (OSError, subprocess.SubprocessError):
+        return ["cpu"]

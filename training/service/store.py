@@ -1,0 +1,535 @@
+"""The store: a database plus an artifacts directory — the only thing the UI and the workers share, and the only
+code that speaks SQL (SQLAlchemy Core, so one set of queries serves both backends).
+
+Database: SQLite (WAL) in the artifacts directory by default; PostgreSQL for a team whose app and workers run
+on several hosts (`HEADSTART_DATABASE_URL=postgresql://…`, or a URL as `--store`). Tables: experiments, runs,
+metrics, events, lr_searches, schema_version (migrations below run on open).
+
+Artifacts directory:
+  headstart.db                       the SQLite database (when no database URL is set)
+  experiments/<exp_id>/config.yaml   the experiment config as launched
+  runs/<run_id>/config.json          the run's config (experiment config + strategy, size, seed)
+  runs/<run_id>/metrics.jsonl        the run's metric rows, appended as it trains
+  runs/<run_id>/checkpoint/          weights/adapter, optimizer, RNG (see training.core.checkpoint)
+  cache/                             built-in tables and tokenised data (safe to delete)
+
+Every write is one short transaction. SQLite: BEGIN IMMEDIATE with a busy timeout, so concurrent workers queue
+instead of failing with "database is locked"; readers never wait (WAL). PostgreSQL: claims lock the run's row
+(FOR UPDATE SKIP LOCKED), metric rows are upserts (ON CONFLICT), so dispatchers on several hosts never start
+one run twice.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+import sqlalchemy.dialects.postgresql
+import sqlalchemy.dialects.sqlite  # noqa: F401 — the dialects' INSERT … ON CONFLICT
+
+from training.config import ExperimentConfig
+from training.errors import ConfigError
+from training.service.policy import PolicyError, redact
+from training.service.records import Experiment, Role, Run, Status
+from training.settings import load_settings
+
+metadata = sa.MetaData()
+# The schema, for both backends. Times are seconds since the epoch (floats); sizes and counts that can pass 2**31
+# (bytes, FLOPs, seeds) are 64-bit.
+experiments = sa.Table(
+    "experiments", metadata,
+    sa.Column("id", sa.Text, primary_key=True), sa.Column("name", sa.Text, nullable=False),
+    sa.Column("config_json", sa.Text, nullable=False), sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("owner", sa.Text, nullable=False, server_default="local"),
+    sa.Column("info_json", sa.Text, nullable=False, server_default="{}"),
+)
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("experiment_id", sa.Text, sa.ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False), sa.Column("strategy", sa.Text, nullable=False),
+    sa.Column("n_train", sa.BigInteger, nullable=False), sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("depends_on", sa.Text),  # comma-separated run ids
+    sa.Column("status", sa.Text, nullable=False, server_default="queued"),
+    sa.Column("pid", sa.BigInteger), sa.Column("device", sa.Text), sa.Column("heartbeat_at", sa.Double),
+    sa.Column("error", sa.Text), sa.Column("created_at", sa.Double, nullable=False), sa.Column("started_at", sa.Double),
+    sa.Column("ended_at", sa.Double), sa.Column("total_steps", sa.BigInteger), sa.Column("result_json", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),  # worker starts (a resume is another)
+    sa.Column("claimed_at", sa.Double),  # when a dispatcher last handed it to a worker
+    sa.Column("cancel_requested_at", sa.Double),  # set by the UI; the worker stops gracefully, the dispatcher forces
+    sa.Column("micro_batch_size", sa.Integer),  # lowered after out-of-memory retries; NULL = the config's
+    sa.Column("mem_estimate", sa.BigInteger),  # preflight estimate of peak memory in bytes
+    sa.Column("role", sa.Text, nullable=False, server_default="grid"),  # grid | pretrain | lr-sweep | reference
+    sa.Column("lr", sa.Double),  # the learning rate it trains at, once known
+    sa.Column("proc_started", sa.Double),  # the worker process's start time: with pid (and host), its identity
+    sa.Column("host", sa.Text),  # the host whose dispatcher started it (several hosts may serve one database)
+    sa.Index("runs_by_experiment", "experiment_id", "seq"), sa.Index("runs_by_status", "status"),
+)
+metrics = sa.Table(
+    "metrics", metadata,
+    sa.Column("run_id", sa.Text, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False), sa.Column("examples", sa.BigInteger, nullable=False),
+    sa.Column("wall_s", sa.Double, nullable=False), sa.Column("flops", sa.Double, nullable=False),
+    sa.Column("key", sa.Text, nullable=False), sa.Column("value", sa.Double, nullable=False),
+    sa.PrimaryKeyConstraint("run_id", "step", "key"),
+)
+lr_searches = sa.Table(
+    "lr_searches", metadata,
+    sa.Column("key", sa.Text, primary_key=True), sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("experiment_id", sa.Text), sa.Column("spec_json", sa.Text, nullable=False),
+    sa.Column("result_json", sa.Text, nullable=False),
+)
+events = sa.Table(
+    "events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Text, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", sa.Double, nullable=False), sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False), sa.Column("data_json", sa.Text, nullable=False, server_default="{}"),
+    sqlite_autoincrement=True,
+)
+schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
+
+RUN_COLUMNS = frozenset(runs.c.keys())
+STATUSES = tuple(Status)
+
+
+def _add_missing_run_columns(c: sa.Connection) -> None:
+    """Migration 2: columns added to `runs` after a store's first release (stores made before schema versions)."""
+    have = {col["name"] for col in sa.inspect(c).get_columns("runs")}
+    for col in runs.columns:
+        if col.name not in have:
+            decl = col.type.compile(c.dialect)
+            default = f" DEFAULT {col.server_default.arg!r}".replace('"', "'") if col.server_default is not None else ""
+            null = " NOT NULL" if not col.nullable and default else ""
+            c.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {col.name} {decl}{null}{default}")
+
+
+# Ordered migrations: a store at version v runs MIGRATIONS[v:], each in the same transaction as the version bump.
+# 1: the tables (a store made before versions already has them: create_all skips existing tables).
+# 2: run columns added since the first release (attempts … proc_started, host).
+MIGRATIONS = [lambda c: metadata.create_all(c, checkfirst=True), _add_missing_run_columns]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def is_url(spec) -> bool:
+    return isinstance(spec, str) and "://" in spec
+
+
+def _engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        journal = load_settings().sqlite_journal
+
+        @sa.event.listens_for(engine, "connect")
+        def _connect(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below), not the driver
+            # WAL needs shared memory on one host; a store on a network filesystem (several worker hosts sharing
+            # a SQLite file) uses the rollback journal instead: HEADSTART_SQLITE_JOURNAL=delete.
+            for pragma in (f"journal_mode={'DELETE' if journal == 'delete' else 'WAL'}", "synchronous=NORMAL",
+                           "foreign_keys=ON", "busy_timeout=60000"):
+                dbapi_conn.execute(f"PRAGMA {pragma}")
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn):
+            # A write transaction takes the write lock up front (it waits on the busy timeout instead of failing
+            # mid-transaction); a read is a deferred transaction, so readers never wait for a writer (WAL).
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    try:
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=8)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as e:
+        raise ConfigError(f"cannot use the database URL {redact(url)!r}: {e}") from None
+
+
+class Store:
+    """Experiments, runs, metrics and events in a database (SQLite by default, PostgreSQL for teams), with the
+    artifacts (configs, checkpoints, metric files) in a directory.
+
+    `Store(dir)`: artifacts in `dir`; the database is `HEADSTART_DATABASE_URL` when set, else `dir/headstart.db`.
+    `Store("postgresql://…")`: that database, with the artifacts in `HEADSTART_ARTIFACTS` (a directory every host
+    mounts). `spec` is what to hand a worker process so it opens the same store.
+    """
+
+    def __init__(self, root: str | Path):
+        settings = load_settings()
+        if is_url(root):
+            if settings.artifacts is None:
+                raise ConfigError("a store given as a database URL needs HEADSTART_ARTIFACTS, the directory (on storage "
+                                  "every host mounts) for configs, checkpoints and metric files")
+            self.url, self.root = str(root), settings.artifacts
+        else:
+            self.root = Path(root).expanduser()
+            self.url = settings.database_url or f"sqlite:///{self.root / 'headstart.db'}"
+        self.spec = str(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.cache_dir = self.root / "cache"
+        self.backend = "sqlite" if self.url.startswith("sqlite") else "postgresql"
+        self._engine_obj: sa.Engine | None = None
+        self._pid = None
+        self._migrate()
+
+    # -- connection ------------------------------------------------------------------------------
+    @property
+    def engine(self) -> sa.Engine:
+        """A connection pool per process (never shared across fork); each transaction takes its own connection,
+        so threads and Streamlit sessions never share one."""
+        if self._engine_obj is None or self._pid != os.getpid():
+            if self._engine_obj is not None:
+                self._engine_obj.dispose(close=False)  # the parent's connections stay the parent's
+            self._engine_obj = _engine(self.url)
+            self._pid = os.getpid()
+        return self._engine_obj
+
+    @contextmanager
+    def tx(self):
+        """One short write transaction."""
+        with self.engine.execution_options(write=True).begin() as c:
+            yield c
+
+    @contextmanager
+    def read(self):
+        with self.engine.connect() as c:
+            yield c
+
+    def _rows(self, query) -> list[dict]:
+        with self.read() as c:
+            return [dict(r._mapping) for r in c.execute(query)]
+
+    def _one(self, query) -> dict | None:
+        with self.read() as c:
+            row = c.execute(query).first()
+        return dict(row._mapping) if row is not None else None
+
+    def _migrate(self) -> None:
+        try:
+            with self.read() as c:  # the common case, without taking the write lock
+                if sa.inspect(c).has_table("schema_version"):
+                    row = c.execute(sa.select(schema_version.c.version)).first()
+                    if row is not None and row[0] == SCHEMA_VERSION:
+                        return
+            with self.tx() as c:
+                if self.backend == "postgresql":  # one migrator at a time across hosts; released at commit
+                    c.execute(sa.text("SELECT pg_advisory_xact_lock(4242)"))
+                schema_version.create(c, checkfirst=True)
+                row = c.execute(sa.select(schema_version.c.version)).first()
+                current = row[0] if row else 0
+                if current > SCHEMA_VERSION:
+                    raise ConfigError(f"the store {self.spec} has schema version {current}, newer than this Head Start's "
+                                      f"{SCHEMA_VERSION}; upgrade Head Start")
+                for migration in MIGRATIONS[current:]:
+                    migration(c)
+                if row is None:
+                    c.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+                elif current < SCHEMA_VERSION:
+                    c.execute(schema_version.update().values(version=SCHEMA_VERSION))
+        except sa.exc.OperationalError as e:
+            raise ConfigError(f"cannot open the store's database {redact(self.url)}: {e.orig}") from None
+
+    def close(self) -> None:
+        if self._engine_obj is not None:
+            self._engine_obj.dispose()
+            self._engine_obj = None
+
+    def _upsert(self, c: sa.Connection, table: sa.Table, rows: list[dict], keys: list[str]) -> None:
+        """INSERT … ON CONFLICT (keys) DO UPDATE, in either dialect."""
+        if not rows:
+            return
+        insert = sa.dialects.postgresql.insert if self.backend == "postgresql" else sa.dialects.sqlite.insert
+        stmt = insert(table)
+        stmt = stmt.on_conflict_do_update(index_elements=keys,
+                                          set_={k: stmt.excluded[k] for k in rows[0] if k not in keys})
+        c.execute(stmt, rows)
+
+    # -- paths -----------------------------------------------------------------------------------
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / "runs" / run_id
+
+    def experiment_dir(self, exp_id: str) -> Path:
+        return self.root / "experiments" / exp_id
+
+    # -- experiments -------------------------------------------------------------------------------
+    def create_experiment(self, config: ExperimentConfig, runs_: list[dict], owner: str = "local",
+                          info: dict | None = None) -> str:
+        """Insert an experiment and its queued runs atomically; write its config files.
+
+        runs_: dicts with strategy, n_train, seed, total_steps and optionally id, depends_on (comma-separated
+        run ids), role and lr.
+        Files are written first into directories that only become meaningful once the rows commit; on
+        any failure both are removed, so nothing half-written remains.
+        """
+        exp_id = new_id("e")
+        now = time.time()
+        rows = [dict(r, id=r.get("id") or new_id("r"), seq=i) for i, r in enumerate(runs_)]
+        made: list[Path] = []
+        try:
+            exp_dir = self.experiment_dir(exp_id)
+            exp_dir.mkdir(parents=True)
+            made.append(exp_dir)
+            config.save(exp_dir / "config.yaml")
+            for r in rows:
+                d = self.run_dir(r["id"])
+                d.mkdir(parents=True)
+                made.append(d)
+                run_cfg = {"experiment_id": exp_id, "run_id": r["id"], "strategy": r["strategy"],
+                           "n_train": r["n_train"], "seed": r["seed"], "total_steps": r.get("total_steps"),
+                           "experiment": config.to_dict()}
+                (d / "config.json").write_text(json.dumps(run_cfg, indent=2), encoding="utf-8")
+            with self.tx() as c:
+                c.execute(experiments.insert().values(id=exp_id, name=config.name, config_json=config.to_json(),
+                                                      created_at=now, owner=owner, info_json=json.dumps(info or {})))
+                c.execute(runs.insert(), [
+                    {"id": r["id"], "experiment_id": exp_id, "seq": r["seq"], "strategy": r["strategy"],
+                     "n_train": r["n_train"], "seed": r["seed"], "depends_on": r.get("depends_on"), "status": Status.QUEUED,
+                     "created_at": now, "total_steps": r.get("total_steps"), "mem_estimate": r.get("mem_estimate"),
+                     "role": r.get("role", Role.GRID), "lr": r.get("lr")} for r in rows])
+        except BaseException:
+            for d in made:
+                shutil.rmtree(d, ignore_errors=True)
+            raise
+        return exp_id
+
+    def insert_record(self, exp_id: str, name: str, config: ExperimentConfig, created_at: float, owner: str, info: dict,
+                      runs_: list[dict], metric_rows: list[list], event_rows: list[list]) -> None:
+        """Insert an imported experiment with its runs (full rows), metric rows and events in one transaction."""
+        unknown = {k for r in runs_ for k in r} - RUN_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown run fields {sorted(unknown)}")
+        with self.tx() as c:
+            c.execute(experiments.insert().values(id=exp_id, name=name, config_json=config.to_json(), created_at=created_at,
+                                                  owner=owner, info_json=json.dumps(info)))
+            for r in runs_:
+                c.execute(runs.insert().values(**r, experiment_id=exp_id))
+            if metric_rows:
+                keys = ("run_id", "step", "examples", "wall_s", "flops", "key", "value")
+                c.execute(metrics.insert(), [dict(zip(keys, m, strict=True)) for m in metric_rows])
+            if event_rows:
+                c.execute(events.insert(), [dict(zip(("run_id", "at", "kind", "message", "data_json"), v, strict=True))
+                                            for v in event_rows])
+
+    def version(self, exp_id: str) -> tuple:
+        """Changes whenever the experiment's runs or metrics do (a few ms): the key of cached analyses."""
+        with self.read() as c:
+            m = c.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.max(metrics.c.step), 0))
+                          .select_from(metrics.join(runs, runs.c.id == metrics.c.run_id))
+                          .where(runs.c.experiment_id == exp_id)).one()
+            r = c.execute(sa.select(runs.c.status, runs.c.ended_at).where(runs.c.experiment_id == exp_id)
+                          .order_by(runs.c.seq)).all()
+        return tuple(m), tuple(tuple(x) for x in r)
+
+    def queued_runs(self) -> list[Run]:
+        """Queued runs with their experiment's owner, oldest experiment first, then in order."""
+        return [Run.from_row(r) for r in self._rows(
+            sa.select(runs, experiments.c.owner).join(experiments, experiments.c.id == runs.c.experiment_id)
+            .where(runs.c.status == Status.QUEUED).order_by(experiments.c.created_at, runs.c.seq))]
+
+    def set_owner(self, exp_id: str, owner: str) -> None:
+        with self.tx() as c:
+            c.execute(experiments.update().where(experiments.c.id == exp_id).values(owner=owner))
+
+    def experiments(self) -> list[Experiment]:
+        """Every experiment, newest first, with counts of its runs by status."""
+        def count(status):
+            return sa.func.coalesce(sa.func.sum(sa.case((runs.c.status == status, 1), else_=0)), 0)
+
+        return [Experiment.from_row(r) for r in self._rows(
+            sa.select(experiments, sa.func.count(runs.c.id).label("n_runs"), count(Status.DONE).label("n_done"),
+                      count(Status.RUNNING).label("n_running"), count(Status.FAILED).label("n_failed"),
+                      count(Status.QUEUED).label("n_queued"))
+            .select_from(experiments.outerjoin(runs, runs.c.experiment_id == experiments.c.id))
+            .group_by(*experiments.c).order_by(experiments.c.created_at.desc()))]
+
+    def experiment(self, exp_id: str) -> Experiment | None:
+        row = self._one(sa.select(experiments).where(experiments.c.id == exp_id))
+        return Experiment.from_row(row) if row is not None else None
+
+    def experiment_config(self, exp_id: str) -> ExperimentConfig:
+        exp = self.experiment(exp_id)
+        if exp is None:
+            raise KeyError(f"no experiment {exp_id!r} in {self.spec}")
+        return exp.config
+
+    def delete_experiment(self, exp_id: str) -> None:
+        run_ids = [r.id for r in self.runs(exp_id)]
+        with self.tx() as c:
+            ids = sa.select(runs.c.id).where(runs.c.experiment_id == exp_id)
+            # explicit, not only ON DELETE CASCADE: a SQLite store made before foreign keys were on may lack it
+            c.execute(metrics.delete().where(metrics.c.run_id.in_(ids)))
+            c.execute(events.delete().where(events.c.run_id.in_(ids)))
+            c.execute(runs.delete().where(runs.c.experiment_id == exp_id))
+            c.execute(experiments.delete().where(experiments.c.id == exp_id))
+        for rid in run_ids:
+            shutil.rmtree(self.run_dir(rid), ignore_errors=True)
+        shutil.rmtree(self.experiment_dir(exp_id), ignore_errors=True)
+
+    # -- runs --------------------------------------------------------------------------------------
+    def runs(self, exp_id: str | None = None, status: Status | None = None) -> list[Run]:
+        q = sa.select(runs)
+        if exp_id is not None:
+            q = q.where(runs.c.experiment_id == exp_id)
+        if status is not None:
+            q = q.where(runs.c.status == Status(status))
+        return [Run.from_row(r) for r in self._rows(q.order_by(runs.c.created_at, runs.c.seq))]
+
+    def run(self, run_id: str) -> Run:
+        row = self._one(sa.select(runs).where(runs.c.id == run_id))
+        if row is None:
+            raise KeyError(f"no run {run_id!r} in {self.spec}")
+        return Run.from_row(row)
+
+    def update_run(self, run_id: str, **fields) -> None:
+        if fields.get("error"):
+            fields["error"] = redact(fields["error"])  # errors are shown, exported and reported
+        if "result" in fields:
+            fields["result_json"] = json.dumps(fields.pop("result"))
+        if "status" in fields and fields["status"] not in STATUSES:
+            raise ValueError(f"unknown status {fields['status']!r}")
+        if isinstance(fields.get("depends_on"), (tuple, list)):
+            fields["depends_on"] = ",".join(fields["depends_on"]) or None
+        unknown = set(fields) - RUN_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown run fields {sorted(unknown)}")
+        with self.tx() as c:
+            c.execute(runs.update().where(runs.c.id == run_id).values(**fields))
+
+    def claim(self, run_id: str, device: str, host: str | None = None) -> bool:
+        """Atomically take a queued run for a worker; False when someone else took it first. On PostgreSQL the row
+        is locked with FOR UPDATE SKIP LOCKED, so a second dispatcher skips it instead of waiting for it."""
+        now = time.time()
+        with self.tx() as c:
+            locked = c.execute(sa.select(runs.c.id).where(runs.c.id == run_id, runs.c.status == Status.QUEUED)
+                               .with_for_update(skip_locked=True)).first()
+            if locked is None:
+                return False
+            cur = c.execute(runs.update().where(runs.c.id == run_id, runs.c.status == Status.QUEUED).values(
+                status=Status.RUNNING, device=device, host=host, pid=None, proc_started=None, heartbeat_at=None,
+                claimed_at=now, error=None, started_at=sa.func.coalesce(runs.c.started_at, now),
+                attempts=runs.c.attempts + 1))
+            return cur.rowcount == 1
+
+    def heartbeat(self, run_id: str) -> bool:
+        """Record that the run's worker is alive; returns True when a cancel has been requested."""
+        with self.tx() as c:
+            c.execute(runs.update().where(runs.c.id == run_id).values(heartbeat_at=time.time()))
+            row = c.execute(sa.select(runs.c.cancel_requested_at).where(runs.c.id == run_id)).first()
+        return row is not None and row[0] is not None
+
+    def request_cancel(self, run_id: str) -> str:
+        """Ask a run to stop. A queued run is cancelled at once; a running one checkpoints and stops."""
+        with self.tx() as c:
+            row = c.execute(sa.select(runs.c.status).where(runs.c.id == run_id).with_for_update()).first()
+            if row is None:
+                raise KeyError(f"no run {run_id!r}")
+            if row[0] == Status.QUEUED:
+                c.execute(runs.update().where(runs.c.id == run_id).values(
+                    status=Status.CANCELLED, ended_at=time.time(), error="cancelled before it started"))
+                return Status.CANCELLED
+            if row[0] == Status.RUNNING:
+                c.execute(runs.update().where(runs.c.id == run_id).values(
+                    cancel_requested_at=sa.func.coalesce(runs.c.cancel_requested_at, time.time())))
+            return Status(row[0])
+
+    def is_record(self, exp_id: str) -> bool:
+        """An imported bundle: its runs are records to look at, never trained here."""
+        exp = self.experiment(exp_id)
+        return exp is not None and exp.is_record
+
+    def requeue(self, run_id: str) -> None:
+        """Queue a stopped run again; it resumes from its last checkpoint. Runs of an imported record are refused."""
+        if self.is_record(self.run(run_id).experiment_id):
+            raise PolicyError("this run belongs to an imported experiment, a record that is never trained here; launch "
+                              "its config as a new experiment to train it")
+        with self.tx() as c:
+            c.execute(runs.update().where(runs.c.id == run_id, runs.c.status.in_([s for s in Status if s.resumable]))
+                      .values(status=Status.QUEUED, pid=None, cancel_requested_at=None, ended_at=None))
+
+    # -- learning-rate searches ----------------------------------------------------------------------
+    def lr_search(self, key: str) -> dict | None:
+        """A finished learning-rate search by key: {key, created_at, experiment_id, spec, result}."""
+        row = self._one(sa.select(lr_searches).where(lr_searches.c.key == key))
+        if row is None:
+            return None
+        return {"key": row["key"], "created_at": row["created_at"], "experiment_id": row["experiment_id"],
+                "spec": json.loads(row["spec_json"]), "result": json.loads(row["result_json"])}
+
+    def save_lr_search(self, key: str, spec: dict, result: dict, experiment_id: str | None) -> None:
+        with self.tx() as c:
+            self._upsert(c, lr_searches, [{"key": key, "created_at": time.time(), "experiment_id": experiment_id,
+                                           "spec_json": json.dumps(spec), "result_json": json.dumps(result)}], ["key"])
+
+    # -- metrics and events ------------------------------------------------------------------------
+    def log_metrics(self, run_id: str, step: int, examples: int, wall_s: float, flops: float,
+                    values: dict[str, float]) -> None:
+        rows = [{"run_id": run_id, "step": step, "examples": examples, "wall_s": wall_s, "flops": flops, "key": k,
+                 "value": float(v)} for k, v in values.items()]
+        with self.tx() as c:
+            self._upsert(c, metrics, rows, ["run_id", "step", "key"])
+        with open(self.run_dir(run_id) / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps({"step": step, "examples": examples, "wall_s": wall_s, "flops": flops, **values}) + "\n")
+
+    def truncate_metrics(self, run_id: str, after_step: int) -> None:
+        """Drop rows logged after `after_step` (a resumed run rewrites them)."""
+        with self.tx() as c:
+            c.execute(metrics.delete().where(metrics.c.run_id == run_id, metrics.c.step > after_step))
+        path = self.run_dir(run_id) / "metrics.jsonl"
+        if path.exists():
+            kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+                    if line and json.loads(line)["step"] <= after_step]
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+            tmp.replace(path)
+
+    def metrics(self, run_ids: list[str] | None = None, exp_id: str | None = None) -> list[dict]:
+        q = sa.select(metrics)
+        if exp_id is not None:
+            q = q.join(runs, runs.c.id == metrics.c.run_id).where(runs.c.experiment_id == exp_id)
+        elif run_ids is not None:
+            q = q.where(metrics.c.run_id.in_(run_ids))
+        return self._rows(q.order_by(metrics.c.run_id, metrics.c.step))
+
+    def count_metrics(self) -> int:
+        with self.read() as c:
+            return c.execute(sa.select(sa.func.count()).select_from(metrics)).scalar_one()
+
+    def starts_since(self, owner: str, since: float) -> int:
+        """Worker starts (first starts and resumes) of an owner's runs since a time: the demo's hourly quota."""
+        with self.read() as c:
+            return int(c.execute(
+                sa.select(sa.func.count()).select_from(
+                    events.join(runs, runs.c.id == events.c.run_id).join(experiments, experiments.c.id == runs.c.experiment_id))
+                .where(events.c.kind == "started", events.c.at >= since, experiments.c.owner == owner)).scalar_one())
+
+    def add_event(self, run_id: str, kind: str, message: str, data: dict | None = None) -> None:
+        with self.tx() as c:
+            c.execute(events.insert().values(run_id=run_id, at=time.time(), kind=kind, message=redact(message),
+                                             data_json=redact(json.dumps(data or {}))))
+
+    def events(self, run_id: str) -> list[dict]:
+        return self._rows(sa.select(events).where(events.c.run_id == run_id).order_by(events.c.id))
+
+
+class RunSink:
+    """What the loop writes to: metrics, events and truncation for one run."""
+
+    def __init__(self, store: Store, run_id: str):
+        self.store, self.run_id = store, run_id
+
+    def log(self, step: int, examples: int, wall_s: float, flops: float, values: dict[str, float]) -> None:
+        self.store.log_metrics(self.run_id, step, examples, wall_s, flops, values)
+
+    def event(self, kind: str, message: str, data: dict | None = None) -> None:
+        self.store.add_event(self.run_id, kind, message, data)
+
+    def truncate(self, after_step: int) -> None:
+        self.store.truncate_metrics(self.run_id, after_step)

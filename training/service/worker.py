@@ -1,0 +1,28 @@
+"""One worker process trains one run: `python -m training work RUN_ID --store DIR` (started by the
+dispatcher, never by hand). Its control (`control.WorkerControl`) heartbeats and picks up cancel requests;
+SIGTERM also asks for a graceful stop. Either way the loop checkpoints, marks the run `cancelled` and exits.
+The process runs in its own session, so it outlives the dispatcher and the app.
+"""
+from __future__ import annotations
+
+import signal
+
+from training.core.control import WorkerControl
+from training.service.store import Store
+
+
+def work(store_root, run_id: str) -> str:
+    """Train the run in this process; returns its final status."""
+    control = WorkerControl(store_root, run_id).start()  # beat before the slow torch import below
+    try:
+        previous = signal.signal(signal.SIGTERM, lambda *_: control.stop.set())
+    except ValueError:  # not the main thread (some Ray setups): cancel requests still arrive by heartbeat
+        previous = None
+    try:
+        from training.service.execution import execute_run
+
+        return execute_run(Store(store_root), run_id, control).status
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        control.close()
