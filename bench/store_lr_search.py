@@ -35,7 +35,7 @@ def main() -> None:
             if r.role == "lr-sweep":
                 row = execute_run(store, r.id)
                 print(f"{r.strategy:8} lr {r.lr:<8g} {row.status}", flush=True)
-        info = json.loads(store.experiment(exp).info_json)
+        info = store.experiment(exp).info
         shipped = stored_searches()
         for label, search in info["lr_search"].items():
             found = store.lr_search(search["key"])

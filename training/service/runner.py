@@ -285,7 +285,7 @@ class Dispatcher:
         now = time.time()
         for r in self.store.runs(status=Status.RUNNING):
             # A process is ours to check (and stop) only on this host; another host's run is judged by its heartbeat.
-            remote = str(r.device or "").startswith("ray") or (r.host or self.host) != self.host
+            remote = str(r.device or "").startswith("ray") or not self._here(r)
             alive = self.exec.owns(r.id) or remote or pid_alive(r.pid, r.proc_started)
             if r.heartbeat_at is None:  # claimed, not yet beating: allow for start-up
                 silent, limit = now - (r.claimed_at or 0), self.startup_timeout
@@ -307,7 +307,7 @@ class Dispatcher:
         now = time.time()
         for r in self.store.runs(status=Status.RUNNING):
             if r.cancel_requested_at and now - r.cancel_requested_at > self.cancel_timeout:
-                if (r.host or self.host) == self.host:
+                if self._here(r):
                     _kill(r.pid, r.proc_started)
                 self.store.update_run(r.id, status=Status.CANCELLED, ended_at=now,
                                       error=f"forced after {self.cancel_timeout:.0f} s without a graceful stop")
@@ -317,7 +317,7 @@ class Dispatcher:
     def schedule(self) -> None:
         while True:
             running = self.store.runs(status=Status.RUNNING)
-            device = self._free_device([r for r in running if (r.host or self.host) == self.host])
+            device = self._free_device([r for r in running if self._here(r)])
             if device is None:
                 return
             run = self._next_run(running, device)
@@ -334,6 +334,10 @@ class Dispatcher:
                 self.store.update_run(run.id, pid=pid, proc_started=process_started(pid))
             self.store.add_event(run.id, "started", f"worker started on {device}", {"pid": pid})
             self.last_served[run.owner] = time.time()
+
+    def _here(self, run: Run) -> bool:
+        """Started by this host's dispatcher (a run from before hosts were recorded counts as this host's)."""
+        return (run.host or self.host) == self.host
 
     def _device_label(self, device: str) -> str:
         return f"ray:{device}" if self.executor == "ray" else device
@@ -352,7 +356,7 @@ class Dispatcher:
         for r in running:
             owner = exp_owner.get(r.experiment_id, "local")
             owners_running[owner] = owners_running.get(owner, 0) + 1
-        used_mem = sum(r.mem_estimate or 0 for r in running if r.device == device and (r.host or self.host) == self.host)
+        used_mem = sum(r.mem_estimate or 0 for r in running if r.device == device and self._here(r))
         candidates: dict[str, Run] = {}
         for r in rows:
             state = _dependencies_state(self.store, r)
