@@ -104,3 +104,14 @@ def test_verdict_says_no_clear_difference_when_intervals_overlap():
     one_seed = summary.assign(seeds=1, low=summary["mean"], high=summary["mean"])
     text, _ = verdict(one_seed, pd.DataFrame(), pd.DataFrame(), "accuracy", True)
     assert text[0].startswith("One seed per run")
+
+
+def test_a_lead_that_does_not_change_is_not_called_widening():
+    # the tweets experiment: full's lead over scratch was 0.125 at N=100 and 0.125 at N=3000
+    rows = [("scratch", 100, 0.544), ("head", 100, 0.669), ("scratch", 3000, 0.661), ("full", 3000, 0.786),
+            ("scratch", 1000, 0.618), ("full", 1000, 0.740)]
+    summary = pd.DataFrame([{"strategy": s, "n_train": n, "mean": m, "low": m - 0.01, "high": m + 0.01, "seeds": 3}
+                            for s, n, m in rows])
+    joined = " ".join(verdict(summary, pd.DataFrame(), pd.DataFrame(), "accuracy", True)[0])
+    assert "stays about the same: 0.125 at N=100, 0.125 at N=3,000" in joined
+    assert "widens" not in joined and "narrows" not in joined

@@ -1,5 +1,6 @@
 """Fair comparisons: failures said out loud, no conclusion from a failed run, D_E only where scratch supports it,
 intervals inside [0, 1], the user's own test set, references, and scratch trained until it stops improving."""
+import contextlib
 import math
 
 import numpy as np
@@ -200,14 +201,81 @@ def test_scratch_trains_until_a_plateau_anneals_and_is_scored_at_its_best(tiny_b
 
 
 def test_each_run_is_scored_by_the_model_it_delivers():
+    """Final model = the last weights, unless validation says the best checkpoint is clearly better (by more than two
+    standard errors of the difference) — the same rule for every strategy; runs recorded before the rule had
+    validation readings fall back to the old rule (best checkpoint for runs trained until a plateau)."""
     from training.analysis.frames import at_checkpoint
 
-    runs = pd.DataFrame([{"strategy": s, "until_plateau": plateau, "best_step": 40, "eval_accuracy": 0.60,
+    # run: (until_plateau, validation accuracy at the best step 40, at the last step 100)
+    cases = {"noise": (True, 0.362, 0.328),  # docstrings N=2000 seed 1: 0.034 apart on 500 examples: the end
+             "clear": (True, 0.60, 0.40),  # a collapse after the best step: keep the best
+             "full-clear": (False, 0.60, 0.40),  # the same rule for a fixed budget
+             "legacy-plateau": (True, None, None), "legacy-fixed": (False, None, None)}
+    runs = pd.DataFrame([{"run_id": k, "strategy": k, "until_plateau": plateau, "best_step": 40, "eval_accuracy": 0.60,
                           "best_accuracy": 0.70, "eval_loss": 1.0, "best_loss": 0.9, "eval_macro_f1": 0.5,
                           "best_macro_f1": 0.6, "eval_perplexity": None, "best_perplexity": None, "probe_final": 0.3,
-                          "probe_best": 0.4, "forgetting": 0.2, "forgetting_best": 0.1, "checkpoint": "end"}
-                         for s, plateau in (("scratch", True), ("full", False))]).set_index("strategy", drop=False)
-    final, best, end = (at_checkpoint(runs, c) for c in ("final", "best", "end"))
-    assert final.loc["scratch", "eval_accuracy"] == 0.70 and final.loc["full", "eval_accuracy"] == 0.60
+                          "probe_best": 0.4, "forgetting": 0.2, "forgetting_best": 0.1, "checkpoint": "end",
+                          "validation_examples": 500}
+                         for k, (plateau, _, _) in cases.items()]).set_index("strategy", drop=False)
+    metrics = pd.DataFrame([{"run_id": k, "step": step, "key": "val/accuracy", "value": v}
+                            for k, (_, at_best, at_end) in cases.items() if at_best is not None
+                            for step, v in ((20, 0.3), (40, at_best), (100, at_end))])
+    final, best, end = (at_checkpoint(runs, c, metrics) for c in ("final", "best", "end"))
+    assert final["eval_accuracy"].to_dict() == {"noise": 0.60, "clear": 0.70, "full-clear": 0.70,
+                                                "legacy-plateau": 0.70, "legacy-fixed": 0.60}
+    assert final.loc["clear", "checkpoint"] == "best" and final.loc["noise", "checkpoint"] == "end"
+    assert final.loc["clear", "forgetting"] == 0.1 and final.loc["noise", "forgetting"] == 0.2
     assert (best["eval_accuracy"] == 0.70).all() and (end["eval_accuracy"] == 0.60).all()
-    assert final.loc["scratch", "forgetting"] == 0.1 and final.loc["full", "forgetting"] == 0.2
+    with pytest.raises(ValueError):
+        at_checkpoint(runs, "final")  # the choice needs the validation rows
+
+
+def test_language_models_keep_the_best_checkpoint_only_beyond_the_loss_standard_error():
+    from training.analysis.frames import keeps_best
+
+    runs = pd.DataFrame([{"run_id": k, "until_plateau": True, "best_step": 40, "validation_examples": 64}
+                         for k in ("near", "far")])
+    rows = []
+    for k, end_loss in (("near", 3.05), ("far", 3.5)):
+        for step, loss in ((40, 3.0), (100, end_loss)):
+            rows += [{"run_id": k, "step": step, "key": "val/loss", "value": loss},
+                     {"run_id": k, "step": step, "key": "val/loss_se", "value": 0.05},
+                     {"run_id": k, "step": step, "key": "val/perplexity", "value": float(np.exp(loss))}]
+    assert keeps_best(runs, pd.DataFrame(rows)).tolist() == [False, True]  # 0.05 < 2·0.07 < 0.5
+
+
+def test_language_model_evaluation_records_the_standard_error_of_its_loss():
+    import torch
+
+    from training.core.evaluate import evaluate, lm_loss
+
+    torch.manual_seed(0)
+    vocab, model = 11, torch.nn.Embedding(11, 11)
+    batches = [{"input_ids": torch.randint(0, vocab, (4, 9)), "attention_mask": torch.ones(4, 9, dtype=torch.long)}
+               for _ in range(3)]
+    batches[1]["attention_mask"][0, 5:] = 0
+    lm = _Wrap(model)
+    out = evaluate(lm, "causal-lm", batches, 0, contextlib.nullcontext)
+    per_seq = [lm_loss(model(b["input_ids"][i:i + 1]), b["input_ids"][i:i + 1], b["attention_mask"][i:i + 1]).item()
+               for b in batches for i in range(4)]
+    assert out["loss_se"] == pytest.approx(np.std(per_seq, ddof=1) / np.sqrt(12), rel=1e-5)
+    tokens = sum(int(b["attention_mask"][:, 1:].sum()) for b in batches)
+    total = sum(lm_loss(model(b["input_ids"]), b["input_ids"], b["attention_mask"], "sum").item() for b in batches)
+    assert out["loss"] == pytest.approx(total / tokens, rel=1e-5)
+
+
+class _Wrap:
+    """A language model of one embedding table (logits = the row of the current token), as evaluate calls it."""
+
+    def __init__(self, table):
+        self.table, self.training = table, False
+
+    def eval(self):
+        return self
+
+    def train(self, mode=True):
+        return self
+
+    def __call__(self, input_ids, attention_mask):
+        return self.table(input_ids)
+

@@ -165,7 +165,8 @@ class BudgetConfig:
     patience: int = 3
     """Runs that train until a plateau anneal and stop after this many evaluations in a row with neither a new
     best validation metric nor a new lowest validation loss. Every run is also scored at its best checkpoint
-    (best validation metric: accuracy for classification, perplexity for language models)."""
+    (best validation metric: accuracy for classification, perplexity for language models); its final model is
+    its last weights unless validation shows the best checkpoint clearly better (`analysis.frames.keeps_best`)."""
     plateau_cap: float = 4.0
     """A run that trains until a plateau stops at the latest after this many times the steps the policy
     gives it (the cap is also its learning-rate schedule's length)."""

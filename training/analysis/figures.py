@@ -17,8 +17,8 @@ X_AXES = {"step": "optimizer steps", "examples": "training examples seen", "wall
 NOTES = {
     "data_needs": (
         "**How to read this:** each line is a strategy; x is the number of labelled training examples (log "
-        "scale), y the eval metric of each run's final model: a fixed budget's last weights, or the best checkpoint a "
-        "run trained until it stopped improving kept (switch to best checkpoints or last weights in the sidebar). "
+        "scale), y the eval metric of each run's final model: its last weights, or its best checkpoint where validation "
+        "shows that one clearly better (switch to best checkpoints or last weights in the sidebar). "
         "Every strategy trained at its own searched learning rate, scratch until it stopped improving. The band "
         "is a 95% interval: for accuracy, over seeds on the logit scale so it stays inside [0, 1] (with one "
         "seed, the Wilson interval of the eval set's size — eval-set "

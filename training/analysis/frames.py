@@ -1,7 +1,10 @@
 """Read an experiment from the store into DataFrames: one row per run, the metrics (long), the reference
-baselines — and pick which checkpoint of each run is scored (its best, by validation loss, or its end)."""
+baselines — and pick which checkpoint of each run is scored (its final model, its best checkpoint or its end)."""
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pandas as pd
 
 from training.service.records import Role, Status
@@ -14,15 +17,19 @@ RUN_COLUMNS = [
     "device_name", "error", "mem_estimate", "micro_batch_size", "started_at", "ended_at", "heartbeat_at",
     "torch", "transformers", "role", "sweep_lr", "best_step", "best_loss", "best_accuracy", "best_macro_f1",
     "best_perplexity", "probe_best", "forgetting_best", "until_plateau", "stopped_early", "eval_examples",
-    "best_val_loss", "checkpoint",
+    "best_val_loss", "validation_examples", "checkpoint",
 ]
 REFERENCE_COLUMNS = ["reference", "name", "n_train", "seed", "accuracy", "macro_f1", "loss", "eval_examples"]
-CHECKPOINTS = {"final": "final model (the end of a fixed budget; the kept best checkpoint of a run trained until it "
-                        "stopped improving)",
+CHECKPOINTS = {"final": "final model (its last weights, or its best checkpoint where validation shows that one "
+                        "clearly better: by more than two standard errors)",
                "best": "best checkpoint of every run (best validation metric: early stopping for all)",
                "end": "end of training for every run (the last weights, also after a plateau)"}
-"""How each run is scored. `final` is what a run delivers: a fixed-budget run its last weights (its schedule
-anneals to zero), a run trained until a plateau the best checkpoint it kept."""
+"""How each run is scored. `final` is what a run delivers: its last weights (a fixed budget's schedule anneals the
+rate to zero; a run trained until a plateau anneals it after the plateau), unless its best checkpoint's validation
+reading beats the last one's by more than SELECT_Z standard errors of their difference — the best of a dozen noisy
+readings is the highest partly by luck (on 500 validation examples one accuracy reading is ±0.02), so a
+checkpoint is preferred to the end only where validation can tell them apart."""
+SELECT_Z = 2.0
 CHECKPOINT_LABELS = {"final": "final model", "best": "best checkpoint, every run", "end": "last weights, every run"}
 METRIC_COLUMNS = ["run_id", "strategy", "n_train", "seed", "step", "examples", "wall_s", "flops", "key", "value"]
 
@@ -52,20 +59,24 @@ def runs_frame(store: Store, exp_id: str) -> pd.DataFrame:
             "probe_best": (res.get("probe_best") or {}).get(probe_key),
             "forgetting_best": (res.get("forgetting_best") or {}).get(probe_key),
             "until_plateau": res.get("until_plateau"), "stopped_early": res.get("stopped_early"),
-            "eval_examples": res.get("eval_examples"), "best_val_loss": res.get("best_val_loss"), "checkpoint": "end",
+            "eval_examples": res.get("eval_examples"), "best_val_loss": res.get("best_val_loss"),
+            "validation_examples": res.get("validation_examples"), "checkpoint": "end",
         })
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
-def at_checkpoint(runs: pd.DataFrame, checkpoint: str = "final") -> pd.DataFrame:
+def at_checkpoint(runs: pd.DataFrame, checkpoint: str = "final", metrics: pd.DataFrame | None = None) -> pd.DataFrame:
     """The runs with eval_* and forgetting taken at `checkpoint` (see CHECKPOINTS): `end`, `best` (where a run
-    recorded one), or `final` (best for runs trained until a plateau, end for the rest)."""
+    recorded one), or `final` (best where `keeps_best` says validation clearly prefers it, else end; needs the
+    experiment's metric rows)."""
     if checkpoint == "end" or runs.empty:
         return runs
     out = runs.copy()
     has = out["best_step"].notna()
     if checkpoint == "final":
-        has &= out["until_plateau"].eq(True)
+        if metrics is None:
+            raise ValueError("the final model of a run is chosen from its validation rows: pass the metrics")
+        has &= keeps_best(out, metrics)
     for k in ("loss", "accuracy", "macro_f1", "perplexity"):
         out.loc[has, f"eval_{k}"] = out.loc[has, f"best_{k}"]
     has_probe = has & out["probe_best"].notna()
@@ -73,6 +84,41 @@ def at_checkpoint(runs: pd.DataFrame, checkpoint: str = "final") -> pd.DataFrame
     out.loc[has_probe, "forgetting"] = out.loc[has_probe, "forgetting_best"]
     out.loc[has, "checkpoint"] = "best"
     return out
+
+
+def keeps_best(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.Series:
+    """Per run: True where its final model is its best checkpoint — the best checkpoint's validation reading beats
+    the last reading by more than SELECT_Z standard errors of the difference (accuracy: binomial errors on the
+    validation examples; language models: the recorded standard error of the validation loss). Runs that recorded
+    neither (experiments from before this rule) keep the old rule: the best checkpoint where they trained until a
+    plateau."""
+    val = metrics[metrics["key"].isin(("val/accuracy", "val/loss", "val/loss_se"))] if not metrics.empty else metrics
+    readings = {rid: g for rid, g in val.groupby("run_id")} if not val.empty else {}
+    out = []
+    for r in runs.itertuples(index=False):
+        g = readings.get(r.run_id)
+        out.append(_keeps_best(r, g) if g is not None else bool(r.until_plateau))
+    return pd.Series(out, index=runs.index, dtype=bool)
+
+
+def _keeps_best(r, g: pd.DataFrame) -> bool:
+    if pd.isna(r.best_step):
+        return False
+    at = lambda key, step: g.loc[(g["key"] == key) & (g["step"] == step), "value"]  # noqa: E731
+    last_step = g.loc[g["key"].isin(("val/accuracy", "val/loss")), "step"].max()
+    if int(r.best_step) >= last_step:
+        return False
+    acc_best, acc_end = at("val/accuracy", r.best_step), at("val/accuracy", last_step)
+    n = r.validation_examples
+    if len(acc_best) and len(acc_end) and n and not pd.isna(n):
+        p, q = float(acc_best.iloc[-1]), float(acc_end.iloc[-1])
+        return p - q > SELECT_Z * math.sqrt((p * (1 - p) + q * (1 - q)) / n)
+    loss_best, loss_end = at("val/loss", r.best_step), at("val/loss", last_step)
+    se_best, se_end = at("val/loss_se", r.best_step), at("val/loss_se", last_step)
+    if len(loss_best) and len(loss_end) and len(se_best) and len(se_end):
+        diff = float(loss_end.iloc[-1]) - float(loss_best.iloc[-1])
+        return diff > SELECT_Z * float(np.hypot(se_best.iloc[-1], se_end.iloc[-1]))
+    return bool(r.until_plateau)
 
 
 def references_frame(store: Store, exp_id: str) -> pd.DataFrame:

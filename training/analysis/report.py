@@ -63,15 +63,15 @@ def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: floa
             checkpoint: str = "final") -> Analysis:
     """Every table, the verdict and the inputs of every figure for one experiment. `target`: the eval metric
     to price (default: 95% of the best strategy's at the largest size; 105% for perplexity). `checkpoint`:
-    score each run's final model (its end, or for a run trained until a plateau the best checkpoint it kept), its
-    best checkpoint, or its end (see `frames.CHECKPOINTS`); the verdict's table shows the end and the best."""
+    score each run's final model (its end, or its best checkpoint where validation shows that one clearly better),
+    its best checkpoint, or its end (see `frames.CHECKPOINTS`); the verdict's table shows the end and the best."""
     exp = store.experiment(exp_id)
     cfg = store.experiment_config(exp_id)
     info = exp.info
     all_runs, metrics = runs_frame(store, exp_id), metrics_frame(store, exp_id)
     grid = all_runs[all_runs["role"] == "grid"]
     best_runs = at_checkpoint(grid, "best")
-    runs = at_checkpoint(grid, checkpoint)
+    runs = at_checkpoint(grid, checkpoint, metrics)
     metrics = metrics[metrics["run_id"].isin(set(runs["run_id"]))]
     refs = references_frame(store, exp_id)
     metric_col, metric, higher = primary_metric(cfg.task)

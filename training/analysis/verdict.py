@@ -145,9 +145,13 @@ def verdict(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFra
                        f"{_f(base['mean'])} (1 seed).")
     if len(gaps) == 2:
         small, large = sizes[0], sizes[-1]
-        trend = "narrows" if gaps[large] < gaps[small] else "widens"
-        out.append(f"The lead of the best strategy over {baseline} {trend} from {_f(gaps[small])} at N={small:,} "
-                   f"to {_f(gaps[large])} at N={large:,}.")
+        if abs(gaps[large] - gaps[small]) <= 0.1 * max(abs(gaps[small]), abs(gaps[large])):
+            out.append(f"The lead of the best strategy over {baseline} stays about the same: {_f(gaps[small])} at "
+                       f"N={small:,}, {_f(gaps[large])} at N={large:,}.")
+        else:
+            trend = "narrows" if gaps[large] < gaps[small] else "widens"
+            out.append(f"The lead of the best strategy over {baseline} {trend} from {_f(gaps[small])} at N={small:,} "
+                       f"to {_f(gaps[large])} at N={large:,}.")
     n = sizes[-1]
     at = t[(t["n_train"] == n) & t["flops"].notna()]
     if len(at) > 1:

@@ -43,10 +43,11 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
 
 @torch.no_grad()
 def evaluate(model, task: str, batches, n_classes: int, autocast) -> dict[str, float]:
-    """Eval metrics over an iterable of batches. Keys: loss + accuracy/macro_f1, or loss + perplexity."""
+    """Eval metrics over an iterable of batches. Keys: loss + accuracy/macro_f1, or loss + perplexity + loss_se
+    (the standard error of the loss over sequences, which decides whether one checkpoint is clearly better)."""
     was_training = model.training
     model.eval()
-    total_loss, count, preds, labels = 0.0, 0, [], []
+    total_loss, count, preds, labels, per_seq = 0.0, 0, [], [], []
     for batch in batches:
         with autocast():
             logits = model(**{k: v for k, v in batch.items() if k != "labels"})
@@ -56,11 +57,23 @@ def evaluate(model, task: str, batches, n_classes: int, autocast) -> dict[str, f
             preds.append(logits.argmax(-1).cpu().numpy())
             labels.append(batch["labels"].cpu().numpy())
         else:
-            total_loss += lm_loss(logits, batch["input_ids"], batch["attention_mask"], "sum").item()
-            count += int(batch["attention_mask"][:, 1:].sum().item())
+            seq_sum, seq_n = lm_sequence_losses(logits, batch["input_ids"], batch["attention_mask"])
+            total_loss += float(seq_sum.sum())
+            count += int(seq_n.sum())
+            per_seq += (seq_sum[seq_n > 0] / seq_n[seq_n > 0]).tolist()
     model.train(was_training)
     loss = total_loss / max(count, 1)
     if task == "text-classification":
         y, p = np.concatenate(labels), np.concatenate(preds)
         return {"loss": loss, "accuracy": float(np.mean(y == p)), "macro_f1": macro_f1(y, p, n_classes)}
-    return {"loss": loss, "perplexity": float(math.exp(min(loss, 50.0)))}
+    out = {"loss": loss, "perplexity": float(math.exp(min(loss, 50.0)))}
+    if len(per_seq) > 1:
+        out["loss_se"] = float(np.std(per_seq, ddof=1) / math.sqrt(len(per_seq)))
+    return out
+
+
+def lm_sequence_losses(logits, input_ids, attention_mask) -> tuple[np.ndarray, np.ndarray]:
+    """Per sequence: the summed next-token loss and the number of target tokens (float64 arrays)."""
+    targets = input_ids[:, 1:].masked_fill(attention_mask[:, 1:] == 0, -100)
+    losses = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, ignore_index=-100, reduction="none")
+    return (losses.sum(1).double().cpu().numpy(), (targets != -100).sum(1).double().cpu().numpy())
