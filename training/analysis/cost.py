@@ -25,7 +25,7 @@ def cost_to_target(runs: pd.DataFrame, metrics: pd.DataFrame, key: str, target: 
         wall = mean_interval(f["wall_s"])[0] if reached else math.nan
         rows.append({"strategy": strategy, "n_train": int(n), "reached": f"{len(reached)}/{len(g)}",
                      "examples": mean_interval(f["examples"])[0] if reached else math.nan, "wall_s": wall,
-                     "gpu_seconds": wall if on_gpu.any() else 0.0,
+                     "gpu_seconds": wall if on_gpu.any() else math.nan,
                      "flops": (mean_interval(f["flops"])[0] + (extra_flops or {}).get(strategy, 0.0)) if reached else math.nan,
                      "peak_mem_gb": mean_interval(g["peak_mem_bytes"])[0] / 1e9 if reached else math.nan,
                      "cost": wall / 3600 * price_per_hour if reached else math.nan})

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 
 from training.analysis.pareto import pareto_frontier
 from training.analysis.style import LAYOUT, color, dash
+from training.analysis.units import probe_skill
 
 X_AXES = {"step": "optimizer steps", "examples": "training examples seen", "wall_s": "wall-clock seconds (training only)",
           "flops": "training FLOPs"}
@@ -150,8 +151,8 @@ def probe_figure(metrics: pd.DataFrame, probe_key: str, baseline: float | None, 
         shown.add(strategy)
     if baseline is not None:
         fig.add_hline(y=baseline, line_dash="dash", line_color="#555", annotation_text="untouched base")
-    return _base(fig, f"Forgetting probe during training ({probe_key.removeprefix('probe/')})", X_AXES[x],
-                 probe_key.removeprefix("probe/"))
+    return _base(fig, f"Forgetting probe during training: the base model's {probe_skill(probe_key)}", X_AXES[x],
+                 f"{probe_skill(probe_key)} ({probe_key.removeprefix('probe/')})")
 
 
 def forgetting_figure(table: pd.DataFrame) -> go.Figure:
@@ -164,7 +165,9 @@ def forgetting_figure(table: pd.DataFrame) -> go.Figure:
                                           arrayminus=(g["forgetting"] - g["low"]).tolist(),
                                           visible=bool((g["seeds"] > 1).any()))))
     fig.update_layout(barmode="group")
-    return _base(fig, "Forgetting at the end of training (positive = forgot)", "training-set size", "forgetting")
+    skill = probe_skill(table["probe"].iloc[0]) if "probe" in table and not table.empty else "the probe's skill"
+    return _base(fig, f"Forgetting at the end of training: {skill} lost (positive = forgot)", "training-set size",
+                 f"drop in {skill}")
 
 
 def tradeoff_figure(runs: pd.DataFrame, metric_col: str, metric: str, higher_is_better: bool) -> go.Figure:

@@ -18,14 +18,17 @@ import plotly.graph_objects as go
 
 from training.analysis import figures as F
 from training.analysis.cost import cost_to_target, pretraining_cost, with_pretraining
+from training.analysis.decision import constraint_lines, decide
 from training.analysis.fairness import check_runs, check_search, failed_cells, reference_summary
 from training.analysis.frames import CHECKPOINTS, at_checkpoint, metrics_frame, references_frame, runs_frame
+from training.analysis.recommend import Recommendation, recommend
 from training.analysis.stats import summarise
 from training.analysis.tables import compute_table, forgetting_table, lr_search_table, overfitting_table, primary_metric
 from training.analysis.transfer import effective_data
+from training.analysis.units import human_number, probe_skill, readable
 from training.analysis.verdict import verdict
 from training.service.policy import redact
-from training.service.records import Experiment
+from training.service.records import Decision, Experiment
 from training.service.store import Store
 
 
@@ -57,6 +60,12 @@ class Analysis:
     checkpoint: str
     """Which checkpoint of each run is scored: `best` (lowest validation loss) or `end`."""
     info: dict
+    recommendation: Recommendation | None = None
+    """Which strategy to use at each size, from the verdict table (see `recommend`)."""
+    decision: Decision | None = None
+    """The team's decision record, if one was started."""
+    decision_answer: dict | None = None
+    """What satisfies the record's constraints (see `decision.decide`)."""
 
 
 def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: float | None = None,
@@ -101,10 +110,14 @@ def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: floa
         text, vt = ["No finished runs yet: the verdict appears when runs finish."], pd.DataFrame()
     else:
         text, vt = verdict(summary, compute, forgetting, metric, higher, transfer=transfer, findings=findings, refs=refs,
-                           end=end, best=best, progress=progress)
+                           end=end, best=best, progress=progress, planned_seeds=len(cfg.seeds))
+    probe = forgetting["probe"].iloc[0] if not forgetting.empty else None
+    rec = recommend(vt, metric, higher, progress, probe, len(cfg.seeds))
+    record = store.decision(exp_id)
+    answer = decide(vt, record.constraints, metric, higher, price_per_hour) if record is not None and not vt.empty else None
     return Analysis(exp, cfg.to_dict(), runs, metrics, metric_col, metric, higher, summary, compute, forgetting,
                     overfit, text, vt, lr_table, transfer, target,
-                    to_target, pre, reference_summary(refs), findings, checkpoint, info)
+                    to_target, pre, reference_summary(refs), findings, checkpoint, info, rec, record, answer)
 
 
 def figures(a: Analysis, x: str = "examples") -> list[tuple[str, go.Figure]]:
@@ -145,29 +158,24 @@ def git_commit() -> str:
         return "unknown"
 
 
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        if v != v:
-            return "–"
-        return f"{v:.3g}" if abs(v) >= 1e4 or (abs(v) < 1e-3 and v != 0) else f"{v:.3f}"
-    return str(v)
-
-
-def markdown_table(df: pd.DataFrame) -> str:
+def markdown_table(df: pd.DataFrame, rename: dict | None = None) -> str:
+    """The table for people (units, "—" where a value does not apply; see `units.readable`)."""
     if df.empty:
-        return "_(no rows)_\n"
-    cols = list(df.columns)
+        return ""
+    t = readable(df, rename)
+    cols = list(t.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    lines += ["| " + " | ".join(row) + " |" for row in t.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 
 
-def _html_table(df: pd.DataFrame) -> str:
+def _html_table(df: pd.DataFrame, rename: dict | None = None) -> str:
     if df.empty:
-        return "<p><em>(no rows)</em></p>"
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
-                   for row in df.itertuples(index=False))
+        return ""
+    t = readable(df, rename)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in t.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>"
+                   for row in t.itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -208,24 +216,75 @@ def check_lines(a: Analysis) -> list[str]:
     return [f"{'FAILED' if f['severity'] == 'failure' else 'Warning'}: {f['message']} {f['advice']}" for f in a.findings]
 
 
+def sections(a: Analysis) -> list[tuple[str, str, pd.DataFrame, dict | None]]:
+    """(heading, note, table, column renames) after the verdict, in report order; a section whose table is empty is
+    left out, so a report never prints an empty section."""
+    metric_names = {"metric": f"{a.metric} ({a.checkpoint})", "mean": a.metric}
+    out = [("Data needs", F.NOTES["data_needs"], a.summary, metric_names),
+           ("Effective data transferred", F.NOTES["transfer"], a.transfer, None),
+           ("Compute", F.NOTES["compute"], a.compute, None),
+           (f"Cost to reach {a.metric} {human_number(a.target)}", COST_NOTE, a.to_target, None),
+           ("Learning-rate search", LR_SEARCH_NOTE, a.lr_sweep, None),
+           ("Forgetting", forgetting_note(a), a.forgetting, None),
+           ("Overfitting", F.NOTES["overfitting"], a.overfitting.drop(columns=["run_id"], errors="ignore"), None)]
+    return [sec for sec in out if not sec[2].empty]
+
+
+COST_NOTE = ("Mean over the seeds whose validation metric reached the target, at their first evaluation at or past it; "
+             "'seeds reached' counts them.")
+
+
+def forgetting_note(a: Analysis) -> str:
+    probe = a.forgetting["probe"].iloc[0] if not a.forgetting.empty else None
+    what = (f"The skill tested: {probe_skill(probe)} — {probe_skill(probe, long=True)}, on data none of the runs "
+            "trained on. " if probe else "")
+    return what + F.NOTES["forgetting"]
+
+
+def recommendation_lines(a: Analysis) -> list[str]:
+    rec = a.recommendation
+    if rec is None or not rec.rows:
+        return [rec.notice] if rec is not None and rec.notice else ["No recommendation yet: it appears when runs finish."]
+    return rec.sentences + [RECOMMEND_RULE]
+
+
+RECOMMEND_RULE = ("How this is chosen: among strategies whose runs passed the fairness checks, the best by the eval "
+                  "metric and every one whose 95% interval overlaps it are as good; the cheapest of those in training "
+                  "compute is recommended. A classical reference that scores at least as well is named first.")
+
+
+def decision_lines(a: Analysis) -> list[str]:
+    """The decision record in words: question, constraints, the computed answer, comments, sign-off."""
+    d = a.decision
+    if d is None:
+        return []
+    when = lambda t: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))  # noqa: E731
+    lines = [f"Question: {d.question}",
+             "Constraints: " + ("; ".join(constraint_lines(d.constraints, a.metric, a.higher_is_better)) or "none set"),
+             "Answer (computed from the runs): " + (a.decision_answer["sentence"] if a.decision_answer
+                                                     else "no finished runs to decide from yet.")]
+    lines += [f"Comment by {c.author} ({when(c.at)}): {c.body}" for c in d.comments]
+    if d.signoff_by:
+        signed = (d.signed or {}).get("sentence")
+        lines.append(f"Signed off by {d.signoff_by} on {when(d.signoff_at)}" + (f", approving: {signed}" if signed else "."))
+    else:
+        lines.append("Not signed off yet.")
+    return lines
+
+
 def markdown_report(a: Analysis) -> str:
     env = environment(a)
     out = [f"# Head Start report — {a.exp.name}", "", f"Experiment `{a.exp.id}`, task {a.config['task']}, "
-           f"base `{a.config['model']['base']}`, data `{a.config['data']['source']}`.", ""]
+           f"base `{a.config['model']['base']}`, data `{a.config['data']['source']}`.", "", "## Recommendation", ""]
+    out += [f"- {line}" for line in recommendation_lines(a)] + [""]
+    if a.decision is not None:
+        out += ["## Decision record", ""] + [f"- {line}" for line in decision_lines(a)] + [""]
     out += [f"- {line}" for line in setup_lines(a)] + ["", "## Is this comparison fair?", ""]
     out += [f"- {line}" for line in check_lines(a)] + ["", "## Verdict", ""]
-    out += [f"- {s}" for s in a.verdict] + ["", markdown_table(a.verdict_table), "## Data needs", "",
-                                            (F.NOTES["data_needs"]), "", markdown_table(a.summary),
-                                            "## Effective data transferred", "", (F.NOTES["transfer"]), "",
-                                            markdown_table(a.transfer), "## Compute", "", (F.NOTES["compute"]), "",
-                                            markdown_table(a.compute), f"## Cost to reach {a.metric} {_fmt(a.target)}", "",
-                                            markdown_table(a.to_target), "## Learning-rate search", "",
-                                            LR_SEARCH_NOTE, "", markdown_table(a.lr_sweep),
-                                            "## Forgetting", "", (F.NOTES["forgetting"]), "",
-                                            markdown_table(a.forgetting), "## Overfitting", "",
-                                            (F.NOTES["overfitting"]), "", markdown_table(a.overfitting),
-                                            "## Environment", ""]
-    out += [f"- {k}: {v}" for k, v in env.items()]
+    out += [f"- {s}" for s in a.verdict] + ["", markdown_table(a.verdict_table, {"metric": f"{a.metric} ({a.checkpoint})"})]
+    for heading, note, table, rename in sections(a):
+        out += [f"## {heading}", "", note, "", markdown_table(table, rename)]
+    out += ["## Environment", ""] + [f"- {k}: {v}" for k, v in env.items()]
     out += ["", "## Config", "", "```json", json.dumps(a.config, indent=2), "```", "",
             "Figures are in the HTML report.", ""]
     return redact("\n".join(out))  # a report leaves the process: no token in a path or a config survives
@@ -245,22 +304,23 @@ def html_report(a: Analysis) -> str:
              f"<h1>Head Start report — {html.escape(a.exp.name)}</h1>",
              f"<p>Experiment <code>{a.exp.id}</code>, task {a.config['task']}, base <code>"
              f"{html.escape(a.config['model']['base'])}</code>, data <code>{html.escape(a.config['data']['source'])}</code>.</p>",
+             "<h2>Recommendation</h2><div class='verdict'><ul>"
+             + "".join(f"<li>{_html_text(line)}</li>" for line in recommendation_lines(a)) + "</ul></div>",
+             ("<h2>Decision record</h2><ul>" + "".join(f"<li>{_html_text(line)}</li>" for line in decision_lines(a))
+              + "</ul>") if a.decision is not None else "",
              "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in setup_lines(a)) + "</ul>",
              "<h2>Is this comparison fair?</h2><ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in check_lines(a))
              + "</ul>",
-             "<h2>Verdict</h2><div class='verdict'><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in a.verdict)
-             + "</ul></div>", _html_table(a.verdict_table)]
+             "<h2>Verdict</h2><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in a.verdict)
+             + "</ul>", _html_table(a.verdict_table, {"metric": f"{a.metric} ({a.checkpoint})"})]
     parts = [redact(p) for p in parts]  # a report leaves the process: no token in a path or a config survives
     for i, (key, fig) in enumerate(figures(a)):  # (not Plotly's own script, which redaction's patterns would break)
         parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_height="480px"))
         parts.append(f"<p class='note'>{_html_text(F.NOTES[key])}</p>")
-    parts += [redact(p) for p in ["<h2>Effective data transferred</h2>", f"<p class='note'>{_html_text(F.NOTES['transfer'])}</p>",
-              _html_table(a.transfer),
-              "<h2>Compute</h2>", f"<p class='note'>{_html_text(F.NOTES['compute'])}</p>", _html_table(a.compute),
-              f"<h2>Cost to reach {html.escape(a.metric)} {_fmt(a.target)}</h2>", _html_table(a.to_target),
-              "<h2>Learning-rate search</h2>", f"<p class='note'>{html.escape(LR_SEARCH_NOTE)}</p>", _html_table(a.lr_sweep),
-              "<h2>Forgetting</h2>", _html_table(a.forgetting), "<h2>Overfitting</h2>",
-              f"<p class='note'>{_html_text(F.NOTES['overfitting'])}</p>", _html_table(a.overfitting),
-              "<h2>Environment</h2><ul>" + "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in env.items())
-              + "</ul>", "<h2>Config</h2><pre>" + html.escape(json.dumps(a.config, indent=2)) + "</pre></body></html>"]]
+    for heading, note, table, rename in sections(a):
+        parts += [redact(p) for p in (f"<h2>{html.escape(heading)}</h2>", f"<p class='note'>{_html_text(note)}</p>",
+                                      _html_table(table, rename))]
+    parts += [redact(p) for p in [
+        "<h2>Environment</h2><ul>" + "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in env.items())
+        + "</ul>", "<h2>Config</h2><pre>" + html.escape(json.dumps(a.config, indent=2)) + "</pre></body></html>"]]
     return "\n".join(parts)

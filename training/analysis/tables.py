@@ -30,7 +30,7 @@ def compute_table(runs: pd.DataFrame, price_per_hour: float = 0.0) -> pd.DataFra
     for (strategy, n), g in done.groupby(["strategy", "n_train"], sort=True):
         wall = _mean(g["wall_s"])
         on_gpu = ~g["device_name"].fillna("cpu").str.startswith("cpu")
-        gpu_s = _mean(g.loc[on_gpu, "wall_s"]) if on_gpu.any() else 0.0
+        gpu_s = _mean(g.loc[on_gpu, "wall_s"]) if on_gpu.any() else math.nan  # not applicable on a CPU
         peaks = [peak_flops_for(d) for d in g["device_name"]]
         mfus = [f / w / p for f, w, p in zip(g["flops"], g["wall_s"], peaks, strict=True) if p and w]
         rows.append({

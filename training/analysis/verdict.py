@@ -99,7 +99,8 @@ def _failed_sentence(strategy: str, ns: list[int], findings: list[dict]) -> str:
 def verdict(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFrame, metric: str,
             higher_is_better: bool, baseline: str = "scratch", transfer: pd.DataFrame | None = None,
             findings: list[dict] | None = None, refs: pd.DataFrame | None = None, end: pd.DataFrame | None = None,
-            progress: tuple[int, int] | None = None, best: pd.DataFrame | None = None) -> tuple[list[str], pd.DataFrame]:
+            progress: tuple[int, int] | None = None, best: pd.DataFrame | None = None,
+            planned_seeds: int | None = None) -> tuple[list[str], pd.DataFrame]:
     findings = findings or []
     full = verdict_table(summary, compute, forgetting, end, findings, refs, metric, best)
     out: list[str] = []
@@ -115,7 +116,11 @@ def verdict(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFra
     sign = 1 if higher_is_better else -1
     sizes = sorted(t["n_train"].unique())
     if int(t["seeds"].max()) < 2:
-        out.append("One seed per run: differences below are indicative only — add seeds for 95% intervals.")
+        if planned_seeds and planned_seeds > 1:
+            out.append(f"One seed per cell has finished so far (of {planned_seeds}): differences below are indicative "
+                       "only until the other seeds give 95% intervals.")
+        else:
+            out.append("One seed per run: differences below are indicative only — add seeds for 95% intervals.")
     for s in dict.fromkeys(s for s, _ in sorted(cells)):
         out.append(_failed_sentence(s, sorted(n for c, n in cells if c == s), findings))
     gaps = {}

@@ -22,6 +22,7 @@ from pathlib import Path
 from training.config import ExperimentConfig
 from training.errors import HeadStartError
 from training.service.policy import PolicyError, redact
+from training.service.records import check_constraints
 from training.service.store import STATUSES, Store, new_id
 from training.settings import load_settings
 
@@ -40,6 +41,7 @@ def export_bundle(store: Store, exp_id: str) -> dict:
     if exp is None:
         raise HeadStartError(f"no experiment {exp_id!r}")
     runs = store.runs(exp_id)
+    decision = store.decision(exp_id)
     return json.loads(redact(json.dumps({
         "format": FORMAT, "exported_at": time.time(),
         "experiment": {"id": exp.id, "name": exp.name, "config": json.loads(exp.config_json),
@@ -48,6 +50,7 @@ def export_bundle(store: Store, exp_id: str) -> dict:
         "metrics": [[m["run_id"], m["step"], m["examples"], m["wall_s"], m["flops"], m["key"], m["value"]]
                     for m in store.metrics(exp_id=exp_id)],
         "events": [[e["run_id"], e["at"], e["kind"], e["message"], e["data_json"]] for r in runs for e in store.events(r.id)],
+        "decision": decision.as_dict() if decision is not None else None,
     })))
 
 
@@ -148,6 +151,32 @@ def check_bundle(bundle: dict, name: str = "the bundle") -> None:
         for i, row in enumerate(rows):
             _expect(isinstance(row, list) and len(row) == width and rule(row), f"{key}[{i}]",
                     f"a row of {width} fields of the right types for a run in the bundle", name)
+    if bundle.get("decision") is not None:
+        _check_decision(bundle["decision"], name)
+
+
+def _check_decision(d, name: str) -> None:
+    """A bundle's decision record (optional; bundles before decision records have none)."""
+    def num(x) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    _expect(isinstance(d, dict), "decision", "a mapping", name)
+    _expect(isinstance(d.get("question"), str) and d["question"].strip(), "decision.question", "a non-empty string", name)
+    _expect(isinstance(d.get("constraints", {}), dict), "decision.constraints", "a mapping", name)
+    try:
+        check_constraints(d.get("constraints") or {})
+    except HeadStartError as e:
+        raise HeadStartError(f"{name} is not a valid Head Start bundle: decision.constraints: {e}") from None
+    for key in ("created_at", "updated_at"):
+        _expect(num(d.get(key, 0.0)), f"decision.{key}", "a number", name)
+    _expect(d.get("signoff_by") is None or isinstance(d["signoff_by"], str), "decision.signoff_by", "a string", name)
+    _expect(d.get("signoff_at") is None or num(d["signoff_at"]), "decision.signoff_at", "a number", name)
+    _expect(d.get("signed") is None or isinstance(d["signed"], dict), "decision.signed", "a mapping", name)
+    comments = d.get("comments", [])
+    _expect(isinstance(comments, list), "decision.comments", "a list", name)
+    for i, c in enumerate(comments):
+        _expect(isinstance(c, dict) and isinstance(c.get("author"), str) and isinstance(c.get("body"), str)
+                and num(c.get("at")), f"decision.comments[{i}]", "a mapping with author, body and at", name)
 
 
 def bundle_digest(bundle: dict) -> str:
@@ -177,7 +206,8 @@ def import_bundle(store: Store, bundle: dict, owner: str = "local") -> str:
     try:
         cfg.save(store.experiment_dir(exp_id) / "config.yaml")
         store.insert_record(exp_id, exp["name"], cfg, exp["created_at"], owner, info, runs,
-                            [[ids[m[0]], *m[1:]] for m in bundle["metrics"]], [[ids[e[0]], *e[1:]] for e in bundle["events"]])
+                            [[ids[m[0]], *m[1:]] for m in bundle["metrics"]], [[ids[e[0]], *e[1:]] for e in bundle["events"]],
+                            bundle.get("decision"))
     except BaseException:
         shutil.rmtree(store.experiment_dir(exp_id), ignore_errors=True)
         raise

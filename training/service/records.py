@@ -5,9 +5,12 @@ literals; `Status` and `Role` are `StrEnum`s, so they compare equal to (and are 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Any
+
+from training.errors import ConfigError
 
 
 class Status(StrEnum):
@@ -125,3 +128,68 @@ class Experiment:
     def is_record(self) -> bool:
         """An imported bundle: its runs are records to look at, never trained here."""
         return "bundle" in self.info
+
+
+@dataclass(frozen=True)
+class Comment:
+    author: str
+    body: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A team's decision record on one experiment: the question, the constraints the team set, reviewers' comments
+    and a sign-off (name, time, and the recommendation as it stood when signed)."""
+    experiment_id: str
+    question: str
+    constraints_json: str = "{}"
+    created_by: str = "local"
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    signoff_by: str | None = None
+    signoff_at: float | None = None
+    signed_json: str | None = None
+    comments: tuple[Comment, ...] = ()
+
+    @property
+    def constraints(self) -> dict:
+        return json.loads(self.constraints_json or "{}")
+
+    @property
+    def signed(self) -> dict | None:
+        """The recommendation the sign-off approved (what was on screen), or None before a sign-off."""
+        return json.loads(self.signed_json) if self.signed_json else None
+
+    def as_dict(self) -> dict:
+        """For bundles: every field, comments as plain mappings."""
+        return {"question": self.question, "constraints": self.constraints, "created_by": self.created_by,
+                "created_at": self.created_at, "updated_at": self.updated_at, "signoff_by": self.signoff_by,
+                "signoff_at": self.signoff_at, "signed": self.signed,
+                "comments": [{"author": c.author, "body": c.body, "at": c.at} for c in self.comments]}
+
+
+CONSTRAINTS = {
+    "min_metric": "minimum eval metric (the most, for perplexity)",
+    "max_minutes": "maximum training minutes per run",
+    "max_cost": "maximum cost per run in dollars (at the price set on the page)",
+    "max_forgetting": "maximum forgetting (drop in the base model's probe skill)",
+    "n_available": "labelled training examples the team has",
+}
+
+
+def check_constraints(raw: dict) -> dict:
+    """Keep the set ones as numbers; a wrong value is a ConfigError naming the control."""
+    out = {}
+    for key, what in CONSTRAINTS.items():
+        v = raw.get(key)
+        if v is None or v == "":
+            continue
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{what} must be a number, got {v!r}") from None
+        if not math.isfinite(v) or (key != "min_metric" and v < 0):
+            raise ConfigError(f"{what} must be a finite number ≥ 0, got {v}")
+        out[key] = int(v) if key == "n_available" else v
+    return out

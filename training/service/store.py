@@ -3,7 +3,7 @@ code that speaks SQL (SQLAlchemy Core, so one set of queries serves both backend
 
 Database: SQLite (WAL) in the artifacts directory by default; PostgreSQL for a team whose app and workers run
 on several hosts (`HEADSTART_DATABASE_URL=postgresql://…`, or a URL as `--store`). Tables: experiments, runs,
-metrics, events, lr_searches, schema_version (migrations below run on open).
+metrics, events, lr_searches, decisions, decision_comments, schema_version (migrations below run on open).
 
 Artifacts directory:
   headstart.db                       the SQLite database (when no database URL is set)
@@ -35,7 +35,7 @@ import sqlalchemy.dialects.sqlite  # noqa: F401 — the dialects' INSERT … ON 
 from training.config import ExperimentConfig
 from training.errors import ConfigError
 from training.service.policy import PolicyError, redact
-from training.service.records import Experiment, Role, Run, Status
+from training.service.records import Comment, Decision, Experiment, Role, Run, Status
 from training.settings import load_settings
 
 metadata = sa.MetaData()
@@ -92,6 +92,21 @@ events = sa.Table(
     sa.Column("message", sa.Text, nullable=False), sa.Column("data_json", sa.Text, nullable=False, server_default="{}"),
     sqlite_autoincrement=True,
 )
+decisions = sa.Table(  # a team's decision record on an experiment (see records.Decision)
+    "decisions", metadata,
+    sa.Column("experiment_id", sa.Text, sa.ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("question", sa.Text, nullable=False), sa.Column("constraints_json", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False), sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False), sa.Column("signoff_by", sa.Text),
+    sa.Column("signoff_at", sa.Double), sa.Column("signed_json", sa.Text),
+)
+decision_comments = sa.Table(
+    "decision_comments", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("experiment_id", sa.Text, sa.ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("author", sa.Text, nullable=False), sa.Column("body", sa.Text, nullable=False),
+    sa.Column("at", sa.Double, nullable=False), sqlite_autoincrement=True,
+)
 schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
 
 RUN_COLUMNS = frozenset(runs.c.keys())
@@ -112,7 +127,9 @@ def _add_missing_run_columns(c: sa.Connection) -> None:
 # Ordered migrations: a store at version v runs MIGRATIONS[v:], each in the same transaction as the version bump.
 # 1: the tables (a store made before versions already has them: create_all skips existing tables).
 # 2: run columns added since the first release (attempts … proc_started, host).
-MIGRATIONS = [lambda c: metadata.create_all(c, checkfirst=True), _add_missing_run_columns]
+# 3: decision records (decisions, decision_comments).
+MIGRATIONS = [lambda c: metadata.create_all(c, checkfirst=True), _add_missing_run_columns,
+              lambda c: metadata.create_all(c, checkfirst=True)]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -301,8 +318,10 @@ class Store:
         return exp_id
 
     def insert_record(self, exp_id: str, name: str, config: ExperimentConfig, created_at: float, owner: str, info: dict,
-                      runs_: list[dict], metric_rows: list[list], event_rows: list[list]) -> None:
-        """Insert an imported experiment with its runs (full rows), metric rows and events in one transaction."""
+                      runs_: list[dict], metric_rows: list[list], event_rows: list[list],
+                      decision: dict | None = None) -> None:
+        """Insert an imported experiment with its runs (full rows), metric rows, events and decision record (the
+        `Decision.as_dict()` form) in one transaction."""
         unknown = {k for r in runs_ for k in r} - RUN_COLUMNS
         if unknown:
             raise ValueError(f"unknown run fields {sorted(unknown)}")
@@ -317,6 +336,17 @@ class Store:
             if event_rows:
                 c.execute(events.insert(), [dict(zip(("run_id", "at", "kind", "message", "data_json"), v, strict=True))
                                             for v in event_rows])
+            if decision:
+                c.execute(decisions.insert().values(
+                    experiment_id=exp_id, question=decision["question"],
+                    constraints_json=json.dumps(decision.get("constraints") or {}),
+                    created_by=decision.get("created_by") or "unknown", created_at=decision.get("created_at") or 0.0,
+                    updated_at=decision.get("updated_at") or 0.0, signoff_by=decision.get("signoff_by"),
+                    signoff_at=decision.get("signoff_at"),
+                    signed_json=json.dumps(decision["signed"]) if decision.get("signed") else None))
+                for cm in decision.get("comments") or []:
+                    c.execute(decision_comments.insert().values(experiment_id=exp_id, author=cm["author"],
+                                                                body=cm["body"], at=cm["at"]))
 
     def version(self, exp_id: str) -> tuple:
         """Changes whenever the experiment's runs or metrics do (a few ms): the key of cached analyses."""
@@ -326,7 +356,11 @@ class Store:
                           .where(runs.c.experiment_id == exp_id)).one()
             r = c.execute(sa.select(runs.c.status, runs.c.ended_at).where(runs.c.experiment_id == exp_id)
                           .order_by(runs.c.seq)).all()
-        return tuple(m), tuple(tuple(x) for x in r)
+            d = c.execute(sa.select(decisions.c.updated_at, decisions.c.signoff_at)
+                          .where(decisions.c.experiment_id == exp_id)).first()
+            k = c.execute(sa.select(sa.func.count()).select_from(decision_comments)
+                          .where(decision_comments.c.experiment_id == exp_id)).scalar()
+        return tuple(m), tuple(tuple(x) for x in r), tuple(d) if d else None, k
 
     def queued_runs(self) -> list[Run]:
         """Queued runs with their experiment's owner, oldest experiment first, then in order."""
@@ -367,11 +401,56 @@ class Store:
             # explicit, not only ON DELETE CASCADE: a SQLite store made before foreign keys were on may lack it
             c.execute(metrics.delete().where(metrics.c.run_id.in_(ids)))
             c.execute(events.delete().where(events.c.run_id.in_(ids)))
+            c.execute(decision_comments.delete().where(decision_comments.c.experiment_id == exp_id))
+            c.execute(decisions.delete().where(decisions.c.experiment_id == exp_id))
             c.execute(runs.delete().where(runs.c.experiment_id == exp_id))
             c.execute(experiments.delete().where(experiments.c.id == exp_id))
         for rid in run_ids:
             shutil.rmtree(self.run_dir(rid), ignore_errors=True)
         shutil.rmtree(self.experiment_dir(exp_id), ignore_errors=True)
+
+    # -- decision records -------------------------------------------------------------------------
+    def decision(self, exp_id: str) -> Decision | None:
+        """The experiment's decision record with its comments (oldest first), or None."""
+        with self.read() as c:
+            row = c.execute(sa.select(decisions).where(decisions.c.experiment_id == exp_id)).first()
+            if row is None:
+                return None
+            comments = c.execute(sa.select(decision_comments.c.author, decision_comments.c.body, decision_comments.c.at)
+                                 .where(decision_comments.c.experiment_id == exp_id)
+                                 .order_by(decision_comments.c.at, decision_comments.c.id)).all()
+        return Decision(**dict(row._mapping), comments=tuple(Comment(*x) for x in comments))
+
+    def save_decision(self, exp_id: str, question: str, constraints: dict, author: str) -> None:
+        """Create or edit the record's question and constraints. An edit after a sign-off withdraws the sign-off:
+        what was signed no longer matches what is asked."""
+        now = time.time()
+        with self.tx() as c:
+            if c.execute(sa.select(experiments.c.id).where(experiments.c.id == exp_id)).first() is None:
+                raise ConfigError(f"no experiment {exp_id!r}")
+            old = c.execute(sa.select(decisions.c.question, decisions.c.constraints_json)
+                            .where(decisions.c.experiment_id == exp_id)).first()
+            values = {"question": question, "constraints_json": json.dumps(constraints, sort_keys=True)}
+            if old is None:
+                c.execute(decisions.insert().values(experiment_id=exp_id, created_by=author, created_at=now,
+                                                    updated_at=now, **values))
+            elif (old.question, old.constraints_json) != (values["question"], values["constraints_json"]):
+                c.execute(decisions.update().where(decisions.c.experiment_id == exp_id)
+                          .values(updated_at=now, signoff_by=None, signoff_at=None, signed_json=None, **values))
+
+    def add_decision_comment(self, exp_id: str, author: str, body: str) -> None:
+        with self.tx() as c:
+            if c.execute(sa.select(decisions.c.experiment_id).where(decisions.c.experiment_id == exp_id)).first() is None:
+                raise ConfigError("this experiment has no decision record yet: write its question first")
+            c.execute(decision_comments.insert().values(experiment_id=exp_id, author=author, body=body, at=time.time()))
+
+    def sign_off_decision(self, exp_id: str, name: str, signed: dict) -> None:
+        """Record a sign-off by `name` now, with `signed`: the recommendation as it stood (what was approved)."""
+        with self.tx() as c:
+            done = c.execute(decisions.update().where(decisions.c.experiment_id == exp_id)
+                             .values(signoff_by=name, signoff_at=time.time(), signed_json=json.dumps(signed))).rowcount
+            if not done:
+                raise ConfigError("this experiment has no decision record yet: write its question first")
 
     # -- runs --------------------------------------------------------------------------------------
     def runs(self, exp_id: str | None = None, status: Status | None = None) -> list[Run]:

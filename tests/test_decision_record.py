@@ -1,0 +1,80 @@
+"""Decision records: a team's question, constraints, comments and sign-off on an experiment — stored, computed
+against the runs, in the reports, and carried by bundles with every comment."""
+import pytest
+
+from training.analysis.decision import decide
+from training.analysis.report import analyse, html_report, markdown_report
+from training.errors import ConfigError, HeadStartError
+from training.service.bundle import check_bundle, export_bundle, import_bundle, read_bundle, write_bundle
+from training.service.store import Store
+from training.testing import make_finished_experiment
+
+
+def test_a_decision_record_round_trips_through_the_store_the_reports_and_a_bundle(tmp_path, backend):
+    store = Store(tmp_path / "a")
+    exp = make_finished_experiment(store)
+    assert store.decision(exp) is None
+    with pytest.raises(ConfigError, match="write its question first"):
+        store.add_decision_comment(exp, "ada", "too early")
+    store.save_decision(exp, "Fine-tune or train our own ticket classifier?",
+                        {"min_metric": 0.3, "max_forgetting": 0.5, "n_available": 300}, "ada")
+    store.add_decision_comment(exp, "grace", "Is N=200 what we will have?")
+    store.add_decision_comment(exp, "ada", "Yes — 300 labelled tickets by March.")
+    a = analyse(store, exp)
+    assert a.decision.question.startswith("Fine-tune or train") and [c.author for c in a.decision.comments] == ["grace", "ada"]
+    assert a.decision_answer["applies_at"] == 200 and "At N=200" in a.decision_answer["sentence"]
+    store.sign_off_decision(exp, "grace", {"sentence": a.decision_answer["sentence"]})
+    a = analyse(store, exp)  # the analysis sees the sign-off (it is part of the experiment's version)
+    for text in (markdown_report(a), html_report(a)):
+        assert "Decision record" in text and "Fine-tune or train our own ticket classifier?" in text
+        assert "Is N=200 what we will have?" in text and "Signed off by grace" in text
+        assert "300 labelled examples available" in text
+
+    path = tmp_path / "exp.json.gz"
+    write_bundle(export_bundle(store, exp), path)
+    other = Store(tmp_path / "b")
+    copy = import_bundle(other, read_bundle(path))
+    d = other.decision(copy)
+    assert d.question == a.decision.question and d.constraints == a.decision.constraints
+    assert [(c.author, c.body) for c in d.comments] == [(c.author, c.body) for c in a.decision.comments]
+    assert d.signoff_by == "grace" and d.signed == {"sentence": a.decision_answer["sentence"]}
+
+    # editing what is asked withdraws the sign-off: what was signed no longer matches
+    store.save_decision(exp, a.decision.question, {"min_metric": 0.9}, "ada")
+    d = store.decision(exp)
+    assert d.signoff_by is None and d.signed is None and len(d.comments) == 2
+    store.delete_experiment(exp)
+    assert store.decision(exp) is None
+
+
+def test_constraints_are_checked_and_met_only_by_a_whole_interval():
+    import pandas as pd
+
+    vt = pd.DataFrame([
+        {"strategy": "full", "n_train": 1000, "metric": 0.78, "metric_low": 0.74, "metric_high": 0.82, "seeds": 3,
+         "flops": 2e12, "wall_s": 300.0, "forgetting": 0.2, "status": "ok"},
+        {"strategy": "head", "n_train": 1000, "metric": 0.76, "metric_low": 0.755, "metric_high": 0.765, "seeds": 3,
+         "flops": 1e10, "wall_s": 5.0, "forgetting": 0.0, "status": "ok"},
+        {"strategy": "scratch", "n_train": 1000, "metric": 0.60, "metric_low": 0.55, "metric_high": 0.65, "seeds": 3,
+         "flops": 3e12, "wall_s": 600.0, "forgetting": 0.6, "status": "ok"}])
+    out = decide(vt, {"min_metric": 0.75}, "accuracy", True)
+    row = out["rows"][0]
+    assert row["meets"] == ["head"] and row["may_meet"] == ["full"] and "scratch" in row["fails"]
+    assert "a new head on the frozen model (linear probe) (`head`) meets every constraint" in out["sentence"]
+    row = decide(vt, {"min_metric": 0.5, "max_minutes": 4, "max_forgetting": 0.1}, "accuracy", True)["rows"][0]
+    assert row["meets"] == ["head"] and row["fails"] == {"full": "5.0 min of training per run, forgets 0.200",
+                                                         "scratch": "10.0 min of training per run"}
+    with pytest.raises(ConfigError, match="maximum training minutes per run must be a number"):
+        decide(vt, {"max_minutes": "soon"}, "accuracy", True)
+
+
+def test_a_bundle_with_a_broken_decision_is_refused_by_field():
+    bundle = {"experiment": {"id": "e1", "name": "x", "config": {"name": "x"}, "created_at": 0.0},
+              "runs": [{"id": "r1", "seq": 0, "strategy": "full", "n_train": 1, "seed": 0, "status": "done", "role": "grid",
+                        "lr": None, "depends_on": None, "total_steps": 1, "error": None, "created_at": 0.0,
+                        "started_at": None, "ended_at": None, "attempts": 0, "micro_batch_size": None,
+                        "mem_estimate": None, "result_json": None}],
+              "metrics": [], "events": [],
+              "decision": {"question": "q", "comments": [{"author": "a", "body": 3, "at": 0.0}]}}
+    with pytest.raises(HeadStartError, match=r"decision.comments\[0\]"):
+        check_bundle(bundle, "team.json.gz")
