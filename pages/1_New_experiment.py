@@ -5,22 +5,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import pandas as pd
 import streamlit as st
 
 from training.analysis.frames import runs_frame
 from training.analysis.preflight import preflight
+from training.analysis.units import human_bytes, human_flops, human_seconds, readable
 from training.config import BUDGET_POLICIES, ExperimentConfig, field_docs
 from training.config import BudgetConfig as _Budget
 from training.config import DataConfig as _Data
+from training.core.data.columns import check_mapping, column_summary, suggest_columns
 from training.core.data.sources import BUILTINS, FILE_SUFFIXES, load_frame
 from training.core.strategies import STRATEGIES
 from training.errors import HeadStartError
 from training.presets import PRESETS, describe_presets
 from training.service.policy import check_upload_size
 from training.settings import load_settings
-from ui.common import enqueue, get_store, human_bytes, human_seconds, plan, setup_page, store_dir
+from ui.common import enqueue, get_store, plan, setup_page, store_dir
 
 setup_page("New experiment")
 st.title("New experiment")
@@ -29,9 +32,15 @@ BUDGET_DOCS = field_docs(_Budget)
 DATA_DOCS = field_docs(_Data)
 
 
+# config fields as this page names them, for errors that come back from validation and planning
+CONTROLS = {"data.text_column": "Text column", "data.label_column": "Label column",
+            "data.group_column": "Group column"}
+
+
 def saved_upload(up) -> tuple:
-    """Keep an uploaded file in the store's uploads folder (named by its content) and read it back for a preview;
-    stops the page with the error in the user's words when it is too large or unreadable."""
+    """Keep an uploaded file in the store's uploads folder — uploads/<content hash>/<the user's file name>, so
+    the report and Compare show the name the user knows — and read it back for a preview; stops the page
+    with the error in the user's words when it is too large or unreadable."""
     raw = up.getvalue()
     try:
         check_upload_size(len(raw), load_settings())
@@ -39,19 +48,33 @@ def saved_upload(up) -> tuple:
         st.error(str(e))
         st.stop()
     digest = hashlib.sha256(raw).hexdigest()[:16]
-    suffix = "." + up.name.rsplit(".", 1)[-1].lower()
-    path = store_dir() / "uploads" / f"{digest}{suffix}"
+    stem, _, suffix = up.name.rpartition(".")
+    safe_stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_") or "upload"
+    path = store_dir() / "uploads" / digest / f"{safe_stem}.{suffix.lower()}"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".part")
         tmp.write_bytes(raw)
         tmp.replace(path)
     try:
-        return path, load_frame(str(path))
+        return path, load_frame(str(path), display_name=up.name)
     except HeadStartError as e:
         st.error(str(e))
         st.stop()
 
+
+def in_page_words(message: str, uploads: dict[str, str]) -> str:
+    """An error from validation or planning with each upload's store path replaced by the user's file name
+    and config fields by the names of this page's controls."""
+    for path, name in sorted(uploads.items(), key=lambda item: -len(item[0])):  # an absolute path before its tail
+        message = message.replace(f"file {path}", name).replace(path, name)
+    for field, control in CONTROLS.items():
+        message = message.replace(f"Set {field} to", f"Set {control} to").replace(f"Check {field}", f"Pick another {control}")
+        message = message.replace(field, control)
+    return message
+
+
+uploads: dict[str, str] = {}  # store path -> the user's file name, for messages
 mode = st.radio("Start from", ["A preset", "My own data and model"], horizontal=True, key="new_mode")
 
 if mode == "A preset":
@@ -70,13 +93,21 @@ else:
     kind = st.radio("Source", ["Upload a file", "Hugging Face dataset", "Built-in"], horizontal=True, key="new_src")
     data: dict = {}
     columns: list[str] = []
+    defaults = {"text": "text", "label": "label"}
+    up = preview = None
+    key_suffix = ""  # a new upload gets fresh column pickers, so they start at that file's suggestions
     if kind == "Upload a file":
         up = st.file_uploader("CSV, TSV, JSONL or Parquet", type=[s.lstrip(".") for s in FILE_SUFFIXES], key="new_upload")
         if up is not None:
             path, preview = saved_upload(up)
+            uploads.update({str(path): up.name, str(path.resolve()): up.name})
             st.caption(f"{len(preview):,} rows · {up.name}")
             st.dataframe(preview.head(20), hide_index=True)
+            st.caption("Columns")
+            st.dataframe(column_summary(preview), hide_index=True)
             columns = [str(c) for c in preview.columns]
+            defaults = suggest_columns(preview)
+            key_suffix = "_" + path.parent.name
             data["source"] = str(path)
     elif kind == "Hugging Face dataset":
         hf_id = st.text_input("Dataset id", placeholder="stanfordnlp/imdb or nyu-mll/glue:sst2", key="new_hf")
@@ -99,20 +130,25 @@ else:
 
     c1, c2, c3 = st.columns(3)
     with c1:
-        data["text_column"] = column("Text column", "text", key="new_text_col")
+        data["text_column"] = column("Text column", defaults["text"], key="new_text_col" + key_suffix)
     if task == "text-classification":
         with c2:
-            data["label_column"] = column("Label column", "label", key="new_label_col")
+            data["label_column"] = column("Label column", defaults["label"], key="new_label_col" + key_suffix)
     with c3:
-        group = column("Group column (optional)", "group", optional=True, key="new_group_col")
+        group = column("Group column (optional)", "group", optional=True, key="new_group_col" + key_suffix)
         if group and not data.get("source", "").startswith("builtin:"):
             data["group_column"] = group
     st.caption("Rows sharing a group (a document, a customer, a module) stay on one side of the train/eval split.")
+    data_problems = [] if preview is None else check_mapping(preview, data["text_column"], data.get("label_column"),
+                                                               up.name, task)
+    for problem in data_problems:
+        st.error(problem)
     test_file = st.file_uploader("Your own test set (optional): the same columns; every row is scored, nothing is "
                                  "tuned on it", type=[s.lstrip(".") for s in FILE_SUFFIXES], key="new_eval_upload",
                                  help=DATA_DOCS["eval_source"])
     if test_file is not None:
         eval_path, eval_preview = saved_upload(test_file)
+        uploads.update({str(eval_path): test_file.name, str(eval_path.resolve()): test_file.name})
         st.caption(f"Test set: {len(eval_preview):,} rows · {test_file.name}")
         data["eval_source"] = str(eval_path)
 
@@ -183,7 +219,7 @@ else:
         bf16 = c1.selectbox("bf16 autocast", ["auto (on for CUDA)", "on", "off"], key="new_bf16")
         compile_ = c2.toggle("torch.compile", value=False, key="new_compile",
                              help="Faster steps after a compile warm-up of tens of seconds; worth it for long GPU runs.")
-    name = st.text_input("Experiment name", "my experiment", key="new_name")
+    name = st.text_input("Experiment name", up.name if up is not None else "my experiment", key="new_name" + key_suffix)
     sizes = [s.strip() for s in sizes_text.split(",") if s.strip()]
     config = {
         "name": name, "task": task, "data": data,
@@ -203,10 +239,15 @@ else:
         st.info("Choose the data to continue.")
         st.stop()
 
+    if data_problems:
+        st.subheader("Preflight")
+        st.info("Fix the data problems above (Text column, Label column) to check and estimate.")
+        st.stop()
+
 try:
     ExperimentConfig.from_dict(config)
 except HeadStartError as e:
-    st.error(str(e))
+    st.error(in_page_words(str(e), uploads))
     st.stop()
 
 st.subheader("Preflight")
@@ -218,7 +259,7 @@ if st.button("Check and estimate", key="new_check"):
     st.session_state["preflight"] = checked = {"key": key, "plan": result, "error": error}
 if checked and checked["key"] == key:
     if checked["error"]:
-        st.error(checked["error"])
+        st.error(in_page_words(checked["error"], uploads))
     else:
         p = checked["plan"]
         history = pd.concat([runs_frame(store, e.id) for e in store.experiments()[:20]] or [pd.DataFrame()])
@@ -227,7 +268,8 @@ if checked and checked["key"] == key:
         c1.metric("Runs", pf["runs"])
         c2.metric("Estimated training time", human_seconds(pf["est_s"]))
         c3.metric("Peak memory per run (est.)", human_bytes(pf["peak_mem_bytes"]))
-        c4.metric("Training FLOPs", f"{pf['flops']:.2e}")
+        c4.metric("Training compute", human_flops(pf["flops"]), help="Floating-point operations of every run's training "
+                  "steps, summed (forward and backward; evaluation not counted).")
         info = p["info"]
         d = info["data"]
         searched = [s for s, x in info.get("lr_search", {}).items() if x["status"] == "planned"]
@@ -241,12 +283,12 @@ if checked and checked["key"] == key:
                    + (f" Learning-rate search runs first for {', '.join(searched)}." if searched else "")
                    + (f" Reusing a finished learning-rate search for {', '.join(reused)}." if reused else ""))
         with st.expander("Every run"):
-            st.dataframe(pf["table"], hide_index=True)
+            st.dataframe(readable(pf["table"]), hide_index=True)
         if st.button("Launch", type="primary", key="new_launch"):
             with st.spinner("Queueing…"):
                 exp_id, error = enqueue(config)
             if error:
-                st.error(error)
+                st.error(in_page_words(error, uploads))
             else:
                 st.session_state["exp_id"] = exp_id
                 st.session_state.pop("preflight", None)

@@ -2,7 +2,9 @@
 
 The view is a fragment that re-runs every 2 s (longer when many sessions watch; see `live_interval`) only
 while something is queued or running; it reads the store, so it picks up runs that started before the page
-was opened (or in another browser).
+was opened (or in another browser). When a run finishes, fails or starts, it redraws the whole page, so the
+experiment picker's counts stay true. Each run shows its phase (starting, training, evaluating…), and the experiment
+an ETA that says how it was computed (`training.analysis.frames.experiment_eta`).
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import pandas as pd
 import streamlit as st
 
 from training.analysis.figures import NOTES, X_AXES
-from training.analysis.frames import latest_progress
+from training.analysis.frames import experiment_eta
+from training.analysis.units import human_seconds
 from training.errors import HeadStartError
 from training.service.runner import ensure_dispatcher
 from training.settings import load_settings
@@ -21,11 +24,12 @@ from ui.common import (
     LIVE_REFRESH_S,
     STATUS_LABEL,
     get_store,
-    human_seconds,
     live_curves,
     live_frames,
     live_interval,
+    live_phases,
     pick_experiment,
+    picker_is_stale,
     setup_page,
     show_figure,
     store_dir,
@@ -47,6 +51,31 @@ def is_active() -> bool:
 RECORD = store.is_record(exp_id)
 PLATEAU = {s for s, on in store.experiment(exp_id).info.get("until_plateau", {}).items() if on}
 ROLE = {"grid": "", "lr-sweep": "learning-rate search", "reference": "majority class + TF-IDF", "pretrain": "pretraining"}
+PHASE_LABEL = {**STATUS_LABEL, "starting": "starting ▶", "training": "training ▶", "evaluating": "evaluating ▶",
+               "probing": "probing ▶", "checkpointing": "checkpointing ▶"}
+PHASE_NOTE = {"starting": "loading data and model, scoring the base model",
+              "probing": "all steps done: scoring validation and the forgetting probes",
+              "checkpointing": "all steps done: saving the final weights",
+              "evaluating": "all steps done: scoring the eval set"}
+
+
+def eta_line(eta: dict) -> tuple[str, str]:
+    """The experiment's ETA for the progress bar, and how it was computed in plain words."""
+    if not eta["remaining"]:
+        return "", ""
+    if eta["seconds"] != eta["seconds"]:
+        return "experiment ETA —", ("Experiment ETA —: no strategy of the runs left has timed a step yet; it appears once "
+                                    "a run has logged its first evaluation.")
+    at_least = "≥ " if eta["unknown"] else "≈ "
+    how = (f"Experiment ETA {at_least}{human_seconds(eta['seconds'])}: for each of the {eta['remaining']} runs left, "
+           "its steps left × its strategy's seconds per step so far (whole finished runs, loading and evaluations "
+           f"included, where there are some), summed and divided by the {eta['parallel']} "
+           f"run{'s' if eta['parallel'] > 1 else ''} training at once.")
+    if eta["unknown"]:
+        how += f" {eta['unknown']} of them have no timed step in their strategy yet and are left out."
+    if PLATEAU:
+        how += " Runs that train until a plateau count their whole cap, and usually stop sooner."
+    return f"experiment ETA {at_least}{human_seconds(eta['seconds'])}", how
 
 
 INTERVAL = live_interval() if is_active() else None
@@ -56,14 +85,30 @@ INTERVAL = live_interval() if is_active() else None
 def live_view() -> None:
     tick = int(time.time())
     runs, metrics = live_frames(str(store.root), exp_id, tick)
-    progress = latest_progress(runs, metrics)
+    if picker_is_stale(runs) and st.session_state.get("live_redrawn_at") != tick:
+        # The picker above this fragment still shows the counts it was drawn with: redraw the page (once a tick),
+        # and without auto-refresh once nothing is queued or running.
+        st.session_state["live_redrawn_at"] = tick
+        st.rerun()
+    progress = live_phases(str(store.root), exp_id, tick)
+    progress.loc[progress["phase"] != "training", "eta_s"] = float("nan")  # evaluating is not "ETA 0 s"
+    eta_text, eta_how = eta_line(experiment_eta(progress, progress["phase"]))
     total = progress["total_steps"].fillna(0).sum()
     done_steps = progress["logged_step"].sum()
     finished = int((runs["status"] == "done").sum())
     active = bool(runs["status"].isin(["queued", "running"]).any())
     st.progress(float(done_steps / total) if total else 0.0,
                 text=f"{finished}/{len(runs)} runs done · {int(done_steps):,}/{int(total):,} steps"
+                     + (f" · {eta_text}" if eta_text else "")
                      + (f" · updating every {INTERVAL or LIVE_REFRESH_S:.0f} s" if active else ""))
+    if eta_how:
+        st.caption(eta_how)
+    now = progress[progress["status"] == "running"]
+    if not now.empty:
+        st.markdown("**Running now:** " + " · ".join(
+            f"{r.strategy} N={r.n_train} seed {r.seed} — **{r.phase}**"
+            + (f" ({PHASE_NOTE[r.phase]})" if r.phase in PHASE_NOTE else f", {r.progress:.0%}")
+            for r in now.itertuples(index=False)))
 
     # A run that trains until a plateau counts toward its cap and usually stops sooner: "≤" marks both.
     upto = (progress["role"] == "grid") & progress["strategy"].isin(PLATEAU) & (progress["status"] != "done")
@@ -72,7 +117,7 @@ def live_view() -> None:
         + progress["sweep_lr"].map(lambda lr: f" {lr:.2g}" if lr == lr and lr is not None else "").where(
             progress["role"] == "lr-sweep", ""),
         "N": progress["n_train"], "seed": progress["seed"],
-        "status": progress["status"].map(STATUS_LABEL), "progress": progress["progress"],
+        "phase": progress["phase"].map(PHASE_LABEL).fillna(progress["phase"]), "progress": progress["progress"],
         "step": progress["logged_step"].astype(str) + " / " + upto.map({True: "≤", False: ""})
         + progress["total_steps"].astype("Int64").astype(str),
         "ETA": [("≤ " if u else "") + human_seconds(s) if s == s else "" for s, u in zip(progress["eta_s"], upto, strict=True)],
@@ -92,9 +137,12 @@ def live_view() -> None:
                 "experiment** with its config.")
     labels = {r["run_id"]: f"{r['strategy']} N={r['n_train']} seed {r['seed']} ({r['status']})"
               for _, r in runs.iterrows()}
+    options = list(stoppable["run_id"]) + list(resumable["run_id"])
+    if st.session_state.get("live_run") in options:
+        st.session_state["live_run"] = st.session_state["live_run"]  # sent again: its label shows the status now
     c1, c2, c3 = st.columns([2, 1, 1])
     with c1:
-        choice = st.selectbox("Run", list(stoppable["run_id"]) + list(resumable["run_id"]), key="live_run",
+        choice = st.selectbox("Run", options, key="live_run",
                               format_func=labels.get, disabled=stoppable.empty and resumable.empty,
                               placeholder="no run to cancel or resume")
     with c2:
@@ -119,10 +167,6 @@ def live_view() -> None:
         st.caption("Curves appear at the first evaluation of a run.")
     else:
         show_figure(live_curves(str(store.root), exp_id, tick, x or "step"), NOTES["curves"], key="live_curves")
-    if not active and st.session_state.get("live_was_active"):
-        st.session_state["live_was_active"] = False
-        st.rerun()  # redefine the fragment without auto-refresh once everything has finished
-    st.session_state["live_was_active"] = active
     if active and INTERVAL and abs(live_interval() - INTERVAL) > 0.5 * INTERVAL:
         st.rerun()  # many more (or fewer) sessions watch now: redefine the fragment at the new interval
 

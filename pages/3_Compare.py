@@ -7,7 +7,10 @@ import streamlit as st
 
 from training.analysis import figures as F
 from training.analysis.frames import CHECKPOINT_LABELS, CHECKPOINTS
-from ui.common import cached_analysis, get_store, human_bytes, human_seconds, pick_experiment, setup_page, show_figure
+from training.analysis.report import RECOMMEND_RULE, recommendation_lines
+from training.analysis.units import human_flops, human_seconds, readable
+from ui.common import cached_analysis, get_store, pick_experiment, setup_page, show_figure
+from ui.decision import decision_record
 
 setup_page("Compare")
 st.title("Compare")
@@ -29,6 +32,15 @@ a = cached_analysis(exp_id, price, target, checkpoint)
 
 failures = [f for f in a.findings if f["severity"] == "failure"]
 warnings = [f for f in a.findings if f["severity"] == "warning"]
+with st.container(border=True, key="cmp_recommendation"):
+    st.subheader("Recommendation")
+    for line in recommendation_lines(a)[:-1] if a.recommendation and a.recommendation.rows else recommendation_lines(a):
+        (st.info if line == (a.recommendation.notice if a.recommendation else None) else st.markdown)(line)
+    if a.recommendation and a.recommendation.rows:
+        st.caption(RECOMMEND_RULE + " Every number is a cell of the verdict's table below.")
+with st.container(border=True, key="cmp_decision"):
+    st.subheader("Decision record")
+    decision_record(a, exp_id, price)
 with st.container(border=True):
     st.subheader("Is this comparison fair?")
     for f in failures:
@@ -51,12 +63,9 @@ with st.container(border=True):
         st.markdown(f"- {sentence}")
     if not a.verdict_table.empty:
         with st.expander("The table behind every number in the verdict"):
-            st.dataframe(a.verdict_table, hide_index=True, column_config={
-                "metric": st.column_config.NumberColumn(f"{a.metric} ({a.checkpoint})", format="%.3f"),
-                "metric_low": st.column_config.NumberColumn("95% low", format="%.3f"),
-                "metric_high": st.column_config.NumberColumn("95% high", format="%.3f"),
-                "metric_end": st.column_config.NumberColumn(f"{a.metric} at end", format="%.3f"),
-                "metric_best": st.column_config.NumberColumn(f"{a.metric} at best checkpoint", format="%.3f")})
+            st.dataframe(readable(a.verdict_table, {"metric": f"{a.metric} ({a.checkpoint})",
+                                                    "metric_end": f"{a.metric} at end",
+                                                    "metric_best": f"{a.metric} at best checkpoint"}), hide_index=True)
 
 if a.summary.empty:
     st.info("No run has finished yet; charts appear as runs finish. Watch them on **Live**.")
@@ -67,7 +76,8 @@ show_figure(F.data_needs_figure(a.summary, a.metric, a.references), F.NOTES["dat
 
 st.header("Learning curves")
 c1, c2 = st.columns([3, 1])
-x = c1.segmented_control("x-axis", list(F.X_AXES), default="examples", format_func=lambda k: F.X_AXES[k], key="cmp_x")
+x = c1.radio("x-axis", list(F.X_AXES), index=list(F.X_AXES).index("examples"), horizontal=True, format_func=F.X_AXES.get,
+             key="cmp_x")  # a radio wraps its choices onto a second line where the column is narrow
 sizes = sorted(a.metrics["n_train"].unique())
 n = c2.selectbox("Training-set size", sizes, index=len(sizes) - 1, key="cmp_n")
 show_figure(F.curves_figure(a.metrics[a.metrics["n_train"] == n], x=x or "examples"), F.NOTES["curves"], key="cmp_curves")
@@ -88,26 +98,21 @@ else:
 st.caption(F.NOTES["transfer"])
 
 st.header("Compute")
-table = a.compute.assign(wall=a.compute["wall_s"].map(human_seconds), peak_memory=a.compute["peak_mem_gb"].map(
-    lambda g: human_bytes(g * 1e9)))
-st.dataframe(table[["strategy", "n_train", "seeds", "wall", "gpu_seconds", "flops", "mfu", "peak_memory",
-                    "trainable_params", "cost"]], hide_index=True, column_config={
-    "flops": st.column_config.NumberColumn("training FLOPs", format="%.3e"),
-    "mfu": st.column_config.NumberColumn("MFU", format="percent"),
-    "trainable_params": st.column_config.NumberColumn("trainable params", format="localized"),
-    "cost": st.column_config.NumberColumn(f"cost at ${price:.2f}/h", format="$%.4f"),
-    "gpu_seconds": st.column_config.NumberColumn("GPU-seconds", format="%.1f")})
-st.caption(F.NOTES["compute"])
+compute_cols = ["strategy", "n_train", "seeds", "wall_s", "gpu_seconds", "flops", "mfu", "peak_mem_gb", "trainable_params",
+                "cost"] + [c for c in ("flops_with_pretraining", "flops_amortised") if c in a.compute]
+st.dataframe(readable(a.compute[compute_cols], {"cost": f"cost at ${price:.2f}/h"}), hide_index=True)
+st.caption(F.NOTES["compute"] + " “—”: does not apply — GPU time and MFU on a CPU run, or no run of that cell on a GPU.")
 if a.pretrain:
     p = a.pretrain
-    st.info(f"Pretraining (hybrid) cost {p['flops']:.3e} FLOPs and {human_seconds(p['wall_s'])} of training; spread over "
-            f"the {p['users']} runs that start from it, {p['amortised_flops']:.3e} FLOPs each. The table's "
-            "`flops_with_pretraining` counts it in full for every pretrained run, `flops_amortised` its share.")
+    st.info(f"Pretraining (hybrid) cost {human_flops(p['flops'])} and {human_seconds(p['wall_s'])} of training; spread over "
+            f"the {p['users']} runs that start from it, {human_flops(p['amortised_flops'])} each. The table's "
+            "“compute incl. pretraining” counts it in full for every pretrained run, “pretraining amortised” its share.")
 if a.target is not None:
     st.subheader(f"Cost to reach {a.metric} {a.target:.3f}")
-    st.dataframe(a.to_target, hide_index=True, column_config={
-        "flops": st.column_config.NumberColumn("training FLOPs", format="%.3e"),
-        "cost": st.column_config.NumberColumn(f"cost at ${price:.2f}/h", format="$%.4f")})
+    if a.to_target.empty:
+        st.info(f"No finished run's validation {a.metric} reached {a.target:.3f} yet.")
+    else:
+        st.dataframe(readable(a.to_target, {"cost": f"cost at ${price:.2f}/h"}), hide_index=True)
     st.caption("Mean over the seeds whose validation metric reached the target, at their first evaluation at or past "
                "it; 'reached' counts them. Pretrained strategies of the hybrid path include the pretraining's FLOPs.")
 st.header("Learning-rate search")

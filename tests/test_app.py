@@ -194,6 +194,39 @@ def test_team_mode_shows_users_their_own_experiments(empty_store, monkeypatch):
     assert "ada's" in listed and "bob's" not in listed
 
 
+def test_team_mode_opens_a_teammates_shared_link_for_review(empty_store, monkeypatch):
+    """Compare's "Share this view" link (`?exp=ID`) shows a teammate's experiment to a signed-in user in team mode (a
+    decision review reads, comments and signs it); without the link it stays out of their lists."""
+    monkeypatch.setenv("HEADSTART_MODE", "team")
+    monkeypatch.setenv("HEADSTART_PASSWORD", "s3cret-pass")
+    theirs = make_finished_experiment(empty_store, name="bob's", seeds=(0,), sizes=(50, 200))
+    empty_store.set_owner(theirs, "bob")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["user"] = "ada"
+    at.query_params["exp"] = theirs
+    at.run().switch_page("pages/3_Compare.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="exp_picker").value == theirs
+    assert any("Decision record" in h.value for h in at.subheader)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["user"] = "ada"
+    at.run().switch_page("pages/3_Compare.py").run()
+    assert not at.selectbox  # no link: bob's experiment is not ada's to see
+
+
+def test_side_by_side_puts_two_experiments_on_one_page(empty_store):
+    a = make_finished_experiment(empty_store, name="MiniLM", seeds=(0, 1), sizes=(50, 200))
+    b = make_finished_experiment(empty_store, name="other base", seeds=(0, 1), sizes=(50, 200))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params.update(exp=a, vs=b)
+    at.run().switch_page("pages/7_Side_by_side.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="sbs_a").value == a and at.selectbox(key="sbs_b").value == b
+    table = at.dataframe[0].value
+    assert len(table) == 8 and "B − A" in table.columns  # 4 strategies × 2 sizes, measured in both
+    assert any("use" in m.value and "N=200" in m.value for m in at.markdown)  # each one's recommendation
+
+
 def test_only_the_store_speaks_sql():
     """The store is the only door to the database: no page, UI module or other training module touches a
     connection or runs a statement."""

@@ -78,3 +78,17 @@ def test_a_bundle_with_a_broken_decision_is_refused_by_field():
               "decision": {"question": "q", "comments": [{"author": "a", "body": 3, "at": 0.0}]}}
     with pytest.raises(HeadStartError, match=r"decision.comments\[0\]"):
         check_bundle(bundle, "team.json.gz")
+
+
+def test_two_experiments_side_by_side(tmp_path):
+    from training.analysis.side_by_side import side_by_side, side_by_side_figure
+
+    store = Store(tmp_path / "s")
+    a = analyse(store, make_finished_experiment(store, name="MiniLM"))
+    b = analyse(store, make_finished_experiment(store, name="other base", seeds=(0,)))
+    t = side_by_side(a, b)
+    assert len(t) == 12 and set(t["verdict"]) == {"1 seed"}  # 4 strategies × 3 sizes; B has one seed
+    assert (t["difference"] == t["metric_b"] - t["metric_a"]).all()
+    same = side_by_side(a, a)
+    assert set(same["verdict"]) == {"no clear difference"} and (same["difference"] == 0).all()
+    assert len(side_by_side_figure(a, b, "A", "B").data) == 8

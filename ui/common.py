@@ -36,7 +36,8 @@ def get_store() -> Store:
 PAGES = [("app.py", "Home", ":material/home:"), ("pages/1_New_experiment.py", "New experiment", ":material/science:"),
          ("pages/2_Live.py", "Live", ":material/monitoring:"), ("pages/3_Compare.py", "Compare", ":material/compare_arrows:"),
          ("pages/4_Report.py", "Report", ":material/description:"), ("pages/5_Runs.py", "Runs", ":material/folder_open:"),
-         ("pages/6_Gallery.py", "Gallery", ":material/play_circle:")]
+         ("pages/6_Gallery.py", "Gallery", ":material/play_circle:"),
+         ("pages/7_Side_by_side.py", "Side by side", ":material/view_column:")]
 
 
 @st.cache_data(ttl=1.0, max_entries=64, show_spinner=False)
@@ -47,6 +48,18 @@ def live_frames(root: str, exp_id: str, _tick: int):
 
     store = _store(root)
     return runs_frame(store, exp_id), metrics_frame(store, exp_id)
+
+
+@st.cache_data(ttl=1.0, max_entries=64, show_spinner=False)
+def live_phases(root: str, exp_id: str, _tick: int):
+    """`latest_progress` with each run's phase (training, evaluating…), shared like `live_frames`: the phases read
+    the events of running runs."""
+    from training.analysis.frames import latest_progress, run_phases
+
+    runs, metrics = live_frames(root, exp_id, _tick)
+    progress = latest_progress(runs, metrics)
+    progress["phase"] = run_phases(_store(root), progress)
+    return progress
 
 
 @st.cache_resource(ttl=2.0, max_entries=32, show_spinner=False)
@@ -134,23 +147,42 @@ def setup_page(title: str) -> str:
     return user
 
 
-def experiment_label(e: dict) -> str:
-    active = e.n_running + e.n_queued
-    state = f"{e.n_done}/{e.n_runs} done" + (", running" if active else "")
-    return f"{e.name} · {e.id} · {state}"
+def runs_state(n_runs: int, n_done: int, n_failed: int, n_active: int) -> str:
+    """An experiment's runs in a few words: "12/18 done, 1 failed, running"."""
+    return f"{n_done}/{n_runs} done" + (f", {n_failed} failed" if n_failed else "") + (", running" if n_active else "")
+
+
+def frame_state(runs) -> str:
+    """`runs_state` of a runs frame (`training.analysis.frames.runs_frame`)."""
+    status = runs["status"]
+    return runs_state(len(runs), int((status == "done").sum()), int((status == "failed").sum()),
+                      int(status.isin(["queued", "running"]).sum()))
+
+
+def experiment_state(e) -> str:
+    """`runs_state` of an experiment from the store's counts (`Store.experiments`)."""
+    return runs_state(e.n_runs, e.n_done, e.n_failed, e.n_running + e.n_queued)
+
+
+def experiment_label(e) -> str:
+    return f"{e.name} · {e.id} · {experiment_state(e)}"
 
 
 def visible_experiments(user: str | None = None) -> list[dict]:
-    """Everything in local mode; elsewhere the user's own experiments and the gallery's."""
+    """Everything in local mode; elsewhere the user's own experiments and the gallery's — and in team mode the
+    experiment a teammate's link names (`?exp=ID`, Compare's "Share this view"): decision reviews read, comment and
+    sign off on it (running, cancelling and deleting stay with its owner). Demo mode keeps visitors apart."""
     from training.service.bundle import GALLERY_OWNER
     from training.settings import load_settings
     from ui.auth import current_user
 
     exps = get_store().experiments()
-    if load_settings().mode == "local":
+    mode = load_settings().mode
+    if mode == "local":
         return exps
     user = user or current_user()
-    return [e for e in exps if e.owner in (user, GALLERY_OWNER)]
+    linked = st.query_params.get("exp") if mode == "team" else None
+    return [e for e in exps if e.owner in (user, GALLERY_OWNER) or e.id == linked]
 
 
 def pick_experiment(prefer_active: bool = False, key: str = "exp_picker") -> str | None:
@@ -164,9 +196,21 @@ def pick_experiment(prefer_active: bool = False, key: str = "exp_picker") -> str
     if chosen not in ids:
         active = [e.id for e in exps if e.n_running + e.n_queued]
         chosen = active[0] if prefer_active and active else ids[0]
-    exp_id = st.selectbox("Experiment", ids, index=ids.index(chosen), format_func=labels.get, key=key)
+    # Set through the Session State API, not `index`: a keyed selectbox keeps showing the label its choice had when
+    # it was first drawn (Streamlit 1.67), so "0/18 done, running" would stay after every run finished; a value set
+    # by the script is sent again with the current labels. The user's pick reaches `exp_id` through on_change.
+    st.session_state[key] = chosen
+    exp_id = st.selectbox("Experiment", ids, format_func=labels.get, key=key,
+                          on_change=lambda: st.session_state.update(exp_id=st.session_state[key]))
     st.session_state["exp_id"] = exp_id
+    st.session_state["exp_picker_state"] = experiment_state(next(e for e in exps if e.id == exp_id))
     return exp_id
+
+
+def picker_is_stale(runs) -> bool:
+    """True when the picker's label no longer says what the runs frame does (a run finished, failed or started since
+    the page was drawn): a fragment that re-runs alone calls `st.rerun()` to draw the picker again."""
+    return st.session_state.get("exp_picker_state") not in (None, frame_state(runs))
 
 
 def _cli(args: list[str], config: dict | None = None) -> subprocess.CompletedProcess:
@@ -211,27 +255,6 @@ def enqueue(config_or_preset: dict | str, owner: str | None = None) -> tuple[str
         return None, _error(proc)
     ensure_dispatcher(store_dir())
     return proc.stdout.strip().splitlines()[-1], None
-
-
-def human_seconds(s: float | None) -> str:
-    if s is None or s != s:
-        return "–"
-    s = float(s)
-    if s < 90:
-        return f"{s:.0f} s"
-    if s < 5400:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:.1f} h"
-
-
-def human_bytes(b: float | None) -> str:
-    if b is None or b != b:
-        return "–"
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(b) < 1000:
-            return f"{b:.0f} {unit}" if unit == "B" else f"{b:.1f} {unit}"
-        b /= 1000
-    return f"{b:.1f} PB"
 
 
 def show_figure(fig, note: str | None = None, key: str | None = None) -> None:

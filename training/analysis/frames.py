@@ -2,6 +2,7 @@
 baselines — and pick which checkpoint of each run is scored (its final model, its best checkpoint or its end)."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -155,3 +156,66 @@ def latest_progress(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
     rate = out["logged_wall_s"] / out["logged_step"].where(out["logged_step"] > 0)
     out["eta_s"] = ((out["total_steps"] - out["logged_step"]) * rate).where(out["status"] == "running")
     return out
+
+
+def run_phase(status: str, logged_step: float | None, total_steps: float | None, events: list[dict]) -> str:
+    """What a run is doing now: queued, starting, training, probing, checkpointing, evaluating, done, failed (or
+    interrupted, cancelled).
+
+    A running run that logged no metric row yet is starting (loading data and model, scoring the base). One whose
+    steps are all logged — its total, or the end its `plateau` event set — is past training: its last `phase` event
+    says which final stage it is in (probing, checkpointing, evaluating; "evaluating" where the loop wrote none) —
+    scoring validation, the probes and the eval set after the last step takes a while, so it is not "ETA 0 s"."""
+    if status != "running":
+        return status
+    if logged_step is None or logged_step != logged_step:
+        return "starting"
+    ends = [json.loads(e["data_json"] or "{}").get("end") for e in events if e["kind"] == "plateau"]
+    last_step = ends[-1] if ends and ends[-1] else total_steps
+    if not (last_step and last_step == last_step and logged_step >= last_step):
+        return "training"
+    phases = [e["message"] for e in events if e["kind"] == "phase"]  # the loop names its final stages
+    return phases[-1] if phases else "evaluating"
+
+
+def run_phases(store: Store, progress: pd.DataFrame) -> pd.Series:
+    """`run_phase` of every row of `latest_progress`; reads the events of running runs only."""
+    return pd.Series([run_phase(r.status, r.logged_step if r.logged_wall_s == r.logged_wall_s else None, r.total_steps,
+                                store.events(r.run_id) if r.status == "running" else [])
+                      for r in progress.itertuples(index=False)], index=progress.index, dtype=object)
+
+
+def experiment_eta(progress: pd.DataFrame, phases: pd.Series | None = None) -> dict:
+    """How long until every queued and running run of an experiment has finished, from `latest_progress`.
+
+    Seconds per step of a strategy: the median over its runs that logged steps of whole-run seconds per step where a
+    run is done and timed (started to ended: loading, evaluations and probes included), else training seconds per
+    step (its training wall time / its steps). A running run still needs its steps left × its own
+    seconds per step (none once its steps are all done: it is evaluating); a queued run its total steps × its
+    strategy's. The sum is divided by the runs running now (at least 1): the dispatcher keeps that many slots busy.
+
+    Returns seconds (NaN when no remaining run can be estimated yet), remaining (runs left), unknown (remaining runs
+    whose strategy has no timed step yet: the estimate leaves them out) and parallel (the divisor)."""
+    status = progress["status"]
+    done = status == "done"
+    steps = progress["total_steps"].astype(float)
+    trained = progress["steps"].astype(float).where(done, progress["logged_step"].astype(float))  # done: its result's
+    trained = trained.where(trained > 0)
+    training_rate = progress["wall_s"].astype(float).where(done, progress["logged_wall_s"].astype(float)) / trained
+    whole = (progress["ended_at"].astype(float) - progress["started_at"].astype(float)) / trained
+    rate = whole.where(done & (whole > 0), training_rate)
+    by_strategy = rate.groupby(progress["strategy"]).median()
+    strategy_rate = progress["strategy"].map(by_strategy)
+    steps_left = (steps - progress["logged_step"]).clip(lower=0)
+    if phases is not None:
+        steps_left = steps_left.where(~phases.isin(("evaluating", "probing", "checkpointing")), 0.0)
+    own = training_rate.where(training_rate.notna(), strategy_rate)
+    left = pd.Series(np.nan, index=progress.index)
+    running, queued = status == "running", status == "queued"
+    left[running] = (steps_left * own).where(steps_left > 0, 0.0)[running]
+    left[queued] = (steps * strategy_rate)[queued]
+    remaining = running | queued
+    parallel = max(1, int(running.sum()))
+    known = left[remaining].notna()
+    seconds = float(left[remaining].sum()) / parallel if known.any() or not remaining.any() else math.nan
+    return {"seconds": seconds, "remaining": int(remaining.sum()), "unknown": int((~known).sum()), "parallel": parallel}

@@ -251,6 +251,8 @@ def train(run: RunSetup, sink, control=None) -> dict:
                 if peak_flops and st["wall_s"] > 0:
                     values["sys/mfu"] = st["flops"] / st["wall_s"] / peak_flops
                 sink.log(st["step"], st["examples"], st["wall_s"], st["flops"], values)
+                if done:  # Live's phase label: the steps are over, the last validation (and probes) run now
+                    sink.event("phase", "probing" if run.probes else "evaluating", {"step": st["step"]})
                 last_eval = log_eval(st["step"], probes=run.probe_every_eval or done)
                 key, higher = run.select
                 ranking = [last_eval[key] if higher else -last_eval[key], -last_eval["val/loss"]]
@@ -280,6 +282,8 @@ def train(run: RunSetup, sink, control=None) -> dict:
             st["finished"] = done
             stop = not done and control.should_stop()
             if done or stop or st["step"] % run.checkpoint_every == 0:
+                if done:
+                    sink.event("phase", "checkpointing", {"step": st["step"]})
                 _save(run, model, st, pi, optimizer, scheduler, (train_loss_sum.item(), train_loss_count), export=done)
             if stop:
                 raise Cancelled(f"cancelled at step {st['step']}")
@@ -291,6 +295,7 @@ def train(run: RunSetup, sink, control=None) -> dict:
         last_eval = measure_probes(st["step"])
     probes_now = {k: v for k, v in last_eval.items() if k.startswith("probe/")}
     if run.score_eval:
+        sink.event("phase", "evaluating", {"step": st["step"]})
         final = {**score(eval_data, "eval"), **probes_now}
         sink.log(st["step"], st["examples"], st["wall_s"], st["flops"], {k: v for k, v in final.items() if k.startswith("eval/")})
     else:  # a learning-rate search run: scored on validation only, the eval set stays unseen

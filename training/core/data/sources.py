@@ -51,24 +51,27 @@ class Table:
         return sorted(set(self.labels or []))
 
 
-def describe_source(source: str) -> str:
+def describe_source(source: str, display_name: str | None = None) -> str:
+    """How messages name a source; `display_name` (an uploaded file's own name) replaces a local path."""
     kind, _, rest = source.partition(":")
     if kind == "builtin":
         return f"built-in dataset {rest!r}"
     if kind == "hf":
         return f"Hugging Face dataset {rest!r}"
-    return f"file {source}"
+    return display_name or f"file {source}"
 
 
-def load_frame(source: str, *, hf_split: str = "train", max_rows: int | None = None) -> pd.DataFrame:
-    """The raw rows of a source as a DataFrame (no column mapping yet)."""
+def load_frame(source: str, *, hf_split: str = "train", max_rows: int | None = None,
+               display_name: str | None = None) -> pd.DataFrame:
+    """The raw rows of a source as a DataFrame (no column mapping yet). Errors about a local file call it
+    `display_name` when given (the name the user uploaded it under), else by its path."""
     kind, _, rest = source.partition(":")
     if kind == "builtin":
         df = _builtin_frame(rest)
     elif kind == "hf":
         df = _hf_frame(rest, hf_split)
     else:
-        df = _file_frame(Path(source).expanduser())
+        df = _file_frame(Path(source).expanduser(), display_name)
     return df.head(max_rows) if max_rows else df
 
 
@@ -191,15 +194,19 @@ def _hf_frame(spec: str, split: str) -> pd.DataFrame:
 
 # -- local files -----------------------------------------------------------------------------------
 
-def _file_frame(path: Path) -> pd.DataFrame:
+def _file_frame(path: Path, display_name: str | None = None) -> pd.DataFrame:
+    name = display_name or str(path)
     if path.suffix.lower() not in FILE_SUFFIXES:
-        raise DataError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; use one of "
+        raise DataError(f"{name}: unsupported file type {path.suffix or '(none)'!r}; use one of "
                         f"{', '.join(FILE_SUFFIXES)}, builtin:NAME or hf:DATASET")
     if not path.is_file():
-        raise DataError(f"data file {path} not found")
+        raise DataError(f"data file {name} not found")
     if path.stat().st_size == 0:
-        raise DataError(f"{path} is empty; give a file with a header row and examples")
+        raise DataError(f"{name} is empty; give a file with a header row and examples")
     suffix = path.suffix.lower()
+    if suffix != ".parquet" and (why := _binary_reason(path)):
+        raise DataError(f"{name} is not a readable text table: {why}. Give a {suffix[1:].upper()} file (text with a "
+                        "header row), or save a spreadsheet as CSV first")
     try:
         if suffix in (".csv", ".tsv"):
             return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8", dtype=str,
@@ -208,9 +215,39 @@ def _file_frame(path: Path) -> pd.DataFrame:
             return pd.read_json(path, lines=True, encoding="utf-8", dtype=False)
         return pd.read_parquet(path)
     except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not UTF-8 text (byte {e.start}: {e.reason}); re-save it as UTF-8, e.g. "
-                        f"`iconv -f latin1 -t utf-8 {path.name} > fixed{suffix}`") from None
+        source = "utf-16" if _utf16_bom(path) else "latin1"
+        raise DataError(f"{name} is not UTF-8 text (byte {e.start}: {e.reason}); re-save it as UTF-8, e.g. "
+                        f"`iconv -f {source} -t utf-8 {Path(name).name} > fixed{suffix}`") from None
     except pd.errors.EmptyDataError:
-        raise DataError(f"{path} has no rows; give a header row and examples") from None
+        raise DataError(f"{name} has no rows; give a header row and examples") from None
     except (ValueError, pd.errors.ParserError) as e:
-        raise DataError(f"{path} could not be parsed as {suffix[1:].upper()}: {e}") from None
+        raise DataError(f"{name} could not be parsed as {suffix[1:].upper()}: {e}") from None
+
+
+SNIFF_BYTES = 65536
+UNDECODABLE_SHARE = 0.1
+"""Text in a legacy encoding (latin-1, cp1252) has a few undecodable bytes (the accented letters); a binary
+file has a large share of them — above this share the file is called binary, not mis-encoded."""
+
+
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _utf16_bom(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(2) in UTF16_BOMS
+
+
+def _binary_reason(path: Path) -> str | None:
+    """Why the start of a text-format file looks binary (NUL bytes, mostly undecodable), or None."""
+    with path.open("rb") as f:
+        head = f.read(SNIFF_BYTES)
+    if head[:2] in UTF16_BOMS:
+        return None  # UTF-16 text: re-encoding fixes it, as the UnicodeDecodeError message says
+    if b"\x00" in head:
+        return "it contains NUL bytes, so it is binary (an image, an archive, a spreadsheet), not text"
+    decoded = head.decode("utf-8", errors="replace")
+    bad = decoded.count("\ufffd") + sum(c < " " and c not in "\t\n\r\f" for c in decoded)
+    if bad > UNDECODABLE_SHARE * max(len(decoded), 1):
+        return f"{bad / max(len(decoded), 1):.0%} of its first bytes are not text in any encoding"
+    return None

@@ -1,0 +1,88 @@
+"""Issue 14 in a real browser: an uploaded reviews.csv gets `review` as Text column and `stars` as Label
+column and a per-column summary; a label with a value per row is refused in the page's words with no
+Check and estimate; random bytes named junk.csv are called unreadable, by the user's file name."""
+import csv
+import io
+import random
+from pathlib import Path
+
+import pytest
+
+from tests.test_browser import CHROMIUM, _loaded, _shot, app_server, browser  # noqa: F401
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium (.ci/run installs it)")]
+
+
+def review_rows(n: int, seed: int = 0) -> list[dict]:
+    """Product reviews as sentences with a 1-5 star rating (kept apart from test_columns so this test imports
+    nothing new and can be run against older code)."""
+    rng = random.Random(seed)
+    openings = ["The battery", "Delivery", "The screen", "Customer service", "The price", "Setup", "The manual"]
+    verdicts = ["was great and I would buy it again", "broke after two weeks of normal use", "is fine for the money",
+                "was slower than the seller promised", "felt cheap and flimsy"]
+    return [{"review": f"{rng.choice(openings)} {rng.choice(verdicts)}; order {rng.randrange(10_000)}.",
+             "stars": str(rng.randint(1, 5))} for _ in range(n)]
+
+
+def _csv(rows: list[dict]) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def _upload(page, name: str, content: bytes) -> None:
+    """Through the operating system's file chooser, as a user does, replacing the file uploaded before."""
+    uploader = page.get_by_test_id("stFileUploader").first
+    remove = uploader.locator("button[aria-label^='Remove ']")
+    if remove.count():
+        remove.click()
+        _loaded(page)
+    with page.expect_file_chooser() as chooser:
+        uploader.locator("button").first.click()  # "Upload"
+    chooser.value.set_files({"name": name, "mimeType": "text/csv", "buffer": content})
+    uploader.locator(f"[data-testid='stFileChipName'][title='{name}']").wait_for(timeout=30_000)
+    _loaded(page)
+
+
+def _selected(page, label: str) -> str:
+    return page.get_by_role("combobox", name=label).input_value()
+
+
+def test_upload_suggests_columns_and_refuses_a_label_that_is_not_classes(app_server, browser):  # noqa: F811
+    url, _ = app_server
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{url}/New_experiment")
+    _loaded(page)
+    page.get_by_text("My own data and model").click()
+    _loaded(page)
+
+    _upload(page, "reviews.csv", _csv(review_rows(300)))
+    page.wait_for_selector("text=Columns", timeout=30_000)
+    assert _selected(page, "Text column") == "review"
+    assert _selected(page, "Label column") == "stars"
+    assert page.get_by_test_id("stDataFrame").count() >= 2  # the preview and the column summary
+    assert not page.get_by_test_id("stAlertContentError").count()
+    assert page.get_by_role("button", name="Check and estimate").count() == 1
+    page.get_by_role("combobox", name="Text column").scroll_into_view_if_needed()  # the page scrolls inside the app
+    _shot(page, "new-experiment-upload.png")
+
+    codes = [{"text": r["review"], "code": f"C-{i:04d}"} for i, r in enumerate(review_rows(300, seed=1))]
+    _upload(page, "codes.csv", _csv(codes))
+    error = page.get_by_test_id("stAlertContentError").first
+    error.wait_for(timeout=30_000)
+    message = error.inner_text()
+    assert "codes.csv" in message and "Label column" in message and "data.label_column" not in message, message
+    assert page.get_by_role("button", name="Check and estimate").count() == 0
+    error.scroll_into_view_if_needed()
+    _shot(page, "new-experiment-upload-refused.png")
+
+    _upload(page, "junk.csv", random.Random(0).randbytes(3000))
+    error = page.get_by_test_id("stAlertContentError").first
+    error.wait_for(timeout=30_000)
+    message = error.inner_text()
+    assert message.startswith("junk.csv is not a readable text table"), message
+    assert "iconv" not in message and "uploads/" not in message, message
+    assert page.get_by_role("button", name="Check and estimate").count() == 0

@@ -1,0 +1,103 @@
+"""Issue 14: an upload that understands the file — suggested text and label columns, a per-column summary,
+refusals in the page's words, and read errors that name the user's file instead of the store's path."""
+import random
+import re
+
+import pandas as pd
+import pytest
+
+from training.core.data.columns import MAX_CLASSES, check_mapping, column_summary, suggest_columns
+from training.core.data.sources import load_frame
+from training.errors import DataError
+
+OPENINGS = ["The battery", "Delivery", "The screen", "Customer service", "The price", "Setup", "The manual", "Sound"]
+VERDICTS = ["was great and I would buy it again", "broke after two weeks of normal use", "is fine for the money",
+            "was slower than the seller promised", "exceeded what I expected from the photos", "felt cheap and flimsy"]
+
+
+def review_rows(n: int, seed: int = 0) -> list[dict]:
+    """Product reviews as sentences with a 1-5 star rating: the shape of a typical first upload."""
+    rng = random.Random(seed)
+    return [{"review": f"{rng.choice(OPENINGS)} {rng.choice(VERDICTS)}; order {rng.randrange(10_000)}.",
+             "stars": str(rng.randint(1, 5))} for _ in range(n)]
+
+
+def reviews() -> pd.DataFrame:
+    return pd.DataFrame(review_rows(300))
+
+
+def test_suggests_the_longest_text_and_a_low_cardinality_label():
+    assert suggest_columns(reviews()) == {"text": "review", "label": "stars"}
+    df = reviews().assign(id=[str(i) for i in range(300)], verified=["yes", "no"] * 150)[["id", "verified", "stars", "review"]]
+    # stars is named like a label, so it wins over the (fewer-valued) verified flag; id can hold no classes
+    assert suggest_columns(df) == {"text": "review", "label": "stars"}
+    assert suggest_columns(df.drop(columns="stars")) == {"text": "review", "label": "verified"}
+    # numbers are never the text, even when they are the longest cells
+    df = pd.DataFrame({"amount": ["123456789012345"] * 4, "note": ["ok", "bad", "ok", "bad"]})
+    assert suggest_columns(df)["text"] == "note"
+
+
+def test_column_summary_gives_kind_distinct_values_and_three_examples():
+    df = reviews().assign(price=[f"{i * 1.5:.2f}" for i in range(300)])
+    summary = column_summary(df).set_index("column")
+    assert list(summary.columns) == ["type", "distinct values", "examples"]
+    assert summary.loc["review", "type"] == "text" and summary.loc["review", "distinct values"] > 150
+    assert summary.loc["stars", "type"] == "category" and summary.loc["stars", "distinct values"] == 5
+    assert summary.loc["price", "type"] == "number"
+    assert summary.loc["price", "examples"] == "0.00 · 1.50 · 3.00"
+    assert all(len(e) <= 40 for e in summary.loc["review", "examples"].split(" · "))
+
+
+@pytest.mark.parametrize("text, label, frame, expected", [
+    ("review", "stars", reviews, None),
+    ("review", "review", reviews, "Text column and Label column are both 'review'.*'stars' looks like it"),
+    ("stars", "review", reviews, "Text column 'stars' of reviews.csv holds numbers, not text.*'review' looks like it"),
+    ("review", "shop", lambda: reviews().assign(shop="north"),
+     "Label column 'shop' of reviews.csv has one value only \\('north'\\).*at least two classes"),
+    ("review", "code", lambda: reviews().assign(code=[f"c{i % 160}" for i in range(300)]),
+     "Label column 'code' of reviews.csv has 160 different values in 300 rows \\(fewer than 2 rows per class"),
+    ("review", "code", lambda: pd.DataFrame({"review": [r["review"] for r in review_rows(1000)],
+                                             "code": [str(i % (MAX_CLASSES + 1)) for i in range(1000)]}),
+     "has 201 different values in 1,000 rows \\(more than 200\\)"),
+    ("review", "label", reviews, "Label column 'label' is not a column of reviews.csv; its columns are: review, stars"),
+])
+def test_check_mapping_refuses_in_the_pages_words(text, label, frame, expected):
+    problems = check_mapping(frame(), text, label, "reviews.csv")
+    if expected is None:
+        assert problems == []
+    else:
+        assert re.search(expected, " ".join(problems)), problems
+        assert not [p for p in problems if "data." in p or "uploads" in p], problems
+
+
+def test_check_mapping_for_a_causal_lm_only_looks_at_the_text():
+    assert check_mapping(reviews(), "review", None, "reviews.csv", task="causal-lm") == []
+    assert "holds numbers" in check_mapping(reviews(), "stars", None, "reviews.csv", task="causal-lm")[0]
+
+
+def test_read_errors_name_the_uploaded_file_and_call_binary_binary(tmp_path):
+    junk = tmp_path / "acd03f4ddbcd9a8f" / "junk.csv"
+    junk.parent.mkdir()
+    junk.write_bytes(random.Random(0).randbytes(4000))
+    with pytest.raises(DataError) as e:
+        load_frame(str(junk), display_name="junk.csv")
+    message = str(e.value)
+    assert message.startswith("junk.csv is not a readable text table") and "NUL" in message
+    assert "iconv" not in message and str(tmp_path) not in message
+    # mostly undecodable, without NUL bytes, is binary too
+    junk.write_bytes(bytes(random.Random(1).choice(range(0x80, 0x100)) for _ in range(4000)))
+    with pytest.raises(DataError, match="junk.csv is not a readable text table: .* not text in any encoding"):
+        load_frame(str(junk), display_name="junk.csv")
+    # a latin-1 file is text in the wrong encoding: the iconv advice stays, with the user's name
+    latin = tmp_path / "drinks.csv"
+    latin.write_bytes("text,label\ncaf\xe9 au lait,drink\nth\xe9,drink\n".encode("latin-1"))
+    with pytest.raises(DataError, match="^caf.csv is not UTF-8 .*iconv -f latin1 -t utf-8 caf.csv"):
+        load_frame(str(latin), display_name="caf.csv")
+    # UTF-16 (Excel's "Unicode text") has NUL bytes but is text: re-encoding fixes it
+    utf16 = tmp_path / "u.csv"
+    utf16.write_bytes("text,label\nhello,a\n".encode("utf-16"))
+    with pytest.raises(DataError, match="not UTF-8 .*iconv -f utf-16"):
+        load_frame(str(utf16))
+    # without a display name (the CLI) messages keep the path
+    with pytest.raises(DataError, match=f"^{junk} is not a readable text table"):
+        load_frame(str(junk))

@@ -1,0 +1,59 @@
+"""Two experiments side by side (e.g. two base models on the same data): each one's answer per training-set size,
+and a table of every (strategy, N) both measured, with the difference and whether it is clear."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from training.analysis.figures import _base
+from training.analysis.stats import clearly_different
+from training.analysis.style import color
+
+
+def describe(a) -> str:
+    """One line naming what an experiment compared: its name, base model and data."""
+    return f"{a.exp.name} — base {a.config['model']['base']}, data {a.config['data']['source']}"
+
+
+def side_by_side(a, b) -> pd.DataFrame:
+    """Per (strategy, N) measured in both: each mean with its 95% interval and seeds, the difference (b − a) and
+    whether the intervals separate. Cells a fairness check failed are marked, never compared."""
+    if a.summary.empty or b.summary.empty:
+        return pd.DataFrame()
+    bad_a = _failed(a)
+    bad_b = _failed(b)
+    rows = []
+    both = a.summary.merge(b.summary, on=["strategy", "n_train"], suffixes=("_a", "_b"))
+    for r in both.itertuples(index=False):
+        ca = {"mean": r.mean_a, "low": r.low_a, "high": r.high_a, "seeds": r.seeds_a}
+        cb = {"mean": r.mean_b, "low": r.low_b, "high": r.high_b, "seeds": r.seeds_b}
+        failed = (r.strategy, int(r.n_train)) in bad_a | bad_b
+        clear = (not failed and min(r.seeds_a, r.seeds_b) >= 2 and clearly_different(ca, cb))
+        rows.append({"strategy": r.strategy, "n_train": int(r.n_train), "metric_a": r.mean_a,
+                     "low_a": r.low_a, "high_a": r.high_a, "seeds_a": int(r.seeds_a), "metric_b": r.mean_b,
+                     "low_b": r.low_b, "high_b": r.high_b, "seeds_b": int(r.seeds_b),
+                     "difference": r.mean_b - r.mean_a,
+                     "verdict": "a fairness check failed" if failed else
+                     ("clear" if clear else "no clear difference" if min(r.seeds_a, r.seeds_b) >= 2 else "1 seed")})
+    return pd.DataFrame(rows)
+
+
+def _failed(a) -> set:
+    return {(f["strategy"], int(f["n_train"])) for f in a.findings
+            if f["severity"] == "failure" and f.get("strategy") and f.get("n_train") is not None}
+
+
+def side_by_side_figure(a, b, label_a: str, label_b: str) -> go.Figure:
+    """Both experiments' data-needs lines on one chart: A solid, B dashed, one colour per strategy."""
+    fig = go.Figure()
+    for exp, label, dash in ((a, label_a, "solid"), (b, label_b, "dash")):
+        for strategy, g in exp.summary.groupby("strategy", sort=False):
+            g = g.sort_values("n_train")
+            fig.add_trace(go.Scatter(x=g["n_train"], y=g["mean"], mode="lines+markers", name=f"{label}: {strategy}",
+                                     line=dict(color=color(strategy), width=3, dash=dash),
+                                     customdata=g[["low", "high", "seeds"]].to_numpy(),
+                                     hovertemplate="N=%{x}<br>mean %{y:.3f}<br>95%% CI %{customdata[0]:.3f}–"
+                                                   "%{customdata[1]:.3f}<br>%{customdata[2]} seed(s)<extra>"
+                                                   + f"{label}: {strategy}</extra>"))
+    fig.update_xaxes(type="log")
+    return _base(fig, f"Data needs, {label_a} (solid) and {label_b} (dashed)", "training examples (log scale)", a.metric)

@@ -1,0 +1,121 @@
+"""What the columns of a user's table hold, before any training: which column is most likely the text and
+which the label, a one-line summary per column, and the problems with a chosen (text, label) mapping in
+words that name the user's file and the New experiment page's controls ("Text column", "Label column").
+
+Pure functions over a DataFrame as `sources.load_frame` returns it (CSV/TSV cells are strings there, so
+"numeric" means every non-empty cell parses as a number)."""
+from __future__ import annotations
+
+import pandas as pd
+
+MAX_CLASSES = 200
+"""More distinct labels than this is an id or free text, not classes (a linear head over 200+ classes also
+needs far more data than an upload usually has)."""
+MIN_ROWS_PER_CLASS = 2.0
+"""Fewer rows per class on average (i.e. more than half the rows distinct) leaves most classes with a
+single example: nothing to learn from, and the eval split cannot hold them. This is the rule that refuses
+`review` as a label: 264 distinct values in 300 rows."""
+LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "stars", "rating")
+"""Column names that announce a label; such a column is preferred among the ones that could be labels."""
+EXAMPLES = 3
+EXAMPLE_CHARS = 40
+
+
+def _values(s: pd.Series) -> pd.Series:
+    """Non-empty cells as strings (1.0 read from JSON or Parquet counts as 1, as labels are encoded)."""
+    s = s.dropna()
+    s = s.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+    return s[s.str.strip().ne("")]
+
+
+def _is_numeric(values: pd.Series) -> bool:
+    return len(values) > 0 and bool(pd.to_numeric(values.str.strip(), errors="coerce").notna().all())
+
+
+def _label_problem(n_classes: int, n_rows: int) -> str | None:
+    """Why `n_classes` distinct values over `n_rows` rows cannot be classes, or None when they can."""
+    if n_classes > MAX_CLASSES:
+        return f"more than {MAX_CLASSES}"
+    if n_rows and n_rows / n_classes < MIN_ROWS_PER_CLASS:
+        return f"fewer than {MIN_ROWS_PER_CLASS:g} rows per class on average"
+    return None
+
+
+def column_kind(s: pd.Series) -> str:
+    """`category` when the distinct values could be classes, else `number` or `text`."""
+    values = _values(s)
+    n = values.nunique()
+    if n >= 1 and _label_problem(n, len(values)) is None:
+        return "category"
+    return "number" if _is_numeric(values) else "text"
+
+
+def suggest_columns(df: pd.DataFrame) -> dict[str, str | None]:
+    """{"text": ..., "label": ...}: the text is the non-numeric column with the longest cells on average;
+    the label is a column other than the text that could hold classes (at least two values, within the
+    limits above), one named like a label first, then the one with the fewest distinct values, then the
+    leftmost. None where the table offers nothing."""
+    columns = [str(c) for c in df.columns]
+    values = {c: _values(df[col]) for c, col in zip(columns, df.columns, strict=True)}
+    texts = [c for c in columns if len(values[c]) and not _is_numeric(values[c])]
+    text = max(texts, key=lambda c: values[c].str.len().mean(), default=columns[0] if columns else None)
+    candidates = []
+    for i, c in enumerate(columns):
+        n = values[c].nunique()
+        if c != text and n >= 2 and _label_problem(n, len(values[c])) is None:
+            candidates.append((c.strip().lower() not in LABEL_NAMES, n, i, c))
+    label = min(candidates)[-1] if candidates else next((c for c in columns if c != text), text)
+    return {"text": text, "label": label}
+
+
+def column_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per column: its name, kind (text / number / category), distinct values, three examples."""
+    rows = []
+    for name in df.columns:
+        values = _values(df[name])
+        examples = [v if len(v) <= EXAMPLE_CHARS else v[:EXAMPLE_CHARS - 1] + "…" for v in values.unique()[:EXAMPLES]]
+        rows.append({"column": str(name), "type": column_kind(df[name]), "distinct values": int(values.nunique()),
+                     "examples": " · ".join(examples)})
+    return pd.DataFrame(rows, columns=["column", "type", "distinct values", "examples"])
+
+
+def check_mapping(df: pd.DataFrame, text_column: str | None, label_column: str | None, file_name: str,
+                  task: str = "text-classification") -> list[str]:
+    """Problems, as sentences for the New experiment page, with using `text_column` as the text and (for
+    text classification) `label_column` as the label of `file_name`; empty when the mapping can train."""
+    columns = [str(c) for c in df.columns]
+    roles = [("Text column", text_column)] + ([("Label column", label_column)] if task == "text-classification" else [])
+    missing = [f"{role} {col!r} is not a column of {file_name}; its columns are: {', '.join(columns)}."
+               for role, col in roles if col not in columns]
+    if missing:
+        return missing
+    suggestion = suggest_columns(df)
+    problems = []
+    text = _values(df[text_column])
+    if _is_numeric(text):
+        better = suggestion["text"] if suggestion["text"] != text_column else None
+        problems.append(f"Text column {text_column!r} of {file_name} holds numbers, not text. Pick the column with "
+                        "the text to learn from as Text column" + (f" ({better!r} looks like it)." if better else "."))
+    if task != "text-classification":
+        return problems
+    if text_column == label_column:
+        better = suggestion["label"] if suggestion["label"] != text_column else None
+        return problems + [f"Text column and Label column are both {text_column!r}: the model would be given the "
+                           "answer. Pick the column that holds the classes as Label column"
+                           + (f" ({better!r} looks like it)." if better else ".")]
+    keep = df[text_column].notna() & df[text_column].astype(str).str.strip().ne("") & df[label_column].notna()
+    labels = _values(df.loc[keep, label_column])
+    if len(labels) == 0:
+        return problems + [f"Every row of {file_name} has an empty text or label; check Text column and Label column."]
+    classes = labels.value_counts()
+    better = suggestion["label"] if suggestion["label"] != label_column else None
+    hint = f" ({better!r} looks like it)." if better else "."
+    if len(classes) == 1:
+        problems.append(f"Label column {label_column!r} of {file_name} has one value only ({classes.index[0]!r}); "
+                        "text classification needs at least two classes. Pick the column that holds the classes "
+                        "as Label column" + hint)
+    elif (why := _label_problem(len(classes), len(labels))) is not None:
+        problems.append(f"Label column {label_column!r} of {file_name} has {len(classes):,} different values in "
+                        f"{len(labels):,} rows ({why}), so it looks like free text or an id, not classes. Pick the "
+                        "column that holds the classes as Label column" + hint)
+    return problems
