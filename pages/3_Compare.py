@@ -8,7 +8,7 @@ import streamlit as st
 from training.analysis import figures as F
 from training.analysis.frames import CHECKPOINT_LABELS, CHECKPOINTS
 from training.analysis.report import RECOMMEND_RULE, recommendation_lines
-from training.analysis.units import human_flops, human_seconds, readable
+from training.analysis.units import human_flops, human_seconds, probe_skill, readable
 from ui.common import cached_analysis, get_store, pick_experiment, setup_page, show_figure
 from ui.decision import decision_record
 
@@ -134,6 +134,9 @@ if a.forgetting.empty:
     st.info("This experiment has no forgetting probe.")
 else:
     probe_keys = [k for k in a.metrics["key"].unique() if k.startswith("probe/")]
+    skill = a.forgetting["probe"].iloc[0]
+    st.markdown(f"**The skill tested:** {probe_skill(skill)} — {probe_skill(skill, long=True)}, on data none of the runs "
+                f"trained on. Forgetting is how much of it a strategy loses.")
     show_figure(F.probe_figure(a.metrics, probe_keys[0], a.forgetting["baseline"].iloc[0], x=x or "examples"),
                 F.NOTES["probe"], key="cmp_probe")
     show_figure(F.forgetting_figure(a.forgetting), F.NOTES["forgetting"], key="cmp_forgetting")
