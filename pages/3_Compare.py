@@ -114,7 +114,7 @@ if a.target is not None:
     else:
         st.dataframe(readable(a.to_target, {"cost": f"cost at ${price:.2f}/h"}), hide_index=True)
     st.caption("Mean over the seeds whose validation metric reached the target, at their first evaluation at or past "
-               "it; 'reached' counts them. Pretrained strategies of the hybrid path include the pretraining's FLOPs.")
+               "it; 'seeds reached' counts them. Pretrained strategies of the hybrid path include the pretraining's FLOPs.")
 st.header("Learning-rate search")
 if a.lr_sweep.empty:
     fixed = [s for s, src in (a.info.get("lr_source") or {}).items() if src != "searched"]
@@ -154,5 +154,5 @@ else:
     else:
         st.warning(f"{len(flagged)} run(s) overfit: " + "; ".join(
             f"{r.strategy} N={r.n_train} seed {r.seed} ({r.why})" for r in flagged.itertuples()))
-    st.dataframe(a.overfitting.drop(columns=["run_id"]), hide_index=True)
+    st.dataframe(readable(a.overfitting.drop(columns=["run_id"])), hide_index=True)
     st.caption(F.NOTES["overfitting"])

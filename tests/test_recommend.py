@@ -77,3 +77,4 @@ def test_numbers_for_people():
                                 "gpu_seconds": math.nan, "est_s": 35.4975, "mem_estimate": 441444896.0, "metric": 0.7}]))
     assert t.iloc[0].tolist() == ["full", "400", "690 GFLOP", "—", "—", "35 s", "441 MB", "0.700"]
     assert "N (training examples)" in t.columns and "training compute" in t.columns
+    assert readable(pd.DataFrame({"overfitting": [True, False]}))["overfitting"].tolist() == ["yes", "no"]

@@ -153,6 +153,8 @@ def readable(df, rename: dict[str, str] | None = None):
     for col in df.columns:
         head, fmt = COLUMNS.get(col, (col.replace("_", " "), None))
         head = (rename or {}).get(col, head)
+        if fmt is None and pd.api.types.is_bool_dtype(df[col]):
+            fmt = lambda v: "yes" if v else "no"  # noqa: E731
         if fmt is None:
             fmt = human_number if pd.api.types.is_numeric_dtype(df[col]) else (lambda v: NOT_APPLICABLE if v is None
                                                                                or v is pd.NA or v != v else str(v))
