@@ -30,6 +30,9 @@ st.title("New experiment")
 store = get_store()
 BUDGET_DOCS = field_docs(_Budget)
 DATA_DOCS = field_docs(_Data)
+# Built-ins whose examples a visitor may read on screen and should be warned about first.
+CONTENT_NOTES = {"builtin:tweet-sentiment": "Content note: these are real tweets, labelled by crowd annotators; some "
+                                            "are crude or offensive, and they appear as examples on these pages."}
 
 
 # config fields as this page names them, for errors that come back from validation and planning
@@ -82,6 +85,8 @@ if mode == "A preset":
     name = st.selectbox("Preset", list(presets), key="new_preset", help="Built-in experiments that run offline.")
     st.caption(presets[name]["description"])
     config = PRESETS[name]().to_dict()
+    if config["data"]["source"] in CONTENT_NOTES:
+        st.caption(CONTENT_NOTES[config["data"]["source"]])
     seeds = st.number_input("Seeds", 1, 10, len(config["seeds"]), key="new_preset_seeds",
                             help="Each (strategy, size) runs once per seed; 3+ seeds give 95% intervals.")
     config["seeds"] = list(range(int(seeds)))
@@ -117,6 +122,8 @@ else:
     else:
         names = [n for n, entry in BUILTINS.items() if entry[0] == task]
         data["source"] = "builtin:" + st.selectbox("Built-in dataset", names, key="new_builtin")
+        if data["source"] in CONTENT_NOTES:
+            st.caption(CONTENT_NOTES[data["source"]])
         columns = ["text", "label", "group"] if task == "text-classification" else ["text", "group"]
 
     def column(label: str, default: str, optional: bool = False, key: str = "") -> str | None:

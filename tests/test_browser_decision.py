@@ -6,6 +6,7 @@ import re
 import pytest
 
 from tests.test_browser import _loaded, _shot, app_server, browser  # noqa: F401 — fixtures
+from training.service.bundle import export_bundle, import_bundle, read_bundle, write_bundle
 from training.service.records import Status
 from training.service.store import Store
 from training.testing import make_finished_experiment
@@ -51,6 +52,14 @@ def test_compare_recommends_then_a_team_records_comments_and_signs_a_decision(ap
     d = store.decision(exp)
     assert d.signoff_by == "Grace" and [(c.author, c.body) for c in d.comments] == [
         ("Grace", "Is N=200 what we will have by March?")]
+    # the record made in the app travels in the experiment's bundle, comments and sign-off intact
+    path = store_root.parent / "tickets.json.gz"
+    write_bundle(export_bundle(store, exp), path)
+    elsewhere = Store(store_root.parent / "elsewhere")
+    copy = elsewhere.decision(import_bundle(elsewhere, read_bundle(path)))
+    assert (copy.question, copy.constraints, copy.signoff_by, copy.signed) == (d.question, d.constraints, "Grace",
+                                                                                d.signed)
+    assert [(c.author, c.body, c.at) for c in copy.comments] == [(c.author, c.body, c.at) for c in d.comments]
 
     page.goto(f"{url}/Report?exp={exp}")
     _loaded(page)

