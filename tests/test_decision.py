@@ -122,13 +122,14 @@ def launch_runs(cfg, store):
     return store.runs(launch(cfg, store))
 
 
-def test_the_app_ships_the_quick_demos_learning_rate_search(store, monkeypatch):
+@pytest.mark.parametrize("preset", ["quick", "quick-sentiment"])
+def test_the_app_ships_the_quick_demos_learning_rate_search(store, monkeypatch, preset):
     """The quick demo must fit 3 CPU minutes, so its search is stored with the app: planning it queues no search runs,
     and every strategy's rate comes from the stored search, not from a default."""
     from training.presets import get_preset
     from training.service.planning import plan_experiment
 
-    plan = plan_experiment(get_preset("quick"), store.cache_dir, store)
+    plan = plan_experiment(get_preset(preset), store.cache_dir, store)
     assert not [r for r in plan.runs if r["role"] == "lr-sweep"]
     assert set(plan.info["lr_source"].values()) == {"searched"}
     assert {s["status"] for s in plan.info["lr_search"].values()} == {"stored"}

@@ -44,6 +44,16 @@ def quick() -> ExperimentConfig:
     )
 
 
+def quick_sentiment() -> ExperimentConfig:
+    """`quick` on the tweets: the same 4 strategies × 2 sizes × 1 seed, on `builtin:tweet-sentiment`. Measured as a
+    candidate quick demo (LOG.md, 2026-11-24); its learning-rate search ships with the app too."""
+    cfg = quick()
+    cfg.name = "quick-sentiment"
+    cfg.data = DataConfig(source="builtin:tweet-sentiment", eval_max=200, validation_max=150)
+    cfg.model = ModelConfig(base="builtin:minilm-l6", max_length=48)  # tweets: median ≈ 25 tokens
+    return cfg
+
+
 def docstrings() -> ExperimentConfig:
     """The text-classification preset: 4 strategies × 4 sizes × 3 seeds on stdlib docstrings, MiniLM."""
     return ExperimentConfig(
@@ -106,8 +116,8 @@ def hybrid_code() -> ExperimentConfig:
     )
 
 
-PRESETS = {"quick": quick, "docstrings": docstrings, "sentiment": sentiment, "all-strategies": all_strategies,
-           "hybrid-code": hybrid_code}
+PRESETS = {"quick": quick, "quick-sentiment": quick_sentiment, "docstrings": docstrings, "sentiment": sentiment,
+           "all-strategies": all_strategies, "hybrid-code": hybrid_code}
 
 
 def get_preset(name: str) -> ExperimentConfig:
