@@ -3,7 +3,7 @@
     python bench/quick_time.py                 # the CLI: `python -m training run quick` (one process, in order)
     python bench/quick_time.py --dispatcher    # as the app's "Launch the quick demo" runs it: the dispatcher,
                                                # one process per run, 1 slot and then 2 slots, side by side
-    python bench/quick_time.py --dispatcher --preset quick-sentiment --slots 2   # a candidate quick demo
+    python bench/quick_time.py --dispatcher --preset sentiment-cpu --slots 2   # another preset
 
 Prints seconds (target ≤ 180 s on 2 CPU cores) and, for the CLI, the per-run table.
 """

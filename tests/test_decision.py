@@ -122,7 +122,7 @@ def launch_runs(cfg, store):
     return store.runs(launch(cfg, store))
 
 
-@pytest.mark.parametrize("preset", ["quick", "quick-sentiment"])
+@pytest.mark.parametrize("preset", ["quick", "sentiment-cpu"])
 def test_the_app_ships_the_quick_demos_learning_rate_search(store, monkeypatch, preset):
     """The quick demo must fit 3 CPU minutes, so its search is stored with the app: planning it queues no search runs,
     and every strategy's rate comes from the stored search, not from a default."""

@@ -28,7 +28,7 @@ def cost_to_target(runs: pd.DataFrame, metrics: pd.DataFrame, key: str, target: 
                      "gpu_seconds": wall if on_gpu.any() else math.nan,
                      "flops": (mean_interval(f["flops"])[0] + (extra_flops or {}).get(strategy, 0.0)) if reached else math.nan,
                      "peak_mem_gb": mean_interval(g["peak_mem_bytes"])[0] / 1e9 if reached else math.nan,
-                     "cost": wall / 3600 * price_per_hour if reached else math.nan})
+                     "cost": wall / 3600 * price_per_hour if reached and price_per_hour > 0 else math.nan})
     return pd.DataFrame(rows, columns=["strategy", "n_train", "reached", "examples", "wall_s", "gpu_seconds", "flops",
                                        "peak_mem_gb", "cost"])
 

@@ -37,7 +37,7 @@ def compute_table(runs: pd.DataFrame, price_per_hour: float = 0.0) -> pd.DataFra
             "strategy": strategy, "n_train": int(n), "seeds": len(g), "wall_s": wall, "gpu_seconds": gpu_s,
             "flops": _mean(g["flops"]), "mfu": sum(mfus) / len(mfus) if mfus else math.nan,
             "peak_mem_gb": _mean(g["peak_mem_bytes"]) / 1e9, "trainable_params": _mean(g["trainable_params"]),
-            "cost": wall / 3600 * price_per_hour,
+            "cost": wall / 3600 * price_per_hour if price_per_hour > 0 else math.nan,  # no price set: not priced
         })
     return pd.DataFrame(rows, columns=["strategy", "n_train", "seeds", "wall_s", "gpu_seconds", "flops", "mfu",
                                        "peak_mem_gb", "trainable_params", "cost"])

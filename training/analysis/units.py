@@ -139,6 +139,11 @@ COLUMNS = {
     "metric_end": ("at end", human_number), "metric_best": ("at best checkpoint", human_number),
     "low": ("95% low", human_number), "high": ("95% high", human_number),
     "probe": ("skill tested", probe_skill),
+    "d_e": ("D_E (examples scratch would need)", human_count), "d_e_low": ("D_E 95% low", human_count),
+    "d_e_high": ("D_E 95% high", human_count), "d_t": ("D_T = D_E − N", human_count),
+    "multiplier": ("D_E / N", lambda x: NOT_APPLICABLE if _missing(x) else f"{x:.3g}×"),
+    "multiplier_low": ("D_E / N low", lambda x: NOT_APPLICABLE if _missing(x) else f"{x:.3g}×"),
+    "multiplier_high": ("D_E / N high", lambda x: NOT_APPLICABLE if _missing(x) else f"{x:.3g}×"),
 }
 """How each known column is headed and written for people; other columns keep their name, numbers via
 `human_number`."""
