@@ -2,20 +2,15 @@
 from the runs, with intervals), comments, and signs off; a link opens the same view for a teammate."""
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 from training.analysis.decision import constraint_lines
+from training.analysis.units import human_time
 from training.errors import HeadStartError
 from training.service.records import check_constraints
 from training.settings import load_settings
 from ui.auth import current_user
 from ui.common import get_store
-
-
-def _when(t: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))
 
 
 def share_link(exp_id: str) -> str:
@@ -40,9 +35,9 @@ def decision_record(a, exp_id: str, price: float) -> None:
         answer = a.decision_answer["sentence"] if a.decision_answer else "No finished runs to decide from yet."
         st.markdown(f"**What satisfies them (computed from the runs):** {answer}")
         for c in d.comments:
-            st.markdown(f"> {c.body}\n>\n> — *{c.author}, {_when(c.at)}*")
+            st.markdown(f"> {c.body}\n>\n> — *{c.author}, {human_time(c.at)}*")
         if d.signoff_by:
-            st.success(f"Signed off by **{d.signoff_by}** on {_when(d.signoff_at)}, approving: "
+            st.success(f"Signed off by **{d.signoff_by}** on {human_time(d.signoff_at)}, approving: "
                        f"{(d.signed or {}).get('sentence', answer)}", icon=":material/verified:")
         else:
             st.info("Not signed off yet.", icon=":material/pending:")

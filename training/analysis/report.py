@@ -25,7 +25,7 @@ from training.analysis.recommend import Recommendation, recommend
 from training.analysis.stats import summarise
 from training.analysis.tables import compute_table, forgetting_table, lr_search_table, overfitting_table, primary_metric
 from training.analysis.transfer import effective_data
-from training.analysis.units import human_number, probe_skill, readable
+from training.analysis.units import human_number, human_time, probe_skill, readable
 from training.analysis.verdict import verdict
 from training.service.policy import redact
 from training.service.records import Decision, Experiment
@@ -146,7 +146,7 @@ def environment(a: Analysis) -> dict:
 
     return {"device": first("device_name"), "torch": first("torch"), "transformers": first("transformers"),
             "python": platform.python_version(), "git commit": git_commit(),
-            "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            "generated": human_time(time.time())}
 
 
 def git_commit() -> str:
@@ -258,15 +258,15 @@ def decision_lines(a: Analysis) -> list[str]:
     d = a.decision
     if d is None:
         return []
-    when = lambda t: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))  # noqa: E731
     lines = [f"Question: {d.question}",
              "Constraints: " + ("; ".join(constraint_lines(d.constraints, a.metric, a.higher_is_better)) or "none set"),
              "Answer (computed from the runs): " + (a.decision_answer["sentence"] if a.decision_answer
                                                      else "no finished runs to decide from yet.")]
-    lines += [f"Comment by {c.author} ({when(c.at)}): {c.body}" for c in d.comments]
+    lines += [f"Comment by {c.author} ({human_time(c.at)}): {c.body}" for c in d.comments]
     if d.signoff_by:
         signed = (d.signed or {}).get("sentence")
-        lines.append(f"Signed off by {d.signoff_by} on {when(d.signoff_at)}" + (f", approving: {signed}" if signed else "."))
+        lines.append(f"Signed off by {d.signoff_by} on {human_time(d.signoff_at)}"
+                     + (f", approving: {signed}" if signed else "."))
     else:
         lines.append("Not signed off yet.")
     return lines

@@ -5,6 +5,7 @@ that does not apply (MFU on a CPU) is "—" and the caller says why."""
 from __future__ import annotations
 
 import math
+import time
 
 NOT_APPLICABLE = "—"
 
@@ -85,6 +86,11 @@ def human_seconds(x: float | None) -> str:
     if x < 5400:
         return f"{x / 60:.1f} min"
     return f"{x / 3600:.1f} h"
+
+
+def human_time(t: float | None) -> str:
+    """Seconds since the epoch as "2026-11-24 09:31 UTC"."""
+    return NOT_APPLICABLE if _missing(t) else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))
 
 
 def human_number(x: float | None, digits: int = 3) -> str:

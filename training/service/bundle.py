@@ -109,11 +109,13 @@ def _expect(ok: bool, where: str, what: str, name: str) -> None:
         raise HeadStartError(f"{name} is not a valid Head Start bundle: {where} must be {what}")
 
 
+def num(x) -> bool:
+    """A JSON number (not a boolean)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 def check_bundle(bundle: dict, name: str = "the bundle") -> None:
     """Check a bundle's structure field by field (no KeyError or TypeError reaches the user)."""
-    def num(x) -> bool:
-        return isinstance(x, (int, float)) and not isinstance(x, bool)
-
     exp = bundle.get("experiment")
     _expect(isinstance(exp, dict), "experiment", "a mapping", name)
     for key, kind in (("id", str), ("name", str), ("config", dict)):
@@ -157,9 +159,6 @@ def check_bundle(bundle: dict, name: str = "the bundle") -> None:
 
 def _check_decision(d, name: str) -> None:
     """A bundle's decision record (optional; bundles before decision records have none)."""
-    def num(x) -> bool:
-        return isinstance(x, (int, float)) and not isinstance(x, bool)
-
     _expect(isinstance(d, dict), "decision", "a mapping", name)
     _expect(isinstance(d.get("question"), str) and d["question"].strip(), "decision.question", "a non-empty string", name)
     _expect(isinstance(d.get("constraints", {}), dict), "decision.constraints", "a mapping", name)
