@@ -16,9 +16,12 @@ from training.analysis.units import human_bytes, human_flops, human_seconds, rea
 from training.config import BUDGET_POLICIES, ExperimentConfig, field_docs
 from training.config import BudgetConfig as _Budget
 from training.config import DataConfig as _Data
+from training.config import ModelConfig as _Model
 from training.core.data.columns import check_mapping, column_summary, suggest_columns
+from training.core.data.images import BUILTIN_IMAGES, class_counts, load_image_table, thumbnails
 from training.core.data.sources import BUILTINS, FILE_SUFFIXES, load_frame
 from training.core.strategies import STRATEGIES
+from training.core.tasks import TASKS
 from training.errors import HeadStartError
 from training.presets import PRESETS, describe_presets
 from training.service.policy import check_upload_size
@@ -30,6 +33,7 @@ st.title("New experiment")
 store = get_store()
 BUDGET_DOCS = field_docs(_Budget)
 DATA_DOCS = field_docs(_Data)
+MODEL_DOCS = field_docs(_Model)
 # Built-ins whose examples a visitor may read on screen and should be warned about first.
 CONTENT_NOTES = {"builtin:tweet-sentiment": "Content note: these are real tweets, labelled by crowd annotators; some "
                                             "are crude or offensive, and they appear as examples on these pages."}
@@ -37,13 +41,13 @@ CONTENT_NOTES = {"builtin:tweet-sentiment": "Content note: these are real tweets
 
 # config fields as this page names them, for errors that come back from validation and planning
 CONTROLS = {"data.text_column": "Text column", "data.label_column": "Label column",
-            "data.group_column": "Group column"}
+            "data.group_column": "Group column", "data.image_column": "Image column", "model.image_size": "Image size"}
 
 
-def saved_upload(up) -> tuple:
+def saved_upload(up, images: bool = False) -> tuple:
     """Keep an uploaded file in the store's uploads folder — uploads/<content hash>/<the user's file name>, so
-    the report and Compare show the name the user knows — and read it back for a preview; stops the page
-    with the error in the user's words when it is too large or unreadable."""
+    the report and Compare show the name the user knows — and read it back for a preview (None for a zip of
+    images); stops the page with the error in the user's words when it is too large or unreadable."""
     raw = up.getvalue()
     try:
         check_upload_size(len(raw), load_settings())
@@ -59,11 +63,30 @@ def saved_upload(up) -> tuple:
         tmp = path.with_suffix(".part")
         tmp.write_bytes(raw)
         tmp.replace(path)
+    if images and path.suffix == ".zip":
+        return path, None
     try:
         return path, load_frame(str(path), display_name=up.name)
     except HeadStartError as e:
         st.error(str(e))
         st.stop()
+
+
+def image_preview(path, name: str) -> None:
+    """Classes, counts and one picture per class of an uploaded zip; its problems (one class, no class folders,
+    an unreadable image) in the user's words before anything is planned."""
+    try:
+        table = load_image_table(str(path), display_name=name)
+        counts = class_counts(table)
+        st.caption(f"{len(table):,} images in {len(counts)} classes · {name}")
+        st.dataframe(pd.DataFrame({"class": list(counts), "images": list(counts.values())}), hide_index=True)
+        pictures = thumbnails(table)
+    except HeadStartError as e:
+        st.error(str(e))
+        st.stop()
+    cols = st.columns(min(len(pictures), 8))
+    for i, (label, img) in enumerate(pictures[:8]):
+        cols[i].image(img, caption=label)
 
 
 def in_page_words(message: str, uploads: dict[str, str]) -> str:
@@ -91,40 +114,51 @@ if mode == "A preset":
                             help="Each (strategy, size) runs once per seed; 3+ seeds give 95% intervals.")
     config["seeds"] = list(range(int(seeds)))
 else:
-    task = st.radio("Task", ["text-classification", "causal-lm"], horizontal=True, key="new_task",
-                    help="Classification: an encoder with a linear head, scored by accuracy and macro-F1. "
-                         "Causal LM: next-token prediction, scored by perplexity.")
+    task = st.radio("Task", list(TASKS), horizontal=True, key="new_task", format_func=lambda t: TASKS[t].title,
+                    help="Text classification: an encoder with a linear head, scored by accuracy and macro-F1. "
+                         "Causal LM: next-token prediction, scored by perplexity. Image classification: an image "
+                         "network with a linear head, scored by accuracy and macro-F1.")
+    images = task == "image-classification"
     st.subheader("Data")
     kind = st.radio("Source", ["Upload a file", "Hugging Face dataset", "Built-in"], horizontal=True, key="new_src")
     data: dict = {}
     columns: list[str] = []
-    defaults = {"text": "text", "label": "label"}
+    defaults = {"text": "text", "label": "label", "image": "image"}
     up = preview = None
     key_suffix = ""  # a new upload gets fresh column pickers, so they start at that file's suggestions
     if kind == "Upload a file":
-        up = st.file_uploader("CSV, TSV, JSONL or Parquet", type=[s.lstrip(".") for s in FILE_SUFFIXES], key="new_upload")
+        kinds = ([".zip"] if images else []) + list(FILE_SUFFIXES)
+        up = st.file_uploader("A zip of class folders (cats/…, dogs/…), or a table with an image column" if images
+                              else "CSV, TSV, JSONL or Parquet", type=[s.lstrip(".") for s in kinds], key="new_upload")
         if up is not None:
-            path, preview = saved_upload(up)
+            path, preview = saved_upload(up, images)
             uploads.update({str(path): up.name, str(path.resolve()): up.name})
-            st.caption(f"{len(preview):,} rows · {up.name}")
-            st.dataframe(preview.head(20), hide_index=True)
-            st.caption("Columns")
-            st.dataframe(column_summary(preview), hide_index=True)
-            columns = [str(c) for c in preview.columns]
-            defaults = suggest_columns(preview)
             key_suffix = "_" + path.parent.name
             data["source"] = str(path)
+            if preview is None:  # a zip of class folders
+                image_preview(path, up.name)
+            else:
+                st.caption(f"{len(preview):,} rows · {up.name}")
+                st.dataframe(preview.head(20), hide_index=True)
+                st.caption("Columns")
+                st.dataframe(column_summary(preview), hide_index=True)
+                columns = [str(c) for c in preview.columns]
+                defaults = suggest_columns(preview) | {"image": next((c for c in columns if "image" in c.lower() or
+                                                                      "path" in c.lower()), columns[0])}
     elif kind == "Hugging Face dataset":
-        hf_id = st.text_input("Dataset id", placeholder="stanfordnlp/imdb or nyu-mll/glue:sst2", key="new_hf")
+        hf_id = st.text_input("Dataset id", placeholder="uoft-cs/cifar10" if images else
+                              "stanfordnlp/imdb or nyu-mll/glue:sst2", key="new_hf")
         split = st.text_input("Split", "train", key="new_hf_split")
         if hf_id:
             data.update(source=f"hf:{hf_id.removeprefix('hf:')}", hf_split=split)
     else:
-        names = [n for n, entry in BUILTINS.items() if entry[0] == task]
-        data["source"] = "builtin:" + st.selectbox("Built-in dataset", names, key="new_builtin")
+        names = ([n for n in BUILTIN_IMAGES if n != "lfw-faces"] if images
+                 else [n for n, entry in BUILTINS.items() if entry[0] == task])
+        data["source"] = "builtin:" + st.selectbox("Built-in dataset", names, key="new_builtin",
+                                                   format_func=lambda n: f"{n} — {BUILTIN_IMAGES[n]}" if images else n)
         if data["source"] in CONTENT_NOTES:
             st.caption(CONTENT_NOTES[data["source"]])
-        columns = ["text", "label", "group"] if task == "text-classification" else ["text", "group"]
+        columns = [] if images else (["text", "label", "group"] if task == "text-classification" else ["text", "group"])
 
     def column(label: str, default: str, optional: bool = False, key: str = "") -> str | None:
         if columns:
@@ -135,45 +169,68 @@ else:
         value = st.text_input(label, "" if optional else default, key=key)
         return value or None
 
-    c1, c2, c3 = st.columns(3)
-    with c1:
-        data["text_column"] = column("Text column", defaults["text"], key="new_text_col" + key_suffix)
-    if task == "text-classification":
-        with c2:
-            data["label_column"] = column("Label column", defaults["label"], key="new_label_col" + key_suffix)
-    with c3:
-        group = column("Group column (optional)", "group", optional=True, key="new_group_col" + key_suffix)
-        if group and not data.get("source", "").startswith("builtin:"):
-            data["group_column"] = group
-    st.caption("Rows sharing a group (a document, a customer, a module) stay on one side of the train/eval split.")
-    data_problems = [] if preview is None else check_mapping(preview, data["text_column"], data.get("label_column"),
-                                                               up.name, task)
+    if images:
+        if columns or kind == "Hugging Face dataset":  # a table or hub dataset: which columns hold image and label
+            c1, c2 = st.columns(2)
+            with c1:
+                data["image_column"] = column("Image column", defaults["image"], key="new_image_col" + key_suffix)
+            with c2:
+                data["label_column"] = column("Label column", defaults["label"], key="new_label_col" + key_suffix)
+            st.caption("The image column holds a path (relative to the file), the image's bytes, or a Hugging Face "
+                       "image record. A zip of class folders needs no columns.")
+        data_problems = []
+    else:
+        c1, c2, c3 = st.columns(3)
+        with c1:
+            data["text_column"] = column("Text column", defaults["text"], key="new_text_col" + key_suffix)
+        if task == "text-classification":
+            with c2:
+                data["label_column"] = column("Label column", defaults["label"], key="new_label_col" + key_suffix)
+        with c3:
+            group = column("Group column (optional)", "group", optional=True, key="new_group_col" + key_suffix)
+            if group and not data.get("source", "").startswith("builtin:"):
+                data["group_column"] = group
+        st.caption("Rows sharing a group (a document, a customer, a module) stay on one side of the train/eval split.")
+        data_problems = [] if preview is None else check_mapping(preview, data["text_column"], data.get("label_column"),
+                                                                   up.name, task)
     for problem in data_problems:
         st.error(problem)
-    test_file = st.file_uploader("Your own test set (optional): the same columns; every row is scored, nothing is "
-                                 "tuned on it", type=[s.lstrip(".") for s in FILE_SUFFIXES], key="new_eval_upload",
-                                 help=DATA_DOCS["eval_source"])
+    test_file = st.file_uploader("Your own test set (optional): the same columns (or class folders); every row is "
+                                 "scored, nothing is tuned on it",
+                                 type=[s.lstrip(".") for s in ([".zip"] if images else []) + list(FILE_SUFFIXES)],
+                                 key="new_eval_upload", help=DATA_DOCS["eval_source"])
     if test_file is not None:
-        eval_path, eval_preview = saved_upload(test_file)
+        eval_path, eval_preview = saved_upload(test_file, images)
         uploads.update({str(eval_path): test_file.name, str(eval_path.resolve()): test_file.name})
-        st.caption(f"Test set: {len(eval_preview):,} rows · {test_file.name}")
+        st.caption(f"Test set: {len(eval_preview):,} rows · {test_file.name}" if eval_preview is not None
+                   else f"Test set: {test_file.name}")
         data["eval_source"] = str(eval_path)
 
     st.subheader("Model")
-    model_kind = st.radio("Base model", ["Built-in MiniLM-L6", "Hugging Face id", "Local directory"], horizontal=True,
+    builtin_model = "Built-in EfficientNet-Lite0 (ImageNet)" if images else "Built-in MiniLM-L6"
+    model_kind = st.radio("Base model", [builtin_model, "Hugging Face id", "Local directory"], horizontal=True,
                           key="new_model_kind")
-    if model_kind == "Built-in MiniLM-L6":
-        base = "builtin:minilm-l6"
+    image_size = None
+    if model_kind == builtin_model:
+        base = TASKS["image-classification"].default_base if images else "builtin:minilm-l6"
         if task == "causal-lm":
             st.warning("MiniLM is an encoder; for a causal LM give a decoder (e.g. hf:openai-community/gpt2).")
     elif model_kind == "Hugging Face id":
-        base = "hf:" + st.text_input("Model id", placeholder="distilbert/distilbert-base-uncased", key="new_model_id")
+        base = "hf:" + st.text_input("Model id", placeholder="microsoft/resnet-18" if images else
+                                     "distilbert/distilbert-base-uncased", key="new_model_id")
     else:
-        base = st.text_input("Directory with config.json, weights and tokenizer", key="new_model_dir")
+        base = st.text_input("Directory with config.json, weights and " + ("preprocessor_config.json" if images
+                                                                           else "tokenizer"), key="new_model_dir")
+    if images:
+        image_size = int(st.number_input("Image size (pixels)", 16, 1024, 64, step=16, key="new_image_size",
+                                         help=MODEL_DOCS["image_size"] + " 64 keeps a CPU run in minutes."))
     st.caption("Remote code is never run: models that need it are refused.")
 
     st.subheader("Strategies")
-    available = [n for n, cls in STRATEGIES.items() if task in cls.task_kinds]
+    available = [n for n, cls in STRATEGIES.items() if task in cls.applies_to()]
+    refused = {n: why for n in STRATEGIES if (why := TASKS[task].refusal(n))}
+    if refused:
+        st.caption("Not offered for this task: " + "; ".join(f"{n} — {why}" for n, why in refused.items()) + ".")
     chosen = st.multiselect("Strategies", available, default=[s for s in ("scratch", "full", "lora", "head") if s in available],
                             key="new_strategies")
     st.dataframe(pd.DataFrame([{"strategy": n, "what trains": STRATEGIES[n].summary,
@@ -219,7 +276,7 @@ else:
                                               format="%.1e", key=f"new_lr_{n}")
         c1, c2, c3, c4 = st.columns(4)
         batch = c1.number_input("Batch size", 1, 4096, 32, key="new_batch")
-        max_len = c2.number_input("Max length (tokens)", 4, 8192, 128, key="new_maxlen")
+        max_len = 128 if images else c2.number_input("Max length (tokens)", 4, 8192, 128, key="new_maxlen")
         eval_max = c3.number_input("Eval examples (max)", 10, 100_000, 1000, key="new_evalmax")
         device = c4.selectbox("Device", ["auto", "cpu", "cuda"], key="new_device")
         c1, c2 = st.columns(2)
@@ -230,7 +287,7 @@ else:
     sizes = [s.strip() for s in sizes_text.split(",") if s.strip()]
     config = {
         "name": name, "task": task, "data": data,
-        "model": {"base": base, "max_length": int(max_len)},
+        "model": {"base": base, "max_length": int(max_len)} | ({"image_size": image_size} if images else {}),
         "strategies": [{"name": n, "lr": None if sweep else (lrs.get(n) or None)}
                        | ({"until_plateau": False} if n == "scratch" and not plateau else {}) for n in chosen]
         + ([{"name": "scratch", "budget_multiplier": float(longer), "lr": None if sweep else lrs.get("scratch")}

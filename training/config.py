@@ -23,7 +23,7 @@ import yaml
 
 from training.errors import ConfigError
 
-TASK_KINDS = ("text-classification", "causal-lm")
+TASK_KINDS = ("text-classification", "causal-lm", "image-classification")
 OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop", "adagrad")
 BUDGET_POLICIES = ("epochs", "steps", "flops")
 SUBSET_POLICIES = ("fixed", "per-seed")
@@ -38,7 +38,10 @@ class DataConfig:
     text_column: str = "text"
     """Column holding the input text."""
     label_column: str = "label"
-    """Column holding the class label (text-classification only); any values, encoded in sorted order."""
+    """Column holding the class label (classification only); any values, encoded in sorted order."""
+    image_column: str = "image"
+    """Image classification from a table: the column holding each image — a path relative to the file, the
+    image's bytes, or a Hugging Face `{bytes, path}` record. A folder (or zip) of class sub-folders needs none."""
     group_column: str | None = None
     """Optional column: rows with the same value stay on one side of the train/eval split (e.g. the
     document or module a sentence comes from), so eval never sees a training document."""
@@ -88,7 +91,8 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     base: str = "builtin:minilm-l6"
-    """Base model: `builtin:minilm-l6` (offline all-MiniLM-L6-v2), `hf:ORG/NAME` (Hugging Face hub), a
+    """Base model: `builtin:minilm-l6` (offline all-MiniLM-L6-v2), `builtin:efficientnet-lite0` (offline
+    ImageNet EfficientNet-Lite0, for images), `hf:ORG/NAME` (Hugging Face hub), a
     local directory with config.json, or `pretrain` for the hybrid path (the base is the experiment's own
     pretraining run). Remote code is never run."""
     max_length: int = 128
@@ -99,6 +103,10 @@ class ModelConfig:
     (what sentence encoders such as MiniLM are trained for) or `cls` (the first token)."""
     dropout: float | None = None
     """Override the model's hidden and attention dropout (None keeps the base config's value)."""
+    image_size: int | None = None
+    """Image classification: the side of the square images are resized and centre-cropped to, in pixels.
+    None uses the model's own preprocessing size (224 for the built-in EfficientNet-Lite0). Cost grows with
+    its square."""
     init: str = "default"
     """Initialisation of from-scratch weights: `default` (the architecture's own, e.g. N(0, 0.02) for
     BERT), `xavier` (Glorot uniform) or `he` (Kaiming normal, fan-in). Recorded with every run."""
@@ -107,6 +115,8 @@ class ModelConfig:
         _check(bool(self.base and self.base.strip()),
                "model.base is empty; use builtin:minilm-l6, hf:ORG/NAME or a local directory")
         _check(4 <= self.max_length <= 8192, f"model.max_length must be between 4 and 8192, got {self.max_length}")
+        _check(self.image_size is None or (isinstance(self.image_size, int) and 16 <= self.image_size <= 1024),
+               f"model.image_size must be a whole number of pixels from 16 to 1024 (or null), got {self.image_size!r}")
         _check(self.pooling in ("mean", "cls"), f"model.pooling must be 'mean' or 'cls', got {self.pooling!r}")
         _check(self.dropout is None or 0.0 <= self.dropout < 1.0, "model.dropout must be in [0, 1)")
         _check(self.init in ("default", "xavier", "he"), f"model.init must be default, xavier or he, got {self.init!r}")
@@ -348,8 +358,8 @@ class ExperimentConfig:
     name: str
     """A name for people; experiments are identified by id."""
     task: str = "text-classification"
-    """Task kind: `text-classification` (encoder; accuracy and macro-F1) or `causal-lm` (decoder;
-    loss and perplexity)."""
+    """Task kind: `text-classification` (encoder; accuracy and macro-F1), `causal-lm` (decoder; loss and
+    perplexity) or `image-classification` (an image classifier; accuracy and macro-F1)."""
     data: DataConfig = field(default_factory=DataConfig)
     """Training/eval data and column mapping."""
     model: ModelConfig = field(default_factory=ModelConfig)

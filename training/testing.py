@@ -117,6 +117,65 @@ def tiny_lm_config(base: Path, data: Path, strategies=("scratch", "full"), **ove
     return cfg
 
 
+def make_tiny_resnet(out: Path) -> Path:
+    """A 2-stage ResNet (8 and 16 channels) with random weights saved as a 'pretrained' transformers image model,
+    with a preprocessor_config.json — the fast tests' stand-in for the built-in EfficientNet-Lite0."""
+    import json
+
+    import torch
+    from transformers import ResNetConfig, ResNetModel
+
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    cfg = ResNetConfig(num_channels=3, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic")
+    ResNetModel(cfg).save_pretrained(str(out))
+    (out / "preprocessor_config.json").write_text(json.dumps(
+        {"size": {"shortest_edge": 32}, "crop_pct": 1.0, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.25, 0.25, 0.25]}))
+    return out
+
+
+def make_image_folder(out: Path, classes=("circle", "square"), per_class: int = 24, size: int = 20,
+                      seed: int = 0) -> Path:
+    """A folder of class sub-folders of small generated PNGs (a bright disc or a bright square on noise, in
+    greyscale and colour mixed) — a learnable image task for tests."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    for c, name in enumerate(classes):
+        (out / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            img = rng.integers(0, 80, (size, size)).astype(np.uint8)
+            cx, cy, r = rng.integers(6, size - 6, 2).tolist() + [int(rng.integers(3, 5))]
+            shape = ((xx - cx) ** 2 + (yy - cy) ** 2 <= r * r) if c % 2 == 0 else (
+                (abs(xx - cx) <= r) & (abs(yy - cy) <= r))
+            img[shape] = 230 - 40 * (c // 2)
+            pic = Image.fromarray(img)
+            (pic if i % 3 else pic.convert("RGB")).save(out / name / f"{name}-{i}.png")
+    return out
+
+
+def tiny_image_config(base: Path, data: Path, strategies=("scratch", "full"), **overrides) -> ExperimentConfig:
+    cfg = ExperimentConfig(
+        name="tiny-img", task="image-classification",
+        data=DataConfig(source=str(data), eval_max=12, validation_max=8, eval_fraction=0.25),
+        model=ModelConfig(base=str(base), image_size=32),
+        strategies=[StrategyConfig(s) if isinstance(s, str) else s for s in strategies],
+        sizes=[16], seeds=[0],
+        budget=BudgetConfig(policy="steps", steps=4),
+        optim=OptimConfig(warmup_fraction=0.0),
+        train=TrainConfig(batch_size=8, evals_per_run=2),
+        probes=[ProbeConfig(kind="knn", source=str(data), max_examples=16)],
+        speed=SpeedConfig(device="cpu"),
+        lr_sweep=None,
+        references=False,
+    )
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
 def make_finished_experiment(store: Store, name: str = "finished demo", seeds=(0, 1, 2), sizes=(50, 200, 800)) -> str:
     """A store row-for-row like a finished text-classification experiment (written directly: fast and
     deterministic), with validation curves, probes, results at the end and at the best checkpoint, a finished

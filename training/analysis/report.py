@@ -220,13 +220,13 @@ def sections(a: Analysis) -> list[tuple[str, str, pd.DataFrame, dict | None]]:
     """(heading, note, table, column renames) after the verdict, in report order; a section whose table is empty is
     left out, so a report never prints an empty section."""
     metric_names = {"metric": f"{a.metric} ({a.checkpoint})", "mean": a.metric}
-    out = [("Data needs", F.NOTES["data_needs"], a.summary, metric_names),
-           ("Effective data transferred", F.NOTES["transfer"], a.transfer, None),
-           ("Compute", F.NOTES["compute"], a.compute, None),
+    out = [("Data needs", F.note("data_needs", a.config.get("task")), a.summary, metric_names),
+           ("Effective data transferred", F.note("transfer", a.config.get("task")), a.transfer, None),
+           ("Compute", F.note("compute", a.config.get("task")), a.compute, None),
            (f"Cost to reach {a.metric} {human_number(a.target)}", COST_NOTE, a.to_target, None),
            ("Learning-rate search", LR_SEARCH_NOTE, a.lr_sweep, None),
            ("Forgetting", forgetting_note(a), a.forgetting, None),
-           ("Overfitting", F.NOTES["overfitting"], a.overfitting.drop(columns=["run_id"], errors="ignore"), None)]
+           ("Overfitting", F.note("overfitting", a.config.get("task")), a.overfitting.drop(columns=["run_id"], errors="ignore"), None)]
     return [sec for sec in out if not sec[2].empty]
 
 
@@ -238,7 +238,7 @@ def forgetting_note(a: Analysis) -> str:
     probe = a.forgetting["probe"].iloc[0] if not a.forgetting.empty else None
     what = (f"The skill tested: {probe_skill(probe)} — {probe_skill(probe, long=True)}, on data none of the runs "
             "trained on. " if probe else "")
-    return what + F.NOTES["forgetting"]
+    return what + F.note("forgetting", a.config.get("task"))
 
 
 def recommendation_lines(a: Analysis) -> list[str]:
@@ -316,7 +316,7 @@ def html_report(a: Analysis) -> str:
     parts = [redact(p) for p in parts]  # a report leaves the process: no token in a path or a config survives
     for i, (key, fig) in enumerate(figures(a)):  # (not Plotly's own script, which redaction's patterns would break)
         parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_height="480px"))
-        parts.append(f"<p class='note'>{_html_text(F.NOTES[key])}</p>")
+        parts.append(f"<p class='note'>{_html_text(F.note(key, a.config.get("task")))}</p>")
     for heading, note, table, rename in sections(a):
         parts += [redact(p) for p in (f"<h2>{html.escape(heading)}</h2>", f"<p class='note'>{_html_text(note)}</p>",
                                       _html_table(table, rename))]

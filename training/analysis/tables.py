@@ -8,13 +8,13 @@ import pandas as pd
 from training.analysis.stats import mean_interval
 from training.core.hardware import peak_flops_for
 
-PRIMARY = {"text-classification": ("eval_accuracy", "accuracy", True),
-           "causal-lm": ("eval_perplexity", "perplexity", False)}
-"""Per task kind: (runs column, display name, higher is better) of the headline eval metric."""
-
 
 def primary_metric(task: str) -> tuple[str, str, bool]:
-    return PRIMARY[task]
+    """(runs column, display name, higher is better) of the task kind's headline eval metric."""
+    from training.core.tasks import PRIMARY_METRIC
+
+    metric, higher = PRIMARY_METRIC[task]
+    return f"eval_{metric}", metric, higher
 
 
 def _mean(values) -> float:

@@ -191,13 +191,15 @@ def _reference_sentences(t: pd.DataFrame, refs: pd.DataFrame | None, metric: str
         return []
     n = int(t["n_train"].max())
     at = ref[ref["n_train"] == n].set_index("reference")
-    if "tfidf" not in at.index:
+    name = next((r for r in ("tfidf", "pixels") if r in at.index), None)  # text's or images' classical model
+    if name is None:
         return []
     sign = 1 if higher else -1
     cell = t[t["n_train"] == n]
     best = cell.loc[(cell["metric"] * sign).idxmax()]
-    classical = float(at.loc["tfidf", metric])
-    text = (f"At N={n:,}, the classical reference (TF-IDF + logistic regression) scores {metric} {_f(classical)}"
+    classical = float(at.loc[name, metric])
+    what = {"tfidf": "TF-IDF + logistic regression", "pixels": "pixels + logistic regression"}[name]
+    text = (f"At N={n:,}, the classical reference ({what}) scores {metric} {_f(classical)}"
             + (f" and the majority class {_f(float(at.loc['majority', metric]))}" if "majority" in at.index else "") + "; ")
     if sign * (best["metric"] - classical) > 0:
         text += f"the best neural run, {best['strategy']} ({_f(best['metric'])}), is above it."

@@ -1,4 +1,5 @@
-"""Losses and eval metrics for each task kind: accuracy and macro-F1, or loss and perplexity."""
+"""Losses and eval metrics for each task kind: accuracy and macro-F1 (classification of text or images), or loss and
+perplexity (causal LM)."""
 from __future__ import annotations
 
 import math
@@ -7,13 +8,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-PRIMARY_METRIC = {"text-classification": ("accuracy", True), "causal-lm": ("perplexity", False)}
-"""The headline eval metric of each task kind and whether higher is better."""
+from training.core.tasks import CLASSIFICATION, PRIMARY_METRIC  # noqa: F401 — re-exported
 
 
 def task_loss(task: str, logits: torch.Tensor, batch: dict) -> torch.Tensor:
     """Mean loss of a batch, computed in float32."""
-    if task == "text-classification":
+    if task in CLASSIFICATION:
         return F.cross_entropy(logits.float(), batch["labels"])
     return lm_loss(logits, batch["input_ids"], batch["attention_mask"])
 
@@ -51,7 +51,7 @@ def evaluate(model, task: str, batches, n_classes: int, autocast) -> dict[str, f
     for batch in batches:
         with autocast():
             logits = model(**{k: v for k, v in batch.items() if k != "labels"})
-        if task == "text-classification":
+        if task in CLASSIFICATION:
             total_loss += F.cross_entropy(logits.float(), batch["labels"], reduction="sum").item()
             count += len(batch["labels"])
             preds.append(logits.argmax(-1).cpu().numpy())
@@ -63,7 +63,7 @@ def evaluate(model, task: str, batches, n_classes: int, autocast) -> dict[str, f
             per_seq += (seq_sum[seq_n > 0] / seq_n[seq_n > 0]).tolist()
     model.train(was_training)
     loss = total_loss / max(count, 1)
-    if task == "text-classification":
+    if task in CLASSIFICATION:
         y, p = np.concatenate(labels), np.concatenate(preds)
         return {"loss": loss, "accuracy": float(np.mean(y == p)), "macro_f1": macro_f1(y, p, n_classes)}
     out = {"loss": loss, "perplexity": float(math.exp(min(loss, 50.0)))}

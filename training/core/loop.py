@@ -32,11 +32,11 @@ from training.core import checkpoint
 from training.core.accounting import FlopCounter, device_peak_flops
 from training.core.control import Cancelled, NullControl
 from training.core.data.tokenize import Examples, length_sorted_batches, stream_indices
-from training.core.evaluate import evaluate, task_loss
 from training.core.models import Structure, count_params
 from training.core.optim import PlateauSchedule, make_optimizer, make_scheduler
 from training.core.probes import Probe
 from training.core.strategies import Strategy
+from training.core.tasks import task_kind
 
 # Test hook for the out-of-memory path (tests set it): raise as a GPU would when a micro-batch exceeds this size.
 _OOM_ABOVE = 0
@@ -118,6 +118,7 @@ def train(run: RunSetup, sink, control=None) -> dict:
     """Train one run to completion (or until cancelled); returns its result summary."""
     control = control or NullControl()
     model, device = run.model, run.device
+    kind = task_kind(run.task)
     model.to(device)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if run.bf16 else contextlib.nullcontext
     phases = run.strategy.phases(run.total_steps)
@@ -154,7 +155,7 @@ def train(run: RunSetup, sink, control=None) -> dict:
     train_lengths = train_data.lengths if isinstance(train_data, Examples) else None
 
     def score(data, prefix: str) -> dict:
-        metrics = evaluate(model, run.task, _batches(data, 2 * run.batch_size, run.pad_id, device), run.n_classes, autocast)
+        metrics = kind.evaluate(model, _batches(data, 2 * run.batch_size, run.pad_id, device), run.n_classes, autocast)
         return {f"{prefix}/{k}": v for k, v in metrics.items()}
 
     def measure_probes(step: int) -> dict:
@@ -196,6 +197,7 @@ def train(run: RunSetup, sink, control=None) -> dict:
             plateau = PlateauSchedule(warmup, phase.end - phase.start, decay_start=st["decay_start"])
         run.strategy.enter_phase(model, phase)
         model.train()
+        freeze_frozen_norms(model)
         if run.strategy.cache_features:
             model.backbone.eval()  # frozen encoder: no dropout (it does not run per step anyway)
         optimizer = make_optimizer(run.strategy.param_groups(model, phase, run.weight_decay), run.optim, device)
@@ -221,10 +223,10 @@ def train(run: RunSetup, sink, control=None) -> dict:
                 batch = train_data.collate(micro, run.pad_id, device, **pad)
                 with autocast():
                     logits = forward(**{k: v for k, v in batch.items() if k != "labels"})
-                loss = task_loss(run.task, logits, batch) / accumulation
+                loss = kind.loss(logits, batch) / accumulation
                 loss.backward()
                 train_loss_sum += loss.detach()
-                st["flops"] += _batch_flops(counter, batch, micro, train_data, run.strategy.cache_features)
+                st["flops"] += kind.batch_flops(counter, micro, train_data, run.strategy.cache_features)
             if run.optim.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(params, run.optim.grad_clip)
             optimizer.step()
@@ -317,11 +319,15 @@ def train(run: RunSetup, sink, control=None) -> dict:
     return result
 
 
-def _batch_flops(counter: FlopCounter, batch, micro, data, cached: bool) -> float:
-    if cached:  # only the head runs per step
-        return counter.training_flops(0, 0, len(micro), units=slice(-1, None))
-    lengths = np.fromiter((len(data.ids[i]) for i in micro), dtype=np.int64, count=len(micro))
-    return counter.training_flops(int(lengths.sum()), int((lengths ** 2).sum()), len(micro))
+def freeze_frozen_norms(model) -> None:
+    """Batch-norm layers whose parameters are all frozen keep their running statistics (eval mode): a frozen
+    layer should not change, and head-only, freeze and LoRA runs on a CNN would otherwise still retrain its
+    normalisation from the new data. Layer norms have no running statistics; this leaves them alone."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            params = list(m.parameters())
+            if params and not any(p.requires_grad for p in params):
+                m.eval()
 
 
 def _save(run: RunSetup, model, st: dict, phase_index: int, optimizer, scheduler, loss_acc: tuple[float, int],
@@ -345,7 +351,7 @@ def _cache_features(run: RunSetup, autocast, validation) -> tuple[tuple, float, 
         for idx in length_sorted_batches(data, 2 * run.batch_size):
             batch = data.collate(idx, run.pad_id, run.device)
             with autocast():
-                f = model.embed(batch["input_ids"], batch["attention_mask"]).float()
+                f = model.embed(**{k: v for k, v in batch.items() if k != "labels"}).float()
             if feats is None:
                 feats = torch.empty(len(data), f.shape[1], device=f.device)
             feats[torch.from_numpy(idx).to(f.device)] = f
@@ -354,7 +360,5 @@ def _cache_features(run: RunSetup, autocast, validation) -> tuple[tuple, float, 
             torch.cuda.synchronize(run.device)
         seconds.append(time.perf_counter() - t0)
     model.train(was)
-    lengths = run.train.lengths
-    encoder_flops = FlopCounter(model, run.structure).forward_flops(
-        int(lengths.sum()), int((lengths ** 2).sum()), len(lengths), units=slice(None, -1))
+    encoder_flops = task_kind(run.task).encode_flops(FlopCounter(model, run.structure), run.train)
     return tuple(out), encoder_flops, seconds[0]  # the training subset's pass only

@@ -229,17 +229,29 @@ class Structure:
     """True when the head runs on every token (LM), False when once per sequence (classifier)."""
     attn_dim: int
     """Width of attention (hidden size): the attention score/value matmuls cost 4·attn_dim·L per token."""
+    positions: dict[int, int] | None = None
+    """Image models: output positions per image of each convolution and linear layer (by id), so a layer's
+    FLOPs are 2 · its parameters · its positions; None for token models (every matmul runs once per token)."""
+    activation_bytes: int = 0
+    """Image models: bytes of every layer's output for one image (fp32), for the memory estimate."""
+    backbone: nn.Module | None = None
 
 
 def structure(model: nn.Module) -> Structure:
+    from training.core.vision import ImageClassifier, spatial_profile
+
     blocks = find_blocks(model.backbone)
+    if isinstance(model, ImageClassifier):
+        positions, act = spatial_profile(model)
+        return Structure(blocks, model.head, False, 0, positions, act, model.backbone)
     hf_config = _unwrap(model.backbone).config
     dim = next((getattr(hf_config, k) for k in ("hidden_size", "n_embd", "d_model", "dim") if hasattr(hf_config, k)), 0)
     return Structure(blocks, model.head, isinstance(model, CausalLM), int(dim))
 
 
 def find_blocks(net: nn.Module) -> list[nn.Module]:
-    """The stack of transformer blocks: the ModuleList of same-type modules holding the most parameters."""
+    """The stack of blocks (transformer layers; a CNN's stages or MBConv blocks): the ModuleList of same-type
+    modules holding the most parameters."""
     best, best_params = None, -1
     for module in net.modules():
         if isinstance(module, nn.ModuleList) and len(module) > 0 and len({type(m) for m in module}) == 1:
@@ -247,8 +259,8 @@ def find_blocks(net: nn.Module) -> list[nn.Module]:
             if n > best_params:
                 best, best_params = module, n
     if best is None:
-        raise ConfigError(f"could not find the transformer blocks of {type(_unwrap(net)).__name__}; "
-                          "strategies that work per layer (freeze, discriminative) need a block stack")
+        raise ConfigError(f"could not find the block stack of {type(_unwrap(net)).__name__}; "
+                          "strategies that work per layer (freeze, discriminative) need one")
     return list(best)
 
 

@@ -6,6 +6,9 @@
   `source`).
 * `knn` (encoders, any "old task"): leave-one-out k-nearest-neighbour accuracy of the embeddings on a
   labelled dataset the user gives.
+* images (`auto` or `knn`): the same k-NN accuracy of the image features — by default on scikit-image's 100
+  faces and 100 non-faces (`builtin:lfw-faces`), a general visual skill no built-in trains on; or on a labelled
+  image folder, zip or table the user gives.
 
 Forgetting is the probe's degradation from the untouched base: baseline − now when higher is better,
 now − baseline when lower is better, so positive always means "forgot".
@@ -54,7 +57,7 @@ def _embed_all(model, ex: Examples, pad_id: int, device, autocast) -> torch.Tens
     for idx in length_sorted_batches(ex, BATCH):
         batch = ex.collate(idx, pad_id, device)
         with autocast():
-            e = model.embed(batch["input_ids"], batch["attention_mask"]).float()
+            e = model.embed(**{k: v for k, v in batch.items() if k != "labels"}).float()
         if out is None:
             out = torch.empty(len(ex), e.shape[1], device=e.device)
         out[torch.from_numpy(idx).to(e.device)] = e
@@ -87,8 +90,9 @@ class RetrievalProbe(Probe):
 
 
 class KnnProbe(Probe):
-    def __init__(self, ex: Examples, pad_id: int, source: str):
-        super().__init__(f"{KNN_K}-NN accuracy of embeddings on {len(ex)} examples of {source}", "probe/knn_accuracy", True)
+    def __init__(self, ex, pad_id: int, source: str, name: str | None = None):
+        super().__init__(name or f"{KNN_K}-NN accuracy of embeddings on {len(ex)} examples of {source}",
+                         "probe/knn_accuracy", True)
         self.ex, self.pad_id = ex, pad_id
 
     @_eval_mode
@@ -124,6 +128,8 @@ def build_probes(cfg: ExperimentConfig, tokenizer, cache_dir: Path | None,
                  held_out_source: Examples | None = None) -> list[Probe]:
     """The configured probes, tokenised for this tokenizer. held_out_source: the hybrid's corpus-A eval
     blocks, used by an `auto` probe on a causal LM."""
+    if cfg.task == "image-classification":
+        return _image_probes(cfg, tokenizer, cache_dir)
     probes = []
     pad_id = tokenizer.pad_token_id
     max_len = cfg.model.max_length
@@ -187,3 +193,27 @@ def _knn(pc: ProbeConfig, tokenizer, max_len: int, cache_dir) -> KnnProbe:
     ids = encode_texts(tokenizer, table.texts, max_len, cache_dir=cache_dir, fingerprint=table.fingerprint)
     y = np.array([names.index(table.labels[i]) for i in order], dtype=np.int64)
     return KnnProbe(Examples([ids[i] for i in order], y), tokenizer.pad_token_id, pc.source)
+
+
+def _image_probes(cfg: ExperimentConfig, prep, cache_dir) -> list[Probe]:
+    from training.core.data.images import ImageExamples, decode_table, load_image_table
+
+    probes = []
+    for pc in cfg.probes:
+        if pc.kind == "none":
+            continue
+        if pc.kind not in ("auto", "knn"):
+            raise ConfigError(f"the {pc.kind} probe is for text models; for images use auto (faces vs non-faces) or knn "
+                              "with a labelled image source")
+        source = pc.source or "builtin:lfw-faces"
+        table = load_image_table(source, label_column=pc.label_column)
+        pixels, _ = decode_table(table, prep, cache_dir)
+        names = table.label_names
+        order = stratified_order(table.labels, np.random.default_rng(0))[: pc.max_examples]
+        y = np.array([names.index(table.labels[i]) for i in order], dtype=np.int64)
+        ex = ImageExamples(pixels[order], y, prep.mean, prep.std)
+        counts = np.bincount(y, minlength=len(names))
+        what = (f"{counts[0]} faces vs {counts[1]} non-faces (scikit-image)" if source == "builtin:lfw-faces"
+                else f"{len(ex)} images of {table.where}")
+        probes.append(KnnProbe(ex, 0, source, f"{KNN_K}-NN accuracy of image features on {what}"))
+    return probes

@@ -21,9 +21,10 @@ from training.core import checkpoint, loop
 from training.core.control import Cancelled, WorkerControl
 from training.core.data.task import TaskData, prepare_task_data
 from training.core.evaluate import PRIMARY_METRIC
-from training.core.models import build_task_model, load_tokenizer, resolve_base, structure
+from training.core.models import build_task_model, load_tokenizer, structure
 from training.core.probes import build_probes
 from training.core.strategies import get_strategy
+from training.core.tasks import task_kind
 from training.errors import HeadStartError
 from training.service import lr_search
 from training.service.planning import PRETRAIN, REFERENCES, device_name, launch, resolve_device, strategy_configs, use_bf16
@@ -110,6 +111,7 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
         store.update_run(run.id, lr=sc.lr)
     strategy = get_strategy(sc, cfg.task)
     strategy.check_available(device.type)
+    kind = task_kind(cfg.task)
     held_out = None
     if cfg.pretrain is not None:
         pretrain_id = next(d for d in run.depends_on if store.run(d).role == Role.PRETRAIN)
@@ -119,13 +121,13 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
         tokenizer = load_tokenizer(base_dir)
         held_out = prepare_task_data(cfg.pretrain.data, "causal-lm", tokenizer, cfg.model.max_length, cache).eval
     else:
-        base_dir = resolve_base(cfg.model.base)
-        tokenizer = load_tokenizer(base_dir)
+        base_dir = kind.resolve_base(cfg.model.base)
+        tokenizer = kind.load_processor(base_dir, cfg.model)
     data = prepare_task_data(cfg.data, cfg.task, tokenizer, cfg.model.max_length, cache)
     probes = build_probes(cfg, tokenizer, cache, held_out)
     baselines = probe_baselines(store, run.experiment_id, cfg, base_dir, probes, data, device)
 
-    model = build_task_model(cfg.task, base_dir, pretrained=strategy.pretrained, num_labels=max(2, len(data.label_names)),
+    model = kind.build_model(base_dir, pretrained=strategy.pretrained, num_labels=max(2, len(data.label_names)),
                              cfg=cfg.model, seed=run.seed, load_kwargs=strategy.load_kwargs())
     strategy.prepare(model)
     setup = _setup(cfg, run, strategy, model, tokenizer, data.subset(cfg.data, run.n_train, run.seed),
@@ -135,11 +137,13 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
 
 
 def _execute_references(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink) -> dict:
-    """The majority class and TF-IDF + logistic regression at every grid size, on the grid's own subsets."""
+    """The majority class and a classical model (TF-IDF or pixels + logistic regression) at every grid size, on the
+    grid's own subsets."""
     from training.core.references import reference_rows
 
-    tokenizer = load_tokenizer(resolve_base(cfg.model.base))
-    data = prepare_task_data(cfg.data, cfg.task, tokenizer, cfg.model.max_length, store.cache_dir)
+    kind = task_kind(cfg.task)
+    processor = kind.load_processor(kind.resolve_base(cfg.model.base), cfg.model)
+    data = prepare_task_data(cfg.data, cfg.task, processor, cfg.model.max_length, store.cache_dir)
     sizes = sorted({r.n_train for r in store.runs(run.experiment_id) if r.role == Role.GRID})
     seeds = cfg.seeds if cfg.data.subset_policy == "per-seed" else cfg.seeds[:1]
     t0 = time.perf_counter()
@@ -200,8 +204,8 @@ def probe_baselines(store: Store, exp_id: str, cfg: ExperimentConfig, base_dir: 
     path = store.experiment_dir(exp_id) / "probe_baseline.json"
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
-    model = build_task_model(cfg.task, base_dir, pretrained=True, num_labels=max(2, len(data.label_names)),
-                             cfg=cfg.model, seed=0).to(device)
+    model = task_kind(cfg.task).build_model(base_dir, pretrained=True, num_labels=max(2, len(data.label_names)),
+                                            cfg=cfg.model, seed=0).to(device)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16(cfg, device) else contextlib.nullcontext
     values = {p.key: p.measure(model, device, autocast) for p in probes}
     tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -19,9 +19,10 @@ import torch
 from training.config import ExperimentConfig, StrategyConfig
 from training.core.accounting import FlopCounter, estimate_memory
 from training.core.data.task import TaskData, prepare_task_data, too_many_message
-from training.core.models import build_task_model, check_max_length, count_params, load_tokenizer, resolve_base, structure
+from training.core.models import count_params, load_tokenizer, structure
 from training.core.probes import build_probes
 from training.core.strategies import Strategy, get_strategy
+from training.core.tasks import task_kind
 from training.errors import DataError, DeviceError
 from training.service import lr_search
 from training.service.policy import check_demo, check_sources
@@ -59,6 +60,7 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
     Writes only caches. With a store, finished learning-rate searches in it are reused."""
     check_sources(cfg, load_settings(), cache_dir.parent)  # before reading anything the user named
     device = resolve_device(cfg.speed.device)
+    kind = task_kind(cfg.task)
     strategies = {label: get_strategy(sc, cfg.task) for label, sc in strategy_configs(cfg).items()}
     for s in strategies.values():
         s.check_available(device.type)
@@ -73,10 +75,10 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
                      "seed": cfg.pretrain.seed, "total_steps": cfg.pretrain.steps})
         held_out = corpus_a.eval
     else:
-        base_dir = resolve_base(cfg.model.base)
-        tokenizer = load_tokenizer(base_dir)
+        base_dir = kind.resolve_base(cfg.model.base)
+        tokenizer = kind.load_processor(base_dir, cfg.model)
         held_out = None
-    check_max_length(cfg.model.max_length, "the pretraining architecture" if cfg.pretrain else cfg.model.base, base_dir)
+    kind.check_model(cfg.model, base_dir, "the pretraining architecture" if cfg.pretrain else cfg.model.base)
     data = prepare_task_data(cfg.data, cfg.task, tokenizer, cfg.model.max_length, cache_dir)
     build_probes(cfg, tokenizer, cache_dir, held_out)  # validates probe sources now, not mid-run
     pool = len(data.train)
@@ -87,7 +89,7 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
     prints = {label: footprint(cfg, s, base_dir, data) for label, s in strategies.items()}
     per_example = {label: p["flops_per_example"] for label, p in prints.items()}
     pretrain_id = runs[0]["id"] if runs else None
-    if cfg.references and cfg.task == "text-classification":
+    if cfg.references and kind.classification:
         runs.append({"id": new_id("r"), "strategy": REFERENCES, "role": "reference", "n_train": max(sizes),
                      "seed": cfg.seeds[0], "total_steps": 1})
     searches = plan_lr_searches(cfg, strategies, data, base_dir, sizes, per_example, store)
@@ -199,18 +201,23 @@ def budget_steps(cfg: ExperimentConfig, label: str, n: int, per_example: dict[st
 def footprint(cfg: ExperimentConfig, strategy: Strategy, base_dir: Path, data: TaskData) -> dict:
     """Training FLOPs per example (at the data's mean length), parameter counts and a peak-memory
     estimate for one strategy, from a weightless (meta-device) copy of the model."""
-    lengths = np.array([len(x) for x in data.train.ids], dtype=np.float64)
+    kind = task_kind(cfg.task)
     with torch.device("meta"):
-        model = build_task_model(cfg.task, base_dir, pretrained=False, num_labels=max(2, len(data.label_names)),
-                                 cfg=cfg.model, seed=0)
+        model = kind.build_model(base_dir, pretrained=False, num_labels=max(2, len(data.label_names)), cfg=cfg.model,
+                                 seed=0)
         strategy.prepare(model)
-    st = structure(model)
+        st = structure(model)
     counter = FlopCounter(model, st)
-    if strategy.cache_features:
-        per_example = counter.training_flops(0, 0, 1, units=slice(-1, None))
-    else:
-        per_example = counter.training_flops(float(lengths.mean()), float((lengths ** 2).mean()), 1)
+    per_example = kind.example_flops(counter, data, strategy.cache_features)
     trainable, total = count_params(model)
+    if st.positions is not None:  # an image model: activations measured per image, not from a transformer formula
+        micro = cfg.train.micro_batch_size or cfg.train.batch_size
+        memory = estimate_memory(
+            total_params=total, trainable_params=trainable, optimizer=cfg.optim.name, micro_batch=micro, seq_len=0,
+            hidden=0, heads=1, layers_with_activations=0, vocab=0, bf16=False, cached_features=strategy.cache_features,
+            activation_bytes=0 if strategy.cache_features else st.activation_bytes * micro)
+        return {"flops_per_example": per_example, "params": total, "trainable_params": trainable, "memory": memory}
+    lengths = np.array([len(x) for x in data.train.ids], dtype=np.float64)
     hf_config = model.backbone.config if hasattr(model.backbone, "config") else None
     memory = estimate_memory(
         total_params=total, trainable_params=trainable, optimizer=cfg.optim.name,

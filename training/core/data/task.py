@@ -8,6 +8,7 @@ Three disjoint parts, all by group when groups exist:
   train pool  the rest; a run's training subset of size N is a prefix of one stratified order (nested).
 
 Text classification: one example per row, labels encoded in sorted order of the training labels.
+Image classification: one example per image, decoded once into a uint8 square (see `images`).
 Causal LM: each document (row) stays in one part; each part is joined and cut into blocks of
 `model.max_length` tokens, and one *example* is one block — training-set sizes count blocks.
 """
@@ -55,7 +56,7 @@ class TaskData:
 
 
 def too_many_message(n: int, pool: int, task: str) -> str:
-    unit = "training examples" if task == "text-classification" else "training blocks"
+    unit = {"causal-lm": "training blocks", "image-classification": "training images"}.get(task, "training examples")
     return (f"training-set size {n:,} is larger than the {pool:,} {unit} available after the eval and validation splits; "
             f"use sizes up to {pool:,}, or 'all'")
 
@@ -74,31 +75,43 @@ def read_eval_table(cfg: DataConfig, task: str) -> Table:
                       group_column=None, hf_split=cfg.eval_hf_split, min_classes=1)
 
 
+def split_indices(cfg: DataConfig, n_rows: int, labels, groups, eval_rows: int | None, where: str,
+                  stratify_caps: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train pool, validation, eval) row positions: eval a split of the source (or every row of the user's own
+    eval file, `eval_rows` of them), validation held out of the training side, both by group when groups exist."""
+    if eval_rows is None:
+        side_idx, eval_idx = train_eval_split(n_rows, labels, groups, cfg.eval_fraction,
+                                              cfg.eval_max if stratify_caps else None, cfg.split_seed)
+    else:
+        side_idx, eval_idx = np.arange(n_rows), np.arange(eval_rows)
+    if len(side_idx) == 0 or len(eval_idx) == 0:
+        raise DataError(f"{where} is too small to split into train and eval ({n_rows} rows"
+                        f"{', ' + str(len(set(groups))) + ' groups' if groups else ''}); "
+                        "give more rows or more groups")
+    # Validation: held out of the training side, by group, with its own seed stream.
+    pool_rel, val_rel = train_eval_split(
+        len(side_idx), [labels[i] for i in side_idx] if labels is not None else None,
+        [groups[i] for i in side_idx] if groups else None, cfg.validation_fraction,
+        cfg.validation_max if stratify_caps else None, cfg.split_seed + 1)
+    train_idx, val_idx = side_idx[pool_rel], side_idx[val_rel]
+    if len(train_idx) == 0 or len(val_idx) == 0:
+        raise DataError(f"{where} is too small to hold out a validation set for model selection ({len(side_idx)} "
+                        "rows on the training side); give more rows or more groups")
+    return train_idx, val_idx, eval_idx
+
+
 def prepare_task_data(cfg: DataConfig, task: str, tokenizer, max_length: int, cache_dir: Path | None,
                       table: Table | None = None) -> TaskData:
+    """The task's data, prepared by its processor: a tokenizer (text, causal LM) or an `ImagePreprocessing`."""
+    if task == "image-classification":
+        return prepare_image_data(cfg, tokenizer, cache_dir)
     table = table or read_table(cfg, task)
     where = describe_source(cfg.source)
     classify = task == "text-classification"
     labels = table.labels if classify else None
     eval_table = read_eval_table(cfg, task) if cfg.eval_source else None
-    if eval_table is None:
-        side_idx, eval_idx = train_eval_split(len(table), labels, table.groups, cfg.eval_fraction,
-                                              cfg.eval_max if classify else None, cfg.split_seed)
-    else:
-        side_idx, eval_idx = np.arange(len(table)), np.arange(len(eval_table))
-    if len(side_idx) == 0 or len(eval_idx) == 0:
-        raise DataError(f"{where} is too small to split into train and eval ({len(table)} rows"
-                        f"{', ' + str(len(set(table.groups))) + ' groups' if table.groups else ''}); "
-                        "give more rows or more groups")
-    # Validation: held out of the training side, by group, with its own seed stream.
-    pool_rel, val_rel = train_eval_split(
-        len(side_idx), [labels[i] for i in side_idx] if classify else None,
-        [table.groups[i] for i in side_idx] if table.groups else None, cfg.validation_fraction,
-        cfg.validation_max if classify else None, cfg.split_seed + 1)
-    train_idx, val_idx = side_idx[pool_rel], side_idx[val_rel]
-    if len(train_idx) == 0 or len(val_idx) == 0:
-        raise DataError(f"{where} is too small to hold out a validation set for model selection ({len(side_idx)} "
-                        "rows on the training side); give more rows or more groups")
+    train_idx, val_idx, eval_idx = split_indices(cfg, len(table), labels, table.groups,
+                                                 None if eval_table is None else len(eval_table), where, classify)
     fingerprint = table.fingerprint if eval_table is None else hashlib.sha256(
         f"{table.fingerprint}|{eval_table.fingerprint}".encode()).hexdigest()
     info = {"source": cfg.source, "eval_source": cfg.eval_source, "source_fingerprint": table.fingerprint,
@@ -152,3 +165,55 @@ def prepare_task_data(cfg: DataConfig, task: str, tokenizer, max_length: int, ca
                 eval_blocks=int(len(eval_blocks)))
     return TaskData(task, Examples(list(train_blocks)), Examples(list(eval_blocks)), [], fingerprint, info,
                     validation=Examples(list(val_blocks)))
+
+
+def read_image_table(cfg: DataConfig, source: str | None = None, hf_split: str | None = None, min_classes: int = 2):
+    from training.core.data.images import load_image_table
+
+    return load_image_table(source or cfg.source, image_column=cfg.image_column, label_column=cfg.label_column,
+                            hf_split=hf_split or cfg.hf_split, max_rows=None if source else cfg.max_rows,
+                            min_classes=min_classes)
+
+
+def prepare_image_data(cfg: DataConfig, prep, cache_dir: Path | None) -> TaskData:
+    """Image classification: one example per image, decoded and resized once to the model's square (cached);
+    split like text classification (stratified; every image its own group)."""
+    from training.core.data.images import ImageExamples, decode_table, modes_note
+
+    table = read_image_table(cfg)
+    eval_table = read_image_table(cfg, cfg.eval_source, cfg.eval_hf_split, min_classes=1) if cfg.eval_source else None
+    train_idx, val_idx, eval_idx = split_indices(cfg, len(table), table.labels, None,
+                                                 None if eval_table is None else len(eval_table), table.where, True)
+    names = table.label_names
+    missing = sorted(set(names) - {table.labels[i] for i in train_idx})
+    if missing:
+        raise DataError(f"class {missing[0]!r} of {table.where} has no training images after the eval and validation "
+                        "splits; add images of it or lower data.eval_fraction")
+    code = {name: i for i, name in enumerate(names)}
+    pixels, modes = decode_table(table, prep, cache_dir)
+    y = np.array([code[v] for v in table.labels], dtype=np.int64)
+
+    def part(idx, px=pixels, labels=y) -> ImageExamples:
+        return ImageExamples(px[idx], labels[idx], prep.mean, prep.std)
+
+    if eval_table is None:
+        evals = part(eval_idx)
+        fingerprint = table.fingerprint
+    else:
+        unknown = sorted(set(eval_table.labels) - set(names))
+        if unknown:
+            raise DataError(f"the eval set {eval_table.where} has label {unknown[0]!r}, which {table.where} never has; "
+                            f"its labels are: {', '.join(names)}")
+        eval_pixels, eval_modes = decode_table(eval_table, prep, cache_dir)
+        evals = ImageExamples(eval_pixels, np.array([code[v] for v in eval_table.labels], dtype=np.int64),
+                              prep.mean, prep.std)
+        modes = {m: modes.get(m, 0) + eval_modes.get(m, 0) for m in {*modes, *eval_modes}}
+        fingerprint = hashlib.sha256(f"{table.fingerprint}|{eval_table.fingerprint}".encode()).hexdigest()
+    info = {"source": cfg.source, "eval_source": cfg.eval_source, "source_fingerprint": table.fingerprint,
+            "rows": len(table), "dropped_rows": table.dropped_rows, "train_rows": int(len(train_idx)),
+            "validation_rows": int(len(val_idx)), "eval_rows": int(len(evals)), "image_size": prep.size,
+            "modes": modes, "preprocessing": prep.source}
+    if note := modes_note(modes):
+        info["note"] = note
+    return TaskData("image-classification", part(train_idx), evals, names, fingerprint, info,
+                    [table.labels[i] for i in train_idx], part(val_idx), {})

@@ -13,7 +13,7 @@ from typing import ClassVar
 from training.config import StrategyConfig, field_docs
 from training.errors import ConfigError
 
-TASKS_ALL = ("text-classification", "causal-lm")
+TASKS_ALL = ("text-classification", "causal-lm", "image-classification")
 
 
 @dataclass
@@ -60,9 +60,12 @@ class Strategy:
     """The strategy's options dataclass; `StrategyConfig.options` fills it."""
 
     def __init__(self, cfg: StrategyConfig, task: str):
-        if task not in self.task_kinds:
-            raise ConfigError(f"strategy {self.name!r} does not apply to task {task!r}; it works for: "
-                              f"{', '.join(self.task_kinds)}")
+        from training.core.tasks import task_kind  # the task kind says which strategies apply, and why not
+
+        why = task_kind(task).refusal(self.name)
+        if why or task not in self.task_kinds:
+            raise ConfigError(f"strategy {self.name!r} does not apply to task {task!r}"
+                              f"{': ' + why if why else ''}; it works for: {', '.join(self.applies_to())}")
         names = [f.name for f in dataclasses.fields(self.options_class)]
         unknown = sorted(set(cfg.options) - set(names))
         if unknown:
@@ -98,9 +101,16 @@ class Strategy:
         return decay_groups([p for p in model.parameters() if p.requires_grad], phase.lr, weight_decay)
 
     @classmethod
+    def applies_to(cls) -> list[str]:
+        """The task kinds this strategy runs on (its own list, less those whose task kind refuses it)."""
+        from training.core.tasks import task_kind
+
+        return [t for t in cls.task_kinds if not task_kind(t).refusal(cls.name)]
+
+    @classmethod
     def describe(cls) -> dict:
         return {"name": cls.name, "summary": cls.summary, "when": cls.when, "default_lr": cls.default_lr,
-                "task_kinds": list(cls.task_kinds), "options": dataclasses.asdict(cls.options_class()),
+                "task_kinds": cls.applies_to(), "options": dataclasses.asdict(cls.options_class()),
                 "until_plateau": cls.plateau_default, "option_docs": option_docs(cls.options_class),
                 "needs_cuda": cls.needs_cuda}
 

@@ -18,7 +18,8 @@ class LoRAOptions(Options):
     dropout: float = 0.05
     """dropout on the adapter input, in [0, 1)"""
     targets: str | list[str] = "all-linear"
-    """module names to adapt, or all-linear (every linear layer of the blocks)"""
+    """module names to adapt, or all-linear (every linear layer of the blocks; for images, every linear layer and
+    dense convolution)"""
 
     def check(self, strategy: str) -> None:
         if not isinstance(self.r, int) or isinstance(self.r, bool) or not 1 <= self.r <= 4096:
@@ -39,11 +40,16 @@ class LoRA(Strategy):
     default_lr = 1e-3  # bench/RESULTS.md: LR sweep on the docstrings preset
     options_class = LoRAOptions
 
-    def lora_config(self):
+    def lora_config(self, backbone=None):
         from peft import LoraConfig
 
         o = self.options
-        return LoraConfig(r=o.r, lora_alpha=o.alpha or 2 * o.r, lora_dropout=o.dropout, target_modules=o.targets,
+        targets = o.targets
+        if targets == "all-linear" and self.task == "image-classification":  # a CNN's weights are convolutions
+            from training.core.vision import lora_targets
+
+            targets = lora_targets(backbone)
+        return LoraConfig(r=o.r, lora_alpha=o.alpha or 2 * o.r, lora_dropout=o.dropout, target_modules=targets,
                           bias="none")
 
     def prepare(self, model) -> None:
@@ -51,8 +57,8 @@ class LoRA(Strategy):
 
         for p in model.parameters():
             p.requires_grad_(False)
-        model.backbone = get_peft_model(model.backbone, self.lora_config())
-        if self.task == "text-classification":  # a new task needs a new head, trained in full
+        model.backbone = get_peft_model(model.backbone, self.lora_config(model.backbone))
+        if self.task != "causal-lm":  # a new task needs a new head, trained in full
             for p in model.head.parameters():
                 p.requires_grad_(True)
 

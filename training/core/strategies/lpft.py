@@ -29,7 +29,6 @@ class LinearProbeThenFinetune(Strategy):
     summary = "Head-only training first (a share of the steps), then every parameter trains."
     when = "Full fine-tuning that keeps more of the pretrained features; good under distribution shift."
     default_lr = 1e-4  # bench/RESULTS.md: LR sweep on the docstrings preset
-    task_kinds = ("text-classification",)
     options_class = LPFTOptions
 
     def phases(self, total_steps: int) -> list[Phase]:

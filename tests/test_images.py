@@ -1,0 +1,242 @@
+"""Image classification and the task-kind interface: each kind's collate, loss and metrics on tiny data; image
+sources (folders, zips, tables, built-ins) with their errors; the built-in EfficientNet-Lite0; FLOPs; every
+strategy one step on an image task (a tiny random ResNet stands in for the built-in); the image references and
+forgetting probe."""
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from training.config import BudgetConfig, ModelConfig, ProbeConfig, StrategyConfig
+from training.core.data.images import ImageExamples, ImagePreprocessing, decode_table, load_image_table
+from training.core.data.task import prepare_task_data
+from training.core.data.tokenize import Examples
+from training.core.strategies import STRATEGIES, get_strategy
+from training.core.tasks import TASKS, task_kind
+from training.errors import ConfigError, DataError
+from training.service.execution import run_experiment
+from training.service.planning import launch, plan_experiment
+from training.testing import make_image_folder, make_tiny_resnet, tiny_image_config
+
+IMG = "image-classification"
+
+
+@pytest.fixture(scope="session")
+def tiny_resnet_dir(tmp_path_factory) -> Path:
+    return make_tiny_resnet(tmp_path_factory.mktemp("tiny-resnet"))
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    return make_image_folder(tmp_path / "shapes")
+
+
+def zipped(folder: Path, out: Path, prefix: str = "shapes/") -> Path:
+    with zipfile.ZipFile(out, "w") as zf:
+        for f in sorted(folder.rglob("*.png")):
+            zf.write(f, prefix + str(f.relative_to(folder)))
+    return out
+
+
+# -- the task-kind interface ------------------------------------------------------------------------
+
+def test_every_task_kind_collates_scores_and_counts_on_tiny_data():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
+    # text classification: padded token batches, cross-entropy, accuracy and macro-F1
+    text = Examples([np.array([5, 6, 7]), np.array([5])], np.array([0, 1]))
+    batch = text.collate([0, 1], pad_id=0, device=torch.device("cpu"))
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [5, 0, 0]] and batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    cls = task_kind("text-classification")
+    labels = {"labels": torch.tensor([0, 1, 1])}
+    assert cls.loss(logits, labels).item() == pytest.approx(torch.nn.functional.cross_entropy(logits, labels["labels"]).item())
+    # images: uint8 NHWC → normalised float NCHW, the same classification loss
+    px = np.zeros((2, 4, 4, 3), dtype=np.uint8)
+    px[1] = 255
+    images = ImageExamples(px, np.array([0, 1]), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    b = images.collate([0, 1])
+    assert b["pixel_values"].shape == (2, 3, 4, 4)
+    assert b["pixel_values"][0].min().item() == -1.0 and b["pixel_values"][1].max().item() == 1.0
+    assert task_kind(IMG).loss(logits, labels).item() == pytest.approx(cls.loss(logits, labels).item())
+
+    class Fixed(torch.nn.Module):  # a "model" returning the logits above, to score metrics exactly
+        def forward(self, **_):
+            return logits
+
+    metrics = task_kind(IMG).evaluate(Fixed(), [labels], 2, contextlib.nullcontext)
+    assert metrics["accuracy"] == pytest.approx(2 / 3)
+    assert metrics["macro_f1"] == pytest.approx((2 / 3 + 2 / 3) / 2)
+    # causal LM: next-token loss over real tokens, perplexity = exp(loss)
+    lm = task_kind("causal-lm")
+    ids = torch.tensor([[1, 2, 3]])
+    lm_logits = torch.zeros(1, 3, 4)
+    loss = lm.loss(lm_logits, {"input_ids": ids, "attention_mask": torch.ones_like(ids)})
+    assert loss.item() == pytest.approx(math.log(4))
+    assert [k.unit for k in TASKS.values()] == ["training examples", "training blocks", "training images"]
+    assert {k: v.primary for k, v in TASKS.items()} == {"text-classification": ("accuracy", True),
+                                                       "causal-lm": ("perplexity", False), IMG: ("accuracy", True)}
+
+
+def test_strategies_that_do_not_apply_are_refused_with_the_reason():
+    with pytest.raises(ConfigError, match="'qlora' does not apply to task 'image-classification': 4-bit quantisation"):
+        get_strategy(StrategyConfig("qlora"), IMG)
+    with pytest.raises(ConfigError, match="'head' does not apply to task 'causal-lm': a language model's output layer"):
+        get_strategy(StrategyConfig("head"), "causal-lm")
+    assert [n for n, c in STRATEGIES.items() if IMG in c.applies_to()] == [
+        "scratch", "full", "lora", "head", "freeze", "discriminative", "lp-ft"]
+
+
+# -- image sources ----------------------------------------------------------------------------------
+
+def test_folders_zips_and_tables_read_alike_and_mixed_modes_are_noted(image_folder, tmp_path):
+    folder = load_image_table(str(image_folder))
+    assert folder.label_names == ["circle", "square"] and len(folder) == 48
+    zip_table = load_image_table(str(zipped(image_folder, tmp_path / "shapes.zip")), display_name="my shapes.zip")
+    assert zip_table.fingerprint == folder.fingerprint and zip_table.where == "my shapes.zip"
+    rows = [{"path": f"shapes/{lab}/{Path(n).name}", "label": lab} for n, lab in zip(folder.names, folder.labels, strict=True)]
+    pd.DataFrame(rows).to_csv(tmp_path / "images.csv", index=False)
+    table = load_image_table(str(tmp_path / "images.csv"), image_column="path")
+    assert table.fingerprint == folder.fingerprint
+    pixels, modes = decode_table(folder, ImagePreprocessing(24, (0.5,) * 3, (0.5,) * 3), None)
+    assert pixels.shape == (48, 24, 24, 3) and pixels.dtype == np.uint8 and modes == {"L": 32, "RGB": 16}
+
+
+def test_image_data_errors_name_the_file_and_the_fix(image_folder, tmp_path):
+    (image_folder / "square" / "broken.png").write_bytes(b"not an image at all")
+    table = load_image_table(str(image_folder), display_name="shapes.zip")
+    with pytest.raises(DataError, match=r"shapes.zip: square/broken.png is not a readable image.*re-save it as PNG"):
+        decode_table(table, ImagePreprocessing(16, (0.5,) * 3, (0.5,) * 3), None)
+    one = make_image_folder(tmp_path / "one", classes=("cats",), per_class=4)
+    with pytest.raises(DataError, match="has one class \\('cats'\\); image classification needs at least two"):
+        load_image_table(str(one))
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    Image.new("L", (8, 8)).save(loose / "a.png")
+    with pytest.raises(DataError, match="no class sub-folders"):
+        load_image_table(str(loose))
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        buf = io.BytesIO()
+        Image.new("L", (8, 8)).save(buf, "PNG")
+        zf.writestr("../outside/a.png", buf.getvalue())
+    with pytest.raises(DataError, match="entry outside its folder"):
+        load_image_table(str(evil))
+    assert not (tmp_path / "outside").exists()
+    (tmp_path / "bad.zip").write_bytes(b"PK not really")
+    with pytest.raises(DataError, match="not a readable zip file"):
+        load_image_table(str(tmp_path / "bad.zip"))
+
+
+def test_builtin_image_sets_install_with_the_packages():
+    mnist = load_image_table("builtin:mnist-5k")
+    assert len(mnist) == 5000 and mnist.label_names == [str(d) for d in range(10)]
+    assert mnist.items[0].shape == (28, 28) and mnist.items[0].dtype == np.uint8
+    assert len(load_image_table("builtin:digits-8x8")) == 1797
+    faces = load_image_table("builtin:lfw-faces")
+    assert faces.label_names == ["face", "not a face"] and len(faces) == 200
+
+
+def test_prepared_image_data_is_split_stratified_and_decoded_once(image_folder, tiny_resnet_dir, tmp_path):
+    cfg = tiny_image_config(tiny_resnet_dir, image_folder)
+    prep = task_kind(IMG).load_processor(tiny_resnet_dir, cfg.model)
+    assert (prep.size, prep.mean, prep.std) == (32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    data = prepare_task_data(cfg.data, IMG, prep, 0, tmp_path / "cache")
+    total = len(data.train) + len(data.validation) + len(data.eval)
+    assert total == 48 and data.label_names == ["circle", "square"]
+    assert data.info["modes"] == {"L": 32, "RGB": 16} and "converted to RGB" in data.info["note"]
+    assert len(list((tmp_path / "cache" / "images").glob("*.npz"))) == 1
+    again = prepare_task_data(cfg.data, IMG, prep, 0, tmp_path / "cache")
+    assert np.array_equal(again.train.pixels, data.train.pixels)
+
+
+# -- models ----------------------------------------------------------------------------------------
+
+def test_the_builtin_efficientnet_loads_imagenet_weights_and_keeps_them_through_the_plain_convolutions():
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from training.core.vision import lora_targets
+
+    kind = task_kind(IMG)
+    base = kind.resolve_base("builtin:efficientnet-lite0")
+    reference = EfficientNet.from_name("efficientnet-lite0", image_size=32)
+    reference.load_state_dict(torch.load(base, weights_only=True))
+    model = kind.build_model(base, pretrained=True, num_labels=3, cfg=ModelConfig(image_size=32), seed=0)
+    reference.eval(), model.eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(reference.extract_features(x).mean((2, 3)), model.embed(x))
+        assert model(pixel_values=x).shape == (2, 3)
+    assert sum(p.numel() for p in model.backbone.parameters()) == 3_371_008
+    targets = lora_targets(model.backbone)
+    assert "_blocks.1._expand_conv" in targets and not any("depthwise" in t for t in targets)
+    scratch = kind.build_model(base, pretrained=False, num_labels=3, cfg=ModelConfig(image_size=32), seed=0)
+    assert not torch.equal(scratch.backbone._conv_head.weight, model.backbone._conv_head.weight)
+    prep = kind.load_processor(base, ModelConfig())
+    assert prep.size == 224 and prep.mean == (127 / 255,) * 3
+
+
+def test_image_flops_count_convolutions_at_their_output_positions(tiny_resnet_dir):
+    from training.core.accounting import FlopCounter
+    from training.core.models import structure
+
+    kind = task_kind(IMG)
+    model = kind.build_model(tiny_resnet_dir, pretrained=True, num_labels=2, cfg=ModelConfig(image_size=32), seed=0)
+    st = structure(model)
+    forward = sum(p.numel() * st.positions[id(m)] * 2 for m in model.modules() if id(m) in st.positions
+                  for p in m.parameters(recurse=False))
+    counter = FlopCounter(model, st)
+    assert counter.forward_flops(0, 0, 1) == pytest.approx(forward)
+    assert counter.training_flops(0, 0, 1) == pytest.approx(3 * forward)  # everything trains: 6N per image
+    stem = model.backbone.embedder.embedder.convolution
+    assert st.positions[id(stem)] == 16 * 16  # a stride-2 convolution on 32×32
+    for p in model.backbone.parameters():
+        p.requires_grad_(False)
+    frozen = FlopCounter(model, st)
+    head = sum(p.numel() for p in model.head.parameters()) * 2
+    assert frozen.training_flops(0, 0, 1) == pytest.approx(forward - head + 3 * head)  # forward only below the head
+
+
+# -- end to end ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["scratch", "full", "lora", "head", "freeze", "discriminative", "lp-ft"])
+def test_every_strategy_runs_on_an_image_task(name, tiny_resnet_dir, image_folder, store):
+    cfg = tiny_image_config(tiny_resnet_dir, image_folder, strategies=[name], budget=BudgetConfig(policy="steps", steps=2))
+    exp = run_experiment(cfg, store)
+    (run,) = [r for r in store.runs(exp) if r.role == "grid"]
+    assert run.status == "done", run.error
+    res = run.result
+    assert 0 <= res["eval"]["accuracy"] <= 1 and res["flops"] > 0 and res["steps"] == (2 if name != "scratch" else res["steps"])
+    assert set(res["probe_final"]) == {"probe/knn_accuracy"}
+    if name in ("head", "lora", "freeze"):
+        assert res["trainable_params"] < res["params"]
+
+
+def test_an_image_experiment_plans_scores_references_and_probes_forgetting(tiny_resnet_dir, image_folder, store):
+    cfg = tiny_image_config(tiny_resnet_dir, image_folder, strategies=["scratch", "full"], references=True,
+                            probes=[ProbeConfig(kind="auto", max_examples=40)])
+    plan = plan_experiment(cfg, store.cache_dir)
+    fp = plan.info["footprint"]
+    assert fp["full"]["flops_per_example"] > 0 and fp["full"]["memory"]["activations"] > 0
+    assert plan.info["data"]["image_size"] == 32
+    exp = run_experiment(cfg, store)
+    runs = {r.strategy: r for r in store.runs(exp)}
+    refs = {r["reference"] for r in runs["references"].result["references"]}
+    assert refs == {"majority", "pixels"}
+    assert "on 20 faces vs 20 non-faces" in runs["full"].result["probes"]["probe/knn_accuracy"]
+    baseline = runs["full"].result["probe_baseline"]["probe/knn_accuracy"]
+    assert 0 <= baseline <= 1
+
+
+def test_image_probes_refuse_text_probes(tiny_resnet_dir, image_folder, store):
+    cfg = tiny_image_config(tiny_resnet_dir, image_folder, probes=[ProbeConfig(kind="retrieval")])
+    with pytest.raises(ConfigError, match="the retrieval probe is for text models; for images use auto"):
+        launch(cfg, store)
+    assert store.experiments() == []

