@@ -234,7 +234,7 @@ else:
     chosen = st.multiselect("Strategies", available, default=[s for s in ("scratch", "full", "lora", "head") if s in available],
                             key="new_strategies")
     st.dataframe(pd.DataFrame([{"strategy": n, "what trains": STRATEGIES[n].summary,
-                                "default LR (search centre)": STRATEGIES[n].default_lr,
+                                "default LR (search centre)": STRATEGIES[n].lr_for(task),
                                 "when to pick it": STRATEGIES[n].when} for n in available]), hide_index=True)
     options = [{"strategy": n, "option": k, "default": repr(v), "what it does": STRATEGIES[n].describe()["option_docs"][k]}
                for n in chosen for k, v in STRATEGIES[n].describe()["options"].items()]
@@ -272,7 +272,7 @@ else:
         lrs = {}
         cols = st.columns(4)
         for i, n in enumerate(chosen):
-            lrs[n] = cols[i % 4].number_input(f"LR · {n}", min_value=0.0, value=float(STRATEGIES[n].default_lr),
+            lrs[n] = cols[i % 4].number_input(f"LR · {n}", min_value=0.0, value=float(STRATEGIES[n].lr_for(task)),
                                               format="%.1e", key=f"new_lr_{n}")
         c1, c2, c3, c4 = st.columns(4)
         batch = c1.number_input("Batch size", 1, 4096, 32, key="new_batch")

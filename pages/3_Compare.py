@@ -29,6 +29,8 @@ checkpoint = st.sidebar.radio("Score each run by its", list(CHECKPOINTS), format
                               + " Checkpoints are chosen on the validation set, held out of training; the eval set never "
                               "picks anything.")
 a = cached_analysis(exp_id, price, target, checkpoint)
+task = a.config.get("task")
+note = F.note
 
 failures = [f for f in a.findings if f["severity"] == "failure"]
 warnings = [f for f in a.findings if f["severity"] == "warning"]
@@ -72,7 +74,7 @@ if a.summary.empty:
     st.stop()
 
 st.header("Data needs")
-show_figure(F.data_needs_figure(a.summary, a.metric, a.references), F.note("data_needs", a.config.get("task")), key="cmp_data_needs")
+show_figure(F.data_needs_figure(a.summary, a.metric, a.references), note("data_needs", task), key="cmp_data_needs")
 
 st.header("Learning curves")
 c1, c2 = st.columns([3, 1])
@@ -80,7 +82,7 @@ x = c1.radio("x-axis", list(F.X_AXES), index=list(F.X_AXES).index("examples"), h
              key="cmp_x")  # a radio wraps its choices onto a second line where the column is narrow
 sizes = sorted(a.metrics["n_train"].unique())
 n = c2.selectbox("Training-set size", sizes, index=len(sizes) - 1, key="cmp_n")
-show_figure(F.curves_figure(a.metrics[a.metrics["n_train"] == n], x=x or "examples"), F.note("curves", a.config.get("task")), key="cmp_curves")
+show_figure(F.curves_figure(a.metrics[a.metrics["n_train"] == n], x=x or "examples"), note("curves", task), key="cmp_curves")
 
 st.header("Effective data transferred")
 if a.transfer.empty:
@@ -95,13 +97,13 @@ else:
     law = a.transfer.attrs.get("law")
     if law is not None:
         st.caption(f"Scratch's data curve: L(D) = {law.l_inf:.3f} + {law.a:.3g}·D^(−{law.b:.3f}) (eval loss).")
-st.caption(F.note("transfer", a.config.get("task")))
+st.caption(note("transfer", task))
 
 st.header("Compute")
 compute_cols = ["strategy", "n_train", "seeds", "wall_s", "gpu_seconds", "flops", "mfu", "peak_mem_gb", "trainable_params",
                 "cost"] + [c for c in ("flops_with_pretraining", "flops_amortised") if c in a.compute]
 st.dataframe(readable(a.compute[compute_cols], {"cost": f"cost at ${price:.2f}/h"}), hide_index=True)
-st.caption(F.note("compute", a.config.get("task")) + " “—”: does not apply — GPU time and MFU on a CPU run, or no run of that cell on a GPU.")
+st.caption(note("compute", task) + " “—”: does not apply — GPU time and MFU on a CPU run, or no run of that cell on a GPU.")
 if a.pretrain:
     p = a.pretrain
     st.info(f"Pretraining (hybrid) cost {human_flops(p['flops'])} and {human_seconds(p['wall_s'])} of training; spread over "
@@ -138,10 +140,10 @@ else:
     st.markdown(f"**The skill tested:** {probe_skill(skill)} — {probe_skill(skill, long=True)}, on data none of the runs "
                 f"trained on. Forgetting is how much of it a strategy loses.")
     show_figure(F.probe_figure(a.metrics, probe_keys[0], a.forgetting["baseline"].iloc[0], x=x or "examples"),
-                F.note("probe", a.config.get("task")), key="cmp_probe")
-    show_figure(F.forgetting_figure(a.forgetting), F.note("forgetting", a.config.get("task")), key="cmp_forgetting")
+                note("probe", task), key="cmp_probe")
+    show_figure(F.forgetting_figure(a.forgetting), note("forgetting", task), key="cmp_forgetting")
     st.subheader("Learning vs forgetting")
-    show_figure(F.tradeoff_figure(a.runs, a.metric_col, a.metric, a.higher_is_better), F.note("tradeoff", a.config.get("task")),
+    show_figure(F.tradeoff_figure(a.runs, a.metric_col, a.metric, a.higher_is_better), note("tradeoff", task),
                 key="cmp_tradeoff")
 
 st.header("Overfitting")
@@ -155,4 +157,4 @@ else:
         st.warning(f"{len(flagged)} run(s) overfit: " + "; ".join(
             f"{r.strategy} N={r.n_train} seed {r.seed} ({r.why})" for r in flagged.itertuples()))
     st.dataframe(readable(a.overfitting.drop(columns=["run_id"])), hide_index=True)
-    st.caption(F.note("overfitting", a.config.get("task")))
+    st.caption(note("overfitting", task))

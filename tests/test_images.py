@@ -214,7 +214,7 @@ def test_every_strategy_runs_on_an_image_task(name, tiny_resnet_dir, image_folde
     assert run.status == "done", run.error
     res = run.result
     assert 0 <= res["eval"]["accuracy"] <= 1 and res["flops"] > 0 and res["steps"] == (2 if name != "scratch" else res["steps"])
-    assert set(res["probe_final"]) == {"probe/knn_accuracy"}
+    assert set(res["probe_final"]) == {"probe/visual_knn"}
     if name in ("head", "lora", "freeze"):
         assert res["trainable_params"] < res["params"]
 
@@ -230,8 +230,8 @@ def test_an_image_experiment_plans_scores_references_and_probes_forgetting(tiny_
     runs = {r.strategy: r for r in store.runs(exp)}
     refs = {r["reference"] for r in runs["references"].result["references"]}
     assert refs == {"majority", "pixels"}
-    assert "on 20 faces vs 20 non-faces" in runs["full"].result["probes"]["probe/knn_accuracy"]
-    baseline = runs["full"].result["probe_baseline"]["probe/knn_accuracy"]
+    assert "on 20 faces vs 20 non-faces" in runs["full"].result["probes"]["probe/visual_knn"]
+    baseline = runs["full"].result["probe_baseline"]["probe/visual_knn"]
     assert 0 <= baseline <= 1
 
 

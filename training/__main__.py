@@ -73,7 +73,8 @@ def cmd_strategies(args) -> int:
         d = cls.describe()
         print(f"{name:15} {d['summary']}")
         print(f"{'':15} when: {d['when']}")
-        print(f"{'':15} default lr {d['default_lr']:g} (the centre of its search); tasks {', '.join(d['task_kinds'])}"
+        per_task = "".join(f", {lr:g} for {task}" for task, lr in d["task_lr"].items())
+        print(f"{'':15} default lr {d['default_lr']:g}{per_task} (the centre of its search); tasks {', '.join(d['task_kinds'])}"
               + ("; trains until it stops improving" if d["until_plateau"] else "") + ("; CUDA only" if d["needs_cuda"] else ""))
         for option, default in d["options"].items():
             print(f"{'':15} options.{option} = {default!r}: {d['option_docs'].get(option, '')}")

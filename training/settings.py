@@ -65,7 +65,7 @@ class Settings:
     """HEADSTART_DEMO_RUNS_PER_HOUR: run starts per user per hour (resumes count)."""
     demo_presets: tuple[str, ...] = ("quick",)
     """HEADSTART_DEMO_PRESETS: comma-separated presets exempt from the size caps."""
-    model_allowlist: tuple[str, ...] = ("builtin:minilm-l6",)
+    model_allowlist: tuple[str, ...] = ("builtin:minilm-l6", "builtin:efficientnet-lite0")
     """HEADSTART_MODEL_ALLOWLIST: comma-separated models a demo user may pick."""
 
     @property
@@ -132,5 +132,6 @@ def load_settings(env=None) -> Settings:
         demo_concurrent=_int(env, "HEADSTART_DEMO_CONCURRENT", 2, 1),
         demo_runs_per_hour=_int(env, "HEADSTART_DEMO_RUNS_PER_HOUR", 24, 1),
         demo_presets=tuple(p for p in env.get("HEADSTART_DEMO_PRESETS", "quick").split(",") if p),
-        model_allowlist=tuple(m for m in env.get("HEADSTART_MODEL_ALLOWLIST", "builtin:minilm-l6").split(",") if m),
+        model_allowlist=tuple(m for m in env.get("HEADSTART_MODEL_ALLOWLIST",
+                                                 "builtin:minilm-l6,builtin:efficientnet-lite0").split(",") if m),
     )

@@ -226,7 +226,8 @@ def sections(a: Analysis) -> list[tuple[str, str, pd.DataFrame, dict | None]]:
            (f"Cost to reach {a.metric} {human_number(a.target)}", COST_NOTE, a.to_target, None),
            ("Learning-rate search", LR_SEARCH_NOTE, a.lr_sweep, None),
            ("Forgetting", forgetting_note(a), a.forgetting, None),
-           ("Overfitting", F.note("overfitting", a.config.get("task")), a.overfitting.drop(columns=["run_id"], errors="ignore"), None)]
+           ("Overfitting", F.note("overfitting", a.config.get("task")),
+            a.overfitting.drop(columns=["run_id"], errors="ignore"), None)]
     return [sec for sec in out if not sec[2].empty]
 
 
@@ -316,7 +317,7 @@ def html_report(a: Analysis) -> str:
     parts = [redact(p) for p in parts]  # a report leaves the process: no token in a path or a config survives
     for i, (key, fig) in enumerate(figures(a)):  # (not Plotly's own script, which redaction's patterns would break)
         parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_height="480px"))
-        parts.append(f"<p class='note'>{_html_text(F.note(key, a.config.get("task")))}</p>")
+        parts.append(f"<p class='note'>{_html_text(F.note(key, a.config.get('task')))}</p>")
     for heading, note, table, rename in sections(a):
         parts += [redact(p) for p in (f"<h2>{html.escape(heading)}</h2>", f"<p class='note'>{_html_text(note)}</p>",
                                       _html_table(table, rename))]

@@ -28,6 +28,9 @@ PROBE_SKILLS = {
     "knn_accuracy": ("general topic understanding",
                      "grouping texts it never trained on by topic from its embeddings alone (k-nearest-neighbour "
                      "accuracy)"),
+    "visual_knn": ("general visual skill",
+                   "telling apart images of a task it never trained on — by default faces from non-faces — from its "
+                   "features alone (k-nearest-neighbour accuracy)"),
     "perplexity": ("general text prediction",
                    "predicting general text it was not fine-tuned on (perplexity on held-out text; lower is better)"),
 }

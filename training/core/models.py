@@ -28,7 +28,9 @@ def resolve_base(base: str) -> Path:
     kind, _, rest = base.partition(":")
     if kind == "builtin":
         if rest != "minilm-l6":
-            raise ConfigError(f"unknown built-in model {rest!r}; the built-in is builtin:minilm-l6")
+            hint = " (builtin:efficientnet-lite0 is an image model: use it with task image-classification)" \
+                if rest == "efficientnet-lite0" else ""
+            raise ConfigError(f"unknown built-in model {rest!r}; the built-in text model is builtin:minilm-l6{hint}")
         path = _minilm_dir()
     elif kind == "hf":
         if not rest:

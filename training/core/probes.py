@@ -90,9 +90,8 @@ class RetrievalProbe(Probe):
 
 
 class KnnProbe(Probe):
-    def __init__(self, ex, pad_id: int, source: str, name: str | None = None):
-        super().__init__(name or f"{KNN_K}-NN accuracy of embeddings on {len(ex)} examples of {source}",
-                         "probe/knn_accuracy", True)
+    def __init__(self, ex, pad_id: int, source: str, name: str | None = None, key: str = "probe/knn_accuracy"):
+        super().__init__(name or f"{KNN_K}-NN accuracy of embeddings on {len(ex)} examples of {source}", key, True)
         self.ex, self.pad_id = ex, pad_id
 
     @_eval_mode
@@ -215,5 +214,5 @@ def _image_probes(cfg: ExperimentConfig, prep, cache_dir) -> list[Probe]:
         counts = np.bincount(y, minlength=len(names))
         what = (f"{counts[0]} faces vs {counts[1]} non-faces (scikit-image)" if source == "builtin:lfw-faces"
                 else f"{len(ex)} images of {table.where}")
-        probes.append(KnnProbe(ex, 0, source, f"{KNN_K}-NN accuracy of image features on {what}"))
+        probes.append(KnnProbe(ex, 0, source, f"{KNN_K}-NN accuracy of image features on {what}", "probe/visual_knn"))
     return probes

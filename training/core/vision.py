@@ -25,6 +25,11 @@ from training.errors import ConfigError
 BUILTIN_IMAGE_MODELS = {"efficientnet-lite0": "EfficientNet-Lite0, ImageNet-pretrained (3.4M parameters without its "
                                               "1000-class layer)"}
 LITE_FEATURES = 1280
+BN_MOMENTUM = 0.1
+"""The built-in's batch norms update their running statistics at PyTorch's default rate, not the TensorFlow
+checkpoint's 0.01 (a 0.99 decay, made for 350 ImageNet epochs): at 0.01 a run of a few hundred steps evaluates with
+statistics that have barely moved from their start — a from-scratch network then scores exactly chance on every
+eval while its training loss falls (measured: images-cpu, LOG.md 2026-11-24)."""
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -116,6 +121,9 @@ def build_image_model(base_dir: Path, *, pretrained: bool, num_labels: int, cfg:
                                   f"{missing[:3]}, unexpected {unexpected[:3]}); reinstall efficientnet-lite-pytorch")
         net._fc = nn.Identity()  # the 1000 ImageNet classes: replaced by this task's head
         plain_convolutions(net)
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.momentum = BN_MOMENTUM
         dropout = cfg.dropout if cfg.dropout is not None else 0.2
         return ImageClassifier(net, LITE_FEATURES, num_labels, dropout, image_size, True)
     from transformers import AutoConfig, AutoModel

@@ -48,6 +48,9 @@ class Strategy:
     """When to pick it."""
     default_lr: ClassVar[float]
     """Peak LR chosen by measurement on the built-in presets (see LOG.md)."""
+    task_lr: ClassVar[dict[str, float]] = {}
+    """Per task kind, a default measured on that kind's built-in instead (image networks with batch norm want higher
+    rates than transformers: LOG.md, 2026-11-24). The learning-rate search is centred on it."""
     task_kinds: ClassVar[tuple[str, ...]] = TASKS_ALL
     pretrained: ClassVar[bool] = True
     """Starts from the base model's weights (False: same architecture, random weights)."""
@@ -75,6 +78,7 @@ class Strategy:
         self.task = task
         self.options = self.options_class(**cfg.options)
         self.options.check(self.name)
+        self.default_lr = self.lr_for(task)
         self.lr = cfg.lr if cfg.lr is not None else self.default_lr
         self.until_plateau = cfg.until_plateau if cfg.until_plateau is not None else self.plateau_default
 
@@ -101,6 +105,11 @@ class Strategy:
         return decay_groups([p for p in model.parameters() if p.requires_grad], phase.lr, weight_decay)
 
     @classmethod
+    def lr_for(cls, task: str) -> float:
+        """The default (search-centre) learning rate for a task kind."""
+        return cls.task_lr.get(task, cls.default_lr)
+
+    @classmethod
     def applies_to(cls) -> list[str]:
         """The task kinds this strategy runs on (its own list, less those whose task kind refuses it)."""
         from training.core.tasks import task_kind
@@ -110,6 +119,7 @@ class Strategy:
     @classmethod
     def describe(cls) -> dict:
         return {"name": cls.name, "summary": cls.summary, "when": cls.when, "default_lr": cls.default_lr,
+                "task_lr": dict(cls.task_lr),
                 "task_kinds": cls.applies_to(), "options": dataclasses.asdict(cls.options_class()),
                 "until_plateau": cls.plateau_default, "option_docs": option_docs(cls.options_class),
                 "needs_cuda": cls.needs_cuda}

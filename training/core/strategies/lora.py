@@ -35,9 +35,11 @@ class LoRAOptions(Options):
 
 class LoRA(Strategy):
     name = "lora"
-    summary = "Base frozen; small low-rank adapters on every linear layer (and the classifier head) train."
+    summary = ("Base frozen; small low-rank adapters on every linear layer (and dense convolution, for images) and the "
+               "classifier head train.")
     when = "Most of full fine-tuning's gain for a fraction of the trainable parameters and optimizer memory; forgets less."
     default_lr = 1e-3  # bench/RESULTS.md: LR sweep on the docstrings preset
+    task_lr = {"image-classification": 3e-3}  # LOG.md 2026-11-24: images-cpu search, checked on digits-8x8
     options_class = LoRAOptions
 
     def lora_config(self, backbone=None):

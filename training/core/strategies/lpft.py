@@ -14,13 +14,13 @@ from training.errors import ConfigError
 class LPFTOptions(Options):
     probe_fraction: float = 0.3
     """share of the steps spent on the linear-probe phase, between 0 and 1"""
-    probe_lr: float = Head.default_lr
-    """learning rate of the linear-probe phase"""
+    probe_lr: float | None = None
+    """learning rate of the linear-probe phase (default: head's for the task)"""
 
     def check(self, strategy: str) -> None:
         if not number(self.probe_fraction) or not 0 < self.probe_fraction < 1:
             raise ConfigError(f"{strategy}: probe_fraction must be between 0 and 1, got {self.probe_fraction!r}")
-        if not number(self.probe_lr) or self.probe_lr <= 0:
+        if self.probe_lr is not None and (not number(self.probe_lr) or self.probe_lr <= 0):
             raise ConfigError(f"{strategy}: probe_lr must be a positive number, got {self.probe_lr!r}")
 
 
@@ -29,11 +29,13 @@ class LinearProbeThenFinetune(Strategy):
     summary = "Head-only training first (a share of the steps), then every parameter trains."
     when = "Full fine-tuning that keeps more of the pretrained features; good under distribution shift."
     default_lr = 1e-4  # bench/RESULTS.md: LR sweep on the docstrings preset
+    task_lr = {"image-classification": 1e-3}  # LOG.md 2026-11-24: images-cpu search, checked on digits-8x8
     options_class = LPFTOptions
 
     def phases(self, total_steps: int) -> list[Phase]:
         cut = min(max(1, round(total_steps * self.options.probe_fraction)), total_steps - 1)
-        return [Phase("linear-probe", 0, cut, float(self.options.probe_lr)),
+        probe_lr = self.options.probe_lr if self.options.probe_lr is not None else Head.lr_for(self.task)
+        return [Phase("linear-probe", 0, cut, float(probe_lr)),
                 Phase("fine-tune", cut, total_steps, self.lr)]
 
     def prepare(self, model) -> None:
