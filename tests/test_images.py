@@ -240,3 +240,18 @@ def test_image_probes_refuse_text_probes(tiny_resnet_dir, image_folder, store):
     with pytest.raises(ConfigError, match="the retrieval probe is for text models; for images use auto"):
         launch(cfg, store)
     assert store.experiments() == []
+
+
+def test_discriminative_trains_what_sits_above_the_last_block_at_the_top_rate():
+    kind = task_kind(IMG)
+    model = kind.build_model(kind.resolve_base("builtin:efficientnet-lite0"), pretrained=False, num_labels=2,
+                             cfg=ModelConfig(image_size=32), seed=0)
+    strategy = get_strategy(StrategyConfig("discriminative", lr=1e-3), IMG)
+    strategy.prepare(model)
+    groups = strategy.param_groups(model, strategy.phases(10)[0], 0.01)
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    n = len(model.backbone._blocks)
+    assert lr_of[id(model.backbone._conv_head.weight)] == pytest.approx(1e-3)  # the final 1×1 convolution
+    assert lr_of[id(next(model.backbone._blocks[0].parameters()))] == pytest.approx(1e-3 / 2.6 ** (n - 1))
+    assert lr_of[id(model.backbone._conv_stem.conv.weight)] == pytest.approx(1e-3 / 2.6 ** n)
+    assert len(lr_of) == len({id(p) for p in model.parameters()})

@@ -1,7 +1,8 @@
 """discriminative: full fine-tuning with layer-wise learning-rate decay (ULMFiT, Howard & Ruder 2018).
 
-The head and the top block train at lr; each block below at the rate of the block above divided by
-`decay` (ULMFiT's 2.6), the embeddings one step lower still — lower layers hold more general features.
+The head, the top block and anything above it (a final norm, a CNN's last 1×1 convolution) train at lr; each block
+below at the rate of the block above divided by `decay` (ULMFiT's 2.6), the embeddings (a CNN's stem) one step
+lower still — lower layers hold more general features.
 """
 from dataclasses import dataclass
 
@@ -40,7 +41,14 @@ class Discriminative(Strategy):
             groups += decay_groups(params, phase.lr / decay ** (top - i), weight_decay)
         head = [p for p in model.head.parameters() if p.requires_grad and id(p) not in assigned]
         assigned.update(id(p) for p in head)
-        groups += decay_groups(head, phase.lr, weight_decay)
+        # What sits above the last block (a CNN's final 1×1 convolution and its norm, a decoder's last layer norm)
+        # trains with the head; what sits below the first block (embeddings, a CNN's stem) one step below block 0.
+        last = {id(p) for p in blocks[-1].parameters()}
+        order = list(model.parameters())
+        end = max((i for i, p in enumerate(order) if id(p) in last), default=len(order))
+        above = [p for p in order[end + 1:] if p.requires_grad and id(p) not in assigned]
+        assigned.update(id(p) for p in above)
+        groups += decay_groups(head + above, phase.lr, weight_decay)
         rest = [p for p in model.parameters() if p.requires_grad and id(p) not in assigned]
-        groups += decay_groups(rest, phase.lr / decay ** len(blocks), weight_decay)  # embeddings and norms
+        groups += decay_groups(rest, phase.lr / decay ** len(blocks), weight_decay)  # embeddings and stem
         return groups
