@@ -93,14 +93,14 @@ def sentiment() -> ExperimentConfig:
 
 def images() -> ExperimentConfig:
     """The seeds' "start our image classifier from an ImageNet network?" question with what installs offline — no
-    product photos ship in any package, so these are 5,000 handwritten MNIST digits (28×28, shown at 64×64):
+    product photos ship in any package, so these are 5,000 handwritten MNIST digits (28×28, shown at 48×48):
     ImageNet EfficientNet-Lite0, scratch / full / LoRA / head / LP-FT, N from 100 to every training image,
     3 seeds; forgetting = the features' 5-NN accuracy on faces vs non-faces, a visual skill MNIST never trains."""
     return ExperimentConfig(
         name="images",
         task="image-classification",
         data=DataConfig(source="builtin:mnist-5k", eval_max=1000),
-        model=ModelConfig(base="builtin:efficientnet-lite0", image_size=64),
+        model=ModelConfig(base="builtin:efficientnet-lite0", image_size=48),
         strategies=[S("scratch"), S("full"), S("lora"), S("head"), S("lp-ft")],
         sizes=[100, 1000, "all"],
         seeds=[0, 1, 2],
@@ -111,7 +111,7 @@ def images() -> ExperimentConfig:
 
 
 def images_cpu() -> ExperimentConfig:
-    """`images` at CPU size: 4 strategies × 2 sizes × 3 seeds on the MNIST digits at 32×32 pixels (a quarter of the
+    """`images` at CPU size: 4 strategies × 2 sizes × 3 seeds on the MNIST digits at 32×32 pixels (under half the
     preset's pixels: the ImageNet features transfer less at this size — LOG.md measures both)."""
     cfg = images()
     cfg.name = "images-cpu"
