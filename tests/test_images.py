@@ -255,3 +255,15 @@ def test_discriminative_trains_what_sits_above_the_last_block_at_the_top_rate():
     assert lr_of[id(next(model.backbone._blocks[0].parameters()))] == pytest.approx(1e-3 / 2.6 ** (n - 1))
     assert lr_of[id(model.backbone._conv_stem.conv.weight)] == pytest.approx(1e-3 / 2.6 ** n)
     assert len(lr_of) == len({id(p) for p in model.parameters()})
+
+
+def test_on_a_confined_server_a_table_cannot_name_images_outside_its_folder(image_folder, tmp_path, monkeypatch):
+    outside = next(image_folder.rglob("*.png"))
+    table_dir = tmp_path / "uploads" / "abc"
+    table_dir.mkdir(parents=True)
+    pd.DataFrame([{"image": str(outside), "label": "a"}, {"image": str(outside), "label": "b"}]).to_csv(
+        table_dir / "t.csv", index=False)
+    assert len(load_image_table(str(table_dir / "t.csv"))) == 2  # a local install reads any path it is given
+    monkeypatch.setenv("HEADSTART_MODE", "team")
+    with pytest.raises(DataError, match="row 2 names an image outside the table's own folder"):
+        load_image_table(str(table_dir / "t.csv"), display_name="t.csv")

@@ -179,6 +179,9 @@ def _from_frame(df, image_column: str, label_column: str, where: str, base: Path
     for role, col in (("image", image_column), ("label", label_column)):
         if col not in df.columns:
             raise DataError(f"{where} has no {role} column {col!r}; its columns are: {', '.join(map(str, df.columns))}")
+    from training.settings import load_settings
+
+    confined = load_settings().confined and base is not None
     items, labels, names = [], [], []
     for i, (img, label) in enumerate(zip(df[image_column], df[label_column], strict=False)):
         if label is None or (isinstance(label, float) and label != label) or img is None:
@@ -187,6 +190,9 @@ def _from_frame(df, image_column: str, label_column: str, where: str, base: Path
             img = img.get("bytes") or img.get("path")
         if isinstance(img, str) and base is not None and not Path(img).is_absolute():
             img = str(base / img)
+        if confined and isinstance(img, str) and not Path(img).resolve().is_relative_to(base.resolve()):
+            raise DataError(f"{where}: row {i + 2} names an image outside the table's own folder ({img!r}); on this "
+                            "server a table's images must lie beside it — upload a zip of class folders instead")
         items.append(img)
         labels.append(str(label).strip() if not isinstance(label, float) or not label.is_integer() else str(int(label)))
         names.append(f"row {i + 2}" + (f" ({Path(img).name})" if isinstance(img, str) else ""))
