@@ -105,7 +105,8 @@ def images() -> ExperimentConfig:
         sizes=[100, 1000, "all"],
         seeds=[0, 1, 2],
         budget=BudgetConfig(policy="epochs", epochs=3, min_steps=50),
-        train=TrainConfig(batch_size=32, evals_per_run=5),
+        # the probe is one forward pass over 200 small images: cheap enough to draw forgetting during training
+        train=TrainConfig(batch_size=32, evals_per_run=5, probe_every_eval=True),
         probes=[ProbeConfig(kind="auto", max_examples=200)],
     )
 
@@ -120,7 +121,7 @@ def images_cpu() -> ExperimentConfig:
     cfg.strategies = [S("scratch"), S("full"), S("lora"), S("head")]
     cfg.sizes = [100, 500]
     cfg.budget = BudgetConfig(policy="epochs", epochs=2, min_steps=20)
-    cfg.train = TrainConfig(batch_size=16, evals_per_run=4)
+    cfg.train = TrainConfig(batch_size=16, evals_per_run=4, probe_every_eval=True)
     return cfg
 
 
