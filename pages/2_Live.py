@@ -50,7 +50,8 @@ def is_active() -> bool:
 
 RECORD = store.is_record(exp_id)
 PLATEAU = {s for s, on in store.experiment(exp_id).info.get("until_plateau", {}).items() if on}
-ROLE = {"grid": "", "lr-sweep": "learning-rate search", "reference": "majority class + TF-IDF", "pretrain": "pretraining"}
+CLASSICAL = "pixels" if store.experiment(exp_id).config.task == "image-classification" else "TF-IDF"
+ROLE = {"grid": "", "lr-sweep": "learning-rate search", "reference": f"majority class + {CLASSICAL}", "pretrain": "pretraining"}
 PHASE_LABEL = {**STATUS_LABEL, "starting": "starting ▶", "training": "training ▶", "evaluating": "evaluating ▶",
                "probing": "probing ▶", "checkpointing": "checkpointing ▶"}
 PHASE_NOTE = {"starting": "loading data and model, scoring the base model",
