@@ -267,3 +267,16 @@ def test_on_a_confined_server_a_table_cannot_name_images_outside_its_folder(imag
     monkeypatch.setenv("HEADSTART_MODE", "team")
     with pytest.raises(DataError, match="row 2 names an image outside the table's own folder"):
         load_image_table(str(table_dir / "t.csv"), display_name="t.csv")
+
+
+def test_a_parquet_of_hugging_face_image_records_reads_like_the_folder(image_folder, tmp_path):
+    """Hugging Face image datasets store each image as a {bytes, path} record (what `hf:` data and their parquet
+    exports hold); a table of those needs no files beside it."""
+    folder = load_image_table(str(image_folder))
+    records = [{"img": {"bytes": Path(p).read_bytes(), "path": None}, "label": lab}
+               for p, lab in zip(folder.items, folder.labels, strict=True)]
+    pd.DataFrame(records).to_parquet(tmp_path / "hub.parquet")
+    table = load_image_table(str(tmp_path / "hub.parquet"), image_column="img")
+    assert table.fingerprint == folder.fingerprint and table.label_names == ["circle", "square"]
+    with pytest.raises(DataError, match="has no image column 'image'; its columns are: img, label"):
+        load_image_table(str(tmp_path / "hub.parquet"))
