@@ -280,3 +280,13 @@ def test_a_parquet_of_hugging_face_image_records_reads_like_the_folder(image_fol
     assert table.fingerprint == folder.fingerprint and table.label_names == ["circle", "square"]
     with pytest.raises(DataError, match="has no image column 'image'; its columns are: img, label"):
         load_image_table(str(tmp_path / "hub.parquet"))
+
+
+def test_a_vision_transformer_runs_at_another_image_size(tmp_path):
+    from transformers import ViTConfig, ViTModel
+
+    ViTModel(ViTConfig(image_size=32, patch_size=8, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=32)).save_pretrained(str(tmp_path / "vit"))
+    kind = task_kind(IMG)
+    model = kind.build_model(tmp_path / "vit", pretrained=True, num_labels=3, cfg=ModelConfig(image_size=48), seed=0)
+    assert model.interpolate and model(pixel_values=torch.randn(2, 3, 48, 48)).shape == (2, 3)

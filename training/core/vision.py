@@ -12,6 +12,7 @@ scikit-image's sample photos that normalisation gives the right ImageNet class w
 """
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -85,6 +86,10 @@ class ImageClassifier(nn.Module):
         self.image_size = image_size
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(dim, num_labels)
+        # A vision transformer at another size than it was trained at interpolates its position embeddings.
+        trained_at = getattr(getattr(backbone, "config", None), "image_size", image_size)
+        self.interpolate = (not builtin and trained_at != image_size
+                            and "interpolate_pos_encoding" in inspect.signature(backbone.forward).parameters)
         nn.init.normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
 
@@ -93,7 +98,8 @@ class ImageClassifier(nn.Module):
         if self.builtin:
             x = self.backbone.extract_features(pixel_values)
             return x.mean(dim=(2, 3))
-        out = self.backbone(pixel_values=pixel_values)
+        extra = {"interpolate_pos_encoding": True} if self.interpolate else {}
+        out = self.backbone(pixel_values=pixel_values, **extra)
         pooled = getattr(out, "pooler_output", None)
         if pooled is None:
             return out.last_hidden_state[:, 0]  # ViT without a pooler: the class token
