@@ -290,3 +290,36 @@ def test_a_vision_transformer_runs_at_another_image_size(tmp_path):
     kind = task_kind(IMG)
     model = kind.build_model(tmp_path / "vit", pretrained=True, num_labels=3, cfg=ModelConfig(image_size=48), seed=0)
     assert model.interpolate and model(pixel_values=torch.randn(2, 3, 48, 48)).shape == (2, 3)
+
+
+def test_frozen_batch_norms_stay_frozen_through_evaluations_and_checkpoints_keep_their_statistics(
+        tiny_resnet_dir, image_folder, store):
+    """LoRA freezes every batch norm: after a run with evaluations in it, their running statistics are still the
+    base model's (evaluation used to put them back in training mode). A checkpoint carries the statistics, so the
+    best checkpoint is scored with its own (it used to be paired with the end's)."""
+    from safetensors.torch import load_file
+
+    from training.core.checkpoint import load_best, norm_buffers, save_best
+
+    cfg = tiny_image_config(tiny_resnet_dir, image_folder, strategies=["lora"],
+                            budget=BudgetConfig(policy="steps", steps=6))
+    cfg.train.evals_per_run = 3
+    exp = run_experiment(cfg, store)
+    (run,) = [r for r in store.runs(exp) if r.role == "grid"]
+    assert run.status == "done", run.error
+    saved = load_file(str(store.run_dir(run.id) / "checkpoint" / "trainable.safetensors"))
+    means = [v for k, v in saved.items() if k.endswith("running_mean")]
+    base = task_kind(IMG).build_model(tiny_resnet_dir, pretrained=True, num_labels=2, cfg=cfg.model, seed=0)
+    expected = [v for k, v in norm_buffers(base).items() if k.endswith("running_mean")]
+    assert len(means) == len(expected) > 0
+    assert all(torch.equal(a, b) for a, b in zip(means, expected, strict=True))
+
+    model = task_kind(IMG).build_model(tiny_resnet_dir, pretrained=True, num_labels=2, cfg=cfg.model, seed=0)
+    ckpt = store.root / "ckpt-test" / "checkpoint"
+    save_best(ckpt, model, 3)
+    before = {k: v.clone() for k, v in norm_buffers(model).items()}
+    model.train()
+    model(pixel_values=torch.randn(4, 3, 32, 32))  # a training-mode forward moves the statistics
+    assert any(not torch.equal(before[k], v) for k, v in norm_buffers(model).items())
+    load_best(ckpt, model)
+    assert all(torch.equal(before[k], v) for k, v in norm_buffers(model).items())

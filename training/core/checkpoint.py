@@ -2,7 +2,8 @@
 
 Layout of `runs/<run_id>/checkpoint/`:
   trainable.safetensors   the parameters that train (all of them for full/scratch; adapters + head for
-                          LoRA; the head for head-only) — frozen ones are the base's and are rebuilt
+                          LoRA; the head for head-only) — frozen ones are the base's and are rebuilt — and the
+                          batch norms' running statistics
   state.pt                step, phase, counters, optimizer and scheduler state, torch RNG states
   adapter/                (LoRA/QLoRA, final checkpoint) the PEFT adapter, loadable with PeftModel
 A checkpoint is written to a sibling temporary directory and renamed into place, so a crash mid-write
@@ -26,12 +27,27 @@ WEIGHTS = "trainable.safetensors"
 
 
 def trainable_state(model) -> dict[str, torch.Tensor]:
-    """Trainable parameters by name, each shared tensor once (safetensors refuses aliases)."""
+    """Trainable parameters by name, each shared tensor once (safetensors refuses aliases), and the running
+    statistics of batch norms (buffers that training changes: without them a restored checkpoint would pair its
+    weights with the statistics of the run's end)."""
     seen, out = set(), {}
     for name, p in model.named_parameters():
         if p.requires_grad and id(p) not in seen:
             seen.add(id(p))
             out[name] = p.detach().to("cpu").contiguous()
+    for name, b in norm_buffers(model).items():
+        out[name] = b.detach().to("cpu").contiguous()
+    return out
+
+
+def norm_buffers(model) -> dict[str, torch.Tensor]:
+    """The batch norms' running mean, variance and update count, by name."""
+    out = {}
+    for prefix, m in model.named_modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            for name, b in m.named_buffers(recurse=False):
+                if b is not None:
+                    out[f"{prefix}.{name}" if prefix else name] = b
     return out
 
 
@@ -63,7 +79,7 @@ def load_state(ckpt_dir: Path) -> dict:
 def load_weights(ckpt_dir: Path, model) -> None:
     """Copy saved trainable parameters into the model (names must match the prepared model)."""
     saved = load_file(str(ckpt_dir / WEIGHTS))
-    params = dict(model.named_parameters())
+    params = {**dict(model.named_parameters()), **norm_buffers(model)}
     missing = [k for k in saved if k not in params]
     if missing:
         raise RuntimeError(f"checkpoint has parameters the model lacks (e.g. {missing[0]}); "

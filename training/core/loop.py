@@ -256,6 +256,7 @@ def train(run: RunSetup, sink, control=None) -> dict:
                 if done:  # Live's phase label: the steps are over, the last validation (and probes) run now
                     sink.event("phase", "probing" if run.probes else "evaluating", {"step": st["step"]})
                 last_eval = log_eval(st["step"], probes=run.probe_every_eval or done)
+                freeze_frozen_norms(model)  # evaluation put every layer back in training mode
                 key, higher = run.select
                 ranking = [last_eval[key] if higher else -last_eval[key], -last_eval["val/loss"]]
                 better_score, better_loss = ranking > st["best_score"], last_eval["val/loss"] < st["best_loss"]
