@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_browser import CHROMIUM, _loaded, _shot, app_server, browser  # noqa: F401
+from tests.test_browser_upload import _upload
 from training.service.store import Store
 from training.testing import make_image_folder
 
@@ -41,11 +42,7 @@ def test_an_uploaded_zip_of_class_folders_runs_and_shows_on_live_and_compare(app
     page.get_by_text("Image classification").click()
     _loaded(page)
 
-    uploader = page.get_by_test_id("stFileUploader").first
-    with page.expect_file_chooser() as chooser:
-        uploader.locator("button").first.click()
-    chooser.value.set_files({"name": "shapes.zip", "mimeType": "application/zip",
-                             "buffer": _zip_of(make_image_folder(tmp_path / "shapes", per_class=20))})
+    _upload(page, "shapes.zip", _zip_of(make_image_folder(tmp_path / "shapes", per_class=20)), "application/zip")
     page.wait_for_selector("text=40 images in 2 classes", timeout=60_000)
     _loaded(page)
     body = page.inner_text("body")

@@ -33,7 +33,7 @@ def _csv(rows: list[dict]) -> bytes:
     return out.getvalue().encode()
 
 
-def _upload(page, name: str, content: bytes) -> None:
+def _upload(page, name: str, content: bytes, mime: str = "text/csv") -> None:
     """Through the operating system's file chooser, as a user does, replacing the file uploaded before."""
     uploader = page.get_by_test_id("stFileUploader").first
     remove = uploader.locator("button[aria-label^='Remove ']")
@@ -42,7 +42,7 @@ def _upload(page, name: str, content: bytes) -> None:
         _loaded(page)
     with page.expect_file_chooser() as chooser:
         uploader.locator("button").first.click()  # "Upload"
-    chooser.value.set_files({"name": name, "mimeType": "text/csv", "buffer": content})
+    chooser.value.set_files({"name": name, "mimeType": mime, "buffer": content})
     uploader.locator(f"[data-testid='stFileChipName'][title='{name}']").wait_for(timeout=30_000)
     _loaded(page)
 

@@ -2,6 +2,7 @@
 perplexity (causal LM)."""
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -9,6 +10,19 @@ import torch
 import torch.nn.functional as F
 
 from training.core.tasks import CLASSIFICATION, PRIMARY_METRIC  # noqa: F401 — re-exported
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """The model in eval mode for the block, then every module back in the mode it had — not `model.train()`, which
+    would put a frozen batch norm (kept in eval mode so its statistics stay the base's) back in training mode."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 def task_loss(task: str, logits: torch.Tensor, batch: dict) -> torch.Tensor:
@@ -45,23 +59,21 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
 def evaluate(model, task: str, batches, n_classes: int, autocast) -> dict[str, float]:
     """Eval metrics over an iterable of batches. Keys: loss + accuracy/macro_f1, or loss + perplexity + loss_se
     (the standard error of the loss over sequences, which decides whether one checkpoint is clearly better)."""
-    was_training = model.training
-    model.eval()
     total_loss, count, preds, labels, per_seq = 0.0, 0, [], [], []
-    for batch in batches:
-        with autocast():
-            logits = model(**{k: v for k, v in batch.items() if k != "labels"})
-        if task in CLASSIFICATION:
-            total_loss += F.cross_entropy(logits.float(), batch["labels"], reduction="sum").item()
-            count += len(batch["labels"])
-            preds.append(logits.argmax(-1).cpu().numpy())
-            labels.append(batch["labels"].cpu().numpy())
-        else:
-            seq_sum, seq_n = lm_sequence_losses(logits, batch["input_ids"], batch["attention_mask"])
-            total_loss += float(seq_sum.sum())
-            count += int(seq_n.sum())
-            per_seq += (seq_sum[seq_n > 0] / seq_n[seq_n > 0]).tolist()
-    model.train(was_training)
+    with eval_mode(model):
+        for batch in batches:
+            with autocast():
+                logits = model(**{k: v for k, v in batch.items() if k != "labels"})
+            if task in CLASSIFICATION:
+                total_loss += F.cross_entropy(logits.float(), batch["labels"], reduction="sum").item()
+                count += len(batch["labels"])
+                preds.append(logits.argmax(-1).cpu().numpy())
+                labels.append(batch["labels"].cpu().numpy())
+            else:
+                seq_sum, seq_n = lm_sequence_losses(logits, batch["input_ids"], batch["attention_mask"])
+                total_loss += float(seq_sum.sum())
+                count += int(seq_n.sum())
+                per_seq += (seq_sum[seq_n > 0] / seq_n[seq_n > 0]).tolist()
     loss = total_loss / max(count, 1)
     if task in CLASSIFICATION:
         y, p = np.concatenate(labels), np.concatenate(preds)

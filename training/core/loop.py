@@ -32,6 +32,7 @@ from training.core import checkpoint
 from training.core.accounting import FlopCounter, device_peak_flops
 from training.core.control import Cancelled, NullControl
 from training.core.data.tokenize import Examples, length_sorted_batches, stream_indices
+from training.core.evaluate import eval_mode
 from training.core.models import Structure, count_params
 from training.core.optim import PlateauSchedule, make_optimizer, make_scheduler
 from training.core.probes import Probe
@@ -256,7 +257,6 @@ def train(run: RunSetup, sink, control=None) -> dict:
                 if done:  # Live's phase label: the steps are over, the last validation (and probes) run now
                     sink.event("phase", "probing" if run.probes else "evaluating", {"step": st["step"]})
                 last_eval = log_eval(st["step"], probes=run.probe_every_eval or done)
-                freeze_frozen_norms(model)  # evaluation put every layer back in training mode
                 key, higher = run.select
                 ranking = [last_eval[key] if higher else -last_eval[key], -last_eval["val/loss"]]
                 better_score, better_loss = ranking > st["best_score"], last_eval["val/loss"] < st["best_loss"]
@@ -343,23 +343,21 @@ def _cache_features(run: RunSetup, autocast, validation) -> tuple[tuple, float, 
     """Pooled features of the training subset, validation and eval sets; FLOPs and seconds of encoding the
     training subset (the part of the encoding that belongs to training's cost)."""
     model = run.model
-    was = model.training
-    model.eval()
     out, seconds = [], []
-    for data in (run.train, validation, run.eval):
-        t0 = time.perf_counter()
-        feats = None
-        for idx in length_sorted_batches(data, 2 * run.batch_size):
-            batch = data.collate(idx, run.pad_id, run.device)
-            with autocast():
-                f = model.embed(**{k: v for k, v in batch.items() if k != "labels"}).float()
-            if feats is None:
-                feats = torch.empty(len(data), f.shape[1], device=f.device)
-            feats[torch.from_numpy(idx).to(f.device)] = f
-        out.append(FeatureExamples(feats, data.labels))
-        if run.device.type == "cuda":
-            torch.cuda.synchronize(run.device)
-        seconds.append(time.perf_counter() - t0)
-    model.train(was)
+    with eval_mode(model):
+        for data in (run.train, validation, run.eval):
+            t0 = time.perf_counter()
+            feats = None
+            for idx in length_sorted_batches(data, 2 * run.batch_size):
+                batch = data.collate(idx, run.pad_id, run.device)
+                with autocast():
+                    f = model.embed(**{k: v for k, v in batch.items() if k != "labels"}).float()
+                if feats is None:
+                    feats = torch.empty(len(data), f.shape[1], device=f.device)
+                feats[torch.from_numpy(idx).to(f.device)] = f
+            out.append(FeatureExamples(feats, data.labels))
+            if run.device.type == "cuda":
+                torch.cuda.synchronize(run.device)
+            seconds.append(time.perf_counter() - t0)
     encoder_flops = task_kind(run.task).encode_flops(FlopCounter(model, run.structure), run.train)
     return tuple(out), encoder_flops, seconds[0]  # the training subset's pass only

@@ -28,7 +28,7 @@ from training.config import ExperimentConfig, ProbeConfig
 from training.core.data.sources import load_frame, load_table
 from training.core.data.split import stratified_order
 from training.core.data.tokenize import Examples, encode_blocks, encode_texts, length_sorted_batches
-from training.core.evaluate import lm_loss
+from training.core.evaluate import eval_mode, lm_loss
 from training.errors import ConfigError, DataError
 
 BATCH = 64
@@ -66,12 +66,8 @@ def _embed_all(model, ex: Examples, pad_id: int, device, autocast) -> torch.Tens
 
 def _eval_mode(fn):
     def wrapped(self, model, device, autocast):
-        was = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             return fn(self, model, device, autocast)
-        finally:
-            model.train(was)
     return wrapped
 
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from training.config import ModelConfig
 from training.core.data.images import ImagePreprocessing
+from training.core.evaluate import eval_mode
 from training.errors import ConfigError
 
 BUILTIN_IMAGE_MODELS = {"efficientnet-lite0": "EfficientNet-Lite0, ImageNet-pretrained (3.4M parameters without its "
@@ -218,12 +219,11 @@ def spatial_profile(model: ImageClassifier) -> tuple[dict[int, int], int]:
 
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     param = next(model.parameters())
-    was = model.training
-    model.eval()
     try:
-        model(pixel_values=torch.zeros(1, 3, model.image_size, model.image_size, device=param.device, dtype=param.dtype))
+        with eval_mode(model):
+            model(pixel_values=torch.zeros(1, 3, model.image_size, model.image_size, device=param.device,
+                                           dtype=param.dtype))
     finally:
-        model.train(was)
         for h in handles:
             h.remove()
     return positions, act[0]

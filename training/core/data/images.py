@@ -165,12 +165,12 @@ def class_counts(table: ImageTable) -> dict[str, int]:
 def thumbnails(table: ImageTable, per_class: int = 1, side: int = 96) -> list[tuple[str, object]]:
     """(label, PIL image) for the first `per_class` readable images of each class, `side` pixels on their longer
     side — the upload preview."""
+    from PIL import Image
+
     out, seen = [], Counter()
     for item, label, name in zip(table.items, table.labels, table.names, strict=True):
         if seen[label] >= per_class:
             continue
-        from PIL import Image
-
         img = to_rgb(decode(item, name, table.where))
         scale = side / max(img.size)
         img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
