@@ -16,7 +16,7 @@ from training.core.tasks import CLASSIFICATION, PRIMARY_METRIC  # noqa: F401 —
 def eval_mode(model):
     """The model in eval mode for the block, then every module back in the mode it had — not `model.train()`, which
     would put a frozen batch norm (kept in eval mode so its statistics stay the base's) back in training mode."""
-    modes = [(m, m.training) for m in model.modules()]
+    modes = [(m, m.training) for m in model.modules()] if hasattr(model, "modules") else [(model, model.training)]
     model.eval()
     try:
         yield model
