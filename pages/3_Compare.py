@@ -7,7 +7,8 @@ import streamlit as st
 
 from training.analysis import figures as F
 from training.analysis.frames import CHECKPOINT_LABELS, CHECKPOINTS
-from training.analysis.report import RECOMMEND_RULE, recommendation_lines
+from training.analysis.generations import SPLIT_WORDS, base_answers, rouge_table, side_by_side
+from training.analysis.report import ANSWERS_NOTE, GENERAL_NOTE, RECOMMEND_RULE, recommendation_lines
 from training.analysis.units import human_flops, human_seconds, probe_skill, readable
 from ui.common import cached_analysis, get_store, pick_experiment, setup_page, show_figure
 from ui.decision import decision_record
@@ -75,6 +76,24 @@ if a.summary.empty:
 
 st.header("Data needs")
 show_figure(F.data_needs_figure(a.summary, a.metric, a.references), note("data_needs", task), key="cmp_data_needs")
+
+if not a.generations.empty:
+    st.header("Answers side by side")
+    g = a.generations
+    c1, c2, c3 = st.columns(3)
+    gen_sizes = sorted(g["n_train"].unique())
+    gn = c1.selectbox("Training-set size", gen_sizes, index=len(gen_sizes) - 1, key="cmp_answers_n")
+    gseed = c2.selectbox("Seed", sorted(g["seed"].unique()), key="cmp_answers_seed")
+    split = c3.radio("Prompts", ["eval", "general"], format_func=SPLIT_WORDS.get, key="cmp_answers_split")
+    answers = (side_by_side(g, "eval", gn, gseed, "final") if split == "eval"
+               else side_by_side(g, "general", gn, gseed, before=base_answers(g)))
+    if answers.empty:
+        st.info("No finished run at this size and seed has answered these prompts yet.")
+    else:
+        st.dataframe(answers, hide_index=True)
+    st.caption(ANSWERS_NOTE if split == "eval" else GENERAL_NOTE)
+    st.dataframe(readable(rouge_table(g)), hide_index=True)
+    st.caption("Mean ROUGE-L F1 of the final answers to up to 32 held-out eval prompts, over seeds.")
 
 st.header("Learning curves")
 c1, c2 = st.columns([3, 1])

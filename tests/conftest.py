@@ -45,6 +45,23 @@ def tiny_gpt2_dir(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_chat_dir(tmp_path_factory) -> Path:
+    """A 2-block Llama with a ChatML tokenizer (see `training.testing.make_tiny_chat_llama`)."""
+    from training.testing import make_tiny_chat_llama
+
+    return make_tiny_chat_llama(tmp_path_factory.mktemp("tiny-chat"))
+
+
+@pytest.fixture
+def chat_jsonl(tmp_path) -> Path:
+    from training.testing import chat_rows
+
+    path = tmp_path / "support.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in chat_rows(80)), encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 def topic_csv(tmp_path) -> Path:
     path = tmp_path / "topics.csv"

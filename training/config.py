@@ -23,7 +23,8 @@ import yaml
 
 from training.errors import ConfigError
 
-TASK_KINDS = ("text-classification", "causal-lm", "image-classification")
+TASK_KINDS = ("text-classification", "causal-lm", "image-classification", "chat", "tabular-classification",
+              "tabular-regression")
 OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop", "adagrad")
 BUDGET_POLICIES = ("epochs", "steps", "flops")
 SUBSET_POLICIES = ("fixed", "per-seed")
@@ -42,6 +43,16 @@ class DataConfig:
     image_column: str = "image"
     """Image classification from a table: the column holding each image — a path relative to the file, the
     image's bytes, or a Hugging Face `{bytes, path}` record. A folder (or zip) of class sub-folders needs none."""
+    messages_column: str = "messages"
+    """Chat: the column holding each conversation as a list of `{role, content}` turns (the common chat-messages
+    form; ShareGPT's `{from, value}` also reads). Without it, `prompt_column` and `response_column` give one turn each."""
+    prompt_column: str = "prompt"
+    """Chat, when there is no messages column: the user's turn."""
+    response_column: str = "response"
+    """Chat, when there is no messages column: the assistant's answer (the loss is on it alone)."""
+    feature_columns: list[str] | None = None
+    """Tabular: the feature columns (None: every column but the target, `label_column`). Numeric columns are
+    standardised, text columns one-hot encoded, missing values imputed — fitted on each run's training rows only."""
     group_column: str | None = None
     """Optional column: rows with the same value stay on one side of the train/eval split (e.g. the
     document or module a sentence comes from), so eval never sees a training document."""
@@ -85,6 +96,9 @@ class DataConfig:
         _check(self.subset_policy in SUBSET_POLICIES,
                f"data.subset_policy must be one of {', '.join(SUBSET_POLICIES)}, got {self.subset_policy!r}")
         _check(self.max_rows is None or self.max_rows > 0, "data.max_rows must be positive (or null)")
+        _check(self.feature_columns is None or (bool(self.feature_columns) and all(
+            isinstance(c, str) and c for c in self.feature_columns)),
+               "data.feature_columns must be a non-empty list of column names (or null for every column but the target)")
         _check(0 <= self.split_seed < 2 ** 32, "data.split_seed must be between 0 and 4294967295")
 
 
@@ -107,6 +121,10 @@ class ModelConfig:
     """Image classification: the side of the square images are resized and centre-cropped to, in pixels.
     None uses the model's own preprocessing size (224 for the built-in EfficientNet-Lite0). Cost grows with
     its square."""
+    mlp_width: int = 256
+    """Tabular (`builtin:mlp`): units in each hidden layer of the MLP."""
+    mlp_depth: int = 3
+    """Tabular (`builtin:mlp`): hidden layers of the MLP."""
     init: str = "default"
     """Initialisation of from-scratch weights: `default` (the architecture's own, e.g. N(0, 0.02) for
     BERT), `xavier` (Glorot uniform) or `he` (Kaiming normal, fan-in). Recorded with every run."""
@@ -119,6 +137,10 @@ class ModelConfig:
                f"model.image_size must be a whole number of pixels from 16 to 1024 (or null), got {self.image_size!r}")
         _check(self.pooling in ("mean", "cls"), f"model.pooling must be 'mean' or 'cls', got {self.pooling!r}")
         _check(self.dropout is None or 0.0 <= self.dropout < 1.0, "model.dropout must be in [0, 1)")
+        _check(isinstance(self.mlp_width, int) and 4 <= self.mlp_width <= 8192,
+               f"model.mlp_width must be a whole number from 4 to 8192, got {self.mlp_width!r}")
+        _check(isinstance(self.mlp_depth, int) and 1 <= self.mlp_depth <= 16,
+               f"model.mlp_depth must be a whole number from 1 to 16, got {self.mlp_depth!r}")
         _check(self.init in ("default", "xavier", "he"), f"model.init must be default, xavier or he, got {self.init!r}")
 
 
@@ -239,6 +261,16 @@ class TrainConfig:
     """Checkpoint every k steps (for resume); None checkpoints at every evaluation. Always at the end."""
     keep_checkpoint: bool = True
     """Keep the final checkpoint on disk (weights or adapter) after the run finishes."""
+    packing: bool = True
+    """Chat: pack whole short conversations into rows of up to `model.max_length` tokens (fewer padded tokens, so
+    faster; a packed conversation can attend to the ones before it in its row, as TRL's default packing does).
+    Validation and eval are never packed."""
+    generations: int = 4
+    """Chat: held-out prompts each run answers at every evaluation (validation prompts, shown on Live), at the end
+    (eval prompts: side-by-side on Compare and in the report, with ROUGE-L) and on general prompts (forgetting).
+    Greedy decoding; 0 turns generation off."""
+    generation_tokens: int = 48
+    """Chat: the most new tokens per generated answer."""
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1, "train.batch_size must be at least 1")
@@ -248,6 +280,10 @@ class TrainConfig:
         _check(self.eval_every is None or self.eval_every >= 1, "train.eval_every must be ≥ 1 (or null)")
         _check(self.evals_per_run >= 1, "train.evals_per_run must be ≥ 1")
         _check(self.checkpoint_every is None or self.checkpoint_every >= 1, "train.checkpoint_every must be ≥ 1 (or null)")
+        _check(isinstance(self.generations, int) and 0 <= self.generations <= 64,
+               "train.generations must be a whole number from 0 to 64")
+        _check(isinstance(self.generation_tokens, int) and 1 <= self.generation_tokens <= 1024,
+               "train.generation_tokens must be a whole number from 1 to 1024")
 
 
 @dataclass
@@ -359,7 +395,10 @@ class ExperimentConfig:
     """A name for people; experiments are identified by id."""
     task: str = "text-classification"
     """Task kind: `text-classification` (encoder; accuracy and macro-F1), `causal-lm` (decoder; loss and
-    perplexity) or `image-classification` (an image classifier; accuracy and macro-F1)."""
+    perplexity), `image-classification` (an image classifier; accuracy and macro-F1), `chat` (a chat model tuned
+    on conversations; perplexity of the answers, ROUGE-L and side-by-side generations), `tabular-classification`
+    or `tabular-regression` (an MLP from scratch on a table's columns against gradient-boosted trees; accuracy and
+    macro-F1, or RMSE and R²)."""
     data: DataConfig = field(default_factory=DataConfig)
     """Training/eval data and column mapping."""
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -383,9 +422,10 @@ class ExperimentConfig:
     pretrain: PretrainConfig | None = None
     """Hybrid path only: pre-train the base on corpus A first (set model.base to `pretrain`)."""
     references: bool = True
-    """Text classification: score the majority class and a classical model (TF-IDF + logistic regression,
-    scikit-learn) at every training-set size on the same subsets and eval set — seconds of CPU that show at
-    once whether a neural run is even above trivial."""
+    """Score trivial and classical references at every training-set size on the same subsets and eval set: the
+    majority class and TF-IDF (text) or pixels (images) + logistic regression; for tables the majority class or
+    training mean, a linear model and gradient-boosted trees (scikit-learn) — what a team would use instead. Seconds
+    of CPU that show at once whether a neural run is even above trivial."""
     lr_sweep: LRSweepConfig | None = field(default_factory=LRSweepConfig)
     """The learning-rate search per strategy (on by default); null turns it off, and then every strategy
     without a fixed `lr` trains at its built-in default — which the app flags as untuned."""

@@ -153,8 +153,64 @@ def hybrid_code() -> ExperimentConfig:
     )
 
 
+def chatbot() -> ExperimentConfig:
+    """The seeds' "fine-tune an open LLaMA-family chat model on our support conversations — with LoRA or fully, and
+    what does it forget?" question, GPU-sized: SmolLM2-135M-Instruct (LLaMA architecture) on 118 technical-help
+    conversations (chatterbot-corpus: coding, computers, tech support), scratch / full / LoRA / freeze at N = 25, 50
+    and all, 3 seeds; answers side by side; forgetting = perplexity on 18 general topics and general prompts'
+    answers, at every evaluation."""
+    return ExperimentConfig(
+        name="chatbot",
+        task="chat",
+        data=DataConfig(source="builtin:chatterbot-tech", eval_max=24, validation_max=12),
+        model=ModelConfig(base="builtin:smollm2-135m-instruct", max_length=192),
+        strategies=[S("scratch"), S("full"), S("lora"), S("freeze")],
+        sizes=[25, 50, "all"],
+        seeds=[0, 1, 2],
+        budget=BudgetConfig(policy="epochs", epochs=3, min_steps=20),
+        train=TrainConfig(batch_size=8, evals_per_run=5, probe_every_eval=True, generations=6),
+        probes=[ProbeConfig(kind="auto", max_examples=400)],
+    )
+
+
+def chatbot_quick() -> ExperimentConfig:
+    """`chatbot` at CPU size: scratch / full / LoRA at N = 20 and all (≈85 conversations), one seed, rows of 128
+    tokens, 2 epochs (scratch until a plateau, at most 2× that); its learning-rate search ships with the app. It shows
+    the answers side by side and the forgetting check, not a conclusion (one seed)."""
+    cfg = chatbot()
+    cfg.name = "chatbot-quick"
+    cfg.model = ModelConfig(base="builtin:smollm2-135m-instruct", max_length=128)
+    cfg.strategies = [S("scratch"), S("full"), S("lora")]
+    cfg.sizes = [20, "all"]
+    cfg.seeds = [0]
+    cfg.budget = BudgetConfig(policy="epochs", epochs=2, min_steps=10, plateau_cap=2.0)
+    cfg.train = TrainConfig(batch_size=4, evals_per_run=3, generations=4, generation_tokens=32)
+    cfg.probes = [ProbeConfig(kind="auto", max_examples=100)]
+    return cfg
+
+
+def tabular() -> ExperimentConfig:
+    """The seeds' "we have tabular product data and no pretrained model: is a neural net trained from scratch worth
+    it?" question: 53,940 diamonds (plotnine's package data: carat, cut, colour, clarity, dimensions → price), an
+    MLP from scratch against gradient-boosted trees, a linear model and the training mean at N = 100, 1,000,
+    10,000 and all, 3 seeds."""
+    return ExperimentConfig(
+        name="tabular",
+        task="tabular-regression",
+        data=DataConfig(source="builtin:diamonds", label_column="price", eval_max=2000, validation_max=1000),
+        model=ModelConfig(base="builtin:mlp"),
+        strategies=[S("scratch")],
+        sizes=[100, 1000, 10000, "all"],
+        seeds=[0, 1, 2],
+        budget=BudgetConfig(policy="epochs", epochs=20, min_steps=100),
+        train=TrainConfig(batch_size=128, evals_per_run=10),
+        probes=[],
+    )
+
+
 PRESETS = {"quick": quick, "sentiment-cpu": sentiment_cpu, "images-cpu": images_cpu, "docstrings": docstrings,
-           "sentiment": sentiment, "images": images, "all-strategies": all_strategies, "hybrid-code": hybrid_code}
+           "sentiment": sentiment, "images": images, "all-strategies": all_strategies, "hybrid-code": hybrid_code,
+           "chatbot": chatbot, "chatbot-quick": chatbot_quick, "tabular": tabular}
 
 
 def get_preset(name: str) -> ExperimentConfig:

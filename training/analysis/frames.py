@@ -11,16 +11,21 @@ import pandas as pd
 from training.service.records import Role, Status
 from training.service.store import Store
 
+EVAL_METRICS = ("loss", "accuracy", "macro_f1", "perplexity", "rmse", "mae", "r2", "rouge_l")
+"""Every eval metric a task kind reports (each run has those of its kind; the rest stay empty)."""
 RUN_COLUMNS = [
     "run_id", "strategy", "strategy_name", "n_train", "seed", "status", "steps", "total_steps", "examples",
     "wall_s", "flops", "peak_mem_bytes", "trainable_params", "params", "lr", "eval_loss", "eval_accuracy",
-    "eval_macro_f1", "eval_perplexity", "probe_key", "probe_baseline", "probe_final", "forgetting", "device",
+    "eval_macro_f1", "eval_perplexity", "eval_rmse", "eval_mae", "eval_r2", "eval_rouge_l", "probe_key",
+    "probe_baseline", "probe_final", "forgetting", "device",
     "device_name", "error", "mem_estimate", "micro_batch_size", "started_at", "ended_at", "heartbeat_at",
     "torch", "transformers", "role", "sweep_lr", "best_step", "best_loss", "best_accuracy", "best_macro_f1",
-    "best_perplexity", "probe_best", "forgetting_best", "until_plateau", "stopped_early", "eval_examples",
+    "best_perplexity", "best_rmse", "best_mae", "best_r2", "best_rouge_l", "probe_best", "forgetting_best",
+    "until_plateau", "stopped_early", "eval_examples",
     "best_val_loss", "validation_examples", "checkpoint",
 ]
-REFERENCE_COLUMNS = ["reference", "name", "n_train", "seed", "accuracy", "macro_f1", "loss", "eval_examples"]
+REFERENCE_COLUMNS = ["reference", "name", "n_train", "seed", "accuracy", "macro_f1", "loss", "rmse", "mae", "r2",
+                     "eval_examples"]
 CHECKPOINTS = {"final": "final model (its last weights, or its best checkpoint where validation shows that one "
                         "clearly better: by more than two standard errors)",
                "best": "best checkpoint of every run (best validation metric: early stopping for all)",
@@ -47,8 +52,7 @@ def runs_frame(store: Store, exp_id: str) -> pd.DataFrame:
             "total_steps": r.total_steps, "examples": res.get("examples"), "wall_s": res.get("wall_s"),
             "flops": res.get("flops"), "peak_mem_bytes": res.get("peak_mem_bytes"),
             "trainable_params": res.get("trainable_params"), "params": res.get("params"), "lr": res.get("lr"),
-            "eval_loss": ev.get("loss"), "eval_accuracy": ev.get("accuracy"), "eval_macro_f1": ev.get("macro_f1"),
-            "eval_perplexity": ev.get("perplexity"), "probe_key": probe_key,
+            **{f"eval_{k}": ev.get(k) for k in EVAL_METRICS}, "probe_key": probe_key,
             "probe_baseline": (res.get("probe_baseline") or {}).get(probe_key),
             "probe_final": (res.get("probe_final") or {}).get(probe_key),
             "forgetting": (res.get("forgetting") or {}).get(probe_key), "device": r.device,
@@ -56,7 +60,7 @@ def runs_frame(store: Store, exp_id: str) -> pd.DataFrame:
             "micro_batch_size": r.micro_batch_size, "started_at": r.started_at, "ended_at": r.ended_at,
             "heartbeat_at": r.heartbeat_at, "torch": res.get("torch"), "transformers": res.get("transformers"),
             "role": str(r.role), "sweep_lr": r.lr, "best_step": res.get("best_step"),
-            **{f"best_{k}": (res.get("eval_best") or {}).get(k) for k in ("loss", "accuracy", "macro_f1", "perplexity")},
+            **{f"best_{k}": (res.get("eval_best") or {}).get(k) for k in EVAL_METRICS},
             "probe_best": (res.get("probe_best") or {}).get(probe_key),
             "forgetting_best": (res.get("forgetting_best") or {}).get(probe_key),
             "until_plateau": res.get("until_plateau"), "stopped_early": res.get("stopped_early"),
@@ -78,7 +82,7 @@ def at_checkpoint(runs: pd.DataFrame, checkpoint: str = "final", metrics: pd.Dat
         if metrics is None:
             raise ValueError("the final model of a run is chosen from its validation rows: pass the metrics")
         has &= keeps_best(out, metrics)
-    for k in ("loss", "accuracy", "macro_f1", "perplexity"):
+    for k in EVAL_METRICS:
         out.loc[has, f"eval_{k}"] = out.loc[has, f"best_{k}"]
     has_probe = has & out["probe_best"].notna()
     out.loc[has_probe, "probe_final"] = out.loc[has_probe, "probe_best"]

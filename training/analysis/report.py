@@ -10,7 +10,7 @@ import json
 import platform
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +21,7 @@ from training.analysis.cost import cost_to_target, pretraining_cost, with_pretra
 from training.analysis.decision import constraint_lines, decide
 from training.analysis.fairness import check_runs, check_search, failed_cells, reference_summary
 from training.analysis.frames import CHECKPOINTS, at_checkpoint, metrics_frame, references_frame, runs_frame
+from training.analysis.generations import SPLIT_WORDS, base_answers, generations_frame, rouge_table, side_by_side
 from training.analysis.recommend import Recommendation, recommend
 from training.analysis.stats import summarise
 from training.analysis.tables import compute_table, forgetting_table, lr_search_table, overfitting_table, primary_metric
@@ -66,6 +67,8 @@ class Analysis:
     """The team's decision record, if one was started."""
     decision_answer: dict | None = None
     """What satisfies the record's constraints (see `decision.decide`)."""
+    generations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Chat: every grid run's answers to held-out and general prompts (`generations.generations_frame`)."""
 
 
 def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: float | None = None,
@@ -117,7 +120,8 @@ def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: floa
     answer = decide(vt, record.constraints, metric, higher, price_per_hour) if record is not None and not vt.empty else None
     return Analysis(exp, cfg.to_dict(), runs, metrics, metric_col, metric, higher, summary, compute, forgetting,
                     overfit, text, vt, lr_table, transfer, target,
-                    to_target, pre, reference_summary(refs), findings, checkpoint, info, rec, record, answer)
+                    to_target, pre, reference_summary(refs), findings, checkpoint, info, rec, record, answer,
+                    generations_frame(store, exp_id) if cfg.task == "chat" else pd.DataFrame())
 
 
 def figures(a: Analysis, x: str = "examples") -> list[tuple[str, go.Figure]]:
@@ -228,7 +232,32 @@ def sections(a: Analysis) -> list[tuple[str, str, pd.DataFrame, dict | None]]:
            ("Forgetting", forgetting_note(a), a.forgetting, None),
            ("Overfitting", F.note("overfitting", a.config.get("task")),
             a.overfitting.drop(columns=["run_id"], errors="ignore"), None)]
+    out[1:1] = answer_sections(a)
     return [sec for sec in out if not sec[2].empty]
+
+
+ANSWERS_NOTE = ("Greedy answers of each strategy's final model to the same held-out prompts, beside the reference "
+                "answer. ROUGE-L counts overlapping words with the reference; it misses whether an answer is right, so "
+                "read them.")
+GENERAL_NOTE = ("The same general prompts, outside the fine-tuning data, answered by the base model before training and "
+                "by each strategy's model after: what the fine-tuning kept of the base model's general ability.")
+
+
+def answer_sections(a: Analysis) -> list[tuple[str, str, pd.DataFrame, dict | None]]:
+    """Chat: ROUGE-L per strategy and size, the eval prompts' answers side by side at every size (first seed), and
+    the general prompts' answers before and after at the largest size."""
+    g = a.generations
+    if g.empty:
+        return []
+    seed = int(g["seed"].min())
+    sizes = sorted(g["n_train"].unique())
+    out = [("ROUGE-L of the final answers", "Mean ROUGE-L F1 of each strategy's final answers to up to 32 held-out eval "
+            "prompts, over seeds.", rouge_table(g), None)]
+    out += [(f"Answers side by side — {SPLIT_WORDS['eval']}, N={int(n):,}, seed {seed}", ANSWERS_NOTE,
+             side_by_side(g, "eval", int(n), seed, "final"), None) for n in sizes]
+    out.append((f"Answers side by side — {SPLIT_WORDS['general']}, N={int(sizes[-1]):,}, seed {seed}", GENERAL_NOTE,
+                side_by_side(g, "general", int(sizes[-1]), seed, before=base_answers(g)), None))
+    return out
 
 
 COST_NOTE = ("Mean over the seeds whose validation metric reached the target, at their first evaluation at or past it; "

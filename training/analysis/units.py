@@ -33,6 +33,9 @@ PROBE_SKILLS = {
                    "features alone (k-nearest-neighbour accuracy)"),
     "perplexity": ("general text prediction",
                    "predicting general text it was not fine-tuned on (perplexity on held-out text; lower is better)"),
+    "chat_perplexity": ("general chat skill",
+                        "answering general conversations outside the fine-tuning data (perplexity of the answers in "
+                        "chatterbot's other topics; lower is better) — read the general prompts' answers beside it"),
 }
 """The skill each forgetting probe measures, in words."""
 

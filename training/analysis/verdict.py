@@ -186,27 +186,50 @@ def verdict(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFra
 
 
 def _reference_sentences(t: pd.DataFrame, refs: pd.DataFrame | None, metric: str, higher: bool) -> list[str]:
+    from training.core.references import CLASSICAL, NAMES, TRIVIAL
+
     ref = reference_summary(refs) if refs is not None else pd.DataFrame()
     if ref.empty or metric not in ref or t.empty:
         return []
     n = int(t["n_train"].max())
     at = ref[ref["n_train"] == n].set_index("reference")
-    name = next((r for r in ("tfidf", "pixels") if r in at.index), None)  # text's or images' classical model
+    name = next((r for r in CLASSICAL if r in at.index), None)  # text's, images' or tables' classical model
     if name is None:
         return []
     sign = 1 if higher else -1
     cell = t[t["n_train"] == n]
     best = cell.loc[(cell["metric"] * sign).idxmax()]
     classical = float(at.loc[name, metric])
-    what = {"tfidf": "TF-IDF + logistic regression", "pixels": "pixels + logistic regression"}[name]
-    text = (f"At N={n:,}, the classical reference ({what}) scores {metric} {_f(classical)}"
-            + (f" and the majority class {_f(float(at.loc['majority', metric]))}" if "majority" in at.index else "") + "; ")
+    trivial = next((r for r in TRIVIAL if r in at.index), None)
+    text = (f"At N={n:,}, the classical reference ({NAMES[name]}) scores {metric} {_f(classical)}"
+            + (f" and the {NAMES[trivial]} {_f(float(at.loc[trivial, metric]))}" if trivial else "") + "; ")
     if sign * (best["metric"] - classical) > 0:
-        text += f"the best neural run, {best['strategy']} ({_f(best['metric'])}), is above it."
+        text += f"the best neural run, {best['strategy']} ({_f(best['metric'])}), is better."
     else:
         text += (f"no neural run beats it (best: {best['strategy']}, {_f(best['metric'])}) — at this size the cheap "
                  "classical model is the one to beat.")
-    return [text]
+    out = [text]
+    if name == "gbdt":  # a table: the question is whether the network is worth it next to trees, at every size
+        trees = ref[ref["reference"] == "gbdt"].set_index("n_train")[metric]
+        parts, wins = [], 0
+        for size in sorted(t["n_train"].unique()):
+            c = t[t["n_train"] == size]
+            if int(size) not in trees.index or c.empty:
+                continue
+            b = c.loc[(c["metric"] * sign).idxmax()]
+            lo, hi = (b["metric_low"], b["metric_high"]) if higher else (b["metric_high"], b["metric_low"])
+            tree = float(trees.loc[int(size)])
+            verdict = ("network clearly better" if sign * (lo - tree) > 0 else
+                       "trees clearly better" if sign * (tree - hi) > 0 else "within the network's 95% interval")
+            wins += verdict == "network clearly better"
+            parts.append(f"N={int(size):,}: {_f(b['metric'])} vs {_f(tree)} ({verdict})")
+        if parts:
+            out.append(f"Neural network from scratch vs gradient-boosted trees ({metric}, mean of the network's seeds vs "
+                       "the trees): " + "; ".join(parts) + ". " + (
+                           "The network is worth it where it is clearly better." if wins else
+                           "The network never clearly beats the trees here: use the trees, unless the network buys "
+                           "something the chart does not show."))
+    return out
 
 
 def _transfer_sentences(transfer: pd.DataFrame | None) -> list[str]:

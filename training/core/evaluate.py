@@ -1,5 +1,5 @@
-"""Losses and eval metrics for each task kind: accuracy and macro-F1 (classification of text or images), or loss and
-perplexity (causal LM)."""
+"""Losses and eval metrics for each task kind: accuracy and macro-F1 (classification of text, images or table rows),
+loss and perplexity (causal LM; chat on the assistant's tokens only), or RMSE, MAE and R² (tabular regression)."""
 from __future__ import annotations
 
 import contextlib
@@ -30,6 +30,42 @@ def task_loss(task: str, logits: torch.Tensor, batch: dict) -> torch.Tensor:
     if task in CLASSIFICATION:
         return F.cross_entropy(logits.float(), batch["labels"])
     return lm_loss(logits, batch["input_ids"], batch["attention_mask"])
+
+
+def chat_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy on the tokens whose label is not -100 (a chat's assistant turns; labels are
+    token-aligned, so position t predicts label t + 1)."""
+    targets = labels[:, 1:]
+    return F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.size(-1)), targets.reshape(-1),
+                           ignore_index=-100)
+
+
+def regression_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean squared error on the standardised target (the training rows' mean and scale)."""
+    return F.mse_loss(outputs.float().reshape(-1), targets.float().reshape(-1))
+
+
+@torch.no_grad()
+def evaluate_regression(model, batches, autocast) -> dict[str, float]:
+    """loss (MSE on the standardised target), and RMSE and MAE in the target's own units (the model's
+    `target_scale`), and R² (1 − SSE / the eval set's own total sum of squares)."""
+    preds, targets = [], []
+    with eval_mode(model):
+        for batch in batches:
+            with autocast():
+                out = model(**{k: v for k, v in batch.items() if k != "labels"})
+            preds.append(out.float().reshape(-1).cpu().numpy().astype(np.float64))
+            targets.append(batch["labels"].float().cpu().numpy().astype(np.float64))
+    p, y = np.concatenate(preds), np.concatenate(targets)
+    scale = float(getattr(model, "target_scale", torch.ones(())).item())
+    err = p - y
+    mse = float(np.mean(err ** 2))
+    sst = float(np.sum((y - y.mean()) ** 2))
+    out = {"loss": mse, "rmse": math.sqrt(mse) * scale, "mae": float(np.mean(np.abs(err))) * scale,
+           "r2": 1.0 - float(np.sum(err ** 2)) / sst if sst > 0 else 0.0}
+    if len(err) > 1:  # the standard error of the loss, which decides whether one checkpoint is clearly better
+        out["loss_se"] = float(np.std(err ** 2, ddof=1) / math.sqrt(len(err)))
+    return out
 
 
 def lm_loss(logits, input_ids, attention_mask, reduction: str = "mean") -> torch.Tensor:
@@ -70,7 +106,8 @@ def evaluate(model, task: str, batches, n_classes: int, autocast) -> dict[str, f
                 preds.append(logits.argmax(-1).cpu().numpy())
                 labels.append(batch["labels"].cpu().numpy())
             else:
-                seq_sum, seq_n = lm_sequence_losses(logits, batch["input_ids"], batch["attention_mask"])
+                seq_sum, seq_n = lm_sequence_losses(logits, batch["input_ids"], batch["attention_mask"],
+                                                    batch.get("labels"))
                 total_loss += float(seq_sum.sum())
                 count += int(seq_n.sum())
                 per_seq += (seq_sum[seq_n > 0] / seq_n[seq_n > 0]).tolist()
@@ -84,8 +121,10 @@ def evaluate(model, task: str, batches, n_classes: int, autocast) -> dict[str, f
     return out
 
 
-def lm_sequence_losses(logits, input_ids, attention_mask) -> tuple[np.ndarray, np.ndarray]:
-    """Per sequence: the summed next-token loss and the number of target tokens (float64 arrays)."""
-    targets = input_ids[:, 1:].masked_fill(attention_mask[:, 1:] == 0, -100)
+def lm_sequence_losses(logits, input_ids, attention_mask, labels=None) -> tuple[np.ndarray, np.ndarray]:
+    """Per sequence: the summed next-token loss and the number of target tokens (float64 arrays). `labels`
+    (chat): token-aligned targets, -100 where no loss is taken; else every real token is a target."""
+    targets = (labels[:, 1:] if labels is not None
+               else input_ids[:, 1:].masked_fill(attention_mask[:, 1:] == 0, -100))
     losses = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, ignore_index=-100, reduction="none")
     return (losses.sum(1).double().cpu().numpy(), (targets != -100).sum(1).double().cpu().numpy())

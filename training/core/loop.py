@@ -86,6 +86,9 @@ class RunSetup:
     score_eval: bool = True
     """Score the eval set at the end (final and best weights). False for learning-rate search runs, which are
     judged on validation alone."""
+    samples: dict = field(default_factory=dict)
+    """Chat: held-out prompts answered during and after training (`training.core.samples`): `validation` at every
+    evaluation, `general` with the probes, `eval` at the end."""
 
 
 class FeatureExamples:
@@ -173,8 +176,12 @@ def train(run: RunSetup, sink, control=None) -> dict:
 
     def log_eval(step: int, probes: bool) -> dict:
         values = score(val_data, "val")
+        if "validation" in run.samples:
+            values["val/rouge_l"] = run.samples["validation"].log(sink, model, device, autocast, step)
         if probes:
             values.update(measure_probes(step))
+            if "general" in run.samples:
+                run.samples["general"].log(sink, model, device, autocast, step)
         st["peak_mem"] = max(st["peak_mem"], _memory_bytes(device))
         values["sys/peak_mem_bytes"] = st["peak_mem"]
         sink.log(step, st["examples"], st["wall_s"], st["flops"], values)
@@ -297,16 +304,23 @@ def train(run: RunSetup, sink, control=None) -> dict:
     if not last_eval:  # resumed from the final checkpoint of a run that stopped before recording it
         last_eval = measure_probes(st["step"])
     probes_now = {k: v for k, v in last_eval.items() if k.startswith("probe/")}
+    def score_eval_set(step: int, weights: str) -> dict:
+        values = score(eval_data, "eval")
+        if "eval" in run.samples:
+            values["eval/rouge_l"] = run.samples["eval"].log(sink, model, device, autocast, step, weights)
+        return values
+
     if run.score_eval:
         sink.event("phase", "evaluating", {"step": st["step"]})
-        final = {**score(eval_data, "eval"), **probes_now}
+        final = {**score_eval_set(st["step"], "final"), **probes_now}
         sink.log(st["step"], st["examples"], st["wall_s"], st["flops"], {k: v for k, v in final.items() if k.startswith("eval/")})
     else:  # a learning-rate search run: scored on validation only, the eval set stays unseen
         final = {**{k: v for k, v in last_eval.items() if k.startswith("val/")}, **probes_now}
     best = {"step": st["step"], "final": final}
     if run.score_eval and 0 < st["best_step"] < st["step"] and checkpoint.has_best(run.ckpt_dir, st["best_step"]):
         checkpoint.load_best(run.ckpt_dir, model)
-        best = {"step": st["best_step"], "final": {**score(eval_data, "eval"), **measure_probes(st["best_step"])}}
+        best = {"step": st["best_step"], "final": {**score_eval_set(st["best_step"], "best"),
+                                                   **measure_probes(st["best_step"])}}
     result = {
         "steps": st["step"], "examples": st["examples"], "wall_s": st["wall_s"], "flops": st["flops"],
         "peak_mem_bytes": st["peak_mem"], "trainable_params": trainable, "params": total_params,

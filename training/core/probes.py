@@ -6,6 +6,9 @@
   `source`).
 * `knn` (encoders, any "old task"): leave-one-out k-nearest-neighbour accuracy of the embeddings on a
   labelled dataset the user gives.
+* chat (`auto` or `perplexity`): perplexity of the answers (the assistant's tokens, under the model's chat template)
+  in general conversations — by default chatterbot's 18 English topics other than technical help, which no preset
+  trains on; or a chat file the user gives.
 * images (`auto` or `knn`): the same k-NN accuracy of the image features — by default on scikit-image's 100
   faces and 100 non-faces (`builtin:lfw-faces`), a general visual skill no built-in trains on; or on a labelled
   image folder, zip or table the user gives.
@@ -119,12 +122,39 @@ class PerplexityProbe(Probe):
         return float(math.exp(min(total / max(count, 1), 50.0)))
 
 
+class ChatPerplexityProbe(Probe):
+    def __init__(self, examples, pad_id: int, what: str):
+        super().__init__(f"perplexity of the answers in {len(examples)} {what}", "probe/chat_perplexity", False)
+        self.examples, self.pad_id = examples, pad_id
+
+    @_eval_mode
+    @torch.no_grad()
+    def measure(self, model, device, autocast) -> float:
+        from training.core.evaluate import lm_sequence_losses
+
+        total, count = 0.0, 0.0
+        for idx in length_sorted_batches(self.examples, BATCH):
+            batch = self.examples.collate(idx, self.pad_id, device)
+            with autocast():
+                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            seq_sum, seq_n = lm_sequence_losses(logits, batch["input_ids"], batch["attention_mask"], batch["labels"])
+            total, count = total + float(seq_sum.sum()), count + float(seq_n.sum())
+        return float(math.exp(min(total / max(count, 1.0), 50.0)))
+
+
 def build_probes(cfg: ExperimentConfig, tokenizer, cache_dir: Path | None,
                  held_out_source: Examples | None = None) -> list[Probe]:
     """The configured probes, tokenised for this tokenizer. held_out_source: the hybrid's corpus-A eval
     blocks, used by an `auto` probe on a causal LM."""
     if cfg.task == "image-classification":
         return _image_probes(cfg, tokenizer, cache_dir)
+    if cfg.task == "chat":
+        return _chat_probes(cfg, tokenizer, cache_dir)
+    if cfg.task in ("tabular-classification", "tabular-regression"):
+        if any(pc.kind not in ("auto", "none") for pc in cfg.probes):
+            raise ConfigError("a table's MLP is trained from scratch: it has no earlier skill to forget, so forgetting "
+                              "probes do not apply (use probes: [] or kind none)")
+        return []
     probes = []
     pad_id = tokenizer.pad_token_id
     max_len = cfg.model.max_length
@@ -211,4 +241,26 @@ def _image_probes(cfg: ExperimentConfig, prep, cache_dir) -> list[Probe]:
         what = (f"{counts[0]} faces vs {counts[1]} non-faces (scikit-image)" if source == "builtin:lfw-faces"
                 else f"{len(ex)} images of {table.where}")
         probes.append(KnnProbe(ex, 0, source, f"{KNN_K}-NN accuracy of image features on {what}", "probe/visual_knn"))
+    return probes
+
+
+def _chat_probes(cfg: ExperimentConfig, tokenizer, cache_dir) -> list[Probe]:
+    from training.core.data.chat import encode_chat_table, load_chat_table
+
+    probes = []
+    for pc in cfg.probes:
+        if pc.kind == "none":
+            continue
+        if pc.kind not in ("auto", "perplexity"):
+            raise ConfigError(f"the {pc.kind} probe scores encoder embeddings; for chat use auto (general conversations) "
+                              "or perplexity with a chat file as source")
+        source = pc.source or "builtin:chatterbot-general"
+        table = load_chat_table(source)
+        pick = np.sort(np.random.default_rng(0).permutation(len(table.conversations))[: pc.max_examples])
+        convs = [table.conversations[i] for i in pick]
+        examples, _ = encode_chat_table(tokenizer, convs, cfg.model.max_length, cache_dir=cache_dir,
+                                        fingerprint=_text_hash([repr(c) for c in convs]))
+        what = ("general conversations (chatterbot's other topics)" if source == "builtin:chatterbot-general"
+                else f"conversations of {table.where}")
+        probes.append(ChatPerplexityProbe(examples, tokenizer.pad_token_id, what))
     return probes

@@ -1,5 +1,6 @@
-"""Reference baselines for classification: the majority class, and a classical model — TF-IDF + logistic
-regression for text, logistic regression on the pixels (16×16 greyscale, standardised) for images.
+"""Reference baselines: the majority class, and a classical model — TF-IDF + logistic regression for text, logistic
+regression on the pixels (16×16 greyscale, standardised) for images; for tables the majority class or the training
+mean, a linear model and gradient-boosted trees (`training.core.tabular_reference`).
 
 Both see exactly what the neural runs see — the same nested training subset at each size, the same
 validation set for choosing the regularisation strength, the same eval set for scoring — and cost seconds.
@@ -20,9 +21,12 @@ C_GRID = (0.1, 1.0, 10.0, 100.0)
 log-loss is scored on the eval set (the same selection rule as the neural runs' learning rates)."""
 
 NAMES = {"majority": "majority class", "tfidf": "TF-IDF + logistic regression",
-         "pixels": "pixels + logistic regression"}
-CLASSICAL = ("tfidf", "pixels")
-"""The classical reference of each task kind (text, images): what a team would try before a neural network."""
+         "pixels": "pixels + logistic regression", "mean": "training mean", "linear": "linear model",
+         "gbdt": "gradient-boosted trees"}
+CLASSICAL = ("tfidf", "pixels", "gbdt")
+"""The classical reference of each task kind (text, images, tables): what a team would use instead of (or try before)
+a neural network."""
+TRIVIAL = ("majority", "mean")
 PIXEL_SIDE = 16
 
 
@@ -97,7 +101,18 @@ def _fit_select(x_train, y_train, x_val, y_val, x_eval, y_eval, n_classes: int) 
 
 
 def reference_rows(data: TaskData, cfg: DataConfig, sizes: list[int], seeds: list[int]) -> list[dict]:
-    """One row per (reference, size, seed): accuracy, macro-F1 and loss on the eval set."""
+    """One row per (reference, size, seed): accuracy, macro-F1 and loss (RMSE, MAE, R² and loss for a regression)
+    on the eval set."""
+    if "table" in data.extra:
+        from training.core.tabular_reference import tabular_reference_rows
+
+        pool, val, evals = data.extra["indices"]
+        subsets = {(n, seed): data.subset_indices(cfg, n, seed) for seed in seeds for n in sizes}
+        rows = tabular_reference_rows(data.extra["table"], pool, val, evals, subsets, data.label_names, data.task)
+        for r in rows:
+            r["name"] = NAMES.get(r["reference"], r["reference"])
+            r["eval_examples"] = len(evals)
+        return rows
     k = len(data.label_names)
     y_pool, y_val, y_eval = data.train.labels, data.validation.labels, data.eval.labels
     texts = data.texts

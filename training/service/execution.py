@@ -23,6 +23,7 @@ from training.core.data.task import TaskData, prepare_task_data
 from training.core.evaluate import PRIMARY_METRIC
 from training.core.models import build_task_model, load_tokenizer, structure
 from training.core.probes import build_probes
+from training.core.samples import build_samples
 from training.core.strategies import get_strategy
 from training.core.tasks import task_kind
 from training.errors import HeadStartError
@@ -127,18 +128,21 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
     probes = build_probes(cfg, tokenizer, cache, held_out)
     baselines = probe_baselines(store, run.experiment_id, cfg, base_dir, probes, data, device)
 
+    train, validation, evaluation, inputs = kind.run_parts(data, cfg, run.n_train, run.seed)
     model = kind.build_model(base_dir, pretrained=strategy.pretrained, num_labels=max(2, len(data.label_names)),
-                             cfg=cfg.model, seed=run.seed, load_kwargs=strategy.load_kwargs())
+                             cfg=cfg.model, seed=run.seed, load_kwargs=strategy.load_kwargs(), **inputs)
     strategy.prepare(model)
-    setup = _setup(cfg, run, strategy, model, tokenizer, data.subset(cfg.data, run.n_train, run.seed),
-                   data, probes, device, store, baselines)
+    setup = _setup(cfg, run, strategy, model, tokenizer, train,
+                   dataclasses.replace(data, validation=validation, eval=evaluation), probes, device, store, baselines)
+    setup.samples = build_samples(cfg, data, tokenizer) if run.role != Role.LR_SWEEP else {}
     result = loop.train(setup, sink, control)
     return _summarise(cfg, run, strategy, result, probes, baselines, data)
 
 
 def _execute_references(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink) -> dict:
-    """The majority class and a classical model (TF-IDF or pixels + logistic regression) at every grid size, on the
-    grid's own subsets."""
+    """The trivial and classical references at every grid size, on the grid's own subsets: the majority class and
+    TF-IDF or pixels + logistic regression; for tables the majority class or training mean, a linear model and
+    gradient-boosted trees."""
     from training.core.references import reference_rows
 
     kind = task_kind(cfg.task)

@@ -22,7 +22,7 @@ from training.core.data.task import TaskData, prepare_task_data, too_many_messag
 from training.core.models import count_params, load_tokenizer, structure
 from training.core.probes import build_probes
 from training.core.strategies import Strategy, get_strategy
-from training.core.tasks import task_kind
+from training.core.tasks import LANGUAGE_MODELS, task_kind
 from training.errors import DataError, DeviceError
 from training.service import lr_search
 from training.service.policy import check_demo, check_sources
@@ -89,7 +89,7 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
     prints = {label: footprint(cfg, s, base_dir, data) for label, s in strategies.items()}
     per_example = {label: p["flops_per_example"] for label, p in prints.items()}
     pretrain_id = runs[0]["id"] if runs else None
-    if cfg.references and kind.classification:
+    if cfg.references and kind.references:
         runs.append({"id": new_id("r"), "strategy": REFERENCES, "role": "reference", "n_train": max(sizes),
                      "seed": cfg.seeds[0], "total_steps": 1})
     searches = plan_lr_searches(cfg, strategies, data, base_dir, sizes, per_example, store)
@@ -204,13 +204,13 @@ def footprint(cfg: ExperimentConfig, strategy: Strategy, base_dir: Path, data: T
     kind = task_kind(cfg.task)
     with torch.device("meta"):
         model = kind.build_model(base_dir, pretrained=False, num_labels=max(2, len(data.label_names)), cfg=cfg.model,
-                                 seed=0)
+                                 seed=0, **kind.sizing_inputs(data))
         strategy.prepare(model)
         st = structure(model)
     counter = FlopCounter(model, st)
     per_example = kind.example_flops(counter, data, strategy.cache_features)
     trainable, total = count_params(model)
-    if st.positions is not None:  # an image model: activations measured per image, not from a transformer formula
+    if st.positions is not None:  # an image model or an MLP: activations per example, not a transformer formula
         micro = cfg.train.micro_batch_size or cfg.train.batch_size
         memory = estimate_memory(
             total_params=total, trainable_params=trainable, optimizer=cfg.optim.name, micro_batch=micro, seq_len=0,
@@ -224,7 +224,7 @@ def footprint(cfg: ExperimentConfig, strategy: Strategy, base_dir: Path, data: T
         micro_batch=cfg.train.micro_batch_size or cfg.train.batch_size, seq_len=int(lengths.max()),
         hidden=st.attn_dim, heads=getattr(hf_config, "num_attention_heads", getattr(hf_config, "n_head", 1)),
         layers_with_activations=sum(u.passes for u in counter.units if u.attention),
-        vocab=getattr(hf_config, "vocab_size", 0) if cfg.task == "causal-lm" else 0,
+        vocab=getattr(hf_config, "vocab_size", 0) if cfg.task in LANGUAGE_MODELS else 0,
         bf16=use_bf16(cfg, resolve_device(cfg.speed.device)), quantized=strategy.needs_cuda,
         cached_features=strategy.cache_features)
     return {"flops_per_example": per_example, "params": total, "trainable_params": trainable, "memory": memory}

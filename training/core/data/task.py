@@ -41,6 +41,9 @@ class TaskData:
     """Held out of the training side for model selection (see the module docstring)."""
     texts: dict[str, list[str]] = field(default_factory=dict)
     """Raw texts of `train`, `validation` and `eval` (text classification: the classical baselines use them)."""
+    extra: dict = field(default_factory=dict)
+    """What a task kind keeps beside the examples: chat, the `conversations` of each part (generation prompts);
+    tables, the `table` and the row `indices` of (train pool, validation, eval) — each run refits its preprocessing."""
 
     def subset_order(self, cfg: DataConfig, seed: int) -> np.ndarray:
         return nested_subset_order(self.train_labels, len(self.train), cfg.split_seed, seed, cfg.subset_policy)
@@ -56,7 +59,9 @@ class TaskData:
 
 
 def too_many_message(n: int, pool: int, task: str) -> str:
-    unit = {"causal-lm": "training blocks", "image-classification": "training images"}.get(task, "training examples")
+    from training.core.tasks import task_kind
+
+    unit = task_kind(task).unit
     return (f"training-set size {n:,} is larger than the {pool:,} {unit} available after the eval and validation splits; "
             f"use sizes up to {pool:,}, or 'all'")
 
@@ -105,6 +110,10 @@ def prepare_task_data(cfg: DataConfig, task: str, tokenizer, max_length: int, ca
     """The task's data, prepared by its processor: a tokenizer (text, causal LM) or an `ImagePreprocessing`."""
     if task == "image-classification":
         return prepare_image_data(cfg, tokenizer, cache_dir)
+    if task == "chat":
+        return prepare_chat_data(cfg, tokenizer, max_length, cache_dir)
+    if task in ("tabular-classification", "tabular-regression"):
+        return prepare_tabular_data(cfg, task)
     table = table or read_table(cfg, task)
     where = describe_source(cfg.source)
     classify = task == "text-classification"
@@ -217,3 +226,77 @@ def prepare_image_data(cfg: DataConfig, prep, cache_dir: Path | None) -> TaskDat
         info["note"] = note
     return TaskData("image-classification", part(train_idx), evals, names, fingerprint, info,
                     [table.labels[i] for i in train_idx], part(val_idx), {})
+
+
+def prepare_chat_data(cfg: DataConfig, tokenizer, max_length: int, cache_dir: Path | None) -> TaskData:
+    """Chat: one example per conversation, rendered with the model's chat template, the loss on the assistant's
+    turns only; split by conversation (the training subset is packed per run, see `TaskKind.run_parts`)."""
+    from training.core.data.chat import ChatExamples, encode_chat_table, load_chat_table
+
+    def read(source: str, split: str, max_rows: int | None):
+        return load_chat_table(source, messages_column=cfg.messages_column, prompt_column=cfg.prompt_column,
+                               response_column=cfg.response_column, hf_split=split, max_rows=max_rows)
+
+    table = read(cfg.source, cfg.hf_split, cfg.max_rows)
+    eval_table = read(cfg.eval_source, cfg.eval_hf_split, None) if cfg.eval_source else None
+    train_idx, val_idx, eval_idx = split_indices(cfg, len(table.conversations), None, None,
+                                                 None if eval_table is None else len(eval_table.conversations),
+                                                 table.where, True)
+
+    def encode(t, idx: np.ndarray, part: str) -> tuple[ChatExamples, list[list[dict]], int]:
+        convs = [t.conversations[i] for i in idx]
+        examples, dropped = encode_chat_table(tokenizer, convs, max_length, cache_dir=cache_dir,
+                                              fingerprint=f"{t.fingerprint}:{cfg.split_seed}:{part}:{len(idx)}")
+        return examples, convs, dropped
+
+    train, train_convs, dropped_train = encode(table, train_idx, "train")
+    validation, val_convs, dropped_val = encode(table, val_idx, "validation")
+    evals, eval_convs, dropped_eval = (encode(table, eval_idx, "eval") if eval_table is None
+                                       else encode(eval_table, eval_idx, "eval"))
+    if min(len(train), len(validation), len(evals)) == 0:
+        raise DataError(f"{table.where} has no conversation whose assistant turn fits in {max_length} tokens in one of "
+                        "the training, validation and eval parts; raise model.max_length or give more conversations")
+    fingerprint = table.fingerprint if eval_table is None else hashlib.sha256(
+        f"{table.fingerprint}|{eval_table.fingerprint}".encode()).hexdigest()
+    info = {"source": cfg.source, "eval_source": cfg.eval_source, "source_fingerprint": table.fingerprint,
+            "rows": len(table.conversations), "dropped_rows": table.dropped_rows, "train_rows": len(train),
+            "validation_rows": len(validation), "eval_rows": len(evals),
+            "truncated_away": dropped_train + dropped_val + dropped_eval,
+            "assistant_tokens": int(sum(int(m.sum()) for m in train.masks))}
+    return TaskData("chat", train, evals, [], fingerprint, info, None, validation,
+                    extra={"conversations": {"train": train_convs, "validation": val_convs, "eval": eval_convs}})
+
+
+def prepare_tabular_data(cfg: DataConfig, task: str) -> TaskData:
+    """Tables: one example per row, split like text classification (stratified for classes). Each run refits the
+    preprocessing on its own training rows (`TaskKind.run_parts`); the parts here are fitted on the whole training
+    pool, for sizing only."""
+    from training.core.data.tabular import load_tabular_table, prepare_run_parts
+
+    def read(source: str, split: str, max_rows: int | None):
+        return load_tabular_table(source, task, label_column=cfg.label_column, feature_columns=cfg.feature_columns,
+                                  hf_split=split, max_rows=max_rows)
+
+    if cfg.eval_source:
+        raise DataError("a separate test file is not supported for tables yet: leave data.eval_source out, and a "
+                        "held-out split of your table is the eval set")
+    table = read(cfg.source, cfg.hf_split, cfg.max_rows)
+    classify = task == "tabular-classification"
+    labels = [str(v) for v in table.target] if classify else None
+    train_idx, val_idx, eval_idx = split_indices(cfg, len(table.target), labels, None, None, table.where, True)
+    names = sorted(set(labels)) if classify else []
+    if classify:
+        missing = sorted(set(names) - {labels[i] for i in train_idx})
+        if missing:
+            raise DataError(f"class {missing[0]!r} of {table.where} has no training rows after the eval and validation "
+                            "splits; add rows of it or lower data.eval_fraction")
+    train, validation, evals, fitted = prepare_run_parts(table, train_idx, val_idx, eval_idx, names, task)
+    info = {"source": cfg.source, "eval_source": None, "source_fingerprint": table.fingerprint, "rows": len(table.target),
+            "dropped_rows": table.dropped_rows, "train_rows": int(len(train_idx)), "validation_rows": int(len(val_idx)),
+            "eval_rows": int(len(eval_idx)), "numeric": table.numeric, "categorical": table.categorical,
+            "n_features": fitted["n_features"]}
+    if table.notes:
+        info["note"] = " ".join(table.notes)
+    return TaskData(task, train, evals, names, table.fingerprint, info,
+                    [labels[i] for i in train_idx] if classify else None, validation,
+                    extra={"table": table, "indices": (train_idx, val_idx, eval_idx)})

@@ -10,10 +10,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
-from training.config import StrategyConfig, field_docs
+from training.config import TASK_KINDS, StrategyConfig, field_docs
 from training.errors import ConfigError
 
-TASKS_ALL = ("text-classification", "causal-lm", "image-classification")
+TASKS_ALL = TASK_KINDS  # every strategy is offered to every task kind; the kind refuses what does not apply
 
 
 @dataclass

@@ -6,6 +6,7 @@ wants a ~10× higher learning rate; alpha = 2·r and targeting all linear layers
 from dataclasses import dataclass
 
 from training.core.strategies.base import Options, Strategy, number
+from training.core.tasks import LANGUAGE_MODELS
 from training.errors import ConfigError
 
 
@@ -60,7 +61,7 @@ class LoRA(Strategy):
         for p in model.parameters():
             p.requires_grad_(False)
         model.backbone = get_peft_model(model.backbone, self.lora_config(model.backbone))
-        if self.task != "causal-lm":  # a new task needs a new head, trained in full
+        if self.task not in LANGUAGE_MODELS:  # a new task needs a new head, trained in full; an LM keeps its own
             for p in model.head.parameters():
                 p.requires_grad_(True)
 

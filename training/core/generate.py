@@ -1,0 +1,66 @@
+"""Answers from a chat model (greedy decoding, so the same weights always give the same words) and their ROUGE-L
+against reference answers."""
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import numpy as np
+import torch
+
+from training.core.data.chat import prompt_ids, stop_token_ids
+from training.core.evaluate import eval_mode
+
+BATCH = 16
+
+
+def generate(model, tokenizer, prompts: list[list[dict]], *, max_new_tokens: int = 48, device: torch.device,
+             autocast=contextlib.nullcontext, batch_size: int = BATCH) -> list[str]:
+    """The model's answer to each conversation (rendered with the chat template and its assistant header): greedy,
+    batched with left padding, ending at eos or the template's end-of-turn token; the new text without special
+    tokens, stripped. `model` is a transformers causal LM or a wrapper holding one in `.backbone` (a PEFT model
+    there generates with its adapters)."""
+    from transformers import GenerationConfig
+
+    lm = getattr(model, "backbone", model)
+    stops = stop_token_ids(tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, pad_token_id=pad_id,
+                              eos_token_id=stops)
+    limit = getattr(getattr(lm, "config", None), "max_position_embeddings", None)
+    keep = limit - max_new_tokens if limit else None  # a longer prompt keeps its end: the question being asked
+    encoded = [prompt_ids(tokenizer, p)[-keep:] if keep else prompt_ids(tokenizer, p) for p in prompts]
+    answers = []
+    with eval_mode(model), torch.no_grad():
+        for start in range(0, len(encoded), batch_size):
+            rows = encoded[start:start + batch_size]
+            width = max(len(r) for r in rows)
+            input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+            attention = np.zeros((len(rows), width), dtype=np.int64)
+            for j, r in enumerate(rows):
+                input_ids[j, width - len(r):] = r
+                attention[j, width - len(r):] = 1
+            with autocast():
+                out = lm.generate(input_ids=torch.from_numpy(input_ids).to(device),
+                                  attention_mask=torch.from_numpy(attention).to(device), generation_config=config)
+            for row in out[:, width:].tolist():
+                cut = next((i for i, t in enumerate(row) if t in stops), len(row))
+                answers.append(tokenizer.decode(row[:cut], skip_special_tokens=True).strip())
+    return answers
+
+
+@functools.cache
+def _scorer():
+    from rouge_score.rouge_scorer import RougeScorer
+
+    return RougeScorer(["rougeL"], use_stemmer=True)
+
+
+def rouge_l(predictions: list[str], references: list[str]) -> float:
+    """Mean ROUGE-L F1 (longest common subsequence of stemmed words) of each prediction against its reference; an
+    empty prediction scores 0, and so does an empty list."""
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+    scores = [_scorer().score(r, p)["rougeL"].fmeasure if p.strip() else 0.0
+              for p, r in zip(predictions, references, strict=True)]
+    return float(np.mean(scores)) if scores else 0.0
