@@ -52,10 +52,14 @@ def test_a_run_trains_on_packed_rows_of_its_own_subset(tiny_chat_dir, chat_jsonl
     train, validation, evaluation, inputs = task_kind("chat").run_parts(data, cfg, 12, 0)
     subset = data.subset(cfg.data, 12, 0)
     assert inputs == {} and validation is data.validation and evaluation is data.eval
-    assert len(train) < len(subset) and max(train.lengths) <= cfg.model.max_length  # packed
-    assert sum(int(m.sum()) for m in train.masks) == sum(int(m.sum()) for m in subset.masks)  # every answer token
+    assert len(train) == len(subset) == 12  # a step still takes batch_size conversations
+    batch = train.collate(list(range(8)), tok.pad_token_id, torch.device("cpu"))
+    plain = subset.collate(list(range(8)), tok.pad_token_id, torch.device("cpu"))
+    assert len(batch["input_ids"]) < 8 and batch["input_ids"].shape[1] <= cfg.model.max_length  # packed rows
+    assert int((batch["labels"] != -100).sum()) == int((plain["labels"] != -100).sum())  # every answer token
+    assert int(batch["attention_mask"].sum()) == int(plain["attention_mask"].sum())
     cfg.train.packing = False
-    assert len(task_kind("chat").run_parts(data, cfg, 12, 0)[0]) == len(subset)
+    assert type(task_kind("chat").run_parts(data, cfg, 12, 0)[0]) is type(subset)
 
 
 def test_chat_experiment_logs_answers_and_forgetting_and_the_report_shows_them(tiny_chat_dir, chat_jsonl, store):

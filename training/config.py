@@ -262,9 +262,9 @@ class TrainConfig:
     keep_checkpoint: bool = True
     """Keep the final checkpoint on disk (weights or adapter) after the run finishes."""
     packing: bool = True
-    """Chat: pack whole short conversations into rows of up to `model.max_length` tokens (fewer padded tokens, so
-    faster; a packed conversation can attend to the ones before it in its row, as TRL's default packing does).
-    Validation and eval are never packed."""
+    """Chat: pack each step's whole conversations into rows of up to `model.max_length` tokens (fewer padded tokens,
+    so faster; a packed conversation can attend to the ones before it in its row, as TRL's default packing does). A
+    step still takes `batch_size` conversations. Validation and eval are never packed."""
     generations: int = 4
     """Chat: held-out prompts each run answers at every evaluation (validation prompts, shown on Live), at the end
     (eval prompts: side-by-side on Compare and in the report, with ROUGE-L) and on general prompts (forgetting).

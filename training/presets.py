@@ -16,6 +16,7 @@ from training.config import (
     ModelConfig,
     PretrainConfig,
     ProbeConfig,
+    SpeedConfig,
     StrategyConfig,
     TrainConfig,
 )
@@ -186,6 +187,7 @@ def chatbot_quick() -> ExperimentConfig:
     cfg.budget = BudgetConfig(policy="epochs", epochs=2, min_steps=10, plateau_cap=2.0)
     cfg.train = TrainConfig(batch_size=4, evals_per_run=3, generations=4, generation_tokens=32)
     cfg.probes = [ProbeConfig(kind="auto", max_examples=100)]
+    cfg.lr_sweep = LRSweepConfig(size=40)  # 9 search runs of 20 steps; shipped (bench/store_lr_search.py)
     return cfg
 
 
@@ -205,6 +207,7 @@ def tabular() -> ExperimentConfig:
         budget=BudgetConfig(policy="epochs", epochs=20, min_steps=100),
         train=TrainConfig(batch_size=128, evals_per_run=10),
         probes=[],
+        speed=SpeedConfig(num_threads=1),  # a small MLP: one thread is faster than two shared ones (bench/RESULTS.md)
     )
 
 

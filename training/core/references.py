@@ -110,7 +110,7 @@ def reference_rows(data: TaskData, cfg: DataConfig, sizes: list[int], seeds: lis
         subsets = {(n, seed): data.subset_indices(cfg, n, seed) for seed in seeds for n in sizes}
         rows = tabular_reference_rows(data.extra["table"], pool, val, evals, subsets, data.label_names, data.task)
         for r in rows:
-            r["name"] = NAMES.get(r["reference"], r["reference"])
+            r["name"] = r.get("name") or NAMES.get(r["reference"], r["reference"])
             r["eval_examples"] = len(evals)
         return rows
     k = len(data.label_names)

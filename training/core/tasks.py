@@ -227,10 +227,12 @@ class Chat(TaskKind):
         return chat_loss(logits, batch["labels"])
 
     def run_parts(self, data, cfg, n: int, seed: int):
-        from training.core.data.chat import pack
+        from training.core.data.chat import PackedChatExamples
 
         train = data.subset(cfg.data, n, seed)
-        return (pack(train, cfg.model.max_length) if cfg.train.packing else train), data.validation, data.eval, {}
+        if cfg.train.packing:  # each step's conversations share rows (see PackedChatExamples)
+            train = PackedChatExamples(train.ids, train.masks, cfg.model.max_length)
+        return train, data.validation, data.eval, {}
 
 
 class _Tabular(TaskKind):

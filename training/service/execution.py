@@ -125,7 +125,8 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
         base_dir = kind.resolve_base(cfg.model.base)
         tokenizer = kind.load_processor(base_dir, cfg.model)
     data = prepare_task_data(cfg.data, cfg.task, tokenizer, cfg.model.max_length, cache)
-    probes = build_probes(cfg, tokenizer, cache, held_out)
+    # A learning-rate search run is judged on validation loss alone: forgetting probes would only cost it time.
+    probes = build_probes(cfg, tokenizer, cache, held_out) if run.role != Role.LR_SWEEP else []
     baselines = probe_baselines(store, run.experiment_id, cfg, base_dir, probes, data, device)
 
     train, validation, evaluation, inputs = kind.run_parts(data, cfg, run.n_train, run.seed)

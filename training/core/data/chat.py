@@ -391,6 +391,33 @@ class ChatExamples:
                 for k, v in batch.items()}
 
 
+@dataclass
+class PackedChatExamples(ChatExamples):
+    """Training conversations whose batches are packed when they are collated: a step still takes `batch_size`
+    conversations (so epochs, budgets and FLOPs count conversations, as without packing), and the conversations of
+    one batch share rows of up to `max_length` tokens — first-fit by decreasing length — instead of each padding a
+    row of its own. See `pack` for the tradeoff."""
+    max_length: int = 0
+
+    def subset(self, idx) -> "PackedChatExamples":
+        return PackedChatExamples([self.ids[i] for i in idx], [self.masks[i] for i in idx], self.max_length)
+
+    def collate(self, idx, pad_id: int, device: torch.device, multiple: int = 1) -> dict[str, torch.Tensor]:
+        rows: list[list[int]] = []
+        room: list[int] = []
+        for i in sorted(idx, key=lambda i: -len(self.ids[i])):
+            fit = next((r for r, left in enumerate(room) if left >= len(self.ids[i])), None)
+            if fit is None:
+                rows.append([i])
+                room.append(self.max_length - len(self.ids[i]))
+            else:
+                rows[fit].append(i)
+                room[fit] -= len(self.ids[i])
+        packed = ChatExamples([np.concatenate([self.ids[i] for i in r]) for r in rows],
+                              [np.concatenate([self.masks[i] for i in r]) for r in rows])
+        return packed.collate(range(len(packed)), pad_id, device, multiple)
+
+
 def pack(examples: ChatExamples, max_length: int) -> ChatExamples:
     """Whole conversations, in order, concatenated into rows of at most max_length tokens (a conversation never
     splits across rows; one longer than max_length stays alone in its row).

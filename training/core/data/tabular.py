@@ -140,11 +140,6 @@ def load_tabular_table(source: str, task: str, *, label_column: str = "label",
     return TabularTable(frame, target, numeric, categorical, fingerprint, dropped, where, task, label_column, notes)
 
 
-def builtin_tabular_task(name: str) -> str | None:
-    entry = BUILTIN_TABLES.get(name)
-    return entry[0] if entry else None
-
-
 def _read(source: str, hf_split: str, max_rows: int | None, display_name: str | None) -> tuple[pd.DataFrame, str]:
     kind, _, name = source.partition(":")
     where = describe_source(source, display_name)
@@ -168,11 +163,12 @@ def _blank_missing(s: pd.Series) -> pd.Series:
 
 
 def _as_number(s: pd.Series) -> pd.Series | None:
-    """The column as float64 when every present value is a number (CSV cells arrive as text), else None."""
+    """The column as float64 when every present value is a number (CSV cells arrive as text), else None. Infinities
+    become missing values."""
     if pd.api.types.is_bool_dtype(s.dtype):
         return None
     if pd.api.types.is_numeric_dtype(s.dtype):
-        return s.astype(np.float64)
+        return s.astype(np.float64).replace([np.inf, -np.inf], np.nan)
     if isinstance(s.dtype, pd.CategoricalDtype):
         return None
     present = s.dropna()
@@ -181,7 +177,8 @@ def _as_number(s: pd.Series) -> pd.Series | None:
     as_num = pd.to_numeric(present.astype(str).str.strip(), errors="coerce")
     if as_num.isna().any():
         return None
-    return pd.to_numeric(s.map(lambda v: v.strip() if isinstance(v, str) else v), errors="coerce").astype(np.float64)
+    number = pd.to_numeric(s.map(lambda v: v.strip() if isinstance(v, str) else v), errors="coerce")
+    return number.astype(np.float64).replace([np.inf, -np.inf], np.nan)
 
 
 def _label_str(v) -> str:
@@ -291,10 +288,11 @@ def target_standardisation(y: np.ndarray) -> tuple[float, float]:
 
 
 class TabularPreprocessor:
-    """Features → a dense float32 matrix, fitted on one run's training rows: numeric columns median-imputed (with a
-    was-missing indicator for columns missing in those rows) and standardised; categorical columns with missing as
-    its own category, one-hot encoded (rare and unseen categories share an 'infrequent' column). Targets: class codes
-    in the order of `label_names`, or (regression) standardised with the training rows' mean and scale."""
+    """Features → a dense float32 matrix, fitted on one run's training rows: numeric columns median-imputed and
+    standardised, plus a 0/1 was-missing indicator for each column missing in some of those rows; categorical columns
+    with missing as its own category, one-hot encoded (rare and unseen categories share an 'infrequent' column).
+    Targets: class codes in the order of `label_names`, or (regression) standardised with the training rows' mean and
+    scale."""
 
     def __init__(self, numeric: list[str], categorical: list[str], task: str, label_names: list[str] | None = None):
         self.numeric, self.categorical, self.task = list(numeric), list(categorical), task
@@ -304,15 +302,16 @@ class TabularPreprocessor:
 
     def fit(self, table_rows: pd.DataFrame, target) -> "TabularPreprocessor":
         from sklearn.compose import ColumnTransformer
-        from sklearn.impute import SimpleImputer
+        from sklearn.impute import MissingIndicator, SimpleImputer
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
         parts = []
         if self.numeric:
-            parts.append(("num", make_pipeline(
-                SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                StandardScaler()), self.numeric))
+            parts.append(("num", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
+                                               StandardScaler()), self.numeric))
+            # 0/1, not standardised: a column missing in 2 of 275 training rows would put a missing row at 12 σ
+            parts.append(("missing", MissingIndicator(features="missing-only", error_on_new=False), self.numeric))
         if self.categorical:
             parts.append(("cat", make_pipeline(
                 SimpleImputer(strategy="constant", fill_value="missing", keep_empty_features=True),

@@ -1,0 +1,127 @@
+"""Issue 16 in a real browser: a chat experiment from an uploaded JSONL of conversations (a tiny Llama with a chat
+template stands in for SmolLM2) and a tabular one from an uploaded CSV, each planned, launched, watched on Live and
+read on Compare — the chat one with its answers side by side, the tabular one against gradient-boosted trees."""
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.test_browser import CHROMIUM, _loaded, _shot, app_server, browser  # noqa: F401
+from tests.test_browser_upload import _upload
+from training.service.store import Store
+from training.testing import chat_rows, tabular_rows
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium (.ci/run installs it)")]
+
+
+def _fill(page, label: str, value: str) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(value)
+    box.press("Enter")
+    _loaded(page)
+
+
+def _short_grid(page, sizes: str, steps: str) -> None:
+    """One seed, fixed learning rates and a few steps per run: a test's budget, not an experiment's."""
+    _fill(page, "Training-set sizes", sizes)
+    page.get_by_label("Seeds", exact=True).last.fill("1")
+    page.get_by_label("Seeds", exact=True).last.press("Enter")
+    _loaded(page)
+    page.get_by_text("Search each strategy's learning rate").click()
+    _loaded(page)
+    page.get_by_text("steps", exact=True).click()
+    _loaded(page)
+    _fill(page, "Steps per run", steps)
+
+
+def _launch_and_finish(page, store_root: Path, task: str, timeout: float = 300) -> str:
+    page.get_by_role("button", name="Check and estimate").click()
+    page.wait_for_selector("text=Estimated training time", timeout=180_000)
+    _loaded(page)
+    assert not page.get_by_test_id("stAlertContentError").count(), page.get_by_test_id("stAlertContentError").first.inner_text()
+    page.get_by_role("button", name="Launch").click()
+    page.wait_for_url("**/Live", timeout=120_000)
+    _loaded(page)
+    page.wait_for_selector("[data-testid='stProgress']", timeout=60_000)
+    store = Store(store_root)
+    exp = store.experiments()[0]
+    assert exp.config.task == task
+    deadline = time.time() + timeout
+    while time.time() < deadline and any(r.status in ("queued", "running") for r in store.runs(exp.id)):
+        time.sleep(2)
+    runs = store.runs(exp.id)
+    assert all(r.status == "done" for r in runs), [(r.strategy, r.status, r.error) for r in runs]
+    page.reload()
+    _loaded(page)
+    page.wait_for_selector("text=runs done", timeout=60_000)
+    return exp.id
+
+
+def _new_experiment(page, url: str, task_title: str) -> None:
+    page.goto(f"{url}/New_experiment")
+    _loaded(page)
+    page.get_by_text("My own data and model").click()
+    _loaded(page)
+    page.get_by_text(task_title).click()
+    _loaded(page)
+
+
+def test_a_chat_experiment_from_an_uploaded_jsonl_shows_answers_side_by_side(app_server, browser, tiny_chat_dir):  # noqa: F811
+    url, store_root = app_server
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _new_experiment(page, url, "Chat (instruction tuning)")
+    body = page.inner_text("body")
+    assert "head — a chat model's output layer" in body  # refused strategies are named with the reason
+    _upload(page, "support.jsonl", "".join(json.dumps(r) + "\n" for r in chat_rows(60)).encode(), "application/jsonl")
+    page.wait_for_selector("text=60 rows · support.jsonl", timeout=60_000)
+    _loaded(page)
+    assert "Messages column" in page.inner_text("body")
+    page.get_by_text("Local directory").click()
+    _loaded(page)
+    _fill(page, "Directory with config.json, weights and tokenizer", str(tiny_chat_dir))
+    _short_grid(page, "12", "4")
+    _shot(page, "new-experiment-chat.png")
+    _launch_and_finish(page, store_root, "chat")
+    page.wait_for_selector("text=Answers as they improve", timeout=60_000)
+    _shot(page, "live-chat.png")
+
+    page.goto(f"{url}/Compare")
+    _loaded(page)
+    page.wait_for_selector("text=Answers side by side", timeout=120_000)
+    page.wait_for_timeout(1000)
+    body = page.inner_text("body")
+    assert "LIMA" in body and "ROUGE-L" in body  # the chat literature and the overlap score's caveat
+    assert "general chat skill" in body  # the forgetting probe in words
+    _shot(page, "compare-chat.png")
+
+
+def test_a_tabular_experiment_from_an_uploaded_csv_runs_against_gradient_boosted_trees(app_server, browser, tmp_path):  # noqa: F811
+    url, store_root = app_server
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _new_experiment(page, url, "Tabular classification")
+    csv = pd.DataFrame(tabular_rows(300)).to_csv(index=False).encode()
+    _upload(page, "products.csv", csv, "text/csv")
+    page.wait_for_selector("text=300 rows · products.csv", timeout=60_000)
+    _loaded(page)
+    body = page.inner_text("body")
+    assert "Target column" in body and "Built-in MLP (from scratch)" in body
+    assert "full — no pretrained model exists for your table" in body
+    page.get_by_label("Target column", exact=True).click()
+    page.get_by_role("option", name="label", exact=True).click()
+    _loaded(page)
+    _short_grid(page, "40, 120", "20")
+    _shot(page, "new-experiment-tabular.png")
+    _launch_and_finish(page, store_root, "tabular-classification")
+    _shot(page, "live-tabular.png")
+
+    page.goto(f"{url}/Compare")
+    _loaded(page)
+    page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=120_000)
+    page.wait_for_timeout(1000)
+    body = page.inner_text("body")
+    assert "gradient-boosted trees" in body and "Neural network from scratch vs gradient-boosted trees" in body
+    assert "Grinsztajn" in body
+    _shot(page, "compare-tabular.png")
