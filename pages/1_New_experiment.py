@@ -311,7 +311,11 @@ else:
     available = [n for n, cls in STRATEGIES.items() if task in cls.applies_to()]
     refused = {n: why for n in STRATEGIES if (why := TASKS[task].refusal(n))}
     if refused:
-        st.caption("Not offered for this task: " + "; ".join(f"{n} — {why}" for n, why in refused.items()) + ".")
+        by_reason: dict[str, list[str]] = {}
+        for n, why in refused.items():
+            by_reason.setdefault(why, []).append(n)
+        st.caption("Not offered for this task: " + "; ".join(f"{', '.join(ns)} — {why}" for why, ns in by_reason.items())
+                   + ".")
     default_strategies = ("scratch", "full", "lora") if chat else ("scratch", "full", "lora", "head")
     chosen = st.multiselect("Strategies", available, default=[s for s in default_strategies if s in available],
                             key="new_strategies")

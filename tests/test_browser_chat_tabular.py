@@ -108,13 +108,11 @@ def test_a_tabular_experiment_from_an_uploaded_csv_runs_against_gradient_boosted
     _loaded(page)
     body = page.inner_text("body")
     assert "Target column" in body and "Built-in MLP (from scratch)" in body
-    assert "full — no pretrained model exists for your table" in body
-    page.get_by_label("Target column", exact=True).click()
-    page.get_by_role("option", name="label", exact=True).click()
-    _loaded(page)
+    assert "full, lora, qlora, head, freeze, discriminative, lp-ft — no pretrained model exists for your table" in body
     _short_grid(page, "40, 120", "20")
     _shot(page, "new-experiment-tabular.png")
-    _launch_and_finish(page, store_root, "tabular-classification")
+    exp_id = _launch_and_finish(page, store_root, "tabular-classification")
+    assert Store(store_root).experiment_config(exp_id).data.label_column == "label"  # the suggested target
     _shot(page, "live-tabular.png")
 
     page.goto(f"{url}/Compare")

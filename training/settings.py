@@ -16,6 +16,10 @@ from training.errors import ConfigError
 MODES = ("local", "team", "demo")
 
 
+DEFAULT_ALLOWLIST = ("builtin:minilm-l6", "builtin:efficientnet-lite0", "builtin:smollm2-135m-instruct", "builtin:mlp")
+"""The built-in models a demo user may pick unless HEADSTART_MODEL_ALLOWLIST says otherwise."""
+
+
 @dataclass(frozen=True)
 class Settings:
     mode: str = "local"
@@ -68,7 +72,7 @@ class Settings:
     """HEADSTART_DEMO_RUNS_PER_HOUR: run starts per user per hour (resumes count)."""
     demo_presets: tuple[str, ...] = ("quick",)
     """HEADSTART_DEMO_PRESETS: comma-separated presets exempt from the size caps."""
-    model_allowlist: tuple[str, ...] = ("builtin:minilm-l6", "builtin:efficientnet-lite0")
+    model_allowlist: tuple[str, ...] = DEFAULT_ALLOWLIST
     """HEADSTART_MODEL_ALLOWLIST: comma-separated models a demo user may pick."""
 
     @property
@@ -137,5 +141,5 @@ def load_settings(env=None) -> Settings:
         demo_runs_per_hour=_int(env, "HEADSTART_DEMO_RUNS_PER_HOUR", 24, 1),
         demo_presets=tuple(p for p in env.get("HEADSTART_DEMO_PRESETS", "quick").split(",") if p),
         model_allowlist=tuple(m for m in env.get("HEADSTART_MODEL_ALLOWLIST",
-                                                 "builtin:minilm-l6,builtin:efficientnet-lite0").split(",") if m),
+                                                 ",".join(DEFAULT_ALLOWLIST)).split(",") if m),
     )
