@@ -185,7 +185,7 @@ def chatbot_quick() -> ExperimentConfig:
     cfg.sizes = [20, "all"]
     cfg.seeds = [0]
     cfg.budget = BudgetConfig(policy="epochs", epochs=2, min_steps=10, plateau_cap=2.0)
-    cfg.train = TrainConfig(batch_size=4, evals_per_run=3, generations=4, generation_tokens=32)
+    cfg.train = TrainConfig(batch_size=4, evals_per_run=4, generations=4, generation_tokens=32)
     cfg.probes = [ProbeConfig(kind="auto", max_examples=100)]
     cfg.lr_sweep = LRSweepConfig(size=40)  # 9 search runs of 20 steps; shipped (bench/store_lr_search.py)
     return cfg

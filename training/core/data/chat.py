@@ -21,12 +21,14 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from training.core.data.tokenize import _cache_path, _save, tokenizer_key
 from training.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
 
 ROLES = {"system": "system", "user": "user", "assistant": "assistant", "human": "user", "gpt": "assistant"}
 """Role names accepted in data, and the chat-template role each becomes (ShareGPT says human/gpt)."""
@@ -384,6 +386,8 @@ class ChatExamples:
             input_ids[j, : len(r)] = r
             attention[j, : len(r)] = 1
             labels[j, : len(r)] = np.where(m, r, -100)
+        import torch  # here, not at import: the app's pages read this module's built-ins without torch
+
         batch = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention),
                  "labels": torch.from_numpy(labels)}
         non_blocking = device.type == "cuda"
@@ -447,6 +451,8 @@ def encode_chat_table(tokenizer, conversations: list[list[dict]], max_length: in
                       fingerprint: str) -> tuple[ChatExamples, int]:
     """(the encoded conversations, how many were dropped because no assistant token fits in max_length), cached on
     disk by (tokenizer, chat template, data fingerprint, max length) like `tokenize.encode_texts`."""
+    from training.core.data.tokenize import _cache_path, _save, tokenizer_key  # torch: only where encoding runs
+
     template = tokenizer.chat_template or FALLBACK_CHAT_TEMPLATE
     template = template if isinstance(template, str) else json.dumps(template, sort_keys=True)
     template_key = hashlib.sha256(template.encode()).hexdigest()[:16]
