@@ -2,71 +2,18 @@
 template stands in for SmolLM2) and a tabular one from an uploaded CSV, each planned, launched, watched on Live and
 read on Compare — the chat one with its answers side by side, the tabular one against gradient-boosted trees."""
 import json
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from tests.test_browser import CHROMIUM, _loaded, _shot, app_server, browser  # noqa: F401
-from tests.test_browser_upload import _upload
+from tests.test_browser_upload import _fill, _launch_and_finish, _new_experiment, _short_grid, _upload
 from training.service.store import Store
 from training.testing import chat_rows, tabular_rows
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium (.ci/run installs it)")]
-
-
-def _fill(page, label: str, value: str) -> None:
-    box = page.get_by_label(label, exact=True)
-    box.fill(value)
-    box.press("Enter")
-    _loaded(page)
-
-
-def _short_grid(page, sizes: str, steps: str) -> None:
-    """One seed, fixed learning rates and a few steps per run: a test's budget, not an experiment's."""
-    _fill(page, "Training-set sizes", sizes)
-    page.get_by_label("Seeds", exact=True).last.fill("1")
-    page.get_by_label("Seeds", exact=True).last.press("Enter")
-    _loaded(page)
-    page.get_by_text("Search each strategy's learning rate").click()
-    _loaded(page)
-    page.get_by_text("steps", exact=True).click()
-    _loaded(page)
-    _fill(page, "Steps per run", steps)
-
-
-def _launch_and_finish(page, store_root: Path, task: str, timeout: float = 300) -> str:
-    page.get_by_role("button", name="Check and estimate").click()
-    page.wait_for_selector("text=Estimated training time", timeout=180_000)
-    _loaded(page)
-    assert not page.get_by_test_id("stAlertContentError").count(), page.get_by_test_id("stAlertContentError").first.inner_text()
-    page.get_by_role("button", name="Launch").click()
-    page.wait_for_url("**/Live", timeout=120_000)
-    _loaded(page)
-    page.wait_for_selector("[data-testid='stProgress']", timeout=60_000)
-    store = Store(store_root)
-    exp = store.experiments()[0]
-    assert exp.config.task == task
-    deadline = time.time() + timeout
-    while time.time() < deadline and any(r.status in ("queued", "running") for r in store.runs(exp.id)):
-        time.sleep(2)
-    runs = store.runs(exp.id)
-    assert all(r.status == "done" for r in runs), [(r.strategy, r.status, r.error) for r in runs]
-    page.reload()
-    _loaded(page)
-    page.wait_for_selector("text=runs done", timeout=60_000)
-    return exp.id
-
-
-def _new_experiment(page, url: str, task_title: str) -> None:
-    page.goto(f"{url}/New_experiment")
-    _loaded(page)
-    page.get_by_text("My own data and model").click()
-    _loaded(page)
-    page.get_by_text(task_title).click()
-    _loaded(page)
 
 
 def test_a_chat_experiment_from_an_uploaded_jsonl_shows_answers_side_by_side(app_server, browser, tiny_chat_dir):  # noqa: F811

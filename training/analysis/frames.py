@@ -82,7 +82,7 @@ def at_checkpoint(runs: pd.DataFrame, checkpoint: str = "final", metrics: pd.Dat
         if metrics is None:
             raise ValueError("the final model of a run is chosen from its validation rows: pass the metrics")
         has &= keeps_best(out, metrics)
-    for k in EVAL_METRICS:
+    for k in (k for k in EVAL_METRICS if f"best_{k}" in out):  # a frame of another task kind may lack a metric
         out.loc[has, f"eval_{k}"] = out.loc[has, f"best_{k}"]
     has_probe = has & out["probe_best"].notna()
     out.loc[has_probe, "probe_final"] = out.loc[has_probe, "probe_best"]

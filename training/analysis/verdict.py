@@ -133,6 +133,10 @@ def verdict(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFra
             out.append(f"At N={n:,}, {best['strategy']} reaches {metric} {_f(b['mean'])} ({_seeds(b['seeds'])}); there is "
                        f"no comparison with {baseline} at this size: its runs failed the checks above.")
             continue
+        if at["strategy"].nunique() == 1:
+            out.append(f"At N={n:,}, {best['strategy']} reaches {metric} {_f(b['mean'])} "
+                       f"(95% CI {_f(b['low'])}–{_f(b['high'])}, {_seeds(b['seeds'])}).")
+            continue
         if base is None or best["strategy"] == baseline:
             out.append(f"At N={n:,}, {best['strategy']} is best with {metric} {_f(best['metric'])} ({_seeds(b['seeds'])}).")
             continue
@@ -171,12 +175,13 @@ def verdict(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFra
             out.append(f"At N={n:,}, {best['strategy']} is the best ({_seeds(int(best['seeds']))}), and no strategy "
                        "within 2% of it costs fewer training FLOPs.")
     picks = best_by_size(t, higher_is_better)
-    if len(picks) > 1:
+    if len(picks) > 1 and t["strategy"].nunique() > 1:
         out.append("Best by training-set size: " + "; ".join(
             f"N={n:,} → {best}" + (f" (no clear difference from {', '.join(ties)})" if ties else "") for n, best, ties in picks)
             + f" ({_seeds_each(t['seeds'])}).")
     out += _reference_sentences(t, refs, metric, higher_is_better)
-    out += _transfer_sentences(transfer)
+    if t["strategy"].nunique() > 1:  # one strategy (a table's scratch alone): there is nothing to transfer
+        out += _transfer_sentences(transfer)
     fg = t[(t["n_train"] == n) & t["forgetting"].notna() & (t["strategy"] != baseline)]
     if len(fg) > 1:
         most, least = fg.loc[fg["forgetting"].idxmax()], fg.loc[fg["forgetting"].idxmin()]
