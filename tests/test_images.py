@@ -80,9 +80,11 @@ def test_every_task_kind_collates_scores_and_counts_on_tiny_data():
     lm_logits = torch.zeros(1, 3, 4)
     loss = lm.loss(lm_logits, {"input_ids": ids, "attention_mask": torch.ones_like(ids)})
     assert loss.item() == pytest.approx(math.log(4))
-    assert [k.unit for k in TASKS.values()] == ["training examples", "training blocks", "training images"]
-    assert {k: v.primary for k, v in TASKS.items()} == {"text-classification": ("accuracy", True),
-                                                       "causal-lm": ("perplexity", False), IMG: ("accuracy", True)}
+    assert [k.unit for k in TASKS.values()] == ["training examples", "training blocks", "training images",
+                                                "training conversations", "training rows", "training rows"]
+    assert {k: v.primary for k, v in TASKS.items()} == {
+        "text-classification": ("accuracy", True), "causal-lm": ("perplexity", False), IMG: ("accuracy", True),
+        "chat": ("perplexity", False), "tabular-classification": ("accuracy", True), "tabular-regression": ("rmse", False)}
 
 
 def test_strategies_that_do_not_apply_are_refused_with_the_reason():
