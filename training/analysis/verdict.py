@@ -180,7 +180,7 @@ def verdict(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFra
             f"N={n:,} → {best}" + (f" (no clear difference from {', '.join(ties)})" if ties else "") for n, best, ties in picks)
             + f" ({_seeds_each(t['seeds'])}).")
     out += _reference_sentences(t, refs, metric, higher_is_better)
-    if t["strategy"].nunique() > 1:  # one strategy (a table's scratch alone): there is nothing to transfer
+    if any(not str(x).startswith(baseline) for x in t["strategy"].unique()):  # a table's scratch alone: nothing to transfer
         out += _transfer_sentences(transfer)
     fg = t[(t["n_train"] == n) & t["forgetting"].notna() & (t["strategy"] != baseline)]
     if len(fg) > 1:
