@@ -185,8 +185,13 @@ def verdict(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFra
     fg = t[(t["n_train"] == n) & t["forgetting"].notna() & (t["strategy"] != baseline)]
     if len(fg) > 1:
         most, least = fg.loc[fg["forgetting"].idxmax()], fg.loc[fg["forgetting"].idxmin()]
-        out.append(f"Forgetting at N={n:,}: {most['strategy']} forgets most ({_f(most['forgetting'])} of the probe), "
-                   f"{least['strategy']} least ({_f(least['forgetting'])}); {_seeds_each(fg['seeds'])}.")
+        if most["forgetting"] <= 0:  # every probe reading is at or better than the base's
+            out.append(f"Forgetting at N={n:,}: none measured — every strategy's probe is at or better than the base "
+                       f"model's ({least['strategy']} {_f(-least['forgetting'])} better, {most['strategy']} "
+                       f"{_f(-most['forgetting'])}); {_seeds_each(fg['seeds'])}.")
+        else:
+            out.append(f"Forgetting at N={n:,}: {most['strategy']} forgets most ({_f(most['forgetting'])} of the "
+                       f"probe), {least['strategy']} least ({_f(least['forgetting'])}); {_seeds_each(fg['seeds'])}.")
     return out, full
 
 
