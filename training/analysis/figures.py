@@ -165,6 +165,10 @@ def data_needs_figure(summary: pd.DataFrame, metric: str, references: pd.DataFra
                                                "%{customdata[1]:.3f}<br>%{customdata[2]} seed(s)<extra>" + strategy
                                                + "</extra>"))
     fig.update_xaxes(type="log")
+    if metric == "perplexity":  # spans orders of magnitude (a model from scratch at hundreds, fine-tuned ones near 2)
+        fig.update_yaxes(type="log")
+        return _base(fig, f"Data needs: {metric} vs training-set size", "training examples (log scale)",
+                     f"{metric} (log scale)")
     return _base(fig, f"Data needs: {metric} vs training-set size", "training examples (log scale)", metric)
 
 
