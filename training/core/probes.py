@@ -117,29 +117,28 @@ class PerplexityProbe(Probe):
             batch = self.blocks.collate(idx, self.pad_id, device)
             with autocast():
                 logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-            total += lm_loss(logits, batch["input_ids"], batch["attention_mask"], "sum").item()
-            count += int(batch["attention_mask"][:, 1:].sum().item())
+            loss_sum, targets = self._loss_sum(logits, batch)
+            total, count = total + loss_sum, count + targets
         return float(math.exp(min(total / max(count, 1), 50.0)))
 
+    def _loss_sum(self, logits, batch) -> tuple[float, float]:
+        """(summed next-token loss, number of target tokens) of one batch: every real token is a target."""
+        return (lm_loss(logits, batch["input_ids"], batch["attention_mask"], "sum").item(),
+                int(batch["attention_mask"][:, 1:].sum().item()))
 
-class ChatPerplexityProbe(Probe):
+
+class ChatPerplexityProbe(PerplexityProbe):
+    """Perplexity of the answers only: the targets are a chat's assistant tokens (the batch's `labels`)."""
+
     def __init__(self, examples, pad_id: int, what: str):
-        super().__init__(f"perplexity of the answers in {len(examples)} {what}", "probe/chat_perplexity", False)
-        self.examples, self.pad_id = examples, pad_id
+        Probe.__init__(self, f"perplexity of the answers in {len(examples)} {what}", "probe/chat_perplexity", False)
+        self.blocks, self.pad_id = examples, pad_id
 
-    @_eval_mode
-    @torch.no_grad()
-    def measure(self, model, device, autocast) -> float:
+    def _loss_sum(self, logits, batch) -> tuple[float, float]:
         from training.core.evaluate import lm_sequence_losses
 
-        total, count = 0.0, 0.0
-        for idx in length_sorted_batches(self.examples, BATCH):
-            batch = self.examples.collate(idx, self.pad_id, device)
-            with autocast():
-                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-            seq_sum, seq_n = lm_sequence_losses(logits, batch["input_ids"], batch["attention_mask"], batch["labels"])
-            total, count = total + float(seq_sum.sum()), count + float(seq_n.sum())
-        return float(math.exp(min(total / max(count, 1.0), 50.0)))
+        seq_sum, seq_n = lm_sequence_losses(logits, batch["input_ids"], batch["attention_mask"], batch["labels"])
+        return float(seq_sum.sum()), float(seq_n.sum())
 
 
 def build_probes(cfg: ExperimentConfig, tokenizer, cache_dir: Path | None,

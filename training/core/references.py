@@ -30,13 +30,24 @@ TRIVIAL = ("majority", "mean")
 PIXEL_SIDE = 16
 
 
-def _log_loss(proba: np.ndarray, y: np.ndarray) -> float:
+PROBA_FLOOR = 1e-6
+"""Probability given to a class a classifier never saw in its training subset (so the log-loss stays finite)."""
+
+
+def log_loss(proba: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, 1.0))))
 
 
-def _scores(proba: np.ndarray, y: np.ndarray, n_classes: int) -> dict:
+def classification_scores(proba: np.ndarray, y: np.ndarray, n_classes: int) -> dict:
     pred = proba.argmax(axis=1)
-    return {"accuracy": float(np.mean(pred == y)), "macro_f1": macro_f1(y, pred, n_classes), "loss": _log_loss(proba, y)}
+    return {"accuracy": float(np.mean(pred == y)), "macro_f1": macro_f1(y, pred, n_classes), "loss": log_loss(proba, y)}
+
+
+def full_proba(proba: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray:
+    """Probabilities over every class of the task from a classifier that saw only `classes`."""
+    out = np.full((len(proba), n_classes), PROBA_FLOOR)
+    out[:, classes] = proba
+    return out / out.sum(axis=1, keepdims=True)
 
 
 def majority(y_train: np.ndarray, y_eval: np.ndarray, n_classes: int) -> dict:
@@ -45,7 +56,7 @@ def majority(y_train: np.ndarray, y_eval: np.ndarray, n_classes: int) -> dict:
     counts = np.bincount(y_train, minlength=n_classes).astype(float)
     prior = (counts + 1) / (counts.sum() + n_classes)
     proba = np.tile(prior, (len(y_eval), 1))
-    out = _scores(proba, y_eval, n_classes)
+    out = classification_scores(proba, y_eval, n_classes)
     out["accuracy"] = float(np.mean(y_eval == int(np.argmax(counts))))
     return out
 
@@ -85,19 +96,15 @@ def pixels_logreg(x_train, y_train, x_val, y_val, x_eval, y_eval, n_classes: int
 def _fit_select(x_train, y_train, x_val, y_val, x_eval, y_eval, n_classes: int) -> dict:
     from sklearn.linear_model import LogisticRegression
 
-    def full_proba(model, x) -> np.ndarray:
-        proba = np.full((x.shape[0], n_classes), 1e-6)
-        proba[:, model.classes_] = model.predict_proba(x)
-        return proba / proba.sum(axis=1, keepdims=True)
-
     best = None
     for c in C_GRID:
         model = LogisticRegression(C=c, max_iter=2000).fit(x_train, y_train)
-        val_loss = _log_loss(full_proba(model, x_val), y_val)
+        val_loss = log_loss(full_proba(model.predict_proba(x_val), model.classes_, n_classes), y_val)
         if best is None or val_loss < best[0]:
             best = (val_loss, c, model)
     _, c, model = best
-    return {**_scores(full_proba(model, x_eval), y_eval, n_classes), "C": c}
+    proba = full_proba(model.predict_proba(x_eval), model.classes_, n_classes)
+    return {**classification_scores(proba, y_eval, n_classes), "C": c}
 
 
 def reference_rows(data: TaskData, cfg: DataConfig, sizes: list[int], seeds: list[int]) -> list[dict]:

@@ -64,10 +64,6 @@ class TabularMLP(nn.Module):
         out = self.head(self.embed(features))
         return out.squeeze(-1) if self.n_outputs == 1 else out
 
-    def predict_units(self, features: torch.Tensor) -> torch.Tensor:
-        """Regression predictions in the target's own units."""
-        return self.target_mean + self.target_scale * self.forward(features)
-
 
 def build_tabular_model(n_features: int, n_outputs: int, *, seed: int, width: int = DEFAULT_WIDTH,
                         depth: int = DEFAULT_DEPTH, dropout: float | None = None, init: str = "default",

@@ -13,8 +13,7 @@ import warnings
 import numpy as np
 
 from training.core.data.tabular import TabularPreprocessor, TabularTable, target_standardisation
-from training.core.evaluate import macro_f1
-from training.core.references import majority
+from training.core.references import classification_scores, full_proba, log_loss, majority
 
 TABULAR_NAMES = {"majority": "majority class", "mean": "training mean",
                  "gbdt": "gradient-boosted trees (scikit-learn)", "linear": "linear model (logistic / ridge regression)"}
@@ -37,8 +36,6 @@ REFERENCE_THREADS = 1
 """Threads for the trees' and the linear models' native code. The grid is cheap on one thread (diamonds, all 43,152
 training rows: 6.6 s) while two OpenMP threads on 2 cores shared with a training run crawl (57.8 s, measured), and
 the references usually run beside the neural runs."""
-PROBA_FLOOR = 1e-6
-"""Probability given to a class the training subset lacks (the model cannot predict it)."""
 
 
 def tabular_reference_rows(table: TabularTable, train_pool_idx, val_idx, eval_idx,
@@ -95,22 +92,6 @@ def regression_scores(pred: np.ndarray, y: np.ndarray, train_scale: float) -> di
     sst = float(np.sum((y - np.mean(y)) ** 2))
     return {"rmse": math.sqrt(mse), "mae": float(np.mean(np.abs(err))),
             "r2": 1.0 - float(np.sum(err ** 2)) / sst if sst > 0 else 0.0, "loss": mse / train_scale ** 2}
-
-
-def classification_scores(proba: np.ndarray, y: np.ndarray, n_classes: int) -> dict:
-    pred = proba.argmax(axis=1)
-    return {"accuracy": float(np.mean(pred == y)), "macro_f1": macro_f1(y, pred, n_classes), "loss": _log_loss(proba, y)}
-
-
-def _log_loss(proba: np.ndarray, y: np.ndarray) -> float:
-    return float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, 1.0))))
-
-
-def _full_proba(proba: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray:
-    """Probabilities over every class of the table from a model that saw only `classes`."""
-    out = np.full((len(proba), n_classes), PROBA_FLOOR)
-    out[:, classes] = proba
-    return out / out.sum(axis=1, keepdims=True)
 
 
 def _mean_reference(y_train: np.ndarray, y_eval: np.ndarray) -> dict:
@@ -181,7 +162,7 @@ def _staged_output(model, x, rounds: int, regression: bool, n_classes: int) -> n
     staged = model.staged_predict(x) if regression else model.staged_predict_proba(x)
     for i, out in enumerate(staged, 1):
         if i == rounds:
-            return out if regression else _full_proba(out, model.classes_, n_classes)
+            return out if regression else full_proba(out, model.classes_, n_classes)
     raise ValueError(f"the model has fewer than {rounds} rounds")
 
 
@@ -191,7 +172,7 @@ def _staged_losses(model, x, y, regression: bool, n_classes: int):
             yield float(np.mean((pred - y) ** 2))
     else:
         for proba in model.staged_predict_proba(x):
-            yield _log_loss(_full_proba(proba, model.classes_, n_classes), y)
+            yield log_loss(full_proba(proba, model.classes_, n_classes), y)
 
 
 # -- linear model ----------------------------------------------------------------------------------
@@ -224,9 +205,9 @@ def linear_reference(table: TabularTable, parts, label_names: list[str], task: s
         return {**regression_scores(mean + scale * model.predict(x_eval), y_eval, scale), "params": params}
     for c in LOGISTIC_C:
         model = LogisticRegression(C=c, max_iter=2000).fit(x_train, y_train)
-        val_loss = _log_loss(_full_proba(model.predict_proba(x_val), model.classes_, k), y_val)
+        val_loss = log_loss(full_proba(model.predict_proba(x_val), model.classes_, k), y_val)
         if best is None or val_loss < best[0]:
             best = (val_loss, {"C": c}, model)
     _, params, model = best
-    return {**classification_scores(_full_proba(model.predict_proba(x_eval), model.classes_, k), y_eval, k),
+    return {**classification_scores(full_proba(model.predict_proba(x_eval), model.classes_, k), y_eval, k),
             "params": params}
