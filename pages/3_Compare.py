@@ -8,7 +8,9 @@ import streamlit as st
 from training.analysis import figures as F
 from training.analysis.frames import CHECKPOINT_LABELS, CHECKPOINTS
 from training.analysis.generations import SPLIT_WORDS, base_answers, rouge_table, side_by_side
-from training.analysis.report import ANSWERS_NOTE, GENERAL_NOTE, RECOMMEND_RULE, recommendation_lines
+from training.analysis.recommend import rule
+from training.analysis.report import ANSWERS_NOTE, GENERAL_NOTE, recommendation_lines, table_names
+from training.analysis.transfer import has_pretrained, transfer_for_people
 from training.analysis.units import human_flops, human_seconds, probe_skill, readable
 from ui.common import cached_analysis, get_store, pick_experiment, setup_page, show_figure
 from ui.decision import decision_record
@@ -29,18 +31,23 @@ checkpoint = st.sidebar.radio("Score each run by its", list(CHECKPOINTS), format
                               help=" ".join(f"**{CHECKPOINT_LABELS[k]}**: {v}." for k, v in CHECKPOINTS.items())
                               + " Checkpoints are chosen on the validation set, held out of training; the eval set never "
                               "picks anything.")
-a = cached_analysis(exp_id, price, target, checkpoint)
-task = a.config.get("task")
+margin = st.sidebar.number_input(
+    "Equivalence margin", min_value=0.0, value=None, format="%.3f", key="cmp_margin",
+    help="How close to the best counts as 'as good': the 95% interval of the difference must lie inside ± this. "
+         "Default: 0.010 (1 point) for accuracy; 0.02 (2%, relative) for perplexity and RMSE.") or None
+a = cached_analysis(exp_id, price, target, checkpoint, margin)
 note = F.note
 
 failures = [f for f in a.findings if f["severity"] == "failure"]
 warnings = [f for f in a.findings if f["severity"] == "warning"]
 with st.container(border=True, key="cmp_recommendation"):
     st.subheader("Recommendation")
-    for line in recommendation_lines(a)[:-1] if a.recommendation and a.recommendation.rows else recommendation_lines(a):
+    decided = a.recommendation if a.recommendation and a.recommendation.sizes else None
+    for line in recommendation_lines(a)[:-1] if decided else recommendation_lines(a):
         (st.info if line == (a.recommendation.notice if a.recommendation else None) else st.markdown)(line)
-    if a.recommendation and a.recommendation.rows:
-        st.caption(RECOMMEND_RULE + " Every number is a cell of the verdict's table below.")
+    if decided:
+        st.caption(rule(decided) + " Every number is a cell of the verdict's table below; the margin is set in the "
+                   "sidebar.")
 with st.container(border=True, key="cmp_decision"):
     st.subheader("Decision record")
     decision_record(a, exp_id, price)
@@ -51,8 +58,10 @@ with st.container(border=True):
     for f in warnings:
         st.warning(f"{f['message']} {f['advice']}", icon=":material/warning:")
     if not a.findings and not a.summary.empty:
-        st.success("No check failed: every finished run is above the majority class, no training loss went up, "
-                   "no strategy gets worse with more data, and no interval is too wide to decide.")
+        trivial = F.trivial_reference(a.config)
+        st.success("No check failed: " + (f"every finished run is above {trivial}, " if trivial else "")
+                   + "no training loss went up, no strategy gets worse with more data, and no interval is too wide to "
+                   "decide.")
     d = a.info.get("data", {})
     if d:
         eval_from = f"`{d['eval_source']}` (your test set)" if d.get("eval_source") else "a held-out split of the data"
@@ -66,16 +75,14 @@ with st.container(border=True):
         st.markdown(f"- {sentence}")
     if not a.verdict_table.empty:
         with st.expander("The table behind every number in the verdict"):
-            st.dataframe(readable(a.verdict_table, {"metric": f"{a.metric} ({a.checkpoint})",
-                                                    "metric_end": f"{a.metric} at end",
-                                                    "metric_best": f"{a.metric} at best checkpoint"}), hide_index=True)
+            st.dataframe(readable(a.verdict_table, table_names(a)), hide_index=True)
 
 if a.summary.empty:
     st.info("No run has finished yet; charts appear as runs finish. Watch them on **Live**.")
     st.stop()
 
 st.header("Data needs")
-show_figure(F.data_needs_figure(a.summary, a.metric, a.references), note("data_needs", task), key="cmp_data_needs")
+show_figure(F.data_needs_figure(a.summary, a.metric, a.references), note("data_needs", a.config), key="cmp_data_needs")
 
 if not a.generations.empty:
     st.header("Answers side by side")
@@ -101,28 +108,26 @@ x = c1.radio("x-axis", list(F.X_AXES), index=list(F.X_AXES).index("examples"), h
              key="cmp_x")  # a radio wraps its choices onto a second line where the column is narrow
 sizes = sorted(a.metrics["n_train"].unique())
 n = c2.selectbox("Training-set size", sizes, index=len(sizes) - 1, key="cmp_n")
-show_figure(F.curves_figure(a.metrics[a.metrics["n_train"] == n], x=x or "examples"), note("curves", task), key="cmp_curves")
+show_figure(F.curves_figure(a.metrics[a.metrics["n_train"] == n], x=x or "examples"), note("curves", a.config), key="cmp_curves")
 
-st.header("Effective data transferred")
-if a.transfer.empty:
-    st.info("Needs scratch runs at 3 or more training-set sizes (and another strategy) to fit scratch's data curve.")
-else:
-    st.dataframe(a.transfer, hide_index=True, column_config={
-        "d_e": st.column_config.NumberColumn("D_E (examples)", format="%.0f"),
-        "d_e_low": st.column_config.NumberColumn("D_E low", format="%.0f"),
-        "d_e_high": st.column_config.NumberColumn("D_E high", format="%.0f"),
-        "d_t": st.column_config.NumberColumn("D_T = D_E − N", format="%.0f"),
-        "multiplier": st.column_config.NumberColumn("D_E / N", format="%.1f×")})
-    law = a.transfer.attrs.get("law")
-    if law is not None:
-        st.caption(f"Scratch's data curve: L(D) = {law.l_inf:.3f} + {law.a:.3g}·D^(−{law.b:.3f}) (eval loss).")
-st.caption(note("transfer", task))
+if has_pretrained(a.config):  # a table's scratch alone has nothing transferred to measure
+    st.header("Effective data transferred")
+    if a.transfer.empty:
+        reason = a.transfer.attrs.get("reason")
+        st.info(f"Effective data transferred cannot be estimated from these runs: {reason}." if reason else
+                "Needs scratch runs at 3 or more training-set sizes (and another strategy) to fit scratch's data curve.")
+    else:
+        st.dataframe(readable(transfer_for_people(a.transfer)), hide_index=True)
+        law = a.transfer.attrs.get("law")
+        if law is not None:
+            st.caption(f"Scratch's data curve: L(D) = {law.l_inf:.3f} + {law.a:.3g}·D^(−{law.b:.3f}) (eval loss).")
+    st.caption(note("transfer", a.config))
 
 st.header("Compute")
 compute_cols = ["strategy", "n_train", "seeds", "wall_s", "gpu_seconds", "flops", "mfu", "peak_mem_gb", "trainable_params",
                 "cost"] + [c for c in ("flops_with_pretraining", "flops_amortised") if c in a.compute]
 st.dataframe(readable(a.compute[compute_cols], {"cost": f"cost at ${price:.2f}/h"}), hide_index=True)
-st.caption(note("compute", task) + " “—”: does not apply — GPU time and MFU on a CPU run, or no run of that cell on a GPU.")
+st.caption(note("compute", a.config) + " “—”: does not apply — GPU time and MFU on a CPU run, or no run of that cell on a GPU.")
 if a.pretrain:
     p = a.pretrain
     st.info(f"Pretraining (hybrid) cost {human_flops(p['flops'])} and {human_seconds(p['wall_s'])} of training; spread over "
@@ -152,17 +157,18 @@ else:
 
 st.header("Forgetting")
 if a.forgetting.empty:
-    st.info("This experiment has no forgetting probe.")
+    st.info("This experiment has no forgetting probe." if has_pretrained(a.config) else
+            "Nothing to forget: every run here trains from scratch, so there is no base model's skill to lose.")
 else:
     probe_keys = [k for k in a.metrics["key"].unique() if k.startswith("probe/")]
     skill = a.forgetting["probe"].iloc[0]
     st.markdown(f"**The skill tested:** {probe_skill(skill)} — {probe_skill(skill, long=True)}, on data none of the runs "
                 f"trained on. Forgetting is how much of it a strategy loses.")
     show_figure(F.probe_figure(a.metrics, probe_keys[0], a.forgetting["baseline"].iloc[0], x=x or "examples"),
-                note("probe", task), key="cmp_probe")
-    show_figure(F.forgetting_figure(a.forgetting), note("forgetting", task), key="cmp_forgetting")
+                note("probe", a.config), key="cmp_probe")
+    show_figure(F.forgetting_figure(a.forgetting), note("forgetting", a.config), key="cmp_forgetting")
     st.subheader("Learning vs forgetting")
-    show_figure(F.tradeoff_figure(a.runs, a.metric_col, a.metric, a.higher_is_better), note("tradeoff", task),
+    show_figure(F.tradeoff_figure(a.runs, a.metric_col, a.metric, a.higher_is_better), note("tradeoff", a.config),
                 key="cmp_tradeoff")
 
 st.header("Overfitting")
@@ -176,4 +182,4 @@ else:
         st.warning(f"{len(flagged)} run(s) overfit: " + "; ".join(
             f"{r.strategy} N={r.n_train} seed {r.seed} ({r.why})" for r in flagged.itertuples()))
     st.dataframe(readable(a.overfitting.drop(columns=["run_id"])), hide_index=True)
-    st.caption(note("overfitting", task))
+    st.caption(note("overfitting", a.config))

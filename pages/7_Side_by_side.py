@@ -49,6 +49,10 @@ else:
     st.subheader("Every strategy and size both measured")
     st.dataframe(readable(table, {"metric_a": f"A {a.metric}", "low_a": "A 95% low", "high_a": "A 95% high",
                                   "seeds_a": "A seeds", "metric_b": f"B {b.metric}", "low_b": "B 95% low",
-                                  "high_b": "B 95% high", "seeds_b": "B seeds", "difference": "B − A"}), hide_index=True)
-    st.caption("“clear”: the two 95% intervals do not overlap (2+ seeds each); a cell where either experiment's runs "
-               "failed a fairness check is not compared.")
+                                  "high_b": "B 95% high", "seeds_b": "B seeds", "difference": "B − A",
+                                  "difference_low": "B − A, 95% low", "difference_high": "B − A, 95% high"}),
+                 hide_index=True)
+    st.caption("The verdict is the decision's rule: the same when the 95% interval of the difference lies inside the "
+               "margin, one clearly better when it lies above or below zero, otherwise undecided. The two experiments "
+               "share no seeds, so their intervals combine unpaired. A cell where either experiment's runs failed a "
+               "fairness check is not compared.")

@@ -192,6 +192,19 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_recommend(args) -> int:
+    from training.analysis.recommend import rule
+    from training.analysis.report import analyse
+
+    a = analyse(_experiment_store(args), args.experiment_id, checkpoint=args.checkpoint, margin=args.margin)
+    d = a.recommendation
+    if args.format == "json":
+        print(json.dumps(d.to_json(), indent=2))
+    else:
+        print("\n\n".join([*d.sentences, rule(d)] if d.sizes else d.sentences or ["No finished runs yet."]))
+    return 0
+
+
 def cmd_export(args) -> int:
     from training.analysis.results import EXPORT_COLUMNS, run_rows
 
@@ -266,6 +279,17 @@ def _report_args(p):
                    help="score each run's final model (default), its best checkpoint, or its last weights")
 
 
+def _recommend_args(p):
+    _experiment(p)
+    p.add_argument("--format", choices=("json", "md"), default="md",
+                   help="json: the decision table per size (cells, intervals, the pick); md: its sentences")
+    p.add_argument("--checkpoint", choices=("final", "best", "end"), default="final",
+                   help="score each run's final model (default), its best checkpoint, or its last weights")
+    p.add_argument("--margin", type=float, default=None,
+                   help="equivalence margin: in the metric's units for accuracy/F1 (default 0.01), a fraction for "
+                        "perplexity/RMSE (default 0.02 = 2%%)")
+
+
 COMMANDS = {
     "presets": (cmd_presets, "list the built-in presets", None),
     "strategies": (cmd_strategies, "list the strategies with their options, defaults and docs", None),
@@ -277,6 +301,8 @@ COMMANDS = {
     "cancel": (cmd_cancel, "stop a run (it checkpoints first)", _run_id),
     "resume": (cmd_resume, "queue a stopped run again", _run_id),
     "report": (cmd_report, "write the decision report (self-contained HTML or Markdown)", _report_args),
+    "recommend": (cmd_recommend, "what to use at each training-set size, by the one decision rule (json or md)",
+                  _recommend_args),
     "bundle-export": (cmd_bundle_export, "write an experiment as a bundle (config, runs, metrics; no checkpoints)",
                       lambda p: (_experiment(p), p.add_argument("--out", required=True, help="a .json or .json.gz file"))),
     "bundle-import": (cmd_bundle_import, "add a bundle to a store as a new experiment (a record, never trained)",

@@ -79,10 +79,11 @@ def experiment_version(root: str, exp_id: str) -> tuple:
 
 
 @st.cache_resource(max_entries=16, show_spinner="Analysing the experiment…")
-def _cached_analysis(root: str, exp_id: str, price: float, target: float | None, version: str, checkpoint: str = "final"):
+def _cached_analysis(root: str, exp_id: str, price: float, target: float | None, version: str, checkpoint: str = "final",
+                     margin: float | None = None):
     from training.analysis.report import analyse
 
-    return analyse(_store(root), exp_id, price, target, checkpoint)
+    return analyse(_store(root), exp_id, price, target, checkpoint, margin)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Writing the report…")
@@ -92,11 +93,12 @@ def _cached_html_report(root: str, exp_id: str, price: float, version: str) -> s
     return html_report(_cached_analysis(root, exp_id, price, None, version))
 
 
-def cached_analysis(exp_id: str, price: float, target: float | None = None, checkpoint: str = "final"):
-    """`training.analysis.report.analyse`, computed once per experiment state, price, target and scored checkpoint for
-    every session (with 100 runs it takes ~2 s). Shared, not copied: pages must not mutate it."""
+def cached_analysis(exp_id: str, price: float, target: float | None = None, checkpoint: str = "final",
+                    margin: float | None = None):
+    """`training.analysis.report.analyse`, computed once per experiment state, price, target, scored checkpoint and
+    decision margin for every session (with 100 runs it takes ~2 s). Shared, not copied: pages must not mutate it."""
     root = str(store_dir())
-    return _cached_analysis(root, exp_id, price, target, repr(experiment_version(root, exp_id)), checkpoint)
+    return _cached_analysis(root, exp_id, price, target, repr(experiment_version(root, exp_id)), checkpoint, margin)
 
 
 def cached_html_report(exp_id: str, price: float) -> str:

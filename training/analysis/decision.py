@@ -1,103 +1,388 @@
-"""A decision record's answer: which strategy satisfies the constraints a team set, at each training-set size —
-computed from the verdict table, with intervals, so the record says what was measured and how sure it is.
+"""The one decision: for each training-set size, which strategy is best, which are as good as it, which cannot be told
+apart from it, what to use and why — computed once, here. The recommendation, the verdict's sentences, the fairness
+checks' "too wide to decide", the decision record's answer, the report and `python -m training recommend` render
+this table; none of them applies a threshold of its own.
 
-Constraints (all optional): `min_metric` (the eval metric a strategy must reach; for a lower-is-better metric, the
-most it may reach), `max_minutes` (training time per run), `max_cost` (dollars per run at the page's price),
-`max_forgetting` (drop in the base model's probe skill), `n_available` (labelled examples the team has: the
-answer at the largest measured size not above it is the one that applies).
-
-A strategy *meets* the metric constraint when its whole 95% interval does, *may meet* it when only its mean does
-(more seeds would tell), and fails it otherwise. Among the strategies that meet every constraint, the answer is
-chosen by the recommendation's rule (the cheapest of those not clearly worse than the best)."""
+The rule (stated on the page and in the README):
+- **Best**: the highest mean of the eval metric among the strategies whose runs passed the fairness checks (ties on
+  the mean go to the cheaper one in training FLOPs).
+- **As good as the best**: the 95% interval of the *difference* to the best lies inside ±margin (an equivalence
+  test; `MARGINS`: 1 point of accuracy, 2% relative for perplexity and RMSE). **Below the best**: the whole interval
+  is below zero. **Undecided**: anything else — the interval is too wide to tell, e.g. a strategy that failed on one
+  seed; an undecided strategy is never picked as as-good.
+- The difference is paired: by seed where both sides ran the same seeds (the same subsets and eval set), over the
+  per-seed differences (a t-interval); with one seed, or where the seed-paired differences carry no spread, by a
+  paired bootstrap over the eval examples (every run stores its per-example outcomes); for an accuracy without stored
+  outcomes, Newcombe's score interval of two proportions (unpaired, wider). Otherwise there is no interval: undecided.
+- **Pick**: the cheapest (training FLOPs) of the best and the as-good.
+- **A classical reference** (TF-IDF, pixels or trees + a linear model) is recommended instead when the interval of its
+  difference to the best network lies above −margin (as good or better) — it costs seconds of CPU; where every
+  network failed, it is recommended when it is clearly above the trivial baseline (majority class or training mean).
+  The trivial baseline itself is never recommended.
+"""
 from __future__ import annotations
 
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
 import pandas as pd
 
-from training.analysis.recommend import recommend
-from training.analysis.units import human_seconds, plain_name
-from training.service.records import check_constraints
+from training.analysis.stats import (
+    cell_interval,
+    items_size,
+    mean_interval,
+    resampled_metric,
+    resamples,
+    wilson_interval,
+)
+
+MARGINS = {"accuracy": (0.01, "absolute"), "macro_f1": (0.01, "absolute"), "perplexity": (0.02, "relative"),
+           "rmse": (0.02, "relative"), "mae": (0.02, "relative"), "loss": (0.02, "relative")}
+"""The default equivalence margin per metric: (size, kind). Absolute: in the metric's own units (0.01 = 1 point of
+accuracy). Relative: a fraction of the best's mean (0.02 = 2%). Set another with `--margin` or Compare's sidebar."""
+TRIVIAL = ("majority", "mean")
+CLASSICAL = ("tfidf", "pixels", "gbdt", "linear")
+REFERENCE_PREFIX = "reference: "
+
+NAMES = {"majority": "majority class", "mean": "training mean", "tfidf": "TF-IDF + logistic regression",
+         "pixels": "pixels + logistic regression", "gbdt": "gradient-boosted trees", "linear": "linear model"}
 
 
-def constraint_lines(constraints: dict, metric: str, higher: bool) -> list[str]:
-    c = constraints
-    lines = []
-    if "min_metric" in c:
-        lines.append(f"{metric} {'at least' if higher else 'at most'} {c['min_metric']:.3f} (its whole 95% interval)")
-    if "max_minutes" in c:
-        lines.append(f"at most {c['max_minutes']:g} min of training per run")
-    if "max_cost" in c:
-        lines.append(f"at most ${c['max_cost']:g} per run")
-    if "max_forgetting" in c:
-        lines.append(f"forgetting at most {c['max_forgetting']:.3f}")
-    if "n_available" in c:
-        lines.append(f"{c['n_available']:,} labelled examples available")
-    return lines
+def default_margin(metric: str) -> tuple[float, str]:
+    return MARGINS.get(metric, (0.02, "relative"))
 
 
-def decide(vt: pd.DataFrame, constraints: dict, metric: str, higher: bool, price_per_hour: float = 0.0) -> dict:
-    """{"rows": per size [{n_train, answer, meets, may_meet, fails: {strategy: reason}}], "applies_at": the size the
-    team's data matches (or None), "sentence": the answer in words}."""
-    c = check_constraints(constraints)
-    sign = 1 if higher else -1
-    ok = vt[(vt["status"] == "ok") & ~vt["strategy"].str.startswith("reference: ")] if not vt.empty else vt
-    rows = []
-    for n in sorted(int(x) for x in ok["n_train"].unique()) if not ok.empty else []:
-        meets, may, fails = [], [], {}
-        for r in ok[ok["n_train"] == n].itertuples(index=False):
-            why = []
-            if "min_metric" in c:
-                low = r.metric_low if higher else r.metric_high
-                whole = low if not pd.isna(low) else r.metric
-                if sign * (r.metric - c["min_metric"]) < 0:
-                    why.append(f"{metric} {r.metric:.3f} misses {c['min_metric']:.3f}")
-                elif sign * (whole - c["min_metric"]) < 0:
-                    may.append(r.strategy)
-            if "max_minutes" in c and not pd.isna(r.wall_s) and r.wall_s / 60 > c["max_minutes"]:
-                why.append(f"{human_seconds(r.wall_s)} of training per run")
-            if "max_cost" in c and not pd.isna(r.wall_s) and r.wall_s / 3600 * price_per_hour > c["max_cost"]:
-                why.append(f"${r.wall_s / 3600 * price_per_hour:.4f} per run")
-            pretrained = not str(r.strategy).startswith("scratch")  # scratch has no base-model skill to forget
-            if "max_forgetting" in c and pretrained and not pd.isna(r.forgetting) and r.forgetting > c["max_forgetting"]:
-                why.append(f"forgets {r.forgetting:.3f}")
-            if why:
-                fails[r.strategy] = ", ".join(why)
-                if r.strategy in may:
-                    may.remove(r.strategy)
-            elif r.strategy not in may:
-                meets.append(r.strategy)
-        answer = None
-        if meets:
-            rec = recommend(vt[(vt["n_train"] == n) & vt["strategy"].isin(meets)], metric, higher)
-            answer = rec.rows[0] if rec.rows else None
-        rows.append({"n_train": n, "answer": answer, "meets": meets, "may_meet": may, "fails": fails})
-    applies = None
-    if "n_available" in c and rows:
-        below = [r["n_train"] for r in rows if r["n_train"] <= c["n_available"]]
-        applies = max(below) if below else None
-    return {"rows": rows, "applies_at": applies, "constraints": c,
-            "sentence": _sentence(rows, applies, c, metric)}
+# -- the difference between two cells ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Difference:
+    """The 95% interval of sign·(a − b) in the margin's units (positive: a is better), and how it was made."""
+    mean: float
+    low: float
+    high: float
+    method: str
+    """`seeds` (paired t over seeds), `bootstrap` (paired over eval examples), `newcombe` (two proportions)."""
 
 
-def _sentence(rows: list[dict], applies: int | None, c: dict, metric: str) -> str:
-    if not rows:
-        return "No finished runs passed the fairness checks yet: nothing to decide from."
-    if "n_available" in c and applies is None:
-        return (f"The team has {c['n_available']:,} labelled examples, fewer than the smallest size measured "
-                f"({rows[0]['n_train']:,}): this experiment cannot answer for that much data.")
-    at = [r for r in rows if applies is None or r["n_train"] == applies]
-    parts = []
-    for r in at:
-        a = r["answer"]
-        if a is not None:
-            ci = (f"95% CI {a['low']:.3f}–{a['high']:.3f}, {a['seeds']} seeds" if a["seeds"] >= 2
-                  and not pd.isna(a["low"]) else "1 seed, no interval")
-            parts.append(f"At N={r['n_train']:,}: {plain_name(a['strategy'])} (`{a['strategy']}`) meets every "
-                         f"constraint — {metric} {a['mean']:.3f} ({ci}).")
-        elif r["may_meet"]:
-            parts.append(f"At N={r['n_train']:,}: no strategy surely meets them; "
-                         f"{', '.join(plain_name(s) for s in r['may_meet'])} may (its mean does, its 95% interval does "
-                         "not) — add seeds to decide.")
-        else:
-            parts.append(f"At N={r['n_train']:,}: no strategy meets the constraints ("
-                         + "; ".join(f"{s}: {why}" for s, why in r["fails"].items()) + ").")
-    return " ".join(parts)
+@dataclass
+class Sample:
+    """One cell's runs: the metric per seed, the per-example outcomes per seed (None where not stored), and the eval
+    set's size."""
+    values: dict[int, float]
+    items: dict[int, dict | None] = field(default_factory=dict)
+    n_eval: int | None = None
+    code: str | None = None
+    """A reference's code (`majority`, `tfidf`, `gbdt`…); None for a strategy."""
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(list(self.values.values()))) if self.values else math.nan
+
+
+def difference(a: Sample, b: Sample, metric: str, higher: bool, scale: float = 1.0) -> Difference | None:
+    """sign·(a − b) / scale with its 95% interval (see the module docstring for the pairing), or None where no interval
+    can be had. `scale`: 1 for an absolute margin, |best mean| for a relative one."""
+    sign = 1.0 if higher else -1.0
+    scale = scale if scale and math.isfinite(scale) else 1.0
+    common = sorted(set(a.values) & set(b.values))
+    diffs = [sign * (a.values[s] - b.values[s]) / scale for s in common]
+    if _deterministic(a) and len(b.values) >= 2:  # a reference that gave one answer on every seed pairs with each
+        only = next(iter(a.values.values()))
+        diffs = [sign * (only - v) / scale for v in b.values.values()]
+    elif _deterministic(b) and len(a.values) >= 2:
+        only = next(iter(b.values.values()))
+        diffs = [sign * (v - only) / scale for v in a.values.values()]
+    if len(diffs) >= 2 and np.std(diffs) > 0:
+        mean, lo, hi, _ = mean_interval(diffs)
+        return Difference(mean, lo, hi, "seeds")
+    mean = sign * (a.mean - b.mean) / scale
+    ia = [i for i in a.items.values() if items_size(i)]
+    ib = [i for i in b.items.values() if items_size(i)]
+    if ia and ib and len({items_size(i) for i in ia + ib}) == 1:
+        idx = resamples(items_size(ia[0]))
+        da = np.mean([resampled_metric(metric, i, idx) for i in ia], axis=0)
+        db = np.mean([resampled_metric(metric, i, idx) for i in ib], axis=0)
+        d = sign * (da - db) / scale
+        lo, hi = float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))
+        return Difference(mean, min(lo, mean), max(hi, mean), "bootstrap")
+    if metric in ("accuracy",) and a.n_eval and b.n_eval:
+        lo, hi = _newcombe(a.mean, a.n_eval, b.mean, b.n_eval)
+        lo, hi = (lo, hi) if higher else (-hi, -lo)
+        return Difference(mean, lo / scale, hi / scale, "newcombe")
+    return None
+
+
+def independent_difference(a: dict, b: dict, higher: bool, scale: float = 1.0) -> Difference | None:
+    """sign·(a − b) / scale for two cells of *different* experiments (nothing to pair: other seeds, maybe another eval
+    set), from their means and 95% intervals: the half-widths add in quadrature (each side's interval taken as
+    symmetric at its wider half). None where either side has no interval."""
+    sign = 1.0 if higher else -1.0
+    vals = [a.get(k) for k in ("mean", "low", "high")] + [b.get(k) for k in ("mean", "low", "high")]
+    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in vals):
+        return None
+    half = math.hypot(max(a["high"] - a["mean"], a["mean"] - a["low"]), max(b["high"] - b["mean"], b["mean"] - b["low"]))
+    if half <= 0:
+        return None
+    mean = sign * (a["mean"] - b["mean"]) / scale
+    return Difference(mean, mean - half / scale, mean + half / scale, "independent")
+
+
+def _deterministic(s: Sample) -> bool:
+    """A reference that gave one value (on one seed, or the same on every seed): fitted on subsets the seeds do not
+    change, it pairs with each seed of the other side."""
+    return s.code is not None and len(set(s.values.values())) == 1
+
+
+def _newcombe(p1: float, n1: int, p2: float, n2: int) -> tuple[float, float]:
+    """Newcombe's hybrid score interval for p1 − p2 (two proportions, each from its own Wilson interval)."""
+    l1, u1 = wilson_interval(p1, n1)
+    l2, u2 = wilson_interval(p2, n2)
+    d = p1 - p2
+    return (d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
+
+
+# -- the table --------------------------------------------------------------------------------------------------------
+@dataclass
+class Cell:
+    strategy: str
+    """A strategy code, or `reference: NAME` (as the verdict's table names it)."""
+    kind: str
+    """`strategy` or `reference`."""
+    status: str
+    """`ok`, or `FAILED: why` (a fairness check failed: no conclusion is drawn from it)."""
+    mean: float
+    low: float
+    high: float
+    seeds: int
+    flops: float
+    wall_s: float
+    forgetting: float
+    relation: str
+    """best · as good · undecided · below the best · failed · reference (trivial) · as good or better · below · …"""
+    vs_best: Difference | None = None
+    reference_code: str | None = None
+
+
+@dataclass
+class SizeDecision:
+    n_train: int
+    best: str | None
+    as_good: list[str]
+    undecided: list[str]
+    below: list[str]
+    failed: list[str]
+    recommended: str | None
+    recommended_kind: str | None
+    why: str
+    """`cheapest as good`, `best`, `reference as good`, `reference above trivial`, `none`."""
+    cells: list[Cell]
+    sentence: str = ""
+
+    def cell(self, strategy: str) -> Cell | None:
+        return next((c for c in self.cells if c.strategy == strategy), None)
+
+
+@dataclass
+class DecisionTable:
+    metric: str
+    higher_is_better: bool
+    margin: float
+    margin_kind: str
+    sizes: list[SizeDecision]
+    notice: str | None = None
+    """Partial results while runs are going."""
+    probe: str | None = None
+
+    def at(self, n: int) -> SizeDecision | None:
+        return next((s for s in self.sizes if s.n_train == n), None)
+
+    @property
+    def sentences(self) -> list[str]:
+        return ([self.notice] if self.notice else []) + [s.sentence for s in self.sizes]
+
+    def to_json(self) -> dict:
+        """The machine-readable decision (`python -m training recommend --format json`)."""
+        def num(x):
+            return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
+
+        def cell(c: Cell) -> dict:
+            return {"strategy": c.strategy, "kind": c.kind, "status": c.status, "relation": c.relation,
+                    "mean": num(c.mean), "low": num(c.low), "high": num(c.high), "seeds": int(c.seeds),
+                    "flops": num(c.flops), "wall_s": num(c.wall_s), "forgetting": num(c.forgetting),
+                    "vs_best": None if c.vs_best is None else {"low": num(c.vs_best.low), "high": num(c.vs_best.high),
+                                                               "mean": num(c.vs_best.mean), "method": c.vs_best.method}}
+        return {"metric": self.metric, "higher_is_better": self.higher_is_better, "margin": self.margin,
+                "margin_kind": self.margin_kind, "notice": self.notice,
+                "sizes": [{"n_train": s.n_train, "best": s.best, "as_good": s.as_good, "undecided": s.undecided,
+                           "below": s.below, "failed": s.failed, "recommended": s.recommended,
+                           "recommended_kind": s.recommended_kind, "why": s.why, "sentence": s.sentence,
+                           "cells": [cell(c) for c in s.cells]} for s in self.sizes]}
+
+    def table(self) -> pd.DataFrame:
+        """One row per cell: what the verdict's table shows, with the difference to the best and the relation."""
+        rows = []
+        for s in self.sizes:
+            for c in s.cells:
+                d = asdict(c)
+                d.pop("vs_best")
+                d.pop("kind")
+                d.pop("reference_code")
+                rows.append({**d, "n_train": s.n_train,
+                             "vs_best_low": c.vs_best.low if c.vs_best else math.nan,
+                             "vs_best_high": c.vs_best.high if c.vs_best else math.nan})
+        return pd.DataFrame(rows)
+
+
+def samples(runs: pd.DataFrame, refs: pd.DataFrame, metric_col: str) -> dict[tuple[str, int], Sample]:
+    """Every cell's per-seed metric and per-example outcomes: grid runs (finished) and reference rows."""
+    out: dict[tuple[str, int], Sample] = {}
+    metric = metric_col.removeprefix("eval_")
+    if runs is not None and not runs.empty:
+        done = runs[(runs["status"] == "done") & runs[metric_col].notna()]
+        for (strategy, n), g in done.groupby(["strategy", "n_train"], sort=True):
+            items = g["eval_items"] if "eval_items" in g else pd.Series([None] * len(g), index=g.index)
+            n_eval = int(g["eval_examples"].max()) if "eval_examples" in g and g["eval_examples"].notna().any() else None
+            out[(strategy, int(n))] = Sample({int(s): float(v) for s, v in zip(g["seed"], g[metric_col], strict=True)},
+                                             {int(s): (i if isinstance(i, dict) else None)
+                                              for s, i in zip(g["seed"], items, strict=True)}, n_eval)
+    if refs is not None and not refs.empty and metric in refs:
+        r = refs[refs[metric].notna()]
+        for (code, n), g in r.groupby(["reference", "n_train"], sort=True):
+            name = REFERENCE_PREFIX + g["name"].iloc[0]
+            items = g["items"] if "items" in g else pd.Series([None] * len(g), index=g.index)
+            n_eval = int(g["eval_examples"].max()) if "eval_examples" in g and g["eval_examples"].notna().any() else None
+            out[(name, int(n))] = Sample({int(s): float(v) for s, v in zip(g["seed"], g[metric], strict=True)},
+                                         {int(s): (i if isinstance(i, dict) else None)
+                                          for s, i in zip(g["seed"], items, strict=True)}, n_eval, str(code))
+    return out
+
+
+def decide(cells: pd.DataFrame, sample_of: dict[tuple[str, int], Sample], metric: str, higher: bool,
+           margin: float | None = None, progress: tuple[int, int] | None = None, probe: str | None = None) -> DecisionTable:
+    """The decision per size from `cells` (one row per strategy and size, and per reference: strategy, n_train,
+    metric, metric_low, metric_high, seeds, flops, wall_s, forgetting, status — see `verdict.verdict_table`) and the
+    cells' samples (for the paired differences). `margin`: in the metric's units (absolute) or as a fraction
+    (relative), default `MARGINS`."""
+    m_default, kind = default_margin(metric)
+    margin = m_default if margin is None else check_margin(margin, metric)
+    sign = 1.0 if higher else -1.0
+    notice = None
+    if progress is not None and progress[0] < progress[1]:
+        notice = (f"Partial results ({progress[0]} of {progress[1]} runs finished): this covers the finished runs only "
+                  "and will change as the rest finish.")
+    out = DecisionTable(metric, higher, margin, kind, [], notice, probe)
+    if cells is None or cells.empty:
+        return out
+    is_ref = cells["strategy"].str.startswith(REFERENCE_PREFIX)
+    for n in sorted(int(x) for x in cells["n_train"].unique()):
+        at = cells[cells["n_train"] == n]
+        out.sizes.append(_decide_size(n, at, is_ref[at.index], sample_of, metric, sign, margin, kind))
+    return out
+
+
+def check_margin(margin: float, metric: str) -> float:
+    """A margin the user set (CLI `--margin`, Compare's sidebar): above 0, below 1 (a fraction, or a proportion's
+    points)."""
+    from training.errors import ConfigError
+
+    try:
+        m = float(margin)
+    except (TypeError, ValueError):
+        raise ConfigError(f"the equivalence margin must be a number, not {margin!r}") from None
+    if not (0 < m < 1):
+        size, kind = default_margin(metric)
+        raise ConfigError(f"the equivalence margin must lie between 0 and 1, not {margin!r} (for {metric} it is "
+                          + (f"in the metric's units, default {size:g}" if kind == "absolute" else
+                             f"a fraction of the best's value, default {size:g} = {size:.0%}") + ")")
+    return m
+
+
+def _num(x) -> float:
+    return math.nan if x is None or pd.isna(x) else float(x)
+
+
+def _decide_size(n, at, ref_mask, sample_of, metric, sign, margin, kind) -> SizeDecision:
+    cells: list[Cell] = []
+    for r, ref in zip(at.to_dict("records"), ref_mask, strict=True):
+        s = sample_of.get((r["strategy"], n))
+        lo, hi = _num(r.get("metric_low")), _num(r.get("metric_high"))
+        if ref and s is not None:
+            lo, hi = cell_interval(metric, list(s.values.values()), [i for i in s.items.values() if i], s.n_eval)
+        seeds = len(s.values) if s is not None else (0 if pd.isna(r.get("seeds")) else int(r["seeds"]))
+        status = "ok" if r["status"] in ("ok", "reference") else str(r["status"])
+        cells.append(Cell(r["strategy"], "reference" if ref else "strategy", status, _num(r["metric"]), lo, hi,
+                          seeds, _num(r.get("flops")), _num(r.get("wall_s")), _num(r.get("forgetting")),
+                          "failed" if status != "ok" else "reference" if ref else "",
+                          reference_code=s.code if s is not None else None))
+    nets = [c for c in cells if c.kind == "strategy" and c.status == "ok" and not math.isnan(c.mean)]
+    failed = [c.strategy for c in cells if c.kind == "strategy" and c.status != "ok"]
+    refs = [c for c in cells if c.kind == "reference" and not math.isnan(c.mean)]
+
+    def cost(c: Cell) -> float:
+        return c.flops if math.isfinite(c.flops) and c.flops > 0 else math.inf
+
+    def diff(a: Cell, b: Cell, scale: float) -> Difference | None:
+        sa, sb = sample_of.get((a.strategy, n)), sample_of.get((b.strategy, n))
+        if sa is None or sb is None:
+            return None
+        return difference(sa, sb, metric, sign > 0, scale)
+
+    best = min(nets, key=lambda c: (-sign * round(c.mean, 9), cost(c))) if nets else None
+    as_good, undecided, below = [], [], []
+    if best is not None:
+        best.relation = "best"
+        scale = abs(best.mean) if kind == "relative" else 1.0
+        for c in nets:
+            if c is best:
+                continue
+            c.vs_best = diff(c, best, scale)
+            c.relation = relation(c.vs_best, margin)
+            {"as good": as_good, "undecided": undecided, "below the best": below}[c.relation].append(c.strategy)
+        for c in refs:
+            c.vs_best = diff(c, best, scale)
+            code = c.reference_code
+            if code in TRIVIAL:
+                c.relation = "trivial baseline"
+            elif c.vs_best is not None and c.vs_best.low >= -margin:
+                c.relation = "as good or better"
+            elif c.vs_best is not None and c.vs_best.high < 0:
+                c.relation = "below the best network"
+            else:
+                c.relation = "undecided"
+        group = [best] + [c for c in nets if c.strategy in as_good]
+        pick = min(group, key=lambda c: (cost(c), -sign * c.mean))
+        classical = [c for c in refs if c.relation == "as good or better"]
+        if classical:
+            ref = max(classical, key=lambda c: sign * c.mean)
+            return SizeDecision(n, best.strategy, as_good, undecided, below, failed, ref.strategy, "reference",
+                                "reference as good", cells)
+        why = "cheapest as good" if pick is not best else "best"
+        return SizeDecision(n, best.strategy, as_good, undecided, below, failed, pick.strategy, "strategy", why, cells)
+    # every network failed (or none finished): a classical reference clearly above the trivial baseline
+    trivial = next((c for c in refs if c.reference_code in TRIVIAL), None)
+    above = []
+    for c in refs:
+        if c is trivial or c.reference_code in TRIVIAL:
+            c.relation = "trivial baseline"
+            continue
+        scale = abs(trivial.mean) if trivial is not None and kind == "relative" else 1.0
+        d = diff(c, trivial, scale) if trivial is not None else None
+        c.relation = "above the trivial baseline" if d is not None and d.low > 0 else "not clearly above the trivial baseline"
+        if d is not None and d.low > 0:
+            above.append(c)
+    if above:
+        ref = max(above, key=lambda c: sign * c.mean)
+        return SizeDecision(n, None, [], [], [], failed, ref.strategy, "reference", "reference above trivial", cells)
+    return SizeDecision(n, None, [], [], [], failed, None, None, "none", cells)
+
+
+def relation(d: Difference | None, margin: float) -> str:
+    """A strategy's place against the best, from the interval of its difference (positive = better)."""
+    if d is None or math.isnan(d.low) or math.isnan(d.high):
+        return "undecided"
+    if d.low >= -margin and d.high <= margin:
+        return "as good"
+    if d.high < 0:
+        return "below the best"
+    return "undecided"
+

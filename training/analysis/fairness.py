@@ -5,19 +5,17 @@ Each check returns findings — {kind, severity, strategy, n_train, message, adv
 nothing (at or below the majority class), runs whose training loss went up, a baseline curve that falls
 as data grows. A `warning` qualifies a conclusion without voiding it: an interval too wide to decide, a
 run that was still improving at its cap, a learning rate nobody tuned on this data.
+
+"Not clearly above the trivial baseline" and "gets worse with more data" use the decision's one comparison
+(`decision.difference`: the 95% interval of a paired difference); "too wide to decide" is rendered from the decision
+table's undecided cells (`undecided_findings`). No check here has a threshold of its own for a metric's noise.
 """
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
-from training.analysis.stats import clearly_different
+from training.analysis.decision import REFERENCE_PREFIX, DecisionTable, default_margin, difference, samples
 
-WIDE = 0.10
-"""A 95% interval wider than this (metric units, for metrics in [0, 1]) is too wide to decide on."""
-DROP = 0.02
-"""A fall in a metric in [0, 1] larger than this from one size to the next is not noise (one seed)."""
 ROSE = 0.10
 """Training loss ending more than this (relative) above its first logged value means training went wrong."""
 
@@ -25,14 +23,6 @@ ROSE = 0.10
 def _finding(kind: str, severity: str, strategy: str | None, n: int | None, message: str, advice: str) -> dict:
     return {"kind": kind, "severity": severity, "strategy": strategy, "n_train": None if n is None else int(n),
             "message": message, "advice": advice}
-
-
-def majority_margin(majority: float, n_eval: int | None) -> float:
-    """How far above the majority-class rate a run must be to count as above it: two standard errors of a
-    proportion on the eval set (a run within that could be the majority class plus sampling noise)."""
-    if not n_eval:
-        return 0.01
-    return max(0.005, 2 * math.sqrt(majority * (1 - majority) / n_eval))
 
 
 def reference_summary(refs: pd.DataFrame) -> pd.DataFrame:
@@ -72,7 +62,7 @@ def _why_no_learning(strategy: str, n: int, runs: pd.DataFrame, info: dict) -> s
             "what held it back.")
     if strategy.split("×")[0] == "scratch":
         text += (f" A randomly initialised network usually needs far more than N={n:,} examples: read the fine-tuned "
-                 "runs against the majority-class and TF-IDF references instead, or add larger sizes.")
+                 "runs against the reference lines (the trivial baseline and the classical model) instead, or add larger sizes.")
     return text
 
 
@@ -80,7 +70,6 @@ def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, su
                metric: str, higher_is_better: bool, baseline: str = "scratch") -> list[dict]:
     """Every finding for one experiment's grid (runs at the analysed checkpoint)."""
     out: list[dict] = []
-    bounded = metric in ("accuracy", "macro_f1")
     # -- runs that failed outright --------------------------------------------------------------------
     for (strategy, n), g in runs.groupby(["strategy", "n_train"], sort=True):
         failed = g[g["status"] == "failed"]
@@ -89,33 +78,33 @@ def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, su
             out.append(_finding("failed", "failure", strategy, n,
                                 f"{strategy} at N={n:,}: {len(failed)} of {len(g)} run(s) failed — {error}",
                                 "Open the run on Live for its error; the verdict leaves this cell out."))
-    # -- at or below the majority class ---------------------------------------------------------------
-    ref = reference_summary(refs)
-    maj = ref[ref["reference"] == "majority"].set_index("n_train") if not ref.empty else pd.DataFrame()
-    if metric == "accuracy" and not maj.empty:
-        for row in summary.itertuples():
-            if row.n_train not in maj.index:
-                continue
-            m = float(maj.loc[row.n_train, "accuracy"])
-            margin = majority_margin(m, int(maj.loc[row.n_train, "eval_examples"] or 0))
-            if row.mean <= m + margin:
-                out.append(_finding(
-                    "at_majority", "failure", row.strategy, row.n_train,
-                    f"{row.strategy} at N={row.n_train:,} is not above the majority class: accuracy {row.mean:.3f} "
-                    f"against {m:.3f} for always answering the most frequent class "
-                    f"({row.seeds} seed{'s' if row.seeds != 1 else ''}). It learned "
-                    "nothing beyond the class balance.",
-                    _why_no_learning(row.strategy, row.n_train, runs, info)))
-    mean_ref = ref[ref["reference"] == "mean"].set_index("n_train") if not ref.empty else pd.DataFrame()
-    if metric == "rmse" and not mean_ref.empty:  # a regression that predicts no better than the training mean
-        for row in summary.itertuples():
-            if row.n_train in mean_ref.index and row.mean >= float(mean_ref.loc[row.n_train, "rmse"]):
-                out.append(_finding(
-                    "at_majority", "failure", row.strategy, row.n_train,
-                    f"{row.strategy} at N={row.n_train:,} is not better than always predicting the training mean: "
-                    f"RMSE {row.mean:.4g} against {float(mean_ref.loc[row.n_train, 'rmse']):.4g} "
-                    f"({row.seeds} seed{'s' if row.seeds != 1 else ''}). It learned nothing from the features.",
-                    _why_no_learning(row.strategy, row.n_train, runs, info)))
+    # -- not clearly above the trivial baseline (majority class; training mean for a regression) ---------------------
+    sample_of = samples(runs, refs, f"eval_{metric}")
+    margin, kind = default_margin(metric)
+    trivial_at = {n: (name, s) for (name, n), s in sample_of.items() if s.code in ("majority", "mean")}
+    for row in summary.itertuples():
+        if row.n_train not in trivial_at or (row.strategy, row.n_train) not in sample_of:
+            continue
+        name, base = trivial_at[row.n_train]
+        words = "the training mean" if base.code == "mean" else "the majority class"
+        d = difference(sample_of[(row.strategy, row.n_train)], base, metric, higher_is_better,
+                       abs(base.mean) if kind == "relative" else 1.0)
+        if d is not None and d.low > 0:
+            continue
+        ahead = d.mean > 0 if d is not None else higher_is_better == (row.mean > base.mean)
+        if d is None and ahead:
+            continue  # no interval to judge by: a mean above the baseline is not called a failure
+        gap = (f"; difference {d.mean:+.3f} (95% CI {d.low:+.3f} to {d.high:+.3f})" if kind == "absolute" else
+               f"; difference {d.mean:+.1%} (95% CI {d.low:+.1%} to {d.high:+.1%})") if d is not None else ""
+        out.append(_finding(
+            "at_majority", "failure", row.strategy, row.n_train,
+            f"{row.strategy} at N={row.n_train:,} is {'not clearly' if ahead else 'not'} better than {words}: "
+            f"{metric} {row.mean:.4g} against {base.mean:.4g} for {name.removeprefix(REFERENCE_PREFIX)} "
+            f"({row.seeds} seed{'s' if row.seeds != 1 else ''}{gap}). "
+            + ("Its lead is within the noise: it has not shown that it learned anything beyond "
+               + ("the average." if base.code == "mean" else "the class balance.") if ahead else
+               "It learned nothing beyond " + ("the average." if base.code == "mean" else "the class balance.")),
+            _why_no_learning(row.strategy, row.n_train, runs, info)))
     # -- training loss that went up -----------------------------------------------------------------------
     searched = info.get("lr_source") or {}
     if not metrics.empty:
@@ -132,8 +121,7 @@ def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, su
                     f"{g['value'].iloc[0]:.3f} to {g['value'].iloc[-1]:.3f} — training diverged.",
                     f"Lower its learning rate (now {r['lr']:.3g})"
                     + (" or let the learning-rate search choose it." if searched.get(r["strategy"]) != "searched" else ".")))
-    # -- a curve that falls as data grows -----------------------------------------------------------------
-    sign = 1 if higher_is_better else -1
+    # -- a curve that falls as data grows: the larger size clearly below the smaller one, by more than the margin -----
     learned_nothing = {(f["strategy"], f["n_train"]) for f in out if f["kind"] == "at_majority"}
     for strategy, g in summary.groupby("strategy", sort=False):
         g = g.sort_values("n_train").reset_index(drop=True)
@@ -141,29 +129,20 @@ def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, su
             a, b = g.iloc[i - 1], g.iloc[i]
             if {(strategy, int(a["n_train"])), (strategy, int(b["n_train"]))} & learned_nothing:
                 continue  # noise around nothing learned, already said
-            drop = sign * (a["mean"] - b["mean"])
-            tol = DROP if bounded else DROP * abs(a["mean"])
-            clear = clearly_different(a.to_dict(), b.to_dict())
-            if drop > tol and (clear or min(a["seeds"], b["seeds"]) < 2):
+            sa, sb = sample_of.get((strategy, int(a["n_train"]))), sample_of.get((strategy, int(b["n_train"])))
+            if sa is None or sb is None:
+                continue
+            d = difference(sb, sa, metric, higher_is_better, abs(sa.mean) if kind == "relative" else 1.0)
+            if d is not None and d.high < 0 and d.mean < -margin:
                 is_base = strategy.split("×")[0] == baseline
                 out.append(_finding(
                     "not_monotone", "failure" if is_base else "warning", strategy, int(b["n_train"]),
                     f"{strategy} gets worse with more data: {metric} {a['mean']:.3f} at N={int(a['n_train']):,} but "
-                    f"{b['mean']:.3f} at N={int(b['n_train']):,}.",
+                    f"{b['mean']:.3f} at N={int(b['n_train']):,} (the 95% interval of the change lies below zero).",
                     "More data should not hurt; the larger runs are probably under-trained or diverging (check their "
                     "curves on Compare), or the learning rate suits only the smaller size."
                     + (" The scratch baseline's curve decides the comparison, so it is left out at this size."
                        if is_base else "")))
-    # -- intervals too wide to decide ---------------------------------------------------------------------
-    for row in summary.itertuples():
-        width = row.high - row.low
-        too_wide = width > WIDE if bounded else width > 0.2 * abs(row.mean)
-        if row.seeds >= 2 and too_wide:
-            out.append(_finding(
-                "wide", "warning", row.strategy, row.n_train,
-                f"{row.strategy} at N={row.n_train:,}: the 95% interval spans {row.low:.3f}–{row.high:.3f} over "
-                f"{row.seeds} seeds — too wide to decide on.",
-                "Add seeds or a larger eval set; seeds that disagree this much can also mean an unstable learning rate."))
     # -- still improving at the cap -------------------------------------------------------------------------
     if "until_plateau" in runs:
         plateau = runs[(runs["status"] == "done") & runs["until_plateau"].eq(True)]
@@ -183,6 +162,27 @@ def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, su
             f"{', '.join(untuned)} trained at built-in default learning rates that were measured on other data, "
             "not tuned on this one.",
             "Turn the learning-rate search on (lr_sweep) so each strategy is compared at its own best rate."))
+    return out
+
+
+def undecided_findings(decision: DecisionTable) -> list[dict]:
+    """"Too wide to decide", rendered from the decision table: each strategy whose difference to the best has an
+    interval too wide to say whether it is as good."""
+    out = []
+    for s in decision.sizes:
+        for name in s.undecided:
+            c = s.cell(name)
+            v = c.vs_best
+            span = ("there is no interval of its difference (one seed, and no per-example outcomes stored)" if v is None
+                    else f"the 95% interval of its difference to {s.best} spans "
+                    + (f"{v.low:+.3f} to {v.high:+.3f}" if decision.margin_kind == "absolute" else
+                       f"{v.low:+.1%} to {v.high:+.1%}"))
+            out.append(_finding(
+                "wide", "warning", name, s.n_train,
+                f"{name} at N={s.n_train:,}: {span} over {c.seeds} seed{'s' if c.seeds != 1 else ''} — too wide to tell "
+                f"whether it is as good as {s.best} (within ±" + (f"{decision.margin:.3f}" if decision.margin_kind ==
+                                                                   "absolute" else f"{decision.margin:.0%}") + ").",
+                "Add seeds or a larger eval set; seeds that disagree this much can also mean an unstable learning rate."))
     return out
 
 

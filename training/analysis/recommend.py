@@ -1,153 +1,148 @@
-"""The recommendation: for each training-set size, which strategy to use, by how much it wins, what it costs and
-forgets, and how sure we are — derived from the verdict table only, so every number in it is a table cell.
-
-The rule, stated on the page: among the strategies whose runs passed the fairness checks, take the best by the
-eval metric; every strategy whose 95% interval overlaps the best's (2+ seeds each) is *as good*; recommend the
-one of those that costs the fewest training FLOPs. A classical reference that scores at least as well is named
-first, since it costs seconds. With one seed there are no intervals, so the answer is marked indicative."""
+"""The recommendation in words: one sentence per training-set size, rendered from the decision table
+(`training.analysis.decision`) — what to use, by the one rule, with the numbers of the table's cells: each mean and
+its 95% interval, the interval of each difference to the best, cost and forgetting. Nothing here decides."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
-import pandas as pd
-
-from training.analysis.stats import clearly_different
+from training.analysis.decision import REFERENCE_PREFIX, Cell, DecisionTable, SizeDecision
 from training.analysis.units import human_flops, human_seconds, plain_name, probe_skill
 
 
-@dataclass
-class Recommendation:
-    notice: str | None
-    """Partial results (k of n runs) while runs are going; None when every run has finished."""
-    rows: list[dict] = field(default_factory=list)
-    """Per size: n_train, strategy, mean, low, high, seeds, as_good (list), vs_scratch, flops, wall_s, forgetting,
-    sure (clear / tied / indicative / none), sentence."""
-
-    @property
-    def sentences(self) -> list[str]:
-        return ([self.notice] if self.notice else []) + [r["sentence"] for r in self.rows]
+def fmt(x: float) -> str:
+    """A metric value as every sentence prints it (a cell of the table, rounded)."""
+    return f"{x:.3f}" if abs(x) < 100 else f"{x:,.1f}"
 
 
-def _cell(t: pd.DataFrame, strategy: str, n: int) -> dict | None:
-    r = t[(t["strategy"] == strategy) & (t["n_train"] == n)]
-    if r.empty:
-        return None
-    r = r.iloc[0].to_dict()
-    return {**r, "mean": r["metric"], "low": r["metric_low"], "high": r["metric_high"],
-            "seeds": int(r["seeds"]) if not pd.isna(r["seeds"]) else 1}
+def fmt_diff(x: float, kind: str) -> str:
+    """A difference in the margin's units: points of the metric (absolute) or a percentage (relative)."""
+    return f"{x:+.3f}" if kind == "absolute" else f"{x:+.1%}"
 
 
-def _f(x: float) -> str:
-    return f"{x:.3f}"
+def margin_words(d: DecisionTable) -> str:
+    return (f"±{d.margin:.3f} {d.metric}" if d.margin_kind == "absolute" else f"±{d.margin:.0%} of the best's {d.metric}")
 
 
-def _ci(c: dict) -> str:
-    k = c["seeds"]
-    if k >= 2 and not (pd.isna(c["low"]) or pd.isna(c["high"])):
-        return f"95% CI {_f(c['low'])}–{_f(c['high'])}, {k} seeds"
-    return "1 seed, no interval"
+def name(strategy: str) -> str:
+    """`full` → "full fine-tuning (`full`)"; a reference by its name."""
+    if strategy.startswith(REFERENCE_PREFIX):
+        return f"the classical {strategy.removeprefix(REFERENCE_PREFIX)}"
+    return f"{plain_name(strategy)} (`{strategy}`)"
 
 
-def recommend(vt: pd.DataFrame, metric: str, higher: bool, progress: tuple[int, int] | None = None,
-              probe: str | None = None, planned_seeds: int | None = None) -> Recommendation:
-    """See the module docstring. `vt`: the verdict table (with its reference rows); `progress`: (finished, total)
-    grid runs; `probe`: the forgetting probe's key; `planned_seeds`: seeds per cell in the config."""
-    notice = None
-    if progress is not None and progress[0] < progress[1]:
-        notice = (f"Partial results ({progress[0]} of {progress[1]} runs finished): the recommendation covers the "
-                  "finished runs only and will change as the rest finish.")
-    rec = Recommendation(notice)
-    if vt is None or vt.empty:
-        return rec
-    sign = 1 if higher else -1
-    refs = vt[vt["strategy"].str.startswith("reference: ")]
-    ok = vt[(vt["status"] == "ok")]
-    for n in sorted(int(x) for x in vt.loc[~vt["strategy"].str.startswith("reference: "), "n_train"].unique()):
-        at = ok[ok["n_train"] == n]
-        if at.empty:
-            rec.rows.append({"n_train": n, "strategy": None, "sure": "none",
-                             "sentence": f"**N={n:,}:** no recommendation — every finished run at this size failed the "
-                                         "fairness checks above (or none has finished)."})
-            continue
-        best = _cell(at, at.loc[(at["metric"] * sign).idxmax(), "strategy"], n)
-        cells = {s: _cell(at, s, n) for s in at["strategy"]}
-        as_good = [s for s, c in cells.items() if s != best["strategy"] and min(c["seeds"], best["seeds"]) >= 2
-                   and not clearly_different(best, c)]
-        group = [best["strategy"], *as_good]
-        costs = {s: cells[s].get("flops") for s in group}
-        known = all(c is not None and not pd.isna(c) and c > 0 for c in costs.values())
-        pick = min(group, key=lambda s: (costs[s], -sign * cells[s]["mean"])) if known else best["strategy"]
-        c = cells[pick]
-        ref = _best_reference(refs, n, sign)
-        classical = (ref is not None and "majority" not in ref["strategy"] and sign * (ref["metric"] - c["mean"]) >= 0)
-        if classical:
-            parts = [f"**N={n:,}: use the classical {ref['strategy'].removeprefix('reference: ')}** — {metric} "
-                     f"{_f(ref['metric'])} for seconds of CPU; no neural strategy beats it at this size. Best neural: "
-                     f"{plain_name(pick)} (`{pick}`), {_f(c['mean'])} ({_ci(c)})"]
+def interval(c: Cell) -> str:
+    """"95% CI a–b, k seeds" — or how an interval was had with one seed, or that there is none."""
+    k = f"{c.seeds} seed{'s' if c.seeds != 1 else ''}"
+    if math.isnan(c.low) or math.isnan(c.high):
+        return f"{k}, no interval"
+    where = "" if c.seeds >= 2 else " over the eval set's examples"
+    return f"95% CI {fmt(c.low)}–{fmt(c.high)}{where}, {k}"
+
+
+def versus(c: Cell, d: DecisionTable) -> str:
+    """The difference to the best with its interval: "−0.012, 95% CI −0.020 to −0.004"."""
+    if c.vs_best is None:
+        return "no interval of the difference"
+    v = c.vs_best
+    return f"{fmt_diff(v.mean, d.margin_kind)}, 95% CI {fmt_diff(v.low, d.margin_kind)} to {fmt_diff(v.high, d.margin_kind)}"
+
+
+def _list(cells: list[Cell], d: DecisionTable) -> str:
+    return "; ".join(f"{name(c.strategy)} {fmt(c.mean)} ({versus(c, d)})" for c in cells)
+
+
+def size_sentence(s: SizeDecision, d: DecisionTable) -> str:
+    """The recommendation at one size, every number a cell of `s`."""
+    n = f"N={s.n_train:,}"
+    pick = s.cell(s.recommended) if s.recommended else None
+    best = s.cell(s.best) if s.best else None
+    failed = [s.cell(x) for x in s.failed]
+    if pick is None:
+        why = ("every network at this size failed the fairness checks above" if failed else "no run has finished here")
+        return f"**{n}:** no recommendation — {why}, and no classical reference is clearly above the trivial baseline."
+    parts = []
+    if pick.kind == "reference":
+        parts.append(f"**{n}: use {name(pick.strategy)}** — {d.metric} {fmt(pick.mean)} ({interval(pick)}), for seconds "
+                     "of CPU.")
+        if best is not None:
+            parts.append(f" It is as good as or better than the best network, {name(best.strategy)} at {fmt(best.mean)}: "
+                         f"its difference is {versus(pick, d)}, not below −{_margin(d)}.")
         else:
-            parts = [f"**N={n:,}: use {plain_name(pick)}** (`{pick}`) — {metric} {_f(c['mean'])} ({_ci(c)})"]
-        scratch = cells.get("scratch")
-        vs_scratch = None
-        if pick != "scratch" and scratch is not None:
-            vs_scratch = sign * (c["mean"] - scratch["mean"])
-            clear = min(c["seeds"], scratch["seeds"]) >= 2 and clearly_different(c, scratch)
-            parts.append(f", {_f(abs(vs_scratch))} {_better(vs_scratch >= 0, higher)} training from scratch "
-                         f"({_f(scratch['mean'])}{'' if clear else '; intervals overlap'})")
-        elif pick == "scratch":
-            others = [s for s in cells if s != "scratch"]
-            if others:
-                o = max(others, key=lambda s: sign * cells[s]["mean"])
-                parts.append(f", {_f(abs(c['mean'] - cells[o]['mean']))} "
-                             f"{_better(sign * (c['mean'] - cells[o]['mean']) >= 0, higher)} the best "
-                             f"pretrained strategy ({plain_name(o)}, {_f(cells[o]['mean'])})")
-        parts.append(".")
-        if pick != best["strategy"]:
-            ratio = c["flops"] / cells[best["strategy"]]["flops"]
-            parts.append(f" {plain_name(best['strategy']).capitalize()} scores {_f(best['mean'])}, not clearly "
-                         f"better (95% intervals overlap), for {1 / ratio:.1f}× the training compute.")
-        elif as_good:
-            parts.append(f" As good within the 95% intervals: {', '.join(plain_name(s) for s in as_good)}.")
-        cost = []
-        if not pd.isna(c.get("wall_s")):
-            cost.append(f"{human_seconds(c['wall_s'])} of training per run")
-        if not pd.isna(c.get("flops")):
-            cost.append(f"{human_flops(c['flops'])}")
+            trivial = next((c for c in s.cells if c.relation == "trivial baseline"), None)
+            parts.append(" Every network at this size failed the fairness checks above ("
+                         + ", ".join(f"`{c.strategy}`" for c in failed) + ")"
+                         + (f"; it is clearly better than the {trivial.strategy.removeprefix(REFERENCE_PREFIX)} "
+                            f"({fmt(trivial.mean)})." if trivial is not None else "."))
+    else:
+        parts.append(f"**{n}: use {name(pick.strategy)}** — {d.metric} {fmt(pick.mean)} ({interval(pick)}).")
+        if pick is not best:
+            ratio = pick.flops / best.flops if best.flops and math.isfinite(best.flops) else math.nan
+            parts.append(f" The best, {name(best.strategy)}, scores {fmt(best.mean)}; {plain_name(pick.strategy)} is as "
+                         f"good by the rule — difference {versus(pick, d)}, inside {margin_words(d)}"
+                         + (f" — for {ratio:.1%} of its training compute." if math.isfinite(ratio) else "."))
+        others = [s.cell(x) for x in s.as_good if x != pick.strategy]
+        if others:
+            parts.append(f" Also as good: {_list(others, d)}.")
+    undecided = [s.cell(x) for x in s.undecided]
+    if undecided:
+        parts.append(f" Undecided (the interval of the difference to the best is too wide to tell): {_list(undecided, d)}.")
+    below = [s.cell(x) for x in s.below]
+    if below:
+        parts.append(f" Below the best: {_list(below, d)}.")
+    classical = [c for c in s.cells if c.kind == "reference" and c is not pick and c.relation != "trivial baseline"
+                 and c.vs_best is not None]
+    if classical and best is not None:
+        parts.append(" Classical reference" + ("s" if len(classical) > 1 else "") + ": "
+                     + "; ".join(f"{c.strategy.removeprefix(REFERENCE_PREFIX)} {fmt(c.mean)} ({c.relation}: "
+                                 f"{versus(c, d)})" for c in classical) + ".")
+    if failed and best is not None:
+        parts.append(" Left out (a fairness check failed): " + ", ".join(f"`{c.strategy}`" for c in failed) + ".")
+    if pick.kind == "strategy":
+        cost = [x for x in (human_seconds(pick.wall_s) + " of training per run" if math.isfinite(pick.wall_s) else None,
+                            human_flops(pick.flops) if math.isfinite(pick.flops) else None) if x]
         if cost:
             parts.append(f" Cost: {', '.join(cost)}.")
-        fg = c.get("forgetting")
-        if fg is not None and not pd.isna(fg) and pick != "scratch":
-            parts.append(f" Forgetting: the base model's {probe_skill(probe)} score drops by {_f(fg)}." if fg > 0.005
-                         else f" Forgetting: none measurable in the base model's {probe_skill(probe)} ({_f(fg)}).")
-        if c["seeds"] < 2:
-            sure, how = "indicative", (" How sure: indicative only — 1 seed finished, so no interval"
-                                      + (f"; the other {planned_seeds - 1} seeds will give one." if planned_seeds
-                                         and planned_seeds > 1 else "; add seeds for 95% intervals."))
-        elif len(cells) == 1:
-            sure, how = "clear", f" How sure: {c['seeds']} seeds, but it is the only strategy finished at this size."
-        elif pick == best["strategy"] and not as_good:
-            sure, how = "clear", f" How sure: clearly ahead of every other strategy at {c['seeds']} seeds."
-        else:
-            sure, how = "tied", (" How sure: not separable from the others named, at "
-                                 f"{min(cells[s]['seeds'] for s in group)} seeds — chosen as the cheapest of them.")
-        parts.append(how)
-        rec.rows.append({"n_train": n, "strategy": pick, "mean": c["mean"], "low": c["low"], "high": c["high"],
-                         "seeds": c["seeds"], "as_good": [s for s in group if s != pick], "vs_scratch": vs_scratch,
-                         "flops": c.get("flops"), "wall_s": c.get("wall_s"), "forgetting": fg, "sure": sure,
-                         "classical": ref["strategy"].removeprefix("reference: ") if classical else None,
-                         "sentence": "".join(parts)})
-    return rec
+        fg = pick.forgetting
+        if math.isfinite(fg) and not pick.strategy.startswith("scratch"):  # scratch never had the skill to forget
+            skill = probe_skill(d.probe)
+            parts.append(f" Forgetting: the base model's {skill} score drops by {fmt(fg)}." if fg > 0
+                         else f" Forgetting: none measured — the base model's {skill} score is {fmt(-fg)} better.")
+    parts.append(" " + how_sure(s, pick))
+    return "".join(parts)
 
 
-def _better(better: bool, higher: bool) -> str:
-    if higher:
-        return "above" if better else "below"
-    return "lower (better) than" if better else "higher (worse) than"
+def _margin(d: DecisionTable) -> str:
+    return f"{d.margin:.3f}" if d.margin_kind == "absolute" else f"{d.margin:.0%}"
 
 
-def _best_reference(refs: pd.DataFrame, n: int, sign: int) -> dict | None:
-    at = refs[(refs["n_train"] == n) & refs["metric"].notna()]
-    if at.empty:
-        return None
-    r = at.loc[(at["metric"] * sign).idxmax()]
-    return r.to_dict() if not math.isnan(r["metric"]) else None
+def how_sure(s: SizeDecision, pick: Cell) -> str:
+    seeds = pick.seeds
+    basis = f"{seeds} seeds" if seeds >= 2 else "1 seed (intervals from the eval set's examples, not from seeds)"
+    if pick.kind == "reference":
+        return f"How sure: the reference against the networks' {basis}."
+    if s.undecided:
+        return (f"How sure: not yet — {len(s.undecided)} strateg{'y' if len(s.undecided) == 1 else 'ies'} cannot be "
+                f"told apart from the best at {basis}; add seeds to decide.")
+    if s.as_good:
+        return f"How sure: tied with the others named as good at {basis} — chosen as the cheapest of them."
+    if len([c for c in s.cells if c.kind == "strategy" and c.status == "ok"]) == 1:
+        return f"How sure: {basis}, but it is the only strategy finished at this size."
+    return f"How sure: clearly ahead of every other strategy at {basis}."
+
+
+def render(d: DecisionTable) -> DecisionTable:
+    """Fill in every size's sentence."""
+    for s in d.sizes:
+        s.sentence = size_sentence(s, d)
+    return d
+
+
+def rule(d: DecisionTable) -> str:
+    """The rule in one paragraph, with this experiment's margin."""
+    return (f"How this is chosen: among the strategies whose runs passed the fairness checks, the best by the eval "
+            f"{d.metric}; a strategy is as good as the best when the 95% interval of its difference to the best lies "
+            f"inside {margin_words(d)} (paired by seed, or over the eval set's examples with one seed); the cheapest of "
+            "the best and the as-good in training compute is recommended. One whose interval is too wide to tell is "
+            "undecided and never picked. A classical reference is recommended instead when its difference to the "
+            "best network is not below the margin (or, where every network failed, when it is clearly above the "
+            "trivial baseline).")

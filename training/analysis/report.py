@@ -18,16 +18,17 @@ import plotly.graph_objects as go
 
 from training.analysis import figures as F
 from training.analysis.cost import cost_to_target, pretraining_cost, with_pretraining
-from training.analysis.decision import constraint_lines, decide
+from training.analysis.decision import DecisionTable
 from training.analysis.fairness import check_runs, check_search, failed_cells, reference_summary
 from training.analysis.frames import CHECKPOINTS, at_checkpoint, metrics_frame, references_frame, runs_frame
 from training.analysis.generations import SPLIT_WORDS, base_answers, generations_frame, rouge_table, side_by_side
-from training.analysis.recommend import Recommendation, recommend
+from training.analysis.recommend import rule
+from training.analysis.record import constraint_lines, record_answer
 from training.analysis.stats import summarise
 from training.analysis.tables import compute_table, forgetting_table, lr_search_table, overfitting_table, primary_metric
-from training.analysis.transfer import effective_data
+from training.analysis.transfer import effective_data, has_pretrained, transfer_for_people
 from training.analysis.units import human_number, human_time, probe_skill, readable
-from training.analysis.verdict import verdict
+from training.analysis.verdict import conclude
 from training.service.policy import redact
 from training.service.records import Decision, Experiment
 from training.service.store import Store
@@ -61,22 +62,24 @@ class Analysis:
     checkpoint: str
     """Which checkpoint of each run is scored: `best` (lowest validation loss) or `end`."""
     info: dict
-    recommendation: Recommendation | None = None
-    """Which strategy to use at each size, from the verdict table (see `recommend`)."""
+    recommendation: DecisionTable | None = None
+    """The one decision per size (`decision.decide`), its sentences rendered (`recommend.render`): the
+    recommendation, and the table the verdict, the fairness checks' "too wide" and the decision record render."""
     decision: Decision | None = None
     """The team's decision record, if one was started."""
     decision_answer: dict | None = None
-    """What satisfies the record's constraints (see `decision.decide`)."""
+    """What satisfies the record's constraints (see `record.record_answer`)."""
     generations: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Chat: every grid run's answers to held-out and general prompts (`generations.generations_frame`)."""
 
 
 def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: float | None = None,
-            checkpoint: str = "final") -> Analysis:
+            checkpoint: str = "final", margin: float | None = None) -> Analysis:
     """Every table, the verdict and the inputs of every figure for one experiment. `target`: the eval metric
     to price (default: 95% of the best strategy's at the largest size; 105% for perplexity). `checkpoint`:
     score each run's final model (its end, or its best checkpoint where validation shows that one clearly better),
-    its best checkpoint, or its end (see `frames.CHECKPOINTS`); the verdict's table shows the end and the best."""
+    its best checkpoint, or its end (see `frames.CHECKPOINTS`); the verdict's table shows the end and the best.
+    `margin`: the equivalence margin of the decision (default `decision.MARGINS` for the metric)."""
     exp = store.experiment(exp_id)
     cfg = store.experiment_config(exp_id)
     info = exp.info
@@ -109,19 +112,43 @@ def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: floa
         extra = {s: pre["flops"] for s in set(runs.loc[runs["strategy_name"] != "scratch", "strategy"])} if pre else None
         to_target = cost_to_target(runs, metrics, f"val/{metric}", target, higher, price_per_hour, extra)
     progress = (int(grid["status"].isin(["done", "failed", "cancelled"]).sum()), len(grid))
-    if summary.empty and not findings:
-        text, vt = ["No finished runs yet: the verdict appears when runs finish."], pd.DataFrame()
-    else:
-        text, vt = verdict(summary, compute, forgetting, metric, higher, transfer=transfer, findings=findings, refs=refs,
-                           end=end, best=best, progress=progress, planned_seeds=len(cfg.seeds))
     probe = forgetting["probe"].iloc[0] if not forgetting.empty else None
-    rec = recommend(vt, metric, higher, progress, probe, len(cfg.seeds))
+    text, decided, facts, findings = conclude(runs, refs, summary, metric, higher, compute, forgetting, findings, end,
+                                              best, transfer, progress, probe, len(cfg.seeds), margin)
+    vt = shown_table(facts, decided)
     record = store.decision(exp_id)
-    answer = decide(vt, record.constraints, metric, higher, price_per_hour) if record is not None and not vt.empty else None
+    answer = record_answer(decided, record.constraints, price_per_hour) if record is not None and decided.sizes else None
     return Analysis(exp, cfg.to_dict(), runs, metrics, metric_col, metric, higher, summary, compute, forgetting,
                     overfit, text, vt, lr_table, transfer, target,
-                    to_target, pre, reference_summary(refs), findings, checkpoint, info, rec, record, answer,
+                    to_target, pre, reference_summary(refs), findings, checkpoint, info, decided, record, answer,
                     generations_frame(store, exp_id) if cfg.task == "chat" else pd.DataFrame())
+
+
+def shown_table(facts: pd.DataFrame, decided: DecisionTable) -> pd.DataFrame:
+    """The verdict's table as shown: each cell's facts with the decision's interval (references included), its
+    difference to the best with that interval, and its place (best, as good, undecided, below the best…)."""
+    if facts.empty:
+        return facts
+    d = decided.table()
+    if d.empty:
+        return facts
+    cols = ["strategy", "n_train", "low", "high", "vs_best_low", "vs_best_high", "relation"]
+    t = facts.drop(columns=["metric_low", "metric_high"]).merge(d[cols], on=["strategy", "n_train"], how="left")
+    t = t.rename(columns={"low": "metric_low", "high": "metric_high"})
+    order = ["strategy", "n_train", "metric", "metric_low", "metric_high", "seeds", "vs_best_low", "vs_best_high",
+             "relation", "metric_end", "metric_best", "flops", "wall_s", "forgetting", "status"]
+    return t[order]
+
+
+def table_names(a: Analysis) -> dict:
+    """The verdict table's column headers, in the experiment's metric and margin."""
+    unit = "" if a.recommendation is None or a.recommendation.margin_kind == "absolute" else " (relative)"
+    return {**TABLE_NAMES, "metric": f"{a.metric} ({a.checkpoint})", "vs_best_low": TABLE_NAMES["vs_best_low"] + unit,
+            "vs_best_high": TABLE_NAMES["vs_best_high"] + unit}
+
+
+TABLE_NAMES = {"vs_best_low": "difference to the best, 95% low", "vs_best_high": "difference to the best, 95% high",
+               "relation": "decision", "metric_end": "at end", "metric_best": "at best checkpoint"}
 
 
 def figures(a: Analysis, x: str = "examples") -> list[tuple[str, go.Figure]]:
@@ -224,16 +251,25 @@ def sections(a: Analysis) -> list[tuple[str, str, pd.DataFrame, dict | None]]:
     """(heading, note, table, column renames) after the verdict, in report order; a section whose table is empty is
     left out, so a report never prints an empty section."""
     metric_names = {"metric": f"{a.metric} ({a.checkpoint})", "mean": a.metric}
-    out = [("Data needs", F.note("data_needs", a.config.get("task")), a.summary, metric_names),
-           ("Effective data transferred", F.note("transfer", a.config.get("task")), a.transfer, None),
-           ("Compute", F.note("compute", a.config.get("task")), a.compute, None),
+    forgetting = a.forgetting
+    if "note" in forgetting and not forgetting["note"].astype(bool).any():
+        forgetting = forgetting.drop(columns=["note"])  # no scratch row: nothing to say
+    out = [("Data needs", F.note("data_needs", a.config), a.summary, metric_names),
+           ("Compute", F.note("compute", a.config), a.compute, None),
            (f"Cost to reach {a.metric} {human_number(a.target)}", COST_NOTE, a.to_target, None),
            ("Learning-rate search", LR_SEARCH_NOTE, a.lr_sweep, None),
-           ("Forgetting", forgetting_note(a), a.forgetting, None),
-           ("Overfitting", F.note("overfitting", a.config.get("task")),
+           ("Forgetting", forgetting_note(a), forgetting, FORGETTING_COLUMNS),
+           ("Overfitting", F.note("overfitting", a.config),
             a.overfitting.drop(columns=["run_id"], errors="ignore"), None)]
+    if has_pretrained(a.config):  # a table's scratch alone has nothing transferred to measure
+        out.insert(1, ("Effective data transferred", F.note("transfer", a.config), transfer_for_people(a.transfer),
+                       None))
     out[1:1] = answer_sections(a)
     return [sec for sec in out if not sec[2].empty]
+
+
+FORGETTING_COLUMNS = {"baseline": "untouched base's probe score", "final": "probe score at end",
+                      "forgetting": "forgetting (base − end)"}
 
 
 ANSWERS_NOTE = ("Greedy answers of each strategy's final model to the same held-out prompts, beside the reference "
@@ -268,19 +304,14 @@ def forgetting_note(a: Analysis) -> str:
     probe = a.forgetting["probe"].iloc[0] if not a.forgetting.empty else None
     what = (f"The skill tested: {probe_skill(probe)} — {probe_skill(probe, long=True)}, on data none of the runs "
             "trained on. " if probe else "")
-    return what + F.note("forgetting", a.config.get("task"))
+    return what + F.note("forgetting", a.config)
 
 
 def recommendation_lines(a: Analysis) -> list[str]:
     rec = a.recommendation
-    if rec is None or not rec.rows:
+    if rec is None or not rec.sizes:
         return [rec.notice] if rec is not None and rec.notice else ["No recommendation yet: it appears when runs finish."]
-    return rec.sentences + [RECOMMEND_RULE]
-
-
-RECOMMEND_RULE = ("How this is chosen: among strategies whose runs passed the fairness checks, the best by the eval "
-                  "metric and every one whose 95% interval overlaps it are as good; the cheapest of those in training "
-                  "compute is recommended. A classical reference that scores at least as well is named first.")
+    return rec.sentences + [rule(rec)]
 
 
 def decision_lines(a: Analysis) -> list[str]:
@@ -311,7 +342,7 @@ def markdown_report(a: Analysis) -> str:
         out += ["## Decision record", ""] + [f"- {line}" for line in decision_lines(a)] + [""]
     out += [f"- {line}" for line in setup_lines(a)] + ["", "## Is this comparison fair?", ""]
     out += [f"- {line}" for line in check_lines(a)] + ["", "## Verdict", ""]
-    out += [f"- {s}" for s in a.verdict] + ["", markdown_table(a.verdict_table, {"metric": f"{a.metric} ({a.checkpoint})"})]
+    out += [f"- {s}" for s in a.verdict] + ["", markdown_table(a.verdict_table, table_names(a))]
     for heading, note, table, rename in sections(a):
         out += [f"## {heading}", "", note, "", markdown_table(table, rename)]
     out += ["## Environment", ""] + [f"- {k}: {v}" for k, v in env.items()]
@@ -342,11 +373,11 @@ def html_report(a: Analysis) -> str:
              "<h2>Is this comparison fair?</h2><ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in check_lines(a))
              + "</ul>",
              "<h2>Verdict</h2><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in a.verdict)
-             + "</ul>", _html_table(a.verdict_table, {"metric": f"{a.metric} ({a.checkpoint})"})]
+             + "</ul>", _html_table(a.verdict_table, table_names(a))]
     parts = [redact(p) for p in parts]  # a report leaves the process: no token in a path or a config survives
     for i, (key, fig) in enumerate(figures(a)):  # (not Plotly's own script, which redaction's patterns would break)
         parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_height="480px"))
-        parts.append(f"<p class='note'>{_html_text(F.note(key, a.config.get('task')))}</p>")
+        parts.append(f"<p class='note'>{_html_text(F.note(key, a.config))}</p>")
     for heading, note, table, rename in sections(a):
         parts += [redact(p) for p in (f"<h2>{html.escape(heading)}</h2>", f"<p class='note'>{_html_text(note)}</p>",
                                       _html_table(table, rename))]

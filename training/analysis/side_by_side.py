@@ -2,11 +2,13 @@
 and a table of every (strategy, N) both measured, with the difference and whether it is clear."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import plotly.graph_objects as go
 
+from training.analysis.decision import default_margin, independent_difference, relation
 from training.analysis.figures import _base
-from training.analysis.stats import clearly_different
 from training.analysis.style import color
 
 
@@ -16,25 +18,34 @@ def describe(a) -> str:
 
 
 def side_by_side(a, b) -> pd.DataFrame:
-    """Per (strategy, N) measured in both: each mean with its 95% interval and seeds, the difference (b − a) and
-    whether the intervals separate. Cells a fairness check failed are marked, never compared."""
+    """Per (strategy, N) measured in both: each mean with its 95% interval and seeds, the difference (b − a) with its
+    interval, and the verdict by the decision's rule (as good within the margin, one clearly better, or undecided).
+    Cells a fairness check failed are marked, never compared."""
     if a.summary.empty or b.summary.empty:
         return pd.DataFrame()
     bad_a = _failed(a)
     bad_b = _failed(b)
+    margin, kind = default_margin(a.metric)
     rows = []
     both = a.summary.merge(b.summary, on=["strategy", "n_train"], suffixes=("_a", "_b"))
     for r in both.itertuples(index=False):
         ca = {"mean": r.mean_a, "low": r.low_a, "high": r.high_a, "seeds": r.seeds_a}
         cb = {"mean": r.mean_b, "low": r.low_b, "high": r.high_b, "seeds": r.seeds_b}
         failed = (r.strategy, int(r.n_train)) in bad_a | bad_b
-        clear = (not failed and min(r.seeds_a, r.seeds_b) >= 2 and clearly_different(ca, cb))
+        d = independent_difference(cb, ca, a.higher_is_better, abs(r.mean_a) if kind == "relative" else 1.0)
+        place = relation(d, margin) if d is not None else "undecided"
+        if place == "undecided" and d is not None and d.low > 0:
+            place = "B clearly better"
+        elif place == "below the best":
+            place = "A clearly better"
         rows.append({"strategy": r.strategy, "n_train": int(r.n_train), "metric_a": r.mean_a,
                      "low_a": r.low_a, "high_a": r.high_a, "seeds_a": int(r.seeds_a), "metric_b": r.mean_b,
                      "low_b": r.low_b, "high_b": r.high_b, "seeds_b": int(r.seeds_b),
                      "difference": r.mean_b - r.mean_a,
+                     "difference_low": math.nan if d is None else d.low, "difference_high": math.nan if d is None else d.high,
                      "verdict": "a fairness check failed" if failed else
-                     ("clear" if clear else "no clear difference" if min(r.seeds_a, r.seeds_b) >= 2 else "1 seed")})
+                     {"as good": f"the same within ±{margin:g}" + ("" if kind == "absolute" else " (relative)"),
+                      "undecided": "undecided (intervals too wide)"}.get(place, place)})
     return pd.DataFrame(rows)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 # Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom (normal beyond).
@@ -26,14 +27,14 @@ def _clean(values) -> list[float]:
 
 
 def mean_interval(values) -> tuple[float, float, float, int]:
-    """(mean, low, high, n) — a 95% t-interval over seeds; with one seed the interval is the point."""
+    """(mean, low, high, n) — a 95% t-interval over seeds; with one seed there is no interval (NaN), never a point."""
     xs = _clean(values)
     n = len(xs)
     if n == 0:
         return (math.nan, math.nan, math.nan, 0)
     mean = sum(xs) / n
     if n == 1:
-        return (mean, mean, mean, 1)
+        return (mean, math.nan, math.nan, 1)
     sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
     half = t_quantile(n - 1) * sd / math.sqrt(n)
     return (mean, mean - half, mean + half, n)
@@ -55,7 +56,9 @@ def bounded_interval(values, n_eval: int | None = None) -> tuple[float, float, f
     if n == 0:
         return (mean, mean, mean, 0)
     if n == 1:
-        lo, hi = wilson_interval(mean, n_eval) if n_eval else (mean, mean)
+        if not n_eval:
+            return (mean, math.nan, math.nan, 1)  # the eval set's size is unknown: no interval, never a point
+        lo, hi = wilson_interval(mean, n_eval)
         return (mean, min(lo, mean), max(hi, mean), 1)
     eps = 0.5 / n_eval if n_eval else 1e-3
     clipped = [min(max(x, eps), 1 - eps) for x in _clean(values)]
@@ -63,24 +66,98 @@ def bounded_interval(values, n_eval: int | None = None) -> tuple[float, float, f
     return (mean, min(1 / (1 + math.exp(-lo)), mean), max(1 / (1 + math.exp(-hi)), mean), n)
 
 
+METRIC_RANGE = {"accuracy": (0.0, 1.0), "macro_f1": (0.0, 1.0), "rouge_l": (0.0, 1.0), "r2": (-math.inf, 1.0),
+                "perplexity": (1.0, math.inf), "loss": (0.0, math.inf), "rmse": (0.0, math.inf), "mae": (0.0, math.inf)}
+"""Where each eval metric can lie: every interval shown is clipped to it."""
+
+
+def clip_to_range(metric: str, low: float, high: float) -> tuple[float, float]:
+    lo, hi = METRIC_RANGE.get(metric, (-math.inf, math.inf))
+    return (min(max(low, lo), hi) if not math.isnan(low) else low, max(min(high, hi), lo) if not math.isnan(high) else high)
+
+
 def summarise(runs: pd.DataFrame, value: str, by=("strategy", "n_train"), bounded: bool = False) -> pd.DataFrame:
-    """Mean and 95% interval of `value` over seeds, per group of finished runs (`bounded`: a metric in [0, 1])."""
+    """Mean and 95% interval of `value` over seeds, per group of finished runs (`cell_interval`; `bounded`: a
+    proportion, whose intervals use the eval set's size)."""
     done = runs[(runs["status"] == "done") & runs[value].notna()]
+    metric = value.removeprefix("eval_").removeprefix("best_")
+    metric = metric if bounded or METRIC_RANGE.get(metric) != (0.0, 1.0) else "score"  # a proportion only when bounded
     rows = []
     for key, g in done.groupby(list(by), sort=True):
-        if bounded:
-            n_eval = int(g["eval_examples"].max()) if "eval_examples" in g and g["eval_examples"].notna().any() else None
-            mean, lo, hi, n = bounded_interval(g[value], n_eval)
-        else:
-            mean, lo, hi, n = mean_interval(g[value])
+        n_eval = int(g["eval_examples"].max()) if "eval_examples" in g and g["eval_examples"].notna().any() else None
+        items = [i for i in g["eval_items"] if isinstance(i, dict)] if "eval_items" in g else []
+        values = g[value].astype(float).tolist()
+        lo, hi = cell_interval(metric, values, items, n_eval)
         rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True)),
-                     "mean": mean, "low": lo, "high": hi, "seeds": n})
+                     "mean": float(np.mean(values)), "low": lo, "high": hi, "seeds": len(values)})
     return pd.DataFrame(rows, columns=[*by, "mean", "low", "high", "seeds"])
 
 
-def clearly_different(a: dict, b: dict) -> bool:
-    """Two summaries differ clearly when their 95% intervals do not overlap (both need ≥ 2 seeds;
-    with one seed nothing is clear, however large the gap)."""
-    if a["seeds"] < 2 or b["seeds"] < 2:
-        return False
-    return a["low"] > b["high"] or b["low"] > a["high"]
+def cell_interval(metric: str, values: list[float], items: list[dict], n_eval: int | None) -> tuple[float, float]:
+    """The 95% interval of one cell's mean, inside the metric's range. Seeds that differ: a t-interval over them (on
+    the logit scale for accuracy). One seed, or seeds that all gave the same value: the eval set's sampling noise —
+    Wilson's interval for accuracy, else a bootstrap over the runs' stored per-example outcomes. Otherwise unknown:
+    (NaN, NaN), never a point."""
+    xs = _clean(values)
+    if not xs:
+        return (math.nan, math.nan)
+    mean = sum(xs) / len(xs)
+    if len(xs) >= 2 and max(xs) > min(xs):
+        _, lo, hi, _ = bounded_interval(xs, n_eval) if metric == "accuracy" else mean_interval(xs)
+        return clip_to_range(metric, lo, hi)
+    ci = wilson_interval(mean, n_eval) if metric == "accuracy" and n_eval else bootstrap_interval(metric, items)
+    if ci is None:
+        return (math.nan, math.nan)
+    return clip_to_range(metric, min(ci[0], mean), max(ci[1], mean))
+
+
+# -- per-example eval outcomes: a metric recomputed on resamples of the eval set ------------------------------------
+BOOTSTRAP_RESAMPLES = 2000
+"""Resamples of the eval set for a one-seed interval; the percentile interval's ends move by ~0.002 between seeds of
+the bootstrap at this count (eval sets of 500–3,000 examples)."""
+BOOTSTRAP_SEED = 0
+"""One fixed generator seed: the same resamples for every run of an experiment, so differences are paired and the
+page shows the same interval on every load."""
+
+
+def _arrays(items: dict) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v, dtype=float) for k, v in items.items()}
+
+
+def items_size(items: dict | None) -> int:
+    """How many eval examples a run's stored outcomes cover (0 where none were stored)."""
+    if not items:
+        return 0
+    return len(next(iter(items.values())))
+
+
+def resampled_metric(metric: str, items: dict, idx: np.ndarray) -> np.ndarray:
+    """The eval metric on each resample (rows of `idx`, indices into the eval set) from a run's per-example outcomes:
+    classification {y_true, y_pred} → accuracy; regression {y_true, y_pred} → RMSE or MAE; language models
+    {nll, tokens} → perplexity (or loss)."""
+    a = _arrays(items)
+    if metric == "accuracy":
+        return (a["y_true"] == a["y_pred"])[idx].mean(axis=1)
+    if metric in ("rmse", "mae"):
+        err = a["y_true"] - a["y_pred"]
+        return np.sqrt((err ** 2)[idx].mean(axis=1)) if metric == "rmse" else np.abs(err)[idx].mean(axis=1)
+    if metric in ("perplexity", "loss") and "nll" in a:
+        loss = a["nll"][idx].sum(axis=1) / np.maximum(a["tokens"][idx].sum(axis=1), 1.0)
+        return np.exp(np.minimum(loss, 50.0)) if metric == "perplexity" else loss
+    raise ValueError(f"no per-example form of {metric} for outcomes with keys {sorted(items)}")
+
+
+def resamples(n: int) -> np.ndarray:
+    """The experiment's fixed resamples of an eval set of n examples (BOOTSTRAP_RESAMPLES × n indices)."""
+    return np.random.default_rng(BOOTSTRAP_SEED).integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
+
+
+def bootstrap_interval(metric: str, items_list: list[dict]) -> tuple[float, float] | None:
+    """95% percentile interval of the metric (averaged over the given runs' outcomes, all on one eval set) over
+    resamples of the eval set: the eval set's sampling noise, for a cell with one seed. None without outcomes."""
+    items_list = [i for i in items_list if items_size(i)]
+    if not items_list or len({items_size(i) for i in items_list}) != 1:
+        return None
+    idx = resamples(items_size(items_list[0]))
+    values = np.mean([resampled_metric(metric, i, idx) for i in items_list], axis=0)
+    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))

@@ -1,16 +1,18 @@
-"""The verdict: a few plain sentences and the table they come from. Every number in a sentence is a cell
-of the table (rounded to 3 digits), and uncertainty is stated: overlapping 95% intervals are reported as
-"no clear difference", a single seed as indicative only, and each comparison says how many seeds back it.
-A (strategy, size) cell that failed a fairness check (see `fairness`) is named as failed and never used
-to draw a conclusion."""
+"""The verdict: a few plain sentences and the table they come from. `verdict_table` gathers each cell's facts (mean and
+interval at the scored checkpoint, at the end and at the best checkpoint, seeds, cost, forgetting, status, and the
+references); `training.analysis.decision` decides from them once, and `verdict` only renders that decision — every
+number in a sentence is a cell of the table, every comparison is the interval of a difference against the one
+margin. A (strategy, size) cell that failed a fairness check (see `fairness`) is named as failed and never used to
+draw a conclusion."""
 from __future__ import annotations
 
 import math
 
 import pandas as pd
 
-from training.analysis.fairness import failed_cells, reference_summary
-from training.analysis.stats import clearly_different
+from training.analysis.decision import REFERENCE_PREFIX, DecisionTable, decide, samples
+from training.analysis.fairness import failed_cells, reference_summary, undecided_findings
+from training.analysis.recommend import fmt, fmt_diff, interval, margin_words, render, versus
 
 
 def verdict_table(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFrame,
@@ -64,31 +66,9 @@ def _seeds_each(counts) -> str:
     return f"{_seeds(lo)} each" if lo == hi else f"{lo} to {hi} seeds each"
 
 
-def _row(t: pd.DataFrame, strategy: str, n: int) -> dict | None:
-    r = t[(t["strategy"] == strategy) & (t["n_train"] == n)]
-    if r.empty:
-        return None
-    r = r.iloc[0]
-    return {**r.to_dict(), "mean": r["metric"], "low": r["metric_low"], "high": r["metric_high"], "seeds": int(r["seeds"])}
-
-
-def best_by_size(t: pd.DataFrame, higher_is_better: bool) -> list[tuple[int, str, list[str]]]:
-    """Per size: the best strategy and those not clearly different from it (overlapping 95% intervals)."""
-    sign = 1 if higher_is_better else -1
-    out = []
-    for n in sorted(t["n_train"].unique()):
-        at = t[t["n_train"] == n]
-        best = at.loc[(at["metric"] * sign).idxmax()]
-        b = _row(t, best["strategy"], n)
-        ties = [s for s in at["strategy"] if s != best["strategy"]
-                and not clearly_different(b, _row(t, s, n)) and min(b["seeds"], _row(t, s, n)["seeds"]) >= 2]
-        out.append((int(n), best["strategy"], ties))
-    return out
-
-
 def _failed_sentence(strategy: str, ns: list[int], findings: list[dict]) -> str:
     kinds = {f["kind"] for f in findings if f["strategy"] == strategy and f["severity"] == "failure"}
-    what = ("learned nothing (not above the majority class)" if kinds == {"at_majority"} else
+    what = ("learned nothing (not clearly above the trivial baseline)" if kinds == {"at_majority"} else
             "failed its runs" if kinds == {"failed"} else "diverged" if kinds == {"loss_rose"} else
             "got worse with more data" if kinds == {"not_monotone"} else "failed the checks above")
     sizes = " and ".join(f"N={n:,}" for n in ns)
@@ -96,150 +76,116 @@ def _failed_sentence(strategy: str, ns: list[int], findings: list[dict]) -> str:
             "see the checks above for why and what to change.")
 
 
-def verdict(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFrame, metric: str,
-            higher_is_better: bool, baseline: str = "scratch", transfer: pd.DataFrame | None = None,
-            findings: list[dict] | None = None, refs: pd.DataFrame | None = None, end: pd.DataFrame | None = None,
-            progress: tuple[int, int] | None = None, best: pd.DataFrame | None = None,
-            planned_seeds: int | None = None) -> tuple[list[str], pd.DataFrame]:
+def conclude(runs: pd.DataFrame, refs: pd.DataFrame | None, summary: pd.DataFrame, metric: str, higher: bool,
+             compute: pd.DataFrame | None = None, forgetting: pd.DataFrame | None = None,
+             findings: list[dict] | None = None, end: pd.DataFrame | None = None, best: pd.DataFrame | None = None,
+             transfer: pd.DataFrame | None = None, progress: tuple[int, int] | None = None, probe: str | None = None,
+             planned_seeds: int | None = None, margin: float | None = None
+             ) -> tuple[list[str], DecisionTable, pd.DataFrame, list[dict]]:
+    """The whole path from finished runs to words: the cells' facts (`verdict_table`), the one decision (`decide`,
+    its sentences rendered), the fairness checks' "too wide to decide" rendered from it, and the verdict.
+    Returns (verdict sentences, decision, facts table, findings with the undecided warnings added)."""
+    findings = list(findings or [])
+    empty = pd.DataFrame()
+    facts = (verdict_table(summary, compute if compute is not None else empty,
+                           forgetting if forgetting is not None else empty, end, findings, refs, metric, best)
+             if not (summary.empty and not findings) else empty)
+    decided = render(decide(facts, samples(runs, refs, f"eval_{metric}"), metric, higher, margin, progress, probe))
+    findings += undecided_findings(decided)
+    return verdict(decided, findings, transfer, planned_seeds), decided, facts, findings
+
+
+def verdict(decision: DecisionTable, findings: list[dict] | None = None, transfer: pd.DataFrame | None = None,
+            planned_seeds: int | None = None, baseline: str = "scratch") -> list[str]:
+    """The verdict's sentences, rendered from the decision table: failures named, the best against scratch with the
+    interval of their difference, who is as good at each size, the references, effective data and forgetting."""
     findings = findings or []
-    full = verdict_table(summary, compute, forgetting, end, findings, refs, metric, best)
-    out: list[str] = []
-    if progress is not None and progress[0] < progress[1]:
-        out.append(f"Partial results: {progress[0]} of {progress[1]} runs have finished; the sentences below cover "
-                   "only those and will change.")
-    t = full[full["status"] == "ok"] if not full.empty else full
+    d = decision
+    out: list[str] = [d.notice] if d.notice else []
     cells = failed_cells(findings)
-    if t.empty:
-        for s in dict.fromkeys(s for s, _ in sorted(cells)):
-            out.append(_failed_sentence(s, sorted(n for c, n in cells if c == s), findings))
-        return out or ["No finished runs yet: the verdict appears when runs finish."], full
-    sign = 1 if higher_is_better else -1
-    sizes = sorted(t["n_train"].unique())
-    if int(t["seeds"].max()) < 2:
-        if planned_seeds and planned_seeds > 1:
-            out.append(f"One seed per cell has finished so far (of {planned_seeds}): differences below are indicative "
-                       "only until the other seeds give 95% intervals.")
-        else:
-            out.append("One seed per run: differences below are indicative only — add seeds for 95% intervals.")
+    ok = [c for s in d.sizes for c in s.cells if c.kind == "strategy" and c.status == "ok"]
     for s in dict.fromkeys(s for s, _ in sorted(cells)):
         out.append(_failed_sentence(s, sorted(n for c, n in cells if c == s), findings))
-    gaps = {}
-    for n in ([sizes[0], sizes[-1]] if len(sizes) > 1 else sizes):
-        at = t[t["n_train"] == n]
-        best = at.loc[(at["metric"] * sign).idxmax()]
-        base = _row(t, baseline, n)
-        b = _row(t, best["strategy"], n)
-        if (baseline, int(n)) in cells:
-            out.append(f"At N={n:,}, {best['strategy']} reaches {metric} {_f(b['mean'])} ({_seeds(b['seeds'])}); there is "
-                       f"no comparison with {baseline} at this size: its runs failed the checks above.")
-            continue
-        if at["strategy"].nunique() == 1:
-            out.append(f"At N={n:,}, {best['strategy']} reaches {metric} {_f(b['mean'])} "
-                       f"(95% CI {_f(b['low'])}–{_f(b['high'])}, {_seeds(b['seeds'])}).")
-            continue
-        if base is None or best["strategy"] == baseline:
-            out.append(f"At N={n:,}, {best['strategy']} is best with {metric} {_f(best['metric'])} ({_seeds(b['seeds'])}).")
-            continue
-        gaps[n] = sign * (b["mean"] - base["mean"])
-        k = min(b["seeds"], base["seeds"])
-        if clearly_different(b, base):
-            out.append(f"At N={n:,}, {best['strategy']} reaches {metric} {_f(b['mean'])} "
-                       f"(95% CI {_f(b['low'])}–{_f(b['high'])}) against {baseline}'s {_f(base['mean'])} "
-                       f"({_f(base['low'])}–{_f(base['high'])}), {_seeds(k)} each: {best['strategy']} wins.")
-        elif k >= 2:
-            out.append(f"At N={n:,}, {best['strategy']} ({_f(b['mean'])}) and {baseline} ({_f(base['mean'])}) "
-                       f"show no clear difference over {_seeds(k)}: their 95% intervals overlap.")
+    if not ok:
+        return out or ["No finished runs yet: the verdict appears when runs finish."]
+    if max(c.seeds for c in ok) < 2:
+        out.append("One seed per cell" + (f" has finished so far (of {planned_seeds})" if planned_seeds and planned_seeds > 1
+                                          else "") + ": every interval below is the eval set's sampling noise (a "
+                   "bootstrap over its examples, or Wilson's for accuracy), not seed-to-seed spread — add seeds for that.")
+    sizes = [s for s in d.sizes if s.best is not None]
+    leads = {}
+    for s in ([sizes[0], sizes[-1]] if len(sizes) > 1 else sizes):
+        best, base = s.cell(s.best), s.cell(baseline)
+        n = f"N={s.n_train:,}"
+        if (baseline, s.n_train) in cells:
+            out.append(f"At {n}, {best.strategy} is best with {d.metric} {fmt(best.mean)} ({interval(best)}); there is no "
+                       f"comparison with {baseline} at this size: its runs failed the checks above.")
+        elif base is None or base is best:
+            out.append(f"At {n}, {best.strategy} is best with {d.metric} {fmt(best.mean)} ({interval(best)}).")
         else:
-            out.append(f"At N={n:,}, {best['strategy']} reaches {metric} {_f(b['mean'])} against {baseline}'s "
-                       f"{_f(base['mean'])} (1 seed).")
-    if len(gaps) == 2:
-        small, large = sizes[0], sizes[-1]
-        if abs(gaps[large] - gaps[small]) <= 0.1 * max(abs(gaps[small]), abs(gaps[large])):
-            out.append(f"The lead of the best strategy over {baseline} stays about the same: {_f(gaps[small])} at "
-                       f"N={small:,}, {_f(gaps[large])} at N={large:,}.")
-        else:
-            trend = "narrows" if gaps[large] < gaps[small] else "widens"
-            out.append(f"The lead of the best strategy over {baseline} {trend} from {_f(gaps[small])} at N={small:,} "
-                       f"to {_f(gaps[large])} at N={large:,}.")
-    n = sizes[-1]
-    at = t[(t["n_train"] == n) & t["flops"].notna()]
-    if len(at) > 1:
-        best = at.loc[(at["metric"] * sign).idxmax()]
-        near = at[sign * (best["metric"] - at["metric"]) <= 0.02 * abs(best["metric"])]
-        cheap = near.loc[near["flops"].idxmin()]
-        if cheap["strategy"] != best["strategy"] and best["flops"] > 0:
-            out.append(f"At N={n:,}, {cheap['strategy']} gets within 2% of {best['strategy']} ({_f(cheap['metric'])} vs "
-                       f"{_f(best['metric'])}, {_seeds(int(min(cheap['seeds'], best['seeds'])))} each) for "
-                       f"{cheap['flops'] / best['flops']:.1%} of its training FLOPs.")
-        else:
-            out.append(f"At N={n:,}, {best['strategy']} is the best ({_seeds(int(best['seeds']))}), and no strategy "
-                       "within 2% of it costs fewer training FLOPs.")
-    picks = best_by_size(t, higher_is_better)
-    if len(picks) > 1 and t["strategy"].nunique() > 1:
+            leads[s.n_train] = -base.vs_best.mean if base.vs_best is not None else best.mean - base.mean
+            said = {"as good": f"{baseline} is as good (the difference lies inside {margin_words(d)})",
+                    "below the best": f"{best.strategy} is clearly better",
+                    "undecided": "too close or too noisy to tell apart"}[base.relation]
+            out.append(f"At {n}, {best.strategy} reaches {d.metric} {fmt(best.mean)} ({interval(best)}) against {baseline}'s "
+                       f"{fmt(base.mean)} ({interval(base)}); {baseline}'s difference to the best: {versus(base, d)} — "
+                       f"{said}.")
+    if len(leads) == 2:
+        (small, a), (large, b) = sorted(leads.items())
+        out.append(f"The best strategy's lead over {baseline}: {fmt_diff(a, d.margin_kind)} at N={small:,}, "
+                   f"{fmt_diff(b, d.margin_kind)} at N={large:,} (in the margin's units).")
+    if len(d.sizes) > 1 and len({c.strategy for c in ok}) > 1:
         out.append("Best by training-set size: " + "; ".join(
-            f"N={n:,} → {best}" + (f" (no clear difference from {', '.join(ties)})" if ties else "") for n, best, ties in picks)
-            + f" ({_seeds_each(t['seeds'])}).")
-    out += _reference_sentences(t, refs, metric, higher_is_better)
-    if any(not str(x).startswith(baseline) for x in t["strategy"].unique()):  # a table's scratch alone: nothing to transfer
+            f"N={s.n_train:,} → {s.best}" + "".join(f", {w}: {', '.join(xs)}" for w, xs in
+                                                    (("as good", s.as_good), ("undecided", s.undecided)) if xs)
+            for s in sizes) + f" (as good: the difference's 95% interval inside {margin_words(d)}).")
+    out += _reference_sentences(d)
+    if any(not c.strategy.startswith(baseline) for c in ok):  # a table's scratch alone: nothing to transfer
         out += _transfer_sentences(transfer)
-    fg = t[(t["n_train"] == n) & t["forgetting"].notna() & (t["strategy"] != baseline)]
-    if len(fg) > 1:
-        most, least = fg.loc[fg["forgetting"].idxmax()], fg.loc[fg["forgetting"].idxmin()]
-        if most["forgetting"] <= 0:  # every probe reading is at or better than the base's
-            out.append(f"Forgetting at N={n:,}: none measured — every strategy's probe is at or better than the base "
-                       f"model's ({least['strategy']} {_f(-least['forgetting'])} better, {most['strategy']} "
-                       f"{_f(-most['forgetting'])}); {_seeds_each(fg['seeds'])}.")
-        else:
-            out.append(f"Forgetting at N={n:,}: {most['strategy']} forgets most ({_f(most['forgetting'])} of the "
-                       f"probe), {least['strategy']} least ({_f(least['forgetting'])}); {_seeds_each(fg['seeds'])}.")
-    return out, full
-
-
-def _reference_sentences(t: pd.DataFrame, refs: pd.DataFrame | None, metric: str, higher: bool) -> list[str]:
-    from training.core.references import CLASSICAL, NAMES, TRIVIAL
-
-    ref = reference_summary(refs) if refs is not None else pd.DataFrame()
-    if ref.empty or metric not in ref or t.empty:
-        return []
-    n = int(t["n_train"].max())
-    at = ref[ref["n_train"] == n].set_index("reference")
-    name = next((r for r in CLASSICAL if r in at.index), None)  # text's, images' or tables' classical model
-    if name is None:
-        return []
-    sign = 1 if higher else -1
-    cell = t[t["n_train"] == n]
-    best = cell.loc[(cell["metric"] * sign).idxmax()]
-    classical = float(at.loc[name, metric])
-    trivial = next((r for r in TRIVIAL if r in at.index), None)
-    text = (f"At N={n:,}, the classical reference ({NAMES[name]}) scores {metric} {_f(classical)}"
-            + (f" and the {NAMES[trivial]} {_f(float(at.loc[trivial, metric]))}" if trivial else "") + "; ")
-    if sign * (best["metric"] - classical) > 0:
-        text += f"the best neural run, {best['strategy']} ({_f(best['metric'])}), is better."
-    else:
-        text += (f"no neural run beats it (best: {best['strategy']}, {_f(best['metric'])}) — at this size the cheap "
-                 "classical model is the one to beat.")
-    out = [text]
-    if name == "gbdt":  # a table: the question is whether the network is worth it next to trees, at every size
-        trees = ref[ref["reference"] == "gbdt"].set_index("n_train")[metric]
-        parts, wins = [], 0
-        for size in sorted(t["n_train"].unique()):
-            c = t[t["n_train"] == size]
-            if int(size) not in trees.index or c.empty:
-                continue
-            b = c.loc[(c["metric"] * sign).idxmax()]
-            lo, hi = (b["metric_low"], b["metric_high"]) if higher else (b["metric_high"], b["metric_low"])
-            tree = float(trees.loc[int(size)])
-            verdict = ("network clearly better" if sign * (lo - tree) > 0 else
-                       "trees clearly better" if sign * (tree - hi) > 0 else "within the network's 95% interval")
-            wins += verdict == "network clearly better"
-            parts.append(f"N={int(size):,}: {_f(b['metric'])} vs {_f(tree)} ({verdict})")
-        if parts:
-            out.append(f"Neural network from scratch vs gradient-boosted trees ({metric}, mean of the network's seeds vs "
-                       "the trees): " + "; ".join(parts) + ". " + (
-                           "The network is worth it where it is clearly better." if wins else
-                           "The network never clearly beats the trees here: use the trees, unless the network buys "
-                           "something the chart does not show."))
+    out += _forgetting_sentences(d, baseline)
     return out
+
+
+def _reference_sentences(d: DecisionTable) -> list[str]:
+    """The classical reference against the best network, at every size (rendered from the table's reference cells)."""
+    parts = []
+    for s in d.sizes:
+        best = s.cell(s.best) if s.best else None
+        for c in s.cells:
+            if c.kind != "reference" or c.relation in ("trivial baseline", "reference") or c.status != "ok":
+                continue
+            if best is not None and c.vs_best is not None:
+                parts.append(f"N={s.n_train:,}: {c.strategy.removeprefix(REFERENCE_PREFIX)} {fmt(c.mean)} vs the best "
+                             f"network ({best.strategy}) {fmt(best.mean)}, difference {versus(c, d)} — {c.relation}")
+            elif best is None:
+                parts.append(f"N={s.n_train:,}: {c.strategy.removeprefix(REFERENCE_PREFIX)} {fmt(c.mean)} "
+                             f"({c.relation}; no network passed the checks)")
+    if not parts:
+        return []
+    return [f"Classical references against the best network ({d.metric}; a difference above −{_margin_text(d)} makes "
+            "the classical model the recommendation, since it costs seconds of CPU): " + "; ".join(parts) + "."]
+
+
+def _margin_text(d: DecisionTable) -> str:
+    return f"{d.margin:.3f}" if d.margin_kind == "absolute" else f"{d.margin:.0%}"
+
+
+def _forgetting_sentences(d: DecisionTable, baseline: str) -> list[str]:
+    if not d.sizes:
+        return []
+    s = d.sizes[-1]
+    fg = [c for c in s.cells if c.kind == "strategy" and c.status == "ok" and math.isfinite(c.forgetting)
+          and not c.strategy.startswith(baseline)]  # scratch never had the base model's skill: nothing to forget
+    if len(fg) < 2:
+        return []
+    most, least = max(fg, key=lambda c: c.forgetting), min(fg, key=lambda c: c.forgetting)
+    seeds = _seeds_each([c.seeds for c in fg])
+    if most.forgetting <= 0:  # every probe reading is at or better than the base's
+        return [f"Forgetting at N={s.n_train:,}: none measured — every strategy's probe is at or better than the base "
+                f"model's ({least.strategy} {fmt(-least.forgetting)} better, {most.strategy} {fmt(-most.forgetting)}); "
+                f"{seeds}."]
+    return [f"Forgetting at N={s.n_train:,}: {most.strategy} forgets most ({fmt(most.forgetting)} of the probe), "
+            f"{least.strategy} least ({fmt(least.forgetting)}); {seeds}."]
 
 
 def _transfer_sentences(transfer: pd.DataFrame | None) -> list[str]:
