@@ -22,10 +22,15 @@ RUN_COLUMNS = [
     "torch", "transformers", "role", "sweep_lr", "best_step", "best_loss", "best_accuracy", "best_macro_f1",
     "best_perplexity", "best_rmse", "best_mae", "best_r2", "best_rouge_l", "probe_best", "forgetting_best",
     "until_plateau", "stopped_early", "eval_examples",
-    "best_val_loss", "validation_examples", "checkpoint",
+    "best_val_loss", "validation_examples", "checkpoint", "eval_items", "best_items",
 ]
+"""eval_items / best_items: each eval example's outcome at the end / at the best checkpoint (the end's where the end is
+the best), as the run stored it under result["eval_items"] — {"y_true", "y_pred"} (classification: class codes;
+regression: the target's units) or {"nll", "tokens"} per sequence (language models) — in the eval set's order, the
+same in every run of an experiment; None where a run stored none (lr-search runs, experiments from before)."""
 REFERENCE_COLUMNS = ["reference", "name", "n_train", "seed", "accuracy", "macro_f1", "loss", "rmse", "mae", "r2",
-                     "eval_examples"]
+                     "eval_examples", "items"]
+"""items: the reference's eval items (the form of a run's eval_items); None in experiments from before."""
 CHECKPOINTS = {"final": "final model (its last weights, or its best checkpoint where validation shows that one "
                         "clearly better: by more than two standard errors)",
                "best": "best checkpoint of every run (best validation metric: early stopping for all)",
@@ -66,8 +71,17 @@ def runs_frame(store: Store, exp_id: str) -> pd.DataFrame:
             "until_plateau": res.get("until_plateau"), "stopped_early": res.get("stopped_early"),
             "eval_examples": res.get("eval_examples"), "best_val_loss": res.get("best_val_loss"),
             "validation_examples": res.get("validation_examples"), "checkpoint": "end",
+            **_items(res),
         })
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def _items(res: dict) -> dict:
+    """eval_items and best_items of a run's result: the best checkpoint's are the end's where no best checkpoint was
+    scored apart from the end (as eval_best is then eval)."""
+    items = res.get("eval_items") or {}
+    end = items.get("end")
+    return {"eval_items": end, "best_items": items.get("best", end if "eval_best" in res else None)}
 
 
 def at_checkpoint(runs: pd.DataFrame, checkpoint: str = "final", metrics: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -84,6 +98,8 @@ def at_checkpoint(runs: pd.DataFrame, checkpoint: str = "final", metrics: pd.Dat
         has &= keeps_best(out, metrics)
     for k in (k for k in EVAL_METRICS if f"best_{k}" in out):  # a frame of another task kind may lack a metric
         out.loc[has, f"eval_{k}"] = out.loc[has, f"best_{k}"]
+    if "best_items" in out:  # a frame built without the items has neither column
+        out.loc[has, "eval_items"] = out.loc[has, "best_items"]
     has_probe = has & out["probe_best"].notna()
     out.loc[has_probe, "probe_final"] = out.loc[has_probe, "probe_best"]
     out.loc[has_probe, "forgetting"] = out.loc[has_probe, "forgetting_best"]
@@ -132,7 +148,7 @@ def references_frame(store: Store, exp_id: str) -> pd.DataFrame:
     for r in store.runs(exp_id):
         if r.role == Role.REFERENCE and r.status == Status.DONE and r.result_json:
             rows += r.result.get("references", [])
-    return pd.DataFrame(rows, columns=REFERENCE_COLUMNS)
+    return pd.DataFrame([{**row, "items": row.get("items")} for row in rows], columns=REFERENCE_COLUMNS)
 
 
 def metrics_frame(store: Store, exp_id: str) -> pd.DataFrame:

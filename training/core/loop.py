@@ -32,7 +32,7 @@ from training.core import checkpoint
 from training.core.accounting import FlopCounter, device_peak_flops
 from training.core.control import Cancelled, NullControl
 from training.core.data.tokenize import Examples, length_sorted_batches, stream_indices
-from training.core.evaluate import eval_mode
+from training.core.evaluate import eval_mode, reorder_items
 from training.core.models import Structure, count_params
 from training.core.optim import PlateauSchedule, make_optimizer, make_scheduler
 from training.core.probes import Probe
@@ -158,8 +158,9 @@ def train(run: RunSetup, sink, control=None) -> dict:
 
     train_lengths = train_data.lengths if isinstance(train_data, Examples) else None
 
-    def score(data, prefix: str) -> dict:
-        metrics = kind.evaluate(model, _batches(data, 2 * run.batch_size, run.pad_id, device), run.n_classes, autocast)
+    def score(data, prefix: str, items: dict | None = None) -> dict:
+        metrics = kind.evaluate(model, _batches(data, 2 * run.batch_size, run.pad_id, device), run.n_classes, autocast,
+                                items)
         return {f"{prefix}/{k}": v for k, v in metrics.items()}
 
     def measure_probes(step: int) -> dict:
@@ -304,8 +305,16 @@ def train(run: RunSetup, sink, control=None) -> dict:
     if not last_eval:  # resumed from the final checkpoint of a run that stopped before recording it
         last_eval = measure_probes(st["step"])
     probes_now = {k: v for k, v in last_eval.items() if k.startswith("probe/")}
+    eval_items: dict[str, dict] = {}
+
     def score_eval_set(step: int, weights: str) -> dict:
-        values = score(eval_data, "eval")
+        items: dict = {}
+        values = score(eval_data, "eval", items)
+        # Each example's outcome, in the eval set's own order: the split depends on the data and data.split_seed
+        # only (never on the run's seed, size or strategy; a table refits its preprocessing on the same eval rows),
+        # so position i is the same example in every run of an experiment — what makes a paired bootstrap valid.
+        order = np.concatenate(length_sorted_batches(eval_data, 2 * run.batch_size))
+        eval_items["end" if weights == "final" else weights] = reorder_items(items, order)
         if "eval" in run.samples:
             values["eval/rouge_l"] = run.samples["eval"].log(sink, model, device, autocast, step, weights)
         return values
@@ -328,6 +337,8 @@ def train(run: RunSetup, sink, control=None) -> dict:
         "stopped_early": st["plateaued"], "last_logged_step": last_logged_step,
         "eval_examples": len(eval_data), "validation_examples": len(val_data),
     }
+    if eval_items:  # "end", and "best" where the best checkpoint was scored apart from the end
+        result["eval_items"] = eval_items
     if not run.keep_checkpoint:
         shutil.rmtree(run.ckpt_dir, ignore_errors=True)
         shutil.rmtree(checkpoint.best_dir(run.ckpt_dir), ignore_errors=True)

@@ -14,7 +14,7 @@ import numpy as np
 
 from training.config import DataConfig
 from training.core.data.task import TaskData
-from training.core.evaluate import macro_f1
+from training.core.evaluate import classification_items, macro_f1
 
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 """Inverse regularisation strengths tried for the logistic regression; the one with the lowest validation
@@ -39,8 +39,11 @@ def log_loss(proba: np.ndarray, y: np.ndarray) -> float:
 
 
 def classification_scores(proba: np.ndarray, y: np.ndarray, n_classes: int) -> dict:
+    """accuracy, macro_f1 and loss on the eval set, and its `items` (each example's true and predicted class, in the
+    eval set's order: what a paired bootstrap against a neural run's `eval_items` compares)."""
     pred = proba.argmax(axis=1)
-    return {"accuracy": float(np.mean(pred == y)), "macro_f1": macro_f1(y, pred, n_classes), "loss": log_loss(proba, y)}
+    return {"accuracy": float(np.mean(pred == y)), "macro_f1": macro_f1(y, pred, n_classes), "loss": log_loss(proba, y),
+            "items": classification_items(y, pred)}
 
 
 def full_proba(proba: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray:

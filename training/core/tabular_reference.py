@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from training.core.data.tabular import TabularPreprocessor, TabularTable, target_standardisation
+from training.core.evaluate import regression_items
 from training.core.references import classification_scores, full_proba, log_loss, majority
 
 TABULAR_NAMES = {"majority": "majority class", "mean": "training mean",
@@ -86,12 +87,14 @@ def _codes(target: np.ndarray, label_names: list[str]) -> np.ndarray:
 
 def regression_scores(pred: np.ndarray, y: np.ndarray, train_scale: float) -> dict:
     """rmse and mae in the target's units; r2 = 1 − SSE / the eval rows' own total sum of squares; loss = MSE /
-    train_scale² (train_scale: the training subset's standard deviation, see `target_standardisation`)."""
+    train_scale² (train_scale: the training subset's standard deviation, see `target_standardisation`); `items`:
+    each eval row's target and prediction, in the eval set's order."""
     err = np.asarray(pred, np.float64) - np.asarray(y, np.float64)
     mse = float(np.mean(err ** 2))
     sst = float(np.sum((y - np.mean(y)) ** 2))
     return {"rmse": math.sqrt(mse), "mae": float(np.mean(np.abs(err))),
-            "r2": 1.0 - float(np.sum(err ** 2)) / sst if sst > 0 else 0.0, "loss": mse / train_scale ** 2}
+            "r2": 1.0 - float(np.sum(err ** 2)) / sst if sst > 0 else 0.0, "loss": mse / train_scale ** 2,
+            "items": regression_items(y, pred)}
 
 
 def _mean_reference(y_train: np.ndarray, y_eval: np.ndarray) -> dict:

@@ -85,10 +85,11 @@ class TaskKind:
 
         return task_loss(self.name, logits, batch)
 
-    def evaluate(self, model, batches, n_classes: int, autocast) -> dict[str, float]:
+    def evaluate(self, model, batches, n_classes: int, autocast, items: dict | None = None) -> dict[str, float]:
+        """Eval metrics; `items` (when given) is filled with the per-example outcomes, in batch order."""
         from training.core.evaluate import evaluate
 
-        return evaluate(model, self.name, batches, n_classes, autocast)
+        return evaluate(model, self.name, batches, n_classes, autocast, items)
 
     def batch_flops(self, counter, micro, data, cached: bool) -> float:
         """Training FLOPs of one micro-batch (see `training.core.accounting`)."""
@@ -317,10 +318,10 @@ class TabularRegression(_Tabular):
 
         return regression_loss(logits, batch["labels"])
 
-    def evaluate(self, model, batches, n_classes: int, autocast) -> dict[str, float]:
+    def evaluate(self, model, batches, n_classes: int, autocast, items: dict | None = None) -> dict[str, float]:
         from training.core.evaluate import evaluate_regression
 
-        return evaluate_regression(model, batches, autocast)
+        return evaluate_regression(model, batches, autocast, items)
 
 
 TASKS: dict[str, TaskKind] = {k.name: k() for k in (TextClassification, CausalLM, ImageClassification, Chat,

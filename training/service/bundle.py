@@ -140,6 +140,8 @@ def check_bundle(bundle: dict, name: str = "the bundle") -> None:
         _expect(r["depends_on"] is None or isinstance(r["depends_on"], str), f"runs[{i}].depends_on", "a string", name)
         _expect(r["result_json"] is None or isinstance(r["result_json"], str), f"runs[{i}].result_json", "a string",
                 name)
+        if r["result_json"]:
+            _check_result(r["result_json"], f"runs[{i}].result_json", name)
         ids.add(r["id"])
     for i, r in enumerate(runs):
         _expect(not r["depends_on"] or set(r["depends_on"].split(",")) <= ids, f"runs[{i}].depends_on",
@@ -155,6 +157,40 @@ def check_bundle(bundle: dict, name: str = "the bundle") -> None:
                     f"a row of {width} fields of the right types for a run in the bundle", name)
     if bundle.get("decision") is not None:
         _check_decision(bundle["decision"], name)
+
+
+ITEM_FORMS = ({"y_true", "y_pred"}, {"nll", "tokens"})
+"""The forms of per-example eval items (see `training.core.evaluate`): classification and regression, language models."""
+
+
+def _check_result(result_json: str, where: str, name: str) -> None:
+    """A run's result: a JSON mapping whose per-example eval items, where it has any (bundles from before have none),
+    are lists of numbers of one length — what the analysis' paired bootstrap reads."""
+    try:
+        result = json.loads(result_json)
+    except json.JSONDecodeError:
+        result = None
+    _expect(isinstance(result, dict), where, "a JSON mapping", name)
+    items = result.get("eval_items")
+    if items is not None:
+        _expect(isinstance(items, dict) and "end" in items and set(items) <= {"end", "best"}, f"{where}.eval_items",
+                "a mapping of end (and best) to eval items", name)
+        for key, value in items.items():
+            _check_items(value, f"{where}.eval_items.{key}", name)
+    refs = result.get("references")
+    if refs is not None:
+        _expect(isinstance(refs, list) and all(isinstance(row, dict) for row in refs), f"{where}.references",
+                "a list of mappings", name)
+        for j, row in enumerate(refs):
+            if row.get("items") is not None:
+                _check_items(row["items"], f"{where}.references[{j}].items", name)
+
+
+def _check_items(items, where: str, name: str) -> None:
+    _expect(isinstance(items, dict) and set(items) in ITEM_FORMS
+            and all(isinstance(v, list) and all(num(x) for x in v) for v in items.values())
+            and len({len(v) for v in items.values()}) == 1, where,
+            "y_true and y_pred, or nll and tokens: lists of numbers of one length", name)
 
 
 def _check_decision(d, name: str) -> None:
