@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 
 from training.analysis.figures import curves_figure, data_needs_figure, forgetting_figure, probe_figure, tradeoff_figure
-from training.analysis.frames import latest_progress, metrics_frame, runs_frame
+from training.analysis.frames import latest_progress, metrics_frame, references_frame, runs_frame
 from training.analysis.pareto import dominated, pareto_frontier
-from training.analysis.stats import clearly_different, mean_interval, summarise
+from training.analysis.stats import mean_interval, summarise
 from training.analysis.tables import compute_table, forgetting_table, overfitting_table
-from training.analysis.verdict import verdict
+from training.analysis.verdict import conclude
 from training.testing import make_finished_experiment
 
 
@@ -17,7 +17,8 @@ def test_mean_interval_matches_a_hand_computation():
     mean, lo, hi, n = mean_interval([1.0, 2.0, 3.0])
     assert (mean, n) == (2.0, 3)
     assert hi - mean == pytest.approx(4.303 * 1.0 / math.sqrt(3))  # t(2) = 4.303, sd = 1
-    assert mean_interval([0.5]) == (0.5, 0.5, 0.5, 1)
+    one = mean_interval([0.5])
+    assert one[0] == 0.5 and math.isnan(one[1]) and math.isnan(one[2])  # one seed: no interval, never a point
 
 
 def test_pareto_frontier_and_dominated_set_on_hand_made_points():
@@ -30,22 +31,15 @@ def test_pareto_frontier_and_dominated_set_on_hand_made_points():
     assert pareto_frontier([(0.0, 10.0), (0.1, 8.0), (0.2, 9.0)], maximize_y=False) == [0, 1]
 
 
-def test_clear_differences_need_separated_intervals_and_two_seeds():
-    a = {"mean": 0.6, "low": 0.55, "high": 0.65, "seeds": 3}
-    assert clearly_different(a, {"mean": 0.4, "low": 0.35, "high": 0.45, "seeds": 3})
-    assert not clearly_different(a, {"mean": 0.58, "low": 0.50, "high": 0.62, "seeds": 3})
-    assert not clearly_different({**a, "seeds": 1}, {"mean": 0.1, "low": 0.1, "high": 0.1, "seeds": 1})
-
-
 @pytest.fixture
 def finished(store):
     exp = make_finished_experiment(store)
     runs = runs_frame(store, exp)
-    return runs[runs["role"] == "grid"], metrics_frame(store, exp)
+    return runs[runs["role"] == "grid"], metrics_frame(store, exp), references_frame(store, exp)
 
 
 def test_frames_tables_and_figures_from_a_finished_experiment(finished):
-    runs, metrics = finished
+    runs, metrics, _ = finished
     assert len(runs) == 36 and set(runs["status"]) == {"done"}
     summary = summarise(runs, "eval_accuracy")
     assert len(summary) == 12 and (summary["seeds"] == 3).all()
@@ -83,35 +77,28 @@ def test_overfitting_is_judged_at_every_evaluation():
     assert not t.loc["ok", "overfitting"]
 
 
-def test_verdict_names_the_winner_when_intervals_separate(finished):
-    runs, _ = finished
-    text, table = verdict(summarise(runs, "eval_accuracy"), compute_table(runs), forgetting_table(runs), "accuracy", True)
+def test_verdict_renders_the_decision_with_every_number_a_cell(finished):
+    runs, _, refs = finished
+    summary = summarise(runs, "eval_accuracy", bounded=True)
+    text, decided, facts, _ = conclude(runs, refs, summary, "accuracy", True, compute_table(runs), forgetting_table(runs))
     joined = " ".join(text)
-    assert "At N=50, full reaches accuracy 0.450" in joined and "full wins" in joined
-    assert "narrows" in joined
-    assert "head" in joined and "forgets" in joined
+    small = decided.sizes[0]
+    assert small.best == "full" and small.cell("scratch").relation == "below the best"
+    assert "At N=50, full reaches accuracy 0.450" in joined and "full is clearly better" in joined
+    assert "The best strategy's lead over scratch: +0.200 at N=50" in joined  # numbers, no judgement of its own
+    assert "head" in joined and "forgets" in joined and "scratch forgets" not in joined  # scratch never had the skill
     for number in ("0.450", "0.250"):  # every number in the text is a table cell
-        assert any(f"{v:.3f}" == number for v in table["metric"])
+        assert any(f"{v:.3f}" == number for v in facts["metric"])
 
 
-def test_verdict_says_no_clear_difference_when_intervals_overlap():
-    summary = pd.DataFrame([
-        {"strategy": "scratch", "n_train": 100, "mean": 0.50, "low": 0.40, "high": 0.60, "seeds": 3},
-        {"strategy": "full", "n_train": 100, "mean": 0.55, "low": 0.45, "high": 0.65, "seeds": 3},
-    ])
-    text, _ = verdict(summary, pd.DataFrame(), pd.DataFrame(), "accuracy", True)
-    assert "no clear difference" in " ".join(text)
-    one_seed = summary.assign(seeds=1, low=summary["mean"], high=summary["mean"])
-    text, _ = verdict(one_seed, pd.DataFrame(), pd.DataFrame(), "accuracy", True)
-    assert text[0].startswith("One seed per run")
-
-
-def test_a_lead_that_does_not_change_is_not_called_widening():
-    # the tweets experiment: full's lead over scratch was 0.125 at N=100 and 0.125 at N=3000
-    rows = [("scratch", 100, 0.544), ("head", 100, 0.669), ("scratch", 3000, 0.661), ("full", 3000, 0.786),
-            ("scratch", 1000, 0.618), ("full", 1000, 0.740)]
-    summary = pd.DataFrame([{"strategy": s, "n_train": n, "mean": m, "low": m - 0.01, "high": m + 0.01, "seeds": 3}
-                            for s, n, m in rows])
-    joined = " ".join(verdict(summary, pd.DataFrame(), pd.DataFrame(), "accuracy", True)[0])
-    assert "stays about the same: 0.125 at N=100, 0.125 at N=3,000" in joined
-    assert "widens" not in joined and "narrows" not in joined
+def test_overlapping_seeds_are_undecided_and_one_seed_says_where_its_interval_comes_from():
+    rows = [{"run_id": f"{s}{k}", "strategy": s, "n_train": 100, "seed": k, "status": "done", "eval_accuracy": a,
+             "eval_examples": 300} for s, accs in (("scratch", (0.40, 0.55, 0.50)), ("full", (0.45, 0.62, 0.52)))
+            for k, a in enumerate(accs)]
+    runs = pd.DataFrame(rows)
+    text, decided, _, findings = conclude(runs, None, summarise(runs, "eval_accuracy", bounded=True), "accuracy", True)
+    assert decided.sizes[0].undecided == ["scratch"] and "too close or too noisy to tell apart" in " ".join(text)
+    assert any(f["kind"] == "wide" and f["strategy"] == "scratch" for f in findings)
+    one = runs[runs["seed"] == 0]
+    text, _, _, _ = conclude(one, None, summarise(one, "eval_accuracy", bounded=True), "accuracy", True)
+    assert text[0].startswith("One seed per cell: every interval below is the eval set's sampling noise")

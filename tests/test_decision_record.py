@@ -2,7 +2,9 @@
 against the runs, in the reports, and carried by bundles with every comment."""
 import pytest
 
-from training.analysis.decision import decide
+from training.analysis.decision import decide, samples
+from training.analysis.recommend import render
+from training.analysis.record import record_answer
 from training.analysis.report import analyse, html_report, markdown_report
 from training.errors import ConfigError, HeadStartError
 from training.service.bundle import check_bundle, export_bundle, import_bundle, read_bundle, write_bundle
@@ -50,22 +52,31 @@ def test_a_decision_record_round_trips_through_the_store_the_reports_and_a_bundl
 def test_constraints_are_checked_and_met_only_by_a_whole_interval():
     import pandas as pd
 
-    vt = pd.DataFrame([
-        {"strategy": "full", "n_train": 1000, "metric": 0.78, "metric_low": 0.74, "metric_high": 0.82, "seeds": 3,
-         "flops": 2e12, "wall_s": 300.0, "forgetting": 0.2, "status": "ok"},
-        {"strategy": "head", "n_train": 1000, "metric": 0.76, "metric_low": 0.755, "metric_high": 0.765, "seeds": 3,
-         "flops": 1e10, "wall_s": 5.0, "forgetting": 0.0, "status": "ok"},
-        {"strategy": "scratch", "n_train": 1000, "metric": 0.60, "metric_low": 0.55, "metric_high": 0.65, "seeds": 3,
-         "flops": 3e12, "wall_s": 600.0, "forgetting": 0.6, "status": "ok"}])
-    out = decide(vt, {"min_metric": 0.75}, "accuracy", True)
+    from training.analysis.stats import summarise
+
+    runs = pd.DataFrame([{"run_id": f"{st}{k}", "strategy": st, "n_train": 1000, "seed": k, "status": "done",
+                          "eval_accuracy": a, "eval_examples": 2000} for st, accs in
+                         (("full", (0.74, 0.78, 0.82)), ("head", (0.758, 0.76, 0.762)), ("scratch", (0.55, 0.60, 0.65)))
+                         for k, a in enumerate(accs)])
+    facts = summarise(runs, "eval_accuracy", bounded=True).rename(
+        columns={"mean": "metric", "low": "metric_low", "high": "metric_high"}).assign(status="ok")
+    facts["flops"] = facts["strategy"].map({"full": 2e12, "head": 1e10, "scratch": 3e12})
+    facts["wall_s"] = facts["strategy"].map({"full": 300.0, "head": 5.0, "scratch": 600.0})
+    facts["forgetting"] = facts["strategy"].map({"full": 0.2, "head": 0.0, "scratch": 0.6})
+    decided = render(decide(facts, samples(runs, None, "eval_accuracy"), "accuracy", True))
+    out = record_answer(decided, {"min_metric": 0.75})
     row = out["rows"][0]
     assert row["meets"] == ["head"] and row["may_meet"] == ["full"] and "scratch" in row["fails"]
     assert "a new head on the frozen model (linear probe) (`head`) meets every constraint" in out["sentence"]
-    row = decide(vt, {"min_metric": 0.5, "max_minutes": 4, "max_forgetting": 0.1}, "accuracy", True)["rows"][0]
+    assert "95% CI" in out["sentence"]
+    row = record_answer(decided, {"min_metric": 0.5, "max_minutes": 4, "max_forgetting": 0.1})["rows"][0]
     assert row["meets"] == ["head"] and row["fails"] == {"full": "5.0 min of training per run, forgets 0.200",
                                                          "scratch": "10.0 min of training per run"}
+    # the record's answer and the recommendation are one table: where the pick meets every constraint, it is the answer
+    plain = record_answer(decided, {"min_metric": 0.5})
+    assert plain["rows"][0]["answer"].strategy == decided.sizes[0].recommended
     with pytest.raises(ConfigError, match="maximum training minutes per run must be a number"):
-        decide(vt, {"max_minutes": "soon"}, "accuracy", True)
+        record_answer(decided, {"max_minutes": "soon"})
 
 
 def test_a_bundle_with_a_broken_decision_is_refused_by_field():
@@ -87,8 +98,9 @@ def test_two_experiments_side_by_side(tmp_path):
     a = analyse(store, make_finished_experiment(store, name="MiniLM"))
     b = analyse(store, make_finished_experiment(store, name="other base", seeds=(0,)))
     t = side_by_side(a, b)
-    assert len(t) == 12 and set(t["verdict"]) == {"1 seed"}  # 4 strategies × 3 sizes; B has one seed
+    assert len(t) == 12  # 4 strategies × 3 sizes; B has one seed: its Wilson interval, combined unpaired
     assert (t["difference"] == t["metric_b"] - t["metric_a"]).all()
+    assert (t["difference_low"] <= t["difference"]).all() and (t["difference"] <= t["difference_high"]).all()
     same = side_by_side(a, a)
-    assert set(same["verdict"]) == {"no clear difference"} and (same["difference"] == 0).all()
+    assert (same["difference"] == 0).all() and not same["verdict"].str.contains("clearly").any()
     assert len(side_by_side_figure(a, b, "A", "B").data) == 8

@@ -11,7 +11,7 @@ from training.analysis.fairness import check_runs
 from training.analysis.report import analyse, markdown_report
 from training.analysis.stats import bounded_interval, summarise, wilson_interval
 from training.analysis.transfer import PowerLaw, effective_data
-from training.analysis.verdict import verdict
+from training.analysis.verdict import conclude
 from training.config import BudgetConfig, StrategyConfig
 from training.core.references import majority
 from training.service.execution import execute_run, run_experiment
@@ -33,7 +33,7 @@ def test_a_broken_scratch_run_is_named_and_no_conclusion_is_drawn(tiny_bert_dir,
                or "lower the learning rate (now 1)" in f["message"] for f in failures), failures
     text = " ".join(a.verdict)
     assert "scratch" in text and "no conclusion is drawn" in text
-    assert "wins" not in text and "no clear difference" not in text and "lead of the best strategy" not in text
+    assert "clearly better" not in text and "lead over scratch" not in text
     assert "no comparison with scratch" in text
     assert a.verdict_table.set_index("strategy").loc["scratch", "status"].startswith("FAILED")
     assert "FAILED: scratch" in markdown_report(a)
@@ -53,17 +53,20 @@ def test_scratch_at_the_majority_class_is_a_failure_with_the_reason():
     scratch = [f for f in findings if f["kind"] == "at_majority"]
     assert {f["n_train"] for f in scratch} == {100, 1000} and all(f["strategy"] == "scratch" for f in scratch)
     assert "searched learning rate" in scratch[0]["advice"] and "stopped improving" in scratch[0]["advice"]
-    text, _ = verdict(summary, pd.DataFrame(), pd.DataFrame(), "accuracy", True, findings=findings, refs=refs)
+    assert "is not clearly better than the majority class: accuracy 0.432 against 0.430" in scratch[0]["message"]
+    text = conclude(runs, refs, summary, "accuracy", True, findings=findings)[0]
     joined = " ".join(text)
-    assert "scratch learned nothing (not above the majority class) at N=100 and N=1,000" in joined
-    assert "wins" not in joined and "lead of the best" not in joined
+    assert "scratch learned nothing (not clearly above the trivial baseline) at N=100 and N=1,000" in joined
+    assert "clearly better" not in joined and "lead over scratch" not in joined
 
 
 def test_a_scratch_curve_that_falls_with_data_is_flagged():
-    summary = pd.DataFrame([{"strategy": "scratch", "n_train": n, "mean": m, "low": m - 0.01, "high": m + 0.01, "seeds": 3}
-                            for n, m in ((100, 0.55), (1000, 0.49))])
-    findings = check_runs(pd.DataFrame(columns=["strategy", "n_train", "status"]), pd.DataFrame(), pd.DataFrame(),
-                          summary, {}, "accuracy", True)
+    runs = pd.DataFrame([{"run_id": f"{n}{k}", "strategy": "scratch", "n_train": n, "seed": k, "status": "done",
+                          "eval_accuracy": m + d, "eval_examples": 500, "error": None}
+                         for n, m, ds in ((100, 0.55, (-0.01, 0.0, 0.012)), (1000, 0.49, (0.005, -0.004, 0.0)))
+                         for k, d in enumerate(ds)])
+    summary = summarise(runs, "eval_accuracy", bounded=True)
+    findings = check_runs(runs, pd.DataFrame(), pd.DataFrame(), summary, {}, "accuracy", True)
     assert [(f["kind"], f["severity"], f["n_train"]) for f in findings] == [("not_monotone", "failure", 1000)]
 
 
@@ -75,11 +78,15 @@ def _scratch_losses(losses, others=((100, 1.0),)) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+FULL_RUNS = pd.DataFrame([{"run_id": f"f{k}", "strategy": "full", "n_train": 100, "seed": k, "status": "done",
+                           "eval_accuracy": a, "eval_examples": 300} for k, a in enumerate((0.65, 0.7, 0.75))])
+
+
 def test_d_e_on_a_non_monotone_scratch_curve_cannot_be_estimated():
     out = effective_data(_scratch_losses([(100, 1.5), (300, 1.2), (1000, 1.6)]))
     assert out.empty and "does not fall with more data (N=300 → 1,000)" in out.attrs["reason"]
-    text = verdict(pd.DataFrame([{"strategy": "full", "n_train": 100, "mean": 0.7, "low": 0.6, "high": 0.8, "seeds": 3}]),
-                   pd.DataFrame(), pd.DataFrame(), "accuracy", True, transfer=out)[0]
+    text = conclude(FULL_RUNS, None, summarise(FULL_RUNS, "eval_accuracy", bounded=True), "accuracy", True,
+                    transfer=out)[0]
     assert any("cannot be estimated from these runs" in s for s in text)
     assert not any("no finite amount" in s for s in text)
 
@@ -88,9 +95,8 @@ def test_d_e_below_the_fitted_floor_says_cannot_be_estimated_never_no_finite_amo
     law = PowerLaw(1.2, 40.0, 0.45)
     out = effective_data(_scratch_losses([(n, float(law.loss(n))) for n in (100, 300, 1000, 3000)], others=((100, 0.9),)))
     assert math.isinf(out.iloc[0]["d_e"])
-    text = " ".join(verdict(pd.DataFrame([{"strategy": "full", "n_train": 100, "mean": 0.7, "low": 0.6, "high": 0.8,
-                                           "seeds": 3}]), pd.DataFrame(), pd.DataFrame(), "accuracy", True,
-                            transfer=out)[0])
+    text = " ".join(conclude(FULL_RUNS, None, summarise(FULL_RUNS, "eval_accuracy", bounded=True), "accuracy", True,
+                             transfer=out)[0])
     assert "D_E cannot be estimated from these runs" in text and "beyond N=3,000" in text
     assert "no finite amount" not in text
 
@@ -117,8 +123,9 @@ def test_accuracy_bands_of_spread_out_seeds_stay_inside_0_1():
                           "eval_examples": 200} for k, a in enumerate([0.99, 0.62, 1.0])]
                         + [{"strategy": "scratch", "n_train": 100, "seed": k, "status": "done", "eval_accuracy": a,
                             "eval_examples": 200} for k, a in enumerate([0.0, 0.31, 0.02])])
-    plain = summarise(runs, "eval_accuracy")  # the old t-interval leaves [0, 1] for these
-    assert plain["high"].max() > 1 or plain["low"].min() < 0
+    from training.analysis.stats import mean_interval
+    plain = [mean_interval(g["eval_accuracy"]) for _, g in runs.groupby("strategy")]  # a plain t-interval leaves [0, 1]
+    assert max(p[2] for p in plain) > 1 or min(p[1] for p in plain) < 0
     s = summarise(runs, "eval_accuracy", bounded=True).set_index("strategy")
     assert (s["low"] >= 0).all() and (s["high"] <= 1).all()
     assert (s["low"] <= s["mean"]).all() and (s["mean"] <= s["high"]).all()

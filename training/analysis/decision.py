@@ -109,6 +109,8 @@ def difference(a: Sample, b: Sample, metric: str, higher: bool, scale: float = 1
         lo, hi = _newcombe(a.mean, a.n_eval, b.mean, b.n_eval)
         lo, hi = (lo, hi) if higher else (-hi, -lo)
         return Difference(mean, lo / scale, hi / scale, "newcombe")
+    if len(diffs) >= 2:  # seeds that all moved together and nothing else to go by: the t-interval, of width zero
+        return Difference(diffs[0], diffs[0], diffs[0], "seeds")
     return None
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import pandas as pd
 
 from training.analysis.decision import REFERENCE_PREFIX, DecisionTable, default_margin, difference, samples
+from training.analysis.recommend import fmt
 
 ROSE = 0.10
 """Training loss ending more than this (relative) above its first logged value means training went wrong."""
@@ -99,7 +100,7 @@ def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, su
         out.append(_finding(
             "at_majority", "failure", row.strategy, row.n_train,
             f"{row.strategy} at N={row.n_train:,} is {'not clearly' if ahead else 'not'} better than {words}: "
-            f"{metric} {row.mean:.4g} against {base.mean:.4g} for {name.removeprefix(REFERENCE_PREFIX)} "
+            f"{metric} {fmt(row.mean)} against {fmt(base.mean)} for {name.removeprefix(REFERENCE_PREFIX)} "
             f"({row.seeds} seed{'s' if row.seeds != 1 else ''}{gap}). "
             + ("Its lead is within the noise: it has not shown that it learned anything beyond "
                + ("the average." if base.code == "mean" else "the class balance.") if ahead else
