@@ -71,7 +71,7 @@ def test_compare_key_widgets(finished_store):
     store, exp = finished_store
     at = _run("pages/3_Compare.py", exp)
     assert len(at.get("plotly_chart")) == 5  # data needs, curves, probe, forgetting, trade-off
-    assert any("full wins" in m.value for m in at.markdown)
+    assert any("full is clearly better" in m.value for m in at.markdown)
     assert at.sidebar.number_input[0].label.startswith("Price per device-hour")
 
 

@@ -25,7 +25,7 @@ def test_compare_recommends_then_a_team_records_comments_and_signs_a_decision(ap
     rec.wait_for(timeout=60_000)
     text = rec.inner_text()
     assert re.search(r"N=800: use (full|LoRA) fine-tuning", text), text  # plain words, not "N=800 → full"
-    assert "95% CI" in text and "above training from scratch" in text and "How sure" in text
+    assert "95% CI" in text and "Below the best" in text and "training from scratch" in text and "How sure" in text
     assert "Partial results" not in text
     _shot(page, "compare-recommendation.png")
 

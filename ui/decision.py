@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from training.analysis.decision import constraint_lines
+from training.analysis.record import constraint_lines
 from training.analysis.units import human_time
 from training.errors import HeadStartError
 from training.service.records import check_constraints

@@ -194,6 +194,8 @@ class DecisionTable:
     notice: str | None = None
     """Partial results while runs are going."""
     probe: str | None = None
+    planned_seeds: int | None = None
+    """Seeds per cell in the config (a cell with fewer has seeds still to come)."""
 
     def at(self, n: int) -> SizeDecision | None:
         return next((s for s in self.sizes if s.n_train == n), None)
@@ -260,7 +262,8 @@ def samples(runs: pd.DataFrame, refs: pd.DataFrame, metric_col: str) -> dict[tup
 
 
 def decide(cells: pd.DataFrame, sample_of: dict[tuple[str, int], Sample], metric: str, higher: bool,
-           margin: float | None = None, progress: tuple[int, int] | None = None, probe: str | None = None) -> DecisionTable:
+           margin: float | None = None, progress: tuple[int, int] | None = None, probe: str | None = None,
+           planned_seeds: int | None = None) -> DecisionTable:
     """The decision per size from `cells` (one row per strategy and size, and per reference: strategy, n_train,
     metric, metric_low, metric_high, seeds, flops, wall_s, forgetting, status — see `verdict.verdict_table`) and the
     cells' samples (for the paired differences). `margin`: in the metric's units (absolute) or as a fraction
@@ -272,7 +275,7 @@ def decide(cells: pd.DataFrame, sample_of: dict[tuple[str, int], Sample], metric
     if progress is not None and progress[0] < progress[1]:
         notice = (f"Partial results ({progress[0]} of {progress[1]} runs finished): this covers the finished runs only "
                   "and will change as the rest finish.")
-    out = DecisionTable(metric, higher, margin, kind, [], notice, probe)
+    out = DecisionTable(metric, higher, margin, kind, [], notice, probe, planned_seeds)
     if cells is None or cells.empty:
         return out
     is_ref = cells["strategy"].str.startswith(REFERENCE_PREFIX)

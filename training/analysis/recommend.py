@@ -107,7 +107,7 @@ def size_sentence(s: SizeDecision, d: DecisionTable) -> str:
             skill = probe_skill(d.probe)
             parts.append(f" Forgetting: the base model's {skill} score drops by {fmt(fg)}." if fg > 0
                          else f" Forgetting: none measured — the base model's {skill} score is {fmt(-fg)} better.")
-    parts.append(" " + how_sure(s, pick))
+    parts.append(" " + how_sure(s, pick, d.planned_seeds))
     return "".join(parts)
 
 
@@ -115,14 +115,16 @@ def _margin(d: DecisionTable) -> str:
     return f"{d.margin:.3f}" if d.margin_kind == "absolute" else f"{d.margin:.0%}"
 
 
-def how_sure(s: SizeDecision, pick: Cell) -> str:
+def how_sure(s: SizeDecision, pick: Cell, planned_seeds: int | None = None) -> str:
     seeds = pick.seeds
+    more = (f"the other {planned_seeds - seeds} seed{'s' if planned_seeds - seeds != 1 else ''} will tell"
+            if planned_seeds and planned_seeds > seeds else "add seeds to decide")
     basis = f"{seeds} seeds" if seeds >= 2 else "1 seed (intervals from the eval set's examples, not from seeds)"
     if pick.kind == "reference":
         return f"How sure: the reference against the networks' {basis}."
     if s.undecided:
         return (f"How sure: not yet — {len(s.undecided)} strateg{'y' if len(s.undecided) == 1 else 'ies'} cannot be "
-                f"told apart from the best at {basis}; add seeds to decide.")
+                f"told apart from the best at {basis}; {more}.")
     if s.as_good:
         return f"How sure: tied with the others named as good at {basis} — chosen as the cheapest of them."
     if len([c for c in s.cells if c.kind == "strategy" and c.status == "ok"]) == 1:

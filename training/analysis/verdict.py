@@ -90,7 +90,8 @@ def conclude(runs: pd.DataFrame, refs: pd.DataFrame | None, summary: pd.DataFram
     facts = (verdict_table(summary, compute if compute is not None else empty,
                            forgetting if forgetting is not None else empty, end, findings, refs, metric, best)
              if not (summary.empty and not findings) else empty)
-    decided = render(decide(facts, samples(runs, refs, f"eval_{metric}"), metric, higher, margin, progress, probe))
+    decided = render(decide(facts, samples(runs, refs, f"eval_{metric}"), metric, higher, margin, progress, probe,
+                            planned_seeds))
     findings += undecided_findings(decided)
     return verdict(decided, findings, transfer, planned_seeds), decided, facts, findings
 
