@@ -13,7 +13,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from training.analysis.figures import NOTES, X_AXES
+from training.analysis.figures import X_AXES, note
 from training.analysis.frames import experiment_eta
 from training.analysis.generations import generations_frame, latest
 from training.analysis.units import human_seconds
@@ -51,7 +51,8 @@ def is_active() -> bool:
 
 RECORD = store.is_record(exp_id)
 PLATEAU = {s for s, on in store.experiment(exp_id).info.get("until_plateau", {}).items() if on}
-TASK = store.experiment(exp_id).config.task
+CONFIG = store.experiment(exp_id).config.to_dict()
+TASK = CONFIG["task"]
 REFERENCE = {"image-classification": "majority class + pixels", "tabular-classification": "majority, linear, trees",
              "tabular-regression": "mean, linear, trees"}.get(TASK, "majority class + TF-IDF")
 ROLE = {"grid": "", "lr-sweep": "learning-rate search", "reference": REFERENCE, "pretrain": "pretraining"}
@@ -170,7 +171,7 @@ def live_view() -> None:
     if metrics.empty:
         st.caption("Curves appear at the first evaluation of a run.")
     else:
-        show_figure(live_curves(str(store.root), exp_id, tick, x or "step"), NOTES["curves"], key="live_curves")
+        show_figure(live_curves(str(store.root), exp_id, tick, x or "step"), note("curves", CONFIG), key="live_curves")
     if TASK == "chat":
         answers_as_they_improve()
     if active and INTERVAL and abs(live_interval() - INTERVAL) > 0.5 * INTERVAL:

@@ -8,7 +8,7 @@ import time
 
 import streamlit as st
 
-from training.analysis.figures import NOTES, curves_figure
+from training.analysis.figures import curves_figure, note
 from training.analysis.frames import latest_progress, metrics_frame, runs_frame
 from training.analysis.replay import at_time, total_duration
 from training.errors import HeadStartError
@@ -44,6 +44,7 @@ replay = st.session_state.get("replay")
 if replay:
     runs_all, metrics_all = runs_frame(store, replay["exp_id"]), metrics_frame(store, replay["exp_id"])
     runs_all = runs_all[runs_all["role"] == "grid"]
+    replay_config = store.experiment(replay["exp_id"]).config.to_dict()
     span = max(total_duration(runs_all), 1.0)
 
     @st.fragment(run_every=0.5)
@@ -59,7 +60,7 @@ if replay:
             ["strategy", "n_train", "seed", "status", "progress"]], hide_index=True, column_config={
             "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent")})
         if not metrics.empty:
-            show_figure(curves_figure(metrics, x="step"), NOTES["curves"], key="replay_curves")
+            show_figure(curves_figure(metrics, x="step"), note("curves", replay_config), key="replay_curves")
         if st.button("Stop replay", key="replay_stop") or elapsed > REPLAY_SECONDS + 5:
             st.session_state.pop("replay", None)
             st.rerun()

@@ -43,17 +43,32 @@ def compute_table(runs: pd.DataFrame, price_per_hour: float = 0.0) -> pd.DataFra
                                        "peak_mem_gb", "trainable_params", "cost"])
 
 
+def from_scratch(runs: pd.DataFrame) -> pd.Series:
+    """Which rows trained from random weights (`scratch`, `scratch×3`…): they never had the base model's skill."""
+    names = runs["strategy_name"] if "strategy_name" in runs else runs["strategy"].astype(str).str.split("×").str[0]
+    return names.eq("scratch")
+
+
+SCRATCH_PROBE = "probe score only: trained from scratch, it never had the base model's skill to forget"
+
+
 def forgetting_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean forgetting (probe baseline − final, so positive = forgot) per (strategy, N), with its interval."""
+    """Mean forgetting (probe baseline − final, so positive = forgot) per (strategy, N), with its interval. Scratch
+    never had the base model's skill, so its drop is no forgetting: its rows keep its probe score (`final`), leave
+    forgetting and its interval empty, and say so in `note`."""
     done = runs[(runs["status"] == "done") & runs["forgetting"].notna()]
+    scratch = from_scratch(done)
     rows = []
     for (strategy, n), g in done.groupby(["strategy", "n_train"], sort=True):
         mean, lo, hi, k = mean_interval(g["forgetting"])
+        if scratch[g.index].all():
+            mean = lo = hi = math.nan
         rows.append({"strategy": strategy, "n_train": int(n), "probe": g["probe_key"].iloc[0],
                      "baseline": _mean(g["probe_baseline"]), "final": _mean(g["probe_final"]),
-                     "forgetting": mean, "low": lo, "high": hi, "seeds": k})
+                     "forgetting": mean, "low": lo, "high": hi, "seeds": k,
+                     "note": SCRATCH_PROBE if scratch[g.index].all() else ""})
     return pd.DataFrame(rows, columns=["strategy", "n_train", "probe", "baseline", "final", "forgetting", "low",
-                                       "high", "seeds"])
+                                       "high", "seeds", "note"])
 
 
 def overfitting_table(metrics: pd.DataFrame, rise: float = 0.05, gap_ratio: float = 1.5) -> pd.DataFrame:

@@ -142,3 +142,46 @@ def effective_data(runs: pd.DataFrame, loss_col: str = "eval_loss", baseline: st
     out.attrs["law"] = law
     out.attrs["max_scratch_n"] = int(max_d)
     return out
+
+
+def transfer_for_people(transfer: pd.DataFrame) -> pd.DataFrame:
+    """The effective-data table as people read it (Compare and the report): a D_E, D_T or multiplier cell that is
+    infinite, NaN or (D_T) negative reads "cannot be estimated", and a `why` column says why for that row (no
+    column when every cell is a number; by row in `attrs["reasons"]` too). The numbers `effective_data` computed
+    are unchanged for the code that reads them."""
+    from training.analysis.units import CANNOT_ESTIMATE
+
+    law = transfer.attrs.get("law")
+    out = transfer.copy().astype({c: object for c in transfer.columns if c.startswith(("d_", "multiplier"))})
+    reasons = []
+    for i, r in transfer.iterrows():
+        why, cannot = [], {c for c in ("d_e_low", "d_e_high") if not math.isfinite(r[c])}
+        if not math.isfinite(r["d_e"]):
+            floor = f" (L∞ = {law.l_inf:.3f})" if law is not None else ""
+            why.append(f"D_E, D_T and D_E / N: its loss {r['loss']:.3f} is at or below the floor of scratch's fitted data "
+                       f"curve{floor}, which never reaches it, and these scratch sizes cannot say how much data would")
+            cannot |= {"d_e", "d_t"}
+        else:
+            if r["d_t"] < 0:
+                why.append(f"D_T: scratch reached this loss with fewer examples (D_E {r['d_e']:,.0f} < N "
+                           f"{int(r['n_train']):,}), so the pretrained start saved no data here")
+                cannot.add("d_t")
+            bounds = [c for c in ("d_e_low", "d_e_high") if c in cannot]
+            if bounds and all(math.isnan(r[c]) for c in bounds):
+                why.append("D_E's 95% interval: no bootstrap refit of scratch's curve succeeded")
+            elif bounds:
+                why.append(f"D_E 95% {' and '.join(c.removeprefix('d_e_') for c in bounds)}: some bootstrap refits of "
+                           "scratch's curve never reach this loss, so the interval has no end there")
+        for c in cannot | {c.replace("d_e", "multiplier") for c in cannot if c.startswith("d_e")}:
+            out.at[i, c] = CANNOT_ESTIMATE
+        reasons.append("; ".join(why))
+    if any(reasons):
+        out["why"] = reasons
+    out.attrs["reasons"] = dict(zip(out.index, reasons, strict=True))
+    return out
+
+
+def has_pretrained(config: dict) -> bool:
+    """Whether an experiment ran a strategy that starts from pretrained weights: without one (a table's scratch alone)
+    there is nothing transferred to measure, and Compare and the report leave the section out."""
+    return any(str(s.get("name", "")).split("×")[0] != "scratch" for s in config.get("strategies") or [])

@@ -135,6 +135,26 @@ def _int(x) -> str:
     return NOT_APPLICABLE if _missing(x) else f"{int(x):,}"
 
 
+CANNOT_ESTIMATE = "cannot be estimated"
+"""What an effective-data cell reads where its number is not one (∞, NaN, or a negative D_T); see
+`transfer.transfer_for_people` for the reason."""
+
+
+def _examples(x, negative_ok: bool = True) -> str:
+    """An effective-data count (D_E, D_T): text as given, "cannot be estimated" where ∞, NaN (or, for D_T, negative)."""
+    if isinstance(x, str):
+        return x
+    if _missing(x) or (not negative_ok and x < 0):
+        return CANNOT_ESTIMATE
+    return human_count(x)
+
+
+def _multiplier(x) -> str:
+    if isinstance(x, str):
+        return x
+    return CANNOT_ESTIMATE if _missing(x) or x < 0 else f"{x:.3g}×"
+
+
 COLUMNS = {
     "strategy": ("strategy", str), "n_train": ("N (training examples)", _int), "seeds": ("seeds", _int),
     "seed": ("seed", _int), "total_steps": ("steps", _int), "steps": ("steps", _int), "reached": ("seeds reached", _int),
@@ -151,11 +171,10 @@ COLUMNS = {
     "metric_end": ("at end", human_number), "metric_best": ("at best checkpoint", human_number),
     "low": ("95% low", human_number), "high": ("95% high", human_number),
     "probe": ("skill tested", probe_skill),
-    "d_e": ("D_E (examples scratch would need)", human_count), "d_e_low": ("D_E 95% low", human_count),
-    "d_e_high": ("D_E 95% high", human_count), "d_t": ("D_T = D_E − N", human_count),
-    "multiplier": ("D_E / N", lambda x: NOT_APPLICABLE if _missing(x) else f"{x:.3g}×"),
-    "multiplier_low": ("D_E / N low", lambda x: NOT_APPLICABLE if _missing(x) else f"{x:.3g}×"),
-    "multiplier_high": ("D_E / N high", lambda x: NOT_APPLICABLE if _missing(x) else f"{x:.3g}×"),
+    "d_e": ("D_E (examples scratch would need)", _examples), "d_e_low": ("D_E 95% low", _examples),
+    "d_e_high": ("D_E 95% high", _examples), "d_t": ("D_T = D_E − N", lambda x: _examples(x, negative_ok=False)),
+    "multiplier": ("D_E / N", _multiplier), "multiplier_low": ("D_E / N low", _multiplier),
+    "multiplier_high": ("D_E / N high", _multiplier),
 }
 """How each known column is headed and written for people; other columns keep their name, numbers via
 `human_number`."""
