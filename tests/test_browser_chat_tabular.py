@@ -67,6 +67,6 @@ def test_a_tabular_experiment_from_an_uploaded_csv_runs_against_gradient_boosted
     page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=120_000)
     page.wait_for_timeout(1000)
     body = page.inner_text("body")
-    assert "gradient-boosted trees" in body and "Neural network from scratch vs gradient-boosted trees" in body
+    assert "gradient-boosted trees" in body and "Classical references against the best network" in body
     assert "Grinsztajn" in body
     _shot(page, "compare-tabular.png")

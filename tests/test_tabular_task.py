@@ -77,7 +77,11 @@ def test_a_tabular_classification_experiment_runs_beside_trees(table_csv, store)
     assert gbdt[120] > majority[120]
     a = analyse(store, exp)
     assert a.metric == "accuracy" and any("gradient-boosted trees" in s for s in a.verdict)
-    assert "Neural network from scratch vs gradient-boosted trees" in " ".join(a.verdict)
+    assert "Classical references against the best network" in " ".join(a.verdict)
+    for size in a.recommendation.sizes:  # the recommendation and the verdict's sentence render one relation
+        trees = size.cell("reference: gradient-boosted trees (scikit-learn)")
+        assert trees.relation in " ".join(a.verdict)
+        assert (size.recommended == trees.strategy) == (trees.relation == "as good or better")
 
 
 def test_a_tabular_regression_experiment_reports_rmse_and_r2(table_csv, store):

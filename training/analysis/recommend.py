@@ -105,8 +105,9 @@ def size_sentence(s: SizeDecision, d: DecisionTable) -> str:
         fg = pick.forgetting
         if math.isfinite(fg) and not pick.strategy.startswith("scratch"):  # scratch never had the skill to forget
             skill = probe_skill(d.probe)
-            parts.append(f" Forgetting: the base model's {skill} score drops by {fmt(fg)}." if fg > 0
-                         else f" Forgetting: none measured — the base model's {skill} score is {fmt(-fg)} better.")
+            parts.append(f" Forgetting: the base model's {skill} score drops by {fmt(fg)}." if round(fg, 3) > 0
+                         else f" Forgetting: none measured in the base model's {skill} score"
+                         + (f" (it is {fmt(-fg)} better)." if round(fg, 3) < 0 else " (unchanged)."))
     parts.append(" " + how_sure(s, pick, d.planned_seeds))
     return "".join(parts)
 
@@ -122,9 +123,10 @@ def how_sure(s: SizeDecision, pick: Cell, planned_seeds: int | None = None) -> s
     basis = f"{seeds} seeds" if seeds >= 2 else "1 seed (intervals from the eval set's examples, not from seeds)"
     if pick.kind == "reference":
         return f"How sure: the reference against the networks' {basis}."
-    if s.undecided:
-        return (f"How sure: not yet — {len(s.undecided)} strateg{'y' if len(s.undecided) == 1 else 'ies'} cannot be "
-                f"told apart from the best at {basis}; {more}.")
+    refs = [c.strategy.removeprefix(REFERENCE_PREFIX) for c in s.cells if c.kind == "reference" and c.relation == "undecided"]
+    if s.undecided or refs:
+        who = ([f"{len(s.undecided)} strateg{'y' if len(s.undecided) == 1 else 'ies'}"] if s.undecided else []) + refs
+        return (f"How sure: not yet — {' and '.join(who)} cannot be told apart from the best at {basis}; {more}.")
     if s.as_good:
         return f"How sure: tied with the others named as good at {basis} — chosen as the cheapest of them."
     if len([c for c in s.cells if c.kind == "strategy" and c.status == "ok"]) == 1:
