@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from training.analysis.decision import REFERENCE_PREFIX, DecisionTable, default_margin, difference, samples
+from training.analysis.decision import DecisionTable, default_margin, difference, samples
 from training.analysis.recommend import fmt
 
 ROSE = 0.10
@@ -95,12 +95,12 @@ def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, su
         ahead = d.mean > 0 if d is not None else higher_is_better == (row.mean > base.mean)
         if d is None and ahead:
             continue  # no interval to judge by: a mean above the baseline is not called a failure
-        gap = (f"; difference {d.mean:+.3f} (95% CI {d.low:+.3f} to {d.high:+.3f})" if kind == "absolute" else
-               f"; difference {d.mean:+.1%} (95% CI {d.low:+.1%} to {d.high:+.1%})") if d is not None else ""
+        gap = (f"; difference {d.mean:+.3f}, 95% CI {d.low:+.3f} to {d.high:+.3f}" if kind == "absolute" else
+               f"; difference {d.mean:+.1%}, 95% CI {d.low:+.1%} to {d.high:+.1%}") if d is not None else ""
         out.append(_finding(
             "at_majority", "failure", row.strategy, row.n_train,
             f"{row.strategy} at N={row.n_train:,} is {'not clearly' if ahead else 'not'} better than {words}: "
-            f"{metric} {fmt(row.mean)} against {fmt(base.mean)} for {name.removeprefix(REFERENCE_PREFIX)} "
+            f"{metric} {fmt(row.mean)} against {fmt(base.mean)} for {words} "
             f"({row.seeds} seed{'s' if row.seeds != 1 else ''}{gap}). "
             + ("Its lead is within the noise: it has not shown that it learned anything beyond "
                + ("the average." if base.code == "mean" else "the class balance.") if ahead else
@@ -183,7 +183,8 @@ def undecided_findings(decision: DecisionTable) -> list[dict]:
                 f"{name} at N={s.n_train:,}: {span} over {c.seeds} seed{'s' if c.seeds != 1 else ''} — too wide to tell "
                 f"whether it is as good as {s.best} (within ±" + (f"{decision.margin:.3f}" if decision.margin_kind ==
                                                                    "absolute" else f"{decision.margin:.0%}") + ").",
-                "Add seeds or a larger eval set; seeds that disagree this much can also mean an unstable learning rate."))
+                "Add seeds or a larger eval set" + ("; seeds that disagree this much can also mean an unstable learning "
+                                                    "rate." if c.seeds >= 2 else ".")))
     return out
 
 
