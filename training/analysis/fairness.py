@@ -86,7 +86,7 @@ def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, su
     for row in summary.itertuples():
         if row.n_train not in trivial_at or (row.strategy, row.n_train) not in sample_of:
             continue
-        name, base = trivial_at[row.n_train]
+        _, base = trivial_at[row.n_train]
         words = "the training mean" if base.code == "mean" else "the majority class"
         d = difference(sample_of[(row.strategy, row.n_train)], base, metric, higher_is_better,
                        abs(base.mean) if kind == "relative" else 1.0)
