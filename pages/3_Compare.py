@@ -9,7 +9,7 @@ from training.analysis import figures as F
 from training.analysis.frames import CHECKPOINT_LABELS, CHECKPOINTS
 from training.analysis.generations import SPLIT_WORDS, base_answers, rouge_table, side_by_side
 from training.analysis.recommend import rule
-from training.analysis.report import ANSWERS_NOTE, GENERAL_NOTE, recommendation_lines, table_names
+from training.analysis.report import ANSWERS_NOTE, GENERAL_NOTE, recommendation_lines, recommended_cells, table_names
 from training.analysis.transfer import has_pretrained, transfer_for_people
 from training.analysis.units import human_flops, human_seconds, probe_skill, readable
 from ui.common import cached_analysis, get_store, pick_experiment, setup_page, show_figure
@@ -82,7 +82,9 @@ if a.summary.empty:
     st.stop()
 
 st.header("Data needs")
-show_figure(F.data_needs_figure(a.summary, a.metric, a.references), note("data_needs", a.config), key="cmp_data_needs")
+show_figure(F.data_needs_figure(a.summary, a.metric, a.references, recommended_cells(a)),
+            note("data_needs", a.config) + " The star marks what the recommendation says to use at each size.",
+            key="cmp_data_needs")
 
 if not a.generations.empty:
     st.header("Answers side by side")
@@ -140,7 +142,8 @@ if a.target is not None:
     else:
         st.dataframe(readable(a.to_target, {"cost": f"cost at ${price:.2f}/h"}), hide_index=True)
     st.caption("Mean over the seeds whose validation metric reached the target, at their first evaluation at or past "
-               "it; 'seeds reached' counts them. Pretrained strategies of the hybrid path include the pretraining's FLOPs.")
+               "it; 'seeds reached' counts them."
+               + (" Pretrained strategies of the hybrid path include the pretraining's FLOPs." if a.pretrain else ""))
 st.header("Learning-rate search")
 if a.lr_sweep.empty:
     fixed = [s for s, src in (a.info.get("lr_source") or {}).items() if src != "searched"]
@@ -151,9 +154,12 @@ else:
         "lr": st.column_config.NumberColumn("learning rate", format="%.2e"),
         "val_loss": st.column_config.NumberColumn("lowest validation loss", format="%.4f")})
     st.caption("Each strategy's grid runs used the learning rate marked chosen: the lowest validation loss of a short "
-               "run at one size. Scratch and fine-tuning want very different rates, and a rate tuned on one dataset "
-               "can diverge on another; comparing them at one shared or built-in rate is unfair. A search is reused "
-               "by later experiments with the same data, model and settings.")
+               "run at one size. "
+               + ("Scratch and fine-tuning want very different rates, and a rate tuned on one dataset can diverge on "
+                  "another; comparing them at one shared or built-in rate is unfair. " if has_pretrained(a.config) else
+                  "A rate tuned on one dataset can diverge on another, so the network is compared with the references "
+                  "at a rate chosen on this data. ")
+               + "A search is reused by later experiments with the same data, model and settings.")
 
 st.header("Forgetting")
 if a.forgetting.empty:

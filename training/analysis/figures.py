@@ -231,8 +231,10 @@ REFERENCE_DASH = {"majority": "dash", "mean": "dash", "tfidf": "dot", "pixels": 
                   "linear": "dashdot"}
 
 
-def data_needs_figure(summary: pd.DataFrame, metric: str, references: pd.DataFrame | None = None) -> go.Figure:
-    """Metric vs training-set size (log x): mean line and 95% band per strategy, and grey reference lines."""
+def data_needs_figure(summary: pd.DataFrame, metric: str, references: pd.DataFrame | None = None,
+                      picks: list[tuple[int, float, str]] | None = None) -> go.Figure:
+    """Metric vs training-set size (log x): mean line and 95% band per strategy, grey reference lines, and a star on
+    the recommended cell at each size (`picks`: (N, mean, what) from the decision table — `recommended_cells`)."""
     fig = go.Figure()
     if references is not None and not references.empty and metric in references:
         for ref, g in references.groupby("reference", sort=False):
@@ -256,6 +258,12 @@ def data_needs_figure(summary: pd.DataFrame, metric: str, references: pd.DataFra
                                  hovertemplate="N=%{x}<br>mean %{y:.3f}<br>95%% CI %{customdata[0]:.3f}–"
                                                "%{customdata[1]:.3f}<br>%{customdata[2]} seed(s)<extra>" + strategy
                                                + "</extra>"))
+    if picks:
+        fig.add_trace(go.Scatter(x=[n for n, _, _ in picks], y=[m for _, m, _ in picks], mode="markers",
+                                 name="recommended", text=[w for _, _, w in picks],
+                                 marker=dict(symbol="star", size=18, color="rgba(0,0,0,0)",
+                                             line=dict(color="#111", width=2)),
+                                 hovertemplate="N=%{x}<br>use %{text}: %{y:.3f}<extra>recommended</extra>"))
     fig.update_xaxes(type="log")
     if metric == "perplexity":  # spans orders of magnitude (a model from scratch at hundreds, fine-tuned ones near 2)
         fig.update_yaxes(type="log")

@@ -135,9 +135,11 @@ def shown_table(facts: pd.DataFrame, decided: DecisionTable) -> pd.DataFrame:
     cols = ["strategy", "n_train", "low", "high", "vs_best_low", "vs_best_high", "relation"]
     t = facts.drop(columns=["metric_low", "metric_high"]).merge(d[cols], on=["strategy", "n_train"], how="left")
     t = t.rename(columns={"low": "metric_low", "high": "metric_high"})
+    if t["forgetting"].isna().all():  # nothing pretrained to forget (a table's scratch alone): no empty column
+        t = t.drop(columns=["forgetting"])
     order = ["strategy", "n_train", "metric", "metric_low", "metric_high", "seeds", "vs_best_low", "vs_best_high",
              "relation", "metric_end", "metric_best", "flops", "wall_s", "forgetting", "status"]
-    return t[order]
+    return t[[c for c in order if c in t]]
 
 
 def table_names(a: Analysis) -> dict:
@@ -151,11 +153,22 @@ TABLE_NAMES = {"vs_best_low": "difference to the best, 95% low", "vs_best_high":
                "relation": "decision", "metric_end": "at end", "metric_best": "at best checkpoint"}
 
 
+def recommended_cells(a: Analysis) -> list[tuple[int, float, str]]:
+    """(N, mean, what) of the decision's pick at each size: the stars on the data-needs chart."""
+    d = a.recommendation
+    out = []
+    for s in d.sizes if d is not None else []:
+        c = s.cell(s.recommended) if s.recommended else None
+        if c is not None:
+            out.append((s.n_train, c.mean, c.strategy.removeprefix("reference: ")))
+    return out
+
+
 def figures(a: Analysis, x: str = "examples") -> list[tuple[str, go.Figure]]:
     """(note key, figure) in report order; figures without data are left out."""
     out = []
     if not a.summary.empty:
-        out.append(("data_needs", F.data_needs_figure(a.summary, a.metric, a.references)))
+        out.append(("data_needs", F.data_needs_figure(a.summary, a.metric, a.references, recommended_cells(a))))
     if not a.metrics.empty:
         out.append(("curves", F.curves_figure(a.metrics, x=x)))
         probe_keys = [k for k in a.metrics["key"].unique() if k.startswith("probe/")]
