@@ -138,6 +138,9 @@ def test_the_difference_is_paired_by_seed_and_by_example_with_one_seed():
     nc = difference(Sample({0: 0.285}, n_eval=200), Sample({0: 0.245}, n_eval=200), "accuracy", True)
     assert nc.method == "newcombe" and nc.low < 0 < nc.high
     assert difference(Sample({0: 21.2}), Sample({0: 20.0}), "rmse", False) is None
+    # a language model's record without outcomes: the eval loss's standard error, mapped to perplexity
+    lm = difference(Sample({0: 30.0}, loss_se={0: 0.05}), Sample({0: 20.0}, loss_se={0: 0.05}), "perplexity", False, 20.0)
+    assert lm.method == "loss_se" and lm.high < 0 < -lm.mean and lm.low < lm.mean < lm.high
     # lower is better: a lower RMSE is a positive difference
     assert difference(Sample({0: 1.0, 1: 1.1}), Sample({0: 2.0, 1: 2.3}), "rmse", False).mean > 0
     assert independent_difference({"mean": 0.8, "low": 0.7, "high": 0.9}, {"mean": 0.5, "low": 0.45, "high": 0.55},
@@ -294,6 +297,10 @@ def test_every_gallery_record_renders_one_consistent_answer(bundle, tmp_path, ca
         for c in size["cells"]:
             assert {"strategy", "kind", "status", "mean", "low", "high", "seeds", "flops", "vs_best"} <= set(c)
     check_invariants(doc)
+    if bundle.name.startswith("chatbot"):  # one seed and no stored outcomes: the eval loss's standard error decides
+        for size in doc["sizes"]:
+            scratch = next(c for c in size["cells"] if c["strategy"] == "scratch")
+            assert scratch["relation"] == "below the best" and scratch["vs_best"]["method"] == "loss_se"
     if bundle.name.startswith("images-mnist"):
         at = next(s for s in doc["sizes"] if s["n_train"] == 1000)
         assert at["recommended"] == "full" and at["recommended_kind"] == "strategy"

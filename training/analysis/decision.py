@@ -73,6 +73,8 @@ class Sample:
     n_eval: int | None = None
     code: str | None = None
     """A reference's code (`majority`, `tfidf`, `gbdt`…); None for a strategy."""
+    loss_se: dict[int, float] = field(default_factory=dict)
+    """A language model's standard error of the eval loss per seed (records without per-example outcomes)."""
 
     @property
     def mean(self) -> float:
@@ -105,6 +107,8 @@ def difference(a: Sample, b: Sample, metric: str, higher: bool, scale: float = 1
         d = sign * (da - db) / scale
         lo, hi = float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))
         return Difference(mean, min(lo, mean), max(hi, mean), "bootstrap")
+    if metric == "perplexity" and len(a.values) == len(b.values) == 1 and a.loss_se and b.loss_se:
+        return _perplexity_from_losses(a, b, sign, scale)
     if metric in ("accuracy",) and a.n_eval and b.n_eval:
         lo, hi = _newcombe(a.mean, a.n_eval, b.mean, b.n_eval)
         lo, hi = (lo, hi) if higher else (-hi, -lo)
@@ -127,6 +131,17 @@ def independent_difference(a: dict, b: dict, higher: bool, scale: float = 1.0) -
         return None
     mean = sign * (a["mean"] - b["mean"]) / scale
     return Difference(mean, mean - half / scale, mean + half / scale, "independent")
+
+
+def _perplexity_from_losses(a: Sample, b: Sample, sign: float, scale: float) -> Difference:
+    """One seed each and no stored outcomes (an older record): the eval losses' difference ± 1.96 of their standard
+    errors combined unpaired (wider than a paired one), mapped to perplexity: a − b = b·(exp(Δloss) − 1)."""
+    pa, pb = a.mean, b.mean
+    d = math.log(pa) - math.log(pb)
+    half = 1.96 * math.hypot(next(iter(a.loss_se.values())), next(iter(b.loss_se.values())))
+    ends = sorted(sign * pb * (math.exp(x) - 1) / scale for x in (d - half, d + half))
+    mean = sign * (pa - pb) / scale
+    return Difference(mean, min(ends[0], mean), max(ends[1], mean), "loss_se")
 
 
 def _deterministic(s: Sample) -> bool:
@@ -246,9 +261,11 @@ def samples(runs: pd.DataFrame, refs: pd.DataFrame, metric_col: str) -> dict[tup
         for (strategy, n), g in done.groupby(["strategy", "n_train"], sort=True):
             items = g["eval_items"] if "eval_items" in g else pd.Series([None] * len(g), index=g.index)
             n_eval = int(g["eval_examples"].max()) if "eval_examples" in g and g["eval_examples"].notna().any() else None
+            se = ({int(s): float(v) for s, v in zip(g["seed"], g["eval_loss_se"], strict=True) if v is not None
+                   and not pd.isna(v)} if "eval_loss_se" in g else {})
             out[(strategy, int(n))] = Sample({int(s): float(v) for s, v in zip(g["seed"], g[metric_col], strict=True)},
                                              {int(s): (i if isinstance(i, dict) else None)
-                                              for s, i in zip(g["seed"], items, strict=True)}, n_eval)
+                                              for s, i in zip(g["seed"], items, strict=True)}, n_eval, loss_se=se)
     if refs is not None and not refs.empty and metric in refs:
         r = refs[refs[metric].notna()]
         for (code, n), g in r.groupby(["reference", "n_train"], sort=True):

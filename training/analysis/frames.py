@@ -11,16 +11,18 @@ import pandas as pd
 from training.service.records import Role, Status
 from training.service.store import Store
 
-EVAL_METRICS = ("loss", "accuracy", "macro_f1", "perplexity", "rmse", "mae", "r2", "rouge_l")
-"""Every eval metric a task kind reports (each run has those of its kind; the rest stay empty)."""
+EVAL_METRICS = ("loss", "accuracy", "macro_f1", "perplexity", "rmse", "mae", "r2", "rouge_l", "loss_se")
+"""Every eval metric a task kind reports (each run has those of its kind; the rest stay empty). `loss_se`: a language
+model's standard error of the eval loss over sequences — its one-seed interval where no per-example outcomes were
+stored (records made before they were)."""
 RUN_COLUMNS = [
     "run_id", "strategy", "strategy_name", "n_train", "seed", "status", "steps", "total_steps", "examples",
     "wall_s", "flops", "peak_mem_bytes", "trainable_params", "params", "lr", "eval_loss", "eval_accuracy",
-    "eval_macro_f1", "eval_perplexity", "eval_rmse", "eval_mae", "eval_r2", "eval_rouge_l", "probe_key",
+    "eval_macro_f1", "eval_perplexity", "eval_rmse", "eval_mae", "eval_r2", "eval_rouge_l", "eval_loss_se", "probe_key",
     "probe_baseline", "probe_final", "forgetting", "device",
     "device_name", "error", "mem_estimate", "micro_batch_size", "started_at", "ended_at", "heartbeat_at",
     "torch", "transformers", "role", "sweep_lr", "best_step", "best_loss", "best_accuracy", "best_macro_f1",
-    "best_perplexity", "best_rmse", "best_mae", "best_r2", "best_rouge_l", "probe_best", "forgetting_best",
+    "best_perplexity", "best_rmse", "best_mae", "best_r2", "best_rouge_l", "best_loss_se", "probe_best", "forgetting_best",
     "until_plateau", "stopped_early", "eval_examples",
     "best_val_loss", "validation_examples", "checkpoint", "eval_items", "best_items",
 ]

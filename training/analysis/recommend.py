@@ -16,7 +16,9 @@ def fmt(x: float) -> str:
 
 def fmt_diff(x: float, kind: str) -> str:
     """A difference in the margin's units: points of the metric (absolute) or a percentage (relative)."""
-    return f"{x:+.3f}" if kind == "absolute" else f"{x:+.1%}"
+    if kind == "absolute":
+        return f"{x:+.3f}"
+    return f"{x:+.1%}" if abs(x) < 10 else f"{x:+,.0%}"  # −60,798%: a perplexity 600× the best's
 
 
 def margin_words(d: DecisionTable) -> str:

@@ -87,17 +87,19 @@ def summarise(runs: pd.DataFrame, value: str, by=("strategy", "n_train"), bounde
         n_eval = int(g["eval_examples"].max()) if "eval_examples" in g and g["eval_examples"].notna().any() else None
         items = [i for i in g["eval_items"] if isinstance(i, dict)] if "eval_items" in g else []
         values = g[value].astype(float).tolist()
-        lo, hi = cell_interval(metric, values, items, n_eval)
+        se = g["eval_loss_se"].dropna() if "eval_loss_se" in g else pd.Series(dtype=float)
+        lo, hi = cell_interval(metric, values, items, n_eval, float(se.mean()) if len(se) else None)
         rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True)),
                      "mean": float(np.mean(values)), "low": lo, "high": hi, "seeds": len(values)})
     return pd.DataFrame(rows, columns=[*by, "mean", "low", "high", "seeds"])
 
 
-def cell_interval(metric: str, values: list[float], items: list[dict], n_eval: int | None) -> tuple[float, float]:
+def cell_interval(metric: str, values: list[float], items: list[dict], n_eval: int | None,
+                  loss_se: float | None = None) -> tuple[float, float]:
     """The 95% interval of one cell's mean, inside the metric's range. Seeds that differ: a t-interval over them (on
     the logit scale for accuracy). One seed, or seeds that all gave the same value: the eval set's sampling noise —
-    Wilson's interval for accuracy, else a bootstrap over the runs' stored per-example outcomes. Otherwise unknown:
-    (NaN, NaN), never a point."""
+    Wilson's interval for accuracy, else a bootstrap over the runs' stored per-example outcomes, else (perplexity) the
+    eval loss ± 1.96 of its standard error over sequences (`loss_se`). Otherwise unknown: (NaN, NaN), never a point."""
     xs = _clean(values)
     if not xs:
         return (math.nan, math.nan)
@@ -106,6 +108,8 @@ def cell_interval(metric: str, values: list[float], items: list[dict], n_eval: i
         _, lo, hi, _ = bounded_interval(xs, n_eval) if metric == "accuracy" else mean_interval(xs)
         return clip_to_range(metric, lo, hi)
     ci = wilson_interval(mean, n_eval) if metric == "accuracy" and n_eval else bootstrap_interval(metric, items)
+    if ci is None and metric == "perplexity" and loss_se and mean > 0:
+        ci = (math.exp(math.log(mean) - 1.96 * loss_se), math.exp(math.log(mean) + 1.96 * loss_se))
     if ci is None:
         return (math.nan, math.nan)
     return clip_to_range(metric, min(ci[0], mean), max(ci[1], mean))
