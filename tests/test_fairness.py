@@ -13,7 +13,7 @@ from training.analysis.stats import bounded_interval, summarise, wilson_interval
 from training.analysis.transfer import PowerLaw, effective_data
 from training.analysis.verdict import conclude
 from training.config import BudgetConfig, StrategyConfig
-from training.core.references import majority
+from training.core.scoring import majority
 from training.service.execution import execute_run, run_experiment
 from training.service.planning import launch
 from training.testing import tiny_classification_config, topic_rows

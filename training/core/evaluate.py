@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.core.tasks import CLASSIFICATION, PRIMARY_METRIC  # noqa: F401 — re-exported
+from training.core.kinds import CLASSIFICATION, PRIMARY_METRIC  # noqa: F401 — re-exported
 
 
 @contextlib.contextmanager

@@ -240,17 +240,11 @@ class Structure:
 
 
 def structure(model: nn.Module) -> Structure:
-    from training.core.tabular_model import TabularMLP
-    from training.core.vision import ImageClassifier, spatial_profile
-
+    """What FLOPs and memory are counted over. A model that is not a transformer (an image classifier, the tables'
+    MLP) describes itself with `flop_structure()`; a Hugging Face backbone is read here."""
+    if hasattr(model, "flop_structure"):
+        return model.flop_structure()
     blocks = find_blocks(model.backbone)
-    if isinstance(model, ImageClassifier):
-        positions, act = spatial_profile(model)
-        return Structure(blocks, model.head, False, 0, positions, act, model.backbone)
-    if isinstance(model, TabularMLP):  # every layer runs once per row; activations: each layer's output, a few times
-        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-        act = sum(4 * m.out_features for m in linears) * 4  # fp32 outputs, norm, activation and dropout mask
-        return Structure(blocks, model.head, False, 0, {id(m): 1 for m in linears}, act, model.backbone)
     hf_config = _unwrap(model.backbone).config
     dim = next((getattr(hf_config, k) for k in ("hidden_size", "n_embd", "d_model", "dim") if hasattr(hf_config, k)), 0)
     return Structure(blocks, model.head, isinstance(model, CausalLM), int(dim))

@@ -60,6 +60,17 @@ class TabularMLP(nn.Module):
         """The last hidden vector of each row (what the head sees)."""
         return self.backbone(features)
 
+
+    def flop_structure(self):
+        """Every layer runs once per row; activations: each layer's output a few times (fp32 output, norm, activation
+        and dropout mask)."""
+        from training.core.models import Structure, find_blocks
+
+        linears = [m for m in self.modules() if isinstance(m, nn.Linear)]
+        act = sum(4 * m.out_features for m in linears) * 4
+        return Structure(find_blocks(self.backbone), self.head, False, 0, {id(m): 1 for m in linears}, act,
+                         self.backbone)
+
     def forward(self, features=None, input_ids=None, attention_mask=None) -> torch.Tensor:
         out = self.head(self.embed(features))
         return out.squeeze(-1) if self.n_outputs == 1 else out

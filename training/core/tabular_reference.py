@@ -14,7 +14,7 @@ import numpy as np
 
 from training.core.data.tabular import TabularPreprocessor, TabularTable, target_standardisation
 from training.core.evaluate import regression_items
-from training.core.references import classification_scores, full_proba, log_loss, majority
+from training.core.scoring import classification_scores, full_proba, log_loss, majority
 
 TABULAR_NAMES = {"majority": "majority class", "mean": "training mean",
                  "gbdt": "gradient-boosted trees (scikit-learn)", "linear": "linear model (logistic / ridge regression)"}

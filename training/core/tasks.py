@@ -13,18 +13,8 @@ from typing import ClassVar
 import numpy as np
 
 from training.config import ModelConfig
+from training.core.kinds import CLASSIFICATION, LANGUAGE_MODELS, MLP_BASE, PRIMARY_METRIC, TABULAR  # noqa: F401
 from training.errors import ConfigError
-
-PRIMARY_METRIC = {"text-classification": ("accuracy", True), "causal-lm": ("perplexity", False),
-                  "image-classification": ("accuracy", True), "chat": ("perplexity", False),
-                  "tabular-classification": ("accuracy", True), "tabular-regression": ("rmse", False)}
-"""The headline eval metric of each task kind and whether higher is better."""
-CLASSIFICATION = ("text-classification", "image-classification", "tabular-classification")
-"""Task kinds scored by cross-entropy over classes, accuracy and macro-F1."""
-LANGUAGE_MODELS = ("causal-lm", "chat")
-"""Task kinds whose model predicts the next token (loss and perplexity; the output layer spans the vocabulary)."""
-TABULAR = ("tabular-classification", "tabular-regression")
-MLP_BASE = "builtin:mlp"
 
 
 class TaskKind:

@@ -106,6 +106,14 @@ class ImageClassifier(nn.Module):
             return out.last_hidden_state[:, 0]  # ViT without a pooler: the class token
         return pooled.flatten(1)
 
+
+    def flop_structure(self):
+        """Blocks, head and each layer's output positions per image (from one forward), for FLOPs and memory."""
+        from training.core.models import Structure, find_blocks
+
+        positions, act = spatial_profile(self)
+        return Structure(find_blocks(self.backbone), self.head, False, 0, positions, act, self.backbone)
+
     def forward(self, pixel_values=None, features=None) -> torch.Tensor:
         if features is None:
             features = self.embed(pixel_values)

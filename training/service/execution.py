@@ -30,8 +30,8 @@ from training.errors import HeadStartError
 from training.service import lr_search
 from training.service.planning import PRETRAIN, REFERENCES, device_name, launch, resolve_device, strategy_configs, use_bf16
 from training.service.policy import check_run_start
+from training.service.processes import process_started
 from training.service.records import Role, Status
-from training.service.runner import process_started
 from training.service.store import RunSink, Store
 from training.settings import load_settings
 

@@ -30,9 +30,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
 from training.errors import HeadStartError
+from training.service.processes import pid_alive, process_started
 from training.service.records import Role, Run, Status
 from training.service.store import Store
 
@@ -96,27 +95,6 @@ def ensure_dispatcher(root: Path, log: Path | None = None) -> bool:
         subprocess.Popen([sys.executable, "-m", "training", "worker", "--store", store.spec], stdout=out,
                          stderr=subprocess.STDOUT, start_new_session=True, cwd=Path(__file__).resolve().parents[2])
     return True
-
-
-def process_started(pid: int | None) -> float | None:
-    """A process's start time: with its pid, what identifies it (pids are reused after a reboot or restart)."""
-    try:
-        return psutil.Process(pid).create_time() if pid else None
-    except psutil.Error:
-        return None
-
-
-def pid_alive(pid: int | None, started: float | None = None) -> bool:
-    """The process with this pid is alive and, when `started` is known, is the same process that started then."""
-    if not pid:
-        return False
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return started is None or abs(proc.create_time() - started) < 1.0
-    except psutil.Error:
-        return False
 
 
 # -- executors: how a claimed run becomes a running worker ----------------------------------------
