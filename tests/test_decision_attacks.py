@@ -1,13 +1,12 @@
 """Regression tests for defects found by attacking the one decision rule (issue 23): each builds an experiment as
 frames (as tests/test_decision_rule.py does) and states what the decision, its sentences, the verdict, the decision
-record and the side-by-side table should say. Each is marked xfail(strict=True) until its defect is fixed; the reason
-names the wrong output."""
+record and the side-by-side table should say. Each was written failing (xfail) while its defect stood, with a reason that
+named the wrong output; all are fixed now and these guard the fixes."""
 import math
 import re
 from types import SimpleNamespace
 
 import pandas as pd
-import pytest
 
 from tests.test_decision_rule import analyse_frames, check_invariants
 from training.analysis.decision import REFERENCE_PREFIX
@@ -34,11 +33,6 @@ def frames(metric: str, cells: dict, refs: dict | None = None, n_eval: int | Non
 
 
 # -- the difference ---------------------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="difference() pairs only the seeds both cells share: with the best's third seed "
-                   "still running (or cancelled), full's collapsed seed (0.70) is dropped, its difference to head reads "
-                   "+0.005 (95% CI +0.000 to +0.009) although its mean 0.837 is 0.063 below head's 0.900, and full is "
-                   "picked as 'as good' — the sentence says 'the best scores 0.900; full ... 0.837 ... is as good by "
-                   "the rule — difference +0.005'")
 def test_a_collapsed_seed_is_not_dropped_by_pairing_on_the_shared_seeds():
     runs, refs = frames("accuracy", {("full", 100): ([0.90, 0.91, 0.70], 1e9),
                                      ("head", 100): ([0.8955, 0.9048], 1e10)}, n_eval=500)
@@ -50,9 +44,6 @@ def test_a_collapsed_seed_is_not_dropped_by_pairing_on_the_shared_seeds():
     assert "full" not in s.as_good and s.recommended != "full"
 
 
-@pytest.mark.xfail(strict=True, reason="the t-interval of per-seed differences is not kept inside the possible range: "
-                   "an accuracy difference reads '95% CI -1.839 to +0.659' (an accuracy difference lies in [-1, 1]); "
-                   "the MNIST gallery record mid-run shows lp-ft '-0.238, 95% CI -2.799 to +2.322'")
 def test_an_accuracy_difference_interval_stays_inside_minus_one_to_one():
     runs, refs = frames("accuracy", {("full", 100): ([0.95, 0.95, 0.96], 1e11),
                                      ("lp-ft", 100): ([0.05, 0.94, 0.10], 1e10)}, n_eval=1000)
@@ -62,9 +53,6 @@ def test_an_accuracy_difference_interval_stays_inside_minus_one_to_one():
 
 
 # -- intervals that are points ------------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="a perfect regression (RMSE 0 on every example) gets the zero-width bootstrap "
-                   "interval: 'rmse 0.000 (95% CI 0.000–0.000 over the eval set's examples, 1 seed)' — a point printed "
-                   "as an interval, which the README and check_invariants forbid")
 def test_a_perfect_rmse_is_never_printed_as_a_point_interval():
     perfect = {"y_true": [1.0, 2.0, 3.0, 4.0] * 25, "y_pred": [1.0, 2.0, 3.0, 4.0] * 25}
     close = {"y_true": [1.0, 2.0, 3.0, 4.0] * 25, "y_pred": [1.01, 2.0, 3.0, 4.0] * 25}
@@ -76,9 +64,6 @@ def test_a_perfect_rmse_is_never_printed_as_a_point_interval():
     assert "0.000–0.000" not in decided.sizes[0].sentence
 
 
-@pytest.mark.xfail(strict=True, reason="with a relative margin and the best at 0 (a perfect RMSE), difference() falls "
-                   "back to scale 1: head's RMSE 0.005 (infinitely many % above 0) is called 'as good ... difference "
-                   "-0.5%, 95% CI -0.6% to -0.4%, inside ±2% of the best's rmse' and picked")
 def test_a_relative_margin_of_a_zero_best_does_not_turn_absolute():
     perfect = {"y_true": [1.0, 2.0, 3.0, 4.0] * 25, "y_pred": [1.0, 2.0, 3.0, 4.0] * 25}
     close = {"y_true": [1.0, 2.0, 3.0, 4.0] * 25, "y_pred": [1.01, 2.0, 3.0, 4.0] * 25}
@@ -90,9 +75,6 @@ def test_a_relative_margin_of_a_zero_best_does_not_turn_absolute():
     assert "-0.5%" not in s.sentence
 
 
-@pytest.mark.xfail(strict=True, reason="an eval set of one example: every bootstrap resample is that example, so the "
-                   "sentence says 'rmse 2.000 (95% CI 2.000–2.000 ...)' and 'Below the best: head 2.500 (-25.0%, "
-                   "95% CI -25.0% to -25.0%)' — 'clearly ahead' from a single example")
 def test_an_eval_set_of_one_example_decides_nothing():
     runs, refs = frames("rmse", {("full", 100): ([2.0], 1e11), ("head", 100): ([2.5], 1e10)}, n_eval=1,
                         items={("full", 100, 0): {"y_true": [1.0], "y_pred": [3.0]},
@@ -104,11 +86,6 @@ def test_an_eval_set_of_one_example_decides_nothing():
 
 
 # -- failures -------------------------------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="cells whose every run failed never reach the facts table, so the decision's "
-                   "'failed' is []: the sentence says 'Every network at this size failed the fairness checks above (); it "
-                   "is clearly better than the majority class', the JSON lists no failed strategy while the verdict says "
-                   "'full failed its runs at N=100', and 'How sure: the reference against the networks' 2 seeds' names "
-                   "seeds no network has")
 def test_strategies_whose_every_run_failed_are_named_as_failed():
     runs, refs = frames("accuracy", {("full", 100): ([0.8, 0.8], 1e11), ("scratch", 100): ([0.5, 0.6], 1e10)},
                         {("majority", "majority class", 100): [0.3, 0.3],
@@ -122,9 +99,6 @@ def test_strategies_whose_every_run_failed_are_named_as_failed():
     assert "networks' 2 seeds" not in s.sentence
 
 
-@pytest.mark.xfail(strict=True, reason="a done run whose eval metric is NaN (a diverged language model: perplexity "
-                   "exp(min(nan, 50)) = nan) is dropped silently: scratch disappears from the decision, the verdict "
-                   "and the findings, and full's sentence says 'it is the only strategy finished at this size'")
 def test_a_run_with_a_nan_metric_is_not_silently_dropped():
     runs, refs = frames("perplexity", {("full", 100): ([3.0, 3.1], 1e11),
                                        ("scratch", 100): ([math.nan, math.nan], 1e10)}, n_eval=40)
@@ -135,10 +109,6 @@ def test_a_run_with_a_nan_metric_is_not_silently_dropped():
 
 
 # -- sentences -------------------------------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="how_sure() counts the picked reference's seeds, not the networks': the "
-                   "diamonds gallery record at N=38,836 and this case say 'How sure: the reference against the "
-                   "networks' 1 seed (intervals from the eval set's examples, not from seeds)' although every network "
-                   "has 3 seeds and the difference is a t-interval over them")
 def test_how_sure_of_a_reference_counts_the_networks_seeds():
     runs, refs = frames("accuracy", {("full", 100): ([0.80, 0.81, 0.79], 1e11),
                                      ("head", 100): ([0.78, 0.785, 0.775], 1e10)},
@@ -151,10 +121,6 @@ def test_how_sure_of_a_reference_counts_the_networks_seeds():
     assert "3 seeds" in how and "1 seed" not in how, how
 
 
-@pytest.mark.xfail(strict=True, reason="verdict()'s lead over scratch falls back to best.mean − base.mean in the "
-                   "metric's units when there is no interval, then prints it as a relative percent: for RMSE 5 vs 7 and "
-                   "3 vs 4 it says 'The best strategy's lead over scratch: -200.0% at N=100, -100.0% at N=1,000' "
-                   "(wrong sign and units; +40% and +33% of the best)")
 def test_the_lead_over_scratch_is_in_the_margins_units_and_sign():
     runs, refs = frames("rmse", {("full", 100): ([5.0], 1e11), ("scratch", 100): ([7.0], 1e10),
                                  ("full", 1000): ([3.0], 1e12), ("scratch", 1000): ([4.0], 1e11)}, n_eval=100)
@@ -164,8 +130,6 @@ def test_the_lead_over_scratch_is_in_the_margins_units_and_sign():
     assert "+40.0%" in lead, lead
 
 
-@pytest.mark.xfail(strict=True, reason="the margin is printed rounded: --margin 0.015 for RMSE reads 'inside ±2% of "
-                   "the best's rmse' and 'not below −2%'; --margin 0.004 reads '±0%'")
 def test_a_set_margin_is_printed_as_set():
     from training.analysis.recommend import rule
 
@@ -177,9 +141,6 @@ def test_a_set_margin_is_printed_as_set():
     assert "±0%" not in rule(decided), rule(decided)
 
 
-@pytest.mark.xfail(strict=True, reason="the verdict's baseline is the exact name 'scratch': with scratch configured "
-                   "as 'scratch×3' (budget_multiplier 3) the verdict never compares the best with it — 'At N=100, full "
-                   "is best with accuracy 0.953 …' and no scratch comparison or lead sentence")
 def test_the_verdict_compares_with_a_longer_trained_scratch():
     runs, refs = frames("accuracy", {("full", 100): ([0.95, 0.95, 0.96], 1e11),
                                      ("scratch×3", 100): ([0.60, 0.62, 0.61], 3e11),
@@ -190,10 +151,6 @@ def test_the_verdict_compares_with_a_longer_trained_scratch():
 
 
 # -- the decision record ---------------------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="record_answer() only ever answers with a network: with no constraints at all the "
-                   "record says 'full fine-tuning (`full`) meets every constraint … The recommendation without "
-                   "constraints is TF-IDF + logistic regression; this one is the best' — two answers on the same data "
-                   "although the reference meets every (empty) constraint")
 def test_the_record_answer_without_constraints_is_the_recommendation():
     from training.analysis.record import record_answer
 
@@ -208,9 +165,6 @@ def test_the_record_answer_without_constraints_is_the_recommendation():
     assert row["answer"] is not None and row["answer"].strategy == s.recommended
 
 
-@pytest.mark.xfail(strict=True, reason="a cell without an interval 'meets' a min_metric constraint on its mean alone: "
-                   "the record says 'full fine-tuning (`full`) meets every constraint — rmse 2.000 (1 seed, no "
-                   "interval)' although the rule is 'its whole 95% interval' (it should only 'may meet')")
 def test_a_cell_without_an_interval_only_may_meet_a_metric_constraint():
     from training.analysis.record import record_answer
 
@@ -221,9 +175,6 @@ def test_a_cell_without_an_interval_only_may_meet_a_metric_constraint():
 
 
 # -- side by side ----------------------------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="side_by_side()'s 'difference' (B − A) is the raw difference of means while "
-                   "difference_low/high are sign·(B − A)/|A| (relative, better = positive): for RMSE 100 vs 90 the page "
-                   "shows 'B − A' -10.0 with 'B − A, 95% low/high' 0.072 / 0.128")
 def test_side_by_side_difference_lies_inside_its_interval():
     from training.analysis.side_by_side import side_by_side
 

@@ -121,7 +121,7 @@ def check_invariants(doc: dict) -> None:
         sentence = size["sentence"].split(" Cost:")[0]  # cost and forgetting are in other units
         for token in NUMBER.findall(sentence):
             assert token in shown or token.lstrip("+") in shown or token.lstrip("±") in shown or \
-                token in (f"{m:.3f}", f"{m:.0%}"), (token, sentence)
+                token in (f"{m:g}", f"{m * 100:g}%"), (token, sentence)  # the margin as set
 
 
 # -- the difference -------------------------------------------------------------------------------------------------------

@@ -29,11 +29,14 @@ import numpy as np
 import pandas as pd
 
 from training.analysis.stats import (
+    METRIC_RANGE,
+    MIN_BOOTSTRAP_EXAMPLES,
     cell_interval,
     items_size,
     mean_interval,
     resampled_metric,
     resamples,
+    t_quantile,
     wilson_interval,
 )
 
@@ -83,39 +86,69 @@ class Sample:
 
 def difference(a: Sample, b: Sample, metric: str, higher: bool, scale: float = 1.0) -> Difference | None:
     """sign·(a − b) / scale with its 95% interval (see the module docstring for the pairing), or None where no interval
-    can be had. `scale`: 1 for an absolute margin, |best mean| for a relative one."""
+    can be had. `scale`: 1 for an absolute margin, |best mean| for a relative one (a best of exactly 0 — a perfect
+    RMSE — makes every other value infinitely worse in relative terms: it is scaled by a tiny number)."""
     sign = 1.0 if higher else -1.0
-    scale = scale if scale and math.isfinite(scale) else 1.0
-    common = sorted(set(a.values) & set(b.values))
-    diffs = [sign * (a.values[s] - b.values[s]) / scale for s in common]
-    if _deterministic(a) and len(b.values) >= 2:  # a reference that gave one answer on every seed pairs with each
-        only = next(iter(a.values.values()))
-        diffs = [sign * (only - v) / scale for v in b.values.values()]
-    elif _deterministic(b) and len(a.values) >= 2:
-        only = next(iter(b.values.values()))
-        diffs = [sign * (v - only) / scale for v in a.values.values()]
-    if len(diffs) >= 2 and np.std(diffs) > 0:
-        mean, lo, hi, _ = mean_interval(diffs)
-        return Difference(mean, lo, hi, "seeds")
+    scale = (scale if scale > 0 else 1e-12) if math.isfinite(scale) else 1.0
+    d = _difference(a, b, metric, sign, scale)
+    return None if d is None else _clip(d, a, b, metric, sign, scale)
+
+
+def _difference(a: Sample, b: Sample, metric: str, sign: float, scale: float) -> Difference | None:
     mean = sign * (a.mean - b.mean) / scale
+    if _deterministic(a) and len(b.values) >= 2:  # a reference that gave one answer on every seed pairs with each
+        diffs = [sign * (a.mean - v) / scale for v in b.values.values()]
+    elif _deterministic(b) and len(a.values) >= 2:
+        diffs = [sign * (v - b.mean) / scale for v in a.values.values()]
+    elif set(a.values) == set(b.values):  # the same seeds: the same subsets and eval set, paired seed by seed
+        diffs = [sign * (a.values[k] - b.values[k]) / scale for k in sorted(a.values)]
+    elif len(a.values) >= 2 and len(b.values) >= 2:  # seeds still to come on one side: unpaired, every seed counted
+        return _welch(a, b, sign, scale)
+    else:
+        return None  # one seed against several that differ: wait for the other seeds
+    if len(diffs) >= 2 and np.std(diffs) > 0:
+        m, lo, hi, _ = mean_interval(diffs)
+        return Difference(m, lo, hi, "seeds")
     ia = [i for i in a.items.values() if items_size(i)]
     ib = [i for i in b.items.values() if items_size(i)]
-    if ia and ib and len({items_size(i) for i in ia + ib}) == 1:
+    sizes = {items_size(i) for i in ia + ib}
+    if ia and ib and len(sizes) == 1 and sizes.pop() >= MIN_BOOTSTRAP_EXAMPLES:
         idx = resamples(items_size(ia[0]))
         da = np.mean([resampled_metric(metric, i, idx) for i in ia], axis=0)
         db = np.mean([resampled_metric(metric, i, idx) for i in ib], axis=0)
-        d = sign * (da - db) / scale
-        lo, hi = float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))
+        dist = sign * (da - db) / scale
+        lo, hi = float(np.percentile(dist, 2.5)), float(np.percentile(dist, 97.5))
         return Difference(mean, min(lo, mean), max(hi, mean), "bootstrap")
     if metric == "perplexity" and len(a.values) == len(b.values) == 1 and a.loss_se and b.loss_se:
         return _perplexity_from_losses(a, b, sign, scale)
-    if metric in ("accuracy",) and a.n_eval and b.n_eval:
+    if metric == "accuracy" and (a.n_eval or 0) >= MIN_BOOTSTRAP_EXAMPLES and (b.n_eval or 0) >= MIN_BOOTSTRAP_EXAMPLES:
         lo, hi = _newcombe(a.mean, a.n_eval, b.mean, b.n_eval)
-        lo, hi = (lo, hi) if higher else (-hi, -lo)
+        lo, hi = (lo, hi) if sign > 0 else (-hi, -lo)
         return Difference(mean, lo / scale, hi / scale, "newcombe")
     if len(diffs) >= 2:  # seeds that all moved together and nothing else to go by: the t-interval, of width zero
         return Difference(diffs[0], diffs[0], diffs[0], "seeds")
     return None
+
+
+def _welch(a: Sample, b: Sample, sign: float, scale: float) -> Difference:
+    """Unpaired t-interval of two means over seeds (Welch–Satterthwaite degrees of freedom)."""
+    xa, xb = list(a.values.values()), list(b.values.values())
+    va, vb = np.var(xa, ddof=1) / len(xa), np.var(xb, ddof=1) / len(xb)
+    mean = sign * (a.mean - b.mean) / scale
+    if va + vb == 0:
+        return Difference(mean, mean, mean, "seeds")
+    dof = (va + vb) ** 2 / ((va ** 2 / (len(xa) - 1) if va else 0) + (vb ** 2 / (len(xb) - 1) if vb else 0))
+    half = t_quantile(max(1, int(dof))) * math.sqrt(va + vb) / scale
+    return Difference(mean, mean - half, mean + half, "seeds (unpaired)")
+
+
+def _clip(d: Difference, a: Sample, b: Sample, metric: str, sign: float, scale: float) -> Difference:
+    """An interval of a difference never reaches past what the metric's range allows (accuracy: ±1; an RMSE cannot
+    fall below 0, so it cannot be more than 100% better)."""
+    lo_r, hi_r = METRIC_RANGE.get(metric, (-math.inf, math.inf))
+    bounds = sorted(sign * (x - b.mean) / scale for x in (lo_r, hi_r))  # where sign·(a − b) can lie at all
+    low, high = max(d.low, bounds[0]), min(d.high, bounds[1])
+    return Difference(d.mean, min(low, d.mean), max(high, d.mean), d.method)
 
 
 def independent_difference(a: dict, b: dict, higher: bool, scale: float = 1.0) -> Difference | None:
@@ -257,7 +290,8 @@ def samples(runs: pd.DataFrame, refs: pd.DataFrame, metric_col: str) -> dict[tup
     out: dict[tuple[str, int], Sample] = {}
     metric = metric_col.removeprefix("eval_")
     if runs is not None and not runs.empty:
-        done = runs[(runs["status"] == "done") & runs[metric_col].notna()]
+        values = pd.to_numeric(runs[metric_col], errors="coerce").astype(float)
+        done = runs[(runs["status"] == "done") & np.isfinite(values)]
         for (strategy, n), g in done.groupby(["strategy", "n_train"], sort=True):
             items = g["eval_items"] if "eval_items" in g else pd.Series([None] * len(g), index=g.index)
             n_eval = int(g["eval_examples"].max()) if "eval_examples" in g and g["eval_examples"].notna().any() else None

@@ -12,10 +12,11 @@ table's undecided cells (`undecided_findings`). No check here has a threshold of
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from training.analysis.decision import DecisionTable, default_margin, difference, samples
-from training.analysis.recommend import fmt
+from training.analysis.recommend import fmt, margin_size
 
 ROSE = 0.10
 """Training loss ending more than this (relative) above its first logged value means training went wrong."""
@@ -68,7 +69,7 @@ def _why_no_learning(strategy: str, n: int, runs: pd.DataFrame, info: dict) -> s
 
 
 def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, summary: pd.DataFrame, info: dict,
-               metric: str, higher_is_better: bool, baseline: str = "scratch") -> list[dict]:
+               metric: str, higher_is_better: bool, baseline: str = "scratch", margin: float | None = None) -> list[dict]:
     """Every finding for one experiment's grid (runs at the analysed checkpoint)."""
     out: list[dict] = []
     # -- runs that failed outright --------------------------------------------------------------------
@@ -79,9 +80,22 @@ def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, su
             out.append(_finding("failed", "failure", strategy, n,
                                 f"{strategy} at N={n:,}: {len(failed)} of {len(g)} run(s) failed — {error}",
                                 "Open the run on Live for its error; the verdict leaves this cell out."))
+    # -- runs that finished without a number (a diverged language model's NaN perplexity) ----------------------------
+    col = f"eval_{metric}"
+    if col in runs:
+        done = runs[runs["status"] == "done"]
+        for (strategy, n), g in done.groupby(["strategy", "n_train"], sort=True):
+            bad = g[~np.isfinite(pd.to_numeric(g[col], errors="coerce").astype(float))]
+            if not bad.empty:
+                out.append(_finding("no_metric", "failure", strategy, n,
+                                    f"{strategy} at N={n:,}: {len(bad)} of {len(g)} finished run(s) have no finite "
+                                    f"{metric} — training diverged (the loss became NaN or infinite).",
+                                    "Lower its learning rate (or let the search choose it) and check its curves on Live; "
+                                    "the verdict leaves this cell out."))
     # -- not clearly above the trivial baseline (majority class; training mean for a regression) ---------------------
     sample_of = samples(runs, refs, f"eval_{metric}")
-    margin, kind = default_margin(metric)
+    default, kind = default_margin(metric)
+    margin = default if margin is None else margin
     trivial_at = {n: (name, s) for (name, n), s in sample_of.items() if s.code in ("majority", "mean")}
     for row in summary.itertuples():
         if row.n_train not in trivial_at or (row.strategy, row.n_train) not in sample_of:
@@ -181,8 +195,7 @@ def undecided_findings(decision: DecisionTable) -> list[dict]:
             out.append(_finding(
                 "wide", "warning", name, s.n_train,
                 f"{name} at N={s.n_train:,}: {span} over {c.seeds} seed{'s' if c.seeds != 1 else ''} — too wide to tell "
-                f"whether it is as good as {s.best} (within ±" + (f"{decision.margin:.3f}" if decision.margin_kind ==
-                                                                   "absolute" else f"{decision.margin:.0%}") + ").",
+                f"whether it is as good as {s.best} (within ±{margin_size(decision)}).",
                 "Add seeds or a larger eval set" + ("; seeds that disagree this much can also mean an unstable learning "
                                                     "rate." if c.seeds >= 2 else ".")))
     return out

@@ -10,8 +10,9 @@ from training.analysis.units import human_flops, human_seconds, plain_name, prob
 
 
 def fmt(x: float) -> str:
-    """A metric value as every sentence prints it (a cell of the table, rounded)."""
-    return f"{x:.3f}" if abs(x) < 100 else f"{x:,.1f}"
+    """A metric value as every sentence prints it (a cell of the table, rounded; never "-0.000")."""
+    text = f"{x:.3f}" if abs(x) < 100 else f"{x:,.1f}"
+    return text[1:] if text.startswith("-") and not any(ch in "123456789" for ch in text) else text
 
 
 def fmt_diff(x: float, kind: str) -> str:
@@ -21,8 +22,13 @@ def fmt_diff(x: float, kind: str) -> str:
     return f"{x:+.1%}" if abs(x) < 10 else f"{x:+,.0%}"  # −60,798%: a perplexity 600× the best's
 
 
+def margin_size(d: DecisionTable) -> str:
+    """The margin as set, unrounded: "0.01" (a proportion's points) or "1.5%" (relative)."""
+    return f"{d.margin:g}" if d.margin_kind == "absolute" else f"{d.margin * 100:g}%"
+
+
 def margin_words(d: DecisionTable) -> str:
-    return (f"±{d.margin:.3f} {d.metric}" if d.margin_kind == "absolute" else f"±{d.margin:.0%} of the best's {d.metric}")
+    return f"±{margin_size(d)} {d.metric}" if d.margin_kind == "absolute" else f"±{margin_size(d)} of the best's {d.metric}"
 
 
 def name(strategy: str) -> str:
@@ -68,7 +74,7 @@ def size_sentence(s: SizeDecision, d: DecisionTable) -> str:
                      "of CPU.")
         if best is not None:
             parts.append(f" It is as good as or better than the best network, {name(best.strategy)} at {fmt(best.mean)}: "
-                         f"its difference is {versus(pick, d)}, not below −{_margin(d)}.")
+                         f"its difference is {versus(pick, d)}, not below −{margin_size(d)}.")
         else:
             trivial = next((c for c in s.cells if c.relation == "trivial baseline"), None)
             parts.append(" Every network at this size failed the fairness checks above ("
@@ -114,9 +120,6 @@ def size_sentence(s: SizeDecision, d: DecisionTable) -> str:
     return "".join(parts)
 
 
-def _margin(d: DecisionTable) -> str:
-    return f"{d.margin:.3f}" if d.margin_kind == "absolute" else f"{d.margin:.0%}"
-
 
 def how_sure(s: SizeDecision, pick: Cell, planned_seeds: int | None = None) -> str:
     seeds = pick.seeds
@@ -124,7 +127,11 @@ def how_sure(s: SizeDecision, pick: Cell, planned_seeds: int | None = None) -> s
             if planned_seeds and planned_seeds > seeds else "add seeds to decide")
     basis = f"{seeds} seeds" if seeds >= 2 else "1 seed (intervals from the eval set's examples, not from seeds)"
     if pick.kind == "reference":
-        return f"How sure: the reference against the networks' {basis}."
+        nets = [c.seeds for c in s.cells if c.kind == "strategy" and c.status == "ok"]
+        k = max(nets) if nets else 0
+        return ((f"How sure: the networks ran {k} seed{'s' if k != 1 else ''}; the reference's own interval is its eval "
+                 "set's sampling noise.") if nets else
+                "How sure: every network failed here; the reference's interval is its eval set's sampling noise.")
     refs = [c.strategy.removeprefix(REFERENCE_PREFIX) for c in s.cells if c.kind == "reference" and c.relation == "undecided"]
     if s.undecided or refs:
         who = ([f"{len(s.undecided)} strateg{'y' if len(s.undecided) == 1 else 'ies'}"] if s.undecided else []) + refs
@@ -132,7 +139,8 @@ def how_sure(s: SizeDecision, pick: Cell, planned_seeds: int | None = None) -> s
     if s.as_good:
         return f"How sure: tied with the others named as good at {basis} — chosen as the cheapest of them."
     if len([c for c in s.cells if c.kind == "strategy" and c.status == "ok"]) == 1:
-        return f"How sure: {basis}, but it is the only strategy finished at this size."
+        return (f"How sure: {basis}, but it is the only strategy "
+                + ("that passed the checks" if s.failed else "finished") + " at this size.")
     return f"How sure: clearly ahead of every other strategy at {basis}."
 
 

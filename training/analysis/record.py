@@ -8,9 +8,11 @@ most it may reach), `max_minutes` (training time per run), `max_cost` (dollars p
 answer at the largest measured size not above it is the one that applies).
 
 A strategy *meets* the metric constraint when its whole 95% interval does, *may meet* it when only its mean does
-(more seeds would tell), and fails it otherwise. The answer is the recommendation where it meets every constraint;
-else the cheapest of the strategies the table calls as good as the best that meets them; else the best-scoring one
-that meets them, said to be below (or not separable from) the best."""
+(more seeds would tell; also when it has no interval at all), and fails it otherwise. The constraints are about
+training runs (minutes, forgetting), so the answer is a strategy: the recommended one where it meets every
+constraint; else the cheapest of those the table calls as good as the best that meets them; else the best-scoring one
+that meets them, said to be below (or not separable from) the best. Where the recommendation is a classical
+reference, the answer says so beside the strategy that meets the constraints."""
 from __future__ import annotations
 
 import pandas as pd
@@ -52,10 +54,9 @@ def record_answer(decided: DecisionTable, constraints: dict, price_per_hour: flo
             why = []
             if "min_metric" in c:
                 low = cell.low if higher else cell.high
-                whole = low if not pd.isna(low) else cell.mean
                 if sign * (cell.mean - c["min_metric"]) < 0:
                     why.append(f"{metric} {cell.mean:.3f} misses {c['min_metric']:.3f}")
-                elif sign * (whole - c["min_metric"]) < 0:
+                elif pd.isna(low) or sign * (low - c["min_metric"]) < 0:  # no interval: the mean alone may mislead
                     may.append(cell.strategy)
             if "max_minutes" in c and not pd.isna(cell.wall_s) and cell.wall_s / 60 > c["max_minutes"]:
                 why.append(f"{human_seconds(cell.wall_s)} of training per run")
@@ -71,14 +72,27 @@ def record_answer(decided: DecisionTable, constraints: dict, price_per_hour: flo
                     may.remove(cell.strategy)
             elif cell.strategy not in may:
                 meets.append(cell.strategy)
-        rows.append({"n_train": s.n_train, "answer": _answer(s, meets, sign), "meets": meets, "may_meet": may,
-                     "fails": fails, "size": s})
+        answer = _reference_answer(s, c, sign) or _answer(s, meets, sign)
+        rows.append({"n_train": s.n_train, "answer": answer, "meets": meets, "may_meet": may, "fails": fails, "size": s})
     applies = None
     if "n_available" in c and rows:
         below = [r["n_train"] for r in rows if r["n_train"] <= c["n_available"]]
         applies = max(below) if below else None
     return {"rows": rows, "applies_at": applies, "constraints": c,
             "sentence": _sentence(rows, applies, c, decided)}
+
+
+def _reference_answer(s, c: dict, sign: int):
+    """The recommended classical reference, where it meets the constraints that apply to it: the metric (its whole
+    interval), and the time and cost ones trivially — it trains in seconds of CPU and has no base model to forget."""
+    if s.recommended_kind != "reference":
+        return None
+    ref = s.cell(s.recommended)
+    if "min_metric" in c:
+        low = ref.low if sign > 0 else ref.high
+        if pd.isna(low) or sign * (low - c["min_metric"]) < 0:
+            return None
+    return ref
 
 
 def _answer(s, meets: list[str], sign: int):
@@ -90,13 +104,13 @@ def _answer(s, meets: list[str], sign: int):
         return s.cell(s.recommended)
     group = [x for x in [s.best, *s.as_good] if x in meets]
     if group:
-        return min((s.cell(x) for x in group), key=lambda c: (c.flops if c.flops == c.flops else float("inf"),
-                                                               -sign * c.mean))
+        return min((s.cell(x) for x in group), key=lambda c: (c.flops if c.flops == c.flops and c.flops > 0
+                                                               else float("inf"), -sign * c.mean))
     return max((s.cell(x) for x in meets), key=lambda c: sign * c.mean)
 
 
 def _sentence(rows: list[dict], applies: int | None, c: dict, decided: DecisionTable) -> str:
-    if not rows or not any(r["meets"] or r["may_meet"] or r["fails"] for r in rows):
+    if not rows or not any(r["answer"] or r["meets"] or r["may_meet"] or r["fails"] for r in rows):
         return "No finished runs passed the fairness checks yet: nothing to decide from."
     if "n_available" in c and applies is None:
         return (f"The team has {c['n_available']:,} labelled examples, fewer than the smallest size measured "
@@ -107,8 +121,9 @@ def _sentence(rows: list[dict], applies: int | None, c: dict, decided: DecisionT
     for r in at:
         a, s = r["answer"], r["size"]
         if a is not None:
-            text = (f"At N={r['n_train']:,}: {plain_name(a.strategy)} (`{a.strategy}`) meets every constraint — "
-                    f"{metric} {fmt(a.mean)} ({interval(a)}).")
+            who = (f"the classical {a.strategy.removeprefix(REFERENCE_PREFIX)}" if a.kind == "reference"
+                   else f"{plain_name(a.strategy)} (`{a.strategy}`)")
+            text = f"At N={r['n_train']:,}: {who} meets every constraint — {metric} {fmt(a.mean)} ({interval(a)})."
             if a.strategy != s.recommended and s.recommended:
                 rec = s.cell(s.recommended)
                 what = (rec.strategy.removeprefix(REFERENCE_PREFIX) if rec.kind == "reference"

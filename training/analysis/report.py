@@ -95,7 +95,7 @@ def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: floa
     end = summarise(grid, metric_col, bounded=bounded) if not grid.empty else pd.DataFrame()
     best = summarise(best_runs, metric_col, bounded=bounded) if not grid.empty else pd.DataFrame()
     lr_table = lr_search_table(all_runs, info.get("lr_search", {}), metric)
-    findings = check_runs(runs, metrics, refs, summary, info, metric, higher) if not runs.empty else []
+    findings = check_runs(runs, metrics, refs, summary, info, metric, higher, margin=margin) if not runs.empty else []
     findings += check_search(lr_table, findings, summary)
     pre = pretraining_cost(all_runs, runs)
     compute = with_pretraining(compute_table(runs, price_per_hour), pre, runs) if not runs.empty else pd.DataFrame()
@@ -135,6 +135,8 @@ def shown_table(facts: pd.DataFrame, decided: DecisionTable) -> pd.DataFrame:
     cols = ["strategy", "n_train", "low", "high", "vs_best_low", "vs_best_high", "relation"]
     t = facts.drop(columns=["metric_low", "metric_high"]).merge(d[cols], on=["strategy", "n_train"], how="left")
     t = t.rename(columns={"low": "metric_low", "high": "metric_high"})
+    if decided.margin_kind == "relative":  # the sentences print these as percentages: so does the table
+        t[["vs_best_low", "vs_best_high"]] = t[["vs_best_low", "vs_best_high"]] * 100
     if t["forgetting"].isna().all():  # nothing pretrained to forget (a table's scratch alone): no empty column
         t = t.drop(columns=["forgetting"])
     order = ["strategy", "n_train", "metric", "metric_low", "metric_high", "seeds", "vs_best_low", "vs_best_high",
@@ -144,7 +146,7 @@ def shown_table(facts: pd.DataFrame, decided: DecisionTable) -> pd.DataFrame:
 
 def table_names(a: Analysis) -> dict:
     """The verdict table's column headers, in the experiment's metric and margin."""
-    unit = "" if a.recommendation is None or a.recommendation.margin_kind == "absolute" else " (relative)"
+    unit = "" if a.recommendation is None or a.recommendation.margin_kind == "absolute" else " (% of the best)"
     return {**TABLE_NAMES, "metric": f"{a.metric} ({a.checkpoint})", "vs_best_low": TABLE_NAMES["vs_best_low"] + unit,
             "vs_best_high": TABLE_NAMES["vs_best_high"] + unit}
 

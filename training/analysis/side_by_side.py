@@ -25,7 +25,8 @@ def side_by_side(a, b) -> pd.DataFrame:
         return pd.DataFrame()
     bad_a = _failed(a)
     bad_b = _failed(b)
-    margin, kind = default_margin(a.metric)
+    margin, kind = ((a.recommendation.margin, a.recommendation.margin_kind) if getattr(a, "recommendation", None)
+                    else default_margin(a.metric))
     rows = []
     both = a.summary.merge(b.summary, on=["strategy", "n_train"], suffixes=("_a", "_b"))
     for r in both.itertuples(index=False):
@@ -33,6 +34,7 @@ def side_by_side(a, b) -> pd.DataFrame:
         cb = {"mean": r.mean_b, "low": r.low_b, "high": r.high_b, "seeds": r.seeds_b}
         failed = (r.strategy, int(r.n_train)) in bad_a | bad_b
         d = independent_difference(cb, ca, a.higher_is_better, abs(r.mean_a) if kind == "relative" else 1.0)
+        raw = independent_difference(cb, ca, True)  # B − A in the metric's own units, for the table's columns
         place = relation(d, margin) if d is not None else "undecided"
         if place == "undecided" and d is not None and d.low > 0:
             place = "B clearly better"
@@ -42,9 +44,11 @@ def side_by_side(a, b) -> pd.DataFrame:
                      "low_a": r.low_a, "high_a": r.high_a, "seeds_a": int(r.seeds_a), "metric_b": r.mean_b,
                      "low_b": r.low_b, "high_b": r.high_b, "seeds_b": int(r.seeds_b),
                      "difference": r.mean_b - r.mean_a,
-                     "difference_low": math.nan if d is None else d.low, "difference_high": math.nan if d is None else d.high,
+                     "difference_low": math.nan if raw is None else raw.low,
+                     "difference_high": math.nan if raw is None else raw.high,
                      "verdict": "a fairness check failed" if failed else
-                     {"as good": f"the same within ±{margin:g}" + ("" if kind == "absolute" else " (relative)"),
+                     {"as good": f"the same within ±{margin:g}" if kind == "absolute" else
+                      f"the same within ±{margin * 100:g}%",
                       "undecided": "undecided (intervals too wide)"}.get(place, place)})
     return pd.DataFrame(rows)
 

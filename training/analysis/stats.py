@@ -79,7 +79,8 @@ def clip_to_range(metric: str, low: float, high: float) -> tuple[float, float]:
 def summarise(runs: pd.DataFrame, value: str, by=("strategy", "n_train"), bounded: bool = False) -> pd.DataFrame:
     """Mean and 95% interval of `value` over seeds, per group of finished runs (`cell_interval`; `bounded`: a
     proportion, whose intervals use the eval set's size)."""
-    done = runs[(runs["status"] == "done") & runs[value].notna()]
+    values = pd.to_numeric(runs[value], errors="coerce").astype(float)
+    done = runs[(runs["status"] == "done") & np.isfinite(values)]  # a NaN or infinite metric is a failed check
     metric = value.removeprefix("eval_").removeprefix("best_")
     metric = metric if bounded or METRIC_RANGE.get(metric) != (0.0, 1.0) else "score"  # a proportion only when bounded
     rows = []
@@ -119,6 +120,8 @@ def cell_interval(metric: str, values: list[float], items: list[dict], n_eval: i
 BOOTSTRAP_RESAMPLES = 2000
 """Resamples of the eval set for a one-seed interval; the percentile interval's ends move by ~0.002 between seeds of
 the bootstrap at this count (eval sets of 500–3,000 examples)."""
+MIN_BOOTSTRAP_EXAMPLES = 20
+"""Fewer eval examples than this say too little about their own sampling noise for a bootstrap: no interval."""
 BOOTSTRAP_SEED = 0
 """One fixed generator seed: the same resamples for every run of an experiment, so differences are paired and the
 page shows the same interval on every load."""
@@ -160,8 +163,9 @@ def bootstrap_interval(metric: str, items_list: list[dict]) -> tuple[float, floa
     """95% percentile interval of the metric (averaged over the given runs' outcomes, all on one eval set) over
     resamples of the eval set: the eval set's sampling noise, for a cell with one seed. None without outcomes."""
     items_list = [i for i in items_list if items_size(i)]
-    if not items_list or len({items_size(i) for i in items_list}) != 1:
+    if not items_list or len({items_size(i) for i in items_list}) != 1 or items_size(items_list[0]) < MIN_BOOTSTRAP_EXAMPLES:
         return None
     idx = resamples(items_size(items_list[0]))
     values = np.mean([resampled_metric(metric, i, idx) for i in items_list], axis=0)
-    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+    lo, hi = float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+    return (lo, hi) if hi > lo else None  # every example scored alike (a perfect RMSE): no spread to show

@@ -12,7 +12,7 @@ import pandas as pd
 
 from training.analysis.decision import REFERENCE_PREFIX, DecisionTable, decide, samples
 from training.analysis.fairness import failed_cells, reference_summary, undecided_findings
-from training.analysis.recommend import fmt, fmt_diff, interval, margin_words, render, versus
+from training.analysis.recommend import fmt, fmt_diff, interval, margin_size, margin_words, render, versus
 
 
 def verdict_table(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFrame,
@@ -21,6 +21,8 @@ def verdict_table(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.D
     """Per (strategy, N): metric mean and interval at the analysed checkpoint, the means at the end of training and
     at the best checkpoint, seeds, FLOPs, wall seconds, forgetting, and the cell's status; then the references."""
     t = summary.rename(columns={"mean": "metric", "low": "metric_low", "high": "metric_high"})
+    if "strategy" not in t:  # nothing finished with a number (every run failed)
+        t = pd.DataFrame(columns=["strategy", "n_train", "metric", "metric_low", "metric_high", "seeds"])
     for name, other in (("metric_end", end), ("metric_best", best)):
         t = t.merge(other[["strategy", "n_train", "mean"]].rename(columns={"mean": name}), on=["strategy", "n_train"],
                     how="left") if other is not None and not other.empty else t.assign(**{name: math.nan})
@@ -36,6 +38,13 @@ def verdict_table(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.D
     for f in findings or []:
         if f["severity"] == "failure" and f["strategy"]:
             bad.setdefault((f["strategy"], f["n_train"]), []).append(f["kind"].replace("_", " "))
+    have = {(s, int(n)) for s, n in zip(t["strategy"], t["n_train"], strict=True)} if not t.empty else set()
+    gone = [{"strategy": s, "n_train": n, "metric": math.nan, "metric_low": math.nan, "metric_high": math.nan,
+             "seeds": 0} for (s, n) in bad if n is not None and (s, n) not in have]  # every run failed: no mean
+    if gone:  # still a row of the table, so the decision names it as failed
+        t = pd.concat([t, pd.DataFrame(gone)], ignore_index=True) if not t.empty else pd.DataFrame(gone)
+        for col in ("metric_end", "metric_best", "flops", "wall_s", "forgetting"):
+            t[col] = t[col] if col in t else math.nan
     t["status"] = [("FAILED: " + ", ".join(bad[(s, int(n))])) if (s, int(n)) in bad else "ok"
                    for s, n in zip(t["strategy"], t["n_train"], strict=True)]
     cols = ["strategy", "n_train", "metric", "metric_low", "metric_high", "seeds", "metric_end", "metric_best", "flops",
@@ -69,7 +78,7 @@ def _seeds_each(counts) -> str:
 def _failed_sentence(strategy: str, ns: list[int], findings: list[dict]) -> str:
     kinds = {f["kind"] for f in findings if f["strategy"] == strategy and f["severity"] == "failure"}
     what = ("learned nothing (not clearly above the trivial baseline)" if kinds == {"at_majority"} else
-            "failed its runs" if kinds == {"failed"} else "diverged" if kinds == {"loss_rose"} else
+            "failed its runs" if kinds == {"failed"} else "diverged" if kinds <= {"loss_rose", "no_metric"} else
             "got worse with more data" if kinds == {"not_monotone"} else "failed the checks above")
     sizes = " and ".join(f"N={n:,}" for n in ns)
     return (f"{strategy} {what} at {sizes}: no conclusion is drawn from {'it' if len(ns) == 1 else 'those runs'} — "
@@ -114,26 +123,32 @@ def verdict(decision: DecisionTable, findings: list[dict] | None = None, transfe
                                           else "") + ": every interval below is the eval set's sampling noise (a "
                    "bootstrap over its examples, or Wilson's for accuracy), not seed-to-seed spread — add seeds for that.")
     sizes = [s for s in d.sizes if s.best is not None]
-    leads = {}
+    leads, lead_over = {}, baseline
     for s in ([sizes[0], sizes[-1]] if len(sizes) > 1 else sizes):
-        best, base = s.cell(s.best), s.cell(baseline)
+        best = s.cell(s.best)
+        base = next((c for c in s.cells if c.kind == "strategy" and c.strategy.split("×")[0] == baseline), None)
         n = f"N={s.n_train:,}"
-        if (baseline, s.n_train) in cells:
+        if base is not None and base.status != "ok":
             out.append(f"At {n}, {best.strategy} is best with {d.metric} {fmt(best.mean)} ({interval(best)}); there is no "
-                       f"comparison with {baseline} at this size: its runs failed the checks above.")
+                       f"comparison with {base.strategy} at this size: its runs failed the checks above.")
         elif base is None or base is best:
             out.append(f"At {n}, {best.strategy} is best with {d.metric} {fmt(best.mean)} ({interval(best)}).")
         else:
-            leads[s.n_train] = -base.vs_best.mean if base.vs_best is not None else best.mean - base.mean
-            said = {"as good": f"{baseline} is as good (the difference lies inside {margin_words(d)})",
+            scale = abs(best.mean) if d.margin_kind == "relative" and best.mean else 1.0
+            sign = 1.0 if d.higher_is_better else -1.0
+            lead_over = base.strategy
+            leads[s.n_train] = (-base.vs_best.mean if base.vs_best is not None
+                                else sign * (best.mean - base.mean) / scale)  # in the margin's units, positive = ahead
+            said = {"as good": f"{base.strategy} is as good (the difference lies inside {margin_words(d)})",
                     "below the best": f"{best.strategy} is clearly better",
                     "undecided": "too close or too noisy to tell apart"}[base.relation]
-            out.append(f"At {n}, {best.strategy} reaches {d.metric} {fmt(best.mean)} ({interval(best)}) against {baseline}'s "
-                       f"{fmt(base.mean)} ({interval(base)}); {baseline}'s difference to the best: {versus(base, d)} — "
+            out.append(f"At {n}, {best.strategy} reaches {d.metric} {fmt(best.mean)} ({interval(best)}) against "
+                       f"{base.strategy}'s {fmt(base.mean)} ({interval(base)}); {base.strategy}'s difference to the best: "
+                       f"{versus(base, d)} — "
                        f"{said}.")
     if len(leads) == 2:
         (small, a), (large, b) = sorted(leads.items())
-        out.append(f"The best strategy's lead over {baseline}: {fmt_diff(a, d.margin_kind)} at N={small:,}, "
+        out.append(f"The best strategy's lead over {lead_over}: {fmt_diff(a, d.margin_kind)} at N={small:,}, "
                    f"{fmt_diff(b, d.margin_kind)} at N={large:,} (in the margin's units).")
     if len(d.sizes) > 1 and len({c.strategy for c in ok}) > 1:
         out.append("Best by training-set size: " + "; ".join(
@@ -141,7 +156,7 @@ def verdict(decision: DecisionTable, findings: list[dict] | None = None, transfe
                                                     (("as good", s.as_good), ("undecided", s.undecided)) if xs)
             for s in sizes) + f" (as good: the difference's 95% interval inside {margin_words(d)}).")
     out += _reference_sentences(d)
-    if any(not c.strategy.startswith(baseline) for c in ok):  # a table's scratch alone: nothing to transfer
+    if any(c.strategy.split("×")[0] != baseline for c in ok):  # a table's scratch alone: nothing to transfer
         out += _transfer_sentences(transfer)
     out += _forgetting_sentences(d, baseline)
     return out
@@ -163,12 +178,9 @@ def _reference_sentences(d: DecisionTable) -> list[str]:
                              f"({c.relation}; no network passed the checks)")
     if not parts:
         return []
-    return [f"Classical references against the best network ({d.metric}; a difference above −{_margin_text(d)} makes "
+    return [f"Classical references against the best network ({d.metric}; a difference above −{margin_size(d)} makes "
             "the classical model the recommendation, since it costs seconds of CPU): " + "; ".join(parts) + "."]
 
-
-def _margin_text(d: DecisionTable) -> str:
-    return f"{d.margin:.3f}" if d.margin_kind == "absolute" else f"{d.margin:.0%}"
 
 
 def _forgetting_sentences(d: DecisionTable, baseline: str) -> list[str]:
@@ -176,7 +188,7 @@ def _forgetting_sentences(d: DecisionTable, baseline: str) -> list[str]:
         return []
     s = d.sizes[-1]
     fg = [c for c in s.cells if c.kind == "strategy" and c.status == "ok" and math.isfinite(c.forgetting)
-          and not c.strategy.startswith(baseline)]  # scratch never had the base model's skill: nothing to forget
+          and c.strategy.split("×")[0] != baseline]  # scratch never had the base model's skill: nothing to forget
     if len(fg) < 2:
         return []
     most, least = max(fg, key=lambda c: c.forgetting), min(fg, key=lambda c: c.forgetting)
