@@ -120,8 +120,8 @@ def verdict(decision: DecisionTable, findings: list[dict] | None = None, transfe
         return out or ["No finished runs yet: the verdict appears when runs finish."]
     if max(c.seeds for c in ok) < 2:
         out.append("One seed per cell" + (f" has finished so far (of {planned_seeds})" if planned_seeds and planned_seeds > 1
-                                          else "") + ": every interval below is the eval set's sampling noise (a "
-                   "bootstrap over its examples, or Wilson's for accuracy), not seed-to-seed spread — add seeds for that.")
+                                          else "") + ": every interval below is the eval set's sampling noise — how much "
+                   "the score would move on other examples like these — not seed-to-seed spread; add seeds for that.")
     sizes = [s for s in d.sizes if s.best is not None]
     leads, lead_over = {}, baseline
     for s in ([sizes[0], sizes[-1]] if len(sizes) > 1 else sizes):
