@@ -45,11 +45,8 @@ MARGINS = {"accuracy": (0.01, "absolute"), "macro_f1": (0.01, "absolute"), "perp
 """The default equivalence margin per metric: (size, kind). Absolute: in the metric's own units (0.01 = 1 point of
 accuracy). Relative: a fraction of the best's mean (0.02 = 2%). Set another with `--margin` or Compare's sidebar."""
 TRIVIAL = ("majority", "mean")
-CLASSICAL = ("tfidf", "pixels", "gbdt", "linear")
+"""References that learn nothing from the features (never recommended; every other reference is a classical model)."""
 REFERENCE_PREFIX = "reference: "
-
-NAMES = {"majority": "majority class", "mean": "training mean", "tfidf": "TF-IDF + logistic regression",
-         "pixels": "pixels + logistic regression", "gbdt": "gradient-boosted trees", "linear": "linear model"}
 
 
 def default_margin(metric: str) -> tuple[float, str]:
