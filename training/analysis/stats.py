@@ -7,6 +7,7 @@ metrics (loss, perplexity) get a plain t-interval over seeds.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -154,9 +155,13 @@ def resampled_metric(metric: str, items: dict, idx: np.ndarray) -> np.ndarray:
     raise ValueError(f"no per-example form of {metric} for outcomes with keys {sorted(items)}")
 
 
+@functools.lru_cache(maxsize=2)
 def resamples(n: int) -> np.ndarray:
-    """The experiment's fixed resamples of an eval set of n examples (BOOTSTRAP_RESAMPLES × n indices)."""
-    return np.random.default_rng(BOOTSTRAP_SEED).integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
+    """The experiment's fixed resamples of an eval set of n examples (BOOTSTRAP_RESAMPLES × n indices), drawn once
+    per eval-set size: every cell and difference of an analysis reuses them (read-only)."""
+    idx = np.random.default_rng(BOOTSTRAP_SEED).integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
+    idx.flags.writeable = False
+    return idx
 
 
 def bootstrap_interval(metric: str, items_list: list[dict]) -> tuple[float, float] | None:
