@@ -290,23 +290,22 @@ def samples(runs: pd.DataFrame, refs: pd.DataFrame, metric_col: str) -> dict[tup
         values = pd.to_numeric(runs[metric_col], errors="coerce").astype(float)
         done = runs[(runs["status"] == "done") & np.isfinite(values)]
         for (strategy, n), g in done.groupby(["strategy", "n_train"], sort=True):
-            items = g["eval_items"] if "eval_items" in g else pd.Series([None] * len(g), index=g.index)
-            n_eval = int(g["eval_examples"].max()) if "eval_examples" in g and g["eval_examples"].notna().any() else None
-            se = ({int(s): float(v) for s, v in zip(g["seed"], g["eval_loss_se"], strict=True) if v is not None
+            se = ({int(k): float(v) for k, v in zip(g["seed"], g["eval_loss_se"], strict=True) if v is not None
                    and not pd.isna(v)} if "eval_loss_se" in g else {})
-            out[(strategy, int(n))] = Sample({int(s): float(v) for s, v in zip(g["seed"], g[metric_col], strict=True)},
-                                             {int(s): (i if isinstance(i, dict) else None)
-                                              for s, i in zip(g["seed"], items, strict=True)}, n_eval, loss_se=se)
+            out[(strategy, int(n))] = _sample(g, metric_col, "eval_items", loss_se=se)
     if refs is not None and not refs.empty and metric in refs:
-        r = refs[refs[metric].notna()]
-        for (code, n), g in r.groupby(["reference", "n_train"], sort=True):
-            name = REFERENCE_PREFIX + g["name"].iloc[0]
-            items = g["items"] if "items" in g else pd.Series([None] * len(g), index=g.index)
-            n_eval = int(g["eval_examples"].max()) if "eval_examples" in g and g["eval_examples"].notna().any() else None
-            out[(name, int(n))] = Sample({int(s): float(v) for s, v in zip(g["seed"], g[metric], strict=True)},
-                                         {int(s): (i if isinstance(i, dict) else None)
-                                          for s, i in zip(g["seed"], items, strict=True)}, n_eval, str(code))
+        for (code, n), g in refs[refs[metric].notna()].groupby(["reference", "n_train"], sort=True):
+            out[(REFERENCE_PREFIX + g["name"].iloc[0], int(n))] = _sample(g, metric, "items", code=str(code))
     return out
+
+
+def _sample(g: pd.DataFrame, value: str, items_col: str, **extra) -> Sample:
+    """One cell's rows (one per seed) as a Sample."""
+    items = g[items_col] if items_col in g else pd.Series([None] * len(g), index=g.index)
+    n_eval = int(g["eval_examples"].max()) if "eval_examples" in g and g["eval_examples"].notna().any() else None
+    return Sample({int(k): float(v) for k, v in zip(g["seed"], g[value], strict=True)},
+                  {int(k): (i if isinstance(i, dict) else None) for k, i in zip(g["seed"], items, strict=True)},
+                  n_eval, **extra)
 
 
 def decide(cells: pd.DataFrame, sample_of: dict[tuple[str, int], Sample], metric: str, higher: bool,
