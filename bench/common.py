@@ -9,10 +9,10 @@ import torch
 
 from training.config import DataConfig, ModelConfig, OptimConfig, StrategyConfig
 from training.core.control import NullControl
-from training.core.data.task import prepare_task_data
 from training.core.loop import RunSetup, train
-from training.core.models import build_task_model, load_tokenizer, resolve_base, structure
+from training.core.models import load_tokenizer, resolve_base, structure
 from training.core.strategies import get_strategy
+from training.tasks import build_task_model, prepare_task_data, task_kind
 
 
 def environment() -> str:
@@ -64,7 +64,7 @@ def docstrings_job(max_length: int, cache: Path, tiny: bool = False):
 def run_our_loop(base, tok, data, strategy_name: str, steps: int, batch: int, ckpt: Path, *, bf16: bool,
                  compile_: bool, options: dict | None = None) -> dict:
     """Train `steps` steps with the one loop; returns its result (wall_s excludes eval)."""
-    strategy = get_strategy(StrategyConfig(strategy_name, options=options or {}), "text-classification")
+    strategy = get_strategy(StrategyConfig(strategy_name, options=options or {}), task_kind("text-classification"))
     model = build_task_model("text-classification", base, pretrained=True, num_labels=len(data.label_names),
                              cfg=ModelConfig(max_length=64), seed=0)
     strategy.prepare(model)

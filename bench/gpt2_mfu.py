@@ -15,7 +15,8 @@ from common import device, environment, sync
 
 from training.core.accounting import FlopCounter
 from training.core.hardware import peak_flops_for
-from training.core.models import CausalLM, structure
+from training.core.models import structure
+from training.tasks.lm.model import CausalLM
 
 
 def matmul_peak(dtype) -> float:

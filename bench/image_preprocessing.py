@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from training.config import ModelConfig
-from training.core.tasks import task_kind
+from training.tasks import task_kind
 
 PHOTOS = {"cat (281–285)": "chelsea.png", "espresso (967)": "coffee.png", "moped (665)": "motorcycle_left.png",
           "rocket (657)": "rocket.jpg", "astronaut": "astronaut.png", "horse (339)": "horse.png"}

@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
 
-from training.core.data.tabular import BUILTIN_TABLES, load_tabular_table, prepare_run_parts
-from training.core.tabular_model import MLPBlock, build_tabular_model
-from training.core.tabular_reference import REFERENCE_THREADS, gbdt_reference, linear_reference
+from training.tasks.tabular.data import BUILTIN_TABLES, load_tabular_table, prepare_run_parts
+from training.tasks.tabular.model import MLPBlock, build_tabular_model
+from training.tasks.tabular.references import REFERENCE_THREADS, gbdt_reference, linear_reference
 
 LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 SCAN_SIZES = {"diamonds": (1000, 10000), "mpg": (None,), "penguins": (None,)}

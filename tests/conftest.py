@@ -33,7 +33,7 @@ def tiny_gpt2_dir(tmp_path_factory) -> Path:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from training.core.pretrain import train_tokenizer
+    from training.tasks.lm.pretrain import train_tokenizer
 
     out = tmp_path_factory.mktemp("tiny-gpt2")
     tok = train_tokenizer([d["text"] for d in code_docs(60) + code_docs(60, flavour="b")], 300)

@@ -5,8 +5,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from training.config import ModelConfig, StrategyConfig
 from training.core.accounting import FlopCounter
-from training.core.models import build_task_model, structure
+from training.core.models import structure
 from training.core.strategies import get_strategy
+from training.tasks import build_task_model, task_kind
 
 # The tiny BERT of conftest: hidden 32, 2 blocks, intermediate 64, 4 labels.
 H, FF, L, C = 32, 64, 2, 4
@@ -15,7 +16,7 @@ HEAD = H * C + C
 
 
 def _prepared(tiny_bert_dir, name, options=None):
-    strategy = get_strategy(StrategyConfig(name, options=options or {}), "text-classification")
+    strategy = get_strategy(StrategyConfig(name, options=options or {}), task_kind("text-classification"))
     model = build_task_model("text-classification", tiny_bert_dir, pretrained=strategy.pretrained, num_labels=C,
                              cfg=ModelConfig(), seed=0)
     strategy.prepare(model)

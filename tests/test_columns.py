@@ -71,8 +71,8 @@ def test_check_mapping_refuses_in_the_pages_words(text, label, frame, expected):
 
 
 def test_check_mapping_for_a_causal_lm_only_looks_at_the_text():
-    assert check_mapping(reviews(), "review", None, "reviews.csv", task="causal-lm") == []
-    assert "holds numbers" in check_mapping(reviews(), "stars", None, "reviews.csv", task="causal-lm")[0]
+    assert check_mapping(reviews(), "review", None, "reviews.csv", labelled=False) == []
+    assert "holds numbers" in check_mapping(reviews(), "stars", None, "reviews.csv", labelled=False)[0]
 
 
 def test_read_errors_name_the_uploaded_file_and_call_binary_binary(tmp_path):

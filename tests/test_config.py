@@ -39,7 +39,6 @@ def test_strategies_accept_plain_names_and_overrides():
     ({"sizes": []}, "at least one training-set size"),
     ({"sizes": [100, 100]}, "listed twice"),
     ({"seeds": []}, "seeds must be"),
-    ({"task": "translation"}, "unknown task 'translation'; choose one of: text-classification, causal-lm"),
     ({"strategies": []}, "at least one strategy"),
     ({"strategies": ["full", "full"]}, "strategy listed twice: full"),
     ({"data": {"eval_fraction": 1.5}}, "eval_fraction must be between 0 and 1"),
@@ -62,6 +61,18 @@ def test_strategies_accept_plain_names_and_overrides():
 def test_bad_values_name_the_fix(patch, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         ExperimentConfig.from_dict({"name": "x", **patch})
+
+
+def test_the_task_kind_refuses_an_unknown_task_and_a_hybrid_it_cannot_take_where_work_starts():
+    """The config names a task; its kind (the registry in `training.tasks`) decides — planning calls `checked`."""
+    from training.tasks import checked
+
+    with pytest.raises(ConfigError, match="unknown task 'translation'; choose one of: text-classification, causal-lm"):
+        checked(ExperimentConfig.from_dict({"name": "x", "task": "translation"}))
+    hybrid = {"name": "x", "model": {"base": "pretrain"}, "pretrain": {"data": {"source": "builtin:python-stdlib"}}}
+    with pytest.raises(ConfigError, match="the pretrain \\(hybrid\\) path is for task causal-lm"):
+        checked(ExperimentConfig.from_dict({**hybrid, "task": "chat"}))
+    assert checked(ExperimentConfig.from_dict({**hybrid, "task": "causal-lm"})).name == "causal-lm"
 
 
 def test_all_size_resolves_to_pool():

@@ -9,8 +9,9 @@ import pytest
 from training.config import DataConfig
 from training.core.data.sources import load_table
 from training.core.data.split import nested_subset_order, train_eval_split
-from training.core.data.task import prepare_task_data, read_table
+from training.core.data.task import read_table
 from training.errors import DataError
+from training.tasks import prepare_task_data
 from training.testing import topic_rows
 
 
@@ -26,7 +27,7 @@ def test_every_file_format_loads(tmp_path, fmt):
         df.to_json(path, orient="records", lines=True)
     else:
         df.to_parquet(path)
-    t = load_table(str(path), "text-classification")
+    t = load_table(str(path), labelled=True)
     assert t.texts == df["text"].tolist() and t.labels == df["label"].tolist()
     assert t.label_names == sorted(set(df["label"]))
 
@@ -34,7 +35,7 @@ def test_every_file_format_loads(tmp_path, fmt):
 def test_column_mapping_and_integer_labels(tmp_path):
     path = tmp_path / "d.csv"
     pd.DataFrame({"review": ["good film", "bad film", "fine"], "stars": [5, 1, 3]}).to_csv(path, index=False)
-    t = load_table(str(path), "text-classification", text_column="review", label_column="stars")
+    t = load_table(str(path), labelled=True, text_column="review", label_column="stars")
     assert t.labels == ["5", "1", "3"]
 
 
@@ -42,64 +43,64 @@ def test_unknown_column_lists_the_columns(tmp_path):
     path = tmp_path / "d.csv"
     pd.DataFrame({"text": ["a b", "c d"], "sentiment": ["pos", "neg"]}).to_csv(path, index=False)
     with pytest.raises(DataError, match="label column 'label' not found .*columns are: text, sentiment"):
-        load_table(str(path), "text-classification")
+        load_table(str(path), labelled=True)
 
 
 def test_one_class_only(tmp_path):
     path = tmp_path / "d.csv"
     pd.DataFrame({"text": ["a b", "c d"], "label": ["pos", "pos"]}).to_csv(path, index=False)
     with pytest.raises(DataError, match="only one class \\('pos'\\).*at least two"):
-        load_table(str(path), "text-classification")
+        load_table(str(path), labelled=True)
 
 
 def test_empty_file(tmp_path):
     path = tmp_path / "d.csv"
     path.write_bytes(b"")
     with pytest.raises(DataError, match="is empty"):
-        load_table(str(path), "text-classification")
+        load_table(str(path), labelled=True)
     path.write_text("text,label\n", encoding="utf-8")
     with pytest.raises(DataError, match="no rows"):
-        load_table(str(path), "text-classification")
+        load_table(str(path), labelled=True)
 
 
 def test_non_utf8_text(tmp_path):
     path = tmp_path / "d.csv"
     path.write_bytes("text,label\ncaf\xe9 au lait,drink\nth\xe9,drink\n".encode("latin-1"))
     with pytest.raises(DataError, match="not UTF-8 .*re-save it as UTF-8"):
-        load_table(str(path), "text-classification")
+        load_table(str(path), labelled=True)
 
 
 def test_unsupported_and_missing_files(tmp_path):
     with pytest.raises(DataError, match="unsupported file type '.xlsx'"):
-        load_table(str(tmp_path / "d.xlsx"), "text-classification")
+        load_table(str(tmp_path / "d.xlsx"), labelled=True)
     with pytest.raises(DataError, match="not found"):
-        load_table(str(tmp_path / "missing.csv"), "text-classification")
+        load_table(str(tmp_path / "missing.csv"), labelled=True)
 
 
 def test_builtin_of_the_wrong_kind_and_unknown_builtin():
     with pytest.raises(DataError, match="is not text-classification data; built-ins for text-classification: stdlib-docstrings"):
-        load_table("builtin:python-stdlib", "text-classification")
+        prepare_task_data(DataConfig(source="builtin:python-stdlib"), "text-classification", None, 32)  # the kind checks
     with pytest.raises(DataError, match="unknown built-in dataset 'tweets'"):
-        load_table("builtin:tweets", "text-classification")
+        load_table("builtin:tweets", labelled=True)
 
 
 def test_rows_with_missing_text_or_label_are_dropped_and_counted(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("text,label\nhello there,a\n,b\nbye now,\nsee you,b\n", encoding="utf-8")
-    t = load_table(str(path), "text-classification")
+    t = load_table(str(path), labelled=True)
     assert t.texts == ["hello there", "see you"] and t.dropped_rows == 2
 
 
 def test_stdlib_docstrings_builtin_is_real_and_large():
-    t = load_table("builtin:stdlib-docstrings", "text-classification", group_column="group")
+    t = load_table("builtin:stdlib-docstrings", labelled=True, group_column="group")
     assert len(t) >= 3000 and len(t.label_names) >= 4
     assert any("socket" in x.lower() for x in t.texts)
-    again = load_table("builtin:stdlib-docstrings", "text-classification", group_column="group")
+    again = load_table("builtin:stdlib-docstrings", labelled=True, group_column="group")
     assert again.fingerprint == t.fingerprint  # cached table gives identical rows
 
 
 def test_split_keeps_groups_on_one_side_and_is_stratified_and_deterministic():
-    t = load_table("builtin:stdlib-docstrings", "text-classification", group_column="group")
+    t = load_table("builtin:stdlib-docstrings", labelled=True, group_column="group")
     tr, ev = train_eval_split(len(t), t.labels, t.groups, 0.2, None, seed=0)
     assert not {t.groups[i] for i in tr} & {t.groups[i] for i in ev}
     assert set(tr) | set(ev) == set(range(len(t)))
@@ -169,11 +170,11 @@ def test_hf_source_goes_through_the_datasets_library(tmp_path, monkeypatch):
         return str(repo)
 
     monkeypatch.setattr("training.core.data.sources.hf_snapshot", fake_snapshot)
-    t = load_table("hf:someone/imdb-like:other", "text-classification")
+    t = load_table("hf:someone/imdb-like:other", labelled=True)
     assert calls == [("someone/imdb-like", "dataset")]
     assert t.texts == [r["text"] for r in topic_rows(10, seed=3)]
     with pytest.raises(DataError, match="someone/imdb-like"):
-        load_table("hf:someone/imdb-like:nope", "text-classification")
+        load_table("hf:someone/imdb-like:nope", labelled=True)
 
 
 def test_hf_download_failure_is_actionable(monkeypatch):
@@ -182,7 +183,7 @@ def test_hf_download_failure_is_actionable(monkeypatch):
 
     monkeypatch.setattr("training.core.data.sources.hf_snapshot", offline)
     with pytest.raises(DataError, match="could not download Hugging Face dataset 'x/y'.*local file"):
-        load_table("hf:x/y", "text-classification")
+        load_table("hf:x/y", labelled=True)
 
 
 def test_causal_lm_blocks_never_cross_the_split(tmp_path, code_jsonl, tiny_gpt2_dir):
@@ -193,7 +194,7 @@ def test_causal_lm_blocks_never_cross_the_split(tmp_path, code_jsonl, tiny_gpt2_
     data = prepare_task_data(cfg, "causal-lm", tok, 16, tmp_path)
     assert len(data.train) > 0 and len(data.eval) > 0
     assert all(len(b) == 16 for b in data.train.ids)
-    table = read_table(cfg, "causal-lm")
+    table = read_table(cfg, labelled=False)
     tr, ev = train_eval_split(len(table), None, table.groups, cfg.eval_fraction, None, cfg.split_seed)
     assert not set(tr) & set(ev)
     assert json.loads(code_jsonl[0].read_text().splitlines()[0])["file"] == "a0.py"
@@ -230,7 +231,7 @@ def test_eval_source_is_the_eval_set_row_for_row(tmp_path, topic_csv, minilm_dir
 
 
 def test_the_tweet_sentiment_builtin_is_real_labelled_text_once_each():
-    t = load_table("builtin:tweet-sentiment", "text-classification", group_column="group")
+    t = load_table("builtin:tweet-sentiment", labelled=True, group_column="group")
     assert len(t) == 37185 and t.label_names == ["negative", "neutral", "positive"]
     assert len(set(t.texts)) == len(t.texts) and all(s == s.strip() and "\r" not in s for s in t.texts)
     counts = {name: t.labels.count(name) for name in t.label_names}

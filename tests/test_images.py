@@ -17,14 +17,13 @@ import torch
 from PIL import Image
 
 from training.config import BudgetConfig, ModelConfig, ProbeConfig, StrategyConfig
-from training.core.data.images import ImageExamples, ImagePreprocessing, decode_table, load_image_table
-from training.core.data.task import prepare_task_data
 from training.core.data.tokenize import Examples
 from training.core.strategies import STRATEGIES, get_strategy
-from training.core.tasks import TASKS, task_kind
 from training.errors import ConfigError, DataError
 from training.service.execution import run_experiment
 from training.service.planning import launch, plan_experiment
+from training.tasks import kinds, prepare_task_data, task_kind
+from training.tasks.images.data import ImageExamples, ImagePreprocessing, decode_table, load_image_table
 from training.testing import make_image_folder, make_tiny_resnet, tiny_image_config
 
 IMG = "image-classification"
@@ -80,19 +79,19 @@ def test_every_task_kind_collates_scores_and_counts_on_tiny_data():
     lm_logits = torch.zeros(1, 3, 4)
     loss = lm.loss(lm_logits, {"input_ids": ids, "attention_mask": torch.ones_like(ids)})
     assert loss.item() == pytest.approx(math.log(4))
-    assert [k.unit for k in TASKS.values()] == ["training examples", "training blocks", "training images",
+    assert [k.unit for k in kinds().values()] == ["training examples", "training blocks", "training images",
                                                 "training conversations", "training rows", "training rows"]
-    assert {k: v.primary for k, v in TASKS.items()} == {
+    assert {k: v.primary for k, v in kinds().items()} == {
         "text-classification": ("accuracy", True), "causal-lm": ("perplexity", False), IMG: ("accuracy", True),
         "chat": ("perplexity", False), "tabular-classification": ("accuracy", True), "tabular-regression": ("rmse", False)}
 
 
 def test_strategies_that_do_not_apply_are_refused_with_the_reason():
     with pytest.raises(ConfigError, match="'qlora' does not apply to task 'image-classification': 4-bit quantisation"):
-        get_strategy(StrategyConfig("qlora"), IMG)
+        get_strategy(StrategyConfig("qlora"), task_kind(IMG))
     with pytest.raises(ConfigError, match="'head' does not apply to task 'causal-lm': a language model's output layer"):
-        get_strategy(StrategyConfig("head"), "causal-lm")
-    assert [n for n, c in STRATEGIES.items() if IMG in c.applies_to()] == [
+        get_strategy(StrategyConfig("head"), task_kind("causal-lm"))
+    assert [n for n in STRATEGIES if not task_kind(IMG).refusal(n)] == [
         "scratch", "full", "lora", "head", "freeze", "discriminative", "lp-ft"]
 
 
@@ -164,7 +163,7 @@ def test_prepared_image_data_is_split_stratified_and_decoded_once(image_folder, 
 def test_the_builtin_efficientnet_loads_imagenet_weights_and_keeps_them_through_the_plain_convolutions():
     from efficientnet_lite_pytorch import EfficientNet
 
-    from training.core.vision import lora_targets
+    from training.tasks.images.model import lora_targets
 
     kind = task_kind(IMG)
     base = kind.resolve_base("builtin:efficientnet-lite0")
@@ -248,7 +247,7 @@ def test_discriminative_trains_what_sits_above_the_last_block_at_the_top_rate():
     kind = task_kind(IMG)
     model = kind.build_model(kind.resolve_base("builtin:efficientnet-lite0"), pretrained=False, num_labels=2,
                              cfg=ModelConfig(image_size=32), seed=0)
-    strategy = get_strategy(StrategyConfig("discriminative", lr=1e-3), IMG)
+    strategy = get_strategy(StrategyConfig("discriminative", lr=1e-3), task_kind(IMG))
     strategy.prepare(model)
     groups = strategy.param_groups(model, strategy.phases(10)[0], 0.01)
     lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}

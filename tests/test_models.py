@@ -6,8 +6,9 @@ import torch
 from safetensors.torch import load_file
 
 from training.config import ModelConfig
-from training.core.models import build_task_model, find_blocks, resolve_base
+from training.core.models import find_blocks, resolve_base
 from training.errors import ConfigError
+from training.tasks import build_task_model
 
 
 def test_builtin_minilm_loads_the_real_weights_offline(minilm_dir, monkeypatch):

@@ -3,11 +3,12 @@ import pytest
 import torch
 
 from training.config import BudgetConfig, ModelConfig, StrategyConfig
-from training.core.models import build_task_model, find_blocks
+from training.core.models import find_blocks
 from training.core.strategies import STRATEGIES, get_strategy
 from training.errors import ConfigError, DeviceError
 from training.service.execution import execute_run
 from training.service.planning import launch
+from training.tasks import build_task_model, task_kind
 from training.testing import tiny_classification_config, tiny_lm_config
 
 CLS = "text-classification"
@@ -27,7 +28,7 @@ def _trainable_names(model):
 @pytest.mark.parametrize("task, name", CASES)
 def test_exactly_the_intended_parameters_train(task, name, tiny_bert_dir, tiny_gpt2_dir):
     base = tiny_bert_dir if task == CLS else tiny_gpt2_dir
-    strategy = get_strategy(StrategyConfig(name, options={"layers": 1} if name == "freeze" else {}), task)
+    strategy = get_strategy(StrategyConfig(name, options={"layers": 1} if name == "freeze" else {}), task_kind(task))
     model = _model(task, base, strategy)
     strategy.prepare(model)
     names = _trainable_names(model)
@@ -56,7 +57,7 @@ def test_exactly_the_intended_parameters_train(task, name, tiny_bert_dir, tiny_g
 
 
 def test_discriminative_lr_decays_by_2_6_per_block(tiny_bert_dir):
-    strategy = get_strategy(StrategyConfig("discriminative", lr=1e-3), CLS)
+    strategy = get_strategy(StrategyConfig("discriminative", lr=1e-3), task_kind(CLS))
     model = _model(CLS, tiny_bert_dir, strategy)
     strategy.prepare(model)
     phase = strategy.phases(10)[0]
@@ -97,9 +98,9 @@ def test_unknown_strategy_and_wrong_task(tiny_bert_dir, topic_csv, store):
     with pytest.raises(ConfigError, match="unknown strategy 'adapters'; choose from: scratch, full, lora, qlora"):
         launch(tiny_classification_config(tiny_bert_dir, topic_csv, strategies=["adapters"]), store)
     with pytest.raises(ConfigError, match="'head' does not apply to task 'causal-lm'"):
-        get_strategy(StrategyConfig("head"), LM)
+        get_strategy(StrategyConfig("head"), task_kind(LM))
     with pytest.raises(ConfigError, match="strategy 'lora' has no option 'rank'; its options are: r, alpha"):
-        get_strategy(StrategyConfig("lora", options={"rank": 8}), CLS)
+        get_strategy(StrategyConfig("lora", options={"rank": 8}), task_kind(CLS))
     assert store.experiments() == []
 
 
@@ -124,12 +125,12 @@ def test_strategy_options_are_declared_documented_and_validated_from_the_declara
         d = cls.describe()
         assert set(d["options"]) == {f.name for f in dataclasses.fields(cls.options_class)}
         assert all(d["option_docs"].get(k) for k in d["options"]), name  # every option says what it does
-    lora = get_strategy(StrategyConfig("lora", options={"r": 8}), CLS)
+    lora = get_strategy(StrategyConfig("lora", options={"r": 8}), task_kind(CLS))
     assert lora.options.r == 8 and lora.lora_config().lora_alpha == 16  # alpha defaults to 2·r
     with pytest.raises(ConfigError, match="lora: dropout must be a number in \\[0, 1\\), got 'high'"):
-        get_strategy(StrategyConfig("lora", options={"dropout": "high"}), CLS)
+        get_strategy(StrategyConfig("lora", options={"dropout": "high"}), task_kind(CLS))
     with pytest.raises(ConfigError, match="qlora: r must be a whole number"):  # inherited declaration, own name
-        get_strategy(StrategyConfig("qlora", options={"r": 0}), CLS)
+        get_strategy(StrategyConfig("qlora", options={"r": 0}), task_kind(CLS))
 
 
 def test_the_headstart_command_lists_every_strategy_option_with_its_doc():

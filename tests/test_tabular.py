@@ -5,19 +5,19 @@ import pandas as pd
 import pytest
 import torch
 
-from training.core import tabular_reference
-from training.core.data.tabular import (
+from training.tasks.tabular import references as tabular_reference
+from training.core.data.tokenize import length_sorted_batches, stream_indices
+from training.core.models import find_blocks
+from training.errors import DataError
+from training.tasks.tabular.data import (
     BUILTIN_TABLES,
     TabularExamples,
     TabularPreprocessor,
     load_tabular_table,
     prepare_run_parts,
 )
-from training.core.data.tokenize import length_sorted_batches, stream_indices
-from training.core.models import find_blocks
-from training.core.tabular_model import MLPBlock, build_tabular_model
-from training.core.tabular_reference import regression_scores, tabular_reference_rows
-from training.errors import DataError
+from training.tasks.tabular.model import MLPBlock, build_tabular_model
+from training.tasks.tabular.references import regression_scores, tabular_reference_rows
 from training.testing import tabular_rows
 
 CLS, REG = "tabular-classification", "tabular-regression"

@@ -8,11 +8,11 @@ import pytest
 from training.analysis.report import analyse, markdown_report
 from training.config import StrategyConfig
 from training.core.strategies import get_strategy
-from training.core.tasks import task_kind
 from training.errors import ConfigError
 from training.service.execution import run_experiment
 from training.service.planning import plan_experiment
 from training.service.records import Role, Status
+from training.tasks import task_kind
 from training.testing import tabular_rows, tiny_tabular_config
 
 
@@ -28,8 +28,8 @@ def table_csv(tmp_path):
 @pytest.mark.parametrize("name", ["full", "lora", "head", "freeze", "discriminative", "lp-ft"])
 def test_only_scratch_applies_to_a_table_and_the_refusal_says_why(name):
     with pytest.raises(ConfigError, match="no pretrained model exists for your table"):
-        get_strategy(StrategyConfig(name), "tabular-regression")
-    assert get_strategy(StrategyConfig("scratch"), "tabular-classification").lr == 1e-3
+        get_strategy(StrategyConfig(name), task_kind("tabular-regression"))
+    assert get_strategy(StrategyConfig("scratch"), task_kind("tabular-classification")).lr == 1e-3
 
 
 def test_another_base_model_is_refused_for_a_table():
@@ -38,7 +38,7 @@ def test_another_base_model_is_refused_for_a_table():
 
 
 def test_each_run_fits_its_preprocessing_on_its_own_training_rows(table_csv, tmp_path):
-    from training.core.data.task import prepare_task_data
+    from training.tasks import prepare_task_data
 
     cfg = tiny_tabular_config(table_csv("tabular-regression"), "tabular-regression")
     kind = task_kind(cfg.task)

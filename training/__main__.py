@@ -68,13 +68,15 @@ def cmd_presets(args) -> int:
 
 def cmd_strategies(args) -> int:
     from training.core.strategies import STRATEGIES
+    from training.tasks import kinds
 
     for name, cls in STRATEGIES.items():
         d = cls.describe()
         print(f"{name:15} {d['summary']}")
         print(f"{'':15} when: {d['when']}")
-        per_task = "".join(f", {lr:g} for {task}" for task, lr in d["task_lr"].items())
-        print(f"{'':15} default lr {d['default_lr']:g}{per_task} (the centre of its search); tasks {', '.join(d['task_kinds'])}"
+        tasks = [k for k in kinds().values() if not k.refusal(name)]
+        per_task = "".join(f", {k.default_lrs[name]:g} for {k.name}" for k in tasks if name in k.default_lrs)
+        print(f"{'':15} default lr {d['default_lr']:g}{per_task} (the centre of its search); tasks {', '.join(k.name for k in tasks)}"
               + ("; trains until it stops improving" if d["until_plateau"] else "") + ("; CUDA only" if d["needs_cuda"] else ""))
         for option, default in d["options"].items():
             print(f"{'':15} options.{option} = {default!r}: {d['option_docs'].get(option, '')}")

@@ -196,11 +196,17 @@ def tiny_chat_config(base: Path, data: Path, strategies=("scratch", "full", "lor
     return cfg
 
 
+def _classifies(task: str) -> bool:
+    from training.tasks import task_kind
+
+    return task_kind(task).classification
+
+
 def tiny_tabular_config(data: Path, task: str = "tabular-classification", **overrides) -> ExperimentConfig:
     """A table experiment on a CSV of `tabular_rows` with a small MLP: seconds per run."""
     cfg = ExperimentConfig(
         name="tiny-table", task=task,
-        data=DataConfig(source=str(data), label_column="price" if task == "tabular-regression" else "label",
+        data=DataConfig(source=str(data), label_column="label" if _classifies(task) else "price",
                         eval_max=40, validation_max=30),
         model=ModelConfig(base="builtin:mlp", mlp_width=16, mlp_depth=2),
         strategies=[StrategyConfig("scratch")],
@@ -350,9 +356,9 @@ def tabular_rows(n: int, seed: int = 0, task: str = "tabular-classification") ->
         score = 2 * size + effect[colour] + rng.gauss(0, 0.3)
         row = {"size": round(size, 4), "weight": None if rng.random() < 0.05 else round(rng.gauss(5, 2), 3),
                "colour": None if rng.random() < 0.05 else colour, "shape": rng.choice(["round", "square"])}
-        if task == "tabular-regression":
-            row["price"] = round(100 + 20 * score, 2)
-        else:
+        if _classifies(task):
             row["label"] = "large" if score > 0 else "small"
+        else:
+            row["price"] = round(100 + 20 * score, 2)
         rows.append(row)
     return rows

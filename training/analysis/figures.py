@@ -15,158 +15,11 @@ from training.analysis.pareto import pareto_frontier
 from training.analysis.style import LAYOUT, color, dash
 from training.analysis.tables import from_scratch
 from training.analysis.units import probe_skill
+from training.tasks import Words, known
+from training.tasks.words import HEAD_START, NOTES  # noqa: F401 — NOTES re-exported: the general notes
 
 X_AXES = {"step": "optimizer steps", "examples": "training examples seen", "wall_s": "wall-clock seconds (training only)",
           "flops": "training FLOPs"}
-
-NOTES = {
-    "data_needs": (
-        "**How to read this:** each line is a strategy; x is the number of labelled training examples (log "
-        "scale), y the eval metric of each run's final model: its last weights, or its best checkpoint where validation "
-        "shows that one clearly better (switch to best checkpoints or last weights in the sidebar). "
-        "Every strategy trained at its own searched learning rate, scratch until it stopped improving."),
-    "curves": (
-        "**How to read this:** loss against the chosen x-axis, one line per run, coloured by strategy; solid "
-        "is validation loss (held out of training; it picks the best checkpoint and when scratch stops), dotted "
-        "is training loss. Switch x to FLOPs or wall-clock to compare cost, not steps. "
-        "**What the literature finds:** pretrained starts converge in a fraction of the steps; scratch needs a "
-        "higher learning rate and many more steps, and a widening gap between training and eval loss means "
-        "the model is memorising its small training set."),
-    "probe": (
-        "**How to read this:** the forgetting probe — a skill the base model had before training — measured during "
-        "training. The dashed line is the untouched base. Scratch's line is its own probe score: trained from random "
-        "weights, it never had the base model's skill, so its distance from the dashed line is not forgetting. "
-        "**What the literature finds:** full fine-tuning drifts away from the "
-        "base and forgets; a frozen encoder (head-only) forgets nothing; LoRA forgets less than full "
-        "fine-tuning (Biderman et al. 2024)."),
-    "forgetting": (
-        "**How to read this:** forgetting = how much worse the probe is at the end than on the untouched base "
-        "(positive = forgot), mean over seeds with a 95% interval. Scratch has no forgetting: trained from random "
-        "weights, it never had the base model's skill, so it has no bar (the forgetting table lists its probe score, "
-        "labelled as such). **What the literature finds:** forgetting grows with how much of the model "
-        "trains and how far: head ≈ 0 < LoRA < full."),
-    "tradeoff": (
-        "**How to read this:** each point is a run that started from the base model: x = forgetting (left is better), "
-        "y = eval metric (up is better); scratch never had the base model's skill, so it has no forgetting to place. "
-        "The line joins the Pareto frontier — runs no other run beats on both; greyed points are "
-        "dominated. **What the literature finds:** LoRA and full fine-tuning lie on roughly one frontier, "
-        "LoRA at the learns-less, forgets-less end (Biderman et al. 2024)."),
-    "transfer": (
-        "**How to read this:** D_E is how many examples training from scratch would need to reach the fine-tuned "
-        "run's loss, read off a power law L(D) = L∞ + A·D^(−b) fitted to the scratch runs (each run's lowest "
-        "validation loss: they stop early, as Hernandez et al. do); D_T = D_E − N is "
-        "what the pretrained model is worth in examples and D_E/N the data multiplier, with 95% bootstrap "
-        "intervals over seeds. 'extrapolated' marks D_E beyond the largest scratch size. When scratch's loss does not "
-        "fall with data, or a fine-tuned loss is below the floor of scratch's fitted curve, D_E cannot be estimated "
-        "from these runs and the app says so. **What the literature "
-        "finds:** pretraining is worth a large, roughly constant multiple of the fine-tuning data in the "
-        "low-data regime (Hernandez et al. 2021: text→Python worth ~1000× for a 40M model on 3e5 characters)."),
-    "compute": (
-        "**How to read this:** what each strategy spent, averaged over seeds: training wall-clock (evaluation "
-        "excluded), GPU-seconds, analytic training FLOPs, MFU (achieved / peak FLOP/s, GPUs only), peak "
-        "memory, trainable parameters and money at your price per device-hour. **What the literature finds:** "
-        "head-only costs a forward pass per example; LoRA saves optimizer memory and some backward FLOPs but "
-        "on small models is rarely faster per step; scratch costs what full fine-tuning costs per step and "
-        "needs more steps."),
-    "overfitting": (
-        "**How to read this:** training and validation loss per run, compared at every evaluation; a flag means "
-        "validation loss ended >5% above its best while training loss kept falling (memorising), or ended at "
-        "1.5× the training loss or more with the gap widening. Each run is also scored at its best checkpoint "
-        "(sidebar), from before an overfitting run overfit. **What the literature finds:** small training sets "
-        "overfit, scratch most (He et al. 2019: at ~1k images scratch matched training loss but not "
-        "validation accuracy)."),
-}
-"""The notes as they read for a model with a pretrained base; `KIND_NOTES` replaces or extends them per task kind."""
-
-HEAD_START = (
-    " **What the literature finds:** fine-tuning is training with a head start — it is far ahead at small N, "
-    "and training from scratch closes part of the gap only with much more data and steps (Hernandez et al. "
-    "2021; He et al. 2019 found scratch catches up given enough data and iterations, but not at ~1k examples).")
-ACCURACY_BAND = (" The band is a 95% interval: over seeds on the logit scale so it stays inside [0, 1] (with one seed, "
-                 "the Wilson interval of the eval set's size — eval-set noise only).")
-SPREAD_BAND = (" The band is a 95% t-interval over seeds; with one seed it can show at most the eval set's sampling "
-               "noise, not the seed-to-seed spread.")
-TABLE_READ = (
-    "**How to read this:** each line is a strategy; x is the number of labelled training examples (log scale), y "
-    "the eval metric of each run's final model: its last weights, or its best checkpoint where validation shows "
-    "that one clearly better (switch to best checkpoints or last weights in the sidebar). The network trained at "
-    "its searched learning rate until it stopped improving.")
-TABLE_LITERATURE = (
-    " **What the literature finds:** no pretrained model exists for a table's own columns, so only training from "
-    "scratch runs; the grey lines are what a tabular team would use instead — gradient-boosted trees (scikit-learn's "
-    "HistGradientBoosting, tuned on the validation set) and a linear model. Grinsztajn et al. (2022, \"Why do "
-    "tree-based models still outperform deep learning on tabular data?\") found trees ahead of neural "
-    "networks on medium-sized tables (~10k rows); Gorishniy et al. (2021) found a well-tuned MLP competitive "
-    "on some. The chart answers it for your table.")
-DATA_NEEDS = {
-    "text-classification": (
-        ACCURACY_BAND, "the majority class (dashed) and TF-IDF + logistic regression (dotted)",
-        HEAD_START + " TF-IDF n-gram models stayed competitive with networks trained from scratch up to hundreds of "
-        "thousands of examples (Zhang et al. 2015)."),
-    "image-classification": (
-        ACCURACY_BAND, "the majority class (dashed) and logistic regression on the pixels (16×16 greyscale; dotted)",
-        HEAD_START + " **For images:** He et al. (2019, \"Rethinking ImageNet Pre-training\") found detectors trained "
-        "from scratch on COCO reach ImageNet-pretrained accuracy with 2–3× longer schedules, but not when the training "
-        "set shrinks to ~1k images (≈10% of COCO); Kornblith et al. (2019, \"Do Better ImageNet Models Transfer "
-        "Better?\") found fine-tuning beats training from scratch on most of 12 datasets, by the most on small ones, "
-        "and that fixed ImageNet features (head-only) trail fine-tuning — least where the images resemble ImageNet's."),
-    "causal-lm": (SPREAD_BAND, None, HEAD_START),
-    "chat": (
-        SPREAD_BAND, None,
-        HEAD_START + " **For chat:** the metric is the perplexity of the held-out answers (the assistant's tokens only; "
-        "lower is better); ROUGE-L of the generated answers against the reference is beside it, and the answers "
-        "themselves are side by side below — read them, since overlap scores miss whether an answer is right. Zhou et "
-        "al. (2023, \"LIMA\") tuned a pretrained LLaMA on 1,000 curated conversations and found most of a chat model's "
-        "skill comes from pretraining; a model trained from scratch on a small set of conversations has no language "
-        "to build on, so expect it to babble."),
-    "tabular-classification": (
-        " The band is a 95% interval over seeds, kept inside [0, 1] (with one seed, the Wilson interval of the eval "
-        "set's size — eval-set noise only).",
-        "the majority class (dashed), gradient-boosted trees (dotted) and a linear model (dash-dot)", TABLE_LITERATURE),
-    "tabular-regression": (
-        SPREAD_BAND, "the training mean (dashed), gradient-boosted trees (dotted) and a linear model (dash-dot)",
-        TABLE_LITERATURE),
-}
-"""Per task kind, the data-needs chart's (band, grey reference lines, literature): accuracy's band is made on the
-logit scale, a regression's reference is the training mean, language models have no reference lines."""
-TABLE_NOTES = {
-    "curves": (
-        "**How to read this:** loss against the chosen x-axis, one line per run; solid is validation loss (held out "
-        "of training; it picks the best checkpoint and when training stops), dotted is training loss. Switch x to "
-        "FLOPs or wall-clock to compare cost, not steps. **What the literature finds:** a widening gap between "
-        "training and validation loss means the network is memorising its small training set."),
-    "compute": (
-        "**How to read this:** what the network spent, averaged over seeds: training wall-clock (evaluation "
-        "excluded), GPU-seconds, analytic training FLOPs, MFU (achieved / peak FLOP/s, GPUs only), peak memory, "
-        "trainable parameters and money at your price per device-hour. **What to expect:** an MLP on a table is "
-        "small, so its cost is mostly its number of steps, which grows with the data as it trains until it stops "
-        "improving; the gradient-boosted trees and the linear model beside it fit in seconds of CPU."),
-    "overfitting": (
-        "**How to read this:** training and validation loss per run, compared at every evaluation; a flag means "
-        "validation loss ended >5% above its best while training loss kept falling (memorising), or ended at "
-        "1.5× the training loss or more with the gap widening. Each run is also scored at its best checkpoint "
-        "(sidebar), from before an overfitting run overfit. **What the literature finds:** small tables overfit; for "
-        "an MLP on a table, regularisation (weight decay, dropout, early stopping) matters as much as its shape "
-        "(Kadra et al. 2021, \"Well-tuned Simple Nets Excel on Tabular Datasets\")."),
-}
-"""A table's notes where the general one speaks of pretrained models a table does not have."""
-KIND_NOTES = {
-    "image-classification": {
-        "overfitting": (NOTES["overfitting"] + " **For images:** no data augmentation is applied (the same for every "
-                        "strategy), so a network trained from scratch overfits sooner than it would with crops and "
-                        "flips."),
-    },
-    "chat": {
-        "probe": (
-            NOTES["probe"] + " **For chat:** the probe is the perplexity of the answers in general conversations "
-            "outside the fine-tuning data, and the general prompts' answers before and after show what was lost in "
-            "words — the \"it forgot its general ability\" that LLaMA-Factory users report (issues #2611, #19). LoRA "
-            "\"learns less and forgets less\" than full fine-tuning (Biderman et al. 2024)."),
-    },
-    "tabular-classification": TABLE_NOTES,
-    "tabular-regression": TABLE_NOTES,
-}
-"""Per task kind, notes other than data needs that read differently for that kind."""
 
 SOURCE_NOTES = {
     "builtin:mnist-5k": {"data_needs": " These are handwritten digits: they look nothing like ImageNet photos, so "
@@ -177,37 +30,25 @@ SOURCE_NOTES = {
 """Per built-in dataset, words that hold only for that dataset: shown only when the experiment's data is it."""
 
 
-def _image_probe(config: Mapping) -> str:
-    """What the image probe scored: the built-in faces unless the experiment gave its own labelled images."""
-    probes = [p for p in config.get("probes") or [] if p.get("kind") != "none"]
-    source = probes[0].get("source") if probes else None
-    what = ("scikit-image's faces vs non-faces (up to 100 of each), which no built-in dataset trains on" if not source
-            or source == "builtin:lfw-faces" else f"the labelled images of `{source}` you gave as the old task")
-    return (f" **For images:** the probe is the k-nearest-neighbour accuracy of the network's image features on {what} "
-            "— the general visual skill a specialised fine-tune can lose.")
-
-
 def trivial_reference(config: Mapping) -> str | None:
     """The reference a run that learned nothing scores: the majority class, or the training mean for a regression;
     None where no reference runs (language models, or references turned off)."""
-    task = config.get("task") or ""
-    _, references, _ = DATA_NEEDS.get(task, ("", None, ""))
-    if references is None or not config.get("references", True):
+    kind = known(config.get("task") or "")
+    if kind is None or kind.words.references is None or not config.get("references", True):
         return None
-    return "the training mean" if task == "tabular-regression" else "the majority class"
+    return kind.words.trivial
 
 
 def data_needs_note(config: Mapping) -> str:
     """The data-needs note for this experiment's task kind: its band, its reference lines (where references ran)
     and its literature."""
-    task = config.get("task") or ""
-    band, references, literature = DATA_NEEDS.get(task, ("", None, HEAD_START))
-    table = task.startswith("tabular-")
-    text = (TABLE_READ if table else NOTES["data_needs"]) + band
-    if references and config.get("references", True):
-        text += (f" Grey lines are references on the same subsets: {references}; a "
-                 f"{'network' if table else 'neural run'} at the dashed line learned nothing.")
-    return text + literature
+    kind = known(config.get("task") or "")
+    words = kind.words if kind is not None else Words(literature=HEAD_START)
+    text = (words.read or NOTES["data_needs"]) + words.band
+    if words.references and config.get("references", True):
+        text += (f" Grey lines are references on the same subsets: {words.references}; a {words.network} at the "
+                 "dashed line learned nothing.")
+    return text + words.literature
 
 
 def note(key: str, config: Mapping | None = None) -> str:
@@ -215,10 +56,13 @@ def note(key: str, config: Mapping | None = None) -> str:
     kind's reading and literature, and a sentence about a built-in dataset only where `data.source` is that
     dataset."""
     config = config or {}
-    task = config.get("task") or ""
-    text = data_needs_note(config) if key == "data_needs" else KIND_NOTES.get(task, {}).get(key, NOTES[key])
-    if task == "image-classification" and key == "probe":
-        text += _image_probe(config)
+    kind = known(config.get("task") or "")
+    if key == "data_needs":
+        text = data_needs_note(config)
+    else:
+        text = kind.words.notes.get(key, NOTES[key]) if kind is not None else NOTES[key]
+    if kind is not None:
+        text += kind.note(key, config)
     return text + SOURCE_NOTES.get((config.get("data") or {}).get("source") or "", {}).get(key, "")
 
 

@@ -1,4 +1,4 @@
-"""Chat runs' answers to held-out prompts (their `generations` events, see `training.core.samples`), side by side.
+"""Chat runs' answers to held-out prompts (their `generations` events, see `training.tasks.chat.samples`), side by side.
 
 A chatbot team reads answers, not only scores: for the same prompts, what training from scratch, full fine-tuning
 and LoRA answer at each training-set size — during training (validation prompts, on Live), at the end (eval

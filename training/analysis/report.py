@@ -32,6 +32,7 @@ from training.analysis.verdict import conclude
 from training.service.policy import redact
 from training.service.records import Decision, Experiment
 from training.service.store import Store
+from training.tasks import task_kind
 
 
 @dataclass
@@ -121,7 +122,7 @@ def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: floa
     return Analysis(exp, cfg.to_dict(), runs, metrics, metric_col, metric, higher, summary, compute, forgetting,
                     overfit, text, vt, lr_table, transfer, target,
                     to_target, pre, reference_summary(refs), findings, checkpoint, info, decided, record, answer,
-                    generations_frame(store, exp_id) if cfg.task == "chat" else pd.DataFrame())
+                    generations_frame(store, exp_id) if task_kind(cfg.task).generations else pd.DataFrame())
 
 
 def shown_table(facts: pd.DataFrame, decided: DecisionTable) -> pd.DataFrame:

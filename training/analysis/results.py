@@ -1,7 +1,7 @@
 """One row per run, for export and for the pages: what a run cost and what it reached."""
 from __future__ import annotations
 
-from training.core.tasks import PRIMARY_METRIC
+from training.tasks import task_kind
 from training.service.store import Store
 
 EXPORT_COLUMNS = [
@@ -16,7 +16,7 @@ Learning-rate search runs (role lr-sweep) are scored on the validation set only.
 
 def run_rows(store: Store, exp_id: str) -> list[dict]:
     cfg = store.experiment_config(exp_id)
-    metric = PRIMARY_METRIC[cfg.task][0]
+    metric = task_kind(cfg.task).metric
     rows = []
     for r in store.runs(exp_id):
         res = r.result

@@ -11,10 +11,10 @@ from training.core.hardware import peak_flops_for
 
 def primary_metric(task: str) -> tuple[str, str, bool]:
     """(runs column, display name, higher is better) of the task kind's headline eval metric."""
-    from training.core.tasks import PRIMARY_METRIC
+    from training.tasks import task_kind
 
-    metric, higher = PRIMARY_METRIC[task]
-    return f"eval_{metric}", metric, higher
+    kind = task_kind(task)
+    return f"eval_{kind.metric}", kind.metric, kind.higher_is_better
 
 
 def _mean(values) -> float:

@@ -1,6 +1,7 @@
-"""Losses and eval metrics for each task kind: accuracy and macro-F1 (classification of text, images or table rows),
-loss and perplexity (causal LM; chat on the assistant's tokens only), or RMSE, MAE and R² (tabular regression) — and
-the per-example outcomes behind them ("eval items"), which a paired bootstrap over the eval examples compares."""
+"""The metric families task kinds are scored by: accuracy and macro-F1 (classification of text, images or table rows),
+loss and perplexity (language models; chat on the assistant's tokens only), or RMSE, MAE and R² (regression) — and
+the per-example outcomes behind them ("eval items"), which a paired bootstrap over the eval examples compares. Each kind
+(`training.tasks`) says which family it is scored by."""
 from __future__ import annotations
 
 import contextlib
@@ -10,7 +11,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.core.kinds import CLASSIFICATION, PRIMARY_METRIC  # noqa: F401 — re-exported
 
 
 @contextlib.contextmanager
@@ -26,11 +26,9 @@ def eval_mode(model):
             m.training = training
 
 
-def task_loss(task: str, logits: torch.Tensor, batch: dict) -> torch.Tensor:
-    """Mean loss of a batch, computed in float32."""
-    if task in CLASSIFICATION:
-        return F.cross_entropy(logits.float(), batch["labels"])
-    return lm_loss(logits, batch["input_ids"], batch["attention_mask"])
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over classes, computed in float32."""
+    return F.cross_entropy(logits.float(), labels)
 
 
 def chat_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -129,34 +127,41 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
 
 
 @torch.no_grad()
-def evaluate(model, task: str, batches, n_classes: int, autocast, items: dict | None = None) -> dict[str, float]:
-    """Eval metrics over an iterable of batches. Keys: loss + accuracy/macro_f1, or loss + perplexity + loss_se
-    (the standard error of the loss over sequences, which decides whether one checkpoint is clearly better).
-    `items`: filled with the per-example outcomes in batch order (`classification_items` or `lm_items`)."""
-    total_loss, count, preds, labels, per_seq, sums, counts = 0.0, 0, [], [], [], [], []
+def evaluate_classifier(model, batches, n_classes: int, autocast, items: dict | None = None) -> dict[str, float]:
+    """Eval metrics of a classifier over an iterable of batches: loss, accuracy and macro-F1. `items`: filled with
+    the per-example outcomes in batch order (`classification_items`)."""
+    total_loss, count, preds, labels = 0.0, 0, [], []
     with eval_mode(model):
         for batch in batches:
             with autocast():
                 logits = model(**{k: v for k, v in batch.items() if k != "labels"})
-            if task in CLASSIFICATION:
-                total_loss += F.cross_entropy(logits.float(), batch["labels"], reduction="sum").item()
-                count += len(batch["labels"])
-                preds.append(logits.argmax(-1).cpu().numpy())
-                labels.append(batch["labels"].cpu().numpy())
-            else:
-                seq_sum, seq_n = lm_sequence_losses(logits, batch["input_ids"], batch["attention_mask"],
-                                                    batch.get("labels"))
-                total_loss += float(seq_sum.sum())
-                count += int(seq_n.sum())
-                per_seq += (seq_sum[seq_n > 0] / seq_n[seq_n > 0]).tolist()
-                sums.append(seq_sum)
-                counts.append(seq_n)
+            total_loss += F.cross_entropy(logits.float(), batch["labels"], reduction="sum").item()
+            count += len(batch["labels"])
+            preds.append(logits.argmax(-1).cpu().numpy())
+            labels.append(batch["labels"].cpu().numpy())
+    y, p = np.concatenate(labels), np.concatenate(preds)
+    if items is not None:
+        items.update(classification_items(y, p))
+    return {"loss": total_loss / max(count, 1), "accuracy": float(np.mean(y == p)), "macro_f1": macro_f1(y, p, n_classes)}
+
+
+@torch.no_grad()
+def evaluate_lm(model, batches, autocast, items: dict | None = None) -> dict[str, float]:
+    """Eval metrics of a language model over an iterable of batches: loss, perplexity and loss_se (the standard error
+    of the loss over sequences, which decides whether one checkpoint is clearly better). `items`: filled with the
+    per-sequence outcomes in batch order (`lm_items`)."""
+    total_loss, count, per_seq, sums, counts = 0.0, 0, [], [], []
+    with eval_mode(model):
+        for batch in batches:
+            with autocast():
+                logits = model(**{k: v for k, v in batch.items() if k != "labels"})
+            seq_sum, seq_n = lm_sequence_losses(logits, batch["input_ids"], batch["attention_mask"], batch.get("labels"))
+            total_loss += float(seq_sum.sum())
+            count += int(seq_n.sum())
+            per_seq += (seq_sum[seq_n > 0] / seq_n[seq_n > 0]).tolist()
+            sums.append(seq_sum)
+            counts.append(seq_n)
     loss = total_loss / max(count, 1)
-    if task in CLASSIFICATION:
-        y, p = np.concatenate(labels), np.concatenate(preds)
-        if items is not None:
-            items.update(classification_items(y, p))
-        return {"loss": loss, "accuracy": float(np.mean(y == p)), "macro_f1": macro_f1(y, p, n_classes)}
     if items is not None:
         items.update(lm_items(np.concatenate(sums), np.concatenate(counts)))
     out = {"loss": loss, "perplexity": float(math.exp(min(loss, 50.0)))}

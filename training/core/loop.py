@@ -37,7 +37,6 @@ from training.core.models import Structure, count_params
 from training.core.optim import PlateauSchedule, make_optimizer, make_scheduler
 from training.core.probes import Probe
 from training.core.strategies import Strategy
-from training.core.tasks import task_kind
 
 # Test hook for the out-of-memory path (tests set it): raise as a GPU would when a micro-batch exceeds this size.
 _OOM_ABOVE = 0
@@ -46,7 +45,8 @@ _OOM_ABOVE = 0
 @dataclass
 class RunSetup:
     """Everything one run needs; built by `training.service.execution`."""
-    task: str
+    kind: object
+    """The task kind (`training.tasks.TaskKind`): its loss, metrics and FLOPs per batch."""
     strategy: Strategy
     model: torch.nn.Module
     structure: Structure
@@ -87,7 +87,7 @@ class RunSetup:
     """Score the eval set at the end (final and best weights). False for learning-rate search runs, which are
     judged on validation alone."""
     samples: dict = field(default_factory=dict)
-    """Chat: held-out prompts answered during and after training (`training.core.samples`): `validation` at every
+    """Chat: held-out prompts answered during and after training (`training.tasks.chat.samples`): `validation` at every
     evaluation, `general` with the probes, `eval` at the end."""
 
 
@@ -122,7 +122,7 @@ def train(run: RunSetup, sink, control=None) -> dict:
     """Train one run to completion (or until cancelled); returns its result summary."""
     control = control or NullControl()
     model, device = run.model, run.device
-    kind = task_kind(run.task)
+    kind = run.kind
     model.to(device)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if run.bf16 else contextlib.nullcontext
     phases = run.strategy.phases(run.total_steps)
@@ -384,5 +384,5 @@ def _cache_features(run: RunSetup, autocast, validation) -> tuple[tuple, float, 
             if run.device.type == "cuda":
                 torch.cuda.synchronize(run.device)
             seconds.append(time.perf_counter() - t0)
-    encoder_flops = task_kind(run.task).encode_flops(FlopCounter(model, run.structure), run.train)
+    encoder_flops = run.kind.encode_flops(FlopCounter(model, run.structure), run.train)
     return tuple(out), encoder_flops, seconds[0]  # the training subset's pass only

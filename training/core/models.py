@@ -122,58 +122,19 @@ def load_tokenizer(path: Path):
     return tok
 
 
-# -- task models -----------------------------------------------------------------------------------
+# -- transformers models ---------------------------------------------------------------------------
 
-class SequenceClassifier(nn.Module):
-    """An encoder, a pooling of its token states, dropout and a linear head."""
-
-    def __init__(self, encoder: nn.Module, num_labels: int, pooling: str, dropout: float):
-        super().__init__()
-        self.backbone = encoder
-        self.pooling = pooling
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(encoder.config.hidden_size, num_labels)
-        nn.init.normal_(self.head.weight, std=0.02)
-        nn.init.zeros_(self.head.bias)
-
-    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Pooled sentence vectors (what the head sees and the embedding probes score)."""
-        states = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        if self.pooling == "cls":
-            return states[:, 0]
-        mask = attention_mask.unsqueeze(-1).to(states.dtype)
-        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-
-    def forward(self, input_ids=None, attention_mask=None, features=None) -> torch.Tensor:
-        if features is None:
-            features = self.embed(input_ids, attention_mask)
-        return self.head(self.dropout(features))
-
-
-class CausalLM(nn.Module):
-    """A decoder with its language-model head; `head` is the output projection."""
-
-    def __init__(self, lm: nn.Module):
-        super().__init__()
-        self.backbone = lm
-
-    @property
-    def head(self) -> nn.Module:
-        return _unwrap(self.backbone).get_output_embeddings()
-
-    def forward(self, input_ids=None, attention_mask=None, features=None) -> torch.Tensor:
-        return self.backbone(input_ids=input_ids, attention_mask=attention_mask).logits
-
-
-def _unwrap(m: nn.Module) -> nn.Module:
+def unwrap(m: nn.Module) -> nn.Module:
     """The transformers model inside a PEFT wrapper (or the model itself)."""
     return m.get_base_model() if hasattr(m, "get_base_model") else m
 
 
-def build_task_model(task: str, base_dir: Path, *, pretrained: bool, num_labels: int, cfg: ModelConfig,
-                     seed: int, load_kwargs: dict | None = None) -> nn.Module:
-    """The model a run trains: pretrained weights from base_dir, or the same architecture from scratch."""
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+def load_transformer(base_dir: Path, auto, *, pretrained: bool, cfg: ModelConfig, seed: int,
+                     load_kwargs: dict | None = None, extra: dict | None = None) -> tuple[nn.Module, float]:
+    """A transformers model of `auto`'s class from base_dir — its pretrained weights, or the same architecture from
+    scratch (initialised by `cfg.init`) — with `cfg.dropout` applied; returns it and the dropout its head should use.
+    `extra`: keyword arguments the class may refuse (a pooler), dropped where it does."""
+    from transformers import AutoConfig
 
     hf_config = AutoConfig.from_pretrained(str(base_dir), trust_remote_code=False)
     if cfg.dropout is not None:
@@ -182,8 +143,7 @@ def build_task_model(task: str, base_dir: Path, *, pretrained: bool, num_labels:
             if hasattr(hf_config, key):
                 setattr(hf_config, key, cfg.dropout)
     dropout = cfg.dropout if cfg.dropout is not None else getattr(hf_config, "hidden_dropout_prob", 0.1)
-    auto = AutoModel if task == "text-classification" else AutoModelForCausalLM
-    extra = {"add_pooling_layer": False} if task == "text-classification" else {}
+    extra = extra or {}
     torch.manual_seed(seed)  # the head's (and scratch's) initial weights depend on the run seed only
     if pretrained:
         kwargs = dict(config=hf_config, trust_remote_code=False, **(load_kwargs or {}))
@@ -197,9 +157,7 @@ def build_task_model(task: str, base_dir: Path, *, pretrained: bool, num_labels:
         except TypeError:
             net = auto.from_config(hf_config)
         reinitialise(net, cfg.init)
-    if task == "text-classification":
-        return SequenceClassifier(net, num_labels, cfg.pooling, dropout)
-    return CausalLM(net)
+    return net, dropout
 
 
 def reinitialise(net: nn.Module, scheme: str) -> None:
@@ -245,9 +203,9 @@ def structure(model: nn.Module) -> Structure:
     if hasattr(model, "flop_structure"):
         return model.flop_structure()
     blocks = find_blocks(model.backbone)
-    hf_config = _unwrap(model.backbone).config
+    hf_config = unwrap(model.backbone).config
     dim = next((getattr(hf_config, k) for k in ("hidden_size", "n_embd", "d_model", "dim") if hasattr(hf_config, k)), 0)
-    return Structure(blocks, model.head, isinstance(model, CausalLM), int(dim))
+    return Structure(blocks, model.head, bool(getattr(model, "head_per_token", False)), int(dim))
 
 
 def find_blocks(net: nn.Module) -> list[nn.Module]:
@@ -260,7 +218,7 @@ def find_blocks(net: nn.Module) -> list[nn.Module]:
             if n > best_params:
                 best, best_params = module, n
     if best is None:
-        raise ConfigError(f"could not find the block stack of {type(_unwrap(net)).__name__}; "
+        raise ConfigError(f"could not find the block stack of {type(unwrap(net)).__name__}; "
                           "strategies that work per layer (freeze, discriminative) need one")
     return list(best)
 

@@ -1,10 +1,10 @@
-"""Reference baselines: the majority class, and a classical model — TF-IDF + logistic regression for text, logistic
-regression on the pixels (16×16 greyscale, standardised) for images; for tables the majority class or the training
-mean, a linear model and gradient-boosted trees (`training.core.tabular_reference`).
+"""What the task kinds' reference baselines share (`training/tasks/<kind>/references.py`: the majority class, TF-IDF or
+pixels + logistic regression; for tables the majority class or training mean, a linear model and gradient-boosted
+trees).
 
-Both see exactly what the neural runs see — the same nested training subset at each size, the same
-validation set for choosing the regularisation strength, the same eval set for scoring — and cost seconds.
-They answer "is this neural run even above trivial?" before anyone reads a chart.
+Every reference sees exactly what the neural runs see — the same nested training subset at each size, the same
+validation set for choosing its regularisation, the same eval set for scoring — and costs seconds. They answer
+"is this neural run even above trivial?" before anyone reads a chart.
 """
 from __future__ import annotations
 
@@ -12,59 +12,20 @@ import math
 
 import numpy as np
 
-from training.config import DataConfig
-from training.core.data.task import TaskData
 from training.core.scoring import classification_scores, full_proba, log_loss, majority
 
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 """Inverse regularisation strengths tried for the logistic regression; the one with the lowest validation
 log-loss is scored on the eval set (the same selection rule as the neural runs' learning rates)."""
 
-NAMES = {"majority": "majority class", "tfidf": "TF-IDF + logistic regression",
-         "pixels": "pixels + logistic regression", "mean": "training mean", "linear": "linear model",
-         "gbdt": "gradient-boosted trees"}
-CLASSICAL = ("tfidf", "pixels", "gbdt")
-"""The classical reference of each task kind (text, images, tables): what a team would use instead of (or try before)
-a neural network."""
-TRIVIAL = ("majority", "mean")
-PIXEL_SIDE = 16
 
-
-def tfidf_logreg(train_texts, y_train, val_texts, y_val, eval_texts, y_eval, n_classes: int) -> dict | None:
-    """Word 1–2-gram TF-IDF (sublinear tf) and a multinomial logistic regression; C chosen on validation."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    if len(np.unique(y_train)) < 2:
-        return None
-    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=200_000)
-    x_train = vec.fit_transform(train_texts)
-    x_val, x_eval = vec.transform(val_texts), vec.transform(eval_texts)
-    return _fit_select(x_train, y_train, x_val, y_val, x_eval, y_eval, n_classes)
-
-
-def pixel_features(examples) -> np.ndarray:
-    """Images as PIXEL_SIDE×PIXEL_SIDE greyscale vectors (block-averaged), the classical model's input."""
-    px = examples.pixels.astype(np.float32).mean(axis=3)
-    n, h, w = px.shape
-    fh, fw = max(1, h // PIXEL_SIDE), max(1, w // PIXEL_SIDE)
-    px = px[:, : fh * (h // fh), : fw * (w // fw)]
-    return px.reshape(n, h // fh, fh, w // fw, fw).mean(axis=(2, 4)).reshape(n, -1) / 255.0
-
-
-def pixels_logreg(x_train, y_train, x_val, y_val, x_eval, y_eval, n_classes: int) -> dict | None:
-    """Standardised pixels and a multinomial logistic regression; C chosen on validation."""
-    from sklearn.preprocessing import StandardScaler
-
-    if len(np.unique(y_train)) < 2:
-        return None
-    scale = StandardScaler().fit(x_train)
-    x_train, x_val, x_eval = scale.transform(x_train), scale.transform(x_val), scale.transform(x_eval)
-    return _fit_select(x_train, y_train, x_val, y_val, x_eval, y_eval, n_classes)
-
-
-def _fit_select(x_train, y_train, x_val, y_val, x_eval, y_eval, n_classes: int) -> dict:
+def logistic_select(x_train, y_train, x_val, y_val, x_eval, y_eval, n_classes: int) -> dict | None:
+    """A multinomial logistic regression, C chosen on validation log-loss, scored on the eval set (None when the
+    training subset holds one class)."""
     from sklearn.linear_model import LogisticRegression
 
+    if len(np.unique(y_train)) < 2:
+        return None
     best = None
     for c in C_GRID:
         model = LogisticRegression(C=c, max_iter=2000).fit(x_train, y_train)
@@ -76,41 +37,27 @@ def _fit_select(x_train, y_train, x_val, y_val, x_eval, y_eval, n_classes: int) 
     return {**classification_scores(proba, y_eval, n_classes), "C": c}
 
 
-def reference_rows(data: TaskData, cfg: DataConfig, sizes: list[int], seeds: list[int]) -> list[dict]:
-    """One row per (reference, size, seed): accuracy, macro-F1 and loss (RMSE, MAE, R² and loss for a regression)
-    on the eval set."""
-    if "table" in data.extra:
-        from training.core.tabular_reference import tabular_reference_rows
-
-        pool, val, evals = data.extra["indices"]
-        subsets = {(n, seed): data.subset_indices(cfg, n, seed) for seed in seeds for n in sizes}
-        rows = tabular_reference_rows(data.extra["table"], pool, val, evals, subsets, data.label_names, data.task)
-        for r in rows:
-            r["name"] = r.get("name") or NAMES.get(r["reference"], r["reference"])
-            r["eval_examples"] = len(evals)
-        return rows
+def classifier_rows(data, cfg, sizes: list[int], seeds: list[int], code: str, fit) -> list[dict]:
+    """The majority class and one classical model (`code`; `fit(idx)` → its scores on the size's subset `idx`) at every
+    (size, seed), on the grid's own subsets and eval set."""
     k = len(data.label_names)
-    y_pool, y_val, y_eval = data.train.labels, data.validation.labels, data.eval.labels
-    texts = data.texts
-    images = data.task == "image-classification"
-    if images:
-        x_pool, x_val, x_eval = (pixel_features(d) for d in (data.train, data.validation, data.eval))
+    y_pool, y_eval = data.train.labels, data.eval.labels
     rows = []
     for seed in seeds:
         for n in sizes:
             idx = data.subset_indices(cfg, n, seed)
-            y = y_pool[idx]
-            rows.append({"reference": "majority", "n_train": int(n), "seed": int(seed), **majority(y, y_eval, k)})
-            if images:
-                name, fit = "pixels", pixels_logreg(x_pool[idx], y, x_val, y_val, x_eval, y_eval, k)
-            else:
-                name, fit = "tfidf", tfidf_logreg([texts["train"][i] for i in idx], y, texts["validation"], y_val,
-                                                  texts["eval"], y_eval, k)
-            if fit is not None:
-                rows.append({"reference": name, "n_train": int(n), "seed": int(seed), **fit})
+            rows.append({"reference": "majority", "n_train": int(n), "seed": int(seed),
+                         **majority(y_pool[idx], y_eval, k)})
+            if (scores := fit(idx)) is not None:
+                rows.append({"reference": code, "n_train": int(n), "seed": int(seed), **scores})
+    return rows
+
+
+def named(rows: list[dict], names: dict[str, str], eval_examples: int) -> list[dict]:
+    """Each row with its reference's name for people and the eval set's size; a non-finite loss stored as None."""
     for r in rows:
-        r["name"] = NAMES[r["reference"]]
-        r["eval_examples"] = len(y_eval)
-        if not math.isfinite(r["loss"]):
+        r["name"] = r.get("name") or names.get(r["reference"], r["reference"])
+        r["eval_examples"] = eval_examples
+        if r.get("loss") is not None and not math.isfinite(r["loss"]):
             r["loss"] = None
     return rows

@@ -19,13 +19,9 @@ import torch
 from training.config import ExperimentConfig, StrategyConfig
 from training.core import checkpoint, loop
 from training.core.control import Cancelled, WorkerControl
-from training.core.data.task import TaskData, prepare_task_data
-from training.core.evaluate import PRIMARY_METRIC
-from training.core.models import build_task_model, load_tokenizer, structure
-from training.core.probes import build_probes
-from training.core.samples import build_samples
+from training.core.data.task import TaskData
+from training.core.models import load_tokenizer, structure
 from training.core.strategies import get_strategy
-from training.core.tasks import task_kind
 from training.errors import HeadStartError
 from training.service import lr_search
 from training.service.planning import PRETRAIN, REFERENCES, device_name, launch, resolve_device, strategy_configs, use_bf16
@@ -34,6 +30,7 @@ from training.service.processes import process_started
 from training.service.records import Role, Status
 from training.service.store import RunSink, Store
 from training.settings import load_settings
+from training.tasks import task_kind
 
 
 def execute_run(store: Store, run_id: str, control=None) -> dict:
@@ -110,9 +107,9 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
     elif sc.lr is None and cfg.lr_sweep is not None:
         sc = dataclasses.replace(sc, lr=lr_search.best_swept_lr(store, run))
         store.update_run(run.id, lr=sc.lr)
-    strategy = get_strategy(sc, cfg.task)
-    strategy.check_available(device.type)
     kind = task_kind(cfg.task)
+    strategy = get_strategy(sc, kind)
+    strategy.check_available(device.type)
     held_out = None
     if cfg.pretrain is not None:
         pretrain_id = next(d for d in run.depends_on if store.run(d).role == Role.PRETRAIN)
@@ -120,13 +117,13 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
         if not (base_dir / "config.json").is_file():
             raise HeadStartError("the pretraining run has not finished; this run starts from its checkpoint")
         tokenizer = load_tokenizer(base_dir)
-        held_out = prepare_task_data(cfg.pretrain.data, "causal-lm", tokenizer, cfg.model.max_length, cache).eval
+        held_out = kind.prepare_data(cfg.pretrain.data, tokenizer, cfg.model.max_length, cache).eval  # corpus A
     else:
         base_dir = kind.resolve_base(cfg.model.base)
         tokenizer = kind.load_processor(base_dir, cfg.model)
-    data = prepare_task_data(cfg.data, cfg.task, tokenizer, cfg.model.max_length, cache)
+    data = kind.prepare_data(cfg.data, tokenizer, cfg.model.max_length, cache)
     # A learning-rate search run is judged on validation loss alone: forgetting probes would only cost it time.
-    probes = build_probes(cfg, tokenizer, cache, held_out) if run.role != Role.LR_SWEEP else []
+    probes = kind.probes(cfg, tokenizer, cache, held_out) if run.role != Role.LR_SWEEP else []
     baselines = probe_baselines(store, run.experiment_id, cfg, base_dir, probes, data, device)
 
     train, validation, evaluation, inputs = kind.run_parts(data, cfg, run.n_train, run.seed)
@@ -135,24 +132,21 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
     strategy.prepare(model)
     setup = _setup(cfg, run, strategy, model, tokenizer, train,
                    dataclasses.replace(data, validation=validation, eval=evaluation), probes, device, store, baselines)
-    setup.samples = build_samples(cfg, data, tokenizer) if run.role != Role.LR_SWEEP else {}
+    setup.samples = kind.samples(cfg, data, tokenizer) if run.role != Role.LR_SWEEP else {}
     result = loop.train(setup, sink, control)
     return _summarise(cfg, run, strategy, result, probes, baselines, data)
 
 
 def _execute_references(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink) -> dict:
-    """The trivial and classical references at every grid size, on the grid's own subsets: the majority class and
-    TF-IDF or pixels + logistic regression; for tables the majority class or training mean, a linear model and
-    gradient-boosted trees."""
-    from training.core.references import reference_rows
-
+    """The trivial and classical references at every grid size, on the grid's own subsets (the kind's
+    `references.py`)."""
     kind = task_kind(cfg.task)
     processor = kind.load_processor(kind.resolve_base(cfg.model.base), cfg.model)
-    data = prepare_task_data(cfg.data, cfg.task, processor, cfg.model.max_length, store.cache_dir)
+    data = kind.prepare_data(cfg.data, processor, cfg.model.max_length, store.cache_dir)
     sizes = sorted({r.n_train for r in store.runs(run.experiment_id) if r.role == Role.GRID})
     seeds = cfg.seeds if cfg.data.subset_policy == "per-seed" else cfg.seeds[:1]
     t0 = time.perf_counter()
-    rows = reference_rows(data, cfg.data, sizes, seeds)
+    rows = kind.reference_rows(data, cfg.data, sizes, seeds)
     sink.log(1, 0, time.perf_counter() - t0, 0.0, {"references/rows": float(len(rows))})
     return {"references": rows, "wall_s": time.perf_counter() - t0, "steps": 1, "data_fingerprint": data.fingerprint,
             "eval_examples": len(data.eval), "device": device_name()}
@@ -167,7 +161,7 @@ def _setup(cfg, run, strategy, model, tokenizer, train, data, probes, device, st
     eval_every = cfg.train.eval_every or max(1, math.ceil(total / evals))
     bf16 = use_bf16(cfg, device)
     return loop.RunSetup(
-        task=cfg.task, strategy=strategy, model=model, structure=structure(model), pad_id=tokenizer.pad_token_id,
+        kind=strategy.kind, strategy=strategy, model=model, structure=structure(model), pad_id=tokenizer.pad_token_id,
         train=train, eval=data.eval, n_classes=len(data.label_names), probes=probes, seed=run.seed,
         total_steps=total, batch_size=cfg.train.batch_size,
         micro_batch_size=run.micro_batch_size or cfg.train.micro_batch_size or cfg.train.batch_size,
@@ -179,20 +173,20 @@ def _setup(cfg, run, strategy, model, tokenizer, train, data, probes, device, st
         ckpt_dir=store.run_dir(run.id) / "checkpoint", keep_checkpoint=cfg.train.keep_checkpoint,
         eval_at_start=cfg.train.eval_at_start, starts_from_base=strategy.pretrained and not strategy.needs_cuda,
         probe_baselines=baselines or {}, validation=data.validation,
-        select=(f"val/{PRIMARY_METRIC[cfg.task][0]}", PRIMARY_METRIC[cfg.task][1]),
+        select=(f"val/{strategy.kind.metric}", strategy.kind.higher_is_better),
         patience=cfg.budget.patience if plateau else None, score_eval=run.role != Role.LR_SWEEP,
         base_steps=math.ceil(total / cfg.budget.plateau_cap) if plateau else None)
 
 
 def _execute_pretrain(store, cfg, run, sink, control, device) -> dict:
-    from training.core.pretrain import architecture_dir, export_model
+    from training.tasks.lm.pretrain import architecture_dir, export_model
 
-    pc = cfg.pretrain
+    pc, kind = cfg.pretrain, task_kind(cfg.task)  # a hybrid kind: its base is pre-trained on corpus A first
     base_dir = architecture_dir(cfg, store.cache_dir)
     tokenizer = load_tokenizer(base_dir)
-    data = prepare_task_data(pc.data, "causal-lm", tokenizer, cfg.model.max_length, store.cache_dir)
-    strategy = get_strategy(StrategyConfig("scratch", lr=pc.lr), "causal-lm")
-    model = build_task_model("causal-lm", base_dir, pretrained=False, num_labels=2, cfg=cfg.model, seed=pc.seed)
+    data = kind.prepare_data(pc.data, tokenizer, cfg.model.max_length, store.cache_dir)
+    strategy = get_strategy(StrategyConfig("scratch", lr=pc.lr), kind)
+    model = kind.build_model(base_dir, pretrained=False, num_labels=2, cfg=cfg.model, seed=pc.seed)
     strategy.prepare(model)
     pretrain_run = dataclasses.replace(run, seed=pc.seed, total_steps=pc.steps)
     setup = _setup(cfg, pretrain_run, strategy, model, tokenizer, data.train, data, [], device, store)

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 from training.config import ExperimentConfig, StrategyConfig
-from training.core.evaluate import PRIMARY_METRIC
 from training.errors import HeadStartError
 from training.service.records import Role
 from training.service.store import Store
+from training.tasks import task_kind
 
 STORED = Path(__file__).with_name("lr_search_stored.json")
 """Searches that ship with the app (the built-in presets' data and model), keyed like the store's."""
@@ -86,7 +86,7 @@ def choose(tried: list[dict]) -> float | None:
 def search_table(store: Store, exp_id: str, label: str) -> list[dict]:
     """The tried learning rates of one strategy's search in an experiment: lr, status, the lowest validation
     loss during each run and the task's validation metric at its end."""
-    metric = PRIMARY_METRIC[store.experiment_config(exp_id).task][0]
+    metric = task_kind(store.experiment_config(exp_id).task).metric
     out = []
     for r in store.runs(exp_id):
         if r.role != Role.LR_SWEEP or r.strategy != label:

@@ -18,16 +18,15 @@ import torch
 
 from training.config import ExperimentConfig, StrategyConfig
 from training.core.accounting import FlopCounter, estimate_memory
-from training.core.data.task import TaskData, prepare_task_data, too_many_message
+from training.core.data.task import TaskData, too_many_message
 from training.core.models import count_params, load_tokenizer, structure
-from training.core.probes import build_probes
 from training.core.strategies import Strategy, get_strategy
-from training.core.tasks import LANGUAGE_MODELS, task_kind
 from training.errors import DataError, DeviceError
 from training.service import lr_search
 from training.service.policy import check_demo, check_sources
 from training.service.store import Store, new_id
 from training.settings import load_settings
+from training.tasks import checked
 
 PRETRAIN = "pretrain"
 REFERENCES = "references"
@@ -60,17 +59,17 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
     Writes only caches. With a store, finished learning-rate searches in it are reused."""
     check_sources(cfg, load_settings(), cache_dir.parent)  # before reading anything the user named
     device = resolve_device(cfg.speed.device)
-    kind = task_kind(cfg.task)
-    strategies = {label: get_strategy(sc, cfg.task) for label, sc in strategy_configs(cfg).items()}
+    kind = checked(cfg)  # the task's kind, and what it refuses of this config
+    strategies = {label: get_strategy(sc, kind) for label, sc in strategy_configs(cfg).items()}
     for s in strategies.values():
         s.check_available(device.type)
     runs: list[dict] = []
     if cfg.pretrain is not None:
-        from training.core.pretrain import architecture_dir
+        from training.tasks.lm.pretrain import architecture_dir
 
         base_dir = architecture_dir(cfg, cache_dir)
         tokenizer = load_tokenizer(base_dir)
-        corpus_a = prepare_task_data(cfg.pretrain.data, "causal-lm", tokenizer, cfg.model.max_length, cache_dir)
+        corpus_a = kind.prepare_data(cfg.pretrain.data, tokenizer, cfg.model.max_length, cache_dir)
         runs.append({"id": new_id("r"), "strategy": PRETRAIN, "role": "pretrain", "n_train": len(corpus_a.train),
                      "seed": cfg.pretrain.seed, "total_steps": cfg.pretrain.steps})
         held_out = corpus_a.eval
@@ -79,13 +78,13 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
         tokenizer = kind.load_processor(base_dir, cfg.model)
         held_out = None
     kind.check_model(cfg.model, base_dir, "the pretraining architecture" if cfg.pretrain else cfg.model.base)
-    data = prepare_task_data(cfg.data, cfg.task, tokenizer, cfg.model.max_length, cache_dir)
-    build_probes(cfg, tokenizer, cache_dir, held_out)  # validates probe sources now, not mid-run
+    data = kind.prepare_data(cfg.data, tokenizer, cfg.model.max_length, cache_dir)
+    kind.probes(cfg, tokenizer, cache_dir, held_out)  # validates probe sources now, not mid-run
     pool = len(data.train)
     sizes = cfg.resolved_sizes(pool)
     for n in sizes:
         if n > pool:
-            raise DataError(too_many_message(n, pool, cfg.task))
+            raise DataError(too_many_message(n, pool, kind.unit))
     prints = {label: footprint(cfg, s, base_dir, data) for label, s in strategies.items()}
     per_example = {label: p["flops_per_example"] for label, p in prints.items()}
     pretrain_id = runs[0]["id"] if runs else None
@@ -201,7 +200,7 @@ def budget_steps(cfg: ExperimentConfig, label: str, n: int, per_example: dict[st
 def footprint(cfg: ExperimentConfig, strategy: Strategy, base_dir: Path, data: TaskData) -> dict:
     """Training FLOPs per example (at the data's mean length), parameter counts and a peak-memory
     estimate for one strategy, from a weightless (meta-device) copy of the model."""
-    kind = task_kind(cfg.task)
+    kind = strategy.kind
     with torch.device("meta"):
         model = kind.build_model(base_dir, pretrained=False, num_labels=max(2, len(data.label_names)), cfg=cfg.model,
                                  seed=0, **kind.sizing_inputs(data))
@@ -224,7 +223,7 @@ def footprint(cfg: ExperimentConfig, strategy: Strategy, base_dir: Path, data: T
         micro_batch=cfg.train.micro_batch_size or cfg.train.batch_size, seq_len=int(lengths.max()),
         hidden=st.attn_dim, heads=getattr(hf_config, "num_attention_heads", getattr(hf_config, "n_head", 1)),
         layers_with_activations=sum(u.passes for u in counter.units if u.attention),
-        vocab=getattr(hf_config, "vocab_size", 0) if cfg.task in LANGUAGE_MODELS else 0,
+        vocab=getattr(hf_config, "vocab_size", 0) if kind.language_model else 0,
         bf16=use_bf16(cfg, resolve_device(cfg.speed.device)), quantized=strategy.needs_cuda,
         cached_features=strategy.cache_features)
     return {"flops_per_example": per_example, "params": total, "trainable_params": trainable, "memory": memory}

@@ -80,11 +80,11 @@ def column_summary(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def check_mapping(df: pd.DataFrame, text_column: str | None, label_column: str | None, file_name: str,
-                  task: str = "text-classification") -> list[str]:
-    """Problems, as sentences for the New experiment page, with using `text_column` as the text and (for
-    text classification) `label_column` as the label of `file_name`; empty when the mapping can train."""
+                  labelled: bool = True) -> list[str]:
+    """Problems, as sentences for the New experiment page, with using `text_column` as the text and (where the task
+    is `labelled`: text classification) `label_column` as the label of `file_name`; empty when the mapping can train."""
     columns = [str(c) for c in df.columns]
-    roles = [("Text column", text_column)] + ([("Label column", label_column)] if task == "text-classification" else [])
+    roles = [("Text column", text_column)] + ([("Label column", label_column)] if labelled else [])
     missing = [f"{role} {col!r} is not a column of {file_name}; its columns are: {', '.join(columns)}."
                for role, col in roles if col not in columns]
     if missing:
@@ -96,7 +96,7 @@ def check_mapping(df: pd.DataFrame, text_column: str | None, label_column: str |
         better = suggestion["text"] if suggestion["text"] != text_column else None
         problems.append(f"Text column {text_column!r} of {file_name} holds numbers, not text. Pick the column with "
                         "the text to learn from as Text column" + (f" ({better!r} looks like it)." if better else "."))
-    if task != "text-classification":
+    if not labelled:
         return problems
     if text_column == label_column:
         better = suggestion["label"] if suggestion["label"] != text_column else None

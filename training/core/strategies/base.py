@@ -10,10 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
-from training.config import TASK_KINDS, StrategyConfig, field_docs
+from training.config import StrategyConfig, field_docs
 from training.errors import ConfigError
-
-TASKS_ALL = TASK_KINDS  # every strategy is offered to every task kind; the kind refuses what does not apply
 
 
 @dataclass
@@ -47,11 +45,9 @@ class Strategy:
     when: ClassVar[str]
     """When to pick it."""
     default_lr: ClassVar[float]
-    """Peak LR chosen by measurement on the built-in presets (see LOG.md)."""
-    task_lr: ClassVar[dict[str, float]] = {}
-    """Per task kind, a default measured on that kind's built-in instead (image networks with batch norm want higher
-    rates than transformers: LOG.md, 2026-11-24). The learning-rate search is centred on it."""
-    task_kinds: ClassVar[tuple[str, ...]] = TASKS_ALL
+    """Peak LR chosen by measurement on the built-in presets (see LOG.md). A task kind may measure its own instead
+    (`TaskKind.default_lrs`: image networks with batch norm want higher rates than transformers); the learning-rate
+    search is centred on it."""
     pretrained: ClassVar[bool] = True
     """Starts from the base model's weights (False: same architecture, random weights)."""
     needs_cuda: ClassVar[bool] = False
@@ -62,23 +58,23 @@ class Strategy:
     options_class: ClassVar[type[Options]] = Options
     """The strategy's options dataclass; `StrategyConfig.options` fills it."""
 
-    def __init__(self, cfg: StrategyConfig, task: str):
-        from training.core.tasks import task_kind  # the task kind says which strategies apply, and why not
-
-        why = task_kind(task).refusal(self.name)
-        if why or task not in self.task_kinds:
-            raise ConfigError(f"strategy {self.name!r} does not apply to task {task!r}"
-                              f"{': ' + why if why else ''}; it works for: {', '.join(self.applies_to())}")
+    def __init__(self, cfg: StrategyConfig, kind):
+        """`kind`: the task kind (`training.tasks.TaskKind`), which says whether the strategy applies (and why not),
+        its default learning rate there, and what LoRA wraps."""
+        why = kind.refusal(self.name)
+        if why:
+            raise ConfigError(f"strategy {self.name!r} does not apply to task {kind.name!r}: {why}")
         names = [f.name for f in dataclasses.fields(self.options_class)]
         unknown = sorted(set(cfg.options) - set(names))
         if unknown:
             raise ConfigError(f"strategy {self.name!r} has no option {unknown[0]!r}; its options are: "
                               f"{', '.join(names) or 'none'}")
         self.cfg = cfg
-        self.task = task
+        self.kind = kind
+        self.task = kind.name
         self.options = self.options_class(**cfg.options)
         self.options.check(self.name)
-        self.default_lr = self.lr_for(task)
+        self.default_lr = self.lr_for(kind)
         self.lr = cfg.lr if cfg.lr is not None else self.default_lr
         self.until_plateau = cfg.until_plateau if cfg.until_plateau is not None else self.plateau_default
 
@@ -105,22 +101,14 @@ class Strategy:
         return decay_groups([p for p in model.parameters() if p.requires_grad], phase.lr, weight_decay)
 
     @classmethod
-    def lr_for(cls, task: str) -> float:
+    def lr_for(cls, kind) -> float:
         """The default (search-centre) learning rate for a task kind."""
-        return cls.task_lr.get(task, cls.default_lr)
-
-    @classmethod
-    def applies_to(cls) -> list[str]:
-        """The task kinds this strategy runs on (its own list, less those whose task kind refuses it)."""
-        from training.core.tasks import task_kind
-
-        return [t for t in cls.task_kinds if not task_kind(t).refusal(cls.name)]
+        return kind.default_lr(cls.name, cls.default_lr)
 
     @classmethod
     def describe(cls) -> dict:
         return {"name": cls.name, "summary": cls.summary, "when": cls.when, "default_lr": cls.default_lr,
-                "task_lr": dict(cls.task_lr),
-                "task_kinds": cls.applies_to(), "options": dataclasses.asdict(cls.options_class()),
+                "options": dataclasses.asdict(cls.options_class()),
                 "until_plateau": cls.plateau_default, "option_docs": option_docs(cls.options_class),
                 "needs_cuda": cls.needs_cuda}
 

@@ -25,7 +25,6 @@ class Discriminative(Strategy):
     summary = "Every parameter trains; learning rate divided by 2.6 per block going down (ULMFiT)."
     when = "Full fine-tuning that disturbs the general lower layers less; often forgets less than full."
     default_lr = 1e-3  # bench/RESULTS.md: LR sweep on the docstrings preset
-    task_lr = {"image-classification": 3e-3}  # LOG.md 2026-11-24: images-cpu search, checked on digits-8x8
     options_class = DiscriminativeOptions
 
     def param_groups(self, model, phase: Phase, weight_decay: float) -> list[dict]:

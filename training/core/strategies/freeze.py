@@ -21,7 +21,6 @@ class Freeze(Strategy):
     summary = "Embeddings (a CNN's stem) and the bottom k blocks frozen; everything above them trains."
     when = "Keeps general low-level features, saves memory and compute below the first trained block."
     default_lr = 3e-4  # bench/RESULTS.md: LR sweep on the docstrings preset
-    task_lr = {"image-classification": 3e-3}  # LOG.md 2026-11-24: images-cpu search, checked on digits-8x8
     options_class = FreezeOptions
 
     def prepare(self, model) -> None:

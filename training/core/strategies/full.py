@@ -7,4 +7,3 @@ class Full(Strategy):
     summary = "Pretrained weights; every parameter trains."
     when = "Usually the strongest on the new task; costs the most memory and forgets the most."
     default_lr = 1e-4  # bench/RESULTS.md: LR sweep on the docstrings preset
-    task_lr = {"image-classification": 3e-3}  # LOG.md 2026-11-24: images-cpu search, checked on digits-8x8

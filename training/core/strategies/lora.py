@@ -6,7 +6,6 @@ wants a ~10× higher learning rate; alpha = 2·r and targeting all linear layers
 from dataclasses import dataclass
 
 from training.core.strategies.base import Options, Strategy, number
-from training.core.tasks import LANGUAGE_MODELS
 from training.errors import ConfigError
 
 
@@ -40,7 +39,6 @@ class LoRA(Strategy):
                "classifier head train.")
     when = "Most of full fine-tuning's gain for a fraction of the trainable parameters and optimizer memory; forgets less."
     default_lr = 1e-3  # bench/RESULTS.md: LR sweep on the docstrings preset
-    task_lr = {"image-classification": 3e-3}  # LOG.md 2026-11-24: images-cpu search, checked on digits-8x8
     options_class = LoRAOptions
 
     def lora_config(self, backbone=None):
@@ -48,10 +46,8 @@ class LoRA(Strategy):
 
         o = self.options
         targets = o.targets
-        if targets == "all-linear" and self.task == "image-classification":  # a CNN's weights are convolutions
-            from training.core.vision import lora_targets
-
-            targets = lora_targets(backbone)
+        if backbone is not None:  # the task kind knows what its layers are (a CNN's weights are convolutions)
+            targets = self.kind.lora_targets(backbone, targets)
         return LoraConfig(r=o.r, lora_alpha=o.alpha or 2 * o.r, lora_dropout=o.dropout, target_modules=targets,
                           bias="none")
 
@@ -61,7 +57,7 @@ class LoRA(Strategy):
         for p in model.parameters():
             p.requires_grad_(False)
         model.backbone = get_peft_model(model.backbone, self.lora_config(model.backbone))
-        if self.task not in LANGUAGE_MODELS:  # a new task needs a new head, trained in full; an LM keeps its own
+        if not self.kind.language_model:  # a new task needs a new head, trained in full; an LM keeps its own
             for p in model.head.parameters():
                 p.requires_grad_(True)
 

@@ -29,12 +29,11 @@ class LinearProbeThenFinetune(Strategy):
     summary = "Head-only training first (a share of the steps), then every parameter trains."
     when = "Full fine-tuning that keeps more of the pretrained features; good under distribution shift."
     default_lr = 1e-4  # bench/RESULTS.md: LR sweep on the docstrings preset
-    task_lr = {"image-classification": 3e-3}  # LOG.md 2026-11-24: MNIST at 48 px chose 3e-3 at the edge of a 1e-3 grid
     options_class = LPFTOptions
 
     def phases(self, total_steps: int) -> list[Phase]:
         cut = min(max(1, round(total_steps * self.options.probe_fraction)), total_steps - 1)
-        probe_lr = self.options.probe_lr if self.options.probe_lr is not None else Head.lr_for(self.task)
+        probe_lr = self.options.probe_lr if self.options.probe_lr is not None else Head.lr_for(self.kind)
         return [Phase("linear-probe", 0, cut, float(probe_lr)),
                 Phase("fine-tune", cut, total_steps, self.lr)]
 

@@ -7,8 +7,5 @@ class Scratch(Strategy):
     summary = "Same architecture (and tokenizer, for text) as the base, random initial weights; every parameter trains."
     when = "The baseline fine-tuning must beat; worth it only with a lot of in-domain data or a domain the base never saw."
     default_lr = 3e-4  # centre of its search (1e-4, 3e-4, 9e-4): LOG.md 2026-11-24, tweets and docstrings
-    task_lr = {"image-classification": 3e-3,  # LOG.md 2026-11-24: images-cpu search, checked on digits-8x8
-               # the MLP on tables: diamonds scan (1e-3–3e-3 best), checked on mpg and penguins (bench/RESULTS.md)
-               "tabular-classification": 1e-3, "tabular-regression": 1e-3}
     pretrained = False
     plateau_default = True  # random weights need many more steps than fine-tuning; train until val loss stops improving

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from training.config import DataConfig
+from training.core.data.task import TaskData, split_indices
 from training.errors import DataError
 
 if TYPE_CHECKING:
@@ -475,3 +477,43 @@ def encode_chat_table(tokenizer, conversations: list[list[dict]], max_length: in
     pieces = range(len(offsets) - 1)
     return (ChatExamples([flat[offsets[i]:offsets[i + 1]] for i in pieces],
                          [flat_mask[offsets[i]:offsets[i + 1]] for i in pieces]), dropped)
+
+
+# -- the task's data ------------------------------------------------------------------------------
+
+def prepare(cfg: DataConfig, tokenizer, max_length: int, cache_dir: Path | None,
+            unit: str = "training conversations") -> TaskData:
+    """Chat: one example per conversation, rendered with the model's chat template, the loss on the assistant's
+    turns only; split by conversation (the training subset is packed per run, see `TaskKind.run_parts`)."""
+    def read(source: str, split: str, max_rows: int | None):
+        return load_chat_table(source, messages_column=cfg.messages_column, prompt_column=cfg.prompt_column,
+                               response_column=cfg.response_column, hf_split=split, max_rows=max_rows)
+
+    table = read(cfg.source, cfg.hf_split, cfg.max_rows)
+    eval_table = read(cfg.eval_source, cfg.eval_hf_split, None) if cfg.eval_source else None
+    train_idx, val_idx, eval_idx = split_indices(cfg, len(table.conversations), None, None,
+                                                 None if eval_table is None else len(eval_table.conversations),
+                                                 table.where, True)
+
+    def encode(t, idx: np.ndarray, part: str) -> tuple[ChatExamples, list[list[dict]], int]:
+        convs = [t.conversations[i] for i in idx]
+        examples, dropped = encode_chat_table(tokenizer, convs, max_length, cache_dir=cache_dir,
+                                              fingerprint=f"{t.fingerprint}:{cfg.split_seed}:{part}:{len(idx)}")
+        return examples, convs, dropped
+
+    train, train_convs, dropped_train = encode(table, train_idx, "train")
+    validation, val_convs, dropped_val = encode(table, val_idx, "validation")
+    evals, eval_convs, dropped_eval = (encode(table, eval_idx, "eval") if eval_table is None
+                                       else encode(eval_table, eval_idx, "eval"))
+    if min(len(train), len(validation), len(evals)) == 0:
+        raise DataError(f"{table.where} has no conversation whose assistant turn fits in {max_length} tokens in one of "
+                        "the training, validation and eval parts; raise model.max_length or give more conversations")
+    fingerprint = table.fingerprint if eval_table is None else hashlib.sha256(
+        f"{table.fingerprint}|{eval_table.fingerprint}".encode()).hexdigest()
+    info = {"source": cfg.source, "eval_source": cfg.eval_source, "source_fingerprint": table.fingerprint,
+            "rows": len(table.conversations), "dropped_rows": table.dropped_rows, "train_rows": len(train),
+            "validation_rows": len(validation), "eval_rows": len(evals),
+            "truncated_away": dropped_train + dropped_val + dropped_eval,
+            "assistant_tokens": int(sum(int(m.sum()) for m in train.masks))}
+    return TaskData("chat", train, evals, [], fingerprint, info, None, validation,
+                    extra={"conversations": {"train": train_convs, "validation": val_convs, "eval": eval_convs}}, unit=unit)

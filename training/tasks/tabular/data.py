@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from training.core.data.sources import describe_source, load_frame
+from training.config import DataConfig
+from training.core.data.task import TaskData, split_indices
 from training.errors import DataError
 
 TABULAR_TASKS = ("tabular-classification", "tabular-regression")
@@ -394,3 +396,38 @@ def prepare_run_parts(table: TabularTable, train_idx, val_idx, eval_idx, label_n
             "target_mean": prep.target_mean if regression else None,
             "target_scale": prep.target_scale if regression else None}
     return parts[0], parts[1], parts[2], info
+
+
+# -- the task's data ------------------------------------------------------------------------------
+
+def prepare(cfg: DataConfig, task: str, unit: str = "training rows") -> TaskData:
+    """Tables: one example per row, split like text classification (stratified for classes). Each run refits the
+    preprocessing on its own training rows (`TaskKind.run_parts`); the parts here are fitted on the whole training
+    pool, for sizing only."""
+    def read(source: str, split: str, max_rows: int | None):
+        return load_tabular_table(source, task, label_column=cfg.label_column, feature_columns=cfg.feature_columns,
+                                  hf_split=split, max_rows=max_rows)
+
+    if cfg.eval_source:
+        raise DataError("a separate test file is not supported for tables yet: leave data.eval_source out, and a "
+                        "held-out split of your table is the eval set")
+    table = read(cfg.source, cfg.hf_split, cfg.max_rows)
+    classify = task == "tabular-classification"
+    labels = [str(v) for v in table.target] if classify else None
+    train_idx, val_idx, eval_idx = split_indices(cfg, len(table.target), labels, None, None, table.where, True)
+    names = sorted(set(labels)) if classify else []
+    if classify:
+        missing = sorted(set(names) - {labels[i] for i in train_idx})
+        if missing:
+            raise DataError(f"class {missing[0]!r} of {table.where} has no training rows after the eval and validation "
+                            "splits; add rows of it or lower data.eval_fraction")
+    train, validation, evals, fitted = prepare_run_parts(table, train_idx, val_idx, eval_idx, names, task)
+    info = {"source": cfg.source, "eval_source": None, "source_fingerprint": table.fingerprint, "rows": len(table.target),
+            "dropped_rows": table.dropped_rows, "train_rows": int(len(train_idx)), "validation_rows": int(len(val_idx)),
+            "eval_rows": int(len(eval_idx)), "numeric": table.numeric, "categorical": table.categorical,
+            "n_features": fitted["n_features"]}
+    if table.notes:
+        info["note"] = " ".join(table.notes)
+    return TaskData(task, train, evals, names, table.fingerprint, info,
+                    [labels[i] for i in train_idx] if classify else None, validation,
+                    extra={"table": table, "indices": (train_idx, val_idx, eval_idx)}, unit=unit)

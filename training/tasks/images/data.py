@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from training.config import DataConfig
+from training.core.data.task import TaskData, split_indices
 from training.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -360,3 +362,53 @@ class ImageExamples:
         device = device or torch.device("cpu")
         non_blocking = device.type == "cuda"
         return {k: (v.pin_memory() if non_blocking else v).to(device, non_blocking=non_blocking) for k, v in batch.items()}
+
+
+# -- the task's data ------------------------------------------------------------------------------
+
+def read_image_table(cfg: DataConfig, source: str | None = None, hf_split: str | None = None, min_classes: int = 2):
+    return load_image_table(source or cfg.source, image_column=cfg.image_column, label_column=cfg.label_column,
+                            hf_split=hf_split or cfg.hf_split, max_rows=None if source else cfg.max_rows,
+                            min_classes=min_classes)
+
+
+def prepare(cfg: DataConfig, prep, cache_dir: Path | None, unit: str = "training images") -> TaskData:
+    """Image classification: one example per image, decoded and resized once to the model's square (cached);
+    split like text classification (stratified; every image its own group)."""
+    table = read_image_table(cfg)
+    eval_table = read_image_table(cfg, cfg.eval_source, cfg.eval_hf_split, min_classes=1) if cfg.eval_source else None
+    train_idx, val_idx, eval_idx = split_indices(cfg, len(table), table.labels, None,
+                                                 None if eval_table is None else len(eval_table), table.where, True)
+    names = table.label_names
+    missing = sorted(set(names) - {table.labels[i] for i in train_idx})
+    if missing:
+        raise DataError(f"class {missing[0]!r} of {table.where} has no training images after the eval and validation "
+                        "splits; add images of it or lower data.eval_fraction")
+    code = {name: i for i, name in enumerate(names)}
+    pixels, modes = decode_table(table, prep, cache_dir)
+    y = np.array([code[v] for v in table.labels], dtype=np.int64)
+
+    def part(idx, px=pixels, labels=y) -> ImageExamples:
+        return ImageExamples(px[idx], labels[idx], prep.mean, prep.std)
+
+    if eval_table is None:
+        evals = part(eval_idx)
+        fingerprint = table.fingerprint
+    else:
+        unknown = sorted(set(eval_table.labels) - set(names))
+        if unknown:
+            raise DataError(f"the eval set {eval_table.where} has label {unknown[0]!r}, which {table.where} never has; "
+                            f"its labels are: {', '.join(names)}")
+        eval_pixels, eval_modes = decode_table(eval_table, prep, cache_dir)
+        evals = ImageExamples(eval_pixels, np.array([code[v] for v in eval_table.labels], dtype=np.int64),
+                              prep.mean, prep.std)
+        modes = {m: modes.get(m, 0) + eval_modes.get(m, 0) for m in {*modes, *eval_modes}}
+        fingerprint = hashlib.sha256(f"{table.fingerprint}|{eval_table.fingerprint}".encode()).hexdigest()
+    info = {"source": cfg.source, "eval_source": cfg.eval_source, "source_fingerprint": table.fingerprint,
+            "rows": len(table), "dropped_rows": table.dropped_rows, "train_rows": int(len(train_idx)),
+            "validation_rows": int(len(val_idx)), "eval_rows": int(len(evals)), "image_size": prep.size,
+            "modes": modes, "preprocessing": prep.source}
+    if note := modes_note(modes):
+        info["note"] = note
+    return TaskData("image-classification", part(train_idx), evals, names, fingerprint, info,
+                    [table.labels[i] for i in train_idx], part(val_idx), {}, unit=unit)

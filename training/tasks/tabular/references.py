@@ -12,8 +12,9 @@ import warnings
 
 import numpy as np
 
-from training.core.data.tabular import TabularPreprocessor, TabularTable, target_standardisation
+from training.tasks.tabular.data import TabularPreprocessor, TabularTable, target_standardisation
 from training.core.evaluate import regression_items
+from training.core.references import named
 from training.core.scoring import classification_scores, full_proba, log_loss, majority
 
 TABULAR_NAMES = {"majority": "majority class", "mean": "training mean",
@@ -54,12 +55,14 @@ def tabular_reference_rows(table: TabularTable, train_pool_idx, val_idx, eval_id
         for (n, seed), positions in subsets.items():
             rows += _rows_of_subset(table, pool[np.asarray(positions, dtype=np.int64)], val_idx, eval_idx, y_all,
                                     {"n_train": int(n), "seed": int(seed)}, label_names, task)
-    for r in rows:
-        r["name"] = TABULAR_NAMES[r["reference"]]
-        r["eval_examples"] = len(eval_idx)
-        if r.get("loss") is not None and not math.isfinite(r["loss"]):
-            r["loss"] = None
-    return rows
+    return named(rows, TABULAR_NAMES, len(eval_idx))
+
+
+def rows(data, cfg, sizes: list[int], seeds: list[int]) -> list[dict]:
+    """The references at every (size, seed), on the grid's own subsets (positions in the training pool)."""
+    pool, val, evals = data.extra["indices"]
+    subsets = {(n, seed): data.subset_indices(cfg, n, seed) for seed in seeds for n in sizes}
+    return tabular_reference_rows(data.extra["table"], pool, val, evals, subsets, data.label_names, data.task)
 
 
 def _rows_of_subset(table, idx, val_idx, eval_idx, y_all, base: dict, label_names, task) -> list[dict]:

@@ -8,7 +8,7 @@ import functools
 import numpy as np
 import torch
 
-from training.core.data.chat import prompt_ids, stop_token_ids
+from training.tasks.chat.data import prompt_ids, stop_token_ids
 from training.core.evaluate import eval_mode
 
 BATCH = 16

@@ -1,5 +1,5 @@
 """The tabular task model: a plain MLP trained from scratch on the preprocessed columns (see
-`training.core.data.tabular`).
+`training.tasks.tabular.data`).
 
 [Linear → LayerNorm → ReLU → Dropout] × depth, then a linear head — the "MLP" baseline of Gorishniy et al. 2021,
 "Revisiting Deep Learning Models for Tabular Data", with a LayerNorm in each block (measured against BatchNorm and

@@ -34,7 +34,7 @@ class Samples:
 
     def run(self, model, device, autocast) -> tuple[float, list[dict]]:
         """(mean ROUGE-L F1 against the references, the shown items)."""
-        from training.core.generate import generate, rouge_l
+        from training.tasks.chat.generate import generate, rouge_l
 
         outputs = generate(model, self.tokenizer, self.prompts, max_new_tokens=self.max_new_tokens, device=device,
                            autocast=autocast)
@@ -57,10 +57,10 @@ def _last_user(messages: list[dict]) -> str:
 
 def build_samples(cfg, data, tokenizer) -> dict[str, Samples]:
     """The validation, eval and general prompt sets of a chat experiment (empty when generation is off)."""
-    from training.core.data.chat import generation_prompts, load_chat_table
+    from training.tasks.chat.data import generation_prompts, load_chat_table
 
     k = cfg.train.generations
-    if cfg.task != "chat" or k == 0:
+    if k == 0:
         return {}
     convs = data.extra["conversations"]
 

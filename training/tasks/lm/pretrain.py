@@ -22,7 +22,7 @@ def architecture_dir(cfg: ExperimentConfig, cache_dir: Path) -> Path:
     """A directory with a GPT-2 config.json and a tokenizer trained on corpus A's training split
     (cached by corpus, vocabulary and architecture; built in a temporary directory and renamed)."""
     pc: PretrainConfig = cfg.pretrain
-    table = read_table(pc.data, "causal-lm")
+    table = read_table(pc.data, labelled=False)
     key = hashlib.sha256(json.dumps([table.fingerprint, pc.vocab_size, pc.n_layer, pc.n_embd, pc.n_head,
                                      cfg.model.max_length, pc.data.split_seed, pc.data.eval_fraction]).encode()).hexdigest()[:16]
     out = cache_dir / "hybrid" / key

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from training.config import ModelConfig
-from training.core.data.images import ImagePreprocessing
+from training.tasks.images.data import ImagePreprocessing
 from training.core.evaluate import eval_mode
 from training.errors import ConfigError
 

@@ -1,0 +1,51 @@
+"""Text classification: an encoder (MiniLM by default) with a linear head on pooled token states, scored by accuracy
+and macro-F1; references are the majority class and TF-IDF + logistic regression; the forgetting probe is the
+encoder's sentence-embedding skill."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from training.config import ModelConfig
+from training.tasks.base import Column, Form, TaskKind
+from training.tasks.text.words import BUILTINS, WORDS
+
+
+class TextClassification(TaskKind):
+    name = "text-classification"
+    title = "Text classification"
+    help = "an encoder with a linear head, scored by accuracy and macro-F1"
+    unit = "training examples"
+    default_base = "builtin:minilm-l6"
+    probe_default = "summary→body retrieval on NumPy/pandas docstrings (the encoder's sentence-embedding skill)"
+    builtins = BUILTINS
+    words = WORDS
+    form = Form(columns=(Column("text_column", "Text column", "text"), Column("label_column", "Label column", "label"),
+                         Column("group_column", "Group column (optional)", "group", optional=True)),
+                builtin_columns=("text", "label", "group"), check_columns=True, labelled=True,
+                column_note="Rows sharing a group (a document, a customer, a module) stay on one side of the "
+                            "train/eval split.")
+
+    def prepare_data(self, cfg, processor, max_length: int, cache_dir: Path | None):
+        from training.tasks.text.data import prepare
+
+        return prepare(cfg, processor, max_length, cache_dir, self.unit)
+
+    def build_model(self, base_dir: Path, *, pretrained: bool, num_labels: int, cfg: ModelConfig, seed: int,
+                    load_kwargs: dict | None = None):
+        from training.tasks.text.model import build_classifier
+
+        return build_classifier(base_dir, pretrained=pretrained, num_labels=num_labels, cfg=cfg, seed=seed,
+                                load_kwargs=load_kwargs)
+
+    def probes(self, cfg, processor, cache_dir: Path | None, held_out=None) -> list:
+        from training.tasks.text.probe import build
+
+        return build(cfg, processor, cache_dir)
+
+    def reference_rows(self, data, cfg, sizes: list[int], seeds: list[int]) -> list[dict]:
+        from training.tasks.text.references import rows
+
+        return rows(data, cfg, sizes, seeds)
+
+
+KINDS = (TextClassification(),)
