@@ -254,7 +254,7 @@ def test_language_models_keep_the_best_checkpoint_only_beyond_the_loss_standard_
 def test_language_model_evaluation_records_the_standard_error_of_its_loss():
     import torch
 
-    from training.core.evaluate import evaluate, lm_loss
+    from training.core.evaluate import evaluate_lm, lm_loss
 
     torch.manual_seed(0)
     vocab, model = 11, torch.nn.Embedding(11, 11)
@@ -262,7 +262,7 @@ def test_language_model_evaluation_records_the_standard_error_of_its_loss():
                for _ in range(3)]
     batches[1]["attention_mask"][0, 5:] = 0
     lm = _Wrap(model)
-    out = evaluate(lm, "causal-lm", batches, 0, contextlib.nullcontext)
+    out = evaluate_lm(lm, batches, contextlib.nullcontext)
     per_seq = [lm_loss(model(b["input_ids"][i:i + 1]), b["input_ids"][i:i + 1], b["attention_mask"][i:i + 1]).item()
                for b in batches for i in range(4)]
     assert out["loss_se"] == pytest.approx(np.std(per_seq, ddof=1) / np.sqrt(12), rel=1e-5)
