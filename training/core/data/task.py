@@ -13,14 +13,17 @@ what they share is here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from training.config import DataConfig
 from training.core.data.sources import BUILTINS, Table, load_table
 from training.core.data.split import nested_subset_order, train_eval_split
-from training.core.data.tokenize import Examples
 from training.errors import DataError
+
+if TYPE_CHECKING:  # the examples' classes (torch) are the kinds'; the app imports this module without torch
+    from training.core.data.tokenize import Examples
 
 
 @dataclass
