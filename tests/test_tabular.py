@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
-from training.tasks.tabular import references as tabular_reference
 from training.core.data.tokenize import length_sorted_batches, stream_indices
 from training.core.models import find_blocks
 from training.errors import DataError
+from training.tasks.tabular import references as tabular_reference
 from training.tasks.tabular.data import (
     BUILTIN_TABLES,
     TabularExamples,

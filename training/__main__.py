@@ -76,7 +76,8 @@ def cmd_strategies(args) -> int:
         print(f"{'':15} when: {d['when']}")
         tasks = [k for k in kinds().values() if not k.refusal(name)]
         per_task = "".join(f", {k.default_lrs[name]:g} for {k.name}" for k in tasks if name in k.default_lrs)
-        print(f"{'':15} default lr {d['default_lr']:g}{per_task} (the centre of its search); tasks {', '.join(k.name for k in tasks)}"
+        names = ", ".join(k.name for k in tasks)
+        print(f"{'':15} default lr {d['default_lr']:g}{per_task} (the centre of its search); tasks {names}"
               + ("; trains until it stops improving" if d["until_plateau"] else "") + ("; CUDA only" if d["needs_cuda"] else ""))
         for option, default in d["options"].items():
             print(f"{'':15} options.{option} = {default!r}: {d['option_docs'].get(option, '')}")

@@ -1,8 +1,8 @@
 """One row per run, for export and for the pages: what a run cost and what it reached."""
 from __future__ import annotations
 
-from training.tasks import task_kind
 from training.service.store import Store
+from training.tasks import task_kind
 
 EXPORT_COLUMNS = [
     "run_id", "role", "strategy", "n_train", "seed", "status", "metric", "eval_metric", "eval_macro_f1", "eval_loss",

@@ -1,13 +1,9 @@
 """The run-control protocol, shared by the loop, the worker and the in-process runner: the loop asks its control
-whether to stop and beats once per step; a worker's control heartbeats into the store from a thread and
-picks up cancel requests (SIGTERM also asks for a graceful stop). A stop is honoured after a checkpoint,
-by raising `Cancelled`.
+whether to stop (`should_stop`) and beats once per step (`beat`); a worker's control
+(`training.service.control.WorkerControl`) heartbeats into the store from a thread and picks up cancel requests. A stop
+is honoured after a checkpoint, by raising `Cancelled`.
 """
 from __future__ import annotations
-
-import threading
-
-HEARTBEAT_S = 2.0
 
 
 class Cancelled(Exception):
@@ -19,43 +15,6 @@ class NullControl:
 
     def should_stop(self) -> bool:
         return False
-
-    def beat(self) -> None:
-        pass
-
-
-class WorkerControl:
-    """The loop's control in a worker: `should_stop` after a cancel request or SIGTERM; heartbeats in a thread."""
-
-    def __init__(self, store_root, run_id: str, interval: float = HEARTBEAT_S):
-        self.store_root, self.run_id, self.interval = store_root, run_id, interval
-        self.stop = threading.Event()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True)
-
-    def start(self) -> "WorkerControl":
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._done.set()
-        self._thread.join(timeout=5)
-
-    def _beat_forever(self) -> None:
-        from training.service.store import Store  # the service layer's store; core imports it only here, lazily
-
-        store = Store(self.store_root)  # its own engine: connections never cross threads
-        while not self._done.is_set():
-            try:
-                if store.heartbeat(self.run_id):
-                    self.stop.set()
-            except Exception:  # noqa: BLE001 — a missed beat is retried; the dispatcher tolerates a few
-                pass
-            self._done.wait(self.interval)
-        store.close()
-
-    def should_stop(self) -> bool:
-        return self.stop.is_set()
 
     def beat(self) -> None:
         pass

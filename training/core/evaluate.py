@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 
 
-
 @contextlib.contextmanager
 def eval_mode(model):
     """The model in eval mode for the block, then every module back in the mode it had — not `model.train()`, which

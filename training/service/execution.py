@@ -18,12 +18,13 @@ import torch
 
 from training.config import ExperimentConfig, StrategyConfig
 from training.core import checkpoint, loop
-from training.core.control import Cancelled, WorkerControl
+from training.core.control import Cancelled
 from training.core.data.task import TaskData
 from training.core.models import load_tokenizer, structure
 from training.core.strategies import get_strategy
 from training.errors import HeadStartError
 from training.service import lr_search
+from training.service.control import WorkerControl
 from training.service.planning import PRETRAIN, REFERENCES, device_name, launch, resolve_device, strategy_configs, use_bf16
 from training.service.policy import check_run_start
 from training.service.processes import process_started

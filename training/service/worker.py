@@ -1,5 +1,5 @@
 """One worker process trains one run: `python -m training work RUN_ID --store DIR` (started by the
-dispatcher, never by hand). Its control (`control.WorkerControl`) heartbeats and picks up cancel requests;
+dispatcher, never by hand). Its control (`training.service.control.WorkerControl`) heartbeats and picks up cancel requests;
 SIGTERM also asks for a graceful stop. Either way the loop checkpoints, marks the run `cancelled` and exits.
 The process runs in its own session, so it outlives the dispatcher and the app.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import signal
 
-from training.core.control import WorkerControl
+from training.service.control import WorkerControl
 from training.service.store import Store
 
 

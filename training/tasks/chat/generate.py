@@ -8,8 +8,8 @@ import functools
 import numpy as np
 import torch
 
-from training.tasks.chat.data import prompt_ids, stop_token_ids
 from training.core.evaluate import eval_mode
+from training.tasks.chat.data import prompt_ids, stop_token_ids
 
 BATCH = 16
 

@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from training.config import ModelConfig
-from training.tasks.images.data import ImagePreprocessing
 from training.core.evaluate import eval_mode
 from training.errors import ConfigError
+from training.tasks.images.data import ImagePreprocessing
 
 BUILTIN_IMAGE_MODELS = {"efficientnet-lite0": "EfficientNet-Lite0, ImageNet-pretrained (3.4M parameters without its "
                                               "1000-class layer)"}

@@ -16,7 +16,6 @@ from training.errors import DataError
 from training.tasks.lm.words import BUILTINS
 
 
-
 def prepare(cfg: DataConfig, tokenizer, max_length: int, cache_dir: Path | None,
             unit: str = "training blocks") -> TaskData:
     check_builtin(cfg.source, BUILTINS, "causal-lm")

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from training.core.data.sources import describe_source, load_frame
 from training.config import DataConfig
+from training.core.data.sources import describe_source, load_frame
 from training.core.data.task import TaskData, split_indices
 from training.errors import DataError
 

@@ -12,10 +12,10 @@ import warnings
 
 import numpy as np
 
-from training.tasks.tabular.data import TabularPreprocessor, TabularTable, target_standardisation
 from training.core.evaluate import regression_items
 from training.core.references import named
 from training.core.scoring import classification_scores, full_proba, log_loss, majority
+from training.tasks.tabular.data import TabularPreprocessor, TabularTable, target_standardisation
 
 TABULAR_NAMES = {"majority": "majority class", "mean": "training mean",
                  "gbdt": "gradient-boosted trees (scikit-learn)", "linear": "linear model (logistic / ridge regression)"}

@@ -15,7 +15,6 @@ from training.errors import DataError
 from training.tasks.text.words import BUILTINS
 
 
-
 def prepare(cfg: DataConfig, tokenizer, max_length: int, cache_dir: Path | None, unit: str) -> TaskData:
     check_builtin(cfg.source, BUILTINS, "text-classification")
     table = read_table(cfg, labelled=True)
