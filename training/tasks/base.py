@@ -238,8 +238,3 @@ class TaskKind:
     def samples(self, cfg, data, processor) -> dict:
         """Held-out prompts the runs answer (chat); none by default."""
         return {}
-
-    def describe(self) -> dict:
-        return {"name": self.name, "title": self.title, "unit": self.unit, "classification": self.classification,
-                "metric": self.metric, "refused": dict(self.refused), "default_base": self.default_base,
-                "probe": self.probe_default, "default_lrs": dict(self.default_lrs)}

@@ -5,13 +5,13 @@ from training.tasks.base import Words
 from training.tasks.words import HEAD_START, NOTES, SPREAD_BAND
 
 _band, _references, _literature = (
-        SPREAD_BAND, None,
-        HEAD_START + " **For chat:** the metric is the perplexity of the held-out answers (the assistant's tokens only; "
-        "lower is better); ROUGE-L of the generated answers against the reference is beside it, and the answers "
-        "themselves are side by side below — read them, since overlap scores miss whether an answer is right. Zhou et "
-        "al. (2023, \"LIMA\") tuned a pretrained LLaMA on 1,000 curated conversations and found most of a chat model's "
-        "skill comes from pretraining; a model trained from scratch on a small set of conversations has no language "
-        "to build on, so expect it to babble.")
+    SPREAD_BAND, None,
+    HEAD_START + " **For chat:** the metric is the perplexity of the held-out answers (the assistant's tokens only; "
+    "lower is better); ROUGE-L of the generated answers against the reference is beside it, and the answers "
+    "themselves are side by side below — read them, since overlap scores miss whether an answer is right. Zhou et "
+    "al. (2023, \"LIMA\") tuned a pretrained LLaMA on 1,000 curated conversations and found most of a chat model's "
+    "skill comes from pretraining; a model trained from scratch on a small set of conversations has no language "
+    "to build on, so expect it to babble.")
 WORDS = Words(band=_band, references=_references, literature=_literature, notes={
         "probe": (
             NOTES["probe"] + " **For chat:** the probe is the perplexity of the answers in general conversations "

@@ -7,12 +7,12 @@ from training.tasks.base import Words
 from training.tasks.words import ACCURACY_BAND, HEAD_START, NOTES
 
 _band, _references, _literature = (
-        ACCURACY_BAND, "the majority class (dashed) and logistic regression on the pixels (16×16 greyscale; dotted)",
-        HEAD_START + " **For images:** He et al. (2019, \"Rethinking ImageNet Pre-training\") found detectors trained "
-        "from scratch on COCO reach ImageNet-pretrained accuracy with 2–3× longer schedules, but not when the training "
-        "set shrinks to ~1k images (≈10% of COCO); Kornblith et al. (2019, \"Do Better ImageNet Models Transfer "
-        "Better?\") found fine-tuning beats training from scratch on most of 12 datasets, by the most on small ones, "
-        "and that fixed ImageNet features (head-only) trail fine-tuning — least where the images resemble ImageNet's.")
+    ACCURACY_BAND, "the majority class (dashed) and logistic regression on the pixels (16×16 greyscale; dotted)",
+    HEAD_START + " **For images:** He et al. (2019, \"Rethinking ImageNet Pre-training\") found detectors trained "
+    "from scratch on COCO reach ImageNet-pretrained accuracy with 2–3× longer schedules, but not when the training "
+    "set shrinks to ~1k images (≈10% of COCO); Kornblith et al. (2019, \"Do Better ImageNet Models Transfer "
+    "Better?\") found fine-tuning beats training from scratch on most of 12 datasets, by the most on small ones, "
+    "and that fixed ImageNet features (head-only) trail fine-tuning — least where the images resemble ImageNet's.")
 WORDS = Words(band=_band, references=_references, literature=_literature, notes={
         "overfitting": (NOTES["overfitting"] + " **For images:** no data augmentation is applied (the same for every "
                         "strategy), so a network trained from scratch overfits sooner than it would with crops and "

