@@ -98,8 +98,10 @@ def overfitting_table(metrics: pd.DataFrame, rise: float = 0.05, gap_ratio: floa
                      "seed": int(g["seed"].iloc[0]), "train_loss": final_train, "val_loss": final_eval,
                      "best_val_loss": best_eval, "gap": final_eval - final_train, "overfitting": bool(reasons),
                      "why": "; ".join(reasons)})
-    return pd.DataFrame(rows, columns=["run_id", "strategy", "n_train", "seed", "train_loss", "val_loss",
-                                       "best_val_loss", "gap", "overfitting", "why"])
+    table = pd.DataFrame(rows, columns=["run_id", "strategy", "n_train", "seed", "train_loss", "val_loss",
+                                        "best_val_loss", "gap", "overfitting", "why"])
+    # by run, not by run id (ids are random: an imported record's report would list them in another order)
+    return table.sort_values(["strategy", "n_train", "seed"], kind="stable", ignore_index=True)
 
 
 SEARCH_SOURCE = {"planned": "searched in this experiment", "reused": "reused from experiment {experiment_id}",
