@@ -68,7 +68,7 @@ def run_our_loop(base, tok, data, strategy_name: str, steps: int, batch: int, ck
     model = build_task_model("text-classification", base, pretrained=True, num_labels=len(data.label_names),
                              cfg=ModelConfig(max_length=64), seed=0)
     strategy.prepare(model)
-    setup = RunSetup(task="text-classification", strategy=strategy, model=model, structure=structure(model),
+    setup = RunSetup(kind=strategy.kind, strategy=strategy, model=model, structure=structure(model),
                      pad_id=tok.pad_token_id, train=data.train, eval=data.eval, n_classes=len(data.label_names),
                      probes=[], seed=0, total_steps=steps, batch_size=batch, micro_batch_size=batch,
                      optim=OptimConfig(), weight_decay=0.01, eval_every=steps, checkpoint_every=10 ** 9,
