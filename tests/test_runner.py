@@ -1,7 +1,6 @@
 """Runs that outlive the browser: dispatcher, worker processes, liveness, cancel, resume, OOM, Ray, fairness — each on
 both store backends (SQLite, and PostgreSQL on a server the tests start)."""
 import json
-import multiprocessing as mp
 import os
 import signal
 import subprocess
@@ -15,7 +14,7 @@ from training.analysis.results import run_rows
 from training.config import BudgetConfig, ExperimentConfig, ProbeConfig, SpeedConfig, StrategyConfig, TrainConfig
 from training.service.execution import execute_run
 from training.service.planning import launch
-from training.service.runner import Dispatcher
+from training.service.runner import Dispatcher, lock_name
 from training.service.store import Store
 from training.testing import tiny_classification_config
 
@@ -76,10 +75,12 @@ def test_a_second_dispatcher_exits_with_a_clear_message(tmp_path):
 
 @pytest.mark.slow
 def test_killed_worker_is_interrupted_others_finish_and_a_new_dispatcher_resumes_it(tmp_path, tiny_bert_dir, topic_csv):
+    # Two runs side by side: the victim and one other (each strategy's own training is tested in test_strategies;
+    # here a worker process dies). 200 steps leave ~175 to go when the first checkpoint (step 25) is seen.
     store = Store(tmp_path / "store")
-    exp = launch(_long_config(tiny_bert_dir, topic_csv, ["full", "lora", "scratch", "freeze"]), store)
+    exp = launch(_long_config(tiny_bert_dir, topic_csv, ["full", "lora"], steps=200), store)
     victim = store.runs(exp)[0].id
-    disp = _dispatcher(store.root, slots=4)
+    disp = _dispatcher(store.root, slots=2)
     try:
         _wait(lambda: (store.run_dir(victim) / "checkpoint" / "state.pt").exists(), 240, "a first checkpoint")
         row = store.run(victim)
@@ -93,7 +94,7 @@ def test_killed_worker_is_interrupted_others_finish_and_a_new_dispatcher_resumes
         assert store.run(victim).status == "interrupted"  # this dispatcher does not restart it by itself
     finally:
         _stop(disp)
-    disp = _dispatcher(store.root, 4, "--until-idle")
+    disp = _dispatcher(store.root, 2, "--until-idle")
     try:
         disp.wait(timeout=400)
     finally:
@@ -102,23 +103,28 @@ def test_killed_worker_is_interrupted_others_finish_and_a_new_dispatcher_resumes
     kinds = [e["kind"] for e in store.events(victim)]
     assert "interrupted" in kinds and "requeued" in kinds and "resumed" in kinds
     steps = _steps_by_key(store, victim)
-    assert steps["val/loss"] == [0, 50, 100, 150, 200, 250, 300]  # no duplicate and no missing step
-    assert steps["train/loss"] == [50, 100, 150, 200, 250, 300]
-    assert steps["eval/loss"] == [300]  # the eval set is scored once, at the end
+    assert steps["val/loss"] == [0, 50, 100, 150, 200]  # no duplicate and no missing step
+    assert steps["train/loss"] == [50, 100, 150, 200]
+    assert steps["eval/loss"] == [200]  # the eval set is scored once, at the end
 
 
 @pytest.mark.slow
 def test_dispatcher_death_leaves_workers_running_and_a_new_one_adopts_them(tmp_path, tiny_bert_dir, topic_csv):
+    # The dispatcher dies as soon as both workers are claimed (~1 s: they are still starting up, seconds before
+    # their first step), so 100 steps are enough for the new dispatcher to find them running.
     store = Store(tmp_path / "store")
-    exp = launch(_long_config(tiny_bert_dir, topic_csv, ["full", "lora"], steps=400), store)
+    exp = launch(_long_config(tiny_bert_dir, topic_csv, ["full", "lora"], steps=100), store)
     ids = [r.id for r in store.runs(exp)]
     disp = _dispatcher(store.root, slots=2)
     _wait(lambda: all(store.run(r).status == "running" and store.run(r).pid for r in ids), 120, "two workers")
     os.killpg(disp.pid, signal.SIGKILL)
     disp.wait()
     pids = {r: store.run(r).pid for r in ids}
+    lock = store.root / lock_name(store)
     disp = _dispatcher(store.root, slots=2)
     try:
+        _wait(lambda: lock.read_text().strip() == str(disp.pid), 60, "the new dispatcher to take the lock")
+        assert all(store.run(r).status == "running" for r in ids)  # it found them still running: adopted, not done
         _wait(lambda: all(store.run(r).status == "done" for r in ids), 400, "both runs to finish")
     finally:
         _stop(disp)
@@ -126,7 +132,7 @@ def test_dispatcher_death_leaves_workers_running_and_a_new_one_adopts_them(tmp_p
         row = store.run(r)
         assert row.attempts == 1 and row.pid == pids[r]  # adopted, never started twice
         assert [e["kind"] for e in store.events(r)].count("started") == 1
-        assert _steps_by_key(store, r)["val/loss"][-1] == 400
+        assert _steps_by_key(store, r)["val/loss"][-1] == 100
 
 
 @pytest.mark.slow
@@ -179,24 +185,25 @@ def test_out_of_memory_retries_at_half_the_micro_batch(tiny_bert_dir, topic_csv,
     assert "max_length" in row.error and "lora" in row.error
 
 
-def _write_metrics(root, run_id, n):
-    store = Store(root)
-    for step in range(n):
-        store.log_metrics(run_id, step, step * 8, float(step), float(step), {f"k{i}": step * 0.5 for i in range(5)})
+WRITER = """import sys
+from training.service.store import Store
+store = Store(sys.argv[1])
+for step in range({n}):
+    store.log_metrics(sys.argv[2], step, step * 8, float(step), float(step), {{f"k{{i}}": step * 0.5 for i in range(5)}})
+"""
 
 
 def test_eight_concurrent_writers_lose_no_rows(tmp_path):
+    """Eight processes write a run's metrics each, at once, into one store (on PostgreSQL too: they inherit its URL).
+    Each imports the store alone, not this module's training imports (torch): 8 × 2 s of start-up on 2 cores."""
     store = Store(tmp_path / "store")
     cfg = ExperimentConfig(name="writers", sizes=[10], seeds=[0])
     exp = store.create_experiment(cfg, [{"strategy": "full", "n_train": 10, "seed": i, "total_steps": 1} for i in range(8)])
     ids = [r.id for r in store.runs(exp)]
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_write_metrics, args=(str(store.root), rid, 150)) for rid in ids]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=300)
-    assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER.format(n=150), str(store.root), rid], cwd=ROOT,
+                              stderr=subprocess.PIPE, text=True) for rid in ids]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e[-2000:] for e in errors if e]
     assert store.count_metrics() == 8 * 150 * 5
 
 
