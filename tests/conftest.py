@@ -119,3 +119,41 @@ def backend(request, monkeypatch) -> str:
     else:
         monkeypatch.delenv("HEADSTART_DATABASE_URL", raising=False)
     return request.param
+
+
+# -- the real-browser tests (tests/test_browser*.py): one Chromium and two app servers for the whole session --------
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium for the session (a launch costs about a second); tests use `browser`."""
+    from tests.browser_fixtures import launch_chromium
+
+    yield from launch_chromium()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The session's Chromium; every context and page a test opened is closed after it."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """(url, store root) of an app whose store trains: experiments launched from its pages share one dispatcher
+    (started by the first launch). Each test finds its experiment as the store's newest."""
+    from tests.browser_fixtures import serve
+
+    yield from serve(tmp_path_factory.mktemp("app"))
+
+
+@pytest.fixture(scope="session")
+def static_app_server(tmp_path_factory):
+    """(url, store root) of an app over a store the tests write directly and no page trains: no dispatcher serves
+    it, so a run a test marks queued stays queued. Its gallery is the folder `store root`/../gallery (empty)."""
+    from tests.browser_fixtures import serve
+
+    root = tmp_path_factory.mktemp("static-app")
+    (root / "gallery").mkdir()
+    yield from serve(root, HEADSTART_GALLERY=str(root / "gallery"))

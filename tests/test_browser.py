@@ -1,103 +1,29 @@
 """Real browser (headless Chromium driven by Playwright): launch the quick demo from the home page, watch
 Live update while it trains, see Compare draw its charts; the HTML report opens with networking off.
 Screenshots are kept in test-artifacts/."""
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
+from tests.browser_fixtures import (
+    ARTIFACTS,
+    ROOT,
+    loaded,
+    needs_chromium,
+    progress_text,
+    serve,
+    shot,
+    stop_store_processes,
+    wait_until,
+)
 from training.analysis.report import analyse, figures, html_report
 from training.service.bundle import export_bundle, write_bundle
 from training.service.store import Store
 from training.testing import make_finished_experiment
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
-
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium (.ci/run installs it)")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop_store_processes(store_root: Path) -> None:
-    """Kill the dispatcher and workers this test started (they run in their own sessions by design)."""
-    lock = store_root / "dispatcher.lock"
-    pids = [int(lock.read_text().strip())] if lock.exists() and lock.read_text().strip().isdigit() else []
-    pids += [r.pid for r in Store(store_root).runs(status="running") if r.pid]
-    for pid in pids:
-        try:
-            os.killpg(os.getpgid(pid), signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-@pytest.fixture
-def app_server(tmp_path):
-    yield from _serve(tmp_path)
-
-
-def _serve(tmp_path, **extra_env):
-    store = tmp_path / "store"
-    port = _free_port()
-    env = {**os.environ, "HEADSTART_STORE": str(store), **extra_env}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-                             "--global.developmentMode", "false"], cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not become healthy within 90 s")
-    yield url, store
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=30)
-    _stop_store_processes(store)
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-def _loaded(page, timeout=120_000):
-    page.wait_for_selector("[data-testid='stAppViewContainer']", timeout=timeout)
-    page.wait_for_selector("[data-test-script-state='notRunning']", timeout=timeout)
-
-
-def _shot(page, name):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
-
-
-def _progress_text(page) -> str:
-    return page.locator("[data-testid='stProgress']").first.inner_text(timeout=60_000)
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.mark.slow
@@ -112,20 +38,18 @@ def test_launch_quick_watch_live_then_compare(app_server, browser):
     url, store_root = app_server
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(url)
-    _loaded(page)
-    _shot(page, "01-home.png")
+    loaded(page)
+    shot(page, "01-home.png")
     t0 = time.perf_counter()
     page.get_by_role("button", name="Launch the quick demo").click()
     page.wait_for_url("**/Live", timeout=180_000)
-    _loaded(page)
-    first = _progress_text(page)
-    _shot(page, "02-live-start.png")
-    deadline = time.time() + 300
-    while time.time() < deadline and _progress_text(page) == first:  # the fragment re-runs every 2 s
-        time.sleep(2)
-    second = _progress_text(page)
+    loaded(page)
+    first = progress_text(page)
+    shot(page, "02-live-start.png")
+    second = wait_until(lambda: (text := progress_text(page)) != first and text, 300)  # the fragment re-runs every 2 s
+    second = second or progress_text(page)
     assert second != first, f"the Live page did not update: {first!r}"
-    _shot(page, "03-live-updating.png")
+    shot(page, "03-live-updating.png")
     page.goto("about:blank")  # the browser stops re-running Live while the smaller size trains
     store = Store(store_root)
     exp_id = store.experiments()[0].id
@@ -137,9 +61,7 @@ def test_launch_quick_watch_live_then_compare(app_server, browser):
     def first_size():
         return [r for r in grid() if r.n_train == smaller]
 
-    deadline = time.time() + 600
-    while time.time() < deadline and not all(r.status in ("done", "failed") for r in first_size()):
-        time.sleep(2)
+    wait_until(lambda: all(r.status in ("done", "failed") for r in first_size()), 600)
     assert [r.status for r in first_size()] == ["done"] * 4, [(r.status, r.error) for r in first_size()]
     elapsed = time.perf_counter() - t0
     out = subprocess.run([sys.executable, "-m", "training", "export", exp_id, "--store", str(store_root)],
@@ -150,28 +72,28 @@ def test_launch_quick_watch_live_then_compare(app_server, browser):
     assert max(acc["full"], acc["lora"]) > acc["scratch"], acc
 
     page.goto(f"{url}/Live")
-    _loaded(page)
+    loaded(page)
     page.get_by_role("button", name="Cancel all").click()
-    deadline = time.time() + 120
-    while time.time() < deadline and any(r.status in ("queued", "running") for r in store.runs(exp_id)):
-        time.sleep(1)
+    wait_until(lambda: not any(r.status in ("queued", "running") for r in store.runs(exp_id)), 120)
     statuses = [r.status for r in grid()]
     assert statuses[:4] == ["done"] * 4 and set(statuses[4:]) <= {"cancelled", "done"}, statuses
     assert not [r for r in store.runs(exp_id) if r.role == "lr-sweep"]  # the quick demo's search ships with the app
     page.reload()
-    _loaded(page)
+    loaded(page)
     page.wait_for_selector("text=runs done", timeout=60_000)
-    _shot(page, "04-live-cancelled.png")
+    shot(page, "04-live-cancelled.png")
     page.goto(f"{url}/Compare")
-    _loaded(page)
+    loaded(page)
     page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=120_000)
-    page.wait_for_timeout(2000)
-    charts = page.locator("[data-testid='stPlotlyChart']").count()
+    try:  # the charts arrive one after another
+        page.wait_for_function("document.querySelectorAll(\"[data-testid='stPlotlyChart']\").length >= 4", timeout=30_000)
+    finally:
+        charts = page.locator("[data-testid='stPlotlyChart']").count()
     assert charts >= 4, charts
     body = page.inner_text("body")
     assert "Verdict" in body and "Is this comparison fair?" in body
     assert "TF-IDF + logistic regression" in body  # the reference lines' legend
-    _shot(page, "05-compare.png")
+    shot(page, "05-compare.png")
 
 
 def test_html_report_opens_offline_with_every_figure(tmp_path, browser):
@@ -193,37 +115,32 @@ def test_html_report_opens_offline_with_every_figure(tmp_path, browser):
     assert not errors, errors
     assert all(u.startswith(("file:", "data:", "blob:")) for u in requests), requests
     page.set_viewport_size({"width": 1200, "height": 900})
-    _shot(page, "06-report.png")
+    shot(page, "06-report.png")
     context.close()
 
 
-def test_gallery_replay_renders(tmp_path, browser):
-    gallery = tmp_path / "gallery"
-    gallery.mkdir()
+def test_gallery_replay_renders(tmp_path, static_app_server, browser):
+    url, store_root = static_app_server
     source = Store(tmp_path / "source")
     exp = make_finished_experiment(source, name="recorded demo", seeds=(0,), sizes=(50, 200))
     for i, r in enumerate(source.runs(exp)):
         source.update_run(r.id, started_at=1000.0 + 30 * i, ended_at=1000.0 + 30 * i + 25)
-    write_bundle(export_bundle(source, exp), gallery / "recorded.json.gz")
-    server = _serve(tmp_path, HEADSTART_GALLERY=str(gallery))
-    url, _ = next(server)
-    try:
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.goto(f"{url}/Gallery")
-        _loaded(page)
-        assert "recorded demo" in page.inner_text("body")
-        page.get_by_role("button", name="Replay").click()
-        page.wait_for_selector("text=Replay · recorded demo", timeout=60_000)
-        first = page.locator("[data-testid='stProgress']").first.inner_text()
-        page.wait_for_timeout(6000)
-        page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=60_000)
-        second = page.locator("[data-testid='stProgress']").first.inner_text()
-        _shot(page, "07-replay.png")
-        assert "runs done" in second
-        assert page.locator("[data-testid='stPlotlyChart']").count() >= 1
-        assert first != second or "8/8" in second
-    finally:
-        next(server, None)
+    write_bundle(export_bundle(source, exp), store_root.parent / "gallery" / "recorded.json.gz")  # the app's gallery
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"{url}/Gallery")
+    loaded(page)
+    assert "recorded demo" in page.inner_text("body")
+    page.get_by_role("button", name="Replay").click()
+    page.wait_for_selector("text=Replay · recorded demo", timeout=60_000)
+    progress = page.locator("[data-testid='stProgress']").first
+    first = progress.inner_text()
+    wait_until(lambda: progress.inner_text() != first, 30)  # the first run is done ~5 s into the replay
+    page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=60_000)
+    second = progress.inner_text()
+    shot(page, "07-replay.png")
+    assert "runs done" in second
+    assert page.locator("[data-testid='stPlotlyChart']").count() >= 1
+    assert first != second or "8/8" in second
 
 
 @pytest.mark.slow
@@ -248,16 +165,15 @@ def test_twenty_sessions_while_two_runs_train_keep_health_under_a_second(tmp_pat
                                      train=TrainConfig(batch_size=8, eval_every=100),
                                      probes=[ProbeConfig(kind="none")], speed=SpeedConfig(device="cpu", num_threads=1))
     exp = launch(cfg, store)
-    server = _serve(tmp_path)
-    url, _ = next(server)
+    # the worker starts its runs while the app server starts
+    subprocess.Popen([sys.executable, "-m", "training", "worker", "--store", str(store.root), "--devices", "cpu",
+                      "--slots-per-device", "2"], cwd=ROOT, start_new_session=True,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = serve(tmp_path)
     context = None
     try:
-        subprocess.Popen([sys.executable, "-m", "training", "worker", "--store", str(store.root), "--devices", "cpu",
-                          "--slots-per-device", "2"], cwd=ROOT, start_new_session=True,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 120
-        while time.time() < deadline and sum(r.status == "running" for r in store.runs(exp)) < 2:
-            time.sleep(1)
+        url, _ = next(server)
+        wait_until(lambda: sum(r.status == "running" for r in store.runs(exp)) == 2, 120)
         assert sum(r.status == "running" for r in store.runs(exp)) == 2
         context = browser.new_context()
         tabs = [context.new_page() for _ in range(2)]
@@ -265,15 +181,15 @@ def test_twenty_sessions_while_two_runs_train_keep_health_under_a_second(tmp_pat
             tab.goto(f"{url}/Live", wait_until="commit")
         for tab in tabs:
             tab.wait_for_selector("[data-testid='stProgress']", timeout=120_000)
-        first = _progress_text(tabs[0])
+        first = progress_text(tabs[0])
         out = subprocess.run([sys.executable, str(ROOT / "bench" / "sessions.py"), url, "--sessions", "18",
                               "--page", "Live", "--duration", "45", "--settle", "10", "--stagger", "0.5",
                               "--json-only"], capture_output=True, text=True, timeout=180, cwd=ROOT)
         assert out.returncode == 0, out.stderr[-3000:]
         r = json.loads(out.stdout)
         (ARTIFACTS / "load-sessions.json").write_text(out.stdout)
-        _shot(tabs[1], "08-load-live.png")
-        second = _progress_text(tabs[0])
+        shot(tabs[1], "08-load-live.png")
+        second = progress_text(tabs[0])
         h, s = r["health_all"], r["health_steady"]
         print(f"\nhealth, 18+2 sessions and 2 runs training: all n={h['n']} median {h['median_ms']} ms max "
               f"{h['max_ms']} ms; steady n={s['n']} median {s['median_ms']} ms p95 {s['p95_ms']} ms max {s['max_ms']} ms; "
@@ -294,4 +210,4 @@ def test_twenty_sessions_while_two_runs_train_keep_health_under_a_second(tmp_pat
         for run in store.runs(exp):
             store.request_cancel(run.id)
         next(server, None)
-        _stop_store_processes(store.root)
+        stop_store_processes(store.root)

@@ -2,21 +2,19 @@
 template stands in for SmolLM2) and a tabular one from an uploaded CSV, each planned, launched, watched on Live and
 read on Compare — the chat one with its answers side by side, the tabular one against gradient-boosted trees."""
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.test_browser import CHROMIUM, _loaded, _shot, app_server, browser  # noqa: F401
-from tests.test_browser_upload import _fill, _launch_and_finish, _new_experiment, _short_grid, _upload
+from tests.browser_fixtures import loaded, needs_chromium, shot
+from tests.test_browser_upload import _fill, _launch_and_finish, _new_experiment, _only_strategies, _short_grid, _upload
 from training.service.store import Store
 from training.testing import chat_rows, tabular_rows
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium (.ci/run installs it)")]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
-def test_a_chat_experiment_from_an_uploaded_jsonl_shows_answers_side_by_side(app_server, browser, tiny_chat_dir):  # noqa: F811
+def test_a_chat_experiment_from_an_uploaded_jsonl_shows_answers_side_by_side(app_server, browser, tiny_chat_dir):
     url, store_root = app_server
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     _new_experiment(page, url, "Chat (instruction tuning)")
@@ -24,49 +22,50 @@ def test_a_chat_experiment_from_an_uploaded_jsonl_shows_answers_side_by_side(app
     assert "head — a chat model's output layer" in body  # refused strategies are named with the reason
     _upload(page, "support.jsonl", "".join(json.dumps(r) + "\n" for r in chat_rows(60)).encode(), "application/jsonl")
     page.wait_for_selector("text=60 rows · support.jsonl", timeout=60_000)
-    _loaded(page)
+    loaded(page)
     assert "Messages column" in page.inner_text("body")
     page.get_by_text("Local directory").click()
-    _loaded(page)
+    loaded(page)
     _fill(page, "Directory with config.json, weights and tokenizer", str(tiny_chat_dir))
+    _only_strategies(page, ["scratch", "lora"], defaults=["scratch", "full", "lora"])
     _short_grid(page, "12", "4")
-    _shot(page, "new-experiment-chat.png")
+    shot(page, "new-experiment-chat.png")
     _launch_and_finish(page, store_root, "chat")
     page.wait_for_selector("text=Answers as they improve", timeout=60_000)
-    _shot(page, "live-chat.png")
+    shot(page, "live-chat.png")
 
     page.goto(f"{url}/Compare")
-    _loaded(page)
+    loaded(page)
     page.wait_for_selector("text=Answers side by side", timeout=120_000)
     page.wait_for_timeout(1000)
     body = page.inner_text("body")
     assert "LIMA" in body and "ROUGE-L" in body  # the chat literature and the overlap score's caveat
     assert "general chat skill" in body  # the forgetting probe in words
-    _shot(page, "compare-chat.png")
+    shot(page, "compare-chat.png")
 
 
-def test_a_tabular_experiment_from_an_uploaded_csv_runs_against_gradient_boosted_trees(app_server, browser, tmp_path):  # noqa: F811
+def test_a_tabular_experiment_from_an_uploaded_csv_runs_against_gradient_boosted_trees(app_server, browser, tmp_path):
     url, store_root = app_server
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     _new_experiment(page, url, "Tabular classification")
     csv = pd.DataFrame(tabular_rows(300)).to_csv(index=False).encode()
     _upload(page, "products.csv", csv, "text/csv")
     page.wait_for_selector("text=300 rows · products.csv", timeout=60_000)
-    _loaded(page)
+    loaded(page)
     body = page.inner_text("body")
     assert "Target column" in body and "Built-in MLP (from scratch)" in body
     assert "full, lora, qlora, head, freeze, discriminative, lp-ft — no pretrained model exists for your table" in body
-    _short_grid(page, "40, 120", "20")
-    _shot(page, "new-experiment-tabular.png")
+    _short_grid(page, "40", "20")
+    shot(page, "new-experiment-tabular.png")
     exp_id = _launch_and_finish(page, store_root, "tabular-classification")
     assert Store(store_root).experiment_config(exp_id).data.label_column == "label"  # the suggested target
-    _shot(page, "live-tabular.png")
+    shot(page, "live-tabular.png")
 
     page.goto(f"{url}/Compare")
-    _loaded(page)
+    loaded(page)
     page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=120_000)
     page.wait_for_timeout(1000)
     body = page.inner_text("body")
     assert "gradient-boosted trees" in body and "Classical references against the best network" in body
     assert "Grinsztajn" in body
-    _shot(page, "compare-tabular.png")
+    shot(page, "compare-tabular.png")

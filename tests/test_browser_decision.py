@@ -5,29 +5,29 @@ import re
 
 import pytest
 
-from tests.test_browser import _loaded, _shot, app_server, browser  # noqa: F401 — fixtures
+from tests.browser_fixtures import loaded, needs_chromium, shot
 from training.service.bundle import export_bundle, import_bundle, read_bundle, write_bundle
 from training.service.records import Status
 from training.service.store import Store
 from training.testing import make_finished_experiment
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
-def test_compare_recommends_then_a_team_records_comments_and_signs_a_decision(app_server, browser):  # noqa: F811
-    url, store_root = app_server
+def test_compare_recommends_then_a_team_records_comments_and_signs_a_decision(static_app_server, browser):
+    url, store_root = static_app_server
     store = Store(store_root)
     exp = make_finished_experiment(store, name="tickets")
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(f"{url}/Compare?exp={exp}")  # the shareable link
-    _loaded(page)
+    loaded(page)
     rec = page.locator(".st-key-cmp_recommendation")
     rec.wait_for(timeout=60_000)
     text = rec.inner_text()
     assert re.search(r"N=800: use (full|LoRA) fine-tuning", text), text  # plain words, not "N=800 → full"
     assert "95% CI" in text and "Below the best" in text and "training from scratch" in text and "How sure" in text
     assert "Partial results" not in text
-    _shot(page, "compare-recommendation.png")
+    shot(page, "compare-recommendation.png")
 
     box = page.locator(".st-key-cmp_decision")
     box.get_by_text("Start a decision record").click()
@@ -48,7 +48,7 @@ def test_compare_recommends_then_a_team_records_comments_and_signs_a_decision(ap
     box.get_by_role("button", name="Sign off", exact=True).click()
     page.wait_for_selector("text=Signed off by", timeout=30_000)
     assert f"?exp={exp}" in page.locator(".st-key-cmp_decision").inner_text()  # the link to share
-    _shot(page, "compare-decision-record.png")
+    shot(page, "compare-decision-record.png")
     d = store.decision(exp)
     assert d.signoff_by == "Grace" and [(c.author, c.body) for c in d.comments] == [
         ("Grace", "Is N=200 what we will have by March?")]
@@ -62,19 +62,23 @@ def test_compare_recommends_then_a_team_records_comments_and_signs_a_decision(ap
     assert [(c.author, c.body, c.at) for c in copy.comments] == [(c.author, c.body, c.at) for c in d.comments]
 
     page.goto(f"{url}/Report?exp={exp}")
-    _loaded(page)
+    loaded(page)
     page.wait_for_selector("text=Decision record", timeout=60_000)
     body = page.inner_text("body")
     assert "Fine-tune or train our own ticket classifier?" in body and "Signed off by Grace" in body
     assert "(no rows)" not in body and "400.000" not in body and "None" not in body
     assert re.search(r"\d (MFLOP|GFLOP|TFLOP)", body)  # compute with its unit, not 687562640640
-    _shot(page, "report-decision.png")
+    shot(page, "report-decision.png")
 
     # mid-run, the recommendation says it is partial and does not ask for seeds the config already has
     late = [r for r in store.runs(exp) if r.role == "grid" and r.seed > 0]
-    for r in late:
-        store.update_run(r.id, status=Status.QUEUED)
-    page.goto(f"{url}/Compare?exp={exp}")
-    _loaded(page)
-    text = page.locator(".st-key-cmp_recommendation").inner_text(timeout=60_000)
-    assert "Partial results" in text and "add seeds" not in text.lower(), text
+    try:
+        for r in late:
+            store.update_run(r.id, status=Status.QUEUED)
+        page.goto(f"{url}/Compare?exp={exp}")
+        loaded(page)
+        text = page.locator(".st-key-cmp_recommendation").inner_text(timeout=60_000)
+        assert "Partial results" in text and "add seeds" not in text.lower(), text
+    finally:  # the store is the session's: leave no queued run for a page to start a dispatcher for
+        for r in late:
+            store.update_run(r.id, status=Status.DONE)

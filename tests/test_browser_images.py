@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import CHROMIUM, _loaded, _shot, app_server, browser  # noqa: F401
-from tests.test_browser_upload import _fill, _launch_and_finish, _new_experiment, _short_grid, _upload
+from tests.browser_fixtures import loaded, needs_chromium, shot
+from tests.test_browser_upload import _fill, _launch_and_finish, _new_experiment, _only_strategies, _short_grid, _upload
 from training.testing import make_image_folder
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium (.ci/run installs it)")]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 def _zip_of(folder: Path) -> bytes:
@@ -23,30 +22,31 @@ def _zip_of(folder: Path) -> bytes:
     return buf.getvalue()
 
 
-def test_an_uploaded_zip_of_class_folders_runs_and_shows_on_live_and_compare(app_server, browser, tmp_path):  # noqa: F811
+def test_an_uploaded_zip_of_class_folders_runs_and_shows_on_live_and_compare(app_server, browser, tmp_path):
     url, store_root = app_server
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     _new_experiment(page, url, "Image classification")
 
     _upload(page, "shapes.zip", _zip_of(make_image_folder(tmp_path / "shapes", per_class=20)), "application/zip")
     page.wait_for_selector("text=40 images in 2 classes", timeout=60_000)
-    _loaded(page)
+    loaded(page)
     body = page.inner_text("body")
     assert "circle" in body and "square" in body
     assert page.get_by_test_id("stImage").count() == 2  # one picture per class
     assert not page.get_by_test_id("stAlertContentError").count()
     assert "Built-in EfficientNet-Lite0" in body and "qlora — 4-bit quantisation" in body
 
+    _only_strategies(page, ["scratch", "head"], defaults=["scratch", "full", "lora", "head"])
     _fill(page, "Image size (pixels)", "32")
     _short_grid(page, "16", "6")
-    _launch_and_finish(page, store_root, "image-classification", timeout=400, shot="new-experiment-images.png")
-    _shot(page, "live-images.png")
+    _launch_and_finish(page, store_root, "image-classification", timeout=400, screenshot="new-experiment-images.png")
+    shot(page, "live-images.png")
 
     page.goto(f"{url}/Compare")
-    _loaded(page)
+    loaded(page)
     page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=120_000)
     page.wait_for_timeout(1500)
     body = page.inner_text("body")
     assert "pixels + logistic regression" in body and "Verdict" in body
     assert "Rethinking ImageNet Pre-training" in body  # the literature for images under the data-needs chart
-    _shot(page, "compare-images.png")
+    shot(page, "compare-images.png")

@@ -6,14 +6,13 @@ import time
 
 import pytest
 
-from tests.test_browser import ARTIFACTS, CHROMIUM, _loaded, _shot, app_server, browser  # noqa: F401
+from tests.browser_fixtures import ARTIFACTS, loaded, needs_chromium, shot
 from tests.test_live import mid_run
 from training.analysis.figures import X_AXES
 from training.service.runner import acquire_lock
 from training.service.store import Store
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian chromium (.ci/run installs it)")]
+pytestmark = [pytest.mark.browser, needs_chromium]
 VIEWPORT = {"width": 1280, "height": 800}
 
 
@@ -36,11 +35,11 @@ def _picker(page) -> str:
     return page.locator("[data-testid='stSelectbox'] input").first.input_value()
 
 
-def test_live_tracks_phases_eta_and_the_picker_then_compare_x_axis_fits(app_server, browser):  # noqa: F811
+def test_live_tracks_phases_eta_and_the_picker_then_compare_x_axis_fits(static_app_server, browser):
     """A new user's watch at 1280×800: a run at 100% of its steps is evaluating (not "ETA 0 s"), the experiment's ETA
     is shown and said how it is computed, the picker follows runs finishing while the page stays open, and every
     control fits — on Compare the learning-curves x-axis offers "training FLOPs"."""
-    url, store_root = app_server
+    url, store_root = static_app_server
     store = Store(store_root)
     lock = acquire_lock(store.root)  # stands in for a dispatcher: no page starts one to train the queued runs
     try:
@@ -50,11 +49,11 @@ def test_live_tracks_phases_eta_and_the_picker_then_compare_x_axis_fits(app_serv
         (store.root / "dispatcher.lock").unlink()
 
 
-def _check_live_then_compare(url, store, browser):  # noqa: F811
+def _check_live_then_compare(url, store, browser):
     exp, rewound = mid_run(store)
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(f"{url}/Live?exp={exp}")
-    _loaded(page)
+    loaded(page)
     page.wait_for_selector("text=Running now", timeout=30_000)
     assert "13/17 done, running" in _picker(page)
     progress = page.locator("[data-testid='stProgress']").first.inner_text()
@@ -62,7 +61,7 @@ def _check_live_then_compare(url, store, browser):  # noqa: F811
     body = page.inner_text("body")
     assert "full N=200 seed 0 — evaluating" in body and "lora N=200 seed 0 — training, 50%" in body
     assert "ETA 0 s" not in body and "divided by the 2 runs training at once" in body
-    _shot(page, "live-midrun.png")
+    shot(page, "live-midrun.png")
     page.get_by_text("Cancel all", exact=True).scroll_into_view_if_needed()
     _fit_whole(page, ["Cancel run", "Cancel all", "Resume run"])
     page.get_by_text("training FLOPs", exact=True).first.scroll_into_view_if_needed()
@@ -85,7 +84,7 @@ def _check_live_then_compare(url, store, browser):  # noqa: F811
     page.wait_for_selector("text=Running now", state="detached", timeout=10_000)
 
     page.goto(f"{url}/Compare?exp={exp}")
-    _loaded(page)
+    loaded(page)
     page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=60_000)
     page.get_by_role("heading", name="Learning curves").scroll_into_view_if_needed()  # scrolls the page, not the control
     _fit_whole(page, X_AXES.values())  # "training FLOPs" included, without scrolling sideways

@@ -4,16 +4,14 @@ Check and estimate; random bytes named junk.csv are called unreadable, by the us
 import csv
 import io
 import random
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.test_browser import CHROMIUM, _loaded, _shot, app_server, browser  # noqa: F401
+from tests.browser_fixtures import click_and_rerun, loaded, needs_chromium, shot, wait_until
 from training.service.store import Store
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium (.ci/run installs it)")]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 def review_rows(n: int, seed: int = 0) -> list[dict]:
@@ -41,19 +39,19 @@ def _upload(page, name: str, content: bytes, mime: str = "text/csv") -> None:
     remove = uploader.locator("button[aria-label^='Remove ']")
     if remove.count():
         remove.click()
-        _loaded(page)
+        loaded(page)
     with page.expect_file_chooser() as chooser:
         uploader.locator("button").first.click()  # "Upload"
     chooser.value.set_files({"name": name, "mimeType": mime, "buffer": content})
     uploader.locator(f"[data-testid='stFileChipName'][title='{name}']").wait_for(timeout=30_000)
-    _loaded(page)
+    loaded(page)
 
 
 def _fill(page, label: str, value: str) -> None:
     box = page.get_by_label(label, exact=True)
     box.fill(value)
     box.press("Enter")
-    _loaded(page)
+    loaded(page)
 
 
 def _short_grid(page, sizes: str, steps: str) -> None:
@@ -61,60 +59,67 @@ def _short_grid(page, sizes: str, steps: str) -> None:
     _fill(page, "Training-set sizes", sizes)
     page.get_by_label("Seeds", exact=True).last.fill("1")
     page.get_by_label("Seeds", exact=True).last.press("Enter")
-    _loaded(page)
+    loaded(page)
     page.get_by_text("Search each strategy's learning rate").click()
-    _loaded(page)
+    loaded(page)
     page.get_by_text("steps", exact=True).click()
-    _loaded(page)
+    loaded(page)
     _fill(page, "Steps per run", steps)
 
 
-def _launch_and_finish(page, store_root: Path, task: str, timeout: float = 300, shot: str | None = None) -> str:
+def _only_strategies(page, keep: list[str], defaults: list[str]) -> None:
+    """The page offers `defaults` for this task; keep only `keep` of them (each strategy's training is tested below
+    the page, for every task kind: a test's budget here is the page and the dispatcher, not the strategies)."""
+    box = page.get_by_test_id("stMultiSelect").filter(has_text="Strategies")
+    assert box.locator("[data-tag] [title]").all_inner_texts() == defaults
+    for name in defaults:
+        if name not in keep:
+            box.get_by_role("button", name=f"Remove {name}", exact=True).click()
+            loaded(page)
+    assert box.locator("[data-tag] [title]").all_inner_texts() == keep
+
+
+def _launch_and_finish(page, store_root: Path, task: str, timeout: float = 300, screenshot: str | None = None) -> str:
     """Check and estimate, launch, wait on Live until every run is done; the experiment's id."""
     page.get_by_role("button", name="Check and estimate").click()
     page.wait_for_selector("text=Estimated training time", timeout=180_000)
-    _loaded(page)
+    loaded(page)
     assert not page.get_by_test_id("stAlertContentError").count(), page.get_by_test_id("stAlertContentError").first.inner_text()
-    if shot:
-        _shot(page, shot)
+    if screenshot:
+        shot(page, screenshot)
     page.get_by_role("button", name="Launch").click()
     page.wait_for_url("**/Live", timeout=120_000)
-    _loaded(page)
+    loaded(page)
     page.wait_for_selector("[data-testid='stProgress']", timeout=60_000)
     store = Store(store_root)
-    exp = store.experiments()[0]
+    exp = store.experiments()[0]  # the newest: the app's store is shared by the session's browser tests
     assert exp.config.task == task
-    deadline = time.time() + timeout
-    while time.time() < deadline and any(r.status in ("queued", "running") for r in store.runs(exp.id)):
-        time.sleep(2)
+    wait_until(lambda: not any(r.status in ("queued", "running") for r in store.runs(exp.id)), timeout)
     runs = store.runs(exp.id)
     assert all(r.status == "done" for r in runs), [(r.strategy, r.status, r.error) for r in runs]
     page.reload()
-    _loaded(page)
+    loaded(page)
     page.wait_for_selector("text=runs done", timeout=60_000)
     return exp.id
 
 
 def _new_experiment(page, url: str, task_title: str) -> None:
     page.goto(f"{url}/New_experiment")
-    _loaded(page)
-    page.get_by_text("My own data and model").click()
-    _loaded(page)
-    page.get_by_text(task_title).click()
-    _loaded(page)
+    loaded(page)
+    click_and_rerun(page, page.get_by_text("My own data and model"))
+    click_and_rerun(page, page.get_by_text(task_title))  # the upload widget is the task's own once this run is done
 
 
 def _selected(page, label: str) -> str:
     return page.get_by_role("combobox", name=label).input_value()
 
 
-def test_upload_suggests_columns_and_refuses_a_label_that_is_not_classes(app_server, browser):  # noqa: F811
-    url, _ = app_server
+def test_upload_suggests_columns_and_refuses_a_label_that_is_not_classes(static_app_server, browser):
+    url, _ = static_app_server
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(f"{url}/New_experiment")
-    _loaded(page)
-    page.get_by_text("My own data and model").click()
-    _loaded(page)
+    loaded(page)
+    click_and_rerun(page, page.get_by_text("My own data and model"))
 
     _upload(page, "reviews.csv", _csv(review_rows(300)))
     page.wait_for_selector("text=Columns", timeout=30_000)
@@ -124,7 +129,7 @@ def test_upload_suggests_columns_and_refuses_a_label_that_is_not_classes(app_ser
     assert not page.get_by_test_id("stAlertContentError").count()
     assert page.get_by_role("button", name="Check and estimate").count() == 1
     page.get_by_role("combobox", name="Text column").scroll_into_view_if_needed()  # the page scrolls inside the app
-    _shot(page, "new-experiment-upload.png")
+    shot(page, "new-experiment-upload.png")
 
     codes = [{"text": r["review"], "code": f"C-{i:04d}"} for i, r in enumerate(review_rows(300, seed=1))]
     _upload(page, "codes.csv", _csv(codes))
@@ -134,7 +139,7 @@ def test_upload_suggests_columns_and_refuses_a_label_that_is_not_classes(app_ser
     assert "codes.csv" in message and "Label column" in message and "data.label_column" not in message, message
     assert page.get_by_role("button", name="Check and estimate").count() == 0
     error.scroll_into_view_if_needed()
-    _shot(page, "new-experiment-upload-refused.png")
+    shot(page, "new-experiment-upload-refused.png")
 
     _upload(page, "junk.csv", random.Random(0).randbytes(3000))
     error = page.get_by_test_id("stAlertContentError").first
