@@ -12,13 +12,14 @@ what they share is here.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from training.config import DataConfig
-from training.core.data.sources import BUILTINS, Table, load_table
+from training.core.data.sources import BUILTINS, Table, describe_source, load_table
 from training.core.data.split import nested_subset_order, train_eval_split
 from training.errors import DataError
 
@@ -78,6 +79,43 @@ def read_table(cfg: DataConfig, labelled: bool) -> Table:
         group_column = "group"  # built-ins carry their documents/modules as groups
     return load_table(cfg.source, labelled=labelled, text_column=cfg.text_column, label_column=cfg.label_column,
                       group_column=group_column, hf_split=cfg.hf_split, max_rows=cfg.max_rows)
+
+
+@dataclass
+class SplitTexts:
+    """A text source read and split (`split_texts`): the table, the user's own eval table (or None), the parts' row
+    positions, the fingerprint of what is read, and the facts the plan shows."""
+
+    table: Table
+    eval_table: Table | None
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    eval_idx: np.ndarray
+    fingerprint: str
+    info: dict
+    where: str
+
+    @property
+    def eval_texts(self) -> list[str]:
+        return self.table.texts if self.eval_table is None else self.eval_table.texts
+
+
+def split_texts(cfg: DataConfig, labelled: bool) -> SplitTexts:
+    """`data.source` (and `data.eval_source`) read as texts — with labels where `labelled`, stratified by them — and
+    split into the training pool, validation and eval (`split_indices`)."""
+    table = read_table(cfg, labelled)
+    where = describe_source(cfg.source)
+    eval_table = read_eval_table(cfg, labelled) if cfg.eval_source else None
+    train_idx, val_idx, eval_idx = split_indices(cfg, len(table), table.labels if labelled else None, table.groups,
+                                                 None if eval_table is None else len(eval_table), where, labelled)
+    fingerprint = table.fingerprint if eval_table is None else hashlib.sha256(
+        f"{table.fingerprint}|{eval_table.fingerprint}".encode()).hexdigest()
+    info = {"source": cfg.source, "eval_source": cfg.eval_source, "source_fingerprint": table.fingerprint,
+            "rows": len(table), "dropped_rows": table.dropped_rows,
+            "train_rows": int(len(train_idx)), "validation_rows": int(len(val_idx)), "eval_rows": int(len(eval_idx))}
+    if eval_table is not None:
+        info.update(eval_file_rows=len(eval_table), eval_dropped_rows=eval_table.dropped_rows)
+    return SplitTexts(table, eval_table, train_idx, val_idx, eval_idx, fingerprint, info, where)
 
 
 def read_eval_table(cfg: DataConfig, labelled: bool) -> Table:

@@ -3,14 +3,12 @@ exist); each part is joined and cut into blocks of `model.max_length` tokens, an
 training-set sizes count blocks."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from training.config import DataConfig
-from training.core.data.sources import describe_source
-from training.core.data.task import TaskData, check_builtin, read_eval_table, read_table, split_indices
+from training.core.data.task import TaskData, check_builtin, split_texts
 from training.core.data.tokenize import Examples, encode_blocks
 from training.errors import DataError
 from training.tasks.lm.words import BUILTINS
@@ -19,19 +17,9 @@ from training.tasks.lm.words import BUILTINS
 def prepare(cfg: DataConfig, tokenizer, max_length: int, cache_dir: Path | None,
             unit: str = "training blocks") -> TaskData:
     check_builtin(cfg.source, BUILTINS, "causal-lm")
-    table = read_table(cfg, labelled=False)
-    where = describe_source(cfg.source)
-    eval_table = read_eval_table(cfg, labelled=False) if cfg.eval_source else None
-    train_idx, val_idx, eval_idx = split_indices(cfg, len(table), None, table.groups,
-                                                 None if eval_table is None else len(eval_table), where, False)
-    fingerprint = table.fingerprint if eval_table is None else hashlib.sha256(
-        f"{table.fingerprint}|{eval_table.fingerprint}".encode()).hexdigest()
-    info = {"source": cfg.source, "eval_source": cfg.eval_source, "source_fingerprint": table.fingerprint,
-            "rows": len(table), "dropped_rows": table.dropped_rows,
-            "train_rows": int(len(train_idx)), "validation_rows": int(len(val_idx)), "eval_rows": int(len(eval_idx))}
-    if eval_table is not None:
-        info.update(eval_file_rows=len(eval_table), eval_dropped_rows=eval_table.dropped_rows)
-    eval_texts = (table.texts if eval_table is None else eval_table.texts)
+    split = split_texts(cfg, labelled=False)
+    table, train_idx, val_idx, eval_idx = split.table, split.train_idx, split.val_idx, split.eval_idx
+    fingerprint, info, where, eval_texts = split.fingerprint, split.info, split.where, split.eval_texts
     split_key = f"{fingerprint}:{cfg.split_seed}:{cfg.eval_fraction}:{cfg.validation_fraction}"
 
     def blocks(texts: list[str], part: str) -> np.ndarray:
@@ -44,7 +32,7 @@ def prepare(cfg: DataConfig, tokenizer, max_length: int, cache_dir: Path | None,
         raise DataError(f"{where} has too little text for blocks of {max_length} tokens in the training, validation "
                         "and eval parts; give more text or lower model.max_length")
     rng = np.random.default_rng(cfg.split_seed)
-    if eval_table is None and cfg.eval_max is not None and len(eval_blocks) > cfg.eval_max:
+    if split.eval_table is None and cfg.eval_max is not None and len(eval_blocks) > cfg.eval_max:
         eval_blocks = eval_blocks[np.sort(rng.permutation(len(eval_blocks))[: cfg.eval_max])]
     if cfg.validation_max is not None and len(val_blocks) > cfg.validation_max:
         val_blocks = val_blocks[np.sort(rng.permutation(len(val_blocks))[: cfg.validation_max])]

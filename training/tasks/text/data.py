@@ -2,14 +2,13 @@
 training labels; split stratified by label, and by group where groups exist (`training.core.data.task`)."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from training.config import DataConfig
 from training.core.data.sources import describe_source
-from training.core.data.task import TaskData, check_builtin, read_eval_table, read_table, split_indices
+from training.core.data.task import TaskData, check_builtin, split_texts
 from training.core.data.tokenize import Examples, encode_texts
 from training.errors import DataError
 from training.tasks.text.words import BUILTINS
@@ -17,19 +16,10 @@ from training.tasks.text.words import BUILTINS
 
 def prepare(cfg: DataConfig, tokenizer, max_length: int, cache_dir: Path | None, unit: str) -> TaskData:
     check_builtin(cfg.source, BUILTINS, "text-classification")
-    table = read_table(cfg, labelled=True)
-    where = describe_source(cfg.source)
-    eval_table = read_eval_table(cfg, labelled=True) if cfg.eval_source else None
-    train_idx, val_idx, eval_idx = split_indices(cfg, len(table), table.labels, table.groups,
-                                                 None if eval_table is None else len(eval_table), where, True)
-    fingerprint = table.fingerprint if eval_table is None else hashlib.sha256(
-        f"{table.fingerprint}|{eval_table.fingerprint}".encode()).hexdigest()
-    info = {"source": cfg.source, "eval_source": cfg.eval_source, "source_fingerprint": table.fingerprint,
-            "rows": len(table), "dropped_rows": table.dropped_rows,
-            "train_rows": int(len(train_idx)), "validation_rows": int(len(val_idx)), "eval_rows": int(len(eval_idx))}
-    if eval_table is not None:
-        info.update(eval_file_rows=len(eval_table), eval_dropped_rows=eval_table.dropped_rows)
-    eval_texts = (table.texts if eval_table is None else eval_table.texts)
+    split = split_texts(cfg, labelled=True)
+    table, eval_table, train_idx, val_idx, eval_idx = (split.table, split.eval_table, split.train_idx, split.val_idx,
+                                                       split.eval_idx)
+    where, eval_texts = split.where, split.eval_texts
     names = table.label_names
     code = {name: i for i, name in enumerate(names)}
     ids = encode_texts(tokenizer, table.texts, max_length, cache_dir=cache_dir, fingerprint=table.fingerprint)
@@ -52,5 +42,5 @@ def prepare(cfg: DataConfig, tokenizer, max_length: int, cache_dir: Path | None,
         evals = Examples(eval_ids, np.array([code[v] for v in eval_table.labels], dtype=np.int64))
     texts = {"train": [table.texts[i] for i in train_idx], "validation": [table.texts[i] for i in val_idx],
              "eval": [eval_texts[i] for i in eval_idx]}
-    return TaskData("text-classification", train, evals, names, fingerprint, info, [table.labels[i] for i in train_idx],
-                    validation, texts, unit=unit)
+    return TaskData("text-classification", train, evals, names, split.fingerprint, split.info,
+                    [table.labels[i] for i in train_idx], validation, texts, unit=unit)
