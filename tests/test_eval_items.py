@@ -21,25 +21,13 @@ from training.analysis.frames import (
     references_frame,
     runs_frame,
 )
+from training.config import StrategyConfig
 from training.errors import HeadStartError
 from training.service.bundle import export_bundle, gallery_bundles, import_bundle, read_bundle, write_bundle
 from training.service.execution import run_experiment
 from training.service.records import Role, Status
 from training.service.store import Store
-from training.testing import (
-    chat_rows,
-    code_docs,
-    make_finished_experiment,
-    make_image_folder,
-    make_tiny_resnet,
-    tabular_rows,
-    tiny_chat_config,
-    tiny_classification_config,
-    tiny_image_config,
-    tiny_lm_config,
-    tiny_tabular_config,
-    topic_rows,
-)
+from training.testing import make_finished_experiment, tiny_kind_configs
 
 KINDS = ["text-classification", "image-classification", "tabular-classification", "tabular-regression", "causal-lm",
          "chat"]
@@ -50,26 +38,10 @@ def experiments(tmp_path_factory, tiny_bert_dir, tiny_gpt2_dir, tiny_chat_dir) -
     """One finished tiny experiment per task kind in one store (about 15 s on 2 cores): two strategies where the kind
     has them (text: scratch and head-only, whose eval set is cached features in plain order), references on."""
     root = tmp_path_factory.mktemp("eval-items")
-    topics, code, chats = root / "topics.csv", root / "code.jsonl", root / "support.jsonl"
-    pd.DataFrame(topic_rows(240)).to_csv(topics, index=False)
-    code.write_text("".join(json.dumps(d) + "\n" for d in code_docs(60)), encoding="utf-8")
-    chats.write_text("".join(json.dumps(r) + "\n" for r in chat_rows(80)), encoding="utf-8")
-    tables = {}
-    for task in ("tabular-classification", "tabular-regression"):
-        tables[task] = root / f"{task}.csv"
-        pd.DataFrame(tabular_rows(400, task=task)).to_csv(tables[task], index=False)
-    chat = tiny_chat_config(tiny_chat_dir, chats, strategies=("scratch", "full"), probes=[])
-    chat.train.generations = 0
-    configs = {
-        "text-classification": tiny_classification_config(tiny_bert_dir, topics, strategies=("scratch", "head"),
-                                                           references=True, probes=[]),
-        "image-classification": tiny_image_config(make_tiny_resnet(root / "resnet"), make_image_folder(root / "shapes"),
-                                                  references=True, probes=[]),
-        "tabular-classification": tiny_tabular_config(tables["tabular-classification"]),
-        "tabular-regression": tiny_tabular_config(tables["tabular-regression"], "tabular-regression"),
-        "causal-lm": tiny_lm_config(tiny_gpt2_dir, code, probes=[]),
-        "chat": chat,
-    }
+    configs = tiny_kind_configs(root, tiny_bert_dir, tiny_gpt2_dir, tiny_chat_dir, table_rows=400, probes=[])
+    configs["text-classification"].strategies = [StrategyConfig("scratch"), StrategyConfig("head")]
+    configs["chat"].strategies = [StrategyConfig("scratch"), StrategyConfig("full")]
+    configs["chat"].train.generations = 0
     store = Store(root / "store")
     return store, {task: run_experiment(cfg, store) for task, cfg in configs.items()}
 

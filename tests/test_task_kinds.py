@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import json
 import math
 import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from training.config import ModelConfig, ProbeConfig, StrategyConfig
@@ -19,19 +17,7 @@ from training.core.data.task import TaskData
 from training.core.strategies import STRATEGIES, get_strategy
 from training.errors import ConfigError, DeviceError
 from training.tasks import TaskKind, checked, kinds, register, task_kind, unregister
-from training.testing import (
-    chat_rows,
-    code_docs,
-    make_image_folder,
-    make_tiny_resnet,
-    tabular_rows,
-    tiny_chat_config,
-    tiny_classification_config,
-    tiny_image_config,
-    tiny_lm_config,
-    tiny_tabular_config,
-    topic_rows,
-)
+from training.testing import tiny_kind_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILT_IN = ["text-classification", "causal-lm", "image-classification", "chat", "tabular-classification",
@@ -48,24 +34,7 @@ def cases(tmp_path_factory, tiny_bert_dir, tiny_gpt2_dir, tiny_chat_dir):
     global CPU
     CPU = torch.device("cpu")
     root = tmp_path_factory.mktemp("kinds")
-    topics = root / "topics.csv"
-    pd.DataFrame(topic_rows(240)).to_csv(topics, index=False)
-    code = root / "code.jsonl"
-    code.write_text("".join(json.dumps(d) + "\n" for d in code_docs(60)), encoding="utf-8")
-    chats = root / "support.jsonl"
-    chats.write_text("".join(json.dumps(r) + "\n" for r in chat_rows(80)), encoding="utf-8")
-    tables = {}
-    for task in ("tabular-classification", "tabular-regression"):
-        tables[task] = root / f"{task}.csv"
-        pd.DataFrame(tabular_rows(200, task=task)).to_csv(tables[task], index=False)
-    configs = {
-        "text-classification": tiny_classification_config(tiny_bert_dir, topics, references=True),
-        "causal-lm": tiny_lm_config(tiny_gpt2_dir, code),
-        "image-classification": tiny_image_config(make_tiny_resnet(root / "resnet"), make_image_folder(root / "shapes"),
-                                                  references=True),
-        "chat": tiny_chat_config(tiny_chat_dir, chats),
-        **{task: tiny_tabular_config(path, task) for task, path in tables.items()},
-    }
+    configs = tiny_kind_configs(root, tiny_bert_dir, tiny_gpt2_dir, tiny_chat_dir)
     prepared = {}
 
     def case(task: str):
@@ -194,7 +163,9 @@ GROUPS = ("CLASSIFICATION", "LANGUAGE_MODELS", "TABULAR", "TABULAR_TASKS", "TASK
 
 def _outside_tasks() -> list[Path]:
     files = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "ui").glob("*.py"))]
-    return files + [p for p in sorted((ROOT / "training").rglob("*.py")) if "tasks" not in p.relative_to(ROOT).parts]
+    # training/testing.py is the tests' own builders (a tiny config per kind), shipped in the package for the benches
+    return files + [p for p in sorted((ROOT / "training").rglob("*.py"))
+                    if "tasks" not in p.relative_to(ROOT).parts and p.name != "testing.py"]
 
 
 def _branches(source: str, where: str) -> list[str]:

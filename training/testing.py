@@ -362,3 +362,34 @@ def tabular_rows(n: int, seed: int = 0, task: str = "tabular-classification") ->
             row["price"] = round(100 + 20 * score, 2)
         rows.append(row)
     return rows
+
+
+def tiny_kind_configs(root: Path, bert_dir: Path, gpt2_dir: Path, chat_dir: Path, table_rows: int = 200,
+                      **overrides) -> dict[str, ExperimentConfig]:
+    """One tiny experiment config per built-in task kind, its data written under `root` (topics, code, support chats,
+    two tables, an image folder and a tiny ResNet); `overrides` apply to every config (e.g. probes=[])."""
+    import json
+
+    import pandas as pd
+
+    topics, code, chats = root / "topics.csv", root / "code.jsonl", root / "support.jsonl"
+    pd.DataFrame(topic_rows(240)).to_csv(topics, index=False)
+    code.write_text("".join(json.dumps(d) + "\n" for d in code_docs(60)), encoding="utf-8")
+    chats.write_text("".join(json.dumps(r) + "\n" for r in chat_rows(80)), encoding="utf-8")
+    tables = {}
+    for task in ("tabular-classification", "tabular-regression"):
+        tables[task] = root / f"{task}.csv"
+        pd.DataFrame(tabular_rows(table_rows, task=task)).to_csv(tables[task], index=False)
+    configs = {
+        "text-classification": tiny_classification_config(bert_dir, topics, references=True),
+        "causal-lm": tiny_lm_config(gpt2_dir, code),
+        "image-classification": tiny_image_config(make_tiny_resnet(root / "resnet"), make_image_folder(root / "shapes"),
+                                                  references=True),
+        "chat": tiny_chat_config(chat_dir, chats),
+        **{task: tiny_tabular_config(path, task) for task, path in tables.items()},
+    }
+    for cfg in configs.values():
+        for k, v in overrides.items():
+            setattr(cfg, k, v)
+    return configs
+
