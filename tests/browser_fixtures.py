@@ -103,22 +103,3 @@ def wait_until(predicate, timeout: float, poll: float = 0.5):
         time.sleep(poll)
     return value
 
-
-_WATCH_RUNS = """() => {
-    const app = document.querySelector("[data-testid='stApp']");
-    window.__stRuns = 0;
-    if (window.__stWatch) window.__stWatch.disconnect();
-    window.__stWatch = new MutationObserver(() => { window.__stRuns += 1; });
-    window.__stWatch.observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]});
-}"""
-_RUN_DONE = ("() => window.__stRuns > 0 && "
-             "document.querySelector(\"[data-testid='stApp']\").getAttribute('data-test-script-state') === 'notRunning'")
-
-
-def click_and_rerun(page, target, timeout=120_000) -> None:
-    """Click `target` and wait until the script run the click starts has finished. `loaded` alone can return before
-    that run begins (the page's script state changes only when the server reports the run), and on a busy host the
-    next step then acts on the page as it was before the click."""
-    page.evaluate(_WATCH_RUNS)
-    target.click()
-    page.wait_for_function(_RUN_DONE, timeout=timeout)

@@ -32,8 +32,7 @@ def test_launch_quick_watch_live_then_compare(app_server, browser):
     once the four runs at the smaller training-set size are done, fine-tuning (full or LoRA) beats training
     from scratch there; the rest is cancelled from Live, and Compare draws what finished. (The whole demo's
     ≤ 3-minute target is measured in bench/quick_time.py, not here: CI machines are noisy.)"""
-    import csv
-    import io
+    from training.analysis.results import run_rows
 
     url, store_root = app_server
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -64,10 +63,8 @@ def test_launch_quick_watch_live_then_compare(app_server, browser):
     wait_until(lambda: all(r.status in ("done", "failed") for r in first_size()), 600)
     assert [r.status for r in first_size()] == ["done"] * 4, [(r.status, r.error) for r in first_size()]
     elapsed = time.perf_counter() - t0
-    out = subprocess.run([sys.executable, "-m", "training", "export", exp_id, "--store", str(store_root)],
-                         capture_output=True, text=True, check=True, cwd=ROOT)
-    rows = [r for r in csv.DictReader(io.StringIO(out.stdout)) if r["status"] == "done" and int(r["n_train"]) == smaller]
-    acc = {r["strategy"]: float(r["eval_metric"]) for r in rows}
+    rows = [r for r in run_rows(store, exp_id) if r["status"] == "done" and r["n_train"] == smaller]  # the export's rows
+    acc = {r["strategy"]: r["eval_metric"] for r in rows}
     print(f"\nquick demo from the browser: the 4 runs at N={smaller} done in {elapsed:.0f} s; accuracy {acc}")
     assert max(acc["full"], acc["lora"]) > acc["scratch"], acc
 

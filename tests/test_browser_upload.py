@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_fixtures import click_and_rerun, loaded, needs_chromium, shot, wait_until
+from tests.browser_fixtures import loaded, needs_chromium, shot, wait_until
 from training.service.store import Store
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -55,12 +55,15 @@ def _fill(page, label: str, value: str) -> None:
 
 
 def _short_grid(page, sizes: str, steps: str) -> None:
-    """One seed, fixed learning rates and a few steps per run: a test's budget, not an experiment's."""
+    """One seed, fixed learning rates and a few steps per run (scratch too: not until it stops improving, up to 4× the
+    steps): a test's budget, not an experiment's."""
     _fill(page, "Training-set sizes", sizes)
     page.get_by_label("Seeds", exact=True).last.fill("1")
     page.get_by_label("Seeds", exact=True).last.press("Enter")
     loaded(page)
     page.get_by_text("Search each strategy's learning rate").click()
+    loaded(page)
+    page.get_by_text("Train scratch until it stops improving").click()
     loaded(page)
     page.get_by_text("steps", exact=True).click()
     loaded(page)
@@ -103,11 +106,22 @@ def _launch_and_finish(page, store_root: Path, task: str, timeout: float = 300, 
     return exp.id
 
 
+BUILT_IN_MODEL = {"Chat (instruction tuning)": "Built-in SmolLM2-135M-Instruct",
+                  "Tabular classification": "Built-in MLP (from scratch)",
+                  "Image classification": "Built-in EfficientNet-Lite0 (ImageNet)"}
+
+
 def _new_experiment(page, url: str, task_title: str) -> None:
     page.goto(f"{url}/New_experiment")
     loaded(page)
-    click_and_rerun(page, page.get_by_text("My own data and model"))
-    click_and_rerun(page, page.get_by_text(task_title))  # the upload widget is the task's own once this run is done
+    page.get_by_text("My own data and model").click()
+    loaded(page)
+    page.get_by_text(task_title).click()
+    # The page is the task's once its built-in model is offered: `loaded` alone can return before the run the click
+    # starts has begun (the script state changes when the server reports it), and an upload made then goes to the
+    # previous task's widget.
+    page.get_by_text(BUILT_IN_MODEL[task_title], exact=True).first.wait_for(timeout=60_000)
+    loaded(page)
 
 
 def _selected(page, label: str) -> str:
@@ -119,10 +133,12 @@ def test_upload_suggests_columns_and_refuses_a_label_that_is_not_classes(static_
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(f"{url}/New_experiment")
     loaded(page)
-    click_and_rerun(page, page.get_by_text("My own data and model"))
+    page.get_by_text("My own data and model").click()
+    loaded(page)
 
     _upload(page, "reviews.csv", _csv(review_rows(300)))
     page.wait_for_selector("text=Columns", timeout=30_000)
+    loaded(page)  # seen mid-run: the rest of the page (the button below) follows in the same run
     assert _selected(page, "Text column") == "review"
     assert _selected(page, "Label column") == "stars"
     assert page.get_by_test_id("stDataFrame").count() >= 2  # the preview and the column summary
@@ -133,8 +149,9 @@ def test_upload_suggests_columns_and_refuses_a_label_that_is_not_classes(static_
 
     codes = [{"text": r["review"], "code": f"C-{i:04d}"} for i, r in enumerate(review_rows(300, seed=1))]
     _upload(page, "codes.csv", _csv(codes))
-    error = page.get_by_test_id("stAlertContentError").first
+    error = page.get_by_test_id("stAlertContentError").filter(has_text="codes.csv").first  # this file's, once shown
     error.wait_for(timeout=30_000)
+    loaded(page)
     message = error.inner_text()
     assert "codes.csv" in message and "Label column" in message and "data.label_column" not in message, message
     assert page.get_by_role("button", name="Check and estimate").count() == 0
@@ -142,8 +159,9 @@ def test_upload_suggests_columns_and_refuses_a_label_that_is_not_classes(static_
     shot(page, "new-experiment-upload-refused.png")
 
     _upload(page, "junk.csv", random.Random(0).randbytes(3000))
-    error = page.get_by_test_id("stAlertContentError").first
+    error = page.get_by_test_id("stAlertContentError").filter(has_text="junk.csv").first  # not codes.csv's, still shown
     error.wait_for(timeout=30_000)
+    loaded(page)
     message = error.inner_text()
     assert message.startswith("junk.csv is not a readable text table"), message
     assert "iconv" not in message and "uploads/" not in message, message
