@@ -83,7 +83,8 @@ def test_user_csv_runs_end_to_end_on_minilm(tmp_path, store):
         model=ModelConfig(base="builtin:minilm-l6", max_length=16),
         strategies=[StrategyConfig("full"), StrategyConfig("head")], sizes=[48], seeds=[0],
         budget=BudgetConfig(policy="steps", steps=8), train=TrainConfig(batch_size=8, evals_per_run=1),
-        probes=[ProbeConfig(kind="retrieval", max_examples=16)])
+        probes=[ProbeConfig(kind="retrieval", max_examples=16)],
+        lr_sweep=None, references=False)  # the search and the references have tests of their own; two runs here
     exp = run_experiment(cfg, store)
     rows = {r["strategy"]: r for r in run_rows(store, exp)}
     assert all(r["status"] == "done" for r in rows.values()), rows
