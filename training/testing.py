@@ -376,17 +376,19 @@ def tiny_kind_configs(root: Path, bert_dir: Path, gpt2_dir: Path, chat_dir: Path
     pd.DataFrame(topic_rows(240)).to_csv(topics, index=False)
     code.write_text("".join(json.dumps(d) + "\n" for d in code_docs(60)), encoding="utf-8")
     chats.write_text("".join(json.dumps(r) + "\n" for r in chat_rows(80)), encoding="utf-8")
-    tables = {}
-    for task in ("tabular-classification", "tabular-regression"):
-        tables[task] = root / f"{task}.csv"
-        pd.DataFrame(tabular_rows(table_rows, task=task)).to_csv(tables[task], index=False)
+    def table(task: str) -> Path:
+        path = root / f"{task}.csv"
+        pd.DataFrame(tabular_rows(table_rows, task=task)).to_csv(path, index=False)
+        return path
+
     configs = {
         "text-classification": tiny_classification_config(bert_dir, topics, references=True),
         "causal-lm": tiny_lm_config(gpt2_dir, code),
         "image-classification": tiny_image_config(make_tiny_resnet(root / "resnet"), make_image_folder(root / "shapes"),
                                                   references=True),
         "chat": tiny_chat_config(chat_dir, chats),
-        **{task: tiny_tabular_config(path, task) for task, path in tables.items()},
+        "tabular-classification": tiny_tabular_config(table("tabular-classification")),
+        "tabular-regression": tiny_tabular_config(table("tabular-regression"), "tabular-regression"),
     }
     for cfg in configs.values():
         for k, v in overrides.items():
