@@ -9,7 +9,7 @@ from training.analysis import figures as F
 from training.analysis.frames import CHECKPOINT_LABELS, CHECKPOINTS
 from training.analysis.generations import SPLIT_WORDS, base_answers, rouge_table, side_by_side
 from training.analysis.recommend import rule
-from training.analysis.report import ANSWERS_NOTE, GENERAL_NOTE, recommendation_lines, recommended_cells, table_names
+from training.analysis.report import ANSWERS_NOTE, GENERAL_NOTE, recommendation_lines, recommended_cells, search_note, table_names
 from training.analysis.transfer import has_pretrained, transfer_for_people
 from training.analysis.units import human_flops, human_seconds, probe_skill, readable
 from ui.common import cached_analysis, get_store, pick_experiment, setup_page, show_figure
@@ -152,14 +152,13 @@ if a.lr_sweep.empty:
 else:
     st.dataframe(a.lr_sweep, hide_index=True, column_config={
         "lr": st.column_config.NumberColumn("learning rate", format="%.2e"),
-        "val_loss": st.column_config.NumberColumn("lowest validation loss", format="%.4f")})
-    st.caption("Each strategy's grid runs used the learning rate marked chosen: the lowest validation loss of a short "
-               "run at one size. "
-               + ("Scratch and fine-tuning want very different rates, and a rate tuned on one dataset can diverge on "
-                  "another; comparing them at one shared or built-in rate is unfair. " if has_pretrained(a.config) else
-                  "A rate tuned on one dataset can diverge on another, so the network is compared with the references "
-                  "at a rate chosen on this data. ")
-               + "A search is reused by later experiments with the same data, model and settings.")
+        "val_loss": st.column_config.NumberColumn("validation loss", format="%.4f"),
+        "steps": st.column_config.NumberColumn("steps trained")})
+    st.markdown(search_note(a) + " "
+                + ("Scratch and fine-tuning want very different rates, and a rate tuned on one dataset can diverge on "
+                   "another; comparing them at one shared or built-in rate is unfair." if has_pretrained(a.config) else
+                   "A rate tuned on one dataset can diverge on another, so the network is compared with the references "
+                   "at a rate chosen on this data."))
 
 st.header("Forgetting")
 if a.forgetting.empty:

@@ -359,10 +359,11 @@ Size = Union[int, str]
 
 @dataclass
 class LRSweepConfig:
-    """The learning-rate search, on by default: before the grid, each strategy without a fixed `lr` trains
-    at a few learning rates at one size for the policy's (short) budget, and its grid runs use the rate
-    with the lowest validation loss. Scratch and fine-tuning want very different rates, and a rate tuned on
-    one dataset can diverge on another, so one shared or built-in rate would make the comparison unfair.
+    """The learning-rate search, on by default: each strategy without a fixed `lr` starts its grid run at the search
+    size at a few learning rates; at the rung (a share of its steps) the rate with the best validation value of the
+    task's primary metric (validation loss breaks ties) wins and its run continues as the grid run, the others stop,
+    and the strategy's other grid runs train at that rate. Scratch and fine-tuning want very different rates, and a
+    rate tuned on one dataset can diverge on another, so one shared or built-in rate would make the comparison unfair.
     A finished search is reused by any later experiment of this store with the same data, model, strategy
     and search settings (and the built-in presets ship theirs)."""
     factors: list[float] = field(default_factory=lambda: [1 / 3, 1.0, 3.0])
@@ -370,10 +371,16 @@ class LRSweepConfig:
     lrs: dict[str, list[float]] = field(default_factory=dict)
     """Explicit grids by strategy name (replace `factors` for that strategy), e.g. {full: [3e-5, 1e-4]}."""
     size: Size = 1000
-    """Training-set size of the search runs: this, the experiment's largest size or the pool, whichever is
-    smallest (`all`: the largest size)."""
-    seed: int = 0
-    """Seed of the search runs."""
+    """The search runs at the largest grid size not above this (`all`: the largest size; if every size is above it,
+    the smallest), so the winner's run is a run of the grid."""
+    seed: int | None = None
+    """Seed of the search runs (None: the experiment's first seed, so the winner's run is a run of the grid)."""
+    budget: float = 0.25
+    """The search may spend at most this share of the grid's planned training FLOPs on runs the grid does not keep
+    (the losing rates up to the rung); the rung is placed as late as that allows, between 0.2 and 1 times the
+    policy's steps at the search size."""
+    rung: float | None = None
+    """Fix the rung instead, as a share of the policy's steps at the search size (1: compare after the whole budget)."""
     reuse: bool = True
     """Reuse a finished search with the same data, model, strategy and settings instead of running it again."""
 
@@ -384,7 +391,10 @@ class LRSweepConfig:
                "lr_sweep.lrs must map strategy names to non-empty lists of positive learning rates")
         _check(self.size == "all" or (isinstance(self.size, int) and self.size > 0),
                "lr_sweep.size must be a positive integer or 'all'")
-        _check(0 <= self.seed < 2 ** 32, "lr_sweep.seed must be between 0 and 4294967295")
+        _check(self.seed is None or 0 <= self.seed < 2 ** 32, "lr_sweep.seed must be between 0 and 4294967295")
+        _check(_finite(self.budget) and self.budget > 0, "lr_sweep.budget must be a positive share of the grid's FLOPs")
+        _check(self.rung is None or (_finite(self.rung) and 0 < self.rung <= 1),
+               "lr_sweep.rung must be a share of the steps in (0, 1]")
 
 
 @dataclass

@@ -23,7 +23,7 @@ RUN_COLUMNS = [
     "device_name", "error", "mem_estimate", "micro_batch_size", "started_at", "ended_at", "heartbeat_at",
     "torch", "transformers", "role", "sweep_lr", "best_step", "best_loss", "best_accuracy", "best_macro_f1",
     "best_perplexity", "best_rmse", "best_mae", "best_r2", "best_rouge_l", "best_loss_se", "probe_best", "forgetting_best",
-    "until_plateau", "stopped_early", "eval_examples",
+    "until_plateau", "stopped_early", "diverged", "eval_examples",
     "best_val_loss", "validation_examples", "checkpoint", "eval_items", "best_items",
 ]
 """eval_items / best_items: each eval example's outcome at the end / at the best checkpoint (the end's where the end is
@@ -71,6 +71,7 @@ def runs_frame(store: Store, exp_id: str) -> pd.DataFrame:
             "probe_best": (res.get("probe_best") or {}).get(probe_key),
             "forgetting_best": (res.get("forgetting_best") or {}).get(probe_key),
             "until_plateau": res.get("until_plateau"), "stopped_early": res.get("stopped_early"),
+            "diverged": res.get("diverged"),
             "eval_examples": res.get("eval_examples"), "best_val_loss": res.get("best_val_loss"),
             "validation_examples": res.get("validation_examples"), "checkpoint": "end",
             **_items(res),

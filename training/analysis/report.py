@@ -95,7 +95,7 @@ def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: floa
     summary = summarise(runs, metric_col, bounded=bounded) if not runs.empty else pd.DataFrame()
     end = summarise(grid, metric_col, bounded=bounded) if not grid.empty else pd.DataFrame()
     best = summarise(best_runs, metric_col, bounded=bounded) if not grid.empty else pd.DataFrame()
-    lr_table = lr_search_table(all_runs, info.get("lr_search", {}), metric)
+    lr_table = lr_search_table(all_runs, info.get("lr_search", {}), metric, higher)
     findings = check_runs(runs, metrics, refs, summary, info, metric, higher, margin=margin) if not runs.empty else []
     findings += check_search(lr_table, findings, summary)
     pre = pretraining_cost(all_runs, runs)
@@ -232,9 +232,18 @@ def _html_text(note: str) -> str:
     return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
 
 
-LR_SEARCH_NOTE = ("Each strategy's grid runs used the learning rate marked chosen: the lowest validation loss of a short "
-                  "run at one size. A search is reused by later experiments with the same data, model and settings; "
-                  "the built-in presets ship theirs.")
+def search_note(a: Analysis) -> str:
+    """How the learning rates were chosen, in words (Compare and the report say the same)."""
+    searches = {s["key"]: s for s in (a.info.get("lr_search") or {}).values()}.values()
+    rungs = sorted({(s["rung"], s["steps"]) for s in searches if s.get("status") == "planned" and "rung" in s})
+    where = ("; ".join(f"step {r} of {t}" for r, t in rungs) if rungs else "the rung")
+    running = not a.lr_sweep.empty and not a.lr_sweep["status"].isin(["done", "failed", "cancelled"]).all()
+    return (("**The search is still running: no rate is chosen yet.** " if running else "")
+            + f"Each candidate rate started the grid run at the search's size and seed; at {where} the rate with the "
+            f"best validation {a.metric} (validation loss breaks ties) won, its run continued as that grid run, the "
+            "others stopped, and the strategy's other grid runs trained at the winning rate. A rate whose training loss "
+            "climbed or became NaN stopped at once. A search is reused by later experiments with the same data, model and "
+            "settings; the built-in presets ship theirs.")
 
 
 def setup_lines(a: Analysis) -> list[str]:
@@ -273,7 +282,7 @@ def sections(a: Analysis) -> list[tuple[str, str, pd.DataFrame, dict | None]]:
     out = [("Data needs", F.note("data_needs", a.config), a.summary, metric_names),
            ("Compute", F.note("compute", a.config), a.compute, None),
            (f"Cost to reach {a.metric} {human_number(a.target)}", COST_NOTE, a.to_target, None),
-           ("Learning-rate search", LR_SEARCH_NOTE, a.lr_sweep, None),
+           ("Learning-rate search", search_note(a), a.lr_sweep, None),
            ("Forgetting", forgetting_note(a), forgetting, FORGETTING_COLUMNS),
            ("Overfitting", F.note("overfitting", a.config),
             a.overfitting.drop(columns=["run_id"], errors="ignore"), None)]

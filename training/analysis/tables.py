@@ -7,6 +7,7 @@ import pandas as pd
 
 from training.analysis.stats import mean_interval
 from training.core.hardware import peak_flops_for
+from training.service.lr_search import choose, why_stopped
 
 
 def primary_metric(task: str) -> tuple[str, str, bool]:
@@ -108,25 +109,36 @@ SEARCH_SOURCE = {"planned": "searched in this experiment", "reused": "reused fro
                  "stored": "stored with the app ({created}, {device})"}
 
 
-def lr_search_table(all_runs: pd.DataFrame, searches: dict, metric: str) -> pd.DataFrame:
-    """The learning-rate search, kept visible: per strategy every tried rate, its lowest validation loss and
-    final validation metric, which rate the grid used, and where the search came from (run here, reused
-    from an earlier experiment of this store, or stored with the app for a built-in preset)."""
-    cols = ["strategy", "lr", "status", "val_loss", f"val_{metric}", "chosen", "search"]
+def lr_search_table(all_runs: pd.DataFrame, searches: dict, metric: str, higher_is_better: bool) -> pd.DataFrame:
+    """The learning-rate search, kept visible: per strategy every tried rate, how far it trained, its validation metric
+    and loss where it stopped, why it stopped, which rate won (`lr_search.choose`, the one rule — and only once every
+    candidate has ended) and where the search came from (run here, reused from an earlier experiment of this store,
+    or stored with the app for a built-in preset)."""
+    cols = ["strategy", "lr", "status", "steps", f"val_{metric}", "val_loss", "chosen", "stopped", "search"]
     rows = []
     sw = all_runs[all_runs["role"] == "lr-sweep"]
     for label, s in searches.items():
         source = SEARCH_SOURCE[s["status"]].format(**{"experiment_id": "?", "created": "?", "device": "?", **s})
         if s["status"] == "planned":
             mine = sw[sw["strategy"] == s["label"]]
-            tried = [{"lr": r["sweep_lr"], "status": r["status"], "val_loss": r["best_val_loss"],
-                      "val_metric": r[f"eval_{metric}"]} for _, r in mine.iterrows()]
+            tried = [{"lr": r["sweep_lr"], "status": r["status"], "val_loss": _number(r["eval_loss"]),
+                      "val_metric": _number(r[f"eval_{metric}"]), "steps": _steps(r["steps"]),
+                      "diverged": bool(r["diverged"]) if r["diverged"] == r["diverged"] else False, "error": r["error"]}
+                     for _, r in mine.iterrows()]
         else:
             tried = s.get("tried", [])
-        ok = [t for t in tried if t["status"] == "done" and t["val_loss"] is not None and t["val_loss"] == t["val_loss"]]
-        chosen = min(ok, key=lambda t: (t["val_loss"], t["lr"]))["lr"] if ok else None
+        chosen = choose(tried, higher_is_better)
         for t in sorted(tried, key=lambda t: t["lr"]):
-            rows.append({"strategy": label, "lr": t["lr"], "status": t["status"], "val_loss": t["val_loss"],
-                         f"val_{metric}": t.get("val_metric"), "chosen": t["lr"] == chosen and t["status"] == "done",
+            rows.append({"strategy": label, "lr": t["lr"], "status": t["status"], "steps": t.get("steps"),
+                         f"val_{metric}": t.get("val_metric"), "val_loss": t.get("val_loss"),
+                         "chosen": chosen is not None and t["lr"] == chosen, "stopped": why_stopped(t, chosen),
                          "search": source})
     return pd.DataFrame(rows, columns=cols)
+
+
+def _number(v):
+    return None if v is None or v != v else float(v)
+
+
+def _steps(v):
+    return None if v is None or v != v else int(v)

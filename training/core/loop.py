@@ -38,6 +38,10 @@ from training.core.optim import PlateauSchedule, make_optimizer, make_scheduler
 from training.core.probes import Probe
 from training.core.strategies import Strategy
 
+DIVERGED = 1.5
+"""A run that stops when it diverges (a learning-rate search candidate) does so once its mean training loss since the
+last evaluation is NaN or above this many times the first one it logged."""
+
 # Test hook for the out-of-memory path (tests set it): raise as a GPU would when a micro-batch exceeds this size.
 _OOM_ABOVE = 0
 
@@ -86,6 +90,14 @@ class RunSetup:
     score_eval: bool = True
     """Score the eval set at the end (final and best weights). False for learning-rate search runs, which are
     judged on validation alone."""
+    save_best: bool = True
+    """Keep the best checkpoint's weights (a search candidate keeps them too: its run may become a grid run)."""
+    stop_at: int | None = None
+    """A learning-rate search candidate: train to this step (the rung), validate, checkpoint and stop there. Its
+    schedule, evaluations and plateau rule are still those of `total_steps`, so the grid run can continue it from
+    the checkpoint exactly as if it had never stopped (the rung's validation is logged but decides nothing in it)."""
+    stop_diverged: bool = False
+    """Stop, instead of failing, once the training loss is NaN or climbs above DIVERGED × its first logged value."""
     samples: dict = field(default_factory=dict)
     """Chat: held-out prompts answered during and after training (`training.tasks.chat.samples`): `validation` at every
     evaluation, `general` with the probes, `eval` at the end."""
@@ -134,7 +146,7 @@ def train(run: RunSetup, sink, control=None) -> dict:
     # -- state: fresh, or restored from the last checkpoint ------------------------------------------
     st = {"step": 0, "examples": 0, "wall_s": 0.0, "flops": 0.0, "peak_mem": 0,
           "best_loss": math.inf, "best_score": [-math.inf, -math.inf], "best_step": 0, "bad_evals": 0,
-          "decay_start": None, "plateaued": False,
+          "decay_start": None, "plateaued": False, "first_train_loss": None,
           "finished": False}
     saved = checkpoint.load_state(run.ckpt_dir) if checkpoint.exists(run.ckpt_dir) else None
     if saved is not None:
@@ -197,8 +209,9 @@ def train(run: RunSetup, sink, control=None) -> dict:
     train_loss_count = saved["loss_count"] if saved else 0
     trainable, total_params = count_params(model)
 
+    halt = None  # why a run stopped before its schedule ended: "rung" or "diverged"
     for pi, phase in enumerate(phases):
-        if phase.end <= st["step"] or st["finished"]:
+        if phase.end <= st["step"] or st["finished"] or halt:
             continue
         plateau = None
         if run.patience and pi == len(phases) - 1:  # train until a plateau: warmup, constant, decay when it stops improving
@@ -253,11 +266,19 @@ def train(run: RunSetup, sink, control=None) -> dict:
             # -- log, evaluate on validation, keep the best, anneal at a plateau, checkpoint -----------------
             done = st["step"] == (phase.start + plateau.end() if plateau is not None else run.total_steps)
             at_eval = st["step"] % run.eval_every == 0 or done
-            if at_eval:
+            rung = run.stop_at is not None and st["step"] >= run.stop_at and not done
+            if (rung or at_eval) and run.stop_diverged:
+                train_loss = (train_loss_sum / max(train_loss_count, 1)).item()
+                halt = "diverged" if _diverged(run, st, train_loss) else None
+            if rung and not at_eval and not halt:  # the rung's validation: logged, and deciding nothing within this run
+                last_eval = log_eval(st["step"], probes=False)
+            if at_eval and not halt:
                 train_loss = (train_loss_sum / max(train_loss_count, 1)).item()  # host sync
                 if not math.isfinite(train_loss):
                     raise FloatingPointError(f"training loss became {train_loss} at step {st['step']}; "
                                              f"lower the learning rate (now {phase.lr:g}) or enable clipping")
+                if st["first_train_loss"] is None:
+                    st["first_train_loss"] = train_loss
                 values = {"train/loss": train_loss, "train/lr": lr_used}
                 if peak_flops and st["wall_s"] > 0:
                     values["sys/mfu"] = st["flops"] / st["wall_s"] / peak_flops
@@ -273,7 +294,7 @@ def train(run: RunSetup, sink, control=None) -> dict:
                 better_score &= pi == len(phases) - 1
                 if better_score:
                     st.update(best_score=ranking, best_step=st["step"])
-                    if run.score_eval:
+                    if run.save_best:
                         checkpoint.save_best(run.ckpt_dir, model, st["step"])
                 if better_loss:
                     st["best_loss"] = last_eval["val/loss"]
@@ -291,13 +312,21 @@ def train(run: RunSetup, sink, control=None) -> dict:
                 train_loss_count = 0
                 last_logged_step = st["step"]
             st["finished"] = done
-            stop = not done and control.should_stop()
-            if done or stop or st["step"] % run.checkpoint_every == 0:
+            if halt == "diverged":
+                sink.event("diverged", f"stopped at step {st['step']}: the training loss "
+                           f"({train_loss:.4g}) is NaN or above {DIVERGED}× its first value", {"step": st["step"]})
+                break
+            halt = halt or ("rung" if rung else None)
+            stop = not done and not halt and control.should_stop()
+            if done or stop or halt or st["step"] % run.checkpoint_every == 0:
                 if done:
                     sink.event("phase", "checkpointing", {"step": st["step"]})
                 _save(run, model, st, pi, optimizer, scheduler, (train_loss_sum.item(), train_loss_count), export=done)
             if stop:
                 raise Cancelled(f"cancelled at step {st['step']}")
+            if halt:
+                sink.event("rung", f"reached the search's rung at step {st['step']}", {"step": st["step"]})
+                break
             if done:
                 break
 
@@ -335,6 +364,7 @@ def train(run: RunSetup, sink, control=None) -> dict:
         "peak_mem_bytes": st["peak_mem"], "trainable_params": trainable, "params": total_params,
         "final": final, "best": best, "best_val_loss": st["best_loss"] if math.isfinite(st["best_loss"]) else None,
         "stopped_early": st["plateaued"], "last_logged_step": last_logged_step,
+        "diverged": halt == "diverged", "at_rung": halt == "rung",
         "eval_examples": len(eval_data), "validation_examples": len(val_data),
     }
     if eval_items:  # "end", and "best" where the best checkpoint was scored apart from the end
@@ -343,6 +373,14 @@ def train(run: RunSetup, sink, control=None) -> dict:
         shutil.rmtree(run.ckpt_dir, ignore_errors=True)
         shutil.rmtree(checkpoint.best_dir(run.ckpt_dir), ignore_errors=True)
     return result
+
+
+def _diverged(run: RunSetup, st: dict, train_loss: float) -> bool:
+    """A run that stops when it diverges has: its training loss is NaN or far above its first logged value."""
+    if not run.stop_diverged:
+        return False
+    first = st["first_train_loss"]
+    return not math.isfinite(train_loss) or (first is not None and train_loss > DIVERGED * first)
 
 
 def freeze_frozen_norms(model) -> None:

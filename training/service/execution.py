@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import time
 import traceback
 from pathlib import Path
@@ -53,6 +54,11 @@ def execute_run(store: Store, run_id: str, control=None) -> dict:
         result = _execute_with_oom_retry(store, cfg, run, sink, control)
     except Cancelled as e:
         store.update_run(run_id, status=Status.CANCELLED, ended_at=time.time(), error=str(e))
+    except KeyboardInterrupt:  # Ctrl-C of an in-process run: resumable from its checkpoint, never left "running"
+        store.update_run(run_id, status=Status.INTERRUPTED, ended_at=time.time(), pid=None,
+                         error="interrupted (Ctrl-C); it resumes from its last checkpoint when queued again")
+        store.add_event(run_id, "interrupted", "interrupted by Ctrl-C")
+        raise
     except HeadStartError as e:
         store.update_run(run_id, status=Status.FAILED, ended_at=time.time(), error=str(e))
     except Exception as e:  # noqa: BLE001 — any crash becomes a failed run with its traceback as an event
@@ -103,11 +109,15 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
         return _execute_references(store, cfg, run, sink)
 
     sc = strategy_configs(cfg)[run.strategy]
+    search = store.experiment(run.experiment_id).info.get("lr_search", {}).get(run.strategy)
     if run.lr is not None:  # a search run's rate, or one chosen at launch from a finished search
         sc = dataclasses.replace(sc, lr=run.lr)
     elif sc.lr is None and cfg.lr_sweep is not None:
-        sc = dataclasses.replace(sc, lr=lr_search.best_swept_lr(store, run))
+        lr, winner = lr_search.chosen_run(store, run)
+        sc = dataclasses.replace(sc, lr=lr)
         store.update_run(run.id, lr=sc.lr)
+        if winner is not None:
+            _continue_search_run(store, winner, run, sink)
     kind = task_kind(cfg.task)
     strategy = get_strategy(sc, kind)
     strategy.check_available(device.type)
@@ -132,7 +142,8 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
                              cfg=cfg.model, seed=run.seed, load_kwargs=strategy.load_kwargs(), **inputs)
     strategy.prepare(model)
     setup = _setup(cfg, run, strategy, model, tokenizer, train,
-                   dataclasses.replace(data, validation=validation, eval=evaluation), probes, device, store, baselines)
+                   dataclasses.replace(data, validation=validation, eval=evaluation), probes, device, store, baselines,
+                   search if run.role == Role.LR_SWEEP else None)
     setup.samples = kind.samples(cfg, data, tokenizer) if run.role != Role.LR_SWEEP else {}
     result = loop.train(setup, sink, control)
     return _summarise(cfg, run, strategy, result, probes, baselines, data)
@@ -153,10 +164,35 @@ def _execute_references(store: Store, cfg: ExperimentConfig, run: dict, sink: Ru
             "eval_examples": len(data.eval), "device": device_name()}
 
 
+def _continue_search_run(store: Store, winner, run, sink: RunSink) -> None:
+    """The grid run the search's winner becomes: it takes the winner's checkpoint and rows up to the rung, and the
+    loop resumes from there (once: a later restart resumes from its own checkpoint)."""
+    own = store.run_dir(run.id) / "checkpoint"
+    if checkpoint.exists(own):
+        return
+    src = store.run_dir(winner.id) / "checkpoint"
+    if not checkpoint.exists(src):
+        raise HeadStartError(f"the search's winning run {winner.id} kept no checkpoint to continue from")
+    for a, b in ((src, own), (checkpoint.best_dir(src), checkpoint.best_dir(own))):
+        if a.is_dir():
+            shutil.rmtree(b, ignore_errors=True)
+            shutil.copytree(a, b)
+    steps = checkpoint.load_state(own)["step"]
+    store.copy_metrics(winner.id, run.id, steps)
+    for r in store.runs(run.experiment_id):  # the candidates' weights are not needed again
+        if r.role == Role.LR_SWEEP and r.strategy == winner.strategy:
+            shutil.rmtree(store.run_dir(r.id) / "checkpoint", ignore_errors=True)
+            shutil.rmtree(checkpoint.best_dir(store.run_dir(r.id) / "checkpoint"), ignore_errors=True)
+    sink.event("continued", f"continues the learning-rate search's winning run {winner.id} (lr {winner.lr:g}) from "
+               f"step {steps}", {"from": winner.id, "step": steps})
+
+
 def _setup(cfg, run, strategy, model, tokenizer, train, data, probes, device, store,
-           baselines: dict | None = None) -> loop.RunSetup:
-    total = run.total_steps
-    plateau = strategy.until_plateau and run.role == Role.GRID
+           baselines: dict | None = None, search: dict | None = None) -> loop.RunSetup:
+    """The loop's setup for a run. A search candidate (`search`: its strategy's search) is set up as the grid run it
+    may become — that run's steps, schedule, evaluations and plateau rule — and stops at the rung."""
+    total = search["steps"] if search else run.total_steps
+    plateau = strategy.until_plateau and (run.role == Role.GRID or search is not None)
     # A plateau run's total is its cap: evaluate as often as a run of the policy's own steps would.
     evals = cfg.train.evals_per_run * (cfg.budget.plateau_cap if plateau else 1)
     eval_every = cfg.train.eval_every or max(1, math.ceil(total / evals))
@@ -171,11 +207,13 @@ def _setup(cfg, run, strategy, model, tokenizer, train, data, probes, device, st
         eval_every=eval_every, checkpoint_every=cfg.train.checkpoint_every or eval_every,
         probe_every_eval=cfg.train.probe_every_eval, device=device, bf16=bf16,
         compile=cfg.speed.compile if cfg.speed.compile is not None else device.type == "cuda",
-        ckpt_dir=store.run_dir(run.id) / "checkpoint", keep_checkpoint=cfg.train.keep_checkpoint,
+        ckpt_dir=store.run_dir(run.id) / "checkpoint",
+        keep_checkpoint=bool(search.get("continued_by")) if search else cfg.train.keep_checkpoint,
         eval_at_start=cfg.train.eval_at_start, starts_from_base=strategy.pretrained and not strategy.needs_cuda,
         probe_baselines=baselines or {}, validation=data.validation,
         select=(f"val/{strategy.kind.metric}", strategy.kind.higher_is_better),
         patience=cfg.budget.patience if plateau else None, score_eval=run.role != Role.LR_SWEEP,
+        stop_at=run.total_steps if search and run.total_steps < total else None, stop_diverged=search is not None,
         base_steps=math.ceil(total / cfg.budget.plateau_cap) if plateau else None)
 
 

@@ -1,11 +1,19 @@
-"""The learning-rate search: which rates each strategy tries, how a finished search is keyed and reused.
+"""The learning-rate search: which rates each strategy tries, where they are compared, which one wins, and how
+a finished search is keyed and reused.
+
+The search is successive halving with one rung (the idea of Hyperband/ASHA, Li et al. 2018): every candidate
+rate starts the very run the grid needs at the search's size and seed — the same subset, schedule and evaluation
+steps — and trains it to the *rung* (a share of its steps, placed as late as `lr_sweep.budget` allows). There the
+candidates are compared on validation by the task's primary metric (the metric the verdict uses; validation loss
+breaks ties), the others stop, and the winner's run *becomes* that grid run: the grid run continues it from its
+checkpoint at the rung instead of training it again. A rate whose training loss turns NaN or climbs well above
+where it started stops at once (`diverged`). The eval set is never looked at.
 
 A search is identified by everything that decides its outcome — task, data, model, strategy and options,
-batch and optimizer settings, the search size, steps, seed and candidate rates — hashed into a key. A
+batch and optimizer settings, the search size, steps, rung, seed and candidate rates — hashed into a key. A
 finished search is kept in the store (`Store.save_lr_search`) and reused by later experiments with the
 same key; the built-in presets' searches ship with the app (`lr_search_stored.json`, written by
 `bench/store_lr_search.py`), so the quick demo needs no search runs of its own.
-The chosen rate is the one whose run reached the lowest validation loss (the eval set is never looked at).
 Imports no torch.
 """
 from __future__ import annotations
@@ -33,11 +41,35 @@ def candidates(cfg: ExperimentConfig, sc: StrategyConfig, default_lr: float) -> 
     return sorted({float(f"{lr:.3g}") for lr in raw})
 
 
+RUNG_MIN = 0.2
+"""The earliest rung, as a share of the policy's steps at the search size: past the warmup (10% by default), so the
+rates are compared where each has trained at its own peak for a while."""
+
 def search_size(cfg: ExperimentConfig, sizes: list[int], pool: int) -> int:
-    """The search's training-set size: lr_sweep.size, the largest grid size or the pool, whichever is smallest."""
-    largest = max(sizes)
-    size = largest if cfg.lr_sweep.size == "all" else int(cfg.lr_sweep.size)
-    return max(1, min(size, largest, pool))
+    """The search's training-set size: the largest grid size not above lr_sweep.size (`all`: the largest), else the
+    smallest grid size — always a size of the grid, so the winning run can become that grid run."""
+    sizes = sorted(min(n, pool) for n in sizes)
+    if cfg.lr_sweep.size == "all":
+        return sizes[-1]
+    within = [n for n in sizes if n <= int(cfg.lr_sweep.size)]
+    return within[-1] if within else sizes[0]
+
+
+def search_seed(cfg: ExperimentConfig) -> int:
+    """The search's seed: lr_sweep.seed, or the experiment's first seed."""
+    return cfg.lr_sweep.seed if cfg.lr_sweep.seed is not None else cfg.seeds[0]
+
+
+def rung_fraction(cfg: ExperimentConfig, grid_flops: float, extra: list[tuple[int, float]]) -> float:
+    """The share of the policy's steps at which the candidates are compared: as late as keeps the search's
+    training FLOPs beyond the runs the grid keeps within `lr_sweep.budget` of the grid's, between RUNG_MIN and 1.
+    `extra` holds, per search, (candidates the grid does not keep, FLOPs of the policy's steps at the search size)."""
+    if cfg.lr_sweep.rung is not None:
+        return cfg.lr_sweep.rung
+    per_fraction = sum(k * flops for k, flops in extra)
+    if per_fraction <= 0:
+        return 1.0
+    return min(1.0, max(RUNG_MIN, cfg.lr_sweep.budget * grid_flops / per_fraction))
 
 
 def model_identity(cfg: ExperimentConfig, base_dir: Path | None) -> dict:
@@ -59,7 +91,7 @@ def data_identity(cfg: ExperimentConfig, source_fingerprint: str) -> dict:
 
 
 def search_spec(cfg: ExperimentConfig, sc: StrategyConfig, *, data: dict, model: dict, size: int, steps: int,
-                lrs: list[float]) -> dict:
+                rung: int, plateau: bool, lrs: list[float]) -> dict:
     o = cfg.optim
     return {
         "task": cfg.task, "data": data, "model": model,
@@ -69,7 +101,9 @@ def search_spec(cfg: ExperimentConfig, sc: StrategyConfig, *, data: dict, model:
         "batch_size": cfg.train.batch_size,
         "optim": {"name": o.name, "weight_decay": o.weight_decay, "momentum": o.momentum, "betas": list(o.betas),
                   "warmup_fraction": o.warmup_fraction, "schedule": o.schedule, "grad_clip": o.grad_clip},
-        "size": size, "steps": steps, "seed": cfg.lr_sweep.seed, "lrs": lrs,
+        "size": size, "steps": steps, "rung": rung, "seed": search_seed(cfg), "lrs": lrs,
+        "plateau": {"patience": cfg.budget.patience, "cap": cfg.budget.plateau_cap} if plateau else None,
+        "evals": cfg.train.evals_per_run, "eval_every": cfg.train.eval_every, "choose_by": "validation metric at the rung",
     }
 
 
@@ -77,15 +111,42 @@ def search_key(spec: dict) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
-def choose(tried: list[dict]) -> float | None:
-    """The learning rate with the lowest validation loss among finished runs (None if none finished)."""
-    ok = [t for t in tried if t["status"] == "done" and t.get("val_loss") is not None and math.isfinite(t["val_loss"])]
-    return min(ok, key=lambda t: (t["val_loss"], t["lr"]))["lr"] if ok else None
+def finished(tried: list[dict]) -> bool:
+    """Every candidate has ended (done, failed or cancelled): only then is there a choice to speak of."""
+    return bool(tried) and all(t["status"] in ("done", "failed", "cancelled") for t in tried)
+
+
+def choose(tried: list[dict], higher_is_better: bool) -> float | None:
+    """THE rule of the search: among the candidates that reached the rung (done, not diverged), the best validation
+    value of the task's primary metric; the lower validation loss breaks ties, then the smaller rate. None while
+    any candidate is still to end, or if none reached the rung."""
+    if not finished(tried):
+        return None
+
+    def ok(t: dict) -> bool:
+        values = (t.get("val_metric"), t.get("val_loss"))
+        return t["status"] == "done" and not t.get("diverged") and all(v is not None and math.isfinite(v) for v in values)
+
+    best = min((t for t in tried if ok(t)), default=None,
+               key=lambda t: (-t["val_metric"] if higher_is_better else t["val_metric"], t["val_loss"], t["lr"]))
+    return best["lr"] if best is not None else None
+
+
+def why_stopped(t: dict, chosen: float | None) -> str:
+    """In words: how far a candidate trained and why it stopped."""
+    if t["status"] != "done":
+        return f"{t['status']}: {t.get('error') or 'no reason recorded'}"
+    if t.get("diverged"):
+        return f"diverged at step {t.get('steps')}: its training loss climbed or became NaN"
+    if chosen is None:
+        return f"reached the rung (step {t.get('steps')})"
+    return (f"won at the rung (step {t.get('steps')}); its run continues as the grid's" if t["lr"] == chosen
+            else f"stopped at the rung (step {t.get('steps')}): behind the winner on validation")
 
 
 def search_table(store: Store, exp_id: str, label: str) -> list[dict]:
-    """The tried learning rates of one strategy's search in an experiment: lr, status, the lowest validation
-    loss during each run and the task's validation metric at its end."""
+    """The tried learning rates of one strategy's search in an experiment: lr, status, the task's validation metric
+    and validation loss at the rung (or where it stopped), steps trained and whether it diverged."""
     metric = task_kind(store.experiment_config(exp_id).task).metric
     out = []
     for r in store.runs(exp_id):
@@ -93,8 +154,8 @@ def search_table(store: Store, exp_id: str, label: str) -> list[dict]:
             continue
         res = r.result
         final = res.get("eval", {})
-        out.append({"lr": r.lr, "status": str(r.status), "val_loss": res.get("best_val_loss", final.get("loss")),
-                    "val_metric": final.get(metric), "steps": res.get("steps"), "error": r.error})
+        out.append({"lr": r.lr, "status": str(r.status), "val_loss": final.get("loss"), "val_metric": final.get(metric),
+                    "steps": res.get("steps"), "diverged": bool(res.get("diverged")), "error": r.error})
     return sorted(out, key=lambda t: t["lr"])
 
 
@@ -102,25 +163,34 @@ def record(store: Store, run: dict, device: str) -> None:
     """Once every run of a strategy's search has ended, keep the search (keyed) so later experiments reuse it."""
     search = store.experiment(run.experiment_id).info.get("lr_search", {}).get(run.strategy)
     tried = search_table(store, run.experiment_id, run.strategy)
-    if search is None or any(t["status"] not in ("done", "failed", "cancelled") for t in tried):
+    if search is None or not finished(tried):
         return
-    chosen = choose(tried)
+    chosen = choose(tried, task_kind(store.experiment_config(run.experiment_id).task).higher_is_better)
     if chosen is None or any(t["status"] == "cancelled" for t in tried):
         return  # nothing worth reusing: a later experiment searches again
     store.save_lr_search(search["key"], search["spec"], {
-        "chosen": chosen, "tried": [{k: t[k] for k in ("lr", "status", "val_loss", "val_metric", "steps")} for t in tried],
+        "chosen": chosen, "tried": [{k: t[k] for k in ("lr", "status", "val_loss", "val_metric", "steps", "diverged")}
+                                    for t in tried],
         "device": device, "created": time.strftime("%Y-%m-%d")}, run.experiment_id)
 
 
-def best_swept_lr(store: Store, run: dict) -> float:
-    """The learning rate whose search run reached the lowest validation loss (the search this strategy
-    shares, e.g. scratch×3 uses scratch's)."""
+def chosen_run(store: Store, run) -> tuple[float, object | None]:
+    """The searched learning rate for a grid run (the search this strategy shares, e.g. scratch×3 uses scratch's),
+    and the winning search run when this grid run is the one it becomes (else None)."""
     info = store.experiment(run.experiment_id).info
-    label = info.get("lr_search", {}).get(run.strategy, {}).get("label", run.strategy)
-    chosen = choose(search_table(store, run.experiment_id, label))
+    search = info.get("lr_search", {}).get(run.strategy, {})
+    label = search.get("label", run.strategy)
+    tried = search_table(store, run.experiment_id, label)
+    chosen = choose(tried, task_kind(store.experiment_config(run.experiment_id).task).higher_is_better)
     if chosen is None:
-        raise HeadStartError(f"no learning-rate search run of {run.strategy} finished; see their errors, or set an lr")
-    return chosen
+        why = "; ".join(f"{t['lr']:g} {why_stopped(t, None)}" for t in tried)
+        raise HeadStartError(f"no learning-rate search run of {run.strategy} reached its rung ({why}); set an lr or "
+                             "search smaller rates (lr_sweep.lrs)")
+    winner = None
+    if search.get("continued_by") == run.id:
+        winner = next((r for r in store.runs(run.experiment_id)
+                       if r.role == Role.LR_SWEEP and r.strategy == label and r.lr == chosen), None)
+    return chosen, winner
 
 
 def stored_searches() -> dict:

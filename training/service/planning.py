@@ -91,30 +91,43 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
     if cfg.references and kind.references:
         runs.append({"id": new_id("r"), "strategy": REFERENCES, "role": "reference", "n_train": max(sizes),
                      "seed": cfg.seeds[0], "total_steps": 1})
-    searches = plan_lr_searches(cfg, strategies, data, base_dir, sizes, per_example, store)
+    grid = [(seed, n, label) for seed in cfg.seeds for n in sizes for label in strategies]
+    steps = {(n, label): grid_steps(cfg, label, strategies[label], n, per_example) for n in sizes for label in strategies}
+    per_step = {label: per_example[label] * cfg.train.batch_size for label in strategies}
+    grid_flops = sum(steps[n, label] * per_step[label] for _, n, label in grid)
+    searches = plan_lr_searches(cfg, strategies, data, base_dir, sizes, per_example, store, grid_flops)
     sweep_ids: dict[str, list[str]] = {}
     for search in searches.values():
         if search["status"] != "planned":
             continue
         for lr in search["lrs"]:
             run = {"id": new_id("r"), "strategy": search["label"], "role": "lr-sweep", "lr": lr, "n_train": search["size"],
-                   "seed": cfg.lr_sweep.seed, "total_steps": search["steps"],
+                   "seed": search["seed"], "total_steps": search["rung"],
                    "mem_estimate": prints[search["label"]]["memory"]["total"], "depends_on": pretrain_id}
             runs.append(run)
             sweep_ids.setdefault(search["label"], []).append(run["id"])
-    for seed in cfg.seeds:
-        for n in sizes:
-            for label, strategy in strategies.items():
-                search = searches.get(label)
-                deps = ([pretrain_id] if pretrain_id else []) + (sweep_ids.get(search["label"], []) if search else [])
-                runs.append({"id": new_id("r"), "strategy": label, "role": "grid", "n_train": n, "seed": seed,
-                             "total_steps": grid_steps(cfg, label, strategy, n, per_example),
-                             "lr": search["chosen"] if search and search["status"] != "planned" else None,
-                             "mem_estimate": prints[label]["memory"]["total"], "depends_on": ",".join(deps) or None})
+    for seed, n, label in grid:
+        search = searches.get(label)
+        deps = ([pretrain_id] if pretrain_id else []) + (sweep_ids.get(search["label"], []) if search else [])
+        run = {"id": new_id("r"), "strategy": label, "role": "grid", "n_train": n, "seed": seed,
+               "total_steps": steps[n, label],
+               "lr": search["chosen"] if search and search["status"] != "planned" else None,
+               "mem_estimate": prints[label]["memory"]["total"], "depends_on": ",".join(deps) or None}
+        runs.append(run)
+        if search and search["status"] == "planned" and search["label"] == label and search["keeps"] \
+                and (seed, n) == (search["seed"], search["size"]):
+            search["continued_by"] = run["id"]  # the winning rate's run becomes this grid run
+    search_flops = sum((len(s["lrs"]) - bool(s.get("continued_by"))) * s["rung"] * per_step[s["label"]]
+                       for s in {id(s): s for s in searches.values()}.values() if s["status"] == "planned")
+    cost = {"grid_flops": grid_flops, "search_flops": search_flops,
+            "search_share": search_flops / grid_flops if grid_flops else 0.0,
+            "reference_seconds": (kind.reference_seconds(pool, sizes, len(cfg.seeds if cfg.data.subset_policy == "per-seed"
+                                                                         else cfg.seeds[:1]))
+                                  if cfg.references and kind.references else 0.0)}
     info = {"data": data.info, "label_names": data.label_names, "pool_size": pool, "sizes": sizes,
             "device": str(device), "device_name": device_name(), "footprint": prints,
             "lr_search": searches, "lr_source": {label: lr_source(cfg, label, s, searches) for label, s in strategies.items()},
-            "until_plateau": {label: s.until_plateau for label, s in strategies.items()}}
+            "until_plateau": {label: s.until_plateau for label, s in strategies.items()}, "cost": cost}
     return Plan(runs, info)
 
 
@@ -126,13 +139,17 @@ def lr_source(cfg: ExperimentConfig, label: str, strategy: Strategy, searches: d
 
 
 def plan_lr_searches(cfg: ExperimentConfig, strategies: dict[str, Strategy], data: TaskData, base_dir: Path,
-                     sizes: list[int], per_example: dict[str, float], store: Store | None) -> dict[str, dict]:
+                     sizes: list[int], per_example: dict[str, float], store: Store | None,
+                     grid_flops: float) -> dict[str, dict]:
     """Per strategy label without a fixed lr: its search — reused from the store or the shipped results when
-    one with the same key finished ("stored"/"reused", with the chosen rate), else "planned" (runs to queue).
-    Labels that differ only in budget (scratch, scratch×3) share one search."""
+    one with the same key finished ("stored"/"reused", with the chosen rate), else "planned" (runs to queue: every
+    candidate rate trains the grid run at the search's size and seed up to the rung). Labels that differ only in
+    budget (scratch, scratch×3) share one search; its winner becomes the grid run of the label whose budget it
+    trained (`keeps`). The rung is placed by `lr_search.rung_fraction` from the grid's planned FLOPs."""
     if cfg.lr_sweep is None:
         return {}
     size = lr_search.search_size(cfg, sizes, len(data.train))
+    seed = lr_search.search_seed(cfg)
     data_id = lr_search.data_identity(cfg, data.info.get("source_fingerprint", data.fingerprint))
     model_id = lr_search.model_identity(cfg, base_dir)
     stored = lr_search.stored_searches() if cfg.lr_sweep.reuse else {}
@@ -142,8 +159,10 @@ def plan_lr_searches(cfg: ExperimentConfig, strategies: dict[str, Strategy], dat
         if s.cfg.lr is not None:
             continue
         lrs = lr_search.candidates(cfg, s.cfg, s.default_lr)
-        steps = budget_steps(cfg, label, size, per_example, multiplier=1.0)
-        spec = lr_search.search_spec(cfg, s.cfg, data=data_id, model=model_id, size=size, steps=steps, lrs=lrs)
+        policy = budget_steps(cfg, label, size, per_example, multiplier=1.0)
+        total = math.ceil(cfg.budget.plateau_cap * policy) if s.until_plateau else policy
+        spec = lr_search.search_spec(cfg, s.cfg, data=data_id, model=model_id, size=size, steps=total, rung=None,
+                                     plateau=s.until_plateau, lrs=lrs)
         key = lr_search.search_key(spec)
         if key in by_key:
             out[label] = by_key[key]
@@ -155,8 +174,17 @@ def plan_lr_searches(cfg: ExperimentConfig, strategies: dict[str, Strategy], dat
             entry = {"status": "stored", **stored[key]["result"]}
         else:
             entry = {"status": "planned", "chosen": None}
-        entry.update(key=key, spec=spec, label=label, size=size, steps=steps, lrs=lrs)
+        keeps = entry["status"] == "planned" and s.cfg.budget_multiplier == 1.0 and seed in cfg.seeds and size in sizes
+        entry.update(key=key, spec=spec, label=label, size=size, seed=seed, steps=total, policy_steps=policy, lrs=lrs,
+                     keeps=keeps)
         out[label] = by_key[key] = entry
+    planned = [e for e in by_key.values() if e["status"] == "planned"]
+    batch = cfg.train.batch_size
+    fraction = lr_search.rung_fraction(cfg, grid_flops, [(len(e["lrs"]) - e["keeps"], e["policy_steps"] * batch
+                                                          * per_example[e["label"]]) for e in planned])
+    for e in planned:
+        e["rung"] = max(1, min(e["steps"], math.floor(fraction * e["policy_steps"])))
+        e["rung_fraction"] = fraction
     return out
 
 

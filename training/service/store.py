@@ -569,6 +569,23 @@ class Store:
             tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
             tmp.replace(path)
 
+    def copy_metrics(self, src_run: str, dst_run: str, up_to_step: int) -> None:
+        """Give `dst_run` the rows `src_run` logged up to a step (a grid run that continues a search run), replacing
+        any it had."""
+        with self.tx() as c:
+            c.execute(metrics.delete().where(metrics.c.run_id == dst_run))
+            rows = [dict(r._mapping, run_id=dst_run) for r in c.execute(
+                sa.select(metrics).where(metrics.c.run_id == src_run, metrics.c.step <= up_to_step))]
+            if rows:
+                c.execute(metrics.insert(), rows)
+        src, dst = self.run_dir(src_run) / "metrics.jsonl", self.run_dir(dst_run) / "metrics.jsonl"
+        kept = [line for line in (src.read_text(encoding="utf-8").splitlines() if src.exists() else [])
+                if line and json.loads(line)["step"] <= up_to_step]
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_suffix(".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        tmp.replace(dst)
+
     def metrics(self, run_ids: list[str] | None = None, exp_id: str | None = None) -> list[dict]:
         q = sa.select(metrics)
         if exp_id is not None:

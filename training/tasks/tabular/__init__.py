@@ -104,6 +104,8 @@ class _Tabular(TaskKind):
 
         return build(cfg)
 
+    reference_seconds_per_example = 2e-4
+
     def reference_rows(self, data, cfg, sizes: list[int], seeds: list[int]) -> list[dict]:
         from training.tasks.tabular.references import rows
 
