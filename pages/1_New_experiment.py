@@ -394,6 +394,8 @@ if checked and checked["key"] == key:
                    + f". Device: {info.get('device_name', info['device'])}."
                    + (f" Learning-rate search runs first for {', '.join(searched)}." if searched else "")
                    + (f" Reusing a finished learning-rate search for {', '.join(reused)}." if reused else ""))
+        if pf["cost"]:
+            st.caption(pf["cost"])
         with st.expander("Every run"):
             st.dataframe(readable(pf["table"]), hide_index=True)
         if st.button("Launch", type="primary", key="new_launch"):

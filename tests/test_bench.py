@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = ["trainer_vs_loop.py", "lora_vs_full.py", "gpt2_mfu.py", "grid_packing.py", "page_render.py"]
+SCRIPTS = ["trainer_vs_loop.py", "lora_vs_full.py", "gpt2_mfu.py", "grid_packing.py", "page_render.py", "fair_cost.py"]
 
 
 @pytest.fixture(scope="module")

@@ -129,7 +129,7 @@ def cmd_plan(args) -> int:
     cfg = load_config(args.config, args.overrides)
     store = Store(args.store)
     plan = plan_experiment(cfg, store.cache_dir, store)
-    print(json.dumps({"config": cfg.to_dict(), "runs": plan.runs, "info": plan.info}))
+    print(json.dumps({"config": cfg.to_dict(), "runs": plan.runs, "cost": plan.info["cost"], "info": plan.info}))
     return 0
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from training.analysis.units import human_flops, human_seconds
 from training.core.hardware import peak_flops_for
 
 CPU_FLOPS = 20e9
@@ -30,6 +31,10 @@ def preflight(plan: dict, history: pd.DataFrame, device_name: str | None) -> dic
     batch = plan["config"]["train"]["batch_size"]
     runs["flops"] = [r["total_steps"] * batch * footprint.get(r["strategy"], {}).get("flops_per_example", 0.0)
                      if r["strategy"] != "pretrain" else 0.0 for r in plan["runs"]]
+    for search in {s["key"]: s for s in (plan["info"].get("lr_search") or {}).values()}.values():
+        if search.get("continued_by"):  # its first steps are the winning search run's, counted there
+            per_step = batch * footprint[search["label"]]["flops_per_example"]
+            runs.loc[runs["id"] == search["continued_by"], "flops"] -= search["rung"] * per_step
     measured = measured_throughput(history, device_name)
     if measured:
         rate, how = measured, f"measured on earlier runs on this device ({measured / 1e9:.1f} GFLOP/s)"
@@ -40,7 +45,29 @@ def preflight(plan: dict, history: pd.DataFrame, device_name: str | None) -> dic
         rate, how = CPU_FLOPS, f"assumed {CPU_FLOPS / 1e9:.0f} GFLOP/s (a small CPU); finished runs refine this"
     runs["est_s"] = runs["flops"] / rate
     return {"runs": len(runs), "steps": int(runs["total_steps"].sum()), "flops": float(runs["flops"].sum()),
+            "cost": search_words(plan["info"]),
             "est_s": float(runs["est_s"].sum()), "estimate_basis": how,
             "peak_mem_bytes": int(runs["mem_estimate"].max()) if "mem_estimate" in runs else None,
             "table": runs[["strategy", "n_train", "seed", "total_steps", "flops", "est_s"]
                           + (["mem_estimate"] if "mem_estimate" in runs else [])]}
+
+
+def search_words(info: dict) -> str:
+    """The plan's cost split in words: the grid's training compute, the search's beyond the runs the grid keeps, and
+    the references' seconds."""
+    cost = info.get("cost")
+    if not cost:
+        return ""
+    searches = {s["key"]: s for s in (info.get("lr_search") or {}).values() if s["status"] == "planned"}.values()
+    text = f"Training compute: the grid {human_flops(cost['grid_flops'])}"
+    if searches:
+        rungs = sorted({(s["rung"], s["steps"]) for s in searches})
+        text += (f", the learning-rate search {human_flops(cost['search_flops'])} beyond the runs the grid keeps "
+                 f"({cost['search_share']:.0%} of the grid): each candidate rate starts its strategy's grid run at "
+                 f"N={next(iter(searches))['size']:,}, they are compared at step "
+                 + "; ".join(f"{r} of {t}" for r, t in rungs) + ", and the winner's run continues as that grid run")
+    elif info.get("lr_search"):
+        text += ", no search runs (every searched rate is reused from a finished search)"
+    if cost.get("reference_seconds"):
+        text += f"; the classical references take about {human_seconds(cost['reference_seconds'])} of CPU"
+    return text + "."
