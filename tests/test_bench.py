@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = ["trainer_vs_loop.py", "lora_vs_full.py", "gpt2_mfu.py", "grid_packing.py", "page_render.py", "fair_cost.py"]
+SCRIPTS = ["trainer_vs_loop.py", "lora_vs_full.py", "gpt2_mfu.py", "grid_packing.py", "page_render.py", "fair_cost.py",
+           "optimizer_step.py"]
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,12 @@ from training.config import OptimConfig
 def make_optimizer(groups: list[dict], cfg: OptimConfig, device: torch.device) -> torch.optim.Optimizer:
     """The configured optimizer over parameter groups that already carry lr and weight_decay."""
     lr = groups[0]["lr"]
+    # Fused Adam(W) is one kernel per step on CUDA and, since torch 2.4, a vectorised loop on CPU: there it is ~12×
+    # faster than foreach for MiniLM's 22M parameters (bench/optimizer_step.py), a quarter of a CPU step's time.
     if cfg.name == "adamw":
-        # Fused AdamW is one kernel per step on CUDA; on CPU foreach is the fast path.
-        kwargs = {"fused": True} if device.type == "cuda" else {"foreach": True}
-        return torch.optim.AdamW(groups, lr=lr, betas=cfg.betas, **kwargs)
+        return torch.optim.AdamW(groups, lr=lr, betas=cfg.betas, fused=True)
     if cfg.name == "adam":
-        return torch.optim.Adam(groups, lr=lr, betas=cfg.betas)
+        return torch.optim.Adam(groups, lr=lr, betas=cfg.betas, fused=True)
     if cfg.name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
     if cfg.name == "rmsprop":
