@@ -12,8 +12,8 @@ Each dataset: 4 strategies (scratch, full, LoRA, head) × 2 sizes × seed 0, eve
    until a plateau. Timed from launch to its last run.
 2. **fixed**: the same grid at each strategy's default rate, fixed budgets, no search, no plateau. Timed the same way.
 3. **full search**: every candidate the cheap search stopped at its rung, trained to the end of its grid run (the loop
-   is deterministic: this is the run it would have been). The full search chooses the candidate whose finished run has
-   the best validation metric (at its final model); the cheap search chose its winner at the rung.
+   is deterministic: this is the run it would have been). The full search applies the search's rule to the whole runs
+   (the best validation metric each reached); the cheap search applied it up to the rung.
 For each strategy it prints the candidates, both choices, their eval metrics (each run's final model, as Compare shows
 it), the paired standard error of their difference and the full search's own standard error, and appends the whole
 record to bench/fair_cost.json. Timings are wall seconds on this machine; take them alone.
@@ -96,10 +96,10 @@ def timed(cfg: ExperimentConfig, store: Store) -> tuple[str, float]:
     return exp, time.perf_counter() - t0
 
 
-def final_validation(store: Store, run_id: str, metric: str, step: int) -> float:
-    """The validation metric of a run's final model (the row at its final model's step)."""
-    rows = [m for m in store.metrics([run_id]) if m["key"] == f"val/{metric}" and m["step"] <= step]
-    return max(rows, key=lambda m: m["step"])["value"]
+def final_validation(store: Store, run_id: str, metric: str, higher: bool) -> float:
+    """The search's rule over a whole run: the best validation value of the metric it reached."""
+    rows = [m["value"] for m in store.metrics([run_id]) if m["key"] == f"val/{metric}"]
+    return max(rows) if higher else min(rows)
 
 
 def correct(items: dict) -> np.ndarray:
@@ -152,12 +152,12 @@ def main() -> None:
                     exp = run_experiment(one, store)
                     b = analyse(store, exp)
                     run_id, row = b.runs["run_id"].iloc[0], b.runs.iloc[0]
-                step = int(row["best_step"]) if row["checkpoint"] == "best" else int(row["steps"])
-                candidates.append({**t, "run_id": run_id, "final_val": final_validation(store, run_id, metric, step),
+                best = final_validation(store, run_id, metric, a.higher_is_better)
+                candidates.append({**t, "run_id": run_id, "final_val": best,
                                    "eval": float(row[f"eval_{metric}"]),
                                    "items": row["best_items"] if row["checkpoint"] == "best" else row["eval_items"]})
             done = [c for c in candidates if c["final_val"] is not None]
-            full = max(done, key=lambda c: (c["final_val"], -c["lr"]))
+            full = max(done, key=lambda c: (c["final_val"] if a.higher_is_better else -c["final_val"], -c["lr"]))
             cheap = next(c for c in done if c["lr"] == grid[label, size].lr)
             diff = correct(cheap["items"]) - correct(full["items"])
             n = len(diff)

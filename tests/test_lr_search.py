@@ -105,3 +105,16 @@ def test_ctrl_c_of_a_cli_run_leaves_it_interrupted_and_resumable(tiny_bert_dir, 
         run_experiment(_cfg(tiny_bert_dir, topic_csv), store)
     (run,) = store.runs()
     assert run.status == Status.INTERRUPTED and run.status.resumable and "Ctrl-C" in run.error
+
+
+def test_preflight_counts_the_winners_steps_once_and_says_the_split(tiny_bert_dir, topic_csv, store):
+    import pandas as pd
+
+    from training.analysis.preflight import preflight
+
+    cfg = _cfg(tiny_bert_dir, topic_csv, sizes=[20, 40], lr_sweep=LRSweepConfig(lrs={"full": [1e-4, 3e-4, 1e-3]}))
+    plan = plan_experiment(cfg, store.cache_dir, store)
+    pf = preflight({"runs": plan.runs, "info": plan.info, "config": cfg.to_dict()}, pd.DataFrame(), None)
+    assert pf["flops"] == pytest.approx(plan.info["cost"]["grid_flops"] + plan.info["cost"]["search_flops"])
+    assert "beyond the runs the grid keeps" in pf["cost"] and f"compared at step {plan.info['lr_search']['full']['rung']} of 12" \
+        in pf["cost"]

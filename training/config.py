@@ -360,9 +360,9 @@ Size = Union[int, str]
 @dataclass
 class LRSweepConfig:
     """The learning-rate search, on by default: each strategy without a fixed `lr` starts its grid run at the search
-    size at a few learning rates; at the rung (a share of its steps) the rate with the best validation value of the
-    task's primary metric (validation loss breaks ties) wins and its run continues as the grid run, the others stop,
-    and the strategy's other grid runs train at that rate. Scratch and fine-tuning want very different rates, and a
+    size at a few learning rates; at the rung (a share of its steps) the rate whose best validation value of the
+    task's primary metric so far is best (validation loss breaks ties) wins and its run continues as the grid run, the
+    others stop, and the strategy's other grid runs train at that rate. Scratch and fine-tuning want very different rates, and a
     rate tuned on one dataset can diverge on another, so one shared or built-in rate would make the comparison unfair.
     A finished search is reused by any later experiment of this store with the same data, model, strategy
     and search settings (and the built-in presets ship theirs)."""

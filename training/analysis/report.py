@@ -239,11 +239,11 @@ def search_note(a: Analysis) -> str:
     where = ("; ".join(f"step {r} of {t}" for r, t in rungs) if rungs else "the rung")
     running = not a.lr_sweep.empty and not a.lr_sweep["status"].isin(["done", "failed", "cancelled"]).all()
     return (("**The search is still running: no rate is chosen yet.** " if running else "")
-            + f"Each candidate rate started the grid run at the search's size and seed; at {where} the rate with the "
-            f"best validation {a.metric} (validation loss breaks ties) won, its run continued as that grid run, the "
-            "others stopped, and the strategy's other grid runs trained at the winning rate. A rate whose training loss "
-            "climbed or became NaN stopped at once. A search is reused by later experiments with the same data, model and "
-            "settings; the built-in presets ship theirs.")
+            + f"Each candidate rate started the grid run at the search's size and seed; at {where} the rate whose "
+            f"best validation {a.metric} so far was best (validation loss breaks ties) won, its run continued as that "
+            "grid run, the others stopped, and the strategy's other grid runs trained at the winning rate. A rate whose "
+            "training loss climbed or became NaN stopped at once. A search is reused by later experiments with the same "
+            "data, model and settings; the built-in presets ship theirs.")
 
 
 def setup_lines(a: Analysis) -> list[str]:

@@ -146,7 +146,7 @@ def train(run: RunSetup, sink, control=None) -> dict:
     # -- state: fresh, or restored from the last checkpoint ------------------------------------------
     st = {"step": 0, "examples": 0, "wall_s": 0.0, "flops": 0.0, "peak_mem": 0,
           "best_loss": math.inf, "best_score": [-math.inf, -math.inf], "best_step": 0, "bad_evals": 0,
-          "decay_start": None, "plateaued": False, "first_train_loss": None,
+          "decay_start": None, "plateaued": False, "first_train_loss": None, "seen_best": None,
           "finished": False}
     saved = checkpoint.load_state(run.ckpt_dir) if checkpoint.exists(run.ckpt_dir) else None
     if saved is not None:
@@ -195,6 +195,11 @@ def train(run: RunSetup, sink, control=None) -> dict:
             values.update(measure_probes(step))
             if "general" in run.samples:
                 run.samples["general"].log(sink, model, device, autocast, step)
+        key, higher = run.select
+        if math.isfinite(values["val/loss"]) and math.isfinite(values.get(key, math.nan)):
+            seen = [values[key] if higher else -values[key], -values["val/loss"]]
+            if st["seen_best"] is None or seen > st["seen_best"]:  # every evaluation's, the rung's included
+                st["seen_best"] = seen
         st["peak_mem"] = max(st["peak_mem"], _memory_bytes(device))
         values["sys/peak_mem_bytes"] = st["peak_mem"]
         sink.log(step, st["examples"], st["wall_s"], st["flops"], values)
@@ -365,6 +370,7 @@ def train(run: RunSetup, sink, control=None) -> dict:
         "final": final, "best": best, "best_val_loss": st["best_loss"] if math.isfinite(st["best_loss"]) else None,
         "stopped_early": st["plateaued"], "last_logged_step": last_logged_step,
         "diverged": halt == "diverged", "at_rung": halt == "rung",
+        "best_val": _best_val(run, st["seen_best"]),
         "eval_examples": len(eval_data), "validation_examples": len(val_data),
     }
     if eval_items:  # "end", and "best" where the best checkpoint was scored apart from the end
@@ -373,6 +379,14 @@ def train(run: RunSetup, sink, control=None) -> dict:
         shutil.rmtree(run.ckpt_dir, ignore_errors=True)
         shutil.rmtree(checkpoint.best_dir(run.ckpt_dir), ignore_errors=True)
     return result
+
+
+def _best_val(run: RunSetup, seen: list[float] | None) -> dict | None:
+    """The best validation value of the headline metric over every evaluation, with the loss at that evaluation."""
+    if seen is None:
+        return None
+    key, higher = run.select
+    return {key.removeprefix("val/"): seen[0] if higher else -seen[0], "loss": -seen[1]}
 
 
 def _diverged(run: RunSetup, st: dict, train_loss: float) -> bool:

@@ -1,16 +1,17 @@
 """The learning-rate search: which rates each strategy tries, where they are compared, which one wins, and how
 a finished search is keyed and reused.
 
-The search is successive halving with one rung (the idea of Hyperband/ASHA, Li et al. 2018): every candidate
-rate starts the very run the grid needs at the search's size and seed — the same subset, schedule and evaluation
-steps — and trains it to the *rung* (a share of its steps, placed as late as `lr_sweep.budget` allows). There the
-candidates are compared on validation by the task's primary metric (the metric the verdict uses; validation loss
-breaks ties), the others stop, and the winner's run *becomes* that grid run: the grid run continues it from its
-checkpoint at the rung instead of training it again. A rate whose training loss turns NaN or climbs well above
-where it started stops at once (`diverged`). The eval set is never looked at.
+The search is successive halving with one rung (the idea of Hyperband/ASHA, Li et al. 2018): every candidate rate
+starts the very run the grid needs at the search's size and seed — the same subset, schedule and evaluation steps —
+and trains it to the *rung* (a share of its steps, placed as late as `lr_sweep.budget` allows). There the candidates
+are compared by the best validation value of the task's primary metric each has reached (the metric the verdict uses;
+validation loss breaks ties), the others stop, and the winner's run *becomes* that grid run: the grid run continues it
+from its checkpoint at the rung instead of training it again. A rate whose training loss turns NaN or climbs well
+above where it started stops at once (`diverged`). The eval set is never looked at.
 
 A search is identified by everything that decides its outcome — task, data, model, strategy and options,
-batch and optimizer settings, the search size, steps, rung, seed and candidate rates — hashed into a key. A
+batch and optimizer settings, the search size, steps, seed and candidate rates — hashed into a key (the rung
+is not: it follows the grid's size, and a search finished at another rung still chose on this data). A
 finished search is kept in the store (`Store.save_lr_search`) and reused by later experiments with the
 same key; the built-in presets' searches ship with the app (`lr_search_stored.json`, written by
 `bench/store_lr_search.py`), so the quick demo needs no search runs of its own.
@@ -103,7 +104,7 @@ def search_spec(cfg: ExperimentConfig, sc: StrategyConfig, *, data: dict, model:
                   "warmup_fraction": o.warmup_fraction, "schedule": o.schedule, "grad_clip": o.grad_clip},
         "size": size, "steps": steps, "rung": rung, "seed": search_seed(cfg), "lrs": lrs,
         "plateau": {"patience": cfg.budget.patience, "cap": cfg.budget.plateau_cap} if plateau else None,
-        "evals": cfg.train.evals_per_run, "eval_every": cfg.train.eval_every, "choose_by": "validation metric at the rung",
+        "evals": cfg.train.evals_per_run, "eval_every": cfg.train.eval_every, "choose_by": "best validation metric by the rung",
     }
 
 
@@ -118,8 +119,10 @@ def finished(tried: list[dict]) -> bool:
 
 def choose(tried: list[dict], higher_is_better: bool) -> float | None:
     """THE rule of the search: among the candidates that reached the rung (done, not diverged), the best validation
-    value of the task's primary metric; the lower validation loss breaks ties, then the smaller rate. None while
-    any candidate is still to end, or if none reached the rung."""
+    value of the task's primary metric each reached by the rung (`val_metric`: what its best checkpoint would be); the
+    lower validation loss at that evaluation breaks ties, then the smaller rate. None while any candidate is still to
+    end, or if none reached the rung. The best reading rather than the last: a run at a constant peak rate (scratch
+    before its plateau) swings by ±0.1 in validation accuracy from one evaluation to the next (LOG.md, 2026-12-02)."""
     if not finished(tried):
         return None
 
@@ -145,16 +148,17 @@ def why_stopped(t: dict, chosen: float | None) -> str:
 
 
 def search_table(store: Store, exp_id: str, label: str) -> list[dict]:
-    """The tried learning rates of one strategy's search in an experiment: lr, status, the task's validation metric
-    and validation loss at the rung (or where it stopped), steps trained and whether it diverged."""
+    """The tried learning rates of one strategy's search in an experiment: lr, status, the best validation value of the
+    task's metric it reached by the rung (or where it stopped) with the validation loss there, steps trained and
+    whether it diverged."""
     metric = task_kind(store.experiment_config(exp_id).task).metric
     out = []
     for r in store.runs(exp_id):
         if r.role != Role.LR_SWEEP or r.strategy != label:
             continue
         res = r.result
-        final = res.get("eval", {})
-        out.append({"lr": r.lr, "status": str(r.status), "val_loss": final.get("loss"), "val_metric": final.get(metric),
+        best = res.get("best_val") or {}
+        out.append({"lr": r.lr, "status": str(r.status), "val_loss": best.get("loss"), "val_metric": best.get(metric),
                     "steps": res.get("steps"), "diverged": bool(res.get("diverged")), "error": r.error})
     return sorted(out, key=lambda t: t["lr"])
 
