@@ -31,7 +31,7 @@ def preflight(plan: dict, history: pd.DataFrame, device_name: str | None) -> dic
     batch = plan["config"]["train"]["batch_size"]
     runs["flops"] = [r["total_steps"] * batch * footprint.get(r["strategy"], {}).get("flops_per_example", 0.0)
                      if r["strategy"] != "pretrain" else 0.0 for r in plan["runs"]]
-    for search in {s["key"]: s for s in (plan["info"].get("lr_search") or {}).values()}.values():
+    for search in {s.get("key", k): s for k, s in (plan["info"].get("lr_search") or {}).items()}.values():
         if search.get("continued_by"):  # its first steps are the winning search run's, counted there
             per_step = batch * footprint[search["label"]]["flops_per_example"]
             runs.loc[runs["id"] == search["continued_by"], "flops"] -= search["rung"] * per_step
@@ -58,7 +58,7 @@ def search_words(info: dict) -> str:
     cost = info.get("cost")
     if not cost:
         return ""
-    searches = {s["key"]: s for s in (info.get("lr_search") or {}).values() if s["status"] == "planned"}.values()
+    searches = {s.get("key", k): s for k, s in (info.get("lr_search") or {}).items() if s["status"] == "planned"}.values()
     text = f"Training compute: the grid {human_flops(cost['grid_flops'])}"
     if searches:
         rungs = sorted({(s["rung"], s["steps"]) for s in searches})

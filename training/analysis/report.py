@@ -234,7 +234,7 @@ def _html_text(note: str) -> str:
 
 def search_note(a: Analysis) -> str:
     """How the learning rates were chosen, in words (Compare and the report say the same)."""
-    searches = {s["key"]: s for s in (a.info.get("lr_search") or {}).values()}.values()
+    searches = {s.get("key", label): s for label, s in (a.info.get("lr_search") or {}).items()}.values()
     rungs = sorted({(s["rung"], s["steps"]) for s in searches if s.get("status") == "planned" and "rung" in s})
     where = ("; ".join(f"step {r} of {t}" for r, t in rungs) if rungs else "the rung")
     running = not a.lr_sweep.empty and not a.lr_sweep["status"].isin(["done", "failed", "cancelled"]).all()

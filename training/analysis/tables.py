@@ -7,7 +7,7 @@ import pandas as pd
 
 from training.analysis.stats import mean_interval
 from training.core.hardware import peak_flops_for
-from training.service.lr_search import choose, why_stopped
+from training.service.lr_search import choose, finished, why_stopped
 
 
 def primary_metric(task: str) -> tuple[str, str, bool]:
@@ -127,7 +127,10 @@ def lr_search_table(all_runs: pd.DataFrame, searches: dict, metric: str, higher_
                      for _, r in mine.iterrows()]
         else:
             tried = s.get("tried", [])
-        chosen = choose(tried, higher_is_better)
+        # The rate the grid trained at, where it has started: what was decided (an experiment from before the rule
+        # changed keeps its choice); before that the rule's, which names none until every candidate has ended.
+        used = all_runs[(all_runs["role"] == "grid") & (all_runs["strategy"] == s["label"])]["sweep_lr"].dropna()
+        chosen = choose(tried, higher_is_better) if used.empty or not finished(tried) else float(used.iloc[0])
         for t in sorted(tried, key=lambda t: t["lr"]):
             rows.append({"strategy": label, "lr": t["lr"], "status": t["status"], "steps": t.get("steps"),
                          f"val_{metric}": t.get("val_metric"), "val_loss": t.get("val_loss"),

@@ -157,7 +157,7 @@ def search_table(store: Store, exp_id: str, label: str) -> list[dict]:
         if r.role != Role.LR_SWEEP or r.strategy != label:
             continue
         res = r.result
-        best = res.get("best_val") or {}
+        best = res.get("best_val") or res.get("eval", {})  # runs from before best_val: their last validation
         out.append({"lr": r.lr, "status": str(r.status), "val_loss": best.get("loss"), "val_metric": best.get(metric),
                     "steps": res.get("steps"), "diverged": bool(res.get("diverged")), "error": r.error})
     return sorted(out, key=lambda t: t["lr"])
