@@ -41,10 +41,23 @@ def test_the_plan_reports_the_cost_split_and_places_the_rung_within_the_budget(t
     per_step = plan.info["footprint"]["full"]["flops_per_example"] * cfg.train.batch_size
     assert cost["grid_flops"] == pytest.approx(sum(r["total_steps"] for r in grid.values()) * per_step)
     assert cost["search_flops"] == pytest.approx(2 * search["rung"] * per_step)  # the winner's steps belong to the grid
-    # the rung is as late as the budget allows, floored to whole steps (it is at the earliest rung here: 3 of 12)
+    # the rung is as late as the budget allows, floored to whole steps (or at the earliest rung: 0.2 of the steps)
     assert cost["search_share"] <= 0.25 or search["rung"] == max(1, int(lr_search.RUNG_MIN * 12))
     fixed = _cfg(tiny_bert_dir, topic_csv, sizes=[20, 40], lr_sweep=LRSweepConfig(lrs={"full": [1e-4, 3e-4]}, rung=0.5))
     assert plan_experiment(fixed, store.cache_dir, store).info["lr_search"]["full"]["rung"] == 6
+
+
+def test_the_budget_is_filled_like_water_a_cheap_strategy_compares_after_its_whole_budget():
+    from training.config import ExperimentConfig
+
+    cfg = ExperimentConfig(name="x")
+    # per unit of rung share, the losers of scratch and full cost 188, LoRA 132, head 2 (its features are cached)
+    shares = lr_search.rung_fractions(cfg, 707.0, {"scratch": 188.0, "full": 188.0, "lora": 132.0, "head": 2.0})
+    assert shares["head"] == 1.0 and shares["scratch"] == shares["full"] < shares["lora"] < 1.0
+    assert sum(shares[k] * c for k, c in {"scratch": 188.0, "full": 188.0, "lora": 132.0, "head": 2.0}.items()) \
+        == pytest.approx(0.25 * 707.0)
+    assert lr_search.rung_fractions(cfg, 10.0, {"a": 100.0}) == {"a": lr_search.RUNG_MIN}  # the floor, over budget
+    assert lr_search.rung_fractions(cfg, 1e6, {"a": 100.0, "b": 0.0}) == {"a": 1.0, "b": 1.0}  # within budget: all steps
 
 
 def test_the_winner_becomes_the_grid_run_exactly_as_if_it_had_trained_at_that_rate(tiny_bert_dir, topic_csv, store):

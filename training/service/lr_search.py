@@ -3,11 +3,12 @@ a finished search is keyed and reused.
 
 The search is successive halving with one rung (the idea of Hyperband/ASHA, Li et al. 2018): every candidate rate
 starts the very run the grid needs at the search's size and seed — the same subset, schedule and evaluation steps —
-and trains it to the *rung* (a share of its steps, placed as late as `lr_sweep.budget` allows). There the candidates
-are compared by the best validation value of the task's primary metric each has reached (the metric the verdict uses;
-validation loss breaks ties), the others stop, and the winner's run *becomes* that grid run: the grid run continues it
-from its checkpoint at the rung instead of training it again. A rate whose training loss turns NaN or climbs well
-above where it started stops at once (`diverged`). The eval set is never looked at.
+and trains it to the *rung* (a share of its steps, placed as late as `lr_sweep.budget` allows, each strategy's losers
+at the same cost). There the candidates are compared by the best validation value of the task's primary metric each
+has reached (the metric the verdict uses; validation loss breaks ties), the others stop, and the winner's run
+*becomes* that grid run: the grid run continues it from its checkpoint at the rung instead of training it again. A
+rate whose training loss turns NaN or climbs well above where it started stops at once (`diverged`). The eval set is
+never looked at.
 
 A search is identified by everything that decides its outcome — task, data, model, strategy and options,
 batch and optimizer settings, the search size, steps, seed and candidate rates — hashed into a key (the rung
@@ -61,16 +62,29 @@ def search_seed(cfg: ExperimentConfig) -> int:
     return cfg.lr_sweep.seed if cfg.lr_sweep.seed is not None else cfg.seeds[0]
 
 
-def rung_fraction(cfg: ExperimentConfig, grid_flops: float, extra: list[tuple[int, float]]) -> float:
-    """The share of the policy's steps at which the candidates are compared: as late as keeps the search's
-    training FLOPs beyond the runs the grid keeps within `lr_sweep.budget` of the grid's, between RUNG_MIN and 1.
-    `extra` holds, per search, (candidates the grid does not keep, FLOPs of the policy's steps at the search size)."""
+def rung_fractions(cfg: ExperimentConfig, grid_flops: float, losers: dict[str, float]) -> dict[str, float]:
+    """Per search (by key), the share of the policy's steps at which its candidates are compared. `losers`: per search,
+    the training FLOPs its candidates the grid does not keep would spend per unit of that share. The budget
+    (`lr_sweep.budget` × the grid's FLOPs) is filled like water: every search's losers get the same compute, a search
+    capped at its whole budget (a share of 1; a cheap strategy such as head compares after all its steps) and floored
+    at RUNG_MIN — so the rung is as late as the budget allows, for each strategy at the same cost."""
     if cfg.lr_sweep.rung is not None:
-        return cfg.lr_sweep.rung
-    per_fraction = sum(k * flops for k, flops in extra)
-    if per_fraction <= 0:
-        return 1.0
-    return min(1.0, max(RUNG_MIN, cfg.lr_sweep.budget * grid_flops / per_fraction))
+        return dict.fromkeys(losers, cfg.lr_sweep.rung)
+    costs = {k: c for k, c in losers.items() if c > 0}
+    budget = cfg.lr_sweep.budget * grid_flops
+
+    def share(t: float, c: float) -> float:
+        return min(1.0, max(RUNG_MIN, t / c))
+
+    def spend(t: float) -> float:
+        return sum(share(t, c) * c for c in costs.values())
+
+    lo, hi = 0.0, max(costs.values(), default=0.0)
+    if spend(hi) > budget:
+        for _ in range(60):  # spend() grows with t: bisect for the compute per search that spends the budget
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if spend(mid) <= budget else (lo, mid)
+    return {k: share(lo if spend(hi) > budget else hi, costs[k]) if k in costs else 1.0 for k in losers}
 
 
 def model_identity(cfg: ExperimentConfig, base_dir: Path | None) -> dict:

@@ -145,7 +145,7 @@ def plan_lr_searches(cfg: ExperimentConfig, strategies: dict[str, Strategy], dat
     one with the same key finished ("stored"/"reused", with the chosen rate), else "planned" (runs to queue: every
     candidate rate trains the grid run at the search's size and seed up to the rung). Labels that differ only in
     budget (scratch, scratch×3) share one search; its winner becomes the grid run of the label whose budget it
-    trained (`keeps`). The rung is placed by `lr_search.rung_fraction` from the grid's planned FLOPs."""
+    trained (`keeps`). The rungs are placed by `lr_search.rung_fractions` from the grid's planned FLOPs."""
     if cfg.lr_sweep is None:
         return {}
     size = lr_search.search_size(cfg, sizes, len(data.train))
@@ -180,11 +180,11 @@ def plan_lr_searches(cfg: ExperimentConfig, strategies: dict[str, Strategy], dat
         out[label] = by_key[key] = entry
     planned = [e for e in by_key.values() if e["status"] == "planned"]
     batch = cfg.train.batch_size
-    fraction = lr_search.rung_fraction(cfg, grid_flops, [(len(e["lrs"]) - e["keeps"], e["policy_steps"] * batch
-                                                          * per_example[e["label"]]) for e in planned])
+    fractions = lr_search.rung_fractions(cfg, grid_flops, {e["key"]: (len(e["lrs"]) - e["keeps"]) * e["policy_steps"] * batch
+                                                           * per_example[e["label"]] for e in planned})
     for e in planned:
-        e["rung"] = max(1, min(e["steps"], math.floor(fraction * e["policy_steps"])))
-        e["rung_fraction"] = fraction
+        e["rung"] = max(1, min(e["steps"], math.floor(fractions[e["key"]] * e["policy_steps"])))
+        e["rung_fraction"] = fractions[e["key"]]
     return out
 
 
