@@ -152,7 +152,8 @@ if a.lr_sweep.empty:
 else:
     st.dataframe(a.lr_sweep, hide_index=True, column_config={
         "lr": st.column_config.NumberColumn("learning rate", format="%.2e"),
-        "val_loss": st.column_config.NumberColumn("validation loss", format="%.4f"),
+        f"val_{a.metric}": st.column_config.NumberColumn(f"best validation {a.metric}", format="%.4f"),
+        "val_loss": st.column_config.NumberColumn("validation loss there", format="%.4f"),
         "steps": st.column_config.NumberColumn("steps trained")})
     st.markdown(search_note(a) + " "
                 + ("Scratch and fine-tuning want very different rates, and a rate tuned on one dataset can diverge on "

@@ -87,7 +87,7 @@ def test_the_winner_becomes_the_grid_run_exactly_as_if_it_had_trained_at_that_ra
     a = analyse(store, exp)
     assert list(a.lr_sweep[a.lr_sweep["chosen"]]["lr"]) == [chosen]
     assert "won at the rung (step 6)" in " ".join(a.lr_sweep["stopped"])
-    assert "still running" not in search_note(a) and "step 6 of 12" in search_note(a)
+    assert "still running" not in search_note(a) and "(full: step 6 of 12)" in search_note(a)
 
 
 def test_a_diverging_rate_stops_at_once_and_says_nothing_before_the_search_ends(tiny_bert_dir, topic_csv, store):

@@ -234,9 +234,12 @@ def _html_text(note: str) -> str:
 
 def search_note(a: Analysis) -> str:
     """How the learning rates were chosen, in words (Compare and the report say the same)."""
-    searches = {s.get("key", label): s for label, s in (a.info.get("lr_search") or {}).items()}.values()
-    rungs = sorted({(s["rung"], s["steps"]) for s in searches if s.get("status") == "planned" and "rung" in s})
-    where = ("; ".join(f"step {r} of {t}" for r, t in rungs) if rungs else "the rung")
+    rungs: dict[tuple[int, int], list[str]] = {}
+    for label, s in (a.info.get("lr_search") or {}).items():
+        if s.get("status") == "planned" and "rung" in s and s.get("label", label) == label:
+            rungs.setdefault((s["rung"], s["steps"]), []).append(label)
+    where = ("its rung (" + "; ".join(f"{', '.join(labels)}: step {r} of {t}" for (r, t), labels in sorted(rungs.items()))
+             + ")" if rungs else "its rung")
     running = not a.lr_sweep.empty and not a.lr_sweep["status"].isin(["done", "failed", "cancelled"]).all()
     return (("**The search is still running: no rate is chosen yet.** " if running else "")
             + f"Each candidate rate started the grid run at the search's size and seed; at {where} the rate whose "
