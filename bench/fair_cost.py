@@ -12,8 +12,9 @@ Each dataset: 4 strategies (scratch, full, LoRA, head) × 2 sizes × seed 0, eve
    until a plateau. Timed from launch to its last run.
 2. **fixed**: the same grid at each strategy's default rate, fixed budgets, no search, no plateau. Timed the same way.
 3. **full search**: every candidate the cheap search stopped at its rung, trained to the end of its grid run (the loop
-   is deterministic: this is the run it would have been). The full search applies the search's rule to the whole runs
-   (the best validation metric each reached); the cheap search applied it up to the rung.
+   is deterministic: this is the run it would have been). The full search applies the search's rule (`lr_search.judge`:
+   the best validation reading, within one standard error a tie the loss breaks) to the whole runs; the cheap search
+   applied it up to the rung.
 For each strategy it prints the candidates, both choices, their eval metrics (each run's final model, as Compare shows
 it), the paired standard error of their difference and the full search's own standard error, and appends the whole
 record to bench/fair_cost.json. Timings are wall seconds on this machine; take them alone.
@@ -36,6 +37,7 @@ from training.config import BudgetConfig, DataConfig, ExperimentConfig, ModelCon
 from training.service import lr_search
 from training.service.execution import run_experiment
 from training.service.store import Store
+from training.tasks import task_kind
 
 OUT = Path(__file__).with_name("fair_cost.json")
 STRATEGIES = ["scratch", "full", "lora", "head"]
@@ -96,10 +98,15 @@ def timed(cfg: ExperimentConfig, store: Store) -> tuple[str, float]:
     return exp, time.perf_counter() - t0
 
 
-def final_validation(store: Store, run_id: str, metric: str, higher: bool) -> float:
-    """The search's rule over a whole run: the best validation value of the metric it reached."""
-    rows = [m["value"] for m in store.metrics([run_id]) if m["key"] == f"val/{metric}"]
-    return max(rows) if higher else min(rows)
+def final_validation(store: Store, run_id: str, metric: str, higher: bool) -> tuple[float, float]:
+    """The search's reading over a whole run: the best validation value of the metric it reached, and the validation
+    loss at that evaluation (the loss breaks ties, as at the rung)."""
+    by_step: dict[int, dict] = {}
+    for m in store.metrics([run_id]):
+        if m["key"] in (f"val/{metric}", "val/loss"):
+            by_step.setdefault(m["step"], {})[m["key"]] = m["value"]
+    rows = [(v[f"val/{metric}"], v["val/loss"]) for v in by_step.values() if len(v) == 2]
+    return min(rows, key=lambda r: ((-r[0] if higher else r[0]), r[1]))
 
 
 def correct(items: dict) -> np.ndarray:
@@ -152,20 +159,22 @@ def main() -> None:
                     exp = run_experiment(one, store)
                     b = analyse(store, exp)
                     run_id, row = b.runs["run_id"].iloc[0], b.runs.iloc[0]
-                best = final_validation(store, run_id, metric, a.higher_is_better)
-                candidates.append({**t, "run_id": run_id, "final_val": best,
+                best, loss = final_validation(store, run_id, metric, a.higher_is_better)
+                candidates.append({**t, "run_id": run_id, "final_val": best, "final_val_loss": loss,
                                    "eval": float(row[f"eval_{metric}"]),
                                    "items": row["best_items"] if row["checkpoint"] == "best" else row["eval_items"]})
             done = [c for c in candidates if c["final_val"] is not None]
-            full = max(done, key=lambda c: (c["final_val"] if a.higher_is_better else -c["final_val"], -c["lr"]))
+            full_lr = lr_search.choose([{**c, "val_metric": c["final_val"], "val_loss": c["final_val_loss"]} for c in done],
+                                       **lr_search.rule(task_kind(cfg.task)))  # the same rule over whole runs
+            full = next(c for c in done if c["lr"] == full_lr)
             cheap = next(c for c in done if c["lr"] == grid[label, size].lr)
             diff = correct(cheap["items"]) - correct(full["items"])
             n = len(diff)
             paired_se = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
             full_se = math.sqrt(full["eval"] * (1 - full["eval"]) / n)
             rec = {"size": size, "rung": search.get("rung"), "steps": search["steps"],
-                   "candidates": [{k: c.get(k) for k in ("lr", "steps", "val_metric", "val_loss", "diverged", "final_val",
-                                                         "eval")} for c in candidates],
+                   "candidates": [{k: c.get(k) for k in ("lr", "steps", "val_metric", "val_loss", "val_n", "diverged",
+                                                         "final_val", "final_val_loss", "eval")} for c in candidates],
                    "cheap_lr": cheap["lr"], "cheap_eval": cheap["eval"], "full_lr": full["lr"], "full_eval": full["eval"],
                    "difference": cheap["eval"] - full["eval"], "paired_se": paired_se, "full_se": full_se,
                    "within_one_se": abs(cheap["eval"] - full["eval"]) <= full_se}

@@ -30,6 +30,27 @@ def test_the_choice_is_the_primary_metric_with_loss_breaking_ties_and_only_once_
     assert lr_search.choose([{**t, "status": "failed"} for t in tried], True) is None
 
 
+def test_readings_the_validation_set_cannot_tell_apart_tie_and_the_loss_decides():
+    # scratch at its rung on tweets (500 validation examples, SE ≈ 0.022): the 0.506 led by noise
+    tried = [{"lr": 1e-4, "status": "done", "val_metric": 0.504, "val_loss": 0.993, "val_n": 500, "steps": 32},
+             {"lr": 3e-4, "status": "done", "val_metric": 0.506, "val_loss": 0.999, "val_n": 500, "steps": 32},
+             {"lr": 9e-4, "status": "done", "val_metric": 0.500, "val_loss": 1.058, "val_n": 500, "steps": 32}]
+    chosen, why = lr_search.judge(tried, higher_is_better=True, proportion=True)
+    assert chosen == 1e-4
+    assert "2 other rate(s) within one standard error" in why[1e-4] and "tied with the winner" in why[3e-4]
+    assert lr_search.choose(tried, True) == 3e-4  # a metric that is not a proportion: the reading itself decides
+    # three standard errors apart (the sentiment CSV at 94 steps): accuracy decides, not the lower loss
+    apart = [{"lr": 1e-4, "status": "done", "val_metric": 0.648, "val_loss": 0.630, "val_n": 500},
+             {"lr": 3e-4, "status": "done", "val_metric": 0.712, "val_loss": 0.661, "val_n": 500}]
+    chosen, why = lr_search.judge(apart, True, proportion=True)
+    assert chosen == 3e-4 and why[1e-4].endswith("behind the winner on validation")
+    # the same two readings on 40 examples (SE 0.072) cannot be told apart
+    assert lr_search.choose([{**t, "val_n": 40} for t in apart], True, proportion=True) == 1e-4
+    # before the last candidate ends: no choice, and the words say how far each got
+    chosen, why = lr_search.judge([*apart, {"lr": 9e-4, "status": "running"}], True, proportion=True)
+    assert chosen is None and why[3e-4] == "reached the rung (step None)"
+
+
 def test_the_plan_reports_the_cost_split_and_places_the_rung_within_the_budget(tiny_bert_dir, topic_csv, store):
     cfg = _cfg(tiny_bert_dir, topic_csv, sizes=[20, 40], lr_sweep=LRSweepConfig(lrs={"full": [1e-4, 3e-4, 1e-3]}))
     plan = plan_experiment(cfg, store.cache_dir, store)

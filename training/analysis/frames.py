@@ -24,12 +24,13 @@ RUN_COLUMNS = [
     "torch", "transformers", "role", "sweep_lr", "best_step", "best_loss", "best_accuracy", "best_macro_f1",
     "best_perplexity", "best_rmse", "best_mae", "best_r2", "best_rouge_l", "best_loss_se", "probe_best", "forgetting_best",
     "until_plateau", "stopped_early", "diverged", "eval_examples",
-    "best_val_loss", "validation_examples", "checkpoint", "eval_items", "best_items",
+    "best_val_loss", "validation_examples", "checkpoint", "eval_items", "best_items", "result",
 ]
 """eval_items / best_items: each eval example's outcome at the end / at the best checkpoint (the end's where the end is
 the best), as the run stored it under result["eval_items"] — {"y_true", "y_pred"} (classification: class codes;
 regression: the target's units) or {"nll", "tokens"} per sequence (language models) — in the eval set's order, the
-same in every run of an experiment; None where a run stored none (lr-search runs, experiments from before)."""
+same in every run of an experiment; None where a run stored none (lr-search runs, experiments from before).
+result: the run's whole stored result (what a learning-rate search's rule reads: `lr_search.reading`)."""
 REFERENCE_COLUMNS = ["reference", "name", "n_train", "seed", "accuracy", "macro_f1", "loss", "rmse", "mae", "r2",
                      "eval_examples", "items"]
 """items: the reference's eval items (the form of a run's eval_items); None in experiments from before."""
@@ -74,7 +75,7 @@ def runs_frame(store: Store, exp_id: str) -> pd.DataFrame:
             "diverged": res.get("diverged"),
             "eval_examples": res.get("eval_examples"), "best_val_loss": res.get("best_val_loss"),
             "validation_examples": res.get("validation_examples"), "checkpoint": "end",
-            **_items(res),
+            **_items(res), "result": res,
         })
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 

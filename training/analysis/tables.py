@@ -7,7 +7,7 @@ import pandas as pd
 
 from training.analysis.stats import mean_interval
 from training.core.hardware import peak_flops_for
-from training.service.lr_search import choose, finished, why_stopped
+from training.service.lr_search import finished, judge, reading
 
 
 def primary_metric(task: str) -> tuple[str, str, bool]:
@@ -121,27 +121,23 @@ def lr_search_table(all_runs: pd.DataFrame, searches: dict, metric: str, higher_
         source = SEARCH_SOURCE[s["status"]].format(**{"experiment_id": "?", "created": "?", "device": "?", **s})
         if s["status"] == "planned":
             mine = sw[sw["strategy"] == s["label"]]
-            tried = [{"lr": r["sweep_lr"], "status": r["status"], "val_loss": _number(r["eval_loss"]),
-                      "val_metric": _number(r[f"eval_{metric}"]), "steps": _steps(r["steps"]),
-                      "diverged": bool(r["diverged"]) if r["diverged"] == r["diverged"] else False, "error": r["error"]}
+            tried = [{"lr": r["sweep_lr"], "status": r["status"], **reading(r["result"] or {}, metric), "error": r["error"]}
                      for _, r in mine.iterrows()]
         else:
             tried = s.get("tried", [])
         # The rate the grid trained at, where it has started: what was decided (an experiment from before the rule
         # changed keeps its choice); before that the rule's, which names none until every candidate has ended.
+        # A stored or reused search keeps the rate it chose.
         used = all_runs[(all_runs["role"] == "grid") & (all_runs["strategy"] == s["label"])]["sweep_lr"].dropna()
-        chosen = choose(tried, higher_is_better) if used.empty or not finished(tried) else float(used.iloc[0])
+        decided = float(used.iloc[0]) if not used.empty else s.get("chosen") if s["status"] != "planned" else None
+        chosen, why = judge(tried, higher_is_better, metric == "accuracy")
+        if decided is not None and finished(tried) and decided != chosen:  # decided under an earlier rule
+            chosen = decided
+            why = {lr: ("won at the rung under the rule of its day; its run continues as the grid's" if lr == chosen
+                        else "stopped at the rung" if w.startswith(("won", "stopped at")) else w) for lr, w in why.items()}
         for t in sorted(tried, key=lambda t: t["lr"]):
             rows.append({"strategy": label, "lr": t["lr"], "status": t["status"], "steps": t.get("steps"),
                          f"val_{metric}": t.get("val_metric"), "val_loss": t.get("val_loss"),
-                         "chosen": chosen is not None and t["lr"] == chosen, "stopped": why_stopped(t, chosen),
+                         "chosen": chosen is not None and t["lr"] == chosen, "stopped": why[t["lr"]],
                          "search": source})
     return pd.DataFrame(rows, columns=cols)
-
-
-def _number(v):
-    return None if v is None or v != v else float(v)
-
-
-def _steps(v):
-    return None if v is None or v != v else int(v)

@@ -131,34 +131,82 @@ def finished(tried: list[dict]) -> bool:
     return bool(tried) and all(t["status"] in ("done", "failed", "cancelled") for t in tried)
 
 
-def choose(tried: list[dict], higher_is_better: bool) -> float | None:
-    """THE rule of the search: among the candidates that reached the rung (done, not diverged), the best validation
-    value of the task's primary metric each reached by the rung (`val_metric`: what its best checkpoint would be); the
-    lower validation loss at that evaluation breaks ties, then the smaller rate. None while any candidate is still to
-    end, or if none reached the rung. The best reading rather than the last: a run at a constant peak rate (scratch
-    before its plateau) swings by ±0.1 in validation accuracy from one evaluation to the next (LOG.md, 2026-12-02)."""
+def judge(tried: list[dict], higher_is_better: bool, proportion: bool = False) -> tuple[float | None, dict[float, str]]:
+    """THE rule of the search, with each candidate's outcome in words. Among the candidates that reached the rung
+    (done, not diverged), the best validation value of the task's primary metric each reached by the rung
+    (`val_metric`: what its best checkpoint would be) wins; the lower validation loss at that evaluation breaks ties,
+    then the smaller rate. Where the metric is a proportion (accuracy) of `val_n` validation examples, a candidate
+    within one standard error of the leader's reading (√(p(1−p)/n)) ties with it — the validation set cannot tell
+    them apart, and the loss, a finer reading of the same examples, decides (the one-standard-error rule; LOG.md,
+    2026-12-02: scratch at its rung on tweets read 0.504, 0.506 and 0.500 on 500 examples, SE 0.022 — the 0.506 had
+    chosen by noise). No choice (None) while any candidate is still to end, or if none reached the rung. The best
+    reading rather than the last: a run at a constant peak rate (scratch before its plateau) swings by ±0.1 in
+    validation accuracy from one evaluation to the next (LOG.md, 2026-12-02)."""
+    why = {t["lr"]: _ended(t) for t in tried}
     if not finished(tried):
-        return None
+        return None, why
 
     def ok(t: dict) -> bool:
         values = (t.get("val_metric"), t.get("val_loss"))
         return t["status"] == "done" and not t.get("diverged") and all(v is not None and math.isfinite(v) for v in values)
 
-    best = min((t for t in tried if ok(t)), default=None,
-               key=lambda t: (-t["val_metric"] if higher_is_better else t["val_metric"], t["val_loss"], t["lr"]))
-    return best["lr"] if best is not None else None
+    reached = [t for t in tried if ok(t)]
+    if not reached:
+        return None, why
+    sign = -1 if higher_is_better else 1
+    leader = min(reached, key=lambda t: (sign * t["val_metric"], t["val_loss"], t["lr"]))
+    tied, n = [leader], leader.get("val_n")
+    if proportion and n:
+        p = min(max(leader["val_metric"], 0.0), 1.0)
+        se = math.sqrt(p * (1 - p) / n)
+        tied = [t for t in reached if sign * (t["val_metric"] - leader["val_metric"]) <= se]
+    winner = min(tied, key=lambda t: (t["val_loss"], t["lr"]))
+    for t in reached:
+        at = f"at the rung (step {t.get('steps')})"
+        if t is winner:
+            how = (f"; {len(tied) - 1} other rate(s) within one standard error on validation (±{se:.3f}): the lowest "
+                   "validation loss decided" if len(tied) > 1 else "")
+            why[t["lr"]] = f"won {at}{how}; its run continues as the grid's"
+        elif t in tied:
+            why[t["lr"]] = f"stopped {at}: tied with the winner on validation (within ±{se:.3f}), higher validation loss"
+        else:
+            why[t["lr"]] = f"stopped {at}: behind the winner on validation"
+    return winner["lr"], why
 
 
-def why_stopped(t: dict, chosen: float | None) -> str:
-    """In words: how far a candidate trained and why it stopped."""
-    if t["status"] != "done":
+def choose(tried: list[dict], higher_is_better: bool, proportion: bool = False) -> float | None:
+    """The rate the search chose (`judge`), or None."""
+    return judge(tried, higher_is_better, proportion)[0]
+
+
+def rule(kind) -> dict:
+    """The rule's arguments for a task kind: its metric's direction, and whether it is a proportion of examples."""
+    return {"higher_is_better": kind.higher_is_better, "proportion": kind.metric == "accuracy"}
+
+
+def _ended(t: dict) -> str:
+    """How far a candidate trained and why it stopped, before any choice."""
+    if t["status"] in ("failed", "cancelled"):
         return f"{t['status']}: {t.get('error') or 'no reason recorded'}"
+    if t["status"] != "done":
+        return f"{t['status']}: not at the rung yet"
     if t.get("diverged"):
         return f"diverged at step {t.get('steps')}: its training loss climbed or became NaN"
-    if chosen is None:
-        return f"reached the rung (step {t.get('steps')})"
-    return (f"won at the rung (step {t.get('steps')}); its run continues as the grid's" if t["lr"] == chosen
-            else f"stopped at the rung (step {t.get('steps')}): behind the winner on validation")
+    return f"reached the rung (step {t.get('steps')})"
+
+
+def reading(result: dict, metric: str) -> dict:
+    """What the rule reads of one candidate's result: the best validation value of `metric` by the rung with the loss
+    there (runs from before `best_val`: their last validation), how many validation examples that reading is of, steps
+    trained and whether it diverged."""
+    best = result.get("best_val") or result.get("eval") or {}
+    return {"val_metric": _finite(best.get(metric)), "val_loss": _finite(best.get("loss")),
+            "val_n": result.get("validation_examples"), "steps": result.get("steps"),
+            "diverged": bool(result.get("diverged"))}
+
+
+def _finite(v):
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
 
 
 def search_table(store: Store, exp_id: str, label: str) -> list[dict]:
@@ -170,10 +218,7 @@ def search_table(store: Store, exp_id: str, label: str) -> list[dict]:
     for r in store.runs(exp_id):
         if r.role != Role.LR_SWEEP or r.strategy != label:
             continue
-        res = r.result
-        best = res.get("best_val") or res.get("eval", {})  # runs from before best_val: their last validation
-        out.append({"lr": r.lr, "status": str(r.status), "val_loss": best.get("loss"), "val_metric": best.get(metric),
-                    "steps": res.get("steps"), "diverged": bool(res.get("diverged")), "error": r.error})
+        out.append({"lr": r.lr, "status": str(r.status), **reading(r.result, metric), "error": r.error})
     return sorted(out, key=lambda t: t["lr"])
 
 
@@ -183,11 +228,11 @@ def record(store: Store, run: dict, device: str) -> None:
     tried = search_table(store, run.experiment_id, run.strategy)
     if search is None or not finished(tried):
         return
-    chosen = choose(tried, task_kind(store.experiment_config(run.experiment_id).task).higher_is_better)
+    chosen = choose(tried, **rule(task_kind(store.experiment_config(run.experiment_id).task)))
     if chosen is None or any(t["status"] == "cancelled" for t in tried):
         return  # nothing worth reusing: a later experiment searches again
     store.save_lr_search(search["key"], search["spec"], {
-        "chosen": chosen, "tried": [{k: t[k] for k in ("lr", "status", "val_loss", "val_metric", "steps", "diverged")}
+        "chosen": chosen, "tried": [{k: t[k] for k in ("lr", "status", "val_loss", "val_metric", "val_n", "steps", "diverged")}
                                     for t in tried],
         "device": device, "created": time.strftime("%Y-%m-%d")}, run.experiment_id)
 
@@ -199,9 +244,9 @@ def chosen_run(store: Store, run) -> tuple[float, object | None]:
     search = info.get("lr_search", {}).get(run.strategy, {})
     label = search.get("label", run.strategy)
     tried = search_table(store, run.experiment_id, label)
-    chosen = choose(tried, task_kind(store.experiment_config(run.experiment_id).task).higher_is_better)
+    chosen, reasons = judge(tried, **rule(task_kind(store.experiment_config(run.experiment_id).task)))
     if chosen is None:
-        why = "; ".join(f"{t['lr']:g} {why_stopped(t, None)}" for t in tried)
+        why = "; ".join(f"{t['lr']:g} {reasons[t['lr']]}" for t in tried)
         raise HeadStartError(f"no learning-rate search run of {run.strategy} reached its rung ({why}); set an lr or "
                              "search smaller rates (lr_sweep.lrs)")
     winner = None
