@@ -91,9 +91,14 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
     if cfg.references and kind.references:
         runs.append({"id": new_id("r"), "strategy": REFERENCES, "role": "reference", "n_train": max(sizes),
                      "seed": cfg.seeds[0], "total_steps": 1})
-    grid = [(seed, n, label) for seed in cfg.seeds for n in sizes for label in strategies]
     steps = {(n, label): grid_steps(cfg, label, strategies[label], n, per_example) for n in sizes for label in strategies}
     per_step = {label: per_example[label] * cfg.train.batch_size for label in strategies}
+    # Seed by seed (a whole first seed is on Compare first), within a seed the longest planned first: workers taking
+    # runs in this order finish sooner — the longest run (scratch at the largest size, until its plateau) no longer
+    # starts last and runs alone at the end (bench/quick_time.py).
+    grid = [(seed, n, label) for seed in cfg.seeds
+            for n, label in sorted(((n, label) for n in sizes for label in strategies),
+                                   key=lambda g: -steps[g] * per_step[g[1]])]
     grid_flops = sum(steps[n, label] * per_step[label] for _, n, label in grid)
     searches = plan_lr_searches(cfg, strategies, data, base_dir, sizes, per_example, store, grid_flops)
     sweep_ids: dict[str, list[str]] = {}
