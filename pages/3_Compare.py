@@ -151,10 +151,15 @@ if a.lr_sweep.empty:
                                                             if fixed else "."))
 else:
     st.dataframe(a.lr_sweep, hide_index=True, column_config={
-        "lr": st.column_config.NumberColumn("learning rate", format="%.2e"),
-        f"val_{a.metric}": st.column_config.NumberColumn(f"best validation {a.metric}", format="%.4f"),
-        "val_loss": st.column_config.NumberColumn("validation loss there", format="%.4f"),
-        "steps": st.column_config.NumberColumn("steps trained")})
+        "strategy": st.column_config.TextColumn("strategy", width=80),
+        "lr": st.column_config.NumberColumn("rate", format="%.1e", width=70),
+        "status": st.column_config.TextColumn("status", width=70),
+        "steps": st.column_config.NumberColumn("steps", width=55),
+        f"val_{a.metric}": st.column_config.NumberColumn(f"best val. {a.metric}", format="%.3f", width=125),
+        "val_loss": st.column_config.NumberColumn("val. loss there", format="%.3f", width=110),
+        "chosen": st.column_config.CheckboxColumn("chosen", width=60),
+        "stopped": st.column_config.TextColumn("why it stopped", width=330),
+        "search": st.column_config.TextColumn("where the search ran", width=220)})
     st.markdown(search_note(a) + " "
                 + ("Scratch and fine-tuning want very different rates, and a rate tuned on one dataset can diverge on "
                    "another; comparing them at one shared or built-in rate is unfair." if has_pretrained(a.config) else

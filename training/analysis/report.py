@@ -243,8 +243,11 @@ def search_note(a: Analysis) -> str:
     running = not a.lr_sweep.empty and not a.lr_sweep["status"].isin(["done", "failed", "cancelled"]).all()
     return (("**The search is still running: no rate is chosen yet.** " if running else "")
             + f"Each candidate rate started the grid run at the search's size and seed; at {where} the rate whose "
-            f"best validation {a.metric} so far was best (validation loss breaks ties) won, its run continued as that "
-            "grid run, the others stopped, and the strategy's other grid runs trained at the winning rate. A rate whose "
+            f"best validation {a.metric} so far was best won"
+            + (" — readings within one standard error of the best (what the validation set cannot tell apart) tie, and "
+               "the lower validation loss there decides" if a.metric == "accuracy" else " (validation loss breaks ties)")
+            + "; its run continued as that grid run, the others stopped, and the strategy's other grid runs trained at "
+            "the winning rate. A rate whose "
             "training loss climbed or became NaN stopped at once. A search is reused by later experiments with the same "
             "data, model and settings; the built-in presets ship theirs.")
 

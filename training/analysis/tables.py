@@ -133,8 +133,8 @@ def lr_search_table(all_runs: pd.DataFrame, searches: dict, metric: str, higher_
         chosen, why = judge(tried, higher_is_better, metric == "accuracy")
         if decided is not None and finished(tried) and decided != chosen:  # decided under an earlier rule
             chosen = decided
-            why = {lr: ("won at the rung under the rule of its day; its run continues as the grid's" if lr == chosen
-                        else "stopped at the rung" if w.startswith(("won", "stopped at")) else w) for lr, w in why.items()}
+            why = {lr: ("won under the rule of its day" if lr == chosen
+                        else "stopped at the rung" if w.startswith(("won", "tied", "behind")) else w) for lr, w in why.items()}
         for t in sorted(tried, key=lambda t: t["lr"]):
             rows.append({"strategy": label, "lr": t["lr"], "status": t["status"], "steps": t.get("steps"),
                          f"val_{metric}": t.get("val_metric"), "val_loss": t.get("val_loss"),

@@ -162,15 +162,12 @@ def judge(tried: list[dict], higher_is_better: bool, proportion: bool = False) -
         tied = [t for t in reached if sign * (t["val_metric"] - leader["val_metric"]) <= se]
     winner = min(tied, key=lambda t: (t["val_loss"], t["lr"]))
     for t in reached:
-        at = f"at the rung (step {t.get('steps')})"
         if t is winner:
-            how = (f"; {len(tied) - 1} other rate(s) within one standard error on validation (±{se:.3f}): the lowest "
-                   "validation loss decided" if len(tied) > 1 else "")
-            why[t["lr"]] = f"won {at}{how}; its run continues as the grid's"
+            why[t["lr"]] = "won" + (f": {len(tied) - 1} tied (±{se:.3f}, one SE), lowest loss" if len(tied) > 1 else "")
         elif t in tied:
-            why[t["lr"]] = f"stopped {at}: tied with the winner on validation (within ±{se:.3f}), higher validation loss"
+            why[t["lr"]] = f"tied (±{se:.3f}, one SE), higher loss"
         else:
-            why[t["lr"]] = f"stopped {at}: behind the winner on validation"
+            why[t["lr"]] = "behind the winner on validation"
     return winner["lr"], why
 
 
@@ -191,8 +188,8 @@ def _ended(t: dict) -> str:
     if t["status"] != "done":
         return f"{t['status']}: not at the rung yet"
     if t.get("diverged"):
-        return f"diverged at step {t.get('steps')}: its training loss climbed or became NaN"
-    return f"reached the rung (step {t.get('steps')})"
+        return "diverged: its training loss climbed or became NaN"
+    return "reached the rung"
 
 
 def reading(result: dict, metric: str) -> dict:
