@@ -51,6 +51,19 @@ def test_readings_the_validation_set_cannot_tell_apart_tie_and_the_loss_decides(
     assert chosen is None and why[3e-4] == "reached the rung" and why[9e-4] == "running: not at the rung yet"
 
 
+def test_each_seeds_grid_runs_are_planned_longest_first(tiny_bert_dir, topic_csv, store):
+    # scratch until its plateau (a 4× cap) at the largest size is the longest run: a worker starts it first, not last
+    cfg = _cfg(tiny_bert_dir, topic_csv, strategies=[StrategyConfig("head", lr=1e-2), StrategyConfig("full", lr=1e-4),
+                                                     StrategyConfig("scratch", lr=1e-3)], sizes=[20, 40], seeds=[0, 1])
+    plan = plan_experiment(cfg, store.cache_dir, store)
+    per_example = {k: v["flops_per_example"] for k, v in plan.info["footprint"].items()}
+    grid = [r for r in plan.runs if r["role"] == "grid"]
+    assert [r["seed"] for r in grid] == [0] * 6 + [1] * 6  # a whole first seed before the second
+    work = [r["total_steps"] * per_example[r["strategy"]] for r in grid[:6]]
+    assert work == sorted(work, reverse=True) and grid[0]["strategy"] == "scratch" and grid[-1]["strategy"] == "head"
+    assert [(r["strategy"], r["n_train"]) for r in grid[:6]] == [(r["strategy"], r["n_train"]) for r in grid[6:]]
+
+
 def test_the_plan_reports_the_cost_split_and_places_the_rung_within_the_budget(tiny_bert_dir, topic_csv, store):
     cfg = _cfg(tiny_bert_dir, topic_csv, sizes=[20, 40], lr_sweep=LRSweepConfig(lrs={"full": [1e-4, 3e-4, 1e-3]}))
     plan = plan_experiment(cfg, store.cache_dir, store)
