@@ -137,9 +137,9 @@ def judge(tried: list[dict], higher_is_better: bool, proportion: bool = False) -
     (`val_metric`: what its best checkpoint would be) wins; the lower validation loss at that evaluation breaks ties,
     then the smaller rate. Where the metric is a proportion (accuracy) of `val_n` validation examples, a candidate
     within one standard error of the leader's reading (√(p(1−p)/n)) ties with it — the validation set cannot tell
-    them apart, and the loss, a finer reading of the same examples, decides (the one-standard-error rule; LOG.md,
-    2026-12-02: scratch at its rung on tweets read 0.504, 0.506 and 0.500 on 500 examples, SE 0.022 — the 0.506 had
-    chosen by noise). No choice (None) while any candidate is still to end, or if none reached the rung. The best
+    them apart, and the loss, a finer reading of the same examples, decides (as in the one-standard-error rule of
+    model selection; LOG.md, 2026-12-02: scratch on docstrings read 0.328 and 0.326 at its rung on 500 examples, SE
+    0.021 — one example apart). No choice (None) while any candidate is still to end, or if none reached the rung. The best
     reading rather than the last: a run at a constant peak rate (scratch before its plateau) swings by ±0.1 in
     validation accuracy from one evaluation to the next (LOG.md, 2026-12-02)."""
     why = {t["lr"]: _ended(t) for t in tried}
