@@ -5,6 +5,7 @@ same grid at fixed rates? Measured side by side in one process.
     python bench/fair_cost.py docstrings    # builtin:stdlib-docstrings, MiniLM at length 32
     python bench/fair_cost.py digits        # scikit-learn's 8×8 digits as a folder of class sub-folders, EfficientNet-Lite0
                                             # at 32×32 — tuned nothing: no default was chosen on it
+    python bench/fair_cost.py docstrings --table   # the latest record as RESULTS.md's table (runs nothing)
 
 Each dataset: 4 strategies (scratch, full, LoRA, head) × 2 sizes × seed 0, everything else at its default. In turn:
 1. **fair**: the experiment at the defaults — the successive-halving search (every candidate rate starts the grid run at
@@ -113,12 +114,35 @@ def correct(items: dict) -> np.ndarray:
     return (np.asarray(items["y_true"]) == np.asarray(items["y_pred"])).astype(float)
 
 
+def table(record: dict) -> str:
+    """One record of bench/fair_cost.json as the Markdown table bench/RESULTS.md shows: per strategy the rung, each
+    candidate's best validation reading by the rung → over its whole run (its eval metric), both choices, Δ and SEs."""
+    out = ["| strategy | rung | candidates | cheap | full | Δ | paired SE | full's SE |", "|---|---|---|---|---|---|---|---|"]
+    for label, r in record["strategies"].items():
+        def num(v):
+            return "—" if v is None else f"{v:.3f}"
+        cands = ", ".join(f"{c['lr']:.2g}: {num(c['val_metric'])} → {num(c['final_val'])} ({num(c['eval'])})"
+                          for c in r["candidates"])
+        out.append(f"| {label} | {r['rung']}/{r['steps']} | {cands} | {r['cheap_lr']:.2g} ({r['cheap_eval']:.3f}) | "
+                   f"{r['full_lr']:.2g} ({r['full_eval']:.3f}) | {r['difference']:+.3f} | {r['paired_se']:.3f} | "
+                   f"{r['full_se']:.3f} |")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dataset", choices=DATASETS, nargs="?", default="tiny")
     ap.add_argument("--tiny", action="store_true", help="the smoke run (the tiny dataset, nothing appended)")
     ap.add_argument("--store", default=None, help="store directory (default: a temporary one)")
+    ap.add_argument("--table", action="store_true", help="print the dataset's latest record in bench/fair_cost.json as "
+                                                         "RESULTS.md's table, and run nothing")
     args = ap.parse_args()
+    if args.table:
+        record = [r for r in json.loads(OUT.read_text()) if r["dataset"] == args.dataset][-1]
+        print(f"{record['dataset']} ({record['date']}): fair {record['fair_s']:.0f} s, fixed {record['fixed_s']:.0f} s, "
+              f"ratio {record['ratio']:.2f}, search share {record['cost']['search_share']:.3f}")
+        print(table(record))
+        return
     if args.tiny:
         args.dataset = "tiny"
     print(environment(), flush=True)
