@@ -28,10 +28,10 @@ pytestmark = [pytest.mark.browser, needs_chromium]
 
 @pytest.mark.slow
 def test_launch_quick_watch_live_then_compare(app_server, browser):
-    """The quick demo as a user runs it: launched from the home page, watched on Live while it trains;
-    once the four runs at the smaller training-set size are done, fine-tuning (full or LoRA) beats training
-    from scratch there; the rest is cancelled from Live, and Compare draws what finished. (The whole demo's
-    ≤ 3-minute target is measured in bench/quick_time.py, not here: CI machines are noisy.)"""
+    """The quick demo as a user runs it: launched from the home page, watched on Live while it trains; once
+    scratch and full fine-tuning at the larger size are done (each seed's longest runs start first), full fine-tuning
+    beats training from scratch there; the rest is cancelled from Live, and Compare draws what finished. (The whole
+    demo's time is measured in bench/quick_time.py, not here: CI machines are noisy.)"""
     from training.analysis.results import run_rows
 
     url, store_root = app_server
@@ -49,31 +49,32 @@ def test_launch_quick_watch_live_then_compare(app_server, browser):
     second = second or progress_text(page)
     assert second != first, f"the Live page did not update: {first!r}"
     shot(page, "03-live-updating.png")
-    page.goto("about:blank")  # the browser stops re-running Live while the smaller size trains
+    page.goto("about:blank")  # the browser stops re-running Live while the first runs train
     store = Store(store_root)
     exp_id = store.experiments()[0].id
-    smaller = min(r.n_train for r in store.runs(exp_id))
+    larger = max(r.n_train for r in store.runs(exp_id))
 
     def grid():
         return [r for r in store.runs(exp_id) if r.role == "grid"]
 
-    def first_size():
-        return [r for r in grid() if r.n_train == smaller]
+    def compared():
+        return [r for r in grid() if r.n_train == larger and r.strategy in ("scratch", "full")]
 
-    wait_until(lambda: all(r.status in ("done", "failed") for r in first_size()), 600)
-    assert [r.status for r in first_size()] == ["done"] * 4, [(r.status, r.error) for r in first_size()]
+    assert [(r.strategy, r.n_train) for r in grid()][:1] == [("scratch", larger)]  # the longest run starts first
+    wait_until(lambda: all(r.status in ("done", "failed") for r in compared()), 600)
+    assert [r.status for r in compared()] == ["done"] * 2, [(r.status, r.error) for r in compared()]
     elapsed = time.perf_counter() - t0
-    rows = [r for r in run_rows(store, exp_id) if r["status"] == "done" and r["n_train"] == smaller]  # the export's rows
+    rows = [r for r in run_rows(store, exp_id) if r["status"] == "done" and r["n_train"] == larger]  # the export's rows
     acc = {r["strategy"]: r["eval_metric"] for r in rows}
-    print(f"\nquick demo from the browser: the 4 runs at N={smaller} done in {elapsed:.0f} s; accuracy {acc}")
-    assert max(acc["full"], acc["lora"]) > acc["scratch"], acc
+    print(f"\nquick demo from the browser: scratch and full at N={larger} done in {elapsed:.0f} s; accuracy {acc}")
+    assert acc["full"] > acc["scratch"], acc
 
     page.goto(f"{url}/Live")
     loaded(page)
     page.get_by_role("button", name="Cancel all").click()
     wait_until(lambda: not any(r.status in ("queued", "running") for r in store.runs(exp_id)), 120)
-    statuses = [r.status for r in grid()]
-    assert statuses[:4] == ["done"] * 4 and set(statuses[4:]) <= {"cancelled", "done"}, statuses
+    assert [r.status for r in compared()] == ["done"] * 2
+    assert {r.status for r in grid()} <= {"cancelled", "done"} and "cancelled" in {r.status for r in grid()}
     assert not [r for r in store.runs(exp_id) if r.role == "lr-sweep"]  # the quick demo's search ships with the app
     page.reload()
     loaded(page)
