@@ -29,6 +29,7 @@ from training.analysis.tables import compute_table, forgetting_table, lr_search_
 from training.analysis.transfer import effective_data, has_pretrained, transfer_for_people
 from training.analysis.units import human_number, human_time, probe_skill, readable
 from training.analysis.verdict import conclude
+from training.service.lr_search import is_proportion
 from training.service.policy import redact
 from training.service.records import Decision, Experiment
 from training.service.store import Store
@@ -245,7 +246,7 @@ def search_note(a: Analysis) -> str:
             + f"Each candidate rate started the grid run at the search's size and seed; at {where} the rate whose "
             f"best validation {a.metric} so far was best won"
             + (" — readings within one standard error of the best (what the validation set cannot tell apart) tie, and "
-               "the lower validation loss there decides" if a.metric == "accuracy" else " (validation loss breaks ties)")
+               "the lower validation loss there decides" if is_proportion(a.metric) else " (validation loss breaks ties)")
             + "; its run continued as that grid run, the others stopped, and the strategy's other grid runs trained at "
             "the winning rate. A rate whose "
             "training loss climbed or became NaN stopped at once. A search is reused by later experiments with the same "

@@ -7,7 +7,7 @@ import pandas as pd
 
 from training.analysis.stats import mean_interval
 from training.core.hardware import peak_flops_for
-from training.service.lr_search import finished, judge, reading
+from training.service.lr_search import finished, is_proportion, judge, reading
 
 
 def primary_metric(task: str) -> tuple[str, str, bool]:
@@ -130,7 +130,7 @@ def lr_search_table(all_runs: pd.DataFrame, searches: dict, metric: str, higher_
         # A stored or reused search keeps the rate it chose.
         used = all_runs[(all_runs["role"] == "grid") & (all_runs["strategy"] == s["label"])]["sweep_lr"].dropna()
         decided = float(used.iloc[0]) if not used.empty else s.get("chosen") if s["status"] != "planned" else None
-        chosen, why = judge(tried, higher_is_better, metric == "accuracy")
+        chosen, why = judge(tried, higher_is_better, is_proportion(metric))
         if decided is not None and finished(tried) and decided != chosen:  # decided under an earlier rule
             chosen = decided
             why = {lr: ("won under the rule of its day" if lr == chosen

@@ -176,9 +176,14 @@ def choose(tried: list[dict], higher_is_better: bool, proportion: bool = False) 
     return judge(tried, higher_is_better, proportion)[0]
 
 
+def is_proportion(metric: str) -> bool:
+    """A metric that is a share of validation examples (its standard error is √(p(1−p)/n))."""
+    return metric == "accuracy"
+
+
 def rule(kind) -> dict:
     """The rule's arguments for a task kind: its metric's direction, and whether it is a proportion of examples."""
-    return {"higher_is_better": kind.higher_is_better, "proportion": kind.metric == "accuracy"}
+    return {"higher_is_better": kind.higher_is_better, "proportion": is_proportion(kind.metric)}
 
 
 def _ended(t: dict) -> str:
