@@ -4,6 +4,8 @@
     python bench/quick_time.py --dispatcher    # as the app's "Launch the quick demo" runs it: the dispatcher,
                                                # one process per run, 1 slot and then 2 slots, side by side
     python bench/quick_time.py --dispatcher --preset sentiment-cpu --slots 2   # another preset
+    python bench/quick_time.py --dispatcher --slots 2 --cold   # also a fresh interpreter per run (`worker --cold`),
+                                               # timed right after the warm starter's run: their ratio
 
 Prints seconds (target ≤ 180 s on 2 CPU cores) and, for the CLI, the per-run table.
 """
@@ -29,7 +31,7 @@ def cli() -> None:
     print(f"quick preset wall time (CLI, one process): {elapsed:.1f} s (target ≤ 180 s)")
 
 
-def dispatched(slots: int, preset: str = "quick", results: list | None = None) -> float:
+def dispatched(slots: int, preset: str = "quick", results: list | None = None, cold: bool = False) -> float:
     from training.presets import get_preset
     from training.service.planning import launch
     from training.service.store import Store
@@ -39,7 +41,8 @@ def dispatched(slots: int, preset: str = "quick", results: list | None = None) -
         exp = launch(get_preset(preset), store)
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "training", "worker", "--store", root, "--devices", "cpu",
-                        "--slots-per-device", str(slots), "--until-idle"], check=True, capture_output=True)
+                        "--slots-per-device", str(slots), "--until-idle", *(["--cold"] if cold else [])],
+                       check=True, capture_output=True)
         elapsed = time.perf_counter() - t0
         bad = [(r.strategy, r.n_train, r.status) for r in store.runs(exp) if r.status != "done"]
         if bad:
@@ -58,6 +61,7 @@ def main() -> None:
     ap.add_argument("--dispatcher", action="store_true")
     ap.add_argument("--preset", default="quick", help="the preset to time (dispatcher only; default quick)")
     ap.add_argument("--slots", type=int, nargs="+", default=[1, 2], help="CPU slots to time, in turn")
+    ap.add_argument("--cold", action="store_true", help="also time each slot count with a fresh interpreter per run")
     args = ap.parse_args()
     if not args.dispatcher:
         cli()
@@ -68,6 +72,11 @@ def main() -> None:
         print(f"{args.preset} preset through the dispatcher, {slots} CPU slot(s): {wall:.1f} s (target ≤ 180 s)")
     if 1 in walls and 2 in walls:
         print(f"2 slots / 1 slot: {walls[2] / walls[1]:.2f}")
+    if args.cold:
+        for slots, wall in walls.items():
+            cold = dispatched(slots, args.preset, cold=True)
+            print(f"{args.preset} preset, {slots} slot(s), a fresh interpreter per run (--cold): {cold:.1f} s; "
+                  f"warm starter / cold: {wall / cold:.2f}")
     print(results[-1].to_string(index=False))
 
 

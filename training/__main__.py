@@ -114,11 +114,14 @@ def cmd_worker(args) -> int:
     settings = load_settings()
     owner_cap = args.owner_cap or (settings.demo_concurrent if settings.mode == "demo" else None)
     d = Dispatcher(args.store, devices=devices, slots_per_device=args.slots_per_device,
-                   owner_cap=owner_cap, executor=args.executor, address=args.address,
+                   owner_cap=owner_cap, executor=args.executor, address=args.address, warm=not args.cold,
                    **({"host": args.host} if args.host else {}))
     print(f"dispatcher {os.getpid()} serving {args.store} on {','.join(devices)} "
           f"({d.slots_per_device} slot(s) each, executor {args.executor})", flush=True)
-    d.serve(until_idle=args.until_idle)
+    try:
+        d.serve(until_idle=args.until_idle)
+    finally:
+        d.close()
     return 0
 
 
@@ -269,6 +272,8 @@ def _worker_args(p):
     p.add_argument("--executor", choices=("local", "ray"), default="local")
     p.add_argument("--address", default=None, help="Ray cluster address (executor ray)")
     p.add_argument("--until-idle", action="store_true", help="exit when nothing is queued or running")
+    p.add_argument("--cold", action="store_true", help="a fresh interpreter per CPU run (default: fork CPU runs "
+                   "from a warm starter that imported torch and the task kinds once)")
     p.add_argument("--host", default=None, help="this dispatcher's host name in the store (default: the machine's); "
                    "dispatchers on several hosts may serve one PostgreSQL store, each checking only its own processes")
 

@@ -149,6 +149,9 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
     return _summarise(cfg, run, strategy, result, probes, baselines, data)
 
 
+REFERENCE_BLAS_THREADS = 1
+
+
 def _execute_references(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink) -> dict:
     """The trivial and classical references at every grid size, on the grid's own subsets (the kind's
     `references.py`)."""
@@ -158,7 +161,12 @@ def _execute_references(store: Store, cfg: ExperimentConfig, run: dict, sink: Ru
     sizes = sorted({r.n_train for r in store.runs(run.experiment_id) if r.role == Role.GRID})
     seeds = cfg.seeds if cfg.data.subset_policy == "per-seed" else cfg.seeds[:1]
     t0 = time.perf_counter()
-    rows = kind.reference_rows(data, cfg.data, sizes, seeds)
+    from threadpoolctl import threadpool_limits
+
+    # Small linear fits: BLAS threads cost more than they give. With numpy's and scipy's two OpenBLAS pools on 2 cores,
+    # the TF-IDF model on the quick demo took 14 s at the default threads against 1.6 s at one (LOG.md, 2026-12-02).
+    with threadpool_limits(REFERENCE_BLAS_THREADS, user_api="blas"):
+        rows = kind.reference_rows(data, cfg.data, sizes, seeds)
     sink.log(1, 0, time.perf_counter() - t0, 0.0, {"references/rows": float(len(rows))})
     return {"references": rows, "wall_s": time.perf_counter() - t0, "steps": 1, "data_fingerprint": data.fingerprint,
             "eval_examples": len(data.eval), "device": device_name()}

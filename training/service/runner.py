@@ -15,8 +15,10 @@ when `slots_per_device` allows and their preflight memory estimates fit. By defa
 at a time and a CPU two, each with half the cores (two single-thread runs of a small model finish the
 quick demo sooner than one after the other with two threads; see bench/quick_time.py).
 
-Workers are separate processes (a fresh interpreter: never fork after CUDA) in their own session,
-with `CUDA_VISIBLE_DEVICES` set to their GPU. The store is the only thing they share with this process.
+Workers are separate processes in their own session. A GPU run is a fresh interpreter (never fork after CUDA) with
+`CUDA_VISIBLE_DEVICES` set to its GPU; with `warm`, a CPU run is forked from a starter process that imported torch
+and the task kinds once (`training.service.warm`), and is otherwise the same worker. The store is the only thing
+they share with this process.
 """
 from __future__ import annotations
 
@@ -100,22 +102,36 @@ def ensure_dispatcher(root: Path, log: Path | None = None) -> bool:
 # -- executors: how a claimed run becomes a running worker ----------------------------------------
 
 class LocalExecutor:
-    """One subprocess per run on this machine."""
+    """One worker process per run on this machine. With `warm`, CPU runs are forked from a starter that has
+    imported torch and the task kinds once (`training.service.warm`); otherwise, and for GPU runs, each worker is a
+    fresh interpreter."""
 
-    def __init__(self, store: Store, cpu_threads: int | None = None):
+    def __init__(self, store: Store, cpu_threads: int | None = None, warm: bool = False):
         self.root, self.spec = store.root, store.spec
         self.cpu_threads = cpu_threads
         self.children: dict[str, subprocess.Popen] = {}
+        self.starter = None
+        if warm:
+            from training.service.warm import WarmStarter
+
+            # it imports while the first ticks run; every CPU run it forks has `cpu_threads` threads
+            self.starter = WarmStarter(self.root / "logs" / "warm-starter.log", cpu_threads)
 
     def start(self, run_id: str, device: str) -> int:
         env = dict(os.environ)
         env["CUDA_VISIBLE_DEVICES"] = device.split(":")[1] if device.startswith("cuda:") else ""
+        threads = None
         if device == "cpu" and self.cpu_threads and "OMP_NUM_THREADS" not in os.environ:
             # Concurrent CPU runs share the cores: each gets its share of threads, not all of them (oversubscribed
             # OpenMP threads spin against each other and every run slows several-fold).
-            env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(self.cpu_threads)
+            threads = self.cpu_threads
+            env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
         log = self.root / "runs" / run_id / "worker.log"
         log.parent.mkdir(parents=True, exist_ok=True)
+        if device == "cpu" and self.starter is not None and self.starter.alive():
+            pid = self.starter.start(run_id, self.spec, env, log, threads or _env_threads())
+            if pid:
+                return pid
         with open(log, "a", encoding="utf-8") as out:
             proc = subprocess.Popen([sys.executable, "-m", "training", "work", run_id, "--store", self.spec],
                                     stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
@@ -128,10 +144,23 @@ class LocalExecutor:
         done = {rid: p.returncode for rid, p in self.children.items() if p.poll() is not None}
         for rid in done:
             del self.children[rid]
+        if self.starter is not None:
+            done.update(self.starter.finished())
         return done
 
     def owns(self, run_id: str) -> bool:
-        return run_id in self.children
+        return run_id in self.children or (self.starter is not None and self.starter.owns(run_id))
+
+    def close(self) -> None:
+        if self.starter is not None:
+            self.starter.close()
+            self.starter = None
+
+
+def _env_threads() -> int | None:
+    """OMP_NUM_THREADS when the dispatcher was given one (a forked worker must apply it itself)."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 class RayExecutor:
@@ -172,6 +201,9 @@ class RayExecutor:
     def owns(self, run_id: str) -> bool:
         return run_id in self.refs
 
+    def close(self) -> None:
+        pass
+
 
 STORE_ENV = ("HEADSTART_DATABASE_URL", "HEADSTART_ARTIFACTS")  # what names the store besides its spec
 
@@ -205,6 +237,7 @@ class Dispatcher:
     cancel_timeout: float = CANCEL_TIMEOUT_S
     poll_s: float = 0.5
     host: str = field(default_factory=socket.gethostname)  # runs this dispatcher starts are marked with it
+    warm: bool = False  # fork CPU workers from a starter that imported torch once (the app's and CLI's dispatcher)
 
     def __post_init__(self):
         self.slots_per_device = self.slots_per_device or default_slots(self.devices)
@@ -213,7 +246,7 @@ class Dispatcher:
         self._lock = acquire_lock(self.root, lock_name(self.store, self.host))
         cpu_threads = max(1, (os.cpu_count() or 1) // self.slots_per_device) if "cpu" in self.devices else None
         self.exec = (RayExecutor(self.store, self.address) if self.executor == "ray"
-                     else LocalExecutor(self.store, cpu_threads))
+                     else LocalExecutor(self.store, cpu_threads, warm=self.warm and "cpu" in self.devices))
         self.last_served: dict[str, float] = {}
         self.capacity = {d: _device_memory(d) for d in self.devices}
         self._stopping = False
@@ -236,7 +269,9 @@ class Dispatcher:
                 signal.signal(sig, handler)
 
     def close(self) -> None:
-        """Release the store's dispatcher lock (the OS also releases it when the process exits)."""
+        """End the warm starter (workers carry on) and release the store's dispatcher lock (the OS also releases
+        both when the process exits)."""
+        self.exec.close()
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
