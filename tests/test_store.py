@@ -150,6 +150,9 @@ class _DoneAtOnce:
     def owns(self, run_id):
         return False
 
+    def close(self):
+        pass
+
 
 def test_two_dispatchers_on_one_postgres_store_never_start_the_same_run_twice(tmp_path, monkeypatch, postgres_server):
     monkeypatch.setenv("HEADSTART_DATABASE_URL", postgres_server.new_database())
