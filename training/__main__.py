@@ -97,13 +97,9 @@ def cmd_hash_password(args) -> int:
 
 
 def cmd_work(args) -> int:
-    from training.service.worker import work
-    from training.settings import load_settings
+    from training.service.worker import main as work_main
 
-    # Training yields the CPU to the app and the dispatcher on the same host (a run on an idle machine
-    # is not slowed; the web server's health endpoint stays fast while runs train). 0 turns it off.
-    os.nice(load_settings().worker_nice)
-    return 0 if work(args.store, args.run_id) in ("done", "cancelled") else 1
+    return work_main(args.store, args.run_id)
 
 
 def cmd_worker(args) -> int:

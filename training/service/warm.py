@@ -1,13 +1,13 @@
 """A warm starter for CPU workers: one process imports torch, transformers, PEFT and the task kinds once, then forks
 a worker per run, so a run starts in a fraction of a second instead of paying that import (5–13 s on 2 cores) every
-time. The quick demo's dozen short runs spent a third of their wall time importing.
+time. The quick demo's nine short runs spent about a fifth of their worker time importing.
 
     dispatcher ──stdin──▶ starter     {"run": ID, "store": SPEC, "env": {...}, "log": PATH, "cwd": DIR, "threads": N}
     dispatcher ◀─stdout── starter     {"run": ID, "pid": PID}   then, when it exits, {"run": ID, "exit": CODE}
 
 A forked worker is what `python -m training work ID --store SPEC` would be: its own session (the dispatcher's kill
 reaches its group), its own log, environment and thread count, default signal handlers, and the same code path
-(`training.__main__.main`). It records its own pid and heartbeats into the store, so it is judged like any worker:
+(`training.service.worker.main`). It records its own pid and heartbeats into the store, so it is judged like any worker:
 a `kill -9` of it shows as an exit code here and as a dead pid to a later dispatcher.
 
 Safety of fork: the starter opens no store, starts no thread and runs no torch operation (forking after OpenMP or
@@ -31,7 +31,7 @@ from pathlib import Path
 
 # What a run imports, imported once here. A name that fails to import is skipped (the worker imports it itself).
 PRELOAD = ("torch", "numpy", "pandas", "transformers", "peft", "safetensors.torch", "sklearn.linear_model",
-           "sklearn.ensemble", "training.service.execution", "training.service.worker", "training.__main__")
+           "sklearn.ensemble", "training.service.execution", "training.service.worker", "training.settings")
 PRELOAD_PACKAGES = ("training.core", "training.tasks", "training.analysis")
 # transformers resolves model classes lazily; the families the built-ins use, so their first run does not pay it
 PRELOAD_LAZY = ("AutoModel", "AutoModelForSequenceClassification", "AutoModelForCausalLM", "AutoTokenizer",
@@ -95,10 +95,10 @@ def _child(req: dict, proto: int) -> None:
 
             threadpool_limits(int(req["threads"]))
             torch.set_num_threads(int(req["threads"]))
-        from training.__main__ import main
+        from training.service.worker import main
 
         sys.argv = [sys.executable, "-m", "training", "work", req["run"], "--store", req["store"]]
-        code = main(["work", req["run"], "--store", req["store"]])
+        code = main(req["store"], req["run"])
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
     except BaseException:  # noqa: BLE001 — the worker's own failure: its log says why, its exit code says that it did

@@ -11,6 +11,19 @@ from training.service.control import WorkerControl
 from training.service.store import Store
 
 
+def main(store_root, run_id: str) -> int:
+    """`python -m training work RUN_ID --store DIR` (and a worker the warm starter forks): train the run at the
+    configured niceness; exit code 0 when it ended done or cancelled."""
+    import os
+
+    from training.settings import load_settings
+
+    # Training yields the CPU to the app and the dispatcher on the same host (a run on an idle machine
+    # is not slowed; the web server's health endpoint stays fast while runs train). 0 turns it off.
+    os.nice(load_settings().worker_nice)
+    return 0 if work(store_root, run_id) in ("done", "cancelled") else 1
+
+
 def work(store_root, run_id: str) -> str:
     """Train the run in this process; returns its final status."""
     control = WorkerControl(store_root, run_id).start()  # beat before the slow torch import below
