@@ -4,6 +4,7 @@
   python -m training run quick --store ./store            # a preset name or a YAML/JSON config file
   python -m training run my.yaml --store ./store --set seeds=[0,1] --set model.max_length=64
   python -m training export EXP_ID --store ./store --format csv
+  python -m training predict EXP_ID --input texts.txt --store ./store      # every strategy's model answers each text
   python -m training worker --store ./store [--devices cuda:0,cuda:1|cpu] [--slots-per-device K]
   python -m training enqueue quick --store ./store        # store an experiment for the dispatcher
   python -m training cancel RUN_ID --store ./store  |  resume RUN_ID --store ./store
@@ -222,6 +223,39 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_predict(args) -> int:
+    from training.service.predict import predict, read_inputs, runs_of
+    from training.service.store import Store
+
+    store = Store(args.store)
+    runs = runs_of(store, args.source, args.runs.split(",") if args.runs else None)
+    column = args.column or store.experiment_config(runs[0].experiment_id).data.text_column
+    out = predict(store, args.source, read_inputs(Path(args.input), column), [r.id for r in runs])
+    if args.format == "json":
+        print(json.dumps(out, indent=2))
+        return 0
+    labels = sorted({name for p in out["predictions"] for a in p["by"].values() for name in a.get("scores", {})})
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["input", "run_id", "strategy", "n_train", "seed", "weights", "label", *(f"p_{x}" for x in labels)])
+    for p in out["predictions"]:
+        for rid, a in p["by"].items():
+            w.writerow([p["input"], rid, a["strategy"], a["n_train"], a["seed"], a["weights"], a.get("label", ""),
+                        *(a.get("scores", {}).get(x, "") for x in labels)])
+    sys.stdout.write(buf.getvalue())
+    return 0
+
+
+def _predict_args(p):
+    p.add_argument("source", help="an experiment id (its grid runs at the largest size and first seed) or a run id")
+    p.add_argument("--input", required=True, help="texts: one per line (.txt), a CSV column, or JSON lines")
+    p.add_argument("--column", default=None, help="the CSV column or JSON field to read (default: the experiment's "
+                   "text column)")
+    p.add_argument("--runs", default=None, help="comma-separated run ids of the experiment to answer with")
+    p.add_argument("--format", choices=("json", "csv"), default="json")
+    _store(p)
+
+
 def _experiment_store(args):
     from training.service.store import Store
 
@@ -311,6 +345,8 @@ COMMANDS = {
                       lambda p: (_experiment(p), p.add_argument("--out", required=True, help="a .json or .json.gz file"))),
     "bundle-import": (cmd_bundle_import, "add a bundle to a store as a new experiment (a record, never trained)",
                       lambda p: (p.add_argument("bundle"), _store(p), _owner(p))),
+    "predict": (cmd_predict, "answer new inputs with finished runs' delivered models, side by side (text "
+                "classification)", _predict_args),
     "export": (cmd_export, "one row per run of an experiment",
                lambda p: (_experiment(p), p.add_argument("--format", choices=("csv", "json"), default="csv"))),
     "hash-password": (cmd_hash_password, "hash a password for [passwords] in .streamlit/secrets.toml", None),

@@ -121,17 +121,10 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
     kind = task_kind(cfg.task)
     strategy = get_strategy(sc, kind)
     strategy.check_available(device.type)
+    base_dir, tokenizer = run_base(store, cfg, run)
     held_out = None
     if cfg.pretrain is not None:
-        pretrain_id = next(d for d in run.depends_on if store.run(d).role == Role.PRETRAIN)
-        base_dir = store.run_dir(pretrain_id) / "model"
-        if not (base_dir / "config.json").is_file():
-            raise HeadStartError("the pretraining run has not finished; this run starts from its checkpoint")
-        tokenizer = load_tokenizer(base_dir)
         held_out = kind.prepare_data(cfg.pretrain.data, tokenizer, cfg.model.max_length, cache).eval  # corpus A
-    else:
-        base_dir = kind.resolve_base(cfg.model.base)
-        tokenizer = kind.load_processor(base_dir, cfg.model)
     data = kind.prepare_data(cfg.data, tokenizer, cfg.model.max_length, cache)
     # A learning-rate search run is judged on validation loss alone: forgetting probes would only cost it time.
     probes = kind.probes(cfg, tokenizer, cache, held_out) if run.role != Role.LR_SWEEP else []
@@ -170,6 +163,19 @@ def _execute_references(store: Store, cfg: ExperimentConfig, run: dict, sink: Ru
     sink.log(1, 0, time.perf_counter() - t0, 0.0, {"references/rows": float(len(rows))})
     return {"references": rows, "wall_s": time.perf_counter() - t0, "steps": 1, "data_fingerprint": data.fingerprint,
             "eval_examples": len(data.eval), "device": device_name()}
+
+
+def run_base(store: Store, cfg: ExperimentConfig, run) -> tuple[Path, object]:
+    """The base model a run starts from and its processor: the hybrid's pretraining run's model, else the config's."""
+    kind = task_kind(cfg.task)
+    if cfg.pretrain is not None:
+        pretrain_id = next(d for d in run.depends_on if store.run(d).role == Role.PRETRAIN)
+        base_dir = store.run_dir(pretrain_id) / "model"
+        if not (base_dir / "config.json").is_file():
+            raise HeadStartError("the pretraining run has not finished; this run starts from its checkpoint")
+        return base_dir, load_tokenizer(base_dir)
+    base_dir = kind.resolve_base(cfg.model.base)
+    return base_dir, kind.load_processor(base_dir, cfg.model)
 
 
 def _continue_search_run(store: Store, winner, run, sink: RunSink) -> None:

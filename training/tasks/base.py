@@ -188,6 +188,14 @@ class TaskKind:
                     load_kwargs: dict | None = None):
         raise NotImplementedError
 
+    def predict(self, model, processor, inputs: list, cfg, label_names: list[str]) -> list[dict]:
+        """A trained run's answers to new inputs, one dict per input: {"label", "scores"} (classification),
+        {"value"} (regression) or {"answer"} (generation)."""
+        from training.errors import HeadStartError
+
+        raise HeadStartError(f"answering new inputs is not built yet for {self.title.lower()} runs "
+                             "(text classification has it)")
+
     def lora_targets(self, backbone, targets):
         """The modules LoRA wraps for `targets` (the option's value); the default takes it as PEFT does."""
         return targets

@@ -37,6 +37,11 @@ class TextClassification(TaskKind):
         return build_classifier(base_dir, pretrained=pretrained, num_labels=num_labels, cfg=cfg, seed=seed,
                                 load_kwargs=load_kwargs)
 
+    def predict(self, model, processor, inputs: list, cfg, label_names: list[str]) -> list[dict]:
+        from training.tasks.text.model import predict_texts
+
+        return predict_texts(model, processor, [str(x) for x in inputs], cfg.model.max_length, label_names)
+
     def probes(self, cfg, processor, cache_dir: Path | None, held_out=None) -> list:
         from training.tasks.text.probe import build
 

@@ -48,3 +48,26 @@ def build_classifier(base_dir: Path, *, pretrained: bool, num_labels: int, cfg: 
     net, dropout = load_transformer(base_dir, AutoModel, pretrained=pretrained, cfg=cfg, seed=seed,
                                     load_kwargs=load_kwargs, extra={"add_pooling_layer": False})
     return SequenceClassifier(net, num_labels, cfg.pooling, dropout)
+
+
+@torch.no_grad()
+def predict_texts(model: SequenceClassifier, tokenizer, texts: list[str], max_length: int, label_names: list[str],
+                  batch_size: int = 64) -> list[dict]:
+    """Each text's predicted label and class probabilities, tokenised and padded as the run's eval set was (the same
+    truncation, padding and length-sorted batches), so a run answers its own eval texts as it scored them."""
+    import numpy as np
+
+    from training.core.data.tokenize import Examples, encode_texts, length_sorted_batches
+    from training.core.evaluate import eval_mode
+
+    device = next(model.parameters()).device
+    examples = Examples(encode_texts(tokenizer, texts, max_length, cache_dir=None, fingerprint=""))
+    out: list[dict] = [{}] * len(texts)
+    with eval_mode(model):
+        for idx in length_sorted_batches(examples, batch_size):
+            batch = examples.collate(idx, tokenizer.pad_token_id, device)
+            probs = torch.softmax(model(**batch).float(), dim=-1)[:, : len(label_names)].cpu().numpy()
+            for row, i in zip(probs, idx, strict=True):
+                out[int(i)] = {"label": label_names[int(np.argmax(row))],
+                               "scores": {name: float(p) for name, p in zip(label_names, row, strict=True)}}
+    return out
