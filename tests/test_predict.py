@@ -92,3 +92,51 @@ def test_the_cli_answers_side_by_side_and_names_a_bad_input(finished, tmp_path):
     assert out.returncode == 2 and "missing.txt does not exist" in out.stderr
     out = cli("nothing-here", "--input", str(texts))
     assert out.returncode == 2 and "'nothing-here' is neither a run nor an experiment" in out.stderr
+
+
+def test_an_exported_folder_answers_as_the_store_does_and_its_card_loads_it_with_transformers(finished, tmp_path):
+    from training.service.predict import export_model
+
+    store, exp, _ = finished
+    texts = ["numpy arrays and broadcasting", "a text to classify", "http requests and sockets"]
+    from_store = predict(store, exp, texts)
+    for run in runs_of(store, exp):
+        folder = export_model(store, run.id, tmp_path / run.strategy)
+        names = sorted(p.name for p in folder.iterdir())
+        assert {"config.json", "model.safetensors", "head.safetensors", "headstart.json", "README.md"} <= set(names)
+        assert any(n.startswith("tokenizer") or n == "vocab.txt" for n in names)
+        assert ("adapter" in names) == (run.strategy == "lora")  # LoRA: its adapter as trained, merged weights
+        config = json.loads((folder / "config.json").read_text())
+        assert list(config["id2label"].values()) == json.loads((folder / "headstart.json").read_text())["labels"]
+        from_folder = predict(None, str(folder), texts)
+        for a, b in zip(from_store["predictions"], from_folder["predictions"], strict=True):
+            mine, theirs = a["by"][run.id], b["by"][run.id]
+            assert mine["label"] == theirs["label"] and mine["weights"] == theirs["weights"], run.strategy
+            assert all(abs(mine["scores"][k] - theirs["scores"][k]) < 1e-5 for k in mine["scores"])
+        card = (folder / "README.md").read_text()
+        assert f"Run `{run.id}`" in card and "95% interval" in card
+        snippet = card.split("```python\n", 1)[1].split("```", 1)[0]
+        ran = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=300)
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout.strip().splitlines()[-1] == repr([from_store["predictions"][1]["by"][run.id]["label"]])
+
+
+def test_export_model_refuses_a_used_folder_and_leaves_nothing_half_written(finished, tmp_path):
+    store, exp, _ = finished
+    run = runs_of(store, exp)[0].id
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "notes.txt").write_text("mine")
+    out = subprocess.run([sys.executable, "-m", "training", "export-model", run, "--store", str(store.root),
+                          "--out", str(used)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "used exists and is not empty" in out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["used"]
+    out = subprocess.run([sys.executable, "-m", "training", "export-model", run, "--store", str(store.root),
+                          "--out", str(tmp_path / "model")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    texts = tmp_path / "t.txt"
+    texts.write_text("numpy arrays\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "training", "predict", str(tmp_path / "model"), "--input", str(texts)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)  # no store: the folder is enough
+    assert out.returncode == 0, out.stderr
+    assert list(json.loads(out.stdout)["predictions"][0]["by"]) == [run]

@@ -5,6 +5,7 @@
   python -m training run my.yaml --store ./store --set seeds=[0,1] --set model.max_length=64
   python -m training export EXP_ID --store ./store --format csv
   python -m training predict EXP_ID --input texts.txt --store ./store      # every strategy's model answers each text
+  python -m training export-model RUN_ID --store ./store --out my-model    # a folder transformers loads, a model card
   python -m training worker --store ./store [--devices cuda:0,cuda:1|cpu] [--slots-per-device K]
   python -m training enqueue quick --store ./store        # store an experiment for the dispatcher
   python -m training cancel RUN_ID --store ./store  |  resume RUN_ID --store ./store
@@ -224,13 +225,21 @@ def cmd_export(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from training.service.predict import predict, read_inputs, runs_of
+    from training.service.predict import META, predict, read_inputs, runs_of
     from training.service.store import Store
 
-    store = Store(args.store)
-    runs = runs_of(store, args.source, args.runs.split(",") if args.runs else None)
-    column = args.column or store.experiment_config(runs[0].experiment_id).data.text_column
-    out = predict(store, args.source, read_inputs(Path(args.input), column), [r.id for r in runs])
+    folder = Path(args.source)
+    if (folder / META).is_file():  # an exported model: no store needed
+        store, runs = None, None
+        column = args.column or json.loads((folder / META).read_text(encoding="utf-8"))["config"]["data"]["text_column"]
+    else:
+        if not args.store:
+            raise ConfigError(f"{args.source} is not an exported model folder: give --store to answer with an "
+                              "experiment or run")
+        store = Store(args.store)
+        runs = [r.id for r in runs_of(store, args.source, args.runs.split(",") if args.runs else None)]
+        column = args.column or store.experiment_config(store.run(runs[0]).experiment_id).data.text_column
+    out = predict(store, args.source, read_inputs(Path(args.input), column), runs)
     if args.format == "json":
         print(json.dumps(out, indent=2))
         return 0
@@ -247,13 +256,22 @@ def cmd_predict(args) -> int:
 
 
 def _predict_args(p):
-    p.add_argument("source", help="an experiment id (its grid runs at the largest size and first seed) or a run id")
+    p.add_argument("source", help="an experiment id (its grid runs at the largest size and first seed), a run id, or "
+                   "a folder export-model wrote")
     p.add_argument("--input", required=True, help="texts: one per line (.txt), a CSV column, or JSON lines")
     p.add_argument("--column", default=None, help="the CSV column or JSON field to read (default: the experiment's "
                    "text column)")
     p.add_argument("--runs", default=None, help="comma-separated run ids of the experiment to answer with")
     p.add_argument("--format", choices=("json", "csv"), default="json")
-    _store(p)
+    p.add_argument("--store", default=None, help="the store of the experiment or run (not needed for a folder)")
+
+
+def cmd_export_model(args) -> int:
+    from training.service.predict import export_model
+    from training.service.store import Store
+
+    print(export_model(Store(args.store), args.run_id, Path(args.out)))
+    return 0
 
 
 def _experiment_store(args):
@@ -347,6 +365,8 @@ COMMANDS = {
                       lambda p: (p.add_argument("bundle"), _store(p), _owner(p))),
     "predict": (cmd_predict, "answer new inputs with finished runs' delivered models, side by side (text "
                 "classification)", _predict_args),
+    "export-model": (cmd_export_model, "write a finished run's model as a folder transformers loads, with a model card",
+                     lambda p: (_run_id(p), p.add_argument("--out", required=True, help="a new folder"))),
     "export": (cmd_export, "one row per run of an experiment",
                lambda p: (_experiment(p), p.add_argument("--format", choices=("csv", "json"), default="csv"))),
     "hash-password": (cmd_hash_password, "hash a password for [passwords] in .streamlit/secrets.toml", None),

@@ -8,9 +8,11 @@ trainable weights; everything frozen is the base's. So a run answers its own eva
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from training.config import ExperimentConfig
 from training.errors import HeadStartError
 from training.service.records import Role, Run, Status
 from training.service.store import Store
@@ -94,22 +96,127 @@ def runs_of(store: Store, source: str, run_ids: list[str] | None = None) -> list
     return [r for r in done if r.n_train == n and r.seed == seed]
 
 
-def predict(store: Store, source: str, inputs: list, run_ids: list[str] | None = None) -> dict:
-    """Every chosen run's answer to every input: {"predictions": [{"input", "by": {run_id: {...}}}]}."""
+def predict(store: Store | None, source: str, inputs: list, run_ids: list[str] | None = None) -> dict:
+    """Every chosen run's answer to every input: {"predictions": [{"input", "by": {run_id: {...}}}]}. `source`: an
+    experiment or run id in `store`, or a folder `export_model` wrote (it answers under the run id it came from)."""
     if not inputs:
         raise HeadStartError("there is nothing to answer: the input is empty")
     by_run = {}
-    for run in runs_of(store, source, run_ids):
-        loaded = load(store, run.id)
-        cfg = store.experiment_config(run.experiment_id)
-        labels = store.experiment(run.experiment_id).info.get("label_names") or []
-        answers = task_kind(cfg.task).predict(loaded.model, loaded.processor, inputs, cfg, labels)
-        by_run[run.id] = (run, loaded.weights, answers)
+    folder = Path(source)
+    if (folder / META).is_file():
+        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+        kind = task_kind(meta["task"])
+        model, processor, _ = kind.load_exported(folder)
+        cfg = ExperimentConfig.from_dict(meta["config"])
+        about = meta["run"]
+        by_run[about["run_id"]] = (about, kind.predict(model, processor, inputs, cfg, meta["labels"]))
+    else:
+        if store is None:
+            raise HeadStartError(f"{source} is not an exported model folder (it has no {META}); give --store to "
+                                 "answer with an experiment or run")
+        for run in runs_of(store, source, run_ids):
+            loaded = load(store, run.id)
+            cfg = store.experiment_config(run.experiment_id)
+            labels = store.experiment(run.experiment_id).info.get("label_names") or []
+            by_run[run.id] = (_about(run, loaded.weights),
+                              task_kind(cfg.task).predict(loaded.model, loaded.processor, inputs, cfg, labels))
     return {"predictions": [
-        {"input": x, "by": {rid: {"strategy": run.strategy, "n_train": run.n_train, "seed": run.seed,
-                                  "weights": weights, **answers[i]}
-                            for rid, (run, weights, answers) in by_run.items()}}
+        {"input": x, "by": {rid: {**{k: about[k] for k in ("strategy", "n_train", "seed", "weights")}, **answers[i]}
+                            for rid, (about, answers) in by_run.items()}}
         for i, x in enumerate(inputs)]}
+
+
+META = "headstart.json"
+
+
+def _about(run: Run, weights: str) -> dict:
+    return {"run_id": run.id, "experiment_id": run.experiment_id, "strategy": run.strategy, "n_train": run.n_train,
+            "seed": run.seed, "weights": weights, "lr": run.lr}
+
+
+def export_model(store: Store, run_id: str, out: Path) -> Path:
+    """Write a finished run's delivered model as a folder the user's own libraries load (the kind decides the files),
+    with headstart.json (labels, how to pool, the run it came from, the experiment's config) and a README.md model
+    card. Written beside `out` and renamed into place: a failure leaves no half-written folder."""
+    import shutil
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise HeadStartError(f"{out} exists and is not empty; choose a new folder")
+    loaded = load(store, run_id)
+    run = loaded.run
+    cfg = store.experiment_config(run.experiment_id)
+    kind = task_kind(cfg.task)
+    labels = store.experiment(run.experiment_id).info.get("label_names") or []
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        meta = kind.export(loaded.model, loaded.processor, tmp, labels, cfg)
+        meta = {**meta, "task": cfg.task, "run": _about(run, loaded.weights), "config": cfg.to_dict()}
+        (tmp / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        (tmp / "README.md").write_text(model_card(store, run, loaded.weights, meta, out), encoding="utf-8")
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def model_card(store: Store, run: Run, weights: str, meta: dict, folder: Path) -> str:
+    """The exported folder's README.md: what the model is, how it was trained and scored (with intervals), what it
+    forgot, the experiment's recommendation and decision record, and how to load it."""
+    from training.analysis.stats import wilson_interval
+
+    exp = store.experiment(run.experiment_id)
+    cfg = store.experiment_config(run.experiment_id)
+    res = run.result or {}
+    scored = res.get("eval_best" if weights == "best" else "eval") or {}
+    n_eval = res.get("eval_examples")
+    delivered = f"its best checkpoint (step {res.get('best_step')})" if weights == "best" else "its last weights"
+    lines = [f"# {run.strategy} at N = {run.n_train} (seed {run.seed}) — Head Start experiment “{exp.name}”", "",
+             f"Run `{run.id}` of experiment `{run.experiment_id}`; task {cfg.task}; base model `{cfg.model.base}`; "
+             f"labels: {', '.join(meta.get('labels', []))}.", "",
+             "## How it was trained", "",
+             f"- strategy **{run.strategy}**, learning rate {res.get('lr', run.lr)}, "
+             f"{res.get('steps', '?')} steps, batch {cfg.train.batch_size}, max length {cfg.model.max_length}",
+             f"- delivered weights: **{delivered}** (the final model the experiment's tables score)",
+             f"- training data: {run.n_train} examples of `{cfg.data.source}` (fingerprint "
+             f"`{str(res.get('data_fingerprint', '?'))[:16]}`), seed {run.seed}", "",
+             "## How it scored", ""]
+    if "accuracy" in scored and n_eval:
+        low, high = wilson_interval(float(scored["accuracy"]), int(n_eval))
+        lines.append(f"- eval accuracy **{scored['accuracy']:.3f}** (95% interval {low:.3f}–{high:.3f}, Wilson, "
+                     f"{n_eval} eval examples); macro-F1 {scored.get('macro_f1', float('nan')):.3f}")
+    else:
+        lines.append("- " + ", ".join(f"{k} {v:.4g}" for k, v in scored.items() if isinstance(v, int | float)))
+    forgetting = res.get("forgetting_best" if weights == "best" else "forgetting") or {}
+    before, after = res.get("probe_baseline") or {}, res.get("probe_best" if weights == "best" else "probe_final") or {}
+    for key, value in forgetting.items():
+        lines.append(f"- forgetting probe `{key}`: {before.get(key, float('nan')):.3f} before, "
+                     f"{after.get(key, float('nan')):.3f} after (forgetting {value:.3f})")
+    try:
+        from training.analysis.report import analyse
+
+        sentences = analyse(store, run.experiment_id).recommendation.sentences
+    except Exception:  # noqa: BLE001 — the card is still useful without the recommendation
+        sentences = []
+    if sentences:
+        lines += ["", "## The experiment's recommendation", "", *sentences]
+    decision = store.decision(run.experiment_id)
+    if decision is not None:
+        lines += ["", "## Decision record", "", f"Question: {decision.question}"]
+        if decision.signoff_by:
+            lines.append(f"Signed off by {decision.signoff_by}.")
+        lines += [f"- {c.author}: {c.body}" for c in decision.comments]
+    snippet = task_kind(cfg.task).card_snippet(folder.resolve(), meta)
+    if snippet:
+        lines += ["", "## Load it", "", "With `transformers` and `safetensors` (no Head Start needed):", "",
+                  "```python", snippet, "```", "",
+                  f"Or with Head Start: `python -m training predict {folder} --input texts.txt`."]
+    return "\n".join(lines) + "\n"
 
 
 def read_inputs(path: Path, column: str | None = None) -> list[str]:

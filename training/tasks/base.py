@@ -196,6 +196,23 @@ class TaskKind:
         raise HeadStartError(f"answering new inputs is not built yet for {self.title.lower()} runs "
                              "(text classification has it)")
 
+    def export(self, model, processor, out: Path, label_names: list[str], cfg) -> dict:
+        """Write a trained run's model as a folder the user's own libraries load; returns its headstart.json."""
+        from training.errors import HeadStartError
+
+        raise HeadStartError(f"exporting is not built yet for {self.title.lower()} runs (text classification has it)")
+
+    def card_snippet(self, folder: Path, meta: dict) -> str:
+        """Python that loads an exported folder with the user's own libraries and answers one input (the model card
+        shows it; a test runs it). Empty where the kind has none."""
+        return ""
+
+    def load_exported(self, folder: Path):
+        """(model, processor, headstart.json) of a folder `export` wrote."""
+        from training.errors import HeadStartError
+
+        raise HeadStartError(f"loading an exported {self.title.lower()} model is not built yet")
+
     def lora_targets(self, backbone, targets):
         """The modules LoRA wraps for `targets` (the option's value); the default takes it as PEFT does."""
         return targets

@@ -42,6 +42,21 @@ class TextClassification(TaskKind):
 
         return predict_texts(model, processor, [str(x) for x in inputs], cfg.model.max_length, label_names)
 
+    def export(self, model, processor, out: Path, label_names: list[str], cfg) -> dict:
+        from training.tasks.text.model import export_classifier
+
+        return export_classifier(model, processor, out, label_names, cfg.model.max_length)
+
+    def card_snippet(self, folder: Path, meta: dict) -> str:
+        from training.tasks.text.model import CARD_SNIPPET
+
+        return CARD_SNIPPET.format(folder=str(folder).replace("\\", "/"), example="a text to classify")
+
+    def load_exported(self, folder: Path):
+        from training.tasks.text.model import load_exported
+
+        return load_exported(folder)
+
     def probes(self, cfg, processor, cache_dir: Path | None, held_out=None) -> list:
         from training.tasks.text.probe import build
 

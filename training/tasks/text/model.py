@@ -71,3 +71,70 @@ def predict_texts(model: SequenceClassifier, tokenizer, texts: list[str], max_le
                 out[int(i)] = {"label": label_names[int(np.argmax(row))],
                                "scores": {name: float(p) for name, p in zip(label_names, row, strict=True)}}
     return out
+
+
+HEAD_FILE, META_FILE = "head.safetensors", "headstart.json"
+
+CARD_SNIPPET = '''import json, torch
+from safetensors.torch import load_file
+from transformers import AutoModel, AutoTokenizer
+
+folder = "{folder}"
+meta = json.load(open(f"{{folder}}/headstart.json"))
+encoder, tokenizer = AutoModel.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+head = load_file(f"{{folder}}/head.safetensors")
+texts = ["{example}"]
+batch = tokenizer(texts, truncation=True, max_length=meta["max_length"], padding=True, return_tensors="pt")
+with torch.no_grad():
+    states = encoder(**batch).last_hidden_state
+    if meta["pooling"] == "cls":
+        pooled = states[:, 0]
+    else:
+        mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
+        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    probs = torch.softmax(pooled @ head["weight"].T + head["bias"], dim=-1)[:, : len(meta["labels"])]
+print([meta["labels"][i] for i in probs.argmax(-1).tolist()])'''
+"""How a user loads an exported text classifier with the libraries they already use (the model card shows it and a test
+runs it): the encoder with transformers' Auto classes, the head from its own file, the pooling from headstart.json."""
+
+
+def export_classifier(model: SequenceClassifier, tokenizer, out: Path, label_names: list[str], max_length: int) -> dict:
+    """Write the delivered classifier as a folder: the encoder (config.json with id2label, model.safetensors; a LoRA
+    encoder merged into plain weights, its adapter under adapter/), the tokenizer, the head and headstart.json.
+    Returns what headstart.json says."""
+    import json
+
+    from safetensors.torch import save_file
+
+    encoder = model.backbone
+    if hasattr(encoder, "peft_config"):  # LoRA: keep the adapter as trained, deliver merged weights
+        encoder.save_pretrained(str(out / "adapter"))
+        encoder = encoder.merge_and_unload()
+    encoder.config.id2label = dict(enumerate(label_names))
+    encoder.config.label2id = {name: i for i, name in enumerate(label_names)}
+    encoder.save_pretrained(str(out), safe_serialization=True)
+    tokenizer.save_pretrained(str(out))
+    save_file({"weight": model.head.weight.detach().cpu().contiguous(),
+               "bias": model.head.bias.detach().cpu().contiguous()}, str(out / HEAD_FILE))
+    meta = {"format": "headstart-text-classifier/1", "pooling": model.pooling, "max_length": max_length,
+            "labels": list(label_names)}
+    (out / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    return meta
+
+
+def load_exported(folder: Path) -> tuple[SequenceClassifier, object, dict]:
+    """An exported text classifier folder as (model, tokenizer, headstart.json)."""
+    import json
+
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer
+
+    meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+    encoder = AutoModel.from_pretrained(str(folder))  # as the model card loads it (a pooler it may add is unused)
+    head = load_file(str(folder / HEAD_FILE))
+    model = SequenceClassifier(encoder, head["weight"].shape[0], meta["pooling"], 0.0)
+    with torch.no_grad():
+        model.head.weight.copy_(head["weight"])
+        model.head.bias.copy_(head["bias"])
+    return model.eval(), AutoTokenizer.from_pretrained(str(folder)), meta
+
