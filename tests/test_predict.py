@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from training.config import BudgetConfig
+from training.delivery.predict import predict, runs_of
 from training.service.execution import run_experiment
-from training.service.predict import predict, runs_of
 from training.service.store import Store
 from training.tasks import task_kind
 from training.testing import tiny_classification_config
@@ -95,7 +95,7 @@ def test_the_cli_answers_side_by_side_and_names_a_bad_input(finished, tmp_path):
 
 
 def test_an_exported_folder_answers_as_the_store_does_and_its_card_loads_it_with_transformers(finished, tmp_path):
-    from training.service.predict import export_model
+    from training.delivery.predict import export_model
 
     store, exp, _ = finished
     texts = ["numpy arrays and broadcasting", "a text to classify", "http requests and sockets"]

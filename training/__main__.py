@@ -225,7 +225,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from training.service.predict import META, predict, read_inputs, runs_of
+    from training.delivery.predict import META, predict, read_inputs, runs_of
     from training.service.store import Store
 
     folder = Path(args.source)
@@ -267,7 +267,7 @@ def _predict_args(p):
 
 
 def cmd_export_model(args) -> int:
-    from training.service.predict import export_model
+    from training.delivery.predict import export_model
     from training.service.store import Store
 
     print(export_model(Store(args.store), args.run_id, Path(args.out)))
