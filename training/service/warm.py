@@ -206,6 +206,9 @@ class WarmStarter:
             if run_id in self._pids:
                 return self._pids.pop(run_id)
             if not self._read(deadline - time.monotonic()):
+                # No pid: the caller starts the run another way, so this starter must never fork it late (two
+                # workers on one run). It goes; its workers already running carry on and are judged by their pids.
+                self.proc.kill()
                 return 0
 
     def _read(self, timeout: float) -> bool:
