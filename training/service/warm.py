@@ -195,6 +195,7 @@ class WarmStarter:
         deadline = time.monotonic() + self.ready_timeout
         while not self.ready:  # the first start waits for the imports a fresh interpreter would have done anyway
             if not self._read(deadline - time.monotonic()):
+                self.proc.kill()  # gone or stuck: later runs start as fresh interpreters without waiting again
                 return 0
         try:
             self.proc.stdin.write((json.dumps(req) + "\n").encode())
