@@ -14,6 +14,7 @@ from training.analysis.transfer import has_pretrained, transfer_for_people
 from training.analysis.units import human_flops, human_seconds, probe_skill, readable
 from ui.common import cached_analysis, get_store, pick_experiment, setup_page, show_figure
 from ui.decision import decision_record
+from ui.delivery import take_home
 
 setup_page("Compare")
 st.title("Compare")
@@ -48,6 +49,7 @@ with st.container(border=True, key="cmp_recommendation"):
     if decided:
         st.caption(rule(decided) + " Every number is a cell of the verdict's table below; the margin is set in the "
                    "sidebar.")
+        take_home(a, exp_id)
 with st.container(border=True, key="cmp_decision"):
     st.subheader("Decision record")
     decision_record(a, exp_id, price)

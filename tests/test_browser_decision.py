@@ -82,3 +82,49 @@ def test_compare_recommends_then_a_team_records_comments_and_signs_a_decision(st
     finally:  # the store is the session's: leave no queued run for a page to start a dispatcher for
         for r in late:
             store.update_run(r.id, status=Status.DONE)
+
+
+def test_the_recommended_model_downloads_from_compare_and_loads_without_head_start(static_app_server, browser,
+                                                                                   tiny_bert_dir, topic_csv, tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    from training.config import BudgetConfig
+    from training.delivery.predict import predict
+    from training.service.execution import run_experiment
+    from training.testing import tiny_classification_config
+
+    url, store_root = static_app_server
+    store = Store(store_root)
+    cfg = tiny_classification_config(tiny_bert_dir, topic_csv, strategies=("scratch", "full", "lora", "head"),
+                                     budget=BudgetConfig(policy="steps", steps=12))
+    cfg.name = "take it home"
+    exp = run_experiment(cfg, store)
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page.goto(f"{url}/Compare?exp={exp}")
+    loaded(page)
+    rec = page.locator(".st-key-cmp_recommendation")
+    rec.get_by_text("Take it home").wait_for(timeout=60_000)
+    run_id = re.search(r"run (r[0-9a-f]+)", rec.inner_text()).group(1)
+    from training.analysis.report import analyse
+
+    decided = analyse(store, exp).recommendation.sizes[-1]  # the one size: the run is the recommended strategy's
+    assert (store.run(run_id).strategy, store.run(run_id).n_train) == (decided.recommended, decided.n_train)
+    rec.get_by_role("button", name="Prepare the model for download").click()
+    button = rec.get_by_role("button", name="Download the model (zip)")
+    button.wait_for(timeout=120_000)
+    shot(page, "compare-take-home.png")
+    with page.expect_download(timeout=60_000) as info:
+        button.click()
+    archive = tmp_path / "model.zip"
+    info.value.save_as(archive)
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(tmp_path / "unzipped")
+    folder = tmp_path / "unzipped" / f"headstart-model-{run_id}"
+    card = (folder / "README.md").read_text()
+    snippet = card.split("```python\n", 1)[1].split("```", 1)[0]
+    ran = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=300, cwd=folder.parent)
+    assert ran.returncode == 0, ran.stderr
+    expected = predict(store, run_id, ["a text to classify"])["predictions"][0]["by"][run_id]["label"]
+    assert ran.stdout.strip().splitlines()[-1] == repr([expected])

@@ -116,7 +116,8 @@ def test_an_exported_folder_answers_as_the_store_does_and_its_card_loads_it_with
         card = (folder / "README.md").read_text()
         assert f"Run `{run.id}`" in card and "95% interval" in card
         snippet = card.split("```python\n", 1)[1].split("```", 1)[0]
-        ran = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=300)
+        ran = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=300,
+                             cwd=folder.parent)  # as the card says: from the folder that holds it
         assert ran.returncode == 0, ran.stderr
         assert ran.stdout.strip().splitlines()[-1] == repr([from_store["predictions"][1]["by"][run.id]["label"]])
 

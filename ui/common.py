@@ -259,6 +259,35 @@ def enqueue(config_or_preset: dict | str, owner: str | None = None) -> tuple[str
     return proc.stdout.strip().splitlines()[-1], None
 
 
+def may_take_models(exp) -> bool:
+    """Whether this user may download the experiment's models: anyone locally; elsewhere its owner, and anyone for the
+    gallery's (a teammate's linked experiment is for reading and signing, not for taking its models)."""
+    from training.service.bundle import GALLERY_OWNER
+    from training.settings import load_settings
+    from ui.auth import current_user
+
+    return load_settings().mode == "local" or exp.owner in (current_user(), GALLERY_OWNER)
+
+
+def export_model_zip(run_id: str) -> tuple[bytes | None, str | None]:
+    """A finished run's model as a zip of the folder `python -m training export-model` writes (in a subprocess: it
+    loads the model with torch): (bytes, None) or (None, error message)."""
+    import io
+    import zipfile
+
+    with tempfile.TemporaryDirectory(dir=store_dir()) as tmp:
+        out = Path(tmp) / f"headstart-model-{run_id}"
+        proc = _cli(["export-model", run_id, "--store", str(store_dir()), "--out", str(out)])
+        if proc.returncode != 0:
+            return None, _error(proc)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for path in sorted(out.rglob("*")):
+                if path.is_file():
+                    z.write(path, path.relative_to(out.parent).as_posix())
+        return buf.getvalue(), None
+
+
 def show_figure(fig, note: str | None = None, key: str | None = None) -> None:
     st.plotly_chart(fig, theme="streamlit", key=key, config={"displaylogo": False})
     if note:

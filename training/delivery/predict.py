@@ -211,11 +211,12 @@ def model_card(store: Store, run: Run, weights: str, meta: dict, folder: Path) -
         if decision.signoff_by:
             lines.append(f"Signed off by {decision.signoff_by}.")
         lines += [f"- {c.author}: {c.body}" for c in decision.comments]
-    snippet = task_kind(cfg.task).card_snippet(folder.resolve(), meta)
+    snippet = task_kind(cfg.task).card_snippet(Path(folder.name), meta)
     if snippet:
-        lines += ["", "## Load it", "", "With `transformers` and `safetensors` (no Head Start needed):", "",
-                  "```python", snippet, "```", "",
-                  f"Or with Head Start: `python -m training predict {folder} --input texts.txt`."]
+        lines += ["", "## Load it", "",
+                  f"With `transformers` and `safetensors` (no Head Start needed), from the folder that holds `{folder.name}`:",
+                  "", "```python", snippet, "```", "",
+                  f"Or with Head Start: `python -m training predict {folder.name} --input texts.txt`."]
     return "\n".join(lines) + "\n"
 
 

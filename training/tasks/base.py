@@ -196,6 +196,9 @@ class TaskKind:
         raise HeadStartError(f"answering new inputs is not built yet for {self.title.lower()} runs "
                              "(text classification has it)")
 
+    exports: ClassVar[bool] = False
+    """Whether `predict`, `export` and `load_exported` are built for this kind (pages offer them where they are)."""
+
     def export(self, model, processor, out: Path, label_names: list[str], cfg) -> dict:
         """Write a trained run's model as a folder the user's own libraries load; returns its headstart.json."""
         from training.errors import HeadStartError

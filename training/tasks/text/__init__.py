@@ -19,6 +19,7 @@ class TextClassification(TaskKind):
     probe_default = "summary→body retrieval on NumPy/pandas docstrings (the encoder's sentence-embedding skill)"
     builtins = BUILTINS
     words = WORDS
+    exports = True
     form = Form(columns=(Column("text_column", "Text column", "text"), Column("label_column", "Label column", "label"),
                          Column("group_column", "Group column (optional)", "group", optional=True)),
                 builtin_columns=("text", "label", "group"), check_columns=True, labelled=True,
