@@ -47,7 +47,8 @@ def _save(path: Path, **arrays) -> None:
 def encode_texts(tokenizer, texts: list[str], max_length: int, *, cache_dir: Path | None,
                  fingerprint: str) -> list[np.ndarray]:
     """Token ids of each text, truncated to max_length (special tokens included)."""
-    path = _cache_path(cache_dir, "texts", tokenizer_key(tokenizer), fingerprint, max_length)
+    # the key serialises the whole tokenizer (~0.6 s for MiniLM's): only where there is a cache to look in
+    path = _cache_path(cache_dir, "texts", tokenizer_key(tokenizer), fingerprint, max_length) if cache_dir else None
     if path is not None and path.exists():
         with np.load(path) as z:
             flat, offsets = z["flat"], z["offsets"]
