@@ -129,25 +129,22 @@ def serve() -> None:
     children: dict[int, str] = {}
     buffer = b""
     eof = False
-    while not eof or children:
-        if not eof:
-            ready, _, _ = select.select([0], [], [], 0.2)
-            if ready:
-                chunk = os.read(0, 65536)
-                eof = not chunk
-                buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                req = json.loads(line)
-                sys.stdout.flush()
-                sys.stderr.flush()
-                pid = os.fork()
-                if pid == 0:
-                    _child(req, proto)
-                children[pid] = req["run"]
-                say({"run": req["run"], "pid": pid})
-        else:
-            time.sleep(0.2)
+    while not eof:
+        ready, _, _ = select.select([0], [], [], 0.2)
+        if ready:
+            chunk = os.read(0, 65536)
+            eof = not chunk
+            buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            req = json.loads(line)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                _child(req, proto)
+            children[pid] = req["run"]
+            say({"run": req["run"], "pid": pid})
         while children:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -159,8 +156,7 @@ def serve() -> None:
             run = children.pop(pid, None)
             if run is not None and not eof:
                 say({"run": run, "exit": os.waitstatus_to_exitcode(status)})
-        if eof:
-            return  # the dispatcher is gone: the workers carry on in their own sessions; the next dispatcher adopts them
+    # EOF: the dispatcher is gone; the workers carry on in their own sessions and the next dispatcher adopts them
 
 
 # -- the dispatcher's side ----------------------------------------------------------------------------
