@@ -26,6 +26,8 @@ class Loaded:
     model: object
     processor: object
     weights: str  # "final" (its last weights) or "best" (its best checkpoint)
+    cfg: ExperimentConfig  # its experiment's
+    labels: list[str]  # the experiment's label names, in the model's output order
 
 
 def delivered_weights(store: Store, run: Run) -> str:
@@ -72,7 +74,7 @@ def load(store: Store, run_id: str, device: str = "cpu") -> Loaded:
                              seed=run.seed, load_kwargs=strategy.load_kwargs())
     strategy.prepare(model)
     checkpoint.load_weights(source, model)
-    return Loaded(run, model.to(torch.device(device)), processor, weights)
+    return Loaded(run, model.to(torch.device(device)), processor, weights, cfg, labels)
 
 
 def runs_of(store: Store, source: str, run_ids: list[str] | None = None) -> list[Run]:
@@ -115,11 +117,9 @@ def predict(store: Store | None, source: str, inputs: list, run_ids: list[str] |
             raise HeadStartError(f"{source} is not an exported model folder (it has no {META}); give --store to "
                                  "answer with an experiment or run")
         for run in runs_of(store, source, run_ids):
-            loaded = load(store, run.id)
-            cfg = store.experiment_config(run.experiment_id)
-            labels = store.experiment(run.experiment_id).info.get("label_names") or []
-            by_run[run.id] = (_about(run, loaded.weights),
-                              task_kind(cfg.task).predict(loaded.model, loaded.processor, inputs, cfg, labels))
+            m = load(store, run.id)
+            by_run[run.id] = (_about(run, m.weights),
+                              task_kind(m.cfg.task).predict(m.model, m.processor, inputs, m.cfg, m.labels))
     return {"predictions": [
         {"input": x, "by": {rid: {**{k: about[k] for k in ("strategy", "n_train", "seed", "weights")}, **answers[i]}
                             for rid, (about, answers) in by_run.items()}}
@@ -144,10 +144,8 @@ def export_model(store: Store, run_id: str, out: Path) -> Path:
     if out.exists() and any(out.iterdir()):
         raise HeadStartError(f"{out} exists and is not empty; choose a new folder")
     loaded = load(store, run_id)
-    run = loaded.run
-    cfg = store.experiment_config(run.experiment_id)
+    run, cfg, labels = loaded.run, loaded.cfg, loaded.labels
     kind = task_kind(cfg.task)
-    labels = store.experiment(run.experiment_id).info.get("label_names") or []
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -224,14 +222,14 @@ def read_inputs(path: Path, column: str | None = None) -> list[str]:
     """Inputs from a file: one text per line (.txt), a CSV's `column` (else its only column), or JSON lines (strings,
     or objects with `column`). Errors name the file and what it lacks."""
     import csv
-    import json
+    import io
 
     path = Path(path)
     if not path.is_file():
         raise HeadStartError(f"{path} does not exist")
     text = path.read_text(encoding="utf-8", errors="replace")
     if path.suffix.lower() == ".csv":
-        rows = list(csv.DictReader(text.splitlines()))
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))  # a quoted cell may hold newlines
         if not rows:
             raise HeadStartError(f"{path.name} has no rows under its header")
         names = list(rows[0])
