@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import threading
 import time
 import urllib.request
 
@@ -61,7 +60,7 @@ class Session:
     async def _auto_rerun(self, ws, fragment_id: str, interval: float) -> None:
         while True:  # like the frontend: a timer per fragment, cleared when a full run starts
             await asyncio.sleep(interval)
-            self.requested_at = time.perf_counter()
+            self.requested_at = time.monotonic()
             await ws.send(self._client_state_msg(fragment_id))
 
     def _clear_timers(self) -> None:
@@ -75,11 +74,11 @@ class Session:
         try:
             async with websockets.connect(self.ws_url, subprotocols=["streamlit"], max_size=None,
                                           open_timeout=60, ping_interval=None) as ws:
-                self.requested_at = t_open = time.perf_counter()
+                self.requested_at = t_open = time.monotonic()
                 await ws.send(self._client_state_msg())
-                while time.perf_counter() < until:
+                while time.monotonic() < until:
                     try:
-                        raw = await asyncio.wait_for(ws.recv(), timeout=max(0.1, until - time.perf_counter()))
+                        raw = await asyncio.wait_for(ws.recv(), timeout=max(0.1, until - time.monotonic()))
                     except asyncio.TimeoutError:
                         break
                     self._handle(ws, raw, t_open)
@@ -119,7 +118,7 @@ class Session:
         elif kind == "page_not_found":
             self.errors.append(f"page not found: {self.page}")
         elif kind == "script_finished":
-            now = time.perf_counter()
+            now = time.monotonic()
             status = msg.script_finished
             if status == FINISHED.FINISHED_SUCCESSFULLY:
                 self.full_runs += 1
@@ -142,15 +141,19 @@ class Session:
                 "finished_at": self.finished_at}
 
 
-def _health_sampler(url: str, stop: threading.Event, out: list) -> None:
+def _health_sampler(url: str, stop, out) -> None:
+    """In its own process (see `measure`): times the health endpoint every quarter second until `stop` is set, then
+    sends the (start, seconds, ok) samples through `out`. Times are time.monotonic(), one clock for every process."""
+    samples = []
     while not stop.is_set():
-        t0 = time.perf_counter()
+        t0 = time.monotonic()
         try:
             ok = urllib.request.urlopen(f"{url}/_stcore/health", timeout=10).read() == b"ok"
         except OSError:
             ok = False
-        out.append((t0, time.perf_counter() - t0, ok))
+        samples.append((t0, time.monotonic() - t0, ok))
         stop.wait(0.25)
+    out.send(samples)
 
 
 def _stats(xs: list[float]) -> dict:
@@ -161,7 +164,7 @@ def _stats(xs: list[float]) -> dict:
 
 async def _run_all(url: str, n: int, page: str, duration: float, stagger: float) -> list[Session]:
     sessions = [Session(url, page, i) for i in range(n)]
-    until = time.perf_counter() + duration
+    until = time.monotonic() + duration
     tasks = []
     for s in sessions:  # users arrive `stagger` seconds apart, not in one instant
         tasks.append(asyncio.create_task(s.run(until)))
@@ -174,13 +177,19 @@ def measure(url: str, sessions: int = 20, page: str = "Live", duration: float = 
             stagger: float = 0.5) -> dict:
     """Open `sessions` sessions on `page` for `duration` seconds; health latencies after the last session
     has arrived and `settle` more seconds are the steady state."""
-    samples: list = []
-    stop = threading.Event()
-    sampler = threading.Thread(target=_health_sampler, args=(url, stop, samples), daemon=True)
-    t0 = time.perf_counter()
+    # The health checks run in a process of their own: in a thread of this one they would wait for the GIL while the
+    # client decodes eighteen sessions' messages, and time this client's load as if it were the server's.
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    receive, send = ctx.Pipe(duplex=False)
+    sampler = ctx.Process(target=_health_sampler, args=(url, stop, send), daemon=True)
     sampler.start()
+    t0 = time.monotonic()
     result = asyncio.run(_run_all(url, sessions, page, duration, stagger))
     stop.set()
+    samples = receive.recv() if receive.poll(30) else []
     sampler.join(timeout=15)
     steady_from = t0 + sessions * stagger + settle
     steady = [lat for at, lat, _ in samples if at >= steady_from]

@@ -32,6 +32,7 @@ from ui.common import (
     live_phases,
     pick_experiment,
     picker_is_stale,
+    record_live_cost,
     setup_page,
     show_figure,
     store_dir,
@@ -88,6 +89,7 @@ INTERVAL = live_interval() if is_active() else None
 
 @st.fragment(run_every=INTERVAL)
 def live_view() -> None:
+    started = time.thread_time()  # this refresh's own CPU time: its cost on this host, not the wait for others'
     tick = int(time.time())
     runs, metrics = live_frames(str(store.root), exp_id, tick)
     if picker_is_stale(runs) and st.session_state.get("live_redrawn_at") != tick:
@@ -174,6 +176,7 @@ def live_view() -> None:
         show_figure(live_curves(str(store.root), exp_id, tick, x or "step"), note("curves", CONFIG), key="live_curves")
     if KIND is not None and KIND.generations:
         answers_as_they_improve()
+    record_live_cost(time.thread_time() - started)
     if active and INTERVAL and abs(live_interval() - INTERVAL) > 0.5 * INTERVAL:
         st.rerun()  # many more (or fewer) sessions watch now: redefine the fragment at the new interval
 

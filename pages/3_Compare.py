@@ -14,7 +14,7 @@ from training.analysis.transfer import has_pretrained, transfer_for_people
 from training.analysis.units import human_flops, human_seconds, probe_skill, readable
 from ui.common import cached_analysis, get_store, pick_experiment, setup_page, show_figure
 from ui.decision import decision_record
-from ui.delivery import take_home
+from ui.delivery import take_home, where_they_disagree
 
 setup_page("Compare")
 st.title("Compare")
@@ -105,6 +105,8 @@ if not a.generations.empty:
     st.caption(ANSWERS_NOTE if split == "eval" else GENERAL_NOTE)
     st.dataframe(readable(rouge_table(g)), hide_index=True)
     st.caption("Mean ROUGE-L F1 of the final answers to up to 32 held-out eval prompts, over seeds.")
+
+where_they_disagree(a, exp_id)
 
 st.header("Learning curves")
 c1, c2 = st.columns([3, 1])

@@ -185,6 +185,7 @@ def test_twenty_sessions_while_two_runs_train_keep_health_under_a_second(tmp_pat
                               "--json-only"], capture_output=True, text=True, timeout=180, cwd=ROOT)
         assert out.returncode == 0, out.stderr[-3000:]
         r = json.loads(out.stdout)
+        ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "load-sessions.json").write_text(out.stdout)
         shot(tabs[1], "08-load-live.png")
         second = progress_text(tabs[0])

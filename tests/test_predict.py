@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from training.config import BudgetConfig
@@ -141,3 +142,114 @@ def test_export_model_refuses_a_used_folder_and_leaves_nothing_half_written(fini
                          cwd=ROOT, capture_output=True, text=True, timeout=300)  # no store: the folder is enough
     assert out.returncode == 0, out.stderr
     assert list(json.loads(out.stdout)["predictions"][0]["by"]) == [run]
+
+
+def test_where_they_disagree_renders_the_answers_the_tables_scored(finished):
+    """Compare's per-example view is the runs' own stored answers: each column's accuracy is the run's scored accuracy,
+    the examples are the eval texts in their order, the confidences are the model's, and the confusion matrices and
+    "what pretraining knew" count the same rows."""
+    from training.analysis.disagreement import (
+        answer_sources,
+        answers_table,
+        confident_mistakes,
+        confusion,
+        disagreements,
+        pretraining_knew,
+    )
+    from training.analysis.report import analyse
+
+    store, exp, cfg = finished
+    kind = task_kind(cfg.task)
+    base = kind.resolve_base(cfg.model.base)
+    data = kind.prepare_data(cfg.data, kind.load_processor(base, cfg.model), cfg.model.max_length, store.cache_dir)
+    assert store.eval_inputs(exp) == data.texts["eval"]
+    a = analyse(store, exp)
+    labels = store.experiment(exp).info["label_names"]
+    n = int(a.runs["n_train"].max())
+    sources = answer_sources(a.runs, a.references, n, 0)
+    names = [s for s, _ in sources]
+    assert {"scratch", "full", "lora", "head"} <= set(names)
+    assert any(s.startswith("classical: ") for s in names) == (not a.references.empty)
+    table = answers_table(sources, store.eval_inputs(exp), labels, classification=True)
+    assert len(table) == len(data.texts["eval"]) and list(table["input"]) == data.texts["eval"]
+    runs = a.runs[(a.runs["n_train"] == n) & (a.runs["seed"] == 0)].set_index("strategy")
+    for s in ("scratch", "full", "lora", "head"):
+        assert (table[s] == table["true"]).mean() == pytest.approx(runs.loc[s, "eval_accuracy"]), s
+        assert table[f"confidence: {s}"].between(1 / len(labels) - 1e-3, 1.0).all()
+    # the stored confidence is the delivered model's own probability for its answer
+    answered = predict(store, exp, data.texts["eval"][:5], [runs.loc["full", "run_id"]])
+    assert [p["by"][runs.loc["full", "run_id"]]["scores"][table["full"][i]] for i, p in enumerate(answered["predictions"])] \
+        == pytest.approx(list(table["confidence: full"][:5]), abs=1e-3)
+    dis = disagreements(table, True)
+    assert len(dis) == int((~table["agree"]).sum()) and (dis["right"].diff().dropna() >= 0).all()
+    for s, items in sources:
+        m = confusion(items, labels)
+        assert m.to_numpy().sum() == len(table) and m.to_numpy().trace() == int((table[s] == table["true"]).sum())
+    wrong = confident_mistakes(table, "scratch", k=1000)
+    assert len(wrong) == int((table["scratch"] != table["true"]).sum())
+    assert wrong["confidence: scratch"].is_monotonic_decreasing
+    knew = pretraining_knew(table, names)
+    pre = ["full", "lora", "head"]
+    assert knew["pretrained"] == [s for s in names if s in pre]
+    expect = (table["scratch"] != table["true"]) & np.logical_and.reduce([table[s] == table["true"] for s in pre])
+    assert len(knew["knew"]) == int(expect.sum())
+
+
+def test_the_predictor_answers_through_the_store_and_keeps_its_models(finished, monkeypatch):
+    """Try it's path: a page asks through the store, the predictor process answers what `predict` answers; the second
+    question does not load the models again; policy is checked where the question is asked and again where it is
+    answered."""
+    import time
+
+    from training.delivery.predictor import Predictor, ask, check_question
+    from training.errors import HeadStartError
+
+    store, exp, _ = finished
+    runs = [r.id for r in runs_of(store, exp)]
+    proc = subprocess.Popen([sys.executable, "-m", "training", "predictor", "--store", str(store.root), "--idle", "120"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def wait(qid, timeout=240):
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < timeout:
+                q = store.prediction(qid)
+                if q["status"] in ("answered", "failed"):
+                    return q
+                time.sleep(0.05)
+            raise AssertionError(f"no answer to {qid} in {timeout} s")
+
+        assert wait(ask(store, exp, runs, [], "local"))["status"] == "answered"  # loads the four models
+        texts = ["numpy arrays and broadcasting", "http requests and sockets"]
+        q = wait(ask(store, exp, runs, texts, "local"))
+        assert q["status"] == "answered", q["error"]
+        direct = predict(store, exp, texts)
+        assert [{r: p["by"][r]["label"] for r in runs} for p in q["answer"]["predictions"]] == \
+               [{r: p["by"][r]["label"] for r in runs} for p in direct["predictions"]]
+        assert q["answer"]["seconds"] < 5  # computing only: the models were loaded by the first question
+        bad = wait(store.ask_prediction(exp, ["r-nope"], texts, "local"))  # straight into the store, past `ask`
+        assert bad["status"] == "failed" and "not a finished run" in bad["error"]
+        # a second predictor on the same store steps aside
+        second = subprocess.run([sys.executable, "-m", "training", "predictor", "--store", str(store.root)], cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 0 and "already serves" in second.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    # policy, in the page's words
+    with pytest.raises(HeadStartError, match="at most 20 inputs"):
+        check_question(store, exp, runs, ["x"] * 21, "local")
+    monkeypatch.setenv("HEADSTART_MODE", "team")
+    with pytest.raises(HeadStartError, match="only the experiment's owner"):
+        ask(store, exp, runs, ["x"], "mallory")
+    qid = store.ask_prediction(exp, runs, ["x"], "mallory")  # asked past the page: refused where it is answered
+    Predictor(store).handle(store.claim_prediction())
+    assert store.prediction(qid)["status"] == "failed" and "owner" in store.prediction(qid)["error"]
+    monkeypatch.setenv("HEADSTART_MODE", "demo")
+    monkeypatch.setenv("HEADSTART_DEMO_PREDICTIONS_PER_HOUR", "1")
+    store.set_owner(exp, "ann")
+    try:
+        ask(store, exp, runs, ["x"], "ann")
+        with pytest.raises(HeadStartError, match="at most 1 questions an hour"):
+            ask(store, exp, runs, ["x"], "ann")
+    finally:
+        store.set_owner(exp, "local")

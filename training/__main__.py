@@ -274,6 +274,12 @@ def cmd_export_model(args) -> int:
     return 0
 
 
+def cmd_predictor(args) -> int:
+    from training.delivery.predictor import main as predictor_main
+
+    return predictor_main(args.store, args.idle)
+
+
 def _experiment_store(args):
     from training.service.store import Store
 
@@ -367,6 +373,10 @@ COMMANDS = {
                 "classification)", _predict_args),
     "export-model": (cmd_export_model, "write a finished run's model as a folder transformers loads, with a model card",
                      lambda p: (_run_id(p), p.add_argument("--out", required=True, help="a new folder"))),
+    "predictor": (cmd_predictor, "answer Try it's questions from the store, keeping recent models loaded (the page "
+                  "starts it)", lambda p: (_store(p), p.add_argument("--idle", type=float, default=900.0,
+                                                                      help="exit after this many seconds without a "
+                                                                           "question (default 900)"))),
     "export": (cmd_export, "one row per run of an experiment",
                lambda p: (_experiment(p), p.add_argument("--format", choices=("csv", "json"), default="csv"))),
     "hash-password": (cmd_hash_password, "hash a password for [passwords] in .streamlit/secrets.toml", None),

@@ -70,6 +70,12 @@ class Settings:
     """HEADSTART_DEMO_CONCURRENT: runs training at once per user."""
     demo_runs_per_hour: int = 24
     """HEADSTART_DEMO_RUNS_PER_HOUR: run starts per user per hour (resumes count)."""
+    demo_predictions_per_hour: int = 120
+    """HEADSTART_DEMO_PREDICTIONS_PER_HOUR: Try it questions per visitor per hour."""
+    demo_exports_per_hour: int = 6
+    """HEADSTART_DEMO_EXPORTS_PER_HOUR: model downloads prepared per visitor per hour."""
+    export_max_mb: int = 0
+    """HEADSTART_EXPORT_MAX_MB: the largest model folder a page prepares for download (0: no cap; demo default 200)."""
     demo_presets: tuple[str, ...] = ("quick",)
     """HEADSTART_DEMO_PRESETS: comma-separated presets exempt from the size caps."""
     model_allowlist: tuple[str, ...] = DEFAULT_ALLOWLIST
@@ -139,6 +145,9 @@ def load_settings(env=None) -> Settings:
         demo_max_active=_int(env, "HEADSTART_DEMO_MAX_ACTIVE", 1, 1),
         demo_concurrent=_int(env, "HEADSTART_DEMO_CONCURRENT", 2, 1),
         demo_runs_per_hour=_int(env, "HEADSTART_DEMO_RUNS_PER_HOUR", 24, 1),
+        demo_predictions_per_hour=_int(env, "HEADSTART_DEMO_PREDICTIONS_PER_HOUR", 120, 1),
+        demo_exports_per_hour=_int(env, "HEADSTART_DEMO_EXPORTS_PER_HOUR", 6, 1),
+        export_max_mb=_int(env, "HEADSTART_EXPORT_MAX_MB", 200 if demo else 0, 0),
         demo_presets=tuple(p for p in env.get("HEADSTART_DEMO_PRESETS", "quick").split(",") if p),
         model_allowlist=tuple(m for m in env.get("HEADSTART_MODEL_ALLOWLIST",
                                                  ",".join(DEFAULT_ALLOWLIST)).split(",") if m),

@@ -37,7 +37,8 @@ PAGES = [("app.py", "Home", ":material/home:"), ("pages/1_New_experiment.py", "N
          ("pages/2_Live.py", "Live", ":material/monitoring:"), ("pages/3_Compare.py", "Compare", ":material/compare_arrows:"),
          ("pages/4_Report.py", "Report", ":material/description:"), ("pages/5_Runs.py", "Runs", ":material/folder_open:"),
          ("pages/6_Gallery.py", "Gallery", ":material/play_circle:"),
-         ("pages/7_Side_by_side.py", "Side by side", ":material/view_column:")]
+         ("pages/7_Side_by_side.py", "Side by side", ":material/view_column:"),
+         ("pages/8_Try_it.py", "Try it", ":material/chat:")]
 
 
 @st.cache_data(ttl=1.0, max_entries=64, show_spinner=False)
@@ -114,13 +115,28 @@ def _viewers() -> dict[str, float]:
 
 LIVE_REFRESH_S = 2.0
 LIVE_RERUNS_PER_S = 2.5
+LIVE_SERVER_SHARE = 0.25
+"""The share of one core that Live refreshes may take in all, by their measured cost on this host."""
+
+
+@st.cache_resource
+def _live_cost() -> dict[str, float]:
+    return {"ewma_s": 0.0}
+
+
+def record_live_cost(seconds: float) -> None:
+    """A Live refresh took `seconds` of CPU (its script thread's: the wait for other sessions' refreshes is not its
+    cost, and counting it would stretch the interval further the more it is waited for): a moving average."""
+    cost = _live_cost()
+    cost["ewma_s"] = seconds if not cost["ewma_s"] else 0.8 * cost["ewma_s"] + 0.2 * seconds
 
 
 def live_interval() -> float:
     """Seconds between Live refreshes for this session: 2 s while few sessions watch, stretched as more do so
-    that the server re-runs at most ~2.5 Live views per second in all (the load budget that keeps the health
-    endpoint fast on a 2-core host with runs training). A session counts as watching for 60 s after its
-    last refresh."""
+    that the server re-runs at most ~2.5 Live views per second in all, and that those re-runs take at most a quarter of
+    one core at their measured CPU cost on this host (the load budget that keeps the health endpoint fast on a 2-core
+    host with runs training; a slower host stretches it further). A session counts as watching for 60 s after its last
+    refresh."""
     import time
 
     from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -132,7 +148,7 @@ def live_interval() -> float:
     for sid, seen in list(viewers.items()):
         if now - seen > 60:
             viewers.pop(sid, None)
-    return max(LIVE_REFRESH_S, len(viewers) / LIVE_RERUNS_PER_S)
+    return max(LIVE_REFRESH_S, len(viewers) / LIVE_RERUNS_PER_S, len(viewers) * _live_cost()["ewma_s"] / LIVE_SERVER_SHARE)
 
 
 def setup_page(title: str) -> str:
@@ -269,17 +285,30 @@ def may_take_models(exp) -> bool:
     return load_settings().mode == "local" or exp.owner in (current_user(), GALLERY_OWNER)
 
 
-def export_model_zip(run_id: str) -> tuple[bytes | None, str | None]:
+def export_model_zip(run_id: str, user: str = "local") -> tuple[bytes | None, str | None]:
     """A finished run's model as a zip of the folder `python -m training export-model` writes (in a subprocess: it
-    loads the model with torch): (bytes, None) or (None, error message)."""
+    loads the model with torch): (bytes, None) or (None, error message). Demo mode caps how many a visitor prepares an
+    hour, and every mode the folder's size where HEADSTART_EXPORT_MAX_MB is set."""
     import io
+    import time
     import zipfile
 
+    from training.settings import load_settings
+
+    settings = load_settings()
+    store = get_store()
+    if settings.mode == "demo" and store.exports_since(user, time.time() - 3600) >= settings.demo_exports_per_hour:
+        return None, f"this demo prepares at most {settings.demo_exports_per_hour} model downloads an hour per visitor"
     with tempfile.TemporaryDirectory(dir=store_dir()) as tmp:
         out = Path(tmp) / f"headstart-model-{run_id}"
         proc = _cli(["export-model", run_id, "--store", str(store_dir()), "--out", str(out)])
         if proc.returncode != 0:
             return None, _error(proc)
+        store.add_event(run_id, "export", f"model exported for download by {user}", {"user": user})
+        size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+        if settings.export_max_mb and size > settings.export_max_mb * 2**20:
+            return None, (f"the model folder is {size / 2**20:.0f} MB, over this deployment's download cap of "
+                          f"{settings.export_max_mb} MB (HEADSTART_EXPORT_MAX_MB)")
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
             for path in sorted(out.rglob("*")):

@@ -7,6 +7,7 @@ import streamlit as st
 from training.analysis.recommend import name
 from training.service.records import Role, Status
 from training.tasks import known
+from ui.auth import current_user
 from ui.common import export_model_zip, get_store, may_take_models
 
 
@@ -39,7 +40,7 @@ def take_home(a, exp_id: str) -> None:
     if key not in st.session_state and st.button("Prepare the model for download", key=f"prepare_{run.id}",
                                                  icon=":material/package_2:"):
         with st.spinner("Exporting the model (a separate process loads it)…"):
-            data, error = export_model_zip(run.id)
+            data, error = export_model_zip(run.id, current_user())
         if error:
             st.error(f"Could not export run {run.id}: {error}")
         else:
@@ -48,3 +49,114 @@ def take_home(a, exp_id: str) -> None:
     if key in st.session_state:
         st.download_button("Download the model (zip)", st.session_state[key], file_name=f"headstart-model-{run.id}.zip",
                            mime="application/zip", key=f"download_{run.id}", icon=":material/download:")
+
+
+def where_they_disagree(a, exp_id: str) -> None:
+    """Compare's per-example view: the eval examples the models answer differently, each one's confusion matrix and
+    most confident mistakes, what pretraining knew, and every example's answers as CSV (`analysis.disagreement`)."""
+    from training.analysis.disagreement import (
+        answer_sources,
+        answers_table,
+        confident_mistakes,
+        confusion,
+        disagreements,
+        pretraining_knew,
+    )
+
+    classification = a.metric == "accuracy"
+    if not classification and a.metric not in ("rmse", "mae"):
+        return  # language models: their answers are compared above (chat) or by perplexity alone
+    st.header("Where they disagree")
+    done = a.runs[a.runs["status"] == "done"] if not a.runs.empty else a.runs
+    if done.empty:
+        st.info("No run has finished yet.")
+        return
+    c1, c2 = st.columns(2)
+    sizes = sorted(done["n_train"].unique())
+    n = c1.selectbox("Training-set size", sizes, index=len(sizes) - 1, key="cmp_dis_n")
+    seeds = sorted(done[done["n_train"] == n]["seed"].unique())
+    seed = c2.selectbox("Seed", seeds, key="cmp_dis_seed")
+    store = get_store()
+    exp = store.experiment(exp_id)
+    labels = (exp.info.get("label_names") if exp else None) or []
+    sources = answer_sources(a.runs, a.references, int(n), int(seed))
+    table = answers_table(sources, store.eval_inputs(exp_id), labels, classification)
+    if table.empty:
+        st.info("These runs stored no per-example answers (an experiment from before they were stored).")
+        return
+    names = [s for s, _ in sources]
+    dis = disagreements(table, classification)
+    shown = dis.drop(columns=[c for c in ("agree", "spread") if c in dis])
+    if classification:
+        st.markdown(f"On **{len(dis):,} of {len(table):,}** eval examples the {len(names)} models at N = {n:,} (seed "
+                    f"{seed}) do not all give the same answer; fewest right first. Each column is what that model "
+                    "predicted, the accuracy in the tables counts exactly these answers.")
+    else:
+        st.markdown(f"The {len(dis):,} eval examples (of {len(table):,}) on which the {len(names)} models at N = {n:,} "
+                    f"(seed {seed}) differ most; each column is that model's prediction.")
+    conf = {c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0, format="%.2f")
+            for c in shown.columns if c.startswith("confidence: ")}
+    st.dataframe(shown, hide_index=True, column_config={"input": st.column_config.TextColumn("input", width="large"),
+                                                        **conf}, key="cmp_disagreements")
+    if "input" not in table:
+        st.caption("The examples' words were not saved with this experiment (one from before they were): the "
+                   "`example` column is each one's position in the eval set.")
+    st.download_button("Download every eval example's answers (CSV)", table.to_csv(index=False).encode(),
+                       file_name=f"headstart-{exp_id}-answers-N{n}-seed{seed}.csv", mime="text/csv",
+                       key="cmp_dis_csv", icon=":material/download:")
+    if not classification:
+        return
+    knew = pretraining_knew(table, names)
+    if knew:
+        st.markdown(f"**What pretraining knew.** {len(knew['knew']):,} eval examples scratch gets wrong and every "
+                    f"pretrained model here ({', '.join(knew['pretrained'])}) gets right; {len(knew['scratch_only']):,} "
+                    "the other way round.")
+        with st.expander(f"The {len(knew['knew']):,} examples only the pretrained models get right"):
+            st.dataframe(knew["knew"], hide_index=True)
+    tabs = st.tabs(names)
+    for tab, (source, items) in zip(tabs, sources, strict=True):
+        with tab:
+            left, right = st.columns([2, 3])
+            left.markdown("**Confusion matrix** (rows: the true class; columns: the predicted one)")
+            left.dataframe(confusion(items, labels))
+            right.markdown("**Most confident mistakes**")
+            mistakes = confident_mistakes(table, source)
+            if mistakes.empty:
+                right.success("No mistakes on the eval set.")
+            else:
+                right.dataframe(mistakes, hide_index=True, column_config={
+                    f"confidence: {source}": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0,
+                                                                             format="%.2f")})
+
+
+def answers_view(answer: dict, labels: list[str]) -> None:
+    """Try it's answers: per input, each model's predicted class with its probability for every class (bars), and
+    whether they agree."""
+    import plotly.graph_objects as go
+
+    from training.analysis.units import plain_name
+
+    for i, p in enumerate(answer.get("predictions", [])):
+        with st.container(border=True):
+            st.markdown(f"**Input:** {p['input'][:600]}" + ("…" if len(p["input"]) > 600 else ""))
+            by = p["by"]
+            said = {a["label"] for a in by.values()}
+            if len(said) == 1:
+                st.success(f"All {len(by)} models say **{next(iter(said))}**.")
+            else:
+                st.warning("The models disagree: " + "; ".join(f"{plain_name(a['strategy'])} says **{a['label']}**"
+                                                              for a in by.values()) + ".")
+            cols = st.columns(len(by))
+            classes = labels or sorted({c for a in by.values() for c in a.get("scores", {})})
+            for col, (rid, a) in zip(cols, by.items(), strict=True):
+                scores = a.get("scores", {})
+                col.metric(plain_name(a["strategy"]), a["label"],
+                           f"{scores.get(a['label'], float('nan')):.0%} sure" if scores else None, delta_color="off",
+                           help=f"Run {rid}: N = {a['n_train']:,}, seed {a['seed']}, its {a['weights']} weights.")
+                if scores:
+                    fig = go.Figure(go.Bar(x=[scores.get(c, 0.0) for c in classes], y=classes, orientation="h",
+                                           marker_color=["#1f77b4" if c == a["label"] else "#b0bec5" for c in classes],
+                                           text=[f"{scores.get(c, 0.0):.2f}" for c in classes], textposition="auto"))
+                    fig.update_layout(height=40 + 28 * len(classes), margin=dict(l=0, r=0, t=4, b=4),
+                                      xaxis=dict(range=[0, 1], visible=False), yaxis=dict(autorange="reversed"))
+                    col.plotly_chart(fig, key=f"try_{i}_{rid}", config={"displayModeBar": False})

@@ -53,9 +53,13 @@ def _significant(values) -> list[float]:
     return [float(f"{v:.{ITEM_DIGITS}g}") for v in np.asarray(values, dtype=np.float64)]
 
 
-def classification_items(y_true, y_pred) -> dict[str, list]:
-    """Eval items of a classifier: the true and the predicted class code of each example."""
-    return {"y_true": [int(v) for v in y_true], "y_pred": [int(v) for v in y_pred]}
+def classification_items(y_true, y_pred, p_pred=None) -> dict[str, list]:
+    """Eval items of a classifier: the true and the predicted class code of each example, and (where given) the
+    probability the model gave its prediction — what Compare's "most confident mistakes" sort by (4 digits)."""
+    out = {"y_true": [int(v) for v in y_true], "y_pred": [int(v) for v in y_pred]}
+    if p_pred is not None:
+        out["p_pred"] = [float(f"{v:.4g}") for v in np.asarray(p_pred, dtype=np.float64)]
+    return out
 
 
 def regression_items(y_true, y_pred) -> dict[str, list]:
@@ -129,7 +133,7 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
 def evaluate_classifier(model, batches, n_classes: int, autocast, items: dict | None = None) -> dict[str, float]:
     """Eval metrics of a classifier over an iterable of batches: loss, accuracy and macro-F1. `items`: filled with
     the per-example outcomes in batch order (`classification_items`)."""
-    total_loss, count, preds, labels = 0.0, 0, [], []
+    total_loss, count, preds, labels, confidence = 0.0, 0, [], [], []
     with eval_mode(model):
         for batch in batches:
             with autocast():
@@ -138,9 +142,10 @@ def evaluate_classifier(model, batches, n_classes: int, autocast, items: dict | 
             count += len(batch["labels"])
             preds.append(logits.argmax(-1).cpu().numpy())
             labels.append(batch["labels"].cpu().numpy())
+            confidence.append(logits.float().softmax(-1).amax(-1).cpu().numpy())
     y, p = np.concatenate(labels), np.concatenate(preds)
     if items is not None:
-        items.update(classification_items(y, p))
+        items.update(classification_items(y, p, np.concatenate(confidence)))
     return {"loss": total_loss / max(count, 1), "accuracy": float(np.mean(y == p)), "macro_f1": macro_f1(y, p, n_classes)}
 
 

@@ -116,10 +116,19 @@ def predict(store: Store | None, source: str, inputs: list, run_ids: list[str] |
         if store is None:
             raise HeadStartError(f"{source} is not an exported model folder (it has no {META}); give --store to "
                                  "answer with an experiment or run")
-        for run in runs_of(store, source, run_ids):
-            m = load(store, run.id)
-            by_run[run.id] = (_about(run, m.weights),
-                              task_kind(m.cfg.task).predict(m.model, m.processor, inputs, m.cfg, m.labels))
+        return answer([load(store, run.id) for run in runs_of(store, source, run_ids)], inputs)
+    return _table(by_run, inputs)
+
+
+def answer(models: list[Loaded], inputs: list) -> dict:
+    """Each loaded model's answers to the inputs, in `predict`'s form (also what Try it's predictor answers)."""
+    by_run = {m.run.id: (_about(m.run, m.weights), task_kind(m.cfg.task).predict(m.model, m.processor, inputs, m.cfg,
+                                                                                  m.labels))
+              for m in models}
+    return _table(by_run, inputs)
+
+
+def _table(by_run: dict, inputs: list) -> dict:
     return {"predictions": [
         {"input": x, "by": {rid: {**{k: about[k] for k in ("strategy", "n_train", "seed", "weights")}, **answers[i]}
                             for rid, (about, answers) in by_run.items()}}

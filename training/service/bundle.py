@@ -159,7 +159,7 @@ def check_bundle(bundle: dict, name: str = "the bundle") -> None:
         _check_decision(bundle["decision"], name)
 
 
-ITEM_FORMS = ({"y_true", "y_pred"}, {"nll", "tokens"})
+ITEM_FORMS = ({"y_true", "y_pred"}, {"y_true", "y_pred", "p_pred"}, {"nll", "tokens"})
 """The forms of per-example eval items (see `training.core.evaluate`): classification and regression, language models."""
 
 
@@ -190,7 +190,7 @@ def _check_items(items, where: str, name: str) -> None:
     _expect(isinstance(items, dict) and set(items) in ITEM_FORMS
             and all(isinstance(v, list) and all(num(x) for x in v) for v in items.values())
             and len({len(v) for v in items.values()}) == 1, where,
-            "y_true and y_pred, or nll and tokens: lists of numbers of one length", name)
+            "y_true and y_pred (and p_pred), or nll and tokens: lists of numbers of one length", name)
 
 
 def _check_decision(d, name: str) -> None:

@@ -126,6 +126,8 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
     if cfg.pretrain is not None:
         held_out = kind.prepare_data(cfg.pretrain.data, tokenizer, cfg.model.max_length, cache).eval  # corpus A
     data = kind.prepare_data(cfg.data, tokenizer, cfg.model.max_length, cache)
+    if run.role == Role.GRID:
+        _save_eval_inputs(store, run.experiment_id, kind, data)
     # A learning-rate search run is judged on validation loss alone: forgetting probes would only cost it time.
     probes = kind.probes(cfg, tokenizer, cache, held_out) if run.role != Role.LR_SWEEP else []
     baselines = probe_baselines(store, run.experiment_id, cfg, base_dir, probes, data, device)
@@ -151,6 +153,7 @@ def _execute_references(store: Store, cfg: ExperimentConfig, run: dict, sink: Ru
     kind = task_kind(cfg.task)
     processor = kind.load_processor(kind.resolve_base(cfg.model.base), cfg.model)
     data = kind.prepare_data(cfg.data, processor, cfg.model.max_length, store.cache_dir)
+    _save_eval_inputs(store, run.experiment_id, kind, data)
     sizes = sorted({r.n_train for r in store.runs(run.experiment_id) if r.role == Role.GRID})
     seeds = cfg.seeds if cfg.data.subset_policy == "per-seed" else cfg.seeds[:1]
     t0 = time.perf_counter()
@@ -163,6 +166,12 @@ def _execute_references(store: Store, cfg: ExperimentConfig, run: dict, sink: Ru
     sink.log(1, 0, time.perf_counter() - t0, 0.0, {"references/rows": float(len(rows))})
     return {"references": rows, "wall_s": time.perf_counter() - t0, "steps": 1, "data_fingerprint": data.fingerprint,
             "eval_examples": len(data.eval), "device": device_name()}
+
+
+def _save_eval_inputs(store: Store, exp_id: str, kind, data) -> None:
+    inputs = kind.eval_inputs(data)
+    if inputs is not None and len(inputs) == len(data.eval):
+        store.save_eval_inputs(exp_id, inputs, data.fingerprint)
 
 
 def run_base(store: Store, cfg: ExperimentConfig, run) -> tuple[Path, object]:

@@ -3,11 +3,13 @@ code that speaks SQL (SQLAlchemy Core, so one set of queries serves both backend
 
 Database: SQLite (WAL) in the artifacts directory by default; PostgreSQL for a team whose app and workers run
 on several hosts (`HEADSTART_DATABASE_URL=postgresql://…`, or a URL as `--store`). Tables: experiments, runs,
-metrics, events, lr_searches, decisions, decision_comments, schema_version (migrations below run on open).
+metrics, events, lr_searches, decisions, decision_comments, predictions, schema_version (migrations below run on
+open).
 
 Artifacts directory:
   headstart.db                       the SQLite database (when no database URL is set)
   experiments/<exp_id>/config.yaml   the experiment config as launched
+  experiments/<exp_id>/eval_inputs.json  each eval example in words, in the eval set's order (Compare's disagreements)
   runs/<run_id>/config.json          the run's config (experiment config + strategy, size, seed)
   runs/<run_id>/metrics.jsonl        the run's metric rows, appended as it trains
   runs/<run_id>/checkpoint/          weights/adapter, optimizer, RNG (see training.core.checkpoint)
@@ -107,6 +109,17 @@ decision_comments = sa.Table(
     sa.Column("author", sa.Text, nullable=False), sa.Column("body", sa.Text, nullable=False),
     sa.Column("at", sa.Double, nullable=False), sqlite_autoincrement=True,
 )
+predictions = sa.Table(  # Try it: a page asks, the predictor process answers (`training.delivery.predictor`)
+    "predictions", metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("experiment_id", sa.Text, sa.ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("owner", sa.Text, nullable=False), sa.Column("run_ids_json", sa.Text, nullable=False),
+    sa.Column("inputs_json", sa.Text, nullable=False), sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="queued"),  # queued | working | answered | failed
+    sa.Column("started_at", sa.Double), sa.Column("answered_at", sa.Double),
+    sa.Column("answer_json", sa.Text), sa.Column("error", sa.Text),
+    sa.Index("predictions_by_status", "status", "created_at"),
+)
 schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
 
 RUN_COLUMNS = frozenset(runs.c.keys())
@@ -128,8 +141,9 @@ def _add_missing_run_columns(c: sa.Connection) -> None:
 # 1: the tables (a store made before versions already has them: create_all skips existing tables).
 # 2: run columns added since the first release (attempts … proc_started, host).
 # 3: decision records (decisions, decision_comments).
+# 4: Try it's questions and answers (predictions).
 MIGRATIONS = [lambda c: metadata.create_all(c, checkfirst=True), _add_missing_run_columns,
-              lambda c: metadata.create_all(c, checkfirst=True)]
+              lambda c: metadata.create_all(c, checkfirst=True), lambda c: metadata.create_all(c, checkfirst=True)]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -403,11 +417,87 @@ class Store:
             c.execute(events.delete().where(events.c.run_id.in_(ids)))
             c.execute(decision_comments.delete().where(decision_comments.c.experiment_id == exp_id))
             c.execute(decisions.delete().where(decisions.c.experiment_id == exp_id))
+            c.execute(predictions.delete().where(predictions.c.experiment_id == exp_id))
             c.execute(runs.delete().where(runs.c.experiment_id == exp_id))
             c.execute(experiments.delete().where(experiments.c.id == exp_id))
         for rid in run_ids:
             shutil.rmtree(self.run_dir(rid), ignore_errors=True)
         shutil.rmtree(self.experiment_dir(exp_id), ignore_errors=True)
+
+    # -- what the eval examples are ----------------------------------------------------------------
+    def save_eval_inputs(self, exp_id: str, inputs: list[str], fingerprint: str) -> None:
+        """Each eval example in words (`TaskKind.eval_inputs`), in the eval set's order, written once per experiment by
+        the first run that prepares its data (renamed into place: a reader never sees half a file)."""
+        path = self.experiment_dir(exp_id) / "eval_inputs.json"
+        if path.is_file():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"fingerprint": fingerprint, "inputs": [str(x) for x in inputs]}), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def eval_inputs(self, exp_id: str) -> list[str] | None:
+        """The experiment's eval examples in words, in the order of every run's eval items; None where none were saved
+        (a kind that shows none, or an experiment from before)."""
+        path = self.experiment_dir(exp_id) / "eval_inputs.json"
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))["inputs"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    # -- Try it: questions for the predictor process -----------------------------------------------
+    PREDICTION_TTL_S = 86_400.0
+    """Questions and answers older than this are removed when a new question is asked."""
+
+    def ask_prediction(self, exp_id: str, run_ids: list[str], inputs: list, owner: str) -> str:
+        """Queue a question (inputs for these runs of the experiment) for the predictor; returns its id."""
+        pid = new_id("q")
+        now = time.time()
+        with self.tx() as c:
+            c.execute(predictions.delete().where(predictions.c.created_at < now - self.PREDICTION_TTL_S))
+            c.execute(predictions.insert().values(id=pid, experiment_id=exp_id, owner=owner,
+                                                  run_ids_json=json.dumps(run_ids), inputs_json=json.dumps(inputs),
+                                                  created_at=now, status="queued"))
+        return pid
+
+    def claim_prediction(self) -> dict | None:
+        """The oldest queued question, now marked working (None when there is none); one claimant wins it."""
+        with self.tx() as c:
+            for row in c.execute(sa.select(predictions.c.id).where(predictions.c.status == "queued")
+                                 .order_by(predictions.c.created_at).limit(4)).all():
+                won = c.execute(predictions.update().where((predictions.c.id == row[0]) & (predictions.c.status == "queued"))
+                                .values(status="working", started_at=time.time())).rowcount
+                if won:
+                    return self._prediction(c, row[0])
+        return None
+
+    def answer_prediction(self, pid: str, answer: dict | None = None, error: str | None = None) -> None:
+        with self.tx() as c:
+            c.execute(predictions.update().where(predictions.c.id == pid).values(
+                status="failed" if error is not None else "answered", answered_at=time.time(),
+                answer_json=None if answer is None else json.dumps(answer), error=error))
+
+    def prediction(self, pid: str) -> dict | None:
+        """A question with its status, and its answer or error once given."""
+        with self.read() as c:
+            return self._prediction(c, pid)
+
+    def _prediction(self, c, pid: str) -> dict | None:
+        row = c.execute(sa.select(predictions).where(predictions.c.id == pid)).first()
+        if row is None:
+            return None
+        d = dict(row._mapping)
+        d["run_ids"] = json.loads(d.pop("run_ids_json"))
+        d["inputs"] = json.loads(d.pop("inputs_json"))
+        answer = d.pop("answer_json")
+        d["answer"] = json.loads(answer) if answer is not None else None
+        return d
+
+    def predictions_since(self, owner: str, since: float) -> int:
+        """How many questions this owner asked since `since` (demo mode's rate cap)."""
+        with self.read() as c:
+            return int(c.execute(sa.select(sa.func.count()).select_from(predictions).where(
+                (predictions.c.owner == owner) & (predictions.c.created_at >= since))).scalar() or 0)
 
     # -- decision records -------------------------------------------------------------------------
     def decision(self, exp_id: str) -> Decision | None:
@@ -605,6 +695,12 @@ class Store:
                 sa.select(sa.func.count()).select_from(
                     events.join(runs, runs.c.id == events.c.run_id).join(experiments, experiments.c.id == runs.c.experiment_id))
                 .where(events.c.kind == "started", events.c.at >= since, experiments.c.owner == owner)).scalar_one())
+
+    def exports_since(self, user: str, since: float) -> int:
+        """Model downloads a user prepared on the page since a time (events of kind "export"): the demo's hourly cap."""
+        with self.read() as c:
+            rows = c.execute(sa.select(events.c.data_json).where(events.c.kind == "export", events.c.at >= since)).all()
+        return sum(json.loads(r[0] or "{}").get("user") == user for r in rows)
 
     def add_event(self, run_id: str, kind: str, message: str, data: dict | None = None) -> None:
         with self.tx() as c:

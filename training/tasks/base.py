@@ -270,6 +270,11 @@ class TaskKind:
         """One row per (reference, size, seed) on the grid's own subsets and eval set (`references.py`)."""
         return []
 
+    def eval_inputs(self, data) -> list[str] | None:
+        """What each eval example is, in words a person reads (its text, image name or table row), in the eval set's
+        order — the rows of Compare's "where they disagree" table. None where the kind shows none."""
+        return None
+
     def samples(self, cfg, data, processor) -> dict:
         """Held-out prompts the runs answer (chat); none by default."""
         return {}

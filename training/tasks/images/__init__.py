@@ -71,6 +71,9 @@ class ImageClassification(TaskKind):
         return build_image_model(base_dir, pretrained=pretrained, num_labels=num_labels, cfg=cfg, seed=seed,
                                  image_size=size)
 
+    def eval_inputs(self, data) -> list[str] | None:
+        return data.extra.get("eval_names")
+
     def lora_targets(self, backbone, targets):
         if targets != "all-linear":
             return targets

@@ -394,6 +394,7 @@ def prepare(cfg: DataConfig, prep, cache_dir: Path | None, unit: str = "training
     if eval_table is None:
         evals = part(eval_idx)
         fingerprint = table.fingerprint
+        eval_names = [table.names[i] for i in eval_idx]
     else:
         unknown = sorted(set(eval_table.labels) - set(names))
         if unknown:
@@ -404,6 +405,7 @@ def prepare(cfg: DataConfig, prep, cache_dir: Path | None, unit: str = "training
                               prep.mean, prep.std)
         modes = {m: modes.get(m, 0) + eval_modes.get(m, 0) for m in {*modes, *eval_modes}}
         fingerprint = hashlib.sha256(f"{table.fingerprint}|{eval_table.fingerprint}".encode()).hexdigest()
+        eval_names = list(eval_table.names)
     info = {"source": cfg.source, "eval_source": cfg.eval_source, "source_fingerprint": table.fingerprint,
             "rows": len(table), "dropped_rows": table.dropped_rows, "train_rows": int(len(train_idx)),
             "validation_rows": int(len(val_idx)), "eval_rows": int(len(evals)), "image_size": prep.size,
@@ -411,4 +413,4 @@ def prepare(cfg: DataConfig, prep, cache_dir: Path | None, unit: str = "training
     if note := modes_note(modes):
         info["note"] = note
     return TaskData("image-classification", part(train_idx), evals, names, fingerprint, info,
-                    [table.labels[i] for i in train_idx], part(val_idx), {}, unit=unit)
+                    [table.labels[i] for i in train_idx], part(val_idx), {}, extra={"eval_names": eval_names}, unit=unit)

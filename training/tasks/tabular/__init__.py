@@ -106,6 +106,19 @@ class _Tabular(TaskKind):
 
     reference_seconds_per_example = 2e-4
 
+    def eval_inputs(self, data) -> list[str] | None:
+        """Each eval row as "column = value" pairs, in file order (missing values as "—")."""
+        import pandas as pd
+
+        table, (_, _, eval_idx) = data.extra["table"], data.extra["indices"]
+        rows = table.frame.iloc[eval_idx]
+
+        def cell(v) -> str:
+            return "—" if pd.isna(v) else (f"{v:.6g}" if isinstance(v, float) else str(v))
+
+        return ["; ".join(f"{c} = {cell(v)}" for c, v in zip(rows.columns, row, strict=True))
+                for row in rows.itertuples(index=False)]
+
     def reference_rows(self, data, cfg, sizes: list[int], seeds: list[int]) -> list[dict]:
         from training.tasks.tabular.references import rows
 

@@ -31,6 +31,9 @@ class TextClassification(TaskKind):
 
         return prepare(cfg, processor, max_length, cache_dir, self.unit)
 
+    def eval_inputs(self, data) -> list[str] | None:
+        return data.texts.get("eval")
+
     def build_model(self, base_dir: Path, *, pretrained: bool, num_labels: int, cfg: ModelConfig, seed: int,
                     load_kwargs: dict | None = None):
         from training.tasks.text.model import build_classifier

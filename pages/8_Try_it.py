@@ -1,0 +1,102 @@
+"""Try it: type a text and every strategy's delivered model at one training-set size and seed answers side by side,
+with its probability for every class. The models run in the predictor process (`training.delivery.predictor`), asked
+and answered through the store, which keeps them loaded: this page never imports torch."""
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from training.analysis.units import plain_name
+from training.delivery.predictor import IDLE_S, MAX_INPUTS, ask, ensure_predictor
+from training.errors import HeadStartError
+from training.service.records import Role, Status
+from training.tasks import known
+from ui.auth import current_user
+from ui.common import get_store, may_take_models, pick_experiment, setup_page, store_dir
+from ui.delivery import answers_view
+
+WAIT_S = 240.0
+"""How long the page waits for an answer (the first question loads every model: seconds to a minute on a CPU)."""
+
+setup_page("Try it")
+st.title("Try it")
+store = get_store()
+exp_id = pick_experiment()
+if exp_id is None:
+    st.info("No experiments yet: launch one first. Once its runs finish, their models answer your inputs here.")
+    st.stop()
+exp = store.experiment(exp_id)
+cfg = exp.config
+task = cfg.task
+kind = known(task)
+if kind is None or not kind.exports:
+    st.info(f"Try it answers text-classification models so far; {kind.title.lower() if kind else task} models cannot "
+            "answer here yet. Compare's **Where they disagree** shows every model's answers on the eval set.")
+    st.stop()
+if not may_take_models(exp):
+    st.info("Only the experiment's owner can try its models (and anyone the gallery's).")
+    st.stop()
+done = [r for r in store.runs(exp_id) if r.role == Role.GRID and r.status == Status.DONE]
+if not done:
+    st.info("No run of this experiment has finished yet: its models answer here once they have. Watch them on **Live**.")
+    st.stop()
+
+c1, c2 = st.columns(2)
+sizes = sorted({r.n_train for r in done})
+n = c1.selectbox("Training-set size", sizes, index=len(sizes) - 1, key="try_n",
+                 format_func=lambda v: f"N = {v:,}")
+seeds = sorted({r.seed for r in done if r.n_train == n})
+seed = c2.selectbox("Seed", seeds, key="try_seed")
+order = {s.label: i for i, s in enumerate(cfg.strategies)}
+runs = sorted((r for r in done if r.n_train == n and r.seed == seed), key=lambda r: (order.get(r.strategy, 99), r.strategy))
+run_ids = [r.id for r in runs]
+st.caption(f"{len(runs)} model(s) answer: " + ", ".join(f"{plain_name(r.strategy)} (run `{r.id}`)" for r in runs)
+           + ". Each is the run's final model — the weights the tables score.")
+
+user = current_user()
+try:
+    if ensure_predictor(store_dir()):
+        st.session_state.pop("try_loading", None)
+    if st.session_state.get("try_loading") != run_ids:  # load them while the user types
+        ask(store, exp_id, run_ids, [], user)
+        st.session_state["try_loading"] = run_ids
+except HeadStartError as e:
+    st.error(str(e))
+    st.stop()
+
+examples = store.eval_inputs(exp_id) or []
+with st.form("try_form", border=True):
+    text = st.text_area("Your text", height=110, key="try_text",
+                        placeholder=(f"e.g. {examples[0][:160]}" if examples else "Type a text to classify")
+                        + f"\n\nOne text per line to try several (up to {MAX_INPUTS}).")
+    asked = st.form_submit_button("Ask every model", type="primary", icon=":material/send:")
+if asked:
+    inputs = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if not inputs:
+        st.warning("Type a text first.")
+    else:
+        try:
+            qid = ask(store, exp_id, run_ids, inputs, user)
+        except HeadStartError as e:
+            st.error(str(e))
+            st.stop()
+        t0 = time.monotonic()
+        with st.spinner("The models are answering (the first question after a while also loads them)…"):
+            q = store.prediction(qid)
+            while q is not None and q["status"] in ("queued", "working") and time.monotonic() - t0 < WAIT_S:
+                time.sleep(0.1)
+                q = store.prediction(qid)
+        if q is None or q["status"] in ("queued", "working"):
+            st.error(f"No answer within {WAIT_S:.0f} s. The predictor's log is {store_dir() / 'logs' / 'predictor.log'}.")
+            st.stop()
+        if q["status"] == "failed":
+            st.error(f"The models could not answer: {q['error']}")
+            st.stop()
+        st.session_state["try_answer"] = {"runs": run_ids, "answer": q["answer"], "waited": time.monotonic() - t0}
+
+shown = st.session_state.get("try_answer")
+if shown and shown["runs"] == run_ids:
+    answers_view(shown["answer"], exp.info.get("label_names") or [])
+    st.caption(f"Answered in {shown['waited']:.2f} s ({shown['answer'].get('seconds', 0):.2f} s of it computing). "
+               f"The models stay loaded in the predictor process for {IDLE_S / 60:.0f} minutes after the last question.")
