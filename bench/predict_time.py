@@ -5,7 +5,9 @@ CPU cores), and what the first load costs.
     python bench/predict_time.py --store DIR --experiment EXP_ID   # an experiment you have
 
 Prints each model's load time, then the wall time of one text through all of them (median and slowest of 20, each a
-new text), and the same for a batch of 32 texts (the per-text cost when a page sends a column).
+new text), and the same for a batch of 32 texts (the per-text cost when a page sends a column). Then the same question
+as Try it asks it — through the store to a predictor process (`python -m training predictor`) and back: the first
+question (which loads the models) and the median and slowest of 20 after it, each the page's whole wait.
 """
 import argparse
 import statistics
@@ -55,9 +57,42 @@ def main() -> None:
           f"(target ≤ 1 s)")
     print(f"32 texts through {len(models)} models: median {statistics.median(batch):.3f} s "
           f"({statistics.median(batch) / 32 * 1000:.1f} ms per text)")
+    models.clear()  # the predictor process loads its own
+    service(store, args.experiment)
     store.close()
     if tmp:
         tmp.cleanup()
+
+
+def service(store, exp: str) -> None:
+    """Try it's path: ask through the store, a predictor process answers; the page's wall time per question."""
+    import os
+    import signal
+
+    from training.delivery.predict import runs_of
+    from training.delivery.predictor import ask
+
+    runs = [r.id for r in runs_of(store, exp)]
+    proc = subprocess.Popen([sys.executable, "-m", "training", "predictor", "--store", store.spec, "--idle", "300"],
+                            start_new_session=True)
+
+    def wait(texts):
+        t0 = time.perf_counter()
+        qid = ask(store, exp, runs, texts, "local")
+        while (q := store.prediction(qid))["status"] in ("queued", "working"):
+            time.sleep(0.02)
+        assert q["status"] == "answered", q["error"]
+        return time.perf_counter() - t0
+
+    try:
+        first = wait(["the first question loads the models"])
+        waits = [wait([f"Return the {i}th element of the array, or raise IndexError"]) for i in range(20)]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    print(f"Try it through the store and the predictor process: first question {first:.2f} s (loads {len(runs)} "
+          f"models); then one text through {len(runs)} models: median {statistics.median(waits):.3f} s, slowest "
+          f"{max(waits):.3f} s (target ≤ 1 s)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Runs: every experiment in the store — filter, open, duplicate as a new experiment, delete."""
+"""Runs: every experiment in the store — filter, open, duplicate as a new experiment, see and free its disk, delete."""
 from __future__ import annotations
 
 import json
@@ -6,6 +6,7 @@ import json
 import pandas as pd
 import streamlit as st
 
+from training.analysis.units import human_bytes
 from training.service.bundle import GALLERY_OWNER
 from training.settings import load_settings
 from ui.auth import current_user
@@ -48,6 +49,25 @@ st.dataframe(pd.DataFrame([{"strategy": r.strategy, "N": r.n_train, "seed": r.se
                             "status": STATUS_LABEL[r.status], "steps": r.total_steps, "error": r.error or ""}
                            for r in runs]), hide_index=True)
 
+active = any(r.status.active for r in runs)
+owned = by_id[exp_id].owner == current_user() or load_settings().mode == "local"
+if by_id[exp_id].owner == GALLERY_OWNER and load_settings().mode != "local":
+    owned = False  # the gallery is read-only outside local mode
+use = store.disk_use(exp_id)
+with st.container(border=True, key="runs_disk"):
+    st.markdown(f"**On disk: {human_bytes(sum(use.values()))}** — {human_bytes(use['models'])} of finished models (what "
+                f"Try it and downloads answer with), {human_bytes(use['unused'])} of checkpoints no one can answer with "
+                f"(runs that stopped before finishing, learning-rate search candidates), {human_bytes(use['other'])} "
+                "of configs, metrics and logs.")
+    if use["unused"]:
+        if st.button(f"Free {human_bytes(use['unused'])}", key="runs_free", disabled=active or not owned,
+                     help="Removes the checkpoints of stopped runs and search candidates; a stopped run resumed "
+                          "afterwards starts from step 0." if owned else "Only its owner can free its disk."):
+            st.session_state["runs_freed"] = store.free_disk(exp_id)
+            st.rerun()
+    if st.session_state.get("runs_freed"):
+        st.success(f"Freed {human_bytes(st.session_state.pop('runs_freed'))}.")
+
 a, b, c = st.columns(3)
 if a.button("Open in Compare", key="runs_open"):
     st.switch_page("pages/3_Compare.py")
@@ -61,10 +81,6 @@ if b.button("Duplicate as a new experiment", key="runs_dup"):
     else:
         st.success(f"Queued {new_id}.")
 with c:
-    active = any(r.status.active for r in runs)
-    owned = by_id[exp_id].owner == current_user() or load_settings().mode == "local"
-    if by_id[exp_id].owner == GALLERY_OWNER and load_settings().mode != "local":
-        owned = False  # the gallery is read-only outside local mode
     sure = st.checkbox("Yes, delete it and its checkpoints", key="runs_sure", disabled=active or not owned,
                        help="Cancel its runs first." if active else None if owned else "Only its owner can delete it.")
     if st.button("Delete experiment", disabled=not sure or active or not owned, key="runs_delete"):

@@ -1,10 +1,12 @@
-"""Try it: type a text and every strategy's delivered model at one training-set size and seed answers side by side,
-with its probability for every class. The models run in the predictor process (`training.delivery.predictor`), asked
-and answered through the store, which keeps them loaded: this page never imports torch."""
+"""Try it: type a text (or fill in table rows) and every strategy's delivered model at one training-set size and seed
+answers side by side, with its probability for every class (or its predicted value). The models run in the predictor
+process (`training.delivery.predictor`), asked and answered through the store, which keeps them loaded: this page never
+imports torch."""
 from __future__ import annotations
 
 import time
 
+import pandas as pd
 import streamlit as st
 
 from training.analysis.units import plain_name
@@ -14,10 +16,9 @@ from training.service.records import Role, Status
 from training.tasks import known
 from ui.auth import current_user
 from ui.common import get_store, may_take_models, pick_experiment, setup_page, store_dir
-from ui.delivery import answers_view
+from ui.delivery import answers_view, row_from_words
 
-WAIT_S = 240.0
-"""How long the page waits for an answer (the first question loads every model: seconds to a minute on a CPU)."""
+WAIT_S = 240.0  # how long the page waits for an answer (the first question loads every model: seconds to a minute)
 
 setup_page("Try it")
 st.title("Try it")
@@ -31,8 +32,8 @@ cfg = exp.config
 task = cfg.task
 kind = known(task)
 if kind is None or not kind.exports:
-    st.info(f"Try it answers text-classification models so far; {kind.title.lower() if kind else task} models cannot "
-            "answer here yet. Compare's **Where they disagree** shows every model's answers on the eval set.")
+    st.info(f"Try it answers text-classification and table models so far; {kind.title.lower() if kind else task} models "
+            "cannot answer here yet. Compare's **Where they disagree** shows every model's answers on the eval set.")
     st.stop()
 if not may_take_models(exp):
     st.info("Only the experiment's owner can try its models (and anyone the gallery's).")
@@ -67,14 +68,26 @@ except HeadStartError as e:
 
 examples = store.eval_inputs(exp_id) or []
 with st.form("try_form", border=True):
-    text = st.text_area("Your text", height=110, key="try_text",
-                        placeholder=(f"e.g. {examples[0][:160]}" if examples else "Type a text to classify")
-                        + f"\n\nOne text per line to try several (up to {MAX_INPUTS}).")
+    if kind.input_form == "row":
+        columns = (exp.info.get("data") or {}).get("numeric", []) + (exp.info.get("data") or {}).get("categorical", [])
+        start = row_from_words(examples[0], columns) if examples else {c: None for c in columns}
+        st.markdown(f"**Your rows** — one per line, the columns the model reads (up to {MAX_INPUTS}); an empty cell is a "
+                    "missing value, filled in as in training. The first row is one of the eval rows.")
+        edited = st.data_editor(pd.DataFrame([start], columns=columns), num_rows="dynamic", key="try_rows",
+                                hide_index=True, use_container_width=True)
+    else:
+        text = st.text_area("Your text", height=110, key="try_text",
+                            placeholder=(f"e.g. {examples[0][:160]}" if examples else "Type a text to classify")
+                            + f"\n\nOne text per line to try several (up to {MAX_INPUTS}).")
     asked = st.form_submit_button("Ask every model", type="primary", icon=":material/send:")
 if asked:
-    inputs = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if kind.input_form == "row":
+        inputs = [{c: (None if pd.isna(v) else v) for c, v in r.items()} for r in edited.to_dict("records")
+                  if any(not pd.isna(v) and str(v).strip() for v in r.values())]
+    else:
+        inputs = [line.strip() for line in (text or "").splitlines() if line.strip()]
     if not inputs:
-        st.warning("Type a text first.")
+        st.warning("Type a text first." if kind.input_form != "row" else "Fill in a row first.")
     else:
         try:
             qid = ask(store, exp_id, run_ids, inputs, user)

@@ -29,11 +29,15 @@ def _free_port() -> int:
 
 
 def stop_store_processes(store_root: Path) -> None:
-    """Kill the dispatcher and workers of a test's store (they run in their own sessions by design)."""
+    """Kill the dispatcher, the predictor and the workers of a test's store (they run in their own sessions by
+    design)."""
     from training.service.store import Store
 
-    lock = store_root / "dispatcher.lock"
-    pids = [int(lock.read_text().strip())] if lock.exists() and lock.read_text().strip().isdigit() else []
+    pids = []
+    for name in ("dispatcher.lock", "predictor.lock"):  # the dispatcher, and Try it's predictor
+        lock = store_root / name
+        if lock.exists() and lock.read_text().strip().isdigit():
+            pids.append(int(lock.read_text().strip()))
     pids += [r.pid for r in Store(store_root).runs(status="running") if r.pid]
     for pid in pids:
         try:

@@ -91,7 +91,20 @@ def test_launch_quick_watch_live_then_compare(app_server, browser):
     body = page.inner_text("body")
     assert "Verdict" in body and "Is this comparison fair?" in body
     assert "TF-IDF + logistic regression" in body  # the reference lines' legend
+    assert "Where they disagree" in body and "Download every eval example's answers (CSV)" in body
     shot(page, "05-compare.png")
+
+    # Try it: the finished models at the largest size answer a typed text side by side (the predictor process)
+    done = [r for r in grid() if r.status == "done" and r.n_train == larger]
+    answering = [r for r in done if r.seed == min(d.seed for d in done)]
+    page.goto(f"{url}/Try_it?exp={exp_id}")
+    loaded(page)
+    page.get_by_label("Your text").fill("what a lovely day, I am so happy")
+    page.get_by_role("button", name="Ask every model").click()
+    page.wait_for_function(f"document.querySelectorAll(\"[class*='st-key-try_answer_']\").length >= {len(answering)}",
+                           timeout=240_000)
+    assert page.locator("[class*='st-key-try_answer_']").count() == len(answering) >= 2
+    shot(page, "09-try-it.png")
 
 
 def test_html_report_opens_offline_with_every_figure(tmp_path, browser):

@@ -128,3 +128,31 @@ def test_the_recommended_model_downloads_from_compare_and_loads_without_head_sta
     assert ran.returncode == 0, ran.stderr
     expected = predict(store, run_id, ["a text to classify"])["predictions"][0]["by"][run_id]["label"]
     assert ran.stdout.strip().splitlines()[-1] == repr([expected])
+
+    # Try it: the four strategies' models answer a typed text side by side, through the predictor process
+    page.goto(f"{url}/Try_it?exp={exp}")
+    loaded(page)
+    page.get_by_label("Your text").fill("numpy arrays and broadcasting")
+    page.get_by_role("button", name="Ask every model").click()
+    page.wait_for_function("document.querySelectorAll(\"[class*='st-key-try_answer_']\").length >= 4", timeout=240_000)
+    assert page.locator("[class*='st-key-try_answer_']").count() == 4
+    body = page.inner_text("body")
+    direct = predict(store, exp, ["numpy arrays and broadcasting"])["predictions"][0]["by"]
+    for answer in direct.values():
+        assert answer["label"] in body
+    assert ("All 4 models say" in body) == (len({a["label"] for a in direct.values()}) == 1)
+    assert "How long the page waits" not in body  # no stray text on the page
+    page.locator("[data-testid='stPlotlyChart']").last.scroll_into_view_if_needed()
+    shot(page, "try-it.png")
+
+    # Compare: where they disagree — the eval examples the models answer differently, with their words
+    page.goto(f"{url}/Compare?exp={exp}")
+    loaded(page)
+    page.get_by_role("heading", name="Where they disagree").wait_for(timeout=60_000)
+    table = page.locator(".st-key-cmp_disagreements")
+    table.wait_for(timeout=60_000)
+    text = page.inner_text("body")
+    assert re.search(r"On \*?\*?\d+ of \d+", text) or re.search(r"On \d+ of \d+", text), text[:2000]
+    table.scroll_into_view_if_needed()
+    shot(page, "compare-disagreements.png")
+

@@ -156,6 +156,7 @@ def test_where_they_disagree_renders_the_answers_the_tables_scored(finished):
         disagreements,
         pretraining_knew,
     )
+    from training.analysis.frames import references_frame
     from training.analysis.report import analyse
 
     store, exp, cfg = finished
@@ -166,10 +167,11 @@ def test_where_they_disagree_renders_the_answers_the_tables_scored(finished):
     a = analyse(store, exp)
     labels = store.experiment(exp).info["label_names"]
     n = int(a.runs["n_train"].max())
-    sources = answer_sources(a.runs, a.references, n, 0)
+    refs = references_frame(store, exp)
+    sources = answer_sources(a.runs, refs, n, 0)
     names = [s for s, _ in sources]
     assert {"scratch", "full", "lora", "head"} <= set(names)
-    assert any(s.startswith("classical: ") for s in names) == (not a.references.empty)
+    assert any(s.startswith("classical: ") for s in names) == (not refs.empty)
     table = answers_table(sources, store.eval_inputs(exp), labels, classification=True)
     assert len(table) == len(data.texts["eval"]) and list(table["input"]) == data.texts["eval"]
     runs = a.runs[(a.runs["n_train"] == n) & (a.runs["seed"] == 0)].set_index("strategy")
@@ -253,3 +255,33 @@ def test_the_predictor_answers_through_the_store_and_keeps_its_models(finished, 
             ask(store, exp, runs, ["x"], "ann")
     finally:
         store.set_owner(exp, "local")
+
+
+def test_finished_runs_keep_only_their_weights_and_unused_checkpoints_are_freed(finished, tmp_path):
+    """A finished grid run's checkpoint keeps the weights it answers with, not the optimizer state only resuming needs;
+    Runs' disk figures split what answers from what no one can answer with, and freeing removes only the latter."""
+    from training.service.records import Status
+    from training.testing import make_finished_experiment
+
+    store, exp, _ = finished
+    for run in runs_of(store, exp):
+        ckpt = store.run_dir(run.id) / "checkpoint"
+        assert (ckpt / "trainable.safetensors").is_file() and not (ckpt / "state.pt").exists(), run.strategy
+    use = store.disk_use(exp)
+    assert use["models"] > 0 and use["unused"] == 0 and use["other"] > 0
+
+    other = Store(tmp_path / "store")
+    eid = make_finished_experiment(other)
+    done, stopped = [r for r in other.runs(eid) if r.role == "grid"][:2]
+    other.update_run(stopped.id, status=Status.CANCELLED)
+    for run, size in ((done, 1000), (stopped, 3000)):
+        (other.run_dir(run.id) / "checkpoint").mkdir(parents=True)
+        (other.run_dir(run.id) / "checkpoint" / "trainable.safetensors").write_bytes(b"w" * size)
+    (other.run_dir(stopped.id) / "best").mkdir()
+    (other.run_dir(stopped.id) / "best" / "trainable.safetensors").write_bytes(b"b" * 500)
+    use = other.disk_use(eid)
+    assert (use["models"], use["unused"]) == (1000, 3500)
+    assert other.free_disk(eid) == 3500
+    assert not (other.run_dir(stopped.id) / "checkpoint").exists() and not (other.run_dir(stopped.id) / "best").exists()
+    assert (other.run_dir(done.id) / "checkpoint" / "trainable.safetensors").is_file()
+    assert other.disk_use(eid)["unused"] == 0 and other.free_disk(eid) == 0

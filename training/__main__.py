@@ -225,32 +225,37 @@ def cmd_export(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from training.config import ExperimentConfig
     from training.delivery.predict import META, predict, read_inputs, runs_of
     from training.service.store import Store
+    from training.tasks import task_kind
 
     folder = Path(args.source)
     if (folder / META).is_file():  # an exported model: no store needed
         store, runs = None, None
-        column = args.column or json.loads((folder / META).read_text(encoding="utf-8"))["config"]["data"]["text_column"]
+        cfg = ExperimentConfig.from_dict(json.loads((folder / META).read_text(encoding="utf-8"))["config"])
     else:
         if not args.store:
             raise ConfigError(f"{args.source} is not an exported model folder: give --store to answer with an "
                               "experiment or run")
         store = Store(args.store)
         runs = [r.id for r in runs_of(store, args.source, args.runs.split(",") if args.runs else None)]
-        column = args.column or store.experiment_config(store.run(runs[0]).experiment_id).data.text_column
-    out = predict(store, args.source, read_inputs(Path(args.input), column), runs)
+        cfg = store.experiment_config(store.run(runs[0]).experiment_id)
+    rows = task_kind(cfg.task).input_form == "row"
+    column = args.column or (None if rows else cfg.data.text_column)
+    out = predict(store, args.source, read_inputs(Path(args.input), column, rows=rows), runs)
     if args.format == "json":
         print(json.dumps(out, indent=2))
         return 0
     labels = sorted({name for p in out["predictions"] for a in p["by"].values() for name in a.get("scores", {})})
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["input", "run_id", "strategy", "n_train", "seed", "weights", "label", *(f"p_{x}" for x in labels)])
+    w.writerow(["input", "run_id", "strategy", "n_train", "seed", "weights", "label", "value", *(f"p_{x}" for x in labels)])
     for p in out["predictions"]:
         for rid, a in p["by"].items():
-            w.writerow([p["input"], rid, a["strategy"], a["n_train"], a["seed"], a["weights"], a.get("label", ""),
-                        *(a.get("scores", {}).get(x, "") for x in labels)])
+            shown = json.dumps(p["input"]) if isinstance(p["input"], dict) else p["input"]
+            w.writerow([shown, rid, a["strategy"], a["n_train"], a["seed"], a["weights"], a.get("label", ""),
+                        a.get("value", ""), *(a.get("scores", {}).get(x, "") for x in labels)])
     sys.stdout.write(buf.getvalue())
     return 0
 

@@ -62,6 +62,7 @@ def where_they_disagree(a, exp_id: str) -> None:
         disagreements,
         pretraining_knew,
     )
+    from training.analysis.frames import references_frame
 
     classification = a.metric == "accuracy"
     if not classification and a.metric not in ("rmse", "mae"):
@@ -79,7 +80,8 @@ def where_they_disagree(a, exp_id: str) -> None:
     store = get_store()
     exp = store.experiment(exp_id)
     labels = (exp.info.get("label_names") if exp else None) or []
-    sources = answer_sources(a.runs, a.references, int(n), int(seed))
+    order = [s.label for s in exp.config.strategies] if exp else None
+    sources = answer_sources(a.runs, references_frame(store, exp_id), int(n), int(seed), order)
     table = answers_table(sources, store.eval_inputs(exp_id), labels, classification)
     if table.empty:
         st.info("These runs stored no per-example answers (an experiment from before they were stored).")
@@ -89,15 +91,18 @@ def where_they_disagree(a, exp_id: str) -> None:
     shown = dis.drop(columns=[c for c in ("agree", "spread") if c in dis])
     if classification:
         st.markdown(f"On **{len(dis):,} of {len(table):,}** eval examples the {len(names)} models at N = {n:,} (seed "
-                    f"{seed}) do not all give the same answer; fewest right first. Each column is what that model "
-                    "predicted, the accuracy in the tables counts exactly these answers.")
+                    f"{seed}) do not all give the same answer (fewest right first). Each column is what that model "
+                    "predicted, with its probability for that answer at the right: the tables' accuracy counts exactly "
+                    "these answers.")
     else:
         st.markdown(f"The {len(dis):,} eval examples (of {len(table):,}) on which the {len(names)} models at N = {n:,} "
                     f"(seed {seed}) differ most; each column is that model's prediction.")
-    conf = {c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0, format="%.2f")
+    conf = {c: st.column_config.NumberColumn(c.replace("confidence: ", "p "), format="%.2f", width="small",
+                                             help=f"The probability {c.removeprefix('confidence: ')} gave its answer")
             for c in shown.columns if c.startswith("confidence: ")}
-    st.dataframe(shown, hide_index=True, column_config={"input": st.column_config.TextColumn("input", width="large"),
-                                                        **conf}, key="cmp_disagreements")
+    with st.container(key="cmp_disagreements"):
+        st.dataframe(shown, hide_index=True, column_config={"input": st.column_config.TextColumn("input", width="large"),
+                                                            **conf})
     if "input" not in table:
         st.caption("The examples' words were not saved with this experiment (one from before they were): the "
                    "`example` column is each one's position in the eval set.")
@@ -111,22 +116,27 @@ def where_they_disagree(a, exp_id: str) -> None:
         st.markdown(f"**What pretraining knew.** {len(knew['knew']):,} eval examples scratch gets wrong and every "
                     f"pretrained model here ({', '.join(knew['pretrained'])}) gets right; {len(knew['scratch_only']):,} "
                     "the other way round.")
-        with st.expander(f"The {len(knew['knew']):,} examples only the pretrained models get right"):
-            st.dataframe(knew["knew"], hide_index=True)
+        if len(knew["knew"]):
+            with st.expander(f"The {len(knew['knew']):,} examples only the pretrained models get right"):
+                st.dataframe(knew["knew"], hide_index=True)
+    from training.analysis.figures import confusion_figure
+    from ui.common import show_figure
+
     tabs = st.tabs(names)
     for tab, (source, items) in zip(tabs, sources, strict=True):
         with tab:
-            left, right = st.columns([2, 3])
-            left.markdown("**Confusion matrix** (rows: the true class; columns: the predicted one)")
-            left.dataframe(confusion(items, labels))
-            right.markdown("**Most confident mistakes**")
+            show_figure(confusion_figure(confusion(items, labels), f"{source}: confusion matrix, N = {n:,}, seed {seed}"),
+                        "Rows: the true class; columns: the class predicted. The diagonal is what it gets right.",
+                        key=f"cmp_confusion_{source}")
+            st.markdown("**Most confident mistakes**")
             mistakes = confident_mistakes(table, source)
             if mistakes.empty:
-                right.success("No mistakes on the eval set.")
+                st.success("No mistakes on the eval set.")
             else:
-                right.dataframe(mistakes, hide_index=True, column_config={
-                    f"confidence: {source}": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0,
-                                                                             format="%.2f")})
+                first = [c for c in mistakes.columns if c != "input"] + (["input"] if "input" in mistakes else [])
+                st.dataframe(mistakes[first], hide_index=True, column_config={
+                    source: st.column_config.TextColumn("predicted"),
+                    f"confidence: {source}": st.column_config.NumberColumn("probability", format="%.2f")})
 
 
 def answers_view(answer: dict, labels: list[str]) -> None:
@@ -138,8 +148,17 @@ def answers_view(answer: dict, labels: list[str]) -> None:
 
     for i, p in enumerate(answer.get("predictions", [])):
         with st.container(border=True):
-            st.markdown(f"**Input:** {p['input'][:600]}" + ("…" if len(p["input"]) > 600 else ""))
+            shown = (", ".join(f"{k} = {'—' if v is None else v}" for k, v in p["input"].items())
+                     if isinstance(p["input"], dict) else p["input"])
+            st.markdown(f"**Input:** {shown[:600]}" + ("…" if len(shown) > 600 else ""))
             by = p["by"]
+            if all("value" in a for a in by.values()):  # regression: each model's value
+                values = [a["value"] for a in by.values()]
+                st.info(f"The {len(by)} models predict {min(values):.4g} to {max(values):.4g}." if len(by) > 1 else
+                        f"The model predicts {values[0]:.4g}.")
+                for col, (rid, a) in zip(st.columns(len(by)), by.items(), strict=True):
+                    _answer(col, i, rid, a, f"{a['value']:.4g}")
+                continue
             said = {a["label"] for a in by.values()}
             if len(said) == 1:
                 st.success(f"All {len(by)} models say **{next(iter(said))}**.")
@@ -150,9 +169,7 @@ def answers_view(answer: dict, labels: list[str]) -> None:
             classes = labels or sorted({c for a in by.values() for c in a.get("scores", {})})
             for col, (rid, a) in zip(cols, by.items(), strict=True):
                 scores = a.get("scores", {})
-                col.metric(plain_name(a["strategy"]), a["label"],
-                           f"{scores.get(a['label'], float('nan')):.0%} sure" if scores else None, delta_color="off",
-                           help=f"Run {rid}: N = {a['n_train']:,}, seed {a['seed']}, its {a['weights']} weights.")
+                _answer(col, i, rid, a, a["label"] + (f" · {scores[a['label']]:.0%}" if a["label"] in scores else ""))
                 if scores:
                     fig = go.Figure(go.Bar(x=[scores.get(c, 0.0) for c in classes], y=classes, orientation="h",
                                            marker_color=["#1f77b4" if c == a["label"] else "#b0bec5" for c in classes],
@@ -160,3 +177,24 @@ def answers_view(answer: dict, labels: list[str]) -> None:
                     fig.update_layout(height=40 + 28 * len(classes), margin=dict(l=0, r=0, t=4, b=4),
                                       xaxis=dict(range=[0, 1], visible=False), yaxis=dict(autorange="reversed"))
                     col.plotly_chart(fig, key=f"try_{i}_{rid}", config={"displayModeBar": False})
+
+
+def _answer(col, i: int, rid: str, a: dict, said: str) -> None:
+    """One model's answer in its column: which model (the run on hover), then what it says."""
+    from training.analysis.units import plain_name
+
+    with col.container(key=f"try_answer_{i}_{rid}"):
+        st.caption(plain_name(a["strategy"]), help=f"Run {rid}: N = {a['n_train']:,}, seed {a['seed']}, its "
+                                                   f"{a['weights']} weights.")
+        st.markdown(f"##### {said}")
+
+
+def row_from_words(words: str, columns: list[str]) -> dict:
+    """A table's eval row back from its words ("col = value; …", `TaskKind.eval_inputs`), for Try it's first row; "—"
+    is a missing value."""
+    out = {c: None for c in columns}
+    for part in words.split("; "):
+        name, sep, value = part.partition(" = ")
+        if sep and name in out and value != "—":
+            out[name] = value
+    return out

@@ -11,23 +11,29 @@ import numpy as np
 import pandas as pd
 
 SCRATCH = "scratch"
+TRIVIAL = ("majority", "mean")
+"""References that answer every example alike (the majority class, the training mean): left out of the view."""
 REFERENCE_MARK = "classical: "
 """How a reference's column is named (a strategy's column is its code: `scratch`, `full`, `lora`, `head`…)."""
 
 
-def answer_sources(runs: pd.DataFrame, references: pd.DataFrame, n_train: int, seed: int) -> list[tuple[str, dict]]:
-    """(column name, eval items) of each finished strategy's run and each reference at this size and seed, in the
-    runs' strategy order then the references'. `runs` is scored at the page's checkpoint (`frames.at_checkpoint`)."""
+def answer_sources(runs: pd.DataFrame, references: pd.DataFrame, n_train: int, seed: int,
+                   order: list[str] | None = None) -> list[tuple[str, dict]]:
+    """(column name, eval items) of each finished strategy's run and each reference at this size and seed: strategies
+    in `order` (the config's), then the references (one row per reference, size and seed: `frames.references_frame`).
+    `runs` is scored at the page's checkpoint (`frames.at_checkpoint`)."""
     out = []
     if not runs.empty:
         done = runs[(runs["status"] == "done") & (runs["n_train"] == n_train) & (runs["seed"] == seed)]
+        rank = {s: i for i, s in enumerate(order or [])}
+        done = done.assign(_rank=[rank.get(s, len(rank)) for s in done["strategy"]]).sort_values(["_rank", "strategy"])
         for r in done.itertuples(index=False):
             if isinstance(r.eval_items, dict) and r.eval_items:
                 out.append((str(r.strategy), r.eval_items))
     if not references.empty:
         refs = references[(references["n_train"] == n_train) & (references["seed"] == seed)]
         for r in refs.itertuples(index=False):
-            if isinstance(r.items, dict) and r.items and r.reference != "majority":
+            if isinstance(r.items, dict) and r.items and r.reference not in TRIVIAL:
                 out.append((f"{REFERENCE_MARK}{r.name}", r.items))
     return out
 
@@ -54,6 +60,7 @@ def answers_table(sources: list[tuple[str, dict]], inputs: list[str] | None, lab
         for s, items in sources:
             df[s] = word(items["y_pred"])
             preds.append(np.asarray(items["y_pred"]))
+        for s, items in sources:  # after every answer: the answers read side by side
             if "p_pred" in items:
                 df[f"confidence: {s}"] = np.asarray(items["p_pred"], dtype=float)
         stack = np.stack(preds)

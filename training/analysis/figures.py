@@ -199,3 +199,16 @@ def tradeoff_figure(runs: pd.DataFrame, metric_col: str, metric: str, higher_is_
                              line=dict(color="#222", width=1.5, dash="dot"), hoverinfo="skip"))
     direction = "up" if higher_is_better else "down"
     return _base(fig, "Learning vs forgetting", "forgetting (left is better)", f"{metric} ({direction} is better)")
+
+
+def confusion_figure(matrix: pd.DataFrame, title: str) -> go.Figure:
+    """A confusion matrix (`disagreement.confusion`: rows the true class, columns the predicted one) as a heatmap with
+    its counts; the diagonal is what the model gets right."""
+    names = [str(c) for c in matrix.columns]
+    fig = go.Figure(go.Heatmap(z=matrix.to_numpy(), x=names, y=[str(i) for i in matrix.index], colorscale="Blues",
+                               text=matrix.to_numpy(), texttemplate="%{text}", showscale=False,
+                               hovertemplate="true %{y}<br>predicted %{x}<br>%{z} examples<extra></extra>"))
+    fig.update_layout(**{**LAYOUT, "title": title, "height": 160 + 34 * len(names)},
+                      xaxis=dict(title="predicted", side="bottom", tickangle=-30),
+                      yaxis=dict(title="true", autorange="reversed"))
+    return fig

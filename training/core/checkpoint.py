@@ -71,6 +71,15 @@ def exists(ckpt_dir: Path) -> bool:
     return (ckpt_dir / STATE).is_file() and (ckpt_dir / WEIGHTS).is_file()
 
 
+def drop_training_state(ckpt_dir: Path) -> int:
+    """Remove what only resuming needs (optimizer and scheduler state, RNG: twice the weights' size under AdamW) from a
+    finished run's checkpoint, keeping the weights it answers with; returns the bytes freed."""
+    path = ckpt_dir / STATE
+    size = path.stat().st_size if path.is_file() else 0
+    path.unlink(missing_ok=True)
+    return size
+
+
 def load_state(ckpt_dir: Path) -> dict:
     # weights_only: the state holds only tensors, numbers, strings and containers of them.
     return torch.load(ckpt_dir / STATE, map_location="cpu", weights_only=True)

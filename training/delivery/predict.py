@@ -70,8 +70,12 @@ def load(store: Store, run_id: str, device: str = "cpu") -> Loaded:
     strategy = get_strategy(dataclasses.replace(sc, lr=run.lr or sc.lr), kind)
     base_dir, processor = run_base(store, cfg, run)
     labels = store.experiment(run.experiment_id).info.get("label_names") or []
+    extra = {}
+    if kind.refits_per_run:  # tables: the run's preprocessing, fitted again on its own training rows (deterministic)
+        data = kind.prepare_data(cfg.data, processor, cfg.model.max_length, store.cache_dir)
+        processor, extra = kind.run_processor(data, cfg, run.n_train, run.seed)
     model = kind.build_model(base_dir, pretrained=strategy.pretrained, num_labels=max(2, len(labels)), cfg=cfg.model,
-                             seed=run.seed, load_kwargs=strategy.load_kwargs())
+                             seed=run.seed, load_kwargs=strategy.load_kwargs(), **extra)
     strategy.prepare(model)
     checkpoint.load_weights(source, model)
     return Loaded(run, model.to(torch.device(device)), processor, weights, cfg, labels)
@@ -185,7 +189,8 @@ def model_card(store: Store, run: Run, weights: str, meta: dict, folder: Path) -
     delivered = f"its best checkpoint (step {res.get('best_step')})" if weights == "best" else "its last weights"
     lines = [f"# {run.strategy} at N = {run.n_train} (seed {run.seed}) — Head Start experiment “{exp.name}”", "",
              f"Run `{run.id}` of experiment `{run.experiment_id}`; task {cfg.task}; base model `{cfg.model.base}`; "
-             f"labels: {', '.join(meta.get('labels', []))}.", "",
+             + (f"labels: {', '.join(meta['labels'])}." if meta.get("labels") else
+                f"predicts `{cfg.data.label_column}`."), "",
              "## How it was trained", "",
              f"- strategy **{run.strategy}**, learning rate {res.get('lr', run.lr)}, "
              f"{res.get('steps', '?')} steps, batch {cfg.train.batch_size}, max length {cfg.model.max_length}",
@@ -218,18 +223,23 @@ def model_card(store: Store, run: Run, weights: str, meta: dict, folder: Path) -
         if decision.signoff_by:
             lines.append(f"Signed off by {decision.signoff_by}.")
         lines += [f"- {c.author}: {c.body}" for c in decision.comments]
-    snippet = task_kind(cfg.task).card_snippet(Path(folder.name), meta)
+    kind = task_kind(cfg.task)
+    snippet = kind.card_snippet(Path(folder.name), meta)
     if snippet:
+        rows = kind.input_form == "row"
         lines += ["", "## Load it", "",
-                  f"With `transformers` and `safetensors` (no Head Start needed), from the folder that holds `{folder.name}`:",
+                  f"With {'`torch`, `pandas` and `scikit-learn`' if rows else '`transformers` and `safetensors`'} (no Head "
+                  f"Start needed), from the folder that holds `{folder.name}`:",
                   "", "```python", snippet, "```", "",
-                  f"Or with Head Start: `python -m training predict {folder.name} --input texts.txt`."]
+                  f"Or with Head Start: `python -m training predict {folder.name} --input "
+                  f"{'rows.csv' if rows else 'texts.txt'}`."]
     return "\n".join(lines) + "\n"
 
 
-def read_inputs(path: Path, column: str | None = None) -> list[str]:
+def read_inputs(path: Path, column: str | None = None, rows: bool = False) -> list:
     """Inputs from a file: one text per line (.txt), a CSV's `column` (else its only column), or JSON lines (strings,
-    or objects with `column`). Errors name the file and what it lacks."""
+    or objects with `column`). With `rows` (a table's model): every row of a CSV or JSON lines file as a mapping of
+    column → value. Errors name the file and what it lacks."""
     import csv
     import io
 
@@ -237,6 +247,27 @@ def read_inputs(path: Path, column: str | None = None) -> list[str]:
     if not path.is_file():
         raise HeadStartError(f"{path} does not exist")
     text = path.read_text(encoding="utf-8", errors="replace")
+    if rows:
+        suffix = path.suffix.lower()
+        if suffix == ".csv":
+            out = list(csv.DictReader(io.StringIO(text, newline="")))
+            if not out:
+                raise HeadStartError(f"{path.name} has no rows under its header")
+            return out
+        if suffix in (".jsonl", ".ndjson"):
+            out = []
+            for i, line in enumerate(text.splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except ValueError:
+                    raise HeadStartError(f"{path.name}, line {i}: not JSON") from None
+                if not isinstance(value, dict):
+                    raise HeadStartError(f"{path.name}, line {i}: not an object of column → value")
+                out.append(value)
+            return out
+        raise HeadStartError(f"{path.name}: a table model reads rows from a CSV file or JSON lines (.jsonl)")
     if path.suffix.lower() == ".csv":
         rows = list(csv.DictReader(io.StringIO(text, newline="")))  # a quoted cell may hold newlines
         if not rows:

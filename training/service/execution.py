@@ -66,6 +66,8 @@ def execute_run(store: Store, run_id: str, control=None) -> dict:
         store.update_run(run_id, status=Status.FAILED, ended_at=time.time(), error=f"{type(e).__name__}: {e}")
     else:
         store.update_run(run_id, status=Status.DONE, ended_at=time.time(), result=result)
+        if run.role == Role.GRID:  # a finished grid run never resumes: keep the weights it answers with, not the rest
+            checkpoint.drop_training_state(store.run_dir(run_id) / "checkpoint")
     if run.role == Role.LR_SWEEP:
         lr_search.record(store, run, device_name())
     return store.run(run_id)

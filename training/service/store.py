@@ -123,6 +123,8 @@ predictions = sa.Table(  # Try it: a page asks, the predictor process answers (`
 schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
 
 RUN_COLUMNS = frozenset(runs.c.keys())
+CHECKPOINT_DIRS = ("checkpoint", "best", "checkpoint.tmp", "checkpoint.old", "best.tmp", "best.old")
+"""A run folder's checkpoints (`training.core.checkpoint`: the last and the best, and a save's folders in flight)."""
 STATUSES = tuple(Status)
 
 
@@ -423,6 +425,50 @@ class Store:
         for rid in run_ids:
             shutil.rmtree(self.run_dir(rid), ignore_errors=True)
         shutil.rmtree(self.experiment_dir(exp_id), ignore_errors=True)
+
+    # -- disk ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _size(path: Path) -> int:
+        total = 0
+        for dirpath, _, files in os.walk(path):
+            for f in files:
+                try:
+                    total += os.lstat(os.path.join(dirpath, f)).st_size
+                except OSError:
+                    pass
+        return total
+
+    def _unused_checkpoint(self, r: Run) -> bool:
+        """Whether no one can answer with this run's checkpoint any more: a search candidate (its winner's grid run
+        carries on from a copy), or a grid run that stopped without finishing (its checkpoint only resumes it)."""
+        if r.status.active:
+            return False
+        return r.role == Role.LR_SWEEP or (r.role == Role.GRID and r.status != Status.DONE)
+
+    def disk_use(self, exp_id: str) -> dict:
+        """Bytes on disk of an experiment's runs: `models` (finished runs' checkpoints: what Try it and export answer
+        with, and a hybrid's pretrained base), `unused` (checkpoints no one can answer with: `free_disk` removes them),
+        `other` (configs, metric files, logs)."""
+        out = {"models": 0, "unused": 0, "other": self._size(self.experiment_dir(exp_id))}
+        for r in self.runs(exp_id):
+            run_dir = self.run_dir(r.id)
+            ckpt = sum(self._size(run_dir / name) for name in CHECKPOINT_DIRS)
+            out["unused" if self._unused_checkpoint(r) else "models"] += ckpt
+            out["other"] += self._size(run_dir) - ckpt
+        return out
+
+    def free_disk(self, exp_id: str) -> int:
+        """Remove the checkpoints no one can answer with (see `disk_use`); returns the bytes freed. A stopped run
+        resumed afterwards starts again from step 0."""
+        freed = 0
+        for r in self.runs(exp_id):
+            if self._unused_checkpoint(r):
+                for name in CHECKPOINT_DIRS:
+                    path = self.run_dir(r.id) / name
+                    if path.exists():
+                        freed += self._size(path)
+                        shutil.rmtree(path, ignore_errors=True)
+        return freed
 
     # -- what the eval examples are ----------------------------------------------------------------
     def save_eval_inputs(self, exp_id: str, inputs: list[str], fingerprint: str) -> None:

@@ -194,16 +194,25 @@ class TaskKind:
         from training.errors import HeadStartError
 
         raise HeadStartError(f"answering new inputs is not built yet for {self.title.lower()} runs "
-                             "(text classification has it)")
+                             "(text classification and tables have it)")
 
     exports: ClassVar[bool] = False
     """Whether `predict`, `export` and `load_exported` are built for this kind (pages offer them where they are)."""
+    input_form: ClassVar[str] = "text"
+    """What one input to `predict` is: "text" (a string) or "row" (a table row: a mapping of column → value)."""
+    refits_per_run: ClassVar[bool] = False
+    """Each run fits its own preprocessing on its training rows (tables): a delivered model needs `run_processor`."""
+
+    def run_processor(self, data, cfg, n: int, seed: int) -> tuple[object, dict]:
+        """(processor, `build_model`'s extra arguments) of the run at size n and this seed, where `refits_per_run`."""
+        raise NotImplementedError
 
     def export(self, model, processor, out: Path, label_names: list[str], cfg) -> dict:
         """Write a trained run's model as a folder the user's own libraries load; returns its headstart.json."""
         from training.errors import HeadStartError
 
-        raise HeadStartError(f"exporting is not built yet for {self.title.lower()} runs (text classification has it)")
+        raise HeadStartError(f"exporting is not built yet for {self.title.lower()} runs (text classification and tables "
+                             "have it)")
 
     def card_snippet(self, folder: Path, meta: dict) -> str:
         """Python that loads an exported folder with the user's own libraries and answers one input (the model card

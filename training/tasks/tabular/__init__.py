@@ -87,6 +87,41 @@ class _Tabular(TaskKind):
         keys = ("n_features", "target_mean", "target_scale")
         return train, validation, evaluation, {k: info[k] for k in keys if info.get(k) is not None}
 
+    exports = True
+    input_form = "row"
+    refits_per_run = True
+
+    def run_processor(self, data, cfg, n: int, seed: int) -> tuple[object, dict]:
+        from training.tasks.tabular.data import fit_preprocessor, model_inputs
+
+        table, (pool, _, _) = data.extra["table"], data.extra["indices"]
+        prep = fit_preprocessor(table, pool[data.subset_indices(cfg.data, n, seed)], data.label_names, self.name)
+        first = table.frame.iloc[int(data.extra["indices"][2][0])]  # an eval row: the model card's example
+        prep.example = {c: (None if v is None or (isinstance(v, float) and v != v) else v.item() if hasattr(v, "item")
+                            else v) for c, v in first.items()}
+        return prep, model_inputs(prep)
+
+    def predict(self, model, processor, inputs: list, cfg, label_names: list[str]) -> list[dict]:
+        from training.tasks.tabular.model import predict_rows
+
+        return predict_rows(model, processor, inputs, label_names)
+
+    def export(self, model, processor, out: Path, label_names: list[str], cfg) -> dict:
+        from training.tasks.tabular.model import export_tabular
+
+        return export_tabular(model, processor, out, label_names)
+
+    def load_exported(self, folder: Path):
+        from training.tasks.tabular.model import load_exported_tabular
+
+        return load_exported_tabular(folder)
+
+    def card_snippet(self, folder: Path, meta: dict) -> str:
+        from training.tasks.tabular.model import CARD_SNIPPET
+
+        example = meta.get("example") or {c: None for c in meta.get("numeric", []) + meta.get("categorical", [])}
+        return CARD_SNIPPET.format(folder=str(folder).replace("\\", "/"), example=repr(example))
+
     def sizing_inputs(self, data) -> dict:
         return {"n_features": int(data.train.features.shape[1])}
 

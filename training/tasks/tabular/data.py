@@ -382,13 +382,28 @@ class TabularExamples:
                 for k, v in batch.items()}
 
 
+def fit_preprocessor(table: TabularTable, train_idx, label_names: list[str], task: str) -> TabularPreprocessor:
+    """The preprocessing of a run whose training rows are `train_idx`: what it trained on, and what its delivered
+    model answers new rows through."""
+    train_idx = np.asarray(train_idx, dtype=np.int64)
+    return TabularPreprocessor(table.numeric, table.categorical, task, label_names).fit(table.frame.iloc[train_idx],
+                                                                                        table.target[train_idx])
+
+
+def model_inputs(prep: TabularPreprocessor) -> dict:
+    """What building a run's MLP needs from its preprocessing (`TaskKind.build_model`'s extra arguments)."""
+    out = {"n_features": prep.n_features}
+    if prep.task == "tabular-regression":
+        out.update(target_mean=prep.target_mean, target_scale=prep.target_scale)
+    return out
+
+
 def prepare_run_parts(table: TabularTable, train_idx, val_idx, eval_idx, label_names: list[str], task: str):
     """(train, validation, eval, info) for one run: the preprocessing is fitted on `train_idx` (the run's own
     training rows) only and applied to all three. info: n_features, feature_names, target_mean and target_scale
     (None for classification)."""
     train_idx, val_idx, eval_idx = (np.asarray(i, dtype=np.int64) for i in (train_idx, val_idx, eval_idx))
-    prep = TabularPreprocessor(table.numeric, table.categorical, task, label_names)
-    prep.fit(table.frame.iloc[train_idx], table.target[train_idx])
+    prep = fit_preprocessor(table, train_idx, label_names, task)
     parts = [TabularExamples(prep.transform(table.frame.iloc[idx]), prep.encode_target(table.target[idx]))
              for idx in (train_idx, val_idx, eval_idx)]
     regression = task == "tabular-regression"
