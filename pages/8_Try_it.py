@@ -10,7 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from training.analysis.units import plain_name
-from training.delivery.predictor import IDLE_S, MAX_INPUTS, ask, ensure_predictor
+from training.delivery.predict import BASE
+from training.delivery.predictor import IDLE_S, IMAGE_TYPES, MAX_INPUTS, ask, ensure_predictor, save_uploads
 from training.errors import HeadStartError
 from training.service.records import Role, Status
 from training.tasks import known
@@ -32,8 +33,12 @@ cfg = exp.config
 task = cfg.task
 kind = known(task)
 if kind is None or not kind.exports:
-    st.info(f"Try it answers text-classification and table models so far; {kind.title.lower() if kind else task} models "
+    st.info(f"Try it answers text, image, table, language and chat models; {kind.title.lower() if kind else task} models "
             "cannot answer here yet. Compare's **Where they disagree** shows every model's answers on the eval set.")
+    st.stop()
+if exp.is_record:
+    st.info("This is a recorded experiment (imported from a bundle): bundles carry no model weights, so its runs cannot "
+            "answer here. Run it again from **Runs** (Duplicate) to try its models.")
     st.stop()
 if not may_take_models(exp):
     st.info("Only the experiment's owner can try its models (and anyone the gallery's).")
@@ -68,29 +73,39 @@ except HeadStartError as e:
 
 examples = store.eval_inputs(exp_id) or []
 with st.form("try_form", border=True):
-    if kind.input_form == "row":
+    if kind.input_form == "image":
+        uploads = st.file_uploader(f"Your images (up to {MAX_INPUTS})", type=list(IMAGE_TYPES),
+                                   accept_multiple_files=True, key="try_images")
+    elif kind.input_form == "row":
         columns = (exp.info.get("data") or {}).get("numeric", []) + (exp.info.get("data") or {}).get("categorical", [])
         start = row_from_words(examples[0], columns) if examples else {c: None for c in columns}
         st.markdown(f"**Your rows** — one per line, the columns the model reads (up to {MAX_INPUTS}); an empty cell is a "
                     "missing value, filled in as in training. The first row is one of the eval rows.")
         edited = st.data_editor(pd.DataFrame([start], columns=columns), num_rows="dynamic", key="try_rows",
-                                hide_index=True, use_container_width=True)
+                                hide_index=True, width="stretch")
     else:
-        text = st.text_area("Your text", height=110, key="try_text",
-                            placeholder=(f"e.g. {examples[0][:160]}" if examples else "Type a text to classify")
+        if kind.generations:
+            st.checkbox("Also ask the base model (before any training)", value=True, key="try_base")
+        text = st.text_area("Your message" if kind.generations else "Your text", height=110, key="try_text",
+                            placeholder=(f"e.g. {examples[0][:160]}" if examples else "Type a message" if kind.generations
+                                         else "Type the start of a text" if kind.language_model
+                                         else "Type a text to classify")
                             + f"\n\nOne text per line to try several (up to {MAX_INPUTS}).")
     asked = st.form_submit_button("Ask every model", type="primary", icon=":material/send:")
 if asked:
-    if kind.input_form == "row":
+    if kind.input_form == "image":
+        inputs = [str(p) for p in save_uploads(store, [(u.name, u.getvalue()) for u in uploads or []])]
+    elif kind.input_form == "row":
         inputs = [{c: (None if pd.isna(v) else v) for c, v in r.items()} for r in edited.to_dict("records")
                   if any(not pd.isna(v) and str(v).strip() for v in r.values())]
     else:
         inputs = [line.strip() for line in (text or "").splitlines() if line.strip()]
     if not inputs:
-        st.warning("Type a text first." if kind.input_form != "row" else "Fill in a row first.")
+        st.warning({"row": "Fill in a row first.", "image": "Add an image first."}.get(kind.input_form, "Type a text first."))
     else:
+        asked_runs = run_ids + ([BASE] if kind.generations and st.session_state.get("try_base") else [])
         try:
-            qid = ask(store, exp_id, run_ids, inputs, user)
+            qid = ask(store, exp_id, asked_runs, inputs, user)
         except HeadStartError as e:
             st.error(str(e))
             st.stop()

@@ -16,8 +16,11 @@ PAGES = ["app.py"] + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").g
 
 @pytest.fixture
 def empty_store(tmp_path, monkeypatch):
+    from tests.browser_fixtures import stop_store_processes
+
     monkeypatch.setenv("HEADSTART_STORE", str(tmp_path / "store"))
-    return Store(tmp_path / "store")
+    yield Store(tmp_path / "store")
+    stop_store_processes(tmp_path / "store")  # Try it's page starts a predictor for the store
 
 
 @pytest.fixture

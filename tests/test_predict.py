@@ -285,3 +285,70 @@ def test_finished_runs_keep_only_their_weights_and_unused_checkpoints_are_freed(
     assert not (other.run_dir(stopped.id) / "checkpoint").exists() and not (other.run_dir(stopped.id) / "best").exists()
     assert (other.run_dir(done.id) / "checkpoint" / "trainable.safetensors").is_file()
     assert other.disk_use(eid)["unused"] == 0 and other.free_disk(eid) == 0
+
+
+def test_an_exported_folder_pushes_to_the_hub_through_huggingface_hub(finished, tmp_path, monkeypatch):
+    """The real push (huggingface_hub's create_repo and upload_folder) against a mocked network edge: every file of the
+    folder arrives in one commit with the user's token; a refusal is said without the token; no token, no push."""
+    import base64
+    import gzip
+
+    import httpx
+    import huggingface_hub
+    from huggingface_hub.utils._http import close_session, default_client_factory
+
+    from training.delivery.hub import push_model
+    from training.delivery.predict import export_model
+    from training.errors import HeadStartError
+
+    store, exp, _ = finished
+    run = next(r for r in runs_of(store, exp) if r.strategy == "head")
+    folder = export_model(store, run.id, tmp_path / "model")
+    seen, committed = [], {}
+    refuse = {"on": False}
+
+    def edge(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        seen.append((request.method, path, request.headers.get("authorization")))
+        if refuse["on"]:
+            return httpx.Response(403, json={"error": "You don't have the rights to create a model under this namespace"})
+        if path == "/api/repos/create":
+            body = json.loads(request.content)
+            assert (body["name"], body["organization"]) == ("topics", "ann")
+            assert body.get("private") is True or body.get("visibility") == "private", body  # private by default
+            return httpx.Response(200, json={"url": "https://huggingface.co/ann/topics", "name": "ann/topics"})
+        if path == "/api/validate-yaml":
+            return httpx.Response(200, json={"errors": [], "warnings": []})
+        if path == "/api/models/ann/topics/preupload/main":
+            return httpx.Response(200, json={"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+                                                       for f in json.loads(request.content)["files"]]})
+        if path == "/api/models/ann/topics/commit/main":
+            body = gzip.decompress(request.content) if request.headers.get("content-encoding") == "gzip" else request.content
+            for line in body.decode().splitlines():
+                item = json.loads(line)
+                if item.get("key") == "file":
+                    committed[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+            return httpx.Response(200, json={"commitUrl": "https://huggingface.co/ann/topics/commit/" + "a" * 40,
+                                             "commitOid": "a" * 40})
+        return httpx.Response(200, json={})  # anything else the client asks on the way (e.g. its own settings)
+
+    huggingface_hub.set_client_factory(lambda: httpx.Client(transport=httpx.MockTransport(edge)))
+    try:
+        assert push_model(folder, "ann/topics", token="hf_secret_token") == "https://huggingface.co/ann/topics"
+        files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+        assert committed == files
+        auth = {path: a for _, path, a in seen}
+        assert {auth[p] for p in ("/api/repos/create", "/api/models/ann/topics/preupload/main",
+                                  "/api/models/ann/topics/commit/main")} == {"Bearer hf_secret_token"}
+        refuse["on"] = True
+        with pytest.raises(HeadStartError, match="the hub refused the push to ann/topics") as e:
+            push_model(folder, "ann/topics", token="hf_secret_token")
+        assert "hf_secret_token" not in str(e.value)
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+        with pytest.raises(HeadStartError, match="needs a write token: set HF_TOKEN"):
+            push_model(folder, "ann/topics")
+        with pytest.raises(HeadStartError, match="USER/NAME"):
+            push_model(folder, "topics", token="t")
+    finally:
+        huggingface_hub.set_client_factory(default_client_factory)
+        close_session()

@@ -241,9 +241,10 @@ def cmd_predict(args) -> int:
         store = Store(args.store)
         runs = [r.id for r in runs_of(store, args.source, args.runs.split(",") if args.runs else None)]
         cfg = store.experiment_config(store.run(runs[0]).experiment_id)
-    rows = task_kind(cfg.task).input_form == "row"
-    column = args.column or (None if rows else cfg.data.text_column)
-    out = predict(store, args.source, read_inputs(Path(args.input), column, rows=rows), runs)
+    form = task_kind(cfg.task).input_form
+    column = args.column or {"text": cfg.data.text_column, "image": cfg.data.image_column,
+                             "chat": getattr(cfg.data, "messages_column", "messages")}.get(form)
+    out = predict(store, args.source, read_inputs(Path(args.input), column, rows=form == "row"), runs)
     if args.format == "json":
         print(json.dumps(out, indent=2))
         return 0
@@ -275,7 +276,12 @@ def cmd_export_model(args) -> int:
     from training.delivery.predict import export_model
     from training.service.store import Store
 
-    print(export_model(Store(args.store), args.run_id, Path(args.out)))
+    folder = export_model(Store(args.store), args.run_id, Path(args.out))
+    print(folder)
+    if args.push_to:
+        from training.delivery.hub import push_model
+
+        print(push_model(folder, args.push_to, private=not args.public))
     return 0
 
 
@@ -377,7 +383,11 @@ COMMANDS = {
     "predict": (cmd_predict, "answer new inputs with finished runs' delivered models, side by side (text "
                 "classification)", _predict_args),
     "export-model": (cmd_export_model, "write a finished run's model as a folder transformers loads, with a model card",
-                     lambda p: (_run_id(p), p.add_argument("--out", required=True, help="a new folder"))),
+                     lambda p: (_run_id(p), p.add_argument("--out", required=True, help="a new folder"),
+                                p.add_argument("--push-to", default=None, metavar="USER/NAME",
+                                               help="also push the folder to this Hugging Face hub model repository "
+                                                    "(needs HF_TOKEN; private unless --public)"),
+                                p.add_argument("--public", action="store_true", help="make a new hub repository public"))),
     "predictor": (cmd_predictor, "answer Try it's questions from the store, keeping recent models loaded (the page "
                   "starts it)", lambda p: (_store(p), p.add_argument("--idle", type=float, default=900.0,
                                                                       help="exit after this many seconds without a "

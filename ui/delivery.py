@@ -28,14 +28,18 @@ def take_home(a, exp_id: str) -> None:
     """The recommended model's download, where the kind exports and the user may take this experiment's models."""
     kind = known(a.config.get("task", ""))
     exp = get_store().experiment(exp_id)
-    if kind is None or not kind.exports or exp is None or not may_take_models(exp):
-        return
+    if kind is None or not kind.exports or exp is None or exp.is_record or not may_take_models(exp):
+        return  # (a recorded experiment, imported from a bundle, carries no checkpoints)
     run = recommended_run(a, exp_id)
     if run is None:
         return
+    from training.delivery.predict import CARD_WORDS
+
+    libraries = CARD_WORDS[kind.input_form][0]
     st.markdown(f"**Take it home.** The recommended model — {name(run.strategy)} at N = {run.n_train:,} (seed {run.seed}, run "
-                f"`{run.id}`) — as a folder you load with `transformers`: the weights the tables score as its final "
-                "model, its tokenizer, labels and a model card with its scores, intervals and the code that loads it.")
+                f"`{run.id}`) — as a folder you load with {libraries}: the weights the tables score as its final model, "
+                "what prepares its inputs as in training, and a model card with its scores, intervals and the code that "
+                "loads it.")
     key = f"model_zip_{run.id}"
     if key not in st.session_state and st.button("Prepare the model for download", key=f"prepare_{run.id}",
                                                  icon=":material/package_2:"):
@@ -152,6 +156,14 @@ def answers_view(answer: dict, labels: list[str]) -> None:
                      if isinstance(p["input"], dict) else p["input"])
             st.markdown(f"**Input:** {shown[:600]}" + ("…" if len(shown) > 600 else ""))
             by = p["by"]
+            if all("answer" in a for a in by.values()):  # chat, language models: each model's words
+                for col, (rid, a) in zip(st.columns(len(by)), by.items(), strict=True):
+                    with col.container(key=f"try_answer_{i}_{rid}", border=True):
+                        st.caption(plain_name(a["strategy"]) if rid != "base" else "the base model, before training",
+                                   help=f"Run {rid}: N = {a['n_train']:,}, seed {a['seed']}, its {a['weights']} weights."
+                                   if rid != "base" else "The experiment's base model as it was before any run trained it.")
+                        st.text(a["answer"] or "(no answer: it stopped at once)")
+                continue
             if all("value" in a for a in by.values()):  # regression: each model's value
                 values = [a["value"] for a in by.values()]
                 st.info(f"The {len(by)} models predict {min(values):.4g} to {max(values):.4g}." if len(by) > 1 else

@@ -81,6 +81,28 @@ def load(store: Store, run_id: str, device: str = "cpu") -> Loaded:
     return Loaded(run, model.to(torch.device(device)), processor, weights, cfg, labels)
 
 
+BASE = "base"
+"""The run id Try it asks for a chat experiment's base model (before any fine-tuning), answering beside the runs."""
+
+
+def load_base(store: Store, exp_id: str, device: str = "cpu") -> Loaded:
+    """A chat experiment's base model as it was before training, in the form of a loaded run (strategy "base model")."""
+    import torch
+
+    from training.service.records import Status as S
+
+    cfg = store.experiment_config(exp_id)
+    kind = task_kind(cfg.task)
+    if not kind.generations:
+        raise HeadStartError(f"only a chat experiment answers with its base model ({cfg.task} does not)")
+    base_dir = kind.resolve_base(cfg.model.base)
+    processor = kind.load_processor(base_dir, cfg.model)
+    model = kind.build_model(base_dir, pretrained=True, num_labels=2, cfg=cfg.model, seed=0)
+    run = Run(id=BASE, experiment_id=exp_id, seq=-1, strategy="base model", n_train=0, seed=0, status=S.DONE,
+              role=Role.GRID, created_at=0.0)
+    return Loaded(run, model.to(torch.device(device)), processor, "pretrained", cfg, [])
+
+
 def runs_of(store: Store, source: str, run_ids: list[str] | None = None) -> list[Run]:
     """The runs that answer for `source`: a run id; or an experiment id — its finished grid runs at the largest
     training-set size and the first seed (every strategy's delivered model), or the `run_ids` given."""
@@ -187,7 +209,9 @@ def model_card(store: Store, run: Run, weights: str, meta: dict, folder: Path) -
     scored = res.get("eval_best" if weights == "best" else "eval") or {}
     n_eval = res.get("eval_examples")
     delivered = f"its best checkpoint (step {res.get('best_step')})" if weights == "best" else "its last weights"
-    lines = [f"# {run.strategy} at N = {run.n_train} (seed {run.seed}) — Head Start experiment “{exp.name}”", "",
+    lines = ["---", f"tags: [head-start, {cfg.task}, {run.strategy}]",  # the hub's card metadata
+             *([f"base_model: {cfg.model.base}"] if "/" in cfg.model.base and ":" not in cfg.model.base else []), "---", "",
+             f"# {run.strategy} at N = {run.n_train} (seed {run.seed}) — Head Start experiment “{exp.name}”", "",
              f"Run `{run.id}` of experiment `{run.experiment_id}`; task {cfg.task}; base model `{cfg.model.base}`; "
              + (f"labels: {', '.join(meta['labels'])}." if meta.get("labels") else
                 f"predicts `{cfg.data.label_column}`."), "",
@@ -226,14 +250,19 @@ def model_card(store: Store, run: Run, weights: str, meta: dict, folder: Path) -
     kind = task_kind(cfg.task)
     snippet = kind.card_snippet(Path(folder.name), meta)
     if snippet:
-        rows = kind.input_form == "row"
+        libraries, inputs = CARD_WORDS[kind.input_form]
         lines += ["", "## Load it", "",
-                  f"With {'`torch`, `pandas` and `scikit-learn`' if rows else '`transformers` and `safetensors`'} (no Head "
-                  f"Start needed), from the folder that holds `{folder.name}`:",
+                  f"With {libraries} (no Head Start needed), from the folder that holds `{folder.name}`:",
                   "", "```python", snippet, "```", "",
-                  f"Or with Head Start: `python -m training predict {folder.name} --input "
-                  f"{'rows.csv' if rows else 'texts.txt'}`."]
+                  f"Or with Head Start: `python -m training predict {folder.name} --input {inputs}`."]
     return "\n".join(lines) + "\n"
+
+
+CARD_WORDS = {"text": ("`transformers` and `safetensors`", "texts.txt"),
+              "row": ("`torch`, `pandas` and `scikit-learn`", "rows.csv"),
+              "image": ("`torch`, `numpy` and `Pillow`", "images.txt (one image path per line)"),
+              "chat": ("`transformers`", "prompts.txt (one message per line, or JSON lines of {\"messages\": [...]})")}
+"""Per kind of input: the libraries a model card's code loads the folder with, and the file `predict` reads."""
 
 
 def read_inputs(path: Path, column: str | None = None, rows: bool = False) -> list:
@@ -291,6 +320,6 @@ def read_inputs(path: Path, column: str | None = None, rows: bool = False) -> li
                 if column not in value:
                     raise HeadStartError(f"{path.name}, line {i}: no {column!r} field")
                 value = value[column]
-            out.append(str(value))
+            out.append(value if isinstance(value, list) else str(value))  # a chat input may be a list of turns
         return out
     return [line for line in text.splitlines() if line.strip()]

@@ -27,6 +27,8 @@ MAX_INPUTS = 20
 MAX_CHARS = 5_000
 """Characters one text input may have."""
 POLL_S = 0.05
+IDLE_POLL_S = 0.25
+"""Seconds between looks at the store: POLL_S within a minute of the last question, IDLE_POLL_S after."""
 
 
 def lock_name(store: Store) -> str:
@@ -53,6 +55,34 @@ def ensure_predictor(root) -> bool:
     return True
 
 
+IMAGE_TYPES = ("png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff")
+UPLOADS = "try-it"
+"""Where Try it keeps the images a page uploads (in the store, so a predictor on any host reads them), a day at most."""
+
+
+def save_uploads(store: Store, files: list[tuple[str, bytes]]) -> list[Path]:
+    """Write a page's uploaded images into the store's Try it folder (one new folder per question; folders older than
+    a day are removed first); returns their paths."""
+    import shutil
+    import uuid
+
+    root = store.root / UPLOADS
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():
+        if old.is_dir() and time.time() - old.stat().st_mtime > 86_400:
+            shutil.rmtree(old, ignore_errors=True)
+    if len(files) > MAX_INPUTS:
+        raise HeadStartError(f"at most {MAX_INPUTS} images at a time (you gave {len(files)})")
+    folder = root / uuid.uuid4().hex[:12]
+    folder.mkdir()
+    out = []
+    for i, (name, data) in enumerate(files):
+        path = folder / f"{i:02d}-{Path(name).name}"
+        path.write_bytes(data)
+        out.append(path)
+    return out
+
+
 def check_question(store: Store, exp_id: str, run_ids: list[str], inputs: list, owner: str, rate: bool = True) -> None:
     """What a question may ask, in the page's words: runs of this experiment that finished, inputs within the caps, an
     owner who may use the experiment's models, and (demo mode, where `rate`) within the hourly rate. Raises
@@ -69,8 +99,14 @@ def check_question(store: Store, exp_id: str, run_ids: list[str], inputs: list, 
         raise HeadStartError("only the experiment's owner may try its models (and anyone the gallery's)")
     if not run_ids:
         raise HeadStartError("choose at least one model to answer")
+    from training.delivery.predict import BASE
+    from training.tasks import task_kind
+
+    kind = task_kind(exp.config.task)
     runs = {r.id: r for r in store.runs(exp_id)}
     for rid in run_ids:
+        if rid == BASE and kind.generations:  # a chat experiment's base model, answering beside its runs
+            continue
         r = runs.get(rid)
         if r is None or r.role != Role.GRID or r.status != Status.DONE:
             raise HeadStartError(f"run {rid} is not a finished run of experiment {exp_id}")
@@ -79,6 +115,11 @@ def check_question(store: Store, exp_id: str, run_ids: list[str], inputs: list, 
     long = [i for i, x in enumerate(inputs, 1) if isinstance(x, str) and len(x) > MAX_CHARS]
     if long:
         raise HeadStartError(f"input {long[0]} is longer than {MAX_CHARS:,} characters")
+    if kind.input_form == "image":  # an image is a file: only one a page uploaded here
+        uploads = (store.root / UPLOADS).resolve()
+        outside = [i for i, x in enumerate(inputs, 1) if not Path(str(x)).resolve().is_relative_to(uploads)]
+        if outside:
+            raise HeadStartError(f"input {outside[0]} is not an image uploaded to Try it")
     hour = time.time() - 3600
     if rate and settings.mode == "demo" and store.predictions_since(owner, hour) >= settings.demo_predictions_per_hour:
         raise HeadStartError(f"this demo answers at most {settings.demo_predictions_per_hour} questions an hour per "
@@ -99,14 +140,15 @@ class Predictor:
         self.max_models = max_models
         self.models: OrderedDict = OrderedDict()
 
-    def model(self, run_id: str):
-        from training.delivery.predict import load
+    def model(self, run_id: str, exp_id: str):
+        from training.delivery.predict import BASE, load, load_base
 
-        if run_id in self.models:
-            self.models.move_to_end(run_id)
-            return self.models[run_id]
-        loaded = load(self.store, run_id)
-        self.models[run_id] = loaded
+        key = f"{BASE}:{exp_id}" if run_id == BASE else run_id
+        if key in self.models:
+            self.models.move_to_end(key)
+            return self.models[key]
+        loaded = load_base(self.store, exp_id) if run_id == BASE else load(self.store, run_id)
+        self.models[key] = loaded
         while len(self.models) > self.max_models:
             self.models.popitem(last=False)
         return loaded
@@ -117,7 +159,7 @@ class Predictor:
         try:
             # checked again where the work starts (the rate was counted when it was asked)
             check_question(self.store, q["experiment_id"], q["run_ids"], q["inputs"], q["owner"], rate=False)
-            models = [self.model(rid) for rid in q["run_ids"]]
+            models = [self.model(rid, q["experiment_id"]) for rid in q["run_ids"]]
             t0 = time.perf_counter()
             out = answer(models, q["inputs"]) if q["inputs"] else {"predictions": []}
             out["seconds"] = round(time.perf_counter() - t0, 4)
@@ -132,7 +174,8 @@ class Predictor:
         while time.monotonic() - last < idle_s:
             q = self.store.claim_prediction()
             if q is None:
-                time.sleep(POLL_S)
+                # Quick while questions come (a page asks again within seconds), slower the longer none has come.
+                time.sleep(POLL_S if time.monotonic() - last < 60 else IDLE_POLL_S)
                 continue
             self.handle(q)
             last = time.monotonic()

@@ -89,5 +89,32 @@ class Chat(TaskKind):
 
         return build_samples(cfg, data, processor)
 
+    exports = True
+    input_form = "chat"
+
+    def predict(self, model, processor, inputs: list, cfg, label_names: list[str]) -> list[dict]:
+        from training.tasks.chat.generate import answer_conversations
+
+        return answer_conversations(model, processor, inputs, cfg.train.generation_tokens)
+
+    def export(self, model, processor, out: Path, label_names: list[str], cfg) -> dict:
+        from training.tasks.chat.data import _template, stop_token_ids
+        from training.tasks.lm.model import export_causal_lm
+
+        processor.chat_template = _template(processor) or processor.chat_template  # what it trained with (or the fallback)
+        return {**export_causal_lm(model, processor, out, chat=True), "stop_token_ids": stop_token_ids(processor),
+                "generation_tokens": cfg.train.generation_tokens}
+
+    def load_exported(self, folder: Path):
+        from training.tasks.lm.model import load_exported_causal_lm
+
+        return load_exported_causal_lm(folder)
+
+    def card_snippet(self, folder: Path, meta: dict) -> str:
+        from training.tasks.chat.generate import CHAT_CARD_SNIPPET
+
+        return CHAT_CARD_SNIPPET.format(folder=str(folder).replace("\\", "/"), example="How do I reset my password?",
+                                        tokens=meta.get("generation_tokens", 48))
+
 
 KINDS = (Chat(),)

@@ -64,3 +64,42 @@ def rouge_l(predictions: list[str], references: list[str]) -> float:
     scores = [_scorer().score(r, p)["rougeL"].fmeasure if p.strip() else 0.0
               for p, r in zip(predictions, references, strict=True)]
     return float(np.mean(scores)) if scores else 0.0
+
+
+def as_conversation(value, i: int) -> list[dict]:
+    """One Try it / `predict` input as a conversation: a string is one user message; a list of {"role", "content"}
+    turns (ending with the user's) is taken as it is. Errors name the input."""
+    from training.errors import HeadStartError
+
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    if (isinstance(value, list) and value and all(isinstance(m, dict) and isinstance(m.get("content"), str)
+                                                   and m.get("role") in ("system", "user", "assistant") for m in value)):
+        return [{"role": m["role"], "content": m["content"]} for m in value]
+    raise HeadStartError(f"input {i}: a chat input is a text (one user message) or a list of turns, each "
+                         "{\"role\": system|user|assistant, \"content\": text}")
+
+
+def answer_conversations(model, tokenizer, inputs: list, max_new_tokens: int) -> list[dict]:
+    """Each input's greedy answer ({"answer"}), generated as the run's own eval answers were (`generate`)."""
+    device = next(model.parameters()).device
+    prompts = [as_conversation(x, i) for i, x in enumerate(inputs, 1)]
+    return [{"answer": a} for a in generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, device=device)]
+
+
+CHAT_CARD_SNIPPET = '''import json, torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+folder = "{folder}"
+meta = json.load(open(f"{{folder}}/headstart.json"))
+model, tokenizer = AutoModelForCausalLM.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+messages = [{{"role": "user", "content": {example!r}}}]
+ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+with torch.no_grad():
+    new = model.generate(**ids, max_new_tokens={tokens}, do_sample=False, eos_token_id=meta["stop_token_ids"],
+                         pad_token_id=meta["stop_token_ids"][0])
+answer = new[0, ids["input_ids"].shape[1]:].tolist()
+answer = answer[: next((i for i, t in enumerate(answer) if t in meta["stop_token_ids"]), len(answer))]
+print(repr(tokenizer.decode(answer, skip_special_tokens=True).strip()))'''
+"""How a user loads an exported chat model with transformers and answers a message (greedy, as Head Start does); a
+test runs it."""

@@ -74,6 +74,29 @@ class ImageClassification(TaskKind):
     def eval_inputs(self, data) -> list[str] | None:
         return data.extra.get("eval_names")
 
+    exports = True
+    input_form = "image"
+
+    def predict(self, model, processor, inputs: list, cfg, label_names: list[str]) -> list[dict]:
+        from training.tasks.images.model import predict_images
+
+        return predict_images(model, processor, inputs, label_names)
+
+    def export(self, model, processor, out: Path, label_names: list[str], cfg) -> dict:
+        from training.tasks.images.model import export_images
+
+        return export_images(model, processor, out, label_names)
+
+    def load_exported(self, folder: Path):
+        from training.tasks.images.model import load_exported_images
+
+        return load_exported_images(folder)
+
+    def card_snippet(self, folder: Path, meta: dict) -> str:
+        from training.tasks.images.model import CARD_SNIPPET
+
+        return CARD_SNIPPET.format(folder=str(folder).replace("\\", "/"), example='["my-image.png"]')
+
     def lora_targets(self, backbone, targets):
         if targets != "all-linear":
             return targets

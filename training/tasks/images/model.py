@@ -235,3 +235,119 @@ def spatial_profile(model: ImageClassifier) -> tuple[dict[int, int], int]:
         for h in handles:
             h.remove()
     return positions, act[0]
+
+
+# -- delivery: a run's classifier answering new images, and as a folder ---------------------------
+
+def image_pixels(paths: list, prep: ImagePreprocessing):
+    """uint8 [n, size, size, 3] of image files, decoded, made RGB and resized as the run's eval images were."""
+    import numpy as np
+
+    from training.errors import HeadStartError
+    from training.tasks.images.data import decode, resize_square, to_rgb
+
+    out = np.empty((len(paths), prep.size, prep.size, 3), dtype=np.uint8)
+    for i, p in enumerate(paths):
+        if not isinstance(p, str | Path) or not Path(p).is_file():
+            raise HeadStartError(f"input {i + 1}: {p!r} is not an image file")
+        out[i] = np.asarray(resize_square(to_rgb(decode(str(p), Path(p).name, "your input")), prep))
+    return out
+
+
+@torch.no_grad()
+def predict_images(model, prep: ImagePreprocessing, paths: list, label_names: list[str], batch_size: int = 32) -> list[dict]:
+    """Each image's predicted class and class probabilities."""
+    import numpy as np
+
+    from training.tasks.images.data import ImageExamples
+
+    pixels = image_pixels(paths, prep)
+    examples = ImageExamples(pixels, np.zeros(len(pixels), dtype=np.int64), prep.mean, prep.std)
+    device = next(model.parameters()).device
+    out = []
+    with eval_mode(model):
+        for start in range(0, len(pixels), batch_size):
+            batch = examples.collate(range(start, min(start + batch_size, len(pixels))), device=device)
+            probs = torch.softmax(model(pixel_values=batch["pixel_values"]).float(), dim=-1)[:, : len(label_names)]
+            out += [{"label": label_names[int(row.argmax())],
+                     "scores": {n: float(p) for n, p in zip(label_names, row.tolist(), strict=True)}} for row in probs.cpu()]
+    return out
+
+
+class _Probabilities(nn.Module):
+    """What model.pt2 computes: normalised pixels [n, 3, size, size] → class probabilities."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(pixel_values=pixel_values).float(), dim=-1)
+
+
+class _Exported(nn.Module):
+    """An exported folder's program as a model `predict_images` takes: the log of its probabilities (softmax of
+    which is the probabilities again)."""
+
+    def __init__(self, program: nn.Module):
+        super().__init__()
+        self.program = program
+        self.anchor = nn.Parameter(torch.zeros(()), requires_grad=False)  # the device `predict_images` asks for
+
+    def train(self, mode: bool = True) -> "_Exported":
+        self.training = mode  # an exported program has no training mode to switch to: it is always the eval graph
+        return self
+
+    def forward(self, pixel_values=None) -> torch.Tensor:
+        return torch.log(self.program(pixel_values).clamp_min(1e-30))
+
+
+def export_images(model, prep: ImagePreprocessing, out: Path, label_names: list[str]) -> dict:
+    """Write the delivered classifier as a folder: model.pt2 (`torch.export`: normalised pixels → class probabilities;
+    torch alone loads it, any number of images), model.safetensors (every weight; a LoRA run's merged into its layers)
+    and preprocessing.json (size, crop, mean, std: how the run prepared its images)."""
+    from safetensors.torch import save_file
+
+    model = model.cpu().eval()
+    if hasattr(model.backbone, "merge_and_unload"):  # LoRA: its adapters merged into the convolutions and linears
+        model.backbone = model.backbone.merge_and_unload()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"))
+    spec = {"size": prep.size, "crop_pct": prep.crop_pct, "mean": list(prep.mean), "std": list(prep.std),
+            "labels": list(label_names), "source": prep.source}
+    (out / "preprocessing.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
+    example = torch.zeros(2, 3, prep.size, prep.size)
+    program = torch.export.export(_Probabilities(model), (example,), dynamic_shapes=({0: torch.export.Dim("images")},))
+    torch.export.save(program, str(out / "model.pt2"))
+    return {"labels": list(label_names), "image_size": prep.size}
+
+
+def load_exported_images(folder: Path):
+    """(model, preprocessing, labels) of a folder `export_images` wrote."""
+    spec = json.loads((folder / "preprocessing.json").read_text(encoding="utf-8"))
+    prep = ImagePreprocessing(int(spec["size"]), tuple(spec["mean"]), tuple(spec["std"]), float(spec["crop_pct"]),
+                              spec.get("source", ""))
+    return _Exported(torch.export.load(str(folder / "model.pt2")).module()).eval(), prep, spec["labels"]
+
+
+CARD_SNIPPET = '''import json, numpy as np, torch
+from PIL import Image
+
+folder = "{folder}"
+spec = json.load(open(f"{{folder}}/preprocessing.json"))
+model = torch.export.load(f"{{folder}}/model.pt2").module()
+
+def pixels(path):  # as the run prepared its images: RGB, shorter side to size / crop_pct, centre crop, normalise
+    img = Image.open(path).convert("RGB")
+    short = max(1, round(spec["size"] / spec["crop_pct"]))
+    w, h = img.size
+    img = img.resize((max(short, round(w * short / min(w, h))), max(short, round(h * short / min(w, h)))), Image.BICUBIC)
+    w, h = img.size
+    left, top = (w - spec["size"]) // 2, (h - spec["size"]) // 2
+    x = np.asarray(img.crop((left, top, left + spec["size"], top + spec["size"])), dtype=np.float32) / 255.0
+    return (x - np.array(spec["mean"], np.float32)) / np.array(spec["std"], np.float32)
+
+batch = torch.from_numpy(np.stack([pixels(p) for p in {example}])).permute(0, 3, 1, 2).contiguous()
+with torch.no_grad():
+    probs = model(batch)
+print([spec["labels"][i] for i in probs.argmax(-1).tolist()])'''
+"""How a user loads an exported image classifier with torch, numpy and Pillow (no Head Start); a test runs it."""

@@ -56,5 +56,28 @@ class CausalLM(TaskKind):
 
         return build(cfg, processor, cache_dir, held_out)
 
+    exports = True
+
+    def predict(self, model, processor, inputs: list, cfg, label_names: list[str]) -> list[dict]:
+        from training.tasks.lm.model import continue_texts
+
+        return continue_texts(model, processor, [str(x) for x in inputs], cfg.train.generation_tokens)
+
+    def export(self, model, processor, out: Path, label_names: list[str], cfg) -> dict:
+        from training.tasks.lm.model import export_causal_lm
+
+        return {**export_causal_lm(model, processor, out, chat=False), "generation_tokens": cfg.train.generation_tokens}
+
+    def load_exported(self, folder: Path):
+        from training.tasks.lm.model import load_exported_causal_lm
+
+        return load_exported_causal_lm(folder)
+
+    def card_snippet(self, folder: Path, meta: dict) -> str:
+        from training.tasks.lm.model import LM_CARD_SNIPPET
+
+        return LM_CARD_SNIPPET.format(folder=str(folder).replace("\\", "/"), example="def ",
+                                      tokens=meta.get("generation_tokens", 48))
+
 
 KINDS = (CausalLM(),)
