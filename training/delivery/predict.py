@@ -269,9 +269,6 @@ def read_inputs(path: Path, column: str | None = None, rows: bool = False) -> li
     """Inputs from a file: one text per line (.txt), a CSV's `column` (else its only column), or JSON lines (strings,
     or objects with `column`). With `rows` (a table's model): every row of a CSV or JSON lines file as a mapping of
     column → value. Errors name the file and what it lacks."""
-    import csv
-    import io
-
     path = Path(path)
     if not path.is_file():
         raise HeadStartError(f"{path} does not exist")
@@ -279,28 +276,17 @@ def read_inputs(path: Path, column: str | None = None, rows: bool = False) -> li
     if rows:
         suffix = path.suffix.lower()
         if suffix == ".csv":
-            out = list(csv.DictReader(io.StringIO(text, newline="")))
-            if not out:
-                raise HeadStartError(f"{path.name} has no rows under its header")
-            return out
+            return _csv_rows(text, path)
         if suffix in (".jsonl", ".ndjson"):
             out = []
-            for i, line in enumerate(text.splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    value = json.loads(line)
-                except ValueError:
-                    raise HeadStartError(f"{path.name}, line {i}: not JSON") from None
+            for i, value in _json_lines(text, path):
                 if not isinstance(value, dict):
                     raise HeadStartError(f"{path.name}, line {i}: not an object of column → value")
                 out.append(value)
             return out
         raise HeadStartError(f"{path.name}: a table model reads rows from a CSV file or JSON lines (.jsonl)")
     if path.suffix.lower() == ".csv":
-        rows = list(csv.DictReader(io.StringIO(text, newline="")))  # a quoted cell may hold newlines
-        if not rows:
-            raise HeadStartError(f"{path.name} has no rows under its header")
+        rows = _csv_rows(text, path)
         names = list(rows[0])
         key = column if column in names else (names[0] if len(names) == 1 else None)
         if key is None:
@@ -309,13 +295,7 @@ def read_inputs(path: Path, column: str | None = None, rows: bool = False) -> li
         return [r[key] or "" for r in rows]
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         out = []
-        for i, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except ValueError:
-                raise HeadStartError(f"{path.name}, line {i}: not JSON") from None
+        for i, value in _json_lines(text, path):
             if isinstance(value, dict):
                 if column not in value:
                     raise HeadStartError(f"{path.name}, line {i}: no {column!r} field")
@@ -323,3 +303,25 @@ def read_inputs(path: Path, column: str | None = None, rows: bool = False) -> li
             out.append(value if isinstance(value, list) else str(value))  # a chat input may be a list of turns
         return out
     return [line for line in text.splitlines() if line.strip()]
+
+
+def _csv_rows(text: str, path: Path) -> list[dict]:
+    """A CSV's rows under its header (a quoted cell may hold newlines); none is an error naming the file."""
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    if not rows:
+        raise HeadStartError(f"{path.name} has no rows under its header")
+    return rows
+
+
+def _json_lines(text: str, path: Path):
+    """(line number, value) of each non-empty line of a JSON lines file; a line that is not JSON is named."""
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield i, json.loads(line)
+        except ValueError:
+            raise HeadStartError(f"{path.name}, line {i}: not JSON") from None
