@@ -69,12 +69,14 @@ def preload() -> list[str]:
     return failed
 
 
-def _child(req: dict, proto: int) -> None:
+def _child(req: dict, proto: int, started: int | None = None) -> None:
     """In the forked worker: become `python -m training work RUN --store SPEC`, then exit without running the
     starter's cleanup (os._exit: nothing of the starter's is flushed or finalised twice)."""
     code = 1
     try:
         os.setsid()
+        if started is not None:
+            os.close(started)  # tells the starter: in its own session now
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         os.close(proto)
@@ -140,9 +142,16 @@ def serve() -> None:
             req = json.loads(line)
             sys.stdout.flush()
             sys.stderr.flush()
+            started_r, started_w = os.pipe()
             pid = os.fork()
             if pid == 0:
-                _child(req, proto)
+                os.close(started_r)
+                _child(req, proto, started_w)
+            os.close(started_w)
+            # The pid is reported once the child has its own session (it closes its end right after setsid, or dies):
+            # a dispatcher that kills the run's process group at once then reaches it, never a group not there yet.
+            select.select([started_r], [], [], 10.0)
+            os.close(started_r)
             children[pid] = req["run"]
             say({"run": req["run"], "pid": pid})
         while children:
