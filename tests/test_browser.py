@@ -91,8 +91,10 @@ def test_launch_quick_watch_live_then_compare(app_server, browser):
     body = page.inner_text("body")
     assert "Verdict" in body and "Is this comparison fair?" in body
     assert "TF-IDF + logistic regression" in body  # the reference lines' legend
-    assert "Where they disagree" in body and "Download every eval example's answers (CSV)" in body
     shot(page, "05-compare.png")
+    # the per-example view renders after the charts above it: wait for it rather than read it mid-render
+    page.get_by_role("heading", name="Where they disagree").wait_for(timeout=120_000)
+    page.get_by_role("button", name="Download every eval example's answers (CSV)").wait_for(timeout=120_000)
 
     # Try it: the finished models at the largest size answer a typed text side by side (the predictor process)
     done = [r for r in grid() if r.status == "done" and r.n_train == larger]
