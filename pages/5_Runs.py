@@ -15,6 +15,8 @@ from ui.common import STATUS_LABEL, enqueue, experiment_label, get_store, setup_
 setup_page("Runs")
 st.title("Runs")
 store = get_store()
+if st.session_state.get("runs_deleted"):  # set by "Delete experiment" before its rerun
+    st.success(f"Deleted {st.session_state.pop('runs_deleted')} and its checkpoints.")
 exps = visible_experiments()
 if not exps:
     st.info("The store is empty. Experiments you launch appear here.")
@@ -81,9 +83,15 @@ if b.button("Duplicate as a new experiment", key="runs_dup"):
     else:
         st.success(f"Queued {new_id}.")
 with c:
-    sure = st.checkbox("Yes, delete it and its checkpoints", key="runs_sure", disabled=active or not owned,
-                       help="Cancel its runs first." if active else None if owned else "Only its owner can delete it.")
-    if st.button("Delete experiment", disabled=not sure or active or not owned, key="runs_delete"):
+    why_not = ("It has queued or running runs: cancel them first (Live page)." if active
+               else None if owned else "Only its owner can delete it.")
+    sure_key = f"runs_sure_{exp_id}"  # one per experiment: a new selection starts unticked
+    sure = st.checkbox("Yes, delete it and its checkpoints", key=sure_key, disabled=bool(why_not), help=why_not)
+    if st.button("Delete experiment", disabled=not sure or bool(why_not), key="runs_delete", help=why_not):
         store.delete_experiment(exp_id)
-        st.session_state.pop("exp_id", None)
+        for key in ("exp_id", "runs_pick", sure_key):
+            st.session_state.pop(key, None)
+        st.session_state["runs_deleted"] = f"{by_id[exp_id].name} ({exp_id})"
         st.rerun()
+    if why_not:
+        st.caption(f"Can't delete this experiment. {why_not}")

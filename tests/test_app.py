@@ -99,9 +99,41 @@ def test_runs_key_widgets_and_delete(finished_store):
     at = _run("pages/5_Runs.py", exp)
     assert not at.exception, at.exception
     assert {b.label for b in at.button} >= {"Open in Compare", "Duplicate as a new experiment", "Delete experiment"}
-    at.checkbox(key="runs_sure").check().run()
+    at.checkbox(key=f"runs_sure_{exp}").check().run()
     at.button(key="runs_delete").click().run()
     assert not at.exception and store.experiments() == []
+    assert any("Deleted finished demo" in s.value for s in at.success)
+
+
+def test_runs_delete_confirmation_is_per_experiment_and_cleared(finished_store):
+    store, a = finished_store
+    b = make_finished_experiment(store, name="other demo")
+    at = _run("pages/5_Runs.py", a)
+    at.selectbox(key="runs_pick").set_value(a).run()
+    at.checkbox(key=f"runs_sure_{a}").check().run()
+    at.selectbox(key="runs_pick").set_value(b).run()  # ticking A must not arm B
+    assert not at.exception, at.exception
+    assert at.checkbox(key=f"runs_sure_{b}").value is False and at.button(key="runs_delete").disabled
+    at.selectbox(key="runs_pick").set_value(a).run()
+    at.checkbox(key=f"runs_sure_{a}").check().run()
+    at.button(key="runs_delete").click().run()
+    assert not at.exception, at.exception
+    assert [e.id for e in store.experiments()] == [b]
+    assert any("Deleted finished demo" in s.value and a in s.value for s in at.success)
+    assert at.selectbox(key="runs_pick").value == b
+    assert at.checkbox(key=f"runs_sure_{b}").value is False and at.button(key="runs_delete").disabled
+    at.run()  # the message is shown once
+    assert not any("Deleted" in s.value for s in at.success)
+
+
+def test_runs_says_why_a_queued_experiment_cannot_be_deleted(finished_store):
+    store, exp = finished_store
+    at = _run("app.py")  # before anything is queued: Home would start a dispatcher for queued work
+    store.update_run(store.runs(exp)[0].id, status="queued")
+    at.switch_page("pages/5_Runs.py").run()
+    assert not at.exception, at.exception
+    assert at.button(key="runs_delete").disabled and at.checkbox(key=f"runs_sure_{exp}").disabled
+    assert any("Can't delete this experiment" in c.value and "cancel them first" in c.value for c in at.caption)
 
 
 def test_new_experiment_builds_a_valid_custom_config(empty_store):
