@@ -26,6 +26,7 @@ from training.presets import PRESETS, describe_presets
 from training.service.policy import check_upload_size
 from training.settings import load_settings
 from training.tasks import kinds
+from training.tasks.chat import data as chat_data
 from training.tasks.images.data import class_counts, load_image_table, thumbnails
 from ui.common import enqueue, get_store, plan, setup_page, store_dir
 
@@ -131,7 +132,7 @@ else:
     key_suffix = ""  # a new upload gets fresh column pickers, so they start at that file's suggestions
     upload_types = ([".zip"] if form.zip_folders else []) + list(FILE_SUFFIXES)
     if kind == "Upload a file":
-        up = st.file_uploader(form.upload_label, type=[s.lstrip(".") for s in upload_types], key="new_upload")
+        up = st.file_uploader(form.upload_label, type=[s.lstrip(".") for s in upload_types], key=f"new_upload_{task}")
         if up is not None:
             path, preview = saved_upload(up, form.zip_folders)
             uploads.update({str(path): up.name, str(path.resolve()): up.name})
@@ -175,11 +176,11 @@ else:
     data_problems = []
     if form.pickers == "conversations":
         if columns or kind == "Hugging Face dataset":
-            has_messages = "messages" in columns or not columns
+            turn_columns = [c for c in columns if preview is not None and chat_data.turn_keys(preview[c].tolist())]
+            suggested = "messages" if "messages" in columns or not columns else (turn_columns or ["(none)"])[0]
             c1, c2, c3 = st.columns(3)
             with c1:
-                messages = column("Messages column", "messages" if has_messages else "(none)", optional=True,
-                                  key="new_messages_col" + key_suffix)
+                messages = column("Messages column", suggested, optional=True, key="new_messages_col" + key_suffix)
             if messages:
                 data["messages_column"] = messages
             else:
@@ -192,6 +193,10 @@ else:
             st.caption("A messages column holds each conversation as a list of {role, content} turns (system, user, "
                        "assistant); without one, a prompt and a response column give one exchange per row. The loss "
                        "is on the assistant's turns only.")
+            if preview is not None:
+                problem = chat_data.mapping_problem(preview, messages, data.get("prompt_column"),
+                                                    data.get("response_column"), up.name)
+                data_problems = [problem] if problem else []
     elif form.pickers == "table":
         if columns or kind == "Hugging Face dataset":
             target_default = defaults["label"] if defaults["label"] in columns else (columns[-1] if columns else "label")
@@ -227,7 +232,7 @@ else:
         st.error(problem)
     test_file = st.file_uploader("Your own test set (optional): the same columns (or class folders); every row is "
                                  "scored, nothing is tuned on it",
-                                 type=[s.lstrip(".") for s in upload_types], key="new_eval_upload",
+                                 type=[s.lstrip(".") for s in upload_types], key=f"new_eval_upload_{task}",
                                  help=DATA_DOCS["eval_source"])
     if test_file is not None:
         eval_path, eval_preview = saved_upload(test_file, form.zip_folders)
@@ -353,7 +358,8 @@ else:
 
     if data_problems:
         st.subheader("Preflight")
-        st.info("Fix the data problems above (Text column, Label column) to check and estimate.")
+        st.info("Fix the data problems above (" + ", ".join(sorted(set(form.controls.values()) or {"Text column",
+                "Label column"})) + ") to check and estimate.")
         st.stop()
 
 try:

@@ -16,9 +16,11 @@ from training.tasks.chat.data import (
     encode_conversation,
     generation_prompts,
     load_chat_table,
+    mapping_problem,
     pack,
     prompt_ids,
     stop_token_ids,
+    turn_keys,
 )
 from training.testing import chat_rows
 
@@ -334,3 +336,27 @@ def test_smollm2_dir_setting_and_other_bases(tiny_chat_dir, monkeypatch):
     monkeypatch.setenv("HEADSTART_SMOLLM2_DIR", str(tiny_chat_dir / "nowhere"))
     with pytest.raises(ConfigError, match="not a prepared model folder"):
         resolve_chat_base("builtin:smollm2-135m-instruct")
+
+
+def test_a_chat_file_with_other_turn_keys_is_refused_naming_the_keys_and_the_format(tmp_path):
+    """A newcomer's `{"conversation": [{"speaker", "text"}]}` file: refused as messages, and refused when the page's
+    fallback maps the prompt and the response to that same column (it used to plan 15 runs of it)."""
+    rows = [{"conversation": [{"speaker": "user", "text": f"Question {i}?"}, {"speaker": "bot", "text": f"Answer {i}."}]}
+            for i in range(6)]
+    path = write_jsonl(tmp_path / "faq.jsonl", rows)
+    with pytest.raises(DataError, match=r"turns in 'conversation' of .*faq.jsonl have the keys speaker, text, not role "
+                                        r"and content; a chat file needs .*role.*content"):
+        load_chat_table(str(path), messages_column="conversation")
+    with pytest.raises(DataError, match=r"prompt and the response are the same column 'conversation'"):
+        load_chat_table(str(path), prompt_column="conversation", response_column="conversation")
+    frame = pd.DataFrame(rows)
+    assert "holds lists of turns, not text" in mapping_problem(frame, None, "conversation", "x", "faq.jsonl")
+    assert turn_keys(frame["conversation"].tolist()) == ["speaker", "text"]
+
+
+def test_a_prompt_response_file_and_a_role_file_map_without_problems(tmp_path):
+    frame = pd.DataFrame({"question": ["Hi?", "Why?"], "answer": ["Hello.", "Because."]})
+    assert mapping_problem(frame, None, "question", "answer", "pairs.csv") is None
+    assert turn_keys(frame["question"].tolist()) is None
+    roles = pd.DataFrame({"messages": [json.dumps(r["messages"]) for r in chat_rows(2)]})
+    assert mapping_problem(roles, "messages", None, None, "chat.csv") is None

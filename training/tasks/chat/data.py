@@ -87,6 +87,10 @@ def load_chat_table(source: str, *, messages_column: str = "messages", prompt_co
         df = load_frame(source, hf_split=hf_split, max_rows=max_rows, display_name=display_name)
     if len(df) == 0:
         raise DataError(f"{where} has no rows; give at least a few conversations")
+    problem = mapping_problem(df, messages_column if messages_column in df.columns else None, prompt_column,
+                              response_column, where)
+    if problem:
+        raise DataError(problem)
     if messages_column in df.columns:
         parsed = [_parse_messages(cell) for cell in df[messages_column].tolist()]
     elif prompt_column in df.columns and response_column in df.columns:
@@ -103,6 +107,62 @@ def load_chat_table(source: str, *, messages_column: str = "messages", prompt_co
         raise DataError(f"no usable conversation in {where}: {why}. Each needs at least one assistant turn "
                         "with text, and every turn a role (system, user or assistant) and non-empty content.")
     return ChatTable(conversations, _fingerprint(conversations), sum(reasons.values()), where)
+
+
+TURN_FORMAT = ("each row's messages a list of {\"role\": \"user\"|\"assistant\"|\"system\", \"content\": \"…\"} turns "
+               "(ShareGPT's {\"from\": \"human\"|\"gpt\", \"value\": \"…\"} also reads), or one text column for the prompt "
+               "and another for the response")
+
+
+def turn_keys(cells) -> list[str] | None:
+    """The keys of the turns in the first cells that hold lists of records (JSON strings of them too), or None when
+    none does."""
+    keys: set[str] | None = None
+    for cell in list(cells)[:20]:
+        if isinstance(cell, str) and cell.lstrip().startswith("["):
+            try:
+                cell = json.loads(cell)
+            except json.JSONDecodeError:
+                continue
+        if isinstance(cell, np.ndarray):
+            cell = cell.tolist()
+        if isinstance(cell, list) and cell and all(isinstance(t, dict) for t in cell):
+            keys = (keys or set()) | {str(k) for t in cell for k in t}
+    return sorted(keys) if keys is not None else None
+
+
+def _speaks_roles(keys: list[str]) -> bool:
+    return ("role" in keys and "content" in keys) or ("from" in keys and "value" in keys)
+
+
+def mapping_problem(df, messages_column: str | None, prompt_column: str | None, response_column: str | None,
+                    where: str) -> str | None:
+    """Why this mapping of a chat file's columns cannot give conversations, in words that name the keys found and
+    the format expected — or None. Checked on the page before anything is planned, and again where data loads."""
+    columns = [str(c) for c in df.columns]
+    listed = ", ".join(columns)
+    if messages_column:
+        if messages_column not in columns:
+            return f"{where} has no column {messages_column!r}; its columns are: {listed}"
+        keys = turn_keys(df[messages_column].tolist())
+        if keys is not None and not _speaks_roles(keys):
+            return (f"the turns in {messages_column!r} of {where} have the keys {', '.join(keys)}, not role and content; "
+                    f"a chat file needs {TURN_FORMAT}. Rename the keys in the file (e.g. speaker → role, text → content).")
+        return None
+    if not prompt_column or not response_column:
+        return f"{where}: choose a messages column, or a prompt and a response column; a chat file needs {TURN_FORMAT}"
+    if prompt_column == response_column:
+        return (f"the prompt and the response are the same column {prompt_column!r} of {where}; a chat file needs "
+                f"{TURN_FORMAT}. Its columns are: {listed}")
+    for col in (prompt_column, response_column):
+        if col in columns:
+            keys = turn_keys(df[col].tolist())
+            if keys is not None:
+                advice = ("choose it as the messages column" if _speaks_roles(keys)
+                          else f"its turns have the keys {', '.join(keys)}, not role and content")
+                return (f"column {col!r} of {where} holds lists of turns, not text: {advice}; a chat file needs "
+                        f"{TURN_FORMAT}")
+    return None
 
 
 def _json_frame(path: Path, name: str):
