@@ -104,3 +104,16 @@ def test_two_experiments_side_by_side(tmp_path):
     same = side_by_side(a, a)
     assert (same["difference"] == 0).all() and not same["verdict"].str.contains("clearly").any()
     assert len(side_by_side_figure(a, b, "A", "B").data) == 8
+
+
+def test_the_html_report_renders_code_marks_instead_of_showing_backticks(tmp_path):
+    import re
+
+    from training.analysis.report import _html_text
+
+    a = analyse(Store(tmp_path), make_finished_experiment(Store(tmp_path)))
+    body = re.sub(r"<pre>.*?</pre>|<script.*?</script>", "", html_report(a), flags=re.S)  # the config and plotly
+    assert "`" not in body
+    assert _html_text("full fine-tuning (`full`) & **more**") == \
+        "full fine-tuning (<code>full</code>) &amp; <strong>more</strong>"
+    assert _html_text("an odd ` stays") == "an odd ` stays"

@@ -228,9 +228,14 @@ def _html_table(df: pd.DataFrame, rename: dict | None = None) -> str:
 
 
 def _html_text(note: str) -> str:
+    """Markdown-lite sentences as HTML: escaped, **bold** and `code` rendered (never shown as literal marks)."""
     escaped = html.escape(note)
     parts = escaped.split("**")
-    return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
+    bolded = "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
+    if bolded.count("`") % 2:  # an odd backtick is a character, not code
+        return bolded
+    pieces = bolded.split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
 
 
 def search_note(a: Analysis) -> str:
@@ -401,10 +406,10 @@ def html_report(a: Analysis) -> str:
              + "".join(f"<li>{_html_text(line)}</li>" for line in recommendation_lines(a)) + "</ul></div>",
              ("<h2>Decision record</h2><ul>" + "".join(f"<li>{_html_text(line)}</li>" for line in decision_lines(a))
               + "</ul>") if a.decision is not None else "",
-             "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in setup_lines(a)) + "</ul>",
-             "<h2>Is this comparison fair?</h2><ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in check_lines(a))
+             "<ul>" + "".join(f"<li>{_html_text(line)}</li>" for line in setup_lines(a)) + "</ul>",
+             "<h2>Is this comparison fair?</h2><ul>" + "".join(f"<li>{_html_text(line)}</li>" for line in check_lines(a))
              + "</ul>",
-             "<h2>Verdict</h2><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in a.verdict)
+             "<h2>Verdict</h2><ul>" + "".join(f"<li>{_html_text(s)}</li>" for s in a.verdict)
              + "</ul>", _html_table(a.verdict_table, table_names(a))]
     parts = [redact(p) for p in parts]  # a report leaves the process: no token in a path or a config survives
     for i, (key, fig) in enumerate(figures(a)):  # (not Plotly's own script, which redaction's patterns would break)
