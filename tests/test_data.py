@@ -237,3 +237,57 @@ def test_the_tweet_sentiment_builtin_is_real_labelled_text_once_each():
     counts = {name: t.labels.count(name) for name in t.label_names}
     assert counts == {"negative": 15954, "neutral": 14424, "positive": 6807}
     assert len(set(t.groups)) == len(t)  # no two tweets share a source: the split is a plain stratified one
+
+
+WINE_HEADER = ('"fixed acidity";"volatile acidity";"citric acid";"residual sugar";"chlorides";"free sulfur dioxide";'
+               '"total sulfur dioxide";"density";"pH";"sulphates";"alcohol";"quality"')
+WINE_ROWS = ["7.4;0.7;0;1.9;0.076;11;34;0.9978;3.51;0.56;9.4;5", "7.8;0.88;0;2.6;0.098;25;67;0.9968;3.2;0.68;9.8;5",
+             "7.8;0.76;0.04;2.3;0.092;15;54;0.997;3.26;0.65;9.8;5", "11.2;0.28;0.56;1.9;0.075;17;60;0.998;3.16;0.58;9.8;6",
+             "7.4;0.66;0;1.8;0.075;13;40;0.9978;3.51;0.56;9.4;5", "7.9;0.6;0.06;1.6;0.069;15;59;0.9964;3.3;0.46;9.4;5",
+             "7.3;0.65;0;1.2;0.065;15;21;0.9946;3.39;0.47;10;7", "7.8;0.58;0.02;2;0.073;9;18;0.9968;3.36;0.57;9.5;7"]
+
+
+def test_a_semicolon_csv_like_the_uci_wine_file_is_split_on_semicolons(tmp_path):
+    from training.core.data.sources import load_frame
+    from training.tasks.tabular.data import load_tabular_table
+    path = tmp_path / "winequality-red.csv"
+    path.write_text("\n".join([WINE_HEADER, *WINE_ROWS]) + "\n", encoding="utf-8")
+    df = load_frame(str(path))
+    assert list(df.columns) == WINE_HEADER.replace('"', "").split(";") and len(df) == len(WINE_ROWS)
+    assert df["quality"].tolist() == [r.rsplit(";", 1)[1] for r in WINE_ROWS] and df["pH"].iloc[0] == "3.51"
+    table = load_tabular_table(str(path), "tabular-regression", label_column="quality")
+    assert table.target_column == "quality" and "fixed acidity" in table.frame.columns and len(table) == len(WINE_ROWS)
+    assert table.target.tolist() == [5.0, 5.0, 5.0, 6.0, 5.0, 5.0, 7.0, 7.0]
+    t = load_table(str(path), labelled=True, text_column="alcohol", label_column="quality")
+    assert t.labels == ["5", "5", "5", "6", "5", "5", "7", "7"]
+
+
+def test_a_tab_separated_csv_is_split_on_tabs(tmp_path):
+    path = tmp_path / "d.csv"
+    df = pd.DataFrame(topic_rows(20))
+    df.to_csv(path, index=False, sep="\t")
+    t = load_table(str(path), labelled=True)
+    assert t.texts == df["text"].tolist() and t.labels == df["label"].tolist()
+
+
+def test_a_comma_csv_with_semicolons_in_quoted_cells_stays_comma_separated(tmp_path):
+    from training.core.data.sources import load_frame
+    path = tmp_path / "d.csv"
+    df = pd.DataFrame({"text": ["first; second; third", "a; b", "no semicolon here", "x;y;z"],
+                       "label": ["pos", "neg", "pos", "neg"]})
+    df.to_csv(path, index=False)
+    assert load_frame(str(path)).equals(df)
+    # a one-column comma file whose cells hold semicolons stays one column
+    one = tmp_path / "one.csv"
+    one.write_text("text\nfirst; second\na; b; c\n", encoding="utf-8")
+    assert load_frame(str(one))["text"].tolist() == ["first; second", "a; b; c"]
+
+
+def test_a_table_read_as_one_column_says_which_separator_it_looks_like(tmp_path):
+    from training.tasks.tabular.data import load_tabular_table
+    path = tmp_path / "wine.tsv"  # a .tsv is always read with tabs, so the semicolons stay inside one column
+    path.write_text("\n".join([WINE_HEADER, *WINE_ROWS]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="target column 'quality' not found .*separated by semicolons \\(';'\\)"):
+        load_tabular_table(str(path), "tabular-regression", label_column="quality")
+    with pytest.raises(DataError, match="text column 'alcohol' not found .*separated by semicolons"):
+        load_table(str(path), labelled=True, text_column="alcohol", label_column="quality")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from training.core.data.sources import separator_hint
+
 MAX_CLASSES = 200
 """More distinct labels than this is an id or free text, not classes (a linear head over 200+ classes also
 needs far more data than an upload usually has)."""
@@ -88,7 +90,7 @@ def check_mapping(df: pd.DataFrame, text_column: str | None, label_column: str |
     missing = [f"{role} {col!r} is not a column of {file_name}; its columns are: {', '.join(columns)}."
                for role, col in roles if col not in columns]
     if missing:
-        return missing
+        return missing + ([hint.strip()] if (hint := separator_hint(columns)) else [])
     suggestion = suggest_columns(df)
     problems = []
     text = _values(df[text_column])

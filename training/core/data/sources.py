@@ -7,6 +7,7 @@ tables are cached (see `shared_cache_dir`) because building them takes seconds.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -92,7 +93,7 @@ def load_table(source: str, *, labelled: bool, text_column: str = "text", label_
     for role, col in needed:
         if col not in df.columns:
             raise DataError(f"{role} column {col!r} not found in {where}; columns are: {', '.join(columns)}. "
-                            f"Set data.{role}_column to one of them.")
+                            f"Set data.{role}_column to one of them.{separator_hint(columns)}")
     keep = df[text_column].notna() & df[text_column].astype(str).str.strip().ne("")
     if labelled:
         keep &= df[label_column].notna()
@@ -202,8 +203,8 @@ def _file_frame(path: Path, display_name: str | None = None) -> pd.DataFrame:
                         "header row), or save a spreadsheet as CSV first")
     try:
         if suffix in (".csv", ".tsv"):
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8", dtype=str,
-                               keep_default_na=False, na_values=[""])
+            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else _csv_separator(path), encoding="utf-8",
+                               dtype=str, keep_default_na=False, na_values=[""])
         if suffix == ".jsonl":
             return pd.read_json(path, lines=True, encoding="utf-8", dtype=False)
         return pd.read_parquet(path)
@@ -215,6 +216,53 @@ def _file_frame(path: Path, display_name: str | None = None) -> pd.DataFrame:
         raise DataError(f"{name} has no rows; give a header row and examples") from None
     except (ValueError, pd.errors.ParserError) as e:
         raise DataError(f"{name} could not be parsed as {suffix[1:].upper()}: {e}") from None
+
+
+SEPARATORS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "pipes"}
+"""Separators a .csv may use: spreadsheets in many locales save "CSV" with semicolons (the UCI wine-quality
+files are `"fixed acidity";"volatile acidity";...`), and some exports use tabs or pipes."""
+
+
+def _csv_separator(path: Path) -> str:
+    """The separator of a .csv: a comma unless the header does not split on commas and does split on the
+    separator `csv.Sniffer` finds in the first lines (or, failing that, on ';', tab or '|'). A comma file keeps
+    commas even when its text cells hold semicolons; a one-column file stays one column."""
+    with path.open("rb") as f:
+        head = f.read(SNIFF_BYTES)
+    sample = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    if len(head) == SNIFF_BYTES and "\n" in sample:
+        sample = sample[:sample.rindex("\n") + 1]  # whole lines only
+
+    def header_fields(sep: str) -> int:
+        try:
+            return len(next(csv.reader(sample.splitlines(keepends=True), delimiter=sep), []))
+        except csv.Error:
+            return 0
+
+    if header_fields(",") > 1:
+        return ","
+    try:
+        sniffed = [csv.Sniffer().sniff(sample, delimiters="".join(SEPARATORS)).delimiter]
+    except csv.Error:
+        sniffed = []
+    for sep in sniffed + [s for s in SEPARATORS if s != ","]:
+        if sep != "," and header_fields(sep) > 1:
+            return sep
+    return ","
+
+
+def separator_hint(columns) -> str:
+    """A sentence for a missing-column error when the table read as one column whose name holds another
+    separator (the file was split on the wrong character); else ''."""
+    columns = [str(c) for c in columns]
+    if len(columns) != 1:
+        return ""
+    for sep, name in SEPARATORS.items():
+        if sep != "," and sep in columns[0]:
+            shown = "tab" if sep == "\t" else repr(sep)
+            return (f" The file was read as a single column, but it looks like it is separated by {name} ({shown}), "
+                    "not commas; save it as a comma-separated .csv (or tab-separated .tsv).")
+    return ""
 
 
 SNIFF_BYTES = 65536

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from training.config import DataConfig
-from training.core.data.sources import describe_source, load_frame
+from training.core.data.sources import describe_source, load_frame, separator_hint
 from training.core.data.task import TaskData, split_indices
 from training.errors import DataError
 
@@ -112,14 +112,15 @@ def load_tabular_table(source: str, task: str, *, label_column: str = "label",
     columns = list(df.columns)
     if label_column not in df.columns:
         raise DataError(f"target column {label_column!r} not found in {where}; columns are: {', '.join(columns)}. "
-                        "Set data.label_column to the column to predict.")
+                        f"Set data.label_column to the column to predict.{separator_hint(columns)}")
     if feature_columns is None:
         feature_columns = [c for c in columns if c != label_column]
     else:
         unknown = [c for c in feature_columns if c not in df.columns]
         if unknown:
             raise DataError(f"feature column(s) {', '.join(map(repr, unknown))} not found in {where}; columns are: "
-                            f"{', '.join(columns)}. Fix data.feature_columns (or leave it empty for every column).")
+                            f"{', '.join(columns)}. Fix data.feature_columns (or leave it empty for every column)."
+                            f"{separator_hint(columns)}")
         if label_column in feature_columns:
             raise DataError(f"data.feature_columns includes the target column {label_column!r} of {where}; a model "
                             "given the answer learns nothing. Remove it from the feature columns.")
