@@ -89,7 +89,7 @@ def decision_record(a, exp_id: str, price: float) -> None:
                                                    a.recommendation.sentences if a.recommendation else []})
             st.rerun()
         st.caption("Share this view with a signed-in teammate:")
-        st.code(share_link(exp_id), language=None)
+        st.code(share_link(exp_id), language=None, wrap_lines=True)
     with c1.form(f"decision_comment_{exp_id}", clear_on_submit=True):
         body = st.text_area("Comment", placeholder="A reviewer's question, a caveat, what the team agreed…")
         if st.form_submit_button("Add comment") and body.strip():
