@@ -11,14 +11,14 @@ import pandas as pd
 import streamlit as st
 
 from training.analysis.frames import runs_frame
-from training.analysis.preflight import preflight
+from training.analysis.preflight import preflight, split_warnings
 from training.analysis.units import human_bytes, human_flops, human_seconds, readable
 from training.config import BUDGET_POLICIES, ExperimentConfig, field_docs
 from training.config import BudgetConfig as _Budget
 from training.config import DataConfig as _Data
 from training.config import ModelConfig as _Model
 from training.config import TrainConfig as _Train
-from training.core.data.columns import check_mapping, column_summary, suggest_columns
+from training.core.data.columns import check_mapping, column_summary, label_warnings, suggest_columns
 from training.core.data.sources import FILE_SUFFIXES, load_frame
 from training.core.strategies import STRATEGIES
 from training.errors import HeadStartError
@@ -228,6 +228,9 @@ else:
         if form.check_columns and preview is not None:
             data_problems = check_mapping(preview, data["text_column"], data.get("label_column"), up.name,
                                           labelled=form.labelled)
+            if not data_problems and form.labelled:
+                for warning in label_warnings(preview, data.get("label_column"), up.name):
+                    st.warning(warning)
     for problem in data_problems:
         st.error(problem)
     test_file = st.file_uploader("Your own test set (optional): the same columns (or class folders); every row is "
@@ -402,6 +405,8 @@ if checked and checked["key"] == key:
                    + (f" Reusing a finished learning-rate search for {', '.join(reused)}." if reused else ""))
         if pf["cost"]:
             st.caption(pf["cost"])
+        for warning in split_warnings(info, kinds()[config["task"]].metric):
+            st.warning(warning)
         with st.expander("Every run"):
             st.dataframe(readable(pf["table"]), hide_index=True)
         if st.button("Launch", type="primary", key="new_launch"):

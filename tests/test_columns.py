@@ -101,3 +101,29 @@ def test_read_errors_name_the_uploaded_file_and_call_binary_binary(tmp_path):
     # without a display name (the CLI) messages keep the path
     with pytest.raises(DataError, match=f"^{junk} is not a readable text table"):
         load_frame(str(junk))
+
+
+def test_the_preflight_warns_when_eval_or_validation_are_too_small_to_tell_strategies_apart():
+    from training.analysis.preflight import split_warnings
+
+    # the newcomer's image zip: 36 eval and 15 validation images
+    small = split_warnings({"data": {"eval_rows": 36, "validation_rows": 15}}, "accuracy")
+    assert len(small) == 2
+    assert small[0].startswith("Only 36 eval examples") and "±0.16 (95%)" in small[0] and "about 1,537 eval" in small[0]
+    assert small[1].startswith("Only 15 validation examples") and "±0.25" in small[1]
+    assert split_warnings({"data": {"eval_rows": 1000, "validation_rows": 500}}, "accuracy") == []
+    assert split_warnings({"data": {"eval_rows": 36, "validation_rows": 15}}, "rmse") == []
+
+
+def test_a_label_whose_classes_mostly_have_a_few_rows_is_warned_about():
+    from training.core.data.columns import label_warnings
+
+    rng = random.Random(0)
+    names = [f"reviewer {i}" for i in range(134)]
+    df = pd.DataFrame({"text": [f"review {i}" for i in range(400)],
+                       "reviewer": names + [rng.choice(names) for _ in range(266)],
+                       "sentiment": ["pos", "neg"] * 200})
+    assert check_mapping(df, "text", "reviewer", "reviews.csv") == []  # ~3 rows per class: not refused …
+    (warning,) = label_warnings(df, "reviewer", "reviews.csv")  # … but warned about
+    assert warning.startswith("Label column 'reviewer' of reviews.csv has 134 classes") and "fewer than 5 rows" in warning
+    assert label_warnings(df, "sentiment", "reviews.csv") == []

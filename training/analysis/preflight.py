@@ -1,6 +1,8 @@
 """Before launch: how many runs, how long, how much memory — from the plan and this store's history."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from training.analysis.units import human_flops, human_seconds
@@ -71,3 +73,33 @@ def search_words(info: dict) -> str:
     if cost.get("reference_seconds"):
         text += f"; the classical references take about {human_seconds(cost['reference_seconds'])} of CPU"
     return text + "."
+
+
+SMALL_SPLIT = 100
+"""Fewer eval or validation examples than this measure a proportion to worse than ±0.1 (95%): too coarse to tell
+strategies (or learning rates) apart, so the preflight says so before anything trains."""
+RESOLVE = 0.025
+"""The half-width the warning names the examples for: ±0.025 tells two strategies 0.05 apart."""
+
+
+def _half_width(n: int) -> float:
+    """95% half-width of a proportion near 0.5 measured on n examples (the widest it can be)."""
+    return 1.96 * math.sqrt(0.25 / n)
+
+
+def split_warnings(info: dict, metric: str) -> list[str]:
+    """Sentences for the preflight when the eval or validation split is too small to tell strategies apart. Only for
+    proportions (accuracy): other metrics' resolution depends on their scale."""
+    if metric != "accuracy":
+        return []
+    d = info.get("data", {})
+    need = math.ceil((1.96 * 0.5 / RESOLVE) ** 2)
+    out = []
+    for rows, what, use in ((d.get("eval_rows", 0), "eval", "the strategies are scored on"),
+                            (d.get("validation_rows", 0), "validation", "learning rates and checkpoints are chosen on")):
+        if 0 < rows < SMALL_SPLIT:
+            out.append(f"Only {rows:,} {what} examples: the accuracy {use} is uncertain by about "
+                       f"±{_half_width(rows):.2f} (95%), so results closer than that overlap and tell nothing apart — "
+                       f"about {need:,} {what} examples resolve ±{RESOLVE}. Add data or a larger test set if you can; "
+                       "Compare will show the overlap rather than a winner.")
+    return out

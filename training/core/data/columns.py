@@ -121,3 +121,23 @@ def check_mapping(df: pd.DataFrame, text_column: str | None, label_column: str |
                         f"{len(labels):,} rows ({why}), so it looks like free text or an id, not classes. Pick the "
                         "column that holds the classes as Label column" + hint)
     return problems
+
+
+FEW_PER_CLASS = 5
+"""A class with fewer rows than this leaves at most a couple for training once validation and eval take theirs:
+nothing to learn the class from, and its eval accuracy rests on one or two examples."""
+
+
+def label_warnings(df: pd.DataFrame, label_column: str | None, file_name: str) -> list[str]:
+    """Sentences for a label the page accepts as classes but whose classes are mostly too small to learn or score
+    (e.g. a reviewer's name: 134 values in 400 rows); empty when most classes have enough rows."""
+    if not label_column or label_column not in df.columns:
+        return []
+    classes = _values(df[label_column]).value_counts()
+    small = int((classes < FEW_PER_CLASS).sum())
+    if len(classes) < 2 or small * 2 <= len(classes):
+        return []
+    return [f"Label column {label_column!r} of {file_name} has {len(classes):,} classes, and {small:,} of them have "
+            f"fewer than {FEW_PER_CLASS} rows (the median class has {int(classes.median())}): after validation and eval "
+            "take their share there is almost nothing to learn those classes from, and their scores rest on one or two "
+            "examples. Check that it is the column of classes you mean; if it is, merge rare classes or add rows."]
