@@ -3,6 +3,7 @@ column and a per-column summary; a label with a value per row is refused in the 
 Check and estimate; random bytes named junk.csv are called unreadable, by the user's file name."""
 import csv
 import io
+import json
 import random
 from pathlib import Path
 
@@ -166,3 +167,43 @@ def test_upload_suggests_columns_and_refuses_a_label_that_is_not_classes(static_
     assert message.startswith("junk.csv is not a readable text table"), message
     assert "iconv" not in message and "uploads/" not in message, message
     assert page.get_by_role("button", name="Check and estimate").count() == 0
+
+
+def test_a_chat_file_with_other_keys_and_a_label_of_tiny_classes_are_caught_before_planning(static_app_server, browser):
+    """Two of a newcomer's mistakes (issue 27): a chat JSONL whose turns are {speaker, text} used to plan 15 runs with
+    one column as prompt and response; a reviewer-name column passed as a label of 134 classes."""
+    url, _ = static_app_server
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{url}/New_experiment")
+    loaded(page)
+    page.get_by_text("My own data and model").click()
+    loaded(page)
+
+    rows = [{"text": r["review"], "reviewer": f"reviewer {i % 134}", "stars": r["stars"]}
+            for i, r in enumerate(review_rows(400, seed=2))]
+    _upload(page, "reviews.csv", _csv(rows))
+    page.wait_for_selector("text=Columns", timeout=30_000)
+    loaded(page)
+    page.get_by_role("combobox", name="Label column").click()
+    page.get_by_role("option", name="reviewer", exact=True).click()
+    warning = page.get_by_test_id("stAlertContentWarning").filter(has_text="reviews.csv").first
+    warning.wait_for(timeout=30_000)
+    assert "134 classes" in warning.inner_text() and "fewer than 5 rows" in warning.inner_text()
+    warning.scroll_into_view_if_needed()
+    shot(page, "new-experiment-tiny-classes.png")
+
+    page.get_by_text("Chat (instruction tuning)").click()
+    loaded(page)
+    assert not page.get_by_text("reviews.csv").count()  # the text upload is not read as chat
+    faq = [{"conversation": [{"speaker": "user", "text": f"How do I reset card {i}?"},
+                             {"speaker": "bot", "text": f"Open the app and choose card {i}."}]} for i in range(40)]
+    _upload(page, "faq.jsonl", "\n".join(json.dumps(r) for r in faq).encode(), mime="application/json")
+    error = page.get_by_test_id("stAlertContentError").filter(has_text="faq.jsonl").first
+    error.wait_for(timeout=30_000)
+    loaded(page)
+    message = error.inner_text()
+    assert "have the keys speaker, text, not role and content" in message, message
+    assert page.get_by_role("combobox", name="Messages column").input_value() == "conversation"
+    assert page.get_by_role("button", name="Check and estimate").count() == 0
+    error.scroll_into_view_if_needed()
+    shot(page, "new-experiment-chat-keys.png")

@@ -146,13 +146,13 @@ def mapping_problem(df, messages_column: str | None, prompt_column: str | None, 
             return f"{where} has no column {messages_column!r}; its columns are: {listed}"
         keys = turn_keys(df[messages_column].tolist())
         if keys is not None and not _speaks_roles(keys):
-            return (f"the turns in {messages_column!r} of {where} have the keys {', '.join(keys)}, not role and content; "
+            return (f"The turns in {messages_column!r} of {where} have the keys {', '.join(keys)}, not role and content; "
                     f"a chat file needs {TURN_FORMAT}. Rename the keys in the file (e.g. speaker → role, text → content).")
         return None
     if not prompt_column or not response_column:
         return f"{where}: choose a messages column, or a prompt and a response column; a chat file needs {TURN_FORMAT}"
     if prompt_column == response_column:
-        return (f"the prompt and the response are the same column {prompt_column!r} of {where}; a chat file needs "
+        return (f"The prompt and the response are the same column {prompt_column!r} of {where}; a chat file needs "
                 f"{TURN_FORMAT}. Its columns are: {listed}")
     for col in (prompt_column, response_column):
         if col in columns:
