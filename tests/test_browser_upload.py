@@ -129,13 +129,19 @@ def _selected(page, label: str) -> str:
     return page.get_by_role("combobox", name=label).input_value()
 
 
-def test_upload_suggests_columns_and_refuses_a_label_that_is_not_classes(static_app_server, browser):
-    url, _ = static_app_server
+def _own_data_page(server, browser):
+    """New experiment at 1280×800 with "My own data and model" chosen, as a newcomer starts."""
+    url, _ = server
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(f"{url}/New_experiment")
     loaded(page)
     page.get_by_text("My own data and model").click()
     loaded(page)
+    return page
+
+
+def test_upload_suggests_columns_and_refuses_a_label_that_is_not_classes(static_app_server, browser):
+    page = _own_data_page(static_app_server, browser)
 
     _upload(page, "reviews.csv", _csv(review_rows(300)))
     page.wait_for_selector("text=Columns", timeout=30_000)
@@ -172,12 +178,7 @@ def test_upload_suggests_columns_and_refuses_a_label_that_is_not_classes(static_
 def test_a_chat_file_with_other_keys_and_a_label_of_tiny_classes_are_caught_before_planning(static_app_server, browser):
     """Two of a newcomer's mistakes (issue 27): a chat JSONL whose turns are {speaker, text} used to plan 15 runs with
     one column as prompt and response; a reviewer-name column passed as a label of 134 classes."""
-    url, _ = static_app_server
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    page.goto(f"{url}/New_experiment")
-    loaded(page)
-    page.get_by_text("My own data and model").click()
-    loaded(page)
+    page = _own_data_page(static_app_server, browser)
 
     rows = [{"text": r["review"], "reviewer": f"reviewer {i % 134}", "stars": r["stars"]}
             for i, r in enumerate(review_rows(400, seed=2))]
@@ -193,7 +194,8 @@ def test_a_chat_file_with_other_keys_and_a_label_of_tiny_classes_are_caught_befo
     shot(page, "new-experiment-tiny-classes.png")
 
     page.get_by_text("Chat (instruction tuning)").click()
-    loaded(page)
+    page.get_by_text(BUILT_IN_MODEL["Chat (instruction tuning)"], exact=True).first.wait_for(timeout=60_000)
+    loaded(page)  # the page is Chat's (see _new_experiment): an upload now goes to Chat's widget
     assert not page.get_by_text("reviews.csv").count()  # the text upload is not read as chat
     faq = [{"conversation": [{"speaker": "user", "text": f"How do I reset card {i}?"},
                              {"speaker": "bot", "text": f"Open the app and choose card {i}."}]} for i in range(40)]
