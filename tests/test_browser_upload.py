@@ -185,8 +185,11 @@ def test_a_chat_file_with_other_keys_and_a_label_of_tiny_classes_are_caught_befo
     _upload(page, "reviews.csv", _csv(rows))
     page.wait_for_selector("text=Columns", timeout=30_000)
     loaded(page)
-    page.get_by_role("combobox", name="Label column").click()
-    page.get_by_role("option", name="reviewer", exact=True).click()
+    label = page.get_by_role("combobox", name="Label column")
+    label.click()
+    page.keyboard.type("reviewer")  # the selectbox filters as one types; Enter takes the match
+    page.keyboard.press("Enter")
+    page.wait_for_function("e => e.value == 'reviewer'", arg=label.element_handle(), timeout=30_000)
     warning = page.get_by_test_id("stAlertContentWarning").filter(has_text="reviews.csv").first
     warning.wait_for(timeout=30_000)
     assert "134 classes" in warning.inner_text() and "fewer than 5 rows" in warning.inner_text()
