@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import time
+from pathlib import PurePath
 
 import streamlit as st
 
@@ -28,8 +29,11 @@ for path in gallery_bundles():
     bundle = read_bundle(path)
     exp = bundle["experiment"]
     cfg = exp["config"]
+    source = cfg["data"]["source"]
+    if not source.startswith(("builtin:", "hf:")):  # a path on the machine that recorded it: only its name means anything
+        source = PurePath(source).name
     with st.container(border=True):
-        st.markdown(f"**{exp['name']}** — {cfg['task']}, `{cfg['model']['base']}` on `{cfg['data']['source']}`, "
+        st.markdown(f"**{exp['name']}** — {cfg['task']}, `{cfg['model']['base']}` on `{source}`, "
                     f"{len(bundle['runs'])} runs · strategies {', '.join(s['name'] for s in cfg['strategies'])} · "
                     f"sizes {cfg['sizes']} · seeds {cfg['seeds']}")
         c1, c2 = st.columns(2)

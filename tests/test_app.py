@@ -282,3 +282,9 @@ def test_only_the_store_speaks_sql():
     offenders = [f"{p.relative_to(ROOT)}:{i}" for p in files if p.name != "store.py"
                  for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
     assert not offenders, offenders
+
+
+def test_gallery_names_a_recorded_file_without_the_recording_machines_path(empty_store):
+    at = _run("pages/6_Gallery.py")
+    text = " ".join(m.value for m in at.markdown)
+    assert "tweets.csv" in text and "/work/data" not in text, text  # the tweets record was made from /work/data/tweets.csv
