@@ -111,3 +111,8 @@ def test_live_page_shows_the_phase_and_the_experiment_eta(tmp_path, monkeypatch)
     table = at.dataframe[0].value.set_index("run")
     assert table.loc[full, ["phase", "step", "ETA"]].tolist() == ["evaluating ▶", "40 / 40", ""]  # not "ETA 0 s"
     assert table.loc[lora, ["phase", "ETA"]].tolist() == ["training ▶", "10 s"]
+
+
+def test_picker_says_queued_while_no_run_trains():
+    assert runs_state(8, 0, 0, 0, 8) == "0/8 done, queued"
+    assert runs_state(8, 2, 0, 1, 5) == "2/8 done, running"

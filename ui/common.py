@@ -165,21 +165,23 @@ def setup_page(title: str) -> str:
     return user
 
 
-def runs_state(n_runs: int, n_done: int, n_failed: int, n_active: int) -> str:
-    """An experiment's runs in a few words: "12/18 done, 1 failed, running"."""
-    return f"{n_done}/{n_runs} done" + (f", {n_failed} failed" if n_failed else "") + (", running" if n_active else "")
+def runs_state(n_runs: int, n_done: int, n_failed: int, n_running: int, n_queued: int = 0) -> str:
+    """An experiment's runs in a few words: "12/18 done, 1 failed, running" — "queued" while runs wait and none
+    trains (a newcomer read "running" over an experiment whose every run was still queued)."""
+    active = ", running" if n_running else ", queued" if n_queued else ""
+    return f"{n_done}/{n_runs} done" + (f", {n_failed} failed" if n_failed else "") + active
 
 
 def frame_state(runs) -> str:
     """`runs_state` of a runs frame (`training.analysis.frames.runs_frame`)."""
     status = runs["status"]
     return runs_state(len(runs), int((status == "done").sum()), int((status == "failed").sum()),
-                      int(status.isin(["queued", "running"]).sum()))
+                      int((status == "running").sum()), int((status == "queued").sum()))
 
 
 def experiment_state(e) -> str:
     """`runs_state` of an experiment from the store's counts (`Store.experiments`)."""
-    return runs_state(e.n_runs, e.n_done, e.n_failed, e.n_running + e.n_queued)
+    return runs_state(e.n_runs, e.n_done, e.n_failed, e.n_running, e.n_queued)
 
 
 def experiment_label(e) -> str:
