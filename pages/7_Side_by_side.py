@@ -2,6 +2,8 @@
 their data-needs lines on one chart, and every (strategy, N) both measured with the difference."""
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from training.analysis.side_by_side import describe, side_by_side, side_by_side_figure
@@ -18,7 +20,21 @@ if len(exps) < 2:
 ids = [e.id for e in exps]
 label = {e.id: f"{e.name} · {e.id}" for e in exps}
 first = st.query_params.get("exp") if st.query_params.get("exp") in ids else ids[0]
-second = st.query_params.get("vs") if st.query_params.get("vs") in ids else next(i for i in ids if i != first)
+
+
+def match(e) -> tuple[bool, bool]:
+    """How well experiment `e` pairs with the first one: the same task first, then the same data (reading the
+    config's JSON only: no validation needed to compare two fields)."""
+    mine, theirs = json.loads(by_id[first].config_json), json.loads(e.config_json)
+    return (mine.get("task") == theirs.get("task"),
+            mine.get("data", {}).get("source") == theirs.get("data", {}).get("source"))
+
+
+by_id = {e.id: e for e in exps}
+# By default the second is the best match for the first (same task, then same data): a page that opens on a pair it
+# must refuse shows an error before the visitor has chosen anything.
+second = (st.query_params.get("vs") if st.query_params.get("vs") in ids
+          else max((e for e in exps if e.id != first), key=match).id)
 c1, c2 = st.columns(2)
 a_id = c1.selectbox("Experiment A", ids, index=ids.index(first), format_func=label.get, key="sbs_a")
 b_id = c2.selectbox("Experiment B", ids, index=ids.index(second), format_func=label.get, key="sbs_b")

@@ -288,3 +288,22 @@ def test_gallery_names_a_recorded_file_without_the_recording_machines_path(empty
     at = _run("pages/6_Gallery.py")
     text = " ".join(m.value for m in at.markdown)
     assert "tweets.csv" in text and "/work/data" not in text, text  # the tweets record was made from /work/data/tweets.csv
+
+
+def test_side_by_side_opens_on_a_pair_of_one_task(empty_store):
+    """Opened on an image record (`?exp=`) in a store whose newest experiment is text classification: B is the other
+    image record, not the text experiment it would have to refuse with an error."""
+    from training.service.bundle import gallery_bundles, import_bundle, read_bundle
+
+    images = next(p for p in gallery_bundles() if "images" in p.name)
+    first, other = (import_bundle(empty_store, read_bundle(images), owner=owner) for owner in ("local", "ada"))
+    text = make_finished_experiment(empty_store, name="newer text")
+    assert empty_store.experiments()[0].id == text
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/7_Side_by_side.py")
+    at.query_params["exp"] = first
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="sbs_a").value == first and at.selectbox(key="sbs_b").value == other
+    assert not at.error
