@@ -142,7 +142,8 @@ else:
                 image_preview(path, up.name)
             else:
                 st.caption(f"{len(preview):,} rows · {up.name}")
-                st.dataframe(preview.head(20), hide_index=True)
+                head = preview.head(20)
+                st.dataframe(head.astype(object).where(head.notna(), ""), hide_index=True)  # an empty cell, not "None"
                 st.caption("Columns")
                 st.dataframe(column_summary(preview), hide_index=True)
                 columns = [str(c) for c in preview.columns]
