@@ -28,6 +28,7 @@ from training.settings import load_settings
 from training.tasks import kinds
 from training.tasks.chat import data as chat_data
 from training.tasks.images.data import class_counts, load_image_table, thumbnails
+from training.tasks.tabular import data as table_data
 from ui.common import enqueue, get_store, plan, setup_page, store_dir
 
 setup_page("New experiment")
@@ -200,14 +201,41 @@ else:
                 data_problems = [problem] if problem else []
     elif form.pickers == "table":
         if columns or kind == "Hugging Face dataset":
+            if preview is not None:
+                defaults["label"] = table_data.suggest_target(preview, task) or defaults["label"]
             target_default = defaults["label"] if defaults["label"] in columns else (columns[-1] if columns else "label")
             data["label_column"] = column("Target column", target_default, key="new_target_col" + key_suffix)
             if columns:
-                others = [c for c in columns if c != data["label_column"]]
-                features = st.multiselect("Feature columns", others, default=others, key="new_features" + key_suffix,
-                                          help=DATA_DOCS["feature_columns"])
-                if features != others:
+                target = data["label_column"]
+                others = [c for c in columns if c != target]
+                auto = {}  # column -> why it is dropped, for an upload whose target reads
+                if preview is not None:
+                    try:
+                        checked_table = table_data.table_from_frame(preview, task, target, None, up.name)
+                        auto = dict(zip(checked_table.dropped_columns, checked_table.notes, strict=True))
+                    except HeadStartError as e:
+                        data_problems.append(in_page_words(str(e), uploads))
+                # The user's own removals outlive a change of target; the picker is keyed by target, so the old
+                # target comes back as a feature and the new one leaves (Streamlit keeps a keyed widget's value).
+                removed = st.session_state.setdefault("new_features_removed" + key_suffix, set())
+                default = [c for c in others if c not in auto and c not in removed]
+                features = st.multiselect("Feature columns", others, default=default,
+                                          key=f"new_features{key_suffix}_{target}", help=DATA_DOCS["feature_columns"])
+                removed.clear()
+                removed.update(c for c in others if c not in features and c not in auto)
+                if set(features) != set(others) - set(auto):
                     data["feature_columns"] = features
+                if auto:
+                    st.caption("Left out as features: " + "; ".join(why.removeprefix("column ") for why in auto.values())
+                               + ". Add one back under Feature columns to use it anyway (it is still dropped if it "
+                               "stays an ID or a constant).")
+                if preview is not None and not data_problems:
+                    try:
+                        chosen = table_data.table_from_frame(preview, task, target, features, up.name)
+                        if chosen.duplicate_rows:
+                            st.caption(table_data.duplicates_note(chosen.duplicate_rows, len(chosen)) + ".")
+                    except HeadStartError as e:
+                        data_problems.append(in_page_words(str(e), uploads))
         else:
             data["label_column"] = defaults["label"]
             st.caption(f"Target column: {defaults['label']}.")
@@ -406,6 +434,8 @@ if checked and checked["key"] == key:
                    + (f" Reusing a finished learning-rate search for {', '.join(reused)}." if reused else ""))
         if pf["cost"]:
             st.caption(pf["cost"])
+        if d.get("note"):
+            st.info(in_page_words("Data: " + d["note"], uploads))
         for warning in split_warnings(info, kinds()[config["task"]].metric):
             st.warning(warning)
         with st.expander("Every run"):

@@ -212,3 +212,60 @@ def test_a_chat_file_with_other_keys_and_a_label_of_tiny_classes_are_caught_befo
     assert page.get_by_role("button", name="Check and estimate").count() == 0
     error.scroll_into_view_if_needed()
     shot(page, "new-experiment-chat-keys.png")
+
+
+def product_rows(n: int = 400, copies: int = 30, seed: int = 3) -> list[dict]:
+    """A shop's product table as a newcomer exports it: a random SKU number and a product name per row (IDs), a
+    category, a brand, a weight, a star rating and the price; the last `copies` rows repeat earlier ones."""
+    rng = random.Random(seed)
+    skus = rng.sample(range(100_000, 1_000_000), n)
+    rows = []
+    for i in range(n):
+        category, brand, weight = rng.choice(["shoes", "bags", "hats", "belts"]), rng.choice("ABCDEFG"), rng.uniform(0.1, 3)
+        rows.append({"sku": str(skus[i]), "name": f"{brand} {category} model {i}", "category": category, "brand": brand,
+                     "weight_kg": f"{weight:.2f}", "rating": str(rng.choice([3.0, 3.5, 4.0, 4.5, 5.0])),
+                     "price": f"{20 + 30 * weight + 40 * (category == 'bags') + rng.gauss(0, 5):.2f}"})
+    return rows + rows[:copies]
+
+
+def _features(page) -> list[str]:
+    box = page.get_by_test_id("stMultiSelect").filter(has_text="Feature columns")
+    return box.locator("[data-tag] [title]").all_inner_texts()
+
+
+def test_a_product_table_gets_price_as_target_and_its_ids_and_copies_named(static_app_server, browser):
+    """Issue 27, item 3: the suggested target of a product table was `rating`, not `price`; switching the target lost
+    `rating` from the features for good; `sku` (a number per row) stayed a feature and nothing was named."""
+    page = _own_data_page(static_app_server, browser)
+    page.get_by_text("Tabular regression").click()
+    page.get_by_text("Built-in MLP (from scratch)", exact=True).first.wait_for(timeout=60_000)
+    loaded(page)
+    _upload(page, "products.csv", _csv(product_rows()))
+    page.wait_for_selector("text=430 rows · products.csv", timeout=30_000)
+    loaded(page)
+    assert _selected(page, "Target column") == "price"
+    assert _features(page) == ["category", "brand", "weight_kg", "rating"]
+    body = page.inner_text("body")
+    assert "'sku' dropped: its name says it identifies a row" in body and "'name' dropped" in body, body
+    assert "30 of 430 rows repeat another row exactly" in body
+    page.get_by_text("Left out as features").scroll_into_view_if_needed()
+    shot(page, "new-experiment-products.png")
+
+    target = page.get_by_role("combobox", name="Target column")
+    for column, expected in (("rating", ["category", "brand", "weight_kg", "price"]),
+                             ("price", ["category", "brand", "weight_kg", "rating"])):
+        target.click()
+        page.keyboard.type(column)
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"e => e.value == '{column}'", arg=target.element_handle(), timeout=30_000)
+        loaded(page)
+        assert _features(page) == expected, (column, _features(page))
+    assert not page.get_by_test_id("stAlertContentError").count()
+
+    _short_grid(page, "40", "5")
+    page.get_by_role("button", name="Check and estimate").click()
+    page.wait_for_selector("text=Estimated training time", timeout=180_000)
+    loaded(page)
+    note = page.get_by_test_id("stAlertContentInfo").filter(has_text="Data:").first.inner_text()
+    assert "'sku' dropped" in note and "same side of the train/validation/eval split" in note, note
+    assert "uploads/" not in note

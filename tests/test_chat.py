@@ -360,3 +360,11 @@ def test_a_prompt_response_file_and_a_role_file_map_without_problems(tmp_path):
     assert turn_keys(frame["question"].tolist()) is None
     roles = pd.DataFrame({"messages": [json.dumps(r["messages"]) for r in chat_rows(2)]})
     assert mapping_problem(roles, "messages", None, None, "chat.csv") is None
+
+
+def test_a_files_exact_copies_are_dropped_and_counted(tmp_path):
+    """A bank's FAQ export repeated 252 of its pairs (issue 27): a copy could sit in training and eval at once."""
+    rows = chat_rows(10)
+    table = load_chat_table(str(write_jsonl(tmp_path / "faq.jsonl", rows + rows[:4] + rows[:1])))
+    assert len(table) == 10 and table.duplicates == 5 and table.dropped_rows == 0
+    assert table.fingerprint == load_chat_table(str(write_jsonl(tmp_path / "once.jsonl", rows))).fingerprint

@@ -23,7 +23,7 @@ from training.errors import ConfigError, DataError
 from training.service.execution import run_experiment
 from training.service.planning import launch, plan_experiment
 from training.tasks import kinds, prepare_task_data, task_kind
-from training.tasks.images.data import ImageExamples, ImagePreprocessing, decode_table, load_image_table
+from training.tasks.images.data import ImageExamples, ImagePreprocessing, decode_table, load_image_table, size_note
 from training.testing import make_image_folder, make_tiny_resnet, tiny_image_config
 
 IMG = "image-classification"
@@ -324,3 +324,12 @@ def test_frozen_batch_norms_stay_frozen_through_evaluations_and_checkpoints_keep
     assert any(not torch.equal(before[k], v) for k, v in norm_buffers(model).items())
     load_best(ckpt, model)
     assert all(torch.equal(before[k], v) for k, v in norm_buffers(model).items())
+
+
+def test_training_far_below_the_models_own_size_is_named():
+    """Images trained at 32 px on a model made for 224 used to get no caveat, although the size is what holds the
+    pretrained strategies back (issue 27)."""
+    note = size_note(ImagePreprocessing(32, (0.5,) * 3, (0.5,) * 3, native=224))
+    assert "trained at 32 px" in note and "224-px" in note and "49× the compute" in note
+    assert size_note(ImagePreprocessing(128, (0.5,) * 3, (0.5,) * 3, native=224)) is None  # above half: no caveat
+    assert size_note(ImagePreprocessing(32, (0.5,) * 3, (0.5,) * 3)) is None  # the model's size unknown

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from training.config import DataConfig
 from training.core.data.tokenize import length_sorted_batches, stream_indices
 from training.core.models import find_blocks
 from training.errors import DataError
@@ -14,7 +15,9 @@ from training.tasks.tabular.data import (
     TabularExamples,
     TabularPreprocessor,
     load_tabular_table,
+    prepare,
     prepare_run_parts,
+    suggest_target,
 )
 from training.tasks.tabular.model import MLPBlock, build_tabular_model
 from training.tasks.tabular.references import regression_scores, tabular_reference_rows
@@ -57,6 +60,68 @@ def test_column_typing_drops_ids_constants_target_copies_and_free_text(tmp_path)
                      ("comment", "too many"), ("label_copy", "copy of the target")):
         assert f"column {col!r} dropped" in notes and why in notes, (col, notes)
     assert t.label_names == ["no", "yes"] and len(t) == n and len(t.fingerprint) == 64
+
+
+def product_table(n: int = 200, copies: int = 20, seed: int = 0) -> pd.DataFrame:
+    """A product export: a random SKU number per row, a name per row, category, weight, a 1–5 rating and the price;
+    the last `copies` rows repeat earlier ones exactly."""
+    rng = np.random.default_rng(seed)
+    cat = rng.choice(["shoes", "bags", "hats"], n)
+    weight = rng.uniform(0.1, 3, n).round(2)
+    df = pd.DataFrame({"sku": rng.choice(np.arange(100_000, 999_999), n, replace=False),
+                       "name": [f"{c} model {i}" for i, c in enumerate(cat)], "category": cat, "weight_kg": weight,
+                       "rating": rng.choice([3.0, 3.5, 4.0, 4.5, 5.0], n),
+                       "price": (20 + 30 * weight + 40 * (cat == "bags") + rng.normal(0, 5, n)).round(2)})
+    return pd.concat([df, df.iloc[:copies]], ignore_index=True)
+
+
+def test_a_product_table_suggests_its_target_and_drops_a_numeric_sku(tmp_path):
+    df = product_table()
+    assert suggest_target(df, REG) == "price"  # `rating` is named like a label, but price is what a table is for
+    assert suggest_target(df.rename(columns={"price": "amount_paid"}), REG) == "amount_paid"  # last number column
+    assert suggest_target(df, CLS) == "rating"  # classes: not the SKU, the name or the price
+    assert suggest_target(pd.DataFrame(tabular_rows(50)), CLS) == "label"
+    t = load_tabular_table(write(tmp_path, df), REG, label_column="price")
+    assert t.dropped_columns == ["sku", "name"] and t.numeric == ["weight_kg", "rating"]
+    assert "its name says it identifies a row" in t.notes[0]
+    # A number column that is not named like an ID stays, however many values it has.
+    assert load_tabular_table(write(tmp_path, df.rename(columns={"sku": "stock"}), "b.csv"), REG,
+                              label_column="price").numeric == ["stock", "weight_kg", "rating"]
+
+
+def test_copied_rows_are_counted_and_kept_on_one_side_of_the_split(tmp_path):
+    cfg = DataConfig(source=write(tmp_path, product_table(copies=40)), label_column="price", eval_fraction=0.3)
+    data = prepare(cfg, REG)
+    assert data.info["duplicate_rows"] == 40 and "40 of 240 rows repeat another row" in data.info["note"]
+    table = data.extra["table"]
+    sides = {}
+    for part, idx in zip("tve", data.extra["indices"], strict=True):
+        for i in idx:
+            sides.setdefault(table.groups[i], set()).add(part)
+    assert sum(len(s) > 1 for s in sides.values()) == 0 and sum(g.startswith("copy-") for g in table.groups) == 80
+    assert load_tabular_table(write(tmp_path, product_table(copies=0), "c.csv"), REG, label_column="price").groups is None
+
+
+def test_a_test_file_for_a_table_is_scored_whole_and_checked(tmp_path):
+    df = product_table(copies=0)
+    test = product_table(60, copies=0, seed=1).drop(columns=["sku"])  # an ID column the table drops may be absent
+    test.loc[:4] = df.drop(columns=["sku"]).iloc[:5].to_numpy()  # five rows of the table itself
+    cfg = DataConfig(source=write(tmp_path, df), label_column="price", eval_source=write(tmp_path, test, "test.csv"))
+    data = prepare(cfg, REG)
+    assert data.info["eval_rows"] == data.info["eval_file_rows"] == 60 and len(data.eval) == 60
+    assert data.info["train_rows"] + data.info["validation_rows"] == 200  # the table is all training side
+    assert data.info["test_rows_in_table"] == 5 and "5 of the test set's 60 rows are also rows" in data.info["note"]
+    assert data.fingerprint != data.info["source_fingerprint"]
+    with pytest.raises(DataError, match="test set file .*test2.csv has no column 'weight_kg'"):
+        prepare(DataConfig(source=cfg.source, label_column="price",
+                           eval_source=write(tmp_path, test.drop(columns=["weight_kg"]), "test2.csv")), REG)
+    with pytest.raises(DataError, match="'weight_kg' of the test set .* holds 'heavy'"):
+        prepare(DataConfig(source=cfg.source, label_column="price",
+                           eval_source=write(tmp_path, test.assign(weight_kg="heavy"), "test3.csv")), REG)
+    rows = tabular_rows(120)
+    new_class = [dict(r, label="medium") for r in tabular_rows(10, seed=5)]
+    with pytest.raises(DataError, match="class 'medium' in 'label'"):
+        prepare(DataConfig(source=write(tmp_path, rows, "t.csv"), eval_source=write(tmp_path, new_class, "e.csv")), CLS)
 
 
 def test_missing_tokens_and_missing_targets(tmp_path):

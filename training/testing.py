@@ -295,7 +295,8 @@ CHAT_ML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '
 
 def chat_rows(n: int, seed: int = 0) -> list[dict]:
     """Small support conversations in messages form: a user names a device and its problem, the assistant's fix
-    depends on the device; every third has a system turn, every fourth a follow-up exchange."""
+    depends on the device; every third has a system turn, every fourth a follow-up exchange. Each names its own order
+    number, so no two repeat (a file's exact copies are dropped as it loads)."""
     rng = random.Random(seed)
     devices = list(SUPPORT_ISSUES)
     rows = []
@@ -303,7 +304,7 @@ def chat_rows(n: int, seed: int = 0) -> list[dict]:
         device = devices[i % len(devices)]
         problem, fix = SUPPORT_ISSUES[device]
         opener = rng.choice(["Hi, my", "Hello, my", "Help, my", "My"])
-        messages = [{"role": "user", "content": f"{opener} {device} {problem}."},
+        messages = [{"role": "user", "content": f"{opener} {device} {problem} (order {1000 + i})."},
                     {"role": "assistant", "content": f"Sorry about that: {fix}."}]
         if i % 3 == 0:
             messages.insert(0, {"role": "system", "content": "You are a helpful support agent."})

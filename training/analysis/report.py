@@ -267,6 +267,8 @@ def setup_lines(a: Analysis) -> list[str]:
              f"and best checkpoints were chosen on {d.get('validation_rows', 0):,} validation examples held out of training."
              if d else "Eval and validation sets: not recorded for this experiment.",
              f"Runs are scored by their {CHECKPOINTS[a.checkpoint]}."]
+    if d.get("note"):
+        lines.append("Data: " + d["note"])
     sources = a.info.get("lr_source") or {}
     if sources:
         lines.append("Learning rates: " + ", ".join(f"{s} {src}" for s, src in sources.items()) + ".")

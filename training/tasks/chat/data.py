@@ -63,6 +63,9 @@ class ChatTable:
     """How messages name the source, e.g. "file support.jsonl" or "built-in dataset 'chatterbot-tech'"."""
     topics: list[str] | None = None
     """Built-ins: the topic (chatterbot's file name) of each conversation."""
+    duplicates: int = 0
+    """Conversations dropped because they repeat an earlier one turn for turn: a copy could sit in training and eval
+    at once, and repeating it trains the model to recite it."""
 
     def __len__(self) -> int:
         return len(self.conversations)
@@ -106,7 +109,9 @@ def load_chat_table(source: str, *, messages_column: str = "messages", prompt_co
         why = "; ".join(f"{n} {'row has' if n == 1 else 'rows have'} {r}" for r, n in reasons.most_common())
         raise DataError(f"no usable conversation in {where}: {why}. Each needs at least one assistant turn "
                         "with text, and every turn a role (system, user or assistant) and non-empty content.")
-    return ChatTable(conversations, _fingerprint(conversations), sum(reasons.values()), where)
+    unique = list({json.dumps(c, sort_keys=True): c for c in conversations}.values())
+    return ChatTable(unique, _fingerprint(unique), sum(reasons.values()), where,
+                     duplicates=len(conversations) - len(unique))
 
 
 TURN_FORMAT = ("each row's messages a list of {\"role\": \"user\"|\"assistant\"|\"system\", \"content\": \"…\"} turns "
@@ -573,7 +578,10 @@ def prepare(cfg: DataConfig, tokenizer, max_length: int, cache_dir: Path | None,
     info = {"source": cfg.source, "eval_source": cfg.eval_source, "source_fingerprint": table.fingerprint,
             "rows": len(table.conversations), "dropped_rows": table.dropped_rows, "train_rows": len(train),
             "validation_rows": len(validation), "eval_rows": len(evals),
-            "truncated_away": dropped_train + dropped_val + dropped_eval,
+            "truncated_away": dropped_train + dropped_val + dropped_eval, "duplicate_rows": table.duplicates,
             "assistant_tokens": int(sum(int(m.sum()) for m in train.masks))}
+    if table.duplicates:
+        info["note"] = (f"{table.duplicates:,} conversations of {table.where} repeat an earlier one turn for turn and "
+                        f"were dropped, leaving {len(table.conversations):,}: a copy could sit in training and eval at once.")
     return TaskData("chat", train, evals, [], fingerprint, info, None, validation,
                     extra={"conversations": {"train": train_convs, "validation": val_convs, "eval": eval_convs}}, unit=unit)

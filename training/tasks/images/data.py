@@ -249,6 +249,8 @@ class ImagePreprocessing:
     """Where these numbers come from (the model's preprocessor_config.json, or a measurement)."""
     pad_token_id: int = 0
     """Images are never padded; present so the loop can treat every task's preprocessor alike."""
+    native: int = 0
+    """The size the pretrained model was trained at (0: unknown): far below it, its features fit the pixels poorly."""
 
     def key(self) -> str:
         return f"{self.size}:{self.crop_pct}"
@@ -318,6 +320,17 @@ def decode_table(table: ImageTable, prep: ImagePreprocessing, cache_dir: Path | 
         np.savez(tmp, pixels=out, modes=np.array(list(modes), dtype=str), counts=np.array(list(modes.values())))
         tmp.replace(path)
     return out, dict(modes)
+
+
+def size_note(prep: ImagePreprocessing) -> str | None:
+    """The caveat of training far below the pretrained model's own image size, or None."""
+    if not prep.native or prep.size * 2 > prep.native:
+        return None
+    return (f"Images are trained at {prep.size} px, while the pretrained model learned its features on {prep.native}-px "
+            "images: the fine-tuned strategies see every object several times smaller than they were trained on, which "
+            "holds them back at this size, while scratch learns at whatever size it is given. Raise Image size "
+            f"(model.image_size) toward {prep.native} to compare at the model's own size, at about "
+            f"{(prep.native / prep.size) ** 2:.0f}× the compute per image.")
 
 
 def modes_note(modes: dict) -> str | None:
@@ -410,7 +423,8 @@ def prepare(cfg: DataConfig, prep, cache_dir: Path | None, unit: str = "training
             "rows": len(table), "dropped_rows": table.dropped_rows, "train_rows": int(len(train_idx)),
             "validation_rows": int(len(val_idx)), "eval_rows": int(len(evals)), "image_size": prep.size,
             "modes": modes, "preprocessing": prep.source}
-    if note := modes_note(modes):
-        info["note"] = note
+    notes = [n for n in (modes_note(modes), size_note(prep)) if n]
+    if notes:
+        info["note"] = " ".join(n if n.endswith(".") else n[0].upper() + n[1:] + "." for n in notes)
     return TaskData("image-classification", part(train_idx), evals, names, fingerprint, info,
                     [table.labels[i] for i in train_idx], part(val_idx), {}, extra={"eval_names": eval_names}, unit=unit)

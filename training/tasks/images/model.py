@@ -61,7 +61,7 @@ def is_builtin(base_dir: Path) -> bool:
 def load_image_preprocessing(base_dir: Path, cfg: ModelConfig) -> ImagePreprocessing:
     if is_builtin(base_dir):
         return ImagePreprocessing(cfg.image_size or 224, (127 / 255,) * 3, (128 / 255,) * 3, 1.0,
-                                  "EfficientNet-Lite's (x − 127) / 128, measured on sample photos")
+                                  "EfficientNet-Lite's (x − 127) / 128, measured on sample photos", native=224)
     spec_path = base_dir / "preprocessor_config.json"
     spec = json.loads(spec_path.read_text(encoding="utf-8")) if spec_path.is_file() else {}
     size = spec.get("size", 224)
@@ -74,7 +74,8 @@ def load_image_preprocessing(base_dir: Path, cfg: ModelConfig) -> ImagePreproces
     mean = tuple(spec.get("image_mean") or IMAGENET_MEAN)
     std = tuple(spec.get("image_std") or IMAGENET_STD)
     where = "its preprocessor_config.json" if spec else "ImageNet defaults (the model ships no preprocessor_config.json)"
-    return ImagePreprocessing(int(cfg.image_size or size), mean[:3], std[:3], float(min(crop, 1.0)), where)
+    return ImagePreprocessing(int(cfg.image_size or size), mean[:3], std[:3], float(min(crop, 1.0)), where,
+                              native=int(size))
 
 
 class ImageClassifier(nn.Module):

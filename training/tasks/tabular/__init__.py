@@ -15,7 +15,8 @@ MLP_BASE = "builtin:mlp"
 TABLE_FORM = Form(pickers="table", controls={"data.label_column": "Target column", "data.feature_columns": "Feature columns"},
                   column_note="Numeric columns are standardised and text columns one-hot encoded, missing values "
                               "imputed — all fitted on each run's own training rows, never on validation or eval rows. "
-                              "ID-like, constant and target-copying columns are dropped and named in the preflight.",
+                              "ID-like, constant and target-copying columns are left out and named under the feature "
+                              "picker; rows that repeat another exactly are counted and kept on one side of the split.",
                   builtin_model="Built-in MLP (from scratch)", own_models=False, max_length=None, mlp=True,
                   mlp_note="No pretrained model exists for a table's own columns: the MLP trains from scratch, and "
                            "gradient-boosted trees and a linear model run beside it at every size.")

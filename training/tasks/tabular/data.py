@@ -13,6 +13,7 @@ Built-ins are CSV files that ship inside installed wheels, read as files (never 
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 from dataclasses import dataclass, field
@@ -36,6 +37,15 @@ table every column has few rows per value, and that alone says nothing."""
 HIGH_CARDINALITY_SHARE = 0.5
 """A text column with at least this share of distinct values (per row) is dropped: most of its values are seen once,
 so one-hot columns (or tree splits) on them learn nothing that carries over to new rows."""
+ID_NAMES = frozenset({"id", "sku", "uuid", "guid", "key", "index", "code", "ean", "upc", "isbn", "row", "rowid",
+                      "row_id", "record", "serial", "serial_number", "order_id", "customer_id", "product_id"})
+"""Column names (lower-cased, spaces as '_') that say the column identifies a row; names ending in '_id' or ' id'
+count too. A number column so named whose every value differs is dropped as an ID: the number is an arbitrary label
+(a SKU, an order number), and a model that reads it as a quantity learns noise."""
+TARGET_NAMES = ("target", "label", "y", "price", "class", "outcome", "quality", "value", "sales", "revenue", "salary",
+                "income", "cost", "amount", "demand", "species", "churn", "diagnosis", "survived", "default")
+"""Column names that announce what a table is for, in order of preference: the suggested target is the first column
+so named that suits the task (a name ending in '_price' or '_target' counts as that word)."""
 CONTINUOUS_CLASSES = 50
 CONTINUOUS_SHARE = 0.2
 """A classification target with more than CONTINUOUS_CLASSES distinct numbers making up more than CONTINUOUS_SHARE of
@@ -86,6 +96,13 @@ class TabularTable:
     target_column: str = ""
     notes: list[str] = field(default_factory=list)
     """Columns dropped and why, in the user's words."""
+    groups: list[str] | None = None
+    """Rows that repeat another row exactly (every feature and the target) share a group, so the split keeps copies on
+    one side of train/validation/eval; None when no row repeats."""
+    duplicate_rows: int = 0
+    """Rows that are exact copies of an earlier row (kept, and held on the same side of the split as it)."""
+    dropped_columns: list[str] = field(default_factory=list)
+    """The columns `notes` explains, in file order."""
 
     def __len__(self) -> int:
         return len(self.target)
@@ -107,6 +124,13 @@ def load_tabular_table(source: str, task: str, *, label_column: str = "label",
     kind, _, name = source.partition(":")
     if kind == "builtin" and label_column == "label" and "label" not in df.columns:
         label_column = BUILTIN_TABLES[name][1]
+    return table_from_frame(df, task, label_column, feature_columns, where)
+
+
+def table_from_frame(df: pd.DataFrame, task: str, label_column: str, feature_columns: list[str] | None,
+                     where: str) -> TabularTable:
+    """The checks of `load_tabular_table` on a frame already read (the New experiment page runs them on an upload
+    before planning, so the columns it will drop are named next to the pickers)."""
     if len(df) == 0:
         raise DataError(f"{where} has no rows; give a file with a header row and at least a few rows")
     columns = list(df.columns)
@@ -134,13 +158,113 @@ def load_tabular_table(source: str, task: str, *, label_column: str = "label",
     if len(df) == 0:
         raise DataError(f"every row of {where} has an empty target column {label_column!r}; check data.label_column")
     target = _target(df.pop(label_column), task, label_column, where)
-    frame, numeric, categorical, notes = _type_columns(df, target)
+    frame, numeric, categorical, notes, dropped_columns = _type_columns(df, target)
     if not numeric and not categorical:
         why = "; ".join(notes) if notes else "there are no columns besides the target"
         raise DataError(f"{where} has no usable feature columns ({why}). Give a table with columns that describe "
                         f"each row, or set data.feature_columns.")
     fingerprint = _fingerprint(task, label_column, frame, target)
-    return TabularTable(frame, target, numeric, categorical, fingerprint, dropped, where, task, label_column, notes)
+    groups, duplicates = duplicate_groups(frame, target)
+    return TabularTable(frame, target, numeric, categorical, fingerprint, dropped, where, task, label_column, notes,
+                        groups, duplicates, dropped_columns)
+
+
+def suggest_target(df: pd.DataFrame, task: str) -> str | None:
+    """The column a table is most likely meant to predict for `task`: the first column named like a target (see
+    TARGET_NAMES) that suits the task, else the last column that does (a number with at least three values for
+    regression; a column of classes for classification, not one value per row); None for a table without columns."""
+    columns = [str(c) for c in df.columns]
+    frame = df.rename(columns=str)
+
+    def suits(c: str) -> bool:
+        s = frame[c]
+        s = _blank_missing(s) if _is_text(s) else s
+        present = s.dropna()
+        if len(present) < 2 or _id_name(c):
+            return False
+        if task == "tabular-regression":
+            number = _as_number(present)
+            return number is not None and number.nunique() >= 3
+        n = present.map(_label_str).nunique()
+        return 2 <= n < HIGH_CARDINALITY_SHARE * len(present) and (n <= CONTINUOUS_CLASSES or
+                                                                   n <= CONTINUOUS_SHARE * len(present))
+
+    def rank(c: str) -> int | None:
+        name = c.strip().lower().replace(" ", "_")
+        return next((i for i, t in enumerate(TARGET_NAMES) if name == t or name.endswith("_" + t)), None)
+
+    named = sorted((r, i, c) for i, c in enumerate(columns) if (r := rank(c)) is not None and suits(c))
+    if named:
+        return named[0][2]
+    suitable = [c for c in columns if suits(c)]
+    return suitable[-1] if suitable else (columns[-1] if columns else None)
+
+
+def duplicate_groups(frame: pd.DataFrame, target: np.ndarray) -> tuple[list[str] | None, int]:
+    """(a group per row, the number of rows that copy an earlier one): a row's group is the position of the first row
+    with the same features and target; (None, 0) when no row repeats."""
+    both = frame.assign(__target__=pd.Series(target, index=frame.index).map(_label_str))
+    repeated = both.duplicated(keep=False).to_numpy()
+    n_copies = int(both.duplicated().sum())
+    if not n_copies:
+        return None, 0
+    first = both.groupby(list(both.columns), dropna=False, sort=False).ngroup().to_numpy()
+    return [f"copy-{first[i]}" if repeated[i] else str(i) for i in range(len(both))], n_copies
+
+
+def with_test_rows(table: TabularTable, df: pd.DataFrame, where: str) -> TabularTable:
+    """`table` with the rows of the user's own test set `df` appended (after its own rows): the same feature columns,
+    typed as in `table`, and a target of the same kind; rows with an empty target are skipped. Errors name the file."""
+    df = df.rename(columns=str)
+    need = list(table.frame.columns) + [table.target_column]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise DataError(f"the test set {where} has no column {', '.join(map(repr, missing))}, which the table it tests "
+                        f"uses; its columns are: {', '.join(df.columns)}. Give a test set with the table's columns."
+                        f"{separator_hint(list(df.columns))}")
+    df = df[need].copy()
+    for col in df.columns:
+        if _is_text(df[col]):
+            df[col] = _blank_missing(df[col])
+    df = df[df[table.target_column].notna()].reset_index(drop=True)
+    if len(df) == 0:
+        raise DataError(f"every row of the test set {where} has an empty target column {table.target_column!r}")
+    frame = {}
+    for col in table.frame.columns:
+        if col in table.numeric:
+            number = _as_number(df[col])
+            if number is None and df[col].notna().any():
+                bad = next(v for v in df[col].dropna().tolist() if not _parses(v))
+                raise DataError(f"column {col!r} of the test set {where} holds {bad!r}, but it is a number column in "
+                                f"{table.where}; fix that cell or leave it empty")
+            frame[col] = number if number is not None else df[col].astype(np.float64)
+        else:
+            frame[col] = df[col].map(lambda v: v if isinstance(v, str) else _label_str(v), na_action="ignore").astype(object)
+    y = df[table.target_column]
+    if table.task == "tabular-regression":
+        number = _as_number(y)
+        if number is None or not np.isfinite(number.to_numpy()).all():
+            raise DataError(f"target column {table.target_column!r} of the test set {where} is not a finite number in "
+                            "every row; fix those rows")
+        target = number.to_numpy(np.float64)
+    else:
+        target = np.array([_label_str(v) for v in y.tolist()], dtype=object).astype(str)
+        unknown = sorted(set(target.tolist()) - set(table.target.tolist()))
+        if unknown:
+            raise DataError(f"the test set {where} has class {unknown[0]!r} in {table.target_column!r}, which "
+                            f"{table.where} never shows; a model cannot predict a class it never saw. Remove those "
+                            "rows or add examples of it to the training table")
+    test = pd.DataFrame(frame)
+    h = hashlib.sha256(table.fingerprint.encode())
+    h.update(_fingerprint(table.task, table.target_column, test, target).encode())
+    return dataclasses.replace(table, frame=pd.concat([table.frame, test], ignore_index=True),
+                               target=np.concatenate([table.target, target]), fingerprint=h.hexdigest())
+
+
+def duplicates_note(n_copies: int, n_rows: int) -> str:
+    """What the preflight and the run's record say about rows that repeat."""
+    return (f"{n_copies:,} of {n_rows:,} rows repeat another row exactly (the same value in every column); each row and "
+            "its copies sit on the same side of the train/validation/eval split, so no eval row was seen in training")
 
 
 def _read(source: str, hf_split: str, max_rows: int | None, display_name: str | None) -> tuple[pd.DataFrame, str]:
@@ -229,23 +353,31 @@ def _type_columns(df: pd.DataFrame, target: np.ndarray):
     """(frame of usable columns, numeric names, categorical names, notes on the dropped ones)."""
     n = len(df)
     target_text = pd.Series(target).map(_label_str)
-    keep, numeric, categorical, notes = {}, [], [], []
+    keep, numeric, categorical, notes, dropped = {}, [], [], [], []
     for col in df.columns:
         s = df[col]
         number = _as_number(s)
         distinct = s.nunique(dropna=False)
         if distinct <= 1:
             value = "missing" if s.isna().all() else repr(_label_str(s.dropna().iloc[0]))
+            dropped.append(col)
             notes.append(f"column {col!r} dropped: the same value ({value}) in every row")
             continue
         if s.map(_label_str, na_action="ignore").reset_index(drop=True).equals(target_text):
+            dropped.append(col)
             notes.append(f"column {col!r} dropped: a copy of the target, which would give the answer away")
             continue
         if number is not None:
             values = number.to_numpy()
             if distinct == n > MANY_VALUES_MIN and _row_number(values):
+                dropped.append(col)
                 notes.append(f"column {col!r} dropped: it counts the rows (every value different, consecutive "
                              "whole numbers), an ID rather than a property")
+                continue
+            if distinct > MANY_VALUES_MIN and distinct >= HIGH_CARDINALITY_SHARE * n and _id_name(col):
+                dropped.append(col)
+                notes.append(f"column {col!r} dropped: its name says it identifies a row and it has "
+                             f"{distinct} different numbers in {n} rows, an ID rather than a quantity")
                 continue
             keep[col] = number
             numeric.append(col)
@@ -253,16 +385,23 @@ def _type_columns(df: pd.DataFrame, target: np.ndarray):
         text = s.map(lambda v: v if isinstance(v, str) else _label_str(v), na_action="ignore").astype(object)
         distinct = text.nunique(dropna=True)
         if distinct > MANY_VALUES_MIN and distinct == text.notna().sum() == n:
+            dropped.append(col)
             notes.append(f"column {col!r} dropped: every row has a different value, like an ID (e.g. "
                          f"{text.iloc[0]!r}); nothing learned from it carries over to new rows")
             continue
         if distinct > MANY_VALUES_MIN and distinct >= HIGH_CARDINALITY_SHARE * n:
+            dropped.append(col)
             notes.append(f"column {col!r} dropped: {distinct} different values in {n} rows, too many to learn "
                          "from (free text or an ID?)")
             continue
         keep[col] = text
         categorical.append(col)
-    return pd.DataFrame(keep, index=df.index), numeric, categorical, notes
+    return pd.DataFrame(keep, index=df.index), numeric, categorical, notes, dropped
+
+
+def _id_name(column: str) -> bool:
+    name = str(column).strip().lower().replace(" ", "_").replace("-", "_")
+    return name in ID_NAMES or name.endswith("_id") or (str(column).endswith("Id") and len(str(column)) > 2)
 
 
 def _row_number(values: np.ndarray) -> bool:
@@ -424,13 +563,23 @@ def prepare(cfg: DataConfig, task: str, unit: str = "training rows") -> TaskData
         return load_tabular_table(source, task, label_column=cfg.label_column, feature_columns=cfg.feature_columns,
                                   hf_split=split, max_rows=max_rows)
 
-    if cfg.eval_source:
-        raise DataError("a separate test file is not supported for tables yet: leave data.eval_source out, and a "
-                        "held-out split of your table is the eval set")
     table = read(cfg.source, cfg.hf_split, cfg.max_rows)
+    n_own = len(table)
+    eval_rows = None
+    own_fingerprint, overlap = table.fingerprint, 0
+    if cfg.eval_source:
+        table = with_test_rows(table, load_frame(cfg.eval_source, hf_split=cfg.eval_hf_split),
+                               describe_source(cfg.eval_source))
+        eval_rows = len(table) - n_own
+        both = table.frame.assign(__target__=pd.Series(table.target).map(_label_str))
+        own = set(pd.util.hash_pandas_object(both.iloc[:n_own], index=False).tolist())
+        overlap = sum(h in own for h in pd.util.hash_pandas_object(both.iloc[n_own:], index=False).tolist())
     classify = task == "tabular-classification"
-    labels = [str(v) for v in table.target] if classify else None
-    train_idx, val_idx, eval_idx = split_indices(cfg, len(table.target), labels, None, None, table.where, True)
+    labels = [str(v) for v in table.target[:n_own]] if classify else None
+    groups = table.groups[:n_own] if table.groups else None
+    train_idx, val_idx, eval_idx = split_indices(cfg, n_own, labels, groups, eval_rows, table.where, True)
+    if eval_rows is not None:
+        eval_idx = eval_idx + n_own  # the test file's rows follow the table's own
     names = sorted(set(labels)) if classify else []
     if classify:
         missing = sorted(set(names) - {labels[i] for i in train_idx})
@@ -438,12 +587,20 @@ def prepare(cfg: DataConfig, task: str, unit: str = "training rows") -> TaskData
             raise DataError(f"class {missing[0]!r} of {table.where} has no training rows after the eval and validation "
                             "splits; add rows of it or lower data.eval_fraction")
     train, validation, evals, fitted = prepare_run_parts(table, train_idx, val_idx, eval_idx, names, task)
-    info = {"source": cfg.source, "eval_source": None, "source_fingerprint": table.fingerprint, "rows": len(table.target),
-            "dropped_rows": table.dropped_rows, "train_rows": int(len(train_idx)), "validation_rows": int(len(val_idx)),
-            "eval_rows": int(len(eval_idx)), "numeric": table.numeric, "categorical": table.categorical,
-            "n_features": fitted["n_features"]}
-    if table.notes:
-        info["note"] = " ".join(table.notes)
+    info = {"source": cfg.source, "eval_source": cfg.eval_source, "source_fingerprint": own_fingerprint,
+            "rows": n_own, "dropped_rows": table.dropped_rows, "train_rows": int(len(train_idx)),
+            "validation_rows": int(len(val_idx)), "eval_rows": int(len(eval_idx)), "numeric": table.numeric,
+            "categorical": table.categorical, "n_features": fitted["n_features"], "duplicate_rows": table.duplicate_rows,
+            "dropped_columns": table.dropped_columns}
+    if eval_rows is not None:
+        info["eval_file_rows"] = eval_rows
+    notes = table.notes + ([duplicates_note(table.duplicate_rows, n_own)] if table.duplicate_rows else [])
+    if overlap:
+        info["test_rows_in_table"] = overlap
+        notes.append(f"{overlap:,} of the test set's {eval_rows:,} rows are also rows of the table, so a run may have "
+                     "trained on them: its test score flatters every strategy alike")
+    if notes:
+        info["note"] = "; ".join(notes) + "."
     return TaskData(task, train, evals, names, table.fingerprint, info,
                     [labels[i] for i in train_idx] if classify else None, validation,
                     extra={"table": table, "indices": (train_idx, val_idx, eval_idx)}, unit=unit)
