@@ -9,7 +9,16 @@ from training.analysis import figures as F
 from training.analysis.frames import CHECKPOINT_LABELS, CHECKPOINTS
 from training.analysis.generations import SPLIT_WORDS, base_answers, rouge_table, side_by_side
 from training.analysis.recommend import rule
-from training.analysis.report import ANSWERS_NOTE, GENERAL_NOTE, recommendation_lines, recommended_cells, search_note, table_names
+from training.analysis.report import (
+    ANSWERS_NOTE,
+    GENERAL_NOTE,
+    R2_NOTE,
+    r2_table,
+    recommendation_lines,
+    recommended_cells,
+    search_note,
+    table_names,
+)
 from training.analysis.transfer import has_pretrained, transfer_for_people
 from training.analysis.units import human_flops, human_seconds, probe_skill, readable
 from ui.common import cached_analysis, get_store, pick_experiment, setup_page, show_figure
@@ -87,6 +96,10 @@ st.header("Data needs")
 show_figure(F.data_needs_figure(a.summary, a.metric, a.references, recommended_cells(a)),
             note("data_needs", a.config) + " The star marks what the recommendation says to use at each size.",
             key="cmp_data_needs")
+if a.metric == "rmse" and not (r2 := r2_table(a)).empty:
+    with st.expander("R² at each size (share of the target's variance explained)"):
+        st.dataframe(readable(r2), hide_index=True)
+        st.caption(R2_NOTE)
 
 if not a.generations.empty:
     st.header("Answers side by side")

@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.analysis.report import analyse, markdown_report
+from training.analysis.report import analyse, markdown_report, r2_table
+from training.analysis.results import EXPORT_COLUMNS, run_rows
 from training.config import StrategyConfig
 from training.core.strategies import get_strategy
 from training.errors import ConfigError
@@ -100,6 +101,13 @@ def test_a_tabular_regression_experiment_reports_rmse_and_r2(table_csv, store):
     assert a.metric == "rmse" and not a.higher_is_better
     report = markdown_report(a)
     assert "rmse" in report and "training mean" in report
+    # R² is promised for regression: in the report, as its own table, and in the export (issue 27).
+    assert "## R² (share of the target's variance explained)" in report
+    r2 = r2_table(a)
+    assert set(r2["strategy"]) == {"scratch"} and r2["R²"].between(-10, 1).all()
+    rows = run_rows(store, exp)
+    assert all(isinstance(r["eval_r2"], float) and isinstance(r["eval_mae"], float) for r in rows if r["role"] == "grid")
+    assert {"eval_r2", "eval_mae", "eval_r2_best"} <= set(EXPORT_COLUMNS)
 
 
 def test_a_network_no_better_than_the_training_mean_is_a_failed_check(table_csv, store):

@@ -304,7 +304,22 @@ def sections(a: Analysis) -> list[tuple[str, str, pd.DataFrame, dict | None]]:
         out.insert(1, ("Effective data transferred", F.note("transfer", a.config), transfer_for_people(a.transfer),
                        None))
     out[1:1] = answer_sections(a)
+    if a.metric == "rmse":
+        out.insert(1, ("R² (share of the target's variance explained)", R2_NOTE, r2_table(a), None))
     return [sec for sec in out if not sec[2].empty]
+
+
+R2_NOTE = ("1 − the squared error over the eval rows' own spread around their mean: 1 predicts every row exactly, 0 is "
+           "no better than always answering the mean, below 0 is worse. Mean and 95% interval over seeds, at the same "
+           "checkpoint as the RMSE.")
+
+
+def r2_table(a: Analysis) -> pd.DataFrame:
+    """Regression: R² per strategy and size (mean and 95% interval over seeds) at the same checkpoint as the metric."""
+    col = a.metric_col.replace("rmse", "r2")
+    if a.runs.empty or col not in a.runs or not pd.to_numeric(a.runs[col], errors="coerce").notna().any():
+        return pd.DataFrame()
+    return summarise(a.runs, col).rename(columns={"mean": "R²"})
 
 
 FORGETTING_COLUMNS = {"baseline": "untouched base's probe score", "final": "probe score at end",

@@ -141,7 +141,7 @@ def items_size(items: dict | None) -> int:
 
 def resampled_metric(metric: str, items: dict, idx: np.ndarray) -> np.ndarray:
     """The eval metric on each resample (rows of `idx`, indices into the eval set) from a run's per-example outcomes:
-    classification {y_true, y_pred} → accuracy; regression {y_true, y_pred} → RMSE or MAE; language models
+    classification {y_true, y_pred} → accuracy; regression {y_true, y_pred} → RMSE, MAE or R²; language models
     {nll, tokens} → perplexity (or loss)."""
     a = _arrays(items)
     if metric == "accuracy":
@@ -149,6 +149,11 @@ def resampled_metric(metric: str, items: dict, idx: np.ndarray) -> np.ndarray:
     if metric in ("rmse", "mae"):
         err = a["y_true"] - a["y_pred"]
         return np.sqrt((err ** 2)[idx].mean(axis=1)) if metric == "rmse" else np.abs(err)[idx].mean(axis=1)
+    if metric == "r2":  # each resample's own R²: 1 − its squared error over its own spread around its mean
+        y = a["y_true"][idx]
+        sse = ((y - a["y_pred"][idx]) ** 2).sum(axis=1)
+        sst = ((y - y.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+        return np.where(sst > 0, 1.0 - sse / np.where(sst > 0, sst, 1.0), 0.0)
     if metric in ("perplexity", "loss") and "nll" in a:
         loss = a["nll"][idx].sum(axis=1) / np.maximum(a["tokens"][idx].sum(axis=1), 1.0)
         return np.exp(np.minimum(loss, 50.0)) if metric == "perplexity" else loss
