@@ -165,3 +165,25 @@ def test_preflight_counts_the_winners_steps_once_and_says_the_split(tiny_bert_di
     assert pf["flops"] == pytest.approx(plan.info["cost"]["grid_flops"] + plan.info["cost"]["search_flops"])
     assert "beyond the runs the grid keeps" in pf["cost"] and f"compared at step {plan.info['lr_search']['full']['rung']} of 12" \
         in pf["cost"]
+
+
+def test_the_time_estimate_comes_from_timed_steps_of_the_experiments_own_model(tiny_bert_dir, topic_csv, store):
+    """Issue 27: the preflight applied the speed of earlier tabular and image runs to a 135M chat model (87 min for
+    a run of about 10 h). Planning now times a few steps of the experiment's own model on this machine, and that rate
+    wins over other models' history."""
+    import pandas as pd
+
+    from training.analysis.preflight import preflight
+
+    cfg = _cfg(tiny_bert_dir, topic_csv, sizes=[20, 40])
+    plan = plan_experiment(cfg, store.cache_dir, store)
+    timed = plan.info["timed_step"]
+    assert timed["strategy"] == "full" and timed["seconds"] > 0 and timed["flops"] > 0
+    assert timed["flops_per_s"] == pytest.approx(timed["flops"] / timed["seconds"])
+    other_model = pd.DataFrame([{"status": "done", "wall_s": 100.0, "flops": 1e9, "device_name": "cpu (2 cores)"}])
+    pf = preflight({"runs": plan.runs, "info": plan.info, "config": cfg.to_dict()}, other_model, "cpu (2 cores)")
+    assert pf["estimate_basis"].startswith("from timed training steps of this model (full")
+    assert pf["est_s"] == pytest.approx(pf["flops"] / timed["flops_per_s"])
+    older = preflight({"runs": plan.runs, "info": {k: v for k, v in plan.info.items() if k != "timed_step"},
+                       "config": cfg.to_dict()}, other_model, "cpu (2 cores)")
+    assert older["estimate_basis"].startswith("measured on earlier runs")  # a plan made before: history, as before

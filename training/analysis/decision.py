@@ -138,7 +138,8 @@ def _exact_paired(a: Sample, b: Sample, sign: float, scale: float) -> tuple[floa
     gets right and the other wrong tell the two apart; of those D, the share π that favours `a` gets a Clopper–Pearson
     interval, and the difference is D/n·(2π − 1). The percentile bootstrap is too narrow when D is small — 4 of 36
     images flipping one way already put its interval below zero, where McNemar's exact test says p = 0.125 — so the
-    two are joined (each end the farther of the two). Seeds present on both sides are pooled; None without paired per-example outcomes."""
+    two are joined (each end the farther of the two). Seeds present on both sides are pooled; None without paired
+    per-example outcomes."""
     from scipy.stats import beta
 
     favour = against = total = 0

@@ -6,10 +6,8 @@ import math
 import pandas as pd
 
 from training.analysis.units import human_flops, human_seconds
-from training.core.hardware import peak_flops_for
+from training.core.hardware import CPU_FLOPS, peak_flops_for
 
-CPU_FLOPS = 20e9
-"""Training FLOP/s assumed on a CPU when the store has no finished CPU run (2-core box: 15–25e9)."""
 GPU_MFU = 0.25
 """Share of a GPU's datasheet peak assumed when the store has no finished run on it."""
 
@@ -27,7 +25,9 @@ def measured_throughput(runs: pd.DataFrame, device_name: str | None) -> float | 
 
 
 def preflight(plan: dict, history: pd.DataFrame, device_name: str | None) -> dict:
-    """Runs, total steps and FLOPs, estimated hours (and how it was estimated), peak memory per run."""
+    """Runs, total steps and FLOPs, estimated hours (and how it was estimated), peak memory per run. Time is FLOPs over
+    a rate: the plan's timed steps of the experiment's own model on this machine where it has them, else finished
+    runs of any model on this device, else an assumed rate."""
     runs = pd.DataFrame(plan["runs"])
     footprint = plan["info"]["footprint"]
     batch = plan["config"]["train"]["batch_size"]
@@ -38,7 +38,12 @@ def preflight(plan: dict, history: pd.DataFrame, device_name: str | None) -> dic
             per_step = batch * footprint[search["label"]]["flops_per_example"]
             runs.loc[runs["id"] == search["continued_by"], "flops"] -= search["rung"] * per_step
     measured = measured_throughput(history, device_name)
-    if measured:
+    timed = plan["info"].get("timed_step") or {}
+    if timed.get("flops_per_s"):  # this experiment's own model on this machine beats any other model's history
+        rate = timed["flops_per_s"]
+        how = (f"from timed training steps of this model ({timed['strategy']}, {timed['examples']} example"
+               f"{'s' if timed['examples'] != 1 else ''} per step: {rate / 1e9:.1f} GFLOP/s on this machine)")
+    elif measured:
         rate, how = measured, f"measured on earlier runs on this device ({measured / 1e9:.1f} GFLOP/s)"
     elif device_name and not device_name.startswith("cpu") and peak_flops_for(device_name):
         rate = GPU_MFU * peak_flops_for(device_name)

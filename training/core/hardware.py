@@ -6,6 +6,8 @@ PEAK_FLOPS = {
     "H100 SXM": 989e12, "H100 NVL": 835e12, "H100 PCIe": 756e12, "H100": 989e12, "H200": 989e12,
     "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "L4": 121e12, "RTX 4090": 165e12, "T4": 65e12,
 }
+CPU_FLOPS = 20e9
+"""Training FLOP/s assumed on a CPU with nothing measured (a 2-core box: 15–25e9 on transformer steps)."""
 
 
 def peak_flops_for(device_name: str | None) -> float | None:

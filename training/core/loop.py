@@ -33,7 +33,7 @@ from training.core.accounting import FlopCounter, device_peak_flops
 from training.core.control import Cancelled, NullControl
 from training.core.data.tokenize import Examples, length_sorted_batches, stream_indices
 from training.core.evaluate import eval_mode, reorder_items
-from training.core.models import Structure, count_params
+from training.core.models import Structure, count_params, structure
 from training.core.optim import PlateauSchedule, make_optimizer, make_scheduler
 from training.core.probes import Probe
 from training.core.strategies import Strategy
@@ -438,3 +438,33 @@ def _cache_features(run: RunSetup, autocast, validation) -> tuple[tuple, float, 
             seconds.append(time.perf_counter() - t0)
     encoder_flops = run.kind.encode_flops(FlopCounter(model, run.structure), run.train)
     return tuple(out), encoder_flops, seconds[0]  # the training subset's pass only
+
+
+def time_training_step(model, kind, strategy, data, pad_id: int, device: torch.device, k: int, optim: OptimConfig,
+                       weight_decay: float, bf16: bool = False, min_seconds: float = 0.5,
+                       max_repeats: int = 20) -> tuple[float, float]:
+    """(seconds, training FLOPs) of one optimizer step on the first `k` training examples of `data` with `model` as the
+    strategy trains it (its last phase): the median of at least two steps after a warm-up one, more for a fast model
+    (until `min_seconds` have passed, at most `max_repeats`) so a millisecond step is not one noisy sample. How fast
+    this model trains on this machine, for planning's time estimate. The model's weights change: use a throwaway."""
+    model.to(device)
+    phase = strategy.phases(2)[-1]
+    strategy.enter_phase(model, phase)
+    model.train()
+    optimizer = make_optimizer(strategy.param_groups(model, phase, weight_decay), optim, device)
+    counter = FlopCounter(model, structure(model))
+    idx = np.arange(min(k, len(data)))
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    times: list[float] = []
+    while len(times) < 3 or (sum(times[1:]) < min_seconds and len(times) <= max_repeats):
+        t0 = time.perf_counter()
+        batch = data.collate(idx, pad_id, device)
+        with autocast():
+            logits = model(**{key: v for key, v in batch.items() if key != "labels"})
+        kind.loss(logits, batch).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times[1:])), kind.batch_flops(counter, idx, data, False)

@@ -87,6 +87,7 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
             raise DataError(too_many_message(n, pool, kind.unit))
     prints = {label: footprint(cfg, s, base_dir, data) for label, s in strategies.items()}
     per_example = {label: p["flops_per_example"] for label, p in prints.items()}
+    timed = timed_step(cfg, strategies, base_dir, data, tokenizer, device, per_example)
     pretrain_id = runs[0]["id"] if runs else None
     if cfg.references and kind.references:
         runs.append({"id": new_id("r"), "strategy": REFERENCES, "role": "reference", "n_train": max(sizes),
@@ -133,6 +134,8 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
             "device": str(device), "device_name": device_name(), "footprint": prints,
             "lr_search": searches, "lr_source": {label: lr_source(cfg, label, s, searches) for label, s in strategies.items()},
             "until_plateau": {label: s.until_plateau for label, s in strategies.items()}, "cost": cost}
+    if timed:
+        info["timed_step"] = timed
     return Plan(runs, info)
 
 
@@ -260,6 +263,39 @@ def footprint(cfg: ExperimentConfig, strategy: Strategy, base_dir: Path, data: T
         bf16=use_bf16(cfg, resolve_device(cfg.speed.device)), quantized=strategy.needs_cuda,
         cached_features=strategy.cache_features)
     return {"flops_per_example": per_example, "params": total, "trainable_params": trainable, "memory": memory}
+
+
+TIMED_STEP_SECONDS = 4.0
+"""The timed step's batch is cut so one step is predicted (at preflight's small-CPU rate) to take about this long: a
+135M-parameter chat model's step of 8 conversations takes minutes on two CPU cores, and planning should not."""
+
+
+def timed_step(cfg: ExperimentConfig, strategies: dict, base_dir: Path, data: TaskData, tokenizer, device: torch.device,
+               per_example: dict) -> dict | None:
+    """How fast the experiment's own model trains on this machine: a few optimizer steps of the strategy with the most
+    compute per step (one that trains the whole model when there is one), with random weights, on the first training
+    examples — {strategy, examples, seconds, flops, flops_per_s}; None when every strategy trains on cached features.
+    The preflight turns every run's FLOPs into time with `flops_per_s` (`analysis.preflight`)."""
+    from training.core.hardware import CPU_FLOPS
+    from training.core.loop import time_training_step
+
+    timed = [label for label, s in strategies.items() if not s.cache_features and per_example[label] > 0]
+    if not timed or len(data.train) == 0:
+        return None
+    label = max(timed, key=lambda lb: per_example[lb])
+    strategy = strategies[label]
+    micro = cfg.train.micro_batch_size or cfg.train.batch_size
+    k = max(1, min(micro, int(TIMED_STEP_SECONDS * CPU_FLOPS / per_example[label]))) if device.type == "cpu" else micro
+    kind = strategy.kind
+    torch.manual_seed(0)
+    model = kind.build_model(base_dir, pretrained=False, num_labels=max(2, len(data.label_names)), cfg=cfg.model, seed=0,
+                             **kind.sizing_inputs(data))
+    strategy.prepare(model)
+    seconds, flops = time_training_step(model, kind, strategy, data.train, getattr(tokenizer, "pad_token_id", 0) or 0,
+                                        device, k, cfg.optim, cfg.optim.weight_decay, use_bf16(cfg, device))
+    del model
+    return {"strategy": label, "examples": int(min(k, len(data.train))), "seconds": seconds, "flops": flops,
+            "flops_per_s": flops / seconds if seconds > 0 else None}
 
 
 def use_bf16(cfg: ExperimentConfig, device: torch.device) -> bool:
