@@ -11,9 +11,9 @@ import pandas as pd
 import streamlit as st
 
 from training.analysis.frames import runs_frame
-from training.analysis.preflight import preflight, split_warnings
+from training.analysis.preflight import FIT_SECONDS, fit_to_time, preflight, split_warnings
 from training.analysis.units import human_bytes, human_flops, human_seconds, readable
-from training.config import BUDGET_POLICIES, ExperimentConfig, field_docs
+from training.config import BUDGET_POLICIES, ExperimentConfig, field_docs, suggested_sizes
 from training.config import BudgetConfig as _Budget
 from training.config import DataConfig as _Data
 from training.config import ModelConfig as _Model
@@ -76,7 +76,7 @@ def saved_upload(up, images: bool = False) -> tuple:
         st.stop()
 
 
-def image_preview(path, name: str) -> None:
+def image_preview(path, name: str) -> int:
     """Classes, counts and one picture per class of an uploaded zip; its problems (one class, no class folders,
     an unreadable image) in the user's words before anything is planned."""
     try:
@@ -91,6 +91,7 @@ def image_preview(path, name: str) -> None:
     cols = st.columns(min(len(pictures), 8))
     for i, (label, img) in enumerate(pictures[:8]):
         cols[i].image(img, caption=label)
+    return len(table)
 
 
 def in_page_words(message: str, uploads: dict[str, str]) -> str:
@@ -102,6 +103,17 @@ def in_page_words(message: str, uploads: dict[str, str]) -> str:
         message = message.replace(f"Set {field} to", f"Set {control} to").replace(f"Check {field}", f"Pick another {control}")
         message = message.replace(field, control)
     return message
+
+
+def apply_fit(changes: dict, key_suffix: str) -> None:
+    """The fit's changes into this page's controls (before they are drawn again), and a new check at once."""
+    if "seeds" in changes:
+        st.session_state["new_seeds"] = changes["seeds"]
+    if "sizes" in changes:
+        st.session_state["new_sizes" + key_suffix] = ", ".join(str(n) for n in changes["sizes"])
+    if "steps" in changes:
+        st.session_state["new_steps"] = changes["steps"]
+    st.session_state["new_check_again"] = True
 
 
 uploads: dict[str, str] = {}  # store path -> the user's file name, for messages
@@ -130,6 +142,7 @@ else:
     columns: list[str] = []
     defaults = {"text": "text", "label": "label", "image": "image"}
     up = preview = None
+    rows = None  # an upload's examples, for sizes that fit it
     key_suffix = ""  # a new upload gets fresh column pickers, so they start at that file's suggestions
     upload_types = ([".zip"] if form.zip_folders else []) + list(FILE_SUFFIXES)
     if kind == "Upload a file":
@@ -140,8 +153,9 @@ else:
             key_suffix = "_" + path.parent.name
             data["source"] = str(path)
             if preview is None:  # a zip of class folders
-                image_preview(path, up.name)
+                rows = image_preview(path, up.name)
             else:
+                rows = len(preview)
                 st.caption(f"{len(preview):,} rows · {up.name}")
                 head = preview.head(20)
                 st.dataframe(head.astype(object).where(head.notna(), ""), hide_index=True)  # an empty cell, not "None"
@@ -322,8 +336,11 @@ else:
         with st.expander("Strategy options (set them in a config file: strategies: [{name: lora, options: {r: 8}}])"):
             st.dataframe(pd.DataFrame(options), hide_index=True)
     c1, c2 = st.columns(2)
-    sizes_text = c1.text_input("Training-set sizes", "100, 1000, all", key="new_sizes",
-                               help="Positive integers and/or 'all'; smaller subsets are nested inside larger ones.")
+    suggested = ", ".join(map(str, suggested_sizes(rows, _Data()))) if rows else "100, 1000, all"
+    sizes_text = c1.text_input("Training-set sizes", suggested, key="new_sizes" + key_suffix,
+                               help="Positive integers and/or 'all'; smaller subsets are nested inside larger ones."
+                                    + (f" Suggested for {rows:,} examples: {suggested} (each size at most a third of "
+                                       "the training pool, then all of it)." if rows else ""))
     seeds = c2.number_input("Seeds", 1, 10, 3, key="new_seeds")
     c1, c2 = st.columns(2)
     policy = c1.radio("Budget", BUDGET_POLICIES, horizontal=True, key="new_policy", help=BUDGET_DOCS["policy"])
@@ -403,7 +420,7 @@ except HeadStartError as e:
 st.subheader("Preflight")
 key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 checked = st.session_state.get("preflight")
-if st.button("Check and estimate", key="new_check"):
+if st.button("Check and estimate", key="new_check") or st.session_state.pop("new_check_again", False):
     with st.spinner("Loading the data and model, planning the runs…"):
         result, error = plan(config)
     st.session_state["preflight"] = checked = {"key": key, "plan": result, "error": error}
@@ -434,6 +451,16 @@ if checked and checked["key"] == key:
                    + (f" Reusing a finished learning-rate search for {', '.join(reused)}." if reused else ""))
         if pf["cost"]:
             st.caption(pf["cost"])
+        fit = fit_to_time(config, p["info"]["pool_size"], pf["table"]) if mode != "A preset" else None
+        if fit is not None:
+            changes, what, fits = fit
+            what = what[0].upper() + what[1:]
+            st.warning(f"Estimated {human_seconds(pf['est_s'])} of training on this machine: longer than the "
+                       f"{FIT_SECONDS // 60} minutes a first look needs. "
+                       + (f"{what} would bring it there, each run trained as its budget says." if fits else f"{what}."))
+            if changes:
+                st.button(f"Fit to about {FIT_SECONDS // 60} minutes" if fits else "Use 1 seed", key="new_fit",
+                          on_click=apply_fit, args=(changes, key_suffix))
         if d.get("note"):
             st.info(in_page_words("Data: " + d["note"], uploads))
         for warning in split_warnings(info, kinds()[config["task"]].metric):

@@ -1,4 +1,5 @@
 """Analytic FLOPs: a hand count on a toy model, and agreement with torch's own FLOP counter."""
+import pandas as pd
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -68,3 +69,38 @@ def test_agrees_with_torch_flop_counter(tiny_bert_dir, name):
     # autograd skips because nothing below trains — an overcount of about 1/(3·layers).
     tolerance = 0.10 if name == "lora" else 0.05
     assert abs(measured - analytic) / analytic < tolerance, (measured, analytic)
+
+
+def _plan_table(seeds: int, sizes: list[int], cost: float, min_steps: int = 30, batch: int = 32) -> pd.DataFrame:
+    rows = []
+    for seed in range(seeds):
+        for n in sizes:
+            for strategy, cap, per_step in (("scratch", 4, cost), ("full", 1, cost), ("head", 1, cost / 50)):
+                steps = cap * max(min_steps, -(-3 * n // batch))
+                rows.append({"strategy": strategy, "n_train": n, "seed": seed, "total_steps": steps,
+                             "est_s": steps * per_step})
+    return pd.DataFrame(rows)
+
+
+def test_fit_to_time_takes_one_seed_then_scales_every_size_alike_and_says_when_nothing_fits():
+    """Issue 27, item 4: a newcomer's first preflight said 51 h on two CPU cores with nothing to do about it."""
+    from training.analysis.preflight import FIT_SECONDS, fit_to_time
+
+    cfg = {"seeds": [0, 1, 2], "sizes": [100, 1000, "all"], "train": {"batch_size": 32},
+           "budget": {"policy": "epochs", "epochs": 3.0, "min_steps": 30}}
+    table = _plan_table(3, [100, 1000, 5000], 0.5)
+    changes, what, fits = fit_to_time(cfg, 5000, table)
+    assert fits and changes["seeds"] == 1 and what.startswith("1 seed instead of 3; sizes ")
+    small, middle, large = changes["sizes"]
+    assert small < 100 and middle / small == pytest.approx(10, rel=0.05) and large / small == pytest.approx(50, rel=0.05)
+    refit = _plan_table(1, changes["sizes"], 0.5)
+    assert refit["est_s"].sum() <= FIT_SECONDS * 1.1  # the fitted plan, planned again, fits
+    assert fit_to_time(cfg, 5000, _plan_table(3, [100, 1000, 5000], 0.01)) is None  # it fits already
+
+    steps = {**cfg, "seeds": [0], "budget": {"policy": "steps", "steps": 1000}}
+    changes, what, fits = fit_to_time(steps, 5000, _plan_table(1, [100], 2.0).assign(total_steps=1000, est_s=750.0))
+    assert fits and changes == {"steps": 400} and what == "400 steps per run instead of 1,000"
+
+    tiny = {**cfg, "seeds": [0], "sizes": [10, "all"]}
+    changes, what, fits = fit_to_time(tiny, 30, _plan_table(1, [10, 30], 20.0))
+    assert not fits and changes == {} and "every run trains at least 30 steps" in what and "use a GPU" in what

@@ -269,3 +269,29 @@ def test_a_product_table_gets_price_as_target_and_its_ids_and_copies_named(stati
     note = page.get_by_test_id("stAlertContentInfo").filter(has_text="Data:").first.inner_text()
     assert "'sku' dropped" in note and "same side of the train/validation/eval split" in note, note
     assert "uploads/" not in note
+
+
+def test_an_upload_gets_sizes_that_fit_it_and_a_plan_too_long_for_a_first_look_is_fitted(static_app_server, browser):
+    """Issue 27, item 4: own-data defaults came from nowhere ("100, 1000, all" and 3 seeds on any file, 51 h on two
+    cores). The sizes now follow the file, and a preflight over 15 minutes offers a fit that keeps every run's
+    budget."""
+    page = _own_data_page(static_app_server, browser)
+    _upload(page, "reviews.csv", _csv(review_rows(3000, seed=4)))
+    page.wait_for_selector("text=3,000 rows · reviews.csv", timeout=30_000)
+    loaded(page)
+    assert page.get_by_label("Training-set sizes", exact=True).input_value() == "100, all"  # a pool of about 2,160
+    page.get_by_role("button", name="Check and estimate").click()
+    page.wait_for_selector("text=Estimated training time", timeout=240_000)
+    loaded(page)
+    warning = page.get_by_test_id("stAlertContentWarning").filter(has_text="a first look needs").first
+    warning.wait_for(timeout=30_000)
+    text = warning.inner_text()
+    assert "on this machine" in text and "1 seed instead of 3" in text, text
+    assert "timed training steps of this model" in page.inner_text("body")
+    warning.scroll_into_view_if_needed()
+    shot(page, "new-experiment-fit.png")
+    page.get_by_role("button", name="Fit to about 15 minutes").click()
+    wait_until(lambda: page.get_by_label("Seeds", exact=True).last.input_value() == "1", 60)
+    page.wait_for_selector("text=Estimated training time", timeout=240_000)
+    loaded(page)
+    assert not page.get_by_test_id("stAlertContentError").count()

@@ -203,3 +203,17 @@ def test_the_folders_are_layers():
     offenders = [f"{p.relative_to(root)} imports {m}" for folder, banned in rules for p in (root / folder).rglob("*.py")
                  for m in top_imports(p) if m.startswith(banned)]
     assert not offenders, offenders
+
+
+def test_suggested_sizes_fit_the_file():
+    """Issue 27, item 4: "100, 1000, all" failed on small files; an upload's sizes now come from its row count."""
+    from training.config import DataConfig, pool_estimate, suggested_sizes
+
+    d = DataConfig(source="x.csv")
+    assert pool_estimate(1000, d) == 720 and pool_estimate(100_000, d) == 98_500  # eval capped at 1,000, validation 500
+    assert suggested_sizes(100_000, d) == [1000, 10_000, "all"]
+    assert suggested_sizes(5000, d) == [100, 1000, "all"]
+    assert suggested_sizes(1000, d) == [100, "all"]
+    assert suggested_sizes(400, d) == [72, "all"]  # a pool of 288: a quarter of it, then all
+    assert suggested_sizes(40, d) == ["all"]
+    assert pool_estimate(1000, DataConfig(source="x.csv", eval_source="test.csv")) == 900  # nothing held out for eval

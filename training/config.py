@@ -501,6 +501,25 @@ class ExperimentConfig:
         return sorted({pool_size if n == "all" else int(n) for n in self.sizes})
 
 
+def pool_estimate(rows: int, data: "DataConfig") -> int:
+    """About how many of `rows` examples end up in the training pool once eval and validation take their share (the
+    split's own arithmetic, before grouping or stratification moves a few rows)."""
+    n_eval = 0 if data.eval_source else min(round(rows * data.eval_fraction), data.eval_max or rows)
+    side = rows - n_eval
+    return max(0, side - min(round(side * data.validation_fraction), data.validation_max or side))
+
+
+def suggested_sizes(rows: int, data: "DataConfig") -> list:
+    """Training-set sizes a file of `rows` examples can hold: 100, 1,000 and 10,000 where each is at most a third of the
+    pool, then "all" (two or three sizes: enough for a data-needs curve); a small pool gets a quarter of itself and
+    "all"; a tiny one "all" alone."""
+    pool = pool_estimate(rows, data)
+    fixed = [n for n in (100, 1000, 10_000) if 3 * n <= pool][-2:]
+    if fixed:
+        return fixed + ["all"]
+    return [max(2, pool // 4), "all"] if pool >= 40 else ["all"]
+
+
 def _finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and abs(x) != float("inf")
 

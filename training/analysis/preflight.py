@@ -108,3 +108,62 @@ def split_warnings(info: dict, metric: str) -> list[str]:
                        f"about {need:,} {what} examples resolve ±{RESOLVE}. Add data or a larger test set if you can; "
                        "Compare will show the overlap rather than a winner.")
     return out
+
+
+FIT_SECONDS = 15 * 60
+"""The time a first experiment on one's own data should fit (issue 27: about 15 minutes on a CPU laptop)."""
+
+
+def fit_to_time(config: dict, pool: int, table: pd.DataFrame,
+                seconds: float = FIT_SECONDS) -> tuple[dict, str, bool] | None:
+    """Changes to `config` that bring the plan whose runs are `table` (the preflight's: strategy, n_train, seed,
+    total_steps, est_s) to about `seconds`, and what they are in words ("1 seed instead of 3; sizes 30, 300 instead of
+    100, 1,000, all"); None when it fits already. First one seed (each seed repeats every run); then, under an epochs or
+    FLOPs budget (steps grow with N), every size scaled down alike ("all" becomes a number), so each run still trains
+    its full epochs and the comparison stays fair — each run's new steps predicted from its own (`budget.min_steps`
+    is a floor no size goes under); under a steps budget, fewer steps per run (every strategy alike). Where even the
+    smallest sizes do not fit, the words say so and what is left to change, and the flag (does it fit?) is False."""
+    est = float(table["est_s"].sum())
+    if est <= seconds * 1.1 or table.empty:
+        return None
+    seeds = len(config["seeds"])
+    first = table[table["seed"] == table["seed"].min()] if seeds > 1 else table
+    changes: dict = {"seeds": 1} if seeds > 1 else {}
+    words = [f"1 seed instead of {seeds}"] if seeds > 1 else []
+    left = float(first["est_s"].sum())
+    b, batch = config["budget"], config["train"]["batch_size"]
+    if left > seconds * 1.1 and b["policy"] == "steps":
+        r = seconds / left
+        steps = max(1, int(b["steps"] * r))
+        changes["steps"] = steps
+        words.append(f"{steps:,} steps per run instead of {b['steps']:,}")
+    elif left > seconds * 1.1:
+        per_step = (first["est_s"] / first["total_steps"].clip(lower=1)).to_numpy()
+        epochs, floor = float(b.get("epochs", 3.0)), int(b.get("min_steps", 30))
+
+        def base(n: float):
+            return max(floor, math.ceil(epochs * n / batch))
+
+        mult = [s / base(n) for s, n in zip(first["total_steps"], first["n_train"], strict=True)]
+
+        def predicted(r: float) -> float:
+            return float(sum(m * base(max(10, n * r)) * c for m, n, c in
+                             zip(mult, first["n_train"], per_step, strict=True)))
+
+        lo, hi = 0.0, 1.0
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if predicted(mid) <= seconds else (lo, mid)
+        r = lo
+        old = [pool if n == "all" else int(n) for n in config["sizes"]]
+        if r <= 0 or predicted(r) > seconds * 1.1:
+            floor_s = predicted(0.0)
+            words.append(f"even at {10} examples per size every run trains at least {floor:,} steps: about "
+                         f"{human_seconds(floor_s)}; leave out strategies or sizes, or use a GPU")
+            return changes, "; ".join(words), False
+        else:
+            new = sorted({max(10, int(n * r)) for n in old})
+            changes["sizes"] = new
+            words.append("sizes " + ", ".join(f"{n:,}" for n in new) + " instead of "
+                         + ", ".join(str(n) if n == "all" else f"{int(n):,}" for n in config["sizes"]))
+    return changes, "; ".join(words), True
