@@ -6,11 +6,13 @@ import json
 import pandas as pd
 import streamlit as st
 
-from training.analysis.units import human_bytes
+from training.analysis.frames import runs_frame
+from training.analysis.preflight import preflight
+from training.analysis.units import human_bytes, human_flops, human_seconds
 from training.service.bundle import GALLERY_OWNER
 from training.settings import load_settings
 from ui.auth import current_user
-from ui.common import STATUS_LABEL, enqueue, experiment_label, get_store, setup_page, visible_experiments
+from ui.common import STATUS_LABEL, enqueue, experiment_label, get_store, plan, setup_page, visible_experiments
 
 setup_page("Runs")
 st.title("Runs")
@@ -73,15 +75,40 @@ with st.container(border=True, key="runs_disk"):
 a, b, c = st.columns(3)
 if a.button("Open in Compare", key="runs_open"):
     st.switch_page("pages/3_Compare.py")
+dup_key = f"runs_dup_plan_{exp_id}"  # the copy's preflight, until it is queued or dropped
 if b.button("Duplicate as a new experiment", key="runs_dup"):
     cfg = json.loads(store.experiment(exp_id).config_json)
     cfg["name"] = f"{cfg['name']} (copy)"
-    with st.spinner("Checking and queueing the copy…"):
-        new_id, error = enqueue(cfg)
-    if error:
-        st.error(error)
-    else:
-        st.success(f"Queued {new_id}.")
+    with st.spinner("Checking the copy and estimating it (the data and model load, as for a new experiment)…"):
+        result, error = plan(cfg)
+    st.session_state[dup_key] = {"config": cfg, "plan": result, "error": error}
+if st.session_state.get("runs_dup_queued"):
+    st.success(st.session_state.pop("runs_dup_queued"))
+if dup_key in st.session_state:
+    copy = st.session_state[dup_key]
+    with st.container(border=True, key="runs_dup_box"):
+        if copy["error"]:
+            st.error(f"The copy cannot run as it is: {copy['error']}")
+        else:
+            history = pd.concat([runs_frame(store, e.id) for e in store.experiments()[:20]] or [pd.DataFrame()])
+            pf = preflight(copy["plan"], history, copy["plan"]["info"].get("device_name"))
+            st.markdown(f"**{copy['config']['name']}**: the same data, model, strategies, sizes and seeds — "
+                        f"{pf['runs']} runs, about {human_seconds(pf['est_s'])} of training "
+                        f"({pf['estimate_basis']}), {human_flops(pf['flops'])}. To change anything, start it on "
+                        "New experiment instead.")
+        q1, q2 = st.columns(2)
+        if q1.button("Queue the copy", type="primary", key="runs_dup_go", disabled=bool(copy["error"])):
+            with st.spinner("Queueing…"):
+                new_id, error = enqueue(copy["config"])
+            if error:
+                st.error(error)
+            else:
+                st.session_state.pop(dup_key)
+                st.session_state["runs_dup_queued"] = f"Queued {copy['config']['name']} ({new_id}); watch it on Live."
+                st.rerun()
+        if q2.button("Don't duplicate", key="runs_dup_drop"):
+            st.session_state.pop(dup_key)
+            st.rerun()
 with c:
     why_not = ("It has queued or running runs: cancel them first (Live page)." if active
                else None if owned else "Only its owner can delete it.")

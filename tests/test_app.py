@@ -105,6 +105,48 @@ def test_runs_key_widgets_and_delete(finished_store):
     assert any("Deleted finished demo" in s.value for s in at.success)
 
 
+def test_duplicate_shows_the_copys_preflight_and_queues_only_when_confirmed(finished_store, monkeypatch):
+    """Issue 27: Duplicate queued a full copy at once, with no preflight and no confirmation."""
+    import ui.common
+
+    store, exp = finished_store
+    planned, queued = [], []
+    runs = [{"id": f"r{i}", "strategy": "full", "role": "grid", "n_train": 100, "seed": 0, "total_steps": 30}
+            for i in range(3)]
+    info = {"footprint": {"full": {"flops_per_example": 1e9}}, "device_name": "cpu (2 cores)",
+            "timed_step": {"strategy": "full", "examples": 8, "seconds": 1.0, "flops": 5e10, "flops_per_s": 5e10}}
+    monkeypatch.setattr(ui.common, "plan", lambda cfg: (planned.append(cfg) or {"runs": runs, "info": info,
+                                                                                "config": cfg}, None))
+    monkeypatch.setattr(ui.common, "enqueue", lambda cfg, owner=None: (queued.append(cfg) or "e-copy", None))
+    monkeypatch.setattr(ui.common, "ensure_dispatcher", lambda root: None)
+    at = _run("pages/5_Runs.py", exp)
+    at.button(key="runs_dup").click().run()
+    assert not at.exception, at.exception
+    assert planned and not queued  # checked and estimated, nothing queued yet
+    text = " ".join(m.value for m in at.markdown)
+    assert "finished demo (copy)" in text and "3 runs" in text and "from timed training steps" in text, text
+    at.button(key="runs_dup_drop").click().run()
+    assert not queued
+    assert not any("(copy)" in m.value for m in at.markdown)
+    at.button(key="runs_dup").click().run()
+    at.button(key="runs_dup_go").click().run()
+    assert not at.exception, at.exception
+    assert [c["name"] for c in queued] == ["finished demo (copy)"]
+    assert any("Queued finished demo (copy) (e-copy)" in s.value for s in at.success)
+
+
+def test_a_comment_waits_for_a_name_in_local_mode(finished_store):
+    """Issue 27: with no name typed, a comment was signed "local" while the sign-off carried the typed name."""
+    store, exp = finished_store
+    store.save_decision(exp, "Fine-tune or not?", {}, "local")
+    at = _run("pages/3_Compare.py", exp)
+    assert not at.exception, at.exception
+    send = next(b for b in at.button if b.label == "Add comment")
+    assert send.disabled and any("Write your name under Your name first" in c.value for c in at.caption)
+    at.text_input(key=f"decision_signer_{exp}").input("Ada").run()
+    assert not next(b for b in at.button if b.label == "Add comment").disabled
+
+
 def test_runs_delete_confirmation_is_per_experiment_and_cleared(finished_store):
     store, a = finished_store
     b = make_finished_experiment(store, name="other demo")

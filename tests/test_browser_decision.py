@@ -38,6 +38,9 @@ def test_compare_recommends_then_a_team_records_comments_and_signs_a_decision(st
     page.wait_for_selector("text=Not signed off yet", timeout=30_000)
     box = page.locator(".st-key-cmp_decision")
     assert "At N=200" in box.inner_text() and "meets every constraint" in box.inner_text()
+    # A comment is signed: with no name typed it cannot be sent (it used to be signed "local").
+    assert box.get_by_role("button", name="Add comment").is_disabled()
+    assert "Write your name under Your name first" in box.inner_text()
     signer = box.get_by_role("textbox", name="Your name")
     signer.fill("Grace")
     signer.press("Enter")  # a text box reaches the app on Enter; the Sign off button is enabled once a name is there

@@ -92,6 +92,9 @@ def decision_record(a, exp_id: str, price: float) -> None:
         st.code(share_link(exp_id), language=None, wrap_lines=True)
     with c1.form(f"decision_comment_{exp_id}", clear_on_submit=True):
         body = st.text_area("Comment", placeholder="A reviewer's question, a caveat, what the team agreed…")
-        if st.form_submit_button("Add comment") and body.strip():
+        nameless = not name and load_settings().mode == "local"  # local mode has no accounts: nobody to sign as
+        if nameless:
+            st.caption("Write your name under Your name first: a comment is signed with it.")
+        if st.form_submit_button("Add comment", disabled=nameless) and body.strip():
             store.add_decision_comment(exp_id, name or user, body.strip())
             st.rerun()
