@@ -39,7 +39,9 @@ def test_an_uploaded_zip_of_class_folders_runs_and_shows_on_live_and_compare(app
     _only_strategies(page, ["scratch", "head"], defaults=["scratch", "full", "lora", "head"])
     _fill(page, "Image size (pixels)", "32")
     _short_grid(page, "16", "6")
-    _launch_and_finish(page, store_root, "image-classification", timeout=400, screenshot="new-experiment-images.png")
+    _launch_and_finish(page, store_root, "image-classification", timeout=400, screenshot="new-experiment-images.png",
+                       preflight_says=("Images are trained at 32 px, while the pretrained model learned its features "
+                                       "on 224-px images",))
     shot(page, "live-images.png")
 
     page.goto(f"{url}/Compare")

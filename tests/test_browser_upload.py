@@ -83,12 +83,17 @@ def _only_strategies(page, keep: list[str], defaults: list[str]) -> None:
     assert box.locator("[data-tag] [title]").all_inner_texts() == keep
 
 
-def _launch_and_finish(page, store_root: Path, task: str, timeout: float = 300, screenshot: str | None = None) -> str:
-    """Check and estimate, launch, wait on Live until every run is done; the experiment's id."""
+def _launch_and_finish(page, store_root: Path, task: str, timeout: float = 300, screenshot: str | None = None,
+                       preflight_says: tuple[str, ...] = ()) -> str:
+    """Check and estimate (the preflight saying each of `preflight_says`), launch, wait on Live until every run is
+    done; the experiment's id."""
     page.get_by_role("button", name="Check and estimate").click()
     page.wait_for_selector("text=Estimated training time", timeout=180_000)
     loaded(page)
     assert not page.get_by_test_id("stAlertContentError").count(), page.get_by_test_id("stAlertContentError").first.inner_text()
+    body = page.inner_text("body")
+    for words in preflight_says:
+        assert words in body, (words, body)
     if screenshot:
         shot(page, screenshot)
     page.get_by_role("button", name="Launch").click()
@@ -107,7 +112,7 @@ def _launch_and_finish(page, store_root: Path, task: str, timeout: float = 300, 
     return exp.id
 
 
-BUILT_IN_MODEL = {"Chat (instruction tuning)": "Built-in SmolLM2-135M-Instruct",
+BUILT_IN_MODEL = {"Chat (instruction tuning)": "Built-in SmolLM2-135M-Instruct", "Text classification": "Built-in MiniLM-L6",
                   "Tabular classification": "Built-in MLP (from scratch)",
                   "Image classification": "Built-in EfficientNet-Lite0 (ImageNet)"}
 
@@ -295,3 +300,27 @@ def test_an_upload_gets_sizes_that_fit_it_and_a_plan_too_long_for_a_first_look_i
     page.wait_for_selector("text=Estimated training time", timeout=240_000)
     loaded(page)
     assert not page.get_by_test_id("stAlertContentError").count()
+
+
+def test_a_text_csv_upload_takes_the_suggested_mapping_and_reaches_compare(app_server, browser):
+    """Issue 27: one upload → Compare path per task kind (images, chat and tables have theirs in their own files)."""
+    url, store_root = app_server
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    _new_experiment(page, url, "Text classification")
+    _upload(page, "reviews.csv", _csv(review_rows(250, seed=5)))
+    page.wait_for_selector("text=250 rows · reviews.csv", timeout=30_000)
+    loaded(page)
+    assert (_selected(page, "Text column"), _selected(page, "Label column")) == ("review", "stars")
+    assert page.get_by_label("Training-set sizes", exact=True).input_value() == "45, all"  # a pool of about 180
+    _only_strategies(page, ["scratch", "head"], defaults=["scratch", "full", "lora", "head"])
+    _short_grid(page, "40", "5")
+    exp_id = _launch_and_finish(page, store_root, "text-classification",
+                                preflight_says=("eval examples: the accuracy the strategies are scored on is uncertain",))
+    shot(page, "live-text-upload.png")
+    page.goto(f"{url}/Compare?exp={exp_id}")
+    loaded(page)
+    page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=120_000)
+    page.wait_for_timeout(1000)
+    body = page.inner_text("body")
+    assert "Verdict" in body and "TF-IDF" in body, body
+    shot(page, "compare-text-upload.png")
