@@ -291,3 +291,24 @@ def test_a_table_read_as_one_column_says_which_separator_it_looks_like(tmp_path)
         load_tabular_table(str(path), "tabular-regression", label_column="quality")
     with pytest.raises(DataError, match="text column 'alcohol' not found .*separated by semicolons"):
         load_table(str(path), labelled=True, text_column="alcohol", label_column="quality")
+
+
+def test_a_text_files_copies_stay_on_one_side_of_the_split(tmp_path):
+    """Issue 27: repeated examples could sit in training and eval at once; they are now counted and grouped (a file
+    without copies splits exactly as before)."""
+    from training.core.data.task import split_texts
+
+    rows = topic_rows(200, seed=3)
+    plain = tmp_path / "plain.csv"
+    pd.DataFrame(rows).to_csv(plain, index=False)
+    copied = tmp_path / "copied.csv"
+    pd.DataFrame(rows + rows[:30] + rows[:5]).to_csv(copied, index=False)
+    s = split_texts(DataConfig(source=str(copied)), labelled=True)
+    assert s.info["duplicate_rows"] == 35 and "35 of 235 examples repeat another exactly" in s.info["note"]
+    part = {}
+    for name, idx in (("train", s.train_idx), ("validation", s.val_idx), ("eval", s.eval_idx)):
+        for i in idx:
+            part.setdefault((s.table.texts[i], s.table.labels[i]), set()).add(name)
+    assert all(len(sides) == 1 for sides in part.values())
+    before = split_texts(DataConfig(source=str(plain)), labelled=True)
+    assert "duplicate_rows" not in before.info and before.table.groups is None

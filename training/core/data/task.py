@@ -13,6 +13,7 @@ what they share is here.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -106,7 +107,8 @@ def split_texts(cfg: DataConfig, labelled: bool) -> SplitTexts:
     table = read_table(cfg, labelled)
     where = describe_source(cfg.source)
     eval_table = read_eval_table(cfg, labelled) if cfg.eval_source else None
-    train_idx, val_idx, eval_idx = split_indices(cfg, len(table), table.labels if labelled else None, table.groups,
+    groups, copies = (table.groups, 0) if table.groups is not None else copy_groups(table.texts, table.labels)
+    train_idx, val_idx, eval_idx = split_indices(cfg, len(table), table.labels if labelled else None, groups,
                                                  None if eval_table is None else len(eval_table), where, labelled)
     fingerprint = table.fingerprint if eval_table is None else hashlib.sha256(
         f"{table.fingerprint}|{eval_table.fingerprint}".encode()).hexdigest()
@@ -115,7 +117,27 @@ def split_texts(cfg: DataConfig, labelled: bool) -> SplitTexts:
             "train_rows": int(len(train_idx)), "validation_rows": int(len(val_idx)), "eval_rows": int(len(eval_idx))}
     if eval_table is not None:
         info.update(eval_file_rows=len(eval_table), eval_dropped_rows=eval_table.dropped_rows)
+    if copies:
+        info["duplicate_rows"] = copies
+        info["note"] = (f"{copies:,} of {len(table):,} examples repeat another exactly (the same text"
+                        f"{' and label' if labelled else ''}); each and its copies sit on the same side of the "
+                        "train/validation/eval split, so no eval example was seen in training.")
     return SplitTexts(table, eval_table, train_idx, val_idx, eval_idx, fingerprint, info, where)
+
+
+def copy_groups(texts: list[str], labels: list[str] | None) -> tuple[list[str] | None, int]:
+    """(a split group per example, how many examples copy an earlier one): an example that repeats another (the same
+    text and label) shares the first one's group, so the split cannot put a copy on each side; (None, 0) without
+    copies. Only where the data names no groups of its own (those already keep related examples together)."""
+    first: dict[tuple, int] = {}
+    keys = [(t, labels[i] if labels is not None else None) for i, t in enumerate(texts)]
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    copies = len(keys) - len(first)
+    if not copies:
+        return None, 0
+    counts = Counter(keys)
+    return [f"copy-{first[key]}" if counts[key] > 1 else str(i) for i, key in enumerate(keys)], copies
 
 
 def read_eval_table(cfg: DataConfig, labelled: bool) -> Table:
