@@ -235,3 +235,40 @@ def test_replay_reveals_runs_and_curves_over_time(store):
     assert list(early["status"][:2]) == ["running", "queued"] and set(m_early["run_id"]) == {runs["run_id"][0]}
     late, m_late = at_time(runs, metrics, 1e9)
     assert (late["status"] == "done").all() and len(m_late) == len(metrics)
+
+
+def test_parallel_launches_by_one_demo_user_store_one_experiment_against_a_cap_of_one(backend, tmp_path, monkeypatch):
+    """Issue 28, item 4: 8 parallel launches by one demo user stored 3 experiments against a cap of 1 — each checked
+    the quota before any was stored. The check now runs again inside the transaction that stores the experiment."""
+    import threading
+
+    from training.service.policy import demo_quota
+    from training.service.store import Store
+
+    monkeypatch.setenv("HEADSTART_MODE", "demo")
+    monkeypatch.setenv("HEADSTART_DEMO_MAX_ACTIVE", "1")
+    settings = load_settings()
+    store = Store(tmp_path / "store")
+    cfg = tiny_classification_config(tmp_path / "model", tmp_path / "x.csv")
+    runs = [{"strategy": "full", "n_train": 10, "seed": 0, "total_steps": 5}]
+    assert demo_quota(store.owner_activity("visitor"), len(runs), settings) is None  # the early check passes for all
+    go, outcomes = threading.Barrier(8), []
+
+    def launch_one():
+        go.wait()
+        try:
+            outcomes.append(Store(tmp_path / "store").create_experiment(
+                cfg, runs, owner="visitor", admit=lambda activity: demo_quota(activity, len(runs), settings)))
+        except PolicyError as e:
+            outcomes.append(e)
+
+    threads = [threading.Thread(target=launch_one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stored = [o for o in outcomes if isinstance(o, str)]
+    assert len(stored) == 1 and [e.id for e in store.experiments()] == stored
+    assert all("already have 1 experiment(s) running" in str(o) for o in outcomes if not isinstance(o, str))
+    assert not [p for p in (store.root / "experiments").iterdir() if p.name != stored[0]]  # refused ones left nothing
+    assert store.owner_activity("visitor") == (1, 1) and store.owner_activity("someone else") == (0, 0)

@@ -23,7 +23,7 @@ from training.core.models import count_params, load_tokenizer, structure
 from training.core.strategies import Strategy, get_strategy
 from training.errors import DataError, DeviceError
 from training.service import lr_search
-from training.service.policy import check_demo, check_sources
+from training.service.policy import check_demo, check_sources, demo_quota
 from training.service.store import Store, new_id
 from training.settings import load_settings
 from training.tasks import checked
@@ -199,8 +199,10 @@ def plan_lr_searches(cfg: ExperimentConfig, strategies: dict[str, Strategy], dat
 def launch(cfg: ExperimentConfig, store: Store, owner: str = "local") -> str:
     """Validate, plan and store an experiment with its queued runs; returns the experiment id."""
     plan = plan_experiment(cfg, store.cache_dir, store)
-    check_demo(cfg, plan.runs, plan.info["sizes"], load_settings(), store, owner)
-    return store.create_experiment(cfg, plan.runs, owner=owner, info=plan.info)
+    settings = load_settings()
+    check_demo(cfg, plan.runs, plan.info["sizes"], settings, store, owner)
+    return store.create_experiment(cfg, plan.runs, owner=owner, info=plan.info,
+                                   admit=lambda activity: demo_quota(activity, len(plan.runs), settings))
 
 
 def grid_steps(cfg: ExperimentConfig, label: str, strategy: Strategy, n: int, per_example: dict[str, float]) -> int:

@@ -99,16 +99,22 @@ def check_demo(cfg: ExperimentConfig, runs: list[dict], sizes: list[int], settin
                    if plateau else "")
             raise PolicyError(f"a run of {steps:,} steps{why} is over this demo's cap of {settings.demo_max_steps:,} steps "
                               "per run; lower the epochs or steps" + (", or budget.plateau_cap" if plateau else ""))
-    mine = [e for e in store.experiments() if e.owner == owner]
-    active = sum(1 for e in mine if e.n_running + e.n_queued > 0)
+    demo_quota(store.owner_activity(owner), len(runs), settings)
+
+
+def demo_quota(activity: tuple[int, int], new_runs: int, settings: Settings) -> None:
+    """The per-user quotas of demo mode on `activity` — (experiments with queued or running runs, runs created in the
+    last hour), as `Store.owner_activity` counts them. `planning.launch` applies it again inside the transaction that
+    stores the experiment, so parallel launches cannot all pass the check before any of them is stored."""
+    if settings.mode != "demo":
+        return
+    active, recent = activity
     if active >= settings.demo_max_active:
         raise PolicyError(f"you already have {active} experiment(s) running in this demo (the cap is "
                           f"{settings.demo_max_active}); wait for it to finish or cancel it")
-    hour_ago = time.time() - 3600
-    recent = sum(len([r for r in store.runs(e.id) if r.created_at >= hour_ago]) for e in mine)
-    if recent + len(runs) > settings.demo_runs_per_hour:
+    if recent + new_runs > settings.demo_runs_per_hour:
         raise PolicyError(f"this demo allows {settings.demo_runs_per_hour} runs per hour per user; you started {recent} "
-                          f"in the last hour and this adds {len(runs)}. Try again later.")
+                          f"in the last hour and this adds {new_runs}. Try again later.")
 
 
 def check_run_start(cfg: ExperimentConfig, run, store, settings: Settings) -> None:

@@ -293,9 +293,25 @@ class Store:
         return self.root / "experiments" / exp_id
 
     # -- experiments -------------------------------------------------------------------------------
+    def owner_activity(self, owner: str, c=None) -> tuple[int, int]:
+        """(experiments of `owner` with a queued or running run, runs of theirs created in the last hour): what demo
+        quotas count. `c`: a connection inside a transaction, to count under its lock."""
+        active_exps = (sa.select(sa.func.count(sa.distinct(runs.c.experiment_id)))
+                       .select_from(runs.join(experiments, runs.c.experiment_id == experiments.c.id))
+                       .where(experiments.c.owner == owner, runs.c.status.in_([Status.QUEUED, Status.RUNNING])))
+        recent = (sa.select(sa.func.count(runs.c.id))
+                  .select_from(runs.join(experiments, runs.c.experiment_id == experiments.c.id))
+                  .where(experiments.c.owner == owner, runs.c.created_at >= time.time() - 3600))
+        if c is None:
+            with self.read() as c:
+                return int(c.execute(active_exps).scalar() or 0), int(c.execute(recent).scalar() or 0)
+        return int(c.execute(active_exps).scalar() or 0), int(c.execute(recent).scalar() or 0)
+
     def create_experiment(self, config: ExperimentConfig, runs_: list[dict], owner: str = "local",
-                          info: dict | None = None) -> str:
-        """Insert an experiment and its queued runs atomically; write its config files.
+                          info: dict | None = None, admit=None) -> str:
+        """Insert an experiment and its queued runs atomically; write its config files. `admit(activity)`: called
+        inside the same write transaction with `owner_activity` counted under its lock (SQLite's write lock taken at
+        BEGIN; on PostgreSQL a per-owner advisory lock), raising to refuse — so quotas hold against parallel launches.
 
         runs_: dicts with strategy, n_train, seed, total_steps and optionally id, depends_on (comma-separated
         run ids), role and lr.
@@ -320,6 +336,10 @@ class Store:
                            "experiment": config.to_dict()}
                 (d / "config.json").write_text(json.dumps(run_cfg, indent=2), encoding="utf-8")
             with self.tx() as c:
+                if admit is not None:
+                    if self.backend == "postgresql":  # one launch per owner at a time; released at commit
+                        c.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": f"quota:{owner}"})
+                    admit(self.owner_activity(owner, c))
                 c.execute(experiments.insert().values(id=exp_id, name=config.name, config_json=config.to_json(),
                                                       created_at=now, owner=owner, info_json=json.dumps(info or {})))
                 c.execute(runs.insert(), [
