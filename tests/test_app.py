@@ -228,9 +228,8 @@ def no_throttle_delay(monkeypatch):
     import ui.auth
 
     monkeypatch.setattr(ui.auth, "FAILURE_DELAY_S", 0.0)
-    ui.auth._FAILURES.clear()
+    monkeypatch.setattr(ui.auth, "THROTTLE", ui.auth.Throttle())
     yield ui.auth
-    ui.auth._FAILURES.clear()
 
 
 def test_reserved_and_malformed_names_are_refused(empty_store, monkeypatch, no_throttle_delay):
@@ -256,15 +255,55 @@ def test_per_user_passwords_sign_in_only_as_yourself(empty_store, no_throttle_de
     assert at.session_state["user"] == "ada" and any(b.label == "Launch the quick demo" for b in at.button)
 
 
-def test_failed_sign_ins_are_throttled_for_the_whole_server(empty_store, monkeypatch, no_throttle_delay):
+def test_failed_sign_ins_are_throttled_per_name_and_client(empty_store, monkeypatch, no_throttle_delay):
+    auth = no_throttle_delay
     monkeypatch.setenv("HEADSTART_PASSWORD", "s3cret-pass")
-    for i in range(5):
-        at = _sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run(), f"guess{i}", "wrong")
+    for _ in range(5):
+        at = _sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run(), "ada", "wrong")
         assert any("Wrong password" in e.value for e in at.error)
     at = _sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run(), "ada", "s3cret-pass")
     assert "user" not in at.session_state and any("Too many failed sign-ins" in e.value for e in at.error)
-    assert 0 < no_throttle_delay.locked_for() <= no_throttle_delay.LOCKOUT_S
-    assert no_throttle_delay.locked_for(time.time() + no_throttle_delay.LOCKOUT_S + 1) == 0
+    # Issue 28, item 5: the lockout refused the right password to everyone; now only this name from this client, and
+    # for at most the lockout.
+    assert auth._check("ada", "s3cret-pass", "s3cret-pass", {}, client="10.0.0.7") is None
+    assert auth._check("bob", "s3cret-pass", "s3cret-pass", {}, client="unknown") is None
+    later = time.time() + auth.LOCKOUT_S + 1
+    assert auth.THROTTLE.begin(auth._keys("ada", "unknown"), now=later) == 0
+
+
+def test_simultaneous_wrong_passwords_are_not_all_checked_and_spraying_is_limited_per_client(monkeypatch,
+                                                                                           no_throttle_delay):
+    """Issue 28, item 5: 15 simultaneous wrong passwords were all checked (limit 5): the limit was read before the
+    slow hash of each. Attempts being checked now count against it."""
+    import threading
+
+    auth = no_throttle_delay
+    checked = []
+
+    def slow_verify(given, stored):
+        checked.append(given)
+        time.sleep(0.3)
+        return False
+
+    monkeypatch.setattr(auth, "verify_password", slow_verify)
+    go, answers = threading.Barrier(15), []
+
+    def attempt(i):
+        go.wait()
+        answers.append(auth._check("ada", f"guess{i}", None, {"ada": "pbkdf2_sha256$1$x$y"}, client="203.0.113.9"))
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(15)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(checked) == auth.MAX_FAILURES and sum("Too many" in a for a in answers) == 15 - auth.MAX_FAILURES
+    # One client trying many names: 20 failures a minute over all of them, then that client waits; others do not.
+    for i in range(auth.CLIENT_MAX_FAILURES - auth.MAX_FAILURES):
+        assert auth._check(f"user{i}", "x", None, {"ada": "pbkdf2_sha256$1$x$y"}, client="203.0.113.9") == \
+            "Wrong name or password."
+    assert "Too many" in auth._check("zed", "x", None, {"ada": "pbkdf2_sha256$1$x$y"}, client="203.0.113.9")
+    assert auth._check("zed", "x", None, {"ada": "pbkdf2_sha256$1$x$y"}, client="198.51.100.1") == "Wrong name or password."
 
 
 def test_team_mode_shows_users_their_own_experiments(empty_store, monkeypatch):

@@ -8,8 +8,10 @@ Sign-in modes, strongest first:
   anyone with the password can type any name and see that name's experiments. Fine for one trusted team.
 - Otherwise the single local user.
 Names are checked (letters, digits and ` ._@-`, at most 64; `gallery` and `local` are reserved), and
-failed sign-ins are throttled for the whole server: after 5 failures within a minute no password is even
-checked for 30 s.
+failed sign-ins are throttled per name and client (the browser's address): after 5 failures of one name from one
+client within a minute, that name is not even checked from that client for 30 s; one client gets 20 failures a
+minute over all names. Attempts still being checked count, so simultaneous guesses cannot all pass the limit; a
+correct password from another client is never refused, and from the same client for at most 30 s.
 """
 from __future__ import annotations
 
@@ -27,10 +29,66 @@ from training.settings import load_settings
 RESERVED = {GALLERY_OWNER, "local"}
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$")
 MAX_FAILURES, WINDOW_S, LOCKOUT_S = 5, 60.0, 30.0
+CLIENT_MAX_FAILURES = 20
+"""Failures one client may make within WINDOW_S over every name (password spraying), before its LOCKOUT_S."""
 FAILURE_DELAY_S = 1.0
 """Each failed sign-in answers this much later (a brute-force attempt gets ~1 guess per second per session)."""
-_FAILURES: list[float] = []  # process-wide: every session of this server shares the throttle
-_LOCK = threading.Lock()
+CHECKING_WAIT_S = 1.0
+"""What an attempt is told to wait when the attempts already being checked could use up its key's limit."""
+
+
+class Throttle:
+    """Failed sign-ins per key, with the attempts still being checked counted as failures-to-be: `begin` admits an
+    attempt (0) or says how long to wait; `end` records how it went. Thread-safe; process-wide (every session of this
+    server shares it)."""
+
+    def __init__(self):
+        self.failures: dict[tuple, list[float]] = {}
+        self.checking: dict[tuple, int] = {}
+        self.lock = threading.Lock()
+
+    def begin(self, keys: list[tuple[tuple, int]], now: float | None = None) -> float:
+        """keys: (key, its limit within WINDOW_S). 0 admits the attempt (counted as checking until `end`), else the
+        seconds until this key accepts an attempt again."""
+        now = now or time.time()
+        with self.lock:
+            wait = 0.0
+            for key, limit in keys:
+                recent = self.failures[key] = [t for t in self.failures.get(key, []) if now - t < WINDOW_S + LOCKOUT_S]
+                in_window = [t for t in recent if now - t < WINDOW_S]
+                if len(in_window) >= limit:
+                    wait = max(wait, in_window[-1] + LOCKOUT_S - now)
+                elif len(in_window) + self.checking.get(key, 0) >= limit:
+                    wait = max(wait, CHECKING_WAIT_S)  # others are being checked now: their outcome decides
+            if wait > 0:
+                return wait
+            for key, _ in keys:
+                self.checking[key] = self.checking.get(key, 0) + 1
+            return 0.0
+
+    def end(self, keys: list[tuple[tuple, int]], ok: bool, now: float | None = None) -> None:
+        now = now or time.time()
+        with self.lock:
+            for key, _ in keys:
+                self.checking[key] = max(0, self.checking.get(key, 0) - 1)
+                if not ok:
+                    self.failures.setdefault(key, []).append(now)
+
+
+THROTTLE = Throttle()
+
+
+def _keys(name: str, client: str) -> list[tuple[tuple, int]]:
+    return [(("name", name.lower(), client), MAX_FAILURES), (("client", client), CLIENT_MAX_FAILURES)]
+
+
+def _client() -> str:
+    """The browser's address as the server sees it (a reverse proxy's own address when there is one)."""
+    try:
+        ip = st.context.ip_address
+    except Exception:  # noqa: BLE001 — outside a browser session
+        return "unknown"
+    return ip if isinstance(ip, str) and ip else "unknown"  # AppTest hands out a stand-in object per session
 
 
 def _secret(key: str):
@@ -38,23 +96,6 @@ def _secret(key: str):
         return st.secrets.get(key)
     except Exception:  # noqa: BLE001 — no secrets.toml at all
         return None
-
-
-def locked_for(now: float | None = None) -> float:
-    """Seconds until sign-in is accepted again (0 when it is)."""
-    now = now or time.time()
-    with _LOCK:
-        _FAILURES[:] = [t for t in _FAILURES if now - t < WINDOW_S + LOCKOUT_S]
-        recent = [t for t in _FAILURES if now - t < WINDOW_S]
-        if len(recent) < MAX_FAILURES:
-            return 0.0
-        return max(0.0, recent[-1] + LOCKOUT_S - now)
-
-
-def _failed() -> None:
-    with _LOCK:
-        _FAILURES.append(time.time())
-    time.sleep(FAILURE_DELAY_S)
 
 
 def name_problem(name: str) -> str | None:
@@ -66,23 +107,28 @@ def name_problem(name: str) -> str | None:
     return None
 
 
-def _check(name: str, given: str, password, passwords) -> str | None:
-    """The error for a sign-in attempt, or None when it succeeds."""
-    wait = locked_for()
-    if wait:
-        return f"Too many failed sign-ins: try again in {wait:.0f} s."
+def _check(name: str, given: str, password, passwords, client: str = "unknown") -> str | None:
+    """The error for a sign-in attempt from `client`, or None when it succeeds."""
     problem = name_problem(name)
     if problem:
         return f"Cannot sign in: {problem}."
-    if passwords:
-        stored = passwords.get(name)
-        if stored is None:
-            hash_password(given)  # the same work as a real check, so timing does not tell which names exist
-        ok = stored is not None and verify_password(given, stored)
-    else:
-        ok = hmac.compare_digest(given.encode(), str(password).encode())
+    keys = _keys(name, client)
+    wait = THROTTLE.begin(keys)
+    if wait:
+        return f"Too many failed sign-ins: try again in {max(1, round(wait))} s."
+    ok = False
+    try:
+        if passwords:
+            stored = passwords.get(name)
+            if stored is None:
+                hash_password(given)  # the same work as a real check, so timing does not tell which names exist
+            ok = stored is not None and verify_password(given, stored)
+        else:
+            ok = hmac.compare_digest(given.encode(), str(password).encode())
+    finally:
+        THROTTLE.end(keys, ok)
     if not ok:
-        _failed()
+        time.sleep(FAILURE_DELAY_S)
         return "Wrong name or password." if passwords else "Wrong password."
     return None
 
@@ -113,7 +159,7 @@ def require_login() -> str:
                 given = st.text_input("Password", type="password")
                 ok = st.form_submit_button("Sign in", type="primary")
             if ok:
-                error = _check(name.strip(), given, password, passwords)
+                error = _check(name.strip(), given, password, passwords, _client())
                 if error is None:
                     st.session_state["user"] = name.strip()
                     st.rerun()
