@@ -333,3 +333,55 @@ def test_training_far_below_the_models_own_size_is_named():
     assert "trained at 32 px" in note and "224-px" in note and "49× the compute" in note
     assert size_note(ImagePreprocessing(128, (0.5,) * 3, (0.5,) * 3, native=224)) is None  # above half: no caveat
     assert size_note(ImagePreprocessing(32, (0.5,) * 3, (0.5,) * 3)) is None  # the model's size unknown
+
+
+def test_zip_bombs_lying_sizes_and_damaged_zips_are_refused_and_leave_nothing(tmp_path, monkeypatch):
+    """Issue 28, item 2: a 3.8 MB upload unpacked 3.89 GB into the cache before anything was launched; a bad-CRC zip
+    left a .tmp folder behind."""
+    from training.tasks.images import data as image_data
+
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path / "cache"))
+    unzipped = tmp_path / "cache" / "unzipped"
+    png = io.BytesIO()
+    Image.new("L", (8, 8)).save(png, "PNG")
+
+    bomb = tmp_path / "bomb.zip"  # ~100 KB of zip, 100 MB unpacked: over 20× and over the 64 MB allowance
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a/0.png", png.getvalue())
+        zf.writestr("b/0.png", png.getvalue())
+        zf.writestr("b/zeros.png", b"\0" * (100 * 1024 ** 2))
+    assert bomb.stat().st_size < 1024 ** 2
+    with pytest.raises(DataError, match=r"bomb.zip unpacks to 100 MB, more than the 64 MB allowed"):
+        load_image_table(str(bomb), display_name="bomb.zip")
+    assert not unzipped.exists() or not any(unzipped.iterdir())
+
+    # Declared sizes that lie: the count of bytes actually written stops it.
+    monkeypatch.setattr(image_data, "ZIP_ALLOWANCE", 1024 ** 2)
+    liar = tmp_path / "liar.zip"
+    with zipfile.ZipFile(liar, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a/0.png", png.getvalue())
+        zf.writestr("b/big.png", b"\0" * (3 * 1024 ** 2))
+    raw = bytearray(liar.read_bytes())
+    for header in (b"PK\x03\x04", b"PK\x01\x02"):  # shrink every declared size of the big entry to 1,000 bytes
+        at = 0
+        while (at := raw.find(header, at)) != -1:
+            name_at = at + (30 if header == b"PK\x03\x04" else 46)
+            size_at = at + (22 if header == b"PK\x03\x04" else 24)
+            if raw[name_at:name_at + 9] == b"b/big.png":
+                raw[size_at:size_at + 4] = (1000).to_bytes(4, "little")
+            at += 4
+    liar.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"liar.zip unpacks to over|cannot be unpacked"):
+        load_image_table(str(liar), display_name="liar.zip")
+    assert not unzipped.exists() or not any(unzipped.iterdir())
+
+    damaged = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(damaged, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("a/0.png", png.getvalue())
+        zf.writestr("b/0.png", png.getvalue())
+    raw = bytearray(damaged.read_bytes())
+    raw[raw.find(b"IHDR") + 6] ^= 0xFF  # one byte of the first image's data: its CRC no longer matches
+    damaged.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"damaged.zip cannot be unpacked at 'a/0.png'.*Bad CRC"):
+        load_image_table(str(damaged), display_name="damaged.zip")
+    assert not unzipped.exists() or not any(unzipped.iterdir())  # no .tmp folder left

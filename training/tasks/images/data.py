@@ -20,6 +20,7 @@ import io
 import os
 import shutil
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -35,6 +36,13 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 MAX_UNZIPPED_BYTES = 4 * 1024 ** 3
 """A zip that would unpack to more than this is refused (a zip bomb, or not what a browser upload is for)."""
+MAX_ZIP_RATIO = 20
+"""A zip may unpack to at most this many times its own size (or ZIP_ALLOWANCE, if more): images are compressed
+already (PNG and JPEG zip to ~1×; raw BMP or TIFF to a few ×), so more is a zip bomb (a 3.8 MB upload unpacked
+to 3.9 GB)."""
+ZIP_ALLOWANCE = 64 * 1024 ** 2
+MAX_ZIP_ENTRIES = 200_000
+"""Entries in one zip: more is not a set of images anyone uploads (and each costs a file on disk)."""
 
 
 @dataclass
@@ -144,20 +152,56 @@ def _unzip(path: Path, where: str) -> Path:
         raise DataError(f"{where} is not a readable zip file; zip a folder of class sub-folders") from None
     with zf:
         infos = zf.infolist()
-        if sum(i.file_size for i in infos) > MAX_UNZIPPED_BYTES:
-            raise DataError(f"{where} unpacks to more than {MAX_UNZIPPED_BYTES // 1024 ** 3} GB; give a smaller set or "
-                            "a folder on the server's disk")
+        allowed = min(MAX_UNZIPPED_BYTES, max(ZIP_ALLOWANCE, MAX_ZIP_RATIO * path.stat().st_size))
+        declared = sum(i.file_size for i in infos)
+        if declared > allowed or len(infos) > MAX_ZIP_ENTRIES:
+            raise DataError(_bomb(where, declared, len(infos), allowed))
         tmp = out.with_name(f"{digest}.{os.getpid()}.tmp")
         for info in infos:
             target = (tmp / info.filename).resolve()
             if not target.is_relative_to(tmp.resolve()):
                 raise DataError(f"{where} has an entry outside its folder ({info.filename!r}); zip the folder itself")
-        zf.extractall(tmp)
+        try:
+            _extract(zf, infos, tmp, allowed, where)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # nothing half-unpacked is left behind
+            raise
     try:
         tmp.replace(out)  # atomic: a concurrent reader sees the whole folder or none
     except OSError:  # another process unpacked the same zip first
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _bomb(where: str, size: int, entries: int, allowed: int) -> str:
+    if entries > MAX_ZIP_ENTRIES:
+        return f"{where} holds {entries:,} entries, more than the {MAX_ZIP_ENTRIES:,} a zip of images may; give fewer"
+    return (f"{where} unpacks to {size / 1024 ** 2:,.0f} MB, more than the {allowed / 1024 ** 2:,.0f} MB allowed for a "
+            f"zip of its size (images barely compress: {MAX_ZIP_RATIO}× its size at most, "
+            f"{MAX_UNZIPPED_BYTES // 1024 ** 3} GB in all); give the images themselves, not a zip that expands")
+
+
+def _extract(zf: zipfile.ZipFile, infos, folder: Path, allowed: int, where: str) -> None:
+    """Unpack `infos` into `folder`, counting the bytes actually written (a zip's declared sizes can lie) and
+    stopping past `allowed`; a damaged entry (bad CRC, truncated) is named."""
+    written = 0
+    for info in infos:
+        target = folder / info.filename
+        if info.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with zf.open(info) as src, open(target, "wb") as dst:
+                while chunk := src.read(1 << 20):
+                    written += len(chunk)
+                    if written > allowed:
+                        raise DataError(_bomb(where, written, len(infos), allowed).replace("unpacks to", "unpacks to over"))
+                    dst.write(chunk)
+        except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError) as e:
+            # bad CRC, truncated, a corrupt stream, an unknown compression, encrypted (the disk's errors pass through)
+            raise DataError(f"{where} cannot be unpacked at {info.filename!r} ({e}); zip the folder again, without "
+                            "a password") from None
 
 
 def class_counts(table: ImageTable) -> dict[str, int]:
