@@ -327,14 +327,14 @@ else:
     default_strategies = form.default_strategies
     chosen = st.multiselect("Strategies", available, default=[s for s in default_strategies if s in available],
                             key="new_strategies")
-    st.dataframe(pd.DataFrame([{"strategy": n, "what trains": STRATEGIES[n].summary,
-                                "default LR (search centre)": STRATEGIES[n].lr_for(K),
-                                "when to pick it": STRATEGIES[n].when} for n in available]), hide_index=True)
+    st.table(pd.DataFrame([{"strategy": n, "what trains": STRATEGIES[n].summary,  # sentences: a static table wraps them
+                            "default learning rate (search centre)": f"{STRATEGIES[n].lr_for(K):.2g}",
+                            "when to pick it": STRATEGIES[n].when} for n in available]), hide_index=True)
     options = [{"strategy": n, "option": k, "default": repr(v), "what it does": STRATEGIES[n].describe()["option_docs"][k]}
                for n in chosen for k, v in STRATEGIES[n].describe()["options"].items()]
     if options:
         with st.expander("Strategy options (set them in a config file: strategies: [{name: lora, options: {r: 8}}])"):
-            st.dataframe(pd.DataFrame(options), hide_index=True)
+            st.table(pd.DataFrame(options), hide_index=True)
     c1, c2 = st.columns(2)
     suggested = ", ".join(map(str, suggested_sizes(rows, _Data()))) if rows else "100, 1000, all"
     sizes_text = c1.text_input("Training-set sizes", suggested, key="new_sizes" + key_suffix,

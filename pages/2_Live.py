@@ -130,7 +130,8 @@ def live_view() -> None:
         "ETA": [("≤ " if u else "") + human_seconds(s) if s == s else "" for s, u in zip(progress["eta_s"], upto, strict=True)],
         "run": progress["run_id"]})
     st.dataframe(table, hide_index=True, column_config={
-        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent")})
+        "what": st.column_config.TextColumn("what", width=190),  # "learning-rate search 0.00033" whole at 1280 px
+        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent", width=110)})
 
     for _, r in runs[runs["status"].isin(["failed", "interrupted"])].iterrows():
         st.error(f"**{r['strategy']}, N={r['n_train']}, seed {r['seed']} — {r['status']}:** {r['error'] or 'no message'}",

@@ -20,8 +20,8 @@ from training.analysis.report import (
     table_names,
 )
 from training.analysis.transfer import has_pretrained, transfer_for_people
-from training.analysis.units import human_flops, human_seconds, probe_skill, readable
-from ui.common import cached_analysis, get_store, pick_experiment, setup_page, show_figure
+from training.analysis.units import human_flops, human_number, human_seconds, probe_skill
+from ui.common import cached_analysis, get_store, pick_experiment, setup_page, show_figure, show_table
 from ui.decision import decision_record
 from ui.delivery import take_home, where_they_disagree
 
@@ -86,7 +86,7 @@ with st.container(border=True):
         st.markdown(f"- {sentence}")
     if not a.verdict_table.empty:
         with st.expander("The table behind every number in the verdict"):
-            st.dataframe(readable(a.verdict_table, table_names(a)), hide_index=True)
+            show_table(a.verdict_table, table_names(a))
 
 if a.summary.empty:
     st.info("No run has finished yet; charts appear as runs finish. Watch them on **Live**.")
@@ -98,7 +98,7 @@ show_figure(F.data_needs_figure(a.summary, a.metric, a.references, recommended_c
             key="cmp_data_needs")
 if a.metric == "rmse" and not (r2 := r2_table(a)).empty:
     with st.expander("R² at each size (share of the target's variance explained)"):
-        st.dataframe(readable(r2), hide_index=True)
+        show_table(r2)
         st.caption(R2_NOTE)
 
 if not a.generations.empty:
@@ -116,7 +116,7 @@ if not a.generations.empty:
     else:
         st.dataframe(answers, hide_index=True)
     st.caption(ANSWERS_NOTE if split == "eval" else GENERAL_NOTE)
-    st.dataframe(readable(rouge_table(g)), hide_index=True)
+    show_table(rouge_table(g))
     st.caption("Mean ROUGE-L F1 of the final answers to up to 32 held-out eval prompts, over seeds.")
 
 where_they_disagree(a, exp_id)
@@ -136,7 +136,7 @@ if has_pretrained(a.config):  # a table's scratch alone has nothing transferred 
         st.info(f"Effective data transferred cannot be estimated from these runs: {reason}." if reason else
                 "Needs scratch runs at 3 or more training-set sizes (and another strategy) to fit scratch's data curve.")
     else:
-        st.dataframe(readable(transfer_for_people(a.transfer)), hide_index=True)
+        show_table(transfer_for_people(a.transfer), prose=("why",))
         law = a.transfer.attrs.get("law")
         if law is not None:
             st.caption(f"Scratch's data curve: L(D) = {law.l_inf:.3f} + {law.a:.3g}·D^(−{law.b:.3f}) (eval loss).")
@@ -145,7 +145,7 @@ if has_pretrained(a.config):  # a table's scratch alone has nothing transferred 
 st.header("Compute")
 compute_cols = ["strategy", "n_train", "seeds", "wall_s", "gpu_seconds", "flops", "mfu", "peak_mem_gb", "trainable_params",
                 "cost"] + [c for c in ("flops_with_pretraining", "flops_amortised") if c in a.compute]
-st.dataframe(readable(a.compute[compute_cols], {"cost": f"cost at ${price:.2f}/h"}), hide_index=True)
+show_table(a.compute[compute_cols], {"cost": f"cost at ${price:.2f}/h"}, first=("wall_s", "cost"))
 st.caption(note("compute", a.config) + " “—”: does not apply — GPU time and MFU on a CPU run, or no run of that cell on a GPU.")
 if a.pretrain:
     p = a.pretrain
@@ -157,26 +157,29 @@ if a.target is not None:
     if a.to_target.empty:
         st.info(f"No finished run's validation {a.metric} reached {a.target:.3f} yet.")
     else:
-        st.dataframe(readable(a.to_target, {"cost": f"cost at ${price:.2f}/h"}), hide_index=True)
+        show_table(a.to_target, {"cost": f"cost at ${price:.2f}/h", "best_val": f"best validation {a.metric}"},
+                   first=("reached", "best_val", "cost", "wall_s"))
+        if a.to_target["reached"].str.startswith("0/").all():
+            closest = a.to_target["best_val"].max() if a.higher_is_better else a.to_target["best_val"].min()
+            st.warning(f"No seed's validation {a.metric} reached {a.target:.3f}: the closest came to "
+                       f"{human_number(closest)}."
+                       + ("" if target is not None else
+                          f" The default target is {'95' if a.higher_is_better else '105'}% of the best eval {a.metric} "
+                          "at the largest size, measured on the eval set after training, while reaching it is read off "
+                          "the validation set at each evaluation during training — where the validation set scores "
+                          f"{'lower' if a.higher_is_better else 'higher'}, no seed gets there.")
+                       + " Set a target in the sidebar.", icon=":material/flag:")
     st.caption("Mean over the seeds whose validation metric reached the target, at their first evaluation at or past "
-               "it; 'seeds reached' counts them."
-               + (" Pretrained strategies of the hybrid path include the pretraining's FLOPs." if a.pretrain else ""))
+               "it; 'seeds reached' counts them and 'best validation' is how far the seeds got (mean of each one's "
+               "best)." + (" Pretrained strategies of the hybrid path include the pretraining's FLOPs." if a.pretrain else ""))
 st.header("Learning-rate search")
 if a.lr_sweep.empty:
     fixed = [s for s, src in (a.info.get("lr_source") or {}).items() if src != "searched"]
     st.info("No learning-rate search in this experiment" + (f": {', '.join(fixed)} used a fixed or default rate."
                                                             if fixed else "."))
 else:
-    st.dataframe(a.lr_sweep, hide_index=True, column_config={
-        "strategy": st.column_config.TextColumn("strategy", width=80),
-        "lr": st.column_config.NumberColumn("rate", format="%.1e", width=70),
-        "status": st.column_config.TextColumn("status", width=70),
-        "steps": st.column_config.NumberColumn("steps", width=55),
-        f"val_{a.metric}": st.column_config.NumberColumn(f"best val. {a.metric}", format="%.3f", width=125),
-        "val_loss": st.column_config.NumberColumn("val. loss there", format="%.3f", width=110),
-        "chosen": st.column_config.CheckboxColumn("chosen", width=60),
-        "stopped": st.column_config.TextColumn("why it stopped", width=330),
-        "search": st.column_config.TextColumn("where the search ran", width=220)})
+    show_table(a.lr_sweep, {"lr": "rate", f"val_{a.metric}": f"best val. {a.metric}", "val_loss": "val. loss there"},
+               prose=("search",))
     st.markdown(search_note(a) + " "
                 + ("Scratch and fine-tuning want very different rates, and a rate tuned on one dataset can diverge on "
                    "another; comparing them at one shared or built-in rate is unfair." if has_pretrained(a.config) else
@@ -207,7 +210,6 @@ else:
     if flagged.empty:
         st.success("No run shows eval loss rising while training loss falls.")
     else:
-        st.warning(f"{len(flagged)} run(s) overfit: " + "; ".join(
-            f"{r.strategy} N={r.n_train} seed {r.seed} ({r.why})" for r in flagged.itertuples()))
-    st.dataframe(readable(a.overfitting.drop(columns=["run_id"])), hide_index=True)
+        st.warning(f"{len(flagged)} of {len(a.overfitting)} runs overfit; why, run by run, is under the table.")
+    show_table(a.overfitting.drop(columns=["run_id"]), prose=("why",))
     st.caption(note("overfitting", a.config))

@@ -102,3 +102,38 @@ def test_overlapping_seeds_are_undecided_and_one_seed_says_where_its_interval_co
     one = runs[runs["seed"] == 0]
     text, _, _, _ = conclude(one, None, summarise(one, "eval_accuracy", bounded=True), "accuracy", True)
     assert text[0].startswith("One seed per cell: every interval below is the eval set's sampling noise")
+
+
+def test_cost_to_target_says_in_words_which_seeds_reached_it_and_how_near_the_others_came():
+    """Issue 27: a cell none of whose seeds reached the target read "0/1" beside a row of "—"."""
+    from training.analysis.cost import cost_to_target
+    from training.analysis.units import readable
+
+    runs = pd.DataFrame([{"run_id": f"{s}{i}", "strategy": s, "n_train": 100, "seed": i, "status": "done",
+                          "device_name": "cpu (2 cores)", "peak_mem_bytes": 1e9} for s in ("full", "scratch") for i in (0, 1)])
+    metrics = pd.DataFrame([{"run_id": r.run_id, "step": step, "examples": step * 16, "wall_s": step * 2.0,
+                             "flops": step * 1e11, "key": "val/accuracy",
+                             "value": acc if r.strategy == "full" else acc / 2 + 0.01 * r.seed}
+                            for r in runs.itertuples() for step, acc in enumerate([0.2, 0.6, 0.8])])
+    table = cost_to_target(runs, metrics, "val/accuracy", 0.7, True, price_per_hour=3.6)
+    shown = readable(table, {"best_val": "best validation accuracy"}).set_index("strategy")
+    assert shown.loc["full", "seeds reached"] == "2 of 2 seeds"
+    assert shown.loc["scratch", "seeds reached"] == "not reached (0 of 2 seeds)"
+    assert shown.loc["scratch", "best validation accuracy"] == "0.405"  # mean of each seed's best: 0.40 and 0.41
+    assert shown.loc["full", "cost"] == "< $0.01" and shown.loc["scratch", "cost"] == "—"
+    one = readable(cost_to_target(runs[runs["seed"] == 0], metrics, "val/accuracy", 0.7, True)).set_index("strategy")
+    assert one.loc["scratch", "seeds reached"] == "not reached (0 of 1 seed)"
+
+
+def test_readable_names_every_column_in_words():
+    """Issue 27: raw names (`val_accuracy`, `n_train`, `multiplier_low`, `retrieval_r1`) and 4-decimal floats on screen."""
+    from training.analysis.units import readable
+
+    raw = pd.DataFrame({"n_train": [1000], "val_accuracy": [0.74312], "multiplier_low": [2.345], "retrieval_r1": [0.51234],
+                        "probe/knn_accuracy": [0.7], "train_loss": [0.18634], "best_val_loss": [0.8], "rouge_l": [0.3771],
+                        "cost": [0.0741]})
+    shown = readable(raw)
+    assert list(shown.columns) == ["N (training examples)", "validation accuracy", "D_E / N low",
+                                   "general language understanding", "general topic understanding", "training loss",
+                                   "best validation loss", "ROUGE-L", "cost"]
+    assert shown.iloc[0].tolist() == ["1,000", "0.743", "2.35×", "0.512", "0.700", "0.186", "0.800", "0.377", "$0.07"]

@@ -86,6 +86,21 @@ def test_compare_key_widgets(finished_store):
     assert at.sidebar.number_input[0].label.startswith("Price per device-hour")
 
 
+def test_compare_tables_are_in_words(finished_store):
+    """Issue 27: Compare showed raw names (`n_train`, `val_accuracy`), "0/3" beside a row of "—" in the cost to reach a
+    target, and long sentences cut off in grid cells; every table now goes through `readable`, sentences under it."""
+    import re
+
+    store, exp = finished_store
+    at = _run("pages/3_Compare.py", exp)
+    assert not at.exception, at.exception
+    headers = [str(c) for df in at.dataframe for c in df.value.columns]
+    assert not [h for h in headers if re.search(r"[a-z]_[a-z]", h)], headers  # no snake_case name on screen
+    assert "why" not in headers and "search" not in headers  # sentences are written under their tables
+    reached = next(df.value for df in at.dataframe if "seeds reached" in df.value.columns)["seeds reached"]
+    assert reached.str.fullmatch(r"not reached \(0 of \d+ seeds?\)|\d+ of \d+ seeds?").all(), reached.tolist()
+
+
 def test_report_key_widgets(finished_store):
     store, exp = finished_store
     at = _run("pages/4_Report.py", exp)

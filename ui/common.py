@@ -319,6 +319,44 @@ def export_model_zip(run_id: str, user: str = "local") -> tuple[bytes | None, st
         return buf.getvalue(), None
 
 
+def show_table(df, rename: dict[str, str] | None = None, prose: tuple[str, ...] = (), first: tuple[str, ...] = ()) -> None:
+    """`readable(df, rename)` as a table a 1280-px screen shows whole: columns in `first` moved to the front (after
+    strategy and N), a column that does not apply to any row ("—" throughout: GPU time on a CPU) named under it rather
+    than shown, each `prose` column (sentences, cut off in a grid cell) written under it as one line per sentence
+    with the rows it is about, and N headed "N" (its words in the header's tooltip)."""
+    from training.analysis.units import COLUMNS, NOT_APPLICABLE, header, readable
+
+    lead = [c for c in ("strategy", "n_train", *first) if c in df]
+    shown = readable(df[lead + [c for c in df.columns if c not in (*lead, *prose)]], rename)
+    idle = [c for c in shown.columns if len(shown) and shown[c].eq(NOT_APPLICABLE).all()]
+    n = COLUMNS["n_train"][0]  # "N (training examples)": a 150-px header over 5-digit numbers; the pages say "N=…"
+    st.dataframe(shown.drop(columns=idle), hide_index=True,
+                 column_config={n: st.column_config.TextColumn("N", help=f"{n}: the training-set size")})
+    if idle:
+        st.caption("Not shown, as no row here has one: " + ", ".join(f"“{c}”" for c in idle) + ".")
+    for col in prose:
+        if col in df and (lines := prose_lines(df, col)):
+            st.markdown(f"**{(rename or {}).get(col, COLUMNS.get(col, (header(col),))[0])}:**\n{lines}")
+
+
+def prose_lines(df, col: str) -> str:
+    """Column `col` of a table as markdown lines under it: each distinct sentence once, after the rows it is about
+    ("- full N=100, lora N=100: …", or "every row"); empty cells are left out."""
+    rows: dict[str, dict[str, None]] = {}
+    for i, text in df[col].items():
+        if isinstance(text, str) and text:
+            rows.setdefault(text, {})[_row_label(df.loc[i])] = None
+    every = len(df) > 1 and all(len(labels) == len(df) for labels in rows.values())
+    return "\n".join(f"- {'every row' if every else ', '.join(labels)}: {text}" for text, labels in rows.items())
+
+
+def _row_label(row) -> str:
+    """A table row as the pages name it: "full N=1,000 seed 2" (what of it the row has)."""
+    parts = [str(row["strategy"])] if "strategy" in row else []
+    parts += [f"N={int(row['n_train']):,}"] if "n_train" in row else []
+    return " ".join(parts + ([f"seed {int(row['seed'])}"] if "seed" in row else []))
+
+
 def show_figure(fig, note: str | None = None, key: str | None = None) -> None:
     st.plotly_chart(fig, theme="streamlit", key=key, config={"displaylogo": False})
     if note:

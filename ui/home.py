@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from training.service.runner import ensure_dispatcher
-from ui.common import PAGES, STATUS_LABEL, enqueue, get_store, store_dir, visible_experiments
+from ui.common import PAGES, enqueue, experiment_state, get_store, store_dir, visible_experiments
 
 
 def render() -> None:
@@ -47,11 +47,8 @@ def render() -> None:
         if not exps:
             st.info("No experiments yet. Launch the quick demo, or build your own on **New experiment**.")
         else:
-            table = pd.DataFrame([{
-                "experiment": e.name, "id": e.id, "runs": e.n_runs,
-                "status": (STATUS_LABEL["running"] if e.n_running else
-                           STATUS_LABEL["queued"] if e.n_queued else
-                           STATUS_LABEL["failed"] if e.n_failed else STATUS_LABEL["done"]),
-                "done": f"{e.n_done}/{e.n_runs}",
-                "created": pd.Timestamp(e.created_at, unit="s").strftime("%Y-%m-%d %H:%M")} for e in exps])
+            # Four short columns: the right-hand column is ~520 px wide at 1280 px, and a sixth was cut off there.
+            table = pd.DataFrame([{"experiment": e.name, "id": e.id, "runs": experiment_state(e),
+                                   "created": pd.Timestamp(e.created_at, unit="s").strftime("%Y-%m-%d %H:%M")}
+                                  for e in exps])
             st.dataframe(table, hide_index=True)

@@ -126,7 +126,10 @@ def _pct(x) -> str:
 
 
 def _money(x) -> str:
-    return NOT_APPLICABLE if _missing(x) else (f"${x:,.2f}" if x >= 1 else f"${x:.4f}")
+    """Dollars to the cent ("$0.07", "$12.40"); a cost under a cent is "< $0.01", not "$0.0035"."""
+    if _missing(x):
+        return NOT_APPLICABLE
+    return "< $0.01" if 0 < x < 0.005 else f"${x:,.2f}"
 
 
 def _int(x) -> str:
@@ -149,6 +152,16 @@ def _examples(x, negative_ok: bool = True) -> str:
     return human_count(x)
 
 
+def _reached(x) -> str:
+    """`cost.cost_to_target`'s "2/3" (seeds that reached the target / seeds) in words: "2 of 3 seeds"; none is "not
+    reached (0 of 3 seeds)", so a row of "—" reads as the target missed, not as data missing."""
+    hit, _, of = str(x).partition("/")
+    if not (hit.isdigit() and of.isdigit()):
+        return _int(x)
+    seeds = f"{hit} of {of} seed{'s' if int(of) != 1 else ''}"
+    return f"not reached ({seeds})" if hit == "0" else seeds
+
+
 def _multiplier(x) -> str:
     if isinstance(x, str):
         return x
@@ -157,7 +170,7 @@ def _multiplier(x) -> str:
 
 COLUMNS = {
     "strategy": ("strategy", str), "n_train": ("N (training examples)", _int), "seeds": ("seeds", _int),
-    "seed": ("seed", _int), "total_steps": ("steps", _int), "steps": ("steps", _int), "reached": ("seeds reached", _int),
+    "seed": ("seed", _int), "total_steps": ("steps", _int), "steps": ("steps", _int), "reached": ("seeds reached", _reached),
     "examples": ("examples seen", human_count),
     "flops": ("training compute", human_flops), "flops_with_pretraining": ("compute incl. pretraining", human_flops),
     "flops_amortised": ("compute, pretraining amortised", human_flops),
@@ -175,9 +188,30 @@ COLUMNS = {
     "d_e_high": ("D_E 95% high", _examples), "d_t": ("D_T = D_E − N", lambda x: _examples(x, negative_ok=False)),
     "multiplier": ("D_E / N", _multiplier), "multiplier_low": ("D_E / N low", _multiplier),
     "multiplier_high": ("D_E / N high", _multiplier),
+    "best_val": ("best on validation", human_number),
+    "train_loss": ("training loss", human_number), "val_loss": ("validation loss", human_number),
+    "best_val_loss": ("best validation loss", human_number), "eval_loss": ("eval loss", human_number),
+    "gap": ("gap (validation − training loss)", human_number),
+    "rouge_l": ("ROUGE-L", human_number), "stopped": ("why it stopped", str), "search": ("where the search ran", str),
 }
-"""How each known column is headed and written for people; other columns keep their name, numbers via
+"""How each known column is headed and written for people; other columns are headed by `header`, numbers via
 `human_number`."""
+
+PREFIXES = {"val_": "validation ", "eval_": "eval ", "probe/": "", "val/": "validation ", "eval/": "eval "}
+"""Prefixes of metric columns (`val_accuracy`, `eval/rmse`) and how a header reads them."""
+
+
+def header(col: str) -> str:
+    """A column's header in words: "validation accuracy" for `val_accuracy`, the probe's skill for `retrieval_r1` or
+    `probe/retrieval_r1`, otherwise the name with spaces for underscores."""
+    if str(col).removeprefix("probe/") in PROBE_SKILLS:
+        return probe_skill(col)
+    name = str(col)
+    for prefix, words in PREFIXES.items():
+        if name.startswith(prefix):
+            name = words + name.removeprefix(prefix)
+            break
+    return name.replace("_", " ")
 
 
 def readable(df, rename: dict[str, str] | None = None):
@@ -187,7 +221,7 @@ def readable(df, rename: dict[str, str] | None = None):
 
     out = pd.DataFrame(index=df.index)
     for col in df.columns:
-        head, fmt = COLUMNS.get(col, (col.replace("_", " "), None))
+        head, fmt = COLUMNS.get(col, (header(col), None))
         head = (rename or {}).get(col, head)
         if fmt is None and pd.api.types.is_bool_dtype(df[col]):
             fmt = lambda v: "yes" if v else "no"  # noqa: E731
