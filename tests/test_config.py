@@ -1,5 +1,6 @@
 """The experiment config: defaults, validation with actionable messages, YAML/JSON round trips."""
 import dataclasses
+import re
 
 import pytest
 
@@ -217,3 +218,37 @@ def test_suggested_sizes_fit_the_file():
     assert suggested_sizes(400, d) == [72, "all"]  # a pool of 288: a quarter of it, then all
     assert suggested_sizes(40, d) == ["all"]
     assert pool_estimate(1000, DataConfig(source="x.csv", eval_source="test.csv")) == 900  # nothing held out for eval
+
+
+@pytest.mark.parametrize("text, says", [
+    ("name: x\nname: y\n", "key 'name' is given twice (line 2)"),
+    ("name: x\nspeed: {num_threads: 1000000000}\n", "speed.num_threads must be from 1 to 1024"),
+    ("name: x\noptim: {weight_decay: .inf}\n", "optim.weight_decay must be a number from 0 to 10, got inf"),
+    ("name: x\nstrategies: [{name: full, weight_decay: .nan}]\n", "strategy full: weight_decay must be a number"),
+    ("name: x\nspeed: {device: 'cuda:abc'}\n", "speed.device must be auto, cpu, cuda or cuda:N"),
+    ("name: x\ntrain: {batch_size: 1000000000000000000000}\n", "train.batch_size must be from 1 to 1,000,000"),
+    ("name: x\nbudget: {policy: steps, steps: 100000000000}\n", "budget.steps must be from 1 to 10,000,000"),
+    ("name: x\ndata: {source: a.csv, text_column: t, label_column: t}\n", "the model would be given the answer"),
+    ("name: x\nlr_sweep: {lrs: {fulll: [0.001]}}\n", "lr_sweep.lrs names fulll, which is not among the strategies"),
+    ("a: " + "[" * 50_000 + "]" * 50_000 + "\n", "nested too deeply"),
+])
+def test_a_config_out_of_bounds_or_malformed_is_refused_in_words(text, says):
+    """Issue 28, items 8 and 9: silent accepts (10⁹ threads, weight decay inf, rates for an unknown strategy, duplicate
+    keys) and tracebacks (deep nesting, a bad device, a batch that overflowed SQLite) become messages."""
+    from training.config import ExperimentConfig
+    from training.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        ExperimentConfig.from_text(text, "my.yaml")
+
+
+def test_unreadable_config_files_are_named(tmp_path):
+    from training.config import ExperimentConfig
+    from training.errors import ConfigError
+
+    (tmp_path / "u16.yaml").write_text("name: x\n", encoding="utf-16")
+    (tmp_path / "folder.yaml").mkdir()
+    (tmp_path / "bin.yaml").write_bytes(b"\x00\x01binary")
+    for name, says in (("u16.yaml", "is not UTF-8 text"), ("folder.yaml", "is a folder"), ("bin.yaml", "is not valid YAML")):
+        with pytest.raises(ConfigError, match=says):
+            ExperimentConfig.load(tmp_path / name)

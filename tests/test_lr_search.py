@@ -187,3 +187,23 @@ def test_the_time_estimate_comes_from_timed_steps_of_the_experiments_own_model(t
     older = preflight({"runs": plan.runs, "info": {k: v for k, v in plan.info.items() if k != "timed_step"},
                        "config": cfg.to_dict()}, other_model, "cpu (2 cores)")
     assert older["estimate_basis"].startswith("measured on earlier runs")  # a plan made before: history, as before
+
+
+def test_a_model_too_big_for_the_machine_is_refused_at_plan(tiny_bert_dir, topic_csv, store, tmp_path):
+    """Issue 28, item 8: a model config with a hidden size of 10⁶ planned 192,507 GB per run and was accepted."""
+    import json
+    import shutil
+
+    from training.errors import ConfigError
+
+    huge = tmp_path / "huge-bert"
+    shutil.copytree(tiny_bert_dir, huge)
+    config = json.loads((huge / "config.json").read_text())
+    config.update(hidden_size=2_000_000, num_attention_heads=2, intermediate_size=64)
+    (huge / "config.json").write_text(json.dumps(config))
+    for weights in huge.glob("*.safetensors"):
+        weights.unlink()  # sizing is weightless; a plan must not need them
+    cfg = _cfg(tiny_bert_dir, topic_csv)
+    cfg.model.base = str(huge)
+    with pytest.raises(ConfigError, match=r"run needs about [\d,.]+ GB by the estimate .* this machine has"):
+        plan_experiment(cfg, store.cache_dir, store)

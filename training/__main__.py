@@ -52,7 +52,11 @@ def load_config(name_or_path: str, overrides: list[str]) -> ExperimentConfig:
             if not isinstance(node.get(p), dict):
                 raise ConfigError(f"--set {key}: {p!r} is not a section of the config")
             node = node[p]
-        node[parts[-1]] = yaml.safe_load(value)
+        try:
+            node[parts[-1]] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {key}: {value!r} is not a value (YAML: {str(e).splitlines()[0]}); e.g. "
+                              "seeds=[0,1] or budget.steps=300") from None
     return ExperimentConfig.from_dict(d)
 
 

@@ -13,6 +13,7 @@ import ast
 import dataclasses
 import inspect
 import json
+import re
 import textwrap
 import types
 from dataclasses import dataclass, field
@@ -165,7 +166,8 @@ class StrategyConfig:
         _check(isinstance(self.name, str) and bool(self.name), "every strategy needs a name")
         _check(self.lr is None or (_finite(self.lr) and self.lr > 0),
                f"strategy {self.name}: lr must be a positive number, got {self.lr}")
-        _check(self.weight_decay is None or self.weight_decay >= 0, f"strategy {self.name}: weight_decay must be ≥ 0")
+        _check(self.weight_decay is None or (_finite(self.weight_decay) and 0 <= self.weight_decay <= MAX_WEIGHT_DECAY),
+               f"strategy {self.name}: weight_decay must be a number from 0 to {MAX_WEIGHT_DECAY:g}, got {self.weight_decay}")
         _check(_finite(self.budget_multiplier) and self.budget_multiplier > 0,
                f"strategy {self.name}: budget_multiplier must be a positive number")
         _check(isinstance(self.options, dict), f"strategy {self.name}: options must be a mapping")
@@ -206,8 +208,11 @@ class BudgetConfig:
         _check(_finite(self.plateau_cap) and self.plateau_cap >= 1, "budget.plateau_cap must be a number ≥ 1")
         _check(self.policy in BUDGET_POLICIES, f"budget.policy must be one of {', '.join(BUDGET_POLICIES)}, got {self.policy!r}")
         _check(_finite(self.epochs) and self.epochs > 0, f"budget.epochs must be a positive number, got {self.epochs}")
-        _check(self.steps > 0, f"budget.steps must be positive, got {self.steps}")
-        _check(self.min_steps >= 1, "budget.min_steps must be at least 1")
+        _check(0 < self.steps <= MAX_STEPS, f"budget.steps must be from 1 to {MAX_STEPS:,}, got {self.steps}")
+        _check(_finite(self.epochs) and self.epochs <= 10_000, "budget.epochs must be at most 10,000")
+        _check(1 <= self.min_steps <= MAX_STEPS, f"budget.min_steps must be from 1 to {MAX_STEPS:,}")
+        _check(self.max_steps is None or self.max_steps <= MAX_STEPS, f"budget.max_steps must be at most {MAX_STEPS:,}")
+        _check(_finite(self.plateau_cap) and self.plateau_cap <= 100, "budget.plateau_cap must be at most 100")
         _check(self.max_steps is None or self.max_steps >= self.min_steps, "budget.max_steps must be ≥ budget.min_steps")
 
 
@@ -231,7 +236,8 @@ class OptimConfig:
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
         _check(self.name in OPTIMIZERS, f"optim.name must be one of {', '.join(OPTIMIZERS)}, got {self.name!r}")
-        _check(self.weight_decay >= 0, "optim.weight_decay must be ≥ 0")
+        _check(_finite(self.weight_decay) and 0 <= self.weight_decay <= MAX_WEIGHT_DECAY,
+               f"optim.weight_decay must be a number from 0 to {MAX_WEIGHT_DECAY:g}, got {self.weight_decay}")
         _check(0 <= self.momentum < 1, "optim.momentum must be in [0, 1)")
         _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas must be two numbers in [0, 1)")
         _check(0 <= self.warmup_fraction < 1, "optim.warmup_fraction must be in [0, 1)")
@@ -271,7 +277,7 @@ class TrainConfig:
     """Chat: the most new tokens per generated answer."""
 
     def __post_init__(self) -> None:
-        _check(self.batch_size >= 1, "train.batch_size must be at least 1")
+        _check(1 <= self.batch_size <= MAX_BATCH, f"train.batch_size must be from 1 to {MAX_BATCH:,}, got {self.batch_size}")
         if self.micro_batch_size is not None:
             _check(1 <= self.micro_batch_size <= self.batch_size and self.batch_size % self.micro_batch_size == 0,
                    f"train.micro_batch_size ({self.micro_batch_size}) must divide train.batch_size ({self.batch_size})")
@@ -320,9 +326,10 @@ class SpeedConfig:
     """CPU threads for torch (None: torch's default). Fix it for bit-identical CPU reruns across machines."""
 
     def __post_init__(self) -> None:
-        _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
-               f"speed.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
-        _check(self.num_threads is None or self.num_threads >= 1, "speed.num_threads must be ≥ 1")
+        _check(isinstance(self.device, str) and re.fullmatch(r"auto|cpu|cuda(:\d{1,3})?", self.device) is not None,
+               f"speed.device must be auto, cpu, cuda or cuda:N (N a GPU's number), got {self.device!r}")
+        _check(self.num_threads is None or 1 <= self.num_threads <= MAX_THREADS,
+               f"speed.num_threads must be from 1 to {MAX_THREADS}, got {self.num_threads}")
 
 
 @dataclass
@@ -462,6 +469,14 @@ class ExperimentConfig:
         if self.budget.policy == "flops":
             _check(self.budget.flops_reference in [s.name for s in self.strategies],
                    f"budget.flops_reference {self.budget.flops_reference!r} is not among the strategies")
+        if self.lr_sweep is not None:
+            unknown = sorted(set(self.lr_sweep.lrs) - {s.name for s in self.strategies} - set(labels))
+            _check(not unknown, f"lr_sweep.lrs names {', '.join(unknown)}, which is not among the strategies "
+                                f"({', '.join(labels)}); its rates would be ignored")
+        if self.task == "text-classification":
+            _check(self.data.text_column != self.data.label_column,
+                   f"data.text_column and data.label_column are both {self.data.text_column!r}: the model would be "
+                   "given the answer. Set data.label_column to the column that holds the classes")
 
     # -- serialisation ---------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -485,16 +500,37 @@ class ExperimentConfig:
     def load(cls, path: str | Path) -> "ExperimentConfig":
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_bytes().decode("utf-8")
         except FileNotFoundError:
             raise ConfigError(f"config file {path} not found") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path} is a folder; give the config file (YAML or JSON) inside it") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path} is not UTF-8 text (a binary file, or saved as UTF-16?); save the config as UTF-8 "
+                              "YAML or JSON") from None
+        except OSError as e:
+            raise ConfigError(f"{path} cannot be read: {e.strerror or e}") from None
+        return cls.from_text(text, str(path), json_=path.suffix == ".json")
+
+    @classmethod
+    def from_text(cls, text: str, where: str = "the config", json_: bool = False) -> "ExperimentConfig":
+        """A config from YAML (or JSON) text; errors name `where` and refuse keys given twice (YAML would keep the
+        last silently) and nesting too deep to be a config."""
+        kind = "JSON" if json_ else "YAML"
         try:
-            d = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+            d = json.loads(text, object_pairs_hook=_unique_keys) if json_ else yaml.load(text, Loader=_UniqueKeyLoader)
         except (json.JSONDecodeError, yaml.YAMLError) as e:
-            raise ConfigError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from None
+            raise ConfigError(f"{where} is not valid {kind}: {e}") from None
+        except RecursionError:
+            raise ConfigError(f"{where} is nested too deeply to be a config") from None
+        except ValueError as e:  # a key given twice
+            raise ConfigError(f"{where}: {e}") from None
         if not isinstance(d, dict):
-            raise ConfigError(f"{path} must hold a mapping of config fields at the top level")
-        return cls.from_dict(d)
+            raise ConfigError(f"{where} must hold a mapping of config fields at the top level")
+        try:
+            return cls.from_dict(d)
+        except RecursionError:
+            raise ConfigError(f"{where} is nested too deeply to be a config") from None
 
     def resolved_sizes(self, pool_size: int) -> list[int]:
         """Sizes as integers, 'all' → pool_size, sorted and de-duplicated."""
@@ -518,6 +554,35 @@ def suggested_sizes(rows: int, data: "DataConfig") -> list:
     if fixed:
         return fixed + ["all"]
     return [max(2, pool // 4), "all"] if pool >= 40 else ["all"]
+
+
+def _unique_keys(pairs: list) -> dict:
+    keys = [k for k, _ in pairs]
+    twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ValueError(f"key {', '.join(map(repr, twice))} is given twice; keep one")
+    return dict(pairs)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that gives a key twice."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ValueError(f"key {key!r} is given twice (line {key_node.start_mark.line + 1}); keep one")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+MAX_STEPS = 10_000_000
+MAX_BATCH = 1_000_000
+MAX_THREADS = 1024
+MAX_WEIGHT_DECAY = 10.0
+"""Bounds on numbers a config may hold: far beyond any sensible run, and inside what a worker can allocate and the
+store can record (a batch of 10¹⁸ overflowed SQLite's integers; 10⁹ threads made a worker allocate 216 GB)."""
 
 
 def _finite(x) -> bool:

@@ -21,7 +21,7 @@ from training.core.accounting import FlopCounter, estimate_memory
 from training.core.data.task import TaskData, too_many_message
 from training.core.models import count_params, load_tokenizer, structure
 from training.core.strategies import Strategy, get_strategy
-from training.errors import DataError, DeviceError
+from training.errors import ConfigError, DataError, DeviceError
 from training.service import lr_search
 from training.service.policy import check_demo, check_sources, demo_quota
 from training.service.store import Store, new_id
@@ -86,6 +86,7 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
         if n > pool:
             raise DataError(too_many_message(n, pool, kind.unit))
     prints = {label: footprint(cfg, s, base_dir, data) for label, s in strategies.items()}
+    check_memory(prints, device)
     per_example = {label: p["flops_per_example"] for label, p in prints.items()}
     timed = timed_step(cfg, strategies, base_dir, data, tokenizer, device, per_example)
     pretrain_id = runs[0]["id"] if runs else None
@@ -265,6 +266,28 @@ def footprint(cfg: ExperimentConfig, strategy: Strategy, base_dir: Path, data: T
         bf16=use_bf16(cfg, resolve_device(cfg.speed.device)), quantized=strategy.needs_cuda,
         cached_features=strategy.cache_features)
     return {"flops_per_example": per_example, "params": total, "trainable_params": trainable, "memory": memory}
+
+
+def device_memory(device: torch.device) -> int | None:
+    """Bytes a run on `device` can use at most: the GPU's memory, or the machine's RAM."""
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    import psutil
+
+    return int(psutil.virtual_memory().total)
+
+
+def check_memory(prints: dict, device: torch.device) -> None:
+    """Refuse a plan whose runs cannot fit the device by the preflight's own estimate (a model config with a hidden
+    size of 10⁶ planned 192,507 GB per run and was accepted)."""
+    limit = device_memory(device)
+    worst = max(prints, key=lambda label: prints[label]["memory"]["total"])
+    need = prints[worst]["memory"]["total"]
+    if limit and need > limit:
+        where = "GPU" if device.type == "cuda" else "machine"
+        raise ConfigError(f"a {worst} run needs about {need / 1e9:,.1f} GB by the estimate (weights, gradients, optimizer "
+                          f"state and activations); this {where} has {limit / 1e9:,.1f} GB. Use a smaller model, a smaller "
+                          "train.batch_size or model.max_length, or train.micro_batch_size")
 
 
 TIMED_STEP_SECONDS = 4.0
