@@ -35,7 +35,8 @@ if exp_id is None:
 price = st.sidebar.number_input("Price per device-hour ($)", min_value=0.0, value=2.50, step=0.25,
                                 help="GPU-hour price (or CPU-hour on CPU runs) for the cost column.")
 target = st.sidebar.number_input("Target eval metric for 'cost to reach'", value=None, format="%.3f",
-                                 help="Default: 95% of the best strategy's metric at the largest size (105% for perplexity).")
+                                 help="Default: 95% of the best strategy's best validation value at the largest size "
+                                      "(105% where lower is better), so at least one strategy reaches it.")
 checkpoint = st.sidebar.radio("Score each run by its", list(CHECKPOINTS), format_func=CHECKPOINT_LABELS.get,
                               key="cmp_checkpoint",
                               help=" ".join(f"**{CHECKPOINT_LABELS[k]}**: {v}." for k, v in CHECKPOINTS.items())
@@ -163,11 +164,6 @@ if a.target is not None:
             closest = a.to_target["best_val"].max() if a.higher_is_better else a.to_target["best_val"].min()
             st.warning(f"No seed's validation {a.metric} reached {a.target:.3f}: the closest came to "
                        f"{human_number(closest)}."
-                       + ("" if target is not None else
-                          f" The default target is {'95' if a.higher_is_better else '105'}% of the best eval {a.metric} "
-                          "at the largest size, measured on the eval set after training, while reaching it is read off "
-                          "the validation set at each evaluation during training — where the validation set scores "
-                          f"{'lower' if a.higher_is_better else 'higher'}, no seed gets there.")
                        + " Set a target in the sidebar.", icon=":material/flag:")
     st.caption("Mean over the seeds whose validation metric reached the target, at their first evaluation at or past "
                "it; 'seeds reached' counts them and 'best validation' is how far the seeds got (mean of each one's "

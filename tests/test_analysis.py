@@ -137,3 +137,15 @@ def test_readable_names_every_column_in_words():
                                    "general language understanding", "general topic understanding", "training loss",
                                    "best validation loss", "ROUGE-L", "cost"]
     assert shown.iloc[0].tolist() == ["1,000", "0.743", "2.35×", "0.512", "0.700", "0.186", "0.800", "0.377", "$0.07"]
+
+
+def test_the_default_cost_target_is_one_a_strategy_reaches(store):
+    """Issue 27: "Cost to reach accuracy 0.508" had every row "0/1": the default target came from the eval set, while
+    reaching it is read off validation during training. It now comes from the validation readings themselves."""
+    from training.analysis.report import analyse, default_target
+    from training.testing import make_finished_experiment
+
+    exp = make_finished_experiment(store)
+    a = analyse(store, exp)
+    assert a.target == pytest.approx(default_target(a.metrics, a.metric, a.higher_is_better))
+    assert not a.to_target.empty and not a.to_target["reached"].str.startswith("0/").all()
