@@ -151,12 +151,26 @@ def test_bundles_are_read_within_caps_and_checked_field_by_field(monkeypatch, st
         "metrics[0]": lambda b: b["metrics"][0].__setitem__(0, "r-nowhere"),
         "events": lambda b: b.update(events={"a": 1}),
         "runs": lambda b: b.update(runs=[]),
+        # Issue 28, item 6: fields that went unchecked and raised tracebacks (or SQL) at import, or broke Compare later.
+        "runs[0].total_steps": lambda b: b["runs"][0].update(total_steps=2 ** 70),
+        "runs[0].lr": lambda b: b["runs"][0].update(lr="fast"),
+        "runs[0].created_at": lambda b: b["runs"][0].update(created_at="yesterday"),
+        "runs[0].started_at": lambda b: b["runs"][0].update(started_at=[1]),
+        "runs[0].error": lambda b: b["runs"][0].update(error={"x": 1}),
+        "runs[0].mem_estimate": lambda b: b["runs"][0].update(mem_estimate=-5),
+        "runs[1].id": lambda b: b["runs"][1].update(id=b["runs"][0]["id"]),
+        "runs[0].result_json": lambda b: b["runs"][0].update(result_json="[1, 2]"),
+        "experiment.info.data": lambda b: b["experiment"]["info"].update(data="garbage"),
+        "experiment.info.lr_search.full": lambda b: b["experiment"]["info"].update(lr_search={"full": 3}),
     }
     for where, spoil in cases.items():
         bad = json.loads(json.dumps(good))
         spoil(bad)
         with pytest.raises(HeadStartError, match=f"not a valid Head Start bundle: {where.replace('[', '.').replace(']', '.')}"):
             read_bundle(json.dumps(bad).encode(), name="x.json")
+    deep = b'{"experiment": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(HeadStartError, match="nested too deeply"):
+        read_bundle(deep, name="deep.json")
     path = tmp_path / "good.json.gz"
     write_bundle(good, path)
     assert read_bundle(path)["experiment"]["id"] == exp

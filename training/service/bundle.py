@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 import shutil
 import time
 import zlib
@@ -80,6 +81,8 @@ def read_bundle(path_or_bytes, name: str = "the bundle") -> dict:
         bundle = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise HeadStartError(f"{name} is not a Head Start bundle (JSON expected): {e}") from None
+    except RecursionError:
+        raise HeadStartError(f"{name} is not a Head Start bundle: its JSON is nested too deeply") from None
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         raise HeadStartError(f"{name} is not a Head Start bundle (format {FORMAT!r} expected)")
     check_bundle(bundle, name)
@@ -122,10 +125,13 @@ def check_bundle(bundle: dict, name: str = "the bundle") -> None:
         _expect(isinstance(exp.get(key), kind), f"experiment.{key}", f"a {kind.__name__}", name)
     _expect(num(exp.get("created_at")), "experiment.created_at", "a number", name)
     _expect(isinstance(exp.get("info", {}), dict), "experiment.info", "a mapping", name)
+    _check_info(exp.get("info", {}), name)
     try:
         ExperimentConfig.from_dict(exp["config"])
     except HeadStartError as e:
         raise HeadStartError(f"{name} holds an experiment config this version cannot use: {e}") from None
+    except RecursionError:
+        raise HeadStartError(f"{name} holds an experiment config nested too deeply to be one") from None
     runs = bundle.get("runs")
     _expect(isinstance(runs, list) and runs, "runs", "a non-empty list", name)
     ids = set()
@@ -135,7 +141,17 @@ def check_bundle(bundle: dict, name: str = "the bundle") -> None:
         for key in ("id", "strategy", "status", "role"):
             _expect(isinstance(r[key], str), f"runs[{i}].{key}", "a string", name)
         for key in ("seq", "n_train", "seed"):
-            _expect(isinstance(r[key], int) and not isinstance(r[key], bool), f"runs[{i}].{key}", "an integer", name)
+            _expect(_int(r[key]), f"runs[{i}].{key}", f"an integer from 0 to {MAX_INT:,}", name)
+        for key in ("total_steps", "attempts", "micro_batch_size", "mem_estimate"):
+            _expect(r[key] is None or _int(r[key]), f"runs[{i}].{key}", f"an integer from 0 to {MAX_INT:,} (or null)", name)
+        _expect(r["lr"] is None or (num(r["lr"]) and math.isfinite(r["lr"]) and r["lr"] > 0), f"runs[{i}].lr",
+                "a positive number (or null)", name)
+        _expect(num(r["created_at"]) and math.isfinite(r["created_at"]), f"runs[{i}].created_at", "a number", name)
+        for key in ("started_at", "ended_at"):
+            _expect(r[key] is None or (num(r[key]) and math.isfinite(r[key])), f"runs[{i}].{key}", "a number (or null)",
+                    name)
+        _expect(r["error"] is None or isinstance(r["error"], str), f"runs[{i}].error", "a string (or null)", name)
+        _expect(r["id"] not in ids, f"runs[{i}].id", "an id no other run of the bundle has", name)
         _expect(r["status"] in STATUSES, f"runs[{i}].status", f"one of {', '.join(STATUSES)}", name)
         _expect(r["depends_on"] is None or isinstance(r["depends_on"], str), f"runs[{i}].depends_on", "a string", name)
         _expect(r["result_json"] is None or isinstance(r["result_json"], str), f"runs[{i}].result_json", "a string",
@@ -163,12 +179,41 @@ ITEM_FORMS = ({"y_true", "y_pred"}, {"y_true", "y_pred", "p_pred"}, {"nll", "tok
 """The forms of per-example eval items (see `training.core.evaluate`): classification and regression, language models."""
 
 
+MAX_INT = 2 ** 62
+"""Integers a bundle may hold: what the store's 64-bit columns take (a larger one raised OverflowError)."""
+
+
+def _int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= MAX_INT
+
+
+INFO_KINDS = {"data": dict, "lr_search": dict, "lr_source": dict, "until_plateau": dict, "footprint": dict, "cost": dict,
+              "sizes": list, "label_names": list, "pool_size": int, "device": str, "device_name": str,
+              "timed_step": dict}
+"""The experiment info keys the pages read, and their kinds: a bundle whose info has another kind there would
+import and then break Compare and the report."""
+
+
+def _check_info(info, name: str) -> None:
+    _expect(isinstance(info, dict), "experiment.info", "a mapping", name)
+    for key, kind in INFO_KINDS.items():
+        if key in info and info[key] is not None:
+            _expect(isinstance(info[key], kind) and not isinstance(info[key], bool), f"experiment.info.{key}",
+                    f"a {kind.__name__}", name)
+    for key in ("lr_search", "footprint"):
+        for label, value in (info.get(key) or {}).items():
+            _expect(isinstance(value, dict), f"experiment.info.{key}.{label}", "a mapping", name)
+    _expect(all(_int(n) for n in info.get("sizes") or []), "experiment.info.sizes", "a list of sizes", name)
+    _expect(all(isinstance(x, str) for x in info.get("label_names") or []), "experiment.info.label_names",
+            "a list of class names", name)
+
+
 def _check_result(result_json: str, where: str, name: str) -> None:
     """A run's result: a JSON mapping whose per-example eval items, where it has any (bundles from before have none),
     are lists of numbers of one length — what the analysis' paired bootstrap reads."""
     try:
         result = json.loads(result_json)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         result = None
     _expect(isinstance(result, dict), where, "a JSON mapping", name)
     items = result.get("eval_items")
