@@ -272,3 +272,14 @@ def test_parallel_launches_by_one_demo_user_store_one_experiment_against_a_cap_o
     assert all("already have 1 experiment(s) running" in str(o) for o in outcomes if not isinstance(o, str))
     assert not [p for p in (store.root / "experiments").iterdir() if p.name != stored[0]]  # refused ones left nothing
     assert store.owner_activity("visitor") == (1, 1) and store.owner_activity("someone else") == (0, 0)
+
+
+def test_redaction_keeps_paths_and_peoples_words_render_as_typed():
+    """Issue 28, item 10: "/etc/passwd: unsupported" was redacted to "[REDACTED]"; a markdown image in a comment made
+    every viewer's browser fetch an outside URL."""
+    from training.analysis.units import plain
+
+    assert redact("/etc/passwd: unsupported") == "/etc/passwd: unsupported"
+    assert redact(r"C:\keys\secret: kept") == r"C:\keys\secret: kept"
+    assert redact("password: hunter22 and api_key=sk-12345678") == "password: [REDACTED] and api_key=[REDACTED]"
+    assert plain("look ![x](http://evil.example/a.png) $5") == r"look \!\[x\]\(http://evil\.example/a\.png\) \$5"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from training.analysis.record import constraint_lines
-from training.analysis.units import human_time
+from training.analysis.units import human_time, plain
 from training.errors import HeadStartError
 from training.service.records import check_constraints
 from training.settings import load_settings
@@ -29,15 +29,15 @@ def decision_record(a, exp_id: str, price: float) -> None:
                    "acceptable, how much labelled data you have), what satisfies them — computed from these runs, with "
                    "intervals — comments, and a sign-off. It goes into the report and the bundle.")
     else:
-        st.markdown(f"**Question:** {d.question}")
+        st.markdown(f"**Question:** {plain(d.question)}")
         lines = constraint_lines(d.constraints, a.metric, a.higher_is_better)
         st.markdown("**Constraints:** " + ("; ".join(lines) if lines else "none set"))
         answer = a.decision_answer["sentence"] if a.decision_answer else "No finished runs to decide from yet."
         st.markdown(f"**What satisfies them (computed from the runs):** {answer}")
         for c in d.comments:
-            st.markdown(f"> {c.body}\n>\n> — *{c.author}, {human_time(c.at)}*")
+            st.markdown(f"> {plain(c.body)}\n>\n> — *{plain(c.author)}, {human_time(c.at)}*")
         if d.signoff_by:
-            st.success(f"Signed off by **{d.signoff_by}** on {human_time(d.signoff_at)}, approving: "
+            st.success(f"Signed off by **{plain(d.signoff_by)}** on {human_time(d.signoff_at)}, approving: "
                        f"{(d.signed or {}).get('sentence', answer)}", icon=":material/verified:")
         else:
             st.info("Not signed off yet.", icon=":material/pending:")

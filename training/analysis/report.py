@@ -29,6 +29,7 @@ from training.analysis.stats import summarise
 from training.analysis.tables import compute_table, forgetting_table, lr_search_table, overfitting_table, primary_metric
 from training.analysis.transfer import effective_data, has_pretrained, transfer_for_people
 from training.analysis.units import human_number, human_time, probe_skill, readable
+from training.analysis.units import plain as _plain
 from training.analysis.verdict import conclude
 from training.service.lr_search import is_proportion
 from training.service.policy import redact
@@ -383,19 +384,21 @@ def recommendation_lines(a: Analysis) -> list[str]:
     return rec.sentences + [rule(rec)]
 
 
-def decision_lines(a: Analysis) -> list[str]:
-    """The decision record in words: question, constraints, the computed answer, comments, sign-off."""
+def decision_lines(a: Analysis, markdown: bool = True) -> list[str]:
+    """The decision record in words: question, constraints, the computed answer, comments, sign-off. `markdown`: the
+    people's own words (question, comments, names) escaped for Markdown; the HTML report escapes them its own way."""
     d = a.decision
     if d is None:
         return []
-    lines = [f"Question: {d.question}",
+    plain = _plain if markdown else str
+    lines = [f"Question: {plain(d.question)}",
              "Constraints: " + ("; ".join(constraint_lines(d.constraints, a.metric, a.higher_is_better)) or "none set"),
              "Answer (computed from the runs): " + (a.decision_answer["sentence"] if a.decision_answer
                                                      else "no finished runs to decide from yet.")]
-    lines += [f"Comment by {c.author} ({human_time(c.at)}): {c.body}" for c in d.comments]
+    lines += [f"Comment by {plain(c.author)} ({human_time(c.at)}): {plain(c.body)}" for c in d.comments]
     if d.signoff_by:
         signed = (d.signed or {}).get("sentence")
-        lines.append(f"Signed off by {d.signoff_by} on {human_time(d.signoff_at)}"
+        lines.append(f"Signed off by {plain(d.signoff_by)} on {human_time(d.signoff_at)}"
                      + (f", approving: {signed}" if signed else "."))
     else:
         lines.append("Not signed off yet.")
@@ -436,7 +439,7 @@ def html_report(a: Analysis) -> str:
              f"{html.escape(a.config['model']['base'])}</code>, data <code>{html.escape(a.config['data']['source'])}</code>.</p>",
              "<h2>Recommendation</h2><div class='verdict'><ul>"
              + "".join(f"<li>{_html_text(line)}</li>" for line in recommendation_lines(a)) + "</ul></div>",
-             ("<h2>Decision record</h2><ul>" + "".join(f"<li>{_html_text(line)}</li>" for line in decision_lines(a))
+             ("<h2>Decision record</h2><ul>" + "".join(f"<li>{_html_text(line)}</li>" for line in decision_lines(a, False))
               + "</ul>") if a.decision is not None else "",
              "<ul>" + "".join(f"<li>{_html_text(line)}</li>" for line in setup_lines(a)) + "</ul>",
              "<h2>Is this comparison fair?</h2><ul>" + "".join(f"<li>{_html_text(line)}</li>" for line in check_lines(a))

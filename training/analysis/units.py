@@ -5,6 +5,7 @@ that does not apply (MFU on a CPU) is "—" and the caller says why."""
 from __future__ import annotations
 
 import math
+import re
 import time
 
 NOT_APPLICABLE = "—"
@@ -232,3 +233,12 @@ def readable(df, rename: dict[str, str] | None = None):
             head += " "
         out[head] = [fmt(None if v is pd.NA else v) for v in df[col]]
     return out
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+
+
+def plain(text: str) -> str:
+    """A person's own text (a comment, a question, a name) for a Markdown page, shown as typed: every Markdown mark
+    escaped, so `![x](http://…)` is not an image every viewer's browser fetches, and `$…$` is not maths."""
+    return _MARKDOWN.sub(r"\\\1", str(text)).replace("\n", "  \n")

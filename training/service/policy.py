@@ -155,7 +155,8 @@ def check_upload_size(size_bytes: int, settings: Settings) -> None:
 _PATTERNS = [
     re.compile(r"hf_[A-Za-z0-9]{20,}"),                                   # Hugging Face tokens
     re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._\-]{12,}"),
-    re.compile(r"(?i)\b([a-z_]*(?:api[_-]?key|token|secret|password|passwd))(\s*[:=]\s*)(['\"]?)[^\s'\"]{4,}\3"),
+    re.compile(r"(?i)(?<![\w/\\.-])([a-z_]*(?:api[_-]?key|token|secret|password|passwd))(\s*[:=]\s*)(['\"]?)"
+               r"[^\s'\"]{4,}\3"),  # key: value, not a path such as /etc/passwd: …
     re.compile(r"(?i)(://[^/\s:@]+:)[^@\s/]+@"),                          # credentials in URLs
 ]
 _SECRET_ENV = re.compile(r"(?i)(token|secret|password|passwd|api_?key|credential)")

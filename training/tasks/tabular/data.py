@@ -330,7 +330,7 @@ def _target(s: pd.Series, task: str, column: str, where: str) -> np.ndarray:
                             "there is nothing to predict. Set data.label_column to another column.")
         return y
     labels = np.array([_label_str(v) for v in s.tolist()], dtype=object).astype(str)
-    classes = np.unique(labels)
+    classes = [str(c) for c in np.unique(labels)]  # plain str: a message shows 'same', not np.str_('same')
     if len(classes) < 2:
         raise DataError(f"target column {column!r} of {where} has only one class ({classes[0]!r}); classification "
                         "needs at least two. Check data.label_column.")
