@@ -235,10 +235,11 @@ def readable(df, rename: dict[str, str] | None = None):
     return out
 
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+_MARKDOWN = re.compile(r"([\\`*_\[\]!<>$~|#])")
 
 
 def plain(text: str) -> str:
-    """A person's own text (a comment, a question, a name) for a Markdown page, shown as typed: every Markdown mark
-    escaped, so `![x](http://…)` is not an image every viewer's browser fetches, and `$…$` is not maths."""
+    """A person's own text (a comment, a question, a name) for a Markdown page, shown as typed: the marks that make
+    links, images, HTML, code, emphasis, headings, tables and maths escaped, so `![x](http://…)` is not an image every
+    viewer's browser fetches and `$…$` is not maths (hyphens, dots and brackets, harmless, stay as they are)."""
     return _MARKDOWN.sub(r"\\\1", str(text)).replace("\n", "  \n")
