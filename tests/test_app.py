@@ -321,6 +321,20 @@ def test_simultaneous_wrong_passwords_are_not_all_checked_and_spraying_is_limite
     assert auth._check("zed", "x", None, {"ada": "pbkdf2_sha256$1$x$y"}, client="198.51.100.1") == "Wrong name or password."
 
 
+def test_a_demo_without_sign_in_keeps_visitors_apart_and_says_so(empty_store, monkeypatch):
+    """Issue 28, item 7: demo mode with no password made every visitor `local`: all saw everything and shared one
+    quota, and nothing warned."""
+    monkeypatch.setenv("HEADSTART_MODE", "demo")
+    monkeypatch.delenv("HEADSTART_PASSWORD", raising=False)
+    someone = make_finished_experiment(empty_store, name="someone else's", seeds=(0,), sizes=(50, 200))
+    at = _run("pages/5_Runs.py")
+    assert not at.exception, at.exception
+    assert at.session_state["user"].startswith("visitor-") and at.session_state["user"] != "local"
+    assert any("no sign-in configured" in w.value for w in at.sidebar.warning)
+    assert someone not in " ".join(str(d.value) for d in at.dataframe) and any(
+        "The store is empty" in i.value for i in at.info)
+
+
 def test_team_mode_shows_users_their_own_experiments(empty_store, monkeypatch):
     monkeypatch.setenv("HEADSTART_MODE", "team")
     monkeypatch.setenv("HEADSTART_PASSWORD", "s3cret-pass")  # signed in (the session below carries the name)

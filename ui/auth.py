@@ -15,8 +15,10 @@ correct password from another client is never refused, and from the same client 
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
+import sys
 import threading
 import time
 
@@ -133,6 +135,23 @@ def _check(name: str, given: str, password, passwords, client: str = "unknown") 
     return None
 
 
+NO_SIGN_IN = ("This demo has no sign-in configured: visitors are told apart only by their network address (behind a "
+              "proxy, not at all), so they may see and share each other's experiments and quota. Set HEADSTART_PASSWORD, "
+              "or [passwords] or [auth] in .streamlit/secrets.toml.")
+_warned = False
+
+
+def anonymous_visitor() -> str:
+    """Demo mode without any sign-in: a visitor is "visitor-" and a digest of their network address (stable across
+    reloads), never the all-seeing "local" user; the deployment is warned once on the console and on every page."""
+    global _warned
+    if not _warned:
+        _warned = True
+        print(f"WARNING: {NO_SIGN_IN}", file=sys.stderr, flush=True)
+    st.sidebar.warning(NO_SIGN_IN, icon=":material/warning:")
+    return "visitor-" + hashlib.sha256(_client().encode()).hexdigest()[:10]
+
+
 def require_login() -> str:
     """The signed-in user's name (stops the page with a sign-in form until there is one)."""
     if _secret("auth"):
@@ -146,7 +165,9 @@ def require_login() -> str:
         passwords = _secret("passwords")
         passwords = dict(passwords) if passwords else {}
         password = _secret("password") or load_settings().password
-        if not password and not passwords:
+        if not password and not passwords and load_settings().mode == "demo":
+            user = anonymous_visitor()
+        elif not password and not passwords:
             user = "local"
         elif st.session_state.get("user"):
             user = st.session_state["user"]
