@@ -12,10 +12,9 @@ import streamlit as st
 from training.analysis.figures import curves_figure, note
 from training.analysis.frames import latest_progress, metrics_frame, runs_frame
 from training.analysis.replay import at_time, total_duration
-from training.errors import HeadStartError
 from training.service.bundle import GALLERY_OWNER, export_bundle, gallery_bundles, import_bundle, read_bundle
 from ui.auth import current_user
-from ui.common import STATUS_LABEL, get_store, setup_page, show_figure, visible_experiments
+from ui.common import STATUS_LABEL, get_store, import_bundle_upload, setup_page, show_figure, visible_experiments
 
 setup_page("Gallery")
 st.title("Gallery")
@@ -74,10 +73,10 @@ if replay:
 st.header("Import a bundle")
 up = st.file_uploader("A Head Start bundle (.json.gz or .json)", type=["gz", "json"], key="gallery_upload")
 if up is not None and st.button("Import", key="gallery_import"):
-    try:
-        exp_id = import_bundle(store, read_bundle(up.getvalue(), name=up.name), owner=user)
-    except HeadStartError as e:
-        st.error(str(e))
+    with st.spinner(f"Importing {up.name}…"):
+        exp_id, error = import_bundle_upload(up.getvalue(), up.name, user)
+    if error:
+        st.error(error)
     else:
         st.success(f"Imported as {exp_id}: a record to open in Compare or Report. Runs that had not finished arrive "
                    "cancelled; to train it, start a New experiment with its config.")

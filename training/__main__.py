@@ -187,7 +187,8 @@ def cmd_bundle_import(args) -> int:
     from training.service.bundle import import_bundle, read_bundle
     from training.service.store import Store
 
-    print(import_bundle(Store(args.store), read_bundle(Path(args.bundle)), owner=args.owner))
+    path = Path(args.bundle)
+    print(import_bundle(Store(args.store), read_bundle(path.read_bytes(), name=args.name or path.name), owner=args.owner))
     return 0
 
 
@@ -383,7 +384,8 @@ COMMANDS = {
     "bundle-export": (cmd_bundle_export, "write an experiment as a bundle (config, runs, metrics; no checkpoints)",
                       lambda p: (_experiment(p), p.add_argument("--out", required=True, help="a .json or .json.gz file"))),
     "bundle-import": (cmd_bundle_import, "add a bundle to a store as a new experiment (a record, never trained)",
-                      lambda p: (p.add_argument("bundle"), _store(p), _owner(p))),
+                      lambda p: (p.add_argument("bundle"), _store(p), _owner(p),
+                                 p.add_argument("--name", default=None, help="the file's name, for messages"))),
     "predict": (cmd_predict, "answer new inputs with finished runs' delivered models, side by side (text "
                 "classification)", _predict_args),
     "export-model": (cmd_export_model, "write a finished run's model as a folder transformers loads, with a model card",

@@ -254,6 +254,23 @@ def _error(proc: subprocess.CompletedProcess) -> str:
     return redact((text[-1] if text else "failed").removeprefix("error: "))
 
 
+def import_bundle_upload(raw: bytes, name: str, owner: str) -> tuple[str | None, str | None]:
+    """Import an uploaded bundle in a subprocess (a large one parses and writes for minutes and hundreds of MB: never
+    in the app's process): (experiment id, None) or (None, the error in words)."""
+    folder = store_dir() / "uploads" / "bundles"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, path = tempfile.mkstemp(suffix="-" + Path(name).name, dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+        proc = _cli(["bundle-import", path, "--store", str(store_dir()), "--owner", owner, "--name", Path(name).name])
+    finally:
+        os.unlink(path)
+    if proc.returncode != 0:
+        return None, _error(proc)
+    return proc.stdout.strip().splitlines()[-1], None
+
+
 def plan(config: dict) -> tuple[dict | None, str | None]:
     """Validate a config and plan its runs in a subprocess: (plan, None) or (None, error message)."""
     proc = _cli(["plan", "{config}", "--store", str(store_dir())], config)

@@ -39,6 +39,13 @@ from training.service.store import Store
 
 LOCK = "dispatcher.lock"
 HEARTBEAT_TIMEOUT_S = 12.0
+STORE_SLOW_S = 2.0
+"""A write probe that waits longer than this means the store was not writable (another process's long write, a
+PostgreSQL outage): workers could not heartbeat either, so their silence is counted only from when it was."""
+DISK_FLOOR_BYTES = 2 * 1024 ** 3
+"""No new run starts while the store's disk has less free space than this (checkpoints and metrics need room; a full
+disk killed every worker mid-write)."""
+BACKOFF_MAX_S = 30.0
 STARTUP_TIMEOUT_S = 180.0  # a new worker's first beat can wait for interpreter start (and a Ray worker's)
 CANCEL_TIMEOUT_S = 30.0
 MAX_ATTEMPTS = 5
@@ -222,6 +229,22 @@ def _ray_work(store_root: str, run_id: str, store_env: dict | None = None) -> st
     return work(store_root, run_id)
 
 
+def _transient(e: BaseException) -> bool:
+    """An error the dispatcher waits out: the database unreachable or locked, the disk full or failing."""
+    import sqlalchemy.exc
+
+    return isinstance(e, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, OSError))
+
+
+def _free_disk(root) -> int | None:
+    import shutil
+
+    try:
+        return shutil.disk_usage(root).free
+    except OSError:
+        return None
+
+
 # -- the dispatcher ---------------------------------------------------------------------------------
 
 @dataclass
@@ -250,6 +273,8 @@ class Dispatcher:
         self.last_served: dict[str, float] = {}
         self.capacity = {d: _device_memory(d) for d in self.devices}
         self._stopping = False
+        self.store_slow_until = 0.0  # when the store last turned out not writable (see STORE_SLOW_S)
+        self.disk_floor = DISK_FLOOR_BYTES
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def serve(self, until_idle: bool = False) -> None:
@@ -258,11 +283,28 @@ class Dispatcher:
         previous = {sig: signal.signal(sig, lambda *_: setattr(self, "_stopping", True))
                     for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            self.recover()
+            failures, recovered = 0, False
             while not self._stopping:
-                self.tick()
-                if until_idle and not self.store.runs(status=Status.QUEUED) and not self.store.runs(status=Status.RUNNING):
-                    break
+                try:
+                    if not recovered:  # at start, and again once an outage is over: as a restart would
+                        self.recover()
+                        recovered = True
+                    self.tick()
+                    if until_idle and not self.store.runs(status=Status.QUEUED) and not self.store.runs(
+                            status=Status.RUNNING):
+                        break
+                    failures = 0
+                except Exception as e:  # noqa: BLE001 — a store outage, a full disk: wait, then carry on
+                    if not _transient(e):
+                        raise
+                    failures += 1
+                    recovered = False
+                    self.store_slow_until = time.time()
+                    wait = min(BACKOFF_MAX_S, self.poll_s * 2 ** failures)
+                    print(f"dispatcher: the store is not usable ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                          f"retrying in {wait:.1f} s", file=sys.stderr, flush=True)
+                    time.sleep(wait)
+                    continue
                 time.sleep(self.poll_s)
         finally:
             for sig, handler in previous.items():
@@ -295,15 +337,19 @@ class Dispatcher:
 
     # -- liveness -----------------------------------------------------------------------------------
     def reconcile(self) -> None:
+        probe = time.time()
+        self.store.write_probe()
         now = time.time()
+        if now - probe > STORE_SLOW_S:
+            self.store_slow_until = now
         for r in self.store.runs(status=Status.RUNNING):
             # A process is ours to check (and stop) only on this host; another host's run is judged by its heartbeat.
             remote = str(r.device or "").startswith("ray") or not self._here(r)
             alive = self.exec.owns(r.id) or remote or pid_alive(r.pid, r.proc_started)
             if r.heartbeat_at is None:  # claimed, not yet beating: allow for start-up
                 silent, limit = now - (r.claimed_at or 0), self.startup_timeout
-            else:
-                silent, limit = now - r.heartbeat_at, self.heartbeat_timeout
+            else:  # silence while the store could not be written is not the worker's
+                silent, limit = now - max(r.heartbeat_at, self.store_slow_until), self.heartbeat_timeout
             if not alive:
                 self._interrupt(r, "worker process is gone")
             elif silent > limit:
@@ -328,6 +374,13 @@ class Dispatcher:
 
     # -- scheduling -----------------------------------------------------------------------------------
     def schedule(self) -> None:
+        free = _free_disk(self.store.root)
+        if free is not None and free < self.disk_floor:
+            if time.time() - getattr(self, "_disk_said", 0.0) > 60:
+                self._disk_said = time.time()
+                print(f"dispatcher: {free / 1e9:.1f} GB free on the store's disk, under the {self.disk_floor / 1e9:.1f} GB "
+                      "floor: no new run starts until there is room (queued runs wait)", file=sys.stderr, flush=True)
+            return
         while True:
             running = self.store.runs(status=Status.RUNNING)
             device = self._free_device([r for r in running if self._here(r)])

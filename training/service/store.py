@@ -231,6 +231,12 @@ class Store:
         with self.engine.execution_options(write=True).begin() as c:
             yield c
 
+    def write_probe(self) -> None:
+        """Take and release the write lock (SQLite) or open and commit a transaction (PostgreSQL): how long it waits
+        says whether anyone could write just now."""
+        with self.tx():
+            pass
+
     @contextmanager
     def read(self):
         with self.engine.connect() as c:
@@ -353,36 +359,55 @@ class Store:
             raise
         return exp_id
 
+    IMPORT_BATCH = 5000
+    """Metric and event rows per write transaction of an import: SQLite has one writer, and a 700,000-row bundle in one
+    transaction held the lock for ~40 s, so workers could not heartbeat and were declared dead."""
+
     def insert_record(self, exp_id: str, name: str, config: ExperimentConfig, created_at: float, owner: str, info: dict,
                       runs_: list[dict], metric_rows: list[list], event_rows: list[list],
                       decision: dict | None = None) -> None:
         """Insert an imported experiment with its runs (full rows), metric rows, events and decision record (the
-        `Decision.as_dict()` form) in one transaction."""
+        `Decision.as_dict()` form) in short transactions (`IMPORT_BATCH` rows each), so the store stays writable for
+        the workers meanwhile. Until the last one commits the experiment is marked `importing` and hidden from
+        `experiments()`; if any fails, everything written for it is removed."""
         unknown = {k for r in runs_ for k in r} - RUN_COLUMNS
         if unknown:
             raise ValueError(f"unknown run fields {sorted(unknown)}")
-        with self.tx() as c:
-            c.execute(experiments.insert().values(id=exp_id, name=name, config_json=config.to_json(), created_at=created_at,
-                                                  owner=owner, info_json=json.dumps(info)))
-            for r in runs_:
-                c.execute(runs.insert().values(**r, experiment_id=exp_id))
-            if metric_rows:
-                keys = ("run_id", "step", "examples", "wall_s", "flops", "key", "value")
-                c.execute(metrics.insert(), [dict(zip(keys, m, strict=True)) for m in metric_rows])
-            if event_rows:
-                c.execute(events.insert(), [dict(zip(("run_id", "at", "kind", "message", "data_json"), v, strict=True))
-                                            for v in event_rows])
-            if decision:
-                c.execute(decisions.insert().values(
-                    experiment_id=exp_id, question=decision["question"],
-                    constraints_json=json.dumps(decision.get("constraints") or {}),
-                    created_by=decision.get("created_by") or "unknown", created_at=decision.get("created_at") or 0.0,
-                    updated_at=decision.get("updated_at") or 0.0, signoff_by=decision.get("signoff_by"),
-                    signoff_at=decision.get("signoff_at"),
-                    signed_json=json.dumps(decision["signed"]) if decision.get("signed") else None))
-                for cm in decision.get("comments") or []:
-                    c.execute(decision_comments.insert().values(experiment_id=exp_id, author=cm["author"],
-                                                                body=cm["body"], at=cm["at"]))
+        try:
+            with self.tx() as c:
+                c.execute(experiments.insert().values(id=exp_id, name=name, config_json=config.to_json(),
+                                                      created_at=created_at, owner=owner,
+                                                      info_json=json.dumps(dict(info, importing=True))))
+                for r in runs_:
+                    c.execute(runs.insert().values(**r, experiment_id=exp_id))
+            keys = ("run_id", "step", "examples", "wall_s", "flops", "key", "value")
+            for start in range(0, len(metric_rows), self.IMPORT_BATCH):
+                with self.tx() as c:
+                    c.execute(metrics.insert(), [dict(zip(keys, m, strict=True))
+                                                 for m in metric_rows[start:start + self.IMPORT_BATCH]])
+            for start in range(0, len(event_rows), self.IMPORT_BATCH):
+                with self.tx() as c:
+                    c.execute(events.insert(), [dict(zip(("run_id", "at", "kind", "message", "data_json"), v, strict=True))
+                                                for v in event_rows[start:start + self.IMPORT_BATCH]])
+            with self.tx() as c:
+                if decision:
+                    c.execute(decisions.insert().values(
+                        experiment_id=exp_id, question=decision["question"],
+                        constraints_json=json.dumps(decision.get("constraints") or {}),
+                        created_by=decision.get("created_by") or "unknown", created_at=decision.get("created_at") or 0.0,
+                        updated_at=decision.get("updated_at") or 0.0, signoff_by=decision.get("signoff_by"),
+                        signoff_at=decision.get("signoff_at"),
+                        signed_json=json.dumps(decision["signed"]) if decision.get("signed") else None))
+                    for cm in decision.get("comments") or []:
+                        c.execute(decision_comments.insert().values(experiment_id=exp_id, author=cm["author"],
+                                                                    body=cm["body"], at=cm["at"]))
+                c.execute(experiments.update().where(experiments.c.id == exp_id).values(info_json=json.dumps(info)))
+        except BaseException:
+            try:
+                self.delete_experiment(exp_id)
+            except Exception:  # noqa: BLE001 — the store itself failed; the first error is the one to report
+                pass
+            raise
 
     def version(self, exp_id: str) -> tuple:
         """Changes whenever the experiment's runs or metrics do (a few ms): the key of cached analyses."""
@@ -409,16 +434,17 @@ class Store:
             c.execute(experiments.update().where(experiments.c.id == exp_id).values(owner=owner))
 
     def experiments(self) -> list[Experiment]:
-        """Every experiment, newest first, with counts of its runs by status."""
+        """Every experiment, newest first, with counts of its runs by status (not an import still being written)."""
         def count(status):
             return sa.func.coalesce(sa.func.sum(sa.case((runs.c.status == status, 1), else_=0)), 0)
 
-        return [Experiment.from_row(r) for r in self._rows(
+        found = [Experiment.from_row(r) for r in self._rows(
             sa.select(experiments, sa.func.count(runs.c.id).label("n_runs"), count(Status.DONE).label("n_done"),
                       count(Status.RUNNING).label("n_running"), count(Status.FAILED).label("n_failed"),
                       count(Status.QUEUED).label("n_queued"))
             .select_from(experiments.outerjoin(runs, runs.c.experiment_id == experiments.c.id))
             .group_by(*experiments.c).order_by(experiments.c.created_at.desc()))]
+        return [e for e in found if '"importing": true' not in e.info_json]  # an import still being written
 
     def experiment(self, exp_id: str) -> Experiment | None:
         row = self._one(sa.select(experiments).where(experiments.c.id == exp_id))
