@@ -248,6 +248,8 @@ else:
                         chosen = table_data.table_from_frame(preview, task, target, features, up.name)
                         if chosen.duplicate_rows:
                             st.caption(table_data.duplicates_note(chosen.duplicate_rows, len(chosen)) + ".")
+                        for warning in table_data.class_warnings(chosen):
+                            st.warning(warning)
                     except HeadStartError as e:
                         data_problems.append(in_page_words(str(e), uploads))
         else:
@@ -390,9 +392,11 @@ else:
     config = {
         "name": name, "task": task, "data": data,
         "model": {"base": base, "max_length": int(max_len)} | ({"image_size": image_size} if form.image_size else {}) | mlp,
-        "strategies": [{"name": n, "lr": None if sweep else (lrs.get(n) or None)}
+        # A rate left at its default is not the user's choice: sent as None, so Compare names it untuned.
+        "strategies": [{"name": n, "lr": None if sweep or lrs.get(n) == float(STRATEGIES[n].lr_for(K)) else lrs.get(n)}
                        | ({"until_plateau": False} if n == "scratch" and not plateau else {}) for n in chosen]
-        + ([{"name": "scratch", "budget_multiplier": float(longer), "lr": None if sweep else lrs.get("scratch")}
+        + ([{"name": "scratch", "budget_multiplier": float(longer),
+             "lr": None if sweep or lrs.get("scratch") == float(STRATEGIES["scratch"].lr_for(K)) else lrs.get("scratch")}
             | ({} if plateau else {"until_plateau": False})]
            if longer and longer != 1 and "scratch" in chosen else []),
         "sizes": [int(s) if s.lstrip("+-").isdigit() else s for s in sizes], "seeds": list(range(int(seeds))), "budget": budget,
@@ -463,7 +467,8 @@ if checked and checked["key"] == key:
                           on_click=apply_fit, args=(changes, key_suffix))
         if d.get("note"):
             st.info(in_page_words("Data: " + d["note"], uploads))
-        for warning in split_warnings(info, kinds()[config["task"]].metric):
+        for warning in split_warnings(info, kinds()[config["task"]].metric,
+                                      kinds()[config["task"]].unit.removeprefix("training ")):
             st.warning(warning)
         with st.expander("Every run"):
             st.dataframe(readable(pf["table"]), hide_index=True)

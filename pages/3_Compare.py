@@ -20,7 +20,7 @@ from training.analysis.report import (
     table_names,
 )
 from training.analysis.transfer import has_pretrained, transfer_for_people
-from training.analysis.units import human_flops, human_number, human_seconds, probe_skill
+from training.analysis.units import human_flops, human_number, human_seconds, probe_skill, shown_source
 from ui.common import cached_analysis, get_store, pick_experiment, setup_page, show_figure, show_table
 from ui.decision import decision_record
 from ui.delivery import take_home, where_they_disagree
@@ -76,7 +76,8 @@ with st.container(border=True):
                    "decide.")
     d = a.info.get("data", {})
     if d:
-        eval_from = f"`{d['eval_source']}` (your test set)" if d.get("eval_source") else "a held-out split of the data"
+        eval_from = (f"`{shown_source(d['eval_source'])}` (your test set)" if d.get("eval_source")
+                     else "a held-out split of the data")
         st.caption(f"Scored on {d.get('eval_rows', 0):,} eval examples from {eval_from}; learning rates, early "
                    f"stopping and best checkpoints were chosen on {d.get('validation_rows', 0):,} separate validation "
                    f"examples. Runs are scored by their {CHECKPOINTS[a.checkpoint]}.")

@@ -149,3 +149,13 @@ def test_the_default_cost_target_is_one_a_strategy_reaches(store):
     a = analyse(store, exp)
     assert a.target == pytest.approx(default_target(a.metrics, a.metric, a.higher_is_better))
     assert not a.to_target.empty and not a.to_target["reached"].str.startswith("0/").all()
+
+
+def test_a_files_source_is_shown_by_its_name():
+    """The report's header showed the server's upload path (/…/store/uploads/<hash>/shop_products.csv)."""
+    from training.analysis.units import shown_source
+
+    assert shown_source("/srv/store/uploads/3f2a/shop_products.csv") == "shop_products.csv"
+    assert shown_source(r"C:\data\wine.csv") == "wine.csv"
+    assert shown_source("builtin:tweet-sentiment") == "builtin:tweet-sentiment"
+    assert shown_source("hf:stanfordnlp/imdb") == "hf:stanfordnlp/imdb"

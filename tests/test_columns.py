@@ -112,7 +112,12 @@ def test_the_preflight_warns_when_eval_or_validation_are_too_small_to_tell_strat
     assert small[0].startswith("Only 36 eval examples") and "±0.16 (95%)" in small[0] and "about 1,537 eval" in small[0]
     assert small[1].startswith("Only 15 validation examples") and "±0.25" in small[1]
     assert split_warnings({"data": {"eval_rows": 1000, "validation_rows": 500}}, "accuracy") == []
-    assert split_warnings({"data": {"eval_rows": 36, "validation_rows": 15}}, "rmse") == []
+    assert "Add data: validation is 10% of the training side" in small[1]  # not "a larger test set": it adds no validation
+    # Issue 27: a chat file's 5 eval and 2 validation conversations passed silently; every metric is warned about now.
+    chat = split_warnings({"data": {"eval_rows": 5, "validation_rows": 2}}, "perplexity", "conversations")
+    assert [w.split(":")[0] for w in chat] == ["Only 5 eval conversations", "Only 2 validation conversations"]
+    assert "most differences between strategies will be noise" in chat[0] and "±" not in chat[0]
+    assert "Add rows to your test set" in split_warnings({"data": {"eval_rows": 40, "eval_source": "t.csv"}}, "rmse")[0]
 
 
 def test_a_label_whose_classes_mostly_have_a_few_rows_is_warned_about():
@@ -127,3 +132,15 @@ def test_a_label_whose_classes_mostly_have_a_few_rows_is_warned_about():
     (warning,) = label_warnings(df, "reviewer", "reviews.csv")  # … but warned about
     assert warning.startswith("Label column 'reviewer' of reviews.csv has 134 classes") and "fewer than 5 rows" in warning
     assert label_warnings(df, "sentiment", "reviews.csv") == []
+
+
+def test_without_a_label_like_name_the_rightmost_class_column_is_suggested():
+    """A newcomer's support export (issue 27): `priority` (3 values) before `queue` (4, the routing target) — the
+    fewest-values rule picked priority."""
+    import random
+
+    rng = random.Random(0)
+    df = pd.DataFrame([{"ticket": f"My {rng.choice(['card', 'loan', 'app'])} does not work, order {i}",
+                        "priority": rng.choice(["low", "normal", "high"]),
+                        "queue": rng.choice(["billing", "cards", "loans", "tech"])} for i in range(200)])
+    assert suggest_columns(df) == {"text": "ticket", "label": "queue"}

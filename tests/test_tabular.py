@@ -353,3 +353,14 @@ def test_subset_without_a_second_class_gets_only_the_trivial_reference(tmp_path)
     one_class = np.flatnonzero(t.target[pool] == "large")[:5]
     rows = tabular_reference_rows(t, pool, val, evals, {(5, 0): one_class}, t.label_names, CLS)
     assert [r["reference"] for r in rows] == ["majority"]
+
+
+def test_a_class_of_a_few_rows_is_named(tmp_path):
+    """A newcomer's wine table had quality 3 once in 505 rows and nothing said so (issue 27)."""
+    from training.tasks.tabular.data import class_warnings
+
+    rows = tabular_rows(120) + [dict(tabular_rows(1)[0], label="huge")]
+    t = load_tabular_table(write(tmp_path, rows), CLS)
+    (warning,) = class_warnings(t)
+    assert "1 of the 3 classes of 'label'" in warning and "'huge' (1 row)" in warning
+    assert class_warnings(load_tabular_table(write(tmp_path, tabular_rows(120), "b.csv"), CLS)) == []

@@ -82,7 +82,9 @@ def test_a_tabular_classification_experiment_runs_beside_trees(table_csv, store)
     for size in a.recommendation.sizes:  # the recommendation and the verdict's sentence render one relation
         trees = size.cell("reference: gradient-boosted trees (scikit-learn)")
         assert trees.relation in " ".join(a.verdict)
-        assert (size.recommended == trees.strategy) == (trees.relation == "as good or better")
+        # recommended when as good as the best network, or — where every network failed — clearly above trivial
+        assert (size.recommended == trees.strategy) == (trees.relation in ("as good or better",
+                                                                           "above the trivial baseline"))
 
 
 def test_a_tabular_regression_experiment_reports_rmse_and_r2(table_csv, store):

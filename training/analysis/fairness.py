@@ -46,15 +46,17 @@ def _why_no_learning(strategy: str, n: int, runs: pd.DataFrame, info: dict) -> s
     lr_text = f"{lr:.2g}" if lr is not None else "?"
     fixes = []
     if source == "fixed":
-        fixes.append(f"Its learning rate is fixed at {lr_text}: remove `lr` so the learning-rate search picks one.")
+        fixes.append(f"Its learning rate is fixed at {lr_text}: let the search pick one (\"Search each strategy's "
+                     "learning rate\" on New experiment; in a config, remove its `lr`).")
     elif source == "default":
         fixes.append(f"Its learning rate {lr_text} is a built-in default nobody tuned on this data: turn the "
-                     "learning-rate search on.")
+                     "learning-rate search on (\"Search each strategy's learning rate\" on New experiment).")
     plateau = bool(g["until_plateau"].eq(True).any()) if "until_plateau" in g else False
     improving = g[(g["best_step"] == g["steps"]) & ~g["stopped_early"].eq(True)] if plateau else g.iloc[0:0]
     if not plateau:
-        fixes.append("It trained for the budget's fixed steps: let it train until it stops improving "
-                     "(until_plateau: true) or raise its budget_multiplier.")
+        fixes.append("It trained for the budget's fixed steps: let it train until it stops improving (\"Train scratch "
+                     "until it stops improving\" on New experiment; `until_plateau: true` in a config) or train it "
+                     "longer (\"Also run scratch k× longer\"; `budget_multiplier`).")
     elif not improving.empty:
         fixes.append(f"{len(improving)} of {len(g)} seed(s) were still improving at the step cap: raise "
                      "budget.plateau_cap.")

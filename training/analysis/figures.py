@@ -39,12 +39,37 @@ def trivial_reference(config: Mapping) -> str | None:
     return kind.words.trivial
 
 
+def how_trained(config: Mapping) -> str:
+    """One sentence on how this experiment's strategies trained — searched or fixed learning rates, scratch until it
+    stopped improving or for fixed steps — from its config (it used to claim a search and a plateau rule that a user
+    had switched off)."""
+    strategies = [s if isinstance(s, Mapping) else {"name": s} for s in config.get("strategies") or []]
+    if not strategies:
+        return ""
+    searched = config.get("lr_sweep", {}) is not None
+    fixed = [s["name"] for s in strategies if s.get("lr") is not None]
+    if searched and not fixed:
+        rate = "at its own searched learning rate"
+    elif searched:
+        rate = f"at its own searched learning rate ({', '.join(fixed)} at a fixed one)"
+    else:
+        rate = "at a fixed learning rate (no search)"
+    scratch = [s for s in strategies if s["name"] == "scratch"]
+    plateau = [s for s in scratch if s.get("until_plateau") is not False]
+    if len(strategies) == 1:
+        end = " until it stopped improving" if plateau else " for the budget's fixed steps" if scratch else ""
+        return f" The network trained {rate}{end}."
+    end = (", scratch until it stopped improving" if plateau else ", scratch for the budget's fixed steps like the rest"
+           if scratch else "")
+    return f" Every strategy trained {rate}{end}."
+
+
 def data_needs_note(config: Mapping) -> str:
     """The data-needs note for this experiment's task kind: its band, its reference lines (where references ran)
     and its literature."""
     kind = known(config.get("task") or "")
     words = kind.words if kind is not None else Words(literature=HEAD_START)
-    text = (words.read or NOTES["data_needs"]) + words.band
+    text = (words.read or NOTES["data_needs"]) + how_trained(config) + words.band
     if words.references and config.get("references", True):
         text += (f" Grey lines are references on the same subsets: {words.references}; a {words.network} at the "
                  "dashed line learned nothing.")

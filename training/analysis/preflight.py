@@ -71,8 +71,8 @@ def search_words(info: dict) -> str:
         rungs = sorted({(s["rung"], s["steps"]) for s in searches})
         text += (f", the learning-rate search {human_flops(cost['search_flops'])} beyond the runs the grid keeps "
                  f"({cost['search_share']:.0%} of the grid): each candidate rate starts its strategy's grid run at "
-                 f"N={next(iter(searches))['size']:,}, they are compared at step "
-                 + "; ".join(f"{r} of {t}" for r, t in rungs) + ", and the winner's run continues as that grid run")
+                 f"N={next(iter(searches))['size']:,}, they are compared at "
+                 + " or ".join(f"step {r} of {t}" for r, t in rungs) + ", and the winner's run continues as that grid run")
     elif info.get("lr_search"):
         text += ", no search runs (every searched rate is reused from a finished search)"
     if cost.get("reference_seconds"):
@@ -92,21 +92,33 @@ def _half_width(n: int) -> float:
     return 1.96 * math.sqrt(0.25 / n)
 
 
-def split_warnings(info: dict, metric: str) -> list[str]:
-    """Sentences for the preflight when the eval or validation split is too small to tell strategies apart. Only for
-    proportions (accuracy): other metrics' resolution depends on their scale."""
-    if metric != "accuracy":
-        return []
+def split_warnings(info: dict, metric: str, unit: str = "examples") -> list[str]:
+    """Sentences for the preflight when the eval or validation split is too small to tell strategies apart (under
+    SMALL_SPLIT examples). For a proportion (accuracy) they say by how much it is uncertain and how many examples
+    would resolve ±RESOLVE; for other metrics (perplexity, ROUGE-L, RMSE) that depends on their spread, so they say
+    only that so few examples make the comparison noise. `unit`: what an example is (conversations, rows…)."""
     d = info.get("data", {})
     need = math.ceil((1.96 * 0.5 / RESOLVE) ** 2)
+    own_test = bool(d.get("eval_source"))
     out = []
     for rows, what, use in ((d.get("eval_rows", 0), "eval", "the strategies are scored on"),
                             (d.get("validation_rows", 0), "validation", "learning rates and checkpoints are chosen on")):
-        if 0 < rows < SMALL_SPLIT:
-            out.append(f"Only {rows:,} {what} examples: the accuracy {use} is uncertain by about "
+        if not 0 < rows < SMALL_SPLIT:
+            continue
+        if what == "eval":
+            remedy = ("Add rows to your test set" if own_test else
+                      "Add data, or upload a larger test set of your own (Your own test set), which is scored whole")
+        else:
+            remedy = ("Add data: validation is 10% of the training side (data.validation_fraction), up to 500 "
+                      "(data.validation_max)")
+        if metric == "accuracy":
+            out.append(f"Only {rows:,} {what} {unit}: the accuracy {use} is uncertain by about "
                        f"±{_half_width(rows):.2f} (95%), so results closer than that overlap and tell nothing apart — "
-                       f"about {need:,} {what} examples resolve ±{RESOLVE}. Add data or a larger test set if you can; "
-                       "Compare will show the overlap rather than a winner.")
+                       f"about {need:,} {what} {unit} resolve ±{RESOLVE}. {remedy}; Compare will show the overlap "
+                       "rather than a winner.")
+        else:
+            out.append(f"Only {rows:,} {what} {unit}: the {metric} {use} rests on so few that most differences between "
+                       f"strategies will be noise. {remedy}; Compare will show the overlap rather than a winner.")
     return out
 
 

@@ -28,7 +28,7 @@ from training.analysis.record import constraint_lines, record_answer
 from training.analysis.stats import summarise
 from training.analysis.tables import compute_table, forgetting_table, lr_search_table, overfitting_table, primary_metric
 from training.analysis.transfer import effective_data, has_pretrained, transfer_for_people
-from training.analysis.units import human_number, human_time, probe_skill, readable
+from training.analysis.units import human_number, human_time, probe_skill, readable, shown_source
 from training.analysis.units import plain as _plain
 from training.analysis.verdict import conclude
 from training.service.lr_search import is_proportion
@@ -278,7 +278,8 @@ def setup_lines(a: Analysis) -> list[str]:
     """How the comparison was made fair, in words: eval and validation sets, scored checkpoint, learning rates,
     budgets."""
     d = a.info.get("data", {})
-    eval_from = f"`{d['eval_source']}` (the user's own test set)" if d.get("eval_source") else "a held-out split of the data"
+    eval_from = (f"`{shown_source(d['eval_source'])}` (the user's own test set)" if d.get("eval_source")
+                 else "a held-out split of the data")
     lines = [f"Eval: {d.get('eval_rows', 0):,} examples from {eval_from}; it chose nothing. Learning rates, early stopping "
              f"and best checkpoints were chosen on {d.get('validation_rows', 0):,} validation examples held out of training."
              if d else "Eval and validation sets: not recorded for this experiment.",
@@ -408,7 +409,8 @@ def decision_lines(a: Analysis, markdown: bool = True) -> list[str]:
 def markdown_report(a: Analysis) -> str:
     env = environment(a)
     out = [f"# Head Start report — {a.exp.name}", "", f"Experiment `{a.exp.id}`, task {a.config['task']}, "
-           f"base `{a.config['model']['base']}`, data `{a.config['data']['source']}`.", "", "## Recommendation", ""]
+           f"base `{a.config['model']['base']}`, data `{shown_source(a.config['data']['source'])}`.", "",
+           "## Recommendation", ""]
     out += [f"- {line}" for line in recommendation_lines(a)] + [""]
     if a.decision is not None:
         out += ["## Decision record", ""] + [f"- {line}" for line in decision_lines(a)] + [""]
@@ -436,7 +438,8 @@ def html_report(a: Analysis) -> str:
              f"<style>{CSS}</style></head><body>",
              f"<h1>Head Start report — {html.escape(a.exp.name)}</h1>",
              f"<p>Experiment <code>{a.exp.id}</code>, task {a.config['task']}, base <code>"
-             f"{html.escape(a.config['model']['base'])}</code>, data <code>{html.escape(a.config['data']['source'])}</code>.</p>",
+             f"{html.escape(a.config['model']['base'])}</code>, data "
+             f"<code>{html.escape(shown_source(a.config['data']['source']))}</code>.</p>",
              "<h2>Recommendation</h2><div class='verdict'><ul>"
              + "".join(f"<li>{_html_text(line)}</li>" for line in recommendation_lines(a)) + "</ul></div>",
              ("<h2>Decision record</h2><ul>" + "".join(f"<li>{_html_text(line)}</li>" for line in decision_lines(a, False))

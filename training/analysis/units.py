@@ -243,3 +243,13 @@ def plain(text: str) -> str:
     links, images, HTML, code, emphasis, headings, tables and maths escaped, so `![x](http://…)` is not an image every
     viewer's browser fetches and `$…$` is not maths (hyphens, dots and brackets, harmless, stay as they are)."""
     return _MARKDOWN.sub(r"\\\1", str(text)).replace("\n", "  \n")
+
+
+def shown_source(source: str | None) -> str:
+    """A data source as people read it: a built-in or hub name as it is, a file by its name alone (the full path is
+    the machine's, e.g. the store's uploads folder; it stays in the config)."""
+    if not source:
+        return ""
+    if source.startswith(("builtin:", "hf:")):
+        return source
+    return source.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]

@@ -7,8 +7,7 @@ NOTES = {
     "data_needs": (
         "**How to read this:** each line is a strategy; x is the number of labelled training examples (log "
         "scale), y the eval metric of each run's final model: its last weights, or its best checkpoint where validation "
-        "shows that one clearly better (switch to best checkpoints or last weights in the sidebar). "
-        "Every strategy trained at its own searched learning rate, scratch until it stopped improving."),
+        "shows that one clearly better (switch to best checkpoints or last weights in the sidebar)."),
     "curves": (
         "**How to read this:** loss against the chosen x-axis, one line per run, coloured by strategy; solid "
         "is validation loss (held out of training; it picks the best checkpoint and when scratch stops), dotted "

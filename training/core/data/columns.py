@@ -55,8 +55,9 @@ def column_kind(s: pd.Series) -> str:
 def suggest_columns(df: pd.DataFrame) -> dict[str, str | None]:
     """{"text": ..., "label": ...}: the text is the non-numeric column with the longest cells on average;
     the label is a column other than the text that could hold classes (at least two values, within the
-    limits above), one named like a label first, then the one with the fewest distinct values, then the
-    leftmost. None where the table offers nothing."""
+    limits above), one named like a label first, then the rightmost (where exports put the target: a
+    support export's `queue` after its `priority`, not the column with the fewest values). None where the
+    table offers nothing."""
     columns = [str(c) for c in df.columns]
     values = {c: _values(df[col]) for c, col in zip(columns, df.columns, strict=True)}
     texts = [c for c in columns if len(values[c]) and not _is_numeric(values[c])]
@@ -65,7 +66,7 @@ def suggest_columns(df: pd.DataFrame) -> dict[str, str | None]:
     for i, c in enumerate(columns):
         n = values[c].nunique()
         if c != text and n >= 2 and _label_problem(n, len(values[c])) is None:
-            candidates.append((c.strip().lower() not in LABEL_NAMES, n, i, c))
+            candidates.append((c.strip().lower() not in LABEL_NAMES, -i, c))
     label = min(candidates)[-1] if candidates else next((c for c in columns if c != text), text)
     return {"text": text, "label": label}
 

@@ -372,7 +372,7 @@ def size_note(prep: ImagePreprocessing) -> str | None:
         return None
     return (f"Images are trained at {prep.size} px, while the pretrained model learned its features on {prep.native}-px "
             "images: the fine-tuned strategies see every object several times smaller than they were trained on, which "
-            "holds them back at this size, while scratch learns at whatever size it is given. Raise Image size "
+            "holds them back at this size, while scratch learns at whatever size it is given. Raise the image size "
             f"(model.image_size) toward {prep.native} to compare at the model's own size, at about "
             f"{(prep.native / prep.size) ** 2:.0f}× the compute per image.")
 

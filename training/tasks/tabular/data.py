@@ -200,6 +200,24 @@ def suggest_target(df: pd.DataFrame, task: str) -> str | None:
     return suitable[-1] if suitable else (columns[-1] if columns else None)
 
 
+def class_warnings(table: TabularTable) -> list[str]:
+    """Classes of a classification target with fewer than FEW_PER_CLASS rows, in words: after eval and validation
+    take their share a class of 1–4 rows leaves at most a couple to learn from, and its eval score rests on one or
+    two rows (a wine grade seen once in 500 rows)."""
+    from training.core.data.columns import FEW_PER_CLASS
+
+    if table.task != "tabular-classification":
+        return []
+    counts = pd.Series(table.target).value_counts()
+    few = counts[counts < FEW_PER_CLASS]
+    if few.empty:
+        return []
+    listed = ", ".join(f"{c!r} ({n} row{'s' if n != 1 else ''})" for c, n in few.sort_values().items())
+    return [f"{len(few)} of the {len(counts)} classes of {table.target_column!r} in {table.where} have fewer than "
+            f"{FEW_PER_CLASS} rows: {listed}. Too few to learn or score; merge them into a neighbouring class, add "
+            "rows, or drop those rows."]
+
+
 def duplicate_groups(frame: pd.DataFrame, target: np.ndarray) -> tuple[list[str] | None, int]:
     """(a group per row, the number of rows that copy an earlier one): a row's group is the position of the first row
     with the same features and target; (None, 0) when no row repeats."""

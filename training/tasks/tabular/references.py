@@ -55,7 +55,9 @@ def tabular_reference_rows(table: TabularTable, train_pool_idx, val_idx, eval_id
         for (n, seed), positions in subsets.items():
             rows += _rows_of_subset(table, pool[np.asarray(positions, dtype=np.int64)], val_idx, eval_idx, y_all,
                                     {"n_train": int(n), "seed": int(seed)}, label_names, task)
-    return named(rows, TABULAR_NAMES, len(eval_idx))
+    names = dict(TABULAR_NAMES, linear="linear model (ridge regression)" if regression else
+                 "linear model (logistic regression)")
+    return named(rows, names, len(eval_idx))
 
 
 def rows(data, cfg, sizes: list[int], seeds: list[int]) -> list[dict]:

@@ -8,8 +8,7 @@ from training.tasks.words import SPREAD_BAND
 TABLE_READ = (
     "**How to read this:** each line is a strategy; x is the number of labelled training examples (log scale), y "
     "the eval metric of each run's final model: its last weights, or its best checkpoint where validation shows "
-    "that one clearly better (switch to best checkpoints or last weights in the sidebar). The network trained at "
-    "its searched learning rate until it stopped improving.")
+    "that one clearly better (switch to best checkpoints or last weights in the sidebar).")
 TABLE_LITERATURE = (
     " **What the literature finds:** no pretrained model exists for a table's own columns, so only training from "
     "scratch runs; the grey lines are what a tabular team would use instead — gradient-boosted trees (scikit-learn's "
