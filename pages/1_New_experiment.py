@@ -155,8 +155,11 @@ else:
             if preview is None:  # a zip of class folders
                 rows = image_preview(path, up.name)
             else:
-                rows = len(preview)
-                st.caption(f"{len(preview):,} rows · {up.name}")
+                # chat drops a file's exact copies as it loads: sizes are suggested for what is left
+                rows = len(preview.astype(str).drop_duplicates()) if form.pickers == "conversations" else len(preview)
+                st.caption(f"{len(preview):,} rows · {up.name}"
+                           + (f" · {len(preview) - rows:,} repeat another exactly and will be dropped"
+                              if rows < len(preview) else ""))
                 head = preview.head(20)
                 st.dataframe(head.astype(object).where(head.notna(), ""), hide_index=True)  # an empty cell, not "None"
                 st.caption("Columns")
@@ -329,9 +332,10 @@ else:
     default_strategies = form.default_strategies
     chosen = st.multiselect("Strategies", available, default=[s for s in default_strategies if s in available],
                             key="new_strategies")
-    st.table(pd.DataFrame([{"strategy": n, "what trains": STRATEGIES[n].summary,  # sentences: a static table wraps them
+    words = {n: K.strategy_words.get(n, (STRATEGIES[n].summary, STRATEGIES[n].when)) for n in available}
+    st.table(pd.DataFrame([{"strategy": n, "what trains": words[n][0],  # sentences: a static table wraps them
                             "default learning rate (search centre)": f"{STRATEGIES[n].lr_for(K):.2g}",
-                            "when to pick it": STRATEGIES[n].when} for n in available]), hide_index=True)
+                            "when to pick it": words[n][1]} for n in available]), hide_index=True)
     options = [{"strategy": n, "option": k, "default": repr(v), "what it does": STRATEGIES[n].describe()["option_docs"][k]}
                for n in chosen for k, v in STRATEGIES[n].describe()["options"].items()]
     if options:
@@ -362,7 +366,9 @@ else:
     plateau = c2.toggle("Train scratch until it stops improving", value=True, key="new_plateau",
                         help="Random weights need many more steps than fine-tuning. " + BUDGET_DOCS["plateau_cap"])
     st.caption("Both are on by default: without them a rate tuned on other data or fine-tuning's epoch count can make "
-               "scratch fail silently and inflate fine-tuning's advantage.")
+               "scratch fail silently and inflate fine-tuning's advantage." if form.own_models else
+               "Both are on by default: without them a rate tuned on other data or too few steps can make the network "
+               "fail silently and hand the comparison to the trees.")
     c1, _ = st.columns(2)
     longer = c1.number_input("Also run scratch k× longer (0 = no)", 0.0, 20.0, 0.0, step=1.0, key="new_longer",
                              help="He et al. (2019): scratch catches up with enough iterations and data; this adds "

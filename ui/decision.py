@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from training.analysis.record import constraint_lines
-from training.analysis.units import human_time, plain
+from training.analysis.transfer import has_pretrained
+from training.analysis.units import human_time, plain, shown_source
 from training.errors import HeadStartError
 from training.service.records import check_constraints
 from training.settings import load_settings
@@ -25,8 +26,9 @@ def decision_record(a, exp_id: str, price: float) -> None:
     user = current_user()
     if d is None:
         st.caption("A decision record turns this experiment into a decision a review can sign: the question, the "
-                   "constraints your team sets (a minimum metric, a time or cost budget, how much forgetting is "
-                   "acceptable, how much labelled data you have), what satisfies them — computed from these runs, with "
+                   "constraints your team sets (a minimum metric, a time or cost budget, "
+                   + ("how much forgetting is acceptable, " if has_pretrained(a.config) else "")
+                   + "how much labelled data you have), what satisfies them — computed from these runs, with "
                    "intervals — comments, and a sign-off. It goes into the report and the bundle.")
     else:
         st.markdown(f"**Question:** {plain(d.question)}")
@@ -44,8 +46,11 @@ def decision_record(a, exp_id: str, price: float) -> None:
     with st.expander("Edit the question and constraints" if d else "Start a decision record", expanded=False):
         with st.form(f"decision_form_{exp_id}"):
             cfg = a.config
+            pretrained = has_pretrained(cfg)
+            source = shown_source(cfg["data"]["source"])
             question = st.text_area("Question", value=d.question if d else (
-                f"Should we fine-tune {cfg['model']['base']} or train our own model on {cfg['data']['source']}?"))
+                f"Should we fine-tune {cfg['model']['base']} or train our own model on {source}?" if pretrained else
+                f"Is a neural network worth it over gradient-boosted trees on {source}?"))
             c = d.constraints if d else {}
             c1, c2, c3, c4, c5 = st.columns(5)
             values = {
@@ -54,8 +59,9 @@ def decision_record(a, exp_id: str, price: float) -> None:
                 "max_minutes": c2.number_input("Max training minutes per run", min_value=0.0, value=c.get("max_minutes")),
                 "max_cost": c3.number_input(f"Max cost per run ($, at ${price:.2f}/h)", min_value=0.0,
                                             value=c.get("max_cost")),
+                # nothing pretrained, nothing to forget: no such constraint to set
                 "max_forgetting": c4.number_input("Max forgetting", min_value=0.0, value=c.get("max_forgetting"),
-                                                  format="%.3f"),
+                                                  format="%.3f") if pretrained else None,
                 "n_available": c5.number_input("Labelled examples you have", min_value=0, step=100,
                                                value=c.get("n_available")),
             }

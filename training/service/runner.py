@@ -230,10 +230,9 @@ def _ray_work(store_root: str, run_id: str, store_env: dict | None = None) -> st
 
 
 def _transient(e: BaseException) -> bool:
-    """An error the dispatcher waits out: the database unreachable or locked, the disk full or failing."""
-    import sqlalchemy.exc
-
-    return isinstance(e, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, OSError))
+    """An error the dispatcher waits out: the database unreachable or locked (the store says), the disk full or
+    failing."""
+    return isinstance(e, OSError) or Store.is_outage(e)
 
 
 def _free_disk(root) -> int | None:

@@ -231,6 +231,11 @@ class Store:
         with self.engine.execution_options(write=True).begin() as c:
             yield c
 
+    @staticmethod
+    def is_outage(e: BaseException) -> bool:
+        """The database was unreachable, locked or restarting — worth waiting out — rather than wrong."""
+        return isinstance(e, (sa.exc.OperationalError, sa.exc.InterfaceError))
+
     def write_probe(self) -> None:
         """Take and release the write lock (SQLite) or open and commit a transaction (PostgreSQL): how long it waits
         says whether anyone could write just now."""

@@ -117,6 +117,9 @@ class TaskKind:
     """Runs answer held-out prompts, shown side by side (chat)."""
     refused: ClassVar[dict[str, str]] = {}
     """Strategies that do not apply, with the reason a user is told."""
+    strategy_words: ClassVar[dict[str, tuple[str, str]]] = {}
+    """Per strategy, (what trains, when to pick it) in this kind's words where the general ones (written for a
+    pretrained base) do not fit: a table's scratch is an MLP, not "the base's architecture and tokenizer"."""
     default_lrs: ClassVar[dict[str, float]] = {}
     """Per strategy, a default learning rate measured on this kind's built-in (the search's centre); strategies
     not named use their own default."""

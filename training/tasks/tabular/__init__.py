@@ -34,6 +34,9 @@ class _Tabular(TaskKind):
     refused = {name: "no pretrained model exists for your table's own columns, so there is nothing to fine-tune: "
                      "the comparison is an MLP from scratch against gradient-boosted trees (the references)"
                for name in ("full", "lora", "qlora", "head", "freeze", "discriminative", "lp-ft")}
+    strategy_words = {"scratch": ("An MLP on your table's columns, from random weights; every parameter trains.",
+                                  "The network for a table: it is worth it where it beats the gradient-boosted trees "
+                                  "and the linear model that run beside it, at the sizes you have.")}
     default_lrs = {"scratch": 1e-3}  # the MLP: diamonds scan (1e-3–3e-3 best), checked on mpg and penguins (bench/RESULTS.md)
     default_base = MLP_BASE
     probe_default = "none: a model trained from scratch has no earlier skill to forget"
