@@ -7,7 +7,15 @@ import pandas as pd
 import pytest
 
 from tests.browser_fixtures import loaded, needs_chromium, shot
-from tests.test_browser_upload import _fill, _launch_and_finish, _new_experiment, _only_strategies, _short_grid, _upload
+from tests.test_browser_upload import (
+    _compare_text,
+    _fill,
+    _launch_and_finish,
+    _new_experiment,
+    _only_strategies,
+    _short_grid,
+    _upload,
+)
 from training.service.store import Store
 from training.testing import chat_rows, tabular_rows
 
@@ -34,11 +42,7 @@ def test_a_chat_experiment_from_an_uploaded_jsonl_shows_answers_side_by_side(app
     page.wait_for_selector("text=Answers as they improve", timeout=60_000)
     shot(page, "live-chat.png")
 
-    page.goto(f"{url}/Compare")
-    loaded(page)
-    page.wait_for_selector("text=Answers side by side", timeout=120_000)
-    page.wait_for_timeout(1000)
-    body = page.inner_text("body")
+    body = _compare_text(page, url, ready="text=Answers side by side")
     assert "LIMA" in body and "ROUGE-L" in body  # the chat literature and the overlap score's caveat
     assert "general chat skill" in body  # the forgetting probe in words
     shot(page, "compare-chat.png")
@@ -61,11 +65,7 @@ def test_a_tabular_experiment_from_an_uploaded_csv_runs_against_gradient_boosted
     assert Store(store_root).experiment_config(exp_id).data.label_column == "label"  # the suggested target
     shot(page, "live-tabular.png")
 
-    page.goto(f"{url}/Compare")
-    loaded(page)
-    page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=120_000)
-    page.wait_for_timeout(1000)
-    body = page.inner_text("body")
+    body = _compare_text(page, url)
     assert "gradient-boosted trees" in body and "Classical references against the best network" in body
     assert "Grinsztajn" in body
     shot(page, "compare-tabular.png")

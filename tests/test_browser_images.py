@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from tests.browser_fixtures import loaded, needs_chromium, shot
-from tests.test_browser_upload import _fill, _launch_and_finish, _new_experiment, _only_strategies, _short_grid, _upload
+from tests.test_browser_upload import (
+    _compare_text,
+    _fill,
+    _launch_and_finish,
+    _new_experiment,
+    _only_strategies,
+    _short_grid,
+    _upload,
+)
 from training.testing import make_image_folder
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -44,11 +52,7 @@ def test_an_uploaded_zip_of_class_folders_runs_and_shows_on_live_and_compare(app
                                        "on 224-px images",))
     shot(page, "live-images.png")
 
-    page.goto(f"{url}/Compare")
-    loaded(page)
-    page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=120_000)
-    page.wait_for_timeout(1500)
-    body = page.inner_text("body")
+    body = _compare_text(page, url)
     assert "pixels + logistic regression" in body and "Verdict" in body
     assert "Rethinking ImageNet Pre-training" in body  # the literature for images under the data-needs chart
     shot(page, "compare-images.png")

@@ -112,6 +112,15 @@ def _launch_and_finish(page, store_root: Path, task: str, timeout: float = 300, 
     return exp.id
 
 
+def _compare_text(page, url: str, exp_id: str | None = None, ready: str = "[data-testid='stPlotlyChart']") -> str:
+    """Open Compare (on `exp_id`, or the picker's choice) and return its text once `ready` is drawn."""
+    page.goto(f"{url}/Compare" + (f"?exp={exp_id}" if exp_id else ""))
+    loaded(page)
+    page.wait_for_selector(ready, timeout=120_000)
+    page.wait_for_timeout(1000)
+    return page.inner_text("body")
+
+
 BUILT_IN_MODEL = {"Chat (instruction tuning)": "Built-in SmolLM2-135M-Instruct", "Text classification": "Built-in MiniLM-L6",
                   "Tabular classification": "Built-in MLP (from scratch)",
                   "Image classification": "Built-in EfficientNet-Lite0 (ImageNet)"}
@@ -317,10 +326,6 @@ def test_a_text_csv_upload_takes_the_suggested_mapping_and_reaches_compare(app_s
     exp_id = _launch_and_finish(page, store_root, "text-classification",
                                 preflight_says=("eval examples: the accuracy the strategies are scored on is uncertain",))
     shot(page, "live-text-upload.png")
-    page.goto(f"{url}/Compare?exp={exp_id}")
-    loaded(page)
-    page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=120_000)
-    page.wait_for_timeout(1000)
-    body = page.inner_text("body")
+    body = _compare_text(page, url, exp_id)
     assert "Verdict" in body and "TF-IDF" in body, body
     shot(page, "compare-text-upload.png")
