@@ -7,16 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import test_browser_upload as upload
 from tests.browser_fixtures import loaded, needs_chromium, shot
-from tests.test_browser_upload import (
-    _compare_text,
-    _fill,
-    _launch_and_finish,
-    _new_experiment,
-    _only_strategies,
-    _short_grid,
-    _upload,
-)
 from training.testing import make_image_folder
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -33,9 +25,9 @@ def _zip_of(folder: Path) -> bytes:
 def test_an_uploaded_zip_of_class_folders_runs_and_shows_on_live_and_compare(app_server, browser, tmp_path):
     url, store_root = app_server
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    _new_experiment(page, url, "Image classification")
+    upload._new_experiment(page, url, "Image classification")
 
-    _upload(page, "shapes.zip", _zip_of(make_image_folder(tmp_path / "shapes", per_class=20)), "application/zip")
+    upload._upload(page, "shapes.zip", _zip_of(make_image_folder(tmp_path / "shapes", per_class=20)), "application/zip")
     page.wait_for_selector("text=40 images in 2 classes", timeout=60_000)
     loaded(page)
     body = page.inner_text("body")
@@ -44,15 +36,15 @@ def test_an_uploaded_zip_of_class_folders_runs_and_shows_on_live_and_compare(app
     assert not page.get_by_test_id("stAlertContentError").count()
     assert "Built-in EfficientNet-Lite0" in body and "qlora — 4-bit quantisation" in body
 
-    _only_strategies(page, ["scratch", "head"], defaults=["scratch", "full", "lora", "head"])
-    _fill(page, "Image size (pixels)", "32")
-    _short_grid(page, "16", "6")
-    _launch_and_finish(page, store_root, "image-classification", timeout=400, screenshot="new-experiment-images.png",
+    upload._only_strategies(page, ["scratch", "head"], defaults=["scratch", "full", "lora", "head"])
+    upload._fill(page, "Image size (pixels)", "32")
+    upload._short_grid(page, "16", "6")
+    upload._launch_and_finish(page, store_root, "image-classification", timeout=400, screenshot="new-experiment-images.png",
                        preflight_says=("Images are trained at 32 px, while the pretrained model learned its features "
                                        "on 224-px images",))
     shot(page, "live-images.png")
 
-    body = _compare_text(page, url)
+    body = upload._compare_text(page, url)
     assert "pixels + logistic regression" in body and "Verdict" in body
     assert "Rethinking ImageNet Pre-training" in body  # the literature for images under the data-needs chart
     shot(page, "compare-images.png")
