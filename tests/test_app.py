@@ -363,6 +363,10 @@ def test_team_mode_opens_a_teammates_shared_link_for_review(empty_store, monkeyp
     assert not at.exception, at.exception
     assert at.selectbox(key="exp_picker").value == theirs
     assert any("Decision record" in h.value for h in at.subheader)
+    # Issue 28, item 10: the reviewer could rewrite bob's question (withdrawing his sign-off); she reads, comments
+    # and signs off, and the question and constraints stay bob's.
+    assert not any(b.label == "Save decision record" for b in at.button)
+    assert any("are bob's to set" in c.value for c in at.caption)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.session_state["user"] = "ada"
     at.run().switch_page("pages/3_Compare.py").run()

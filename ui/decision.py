@@ -21,7 +21,6 @@ def share_link(exp_id: str) -> str:
 
 
 def decision_record(a, exp_id: str, price: float) -> None:
-    store = get_store()
     d = a.decision
     user = current_user()
     if d is None:
@@ -43,6 +42,17 @@ def decision_record(a, exp_id: str, price: float) -> None:
                        f"{(d.signed or {}).get('sentence', answer)}", icon=":material/verified:")
         else:
             st.info("Not signed off yet.", icon=":material/pending:")
+    owner = a.exp.owner
+    if user != owner and load_settings().mode != "local":  # a teammate from a shared link reads, comments, signs off
+        st.caption(f"The question and constraints are {owner}'s to set; comment or sign off below.")
+    else:
+        _record_form(a, exp_id, price, d, user)
+    if d is not None:
+        _discussion(a, exp_id, d, user)
+
+
+def _record_form(a, exp_id: str, price: float, d, user: str) -> None:
+    """Start or edit the record's question and constraints (the experiment's owner only)."""
     with st.expander("Edit the question and constraints" if d else "Start a decision record", expanded=False):
         with st.form(f"decision_form_{exp_id}"):
             cfg = a.config
@@ -73,13 +83,15 @@ def decision_record(a, exp_id: str, price: float) -> None:
                     st.error("Write the question the team is deciding (the Question box is empty).")
                 else:
                     try:
-                        store.save_decision(exp_id, question.strip(), check_constraints(values), user)
+                        get_store().save_decision(exp_id, question.strip(), check_constraints(values), user)
                     except HeadStartError as e:
                         st.error(str(e))
                     else:
                         st.rerun()
-    if d is None:
-        return
+
+
+def _discussion(a, exp_id: str, d, user: str) -> None:
+    """Comments and the sign-off (anyone who can see the record)."""
     c1, c2 = st.columns([3, 2])
     with c2:  # drawn first: the comment form below signs with this name too
         local = load_settings().mode == "local"
@@ -91,7 +103,7 @@ def decision_record(a, exp_id: str, price: float) -> None:
         if st.button("Sign off", key=f"decision_signoff_{exp_id}", disabled=not (name and answer),
                      help="Write your name first." if not name else None if answer else
                      "Nothing to sign yet: no finished runs satisfy or fail the constraints."):
-            store.sign_off_decision(exp_id, name, {"sentence": answer, "recommendation":
+            get_store().sign_off_decision(exp_id, name, {"sentence": answer, "recommendation":
                                                    a.recommendation.sentences if a.recommendation else []})
             st.rerun()
         st.caption("Share this view with a signed-in teammate:")
@@ -102,5 +114,5 @@ def decision_record(a, exp_id: str, price: float) -> None:
         if nameless:
             st.caption("Write your name under Your name first: a comment is signed with it.")
         if st.form_submit_button("Add comment", disabled=nameless) and body.strip():
-            store.add_decision_comment(exp_id, name or user, body.strip())
+            get_store().add_decision_comment(exp_id, name or user, body.strip())
             st.rerun()
