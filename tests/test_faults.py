@@ -147,3 +147,61 @@ def test_a_bundle_imports_in_short_transactions_hidden_until_whole_and_a_failed_
         import_bundle(store, broken)
     assert [e.id for e in store.experiments()] == [exp]
     assert len(list((store.root / "experiments").iterdir())) == 1
+
+
+def test_a_corrupt_store_database_is_named_not_a_traceback(tmp_path, monkeypatch):
+    from training.errors import ConfigError
+
+    monkeypatch.delenv("HEADSTART_DATABASE_URL", raising=False)
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "headstart.db").write_bytes(b"this is not SQLite " * 500)
+    with pytest.raises(ConfigError, match="is damaged or is not a Head Start store .*move it aside"):
+        Store(tmp_path / "store")
+
+
+def test_the_cli_turns_an_unexpected_error_into_one_line(monkeypatch, capsys):
+    """Issue 28, item 9: one error path — whatever goes wrong, a user reads a line, not a traceback."""
+    import training.__main__ as cli
+
+    def broken(args):
+        raise KeyError("column 0")
+
+    monkeypatch.setitem(cli.COMMANDS, "presets", (broken, *cli.COMMANDS["presets"][1:]))
+    monkeypatch.delenv("HEADSTART_DEBUG", raising=False)
+    assert cli.main(["presets"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("error: presets stopped on something it did not expect (KeyError: 'column 0')")
+    assert "Traceback" not in err and "HEADSTART_DEBUG=1" in err
+    monkeypatch.setenv("HEADSTART_DEBUG", "1")
+    with pytest.raises(KeyError):
+        cli.main(["presets"])
+
+
+def test_a_model_config_that_cannot_be_built_and_an_image_bomb_are_named(tiny_bert_dir, topic_csv, tmp_path,
+                                                                         monkeypatch):
+    import json
+    import shutil
+
+    from PIL import Image
+
+    from training.errors import ConfigError, DataError
+    from training.service.planning import plan_experiment
+    from training.tasks.images.data import decode
+    from training.testing import tiny_classification_config
+
+    odd = tmp_path / "odd-bert"
+    shutil.copytree(tiny_bert_dir, odd)
+    config = json.loads((odd / "config.json").read_text())
+    config.update(hidden_size=30, num_attention_heads=4)  # heads do not divide the hidden size
+    (odd / "config.json").write_text(json.dumps(config))
+    cfg = tiny_classification_config(odd, topic_csv)
+    monkeypatch.delenv("HEADSTART_DATABASE_URL", raising=False)
+    store = Store(tmp_path / "store")
+    with pytest.raises(ConfigError, match="cannot be built with its config .*attention heads"):
+        plan_experiment(cfg, store.cache_dir, store)
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # a 20000×20000 PNG, scaled down for the test
+    big = tmp_path / "big.png"
+    Image.new("L", (100, 100)).save(big)
+    with pytest.raises(DataError, match="big.png is too large to decode"):
+        decode(str(big), "big.png", "photos.zip")

@@ -419,6 +419,16 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"error: {redact(str(e))}", file=sys.stderr)
         return 2
+    except Exception as e:  # noqa: BLE001 — one error path: never a traceback for a user (HEADSTART_DEBUG=1 shows it)
+        if os.environ.get("HEADSTART_DEBUG") == "1":
+            raise
+        from training.service.policy import redact
+
+        first = (str(e).strip().splitlines() or [""])[0][:400]
+        print(f"error: {args.command} stopped on something it did not expect ({type(e).__name__}: {redact(first)}). "
+              "Run it again with HEADSTART_DEBUG=1 for the details; if the input looks right, report it.",
+              file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

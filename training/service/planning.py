@@ -85,7 +85,16 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
     for n in sizes:
         if n > pool:
             raise DataError(too_many_message(n, pool, kind.unit))
-    prints = {label: footprint(cfg, s, base_dir, data) for label, s in strategies.items()}
+    try:
+        prints = {label: footprint(cfg, s, base_dir, data) for label, s in strategies.items()}
+    except (ValueError, RuntimeError, KeyError, TypeError, AttributeError, ZeroDivisionError) as e:
+        if isinstance(e, DataError | ConfigError | DeviceError):
+            raise
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise ConfigError(f"the model {cfg.model.base} cannot be built with its config for this experiment "
+                          f"({type(e).__name__}: {first}); check its config.json (hidden size divisible by the "
+                          "attention heads, a vocabulary of at least one token) and the strategies' options (e.g. LoRA "
+                          "target modules that exist in the model)") from None
     check_memory(prints, device)
     per_example = {label: p["flops_per_example"] for label, p in prints.items()}
     timed = timed_step(cfg, strategies, base_dir, data, tokenizer, device, per_example)

@@ -280,6 +280,9 @@ class Store:
                     c.execute(schema_version.update().values(version=SCHEMA_VERSION))
         except sa.exc.OperationalError as e:
             raise ConfigError(f"cannot open the store's database {redact(self.url)}: {e.orig}") from None
+        except sa.exc.DatabaseError as e:  # "file is not a database", "database disk image is malformed"
+            raise ConfigError(f"the store's database {redact(self.url)} is damaged or is not a Head Start store "
+                              f"({e.orig}); restore it from a backup, or move it aside to start an empty store") from None
 
     def close(self) -> None:
         if self._engine_obj is not None:

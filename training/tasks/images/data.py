@@ -310,6 +310,9 @@ def decode(item, name: str, where: str):
         img = Image.open(io.BytesIO(item) if isinstance(item, (bytes, bytearray)) else item)
         img.load()
         return img
+    except Image.DecompressionBombError as e:
+        raise DataError(f"{where}: {name} is too large to decode ({e}); resize it (a photo of a few thousand pixels "
+                        "a side is plenty: it is shrunk to the model's size anyway)") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise DataError(f"{where}: {name} is not a readable image ({type(e).__name__}: {e}); remove it or "
                         "re-save it as PNG or JPEG") from None
