@@ -312,3 +312,15 @@ def test_a_text_files_copies_stay_on_one_side_of_the_split(tmp_path):
     assert all(len(sides) == 1 for sides in part.values())
     before = split_texts(DataConfig(source=str(plain)), labelled=True)
     assert "duplicate_rows" not in before.info and before.table.groups is None
+
+
+def test_a_jsonl_of_arrays_reads_with_string_column_names(tmp_path):
+    """Issue 28, item 9: a JSONL whose lines are arrays gave columns 0, 1 and a KeyError where the page picked '0'."""
+    from training.core.data.columns import check_mapping
+    from training.core.data.sources import load_frame
+
+    path = tmp_path / "arrays.jsonl"
+    path.write_text("".join(json.dumps([f"text number {i}", "a" if i % 2 else "b"]) + "\n" for i in range(40)))
+    df = load_frame(str(path))
+    assert list(df.columns) == ["0", "1"]
+    assert check_mapping(df, "0", "1", "arrays.jsonl") == []

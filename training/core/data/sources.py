@@ -74,6 +74,7 @@ def load_frame(source: str, *, hf_split: str = "train", max_rows: int | None = N
         df = _hf_frame(rest, hf_split)
     else:
         df = _file_frame(Path(source).expanduser(), display_name)
+    df.columns = [str(c) for c in df.columns]  # a JSONL of arrays has columns 0, 1, …: named as the pickers show them
     return df.head(max_rows) if max_rows else df
 
 
