@@ -70,10 +70,32 @@ def saved_upload(up, images: bool = False) -> tuple:
     if images and path.suffix == ".zip":
         return path, None
     try:
-        return path, load_frame(str(path), display_name=up.name)
+        return path, _read_upload(str(path), up.name)
     except HeadStartError as e:
         st.error(str(e))
         st.stop()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _read_upload(path: str, name: str) -> pd.DataFrame:
+    """An upload's rows, read once per file (its path holds its content's hash) rather than on every rerun: a
+    10,000-column CSV cost minutes of a core each time a control changed."""
+    return load_frame(path, display_name=name)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _table(path: str, name: str, task: str, target: str, features: tuple | None):
+    """An uploaded table checked for a target and features (`table_from_frame`), once per choice: typing thousands of
+    columns on every rerun is what made a wide CSV slow."""
+    return table_data.table_from_frame(_read_upload(path, name), task, target, list(features) if features else
+                                       (None if features is None else []), name)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _summary(path: str, name: str) -> tuple[pd.DataFrame, dict]:
+    """The column summary and suggested columns of an upload, once per file."""
+    preview = _read_upload(path, name)
+    return column_summary(preview), suggest_columns(preview)
 
 
 def image_preview(path, name: str) -> int:
@@ -163,10 +185,11 @@ else:
                 head = preview.head(20)
                 st.dataframe(head.astype(object).where(head.notna(), ""), hide_index=True)  # an empty cell, not "None"
                 st.caption("Columns")
-                st.dataframe(column_summary(preview), hide_index=True)
+                summary, suggested_columns = _summary(str(path), up.name)
+                st.dataframe(summary, hide_index=True)
                 columns = [str(c) for c in preview.columns]
-                defaults = suggest_columns(preview) | {"image": next((c for c in columns if "image" in c.lower() or
-                                                                      "path" in c.lower()), columns[0])}
+                defaults = suggested_columns | {"image": next((c for c in columns if "image" in c.lower() or
+                                                               "path" in c.lower()), columns[0])}
     elif kind == "Hugging Face dataset":
         hf_id = st.text_input("Dataset id", placeholder=form.hub_placeholder, key="new_hf")
         split = st.text_input("Split", "train", key="new_hf_split")
@@ -228,7 +251,7 @@ else:
                 auto = {}  # column -> why it is dropped, for an upload whose target reads
                 if preview is not None:
                     try:
-                        checked_table = table_data.table_from_frame(preview, task, target, None, up.name)
+                        checked_table = _table(data["source"], up.name, task, target, None)
                         auto = dict(zip(checked_table.dropped_columns, checked_table.notes, strict=True))
                     except HeadStartError as e:
                         data_problems.append(in_page_words(str(e), uploads))
@@ -248,7 +271,7 @@ else:
                                "stays an ID or a constant).")
                 if preview is not None and not data_problems:
                     try:
-                        chosen = table_data.table_from_frame(preview, task, target, features, up.name)
+                        chosen = _table(data["source"], up.name, task, target, tuple(features))
                         if chosen.duplicate_rows:
                             st.caption(table_data.duplicates_note(chosen.duplicate_rows, len(chosen)) + ".")
                         for warning in table_data.class_warnings(chosen):
