@@ -473,10 +473,6 @@ class ExperimentConfig:
             unknown = sorted(set(self.lr_sweep.lrs) - {s.name for s in self.strategies} - set(labels))
             _check(not unknown, f"lr_sweep.lrs names {', '.join(unknown)}, which is not among the strategies "
                                 f"({', '.join(labels)}); its rates would be ignored")
-        if self.task == "text-classification":
-            _check(self.data.text_column != self.data.label_column,
-                   f"data.text_column and data.label_column are both {self.data.text_column!r}: the model would be "
-                   "given the answer. Set data.label_column to the column that holds the classes")
 
     # -- serialisation ---------------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from training.config import ModelConfig
+from training.errors import ConfigError
 from training.tasks.base import Column, Form, TaskKind
 from training.tasks.text.words import BUILTINS, WORDS
 
@@ -25,6 +26,11 @@ class TextClassification(TaskKind):
                 builtin_columns=("text", "label", "group"), check_columns=True, labelled=True,
                 column_note="Rows sharing a group (a document, a customer, a module) stay on one side of the "
                             "train/eval split.")
+
+    def check_config(self, cfg) -> None:
+        if cfg.data.text_column == cfg.data.label_column:  # the page refuses it; the CLI accepted it (issue 28)
+            raise ConfigError(f"data.text_column and data.label_column are both {cfg.data.text_column!r}: the model "
+                              "would be given the answer. Set data.label_column to the column that holds the classes")
 
     def prepare_data(self, cfg, processor, max_length: int, cache_dir: Path | None):
         from training.tasks.text.data import prepare
