@@ -420,7 +420,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {redact(str(e))}", file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001 — one error path: never a traceback for a user (HEADSTART_DEBUG=1 shows it)
-        if os.environ.get("HEADSTART_DEBUG") == "1":
+        from training.settings import load_settings
+
+        try:
+            debug = load_settings().debug
+        except HeadStartError:
+            debug = False
+        if debug:
             raise
         from training.service.policy import redact
 

@@ -80,6 +80,9 @@ class Settings:
     """HEADSTART_DEMO_PRESETS: comma-separated presets exempt from the size caps."""
     model_allowlist: tuple[str, ...] = DEFAULT_ALLOWLIST
     """HEADSTART_MODEL_ALLOWLIST: comma-separated models a demo user may pick."""
+    debug: bool = False
+    """HEADSTART_DEBUG: `1` lets the command line show the traceback of an error it did not expect (otherwise one
+    line says what stopped it)."""
 
     @property
     def confined(self) -> bool:
@@ -151,4 +154,5 @@ def load_settings(env=None) -> Settings:
         demo_presets=tuple(p for p in env.get("HEADSTART_DEMO_PRESETS", "quick").split(",") if p),
         model_allowlist=tuple(m for m in env.get("HEADSTART_MODEL_ALLOWLIST",
                                                  ",".join(DEFAULT_ALLOWLIST)).split(",") if m),
+        debug=env.get("HEADSTART_DEBUG", "").strip() == "1",
     )
