@@ -42,7 +42,7 @@ HEARTBEAT_TIMEOUT_S = 12.0
 STORE_SLOW_S = 2.0
 """A write probe that waits longer than this means the store was not writable (another process's long write, a
 PostgreSQL outage): workers could not heartbeat either, so their silence is counted only from when it was."""
-DISK_FLOOR_BYTES = 2 * 1024 ** 3
+DISK_FLOOR_BYTES = 512 * 1024 ** 2
 """No new run starts while the store's disk has less free space than this (checkpoints and metrics need room; a full
 disk killed every worker mid-write)."""
 BACKOFF_MAX_S = 30.0
