@@ -97,7 +97,12 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
                           "target modules that exist in the model)") from None
     check_memory(prints, device)
     per_example = {label: p["flops_per_example"] for label, p in prints.items()}
-    timed = timed_step(cfg, strategies, base_dir, data, tokenizer, device, per_example)
+    try:
+        timed = timed_step(cfg, strategies, base_dir, data, tokenizer, device, per_example)
+    except (RuntimeError, ValueError, MemoryError):  # out of memory on the device, say: the estimate falls back
+        timed = None
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
     pretrain_id = runs[0]["id"] if runs else None
     if cfg.references and kind.references:
         runs.append({"id": new_id("r"), "strategy": REFERENCES, "role": "reference", "n_train": max(sizes),
