@@ -5,13 +5,13 @@ from __future__ import annotations
 import gzip
 import json
 import time
-from pathlib import PurePath
 
 import streamlit as st
 
 from training.analysis.figures import curves_figure, note
 from training.analysis.frames import latest_progress, metrics_frame, runs_frame
 from training.analysis.replay import at_time, total_duration
+from training.analysis.units import shown_source
 from training.service.bundle import GALLERY_OWNER, export_bundle, gallery_bundles, import_bundle, read_bundle
 from ui.auth import current_user
 from ui.common import STATUS_LABEL, get_store, import_bundle_upload, setup_page, show_figure, visible_experiments
@@ -28,9 +28,7 @@ for path in gallery_bundles():
     bundle = read_bundle(path)
     exp = bundle["experiment"]
     cfg = exp["config"]
-    source = cfg["data"]["source"]
-    if not source.startswith(("builtin:", "hf:")):  # a path on the machine that recorded it: only its name means anything
-        source = PurePath(source).name
+    source = shown_source(cfg["data"]["source"])  # a path on the machine that recorded it: only its name means anything
     with st.container(border=True):
         st.markdown(f"**{exp['name']}** — {cfg['task']}, `{cfg['model']['base']}` on `{source}`, "
                     f"{len(bundle['runs'])} runs · strategies {', '.join(s['name'] for s in cfg['strategies'])} · "
