@@ -257,7 +257,7 @@ def with_test_rows(table: TabularTable, df: pd.DataFrame, where: str) -> Tabular
                                 f"{table.where}; fix that cell or leave it empty")
             frame[col] = number if number is not None else df[col].astype(np.float64)
         else:
-            frame[col] = df[col].map(lambda v: v if isinstance(v, str) else _label_str(v), na_action="ignore").astype(object)
+            frame[col] = _as_text(df[col])
     y = df[table.target_column]
     if table.task == "tabular-regression":
         number = _as_number(y)
@@ -324,6 +324,11 @@ def _as_number(s: pd.Series) -> pd.Series | None:
         return None
     number = pd.to_numeric(s.map(lambda v: v.strip() if isinstance(v, str) else v), errors="coerce")
     return number.astype(np.float64).replace([np.inf, -np.inf], np.nan)
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    """A categorical column's values as text (numbers as a class name reads them), missing values kept missing."""
+    return s.map(lambda v: v if isinstance(v, str) else _label_str(v), na_action="ignore").astype(object)
 
 
 def _label_str(v) -> str:
@@ -400,7 +405,7 @@ def _type_columns(df: pd.DataFrame, target: np.ndarray):
             keep[col] = number
             numeric.append(col)
             continue
-        text = s.map(lambda v: v if isinstance(v, str) else _label_str(v), na_action="ignore").astype(object)
+        text = _as_text(s)
         distinct = text.nunique(dropna=True)
         if distinct > MANY_VALUES_MIN and distinct == text.notna().sum() == n:
             dropped.append(col)
