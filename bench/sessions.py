@@ -174,9 +174,11 @@ async def _run_all(url: str, n: int, page: str, duration: float, stagger: float)
 
 
 def measure(url: str, sessions: int = 20, page: str = "Live", duration: float = 40.0, settle: float = 10.0,
-            stagger: float = 0.5) -> dict:
+            stagger: float = 0.5, client_nice: int = 0) -> dict:
     """Open `sessions` sessions on `page` for `duration` seconds; health latencies after the last session
-    has arrived and `settle` more seconds are the steady state."""
+    has arrived and `settle` more seconds are the steady state. `client_nice` lowers this client's priority once the
+    sampler has started (the sampler keeps its own): on a one-host test the sessions stand in for visitors' machines,
+    which in a deployment do not take the server's cores."""
     # The health checks run in a process of their own: in a thread of this one they would wait for the GIL while the
     # client decodes eighteen sessions' messages, and time this client's load as if it were the server's.
     import multiprocessing
@@ -186,6 +188,10 @@ def measure(url: str, sessions: int = 20, page: str = "Live", duration: float = 
     receive, send = ctx.Pipe(duplex=False)
     sampler = ctx.Process(target=_health_sampler, args=(url, stop, send), daemon=True)
     sampler.start()
+    if client_nice:
+        import os
+
+        os.nice(client_nice)
     t0 = time.monotonic()
     result = asyncio.run(_run_all(url, sessions, page, duration, stagger))
     stop.set()
@@ -213,9 +219,12 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=40.0)
     ap.add_argument("--settle", type=float, default=10.0)
     ap.add_argument("--stagger", type=float, default=0.5)
+    ap.add_argument("--client-nice", type=int, default=0,
+                    help="niceness added to the session client (not the health sampler): on one host, the visitors' "
+                         "machines should not take the server's cores")
     ap.add_argument("--json-only", action="store_true")
     args = ap.parse_args()
-    r = measure(args.url, args.sessions, args.page, args.duration, args.settle, args.stagger)
+    r = measure(args.url, args.sessions, args.page, args.duration, args.settle, args.stagger, args.client_nice)
     if args.json_only:
         print(json.dumps(r))
         return
