@@ -29,7 +29,7 @@ from training.tasks import kinds
 from training.tasks.chat import data as chat_data
 from training.tasks.images.data import class_counts, load_image_table, thumbnails
 from training.tasks.tabular import data as table_data
-from ui.common import enqueue, get_store, plan, setup_page, store_dir
+from ui.common import enqueue, get_store, plan, setup_page, store_dir, upload_cap_mib
 
 setup_page("New experiment")
 st.title("New experiment")
@@ -168,7 +168,8 @@ else:
     key_suffix = ""  # a new upload gets fresh column pickers, so they start at that file's suggestions
     upload_types = ([".zip"] if form.zip_folders else []) + list(FILE_SUFFIXES)
     if kind == "Upload a file":
-        up = st.file_uploader(form.upload_label, type=[s.lstrip(".") for s in upload_types], key=f"new_upload_{task}")
+        up = st.file_uploader(form.upload_label, type=[s.lstrip(".") for s in upload_types], key=f"new_upload_{task}",
+                              max_upload_size=upload_cap_mib())
         if up is not None:
             path, preview = saved_upload(up, form.zip_folders)
             uploads.update({str(path): up.name, str(path.resolve()): up.name})
@@ -307,6 +308,7 @@ else:
     test_file = st.file_uploader("Your own test set (optional): the same columns (or class folders); every row is "
                                  "scored, nothing is tuned on it",
                                  type=[s.lstrip(".") for s in upload_types], key=f"new_eval_upload_{task}",
+                                 max_upload_size=upload_cap_mib(),
                                  help=DATA_DOCS["eval_source"])
     if test_file is not None:
         eval_path, eval_preview = saved_upload(test_file, form.zip_folders)

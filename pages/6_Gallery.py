@@ -14,7 +14,15 @@ from training.analysis.replay import at_time, total_duration
 from training.analysis.units import shown_source
 from training.service.bundle import GALLERY_OWNER, export_bundle, gallery_bundles, import_bundle, read_bundle
 from ui.auth import current_user
-from ui.common import STATUS_LABEL, get_store, import_bundle_upload, setup_page, show_figure, visible_experiments
+from ui.common import (
+    STATUS_LABEL,
+    get_store,
+    import_bundle_upload,
+    setup_page,
+    show_figure,
+    upload_cap_mib,
+    visible_experiments,
+)
 
 setup_page("Gallery")
 st.title("Gallery")
@@ -69,7 +77,8 @@ if replay:
     replay_view()
 
 st.header("Import a bundle")
-up = st.file_uploader("A Head Start bundle (.json.gz or .json)", type=["gz", "json"], key="gallery_upload")
+up = st.file_uploader("A Head Start bundle (.json.gz or .json)", type=["gz", "json"], key="gallery_upload",
+                      max_upload_size=upload_cap_mib())
 if up is not None and st.button("Import", key="gallery_import"):
     with st.spinner(f"Importing {up.name}…"):
         exp_id, error = import_bundle_upload(up.getvalue(), up.name, user)

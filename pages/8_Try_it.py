@@ -16,7 +16,7 @@ from training.errors import HeadStartError
 from training.service.records import Role, Status
 from training.tasks import known
 from ui.auth import current_user
-from ui.common import get_store, may_take_models, pick_experiment, setup_page, store_dir
+from ui.common import get_store, may_take_models, pick_experiment, setup_page, store_dir, upload_cap_mib
 from ui.delivery import answers_view, row_from_words
 
 WAIT_S = 240.0  # how long the page waits for an answer (the first question loads every model: seconds to a minute)
@@ -75,7 +75,8 @@ examples = store.eval_inputs(exp_id) or []
 with st.form("try_form", border=True):
     if kind.input_form == "image":
         uploads = st.file_uploader(f"Your images (up to {MAX_INPUTS})", type=list(IMAGE_TYPES),
-                                   accept_multiple_files=True, key="try_images")
+                                   accept_multiple_files=True, key="try_images",
+                                   max_upload_size=upload_cap_mib())
     elif kind.input_form == "row":
         columns = (exp.info.get("data") or {}).get("numeric", []) + (exp.info.get("data") or {}).get("categorical", [])
         start = row_from_words(examples[0], columns) if examples else {c: None for c in columns}

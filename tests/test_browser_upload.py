@@ -329,3 +329,47 @@ def test_a_text_csv_upload_takes_the_suggested_mapping_and_reaches_compare(app_s
     body = _compare_text(page, url, exp_id)
     assert "Verdict" in body and "TF-IDF" in body, body
     shot(page, "compare-text-upload.png")
+
+
+def test_an_upload_over_the_deployments_cap_is_refused_before_the_app_holds_it(tmp_path, browser):
+    """Demo with a 1 MB cap: the uploader says so, the browser refuses a 2.5 MB file before sending it, and the server
+    refuses the same bytes sent straight to its upload endpoint (413) — the app never holds them (three 150 MB uploads
+    once took a demo from 188 MB to 1.1 GB when only the app's own check, after arrival, refused them)."""
+    from tests.browser_fixtures import serve
+
+    server = serve(tmp_path, HEADSTART_MODE="demo", HEADSTART_UPLOAD_MAX_MB="1")
+    url, _ = next(server)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        puts = []
+        page.on("request", lambda r: puts.append(r.url) if r.method == "PUT" and "/upload_file/" in r.url else None)
+        page.goto(f"{url}/New_experiment")
+        loaded(page)
+        page.get_by_text("My own data and model").click()
+        loaded(page)
+        uploader = page.get_by_test_id("stFileUploader").first
+        assert "1MB per file" in uploader.inner_text(), uploader.inner_text()
+
+        big = _csv(review_rows(45_000))  # ~2.6 MB of a well-formed table
+        assert len(big) > 2_000_000
+        with page.expect_file_chooser() as chooser:
+            uploader.locator("button").first.click()
+        chooser.value.set_files({"name": "big.csv", "mimeType": "text/csv", "buffer": big})
+        page.get_by_text("big.csv").first.wait_for(timeout=30_000)
+        loaded(page)
+        assert "or smaller" in uploader.inner_text(), uploader.inner_text()  # the browser's refusal, on the file
+        assert not puts, puts  # nothing was sent
+        shot(page, "new-experiment-upload-over-cap.png")
+
+        _upload(page, "reviews.csv", _csv(review_rows(300)))  # a file under the cap is sent as usual
+        assert puts, "the small file was not uploaded"
+        status = page.evaluate("""async ([target, size]) => {
+            const token = (document.cookie.match(/_streamlit_xsrf=([^;]+)/) || [])[1] || "";
+            const body = new FormData();
+            body.append("file", new Blob([new Uint8Array(size)]), "big.csv");
+            const r = await fetch(target, {method: "PUT", body, headers: {"X-Xsrftoken": token}, credentials: "include"});
+            return r.status;
+        }""", [puts[-1], 2_500_000])
+        assert status == 413, status  # the server's own refusal: the upload endpoint, not the page, refused it
+    finally:
+        next(server, None)

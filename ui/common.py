@@ -151,11 +151,34 @@ def live_interval() -> float:
     return max(LIVE_REFRESH_S, len(viewers) / LIVE_RERUNS_PER_S, len(viewers) * _live_cost()["ewma_s"] / LIVE_SERVER_SHARE)
 
 
+def upload_cap_mib() -> int:
+    """This deployment's upload cap (HEADSTART_UPLOAD_MAX_MB, in MB) in the whole MiB Streamlit counts in, rounded up:
+    what the browser and the server refuse before a byte is stored; the policy check then applies the exact MB."""
+    import math
+
+    from training.settings import load_settings
+
+    return max(1, math.ceil(load_settings().upload_max_mb * 1_000_000 / 2**20))
+
+
+def _cap_server_uploads() -> None:
+    """Lower Streamlit's own upload limit (`server.maxUploadSize`, 200 in .streamlit/config.toml) to this deployment's
+    cap, so an upload over it is refused by its Content-Length header, or while it streams, before the app holds it
+    (a demo's three 150 MB uploads took the app from 188 MB to 1.1 GB when only the app checked them). Every upload
+    comes from a session that has drawn a page, so setting it here, before any uploader is drawn, is in time."""
+    from streamlit import config
+
+    cap = upload_cap_mib()
+    if config.get_option("server.maxUploadSize") > cap:
+        config.set_option("server.maxUploadSize", cap, "HEADSTART_UPLOAD_MAX_MB")
+
+
 def setup_page(title: str) -> str:
     """Page config, sign-in (every page, so no URL skips it) and the navigation; returns the user."""
     from ui.auth import require_login
 
     st.set_page_config(page_title=f"{title} · Head Start", page_icon="🏁", layout="wide")
+    _cap_server_uploads()
     user = require_login()
     with st.sidebar:
         for path, label, icon in PAGES:
