@@ -293,6 +293,57 @@ def test_a_table_read_as_one_column_says_which_separator_it_looks_like(tmp_path)
         load_table(str(path), labelled=True, text_column="alcohol", label_column="quality")
 
 
+def test_rows_with_more_fields_than_the_header_are_named_not_shifted_into_other_columns(tmp_path):
+    """Issue 28: a text with an unquoted comma gave its row a third field; pandas took the first column as an index
+    (every text shifted: " would buy 0" read as the text, silently) or, with the long rows further down, read labels as
+    texts and ended in a misleading "only one class". Now the lines are named with what to do; a trailing separator
+    alone is no extra field, and short rows still read (their missing label counts as empty)."""
+    from training.core.data.sources import load_frame
+
+    every = tmp_path / "every.csv"
+    every.write_text("text,label\n" + "".join(f"great product, would buy {i},{'pos' if i % 2 else 'neg'}\n"
+                                              for i in range(50)), encoding="utf-8")
+    with pytest.raises(DataError, match=r"every.csv: 50 rows have more fields than the header's 2 \(line 2 has 3, line 3 "
+                                        r"has 3, line 4 has 3, …\)\. Usually a text holds commas without quotes"):
+        load_table(str(every), labelled=True)
+    some = tmp_path / "some.csv"
+    some.write_text("text,label\n" + "".join((f"text {i},{'pos' if i % 2 else 'neg'}\n" if i != 30 else "a, b,pos\n")
+                                              for i in range(50)), encoding="utf-8")
+    with pytest.raises(DataError, match=r"some.csv: 1 row has more fields than the header's 2 \(line 32 has 3\)"):
+        load_frame(str(some), display_name="some.csv")
+    trailing = tmp_path / "trailing.csv"
+    trailing.write_text("text,label\nhello there,pos,\nbye now,neg,\n", encoding="utf-8")
+    assert load_frame(str(trailing)).to_dict("records") == [{"text": "hello there", "label": "pos"},
+                                                            {"text": "bye now", "label": "neg"}]
+    short = tmp_path / "short.csv"
+    short.write_text("text,label\na,pos\nb\nc,neg\n", encoding="utf-8")
+    table = load_table(str(short), labelled=True)
+    assert table.texts == ["a", "c"] and table.dropped_rows == 1
+
+
+def test_parquet_bytes_are_text_when_utf8_and_a_binary_column_is_named_where_it_is_asked_for(tmp_path):
+    """Issue 28: a Parquet file with a binary column raised UnicodeDecodeError from inside pandas. Strings stored as
+    UTF-8 bytes read as text; other bytes (an image) are left out and named: by the mapping that asks for them, and
+    among a table's dropped columns."""
+    from training.tasks.tabular.data import load_tabular_table
+
+    good = tmp_path / "good.parquet"
+    pd.DataFrame({"text": [f"hello {i}".encode() for i in range(40)], "label": ["a", "b"] * 20}).to_parquet(good)
+    assert load_table(str(good), labelled=True).texts[:2] == ["hello 0", "hello 1"]
+    bad = tmp_path / "bad.parquet"
+    pd.DataFrame({"text": [bytes([0xFF, 0xFE, i]) for i in range(40)], "label": ["a", "b"] * 20}).to_parquet(bad)
+    with pytest.raises(DataError, match=r"text column 'text' not found .* Column 'text' holds binary values, not text "
+                                        r"\(row 1 is not UTF-8\), so it is left out"):
+        load_table(str(bad), labelled=True)
+    mixed = tmp_path / "products.parquet"
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"photo": [bytes([0xFF, i % 250]) for i in range(60)], "weight": rng.normal(size=60),
+                  "price": rng.normal(size=60)}).to_parquet(mixed)
+    table = load_tabular_table(str(mixed), "tabular-regression", label_column="price")
+    assert table.numeric == ["weight"] and "photo" in table.dropped_columns
+    assert "column 'photo' dropped: binary values, not text (row 1 is not UTF-8)" in table.notes
+
+
 def test_a_text_files_copies_stay_on_one_side_of_the_split(tmp_path):
     """Issue 27: repeated examples could sit in training and eval at once; they are now counted and grouped (a file
     without copies splits exactly as before)."""

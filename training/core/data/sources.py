@@ -94,7 +94,7 @@ def load_table(source: str, *, labelled: bool, text_column: str = "text", label_
     for role, col in needed:
         if col not in df.columns:
             raise DataError(f"{role} column {col!r} not found in {where}; columns are: {', '.join(columns)}. "
-                            f"Set data.{role}_column to one of them.{separator_hint(columns)}")
+                            f"Set data.{role}_column to one of them.{separator_hint(columns)}{binary_note(df, [col])}")
     keep = df[text_column].notna() & df[text_column].astype(str).str.strip().ne("")
     if labelled:
         keep &= df[label_column].notna()
@@ -204,19 +204,94 @@ def _file_frame(path: Path, display_name: str | None = None) -> pd.DataFrame:
                         "header row), or save a spreadsheet as CSV first")
     try:
         if suffix in (".csv", ".tsv"):
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else _csv_separator(path), encoding="utf-8",
-                               dtype=str, keep_default_na=False, na_values=[""])
+            return _read_delimited(path, "\t" if suffix == ".tsv" else _csv_separator(path), name)
         if suffix == ".jsonl":
             return pd.read_json(path, lines=True, encoding="utf-8", dtype=False)
-        return pd.read_parquet(path)
+        return _text_from_bytes(pd.read_parquet(path), name)
     except UnicodeDecodeError as e:
         source = "utf-16" if _utf16_bom(path) else "latin1"
         raise DataError(f"{name} is not UTF-8 text (byte {e.start}: {e.reason}); re-save it as UTF-8, e.g. "
                         f"`iconv -f {source} -t utf-8 {Path(name).name} > fixed{suffix}`") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{name} has no rows; give a header row and examples") from None
+    except DataError:
+        raise
     except (ValueError, pd.errors.ParserError) as e:
         raise DataError(f"{name} could not be parsed as {suffix[1:].upper()}: {e}") from None
+
+
+def _text_from_bytes(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """A Parquet file's binary columns as text where every value is UTF-8 (a writer that stores strings as bytes).
+    Any other binary column (an image, a hash) is left out, and named where a mapping asks for it (`binary_note`):
+    read as text it raised UnicodeDecodeError from deep inside pandas. `df.attrs["binary"]`: column → first row that
+    is not UTF-8 (1-based)."""
+    binary = {}
+    for col in list(df.columns):
+        values = df[col]
+        if values.dtype != object or not values.map(lambda v: isinstance(v, (bytes, bytearray))).any():
+            continue
+        decoded = []
+        for row, v in enumerate(values):
+            if isinstance(v, (bytes, bytearray)):
+                try:
+                    v = bytes(v).decode("utf-8")
+                except UnicodeDecodeError:
+                    binary[str(col)] = row + 1
+                    break
+            decoded.append(v)
+        if str(col) in binary:
+            df = df.drop(columns=[col])
+        else:
+            df[col] = pd.Series(decoded, index=df.index, dtype=object)
+    df.attrs["binary"] = binary
+    return df
+
+
+def binary_note(df: pd.DataFrame, wanted) -> str:
+    """A sentence for a missing-column error when the columns asked for were left out as binary; else ''."""
+    hit = [c for c in wanted if c in df.attrs.get("binary", {})]
+    return "".join(f" Column {c!r} holds binary values, not text (row {df.attrs['binary'][c]} is not UTF-8), so it is "
+                   "left out; map a column of strings." for c in hit)
+
+
+def _read_delimited(path: Path, sep: str, name: str) -> pd.DataFrame:
+    """A CSV/TSV read as text cells, refusing rows with more fields than the header. pandas would otherwise take the
+    first column as an index when the first row is long (every text shifted one column: "would buy" as the text,
+    silently), drop the extra fields with a warning, or fail with its own words; a row with an unquoted comma in its
+    text is the usual cause, and the message says which lines and what to do."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(path, sep=sep, encoding="utf-8", dtype=str, keep_default_na=False, na_values=[""],
+                               index_col=False)
+    except (pd.errors.ParserWarning, pd.errors.ParserError) as e:
+        message = _long_rows_message(path, sep, name)
+        if message is None:
+            raise pd.errors.ParserError(str(e)) from None
+        raise DataError(message) from None
+
+
+def _long_rows_message(path: Path, sep: str, name: str) -> str | None:
+    """Which lines of a delimited file have more fields than its header, in words (None when none do)."""
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter=sep)
+        header = next(reader, [])
+        long, first = 0, []
+        for row in reader:
+            if any(cell.strip() for cell in row[len(header):]):  # a trailing separator alone is no extra field
+                long += 1
+                if len(first) < 3:
+                    first.append((reader.line_num, len(row)))
+    if not long:
+        return None
+    lines = ", ".join(f"line {line} has {n}" for line, n in first)
+    what = SEPARATORS.get(sep, repr(sep))
+    return (f"{name}: {long:,} row{'s' if long > 1 else ''} ha{'ve' if long > 1 else 's'} more fields than the header's "
+            f"{len(header)} ({lines}{', …' if long > len(first) else ''}). Usually a text holds {what} without quotes "
+            f"around it: quote such cells (\"great product, would buy\",pos), or save the file again from a spreadsheet "
+            "as CSV, which quotes them.")
 
 
 SEPARATORS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "pipes"}

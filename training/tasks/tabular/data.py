@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from training.config import DataConfig
-from training.core.data.sources import describe_source, load_frame, separator_hint
+from training.core.data.sources import binary_note, describe_source, load_frame, separator_hint
 from training.core.data.task import TaskData, split_indices
 from training.errors import DataError
 
@@ -136,7 +136,9 @@ def table_from_frame(df: pd.DataFrame, task: str, label_column: str, feature_col
     columns = list(df.columns)
     if label_column not in df.columns:
         raise DataError(f"target column {label_column!r} not found in {where}; columns are: {', '.join(columns)}. "
-                        f"Set data.label_column to the column to predict.{separator_hint(columns)}")
+                        f"Set data.label_column to the column to predict.{separator_hint(columns)}"
+                        f"{binary_note(df, [label_column])}")
+    binary = df.attrs.get("binary", {})
     if feature_columns is None:
         feature_columns = [c for c in columns if c != label_column]
     else:
@@ -144,7 +146,8 @@ def table_from_frame(df: pd.DataFrame, task: str, label_column: str, feature_col
         if unknown:
             raise DataError(f"feature column(s) {', '.join(map(repr, unknown))} not found in {where}; columns are: "
                             f"{', '.join(columns)}. Fix data.feature_columns (or leave it empty for every column)."
-                            f"{separator_hint(columns)}")
+                            f"{separator_hint(columns)}{binary_note(df, unknown)}")
+        binary = {}
         if label_column in feature_columns:
             raise DataError(f"data.feature_columns includes the target column {label_column!r} of {where}; a model "
                             "given the answer learns nothing. Remove it from the feature columns.")
@@ -159,6 +162,9 @@ def table_from_frame(df: pd.DataFrame, task: str, label_column: str, feature_col
         raise DataError(f"every row of {where} has an empty target column {label_column!r}; check data.label_column")
     target = _target(df.pop(label_column), task, label_column, where)
     frame, numeric, categorical, notes, dropped_columns = _type_columns(df, target)
+    for col, row in binary.items():  # left out as the file was read (`load_frame`): named with the others
+        notes.append(f"column {col!r} dropped: binary values, not text (row {row} is not UTF-8)")
+        dropped_columns.append(col)
     if not numeric and not categorical:
         why = "; ".join(notes) if notes else "there are no columns besides the target"
         raise DataError(f"{where} has no usable feature columns ({why}). Give a table with columns that describe "
