@@ -385,3 +385,22 @@ def test_zip_bombs_lying_sizes_and_damaged_zips_are_refused_and_leave_nothing(tm
     with pytest.raises(DataError, match=r"damaged.zip cannot be unpacked at 'a/0.png'.*Bad CRC"):
         load_image_table(str(damaged), display_name="damaged.zip")
     assert not unzipped.exists() or not any(unzipped.iterdir())  # no .tmp folder left
+
+
+def test_a_table_naming_images_that_are_not_there_is_refused_by_row(tmp_path):
+    """Issue 28: an image table whose paths did not exist raised FileNotFoundError (a traceback) while fingerprinting.
+    Now the rows are named, as the table wrote their paths, before any image is read."""
+    from training.errors import DataError
+    from training.tasks.images.data import load_image_table
+
+    (tmp_path / "imgs").mkdir()
+    for i in range(6):
+        Image.fromarray(np.full((8, 8, 3), i * 40, dtype=np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
+    table = tmp_path / "pets.csv"
+    pd.DataFrame({"image": [f"imgs/{i}.png" for i in range(10)], "label": ["cat", "dog"] * 5}).to_csv(table, index=False)
+    with pytest.raises(DataError, match=r"^pets.csv: 4 of 10 rows name an image file that is not there \(row 8: "
+                                        r"imgs/6.png; row 9: imgs/7.png; row 10: imgs/8.png; …\)\. Paths are read "
+                                        r"relative to the table's folder"):
+        load_image_table(str(table), display_name="pets.csv")
+    pd.DataFrame({"image": [f"imgs/{i}.png" for i in range(6)], "label": ["cat", "dog"] * 3}).to_csv(table, index=False)
+    assert len(load_image_table(str(table), display_name="pets.csv").items) == 6

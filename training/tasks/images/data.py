@@ -247,7 +247,23 @@ def _from_frame(df, image_column: str, label_column: str, where: str, base: Path
         items.append(img)
         labels.append(str(label).strip() if not isinstance(label, float) or not label.is_integer() else str(int(label)))
         names.append(f"row {i + 2}" + (f" ({Path(img).name})" if isinstance(img, str) else ""))
+    if base is not None:  # a local table: every path it names is read later, so a missing one is named now
+        missing = [(name, item) for name, item in zip(names, items, strict=True)
+                   if isinstance(item, str) and not Path(item).is_file()]
+        if missing:
+            shown = "; ".join(f"{name.split(' (')[0]}: {_relative(item, base)}" for name, item in missing[:3])
+            raise DataError(f"{where}: {len(missing):,} of {len(items):,} rows name an image file that is not there "
+                            f"({shown}{'; …' if len(missing) > 3 else ''}). Paths are read relative to the table's "
+                            "folder: put the images there, or give a zip of class folders instead")
     return items, labels, names
+
+
+def _relative(item: str, base: Path) -> str:
+    """A path as the table wrote it (relative to its folder where it lies below it), never the server's layout."""
+    try:
+        return str(Path(item).relative_to(base))
+    except ValueError:
+        return Path(item).name
 
 
 def _builtin_images(name: str):
