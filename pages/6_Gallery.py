@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import time
+from pathlib import Path
 
 import streamlit as st
 
@@ -32,21 +33,30 @@ REPLAY_SECONDS = 45.0
 
 st.write("Recorded experiments that ship with Head Start. Open one in **Compare**, or **replay** it: its "
          "runs start and its curves arrive as they did when it trained, sped up to under a minute.")
-for path in gallery_bundles():
-    bundle = read_bundle(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def bundle_line(path: str, mtime_ns: int, size: int) -> str:
+    """A gallery bundle in one line, read once per file version (not on every render of every visitor: an operator's
+    gallery may hold large bundles); the file's modification time and size key the cache."""
+    bundle = read_bundle(Path(path))
     exp = bundle["experiment"]
     cfg = exp["config"]
     source = shown_source(cfg["data"]["source"])  # a path on the machine that recorded it: only its name means anything
+    return (f"**{exp['name']}** — {cfg['task']}, `{cfg['model']['base']}` on `{source}`, {len(bundle['runs'])} runs · "
+            f"strategies {', '.join(s['name'] for s in cfg['strategies'])} · sizes {cfg['sizes']} · seeds {cfg['seeds']}")
+
+
+for path in gallery_bundles():
+    stat = path.stat()
     with st.container(border=True):
-        st.markdown(f"**{exp['name']}** — {cfg['task']}, `{cfg['model']['base']}` on `{source}`, "
-                    f"{len(bundle['runs'])} runs · strategies {', '.join(s['name'] for s in cfg['strategies'])} · "
-                    f"sizes {cfg['sizes']} · seeds {cfg['seeds']}")
+        st.markdown(bundle_line(str(path), stat.st_mtime_ns, stat.st_size))
         c1, c2 = st.columns(2)
         if c1.button("Open in Compare", key=f"open_{path.name}"):
-            st.session_state["exp_id"] = import_bundle(store, bundle, owner=GALLERY_OWNER)
+            st.session_state["exp_id"] = import_bundle(store, read_bundle(path), owner=GALLERY_OWNER)
             st.switch_page("pages/3_Compare.py")
         if c2.button("Replay", key=f"replay_{path.name}"):
-            st.session_state["replay"] = {"exp_id": import_bundle(store, bundle, owner=GALLERY_OWNER),
+            st.session_state["replay"] = {"exp_id": import_bundle(store, read_bundle(path), owner=GALLERY_OWNER),
                                           "started": time.time()}
 
 replay = st.session_state.get("replay")
@@ -65,8 +75,8 @@ if replay:
         st.subheader(f"Replay · {store.experiment(replay['exp_id']).name}")
         st.progress(min(elapsed / REPLAY_SECONDS, 1.0),
                     text=f"replaying at {span / REPLAY_SECONDS:.0f}× · {(runs['status'] == 'done').sum()}/{len(runs)} runs done")
-        st.dataframe(progress.assign(status=progress["status"].map(STATUS_LABEL))[
-            ["strategy", "n_train", "seed", "status", "progress"]], hide_index=True, column_config={
+        st.dataframe(progress.assign(status=progress["status"].map(STATUS_LABEL)).rename(columns={"n_train": "N"})[
+            ["strategy", "N", "seed", "status", "progress"]], hide_index=True, column_config={
             "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent")})
         if not metrics.empty:
             show_figure(curves_figure(metrics, x="step"), note("curves", replay_config), key="replay_curves")
