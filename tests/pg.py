@@ -53,10 +53,21 @@ class PostgresServer:
             as_user = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
         server = cls(base, bindir, _free_port(), as_user)
         server._run("initdb", "-D", str(base / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-        server._run("pg_ctl", "-D", str(base / "data"), "-l", str(base / "server.log"), "-w", "-t", "60", "-o",
-                    f"-p {server.port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-                    "start")
+        server._start()
         return server
+
+    def _start(self) -> None:
+        self._run("pg_ctl", "-D", str(self.base / "data"), "-l", str(self.base / "server.log"), "-w", "-t", "60", "-o",
+                  f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+                  "start")
+
+    def halt(self) -> None:
+        """An outage: the server stops at once (every connection drops), keeping its data for `resume`."""
+        self._run("pg_ctl", "-D", str(self.base / "data"), "-m", "immediate", "-w", "stop")
+
+    def resume(self) -> None:
+        """The server back on the same port with the same data (after crash recovery)."""
+        self._start()
 
     def _run(self, tool: str, *args: str) -> None:
         out = subprocess.run([*self.as_user, str(self.bindir / tool), *args], capture_output=True, text=True, timeout=120,

@@ -14,6 +14,7 @@ the step), so a run can be scored at its best checkpoint (early stopping) as wel
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -52,19 +53,36 @@ def norm_buffers(model) -> dict[str, torch.Tensor]:
 
 
 def save(ckpt_dir: Path, model, state: dict, export_adapter: bool = False) -> None:
+    """Write the checkpoint beside the old one and swap it in: a failed write leaves the previous checkpoint whole.
+    A write that failed for want of room raises OSError(ENOSPC) whatever the library said (safetensors and torch.save
+    report it in their own words), so the run is interrupted to resume, not failed."""
     tmp = ckpt_dir.with_name(ckpt_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(trainable_state(model), str(tmp / WEIGHTS))
-    torch.save(state, tmp / STATE)
-    if export_adapter and hasattr(model.backbone, "save_pretrained") and hasattr(model.backbone, "peft_config"):
-        model.backbone.save_pretrained(str(tmp / "adapter"))
+    try:
+        tmp.mkdir(parents=True)
+        save_file(trainable_state(model), str(tmp / WEIGHTS))
+        torch.save(state, tmp / STATE)
+        if export_adapter and hasattr(model.backbone, "save_pretrained") and hasattr(model.backbone, "peft_config"):
+            model.backbone.save_pretrained(str(tmp / "adapter"))
+    except Exception as e:
+        full = not isinstance(e, OSError) and not _disk_has_room(ckpt_dir.parent)  # before the cleanup frees room
+        shutil.rmtree(tmp, ignore_errors=True)
+        if full:
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp)) from e
+        raise
     old = ckpt_dir.with_name(ckpt_dir.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if ckpt_dir.exists():
         ckpt_dir.rename(old)
     tmp.rename(ckpt_dir)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _disk_has_room(folder: Path, need: int = 1024 ** 2) -> bool:
+    try:
+        return shutil.disk_usage(folder).free >= need
+    except OSError:
+        return True
 
 
 def exists(ckpt_dir: Path) -> bool:

@@ -4,6 +4,7 @@ literals; `Status` and `Role` are `StrEnum`s, so they compare equal to (and are 
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 from dataclasses import asdict, dataclass, fields
@@ -193,3 +194,9 @@ def check_constraints(raw: dict) -> dict:
             raise ConfigError(f"{what} must be a finite number ≥ 0, got {v}")
         out[key] = int(v) if key == "n_available" else v
     return out
+
+
+DISK_FULL = "the disk is full"
+"""How an interrupted run's error starts when a write found no room: the dispatcher re-queues such runs once the
+store's disk is above its floor again."""
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from training.errors import HeadStartError
 from training.service.processes import pid_alive, process_started
-from training.service.records import Role, Run, Status
+from training.service.records import DISK_FULL, Role, Run, Status
 from training.service.store import Store
 
 LOCK = "dispatcher.lock"
@@ -377,9 +377,13 @@ class Dispatcher:
         if free is not None and free < self.disk_floor:
             if time.time() - getattr(self, "_disk_said", 0.0) > 60:
                 self._disk_said = time.time()
-                print(f"dispatcher: {free / 1e9:.1f} GB free on the store's disk, under the {self.disk_floor / 1e9:.1f} GB "
+                print(f"dispatcher: {free / 1e6:,.0f} MB free on the store's disk, under the {self.disk_floor / 1e6:,.0f} MB "
                       "floor: no new run starts until there is room (queued runs wait)", file=sys.stderr, flush=True)
             return
+        for r in self.store.runs(status=Status.INTERRUPTED):  # stopped by a full disk: there is room again
+            if (r.error or "").startswith(DISK_FULL) and r.attempts < MAX_ATTEMPTS and self._here(r):
+                self.store.requeue(r.id)
+                self.store.add_event(r.id, "requeued", "resuming from the last checkpoint: the disk has room again")
         while True:
             running = self.store.runs(status=Status.RUNNING)
             device = self._free_device([r for r in running if self._here(r)])

@@ -825,3 +825,46 @@ class RunSink:
 
     def truncate(self, after_step: int) -> None:
         self.store.truncate_metrics(self.run_id, after_step)
+
+
+OUTAGE_WAIT_S = 600.0
+"""How long a worker waits out a store outage (PostgreSQL restarting or failing over, SQLite's disk full) before
+its run gives up: a run pauses, it does not die."""
+
+
+class PatientStore:
+    """A worker's store: every call that meets an outage (`Store.is_outage`) is tried again, with backoff from 0.5 to
+    5 s, for up to `wait_s`; other errors pass at once. Each call is one or a few short transactions, each either
+    committed or rolled back whole, and metric rows are upserts, so trying a call again writes nothing twice that
+    matters (an event may repeat). A 20-s PostgreSQL outage killed every worker before: they wrote a metric, met the
+    closed connection and died with a traceback. Attributes and context managers (`tx`, `read`) pass through."""
+
+    _PASS = frozenset({"tx", "read", "engine"})
+
+    def __init__(self, store: Store, wait_s: float = OUTAGE_WAIT_S, log=None):
+        self._store, self._wait_s, self._log = store, wait_s, log
+
+    def __getattr__(self, name):
+        attr = getattr(self._store, name)
+        if name in self._PASS or name.startswith("_") or not callable(attr):
+            return attr
+
+        def patiently(*args, **kwargs):
+            deadline, delay, waited = time.monotonic() + self._wait_s, 0.5, False
+            while True:
+                try:
+                    result = attr(*args, **kwargs)
+                except Exception as e:
+                    if not Store.is_outage(e) or time.monotonic() + delay > deadline:
+                        raise
+                    if not waited and self._log is not None:
+                        self._log(f"the store is not usable ({type(e).__name__}); {name} waits for it")
+                    waited = True
+                    time.sleep(delay)
+                    delay = min(5.0, delay * 2)
+                    continue
+                if waited and self._log is not None:
+                    self._log(f"the store is back; {name} went through")
+                return result
+
+        return patiently

@@ -32,9 +32,16 @@ def work(store_root, run_id: str) -> str:
     except ValueError:  # not the main thread (some Ray setups): cancel requests still arrive by heartbeat
         previous = None
     try:
-        from training.service.execution import execute_run
+        import sys
 
-        return execute_run(Store(store_root), run_id, control).status
+        from training.service.execution import execute_run
+        from training.service.store import PatientStore
+
+        def say(message: str) -> None:
+            print(f"worker {run_id}: {message}", file=sys.stderr, flush=True)
+
+        # A store outage pauses the run instead of killing it (PatientStore); the heartbeat thread keeps trying too.
+        return execute_run(PatientStore(Store(store_root), log=say), run_id, control).status
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
