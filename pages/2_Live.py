@@ -33,6 +33,7 @@ from ui.common import (
     pick_experiment,
     picker_is_stale,
     record_live_cost,
+    revive_dispatcher,
     setup_page,
     show_figure,
     store_dir,
@@ -85,6 +86,8 @@ def eta_line(eta: dict) -> tuple[str, str]:
 
 
 INTERVAL = live_interval() if is_active() else None
+if INTERVAL:
+    revive_dispatcher()  # someone watches work that needs a dispatcher: make sure one serves it
 
 
 @st.fragment(run_every=INTERVAL)

@@ -421,3 +421,26 @@ def test_side_by_side_opens_on_a_pair_of_one_task(empty_store):
     assert not at.exception, at.exception
     assert at.selectbox(key="sbs_a").value == first and at.selectbox(key="sbs_b").value == other
     assert not at.error
+
+
+def test_a_visit_revives_a_dead_dispatcher_and_its_orphaned_run_is_recovered(empty_store):
+    """Issue 28: the app started a dispatcher only when something was queued, so after a crash that left runs
+    `running` (dispatcher and workers gone) a hosted instance stayed dead. A visit to Home now starts one, whose
+    recovery finds the worker gone and re-queues the run; nobody restarts anything by hand."""
+    from training.service.runner import dispatcher_alive, lock_name
+
+    exp = make_finished_experiment(empty_store, seeds=(0,), sizes=(50,))
+    run = empty_store.runs(exp)[0]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    empty_store.update_run(run.id, status="running", pid=dead.pid, proc_started=1.0, heartbeat_at=time.time())
+    assert not dispatcher_alive(empty_store.root, lock_name(empty_store))
+    at = _run("app.py")
+    assert not at.exception, at.exception
+    deadline = time.time() + 60
+    while time.time() < deadline and "interrupted" not in [e["kind"] for e in empty_store.events(run.id)]:
+        time.sleep(0.5)
+    assert dispatcher_alive(empty_store.root, lock_name(empty_store))
+    kinds = [e["kind"] for e in empty_store.events(run.id)]
+    assert "interrupted" in kinds and "requeued" in kinds, kinds
+    assert "worker process is gone" in next(e["message"] for e in empty_store.events(run.id) if e["kind"] == "interrupted")

@@ -317,6 +317,16 @@ def enqueue(config_or_preset: dict | str, owner: str | None = None) -> tuple[str
     return proc.stdout.strip().splitlines()[-1], None
 
 
+def revive_dispatcher() -> None:
+    """Start a dispatcher when work waits for one: queued runs, or runs marked running whose dispatcher may be gone
+    (a reboot, a crash). An existing one is found by its lock (nothing starts twice); a new one's recovery adopts the
+    live workers and re-queues the runs whose workers are gone. Home and Live call it on each visit, so a hosted
+    instance whose dispatcher died comes back with its first visitor (it waited for a queued run before)."""
+    store = get_store()
+    if store.runs(status="queued") or store.runs(status="running"):
+        ensure_dispatcher(store_dir())
+
+
 def may_take_models(exp) -> bool:
     """Whether this user may download the experiment's models: anyone locally; elsewhere its owner, and anyone for the
     gallery's (a teammate's linked experiment is for reading and signing, not for taking its models)."""

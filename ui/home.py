@@ -4,14 +4,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from training.service.runner import ensure_dispatcher
-from ui.common import PAGES, enqueue, experiment_state, get_store, store_dir, visible_experiments
+from ui.common import PAGES, enqueue, experiment_state, revive_dispatcher, visible_experiments
 
 
 def render() -> None:
-    store = get_store()
-    if store.runs(status="queued"):
-        ensure_dispatcher(store_dir())  # queued work and no dispatcher (e.g. after a reboot): start one
+    revive_dispatcher()  # queued or running work and no dispatcher (a reboot, a crash): start one
 
     st.title("Head Start")
     st.markdown(
