@@ -57,7 +57,7 @@ def main() -> None:
             uploader.locator("button").first.click()
         t0 = time.perf_counter()
         chooser.value.set_files({"name": "wide.csv", "mimeType": "text/csv", "buffer": raw})
-        page.wait_for_selector("text=Columns", timeout=600_000)
+        page.get_by_role("combobox", name="Text column").wait_for(timeout=600_000)  # drawn after the summary
         loaded(page, timeout=600_000)
         first = time.perf_counter() - t0
         reruns = []

@@ -18,7 +18,7 @@ from training.config import BudgetConfig as _Budget
 from training.config import DataConfig as _Data
 from training.config import ModelConfig as _Model
 from training.config import TrainConfig as _Train
-from training.core.data.columns import check_mapping, column_summary, label_warnings, suggest_columns
+from training.core.data.columns import check_mapping, column_summary, column_values, label_warnings, suggest_columns
 from training.core.data.sources import FILE_SUFFIXES, load_frame
 from training.core.strategies import STRATEGIES
 from training.errors import HeadStartError
@@ -95,7 +95,8 @@ def _table(path: str, name: str, task: str, target: str, features: tuple | None)
 def _summary(path: str, name: str) -> tuple[pd.DataFrame, dict]:
     """The column summary and suggested columns of an upload, once per file."""
     preview = _read_upload(path, name)
-    return column_summary(preview), suggest_columns(preview)
+    values = column_values(preview)
+    return column_summary(preview, values), suggest_columns(preview, values)
 
 
 def image_preview(path, name: str) -> int:
@@ -163,7 +164,7 @@ else:
     data: dict = {}
     columns: list[str] = []
     defaults = {"text": "text", "label": "label", "image": "image"}
-    up = preview = None
+    up = preview = suggested_columns = None
     rows = None  # an upload's examples, for sizes that fit it
     key_suffix = ""  # a new upload gets fresh column pickers, so they start at that file's suggestions
     upload_types = ([".zip"] if form.zip_folders else []) + list(FILE_SUFFIXES)
@@ -299,7 +300,7 @@ else:
         st.caption(form.column_note)
         if form.check_columns and preview is not None:
             data_problems = check_mapping(preview, data["text_column"], data.get("label_column"), up.name,
-                                          labelled=form.labelled)
+                                          labelled=form.labelled, suggestion=suggested_columns)
             if not data_problems and form.labelled:
                 for warning in label_warnings(preview, data.get("label_column"), up.name):
                     st.warning(warning)

@@ -26,7 +26,8 @@ EXAMPLE_CHARS = 40
 def _values(s: pd.Series) -> pd.Series:
     """Non-empty cells as strings (1.0 read from JSON or Parquet counts as 1, as labels are encoded)."""
     s = s.dropna()
-    s = s.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+    if pd.api.types.infer_dtype(s, skipna=True) != "string":  # a CSV's cells are strings already: no per-cell pass
+        s = s.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
     return s[s.str.strip().ne("")]
 
 
@@ -43,23 +44,29 @@ def _label_problem(n_classes: int, n_rows: int) -> str | None:
     return None
 
 
-def column_kind(s: pd.Series) -> str:
+def column_values(df: pd.DataFrame) -> dict[str, pd.Series]:
+    """Each column's non-empty cells as strings (`_values`), by name: worked out once for the summary and the suggested
+    columns alike (per-column pandas work dominates a wide file: 10,000 columns took ~24 s read twice over)."""
+    return {str(c): _values(df[c]) for c in df.columns}
+
+
+def column_kind(s: pd.Series, values: pd.Series | None = None) -> str:
     """`category` when the distinct values could be classes, else `number` or `text`."""
-    values = _values(s)
+    values = _values(s) if values is None else values
     n = values.nunique()
     if n >= 1 and _label_problem(n, len(values)) is None:
         return "category"
     return "number" if _is_numeric(values) else "text"
 
 
-def suggest_columns(df: pd.DataFrame) -> dict[str, str | None]:
+def suggest_columns(df: pd.DataFrame, values: dict[str, pd.Series] | None = None) -> dict[str, str | None]:
     """{"text": ..., "label": ...}: the text is the non-numeric column with the longest cells on average;
     the label is a column other than the text that could hold classes (at least two values, within the
     limits above), one named like a label first, then the rightmost (where exports put the target: a
     support export's `queue` after its `priority`, not the column with the fewest values). None where the
     table offers nothing."""
     columns = [str(c) for c in df.columns]
-    values = {c: _values(df[col]) for c, col in zip(columns, df.columns, strict=True)}
+    values = column_values(df) if values is None else values
     texts = [c for c in columns if len(values[c]) and not _is_numeric(values[c])]
     text = max(texts, key=lambda c: values[c].str.len().mean(), default=columns[0] if columns else None)
     candidates = []
@@ -71,28 +78,46 @@ def suggest_columns(df: pd.DataFrame) -> dict[str, str | None]:
     return {"text": text, "label": label}
 
 
-def column_summary(df: pd.DataFrame) -> pd.DataFrame:
+class _Lazy(dict):
+    """`suggest_columns(df)` as a mapping, worked out at the first lookup (most mappings have no problem to advise on)."""
+
+    def __init__(self, known: dict | None, df: pd.DataFrame):
+        super().__init__(known or {})
+        self._df = None if known is not None else df
+
+    def __missing__(self, key):
+        if self._df is None:
+            raise KeyError(key)
+        self.update(suggest_columns(self._df))
+        self._df = None
+        return self[key]
+
+
+def column_summary(df: pd.DataFrame, values: dict[str, pd.Series] | None = None) -> pd.DataFrame:
     """One row per column: its name, kind (text / number / category), distinct values, three examples."""
+    values = column_values(df) if values is None else values
     rows = []
     for name in df.columns:
-        values = _values(df[name])
-        examples = [v if len(v) <= EXAMPLE_CHARS else v[:EXAMPLE_CHARS - 1] + "…" for v in values.unique()[:EXAMPLES]]
-        rows.append({"column": str(name), "type": column_kind(df[name]), "distinct values": int(values.nunique()),
+        v = values[str(name)]
+        examples = [x if len(x) <= EXAMPLE_CHARS else x[:EXAMPLE_CHARS - 1] + "…" for x in v.unique()[:EXAMPLES]]
+        rows.append({"column": str(name), "type": column_kind(df[name], v), "distinct values": int(v.nunique()),
                      "examples": " · ".join(examples)})
     return pd.DataFrame(rows, columns=["column", "type", "distinct values", "examples"])
 
 
 def check_mapping(df: pd.DataFrame, text_column: str | None, label_column: str | None, file_name: str,
-                  labelled: bool = True) -> list[str]:
+                  labelled: bool = True, suggestion: dict | None = None) -> list[str]:
     """Problems, as sentences for the New experiment page, with using `text_column` as the text and (where the task
-    is `labelled`: text classification) `label_column` as the label of `file_name`; empty when the mapping can train."""
+    is `labelled`: text classification) `label_column` as the label of `file_name`; empty when the mapping can train.
+    `suggestion`: `suggest_columns(df)` where the caller has it (the page caches it per file: on a 10,000-column
+    upload it took ~10 s of a core on every rerun); else it is worked out only when a problem needs it."""
     columns = [str(c) for c in df.columns]
     roles = [("Text column", text_column)] + ([("Label column", label_column)] if labelled else [])
     missing = [f"{role} {col!r} is not a column of {file_name}; its columns are: {', '.join(columns)}."
                for role, col in roles if col not in columns]
     if missing:
         return missing + ([hint.strip()] if (hint := separator_hint(columns)) else [])
-    suggestion = suggest_columns(df)
+    suggestion = _Lazy(suggestion, df)
     problems = []
     text = _values(df[text_column])
     if _is_numeric(text):
