@@ -207,6 +207,31 @@ def test_a_model_config_that_cannot_be_built_and_an_image_bomb_are_named(tiny_be
         decode(str(big), "big.png", "photos.zip")
 
 
+def test_weights_that_are_garbage_or_cut_short_are_refused_at_plan(tiny_bert_dir, topic_csv, tmp_path, monkeypatch):
+    """Issue 28: a model folder whose weights file was garbage was accepted at plan, and every run then failed."""
+    import os
+    import shutil
+
+    from training.errors import ConfigError
+    from training.service.planning import plan_experiment
+    from training.testing import tiny_classification_config
+
+    monkeypatch.delenv("HEADSTART_DATABASE_URL", raising=False)
+    store = Store(tmp_path / "store")
+    bad = tmp_path / "bad-bert"
+    shutil.copytree(tiny_bert_dir, bad)
+    weights = (bad / "model.safetensors").read_bytes()
+    for content, said in [(os.urandom(5000), "no safetensors header at its start"),
+                          (weights[: len(weights) // 2], "it is cut short: ")]:
+        (bad / "model.safetensors").write_bytes(content)
+        with pytest.raises(ConfigError, match=f"the weights file model.safetensors cannot be read \\({said}"):
+            plan_experiment(tiny_classification_config(bad, topic_csv), store.cache_dir, store)
+    (bad / "model.safetensors").write_bytes(weights)
+    (bad / "pytorch_model.bin").write_bytes(b"<html>404 Not Found</html>")  # a failed download saved as the file
+    with pytest.raises(ConfigError, match="pytorch_model.bin cannot be read \\(neither a torch zip nor a pickle\\)"):
+        plan_experiment(tiny_classification_config(bad, topic_csv), store.cache_dir, store)
+
+
 def _postgres_or_skip():
     import os
 

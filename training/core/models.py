@@ -84,7 +84,41 @@ def check_model_dir(path: Path) -> dict:
 
     if cfg.get("model_type") not in CONFIG_MAPPING:
         raise ConfigError(f"{path}: model_type {cfg.get('model_type')!r} is not a transformers architecture")
+    for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        if why := _unreadable_weights(weights):
+            raise ConfigError(f"{path}: the weights file {weights.name} cannot be read ({why}); the download or copy may "
+                              "be incomplete: fetch the model again")
     return cfg
+
+
+def _unreadable_weights(path: Path) -> str | None:
+    """Why a weights file is not one, read from its first bytes (a safetensors header, a torch zip or pickle); None
+    when it looks whole. Garbage weights were accepted at plan and failed in every run."""
+    import struct
+    import zipfile
+
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(8)
+            if path.suffix == ".safetensors":
+                if len(head) < 8:
+                    return f"{size} bytes, shorter than a safetensors header"
+                (n,) = struct.unpack("<Q", head)
+                if n <= 0 or n > min(size - 8, 100_000_000):
+                    return "no safetensors header at its start"
+                header = json.loads(f.read(n))
+                if not isinstance(header, dict):
+                    return "its safetensors header is not a mapping"
+                end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+                if 8 + n + end > size:
+                    return f"it is cut short: {size:,} bytes of the {8 + n + end:,} its header describes"
+                return None
+        if zipfile.is_zipfile(path) or head[:1] == b"\x80":  # torch.save: a zip, or a pickle in older files
+            return None
+        return "neither a torch zip nor a pickle"
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+        return f"{type(e).__name__}: {e}"
 
 
 def position_limit(config: dict) -> int | None:
