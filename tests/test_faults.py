@@ -159,6 +159,34 @@ def test_a_corrupt_store_database_is_named_not_a_traceback(tmp_path, monkeypatch
         Store(tmp_path / "store")
 
 
+def test_damage_inside_the_store_database_is_found_where_work_starts_and_on_every_page(tmp_path, monkeypatch):
+    """Issue 28: pages damaged in the middle of the SQLite file went unnoticed at open (only the schema is read) and
+    surfaced later as tracebacks. SQLite's quick check now runs when the app first opens the store and when a
+    dispatcher starts: both say what is wrong and what to do."""
+    from streamlit.testing.v1 import AppTest
+
+    from training.errors import ConfigError
+
+    monkeypatch.delenv("HEADSTART_DATABASE_URL", raising=False)
+    monkeypatch.setenv("HEADSTART_STORE", str(tmp_path / "store"))
+    store = Store(tmp_path / "store")
+    make_finished_experiment(store)  # some thousand metric rows: pages well past the schema's
+    assert store.damage() is None
+    store.close()  # the WAL is folded into the file
+    db = tmp_path / "store" / "headstart.db"
+    raw = bytearray(db.read_bytes())
+    middle = (len(raw) // 4096 // 2) * 4096
+    raw[middle:middle + 3 * 4096] = b"\xa5" * (3 * 4096)  # three pages in the middle scrambled
+    db.write_bytes(bytes(raw))
+    damaged = Store(tmp_path / "store")  # opens: the schema pages are intact
+    assert damaged.damage()
+    with pytest.raises(ConfigError, match="the store's database .* is damaged .*restore it from a backup"):
+        Dispatcher(tmp_path / "store")
+    at = AppTest.from_file("../app.py", default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert any("is damaged" in e.value and "move it aside" in e.value for e in at.error), [e.value for e in at.error]
+
+
 def test_the_cli_turns_an_unexpected_error_into_one_line(monkeypatch, capsys):
     """Issue 28, item 9: one error path — whatever goes wrong, a user reads a line, not a traceback."""
     import training.__main__ as cli

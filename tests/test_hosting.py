@@ -283,3 +283,23 @@ def test_redaction_keeps_paths_and_peoples_words_render_as_typed():
     assert redact(r"C:\keys\secret: kept") == r"C:\keys\secret: kept"
     assert redact("password: hunter22 and api_key=sk-12345678") == "password: [REDACTED] and api_key=[REDACTED]"
     assert plain("look ![x](http://evil.example/a.png) $5") == r"look \!\[x\](http://evil.example/a.png) \$5"
+
+
+def test_a_hosted_app_shows_an_unexpected_errors_type_not_its_traceback(monkeypatch, tmp_path):
+    """Issue 28: tracebacks reached visitors (24 kinds). Expected errors are said in words where they happen; for
+    anything else a hosted app (team, demo) shows the error's type only, the server's log keeps the rest; a laptop
+    (local mode) keeps the whole traceback for whoever runs it."""
+    from streamlit import config
+    from streamlit.testing.v1 import AppTest
+
+    before, cap = config.get_option("client.showErrorDetails"), config.get_option("server.maxUploadSize")
+    monkeypatch.setenv("HEADSTART_STORE", str(tmp_path / "store"))
+    try:
+        AppTest.from_file("../app.py", default_timeout=60).run()
+        assert config.get_option("client.showErrorDetails") == before  # local: unchanged
+        monkeypatch.setenv("HEADSTART_MODE", "demo")
+        AppTest.from_file("../app.py", default_timeout=60).run()
+        assert config.get_option("client.showErrorDetails") == "type"
+    finally:  # this process's other tests run with the defaults
+        config.set_option("client.showErrorDetails", before)
+        config.set_option("server.maxUploadSize", cap)

@@ -26,11 +26,20 @@ def store_dir() -> Path:
 
 @st.cache_resource
 def _store(root: str) -> Store:
-    return Store(root)
+    store = Store(root)
+    store.check_whole()  # once per app process (an error is not cached: the next page view checks again)
+    return store
 
 
 def get_store() -> Store:
-    return _store(str(store_dir()))
+    """The store, or the page stops with what is wrong with it in words (a damaged database, an unreachable server)."""
+    from training.errors import ConfigError
+
+    try:
+        return _store(str(store_dir()))
+    except ConfigError as e:
+        st.error(str(e))
+        st.stop()
 
 
 PAGES = [("app.py", "Home", ":material/home:"), ("pages/1_New_experiment.py", "New experiment", ":material/science:"),
@@ -173,12 +182,25 @@ def _cap_server_uploads() -> None:
         config.set_option("server.maxUploadSize", cap, "HEADSTART_UPLOAD_MAX_MB")
 
 
+def _hide_tracebacks_when_hosted() -> None:
+    """A hosted app (team or demo mode) shows an unexpected error's type, never its message or traceback (they name
+    the server's paths and internals; the server's log keeps them whole). Expected errors are caught where they
+    happen and said in words; on a laptop (local mode) the whole traceback stays, for whoever runs it."""
+    from streamlit import config
+
+    from training.settings import load_settings
+
+    if load_settings().mode != "local" and config.get_option("client.showErrorDetails") != "type":
+        config.set_option("client.showErrorDetails", "type", "HEADSTART_MODE")
+
+
 def setup_page(title: str) -> str:
     """Page config, sign-in (every page, so no URL skips it) and the navigation; returns the user."""
     from ui.auth import require_login
 
     st.set_page_config(page_title=f"{title} · Head Start", page_icon="🏁", layout="wide")
     _cap_server_uploads()
+    _hide_tracebacks_when_hosted()
     user = require_login()
     with st.sidebar:
         for path, label, icon in PAGES:

@@ -264,6 +264,7 @@ class Dispatcher:
     def __post_init__(self):
         self.slots_per_device = self.slots_per_device or default_slots(self.devices)
         self.store = Store(self.root)
+        self.store.check_whole()  # a damaged database found now, in words, not as a crash mid-tick
         self.root = self.store.root
         self._lock = acquire_lock(self.root, lock_name(self.store, self.host))
         cpu_threads = max(1, (os.cpu_count() or 1) // self.slots_per_device) if "cpu" in self.devices else None

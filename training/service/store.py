@@ -284,6 +284,28 @@ class Store:
             raise ConfigError(f"the store's database {redact(self.url)} is damaged or is not a Head Start store "
                               f"({e.orig}); restore it from a backup, or move it aside to start an empty store") from None
 
+    def damage(self) -> str | None:
+        """What SQLite's quick check finds wrong in the database (pages damaged anywhere in the file, not only those
+        read when the store opens), in its words; None when whole, and always for PostgreSQL (the server checks its
+        own pages). Proportional to the file's size: the app runs it once per process, the dispatcher at start."""
+        if self.backend != "sqlite":
+            return None
+        try:
+            with self.read() as c:
+                found = [r[0] for r in c.exec_driver_sql("PRAGMA quick_check(3)")]
+        except sa.exc.DatabaseError as e:
+            return str(e.orig)
+        if found == ["ok"]:
+            return None
+        lines = [line.strip() for f in found for line in str(f).splitlines()]
+        return "; ".join(line for line in lines if line and not line.startswith("***"))
+
+    def check_whole(self) -> None:
+        """Raise ConfigError naming the damage `damage` finds, with what to do."""
+        if why := self.damage():
+            raise ConfigError(f"the store's database {redact(self.url)} is damaged ({why[:300]}); restore it from a "
+                              "backup, or move it aside to start an empty store")
+
     def close(self) -> None:
         if self._engine_obj is not None:
             self._engine_obj.dispose()
