@@ -157,3 +157,17 @@ def static_app_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("static-app")
     (root / "gallery").mkdir()
     yield from serve(root, HEADSTART_GALLERY=str(root / "gallery"))
+
+
+@pytest.fixture(autouse=True)
+def _streamlit_options_restored():
+    """Pages lower Streamlit's upload cap and error details to the deployment's (`ui.common.setup_page`) in the
+    process that renders them: AppTest renders in this one, so each test starts from the same options."""
+    from streamlit import config
+
+    keys = ("server.maxUploadSize", "client.showErrorDetails")
+    before = {k: config.get_option(k) for k in keys}
+    yield
+    for k, v in before.items():
+        if config.get_option(k) != v:
+            config.set_option(k, v)
