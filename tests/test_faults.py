@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from training.config import ExperimentConfig
+from training.core.data.sources import load_table
 from training.service.processes import process_started
 from training.service.records import Status
 from training.service.runner import Dispatcher
@@ -405,3 +407,97 @@ def test_a_full_disk_pauses_a_real_run_which_resumes_whole_once_there_is_room(sm
     steps = _steps_by_key(store, rid)
     assert steps["val/loss"] == [0, 50, 100, 150, 200] and steps["train/loss"] == [50, 100, 150, 200]
     print(f"\nwhile full: {seen['status_while_full']}; events: {kinds}")
+
+
+def test_the_second_attack_on_the_command_line_and_on_files_gets_messages(tmp_path, monkeypatch, capsys, tiny_bert_dir,
+                                                                          topic_csv):
+    """Issue 28, attacked again: each of these ended in "stopped on something it did not expect", read a device
+    until memory ran out, crashed, or misread the input. Each is now a message that says what to do."""
+    import pandas as pd
+    import yaml
+
+    import training.__main__ as cli
+    from training.errors import DataError
+    from training.tasks.images.data import load_image_table
+    from training.tasks.tabular.data import load_tabular_table
+    from training.testing import tiny_classification_config
+
+    monkeypatch.delenv("HEADSTART_DATABASE_URL", raising=False)
+    store = tmp_path / "store"
+    Store(store)
+
+    def said(argv) -> str:
+        code = cli.main(argv)
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("error: ") and "did not expect" not in err, (code, err)
+        return err
+
+    assert "no run 'rnope'" in said(["cancel", "rnope", "--store", str(store)])
+    assert "no run 'rnope'" in said(["resume", "rnope", "--store", str(store)])
+    (tmp_path / "afile").write_text("x")
+    assert "is a file, not a folder" in said(["bundle-import", "x.json", "--store", str(tmp_path / "afile")])
+    assert "is a folder; give a file name" in said(["report", "e1", "--store", str(store), "--format", "md",
+                                                    "--out", str(tmp_path)])
+    assert "does not exist; create it first" in said(["report", "e1", "--store", str(store), "--format", "md",
+                                                      "--out", str(tmp_path / "nope" / "r.md")])
+    assert "must end in .json.gz or .json" in said(["bundle-export", "e1", "--store", str(store), "--out",
+                                                    str(tmp_path / "x.txt")])
+    for device in ("/dev/zero", str(tmp_path)):  # a device is never read (it filled 24 GB), nor is a folder
+        assert "not a regular file" in said(["plan", device, "--store", str(store)]) or device == str(tmp_path)
+        assert "is not a bundle file" in said(["bundle-import", device, "--store", str(store)])
+
+    cfg = tiny_classification_config(tiny_bert_dir, topic_csv, strategies=["full"]).to_dict()
+    for field, value, message in [("budget_multiplier", 1e308, "budget_multiplier must be a positive number up to 1000"),
+                                  ("lr", 1e308, "lr must be a positive number up to 10")]:
+        bad = {**cfg, "strategies": [{**cfg["strategies"][0], field: value}]}
+        (tmp_path / "c.yaml").write_text(yaml.safe_dump(bad))
+        assert message in said(["plan", str(tmp_path / "c.yaml"), "--store", str(store)])
+    merged = "defaults: &d\n  name: full\n  lr: 0.001\n" + yaml.safe_dump({k: v for k, v in cfg.items() if k != "strategies"})
+    (tmp_path / "m.yaml").write_text(merged + "strategies:\n  - <<: *d\n")
+    assert "unknown field 'defaults'" in said(["plan", str(tmp_path / "m.yaml"), "--store", str(store)])  # merge read
+
+    (tmp_path / "dir.csv").mkdir()
+    folder = {**cfg, "data": {**cfg["data"], "source": str(tmp_path / "dir.csv")}}
+    (tmp_path / "f.yaml").write_text(yaml.safe_dump(folder))
+    assert "is a folder, not a data file" in said(["plan", str(tmp_path / "f.yaml"), "--store", str(store)])
+
+    (tmp_path / "prices.csv").write_text("price,x\n1e400,1\n2,2\n3,3\n4,5\n")
+    with pytest.raises(DataError, match=r"holds a value too large to be a number \('1e400'\)"):
+        load_tabular_table(str(tmp_path / "prices.csv"), "tabular-regression", label_column="price")
+    from PIL import Image
+
+    for i in range(4):
+        Image.new("RGB", (8, 8), (i * 60, 0, 0)).save(tmp_path / f"{i}.png")
+    pd.DataFrame({"image": ["0.png", "1.png", "", "2.png", "3.png"], "label": ["a", "b", "a", "a", "b"]}).to_csv(
+        tmp_path / "pics.csv", index=False)
+    assert len(load_image_table(str(tmp_path / "pics.csv")).items) == 4  # the row without an image is left out
+
+
+def test_inputs_that_were_misread_silently_are_refused_by_name(tmp_path, tiny_bert_dir, topic_csv):
+    """Issue 28, attacked again: accepted with rc 0 and misread — an eval set that is the training file, labels that
+    were lists ("['computing']"), a header naming `label` twice (pandas used the first and renamed the second), a
+    name with a NUL byte."""
+    import pandas as pd
+
+    from training.errors import ConfigError, DataError
+    from training.testing import tiny_classification_config
+
+    cfg = tiny_classification_config(tiny_bert_dir, topic_csv, strategies=["full"]).to_dict()
+    for same in (str(topic_csv), str(topic_csv.parent / "." / topic_csv.name)):
+        with pytest.raises(ConfigError, match="data.eval_source is data.source .*every eval example would also be a "
+                                              "training example"):
+            ExperimentConfig.from_dict({**cfg, "data": {**cfg["data"], "eval_source": same}})
+    hub = {**cfg, "data": {**cfg["data"], "source": "hf:org/set", "eval_source": "hf:org/set"}}
+    assert ExperimentConfig.from_dict(hub).data.eval_hf_split == "test"  # a hub dataset's test split is not its train
+    with pytest.raises(ConfigError, match="printable text"):
+        ExperimentConfig.from_dict({**cfg, "name": "a\x00b"})
+
+    nested = tmp_path / "nested.parquet"
+    pd.DataFrame({"text": ["a b c", "d e"] * 20, "label": [["x"], ["y"]] * 20}).to_parquet(nested)
+    with pytest.raises(DataError, match=r"label column 'label' of .*nested.parquet holds lists or mappings, not plain "
+                                        r"values \(row 1\)"):
+        load_table(str(nested), labelled=True)
+    twice = tmp_path / "twice.csv"
+    twice.write_text("text,label,label\nhello,a,b\nbye,b,a\n")
+    with pytest.raises(DataError, match="twice.csv: the header names 'label' more than once"):
+        load_table(str(twice), labelled=True)

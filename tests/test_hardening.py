@@ -130,6 +130,12 @@ def test_a_stale_run_whose_pid_now_names_another_process_is_never_signalled(tmp_
         bystander.wait()
 
 
+def _spoil_result(bundle: dict, **fields) -> None:
+    run = next(r for r in bundle["runs"] if r["result_json"])
+    assert run is bundle["runs"][0]
+    run["result_json"] = json.dumps({**json.loads(run["result_json"]), **fields})
+
+
 def test_bundles_are_read_within_caps_and_checked_field_by_field(monkeypatch, store, tmp_path):
     monkeypatch.setenv("HEADSTART_UPLOAD_MAX_MB", "1")
     monkeypatch.setenv("HEADSTART_BUNDLE_MAX_MB", "5")
@@ -162,7 +168,18 @@ def test_bundles_are_read_within_caps_and_checked_field_by_field(monkeypatch, st
         "runs[0].result_json": lambda b: b["runs"][0].update(result_json="[1, 2]"),
         "experiment.info.data": lambda b: b["experiment"]["info"].update(data="garbage"),
         "experiment.info.lr_search.full": lambda b: b["experiment"]["info"].update(lr_search={"full": 3}),
+        # the second attack: imported, then every report, recommendation and export of the experiment crashed
+        "runs[0].result_json.eval": lambda b: _spoil_result(b, eval=[1, 2]),
+        "runs[0].result_json.forgetting": lambda b: _spoil_result(b, forgetting="x"),
+        "runs[0].result_json.flops": lambda b: _spoil_result(b, flops="lots"),
+        "runs[0].result_json.stopped_early": lambda b: _spoil_result(b, stopped_early="no"),
+        "experiment.info.lr_search.full.status": lambda b: b["experiment"]["info"].update(
+            lr_search={"full": {"status": 5, "label": "full"}}),
     }
+    nan_metric = json.loads(json.dumps(good))
+    nan_metric["metrics"][0][6] = float("nan")
+    with pytest.raises(HeadStartError, match=r"metrics.0. must be a row of 7 fields .*not NaN"):
+        read_bundle(json.dumps(nan_metric).encode(), name="x.json")
     for where, spoil in cases.items():
         bad = json.loads(json.dumps(good))
         spoil(bad)

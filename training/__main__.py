@@ -175,10 +175,25 @@ def cmd_run(args) -> int:
     return 1 if failed else 0
 
 
+def _out_file(out: str, suffixes: tuple[str, ...]) -> Path:
+    """Where --out writes: a file whose folder exists and whose name ends as the format does — checked before any
+    work, so a mistyped --out costs nothing and leaves nothing behind."""
+    path = Path(out).expanduser()
+    example = f"{path / 'out'}{suffixes[0]}"
+    if path.is_dir():
+        raise HeadStartError(f"--out {out} is a folder; give a file name in it, e.g. {example}")
+    if not path.parent.is_dir():
+        raise HeadStartError(f"--out {out}: the folder {path.parent} does not exist; create it first")
+    if not path.name.endswith(suffixes):
+        raise HeadStartError(f"--out {out} must end in {' or '.join(suffixes)}")
+    return path
+
+
 def cmd_bundle_export(args) -> int:
     from training.service.bundle import export_bundle, write_bundle
 
-    write_bundle(export_bundle(_experiment_store(args), args.experiment_id), Path(args.out))
+    out = _out_file(args.out, (".json.gz", ".json"))
+    write_bundle(export_bundle(_experiment_store(args), args.experiment_id), out)
     print(args.out)
     return 0
 
@@ -188,15 +203,17 @@ def cmd_bundle_import(args) -> int:
     from training.service.store import Store
 
     path = Path(args.bundle)
-    print(import_bundle(Store(args.store), read_bundle(path.read_bytes(), name=args.name or path.name), owner=args.owner))
+    # read from the path: only a regular file, read within the cap (bytes read first, /dev/zero filled the memory)
+    print(import_bundle(Store(args.store), read_bundle(path, name=args.name or path.name), owner=args.owner))
     return 0
 
 
 def cmd_report(args) -> int:
     from training.analysis.report import analyse, html_report, markdown_report
 
+    out = _out_file(args.out, (".html", ".htm") if args.format == "html" else (".md", ".markdown", ".txt"))
     a = analyse(_experiment_store(args), args.experiment_id, args.price, checkpoint=args.checkpoint)
-    Path(args.out).write_text(html_report(a) if args.format == "html" else markdown_report(a), encoding="utf-8")
+    out.write_text(html_report(a) if args.format == "html" else markdown_report(a), encoding="utf-8")
     print(args.out)
     return 0
 

@@ -86,6 +86,10 @@ class DataConfig:
                "hf:DATASET[:CONFIG] or a path to a .csv/.tsv/.jsonl/.parquet file")
         _check(self.eval_source is None or bool(self.eval_source.strip()),
                "data.eval_source is empty; give a file or hf:DATASET, or leave it out to split data.source")
+        _check(self.eval_source is None or not _same_source(self.source, self.eval_source)
+               or (self.source.startswith("hf:") and self.hf_split != self.eval_hf_split),  # a hub dataset's test split
+               f"data.eval_source is data.source ({self.source}): every eval example would also be a training example. "
+               "Give a separate test file, or leave eval_source out to hold out part of data.source")
         _check(0.0 < self.validation_fraction < 1.0,
                f"data.validation_fraction must be between 0 and 1, got {self.validation_fraction}")
         _check(self.validation_max is None or self.validation_max >= 2,
@@ -164,12 +168,13 @@ class StrategyConfig:
 
     def __post_init__(self) -> None:
         _check(isinstance(self.name, str) and bool(self.name), "every strategy needs a name")
-        _check(self.lr is None or (_finite(self.lr) and self.lr > 0),
-               f"strategy {self.name}: lr must be a positive number, got {self.lr}")
+        _check(self.lr is None or (_finite(self.lr) and 0 < self.lr <= MAX_LR),
+               f"strategy {self.name}: lr must be a positive number up to {MAX_LR:g}, got {self.lr}")
         _check(self.weight_decay is None or (_finite(self.weight_decay) and 0 <= self.weight_decay <= MAX_WEIGHT_DECAY),
                f"strategy {self.name}: weight_decay must be a number from 0 to {MAX_WEIGHT_DECAY:g}, got {self.weight_decay}")
-        _check(_finite(self.budget_multiplier) and self.budget_multiplier > 0,
-               f"strategy {self.name}: budget_multiplier must be a positive number")
+        _check(_finite(self.budget_multiplier) and 0 < self.budget_multiplier <= MAX_MULTIPLIER,
+               f"strategy {self.name}: budget_multiplier must be a positive number up to {MAX_MULTIPLIER:g}, got "
+               f"{self.budget_multiplier}")
         _check(isinstance(self.options, dict), f"strategy {self.name}: options must be a mapping")
 
     @property
@@ -357,7 +362,8 @@ class PretrainConfig:
         _check(256 <= self.vocab_size <= 65536, "pretrain.vocab_size must be between 256 and 65536")
         _check(self.n_layer >= 1 and self.n_embd >= 8 and self.n_head >= 1, "pretrain model sizes must be positive")
         _check(self.n_embd % self.n_head == 0, f"pretrain.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        _check(self.steps >= 1 and _finite(self.lr) and self.lr > 0, "pretrain.steps and pretrain.lr must be positive")
+        _check(self.steps >= 1 and _finite(self.lr) and 0 < self.lr <= MAX_LR,
+               f"pretrain.steps must be positive and pretrain.lr a positive number up to {MAX_LR:g}")
         _check(0 <= self.seed < 2 ** 32, "pretrain.seed must be between 0 and 4294967295")
 
 
@@ -392,10 +398,10 @@ class LRSweepConfig:
     """Reuse a finished search with the same data, model, strategy and settings instead of running it again."""
 
     def __post_init__(self) -> None:
-        _check(bool(self.factors) and all(_finite(f) and f > 0 for f in self.factors),
-               "lr_sweep.factors must be positive numbers")
-        _check(all(isinstance(v, list) and v and all(_finite(x) and x > 0 for x in v) for v in self.lrs.values()),
-               "lr_sweep.lrs must map strategy names to non-empty lists of positive learning rates")
+        _check(bool(self.factors) and all(_finite(f) and 0 < f <= MAX_MULTIPLIER for f in self.factors),
+               f"lr_sweep.factors must be positive numbers up to {MAX_MULTIPLIER:g}")
+        _check(all(isinstance(v, list) and v and all(_finite(x) and 0 < x <= MAX_LR for x in v) for v in self.lrs.values()),
+               f"lr_sweep.lrs must map strategy names to non-empty lists of positive learning rates up to {MAX_LR:g}")
         _check(self.size == "all" or (isinstance(self.size, int) and self.size > 0),
                "lr_sweep.size must be a positive integer or 'all'")
         _check(self.seed is None or 0 <= self.seed < 2 ** 32, "lr_sweep.seed must be between 0 and 4294967295")
@@ -447,6 +453,8 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         _check(isinstance(self.name, str) and bool(self.name.strip()), "the experiment needs a name")
+        _check(self.name.isprintable() and len(self.name) <= 200,
+               "the experiment's name must be printable text of at most 200 characters (no control characters)")
         _check(isinstance(self.task, str) and bool(self.task), "the experiment needs a task (its kind: see `training.tasks`)")
         _check(bool(self.strategies), "choose at least one strategy")
         labels = [s.label for s in self.strategies]
@@ -496,7 +504,13 @@ class ExperimentConfig:
     def load(cls, path: str | Path) -> "ExperimentConfig":
         path = Path(path)
         try:
-            text = path.read_bytes().decode("utf-8")
+            if path.exists() and not path.is_dir() and not path.is_file():
+                raise ConfigError(f"{path} is not a regular file (a device or a pipe); give a config file (YAML or JSON)")
+            with path.open("rb") as f:
+                raw = f.read(MAX_CONFIG_BYTES + 1)
+            if len(raw) > MAX_CONFIG_BYTES:
+                raise ConfigError(f"{path} is over {MAX_CONFIG_BYTES // 1_000_000} MB, too large to be a config")
+            text = raw.decode("utf-8")
         except FileNotFoundError:
             raise ConfigError(f"config file {path} not found") from None
         except IsADirectoryError:
@@ -564,6 +578,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """YAML's safe loader, refusing a mapping that gives a key twice."""
 
     def construct_mapping(self, node, deep=False):
+        self.flatten_mapping(node)  # YAML merge keys (`<<: *defaults`) first, as the safe loader does
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
@@ -577,8 +592,23 @@ MAX_STEPS = 10_000_000
 MAX_BATCH = 1_000_000
 MAX_THREADS = 1024
 MAX_WEIGHT_DECAY = 10.0
+MAX_LR = 10.0
+MAX_MULTIPLIER = 1000.0
+MAX_CONFIG_BYTES = 5_000_000
 """Bounds on numbers a config may hold: far beyond any sensible run, and inside what a worker can allocate and the
 store can record (a batch of 10¹⁸ overflowed SQLite's integers; 10⁹ threads made a worker allocate 216 GB)."""
+
+
+def _same_source(a: str, b: str) -> bool:
+    """The same data: the same spec, or two paths to one file."""
+    if a.strip() == b.strip():
+        return True
+    if ":" in a.split("/")[0] or ":" in b.split("/")[0]:  # builtin:…, hf:…
+        return False
+    try:
+        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+    except (OSError, RuntimeError):
+        return False
 
 
 def _finite(x) -> bool:

@@ -15,3 +15,10 @@ class DataError(HeadStartError, ValueError):
 
 class DeviceError(HeadStartError, RuntimeError):
     """This machine cannot run the requested configuration (e.g. QLoRA without CUDA)."""
+
+
+class NotFound(HeadStartError, KeyError):
+    """No such run or experiment in the store (a mistyped id). A KeyError too, for code that looks things up."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0]) if self.args else ""

@@ -64,10 +64,17 @@ def read_bundle(path_or_bytes, name: str = "the bundle") -> dict:
     """Parse and check a bundle (bytes or a path), within the deployment's size caps."""
     settings = load_settings()
     if isinstance(path_or_bytes, Path):
-        name = path_or_bytes.name
-        if path_or_bytes.stat().st_size > settings.upload_max_mb * 1_000_000:
+        name = path_or_bytes.name if name == "the bundle" else name
+        if not path_or_bytes.exists():
+            raise HeadStartError(f"bundle {path_or_bytes} not found")
+        if not path_or_bytes.is_file():
+            raise HeadStartError(f"{path_or_bytes} is not a bundle file (a folder, a device or a pipe); give the "
+                                 ".json.gz or .json that bundle-export wrote")
+        cap = settings.upload_max_mb * 1_000_000
+        if path_or_bytes.stat().st_size > cap:
             raise PolicyError(f"{name} is over this deployment's {settings.upload_max_mb} MB upload cap")
-        raw = path_or_bytes.read_bytes()
+        with path_or_bytes.open("rb") as f:
+            raw = f.read(cap + 1)  # a file that grows while read is still held to the cap
     else:
         raw = path_or_bytes
     if len(raw) > settings.upload_max_mb * 1_000_000:
@@ -163,14 +170,16 @@ def check_bundle(bundle: dict, name: str = "the bundle") -> None:
         _expect(not r["depends_on"] or set(r["depends_on"].split(",")) <= ids, f"runs[{i}].depends_on",
                 "ids of runs in the bundle", name)
     for key, width, rule in (("metrics", 7, lambda m: isinstance(m[0], str) and m[0] in ids and isinstance(m[5], str)
-                              and all(num(x) for x in (m[1], m[2], m[3], m[4], m[6]))),
+                              and all(num(x) for x in (m[1], m[2], m[3], m[4], m[6])) and not math.isnan(m[6])),
                              ("events", 5, lambda e: isinstance(e[0], str) and e[0] in ids and num(e[1])
                               and all(isinstance(x, str) for x in e[2:]))):
         rows = bundle.get(key)
         _expect(isinstance(rows, list), key, "a list", name)
         for i, row in enumerate(rows):
             _expect(isinstance(row, list) and len(row) == width and rule(row), f"{key}[{i}]",
-                    f"a row of {width} fields of the right types for a run in the bundle", name)
+                    f"a row of {width} fields of the right types for a run in the bundle (a metric's value a number, "
+                    "not NaN)" if key == "metrics" else f"a row of {width} fields of the right types for a run in the "
+                    "bundle", name)
     if bundle.get("decision") is not None:
         _check_decision(bundle["decision"], name)
 
@@ -203,9 +212,30 @@ def _check_info(info, name: str) -> None:
     for key in ("lr_search", "footprint"):
         for label, value in (info.get(key) or {}).items():
             _expect(isinstance(value, dict), f"experiment.info.{key}.{label}", "a mapping", name)
+    for label, search in (info.get("lr_search") or {}).items():
+        where = f"experiment.info.lr_search.{label}"
+        _expect(search.get("status") in ("planned", "reused", "stored"), f"{where}.status", "planned, reused or stored",
+                name)
+        _expect(isinstance(search.get("label", label), str), f"{where}.label", "a strategy's name", name)
+        _expect(search.get("chosen") is None or num(search["chosen"]), f"{where}.chosen", "a number", name)
+        tried = search.get("tried", [])
+        _expect(isinstance(tried, list) and all(isinstance(t, dict) and num(t.get("lr")) and isinstance(t.get("status"), str)
+                                                and all(t.get(k) is None or num(t[k]) for k in ("steps", "val_metric",
+                                                                                                  "val_loss"))
+                                                for t in tried), f"{where}.tried",
+                "a list of rates tried (lr, status, steps, val_metric, val_loss)", name)
     _expect(all(_int(n) for n in info.get("sizes") or []), "experiment.info.sizes", "a list of sizes", name)
     _expect(all(isinstance(x, str) for x in info.get("label_names") or []), "experiment.info.label_names",
             "a list of class names", name)
+
+
+RESULT_NUMBERS = ("steps", "examples", "wall_s", "flops", "peak_mem_bytes", "trainable_params", "params", "lr",
+                  "best_step", "eval_examples", "validation_examples", "best_val_loss")
+RESULT_SCORES = ("eval", "eval_best", "probe_final", "probe_baseline", "probe_best", "forgetting", "forgetting_best")
+RESULT_FLAGS = ("until_plateau", "stopped_early", "diverged")
+RESULT_TEXTS = ("strategy", "torch", "transformers", "device")
+"""A run result's fields that Compare, the report and the export read, by kind: a bundle with a list where `eval`
+belongs, or "lots" for `flops`, imported and then broke every page of that experiment."""
 
 
 def _check_result(result_json: str, where: str, name: str) -> None:
@@ -216,6 +246,16 @@ def _check_result(result_json: str, where: str, name: str) -> None:
     except (json.JSONDecodeError, RecursionError):
         result = None
     _expect(isinstance(result, dict), where, "a JSON mapping", name)
+    for key in RESULT_NUMBERS:
+        _expect(result.get(key) is None or num(result[key]), f"{where}.{key}", "a number", name)
+    for key in RESULT_SCORES:
+        value = result.get(key)
+        _expect(value is None or (isinstance(value, dict) and all(v is None or num(v) for v in value.values())),
+                f"{where}.{key}", "a mapping of metric names to numbers", name)
+    for key in RESULT_FLAGS:
+        _expect(result.get(key) is None or isinstance(result[key], bool), f"{where}.{key}", "true or false", name)
+    for key in RESULT_TEXTS:
+        _expect(result.get(key) is None or isinstance(result[key], str), f"{where}.{key}", "a string", name)
     items = result.get("eval_items")
     if items is not None:
         _expect(isinstance(items, dict) and "end" in items and set(items) <= {"end", "best"}, f"{where}.eval_items",
@@ -227,6 +267,12 @@ def _check_result(result_json: str, where: str, name: str) -> None:
         _expect(isinstance(refs, list) and all(isinstance(row, dict) for row in refs), f"{where}.references",
                 "a list of mappings", name)
         for j, row in enumerate(refs):
+            at = f"{where}.references[{j}]"
+            _expect(isinstance(row.get("reference"), str) and isinstance(row.get("name", ""), str), f"{at}.reference",
+                    "a reference's name", name)
+            _expect(_int(row.get("n_train")) and _int(row.get("seed", 0)), f"{at}.n_train", "a size and seed", name)
+            for key in ("accuracy", "macro_f1", "loss", "rmse", "mae", "r2", "eval_examples"):
+                _expect(row.get(key) is None or num(row[key]), f"{at}.{key}", "a number", name)
             if row.get("items") is not None:
                 _check_items(row["items"], f"{where}.references[{j}].items", name)
 

@@ -35,7 +35,7 @@ import sqlalchemy.dialects.postgresql
 import sqlalchemy.dialects.sqlite  # noqa: F401 — the dialects' INSERT … ON CONFLICT
 
 from training.config import ExperimentConfig
-from training.errors import ConfigError
+from training.errors import ConfigError, NotFound
 from training.service.policy import PolicyError, redact
 from training.service.records import Comment, Decision, Experiment, Role, Run, Status
 from training.settings import load_settings
@@ -204,6 +204,9 @@ class Store:
             self.url, self.root = str(root), settings.artifacts
         else:
             self.root = Path(root).expanduser()
+            if self.root.exists() and not self.root.is_dir():
+                raise ConfigError(f"the store {self.root} is a file, not a folder; give a folder (it is created if "
+                                  "missing)")
             self.url = settings.database_url or f"sqlite:///{self.root / 'headstart.db'}"
         self.spec = str(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -483,7 +486,7 @@ class Store:
     def experiment_config(self, exp_id: str) -> ExperimentConfig:
         exp = self.experiment(exp_id)
         if exp is None:
-            raise KeyError(f"no experiment {exp_id!r} in {self.spec}")
+            raise NotFound(f"no experiment {exp_id!r} in {self.spec}")
         return exp.config
 
     def delete_experiment(self, exp_id: str) -> None:
@@ -676,7 +679,7 @@ class Store:
     def run(self, run_id: str) -> Run:
         row = self._one(sa.select(runs).where(runs.c.id == run_id))
         if row is None:
-            raise KeyError(f"no run {run_id!r} in {self.spec}")
+            raise NotFound(f"no run {run_id!r} in {self.spec}")
         return Run.from_row(row)
 
     def update_run(self, run_id: str, **fields) -> None:
@@ -721,7 +724,7 @@ class Store:
         with self.tx() as c:
             row = c.execute(sa.select(runs.c.status).where(runs.c.id == run_id).with_for_update()).first()
             if row is None:
-                raise KeyError(f"no run {run_id!r}")
+                raise NotFound(f"no run {run_id!r} in {self.spec}")
             if row[0] == Status.QUEUED:
                 c.execute(runs.update().where(runs.c.id == run_id).values(
                     status=Status.CANCELLED, ended_at=time.time(), error="cancelled before it started"))

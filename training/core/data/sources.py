@@ -95,6 +95,10 @@ def load_table(source: str, *, labelled: bool, text_column: str = "text", label_
         if col not in df.columns:
             raise DataError(f"{role} column {col!r} not found in {where}; columns are: {', '.join(columns)}. "
                             f"Set data.{role}_column to one of them.{separator_hint(columns)}{binary_note(df, [col])}")
+    for role, col in needed:
+        if (row := nested_row(df[col])) is not None:
+            raise DataError(f"{role} column {col!r} of {where} holds lists or mappings, not plain values (row {row}); "
+                            f"give a column of text{' and a column of class names' if labelled else ''}")
     keep = df[text_column].notna() & df[text_column].astype(str).str.strip().ne("")
     if labelled:
         keep &= df[label_column].notna()
@@ -113,6 +117,15 @@ def load_table(source: str, *, labelled: bool, text_column: str = "text", label_
     groups = df[group_column].astype(str).tolist() if group_column else None
     fingerprint = _fingerprint(texts, labels, groups)
     return Table(texts, labels, groups, fingerprint, dropped)
+
+
+def nested_row(s: pd.Series) -> int | None:
+    """The first row (1-based) holding a list, a mapping or an array (a Parquet or JSONL column of them), or None:
+    read as text they became "['computing']"."""
+    for i, v in enumerate(s.tolist()):
+        if isinstance(v, (list, dict, tuple, set)) or (hasattr(v, "shape") and getattr(v, "ndim", 0) > 0):
+            return i + 1
+    return None
 
 
 def _label_str(v) -> str:
@@ -194,6 +207,9 @@ def _file_frame(path: Path, display_name: str | None = None) -> pd.DataFrame:
     if path.suffix.lower() not in FILE_SUFFIXES:
         raise DataError(f"{name}: unsupported file type {path.suffix or '(none)'!r}; use one of "
                         f"{', '.join(FILE_SUFFIXES)}, builtin:NAME or hf:DATASET")
+    if path.exists() and not path.is_file():
+        raise DataError(f"{name} is {'a folder' if path.is_dir() else 'not a regular file (a device or a pipe)'}, not a "
+                        f"data file; give a {', '.join(FILE_SUFFIXES)} file")
     if not path.is_file():
         raise DataError(f"data file {name} not found")
     if path.stat().st_size == 0:
@@ -261,6 +277,15 @@ def _read_delimited(path: Path, sep: str, name: str) -> pd.DataFrame:
     text is the usual cause, and the message says which lines and what to do."""
     import warnings
 
+    with path.open(encoding="utf-8", errors="replace", newline="") as f:
+        try:
+            header = [h.strip() for h in next(csv.reader(f, delimiter=sep), [])]
+        except csv.Error:
+            header = []
+    twice = sorted({h for h in header if h and header.count(h) > 1})
+    if twice:  # pandas would rename the second one `label.1` and the mapping would silently use the first
+        raise DataError(f"{name}: the header names {', '.join(map(repr, twice))} more than once; rename the copies so "
+                        "each column has its own name")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)

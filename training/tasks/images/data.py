@@ -235,8 +235,9 @@ def _from_frame(df, image_column: str, label_column: str, where: str, base: Path
     confined = load_settings().confined and base is not None
     items, labels, names = [], [], []
     for i, (img, label) in enumerate(zip(df[image_column], df[label_column], strict=False)):
-        if label is None or (isinstance(label, float) and label != label) or img is None:
-            continue
+        if label is None or (isinstance(label, float) and label != label) or img is None or \
+                (isinstance(img, float) and img != img) or (isinstance(img, str) and not img.strip()):
+            continue  # a row without an image or a label (an empty cell) is left out, as a text table's are
         if isinstance(img, dict):  # Hugging Face Image feature: {"bytes": ..., "path": ...}
             img = img.get("bytes") or img.get("path")
         if isinstance(img, str) and base is not None and not Path(img).is_absolute():

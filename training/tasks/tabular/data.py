@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from training.config import DataConfig
-from training.core.data.sources import binary_note, describe_source, load_frame, separator_hint
+from training.core.data.sources import binary_note, describe_source, load_frame, nested_row, separator_hint
 from training.core.data.task import TaskData, split_indices
 from training.errors import DataError
 
@@ -138,6 +138,9 @@ def table_from_frame(df: pd.DataFrame, task: str, label_column: str, feature_col
         raise DataError(f"target column {label_column!r} not found in {where}; columns are: {', '.join(columns)}. "
                         f"Set data.label_column to the column to predict.{separator_hint(columns)}"
                         f"{binary_note(df, [label_column])}")
+    if (row := nested_row(df[label_column])) is not None:
+        raise DataError(f"target column {label_column!r} of {where} holds lists or mappings, not plain values (row "
+                        f"{row}); set data.label_column to a column of numbers or class names")
     binary = df.attrs.get("binary", {})
     if feature_columns is None:
         feature_columns = [c for c in columns if c != label_column]
@@ -347,7 +350,11 @@ def _target(s: pd.Series, task: str, column: str, where: str) -> np.ndarray:
     number = _as_number(s)
     if task == "tabular-regression":
         if number is None:
-            bad = next(v for v in s.tolist() if not _parses(v))
+            bad = next((v for v in s.dropna().tolist() if not _parses(v)), None)
+            if bad is None:  # every cell parses, yet pandas could not read the column: a number beyond float's range
+                huge = next((v for v in s.dropna().tolist() if not np.isfinite(float(str(v).strip()))), None)
+                raise DataError(f"target column {column!r} of {where} holds a value too large to be a number ({huge!r}); "
+                                "remove or fix those rows")
             raise DataError(f"target column {column!r} of {where} is not numeric (e.g. {bad!r}), so it cannot be "
                             "predicted as a number. Use task tabular-classification to predict it as a class, or "
                             "set data.label_column to a numeric column.")
@@ -496,12 +503,11 @@ class TabularPreprocessor:
         return self
 
     def _inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
-        out = pd.DataFrame(index=frame.index)
-        for col in self.numeric:
-            out[col] = frame[col].astype(np.float64)
-        for col in self.categorical:
-            out[col] = frame[col].astype(object).where(frame[col].notna(), np.nan)
-        return out
+        """The model's columns, built in one concat: inserted one by one, a 5,000-column table printed tens of
+        thousands of pandas fragmentation warnings."""
+        parts = {col: frame[col].astype(np.float64) for col in self.numeric}
+        parts |= {col: frame[col].astype(object).where(frame[col].notna(), np.nan) for col in self.categorical}
+        return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=frame.index)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         return np.ascontiguousarray(self.columns.transform(self._inputs(frame)), dtype=np.float32)
