@@ -501,3 +501,9 @@ def test_inputs_that_were_misread_silently_are_refused_by_name(tmp_path, tiny_be
     twice.write_text("text,label,label\nhello,a,b\nbye,b,a\n")
     with pytest.raises(DataError, match="twice.csv: the header names 'label' more than once"):
         load_table(str(twice), labelled=True)
+    from training.config import DataConfig
+    from training.core.data.task import split_indices
+
+    ids = [f"c{i}" for i in range(200)]
+    with pytest.raises(DataError, match="has 200 classes in 200 rows — about one row per class"):
+        split_indices(DataConfig(source="x.csv"), 200, ids, None, None, "tickets.csv", True)

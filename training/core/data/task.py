@@ -156,6 +156,11 @@ def split_indices(cfg: DataConfig, n_rows: int, labels, groups, eval_rows: int |
     else:
         side_idx, eval_idx = np.arange(n_rows), np.arange(eval_rows)
     if len(side_idx) == 0 or len(eval_idx) == 0:
+        classes = len(set(labels)) if labels is not None else 0
+        if classes and classes * 2 > n_rows:  # the split keeps every class on both sides: one row each leaves nothing
+            raise DataError(f"{where} has {classes:,} classes in {n_rows:,} rows — about one row per class — so no "
+                            "split can put each class in both training and eval. Check the label column: it looks "
+                            "like an ID or free text, not classes")
         raise DataError(f"{where} is too small to split into train and eval ({n_rows} rows"
                         f"{', ' + str(len(set(groups))) + ' groups' if groups else ''}); "
                         "give more rows or more groups")
