@@ -507,3 +507,8 @@ def test_inputs_that_were_misread_silently_are_refused_by_name(tmp_path, tiny_be
     ids = [f"c{i}" for i in range(200)]
     with pytest.raises(DataError, match="has 200 classes in 200 rows — about one row per class"):
         split_indices(DataConfig(source="x.csv"), 200, ids, None, None, "tickets.csv", True)
+    from training.tasks.images.data import load_image_table
+
+    pd.DataFrame({"image": ["http://example.org/cat.png"], "label": ["cat"]}).to_csv(tmp_path / "web.csv", index=False)
+    with pytest.raises(DataError, match=r"row 2 names its image by a web address \(http://example.org/cat.png\)"):
+        load_image_table(str(tmp_path / "web.csv"))

@@ -240,6 +240,9 @@ def _from_frame(df, image_column: str, label_column: str, where: str, base: Path
             continue  # a row without an image or a label (an empty cell) is left out, as a text table's are
         if isinstance(img, dict):  # Hugging Face Image feature: {"bytes": ..., "path": ...}
             img = img.get("bytes") or img.get("path")
+        if isinstance(img, str) and "://" in img:
+            raise DataError(f"{where}: row {i + 2} names its image by a web address ({img[:80]}); images are read from "
+                            "files — download them next to the table, or give a zip of class folders")
         if isinstance(img, str) and base is not None and not Path(img).is_absolute():
             img = str(base / img)
         if confined and isinstance(img, str) and not Path(img).resolve().is_relative_to(base.resolve()):
