@@ -96,15 +96,9 @@ def _shared_table_cache(tmp_path_factory):
 def postgres_server():
     """A PostgreSQL server of our own for the session (Debian's `postgresql` package). Missing binaries skip the
     PostgreSQL half of the store tests, unless HEADSTART_REQUIRE_POSTGRES=1 (CI) makes that an error."""
-    import os
+    from tests.pg import start_or_skip
 
-    from tests.pg import PostgresServer
-
-    server = PostgresServer.start()
-    if server is None:
-        if os.environ.get("HEADSTART_REQUIRE_POSTGRES") == "1":
-            raise RuntimeError("PostgreSQL is not installed (Debian: apt-get install postgresql)")
-        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    server = start_or_skip()
     yield server
     server.stop()
 

@@ -93,3 +93,16 @@ class PostgresServer:
             self._run("pg_ctl", "-D", str(self.base / "data"), "-m", "immediate", "stop")
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
+
+
+def start_or_skip() -> PostgresServer:
+    """A server of the caller's own, or skip the test where PostgreSQL is not installed — an error instead where
+    HEADSTART_REQUIRE_POSTGRES=1 (CI), so a missing package never passes for a green run."""
+    import pytest
+
+    server = PostgresServer.start()
+    if server is None:
+        if os.environ.get("HEADSTART_REQUIRE_POSTGRES") == "1":
+            raise RuntimeError("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    return server

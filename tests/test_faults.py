@@ -262,19 +262,6 @@ def test_weights_that_are_garbage_or_cut_short_are_refused_at_plan(tiny_bert_dir
         plan_experiment(tiny_classification_config(bad, topic_csv), store.cache_dir, store)
 
 
-def _postgres_or_skip():
-    import os
-
-    from tests.pg import PostgresServer
-
-    server = PostgresServer.start()
-    if server is None:
-        if os.environ.get("HEADSTART_REQUIRE_POSTGRES") == "1":
-            raise RuntimeError("PostgreSQL is not installed (Debian: apt-get install postgresql)")
-        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
-    return server
-
-
 @pytest.mark.slow
 def test_a_postgresql_outage_pauses_two_training_runs_and_loses_no_metric(tmp_path, monkeypatch, tiny_bert_dir,
                                                                           topic_csv):
@@ -282,10 +269,11 @@ def test_a_postgresql_outage_pauses_two_training_runs_and_loses_no_metric(tmp_pa
     `running`. Now, with a server of its own stopped at once (every connection dropped) and started again on the same
     data: the workers wait (each store call retried with backoff), the dispatcher waits, nobody is restarted, and each
     run's metrics are whole — no manual step."""
+    from tests.pg import start_or_skip
     from tests.test_runner import _long_config, _steps_by_key, _stop, _wait
     from training.service.planning import launch
 
-    server = _postgres_or_skip()
+    server = start_or_skip()
     disp = None
     try:
         monkeypatch.setenv("HEADSTART_DATABASE_URL", server.new_database())
