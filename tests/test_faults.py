@@ -436,7 +436,7 @@ def test_the_second_attack_on_the_command_line_and_on_files_gets_messages(tmp_pa
 
     cfg = tiny_classification_config(tiny_bert_dir, topic_csv, strategies=["full"]).to_dict()
     for field, value, message in [("budget_multiplier", 1e308, "budget_multiplier must be a positive number up to 1000"),
-                                  ("lr", 1e308, "lr must be a positive number up to 10")]:
+                                  ("lr", 1e308, "lr must be a positive number up to 100")]:
         bad = {**cfg, "strategies": [{**cfg["strategies"][0], field: value}]}
         (tmp_path / "c.yaml").write_text(yaml.safe_dump(bad))
         assert message in said(["plan", str(tmp_path / "c.yaml"), "--store", str(store)])

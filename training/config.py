@@ -592,7 +592,7 @@ MAX_STEPS = 10_000_000
 MAX_BATCH = 1_000_000
 MAX_THREADS = 1024
 MAX_WEIGHT_DECAY = 10.0
-MAX_LR = 10.0
+MAX_LR = 100.0
 MAX_MULTIPLIER = 1000.0
 MAX_CONFIG_BYTES = 5_000_000
 """Bounds on numbers a config may hold: far beyond any sensible run, and inside what a worker can allocate and the
