@@ -6,20 +6,23 @@ from __future__ import annotations
 import streamlit as st
 
 from training.analysis import figures as F
+from training.analysis.forecast import BACKTEST_NAMES, CROSSOVER_NAMES, backtest_table, crossover_table, has_pretrained
 from training.analysis.frames import CHECKPOINT_LABELS, CHECKPOINTS
 from training.analysis.generations import SPLIT_WORDS, base_answers, rouge_table, side_by_side
 from training.analysis.recommend import rule
 from training.analysis.report import (
     ANSWERS_NOTE,
+    BACKTEST_NOTE,
+    CROSSOVER_HEADING,
     GENERAL_NOTE,
     R2_NOTE,
+    crossover_note,
     r2_table,
     recommendation_lines,
     recommended_cells,
     search_note,
     table_names,
 )
-from training.analysis.transfer import has_pretrained, transfer_for_people
 from training.analysis.units import human_flops, human_number, human_seconds, probe_skill, shown_source
 from ui.common import cached_analysis, get_store, pick_experiment, setup_page, show_figure, show_table
 from ui.decision import decision_record
@@ -131,18 +134,21 @@ sizes = sorted(a.metrics["n_train"].unique())
 n = c2.selectbox("Training-set size", sizes, index=len(sizes) - 1, key="cmp_n")
 show_figure(F.curves_figure(a.metrics[a.metrics["n_train"] == n], x=x or "examples"), note("curves", a.config), key="cmp_curves")
 
-if has_pretrained(a.config):  # a table's scratch alone has nothing transferred to measure
-    st.header("Effective data transferred")
-    if a.transfer.empty:
-        reason = a.transfer.attrs.get("reason")
-        st.info(f"Effective data transferred cannot be estimated from these runs: {reason}." if reason else
-                "Needs scratch runs at 3 or more training-set sizes (and another strategy) to fit scratch's data curve.")
+if has_pretrained(a.config):  # a table's scratch alone has nothing to catch up with
+    st.header(CROSSOVER_HEADING)
+    forecast = a.recommendation.forecast if a.recommendation is not None else None
+    crossing = crossover_table(forecast)
+    if crossing.empty:
+        st.info("Nothing to forecast yet: it needs finished runs of a strategy trained from random weights and of a "
+                "pretrained one.")
     else:
-        show_table(transfer_for_people(a.transfer), prose=("why",))
-        law = a.transfer.attrs.get("law")
-        if law is not None:
-            st.caption(f"Scratch's data curve: L(D) = {law.l_inf:.3f} + {law.a:.3g}·D^(−{law.b:.3f}) (eval loss).")
-    st.caption(note("transfer", a.config))
+        show_table(crossing, CROSSOVER_NAMES, prose=("why",))
+    st.caption(crossover_note(a))
+    checks = backtest_table(forecast)
+    if not checks.empty:
+        st.subheader("The forecast checked on itself")
+        show_table(checks, BACKTEST_NAMES)
+        st.caption(BACKTEST_NOTE)
 
 st.header("Compute")
 compute_cols = ["strategy", "n_train", "seeds", "wall_s", "gpu_seconds", "flops", "mfu", "peak_mem_gb", "trainable_params",

@@ -126,17 +126,17 @@ def test_cost_to_target_says_in_words_which_seeds_reached_it_and_how_near_the_ot
 
 
 def test_readable_names_every_column_in_words():
-    """Issue 27: raw names (`val_accuracy`, `n_train`, `multiplier_low`, `retrieval_r1`) and 4-decimal floats on screen."""
+    """Issue 27: raw names (`val_accuracy`, `n_train`, `metric_low`, `retrieval_r1`) and 4-decimal floats on screen."""
     from training.analysis.units import readable
 
-    raw = pd.DataFrame({"n_train": [1000], "val_accuracy": [0.74312], "multiplier_low": [2.345], "retrieval_r1": [0.51234],
+    raw = pd.DataFrame({"n_train": [1000], "val_accuracy": [0.74312], "metric_low": [0.6512], "retrieval_r1": [0.51234],
                         "probe/knn_accuracy": [0.7], "train_loss": [0.18634], "best_val_loss": [0.8], "rouge_l": [0.3771],
                         "cost": [0.0741]})
     shown = readable(raw)
-    assert list(shown.columns) == ["N (training examples)", "validation accuracy", "D_E / N low",
+    assert list(shown.columns) == ["N (training examples)", "validation accuracy", "95% low",
                                    "general language understanding", "general topic understanding", "training loss",
                                    "best validation loss", "ROUGE-L", "cost"]
-    assert shown.iloc[0].tolist() == ["1,000", "0.743", "2.35×", "0.512", "0.700", "0.186", "0.800", "0.377", "$0.07"]
+    assert shown.iloc[0].tolist() == ["1,000", "0.743", "0.651", "0.512", "0.700", "0.186", "0.800", "0.377", "$0.07"]
 
 
 def test_the_default_cost_target_is_one_a_strategy_reaches(store):

@@ -1,55 +1,15 @@
-"""Decision analytics: effective data transferred, cost to a target, the LR sweep, pretraining cost."""
+"""Decision analytics: cost to a target, the LR sweep, pretraining cost (where scratch catches up: test_forecast)."""
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from training.analysis.cost import cost_to_target, pretraining_cost, with_pretraining
 from training.analysis.report import analyse
 from training.analysis.tables import compute_table
-from training.analysis.transfer import PowerLaw, effective_data, fit_power_law
 from training.config import BudgetConfig, LRSweepConfig, StrategyConfig
 from training.service.execution import run_experiment
 from training.testing import tiny_classification_config
-
-TRUE = PowerLaw(l_inf=1.2, a=40.0, b=0.45)
-
-
-def _synthetic(d_e: float, noise: float, seed: int, fine_tuned_n: int = 100) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    rows = [{"strategy": "scratch", "n_train": n, "seed": s, "status": "done",
-             "eval_loss": float(TRUE.loss(n)) * (1 + noise * rng.standard_normal())}
-            for n in (100, 300, 1000, 3000, 10000) for s in range(3)]
-    rows += [{"strategy": "full", "n_train": fine_tuned_n, "seed": s, "status": "done",
-              "eval_loss": float(TRUE.loss(d_e)) * (1 + noise / 2 * rng.standard_normal())} for s in range(3)]
-    return pd.DataFrame(rows)
-
-
-def test_power_law_fit_recovers_known_parameters():
-    d = np.array([100, 300, 1000, 3000, 10000, 30000])
-    law = fit_power_law(d, TRUE.loss(d))
-    assert law.l_inf == pytest.approx(1.2, rel=0.05) and law.b == pytest.approx(0.45, rel=0.05)
-    with pytest.raises(ValueError, match="3 or more"):
-        fit_power_law([100, 200], [2.0, 1.9])
-
-
-@pytest.mark.parametrize("d_e", [500.0, 2000.0, 8000.0])
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_effective_data_recovers_the_known_value_and_the_interval_covers_it(d_e, seed):
-    out = effective_data(_synthetic(d_e, noise=0.01, seed=seed)).iloc[0]
-    assert out["d_e"] == pytest.approx(d_e, rel=0.10)
-    assert out["d_e_low"] <= d_e <= out["d_e_high"]
-    assert out["d_t"] == pytest.approx(out["d_e"] - 100) and out["multiplier"] == pytest.approx(out["d_e"] / 100)
-    assert not out["extrapolated"]
-
-
-def test_extrapolation_beyond_the_largest_scratch_size_is_flagged():
-    out = effective_data(_synthetic(50_000.0, noise=0.005, seed=0)).iloc[0]
-    assert out["extrapolated"] and out["d_e"] > 10_000
-    below_floor = _synthetic(1000.0, 0.0, 0)
-    below_floor.loc[below_floor["strategy"] == "full", "eval_loss"] = 1.0  # below L∞: scratch never gets there
-    assert math.isinf(effective_data(below_floor).iloc[0]["d_e"])
 
 
 def _curve_frames():

@@ -1,7 +1,6 @@
-"""Fair comparisons: failures said out loud, no conclusion from a failed run, D_E only where scratch supports it,
+"""Fair comparisons: failures said out loud, no conclusion from a failed run, no forecast from a failed size,
 intervals inside [0, 1], the user's own test set, references, and scratch trained until it stops improving."""
 import contextlib
-import math
 
 import numpy as np
 import pandas as pd
@@ -10,7 +9,6 @@ import pytest
 from training.analysis.fairness import check_runs
 from training.analysis.report import analyse, markdown_report
 from training.analysis.stats import bounded_interval, summarise, wilson_interval
-from training.analysis.transfer import PowerLaw, effective_data
 from training.analysis.verdict import conclude
 from training.config import BudgetConfig, StrategyConfig
 from training.core.scoring import majority
@@ -70,52 +68,22 @@ def test_a_scratch_curve_that_falls_with_data_is_flagged():
     assert [(f["kind"], f["severity"], f["n_train"]) for f in findings] == [("not_monotone", "failure", 1000)]
 
 
-def _scratch_losses(losses, others=((100, 1.0),)) -> pd.DataFrame:
-    rows = [{"strategy": "scratch", "n_train": n, "seed": k, "status": "done", "eval_loss": loss + 0.01 * k}
-            for n, loss in losses for k in range(3)]
-    rows += [{"strategy": "full", "n_train": n, "seed": k, "status": "done", "eval_loss": loss} for n, loss in others
-             for k in range(3)]
-    return pd.DataFrame(rows)
-
-
-FULL_RUNS = pd.DataFrame([{"run_id": f"f{k}", "strategy": "full", "n_train": 100, "seed": k, "status": "done",
-                           "eval_accuracy": a, "eval_examples": 300} for k, a in enumerate((0.65, 0.7, 0.75))])
-
-
-def test_d_e_on_a_non_monotone_scratch_curve_cannot_be_estimated():
-    out = effective_data(_scratch_losses([(100, 1.5), (300, 1.2), (1000, 1.6)]))
-    assert out.empty and "does not fall with more data (N=300 → 1,000)" in out.attrs["reason"]
-    text = conclude(FULL_RUNS, None, summarise(FULL_RUNS, "eval_accuracy", bounded=True), "accuracy", True,
-                    transfer=out)[0]
-    assert any("cannot be estimated from these runs" in s for s in text)
-    assert not any("no finite amount" in s for s in text)
-
-
-def test_d_e_below_the_fitted_floor_says_cannot_be_estimated_never_no_finite_amount():
-    law = PowerLaw(1.2, 40.0, 0.45)
-    out = effective_data(_scratch_losses([(n, float(law.loss(n))) for n in (100, 300, 1000, 3000)], others=((100, 0.9),)))
-    assert math.isinf(out.iloc[0]["d_e"])
-    text = " ".join(conclude(FULL_RUNS, None, summarise(FULL_RUNS, "eval_accuracy", bounded=True), "accuracy", True,
-                             transfer=out)[0])
-    assert "D_E cannot be estimated from these runs" in text and "beyond N=3,000" in text
-    assert "no finite amount" not in text
-
-
-def test_d_e_on_a_curve_the_power_law_cannot_follow_cannot_be_estimated():
-    flat_then_drop = effective_data(_scratch_losses([(100, 2.0), (300, 1.99), (1000, 1.98), (3000, 1.2)]))
-    assert flat_then_drop.empty and "fits scratch's losses poorly (R² 0.5" in flat_then_drop.attrs["reason"]
-    assert len(effective_data(_scratch_losses([(100, 2.0), (300, 1.5), (1000, 1.45), (3000, 1.44)]))) == 1
-
-
-def test_d_e_of_a_loss_just_above_a_nearly_flat_curves_floor_is_infinite_not_an_overflow():
-    law = PowerLaw(l_inf=0.8, a=0.5, b=0.01)  # seen on real tweets: scratch's loss barely falls with data
-    assert math.isinf(law.data_for(0.8 + 1e-9)) and law.data_for(1.0) > 0
-
-
-def test_d_e_leaves_out_a_failed_scratch_size():
-    runs = _scratch_losses([(100, 2.0), (300, 1.6), (1000, 1.4)])
-    out = effective_data(runs, exclude={("scratch", 300)})
-    assert out.empty and "failed at N=300" in out.attrs["reason"]
+def test_where_scratch_catches_up_uses_only_sizes_that_passed_and_says_why_not():
+    """Scratch that gets worse with data fails the checks at the larger size: no forecast is drawn from it, and the
+    verdict says why and what to add."""
+    spread = {100: (-0.01, 0.0, 0.012), 1000: (0.005, -0.004, 0.0)}
+    runs = pd.DataFrame([{"run_id": f"{s}{n}{k}", "strategy": s, "n_train": n, "seed": k, "status": "done",
+                          "eval_accuracy": m + d, "eval_examples": 500, "error": None}
+                         for s, cells in {"scratch": ((100, 0.55), (1000, 0.49)), "full": ((100, 0.7), (1000, 0.8))}.items()
+                         for n, m in cells for k, d in enumerate(spread[n])])
+    summary = summarise(runs, "eval_accuracy", bounded=True)
+    findings = check_runs(runs, pd.DataFrame(), pd.DataFrame(), summary, {}, "accuracy", True)
+    text, d, _, _ = conclude(runs, None, summary, "accuracy", True, findings=findings)
+    large, small = d.forecast.at(1000)[0], d.forecast.at(100)[0]
+    assert large["status"] == "cannot" and "scratch failed the checks at N=1,000" in large["why"]
+    assert small["status"] == "cannot" and "only at N=100" in small["why"] and "add a size such as N=300" in small["why"]
+    assert any("where scratch reaches full's accuracy at N=1,000 (0.800) cannot be forecast from these sizes: scratch "
+               "failed the checks at N=1,000" in s for s in text)
 
 
 def test_accuracy_bands_of_spread_out_seeds_stay_inside_0_1():

@@ -1,17 +1,15 @@
 """Words that fit the user's data (issue 23 item 5): notes chosen by task kind *and* data source, no text-model wording
-on a table, no forgetting for scratch, no ∞/NaN/negative D_T in the effective-data table. No training: the gallery's
+on a table, no forgetting for scratch, no ∞/NaN in the crossover forecast's table. No training: the gallery's
 recorded experiments are imported into a temporary store and analysed."""
-import math
 import re
 
-import pandas as pd
 import pytest
 
 from training.analysis import figures as F
-from training.analysis.report import analyse, figures, markdown_report, sections
+from training.analysis.forecast import CROSSOVER_NAMES, crossover_table, has_pretrained
+from training.analysis.report import CROSSOVER_HEADING, analyse, figures, markdown_report, sections
 from training.analysis.tables import forgetting_table
-from training.analysis.transfer import has_pretrained, transfer_for_people
-from training.analysis.units import CANNOT_ESTIMATE, readable
+from training.analysis.units import readable
 from training.service.bundle import GALLERY, import_bundle, read_bundle
 from training.service.store import Store
 
@@ -52,17 +50,17 @@ def test_a_tables_notes_carry_no_text_model_wording(task):
     assert "gradient-boosted trees (dotted)" in data_needs
 
 
-def test_a_tables_report_has_no_text_model_wording_nor_effective_data(gallery):
+def test_a_tables_report_has_no_text_model_wording_nor_a_crossover_forecast(gallery):
     a = gallery["table"]
     assert a.config["task"] == "tabular-regression" and not has_pretrained(a.config)
     text = _report_text(a)
     assert not [w for w in TEXT_MODEL_WORDS if w in text]
     assert "majority class" not in text
-    assert "Effective data transferred" not in [heading for heading, *_ in sections(a)]
+    assert not [heading for heading, *_ in sections(a) if heading.startswith(CROSSOVER_HEADING)]
     assert all(w not in F.note(key, a.config) for key, _ in figures(a) for w in TEXT_MODEL_WORDS)  # the HTML's notes
 
 
-def test_a_tables_compare_page_has_no_text_model_wording_nor_effective_data(gallery, tmp_path, monkeypatch):
+def test_a_tables_compare_page_has_no_text_model_wording_nor_a_crossover_forecast(gallery, tmp_path, monkeypatch):
     from pathlib import Path
 
     from streamlit.testing.v1 import AppTest
@@ -77,7 +75,7 @@ def test_a_tables_compare_page_has_no_text_model_wording_nor_effective_data(gall
     assert not at.exception, at.exception
     shown = [el.value for kind in ("header", "subheader", "markdown", "caption", "info", "success", "warning")
              for el in getattr(at, kind)]
-    assert "Effective data transferred" not in shown
+    assert CROSSOVER_HEADING not in shown
     text = " ".join(map(str, shown))
     assert not [w for w in TEXT_MODEL_WORDS if w in text]
     assert "majority class" not in text
@@ -117,55 +115,17 @@ def test_scratch_never_shows_a_forgetting_value(gallery):
     assert "Scratch never had the skill, so its bar shows the whole skill" not in F.note("forgetting", a.config)
 
 
-def _cells_for_people(df: pd.DataFrame) -> list[str]:
-    return [v for col in df.columns if col.startswith(("D_", "d_")) for v in df[col]]
-
-
 @pytest.mark.parametrize("record", ["images", "tweets"])
-def test_the_effective_data_table_shows_no_infinity_nan_or_negative_d_t(gallery, record):
+def test_the_crossover_table_shows_no_infinity_or_nan_and_every_row_says_why(gallery, record):
     a = gallery[record]
-    assert not a.transfer.empty
-    raw = a.transfer[["d_e", "d_e_low", "d_e_high", "d_t", "multiplier", "multiplier_low", "multiplier_high"]]
-    assert (~pd.DataFrame(raw).map(math.isfinite)).any().any() or (raw["d_t"] < 0).any()  # the record has such cells
-    shown = transfer_for_people(a.transfer)
-    t = readable(shown)
-    for v in _cells_for_people(t):
-        assert not re.search(r"inf|nan|∞", v, re.IGNORECASE) and not v.startswith(("-", "−")), v
-    assert (t == CANNOT_ESTIMATE).any().any()
-    cannot = (shown[["d_e", "d_e_high", "d_t"]] == CANNOT_ESTIMATE).any(axis=1)
-    assert shown.loc[cannot, "why"].str.len().gt(0).all()  # every "cannot be estimated" says why
-    assert shown.attrs["reasons"] == dict(zip(shown.index, shown["why"], strict=True))
-    assert a.transfer["d_e"].dtype == float  # the numbers other code reads are unchanged
-    md = dict((heading, table) for heading, _, table, _ in sections(a))["Effective data transferred"]
-    assert "why" in md
-
-
-def test_effective_data_cells_that_are_no_number_say_why():
-    from training.analysis.transfer import PowerLaw
-
-    t = pd.DataFrame([
-        {"strategy": "full", "n_train": 100, "loss": 0.2, "d_e": math.inf, "d_e_low": 500.0, "d_e_high": math.inf,
-         "d_t": math.inf, "multiplier": math.inf, "multiplier_low": 5.0, "multiplier_high": math.inf,
-         "extrapolated": True, "seeds": 3},
-        {"strategy": "head", "n_train": 1000, "loss": 0.5, "d_e": 400.0, "d_e_low": 300.0, "d_e_high": 600.0,
-         "d_t": -600.0, "multiplier": 0.4, "multiplier_low": 0.3, "multiplier_high": 0.6, "extrapolated": False,
-         "seeds": 3},
-        {"strategy": "lora", "n_train": 100, "loss": 0.4, "d_e": 900.0, "d_e_low": math.nan, "d_e_high": math.nan,
-         "d_t": 800.0, "multiplier": 9.0, "multiplier_low": math.nan, "multiplier_high": math.nan,
-         "extrapolated": False, "seeds": 1}])
-    t.attrs["law"] = PowerLaw(0.25, 3.0, 0.5)
-    shown = transfer_for_people(t)
-    people = readable(shown).set_index("strategy")
-    assert people.loc["full", "D_E (examples scratch would need)"] == CANNOT_ESTIMATE
-    assert people.loc["full", "D_E / N"] == CANNOT_ESTIMATE and people.loc["full", "D_E 95% low"] == "500"
-    assert "floor of scratch's fitted data curve (L∞ = 0.250)" in shown.loc[0, "why"]
-    assert people.loc["head", "D_T = D_E − N"] == CANNOT_ESTIMATE and people.loc["head", "D_E / N"] == "0.4×"
-    assert "saved no data" in shown.loc[1, "why"]
-    assert people.loc["lora", "D_E 95% high"] == CANNOT_ESTIMATE and "no bootstrap refit" in shown.loc[2, "why"]
-    assert math.isinf(t.loc[0, "d_e"]) and t.loc[1, "d_t"] == -600.0  # the computed numbers are untouched
-    assert readable(t).loc[1, "D_T = D_E − N"] == CANNOT_ESTIMATE  # readable alone never prints a negative D_T either
-
-
-def test_effective_data_is_left_out_where_no_pretrained_strategy_ran():
-    assert not has_pretrained({"task": "text-classification", "strategies": [{"name": "scratch"}]})
-    assert has_pretrained({"task": "text-classification", "strategies": [{"name": "scratch"}, {"name": "lora"}]})
+    fc = a.recommendation.forecast
+    assert fc.entries and {e["status"] for e in fc.entries} & {"forecast", "beyond"}
+    shown = crossover_table(fc)
+    people = readable(shown, CROSSOVER_NAMES)
+    for v in people.drop(columns=["why"]).to_numpy().ravel():
+        assert not re.search(r"\binf|nan|∞", v, re.IGNORECASE), v
+    assert shown["why"].str.len().gt(0).all()
+    forecasts = shown[shown["status"] == "forecast"]
+    assert (forecasts["interval"] != "—").all() and (forecasts["forecast_n"] != "—").all()  # never a point alone
+    md = dict((heading, table) for heading, _, table, _ in sections(a))[CROSSOVER_HEADING]
+    assert "why" in md and len(md) == len(fc.entries)

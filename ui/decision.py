@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from training.analysis.forecast import has_pretrained
 from training.analysis.record import constraint_lines
-from training.analysis.transfer import has_pretrained
 from training.analysis.units import human_time, plain, shown_source
 from training.errors import HeadStartError
 from training.service.records import check_constraints

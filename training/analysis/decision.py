@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,9 @@ from training.analysis.stats import (
     t_quantile,
     wilson_interval,
 )
+
+if TYPE_CHECKING:
+    from training.analysis.forecast import Forecast
 
 MARGINS = {"accuracy": (0.01, "absolute"), "macro_f1": (0.01, "absolute"), "perplexity": (0.02, "relative"),
            "rmse": (0.02, "relative"), "mae": (0.02, "relative"), "loss": (0.02, "relative")}
@@ -275,6 +279,9 @@ class DecisionTable:
     probe: str | None = None
     planned_seeds: int | None = None
     """Seeds per cell in the config (a cell with fewer has seeds still to come)."""
+    forecast: Forecast | None = None
+    """Where each strategy trained from random weights is forecast to reach each pretrained one's level, per size, and
+    the forecast's backtests (`training.analysis.forecast`; set by `verdict.conclude`)."""
 
     def at(self, n: int) -> SizeDecision | None:
         return next((s for s in self.sizes if s.n_train == n), None)
@@ -294,12 +301,20 @@ class DecisionTable:
                     "flops": num(c.flops), "wall_s": num(c.wall_s), "forgetting": num(c.forgetting),
                     "vs_best": None if c.vs_best is None else {"low": num(c.vs_best.low), "high": num(c.vs_best.high),
                                                                "mean": num(c.vs_best.mean), "method": c.vs_best.method}}
+
+        def numbers(entry: dict) -> dict:  # ∞ and NaN are null: `status` says which (a high of null: no upper end)
+            return {k: num(v) if isinstance(v, float) else v for k, v in entry.items()}
+
+        fc = self.forecast
         return {"metric": self.metric, "higher_is_better": self.higher_is_better, "margin": self.margin,
                 "margin_kind": self.margin_kind, "notice": self.notice,
                 "sizes": [{"n_train": s.n_train, "best": s.best, "as_good": s.as_good, "undecided": s.undecided,
                            "below": s.below, "failed": s.failed, "recommended": s.recommended,
                            "recommended_kind": s.recommended_kind, "why": s.why, "sentence": s.sentence,
-                           "cells": [cell(c) for c in s.cells]} for s in self.sizes]}
+                           "cells": [cell(c) for c in s.cells],
+                           "crossover": [numbers(e) for e in fc.at(s.n_train)] if fc else []} for s in self.sizes],
+                "backtest": [numbers(b) for b in fc.backtest] if fc else [],
+                "forecast": {"form": fc.form, "notes": fc.notes} if fc else None}
 
     def table(self) -> pd.DataFrame:
         """One row per cell: what the verdict's table shows, with the difference to the best and the relation."""

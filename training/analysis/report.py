@@ -20,14 +20,14 @@ import plotly.graph_objects as go
 from training.analysis import figures as F
 from training.analysis.cost import cost_to_target, pretraining_cost, with_pretraining
 from training.analysis.decision import DecisionTable
-from training.analysis.fairness import check_runs, check_search, failed_cells, reference_summary
+from training.analysis.fairness import check_runs, check_search, reference_summary
+from training.analysis.forecast import BACKTEST_NAMES, CROSSOVER_NAMES, backtest_table, crossover_table, has_pretrained
 from training.analysis.frames import CHECKPOINTS, at_checkpoint, metrics_frame, references_frame, runs_frame
 from training.analysis.generations import SPLIT_WORDS, base_answers, generations_frame, rouge_table, side_by_side
 from training.analysis.recommend import rule
 from training.analysis.record import constraint_lines, record_answer
 from training.analysis.stats import summarise
 from training.analysis.tables import compute_table, forgetting_table, lr_search_table, overfitting_table, primary_metric
-from training.analysis.transfer import effective_data, has_pretrained, transfer_for_people
 from training.analysis.units import human_number, human_time, probe_skill, readable, shown_source
 from training.analysis.units import plain as _plain
 from training.analysis.verdict import conclude
@@ -55,7 +55,6 @@ class Analysis:
     verdict: list[str]
     verdict_table: pd.DataFrame
     lr_sweep: pd.DataFrame
-    transfer: pd.DataFrame
     target: float | None
     to_target: pd.DataFrame
     pretrain: dict | None
@@ -105,9 +104,6 @@ def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: floa
     compute = with_pretraining(compute_table(runs, price_per_hour), pre, runs) if not runs.empty else pd.DataFrame()
     forgetting = forgetting_table(runs) if not runs.empty else pd.DataFrame()
     overfit = overfitting_table(metrics) if not metrics.empty else pd.DataFrame()
-    # D_E compares each run's lowest validation loss (Hernandez et al. stop early); older experiments: eval loss.
-    loss_col = "best_val_loss" if runs["best_val_loss"].notna().any() else "eval_loss"
-    transfer = effective_data(runs, loss_col, exclude=failed_cells(findings)) if not runs.empty else pd.DataFrame()
     if target is None:
         target = default_target(metrics, metric, higher)
     to_target = pd.DataFrame()
@@ -116,13 +112,14 @@ def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: floa
         to_target = cost_to_target(runs, metrics, f"val/{metric}", target, higher, price_per_hour, extra)
     progress = (int(grid["status"].isin(["done", "failed", "cancelled"]).sum()), len(grid))
     probe = forgetting["probe"].iloc[0] if not forgetting.empty else None
-    text, decided, facts, findings = conclude(runs, refs, summary, metric, higher, compute, forgetting, findings, end,
-                                              best, transfer, progress, probe, len(cfg.seeds), margin)
+    text, decided, facts, findings = conclude(runs, refs, summary, metric, higher, compute, forgetting, findings, end=end,
+                                              best=best, progress=progress, probe=probe, planned_seeds=len(cfg.seeds),
+                                              margin=margin)
     vt = shown_table(facts, decided)
     record = store.decision(exp_id)
     answer = record_answer(decided, record.constraints, price_per_hour) if record is not None and decided.sizes else None
     return Analysis(exp, cfg.to_dict(), runs, metrics, metric_col, metric, higher, summary, compute, forgetting,
-                    overfit, text, vt, lr_table, transfer, target,
+                    overfit, text, vt, lr_table, target,
                     to_target, pre, reference_summary(refs), findings, checkpoint, info, decided, record, answer,
                     generations_frame(store, exp_id) if task_kind(cfg.task).generations else pd.DataFrame())
 
@@ -317,13 +314,36 @@ def sections(a: Analysis) -> list[tuple[str, str, pd.DataFrame, dict | None]]:
            ("Forgetting", forgetting_note(a), forgetting, FORGETTING_COLUMNS),
            ("Overfitting", F.note("overfitting", a.config),
             a.overfitting.drop(columns=["run_id"], errors="ignore"), None)]
-    if has_pretrained(a.config):  # a table's scratch alone has nothing transferred to measure
-        out.insert(1, ("Effective data transferred", F.note("transfer", a.config), transfer_for_people(a.transfer),
-                       None))
+    if has_pretrained(a.config):  # a table's scratch alone has nothing to catch up with
+        out[1:1] = crossover_sections(a)
     out[1:1] = answer_sections(a)
     if a.metric == "rmse":
         out.insert(1, ("R² (share of the target's variance explained)", R2_NOTE, r2_table(a), None))
     return [sec for sec in out if not sec[2].empty]
+
+
+CROSSOVER_HEADING = "Where scratch catches up"
+
+
+def crossover_note(a: Analysis) -> str:
+    """The crossover section's note: the curve this experiment's metric gets, how to read it, and the forecast's own
+    notes (what is missing for a backtest)."""
+    fc = a.recommendation.forecast if a.recommendation is not None else None
+    form = f"The curve here: {fc.form}. " if fc is not None and fc.form else ""
+    return form + F.note("crossover", a.config) + "".join(f" {n}" for n in (fc.notes if fc is not None else []))
+
+
+def crossover_sections(a: Analysis) -> list[tuple[str, str, pd.DataFrame, dict | None]]:
+    """Where each strategy trained from random weights is forecast to reach each pretrained one's level, and the
+    forecast checked on itself (the backtest)."""
+    fc = a.recommendation.forecast if a.recommendation is not None else None
+    return [(CROSSOVER_HEADING, crossover_note(a), crossover_table(fc), CROSSOVER_NAMES),
+            (f"{CROSSOVER_HEADING}: the forecast checked on itself", BACKTEST_NOTE, backtest_table(fc), BACKTEST_NAMES)]
+
+
+BACKTEST_NOTE = ("Each strategy's curve refitted on every size but its largest, then asked to predict the largest: the "
+                 "95% interval counts the fit's noise and the measured value's own. A measured value outside it means "
+                 "the curve bends where these sizes cannot see: read the forecasts as rough.")
 
 
 R2_NOTE = ("1 − the squared error over the eval rows' own spread around their mean: 1 predicts every row exactly, 0 is "

@@ -122,6 +122,14 @@ def human_count(x: float | None) -> str:
     return f"{x:,.0f}"
 
 
+def human_estimate(x: float | None) -> str:
+    """A forecast count, to the 2 significant figures it can carry: 12,345 → "12,000"; 2,345,678 → "2.3M"."""
+    if _missing(x) or x <= 0:
+        return human_count(x)
+    step = 10 ** (math.floor(math.log10(x)) - 1)
+    return human_count(round(x / step) * step)
+
+
 def _pct(x) -> str:
     return NOT_APPLICABLE if _missing(x) else f"{x:.1%}"
 
@@ -139,20 +147,6 @@ def _int(x) -> str:
     return NOT_APPLICABLE if _missing(x) else f"{int(x):,}"
 
 
-CANNOT_ESTIMATE = "cannot be estimated"
-"""What an effective-data cell reads where its number is not one (∞, NaN, or a negative D_T); see
-`transfer.transfer_for_people` for the reason."""
-
-
-def _examples(x, negative_ok: bool = True) -> str:
-    """An effective-data count (D_E, D_T): text as given, "cannot be estimated" where ∞, NaN (or, for D_T, negative)."""
-    if isinstance(x, str):
-        return x
-    if _missing(x) or (not negative_ok and x < 0):
-        return CANNOT_ESTIMATE
-    return human_count(x)
-
-
 def _reached(x) -> str:
     """`cost.cost_to_target`'s "2/3" (seeds that reached the target / seeds) in words: "2 of 3 seeds"; none is "not
     reached (0 of 3 seeds)", so a row of "—" reads as the target missed, not as data missing."""
@@ -161,12 +155,6 @@ def _reached(x) -> str:
         return _int(x)
     seeds = f"{hit} of {of} seed{'s' if int(of) != 1 else ''}"
     return f"not reached ({seeds})" if hit == "0" else seeds
-
-
-def _multiplier(x) -> str:
-    if isinstance(x, str):
-        return x
-    return CANNOT_ESTIMATE if _missing(x) or x < 0 else f"{x:.3g}×"
 
 
 COLUMNS = {
@@ -185,10 +173,6 @@ COLUMNS = {
     "metric_end": ("at end", human_number), "metric_best": ("at best checkpoint", human_number),
     "low": ("95% low", human_number), "high": ("95% high", human_number),
     "probe": ("skill tested", probe_skill),
-    "d_e": ("D_E (examples scratch would need)", _examples), "d_e_low": ("D_E 95% low", _examples),
-    "d_e_high": ("D_E 95% high", _examples), "d_t": ("D_T = D_E − N", lambda x: _examples(x, negative_ok=False)),
-    "multiplier": ("D_E / N", _multiplier), "multiplier_low": ("D_E / N low", _multiplier),
-    "multiplier_high": ("D_E / N high", _multiplier),
     "best_val": ("best on validation", human_number),
     "train_loss": ("training loss", human_number), "val_loss": ("validation loss", human_number),
     "best_val_loss": ("best validation loss", human_number), "eval_loss": ("eval loss", human_number),

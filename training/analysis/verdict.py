@@ -12,7 +12,18 @@ import pandas as pd
 
 from training.analysis.decision import REFERENCE_PREFIX, DecisionTable, decide, samples
 from training.analysis.fairness import failed_cells, reference_summary, undecided_findings
+from training.analysis.forecast import (
+    EVAL_AND_SEEDS,
+    EVAL_ONLY,
+    REACH,
+    SEEDS_ONLY,
+    Forecast,
+    forecast,
+    interval_words,
+    scratch_arms,
+)
 from training.analysis.recommend import fmt, fmt_diff, interval, margin_size, margin_words, render, versus
+from training.analysis.units import human_estimate
 
 
 def verdict_table(summary: pd.DataFrame, compute: pd.DataFrame, forgetting: pd.DataFrame,
@@ -88,27 +99,30 @@ def _failed_sentence(strategy: str, ns: list[int], findings: list[dict]) -> str:
 def conclude(runs: pd.DataFrame, refs: pd.DataFrame | None, summary: pd.DataFrame, metric: str, higher: bool,
              compute: pd.DataFrame | None = None, forgetting: pd.DataFrame | None = None,
              findings: list[dict] | None = None, end: pd.DataFrame | None = None, best: pd.DataFrame | None = None,
-             transfer: pd.DataFrame | None = None, progress: tuple[int, int] | None = None, probe: str | None = None,
+             progress: tuple[int, int] | None = None, probe: str | None = None,
              planned_seeds: int | None = None, margin: float | None = None
              ) -> tuple[list[str], DecisionTable, pd.DataFrame, list[dict]]:
     """The whole path from finished runs to words: the cells' facts (`verdict_table`), the one decision (`decide`,
-    its sentences rendered), the fairness checks' "too wide to decide" rendered from it, and the verdict.
+    its sentences rendered), where scratch catches up (`forecast.forecast`, from the same samples and the decision's
+    passed cells), the fairness checks' "too wide to decide" rendered from it, and the verdict.
     Returns (verdict sentences, decision, facts table, findings with the undecided warnings added)."""
     findings = list(findings or [])
     empty = pd.DataFrame()
     facts = (verdict_table(summary, compute if compute is not None else empty,
                            forgetting if forgetting is not None else empty, end, findings, refs, metric, best)
              if not (summary.empty and not findings) else empty)
-    decided = render(decide(facts, samples(runs, refs, f"eval_{metric}"), metric, higher, margin, progress, probe,
-                            planned_seeds))
+    sample_of = samples(runs, refs, f"eval_{metric}")
+    decided = render(decide(facts, sample_of, metric, higher, margin, progress, probe, planned_seeds))
+    decided.forecast = forecast(decided, sample_of, scratch_arms(runs))
     findings += undecided_findings(decided)
-    return verdict(decided, findings, transfer, planned_seeds), decided, facts, findings
+    return verdict(decided, findings, planned_seeds), decided, facts, findings
 
 
-def verdict(decision: DecisionTable, findings: list[dict] | None = None, transfer: pd.DataFrame | None = None,
-            planned_seeds: int | None = None, baseline: str = "scratch") -> list[str]:
+def verdict(decision: DecisionTable, findings: list[dict] | None = None, planned_seeds: int | None = None,
+            baseline: str = "scratch") -> list[str]:
     """The verdict's sentences, rendered from the decision table: failures named, the best against scratch with the
-    interval of their difference, who is as good at each size, the references, effective data and forgetting."""
+    interval of their difference, who is as good at each size, the references, where scratch catches up (and the
+    forecast's check on itself) and forgetting."""
     findings = findings or []
     d = decision
     out: list[str] = [d.notice] if d.notice else []
@@ -156,8 +170,7 @@ def verdict(decision: DecisionTable, findings: list[dict] | None = None, transfe
                                                     (("as good", s.as_good), ("undecided", s.undecided)) if xs)
             for s in sizes) + f" (as good: the difference's 95% interval inside {margin_words(d)}).")
     out += _reference_sentences(d)
-    if any(c.strategy.split("×")[0] != baseline for c in ok):  # a table's scratch alone: nothing to transfer
-        out += _transfer_sentences(transfer)
+    out += _crossover_sentences(d)
     out += _forgetting_sentences(d, baseline)
     return out
 
@@ -201,24 +214,43 @@ def _forgetting_sentences(d: DecisionTable, baseline: str) -> list[str]:
             f"{least.strategy} least ({fmt(least.forgetting)}); {seeds}."]
 
 
-def _transfer_sentences(transfer: pd.DataFrame | None) -> list[str]:
-    if transfer is None:
-        return []
-    if transfer.empty:
-        reason = transfer.attrs.get("reason")
-        return [f"Effective data transferred cannot be estimated from these runs: {reason}."] if reason else []
-    small = transfer[transfer["n_train"] == transfer["n_train"].min()]
-    r = small.loc[small["multiplier"].idxmax()]
-    if math.isinf(r["d_e"]):
-        law = transfer.attrs.get("law")
-        floor = f" (L∞ = {law.l_inf:.3f})" if law is not None else ""
-        return [f"At N={int(r['n_train']):,}, {r['strategy']}'s loss ({r['loss']:.3f}) is below where scratch's fitted "
-                f"data curve levels off{floor}: D_E cannot be estimated from these runs — scratch would need sizes "
-                f"beyond N={transfer.attrs.get('max_scratch_n', 0):,} to show whether and where it gets there."]
-    def count(x: float) -> str:
-        return "unbounded" if math.isinf(x) else f"{x:,.0f}"
+NOISE_WORDS = {EVAL_AND_SEEDS: "eval and seed noise", EVAL_ONLY: "eval noise only, one seed",
+               SEEDS_ONLY: "seed noise only, no per-example eval outcomes stored"}
+"""How a sentence says which noise an interval counts (other entries' `noise` are said as they are)."""
 
-    return [f"At N={int(r['n_train']):,}, {r['strategy']}'s loss would take training from scratch about "
-            f"{r['d_e']:,.0f} examples (95% CI {count(r['d_e_low'])} to {count(r['d_e_high'])}): pretraining is worth "
-            f"{r['multiplier']:.1f}× the data" + (" — an extrapolation beyond the largest scratch size."
-                                                   if r["extrapolated"] else ".")]
+
+def _crossover_sentences(d: DecisionTable) -> list[str]:
+    """Where scratch catches up, at the largest size: each strategy trained from random weights against the best
+    pretrained strategy there (one sentence), and the forecast's check on itself (one more), rendered from
+    `d.forecast`."""
+    fc: Forecast | None = d.forecast
+    largest = next((fc.at(s.n_train) for s in reversed(d.sizes) if fc.at(s.n_train)), []) if fc else []
+    if not largest:
+        return []
+    sign = 1.0 if d.higher_is_better else -1.0
+    best = max(largest, key=lambda e: sign * e["level"] if math.isfinite(e["level"]) else -math.inf)["target"]
+    out = ["; ".join(_crossover_clause(e, d.metric) for e in largest if e["target"] == best) + "."]
+    checks = fc.backtest
+    if checks:  # a strategy from random weights first, and of those one outside its interval first
+        pick = min(checks, key=lambda b: (b["strategy"] not in {e["scratch"] for e in largest}, b["covered"]))
+        inside = sum(b["covered"] for b in checks)
+        out.append(f"Checked on itself: from the smaller sizes, {pick['strategy']} at N={pick['n_train']:,} was forecast "
+                   f"{fmt(pick['predicted'])} ({fmt(pick['low'])}–{fmt(pick['high'])}); measured {fmt(pick['measured'])}"
+                   + (" — inside the interval" if pick["covered"] else " — outside it: read the forecast as rough")
+                   + (f" ({inside} of {len(checks)} strategies' checks inside their intervals)." if len(checks) > 1
+                      else "."))
+    return out
+
+
+def _crossover_clause(e: dict, metric: str) -> str:
+    at = f"{e['target']}'s {metric} at N={e['n_train']:,}" + (f" ({fmt(e['level'])})" if math.isfinite(e["level"])
+                                                              else "")
+    noise = NOISE_WORDS.get(e["noise"], e["noise"])
+    if e["status"] == "forecast":
+        return (f"{e['scratch']} is forecast to reach {at} at about N ≈ {human_estimate(e['n'])} (95% interval "
+                f"{interval_words(e)}; {noise})")
+    if e["status"] == "already":
+        return f"{e['scratch']} already reaches {at}: {e['why']}"
+    if e["status"] == "beyond":
+        return f"{e['scratch']} is not forecast to reach {at} within {REACH}× your largest size ({e['why']})"
+    return f"where {e['scratch']} reaches {at} cannot be forecast from these sizes: {e['why']}"

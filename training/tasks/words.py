@@ -34,16 +34,19 @@ NOTES = {
         "The line joins the Pareto frontier — runs no other run beats on both; greyed points are "
         "dominated. **What the literature finds:** LoRA and full fine-tuning lie on roughly one frontier, "
         "LoRA at the learns-less, forgets-less end (Biderman et al. 2024)."),
-    "transfer": (
-        "**How to read this:** D_E is how many examples training from scratch would need to reach the fine-tuned "
-        "run's loss, read off a power law L(D) = L∞ + A·D^(−b) fitted to the scratch runs (each run's lowest "
-        "validation loss: they stop early, as Hernandez et al. do); D_T = D_E − N is "
-        "what the pretrained model is worth in examples and D_E/N the data multiplier, with 95% bootstrap "
-        "intervals over seeds. 'extrapolated' marks D_E beyond the largest scratch size. When scratch's loss does not "
-        "fall with data, or a fine-tuned loss is below the floor of scratch's fitted curve, D_E cannot be estimated "
-        "from these runs and the app says so. **What the literature "
-        "finds:** pretraining is worth a large, roughly constant multiple of the fine-tuning data in the "
-        "low-data regime (Hernandez et al. 2021: text→Python worth ~1000× for a 40M model on 3e5 characters)."),
+    "crossover": (
+        "**How to read this:** for each training-set size N and each pretrained strategy, the size at which a strategy "
+        "trained from random weights is forecast to reach that strategy's measured level at N. Each strategy's learning "
+        "curve is a straight line in ln N through its sizes that passed the checks — on the logit of the metric for a "
+        "proportion (higher is better), on its log for a metric where lower is better — fitted by least squares. The "
+        "95% interval refits it on 400 redraws of every cell: the eval set's sampling noise (the same eval examples "
+        "resampled in every cell) and, where a cell has 2 or more seeds, the spread between seeds; with one seed that "
+        "spread is not measured, and the table's last column says so. A forecast beyond 10× the largest size measured "
+        "is not given: a straight line says little that far out. Below, the curve refitted without the largest size "
+        "predicts it (a backtest): a measured value outside its interval means the curve bends, so read the forecasts "
+        "as rough. **What the literature finds:** error falls as a power of the data over a middle range and bends "
+        "at both ends — at small N, where a model barely learns, and near the best it can do (Hestness et al. 2017); "
+        "training from scratch closes part of the gap only with much more data and steps (He et al. 2019)."),
     "compute": (
         "**How to read this:** what each strategy spent, averaged over seeds: training wall-clock (evaluation "
         "excluded), GPU-seconds, analytic training FLOPs, MFU (achieved / peak FLOP/s, GPUs only), peak "
