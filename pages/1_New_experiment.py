@@ -389,7 +389,7 @@ else:
                       help="Try ⅓×, 1× and 3× each strategy's default learning rate in short runs at one size (up to "
                            "1,000 examples); the grid uses each one's best on validation. A rate tuned on other data can "
                            "diverge on yours. Off: the rates under Advanced settings are used as given.")
-    plateau = c2.toggle("Train scratch until it stops improving", value=True, key="new_plateau",
+    plateau = c2.toggle("Train scratch (and own) until it stops improving", value=True, key="new_plateau",
                         help="Random weights need many more steps than fine-tuning. " + BUDGET_DOCS["plateau_cap"])
     st.caption("Both are on by default: without them a rate tuned on other data or fine-tuning's epoch count can make "
                "scratch fail silently and inflate fine-tuning's advantage." if form.own_models else
@@ -426,7 +426,7 @@ else:
         "model": {"base": base, "max_length": int(max_len)} | ({"image_size": image_size} if form.image_size else {}) | mlp,
         # A rate left at its default is not the user's choice: sent as None, so Compare names it untuned.
         "strategies": [{"name": n, "lr": None if sweep or lrs.get(n) == float(STRATEGIES[n].lr_for(K)) else lrs.get(n)}
-                       | ({"until_plateau": False} if n == "scratch" and not plateau else {}) for n in chosen]
+                       | ({"until_plateau": False} if STRATEGIES[n].plateau_default and not plateau else {}) for n in chosen]
         + ([{"name": "scratch", "budget_multiplier": float(longer),
              "lr": None if sweep or lrs.get("scratch") == float(STRATEGIES["scratch"].lr_for(K)) else lrs.get("scratch")}
             | ({} if plateau else {"until_plateau": False})]

@@ -35,20 +35,67 @@ def test_readings_the_validation_set_cannot_tell_apart_tie_and_the_loss_decides(
     tried = [{"lr": 1e-4, "status": "done", "val_metric": 0.504, "val_loss": 0.993, "val_n": 500, "steps": 32},
              {"lr": 3e-4, "status": "done", "val_metric": 0.506, "val_loss": 0.999, "val_n": 500, "steps": 32},
              {"lr": 9e-4, "status": "done", "val_metric": 0.500, "val_loss": 1.058, "val_n": 500, "steps": 32}]
-    chosen, why = lr_search.judge(tried, higher_is_better=True, proportion=True)
-    assert chosen == 1e-4
-    assert why[1e-4] == "won: 2 tied (±0.022, one SE), lowest loss" and why[3e-4].startswith("tied (±0.022")
+    v = lr_search.judge(tried, higher_is_better=True, proportion=True)  # no default named: the lowest loss
+    assert v.chosen["lr"] == 1e-4 and v.undecided.startswith("every rate within one standard error")
+    assert v.why["0.0001"] == "won: 2 tied (±0.022, one SE), lowest loss" and v.why["0.0003"].startswith("tied (±0.022")
+    v = lr_search.judge(tried, higher_is_better=True, proportion=True, default="0.0003")  # the default, not a reading
+    assert v.chosen["lr"] == 3e-4 and v.why["0.0001"].startswith("undecided at the rung: not the default")
     assert lr_search.choose(tried, True) == 3e-4  # a metric that is not a proportion: the reading itself decides
     # three standard errors apart (the issue's sentiment CSV at 94 steps): accuracy decides, not the lower loss
     apart = [{"lr": 1e-4, "status": "done", "val_metric": 0.648, "val_loss": 0.630, "val_n": 500},
              {"lr": 3e-4, "status": "done", "val_metric": 0.712, "val_loss": 0.661, "val_n": 500}]
-    chosen, why = lr_search.judge(apart, True, proportion=True)
-    assert chosen == 3e-4 and why[1e-4] == "behind the winner on validation" and why[3e-4] == "won"
+    v = lr_search.judge(apart, True, proportion=True)
+    assert v.chosen["lr"] == 3e-4 and v.why["0.0001"] == "behind the winner on validation" and v.why["0.0003"] == "won"
     # the same two readings on 40 examples (SE 0.072) cannot be told apart
     assert lr_search.choose([{**t, "val_n": 40} for t in apart], True, proportion=True) == 1e-4
     # before the last candidate ends: no choice, and the words say how far each got
-    chosen, why = lr_search.judge([*apart, {"lr": 9e-4, "status": "running"}], True, proportion=True)
-    assert chosen is None and why[3e-4] == "reached the rung" and why[9e-4] == "running: not at the rung yet"
+    v = lr_search.judge([*apart, {"lr": 9e-4, "status": "running"}], True, proportion=True)
+    assert v.chosen is None and v.why["0.0003"] == "reached the rung" and v.why["0.0009"] == "running: not at the rung yet"
+
+
+def test_a_rung_where_every_rate_is_at_chance_decides_nothing_and_trains_them_on():
+    """Issue 38: scratch's three rates on a sentiment CSV read 0.562 / 0.460 / 0.562 after 29 steps against a majority
+    class of 0.562 — the search kept 9e-4 by noise and scratch never learned. Such a rung sends every rate on; at the
+    last rung the default is kept. A leader clearly above chance with the rest clearly behind decides at once."""
+    at_chance = [{"lr": lr, "status": "done", "val_metric": m, "val_loss": loss, "val_n": 500, "val_trivial": 0.562,
+                  "rung": 29, "at_rung": True} for lr, m, loss in ((1e-4, 0.562, 0.69), (3e-4, 0.460, 0.70),
+                                                                   (9e-4, 0.562, 0.68))]
+    v = lr_search.judge(at_chance, True, proportion=True, default="0.0003", final=False)
+    assert v.chosen is None and sorted(v.train_on) == ["0.0001", "0.0003", "0.0009"]
+    assert v.undecided.startswith("no rate clearly above the majority class (0.562")
+    assert all(w.startswith("undecided at step 29") and w.endswith("trains on") for w in v.why.values())
+    last = lr_search.judge(at_chance, True, proportion=True, default="0.0003", final=True)
+    assert last.chosen["lr"] == 3e-4 and last.why["0.0003"].startswith("kept: the default — still undecided")
+    # at the next rung 3e-4 learned (0.712 after 94 steps) and the others did not: decided, without the default's help
+    later = [{**t, "rung": 94, "val_metric": m} for t, m in zip(at_chance, (0.570, 0.712, 0.565), strict=True)]
+    v = lr_search.judge(later, True, proportion=True, default="0.0003", final=False)
+    assert v.chosen["lr"] == 3e-4 and not v.train_on and v.why["0.0001"] == "behind the winner on validation"
+    # two tied, one clearly behind: the lower validation loss decides the tie (0.0009's, 0.68)
+    tied = [{**t, "val_metric": m} for t, m in zip(later, (0.705, 0.712, 0.60), strict=True)]
+    v = lr_search.judge(tied, True, proportion=True, default="0.0003", final=False)
+    assert v.chosen["lr"] == 1e-4 and not v.train_on
+    # all tied and clearly above chance: nothing tells them apart, the default is kept at once (no training on)
+    all_tied = [{**t, "val_metric": m} for t, m in zip(later, (0.705, 0.712, 0.708), strict=True)]
+    v = lr_search.judge(all_tied, True, proportion=True, default="0.0003", final=False)
+    assert v.chosen["lr"] == 3e-4 and not v.train_on and v.why["0.0003"].startswith("kept: the default — the validation")
+    # a candidate left at an earlier rung is named as such and not judged again
+    moved = [later[1], {**later[0], "rung": 29}, later[2]]
+    v = lr_search.judge(moved, True, proportion=True, default="0.0003")
+    assert v.why["0.0001"].startswith("behind at step") and v.chosen["lr"] == 3e-4
+
+
+def test_the_regularisation_is_searched_with_the_rate_for_own():
+    from training.config import StrategyConfig
+    from training.core.strategies import get_strategy
+    from training.tasks import task_kind
+
+    kind = task_kind("text-classification")
+    assert get_strategy(StrategyConfig("own"), kind).search_options() == [{"dropout": 0.1}, {"dropout": 0.3}]
+    assert get_strategy(StrategyConfig("own", options={"dropout": 0.2}), kind).search_options() == [{}]
+    assert get_strategy(StrategyConfig("scratch"), kind).search_options() == [{}]
+    assert lr_search.candidate_name(3e-3, {"dropout": 0.3}) == "0.003, dropout 0.3"
+    assert lr_search.rungs(94, 376) == [94, 282, 376] and lr_search.rungs(18, 94) == [18, 54, 94]
+    assert lr_search.rungs(12, 12) == [12]
 
 
 def test_each_seeds_grid_runs_are_planned_longest_first(tiny_bert_dir, topic_csv, store):
@@ -102,9 +149,9 @@ def test_the_winner_becomes_the_grid_run_exactly_as_if_it_had_trained_at_that_ra
     assert all(r.status == "done" for r in runs), [r.error for r in runs]
     sweep = [r for r in runs if r.role == "lr-sweep"]
     (grid,) = [r for r in runs if r.role == "grid"]
-    assert [r.result["steps"] for r in sweep] == [6, 6] and all(r.result["at_rung"] for r in sweep)
-    tried = lr_search.search_table(store, exp, "full")
-    chosen = lr_search.choose(tried, True)
+    rung = sweep[0].total_steps  # 6, or 12 where the tiny validation set could not call either rate above chance
+    assert rung in (6, 12) and [r.result["steps"] for r in sweep] == [rung, rung]
+    chosen = lr_search.judge_search(store, exp, "full")[0].chosen["lr"]
     assert grid.lr == chosen and grid.result["steps"] == 12
     assert any(e["kind"] == "continued" for e in store.events(grid.id))
     assert not (store.run_dir(sweep[0].id) / "checkpoint").exists()  # the candidates' weights are gone, the grid's kept
@@ -117,10 +164,11 @@ def test_the_winner_becomes_the_grid_run_exactly_as_if_it_had_trained_at_that_ra
     winner = next(r for r in sweep if r.lr == chosen)
     assert {k: v for k, v in rows.items() if not k[1].startswith("sys/")} == \
         {k: v for k, v in plain_rows.items() if not k[1].startswith("sys/")}
-    assert {k for k in rows if k[0] <= 6} == {(m["step"], m["key"]) for m in store.metrics([winner.id])}
+    assert {k for k in rows if k[0] <= rung and not k[1].startswith("eval/")} == \
+        {(m["step"], m["key"]) for m in store.metrics([winner.id])}  # the eval set: scored by the grid run alone
     a = analyse(store, exp)
     assert list(a.lr_sweep[a.lr_sweep["chosen"]]["lr"]) == [chosen]
-    assert sum(w.startswith("won") for w in a.lr_sweep["stopped"]) == 1
+    assert sum(w.startswith(("won", "kept")) for w in a.lr_sweep["stopped"]) == 1
     assert "still running" not in search_note(a) and "(full: step 6 of 12)" in search_note(a)
 
 
@@ -207,3 +255,24 @@ def test_a_model_too_big_for_the_machine_is_refused_at_plan(tiny_bert_dir, topic
     cfg.model.base = str(huge)
     with pytest.raises(ConfigError, match=r"run needs about [\d,.]+ GB by the estimate .* this machine has"):
         plan_experiment(cfg, store.cache_dir, store)
+
+
+def test_rates_still_at_chance_train_on_rung_by_rung_and_the_default_is_kept_at_the_last(tiny_bert_dir, topic_csv, store):
+    """Issue 38, end to end: candidates that learn nothing (rates far too small) are sent on to every later rung — each
+    resumes from its checkpoint, an event says why — and at the last the default is kept; the grid run trains at it."""
+    cfg = _cfg(tiny_bert_dir, topic_csv, lr_sweep=LRSweepConfig(lrs={"full": [1e-9, 3e-9, 9e-9]}, rung=0.25))
+    plan = plan_experiment(cfg, store.cache_dir, store)
+    assert plan.info["lr_search"]["full"]["rungs"] == [3, 9, 12] and plan.info["lr_search"]["full"]["default"] == "3e-09"
+    exp = run_experiment(cfg, store)
+    runs = store.runs(exp)
+    sweep = [r for r in runs if r.role == "lr-sweep"]
+    (grid,) = [r for r in runs if r.role == "grid"]
+    assert all(r.status == "done" for r in runs), [(r.role, r.status, r.error) for r in runs]
+    assert all(r.total_steps == 12 for r in sweep)  # sent on to 9, then to 12: the last rung
+    said = [e["message"] for r in sweep for e in store.events(r.id) if e["kind"] == "search"]
+    assert len(said) == 6 and all("no rate clearly above the majority class" in m for m in said)
+    assert any(e["kind"] == "resumed" for r in sweep for e in store.events(r.id))
+    assert grid.lr == 3e-9
+    a = analyse(store, exp)
+    kept = a.lr_sweep[a.lr_sweep["chosen"]]
+    assert list(kept["lr"]) == [3e-9] and kept["stopped"].iloc[0].startswith("kept: the default — still undecided")

@@ -95,7 +95,7 @@ def test_loss_goes_down(task, name, tiny_bert_dir, tiny_gpt2_dir, topic_csv, cod
 
 
 def test_unknown_strategy_and_wrong_task(tiny_bert_dir, topic_csv, store):
-    with pytest.raises(ConfigError, match="unknown strategy 'adapters'; choose from: scratch, full, lora, qlora"):
+    with pytest.raises(ConfigError, match="unknown strategy 'adapters'; choose from: scratch, own, full, lora, qlora"):
         launch(tiny_classification_config(tiny_bert_dir, topic_csv, strategies=["adapters"]), store)
     with pytest.raises(ConfigError, match="'head' does not apply to task 'causal-lm'"):
         get_strategy(StrategyConfig("head"), task_kind(LM))

@@ -78,9 +78,10 @@ def _train(model, strategy, kind, batch, steps: int = 25) -> None:
 
 @pytest.mark.parametrize("strategy", list(STRATEGIES))
 @pytest.mark.parametrize("task", BUILT_IN)
-def test_every_kind_keeps_its_contract_with_every_strategy(task, strategy, cases):
+def test_every_kind_keeps_its_contract_with_every_strategy(task, strategy, cases, tmp_path):
     """A refused strategy is refused with the kind's reason; any other trains: the loss falls on a tiny set, and the
-    eval metrics are in range with one outcome per eval example."""
+    eval metrics are in range with one outcome per eval example. A practitioner's model (`own`) is built as its run
+    builds it: the kind's own base from the run's training examples, the data read again through its processor."""
     kind = task_kind(task)
     options = {"layers": 1} if strategy == "freeze" else {}
     if why := kind.refusal(strategy):
@@ -94,6 +95,11 @@ def test_every_kind_keeps_its_contract_with_every_strategy(task, strategy, cases
             s.check_available("cpu")
         return
     cfg, base_dir, processor, data = cases(task)
+    if s.own_model:
+        base_dir = kind.own_base(data, cfg, min(16, len(data.train)), 0, {}, tmp_path / "own")
+        assert (base_dir / "config.json").is_file() and not list(base_dir.glob("*.safetensors"))  # no weights
+        processor = kind.load_processor(base_dir, cfg.model)
+        data = kind.prepare_data(cfg.data, processor, cfg.model.max_length, None)
     train, _, evaluation, inputs = kind.run_parts(data, cfg, min(16, len(data.train)), 0)
     n_classes = len(data.label_names)
     model = kind.build_model(base_dir, pretrained=s.pretrained, num_labels=max(2, n_classes), cfg=cfg.model, seed=0,

@@ -150,7 +150,7 @@ class ModelConfig:
 @dataclass
 class StrategyConfig:
     name: str
-    """Strategy: scratch, full, lora, qlora, head, freeze, discriminative or lp-ft."""
+    """Strategy: scratch, own, full, lora, qlora, head, freeze, discriminative or lp-ft."""
     lr: float | None = None
     """Peak learning rate; None uses the strategy's measured default (scratch's is higher)."""
     weight_decay: float | None = None

@@ -7,6 +7,7 @@ import math
 import pandas as pd
 
 from training.analysis.stats import mean_interval
+from training.analysis.tables import from_scratch
 
 
 def cost_to_target(runs: pd.DataFrame, metrics: pd.DataFrame, key: str, target: float, higher_is_better: bool,
@@ -43,7 +44,7 @@ def pretraining_cost(all_runs: pd.DataFrame, grid: pd.DataFrame) -> dict | None:
     if pre.empty:
         return None
     r = pre.iloc[0]
-    users = int((grid["strategy_name"] != "scratch").sum()) or 1
+    users = int((~from_scratch(grid)).sum()) or 1
     return {"flops": float(r["flops"]), "wall_s": float(r["wall_s"]), "users": users,
             "amortised_flops": float(r["flops"]) / users, "amortised_wall_s": float(r["wall_s"]) / users}
 
@@ -53,7 +54,7 @@ def with_pretraining(compute: pd.DataFrame, pre: dict | None, runs: pd.DataFrame
     from the pretrained base (scratch does not)."""
     if pre is None or compute.empty:
         return compute
-    pretrained = set(runs.loc[runs["strategy_name"] != "scratch", "strategy"])
+    pretrained = set(runs.loc[~from_scratch(runs), "strategy"])
     share = compute["strategy"].isin(pretrained).astype(float)
     return compute.assign(flops_with_pretraining=compute["flops"] + share * pre["flops"],
                           flops_amortised=compute["flops"] + share * pre["amortised_flops"],

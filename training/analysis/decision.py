@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -42,9 +41,6 @@ from training.analysis.stats import (
     t_quantile,
     wilson_interval,
 )
-
-if TYPE_CHECKING:
-    from training.analysis.forecast import Forecast
 
 MARGINS = {"accuracy": (0.01, "absolute"), "macro_f1": (0.01, "absolute"), "perplexity": (0.02, "relative"),
            "rmse": (0.02, "relative"), "mae": (0.02, "relative"), "loss": (0.02, "relative")}
@@ -279,7 +275,7 @@ class DecisionTable:
     probe: str | None = None
     planned_seeds: int | None = None
     """Seeds per cell in the config (a cell with fewer has seeds still to come)."""
-    forecast: Forecast | None = None
+    forecast: object | None = None  # a `training.analysis.forecast.Forecast` (it imports this module, not the reverse)
     """Where each strategy trained from random weights is forecast to reach each pretrained one's level, per size, and
     the forecast's backtests (`training.analysis.forecast`; set by `verdict.conclude`)."""
 

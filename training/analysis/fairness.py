@@ -17,6 +17,7 @@ import pandas as pd
 
 from training.analysis.decision import DecisionTable, default_margin, difference, samples
 from training.analysis.recommend import fmt, margin_size
+from training.analysis.tables import FROM_SCRATCH
 
 ROSE = 0.10
 """Training loss ending more than this (relative) above its first logged value means training went wrong."""
@@ -64,7 +65,7 @@ def _why_no_learning(strategy: str, n: int, runs: pd.DataFrame, info: dict) -> s
         return " ".join(fixes)
     text = (f"It trained at its searched learning rate ({lr_text}) until it stopped improving, so the setup is not "
             "what held it back.")
-    if strategy.split("×")[0] == "scratch":
+    if strategy.split("×")[0] in FROM_SCRATCH:
         text += (f" A randomly initialised network usually needs far more than N={n:,} examples: read the fine-tuned "
                  "runs against the reference lines (the trivial baseline and the classical model) instead, or add larger sizes.")
     return text
@@ -222,7 +223,7 @@ def check_search(search: pd.DataFrame, findings: list[dict] | None = None,
     for strategy, g in search.groupby("strategy", sort=False):
         if strategy in nothing:
             continue
-        lrs = sorted(g["lr"])
+        lrs = sorted(set(g["lr"]))
         chosen = g[g["chosen"]]
         if chosen.empty:
             if not g["status"].isin(["done", "failed", "cancelled"]).all():

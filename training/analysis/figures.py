@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 
 from training.analysis.pareto import pareto_frontier
 from training.analysis.style import LAYOUT, color, dash
-from training.analysis.tables import from_scratch
+from training.analysis.tables import FROM_SCRATCH, from_scratch
 from training.analysis.units import probe_skill
 from training.tasks import Words, known
 from training.tasks.words import HEAD_START, NOTES  # noqa: F401 — NOTES re-exported: the general notes
@@ -54,12 +54,13 @@ def how_trained(config: Mapping) -> str:
         rate = f"at its own searched learning rate ({', '.join(fixed)} at a fixed one)"
     else:
         rate = "at a fixed learning rate (no search)"
-    scratch = [s for s in strategies if s["name"] == "scratch"]
+    scratch = [s for s in strategies if s["name"] in FROM_SCRATCH]
     plateau = [s for s in scratch if s.get("until_plateau") is not False]
     if len(strategies) == 1:
         end = " until it stopped improving" if plateau else " for the budget's fixed steps" if scratch else ""
         return f" The network trained {rate}{end}."
-    end = (", scratch until it stopped improving" if plateau else ", scratch for the budget's fixed steps like the rest"
+    which = " and ".join(dict.fromkeys(s["name"] for s in scratch))
+    end = (f", {which} until it stopped improving" if plateau else f", {which} for the budget's fixed steps like the rest"
            if scratch else "")
     return f" Every strategy trained {rate}{end}."
 

@@ -52,27 +52,38 @@ def preflight(plan: dict, history: pd.DataFrame, device_name: str | None) -> dic
         rate, how = CPU_FLOPS, f"assumed {CPU_FLOPS / 1e9:.0f} GFLOP/s (a small CPU); finished runs refine this"
     runs["est_s"] = runs["flops"] / rate
     return {"runs": len(runs), "steps": int(runs["total_steps"].sum()), "flops": float(runs["flops"].sum()),
-            "cost": search_words(plan["info"]),
+            "cost": search_words(plan["info"], rate),
             "est_s": float(runs["est_s"].sum()), "estimate_basis": how,
             "peak_mem_bytes": int(runs["mem_estimate"].max()) if "mem_estimate" in runs else None,
             "table": runs[["strategy", "n_train", "seed", "total_steps", "flops", "est_s"]
                           + (["mem_estimate"] if "mem_estimate" in runs else [])]}
 
 
-def search_words(info: dict) -> str:
-    """The plan's cost split in words: the grid's training compute, the search's beyond the runs the grid keeps, and
-    the references' seconds."""
+def search_words(info: dict, rate: float | None = None) -> str:
+    """The plan's cost split in words: the grid's training compute, the search's beyond the runs the grid keeps — at its
+    first rungs, and at most if no rung can tell a strategy's rates apart (they then train on to the horizon; with
+    `rate`, FLOP/s, in time too) — and the references' seconds."""
     cost = info.get("cost")
     if not cost:
         return ""
     searches = {s.get("key", k): s for k, s in (info.get("lr_search") or {}).items() if s["status"] == "planned"}.values()
     text = f"Training compute: the grid {human_flops(cost['grid_flops'])}"
     if searches:
-        rungs = sorted({(s["rung"], s["steps"]) for s in searches})
+        rungs: dict[tuple, list[str]] = {}
+        for s in searches:
+            rungs.setdefault((s["rung"], s["steps"]), []).append(s["label"])
         text += (f", the learning-rate search {human_flops(cost['search_flops'])} beyond the runs the grid keeps "
-                 f"({cost['search_share']:.0%} of the grid): each candidate rate starts its strategy's grid run at "
+                 f"({cost['search_share']:.0%} of the grid): each candidate starts its strategy's grid run at "
                  f"N={next(iter(searches))['size']:,}, they are compared at "
-                 + " or ".join(f"step {r} of {t}" for r, t in rungs) + ", and the winner's run continues as that grid run")
+                 + " or ".join(f"step {r} of {t} ({', '.join(labels)})" for (r, t), labels in sorted(rungs.items()))
+                 + ", and the winner's run continues as that grid run")
+        extra = cost.get("search_flops_max", 0.0) - cost["search_flops"]
+        if extra > 0:
+            when = f", about {human_seconds(extra / rate)} more" if rate else ""
+            text += (f". Where a rung cannot tell a strategy's rates apart (none clearly above the trivial baseline, or "
+                     f"all within one standard error) they train on to the next, ×3 up to the steps the winner trains, "
+                     f"never choosing by noise — at most {human_flops(extra)} more ({extra / cost['grid_flops']:.0%} of "
+                     f"the grid{when}) if no rung decides")
     elif info.get("lr_search"):
         text += ", no search runs (every searched rate is reused from a finished search)"
     if cost.get("reference_seconds"):

@@ -19,6 +19,7 @@ import pandas as pd
 
 from training.analysis.decision import REFERENCE_PREFIX, DecisionTable
 from training.analysis.recommend import fmt, interval, versus
+from training.analysis.tables import FROM_SCRATCH
 from training.analysis.units import human_seconds, plain_name
 from training.service.records import check_constraints
 
@@ -62,7 +63,7 @@ def record_answer(decided: DecisionTable, constraints: dict, price_per_hour: flo
                 why.append(f"{human_seconds(cell.wall_s)} of training per run")
             if "max_cost" in c and not pd.isna(cell.wall_s) and cell.wall_s / 3600 * price_per_hour > c["max_cost"]:
                 why.append(f"${cell.wall_s / 3600 * price_per_hour:.4f} per run")
-            pretrained = not cell.strategy.startswith("scratch")  # scratch has no base-model skill to forget
+            pretrained = cell.strategy.split("×")[0] not in FROM_SCRATCH  # no base-model skill to forget
             if ("max_forgetting" in c and pretrained and not pd.isna(cell.forgetting)
                     and cell.forgetting > c["max_forgetting"]):
                 why.append(f"forgets {cell.forgetting:.3f}")

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 STRATEGY_COLORS = {
     "scratch": "#D55E00", "full": "#0072B2", "lora": "#009E73", "qlora": "#56B4E9", "head": "#E69F00",
-    "freeze": "#CC79A7", "discriminative": "#7F3C8D", "lp-ft": "#332288", "pretrain": "#666666",
+    "freeze": "#CC79A7", "discriminative": "#7F3C8D", "lp-ft": "#332288", "pretrain": "#666666", "own": "#882255",
 }
-FALLBACK = ["#999933", "#882255", "#44AA99", "#117733"]
+FALLBACK = ["#999933", "#44AA99", "#117733"]
 
 
 def color(label: str) -> str:

@@ -7,7 +7,7 @@ import pandas as pd
 
 from training.analysis.stats import mean_interval
 from training.core.hardware import peak_flops_for
-from training.service.lr_search import finished, is_proportion, judge, reading
+from training.service.lr_search import finished, is_proportion, judge, name_of, next_rung, reading
 
 
 def primary_metric(task: str) -> tuple[str, str, bool]:
@@ -44,10 +44,15 @@ def compute_table(runs: pd.DataFrame, price_per_hour: float = 0.0) -> pd.DataFra
                                        "peak_mem_gb", "trainable_params", "cost"])
 
 
+FROM_SCRATCH = ("scratch", "own")
+"""The strategies that train from random weights: the controlled scratch and the practitioner's own model."""
+
+
 def from_scratch(runs: pd.DataFrame) -> pd.Series:
-    """Which rows trained from random weights (`scratch`, `scratch×3`…): they never had the base model's skill."""
+    """Which rows trained from random weights (`scratch`, `scratch×3`, `own`…): they never had the base model's
+    skill."""
     names = runs["strategy_name"] if "strategy_name" in runs else runs["strategy"].astype(str).str.split("×").str[0]
-    return names.eq("scratch")
+    return names.isin(FROM_SCRATCH)
 
 
 SCRATCH_PROBE = "probe score only: trained from scratch, it never had the base model's skill to forget"
@@ -110,34 +115,52 @@ SEARCH_SOURCE = {"planned": "searched in this experiment", "reused": "reused fro
 
 
 def lr_search_table(all_runs: pd.DataFrame, searches: dict, metric: str, higher_is_better: bool) -> pd.DataFrame:
-    """The learning-rate search, kept visible: per strategy every tried rate, how far it trained, its validation metric
-    and loss where it stopped, why it stopped, which rate won (`lr_search.choose`, the one rule — and only once every
-    candidate has ended) and where the search came from (run here, reused from an earlier experiment of this store,
-    or stored with the app for a built-in preset)."""
-    cols = ["strategy", "lr", "status", "steps", f"val_{metric}", "val_loss", "chosen", "stopped", "search"]
+    """The learning-rate search, kept visible: per strategy every candidate (a rate, and the regularisation tried with
+    it where the strategy searches one), the rung it was sent to and how far it trained, its validation metric and
+    loss there, what the rule concluded of it (`lr_search.judge`, the one rule — won, tied, behind, undecided and
+    trained on, kept as the default — and only once every candidate has ended) and where the search came from (run
+    here, reused from an earlier experiment of this store, or stored with the app for a built-in preset)."""
+    cols = ["strategy", "lr", "settings", "status", "rung", "steps", f"val_{metric}", "val_loss", "chosen", "stopped",
+            "search"]
     rows = []
     sw = all_runs[all_runs["role"] == "lr-sweep"]
     for label, s in searches.items():
+        if s.get("label", label) != label:
+            continue  # a strategy that shares another's search (scratch×3 uses scratch's): listed once, under it
         source = SEARCH_SOURCE[s["status"]].format(**{"experiment_id": "?", "created": "?", "device": "?", **s})
         if s["status"] == "planned":
             mine = sw[sw["strategy"] == s["label"]]
-            tried = [{"lr": r["sweep_lr"], "status": r["status"], **reading(r["result"] or {}, metric), "error": r["error"]}
+            options = s.get("options_by_run") or {}
+            tried = [{"lr": r["sweep_lr"], "options": options.get(r["run_id"], {}), "status": r["status"],
+                      "rung": r["total_steps"], **reading(r["result"] or {}, metric), "error": r["error"]}
                      for _, r in mine.iterrows()]
         else:
             tried = s.get("tried", [])
+        rung = max((t.get("rung") or 0 for t in tried), default=0)
+        final = next_rung(s, rung) is None
+        verdict = judge(tried, higher_is_better, is_proportion(metric), default=s.get("default"), final=final)
+        if verdict.train_on and not any(name_of(t) in verdict.train_on and t.get("at_rung") for t in tried):
+            verdict = judge(tried, higher_is_better, is_proportion(metric), default=s.get("default"), final=True)
+        chosen = name_of(verdict.chosen) if verdict.chosen else None
         # The rate the grid trained at, where it has started: what was decided (an experiment from before the rule
-        # changed keeps its choice); before that the rule's, which names none until every candidate has ended.
-        # A stored or reused search keeps the rate it chose.
+        # changed keeps its choice); a stored or reused search keeps the rate it chose.
         used = all_runs[(all_runs["role"] == "grid") & (all_runs["strategy"] == s["label"])]["sweep_lr"].dropna()
         decided = float(used.iloc[0]) if not used.empty else s.get("chosen") if s["status"] != "planned" else None
-        chosen, why = judge(tried, higher_is_better, is_proportion(metric))
-        if decided is not None and finished(tried) and decided != chosen:  # decided under an earlier rule
-            chosen = decided
-            why = {lr: ("won under the rule of its day" if lr == chosen
-                        else "stopped at the rung" if w.startswith(("won", "tied", "behind")) else w) for lr, w in why.items()}
-        for t in sorted(tried, key=lambda t: t["lr"]):
-            rows.append({"strategy": label, "lr": t["lr"], "status": t["status"], "steps": t.get("steps"),
-                         f"val_{metric}": t.get("val_metric"), "val_loss": t.get("val_loss"),
-                         "chosen": chosen is not None and t["lr"] == chosen, "stopped": why[t["lr"]],
-                         "search": source})
-    return pd.DataFrame(rows, columns=cols)
+        why = verdict.why
+        if decided is not None and finished(tried) and (verdict.chosen is None or decided != verdict.chosen["lr"]):
+            picked = next((t for t in tried if t["lr"] == decided
+                           and (t.get("options") or {}) == (s.get("chosen_options") or t.get("options") or {})), None)
+            chosen = name_of(picked) if picked else None
+            why = {k: ("won under the rule of its day" if k == chosen
+                       else "stopped at the rung" if w.startswith(("won", "tied", "behind", "kept", "undecided")) else w)
+                   for k, w in why.items()}
+        for t in sorted(tried, key=lambda t: (t["lr"], sorted((t.get("options") or {}).items()))):
+            settings = ", ".join(f"{k} {v:g}" for k, v in sorted((t.get("options") or {}).items()))
+            rows.append({"strategy": label, "lr": t["lr"], "settings": settings, "status": t["status"],
+                         "rung": t.get("rung"), "steps": t.get("steps"), f"val_{metric}": t.get("val_metric"),
+                         "val_loss": t.get("val_loss"), "chosen": chosen is not None and name_of(t) == chosen,
+                         "stopped": why.get(name_of(t), ""), "search": source})
+    out = pd.DataFrame(rows, columns=cols)
+    if not out.empty and not out["settings"].astype(bool).any():
+        out = out.drop(columns="settings")  # no strategy searched a regularisation: no empty column
+    return out

@@ -70,7 +70,8 @@ class FlopCounter:
         if st.positions is not None:
             self._image_units(st)
             return
-        below = any(p.requires_grad for p in params_below_blocks(model, st.blocks))  # embeddings train
+        # the embeddings train (a model without blocks — a bag of embeddings — is embeddings and a head)
+        below = any(p.requires_grad for p in (params_below_blocks(model, st.blocks) if st.blocks else model.parameters()))
         self.units: list[Unit] = []
         for i, block in enumerate(st.blocks):
             n, t = _matmul_params(block)

@@ -236,8 +236,9 @@ def structure(model: nn.Module) -> Structure:
     MLP) describes itself with `flop_structure()`; a Hugging Face backbone is read here."""
     if hasattr(model, "flop_structure"):
         return model.flop_structure()
-    blocks = find_blocks(model.backbone)
     hf_config = unwrap(model.backbone).config
+    # A bag of token embeddings (a practitioner's text model below its rule's size for layers) has no blocks.
+    blocks = [] if getattr(hf_config, "num_hidden_layers", None) == 0 else find_blocks(model.backbone)
     dim = next((getattr(hf_config, k) for k in ("hidden_size", "n_embd", "d_model", "dim") if hasattr(hf_config, k)), 0)
     return Structure(blocks, model.head, bool(getattr(model, "head_per_token", False)), int(dim))
 

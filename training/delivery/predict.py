@@ -68,14 +68,15 @@ def load(store: Store, run_id: str, device: str = "cpu") -> Loaded:
                              "with train.keep_checkpoint off, or its checkpoints were removed)")
     sc = strategy_configs(cfg)[run.strategy]
     strategy = get_strategy(dataclasses.replace(sc, lr=run.lr or sc.lr), kind)
-    base_dir, processor = run_base(store, cfg, run)
+    base_dir, processor = run_base(store, cfg, run, own=strategy.own_model)
     labels = store.experiment(run.experiment_id).info.get("label_names") or []
     extra = {}
     if kind.refits_per_run:  # tables: the run's preprocessing, fitted again on its own training rows (deterministic)
         data = kind.prepare_data(cfg.data, processor, cfg.model.max_length, store.cache_dir)
         processor, extra = kind.run_processor(data, cfg, run.n_train, run.seed)
-    model = kind.build_model(base_dir, pretrained=strategy.pretrained, num_labels=max(2, len(labels)), cfg=cfg.model,
-                             seed=run.seed, load_kwargs=strategy.load_kwargs(), **extra)
+    model = kind.build_model(base_dir, pretrained=strategy.pretrained, num_labels=max(2, len(labels)),
+                             cfg=strategy.model_config(cfg.model), seed=run.seed, load_kwargs=strategy.load_kwargs(),
+                             **extra)
     strategy.prepare(model)
     checkpoint.load_weights(source, model)
     return Loaded(run, model.to(torch.device(device)), processor, weights, cfg, labels)

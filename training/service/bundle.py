@@ -224,6 +224,13 @@ def _check_info(info, name: str) -> None:
                                                                                                   "val_loss"))
                                                 for t in tried), f"{where}.tried",
                 "a list of rates tried (lr, status, steps, val_metric, val_loss)", name)
+        settings = [search.get("chosen_options") or {}, *(t.get("options") or {} for t in tried),
+                    *(search.get("options_by_run") or {}).values()]
+        _expect(isinstance(search.get("options_by_run") or {}, dict)
+                and all(isinstance(o, dict) and all(isinstance(k, str) and num(v) for k, v in o.items()) for o in settings),
+                f"{where}.options", "options tried with the rates (names and numbers)", name)
+        _expect(all(_int(r) for r in search.get("rungs") or []) and isinstance(search.get("default") or "", str),
+                f"{where}.rungs", "a list of steps (and the default candidate's name)", name)
     _expect(all(_int(n) for n in info.get("sizes") or []), "experiment.info.sizes", "a list of sizes", name)
     _expect(all(isinstance(x, str) for x in info.get("label_names") or []), "experiment.info.label_names",
             "a list of class names", name)

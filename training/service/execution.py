@@ -54,6 +54,10 @@ def execute_run(store: Store, run_id: str, control=None) -> dict:
         result = _execute_with_oom_retry(store, cfg, run, sink, control)
     except Cancelled as e:
         store.update_run(run_id, status=Status.CANCELLED, ended_at=time.time(), error=str(e))
+    except lr_search.SearchUnsettled as e:  # its search's candidates train on: back in the queue, waiting for them
+        store.update_run(run_id, status=Status.QUEUED, pid=None, ended_at=None, error=None)
+        store.add_event(run_id, "waiting", str(e))
+        return store.run(run_id)
     except KeyboardInterrupt:  # Ctrl-C of an in-process run: resumable from its checkpoint, never left "running"
         store.update_run(run_id, status=Status.INTERRUPTED, ended_at=time.time(), pid=None,
                          error="interrupted (Ctrl-C); it resumes from its last checkpoint when queued again")
@@ -76,7 +80,7 @@ def execute_run(store: Store, run_id: str, control=None) -> dict:
         if run.role == Role.GRID:  # a finished grid run never resumes: keep the weights it answers with, not the rest
             checkpoint.drop_training_state(store.run_dir(run_id) / "checkpoint")
     if run.role == Role.LR_SWEEP:
-        lr_search.record(store, run, device_name())
+        lr_search.advance(store, store.run(run_id))
     return store.run(run_id)
 
 
@@ -124,14 +128,16 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
 
     sc = strategy_configs(cfg)[run.strategy]
     search = store.experiment(run.experiment_id).info.get("lr_search", {}).get(run.strategy)
-    if run.lr is not None:  # a search run's rate, or one chosen at launch from a finished search
-        sc = dataclasses.replace(sc, lr=run.lr)
-    elif sc.lr is None and cfg.lr_sweep is not None:
-        lr, winner = lr_search.chosen_run(store, run)
-        sc = dataclasses.replace(sc, lr=lr)
+    if run.role == Role.LR_SWEEP:  # a candidate: its rate, and the options the search tries with it
+        sc = dataclasses.replace(sc, lr=run.lr, options={**sc.options, **search.get("options_by_run", {}).get(run.id, {})})
+    elif sc.lr is None and search is not None and search.get("status") == "planned":  # (again, when it resumes)
+        lr, options, winner = lr_search.chosen_run(store, run)
+        sc = dataclasses.replace(sc, lr=lr, options={**sc.options, **options})
         store.update_run(run.id, lr=sc.lr)
         if winner is not None:
             _continue_search_run(store, winner, run, sink)
+    elif run.lr is not None:  # chosen at launch from a finished search (with its options)
+        sc = dataclasses.replace(sc, lr=run.lr, options={**sc.options, **(search or {}).get("chosen_options", {})})
     kind = task_kind(cfg.task)
     strategy = get_strategy(sc, kind)
     strategy.check_available(device.type)
@@ -142,13 +148,19 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
     data = kind.prepare_data(cfg.data, tokenizer, cfg.model.max_length, cache)
     if run.role == Role.GRID:
         _save_eval_inputs(store, run.experiment_id, kind, data)
-    # A learning-rate search run is judged on validation loss alone: forgetting probes would only cost it time.
-    probes = kind.probes(cfg, tokenizer, cache, held_out) if run.role != Role.LR_SWEEP else []
+    if strategy.own_model:  # its own processor and architecture, fitted on its training examples: the data again
+        base_dir = kind.own_base(data, cfg, run.n_train, run.seed, strategy.cfg.options, own_base_dir(store, run.id))
+        tokenizer = kind.load_processor(base_dir, cfg.model)
+        data = kind.prepare_data(cfg.data, tokenizer, cfg.model.max_length, cache)
+    # A learning-rate search run is judged on validation loss alone: forgetting probes would only cost it time; a
+    # model of its own never had the base's skill to forget.
+    probes = kind.probes(cfg, tokenizer, cache, held_out) if run.role != Role.LR_SWEEP and not strategy.own_model else []
     baselines = probe_baselines(store, run.experiment_id, cfg, base_dir, probes, data, device)
 
     train, validation, evaluation, inputs = kind.run_parts(data, cfg, run.n_train, run.seed)
     model = kind.build_model(base_dir, pretrained=strategy.pretrained, num_labels=max(2, len(data.label_names)),
-                             cfg=cfg.model, seed=run.seed, load_kwargs=strategy.load_kwargs(), **inputs)
+                             cfg=strategy.model_config(cfg.model), seed=run.seed, load_kwargs=strategy.load_kwargs(),
+                             **inputs)
     strategy.prepare(model)
     setup = _setup(cfg, run, strategy, model, tokenizer, train,
                    dataclasses.replace(data, validation=validation, eval=evaluation), probes, device, store, baselines,
@@ -188,9 +200,20 @@ def _save_eval_inputs(store: Store, exp_id: str, kind, data) -> None:
         store.save_eval_inputs(exp_id, inputs, data.fingerprint)
 
 
-def run_base(store: Store, cfg: ExperimentConfig, run) -> tuple[Path, object]:
-    """The base model a run starts from and its processor: the hybrid's pretraining run's model, else the config's."""
+def own_base_dir(store: Store, run_id: str) -> Path:
+    """Where a practitioner's run (`own`) keeps the base it built from its training data (`TaskKind.own_base`)."""
+    return store.run_dir(run_id) / "own"
+
+
+def run_base(store: Store, cfg: ExperimentConfig, run, own: bool = False) -> tuple[Path, object]:
+    """The base model a run starts from and its processor: the hybrid's pretraining run's model, else the config's;
+    for a practitioner's run (`own`) that has trained, the base it built from its own training data."""
     kind = task_kind(cfg.task)
+    if own:
+        folder = own_base_dir(store, run.id)
+        if not (folder / "config.json").is_file():
+            raise HeadStartError(f"run {run.id} kept no model of its own ({folder} is missing)")
+        return folder, kind.load_processor(folder, cfg.model)
     if cfg.pretrain is not None:
         pretrain_id = next(d for d in run.depends_on if store.run(d).role == Role.PRETRAIN)
         base_dir = store.run_dir(pretrain_id) / "model"
@@ -210,7 +233,9 @@ def _continue_search_run(store: Store, winner, run, sink: RunSink) -> None:
     src = store.run_dir(winner.id) / "checkpoint"
     if not checkpoint.exists(src):
         raise HeadStartError(f"the search's winning run {winner.id} kept no checkpoint to continue from")
-    for a, b in ((src, own), (checkpoint.best_dir(src), checkpoint.best_dir(own))):
+    pairs = [(src, own), (checkpoint.best_dir(src), checkpoint.best_dir(own)),
+             (own_base_dir(store, winner.id), own_base_dir(store, run.id))]  # a practitioner's run: its base too
+    for a, b in pairs:
         if a.is_dir():
             shutil.rmtree(b, ignore_errors=True)
             shutil.copytree(a, b)
@@ -245,7 +270,9 @@ def _setup(cfg, run, strategy, model, tokenizer, train, data, probes, device, st
         probe_every_eval=cfg.train.probe_every_eval, device=device, bf16=bf16,
         compile=cfg.speed.compile if cfg.speed.compile is not None else device.type == "cuda",
         ckpt_dir=store.run_dir(run.id) / "checkpoint",
-        keep_checkpoint=bool(search.get("continued_by")) if search else cfg.train.keep_checkpoint,
+        # a candidate keeps its checkpoint: a later rung resumes it, or its grid run continues it (the search's
+        # losers' are removed once it has chosen: lr_search.advance)
+        keep_checkpoint=True if search else cfg.train.keep_checkpoint,
         eval_at_start=cfg.train.eval_at_start, starts_from_base=strategy.pretrained and not strategy.needs_cuda,
         probe_baselines=baselines or {}, validation=data.validation,
         select=(f"val/{strategy.kind.metric}", strategy.kind.higher_is_better),
@@ -311,9 +338,21 @@ def _summarise(cfg, run, strategy, result: dict, probes, baselines: dict, data: 
         "probe_baseline": baselines, "probe_final": probe_final, "forgetting": forgetting,
         "probe_best": probe_best, "forgetting_best": forgetting_best,
         "probes": {p.key: p.name for p in probes},
+        "options": strategy.cfg.options, "validation_majority": _majority_share(data.validation),
         "data_fingerprint": data.fingerprint,
         "device": device_name(), "torch": torch.__version__, "transformers": _transformers_version(),
     }
+
+
+def _majority_share(validation) -> float | None:
+    """The validation set's most common class's share: the accuracy a model that learned nothing reads (the search's
+    "clearly above the trivial baseline"); None where it has no class labels."""
+    import numpy as np
+
+    labels = getattr(validation, "labels", None)
+    if labels is None or len(labels) == 0 or not np.issubdtype(np.asarray(labels).dtype, np.integer):
+        return None
+    return float(np.bincount(np.asarray(labels)).max() / len(labels))
 
 
 def _transformers_version() -> str:
@@ -323,25 +362,33 @@ def _transformers_version() -> str:
 
 
 def run_experiment(cfg: ExperimentConfig, store: Store, progress: bool = False, owner: str = "local") -> str:
-    """Launch and execute every run in order, in this process."""
+    """Launch and execute every run in this process: in the planned order, each once the runs it waits for have ended
+    — and again where it was queued again (a search's candidates sent on to a later rung; a grid run that started
+    before its search had chosen)."""
     exp_id = launch(cfg, store, owner=owner)
-    runs = store.runs(exp_id)
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=sum(r.total_steps or 0 for r in runs), unit="step", desc=cfg.name)
-    for r in runs:
+        bar = tqdm(total=sum(r.total_steps or 0 for r in store.runs(exp_id)), unit="step", desc=cfg.name)
+    ended = (Status.DONE, Status.FAILED, Status.CANCELLED)
+    while True:
+        runs = store.runs(exp_id)
+        status = {r.id: r.status for r in runs}
+        r = next((r for r in runs if r.status == Status.QUEUED
+                  and all(status.get(d) in ended for d in r.depends_on)), None)
+        if r is None or not store.claim(r.id, device="in-process"):
+            break
         if bar is not None:
+            bar.total = max(bar.total, bar.n + sum(x.total_steps or 0 for x in runs if x.status == Status.QUEUED))
             bar.set_postfix_str(f"{r.strategy} N={r.n_train} seed={r.seed}")
-        store.claim(r.id, device="in-process")
         # Heartbeats (and cancel requests) as in a worker, so a dispatcher on the same store sees it alive.
         control = _ProgressControl(store.spec, r.id, bar).start()
         try:
             row = execute_run(store, r.id, control)
         finally:
             control.close()
-        if row.status != Status.DONE and bar is not None:
+        if row.status not in (Status.DONE, Status.QUEUED) and bar is not None:
             bar.write(f"run {r.id} ({r.strategy}, N={r.n_train}, seed {r.seed}) {row.status}: {row.error}")
     if bar is not None:
         bar.close()

@@ -23,7 +23,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.config import ExperimentConfig, StrategyConfig
@@ -46,6 +48,23 @@ def candidates(cfg: ExperimentConfig, sc: StrategyConfig, default_lr: float) -> 
 RUNG_MIN = 0.2
 """The earliest rung, as a share of the policy's steps at the search size: past the warmup (10% by default), so the
 rates are compared where each has trained at its own peak for a while."""
+RUNG_MIN_PLATEAU = 1.0
+"""The earliest rung of a strategy trained until a plateau (scratch, own): its whole policy budget. From random weights
+it learns last — on a sentiment CSV scratch's three rates were all at chance after 29 steps (0.3 of the policy's) and
+one was 0.712 after 94 (1×; issue 38) — and it then trains up to `budget.plateau_cap` × that, so the first comparison
+belongs where its plateau rule starts to act, not where fine-tuning's does."""
+RUNG_FACTOR = 3
+"""Each later rung is this many times the one before (successive halving's η = 3), up to the search's horizon."""
+
+
+def rungs(first: int, horizon: int) -> list[int]:
+    """The search's rungs: the first, then ×RUNG_FACTOR each, the last at the horizon (the steps the winner trains: the
+    policy's, or a plateau strategy's cap). A rung that cannot tell the rates apart sends them on to the next."""
+    out = [first]
+    while out[-1] < horizon:
+        out.append(min(horizon, out[-1] * RUNG_FACTOR))
+    return out
+
 
 def search_size(cfg: ExperimentConfig, sizes: list[int], pool: int) -> int:
     """The search's training-set size: the largest grid size not above lr_sweep.size (`all`: the largest), else the
@@ -62,29 +81,34 @@ def search_seed(cfg: ExperimentConfig) -> int:
     return cfg.lr_sweep.seed if cfg.lr_sweep.seed is not None else cfg.seeds[0]
 
 
-def rung_fractions(cfg: ExperimentConfig, grid_flops: float, losers: dict[str, float]) -> dict[str, float]:
-    """Per search (by key), the share of the policy's steps at which its candidates are compared. `losers`: per search,
-    the training FLOPs its candidates the grid does not keep would spend per unit of that share. The budget
+def rung_fractions(cfg: ExperimentConfig, grid_flops: float, losers: dict[str, float],
+                   floors: dict[str, float] | None = None) -> dict[str, float]:
+    """Per search (by key), the share of the policy's steps at which its candidates are first compared. `losers`: per
+    search, the training FLOPs its candidates the grid does not keep would spend per unit of that share. The budget
     (`lr_sweep.budget` × the grid's FLOPs) is filled like water: every search's losers get the same compute, a search
     capped at its whole budget (a share of 1; a cheap strategy such as head compares after all its steps) and floored
-    at RUNG_MIN — so the rung is as late as the budget allows, for each strategy at the same cost."""
+    at its `floors` share (default RUNG_MIN; RUNG_MIN_PLATEAU for a strategy trained until a plateau) — so the rung is
+    as late as the budget allows, for each strategy at the same cost, and never earlier than the floor even where the
+    floors alone spend more than the budget (the plan's `cost` then says so)."""
     if cfg.lr_sweep.rung is not None:
         return dict.fromkeys(losers, cfg.lr_sweep.rung)
+    floors = floors or {}
     costs = {k: c for k, c in losers.items() if c > 0}
     budget = cfg.lr_sweep.budget * grid_flops
 
-    def share(t: float, c: float) -> float:
-        return min(1.0, max(RUNG_MIN, t / c))
+    def share(t: float, k: str) -> float:
+        floor = floors.get(k, RUNG_MIN)
+        return max(floor, min(1.0, t / costs[k]))
 
     def spend(t: float) -> float:
-        return sum(share(t, c) * c for c in costs.values())
+        return sum(share(t, k) * c for k, c in costs.items())
 
     lo, hi = 0.0, max(costs.values(), default=0.0)
     if spend(hi) > budget:
         for _ in range(60):  # spend() grows with t: bisect for the compute per search that spends the budget
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if spend(mid) <= budget else (lo, mid)
-    return {k: share(lo if spend(hi) > budget else hi, costs[k]) if k in costs else 1.0 for k in losers}
+    return {k: share(lo if spend(hi) > budget else hi, k) if k in costs else 1.0 for k in losers}
 
 
 def model_identity(cfg: ExperimentConfig, base_dir: Path | None) -> dict:
@@ -106,12 +130,12 @@ def data_identity(cfg: ExperimentConfig, source_fingerprint: str) -> dict:
 
 
 def search_spec(cfg: ExperimentConfig, sc: StrategyConfig, *, data: dict, model: dict, size: int, steps: int,
-                rung: int, plateau: bool, lrs: list[float]) -> dict:
+                rung: int, plateau: bool, lrs: list[float], options: list[dict] | None = None) -> dict:
     o = cfg.optim
-    return {
+    spec = {
         "task": cfg.task, "data": data, "model": model,
         "architecture": {"max_length": cfg.model.max_length, "pooling": cfg.model.pooling, "dropout": cfg.model.dropout,
-                         "init": cfg.model.init if sc.name == "scratch" else None},
+                         "init": cfg.model.init if sc.name in ("scratch", "own") else None},
         "strategy": sc.name, "options": sc.options, "weight_decay": sc.weight_decay,
         "batch_size": cfg.train.batch_size,
         "optim": {"name": o.name, "weight_decay": o.weight_decay, "momentum": o.momentum, "betas": list(o.betas),
@@ -120,6 +144,9 @@ def search_spec(cfg: ExperimentConfig, sc: StrategyConfig, *, data: dict, model:
         "plateau": {"patience": cfg.budget.patience, "cap": cfg.budget.plateau_cap} if plateau else None,
         "evals": cfg.train.evals_per_run, "eval_every": cfg.train.eval_every, "choose_by": "best validation metric by the rung",
     }
+    if options and options != [{}]:  # the regularisation tried with each rate (own); absent otherwise, as keys were
+        spec["options_grid"] = options
+    return spec
 
 
 def search_key(spec: dict) -> str:
@@ -131,49 +158,106 @@ def finished(tried: list[dict]) -> bool:
     return bool(tried) and all(t["status"] in ("done", "failed", "cancelled") for t in tried)
 
 
-def judge(tried: list[dict], higher_is_better: bool, proportion: bool = False) -> tuple[float | None, dict[float, str]]:
-    """THE rule of the search, with each candidate's outcome in words. Among the candidates that reached the rung
-    (done, not diverged), the best validation value of the task's primary metric each reached by the rung
-    (`val_metric`: what its best checkpoint would be) wins; the lower validation loss at that evaluation breaks ties,
-    then the smaller rate. Where the metric is a proportion (accuracy) of `val_n` validation examples, a candidate
-    within one standard error of the leader's reading (√(p(1−p)/n)) ties with it — the validation set cannot tell
-    them apart, and the loss, a finer reading of the same examples, decides (as in the one-standard-error rule of
-    model selection; LOG.md, 2026-12-02: scratch on docstrings read 0.328 and 0.326 at its rung on 500 examples, SE
-    0.021 — one example apart). No choice (None) while any candidate is still to end, or if none reached the rung. The best
-    reading rather than the last: a run at a constant peak rate (scratch before its plateau) swings by ±0.1 in
-    validation accuracy from one evaluation to the next (LOG.md, 2026-12-02)."""
-    why = {t["lr"]: _ended(t) for t in tried}
+def candidate_name(lr: float, options: dict | None = None) -> str:
+    """A candidate as people read it: its rate, and the options the search tried with it (e.g. "0.003, dropout 0.3")."""
+    return f"{lr:g}" + "".join(f", {k} {v:g}" for k, v in sorted((options or {}).items()))
+
+
+def name_of(t: dict) -> str:
+    return candidate_name(t["lr"], t.get("options"))
+
+
+CLEAR_Z = 2.0
+"""A reading is clearly above the trivial baseline when it lies more than this many standard errors of the validation
+set above the majority class's share (√(p₀(1−p₀)/n))."""
+
+
+@dataclass
+class Judgement:
+    """What the rule concludes at a rung: the winning candidate (None: no choice yet, or none reached the rung), each
+    candidate's outcome in words (by `name_of`), the candidates to train on to the next rung where the rung could not
+    decide, and why it could not."""
+    chosen: dict | None
+    why: dict[str, str]
+    train_on: list[str] = field(default_factory=list)
+    undecided: str = ""
+
+
+def judge(tried: list[dict], higher_is_better: bool, proportion: bool = False, default: str | None = None,
+          final: bool = True) -> Judgement:
+    """THE rule of the search. Among the candidates that reached the current rung (done, not diverged; `rung`: the
+    steps a candidate was sent to — the latest rung is the one judged, a candidate left behind at an earlier one keeps
+    its words), the best validation value of the task's primary metric each reached by the rung (`val_metric`: what
+    its best checkpoint would be) leads. Where the metric is a proportion (accuracy) of `val_n` validation examples,
+    candidates within one standard error of the leader's reading (√(p(1−p)/n)) are tied with it — the validation set
+    cannot tell them apart (LOG.md, 2026-12-02). A choice is never made by noise:
+    - where the leader is not clearly above the trivial baseline (`val_trivial`, the validation set's majority share;
+      by more than CLEAR_Z standard errors) every rate is still at chance, as scratch's three were after 29 steps on
+      a sentiment CSV (2026-12-07): unless the rung is the search's last (`final`) they all train on to the next rung
+      (`train_on`); at the last, the strategy's default (`default`, the centre of its grid) is kept;
+    - where every candidate is tied with the leader (all clearly above chance, none better than the others by what
+      the validation set can tell) the default is kept — any of them would do, and the default is no reading's luck.
+    Otherwise the leader wins, and among rates tied with it the lower validation loss decides, then the smaller rate
+    (the loss is a finer reading of the same examples); the default is taken wherever a kept choice has no default
+    among the contenders (it diverged or failed). No choice while any candidate is still to end, or if none reached
+    the rung. The best reading rather than the last: a run at a constant peak rate (scratch before its plateau) swings
+    by ±0.1 in validation accuracy from one evaluation to the next (LOG.md, 2026-12-02)."""
+    why = {name_of(t): _ended(t) for t in tried}
     if not finished(tried):
-        return None, why
+        return Judgement(None, why)
 
     def ok(t: dict) -> bool:
         values = (t.get("val_metric"), t.get("val_loss"))
         return t["status"] == "done" and not t.get("diverged") and all(v is not None and math.isfinite(v) for v in values)
 
-    reached = [t for t in tried if ok(t)]
+    rung = max((t.get("rung") or 0 for t in tried), default=0)
+    earlier = [t for t in tried if ok(t) and t.get("at_rung", True) and (t.get("rung") or 0) < rung]
+    for t in earlier:
+        why[name_of(t)] = f"behind at step {t.get('steps') or t.get('rung')}: not trained on"
+    reached = [t for t in tried if ok(t) and t not in earlier]
     if not reached:
-        return None, why
+        return Judgement(None, why)
     sign = -1 if higher_is_better else 1
     leader = min(reached, key=lambda t: (sign * t["val_metric"], t["val_loss"], t["lr"]))
-    tied, n = [leader], leader.get("val_n")
+    tied, n, se, undecided = [leader], leader.get("val_n"), 0.0, ""
     if proportion and n:
         p = min(max(leader["val_metric"], 0.0), 1.0)
         se = math.sqrt(p * (1 - p) / n)
         tied = [t for t in reached if sign * (t["val_metric"] - leader["val_metric"]) <= se]
-    winner = min(tied, key=lambda t: (t["val_loss"], t["lr"]))
+        trivial = leader.get("val_trivial")
+        if trivial is not None and higher_is_better:
+            floor = trivial + CLEAR_Z * math.sqrt(max(trivial * (1 - trivial), 1e-12) / n)
+            if leader["val_metric"] <= floor:
+                undecided = (f"no rate clearly above the majority class ({trivial:.3f}; the best read "
+                             f"{leader['val_metric']:.3f}, within {CLEAR_Z:g} standard errors)")
+                tied = reached
+        if not undecided and len(tied) == len(reached) > 1:
+            undecided = f"every rate within one standard error (±{se:.3f}) of the best"
+    at = f"at step {rung}" if rung else "at the rung"
+    chance = undecided.startswith("no rate clearly above")
+    if chance and not final:
+        for t in reached:
+            why[name_of(t)] = f"undecided {at} ({undecided}): trains on"
+        return Judgement(None, why, [name_of(t) for t in tied], undecided)
+    kept = next((t for t in tied if name_of(t) == default), None) if undecided else None
+    winner = kept or min(tied, key=lambda t: (t["val_loss"], t["lr"]))
     for t in reached:
-        if t is winner:
-            why[t["lr"]] = "won" + (f": {len(tied) - 1} tied (±{se:.3f}, one SE), lowest loss" if len(tied) > 1 else "")
+        if t is winner and kept is not None:
+            why[name_of(t)] = ("kept: the default — still undecided at the search's last rung" if chance else
+                               "kept: the default — the validation set cannot tell the rates apart") + f" ({undecided})"
+        elif t is winner:
+            why[name_of(t)] = "won" + (f": {len(tied) - 1} tied (±{se:.3f}, one SE), lowest loss" if len(tied) > 1 else "")
         elif t in tied:
-            why[t["lr"]] = f"tied (±{se:.3f}, one SE), higher loss"
+            why[name_of(t)] = f"tied (±{se:.3f}, one SE), higher loss" if not kept else f"undecided {at}: not the default"
         else:
-            why[t["lr"]] = "behind the winner on validation"
-    return winner["lr"], why
+            why[name_of(t)] = "behind the winner on validation"
+    return Judgement(winner, why, [], undecided)
 
 
 def choose(tried: list[dict], higher_is_better: bool, proportion: bool = False) -> float | None:
-    """The rate the search chose (`judge`), or None."""
-    return judge(tried, higher_is_better, proportion)[0]
+    """The rate the search chose at its last rung (`judge`), or None."""
+    chosen = judge(tried, higher_is_better, proportion).chosen
+    return None if chosen is None else chosen["lr"]
 
 
 def is_proportion(metric: str) -> bool:
@@ -199,11 +283,13 @@ def _ended(t: dict) -> str:
 
 def reading(result: dict, metric: str) -> dict:
     """What the rule reads of one candidate's result: the best validation value of `metric` by the rung with the loss
-    there (runs from before `best_val`: their last validation), how many validation examples that reading is of, steps
-    trained and whether it diverged."""
+    there (runs from before `best_val`: their last validation), how many validation examples that reading is of, the
+    validation set's majority share, steps trained, whether it stopped at a rung (rather than ending its schedule) and
+    whether it diverged."""
     best = result.get("best_val") or result.get("eval") or {}
     return {"val_metric": _finite(best.get(metric)), "val_loss": _finite(best.get("loss")),
-            "val_n": result.get("validation_examples"), "steps": result.get("steps"),
+            "val_n": result.get("validation_examples"), "val_trivial": _finite(result.get("validation_majority")),
+            "steps": result.get("steps"), "at_rung": bool(result.get("at_rung", True)),
             "diverged": bool(result.get("diverged"))}
 
 
@@ -212,50 +298,105 @@ def _finite(v):
 
 
 def search_table(store: Store, exp_id: str, label: str) -> list[dict]:
-    """The tried learning rates of one strategy's search in an experiment: lr, status, the best validation value of the
-    task's metric it reached by the rung (or where it stopped) with the validation loss there, steps trained and
-    whether it diverged."""
+    """The tried candidates of one strategy's search in an experiment: lr, the options tried with it, status, the
+    rung it was sent to, the best validation value of the task's metric it reached (or where it stopped) with the
+    validation loss there, steps trained and whether it diverged."""
     metric = task_kind(store.experiment_config(exp_id).task).metric
+    search = store.experiment(exp_id).info.get("lr_search", {}).get(label, {})
+    options = search.get("options_by_run", {})
     out = []
     for r in store.runs(exp_id):
         if r.role != Role.LR_SWEEP or r.strategy != label:
             continue
-        out.append({"lr": r.lr, "status": str(r.status), **reading(r.result, metric), "error": r.error})
-    return sorted(out, key=lambda t: t["lr"])
+        out.append({"lr": r.lr, "options": options.get(r.id, {}), "status": str(r.status), "rung": r.total_steps,
+                    **reading(r.result, metric), "error": r.error, "run_id": r.id})
+    return sorted(out, key=lambda t: (t["lr"], sorted(t["options"].items())))
 
 
-def record(store: Store, run: dict, device: str) -> None:
-    """Once every run of a strategy's search has ended, keep the search (keyed) so later experiments reuse it."""
-    search = store.experiment(run.experiment_id).info.get("lr_search", {}).get(run.strategy)
-    tried = search_table(store, run.experiment_id, run.strategy)
-    if search is None or not finished(tried):
+def next_rung(search: dict, rung: int) -> int | None:
+    """The search's next rung after `rung` (None: `rung` is its last)."""
+    return next((r for r in search.get("rungs") or [] if r > rung), None)
+
+
+def judge_search(store: Store, exp_id: str, label: str) -> tuple[Judgement, list[dict], dict]:
+    """The rule applied to a strategy's search as it stands in the store: (judgement, tried, search entry). The rung
+    judged is the search's last when no later rung is planned, or when none of the contenders can train on (each
+    ended its own schedule: a plateau, or the horizon)."""
+    search = store.experiment(exp_id).info.get("lr_search", {}).get(label, {})
+    tried = search_table(store, exp_id, search.get("label", label))
+    rung = max((t.get("rung") or 0 for t in tried), default=0)
+    args = dict(**rule(task_kind(store.experiment_config(exp_id).task)), default=search.get("default"))
+    verdict = judge(tried, **args, final=next_rung(search, rung) is None)
+    if verdict.train_on and not _can_train_on(tried, verdict):
+        verdict = judge(tried, **args, final=True)
+    return verdict, tried, search
+
+
+def _can_train_on(tried: list[dict], verdict: Judgement) -> list[dict]:
+    """The contenders that stopped at the rung (not those that ended their own schedule), to send to the next."""
+    return [t for t in tried if name_of(t) in verdict.train_on and t["status"] == "done" and t.get("at_rung")]
+
+
+def advance(store: Store, run) -> None:
+    """After a search candidate ends: where every candidate has ended and the rung could not decide, send the
+    contenders on to the next rung (they resume from their checkpoints) and say why; else, once decided, keep the
+    search (keyed) so later experiments reuse it."""
+    verdict, tried, search = judge_search(store, run.experiment_id, run.strategy)
+    if not finished(tried):
         return
-    chosen = choose(tried, **rule(task_kind(store.experiment_config(run.experiment_id).task)))
-    if chosen is None or any(t["status"] == "cancelled" for t in tried):
+    rung = max((t.get("rung") or 0 for t in tried), default=0)
+    nxt = next_rung(search, rung)
+    if verdict.train_on and nxt is not None:
+        on = _can_train_on(tried, verdict)
+        if store.extend_runs([t["run_id"] for t in on], nxt):
+            for t in on:
+                store.add_event(t["run_id"], "search", f"undecided at step {rung} ({verdict.undecided}): trains on to "
+                                f"step {nxt}", {"rung": rung, "next": nxt})
+            return
+    if verdict.chosen is not None:  # decided: the losers' weights are not needed again (the winner's, by its grid run)
+        keep = verdict.chosen.get("run_id") if search.get("continued_by") else None
+        for t in tried:
+            if t.get("run_id") and t["run_id"] != keep:
+                for part in ("checkpoint", "best"):
+                    shutil.rmtree(store.run_dir(t["run_id"]) / part, ignore_errors=True)
+    record(store, run, verdict, tried, search)
+
+
+def record(store: Store, run, verdict: Judgement, tried: list[dict], search: dict) -> None:
+    """A decided search, kept (keyed) so later experiments reuse it."""
+    if verdict.chosen is None or any(t["status"] == "cancelled" for t in tried) or "key" not in search:
         return  # nothing worth reusing: a later experiment searches again
+    keys = ("lr", "options", "status", "val_loss", "val_metric", "val_n", "val_trivial", "steps", "rung", "diverged")
     store.save_lr_search(search["key"], search["spec"], {
-        "chosen": chosen, "tried": [{k: t[k] for k in ("lr", "status", "val_loss", "val_metric", "val_n", "steps", "diverged")}
-                                    for t in tried],
-        "device": device, "created": time.strftime("%Y-%m-%d")}, run.experiment_id)
+        "chosen": verdict.chosen["lr"], "chosen_options": verdict.chosen.get("options", {}),
+        "undecided": verdict.undecided, "tried": [{k: t.get(k) for k in keys} for t in tried],
+        "device": run.result.get("device") or run.device or "", "created": time.strftime("%Y-%m-%d")}, run.experiment_id)
 
 
-def chosen_run(store: Store, run) -> tuple[float, object | None]:
-    """The searched learning rate for a grid run (the search this strategy shares, e.g. scratch×3 uses scratch's),
-    and the winning search run when this grid run is the one it becomes (else None)."""
+class SearchUnsettled(HeadStartError):
+    """A grid run started before its strategy's search had chosen (its candidates train on): it waits in the queue."""
+
+
+def chosen_run(store: Store, run) -> tuple[float, dict, object | None]:
+    """The searched learning rate and options for a grid run (the search this strategy shares, e.g. scratch×3 uses
+    scratch's), and the winning search run when this grid run is the one it becomes (else None). Raises
+    SearchUnsettled while the search's candidates still train (a later rung)."""
     info = store.experiment(run.experiment_id).info
     search = info.get("lr_search", {}).get(run.strategy, {})
     label = search.get("label", run.strategy)
-    tried = search_table(store, run.experiment_id, label)
-    chosen, reasons = judge(tried, **rule(task_kind(store.experiment_config(run.experiment_id).task)))
-    if chosen is None:
-        why = "; ".join(f"{t['lr']:g} {reasons[t['lr']]}" for t in tried)
+    verdict, tried, _ = judge_search(store, run.experiment_id, label)
+    if not finished(tried) or verdict.train_on:
+        if verdict.train_on:
+            advance(store, next(store.run(t["run_id"]) for t in tried))
+        raise SearchUnsettled(f"the learning-rate search of {label} has not chosen yet")
+    if verdict.chosen is None:
+        why = "; ".join(f"{name_of(t)} {verdict.why[name_of(t)]}" for t in tried)
         raise HeadStartError(f"no learning-rate search run of {run.strategy} reached its rung ({why}); set an lr or "
                              "search smaller rates (lr_sweep.lrs)")
     winner = None
     if search.get("continued_by") == run.id:
-        winner = next((r for r in store.runs(run.experiment_id)
-                       if r.role == Role.LR_SWEEP and r.strategy == label and r.lr == chosen), None)
-    return chosen, winner
+        winner = store.run(verdict.chosen["run_id"])
+    return verdict.chosen["lr"], verdict.chosen.get("options", {}), winner
 
 
 def stored_searches() -> dict:

@@ -86,7 +86,8 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
         if n > pool:
             raise DataError(too_many_message(n, pool, kind.unit))
     try:
-        prints = {label: footprint(cfg, s, base_dir, data) for label, s in strategies.items()}
+        prints = {label: footprint(cfg, s, own_plan_base(cfg, s, data, sizes, cache_dir) if s.own_model else base_dir, data)
+                  for label, s in strategies.items()}
     except (ValueError, RuntimeError, KeyError, TypeError, AttributeError, ZeroDivisionError) as e:
         if isinstance(e, DataError | ConfigError | DeviceError):
             raise
@@ -118,15 +119,17 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
     grid_flops = sum(steps[n, label] * per_step[label] for _, n, label in grid)
     searches = plan_lr_searches(cfg, strategies, data, base_dir, sizes, per_example, store, grid_flops)
     sweep_ids: dict[str, list[str]] = {}
-    for search in searches.values():
+    for search in {id(s): s for s in searches.values()}.values():
         if search["status"] != "planned":
             continue
-        for lr in search["lrs"]:
-            run = {"id": new_id("r"), "strategy": search["label"], "role": "lr-sweep", "lr": lr, "n_train": search["size"],
-                   "seed": search["seed"], "total_steps": search["rung"],
+        for cand in search["candidates"]:
+            run = {"id": new_id("r"), "strategy": search["label"], "role": "lr-sweep", "lr": cand["lr"],
+                   "n_train": search["size"], "seed": search["seed"], "total_steps": search["rung"],
                    "mem_estimate": prints[search["label"]]["memory"]["total"], "depends_on": pretrain_id}
             runs.append(run)
             sweep_ids.setdefault(search["label"], []).append(run["id"])
+            if cand["options"]:
+                search.setdefault("options_by_run", {})[run["id"]] = cand["options"]
     for seed, n, label in grid:
         search = searches.get(label)
         deps = ([pretrain_id] if pretrain_id else []) + (sweep_ids.get(search["label"], []) if search else [])
@@ -138,10 +141,15 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
         if search and search["status"] == "planned" and search["label"] == label and search["keeps"] \
                 and (seed, n) == (search["seed"], search["size"]):
             search["continued_by"] = run["id"]  # the winning rate's run becomes this grid run
-    search_flops = sum((len(s["lrs"]) - bool(s.get("continued_by"))) * s["rung"] * per_step[s["label"]]
-                       for s in {id(s): s for s in searches.values()}.values() if s["status"] == "planned")
+    planned = [s for s in {id(s): s for s in searches.values()}.values() if s["status"] == "planned"]
+    search_flops = sum((len(s["candidates"]) - bool(s.get("continued_by"))) * s["rung"] * per_step[s["label"]]
+                       for s in planned)
+    # Where a rung cannot tell the rates apart they train on (lr_search.judge): at most every loser to the horizon.
+    search_flops_max = sum((len(s["candidates"]) - bool(s.get("continued_by"))) * s["steps"] * per_step[s["label"]]
+                           for s in planned)
     cost = {"grid_flops": grid_flops, "search_flops": search_flops,
             "search_share": search_flops / grid_flops if grid_flops else 0.0,
+            "search_flops_max": search_flops_max, "search_share_max": search_flops_max / grid_flops if grid_flops else 0.0,
             "reference_seconds": (kind.reference_seconds(pool, sizes, len(cfg.seeds if cfg.data.subset_policy == "per-seed"
                                                                          else cfg.seeds[:1]))
                                   if cfg.references and kind.references else 0.0)}
@@ -152,6 +160,14 @@ def plan_experiment(cfg: ExperimentConfig, cache_dir: Path, store: Store | None 
     if timed:
         info["timed_step"] = timed
     return Plan(runs, info)
+
+
+def own_plan_base(cfg: ExperimentConfig, strategy: Strategy, data: TaskData, sizes: list[int], cache_dir: Path) -> Path:
+    """A practitioner's base (`own`) as its run at the largest size and first seed will build it — the largest model
+    the rule gives this experiment, so the footprint (FLOPs, parameters, memory) of its every run is at most this."""
+    n, seed = max(sizes), cfg.seeds[0]
+    return strategy.kind.own_base(data, cfg, n, seed, strategy.cfg.options,
+                                  cache_dir / "own" / f"{data.fingerprint[:16]}-{n}-{seed}")
 
 
 def lr_source(cfg: ExperimentConfig, label: str, strategy: Strategy, searches: dict) -> str:
@@ -182,10 +198,11 @@ def plan_lr_searches(cfg: ExperimentConfig, strategies: dict[str, Strategy], dat
         if s.cfg.lr is not None:
             continue
         lrs = lr_search.candidates(cfg, s.cfg, s.default_lr)
+        grid = s.search_options()
         policy = budget_steps(cfg, label, size, per_example, multiplier=1.0)
         total = math.ceil(cfg.budget.plateau_cap * policy) if s.until_plateau else policy
         spec = lr_search.search_spec(cfg, s.cfg, data=data_id, model=model_id, size=size, steps=total, rung=None,
-                                     plateau=s.until_plateau, lrs=lrs)
+                                     plateau=s.until_plateau, lrs=lrs, options=grid)
         key = lr_search.search_key(spec)
         if key in by_key:
             out[label] = by_key[key]
@@ -198,16 +215,22 @@ def plan_lr_searches(cfg: ExperimentConfig, strategies: dict[str, Strategy], dat
         else:
             entry = {"status": "planned", "chosen": None}
         keeps = entry["status"] == "planned" and s.cfg.budget_multiplier == 1.0 and seed in cfg.seeds and size in sizes
+        centre = float(f"{s.default_lr:.3g}")
         entry.update(key=key, spec=spec, label=label, size=size, seed=seed, steps=total, policy_steps=policy, lrs=lrs,
-                     keeps=keeps)
+                     keeps=keeps, plateau=s.until_plateau,
+                     candidates=[{"lr": lr, "options": o} for lr in lrs for o in grid],
+                     default=lr_search.candidate_name(centre if centre in lrs else lrs[len(lrs) // 2], grid[0]))
         out[label] = by_key[key] = entry
     planned = [e for e in by_key.values() if e["status"] == "planned"]
     batch = cfg.train.batch_size
-    fractions = lr_search.rung_fractions(cfg, grid_flops, {e["key"]: (len(e["lrs"]) - e["keeps"]) * e["policy_steps"] * batch
-                                                           * per_example[e["label"]] for e in planned})
+    fractions = lr_search.rung_fractions(
+        cfg, grid_flops, {e["key"]: (len(e["candidates"]) - e["keeps"]) * e["policy_steps"] * batch * per_example[e["label"]]
+                          for e in planned},
+        floors={e["key"]: lr_search.RUNG_MIN_PLATEAU if e["plateau"] else lr_search.RUNG_MIN for e in planned})
     for e in planned:
         e["rung"] = max(1, min(e["steps"], math.floor(fractions[e["key"]] * e["policy_steps"])))
         e["rung_fraction"] = fractions[e["key"]]
+        e["rungs"] = lr_search.rungs(e["rung"], e["steps"])
     return out
 
 

@@ -748,6 +748,20 @@ class Store:
             c.execute(runs.update().where(runs.c.id == run_id, runs.c.status.in_([s for s in Status if s.resumable]))
                       .values(status=Status.QUEUED, pid=None, cancel_requested_at=None, ended_at=None))
 
+    def extend_runs(self, run_ids: list[str], total_steps: int) -> bool:
+        """Send finished learning-rate search candidates on to a later rung: queued again with more steps, in one
+        transaction; they resume from their checkpoints. True when every one of them is now on its way there (this call
+        or a concurrent one sent it)."""
+        if not run_ids:
+            return False
+        with self.tx() as c:
+            c.execute(runs.update().where(runs.c.id.in_(run_ids), runs.c.status == Status.DONE,
+                                          runs.c.total_steps < total_steps)
+                      .values(status=Status.QUEUED, total_steps=total_steps, pid=None, ended_at=None,
+                              cancel_requested_at=None))
+            steps = c.execute(sa.select(runs.c.total_steps).where(runs.c.id.in_(run_ids))).scalars().all()
+        return len(steps) == len(run_ids) and all((s or 0) >= total_steps for s in steps)
+
     # -- learning-rate searches ----------------------------------------------------------------------
     def lr_search(self, key: str) -> dict | None:
         """A finished learning-rate search by key: {key, created_at, experiment_id, spec, result}."""

@@ -70,7 +70,7 @@ class Form:
     mlp: bool = False
     """Offers the MLP's width and depth (no pretrained model exists)."""
     mlp_note: str = ""
-    default_strategies: tuple[str, ...] = ("scratch", "full", "lora", "head")
+    default_strategies: tuple[str, ...] = ("scratch", "own", "full", "lora", "head")
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,9 @@ class TaskKind:
     """Runs answer held-out prompts, shown side by side (chat)."""
     refused: ClassVar[dict[str, str]] = {}
     """Strategies that do not apply, with the reason a user is told."""
+    own_model: ClassVar[str] = ""
+    """What the practitioner's scratch (`own`) builds for this kind, in words (its `own_base`); empty where it does not
+    apply."""
     strategy_words: ClassVar[dict[str, tuple[str, str]]] = {}
     """Per strategy, (what trains, when to pick it) in this kind's words where the general ones (written for a
     pretrained base) do not fit: a table's scratch is an MLP, not "the base's architecture and tokenizer"."""
@@ -143,6 +146,9 @@ class TaskKind:
         return self.metric, self.higher_is_better
 
     def refusal(self, strategy: str) -> str | None:
+        if strategy == "own" and not self.own_model and strategy not in self.refused:
+            return (f"no practitioner's model is built for {self.title.lower()} yet (text and images have one); scratch "
+                    "is the model trained from random weights here")
         return self.refused.get(strategy)
 
     def default_lr(self, strategy: str, fallback: float) -> float:
@@ -190,6 +196,13 @@ class TaskKind:
     def build_model(self, base_dir: Path, *, pretrained: bool, num_labels: int, cfg: ModelConfig, seed: int,
                     load_kwargs: dict | None = None):
         raise NotImplementedError
+
+    def own_base(self, data, cfg, n: int, seed: int, options: dict, folder: Path) -> Path:
+        """The practitioner's base for the run at size n and this seed (`own`): a folder like a base model's — its
+        processor fitted on the run's own training examples, its architecture sized to them by the kind's stated rule,
+        no weights — that `load_processor` and `build_model(pretrained=False)` take. Written once into `folder` (a
+        resumed or rebuilt run finds it there); `options`: the strategy's (width, layers, … overriding the rule)."""
+        raise NotImplementedError(f"{self.title} has no practitioner's model")
 
     def predict(self, model, processor, inputs: list, cfg, label_names: list[str]) -> list[dict]:
         """A trained run's answers to new inputs, one dict per input: {"label", "scores"} (classification),

@@ -7,12 +7,13 @@ from training.core.strategies.full import Full
 from training.core.strategies.head import Head
 from training.core.strategies.lora import LoRA
 from training.core.strategies.lpft import LinearProbeThenFinetune
+from training.core.strategies.own import Own
 from training.core.strategies.qlora import QLoRA
 from training.core.strategies.scratch import Scratch
 from training.errors import ConfigError
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (Scratch, Full, LoRA, QLoRA, Head, Freeze, Discriminative, LinearProbeThenFinetune)
+    cls.name: cls for cls in (Scratch, Own, Full, LoRA, QLoRA, Head, Freeze, Discriminative, LinearProbeThenFinetune)
 }
 
 

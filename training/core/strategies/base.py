@@ -57,6 +57,11 @@ class Strategy:
     """Trains until its validation loss plateaus by default (see `StrategyConfig.until_plateau`)."""
     options_class: ClassVar[type[Options]] = Options
     """The strategy's options dataclass; `StrategyConfig.options` fills it."""
+    own_model: ClassVar[bool] = False
+    """The run's model and processor are built from its own training data by the task kind (`TaskKind.own_base`): a
+    tokenizer fitted on its texts and an architecture sized to them, instead of the base model's."""
+    searched: ClassVar[dict[str, tuple]] = {}
+    """Options the learning-rate search tries with each rate (a regularisation), where the user set none."""
 
     def __init__(self, cfg: StrategyConfig, kind):
         """`kind`: the task kind (`training.tasks.TaskKind`), which says whether the strategy applies (and why not),
@@ -77,6 +82,20 @@ class Strategy:
         self.default_lr = self.lr_for(kind)
         self.lr = cfg.lr if cfg.lr is not None else self.default_lr
         self.until_plateau = cfg.until_plateau if cfg.until_plateau is not None else self.plateau_default
+
+    def search_options(self) -> list[dict]:
+        """The option settings the learning-rate search tries with each rate: every combination of `searched` values
+        for the options the user left unset ([{}]: the rate alone)."""
+        grid: list[dict] = [{}]
+        for name, values in self.searched.items():
+            if self.cfg.options.get(name) is None:
+                grid = [{**g, name: v} for g in grid for v in values]
+        return grid
+
+    def model_config(self, cfg):
+        """The model config a run of this strategy builds with (`training.config.ModelConfig`): the experiment's, unless
+        the strategy's options set part of it (own's dropout)."""
+        return cfg
 
     def check_available(self, device_type: str) -> None:
         """Raise DeviceError when this machine cannot run the strategy (QLoRA without CUDA). Default: anything runs."""

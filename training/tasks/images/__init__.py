@@ -23,7 +23,9 @@ class ImageClassification(TaskKind):
         "qlora": "4-bit quantisation (bitsandbytes) covers linear layers only; an image model's weights are mostly "
                  "convolutions, so use lora",
     }
-    default_lrs = {name: IMAGE_LR for name in ("scratch", "full", "lora", "freeze", "discriminative", "lp-ft")}
+    default_lrs = {name: IMAGE_LR for name in ("scratch", "own", "full", "lora", "freeze", "discriminative", "lp-ft")}
+    own_model = ("a small residual convolutional network sized to the images and their number, the pixels normalised "
+                 "by the run's training images, from random weights")
     default_base = "builtin:efficientnet-lite0"
     probe_default = ("5-NN accuracy of the image features on 100 faces vs 100 non-faces (scikit-image), which no "
                      "preset trains on: the base model's general visual skill")
@@ -70,6 +72,12 @@ class ImageClassification(TaskKind):
         size = load_image_preprocessing(base_dir, cfg).size
         return build_image_model(base_dir, pretrained=pretrained, num_labels=num_labels, cfg=cfg, seed=seed,
                                  image_size=size)
+
+    def own_base(self, data, cfg, n: int, seed: int, options: dict, folder: Path) -> Path:
+        from training.tasks.images.own import write_base
+
+        pixels = data.train.pixels[data.subset_indices(cfg.data, n, seed)]
+        return write_base(pixels, n, int(pixels.shape[1]), float(data.info.get("crop_pct", 1.0)), options, folder)
 
     def eval_inputs(self, data) -> list[str] | None:
         return data.extra.get("eval_names")

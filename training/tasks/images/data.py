@@ -489,6 +489,7 @@ def prepare(cfg: DataConfig, prep, cache_dir: Path | None, unit: str = "training
     info = {"source": cfg.source, "eval_source": cfg.eval_source, "source_fingerprint": table.fingerprint,
             "rows": len(table), "dropped_rows": table.dropped_rows, "train_rows": int(len(train_idx)),
             "validation_rows": int(len(val_idx)), "eval_rows": int(len(evals)), "image_size": prep.size,
+            "crop_pct": prep.crop_pct,
             "modes": modes, "preprocessing": prep.source}
     notes = [n for n in (modes_note(modes), size_note(prep)) if n]
     if notes:

@@ -33,7 +33,9 @@ class _Tabular(TaskKind):
     unit = "training rows"
     refused = {name: "no pretrained model exists for your table's own columns, so there is nothing to fine-tune: "
                      "the comparison is an MLP from scratch against gradient-boosted trees (the references)"
-               for name in ("full", "lora", "qlora", "head", "freeze", "discriminative", "lp-ft")}
+               for name in ("full", "lora", "qlora", "head", "freeze", "discriminative", "lp-ft")} | {
+        "own": "a table's scratch already is the model an engineer would build: an MLP on your own columns, its "
+               "preprocessing fitted on each run's rows"}
     strategy_words = {"scratch": ("An MLP on your table's columns, from random weights; every parameter trains.",
                                   "The network for a table: it is worth it where it beats the gradient-boosted trees "
                                   "and the linear model that run beside it, at the sizes you have.")}

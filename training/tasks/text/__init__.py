@@ -21,6 +21,8 @@ class TextClassification(TaskKind):
     builtins = BUILTINS
     words = WORDS
     exports = True
+    own_model = ("a WordPiece tokenizer fitted on the run's training texts and an encoder sized to them (a bag of token "
+                 "embeddings below 50,000 examples, transformer layers above), from random weights")
     form = Form(columns=(Column("text_column", "Text column", "text"), Column("label_column", "Label column", "label"),
                          Column("group_column", "Group column (optional)", "group", optional=True)),
                 builtin_columns=("text", "label", "group"), check_columns=True, labelled=True,
@@ -46,6 +48,12 @@ class TextClassification(TaskKind):
 
         return build_classifier(base_dir, pretrained=pretrained, num_labels=num_labels, cfg=cfg, seed=seed,
                                 load_kwargs=load_kwargs)
+
+    def own_base(self, data, cfg, n: int, seed: int, options: dict, folder: Path) -> Path:
+        from training.tasks.text.own import write_base
+
+        texts = [data.texts["train"][i] for i in data.subset_indices(cfg.data, n, seed)]
+        return write_base(texts, n, options, cfg.model.max_length, folder)
 
     def predict(self, model, processor, inputs: list, cfg, label_names: list[str]) -> list[dict]:
         from training.tasks.text.model import predict_texts
