@@ -181,8 +181,8 @@ if a.lr_sweep.empty:
     st.info("No learning-rate search in this experiment" + (f": {', '.join(fixed)} used a fixed or default rate."
                                                             if fixed else "."))
 else:
-    show_table(a.lr_sweep, {"lr": "rate", f"val_{a.metric}": f"best val. {a.metric}", "val_loss": "val. loss there"},
-               prose=("search",))
+    show_table(a.lr_sweep, {"lr": "rate", "rung": "sent to step", f"val_{a.metric}": f"best val. {a.metric}",
+                            "val_loss": "val. loss there"}, prose=("search", "stopped"))
     st.markdown(search_note(a) + " "
                 + ("Scratch and fine-tuning want very different rates, and a rate tuned on one dataset can diverge on "
                    "another; comparing them at one shared or built-in rate is unfair." if has_pretrained(a.config) else

@@ -27,7 +27,14 @@ from training.analysis.generations import SPLIT_WORDS, base_answers, generations
 from training.analysis.recommend import rule
 from training.analysis.record import constraint_lines, record_answer
 from training.analysis.stats import summarise
-from training.analysis.tables import compute_table, forgetting_table, lr_search_table, overfitting_table, primary_metric
+from training.analysis.tables import (
+    compute_table,
+    forgetting_table,
+    from_scratch,
+    lr_search_table,
+    overfitting_table,
+    primary_metric,
+)
 from training.analysis.units import human_number, human_time, probe_skill, readable, shown_source
 from training.analysis.units import plain as _plain
 from training.analysis.verdict import conclude
@@ -108,7 +115,7 @@ def analyse(store: Store, exp_id: str, price_per_hour: float = 0.0, target: floa
         target = default_target(metrics, metric, higher)
     to_target = pd.DataFrame()
     if target is not None and not metrics.empty:
-        extra = {s: pre["flops"] for s in set(runs.loc[runs["strategy_name"] != "scratch", "strategy"])} if pre else None
+        extra = {s: pre["flops"] for s in set(runs.loc[~from_scratch(runs), "strategy"])} if pre else None
         to_target = cost_to_target(runs, metrics, f"val/{metric}", target, higher, price_per_hour, extra)
     progress = (int(grid["status"].isin(["done", "failed", "cancelled"]).sum()), len(grid))
     probe = forgetting["probe"].iloc[0] if not forgetting.empty else None
@@ -253,18 +260,24 @@ def _html_text(note: str) -> str:
 
 def search_note(a: Analysis) -> str:
     """How the learning rates were chosen, in words (Compare and the report say the same)."""
-    rungs: dict[tuple[int, int], list[str]] = {}
+    rungs: dict[tuple, list[str]] = {}
     for label, s in (a.info.get("lr_search") or {}).items():
         if s.get("status") == "planned" and "rung" in s and s.get("label", label) == label:
             rungs.setdefault((s["rung"], s["steps"]), []).append(label)
-    where = ("its rung (" + "; ".join(f"{', '.join(labels)}: step {r} of {t}" for (r, t), labels in sorted(rungs.items()))
+    where = ("its first rung (" + "; ".join(f"{', '.join(labels)}: step {r} of {t}" for (r, t), labels in sorted(rungs.items()))
              + ")" if rungs else "its rung")
+    searched = [s for s in (a.info.get("lr_search") or {}).values() if s.get("options_by_run")]
     running = not a.lr_sweep.empty and not a.lr_sweep["status"].isin(["done", "failed", "cancelled"]).all()
+    proportion = is_proportion(a.metric)
     return (("**The search is still running: no rate is chosen yet.** " if running else "")
-            + f"Each candidate rate started the grid run at the search's size and seed; at {where} the rate whose "
-            f"best validation {a.metric} so far was best won"
+            + "Each candidate rate" + (" (with each regularisation tried beside it: `settings`)" if searched else "")
+            + f" started the grid run at the search's size and seed; at {where} the rate whose best validation "
+            f"{a.metric} so far was best won"
             + (" — readings within one standard error of the best (what the validation set cannot tell apart) tie, and "
-               "the lower validation loss there decides" if is_proportion(a.metric) else " (validation loss breaks ties)")
+               "the lower validation loss there decides. A rung never chooses by noise: where no rate was clearly above "
+               "the majority class (two standard errors) the rates trained on to the next rung (×3, `rung` says how far "
+               "each was sent) and the strategy's default was kept if the last rung was still at chance; where every "
+               "rate was tied, the default was kept" if proportion else " (validation loss breaks ties)")
             + "; its run continued as that grid run, the others stopped, and the strategy's other grid runs trained at "
             "the winning rate. A rate whose "
             "training loss climbed or became NaN stopped at once. A search is reused by later experiments with the same "

@@ -62,7 +62,8 @@ def save(ckpt_dir: Path, model, state: dict, export_adapter: bool = False) -> No
         tmp.mkdir(parents=True)
         save_file(trainable_state(model), str(tmp / WEIGHTS))
         torch.save(state, tmp / STATE)
-        if export_adapter and hasattr(model.backbone, "save_pretrained") and hasattr(model.backbone, "peft_config"):
+        backbone = getattr(model, "backbone", None)  # a practitioner's bag of words has none
+        if export_adapter and hasattr(backbone, "save_pretrained") and hasattr(backbone, "peft_config"):
             model.backbone.save_pretrained(str(tmp / "adapter"))
     except Exception as e:
         full = not isinstance(e, OSError) and not _disk_has_room(ckpt_dir.parent)  # before the cleanup frees room

@@ -69,6 +69,8 @@ def load(store: Store, run_id: str, device: str = "cpu") -> Loaded:
     sc = strategy_configs(cfg)[run.strategy]
     strategy = get_strategy(dataclasses.replace(sc, lr=run.lr or sc.lr), kind)
     base_dir, processor = run_base(store, cfg, run, own=strategy.own_model)
+    if strategy.own_model:  # it read as much of each example as its own base does (a bag of words: whole texts)
+        cfg = dataclasses.replace(cfg, model=kind.own_model_config(base_dir, cfg.model))
     labels = store.experiment(run.experiment_id).info.get("label_names") or []
     extra = {}
     if kind.refits_per_run:  # tables: the run's preprocessing, fitted again on its own training rows (deterministic)

@@ -150,6 +150,7 @@ def _execute(store: Store, cfg: ExperimentConfig, run: dict, sink: RunSink, cont
         _save_eval_inputs(store, run.experiment_id, kind, data)
     if strategy.own_model:  # its own processor and architecture, fitted on its training examples: the data again
         base_dir = kind.own_base(data, cfg, run.n_train, run.seed, strategy.cfg.options, own_base_dir(store, run.id))
+        cfg = dataclasses.replace(cfg, model=kind.own_model_config(base_dir, cfg.model))
         tokenizer = kind.load_processor(base_dir, cfg.model)
         data = kind.prepare_data(cfg.data, tokenizer, cfg.model.max_length, cache)
     # A learning-rate search run is judged on validation loss alone: forgetting probes would only cost it time; a

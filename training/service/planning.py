@@ -293,7 +293,7 @@ def footprint(cfg: ExperimentConfig, strategy: Strategy, base_dir: Path, data: T
             activation_bytes=0 if strategy.cache_features else st.activation_bytes * micro)
         return {"flops_per_example": per_example, "params": total, "trainable_params": trainable, "memory": memory}
     lengths = np.array([len(x) for x in data.train.ids], dtype=np.float64)
-    hf_config = model.backbone.config if hasattr(model.backbone, "config") else None
+    hf_config = getattr(getattr(model, "backbone", None), "config", None)  # none for a practitioner's bag of words
     memory = estimate_memory(
         total_params=total, trainable_params=trainable, optimizer=cfg.optim.name,
         micro_batch=cfg.train.micro_batch_size or cfg.train.batch_size, seq_len=int(lengths.max()),

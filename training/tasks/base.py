@@ -197,6 +197,11 @@ class TaskKind:
                     load_kwargs: dict | None = None):
         raise NotImplementedError
 
+    def own_model_config(self, base_dir: Path, cfg: ModelConfig) -> ModelConfig:
+        """The model config a practitioner's run trains and answers with, given the base it built (`own_base`): the
+        experiment's, unless the base reads more of each example (text: a bag of words reads whole texts)."""
+        return cfg
+
     def own_base(self, data, cfg, n: int, seed: int, options: dict, folder: Path) -> Path:
         """The practitioner's base for the run at size n and this seed (`own`): a folder like a base model's — its
         processor fitted on the run's own training examples, its architecture sized to them by the kind's stated rule,

@@ -21,8 +21,8 @@ class TextClassification(TaskKind):
     builtins = BUILTINS
     words = WORDS
     exports = True
-    own_model = ("a WordPiece tokenizer fitted on the run's training texts and an encoder sized to them (a bag of token "
-                 "embeddings below 50,000 examples, transformer layers above), from random weights")
+    own_model = ("a tokenizer fitted on the run's training texts and a model sized to them (below 50,000 examples a "
+                 "bag of word embeddings, as fastText; above, a small transformer encoder), from random weights")
     form = Form(columns=(Column("text_column", "Text column", "text"), Column("label_column", "Label column", "label"),
                          Column("group_column", "Group column (optional)", "group", optional=True)),
                 builtin_columns=("text", "label", "group"), check_columns=True, labelled=True,
@@ -55,6 +55,13 @@ class TextClassification(TaskKind):
         texts = [data.texts["train"][i] for i in data.subset_indices(cfg.data, n, seed)]
         return write_base(texts, n, options, cfg.model.max_length, folder)
 
+    def own_model_config(self, base_dir: Path, cfg: ModelConfig) -> ModelConfig:
+        import dataclasses
+
+        from training.tasks.text.own import max_length_of
+
+        return dataclasses.replace(cfg, max_length=max_length_of(base_dir, cfg.max_length))
+
     def predict(self, model, processor, inputs: list, cfg, label_names: list[str]) -> list[dict]:
         from training.tasks.text.model import predict_texts
 
@@ -66,9 +73,10 @@ class TextClassification(TaskKind):
         return export_classifier(model, processor, out, label_names, cfg.model.max_length)
 
     def card_snippet(self, folder: Path, meta: dict) -> str:
-        from training.tasks.text.model import CARD_SNIPPET
+        from training.tasks.text.model import BAG_CARD_SNIPPET, BAG_FORMAT, CARD_SNIPPET
 
-        return CARD_SNIPPET.format(folder=str(folder).replace("\\", "/"), example="a text to classify")
+        snippet = BAG_CARD_SNIPPET if meta.get("format") == BAG_FORMAT else CARD_SNIPPET
+        return snippet.format(folder=str(folder).replace("\\", "/"), example="a text to classify")
 
     def load_exported(self, folder: Path):
         from training.tasks.text.model import load_exported

@@ -39,11 +39,58 @@ class SequenceClassifier(nn.Module):
         return self.head(self.dropout(features))
 
 
+class TokenBagClassifier(nn.Module):
+    """The practitioner's model below its rule's size for transformer layers (`training.tasks.text.own`): a mean-pooled
+    bag of word embeddings, dropout and a linear head — fastText's shape. No normalisation of the embeddings: a word's
+    vector length is how much it counts in the mean (a layer norm, as BERT's embeddings have, cost 0.02–0.06 of
+    accuracy on review sentences; LOG.md 2026-12-07)."""
+
+    head_per_token = False
+    pooling = "mean"
+
+    def __init__(self, vocab_size: int, width: int, num_labels: int, dropout: float, pad_token_id: int = 0):
+        super().__init__()
+        self.embeddings = nn.Embedding(vocab_size, width, padding_idx=pad_token_id)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(width, num_labels)
+        nn.init.normal_(self.embeddings.weight, std=0.1)
+        with torch.no_grad():
+            self.embeddings.weight[pad_token_id].zero_()
+        nn.init.normal_(self.head.weight, std=0.02)
+        nn.init.zeros_(self.head.bias)
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        mask = attention_mask.unsqueeze(-1).to(self.embeddings.weight.dtype)
+        return (self.embeddings(input_ids) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def forward(self, input_ids=None, attention_mask=None, features=None) -> torch.Tensor:
+        if features is None:
+            features = self.embed(input_ids, attention_mask)
+        return self.head(self.dropout(features))
+
+    def flop_structure(self):
+        """No blocks: an embedding lookup is free in the FLOP count (Kaplan et al.); the head is the only matmul."""
+        from training.core.models import Structure
+
+        return Structure([], self.head, False, self.embeddings.embedding_dim)
+
+
 def build_classifier(base_dir: Path, *, pretrained: bool, num_labels: int, cfg: ModelConfig, seed: int,
-                     load_kwargs: dict | None = None) -> SequenceClassifier:
+                     load_kwargs: dict | None = None) -> SequenceClassifier | TokenBagClassifier:
     """The model a run trains: the encoder's pretrained weights from base_dir, or the same architecture from scratch,
-    and a new head (its initial weights depend on the run seed only)."""
+    and a new head (its initial weights depend on the run seed only); a practitioner's bag of words where base_dir is
+    one (`own`)."""
     from transformers import AutoModel
+
+    from training.tasks.text.own import is_bag
+
+    if is_bag(base_dir):
+        import json
+
+        spec = json.loads((Path(base_dir) / "config.json").read_text(encoding="utf-8"))
+        torch.manual_seed(seed)
+        return TokenBagClassifier(int(spec["vocab_size"]), int(spec["hidden_size"]), num_labels,
+                                  cfg.dropout if cfg.dropout is not None else 0.1, int(spec.get("pad_token_id", 0)))
 
     net, dropout = load_transformer(base_dir, AutoModel, pretrained=pretrained, cfg=cfg, seed=seed,
                                     load_kwargs=load_kwargs, extra={"add_pooling_layer": False})
@@ -98,13 +145,42 @@ print([meta["labels"][i] for i in probs.argmax(-1).tolist()])'''
 runs it): the encoder with transformers' Auto classes, the head from its own file, the pooling from headstart.json."""
 
 
-def export_classifier(model: SequenceClassifier, tokenizer, out: Path, label_names: list[str], max_length: int) -> dict:
+BAG_FORMAT = "headstart-token-bag/1"
+
+BAG_CARD_SNIPPET = '''import json, torch
+from safetensors.torch import load_file
+from transformers import AutoTokenizer
+
+folder = "{folder}"
+meta = json.load(open(f"{{folder}}/headstart.json"))
+weights, tokenizer = load_file(f"{{folder}}/model.safetensors"), AutoTokenizer.from_pretrained(folder)
+texts = ["{example}"]
+batch = tokenizer(texts, truncation=True, max_length=meta["max_length"], padding=True, return_tensors="pt")
+with torch.no_grad():
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    pooled = (weights["embeddings.weight"][batch["input_ids"]] * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    probs = torch.softmax(pooled @ weights["head.weight"].T + weights["head.bias"], dim=-1)[:, : len(meta["labels"])]
+print([meta["labels"][i] for i in probs.argmax(-1).tolist()])'''
+"""How a user loads an exported bag of words (the practitioner's model) with torch and transformers' tokenizer."""
+
+
+def export_classifier(model, tokenizer, out: Path, label_names: list[str], max_length: int) -> dict:
     """Write the delivered classifier as a folder: the encoder (config.json with id2label, model.safetensors; a LoRA
-    encoder merged into plain weights, its adapter under adapter/), the tokenizer, the head and headstart.json.
-    Returns what headstart.json says."""
+    encoder merged into plain weights, its adapter under adapter/), the tokenizer, the head and headstart.json — or,
+    for a practitioner's bag of words, its weights (embeddings and head) beside the tokenizer. Returns what
+    headstart.json says."""
     import json
 
     from safetensors.torch import save_file
+
+    if isinstance(model, TokenBagClassifier):
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"))
+        tokenizer.save_pretrained(str(out))
+        meta = {"format": BAG_FORMAT, "pooling": "mean", "max_length": max_length, "labels": list(label_names),
+                "vocab_size": model.embeddings.num_embeddings, "width": model.embeddings.embedding_dim,
+                "pad_token_id": model.embeddings.padding_idx}
+        (out / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        return meta
 
     encoder = model.backbone
     if hasattr(encoder, "peft_config"):  # LoRA: keep the adapter as trained, deliver merged weights
@@ -130,6 +206,12 @@ def load_exported(folder: Path) -> tuple[SequenceClassifier, object, dict]:
     from transformers import AutoModel, AutoTokenizer
 
     meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+    if meta.get("format") == BAG_FORMAT:
+        weights = load_file(str(folder / "model.safetensors"))
+        bag = TokenBagClassifier(int(meta["vocab_size"]), int(meta["width"]), weights["head.weight"].shape[0], 0.0,
+                                 int(meta.get("pad_token_id") or 0))
+        bag.load_state_dict(weights)
+        return bag.eval(), AutoTokenizer.from_pretrained(str(folder)), meta
     encoder = AutoModel.from_pretrained(str(folder))  # as the model card loads it (a pooler it may add is unused)
     head = load_file(str(folder / HEAD_FILE))
     model = SequenceClassifier(encoder, head["weight"].shape[0], meta["pooling"], 0.0)
