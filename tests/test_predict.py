@@ -32,7 +32,7 @@ def finished(tmp_path_factory, tiny_bert_dir):
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    cfg = tiny_classification_config(tiny_bert_dir, data, strategies=("scratch", "full", "lora", "head"),
+    cfg = tiny_classification_config(tiny_bert_dir, data, strategies=("scratch", "own", "full", "lora", "head"),
                                      budget=BudgetConfig(policy="steps", steps=12))
     store = Store(root / "store")
     exp = run_experiment(cfg, store)
@@ -46,7 +46,7 @@ def test_each_run_answers_its_eval_texts_with_the_labels_it_was_scored_with(fini
     data = kind.prepare_data(cfg.data, kind.load_processor(base, cfg.model), cfg.model.max_length, store.cache_dir)
     texts, names = data.texts["eval"], data.label_names
     runs = runs_of(store, exp)
-    assert sorted(r.strategy for r in runs) == ["full", "head", "lora", "scratch"]
+    assert sorted(r.strategy for r in runs) == ["full", "head", "lora", "own", "scratch"]
     out = predict(store, exp, texts)
     assert len(out["predictions"]) == len(texts) and out["predictions"][0]["input"] == texts[0]
     for run in runs:
@@ -58,7 +58,7 @@ def test_each_run_answers_its_eval_texts_with_the_labels_it_was_scored_with(fini
         accuracy = sum(a["label"] == names[y] for a, y in zip(answers, items["y_true"], strict=True)) / len(texts)
         scored = run.result["eval_best" if answers[0]["weights"] == "best" else "eval"]["accuracy"]
         assert accuracy == pytest.approx(scored)
-    # the four strategies did not all learn the same function: the side-by-side view has something to show
+    # the five strategies did not all learn the same function: the side-by-side view has something to show
     assert len({tuple(p["by"][r.id]["label"] for p in out["predictions"]) for r in runs}) > 1
 
 
@@ -75,7 +75,7 @@ def test_the_cli_answers_side_by_side_and_names_a_bad_input(finished, tmp_path):
     assert out.returncode == 0, out.stderr
     answers = json.loads(out.stdout)["predictions"]
     assert [a["input"] for a in answers] == ["numpy arrays and broadcasting", "http requests and sockets"]
-    assert sorted(a["strategy"] for a in answers[0]["by"].values()) == ["full", "head", "lora", "scratch"]
+    assert sorted(a["strategy"] for a in answers[0]["by"].values()) == ["full", "head", "lora", "own", "scratch"]
 
     one = runs_of(store, exp)[0].id
     table = tmp_path / "t.csv"
@@ -104,11 +104,14 @@ def test_an_exported_folder_answers_as_the_store_does_and_its_card_loads_it_with
     for run in runs_of(store, exp):
         folder = export_model(store, run.id, tmp_path / run.strategy)
         names = sorted(p.name for p in folder.iterdir())
-        assert {"config.json", "model.safetensors", "head.safetensors", "headstart.json", "README.md"} <= set(names)
         assert any(n.startswith("tokenizer") or n == "vocab.txt" for n in names)
+        if run.strategy == "own":  # a bag of words: its embeddings and head, the tokenizer fitted on its texts
+            assert {"model.safetensors", "headstart.json", "README.md"} <= set(names) and "config.json" not in names
+        else:
+            assert {"config.json", "model.safetensors", "head.safetensors", "headstart.json", "README.md"} <= set(names)
+            config = json.loads((folder / "config.json").read_text())
+            assert list(config["id2label"].values()) == json.loads((folder / "headstart.json").read_text())["labels"]
         assert ("adapter" in names) == (run.strategy == "lora")  # LoRA: its adapter as trained, merged weights
-        config = json.loads((folder / "config.json").read_text())
-        assert list(config["id2label"].values()) == json.loads((folder / "headstart.json").read_text())["labels"]
         from_folder = predict(None, str(folder), texts)
         for a, b in zip(from_store["predictions"], from_folder["predictions"], strict=True):
             mine, theirs = a["by"][run.id], b["by"][run.id]

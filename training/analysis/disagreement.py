@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from training.analysis.tables import FROM_SCRATCH
+
 SCRATCH = "scratch"
 TRIVIAL = ("majority", "mean")
 """References that answer every example alike (the majority class, the training mean): left out of the view."""
@@ -111,7 +113,7 @@ def pretraining_knew(table: pd.DataFrame, sources: list[str]) -> dict:
     """Classification: scratch against the pretrained strategies beside it — the examples scratch gets wrong that
     every pretrained strategy gets right ("what pretraining knew"), and the reverse. Empty without both."""
     scratch = SCRATCH
-    pretrained = [s for s in sources if s != scratch and not s.startswith(REFERENCE_MARK)]
+    pretrained = [s for s in sources if s.split("×")[0] not in FROM_SCRATCH and not s.startswith(REFERENCE_MARK)]
     if scratch not in table or not pretrained:
         return {}
     scratch_right = table[scratch] == table["true"]

@@ -12,6 +12,7 @@ NOT_APPLICABLE = "—"
 
 PLAIN_NAMES = {
     "scratch": "training from scratch",
+    "own": "your own model from scratch (tokenizer and size fitted to your data)",
     "full": "full fine-tuning",
     "lora": "LoRA fine-tuning",
     "qlora": "QLoRA fine-tuning",
