@@ -37,10 +37,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(args.store or tmp)
         exp = launch(cfg, store)
-        for r in store.runs(exp):
-            if r.role == "lr-sweep":
+        while queued := [r for r in store.runs(exp) if r.role == "lr-sweep" and r.status == "queued"]:
+            for r in queued:  # again where a rung could not decide and sent the candidates on (lr_search.advance)
                 row = execute_run(store, r.id)
-                print(f"{r.strategy:8} lr {r.lr:<8g} {row.status}", flush=True)
+                print(f"{r.strategy:8} lr {r.lr:<8g} {row.status} (step {row.result.get('steps')})", flush=True)
         info = store.experiment(exp).info
         shipped = {k: v for k, v in stored_searches().items()
                    if args.add or v.get("preset") != args.preset}  # its stale keys go, unless only adding
