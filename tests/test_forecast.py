@@ -116,7 +116,9 @@ def test_beyond_ten_times_the_largest_size_is_not_given():
     assert e["status"] == "beyond" and "N=10,000" in e["why"]
     shown = crossover_table(forecast(_decision(sample_of), sample_of, {"scratch"}))
     row = shown[(shown["n_train"] == 1000) & (shown["target"] == "full")].iloc[0]
-    assert row["forecast_n"] == "—" and row["status"] == "not within 10× your largest size"  # no point without an interval
+    # no point: where it lies beyond the reach, and where its interval starts
+    assert row["forecast_n"] == "beyond 10,000" and row["status"] == "not within 10× your largest size"
+    assert row["interval"] == "—" or row["interval"].startswith("from ")
 
 
 def test_cannot_from_one_size_a_falling_curve_or_a_failed_cell():

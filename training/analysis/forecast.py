@@ -303,7 +303,8 @@ def _crossover(curve: _Curve, target: str, n: int, status: dict, cells: dict, si
     if point <= n:
         return {**entry, "status": "already", "why": f"{through}, it reaches {target}'s level by N={n:,}"}
     if point > REACH * largest:
-        return {**entry, "status": "beyond", "why": f"{through}; {REACH}× its largest size is N={REACH * largest:,}"}
+        return {**entry, "status": "beyond", "limit": REACH * largest,
+                "why": f"{through}; {REACH}× its largest size is N={REACH * largest:,}"}
     if math.isinf(low):
         return cannot(f"too noisy to place: in most redraws of the noise {arm}'s curve does not rise — add seeds or a "
                       f"size such as N={suggested_size(largest):,}")
@@ -346,9 +347,12 @@ def crossover_table(fc: Forecast | None) -> pd.DataFrame:
     rows = []
     for e in fc.entries if fc is not None else []:
         shown = e["status"] == "forecast" or (e["status"] == "already" and math.isfinite(e["low"]))
+        beyond = e["status"] == "beyond" and math.isfinite(e.get("limit") or math.nan)
         rows.append({"strategy": e["scratch"], "target": e["target"], "n_train": e["n_train"], "level": e["level"],
-                     "forecast_n": f"≈ {human_estimate(e['n'])}" if shown else NOT_APPLICABLE,
-                     "interval": interval_words(e) if shown else NOT_APPLICABLE,
+                     "forecast_n": f"≈ {human_estimate(e['n'])}" if shown else
+                     f"beyond {human_estimate(e['limit'])}" if beyond else NOT_APPLICABLE,
+                     "interval": interval_words(e) if shown else
+                     f"from {human_estimate(e['low'])}" if beyond and math.isfinite(e["low"]) else NOT_APPLICABLE,
                      "status": STATUS_WORDS[e["status"]], "why": e["why"], "noise": e["noise"]})
     return pd.DataFrame(rows, columns=["strategy", "target", "n_train", *list(CROSSOVER_NAMES)[2:]])
 
