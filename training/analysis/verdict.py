@@ -254,6 +254,6 @@ def _crossover_clause(e: dict, metric: str) -> str:
     if e["status"] == "beyond":
         start = (f"; its 95% interval starts at about N ≈ {human_estimate(e['low'])}" if math.isfinite(e["low"])
                  else "")
-        return (f"{e['scratch']} is not forecast to reach {at} within {REACH}× your largest size ({e['why']}{start}): "
-                "too far past the sizes measured to say where")
+        return (f"{e['scratch']} is not forecast to reach {at} within {REACH}× your largest size ({e['why']}{start}; "
+                f"{noise}): too far past the sizes measured to say where")
     return f"where {e['scratch']} reaches {at} cannot be forecast from these sizes: {e['why']}"
