@@ -282,3 +282,33 @@ def count_params(model: nn.Module) -> tuple[int, int]:
         if p.requires_grad:
             trainable += p.numel()
     return trainable, total
+
+
+OWN_MARKER = "headstart-own.json"
+"""What a practitioner's base folder was built from (the rule's inputs and outputs) and what it is, in words."""
+
+
+def build_own_base(folder: Path, built_from: dict, write) -> Path:
+    """A practitioner's base folder (`own`), built once: reused where its marker says it was built from the same
+    `built_from`; else `write(tmp)` fills a temporary folder and returns what it built, in words, and the folder is
+    swapped in whole — a crash never leaves half a base, and a run that resumes finds its own again."""
+    import json
+    import os
+    import shutil
+
+    marker = folder / OWN_MARKER
+    if marker.is_file():
+        try:
+            if json.loads(marker.read_text(encoding="utf-8")).get("built_from") == built_from:
+                return folder
+        except ValueError:
+            pass
+    tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    what = write(tmp)
+    (tmp / OWN_MARKER).write_text(json.dumps({"built_from": built_from, "what": what}, indent=2), encoding="utf-8")
+    if folder.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+    tmp.replace(folder)
+    return folder

@@ -14,13 +14,12 @@ The rule (`rule`), stated here, on the page and in the report:
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-MARKER = "headstart-own.json"
+from training.core.models import build_own_base
+
 WIDTH = ((1_000, 16), (10_000, 32), (None, 64))
 DEPTH = ((10_000, 1), (None, 2))
 
@@ -61,25 +60,16 @@ def write_base(pixels: np.ndarray, n: int, size: int, crop_pct: float, options: 
     mean, std = channel_stats(pixels)
     want = {"n": n, "size": size, "crop_pct": crop_pct, **arch, "mean": [round(v, 6) for v in mean],
             "std": [round(v, 6) for v in std]}
-    marker = folder / MARKER
-    if marker.is_file():
-        try:
-            if json.loads(marker.read_text(encoding="utf-8")).get("built_from") == want:
-                return folder
-        except ValueError:
-            pass
-    tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    ResNetConfig(num_channels=3, embedding_size=arch["width"], hidden_sizes=arch["hidden_sizes"], depths=arch["depths"],
-                 layer_type="basic", hidden_act="relu", downsample_in_first_stage=False).save_pretrained(str(tmp))
-    (tmp / "preprocessor_config.json").write_text(json.dumps({
-        "size": size, "crop_pct": crop_pct, "image_mean": want["mean"], "image_std": want["std"]}, indent=2), encoding="utf-8")
-    (tmp / MARKER).write_text(json.dumps({
-        "built_from": want,
-        "what": f"a ResNet of {arch['stages']} stages ({', '.join(map(str, arch['hidden_sizes']))} channels, "
+
+    def write(tmp: Path) -> str:
+        ResNetConfig(num_channels=3, embedding_size=arch["width"], hidden_sizes=arch["hidden_sizes"],
+                     depths=arch["depths"], layer_type="basic", hidden_act="relu",
+                     downsample_in_first_stage=False).save_pretrained(str(tmp))
+        (tmp / "preprocessor_config.json").write_text(json.dumps({
+            "size": size, "crop_pct": crop_pct, "image_mean": want["mean"], "image_std": want["std"]}, indent=2),
+            encoding="utf-8")
+        return (f"a ResNet of {arch['stages']} stages ({', '.join(map(str, arch['hidden_sizes']))} channels, "
                 f"{arch['depth']} block{'s' if arch['depth'] > 1 else ''} each) for {size}×{size} pixels, normalised by "
-                f"the run's {n:,} training images, from random weights"}, indent=2), encoding="utf-8")
-    if folder.exists():
-        shutil.rmtree(folder, ignore_errors=True)
-    tmp.replace(folder)
-    return folder
+                f"the run's {n:,} training images, from random weights")
+
+    return build_own_base(folder, want, write)

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
-MARKER = "headstart-own.json"
-"""What the folder was built from (the rule's inputs and outputs); a folder whose marker matches is reused."""
+from training.core.models import build_own_base
+
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MAX_VOCAB = 30_000
 MIN_FREQUENCY = 2
@@ -84,47 +83,25 @@ def write_base(texts: list[str], n: int, options: dict, max_length: int, folder:
         max_length = max(max_length, BAG_MAX_LENGTH)
     digest = hashlib.sha256("\x1f".join(texts).encode("utf-8", "replace")).hexdigest()[:16]
     want = {"texts": digest, "n": n, "max_length": max_length, **arch}
-    marker = folder / MARKER
-    if marker.is_file():
-        try:
-            if json.loads(marker.read_text(encoding="utf-8")).get("built_from") == want:
-                return folder
-        except ValueError:
-            pass
-    tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    tokenizer = fit_tokenizer(texts, arch["vocab_limit"], arch["tokens"])
-    tokenizer.model_max_length = max_length
-    tokenizer.save_pretrained(str(tmp))
-    if arch["layers"] == 0:
-        (tmp / "config.json").write_text(json.dumps({
-            "model_type": BAG, "vocab_size": len(tokenizer), "hidden_size": arch["width"],
-            "pad_token_id": tokenizer.pad_token_id, "max_length": max_length}, indent=2), encoding="utf-8")
-        what = (f"a word-level tokenizer fitted on the run's {n:,} training texts ({len(tokenizer):,} words) and a "
-                f"mean-pooled bag of {arch['width']}-wide word embeddings, from random weights")
-    else:
+
+    def write(tmp: Path) -> str:
+        tokenizer = fit_tokenizer(texts, arch["vocab_limit"], arch["tokens"])
+        tokenizer.model_max_length = max_length
+        tokenizer.save_pretrained(str(tmp))
+        if arch["layers"] == 0:
+            (tmp / "config.json").write_text(json.dumps({
+                "model_type": BAG, "vocab_size": len(tokenizer), "hidden_size": arch["width"],
+                "pad_token_id": tokenizer.pad_token_id, "max_length": max_length}, indent=2), encoding="utf-8")
+            return (f"a word-level tokenizer fitted on the run's {n:,} training texts ({len(tokenizer):,} words) and a "
+                    f"mean-pooled bag of {arch['width']}-wide word embeddings, from random weights")
         BertConfig(vocab_size=len(tokenizer), hidden_size=arch["width"], num_hidden_layers=arch["layers"],
                    num_attention_heads=arch["heads"], intermediate_size=4 * arch["width"],
                    max_position_embeddings=max_length, type_vocab_size=1,
                    pad_token_id=tokenizer.pad_token_id).save_pretrained(str(tmp))
-        what = (f"a WordPiece tokenizer fitted on the run's {n:,} training texts ({len(tokenizer):,} pieces) and an "
+        return (f"a WordPiece tokenizer fitted on the run's {n:,} training texts ({len(tokenizer):,} pieces) and an "
                 f"encoder of width {arch['width']} with {arch['layers']} transformer layers, from random weights")
-    (tmp / MARKER).write_text(json.dumps({"built_from": want, "vocab_size": len(tokenizer), "what": what}, indent=2),
-                              encoding="utf-8")
-    if folder.exists():
-        import shutil
 
-        shutil.rmtree(folder, ignore_errors=True)
-    tmp.replace(folder)
-    return folder
-
-
-def describe(folder: Path) -> str:
-    """What a run's own base is, in words (from its marker)."""
-    try:
-        return json.loads((folder / MARKER).read_text(encoding="utf-8"))["what"]
-    except (OSError, ValueError, KeyError):
-        return ""
+    return build_own_base(folder, want, write)
 
 
 def is_bag(base_dir: Path) -> bool:
