@@ -206,10 +206,17 @@ def load_exported(folder: Path) -> tuple[SequenceClassifier, object, dict]:
     from transformers import AutoModel, AutoTokenizer
 
     meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-    if meta.get("format") == BAG_FORMAT:
+    if meta.get("format") == BAG_FORMAT:  # sized by its weights' own shapes, never by numbers a folder claims
         weights = load_file(str(folder / "model.safetensors"))
-        bag = TokenBagClassifier(int(meta["vocab_size"]), int(meta["width"]), weights["head.weight"].shape[0], 0.0,
-                                 int(meta.get("pad_token_id") or 0))
+        if set(weights) != {"embeddings.weight", "head.weight", "head.bias"}:
+            from training.errors import HeadStartError
+
+            raise HeadStartError(f"{folder / 'model.safetensors'} does not hold a bag of words' weights (embeddings and "
+                                 "a head): export the model again with export-model")
+        vocab, width = weights["embeddings.weight"].shape
+        pad = meta.get("pad_token_id")
+        bag = TokenBagClassifier(vocab, width, weights["head.weight"].shape[0], 0.0,
+                                 pad if isinstance(pad, int) and 0 <= pad < vocab else 0)
         bag.load_state_dict(weights)
         return bag.eval(), AutoTokenizer.from_pretrained(str(folder)), meta
     encoder = AutoModel.from_pretrained(str(folder))  # as the model card loads it (a pooler it may add is unused)
