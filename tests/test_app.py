@@ -199,7 +199,7 @@ def test_new_experiment_builds_a_valid_custom_config(empty_store):
     at.radio(key="new_mode").set_value("My own data and model").run()
     at.radio(key="new_src").set_value("Built-in").run()
     assert not at.exception
-    assert at.multiselect(key="new_strategies").value == ["scratch", "full", "lora", "head"]
+    assert at.multiselect(key="new_strategies").value == ["scratch", "own", "full", "lora", "head"]
     assert any(b.label == "Check and estimate" for b in at.button)
     at.text_input(key="new_sizes").set_value("100, -5").run()
     assert any("must be a positive integer" in e.value for e in at.error)
