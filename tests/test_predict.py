@@ -355,3 +355,16 @@ def test_an_exported_folder_pushes_to_the_hub_through_huggingface_hub(finished, 
     finally:
         huggingface_hub.set_client_factory(default_client_factory)
         close_session()
+
+
+def test_the_page_says_own_read_more_of_each_text_than_the_pretrained_models(finished):
+    """own's bag of words reads up to 512 tokens where the experiment's max length is 24: a warning says so, with what to
+    change to compare on the same text (on film reviews cut at 64 tokens own was recommended over fine-tuning)."""
+    from training.analysis.report import analyse
+
+    store, exp, _ = finished
+    own = next(r for r in store.runs(exp) if r.role == "grid" and r.strategy == "own")
+    assert own.result["max_length"] == 512
+    (said,) = [f for f in analyse(store, exp).findings if f["kind"] == "input_length"]
+    assert said["severity"] == "warning" and said["message"].startswith("own read up to 512 tokens")
+    assert "raise model.max_length (now 24)" in said["advice"]

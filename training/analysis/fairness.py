@@ -172,6 +172,19 @@ def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, su
                     f"{strategy} at N={n:,}: {len(capped)} of {len(g)} seed(s) were still improving when they hit the "
                     f"cap of {int(capped['steps'].max()):,} steps.",
                     "Raise budget.plateau_cap so it trains until it stops improving; its numbers here are a lower bound."))
+    # -- a model of its own that reads more of each example than the rest (own's bag of words: whole texts) ---------
+    reads = {str(r["strategy"]): res.get("max_length") for r in runs.to_dict("records")
+             if isinstance(res := r.get("result"), dict) and isinstance(res.get("max_length"), int)}
+    if reads and len(set(reads.values())) > 1:
+        least = min(reads.values())
+        more = sorted(s for s, m in reads.items() if m > least)
+        out.append(_finding(
+            "input_length", "warning", None, None,
+            f"{', '.join(more)} read up to {max(reads.values()):,} tokens of each example; the other strategies read "
+            f"{least:,} (model.max_length). A bag of words costs little per token — TF-IDF, too, reads whole texts — "
+            "so this is what training your own would really read, but the comparison is not on the same text.",
+            f"To compare the pretrained models on the same text, raise model.max_length (now {least:,}); each of their "
+            "steps then costs more."))
     # -- learning rates nobody tuned on this data -------------------------------------------------------
     untuned = sorted(s for s, src in (info.get("lr_source") or {}).items() if src == "default")
     if untuned:

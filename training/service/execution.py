@@ -340,6 +340,7 @@ def _summarise(cfg, run, strategy, result: dict, probes, baselines: dict, data: 
         "probe_best": probe_best, "forgetting_best": forgetting_best,
         "probes": {p.key: p.name for p in probes},
         "options": strategy.cfg.options, "validation_majority": _majority_share(data.validation),
+        "max_length": cfg.model.max_length if task_kind(cfg.task).form.max_length else None,
         "data_fingerprint": data.fingerprint,
         "device": device_name(), "torch": torch.__version__, "transformers": _transformers_version(),
     }
