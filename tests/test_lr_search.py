@@ -135,8 +135,12 @@ def test_the_budget_is_filled_like_water_a_cheap_strategy_compares_after_its_who
     # per unit of rung share, the losers of scratch and full cost 188, LoRA 132, head 2 (its features are cached)
     shares = lr_search.rung_fractions(cfg, 707.0, {"scratch": 188.0, "full": 188.0, "lora": 132.0, "head": 2.0})
     assert shares["head"] == 1.0 and shares["scratch"] == shares["full"] < shares["lora"] < 1.0
-    assert sum(shares[k] * c for k, c in {"scratch": 188.0, "full": 188.0, "lora": 132.0, "head": 2.0}.items()) \
+    # head is cheap (its losers cost under 1% of the grid even at its horizon): it compares there, beside the budget
+    assert sum(shares[k] * c for k, c in {"scratch": 188.0, "full": 188.0, "lora": 132.0}.items()) \
         == pytest.approx(0.25 * 707.0)
+    cheap = lr_search.rung_fractions(cfg, 1e6, {"own": 10.0, "scratch": 5e5}, floors={"own": 1.0, "scratch": 1.0},
+                                     caps={"own": 4.0, "scratch": 4.0})
+    assert cheap == {"own": 4.0, "scratch": 1.0}  # scratch's floor alone spends the budget; own still goes to its cap
     assert lr_search.rung_fractions(cfg, 10.0, {"a": 100.0}) == {"a": lr_search.RUNG_MIN}  # the floor, over budget
     assert lr_search.rung_fractions(cfg, 1e6, {"a": 100.0, "b": 0.0}) == {"a": 1.0, "b": 1.0}  # within budget: all steps
 

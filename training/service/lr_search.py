@@ -53,6 +53,8 @@ RUNG_MIN_PLATEAU = 1.0
 it learns last — on a sentiment CSV scratch's three rates were all at chance after 29 steps (0.3 of the policy's) and
 one was 0.712 after 94 (1×; issue 38) — and it then trains up to `budget.plateau_cap` × that, so the first comparison
 belongs where its plateau rule starts to act, not where fine-tuning's does."""
+CHEAP = 0.01
+"""A search whose losers, trained to the horizon, cost at most this share of the grid's FLOPs compares at the horizon."""
 RUNG_FACTOR = 3
 """Each later rung is this many times the one before (successive halving's η = 3), up to the search's horizon."""
 
@@ -82,33 +84,37 @@ def search_seed(cfg: ExperimentConfig) -> int:
 
 
 def rung_fractions(cfg: ExperimentConfig, grid_flops: float, losers: dict[str, float],
-                   floors: dict[str, float] | None = None) -> dict[str, float]:
+                   floors: dict[str, float] | None = None, caps: dict[str, float] | None = None) -> dict[str, float]:
     """Per search (by key), the share of the policy's steps at which its candidates are first compared. `losers`: per
     search, the training FLOPs its candidates the grid does not keep would spend per unit of that share. The budget
     (`lr_sweep.budget` × the grid's FLOPs) is filled like water: every search's losers get the same compute, a search
-    capped at its whole budget (a share of 1; a cheap strategy such as head compares after all its steps) and floored
-    at its `floors` share (default RUNG_MIN; RUNG_MIN_PLATEAU for a strategy trained until a plateau) — so the rung is
-    as late as the budget allows, for each strategy at the same cost, and never earlier than the floor even where the
-    floors alone spend more than the budget (the plan's `cost` then says so)."""
+    capped at the steps its winner trains (`caps`, as a share of the policy's: 1, or a plateau strategy's
+    `budget.plateau_cap` — a cheap strategy such as head or own compares after all of them) and floored at its `floors`
+    share (default RUNG_MIN; RUNG_MIN_PLATEAU for a strategy trained until a plateau) — so the rung is as late as the
+    budget allows, for each strategy at the same cost, and never earlier than the floor even where the floors alone
+    spend more than the budget (the plan's `cost` then says so)."""
     if cfg.lr_sweep.rung is not None:
         return dict.fromkeys(losers, cfg.lr_sweep.rung)
-    floors = floors or {}
-    costs = {k: c for k, c in losers.items() if c > 0}
+    floors, caps = floors or {}, caps or {}
+    # A search whose losers cost almost nothing even at its horizon (head on cached features, own's bag of words)
+    # compares there, whatever the others' floors have spent: a short horizon favours the fastest starter, not the best.
+    cheap = {k for k, c in losers.items() if c * caps.get(k, 1.0) <= CHEAP * grid_flops}
+    costs = {k: c for k, c in losers.items() if c > 0 and k not in cheap}
     budget = cfg.lr_sweep.budget * grid_flops
 
     def share(t: float, k: str) -> float:
         floor = floors.get(k, RUNG_MIN)
-        return max(floor, min(1.0, t / costs[k]))
+        return max(floor, min(caps.get(k, 1.0), t / costs[k]))
 
     def spend(t: float) -> float:
         return sum(share(t, k) * c for k, c in costs.items())
 
-    lo, hi = 0.0, max(costs.values(), default=0.0)
+    lo, hi = 0.0, max((c * caps.get(k, 1.0) for k, c in costs.items()), default=0.0)
     if spend(hi) > budget:
         for _ in range(60):  # spend() grows with t: bisect for the compute per search that spends the budget
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if spend(mid) <= budget else (lo, mid)
-    return {k: share(lo if spend(hi) > budget else hi, k) if k in costs else 1.0 for k in losers}
+    return {k: share(lo if spend(hi) > budget else hi, k) if k in costs else caps.get(k, 1.0) for k in losers}
 
 
 def model_identity(cfg: ExperimentConfig, base_dir: Path | None) -> dict:

@@ -226,7 +226,8 @@ def plan_lr_searches(cfg: ExperimentConfig, strategies: dict[str, Strategy], dat
     fractions = lr_search.rung_fractions(
         cfg, grid_flops, {e["key"]: (len(e["candidates"]) - e["keeps"]) * e["policy_steps"] * batch * per_example[e["label"]]
                           for e in planned},
-        floors={e["key"]: lr_search.RUNG_MIN_PLATEAU if e["plateau"] else lr_search.RUNG_MIN for e in planned})
+        floors={e["key"]: lr_search.RUNG_MIN_PLATEAU if e["plateau"] else lr_search.RUNG_MIN for e in planned},
+        caps={e["key"]: e["steps"] / e["policy_steps"] for e in planned})
     for e in planned:
         e["rung"] = max(1, min(e["steps"], math.floor(fractions[e["key"]] * e["policy_steps"])))
         e["rung_fraction"] = fractions[e["key"]]
