@@ -257,7 +257,7 @@ def test_a_model_too_big_for_the_machine_is_refused_at_plan(tiny_bert_dir, topic
         weights.unlink()  # sizing is weightless; a plan must not need them
     cfg = _cfg(tiny_bert_dir, topic_csv)
     cfg.model.base = str(huge)
-    with pytest.raises(ConfigError, match=r"run needs about [\d,.]+ GB by the estimate .* this machine has"):
+    with pytest.raises(ConfigError, match=r"needs about [\d,.]+ GB by the estimate .* this machine has"):
         plan_experiment(cfg, store.cache_dir, store)
 
 
@@ -280,3 +280,25 @@ def test_rates_still_at_chance_train_on_rung_by_rung_and_the_default_is_kept_at_
     a = analyse(store, exp)
     kept = a.lr_sweep[a.lr_sweep["chosen"]]
     assert list(kept["lr"]) == [3e-9] and kept["stopped"].iloc[0].startswith("kept: the default — still undecided")
+
+
+def test_own_searches_its_dropout_with_its_rate_and_a_bundle_keeps_which_setting_each_candidate_had(
+        tiny_bert_dir, topic_csv, store, tmp_path):
+    """own's candidates are (rate, dropout) pairs; the grid trains at the chosen pair, and an imported bundle (new run
+    ids) still shows each candidate's setting and one winner (the attack of 2026-12-07 found them lost on import)."""
+    from training.service.bundle import export_bundle, import_bundle, read_bundle, write_bundle
+    from training.service.store import Store
+
+    cfg = _cfg(tiny_bert_dir, topic_csv, strategies=[StrategyConfig("own")], lr_sweep=LRSweepConfig(rung=0.5))
+    exp = run_experiment(cfg, store)
+    a = analyse(store, exp)
+    table = a.lr_sweep
+    assert sorted(table["settings"]) == ["dropout 0.1"] * 3 + ["dropout 0.3"] * 3 and table["chosen"].sum() == 1
+    (grid,) = [r for r in store.runs(exp) if r.role == "grid"]
+    won = table[table["chosen"]].iloc[0]
+    assert grid.lr == won["lr"] and grid.result["options"] == {"dropout": float(won["settings"].split()[-1])}
+    path = tmp_path / "own.json.gz"
+    write_bundle(export_bundle(store, exp), path)
+    other = Store(tmp_path / "other")
+    again = analyse(other, import_bundle(other, read_bundle(path))).lr_sweep
+    assert list(again["settings"]) == list(table["settings"]) and list(again["chosen"]) == list(table["chosen"])

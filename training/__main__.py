@@ -248,14 +248,14 @@ def cmd_export(args) -> int:
 
 def cmd_predict(args) -> int:
     from training.config import ExperimentConfig
-    from training.delivery.predict import META, predict, read_inputs, runs_of
+    from training.delivery.predict import META, exported_meta, predict, read_inputs, runs_of
     from training.service.store import Store
     from training.tasks import task_kind
 
     folder = Path(args.source)
     if (folder / META).is_file():  # an exported model: no store needed
         store, runs = None, None
-        cfg = ExperimentConfig.from_dict(json.loads((folder / META).read_text(encoding="utf-8"))["config"])
+        cfg = ExperimentConfig.from_dict(exported_meta(folder)["config"])
     else:
         if not args.store:
             raise ConfigError(f"{args.source} is not an exported model folder: give --store to answer with an "

@@ -262,7 +262,7 @@ def search_note(a: Analysis) -> str:
     """How the learning rates were chosen, in words (Compare and the report say the same)."""
     rungs: dict[tuple, list[str]] = {}
     for label, s in (a.info.get("lr_search") or {}).items():
-        if s.get("status") == "planned" and "rung" in s and s.get("label", label) == label:
+        if s.get("status") == "planned" and "rung" in s and "steps" in s and s.get("label", label) == label:
             rungs.setdefault((s["rung"], s["steps"]), []).append(label)
     where = ("its first rung (" + "; ".join(f"{', '.join(labels)}: step {r} of {t}" for (r, t), labels in sorted(rungs.items()))
              + ")" if rungs else "its rung")

@@ -127,6 +127,20 @@ def runs_of(store: Store, source: str, run_ids: list[str] | None = None) -> list
     return [r for r in done if r.n_train == n and r.seed == seed]
 
 
+def exported_meta(folder: Path) -> dict:
+    """An exported folder's headstart.json, checked for what predict reads first (a mapping naming its task, its run
+    and config as mappings)."""
+    try:
+        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        meta = None
+    if not (isinstance(meta, dict) and isinstance(meta.get("task"), str) and isinstance(meta.get("config"), dict)
+            and isinstance(meta.get("run"), dict)):
+        raise HeadStartError(f"{folder / META} is not what export-model writes (a mapping naming the task, the run and "
+                             "its config): export the model again")
+    return meta
+
+
 def predict(store: Store | None, source: str, inputs: list, run_ids: list[str] | None = None) -> dict:
     """Every chosen run's answer to every input: {"predictions": [{"input", "by": {run_id: {...}}}]}. `source`: an
     experiment or run id in `store`, or a folder `export_model` wrote (it answers under the run id it came from)."""
@@ -135,7 +149,7 @@ def predict(store: Store | None, source: str, inputs: list, run_ids: list[str] |
     by_run = {}
     folder = Path(source)
     if (folder / META).is_file():
-        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+        meta = exported_meta(folder)
         kind = task_kind(meta["task"])
         model, processor, _ = kind.load_exported(folder)
         cfg = ExperimentConfig.from_dict(meta["config"])

@@ -203,6 +203,17 @@ INFO_KINDS = {"data": dict, "lr_search": dict, "lr_source": dict, "until_plateau
 import and then break Compare and the report."""
 
 
+def _renamed(search: dict, ids: dict[str, str]) -> dict:
+    """A search entry whose run ids (the candidates' options, the grid run its winner became) follow the imported runs'
+    new ids — the candidates' settings and the winner would otherwise point at runs that are not there."""
+    out = dict(search)
+    if isinstance(search.get("options_by_run"), dict):
+        out["options_by_run"] = {ids.get(k, k): v for k, v in search["options_by_run"].items()}
+    if isinstance(search.get("continued_by"), str):
+        out["continued_by"] = ids.get(search["continued_by"], search["continued_by"])
+    return out
+
+
 def _check_info(info, name: str) -> None:
     _expect(isinstance(info, dict), "experiment.info", "a mapping", name)
     for key, kind in INFO_KINDS.items():
@@ -224,21 +235,37 @@ def _check_info(info, name: str) -> None:
                                                                                                   "val_loss"))
                                                 for t in tried), f"{where}.tried",
                 "a list of rates tried (lr, status, steps, val_metric, val_loss)", name)
-        settings = [search.get("chosen_options") or {}, *(t.get("options") or {} for t in tried),
-                    *(search.get("options_by_run") or {}).values()]
-        _expect(isinstance(search.get("options_by_run") or {}, dict)
-                and all(isinstance(o, dict) and all(isinstance(k, str) and num(v) for k, v in o.items()) for o in settings),
+        by_run = search.get("options_by_run") or {}
+        _expect(isinstance(by_run, dict), f"{where}.options_by_run", "a mapping of run ids to options", name)
+        settings = [search.get("chosen_options") or {}, *(t.get("options") or {} for t in tried), *by_run.values()]
+        _expect(all(isinstance(o, dict) and all(isinstance(k, str) and num(v) for k, v in o.items()) for o in settings),
                 f"{where}.options", "options tried with the rates (names and numbers)", name)
-        _expect(all(_int(r) for r in search.get("rungs") or []) and isinstance(search.get("default") or "", str),
-                f"{where}.rungs", "a list of steps (and the default candidate's name)", name)
+        _expect(isinstance(search.get("rungs") or [], list) and all(_int(r) and r > 0 for r in search.get("rungs") or []),
+                f"{where}.rungs", "a list of steps", name)
+        _expect(isinstance(search.get("default") or "", str), f"{where}.default", "a candidate's name", name)
+        if search.get("status") == "planned" and "rung" in search:  # what Compare's words of the search read
+            _expect("steps" in search, f"{where}.steps", "the steps its winner trains", name)
+        for key in ("rung", "steps", "policy_steps", "size", "seed"):
+            _expect(search.get(key) is None or (_int(search[key]) and search[key] >= 0), f"{where}.{key}",
+                    "a whole number", name)
+        cands = search.get("candidates") or []
+        _expect(isinstance(cands, list) and all(isinstance(c, dict) and num(c.get("lr")) and isinstance(
+            c.get("options") or {}, dict) for c in cands), f"{where}.candidates", "a list of rates and options", name)
+        _expect(all((t.get("rung") is None or (_int(t["rung"]) and t["rung"] >= 0))
+                    and (t.get("val_trivial") is None or (num(t["val_trivial"]) and 0 <= t["val_trivial"] <= 1))
+                    and (t.get("val_n") is None or (_int(t["val_n"]) and t["val_n"] > 0)) for t in tried),
+                f"{where}.tried", "rungs (whole steps), a majority share in [0, 1] and a positive validation count", name)
     _expect(all(_int(n) for n in info.get("sizes") or []), "experiment.info.sizes", "a list of sizes", name)
     _expect(all(isinstance(x, str) for x in info.get("label_names") or []), "experiment.info.label_names",
             "a list of class names", name)
 
 
 RESULT_NUMBERS = ("steps", "examples", "wall_s", "flops", "peak_mem_bytes", "trainable_params", "params", "lr",
-                  "best_step", "eval_examples", "validation_examples", "best_val_loss")
-RESULT_SCORES = ("eval", "eval_best", "probe_final", "probe_baseline", "probe_best", "forgetting", "forgetting_best")
+                  "best_step", "eval_examples", "validation_examples", "best_val_loss", "validation_majority", "max_length")
+RESULT_SCORES = ("eval", "eval_best", "probe_final", "probe_baseline", "probe_best", "forgetting", "forgetting_best",
+                 "best_val", "options")
+RESULT_COUNTS = ("steps", "examples", "eval_examples", "validation_examples", "max_length")
+"""Counts that must not be negative (a validation count of −5 reached a square root: math domain error)."""
 RESULT_FLAGS = ("until_plateau", "stopped_early", "diverged")
 RESULT_TEXTS = ("strategy", "torch", "transformers", "device")
 """A run result's fields that Compare, the report and the export read, by kind: a bundle with a list where `eval`
@@ -255,6 +282,10 @@ def _check_result(result_json: str, where: str, name: str) -> None:
     _expect(isinstance(result, dict), where, "a JSON mapping", name)
     for key in RESULT_NUMBERS:
         _expect(result.get(key) is None or num(result[key]), f"{where}.{key}", "a number", name)
+    for key in RESULT_COUNTS:
+        _expect(result.get(key) is None or result[key] >= 0, f"{where}.{key}", "a count (0 or more)", name)
+    _expect(result.get("validation_majority") is None or 0 <= result["validation_majority"] <= 1,
+            f"{where}.validation_majority", "a share from 0 to 1", name)
     for key in RESULT_SCORES:
         value = result.get(key)
         _expect(value is None or (isinstance(value, dict) and all(v is None or num(v) for v in value.values())),
@@ -329,6 +360,7 @@ def import_bundle(store: Store, bundle: dict, owner: str = "local") -> str:
     exp_id = new_id("e")
     ids = {r["id"]: new_id("r") for r in bundle["runs"]}
     info = dict(exp.get("info") or {}, bundle=digest, imported_from=exp["id"])
+    info["lr_search"] = {label: _renamed(search, ids) for label, search in (info.get("lr_search") or {}).items()}
     runs = []
     for r in bundle["runs"]:
         unfinished = r["status"] in ("queued", "running", "interrupted")

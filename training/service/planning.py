@@ -323,7 +323,7 @@ def check_memory(prints: dict, device: torch.device) -> None:
     need = prints[worst]["memory"]["total"]
     if limit and need > limit:
         where = "GPU" if device.type == "cuda" else "machine"
-        raise ConfigError(f"a {worst} run needs about {need / 1e9:,.1f} GB by the estimate (weights, gradients, optimizer "
+        raise ConfigError(f"a run of {worst} needs about {need / 1e9:,.1f} GB by the estimate (weights, gradients, optimizer "
                           f"state and activations); this {where} has {limit / 1e9:,.1f} GB. Use a smaller model, a smaller "
                           "train.batch_size or model.max_length, or train.micro_batch_size")
 

@@ -727,7 +727,7 @@ class Store:
                 raise NotFound(f"no run {run_id!r} in {self.spec}")
             if row[0] == Status.QUEUED:
                 c.execute(runs.update().where(runs.c.id == run_id).values(
-                    status=Status.CANCELLED, ended_at=time.time(), error="cancelled before it started"))
+                    status=Status.CANCELLED, ended_at=time.time(), error="cancelled while queued"))
                 return Status.CANCELLED
             if row[0] == Status.RUNNING:
                 c.execute(runs.update().where(runs.c.id == run_id).values(

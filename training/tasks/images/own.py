@@ -29,6 +29,11 @@ def rule(n: int, size: int, options: dict) -> dict:
     def pick(table) -> int:
         return next(v for below, v in table if below is None or n < below)
 
+    if options.get("layers") == 0:
+        from training.errors import ConfigError
+
+        raise ConfigError("own: layers is the residual blocks per stage for images, at least 1 (0 is text's bag of "
+                          "words); leave it out for the sizing rule")
     stages = 2 if size < 64 else 3 if size < 128 else 4
     width = int(options.get("width") or pick(WIDTH))
     depth = int(options.get("layers") or pick(DEPTH))

@@ -146,6 +146,7 @@ runs it): the encoder with transformers' Auto classes, the head from its own fil
 
 
 BAG_FORMAT = "headstart-token-bag/1"
+TEXT_FORMAT = "headstart-text-classifier/1"
 
 BAG_CARD_SNIPPET = '''import json, torch
 from safetensors.torch import load_file
@@ -192,7 +193,7 @@ def export_classifier(model, tokenizer, out: Path, label_names: list[str], max_l
     tokenizer.save_pretrained(str(out))
     save_file({"weight": model.head.weight.detach().cpu().contiguous(),
                "bias": model.head.bias.detach().cpu().contiguous()}, str(out / HEAD_FILE))
-    meta = {"format": "headstart-text-classifier/1", "pooling": model.pooling, "max_length": max_length,
+    meta = {"format": TEXT_FORMAT, "pooling": model.pooling, "max_length": max_length,
             "labels": list(label_names)}
     (out / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return meta
@@ -206,19 +207,13 @@ def load_exported(folder: Path) -> tuple[SequenceClassifier, object, dict]:
     from transformers import AutoModel, AutoTokenizer
 
     meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-    if meta.get("format") == BAG_FORMAT:  # sized by its weights' own shapes, never by numbers a folder claims
-        weights = load_file(str(folder / "model.safetensors"))
-        if set(weights) != {"embeddings.weight", "head.weight", "head.bias"}:
-            from training.errors import HeadStartError
+    if meta.get("format") == BAG_FORMAT:
+        return _load_bag(folder, meta)
+    if meta.get("format") != TEXT_FORMAT:
+        from training.errors import HeadStartError
 
-            raise HeadStartError(f"{folder / 'model.safetensors'} does not hold a bag of words' weights (embeddings and "
-                                 "a head): export the model again with export-model")
-        vocab, width = weights["embeddings.weight"].shape
-        pad = meta.get("pad_token_id")
-        bag = TokenBagClassifier(vocab, width, weights["head.weight"].shape[0], 0.0,
-                                 pad if isinstance(pad, int) and 0 <= pad < vocab else 0)
-        bag.load_state_dict(weights)
-        return bag.eval(), AutoTokenizer.from_pretrained(str(folder)), meta
+        raise HeadStartError(f"{folder / META_FILE} names the format {str(meta.get('format'))[:60]!r}; Head Start exports "
+                             f"{TEXT_FORMAT} and {BAG_FORMAT}: export the model again")
     encoder = AutoModel.from_pretrained(str(folder))  # as the model card loads it (a pooler it may add is unused)
     head = load_file(str(folder / HEAD_FILE))
     model = SequenceClassifier(encoder, head["weight"].shape[0], meta["pooling"], 0.0)
@@ -227,3 +222,63 @@ def load_exported(folder: Path) -> tuple[SequenceClassifier, object, dict]:
         model.head.bias.copy_(head["bias"])
     return model.eval(), AutoTokenizer.from_pretrained(str(folder)), meta
 
+
+
+BAG_TOKENIZER_MAX_BYTES = 20 * 2 ** 20
+"""The largest tokenizer.json an exported bag of words may have (its 30,000 words take about 1 MB; a 38 MB one took
+1.7 GB of memory to load)."""
+
+
+def _load_bag(folder: Path, meta: dict) -> tuple[TokenBagClassifier, object, dict]:
+    """An exported bag of words, checked before it answers: sized by its weights' own shapes (never by numbers its
+    headstart.json claims), every weight finite, a head that fits the embeddings and the labels, a tokenizer whose ids
+    stay inside the embeddings. Anything else is refused in words, naming the file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    from training.errors import HeadStartError
+
+    def refuse(what: str) -> HeadStartError:
+        return HeadStartError(f"{folder} is not a bag of words Head Start exported: {what}. Export the model again "
+                              "(python -m training export-model RUN --out FOLDER)")
+
+    weights_file, tokenizer_file = folder / "model.safetensors", folder / "tokenizer.json"
+    for f in (weights_file, tokenizer_file):
+        if not f.is_file():
+            raise refuse(f"{f.name} is missing")
+    if tokenizer_file.stat().st_size > BAG_TOKENIZER_MAX_BYTES:
+        raise refuse(f"tokenizer.json is {tokenizer_file.stat().st_size / 2 ** 20:,.0f} MB (at most "
+                     f"{BAG_TOKENIZER_MAX_BYTES // 2 ** 20} MB)")
+    try:
+        weights = load_file(str(weights_file))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise refuse(f"model.safetensors cannot be read ({str(e)[:120]})") from None
+    if set(weights) != {"embeddings.weight", "head.weight", "head.bias"}:
+        raise refuse("model.safetensors does not hold exactly embeddings.weight, head.weight and head.bias")
+    emb, head, bias = weights["embeddings.weight"], weights["head.weight"], weights["head.bias"]
+    if emb.dim() != 2 or head.dim() != 2 or bias.dim() != 1 or 0 in emb.shape or head.shape[1] != emb.shape[1] \
+            or bias.shape[0] != head.shape[0] or head.shape[0] < 1:
+        raise refuse(f"its weights do not fit together (embeddings {tuple(emb.shape)}, head {tuple(head.shape)}, "
+                     f"bias {tuple(bias.shape)})")
+    if not all(bool(torch.isfinite(w).all()) for w in weights.values()):
+        raise refuse("its weights hold NaN or infinite values")
+    labels = meta.get("labels")
+    if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)
+            and len(labels) <= head.shape[0]):
+        raise refuse(f"headstart.json's labels must be a list of 1 to {head.shape[0]} class names")
+    length = meta.get("max_length")
+    if not (isinstance(length, int) and not isinstance(length, bool) and 1 <= length <= 100_000):
+        raise refuse("headstart.json's max_length must be a whole number of tokens")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        raise refuse(f"its tokenizer cannot be loaded ({type(e).__name__})") from None
+    top = max(tokenizer.get_vocab().values(), default=-1)
+    if len(tokenizer) > emb.shape[0] or top >= emb.shape[0]:
+        raise refuse(f"its tokenizer has {len(tokenizer):,} tokens (ids up to {top:,}) for {emb.shape[0]:,} embeddings")
+    pad = meta.get("pad_token_id")
+    bag = TokenBagClassifier(emb.shape[0], emb.shape[1], head.shape[0], 0.0,
+                             pad if isinstance(pad, int) and not isinstance(pad, bool) and 0 <= pad < emb.shape[0] else 0)
+    bag.load_state_dict(weights)
+    return bag.eval(), tokenizer, meta
