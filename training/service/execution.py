@@ -55,7 +55,7 @@ def execute_run(store: Store, run_id: str, control=None) -> dict:
     except Cancelled as e:
         store.update_run(run_id, status=Status.CANCELLED, ended_at=time.time(), error=str(e))
     except lr_search.SearchUnsettled as e:  # its search's candidates train on: back in the queue, waiting for them
-        store.update_run(run_id, status=Status.QUEUED, pid=None, ended_at=None, error=None)
+        store.update_run(run_id, status=Status.QUEUED, pid=None, ended_at=None, error=None, started_at=run.started_at)
         store.add_event(run_id, "waiting", str(e))
         return store.run(run_id)
     except KeyboardInterrupt:  # Ctrl-C of an in-process run: resumable from its checkpoint, never left "running"
