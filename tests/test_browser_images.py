@@ -36,7 +36,7 @@ def test_an_uploaded_zip_of_class_folders_runs_and_shows_on_live_and_compare(app
     assert not page.get_by_test_id("stAlertContentError").count()
     assert "Built-in EfficientNet-Lite0" in body and "qlora — 4-bit quantisation" in body
 
-    upload._only_strategies(page, ["scratch", "head"], defaults=["scratch", "full", "lora", "head"])
+    upload._only_strategies(page, ["scratch", "head"], defaults=["scratch", "own", "full", "lora", "head"])
     upload._fill(page, "Image size (pixels)", "32")
     upload._short_grid(page, "16", "6")
     upload._launch_and_finish(page, store_root, "image-classification", timeout=400, screenshot="new-experiment-images.png",

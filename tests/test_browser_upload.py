@@ -64,7 +64,7 @@ def _short_grid(page, sizes: str, steps: str) -> None:
     loaded(page)
     page.get_by_text("Search each strategy's learning rate").click()
     loaded(page)
-    page.get_by_text("Train scratch until it stops improving").click()
+    page.get_by_text("Train scratch (and own) until it stops improving").click()
     loaded(page)
     page.get_by_text("steps", exact=True).click()
     loaded(page)
@@ -321,7 +321,7 @@ def test_a_text_csv_upload_takes_the_suggested_mapping_and_reaches_compare(app_s
     loaded(page)
     assert (_selected(page, "Text column"), _selected(page, "Label column")) == ("review", "stars")
     assert page.get_by_label("Training-set sizes", exact=True).input_value() == "45, all"  # a pool of about 180
-    _only_strategies(page, ["scratch", "head"], defaults=["scratch", "full", "lora", "head"])
+    _only_strategies(page, ["scratch", "head"], defaults=["scratch", "own", "full", "lora", "head"])
     _short_grid(page, "40", "5")
     exp_id = _launch_and_finish(page, store_root, "text-classification",
                                 preflight_says=("eval examples: the accuracy the strategies are scored on is uncertain",))

@@ -92,7 +92,9 @@ def test_strategies_that_do_not_apply_are_refused_with_the_reason():
     with pytest.raises(ConfigError, match="'head' does not apply to task 'causal-lm': a language model's output layer"):
         get_strategy(StrategyConfig("head"), task_kind("causal-lm"))
     assert [n for n in STRATEGIES if not task_kind(IMG).refusal(n)] == [
-        "scratch", "full", "lora", "head", "freeze", "discriminative", "lp-ft"]
+        "scratch", "own", "full", "lora", "head", "freeze", "discriminative", "lp-ft"]
+    with pytest.raises(ConfigError, match="'own' does not apply to task 'chat': no practitioner's model"):
+        get_strategy(StrategyConfig("own"), task_kind("chat"))
 
 
 # -- image sources ----------------------------------------------------------------------------------
