@@ -30,6 +30,11 @@ def test_an_uploaded_zip_of_class_folders_runs_and_shows_on_live_and_compare(app
     upload._upload(page, "shapes.zip", _zip_of(make_image_folder(tmp_path / "shapes", per_class=20)), "application/zip")
     page.wait_for_selector("text=40 images in 2 classes", timeout=60_000)
     loaded(page)
+    # the classes' names and pictures render after the summary line: wait for them rather than read them mid-render
+    # (CI read the body before "circle" was there, once in four runs)
+    for name in ("circle", "square"):
+        page.get_by_text(name).first.wait_for(timeout=60_000)
+    page.wait_for_function("document.querySelectorAll(\"[data-testid='stImage']\").length >= 2", timeout=60_000)
     body = page.inner_text("body")
     assert "circle" in body and "square" in body
     assert page.get_by_test_id("stImage").count() == 2  # one picture per class
