@@ -205,3 +205,13 @@ def test_dispatcher_processes_on_two_hosts_share_a_postgres_store(tmp_path, monk
     assert {r.host for r in rows} == {"host-a", "host-b"}
     kinds = [e["kind"] for r in rows for e in store.events(r.id)]
     assert "interrupted" not in kinds and kinds.count("started") == len(rows)
+
+
+def test_a_relative_store_is_held_as_an_absolute_path(tmp_path, monkeypatch):
+    """Workers and the warm starter run in the repository's folder: a store named relative to the caller's folder must
+    reach them as the same folder (it reached them as `sqrel/…`, and every run exited with code 1)."""
+    monkeypatch.chdir(tmp_path)
+    store = Store("rel")
+    assert store.root == tmp_path / "rel" and store.spec == str(tmp_path / "rel")
+    monkeypatch.chdir("/")
+    assert Store(store.spec).root == store.root

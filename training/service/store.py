@@ -203,12 +203,13 @@ class Store:
                                   "every host mounts) for configs, checkpoints and metric files")
             self.url, self.root = str(root), settings.artifacts
         else:
-            self.root = Path(root).expanduser()
+            # absolute: the workers and the warm starter run in the repository's folder, not the caller's
+            self.root = Path(root).expanduser().absolute()
             if self.root.exists() and not self.root.is_dir():
                 raise ConfigError(f"the store {self.root} is a file, not a folder; give a folder (it is created if "
                                   "missing)")
             self.url = settings.database_url or f"sqlite:///{self.root / 'headstart.db'}"
-        self.spec = str(root)
+        self.spec = self.url if is_url(root) else str(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.cache_dir = self.root / "cache"
         self.backend = "sqlite" if self.url.startswith("sqlite") else "postgresql"
