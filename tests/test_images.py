@@ -389,6 +389,54 @@ def test_zip_bombs_lying_sizes_and_damaged_zips_are_refused_and_leave_nothing(tm
     assert not unzipped.exists() or not any(unzipped.iterdir())  # no .tmp folder left
 
 
+def test_a_zip_is_read_where_it_lies_and_leaves_nothing_on_disk(image_folder, tmp_path, monkeypatch):
+    """Issue 39, item 4: each 65 KB zip upload left up to 63 MB unpacked in the shared cache for good, so a visitor
+    could fill the disk (and below the 512 MB floor no run starts for anyone). A zip's images are now read from the
+    zip itself: the preview and a run read the same images as the folder, and nothing is written."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("HEADSTART_CACHE", str(cache))
+    (cache / "unzipped" / "0123abcd").mkdir(parents=True)  # what an earlier version left behind
+    (cache / "unzipped" / "0123abcd" / "x.png").write_bytes(b"x" * 1000)
+    padded = tmp_path / "padded.zip"  # 63 MB of one "image" in ~64 KB of zip: within the zip bomb rules
+    with zipfile.ZipFile(padded, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(image_folder.rglob("*.png")):
+            zf.write(f, "shapes/" + str(f.relative_to(image_folder)))
+        zf.writestr("shapes/square/pad.bmp", b"\0" * (63 * 1024 ** 2))
+    assert padded.stat().st_size < 200 * 1024
+    folder = load_image_table(str(image_folder))
+    table = load_image_table(str(padded), display_name="padded.zip")
+    assert [n for n in table.names if n != "square/pad.bmp"] == folder.names
+    assert sum(f.stat().st_size for f in tmp_path.rglob("*") if f.is_file() and f != padded) < 10 * 1024 ** 2
+    assert not (cache / "unzipped").exists()  # nothing unpacked, and the old folder removed
+    shown = load_image_table(str(zipped(image_folder, tmp_path / "shapes.zip")), display_name="shapes.zip")
+    prep = ImagePreprocessing(16, (0.5,) * 3, (0.5,) * 3)
+    assert np.array_equal(decode_table(shown, prep, None)[0], decode_table(folder, prep, None)[0])
+    with pytest.raises(DataError, match=r"padded.zip: square/pad.bmp is not a readable image"):
+        decode_table(table, prep, None)
+
+
+def test_an_image_over_the_pixel_cap_is_refused_by_its_header_before_it_is_decoded(image_folder, tmp_path, monkeypatch):
+    """Issue 39, item 5: a 0.16 MB PNG declaring 13000×13000 pixels took half a gigabyte and seconds to decode, in a
+    run and in Try it. Its header alone refuses it now, naming the file and the setting."""
+    import time
+
+    from training.tasks.images.data import image_size
+
+    huge = image_folder / "square" / "huge.png"
+    Image.new("L", (13000, 13000)).save(huge)
+    assert huge.stat().st_size < 300_000
+    table = load_image_table(str(zipped(image_folder, tmp_path / "shapes.zip")), display_name="shapes.zip")
+    t0 = time.perf_counter()
+    with pytest.raises(DataError, match=r"shapes.zip: square/huge.png is 13,000×13,000 pixels \(169 megapixels\), "
+                                        r"more than the 50 megapixels.*HEADSTART_IMAGE_MAX_MEGAPIXELS"):
+        decode_table(table, ImagePreprocessing(16, (0.5,) * 3, (0.5,) * 3), None)
+    assert time.perf_counter() - t0 < 0.5  # the small images before it, and a header
+    with pytest.raises(DataError, match="huge.png is 13,000×13,000 pixels"):
+        image_size(huge, "huge.png", "your input")
+    monkeypatch.setenv("HEADSTART_IMAGE_MAX_MEGAPIXELS", "170")
+    assert image_size(huge, "huge.png", "your input") == (13000, 13000)
+
+
 def test_a_table_naming_images_that_are_not_there_is_refused_by_row(tmp_path):
     """Issue 28: an image table whose paths did not exist raised FileNotFoundError (a traceback) while fingerprinting.
     Now the rows are named, as the table wrote their paths, before any image is read."""

@@ -77,6 +77,9 @@ class Settings:
     export_max_mb: int = 0
     """HEADSTART_EXPORT_MAX_MB: the largest model folder a page prepares for download (0: no cap; demo default 200)."""
     demo_presets: tuple[str, ...] = ("quick",)
+    image_max_megapixels: int = 50
+    """HEADSTART_IMAGE_MAX_MEGAPIXELS: the most pixels (in millions) one image may have, in training data and in Try it;
+    read from the image's header and refused before it is decoded."""
     """HEADSTART_DEMO_PRESETS: comma-separated presets exempt from the size caps."""
     model_allowlist: tuple[str, ...] = DEFAULT_ALLOWLIST
     """HEADSTART_MODEL_ALLOWLIST: comma-separated models a demo user may pick."""
@@ -155,4 +158,5 @@ def load_settings(env=None) -> Settings:
         model_allowlist=tuple(m for m in env.get("HEADSTART_MODEL_ALLOWLIST",
                                                  ",".join(DEFAULT_ALLOWLIST)).split(",") if m),
         debug=env.get("HEADSTART_DEBUG", "").strip() == "1",
+        image_max_megapixels=_int(env, "HEADSTART_IMAGE_MAX_MEGAPIXELS", 50, 1),
     )

@@ -15,6 +15,7 @@ keyed by the data's content hash and the preprocessing, so every run of an exper
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -24,7 +25,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -86,7 +87,7 @@ def load_image_table(source: str, *, image_column: str = "image", label_column: 
         if path.is_dir():
             items, labels, names = _from_folder(path, where)
         elif path.suffix.lower() == ".zip":
-            items, labels, names = _from_folder(_unzip(path, where), where)
+            items, labels, names = _from_zip(path, where)
         elif path.suffix.lower() in TABLE_SUFFIXES:
             from training.core.data.sources import load_frame
 
@@ -107,11 +108,13 @@ def load_image_table(source: str, *, image_column: str = "image", label_column: 
     h = hashlib.sha256()
     for item, label in zip(items, labels, strict=False):
         h.update(label.encode())
-        h.update(_item_bytes(item))
+        h.update(_item_bytes(item, where))
     return ImageTable(items, labels, names, h.hexdigest(), where)
 
 
-def _item_bytes(item) -> bytes:
+def _item_bytes(item, where: str = "") -> bytes:
+    if isinstance(item, ZipMember):
+        return _read_member(item, where)
     if isinstance(item, np.ndarray):
         return item.tobytes() + str(item.shape).encode()
     if isinstance(item, (bytes, bytearray)):
@@ -138,39 +141,88 @@ def _from_folder(root: Path, where: str) -> tuple[list, list[str], list[str]]:
     return items, labels, names
 
 
-def _unzip(path: Path, where: str) -> Path:
-    """Unpack a zip once into the shared cache (keyed by its content), refusing paths that leave the folder."""
+@dataclass(frozen=True)
+class ZipMember:
+    """An image inside an uploaded zip, read from the zip itself when it is needed. A zip is never unpacked to disk:
+    each 65 KB upload used to leave up to 64 MB in the shared cache for good, so a visitor could fill the disk."""
+    zip: str
+    name: str
+
+
+def _from_zip(path: Path, where: str) -> tuple[list, list[str], list[str]]:
+    """The images of a zip of class folders (laid out as `_from_folder` reads a folder), as `ZipMember`s; refuses a
+    zip bomb, and entries that would leave the folder, before any image is read."""
     from training.core.data.sources import shared_cache_dir
 
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:24]
-    out = shared_cache_dir() / "unzipped" / digest
-    if out.is_dir():
-        return out
+    # What versions before issue 39 unpacked here, never removed: the folder is no longer used.
+    shutil.rmtree(shared_cache_dir() / "unzipped", ignore_errors=True)
+    infos = _open_zip(path, where).infolist()
+    allowed = min(MAX_UNZIPPED_BYTES, max(ZIP_ALLOWANCE, MAX_ZIP_RATIO * path.stat().st_size))
+    declared = sum(i.file_size for i in infos)
+    if declared > allowed or len(infos) > MAX_ZIP_ENTRIES:
+        raise DataError(_bomb(where, declared, len(infos), allowed))
+    for info in infos:
+        parts = PurePosixPath(info.filename.replace("\\", "/")).parts
+        if not parts or parts[0] == "/" or ".." in parts or ":" in parts[0]:
+            raise DataError(f"{where} has an entry outside its folder ({info.filename!r}); zip the folder itself")
+    # Read back as the folder the zip would unpack to: a member is its path's parts; directories are every prefix.
+    files = {tuple(p for p in PurePosixPath(i.filename).parts if p != "."): i.filename for i in infos if not i.is_dir()}
+    dirs = {parts[:k] for parts in [*files, *(PurePosixPath(i.filename).parts for i in infos if i.is_dir())]
+            for k in range(1, len(parts) + (0 if parts in files else 1))}
+    root: tuple = ()
+    while True:
+        subdirs = sorted(d[-1] for d in dirs if len(d) == len(root) + 1 and d[:-1] == root
+                         and not d[-1].startswith((".", "__MACOSX")))
+        loose = [f for f in files if len(f) == len(root) + 1 and f[:-1] == root and _is_image(f[-1])]
+        only = root + (subdirs[0],) if len(subdirs) == 1 else None
+        if only and not loose and any(len(d) == len(only) + 1 and d[:-1] == only for d in dirs):
+            root = only  # a zipped folder: its one sub-folder holds the class folders
+            continue
+        break
+    if loose and not subdirs:
+        raise DataError(f"{where} holds images but no class sub-folders; put each class's images in a sub-folder "
+                        "named after the class (e.g. cats/, dogs/)")
+    items, labels, names = [], [], []
+    classes = set(subdirs)
+    for parts in sorted(files):  # by class, then by path within it: as `_from_folder` lists a folder
+        if len(parts) > len(root) + 1 and parts[:len(root)] == root and parts[len(root)] in classes \
+                and _is_image(parts[-1]):
+            items.append(ZipMember(str(path), files[parts]))
+            labels.append(parts[len(root)])
+            names.append("/".join(parts[len(root):]))
+    return items, labels, names
+
+
+def _is_image(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith(".")
+
+
+@functools.lru_cache(maxsize=4)
+def _open_zip_once(path: str, stamp: tuple, pid: int) -> zipfile.ZipFile:
+    """One open zip per file version and process (a forked worker opens its own: a shared file offset would mix
+    reads), so reading every member costs one pass over the zip's directory, not one per image."""
+    return zipfile.ZipFile(path)
+
+
+def _open_zip(path: Path, where: str) -> zipfile.ZipFile:
+    st = os.stat(path)
     try:
-        zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
+        return _open_zip_once(str(path), (st.st_mtime_ns, st.st_size), os.getpid())
+    except (zipfile.BadZipFile, ValueError):
         raise DataError(f"{where} is not a readable zip file; zip a folder of class sub-folders") from None
-    with zf:
-        infos = zf.infolist()
-        allowed = min(MAX_UNZIPPED_BYTES, max(ZIP_ALLOWANCE, MAX_ZIP_RATIO * path.stat().st_size))
-        declared = sum(i.file_size for i in infos)
-        if declared > allowed or len(infos) > MAX_ZIP_ENTRIES:
-            raise DataError(_bomb(where, declared, len(infos), allowed))
-        tmp = out.with_name(f"{digest}.{os.getpid()}.tmp")
-        for info in infos:
-            target = (tmp / info.filename).resolve()
-            if not target.is_relative_to(tmp.resolve()):
-                raise DataError(f"{where} has an entry outside its folder ({info.filename!r}); zip the folder itself")
-        try:
-            _extract(zf, infos, tmp, allowed, where)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)  # nothing half-unpacked is left behind
-            raise
+
+
+def _read_member(member: ZipMember, where: str = "") -> bytes:
+    """A zip member's bytes (never more than its declared size: zipfile stops there, and a size that lied fails its
+    CRC); a damaged entry is named."""
+    where = where or Path(member.zip).name
     try:
-        tmp.replace(out)  # atomic: a concurrent reader sees the whole folder or none
-    except OSError:  # another process unpacked the same zip first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+        with _open_zip(Path(member.zip), where).open(member.name) as src:
+            return src.read()
+    except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError, KeyError) as e:
+        # bad CRC, truncated, a corrupt stream, an unknown compression, encrypted (the disk's errors pass through)
+        raise DataError(f"{where} cannot be unpacked at {member.name!r} ({e}); zip the folder "
+                        "again, without a password") from None
 
 
 def _bomb(where: str, size: int, entries: int, allowed: int) -> str:
@@ -179,29 +231,6 @@ def _bomb(where: str, size: int, entries: int, allowed: int) -> str:
     return (f"{where} unpacks to {size / 1024 ** 2:,.0f} MB, more than the {allowed / 1024 ** 2:,.0f} MB allowed for a "
             f"zip of its size (images barely compress: {MAX_ZIP_RATIO}× its size at most, "
             f"{MAX_UNZIPPED_BYTES // 1024 ** 3} GB in all); give the images themselves, not a zip that expands")
-
-
-def _extract(zf: zipfile.ZipFile, infos, folder: Path, allowed: int, where: str) -> None:
-    """Unpack `infos` into `folder`, counting the bytes actually written (a zip's declared sizes can lie) and
-    stopping past `allowed`; a damaged entry (bad CRC, truncated) is named."""
-    written = 0
-    for info in infos:
-        target = folder / info.filename
-        if info.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with zf.open(info) as src, open(target, "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    written += len(chunk)
-                    if written > allowed:
-                        raise DataError(_bomb(where, written, len(infos), allowed).replace("unpacks to", "unpacks to over"))
-                    dst.write(chunk)
-        except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError) as e:
-            # bad CRC, truncated, a corrupt stream, an unknown compression, encrypted (the disk's errors pass through)
-            raise DataError(f"{where} cannot be unpacked at {info.filename!r} ({e}); zip the folder again, without "
-                            "a password") from None
 
 
 def class_counts(table: ImageTable) -> dict[str, int]:
@@ -321,21 +350,61 @@ class ImagePreprocessing:
 
 
 def decode(item, name: str, where: str):
-    """A PIL image from bytes, a path or an array; an unreadable one is named in the error."""
+    """A PIL image from bytes, a path, a zip member or an array; an unreadable one, or one with more pixels than
+    `HEADSTART_IMAGE_MAX_MEGAPIXELS` (read from its header, before a pixel is decoded), is named in the error."""
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(item, np.ndarray):
         return Image.fromarray(item)
+    if isinstance(item, ZipMember):
+        item = _read_member(item, where)
     try:
         img = Image.open(io.BytesIO(item) if isinstance(item, (bytes, bytearray)) else item)
-        img.load()
+        try:
+            check_pixels(img.size, name, where)
+            img.load()
+        except BaseException:
+            img.close()
+            raise
         return img
+    except DataError:
+        raise
     except Image.DecompressionBombError as e:
         raise DataError(f"{where}: {name} is too large to decode ({e}); resize it (a photo of a few thousand pixels "
                         "a side is plenty: it is shrunk to the model's size anyway)") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise DataError(f"{where}: {name} is not a readable image ({type(e).__name__}: {e}); remove it or "
                         "re-save it as PNG or JPEG") from None
+
+
+def image_size(path, name: str, where: str) -> tuple[int, int]:
+    """An image file's width and height from its header alone (nothing decoded), checked against the pixel cap."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            size = img.size
+    except Image.DecompressionBombError as e:  # over PIL's own limit, which is far over ours
+        raise DataError(f"{where}: {name} is too large to decode ({e}); resize it — it is shrunk to the model's size "
+                        "anyway") from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise DataError(f"{where}: {name} is not a readable image ({type(e).__name__}: {e}); remove it or "
+                        "re-save it as PNG or JPEG") from None
+    check_pixels(size, name, where)
+    return size
+
+
+def check_pixels(size: tuple[int, int], name: str, where: str) -> None:
+    """Refuse an image over `HEADSTART_IMAGE_MAX_MEGAPIXELS` by its declared size: a 0.16 MB PNG can declare
+    13000×13000 pixels, half a gigabyte and seconds of work once decoded."""
+    from training.settings import load_settings
+
+    cap = load_settings().image_max_megapixels
+    w, h = size
+    if w * h > cap * 1_000_000:
+        raise DataError(f"{where}: {name} is {w:,}×{h:,} pixels ({w * h / 1e6:,.0f} megapixels), more than the {cap:,} "
+                        "megapixels an image may have here (HEADSTART_IMAGE_MAX_MEGAPIXELS); resize it — it is shrunk "
+                        "to the model's size anyway")
 
 
 def to_rgb(img):
