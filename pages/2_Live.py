@@ -16,7 +16,7 @@ import streamlit as st
 from training.analysis.figures import X_AXES, note
 from training.analysis.frames import experiment_eta
 from training.analysis.generations import generations_frame, latest
-from training.analysis.units import human_seconds
+from training.analysis.units import human_seconds, plain
 from training.errors import HeadStartError
 from training.service.runner import ensure_dispatcher
 from training.settings import load_settings
@@ -116,7 +116,7 @@ def live_view() -> None:
     now = progress[progress["status"] == "running"]
     if not now.empty:
         st.markdown("**Running now:** " + " · ".join(
-            f"{r.strategy} N={r.n_train} seed {r.seed} — **{r.phase}**"
+            f"{plain(r.strategy)} N={r.n_train} seed {r.seed} — **{plain(r.phase)}**"
             + (f" ({PHASE_NOTE[r.phase]})" if r.phase in PHASE_NOTE else f", {r.progress:.0%}")
             for r in now.itertuples(index=False)))
 
@@ -137,8 +137,8 @@ def live_view() -> None:
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent", width=110)})
 
     for _, r in runs[runs["status"].isin(["failed", "interrupted"])].iterrows():
-        st.error(f"**{r['strategy']}, N={r['n_train']}, seed {r['seed']} — {r['status']}:** {r['error'] or 'no message'}",
-                 icon="🚨")
+        st.error(f"**{plain(r['strategy'])}, N={r['n_train']}, seed {r['seed']} — {r['status']}:** "
+                 + plain(r["error"] or "no message"), icon="🚨")
 
     owned = load_settings().mode == "local" or store.experiment(exp_id).owner == current_user()
     stoppable = runs[runs["status"].isin(["queued", "running"])] if owned else runs.iloc[0:0]
@@ -168,7 +168,7 @@ def live_view() -> None:
             try:
                 store.requeue(choice)
             except HeadStartError as e:
-                st.error(str(e))
+                st.error(plain(e))
             else:
                 ensure_dispatcher(store_dir())
                 st.rerun()

@@ -23,7 +23,7 @@ from training.analysis.report import (
     search_note,
     table_names,
 )
-from training.analysis.units import human_flops, human_number, human_seconds, probe_skill, shown_source
+from training.analysis.units import human_flops, human_number, human_seconds, plain, probe_skill, shown_source
 from ui.common import cached_analysis, get_store, pick_experiment, setup_page, show_figure, show_table
 from ui.decision import decision_record
 from ui.delivery import take_home, where_they_disagree
@@ -79,7 +79,7 @@ with st.container(border=True):
                    "decide.")
     d = a.info.get("data", {})
     if d:
-        eval_from = (f"`{shown_source(d['eval_source'])}` (your test set)" if d.get("eval_source")
+        eval_from = (f"{plain(shown_source(d['eval_source']))} (your test set)" if d.get("eval_source")
                      else "a held-out split of the data")
         st.caption(f"Scored on {d.get('eval_rows', 0):,} eval examples from {eval_from}; learning rates, early "
                    f"stopping and best checkpoints were chosen on {d.get('validation_rows', 0):,} separate validation "

@@ -8,7 +8,7 @@ import streamlit as st
 
 from training.analysis.frames import runs_frame
 from training.analysis.preflight import preflight
-from training.analysis.units import human_bytes, human_flops, human_seconds
+from training.analysis.units import human_bytes, human_flops, human_seconds, plain
 from training.service.bundle import GALLERY_OWNER
 from training.settings import load_settings
 from ui.auth import current_user
@@ -18,7 +18,7 @@ setup_page("Runs")
 st.title("Runs")
 store = get_store()
 if st.session_state.get("runs_deleted"):  # set by "Delete experiment" before its rerun
-    st.success(f"Deleted {st.session_state.pop('runs_deleted')} and its checkpoints.")
+    st.success(f"Deleted {plain(st.session_state.pop('runs_deleted'))} and its checkpoints.")
 exps = visible_experiments()
 if not exps:
     st.info("The store is empty. Experiments you launch appear here.")
@@ -83,16 +83,16 @@ if b.button("Duplicate as a new experiment", key="runs_dup"):
         result, error = plan(cfg)
     st.session_state[dup_key] = {"config": cfg, "plan": result, "error": error}
 if st.session_state.get("runs_dup_queued"):
-    st.success(st.session_state.pop("runs_dup_queued"))
+    st.success(plain(st.session_state.pop("runs_dup_queued")))
 if dup_key in st.session_state:
     copy = st.session_state[dup_key]
     with st.container(border=True, key="runs_dup_box"):
         if copy["error"]:
-            st.error(f"The copy cannot run as it is: {copy['error']}")
+            st.error(f"The copy cannot run as it is: {plain(copy['error'])}")
         else:
             history = pd.concat([runs_frame(store, e.id) for e in store.experiments()[:20]] or [pd.DataFrame()])
             pf = preflight(copy["plan"], history, copy["plan"]["info"].get("device_name"))
-            st.markdown(f"**{copy['config']['name']}**: the same data, model, strategies, sizes and seeds — "
+            st.markdown(f"**{plain(copy['config']['name'])}**: the same data, model, strategies, sizes and seeds — "
                         f"{pf['runs']} runs, about {human_seconds(pf['est_s'])} of training "
                         f"({pf['estimate_basis']}), {human_flops(pf['flops'])}. To change anything, start it on "
                         "New experiment instead.")

@@ -12,7 +12,7 @@ import streamlit as st
 from training.analysis.figures import curves_figure, note
 from training.analysis.frames import latest_progress, metrics_frame, runs_frame
 from training.analysis.replay import at_time, total_duration
-from training.analysis.units import shown_source
+from training.analysis.units import plain, shown_source
 from training.service.bundle import GALLERY_OWNER, export_bundle, gallery_bundles, import_bundle, read_bundle
 from ui.auth import current_user
 from ui.common import (
@@ -72,7 +72,7 @@ if replay:
         t = min(elapsed / REPLAY_SECONDS, 1.0) * span
         runs, metrics = at_time(runs_all, metrics_all, t)
         progress = latest_progress(runs, metrics)
-        st.subheader(f"Replay · {store.experiment(replay['exp_id']).name}")
+        st.subheader(f"Replay · {plain(store.experiment(replay['exp_id']).name)}")
         st.progress(min(elapsed / REPLAY_SECONDS, 1.0),
                     text=f"replaying at {span / REPLAY_SECONDS:.0f}× · {(runs['status'] == 'done').sum()}/{len(runs)} runs done")
         st.dataframe(progress.assign(status=progress["status"].map(STATUS_LABEL)).rename(columns={"n_train": "N"})[

@@ -7,7 +7,7 @@ import json
 import streamlit as st
 
 from training.analysis.side_by_side import describe, side_by_side, side_by_side_figure
-from training.analysis.units import readable
+from training.analysis.units import plain, readable
 from ui.common import cached_analysis, setup_page, show_figure, visible_experiments
 
 setup_page("Side by side")
@@ -50,7 +50,7 @@ if a.metric != b.metric:
     st.stop()
 for col, x, name in ((c1, a, "A"), (c2, b, "B")):
     with col.container(border=True):
-        st.markdown(f"**{name}: {describe(x)}**")
+        st.markdown(f"**{name}: {plain(describe(x))}**")
         for line in (x.recommendation.sentences if x.recommendation else []) or ["No finished runs yet."]:
             st.markdown(line)
 if a.config["data"]["source"] != b.config["data"]["source"] or a.info.get("data", {}).get("eval_rows") != \

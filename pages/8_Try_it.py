@@ -9,7 +9,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from training.analysis.units import plain_name
+from training.analysis.units import plain, plain_name
 from training.delivery.predict import BASE
 from training.delivery.predictor import IDLE_S, IMAGE_TYPES, MAX_INPUTS, ask, ensure_predictor, save_uploads
 from training.errors import HeadStartError
@@ -57,7 +57,7 @@ seed = c2.selectbox("Seed", seeds, key="try_seed")
 order = {s.label: i for i, s in enumerate(cfg.strategies)}
 runs = sorted((r for r in done if r.n_train == n and r.seed == seed), key=lambda r: (order.get(r.strategy, 99), r.strategy))
 run_ids = [r.id for r in runs]
-st.caption(f"{len(runs)} model(s) answer: " + ", ".join(f"{plain_name(r.strategy)} (run `{r.id}`)" for r in runs)
+st.caption(f"{len(runs)} model(s) answer: " + ", ".join(f"{plain(plain_name(r.strategy))} (run `{r.id}`)" for r in runs)
            + ". Each is the run's final model — the weights the tables score.")
 
 user = current_user()
@@ -120,7 +120,7 @@ if asked:
             st.error(f"No answer within {WAIT_S:.0f} s. The predictor's log is {store_dir() / 'logs' / 'predictor.log'}.")
             st.stop()
         if q["status"] == "failed":
-            st.error(f"The models could not answer: {q['error']}")
+            st.error(f"The models could not answer: {plain(q['error'])}")
             st.stop()
         st.session_state["try_answer"] = {"runs": run_ids, "answer": q["answer"], "waited": time.monotonic() - t0}
 

@@ -128,7 +128,7 @@ def test_an_experiment_with_eval_source_scores_exactly_that_files_rows(tmp_path,
     assert refs.loc["majority", "eval_examples"] == 41
     counts = rows["label"].value_counts()
     assert refs.loc["majority", "accuracy"] * 41 in set(counts.values)  # the majority class scored on those rows
-    assert "held_out_tickets.csv` (the user's own test set)" in markdown_report(a)
+    assert r"held\_out\_tickets.csv (the user's own test set)" in markdown_report(a)  # a file's name as typed
 
 
 def test_eval_source_with_an_unknown_label_stores_nothing(tmp_path, tiny_bert_dir, topic_csv, store):

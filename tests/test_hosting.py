@@ -282,7 +282,7 @@ def test_redaction_keeps_paths_and_peoples_words_render_as_typed():
     assert redact("/etc/passwd: unsupported") == "/etc/passwd: unsupported"
     assert redact(r"C:\keys\secret: kept") == r"C:\keys\secret: kept"
     assert redact("password: hunter22 and api_key=sk-12345678") == "password: [REDACTED] and api_key=[REDACTED]"
-    assert plain("look ![x](http://evil.example/a.png) $5") == r"look \!\[x\](http://evil.example/a.png) \$5"
+    assert plain("look ![x](http://evil.example/a.png) $5") == r"look \!\[x\](http\://evil.example/a.png) \$5"
 
 
 def test_a_hosted_app_shows_an_unexpected_errors_type_not_its_traceback(monkeypatch, tmp_path):

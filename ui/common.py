@@ -10,6 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from training.analysis.units import plain
 from training.service.runner import ensure_dispatcher
 from training.service.store import Store
 
@@ -206,7 +207,7 @@ def setup_page(title: str) -> str:
         for path, label, icon in PAGES:
             st.page_link(path, label=label, icon=icon)
         if user != "local":
-            st.caption(f"Signed in as {user}")
+            st.caption(f"Signed in as {plain(user)}")
     return user
 
 
@@ -413,13 +414,15 @@ def show_table(df, rename: dict[str, str] | None = None, prose: tuple[str, ...] 
 
 def prose_lines(df, col: str) -> str:
     """Column `col` of a table as markdown lines under it: each distinct sentence once, after the rows it is about
-    ("- full N=100, lora N=100: …", or "every row"); empty cells are left out."""
+    ("- full N=100, lora N=100: …", or "every row"); empty cells are left out. Cells and labels are shown as typed
+    (`plain`): a search candidate's reason carries its run's stored error."""
     rows: dict[str, dict[str, None]] = {}
     for i, text in df[col].items():
         if isinstance(text, str) and text:
             rows.setdefault(text, {})[_row_label(df.loc[i])] = None
     every = len(df) > 1 and all(len(labels) == len(df) for labels in rows.values())
-    return "\n".join(f"- {'every row' if every else ', '.join(labels)}: {text}" for text, labels in rows.items())
+    return "\n".join(f"- {'every row' if every else plain(', '.join(labels))}: {plain(text)}"
+                     for text, labels in rows.items())
 
 
 def _row_label(row) -> str:

@@ -44,7 +44,7 @@ def decision_record(a, exp_id: str, price: float) -> None:
             st.info("Not signed off yet.", icon=":material/pending:")
     owner = a.exp.owner
     if user != owner and load_settings().mode != "local":  # a teammate from a shared link reads, comments, signs off
-        st.caption(f"The question and constraints are {owner}'s to set; comment or sign off below.")
+        st.caption(f"The question and constraints are {plain(owner)}'s to set; comment or sign off below.")
     else:
         _record_form(a, exp_id, price, d, user)
     if d is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from training.analysis.recommend import name
+from training.analysis.units import plain
 from training.service.records import Role, Status
 from training.tasks import known
 from ui.auth import current_user
@@ -46,7 +47,7 @@ def take_home(a, exp_id: str) -> None:
         with st.spinner("Exporting the model (a separate process loads it)…"):
             data, error = export_model_zip(run.id, current_user())
         if error:
-            st.error(f"Could not export run {run.id}: {error}")
+            st.error(f"Could not export run {run.id}: {plain(error)}")
         else:
             st.session_state[key] = data
             st.rerun()  # draw the download in place of this button
@@ -102,7 +103,7 @@ def where_they_disagree(a, exp_id: str) -> None:
         st.markdown(f"The {len(dis):,} eval examples (of {len(table):,}) on which the {len(names)} models at N = {n:,} "
                     f"(seed {seed}) differ most; each column is that model's prediction.")
     conf = {c: st.column_config.NumberColumn(c.replace("confidence: ", "p "), format="%.2f", width="small",
-                                             help=f"The probability {c.removeprefix('confidence: ')} gave its answer")
+                                             help=f"The probability {plain(c.removeprefix('confidence: '))} gave its answer")
             for c in shown.columns if c.startswith("confidence: ")}
     with st.container(key="cmp_disagreements"):
         st.dataframe(shown, hide_index=True, column_config={"input": st.column_config.TextColumn("input", width="large"),
@@ -118,7 +119,7 @@ def where_they_disagree(a, exp_id: str) -> None:
     knew = pretraining_knew(table, names)
     if knew:
         st.markdown(f"**What pretraining knew.** {len(knew['knew']):,} eval examples scratch gets wrong and every "
-                    f"pretrained model here ({', '.join(knew['pretrained'])}) gets right; {len(knew['scratch_only']):,} "
+                    f"pretrained model here ({plain(', '.join(knew['pretrained']))}) gets right; {len(knew['scratch_only']):,} "
                     "the other way round.")
         if len(knew["knew"]):
             with st.expander(f"The {len(knew['knew']):,} examples only the pretrained models get right"):
@@ -126,7 +127,7 @@ def where_they_disagree(a, exp_id: str) -> None:
     from training.analysis.figures import confusion_figure
     from ui.common import show_figure
 
-    tabs = st.tabs(names)
+    tabs = st.tabs([plain(n) for n in names])  # a tab's label is Markdown
     for tab, (source, items) in zip(tabs, sources, strict=True):
         with tab:
             show_figure(confusion_figure(confusion(items, labels), f"{source}: confusion matrix, N = {n:,}, seed {seed}"),
@@ -154,12 +155,12 @@ def answers_view(answer: dict, labels: list[str]) -> None:
         with st.container(border=True):
             shown = (", ".join(f"{k} = {'—' if v is None else v}" for k, v in p["input"].items())
                      if isinstance(p["input"], dict) else p["input"])
-            st.markdown(f"**Input:** {shown[:600]}" + ("…" if len(shown) > 600 else ""))
+            st.markdown(f"**Input:** {plain(shown[:600])}" + ("…" if len(shown) > 600 else ""))
             by = p["by"]
             if all("answer" in a for a in by.values()):  # chat, language models: each model's words
                 for col, (rid, a) in zip(st.columns(len(by)), by.items(), strict=True):
                     with col.container(key=f"try_answer_{i}_{rid}", border=True):
-                        st.caption(plain_name(a["strategy"]) if rid != "base" else "the base model, before training",
+                        st.caption(plain(plain_name(a["strategy"])) if rid != "base" else "the base model, before training",
                                    help=f"Run {rid}: N = {a['n_train']:,}, seed {a['seed']}, its {a['weights']} weights."
                                    if rid != "base" else "The experiment's base model as it was before any run trained it.")
                         st.text(a["answer"] or "(no answer: it stopped at once)")
@@ -173,9 +174,9 @@ def answers_view(answer: dict, labels: list[str]) -> None:
                 continue
             said = {a["label"] for a in by.values()}
             if len(said) == 1:
-                st.success(f"All {len(by)} models say **{next(iter(said))}**.")
+                st.success(f"All {len(by)} models say **{plain(next(iter(said)))}**.")
             else:
-                st.warning("The models disagree: " + "; ".join(f"{plain_name(a['strategy'])} says **{a['label']}**"
+                st.warning("The models disagree: " + "; ".join(f"{plain(plain_name(a['strategy']))} says **{plain(a['label'])}**"
                                                               for a in by.values()) + ".")
             cols = st.columns(len(by))
             classes = labels or sorted({c for a in by.values() for c in a.get("scores", {})})
@@ -196,9 +197,9 @@ def _answer(col, i: int, rid: str, a: dict, said: str) -> None:
     from training.analysis.units import plain_name
 
     with col.container(key=f"try_answer_{i}_{rid}"):
-        st.caption(plain_name(a["strategy"]), help=f"Run {rid}: N = {a['n_train']:,}, seed {a['seed']}, its "
+        st.caption(plain(plain_name(a["strategy"])), help=f"Run {rid}: N = {a['n_train']:,}, seed {a['seed']}, its "
                                                    f"{a['weights']} weights.")
-        st.markdown(f"##### {said}")
+        st.markdown(f"##### {plain(said)}")
 
 
 def row_from_words(words: str, columns: list[str]) -> dict:

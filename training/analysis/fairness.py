@@ -18,6 +18,7 @@ import pandas as pd
 from training.analysis.decision import DecisionTable, default_margin, difference, samples
 from training.analysis.recommend import fmt, margin_size
 from training.analysis.tables import FROM_SCRATCH
+from training.analysis.units import plain
 
 ROSE = 0.10
 """Training loss ending more than this (relative) above its first logged value means training went wrong."""
@@ -81,7 +82,7 @@ def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, su
         if not failed.empty:
             error = failed["error"].dropna().iloc[0] if failed["error"].notna().any() else "no message"
             out.append(_finding("failed", "failure", strategy, n,
-                                f"{strategy} at N={n:,}: {len(failed)} of {len(g)} run(s) failed — {error}",
+                                f"{strategy} at N={n:,}: {len(failed)} of {len(g)} run(s) failed — {plain(error)}",
                                 "Open the run on Live for its error; the verdict leaves this cell out."))
     # -- runs that finished without a number (a diverged language model's NaN perplexity) ----------------------------
     col = f"eval_{metric}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import json
 import platform
+import re
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -231,10 +232,15 @@ def markdown_table(df: pd.DataFrame, rename: dict | None = None) -> str:
     if df.empty:
         return ""
     t = readable(df, rename)
-    cols = list(t.columns)
+    cols = [_cell(c) for c in t.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(row) + " |" for row in t.itertuples(index=False)]
+    lines += ["| " + " | ".join(map(_cell, row)) + " |" for row in t.itertuples(index=False)]
     return "\n".join(lines) + "\n"
+
+
+def _cell(text) -> str:
+    """A table cell as typed (`plain`: a strategy's, class's or file's name, a run's error), on one line."""
+    return _plain(text).replace("  \n", " ")
 
 
 def _html_table(df: pd.DataFrame, rename: dict | None = None) -> str:
@@ -247,8 +253,20 @@ def _html_table(df: pd.DataFrame, rename: dict | None = None) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
+_HELD = 0xE000
+"""Escaped marks (`plain`'s `\\[`) are held as private-use characters while bold and code are found, then written as
+the characters they are."""
+
+
 def _html_text(note: str) -> str:
-    """Markdown-lite sentences as HTML: escaped, **bold** and `code` rendered (never shown as literal marks)."""
+    """Markdown-lite sentences as HTML: escaped, **bold** and `code` rendered (never shown as literal marks); a mark
+    escaped by `plain` (stored text inside a sentence) is the character it is, never markup."""
+    held = _ESCAPED.sub(lambda m: chr(_HELD + ord(m.group(1))), note)
+    return re.sub("[\ue000-\ue07f]", lambda m: html.escape(chr(ord(m.group(0)) - _HELD)), _markup(held))
+
+
+def _markup(note: str) -> str:
     escaped = html.escape(note)
     parts = escaped.split("**")
     bolded = "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
@@ -288,14 +306,14 @@ def setup_lines(a: Analysis) -> list[str]:
     """How the comparison was made fair, in words: eval and validation sets, scored checkpoint, learning rates,
     budgets."""
     d = a.info.get("data", {})
-    eval_from = (f"`{shown_source(d['eval_source'])}` (the user's own test set)" if d.get("eval_source")
+    eval_from = (f"{_plain(shown_source(d['eval_source']))} (the user's own test set)" if d.get("eval_source")
                  else "a held-out split of the data")
     lines = [f"Eval: {d.get('eval_rows', 0):,} examples from {eval_from}; it chose nothing. Learning rates, early stopping "
              f"and best checkpoints were chosen on {d.get('validation_rows', 0):,} validation examples held out of training."
              if d else "Eval and validation sets: not recorded for this experiment.",
              f"Runs are scored by their {CHECKPOINTS[a.checkpoint]}."]
     if d.get("note"):
-        lines.append("Data: " + d["note"])
+        lines.append("Data: " + _plain(d["note"]))  # it names the user's columns and files
     sources = a.info.get("lr_source") or {}
     if sources:
         lines.append("Learning rates: " + ", ".join(f"{s} {src}" for s, src in sources.items()) + ".")
@@ -441,8 +459,8 @@ def decision_lines(a: Analysis, markdown: bool = True) -> list[str]:
 
 def markdown_report(a: Analysis) -> str:
     env = environment(a)
-    out = [f"# Head Start report — {a.exp.name}", "", f"Experiment `{a.exp.id}`, task {a.config['task']}, "
-           f"base `{a.config['model']['base']}`, data `{shown_source(a.config['data']['source'])}`.", "",
+    out = [f"# Head Start report — {_plain(a.exp.name)}", "", f"Experiment `{a.exp.id}`, task {_plain(a.config['task'])}, "
+           f"base {_plain(a.config['model']['base'])}, data {_plain(shown_source(a.config['data']['source']))}.", "",
            "## Recommendation", ""]
     out += [f"- {line}" for line in recommendation_lines(a)] + [""]
     if a.decision is not None:
@@ -452,7 +470,7 @@ def markdown_report(a: Analysis) -> str:
     out += [f"- {s}" for s in a.verdict] + ["", markdown_table(a.verdict_table, table_names(a))]
     for heading, note, table, rename in sections(a):
         out += [f"## {heading}", "", note, "", markdown_table(table, rename)]
-    out += ["## Environment", ""] + [f"- {k}: {v}" for k, v in env.items()]
+    out += ["## Environment", ""] + [f"- {k}: {_plain(v)}" for k, v in env.items()]
     out += ["", "## Config", "", "```json", json.dumps(a.config, indent=2), "```", "",
             "Figures are in the HTML report.", ""]
     return redact("\n".join(out))  # a report leaves the process: no token in a path or a config survives

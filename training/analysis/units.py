@@ -220,14 +220,19 @@ def readable(df, rename: dict[str, str] | None = None):
     return out
 
 
-_MARKDOWN = re.compile(r"([\\`*_\[\]!<>$~|#])")
+_MARKDOWN = re.compile(r"([\\`*_\[\]!<>$~|#@])")
+_BARE_LINK = re.compile(r"(?i)(://|(?<![\w.])www\.)")
 
 
 def plain(text: str) -> str:
-    """A person's own text (a comment, a question, a name) for a Markdown page, shown as typed: the marks that make
-    links, images, HTML, code, emphasis, headings, tables and maths escaped, so `![x](http://…)` is not an image every
-    viewer's browser fetches and `$…$` is not maths (hyphens, dots and brackets, harmless, stay as they are)."""
-    return _MARKDOWN.sub(r"\\\1", str(text)).replace("\n", "  \n")
+    """Stored text (a run's error, an experiment's, strategy's, file's, class's or person's name, a comment) for a
+    Markdown page, shown as typed and inert: the marks that make links, images, HTML, code, emphasis, headings, tables
+    and maths escaped, so `![x](http://…)` is not an image every viewer's browser fetches, `<img …>` not HTML and `$…$`
+    not maths; a bare `http://…`, `www.…` or `name@host` is not made a link either (`:`, `.` and `@` escaped there).
+    Every page and the Markdown report put stored text through this one function."""
+    text = _MARKDOWN.sub(r"\\\1", str(text))
+    return _BARE_LINK.sub(lambda m: m.group(1)[:-1] + "\\" + m.group(1)[-1] if m.group(1) != "://" else "\\://",
+                          text).replace("\n", "  \n")
 
 
 def shown_source(source: str | None) -> str:
