@@ -50,8 +50,9 @@ def test_each_table_run_answers_its_eval_rows_as_it_was_scored_and_its_folder_an
 
     run = runs[0]
     folder = export_model(store, run.id, tmp_path / "model")
-    assert {"config.json", "model.safetensors", "model.pt2", "preprocessing.joblib", "headstart.json",
-            "README.md"} <= {p.name for p in folder.iterdir()}
+    files = {p.name for p in folder.iterdir()}
+    assert {"config.json", "model.safetensors", "model.pt2", "preprocessing.json", "headstart.json", "README.md"} <= files
+    assert not any(f.endswith((".joblib", ".pkl", ".pickle")) for f in files)
     from_folder = predict(None, str(folder), rows)
     for a, b in zip(out["predictions"], from_folder["predictions"], strict=True):
         mine, theirs = a["by"][run.id], b["by"][run.id]
@@ -61,7 +62,7 @@ def test_each_table_run_answers_its_eval_rows_as_it_was_scored_and_its_folder_an
         else:
             assert theirs["value"] == pytest.approx(mine["value"], rel=1e-6)
     card = (folder / "README.md").read_text()
-    assert "`torch`, `pandas` and `scikit-learn`" in card and "rows.csv" in card
+    assert "`torch`, `safetensors`, `numpy` and `pandas`" in card and "joblib" not in card and "rows.csv" in card
     snippet = card.split("```python\n", 1)[1].split("```", 1)[0]
     ran = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=300, cwd=folder.parent)
     assert ran.returncode == 0, ran.stderr
@@ -95,3 +96,123 @@ def _txt(tmp_path: Path) -> Path:
     path = tmp_path / "rows.txt"
     path.write_text("0.5 4.2 red round\n", encoding="utf-8")
     return path
+
+
+# -- an exported folder is data, never code (issue 39) ------------------------------------------------
+
+def _as_rows(frame: pd.DataFrame) -> list[dict]:
+    return [{c: (None if pd.isna(v) else v) for c, v in r.items()} for r in frame.to_dict("records")]
+
+
+@pytest.mark.parametrize("source", ["builtin:penguins", "builtin:mpg", "rare-and-unseen"])
+def test_preprocessing_json_gives_the_fitted_transformers_features(source):
+    """preprocessing.json applied with numpy equals the fitted scikit-learn ColumnTransformer on real rows: penguins
+    (missing numbers and categories), mpg (many categories, rare ones sharing a column) and a table whose eval rows hold
+    categories never seen in training, a column with no rare category, infinities and blanks."""
+    import numpy as np
+
+    from training.tasks.tabular import fitted
+    from training.tasks.tabular.data import fit_preprocessor, load_tabular_table, table_from_frame
+    from training.tasks.tabular.model import rows_frame
+
+    if source == "rare-and-unseen":
+        frame = pd.DataFrame(tabular_rows(300))
+        frame.loc[::7, "colour"] = "teal"  # frequent
+        frame.loc[4, "colour"] = "mauve"  # rare: seen once, in training; shape has no rare value
+        table = table_from_frame(frame, "tabular-classification", "label", None, "rare.csv")
+    else:
+        table = load_tabular_table(source, "tabular-classification" if "penguins" in source else "tabular-regression")
+    train = np.arange(0, len(table), 2)
+    prep = fit_preprocessor(table, train, table.label_names, table.task)
+    spec = json.loads(json.dumps(fitted.parameters(prep.columns)))  # as the folder holds it
+    mine = fitted.from_spec(spec, Path("preprocessing.json"))
+    rows = _as_rows(table.frame.iloc[np.arange(1, len(table), 2)])
+    rows += [{**rows[0], **{c: "never-seen" for c in prep.categorical}}, {c: None for c in rows[0]},
+             {**rows[1], **{c: "inf" for c in prep.numeric}}]
+    assert mine.feature_names == prep.feature_names
+    if source != "builtin:penguins":
+        assert any(c["other"] for c in spec["categorical"])
+    if source == "rare-and-unseen":
+        assert not all(c["other"] for c in spec["categorical"])
+    frame = rows_frame(prep, rows)
+    np.testing.assert_allclose(mine.transform(frame), prep.transform(frame), atol=1e-6, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def exported_table(finished_table, tmp_path_factory):
+    store, exp, _ = finished_table
+    return export_model(store, runs_of(store, exp)[0].id, tmp_path_factory.mktemp("exported") / "model")
+
+
+def _copy(folder: Path, to: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(folder, to / "copy"))
+
+
+def _pickle_that_touches(marker: Path) -> bytes:
+    import os
+    import pickle
+
+    class Touch:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    return pickle.dumps(Touch())
+
+
+def test_predict_never_unpickles_a_folders_preprocessing_joblib(exported_table, tmp_path):
+    """A crafted preprocessing.joblib whose unpickling would create a marker file is never loaded: an older folder with
+    only that file is refused with what to do, and beside a preprocessing.json it is ignored (CLI and library)."""
+    marker = tmp_path / "unpickled"
+    rows = tmp_path / "rows.csv"
+    rows.write_text("size,weight,colour,shape\n0.5,4.2,red,round\n", encoding="utf-8")
+    beside = _copy(exported_table, tmp_path / "beside")
+    (beside / "preprocessing.joblib").write_bytes(_pickle_that_touches(marker))
+    ran = subprocess.run([sys.executable, "-m", "training", "predict", str(beside), "--input", str(rows)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    older = _copy(exported_table, tmp_path / "older")
+    (older / "preprocessing.json").unlink()
+    (older / "preprocessing.joblib").write_bytes(_pickle_that_touches(marker))
+    ran = subprocess.run([sys.executable, "-m", "training", "predict", str(older), "--input", str(rows)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 2 and "older Head Start" in ran.stderr and "export-model" in ran.stderr, ran.stderr
+    with pytest.raises(HeadStartError, match="never loads a pickle"):
+        predict(None, str(older), [{"size": 1, "weight": 2, "colour": "red", "shape": "round"}])
+    assert not marker.exists()
+
+
+def _edit_json(path: Path, edit) -> None:
+    value = json.loads(path.read_text())
+    edit(value)
+    path.write_text(json.dumps(value))
+
+
+@pytest.mark.parametrize("file, edit, words", [
+    ("preprocessing.json", lambda s: s.update(format="joblib"), "names no format"),
+    ("preprocessing.json", lambda s: s["numeric"][0].update(scale=0), "numeric\\[0\\].scale must be above 0"),
+    ("preprocessing.json", lambda s: s["numeric"][0].update(mean="1e999"), "numeric\\[0\\].mean must be a finite"),
+    ("preprocessing.json", lambda s: s["categorical"][0].update(categories=["a", "a"]), "repeats a category"),
+    ("preprocessing.json", lambda s: s["categorical"][0].update(categories=[str(i) for i in range(101)]),
+     "at most 100 items"),
+    ("preprocessing.json", lambda s: s["feature_names"].pop(), "names for the"),
+    ("preprocessing.json", lambda s: s.update(missing_indicators=["colour"]), "must name numeric columns"),
+    ("config.json", lambda c: c.update(width=10 ** 9), "width must be a whole number"),
+    ("config.json", lambda c: c.update(n_features=c["n_features"] + 1), "feature count differ"),
+    ("config.json", lambda c: c.update(depth=c["depth"] + 1), "do not match config.json"),
+    ("config.json", lambda c: c.update(target_scale=float("nan")), "target_scale must be a finite"),
+])
+def test_a_tampered_folder_is_refused_naming_its_file(exported_table, tmp_path, file, edit, words):
+    folder = _copy(exported_table, tmp_path)
+    _edit_json(folder / file, edit)
+    with pytest.raises(HeadStartError, match=words) as caught:
+        predict(None, str(folder), [{"size": 1, "weight": 2, "colour": "red", "shape": "round"}])
+    assert str(folder) in str(caught.value) and file in str(caught.value) and "export-model" in str(caught.value)
+
+
+def test_a_folder_with_deep_or_huge_json_is_refused(exported_table, tmp_path):
+    folder = _copy(exported_table, tmp_path)
+    (folder / "preprocessing.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(HeadStartError, match="preprocessing.json is not JSON"):
+        predict(None, str(folder), [{"size": 1, "weight": 2, "colour": "red", "shape": "round"}])

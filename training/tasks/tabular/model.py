@@ -9,6 +9,7 @@ output independent of the other rows in its batch, so a batch of one and eval-mo
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -125,9 +126,10 @@ def rows_frame(prep, rows: list):
                 values.append(np.nan)
                 continue
             try:
-                values.append(float(v))
-            except (TypeError, ValueError):
-                raise HeadStartError(f"row {i}: column {c!r} holds numbers, got {v!r}") from None
+                number = float(v)
+            except (TypeError, ValueError, OverflowError):
+                raise HeadStartError(f"row {i}: column {c!r} holds numbers, got {str(v)[:80]!r}") from None
+            values.append(number if np.isfinite(number) else np.nan)  # infinities are missing, as in training
         data[c] = np.array(values, dtype=np.float64)
     for c in prep.categorical:
         data[c] = pd.Series([np.nan if blank(r[c]) else str(r[c]) for r in rows], dtype=object)
@@ -151,11 +153,13 @@ def predict_rows(model: TabularMLP, prep, rows: list, label_names: list[str]) ->
 
 
 def export_tabular(model: TabularMLP, prep, out: Path, label_names: list[str]) -> dict:
-    """Write the delivered MLP as a folder: model.pt2 (`torch.export`: loads with torch alone, any number of rows),
-    model.safetensors with config.json (its weights and shape, for Head Start and for rebuilding it), and
-    preprocessing.joblib (the scikit-learn ColumnTransformer fitted on the run's own training rows)."""
-    import joblib
+    """Write the delivered MLP as a folder: model.safetensors with config.json (its weights and shape, what Head
+    Start and the model card rebuild it from), preprocessing.json (the preprocessing fitted on the run's own training
+    rows, as plain numbers: see `fitted`), and model.pt2 (`torch.export`, for those who load their own exports with
+    torch alone). Nothing in it is a pickle."""
     from safetensors.torch import save_file
+
+    from training.tasks.tabular import fitted
 
     model = model.cpu().eval()
     blocks = model.backbone.blocks if hasattr(model.backbone, "blocks") else []
@@ -165,7 +169,7 @@ def export_tabular(model: TabularMLP, prep, out: Path, label_names: list[str]) -
               "feature_names": prep.feature_names}
     (out / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"))
-    joblib.dump(prep.columns, out / "preprocessing.joblib")
+    (out / fitted.FILE).write_text(json.dumps(fitted.parameters(prep.columns), indent=1), encoding="utf-8")
     example = torch.zeros(2, prep.n_features)
     program = torch.export.export(_Outputs(model), (example,), dynamic_shapes=({0: torch.export.Dim("rows")},))
     torch.export.save(program, str(out / "model.pt2"))
@@ -188,40 +192,126 @@ class _Outputs(nn.Module):
         return torch.softmax(out, dim=-1)
 
 
+MAX_CONFIG_BYTES = 64 * 2 ** 20
+MAX_LABELS = 100_000
+MAX_WIDTH, MAX_DEPTH = 8192, 16
+"""Bounds on what an exported folder's config.json may claim (width and depth: what model.mlp_width and mlp_depth
+allow); the weights' own shapes must then match it, so the model is never larger than the file that holds it."""
+
+
 def load_exported_tabular(folder: Path):
-    """(model, preprocessing, labels) of a folder `export_tabular` wrote."""
-    import joblib
+    """(model, preprocessing, labels) of a folder `export_tabular` wrote, every file checked before it is used:
+    config.json's shape and labels, model.safetensors' tensors against that shape (read from its header first),
+    preprocessing.json (see `fitted.load`) against config.json. Nothing is unpickled: a folder with only the older
+    preprocessing.joblib is refused."""
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
-    from training.tasks.tabular.data import TabularPreprocessor
+    from training.errors import HeadStartError
+    from training.tasks.tabular import fitted
 
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    model = TabularMLP(config["n_features"], config["n_outputs"], config["width"], config["depth"], 0.0,
-                       config["target_mean"], config["target_scale"])
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
-    task = "tabular-regression" if config["n_outputs"] == 1 else "tabular-classification"
-    prep = TabularPreprocessor(config["numeric"], config["categorical"], task, config["labels"])
-    prep.columns = joblib.load(folder / "preprocessing.joblib")
-    prep.target_mean, prep.target_scale = config["target_mean"], config["target_scale"]
-    return model.eval(), prep, config["labels"]
+    def refuse(file: str, what: str) -> HeadStartError:
+        return HeadStartError(f"{folder / file} is not what export-model writes: {what}. Export the model again "
+                              "(python -m training export-model RUN --out FOLDER)")
+
+    if not (folder / fitted.FILE).exists() and (folder / "preprocessing.joblib").exists():
+        raise HeadStartError(f"{folder} was exported by an older Head Start: its preprocessing is a pickle "
+                             "(preprocessing.joblib), and predict never loads a pickle — unpickling runs whatever code "
+                             "the file holds. Export the model again (python -m training export-model RUN --out "
+                             "FOLDER) to get preprocessing.json")
+    path = folder / "config.json"
+    if not path.is_file() or path.stat().st_size > MAX_CONFIG_BYTES:
+        raise refuse("config.json", "it is missing or larger than 64 MB")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        raise refuse("config.json", "it is not JSON") from None
+    if not isinstance(config, dict):
+        raise refuse("config.json", "it is not a mapping")
+
+    def whole(key: str, low: int, high: int) -> int:
+        v = config.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+            raise refuse("config.json", f"{key} must be a whole number from {low} to {high:,}")
+        return v
+
+    def finite(key: str) -> float:
+        v = config.get(key)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise refuse("config.json", f"{key} must be a finite number")
+        return float(v)
+
+    def names(key: str, most: int) -> list[str]:
+        v = config.get(key)
+        if not (isinstance(v, list) and len(v) <= most and all(isinstance(x, str) for x in v)):
+            raise refuse("config.json", f"{key} must be a list of at most {most:,} texts")
+        return v
+
+    n_features = whole("n_features", 1, fitted.MAX_COLUMNS * (fitted.MAX_CATEGORIES + 3))
+    n_outputs, width, depth = whole("n_outputs", 1, MAX_LABELS), whole("width", 1, MAX_WIDTH), whole("depth", 1, MAX_DEPTH)
+    target_mean, target_scale = finite("target_mean"), finite("target_scale")
+    labels = names("labels", MAX_LABELS)
+    if (n_outputs == 1) != (not labels) or len(labels) > n_outputs:
+        raise refuse("config.json", f"{len(labels)} labels for {n_outputs} outputs")
+    prep = fitted.load(folder)
+    if (names("numeric", fitted.MAX_COLUMNS), names("categorical", fitted.MAX_COLUMNS)) != (prep.numeric,
+                                                                                          prep.categorical) \
+            or prep.n_features != n_features:
+        raise refuse(fitted.FILE, "its columns or feature count differ from config.json's")
+
+    shapes = {"target_mean": (), "target_scale": (), "head.weight": (n_outputs, width),
+              "head.bias": (n_outputs,)}
+    for i in range(depth):
+        shapes |= {f"backbone.blocks.{i}.linear.weight": (width, n_features if i == 0 else width),
+                   **{f"backbone.blocks.{i}.{k}": (width,) for k in ("linear.bias", "norm.weight", "norm.bias")}}
+    weights_file = folder / "model.safetensors"
+    try:
+        with safe_open(str(weights_file), framework="pt") as f:
+            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+        if found != shapes:
+            raise refuse("model.safetensors", f"its tensors do not match config.json's n_features {n_features}, "
+                                              f"width {width}, depth {depth} and n_outputs {n_outputs}")
+        weights = load_file(str(weights_file))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise refuse("model.safetensors", f"it cannot be read ({str(e)[:120]})") from None
+    if any(w.dtype != torch.float32 or not bool(torch.isfinite(w).all()) for w in weights.values()):
+        raise refuse("model.safetensors", "its weights must be finite float32 numbers")
+    model = TabularMLP(n_features, n_outputs, width, depth, 0.0, target_mean, target_scale)
+    model.load_state_dict(weights)
+    return model.eval(), prep, labels
 
 
-CARD_SNIPPET = '''import json, joblib, numpy as np, pandas as pd, torch
+CARD_SNIPPET = '''import json, numpy as np, pandas as pd, torch
+from safetensors.torch import load_file
+from torch.nn.functional import layer_norm, linear
 
 folder = "{folder}"
 config = json.load(open(f"{{folder}}/config.json"))
-preprocessing = joblib.load(f"{{folder}}/preprocessing.joblib")  # scikit-learn, fitted on the run's training rows
-model = torch.export.load(f"{{folder}}/model.pt2").module()
+prep = json.load(open(f"{{folder}}/preprocessing.json"))  # fitted on the run's own training rows
+weights = load_file(f"{{folder}}/model.safetensors")
 rows = pd.DataFrame([{example}])
-for c in config["numeric"]:
-    rows[c] = pd.to_numeric(rows[c], errors="coerce").astype("float64")
-for c in config["categorical"]:
-    rows[c] = rows[c].astype(object).where(rows[c].notna(), np.nan)
-features = torch.from_numpy(np.ascontiguousarray(preprocessing.transform(rows[config["numeric"] + config["categorical"]]),
-                                                 dtype=np.float32))
-with torch.no_grad():
-    out = model(features)
-print([round(float(v), 4) for v in out.reshape(-1)] if config["n_outputs"] == 1
-      else [config["labels"][i] for i in out.argmax(-1).tolist()])'''
-"""How a user loads an exported table model with torch, pandas and scikit-learn (no Head Start): the card shows it, a
-test runs it. Regression prints each value rounded to 4 decimals."""
+
+# the run's preprocessing: impute, standardise and flag missing numbers; one-hot categories (a missing one is "missing")
+num = [c["column"] for c in prep["numeric"]]
+x = rows[num].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64).reshape(len(rows), len(num))
+x[~np.isfinite(x)] = np.nan
+missing = np.isnan(x)
+fill, mean, scale = (np.array([c[k] for c in prep["numeric"]]) for k in ("fill", "mean", "scale"))
+parts = [(np.where(missing, fill, x) - mean) / scale, missing[:, [num.index(c) for c in prep["missing_indicators"]]]]
+for c in prep["categorical"]:
+    values = [v if isinstance(v, str) else "missing" if pd.isna(v) else str(v) for v in rows[c["column"]]]
+    codes = pd.Categorical(values, categories=c["categories"]).codes  # -1: rare or unseen, the shared column if any
+    parts.append(np.eye(len(c["categories"]) + 1)[codes][:, : len(c["categories"]) + c["other"]])
+h = torch.from_numpy(np.hstack(parts).astype(np.float32))
+
+with torch.no_grad():  # the MLP: [Linear → LayerNorm → ReLU] × depth, then a linear head
+    for i in range(config["depth"]):
+        w = {{k: weights[f"backbone.blocks.{{i}}.{{k}}"] for k in ("linear.weight", "linear.bias", "norm.weight", "norm.bias")}}
+        h = torch.relu(layer_norm(linear(h, w["linear.weight"], w["linear.bias"]), (config["width"],),
+                                  w["norm.weight"], w["norm.bias"]))
+    out = linear(h, weights["head.weight"], weights["head.bias"]).float()
+print([round(config["target_mean"] + config["target_scale"] * float(v), 4) for v in out[:, 0]]
+      if config["n_outputs"] == 1 else [config["labels"][i] for i in out[:, : len(config["labels"])].argmax(-1).tolist()])'''
+"""How a user loads an exported table model with torch, safetensors, numpy and pandas (no Head Start, no pickle): the
+card shows it, a test runs it. Regression prints each value rounded to 4 decimals."""
+
