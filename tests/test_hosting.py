@@ -303,3 +303,42 @@ def test_a_hosted_app_shows_an_unexpected_errors_type_not_its_traceback(monkeypa
     finally:  # this process's other tests run with the defaults
         config.set_option("client.showErrorDetails", before)
         config.set_option("server.maxUploadSize", cap)
+
+
+LOCAL_NAMES_ANYONE = ("198.51.100.9", "198.51.100.9", ())
+"""Issue 39, item 7: from this machine, `X-Forwarded-For: 198.51.100.9` made Streamlit's server (uvicorn trusts a local
+peer's header) report the named address, so a demo visitor became whomever they named."""
+
+
+@pytest.mark.parametrize("ip, forwarded, trusted, visitor", [
+    (None, None, (), "unknown"),  # a browser on this machine
+    ("203.0.113.7", None, (), "203.0.113.7"),
+    LOCAL_NAMES_ANYONE + ("unknown",),  # the server took a local peer's header at its word: the peer was this machine
+    ("203.0.113.7", "198.51.100.9", (), "203.0.113.7"),  # a remote peer's header: the server ignored it, so do we
+    ("198.51.100.9", "198.51.100.9", ("127.0.0.1/32",), "198.51.100.9"),  # the operator's proxy on this machine
+    ("10.0.0.5", "198.51.100.9", ("10.0.0.0/8",), "198.51.100.9"),  # the operator's proxy elsewhere
+    ("10.0.0.5", "6.6.6.6, 198.51.100.9", ("10.0.0.0/8",), "198.51.100.9"),  # what the client wrote before it: ignored
+    ("203.0.113.7", "198.51.100.9", ("10.0.0.0/8",), "203.0.113.7"),  # not one of the operator's proxies
+])
+def test_only_a_trusted_proxy_names_a_visitors_address(ip, forwarded, trusted, visitor):
+    from ui.auth import client_address
+
+    assert client_address(ip, forwarded, trusted) == visitor
+
+
+def test_a_demo_visitor_cannot_become_someone_else_by_a_header(monkeypatch):
+    from types import SimpleNamespace
+
+    import ui.auth as auth
+
+    def visitor(ip, forwarded):
+        monkeypatch.setattr(auth.st, "context", SimpleNamespace(ip_address=ip, headers={"X-Forwarded-For": forwarded}))
+        return auth._client()
+
+    monkeypatch.delenv("HEADSTART_TRUSTED_PROXIES", raising=False)
+    assert visitor("198.51.100.9", "198.51.100.9") == visitor("198.51.100.10", "198.51.100.10") == "unknown"
+    monkeypatch.setenv("HEADSTART_TRUSTED_PROXIES", "127.0.0.1")
+    assert visitor("198.51.100.9", "198.51.100.9") == "198.51.100.9"
+    monkeypatch.setenv("HEADSTART_TRUSTED_PROXIES", "a proxy")
+    with pytest.raises(ConfigError, match="HEADSTART_TRUSTED_PROXIES must list IP addresses"):
+        load_settings()

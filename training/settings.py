@@ -44,6 +44,10 @@ class Settings:
     first use (an offline host)."""
     password: str | None = field(default=None, repr=False)
     """HEADSTART_PASSWORD: a shared sign-in password (names are then labels; see README's Sign-in)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """HEADSTART_TRUSTED_PROXIES: comma-separated addresses or networks (`127.0.0.1`, `10.0.0.0/8`) of the reverse
+    proxies in front of the app: only a connection from one of them may name the visitor's address in X-Forwarded-For
+    (default: none, so the connection's own address is the visitor's, whatever the header says)."""
     data_roots: tuple[Path, ...] = ()
     """HEADSTART_DATA_ROOTS: folders local data files must lie in (os.pathsep-separated; default: any in local
     mode; in team and demo modes only the store's uploads folder)."""
@@ -118,6 +122,20 @@ def _int(env, key: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+def _networks(env, key: str) -> tuple[str, ...]:
+    import ipaddress
+
+    out = []
+    for item in (p.strip() for p in (env.get(key) or "").split(",")):
+        if item:
+            try:
+                out.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ConfigError(f"{key} must list IP addresses or networks (e.g. 127.0.0.1,10.0.0.0/8), got "
+                                  f"{item!r}") from None
+    return tuple(out)
+
+
 def _path(env, key: str) -> Path | None:
     raw = env.get(key)
     return Path(raw).expanduser() if raw else None
@@ -142,6 +160,7 @@ def load_settings(env=None) -> Settings:
         gallery=_path(env, "HEADSTART_GALLERY"), minilm_dir=_path(env, "HEADSTART_MINILM_DIR"),
         smollm2_dir=_path(env, "HEADSTART_SMOLLM2_DIR"),
         password=env.get("HEADSTART_PASSWORD") or None,
+        trusted_proxies=_networks(env, "HEADSTART_TRUSTED_PROXIES"),
         data_roots=_paths(env.get("HEADSTART_DATA_ROOTS")), model_roots=_paths(env.get("HEADSTART_MODEL_ROOTS")),
         upload_max_mb=_int(env, "HEADSTART_UPLOAD_MAX_MB", 10 if demo else 200, 1),
         bundle_max_mb=_int(env, "HEADSTART_BUNDLE_MAX_MB", 50 if demo else 200, 1),

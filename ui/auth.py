@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
+import os
 import re
 import sys
 import threading
@@ -84,13 +86,53 @@ def _keys(name: str, client: str) -> list[tuple[tuple, int]]:
     return [(("name", name.lower(), client), MAX_FAILURES), (("client", client), CLIENT_MAX_FAILURES)]
 
 
+SERVER_TRUSTS = tuple(h.strip() for h in os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1").split(","))
+"""The peers whose X-Forwarded-For Streamlit's server (uvicorn) applies before the app sees the address: by default any
+connection from this machine, so a local client could name any visitor (issue 39)."""
+
+
+def _within(host: str, networks) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(n, strict=False) for n in networks if n != "*") or "*" in networks
+
+
+def _forwarded_client(hosts: list[str], trusted) -> str:
+    """The client a chain of forwarding hosts (X-Forwarded-For, then the peer) names: the last one not a trusted proxy."""
+    for host in reversed(hosts):
+        if not _within(host, trusted):
+            return host
+    return hosts[0]
+
+
+def client_address(ip: str | None, forwarded_for: str | None, trusted: tuple[str, ...]) -> str:
+    """The visitor's address, from what the server saw (`ip`: None for this machine) and the request's X-Forwarded-For:
+    the TCP peer, unless the peer is one of the operator's `trusted` proxies (HEADSTART_TRUSTED_PROXIES), which alone may
+    name the visitor. When the server already replaced a local peer by the header's host (see SERVER_TRUSTS), that is
+    undone: the peer was this machine."""
+    hosts = [h.strip() for h in (forwarded_for or "").split(",") if h.strip()]
+    peer = ip or "127.0.0.1"
+    if hosts and ip is not None and ip == _forwarded_client(hosts, SERVER_TRUSTS):
+        peer = "127.0.0.1"  # the server took the header's word for it: the connection came from this machine
+    if hosts and _within(peer, trusted):
+        return _forwarded_client(hosts + [peer], trusted)
+    return "unknown" if _within(peer, ("127.0.0.1", "::1")) else peer
+
+
 def _client() -> str:
-    """The browser's address as the server sees it (a reverse proxy's own address when there is one)."""
+    """The browser's address: the connection's own (this machine's is "unknown"), or the one a trusted reverse proxy
+    names (`client_address`)."""
     try:
         ip = st.context.ip_address
+        forwarded = st.context.headers.get("X-Forwarded-For")
     except Exception:  # noqa: BLE001 — outside a browser session
         return "unknown"
-    return ip if isinstance(ip, str) and ip else "unknown"  # AppTest hands out a stand-in object per session
+    if not (ip is None or isinstance(ip, str)):  # AppTest hands out a stand-in object per session
+        return "unknown"
+    return client_address(ip or None, forwarded if isinstance(forwarded, str) else None,
+                          load_settings().trusted_proxies)
 
 
 def _secret(key: str):
