@@ -57,7 +57,9 @@ def test_silence_while_the_store_was_locked_is_not_a_workers_death(tmp_path, sle
         assert store.run(rid).status == Status.RUNNING and sleeper.poll() is None
         d.store_slow_until = 0.0  # without the stall, a 30-s silence of a live process is a hang: it is stopped
         d.reconcile()
-        assert store.run(rid).status == Status.INTERRUPTED and "no heartbeat" in store.run(rid).error
+        row = store.run(rid)  # stopped, and queued again to resume from its checkpoint (issue 39)
+        assert row.status == Status.QUEUED and "no heartbeat for" in row.error and "retrying" in row.error
+        assert sleeper.wait(timeout=10) == -9
     finally:
         d.close()
 

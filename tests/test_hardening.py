@@ -122,7 +122,8 @@ def test_a_stale_run_whose_pid_now_names_another_process_is_never_signalled(tmp_
             disp.reconcile()
         finally:
             disp.close()
-        assert store.run(run).status == "interrupted"
+        assert store.run(run).status == "queued"  # its worker is gone: queued again to resume (issue 39)
+        assert store.run(run).error.startswith("worker process is gone")
         time.sleep(0.5)
         assert bystander.poll() is None  # still running: never signalled
     finally:

@@ -60,6 +60,9 @@ class Settings:
     worker_nice: int = 10
     """HEADSTART_WORKER_NICE: niceness added to every training process, so the app stays responsive on the same
     host (0 turns it off)."""
+    worker_retries: int = 2
+    """HEADSTART_WORKER_RETRIES: how many times the dispatcher resumes a run from its last checkpoint after its worker
+    died (killed, crashed or silent) before the run is failed with the reason (0: never)."""
     sqlite_journal: str = "wal"
     """HEADSTART_SQLITE_JOURNAL: `wal` (one host) or `delete` (a store on a network filesystem)."""
     demo_max_runs: int = 16
@@ -165,6 +168,7 @@ def load_settings(env=None) -> Settings:
         upload_max_mb=_int(env, "HEADSTART_UPLOAD_MAX_MB", 10 if demo else 200, 1),
         bundle_max_mb=_int(env, "HEADSTART_BUNDLE_MAX_MB", 50 if demo else 200, 1),
         worker_nice=_int(env, "HEADSTART_WORKER_NICE", 10), sqlite_journal=journal,
+        worker_retries=_int(env, "HEADSTART_WORKER_RETRIES", 2, 0),
         demo_max_runs=_int(env, "HEADSTART_DEMO_MAX_RUNS", 16, 1), demo_max_n=_int(env, "HEADSTART_DEMO_MAX_N", 1000, 1),
         demo_max_steps=_int(env, "HEADSTART_DEMO_MAX_STEPS", 300, 1),
         demo_max_active=_int(env, "HEADSTART_DEMO_MAX_ACTIVE", 1, 1),

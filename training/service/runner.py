@@ -3,10 +3,12 @@
     python -m training worker --store DIR [--devices cuda:0,cuda:1|cpu] [--slots-per-device K]
                               [--owner-cap N] [--executor local|ray] [--address ADDR]
 
-Every tick it (1) reconciles: a `running` run whose process is gone or whose heartbeat is stale
-becomes `interrupted`; a live one started by an earlier dispatcher is adopted, not duplicated;
-(2) forces cancels that were not honoured in time; (3) starts queued runs on free slots.
-On start it also re-queues `interrupted` runs, so they resume from their last checkpoint.
+Every tick it (1) reconciles: a `running` run whose worker died (an exit by signal or code, its process gone, its
+heartbeat stale) is `interrupted` with how it died and re-queued at once to resume from its last checkpoint — up to
+`worker_retries` times (HEADSTART_WORKER_RETRIES), then it is `failed` with the reason; a run being cancelled is
+`cancelled` instead; a live one started by an earlier dispatcher is adopted, not duplicated; (2) forces cancels that
+were not honoured in time; (3) starts queued runs on free slots. On start it reconciles the same way and also
+re-queues other `interrupted` runs (a Ctrl-C'd `run`, an older store's), so they resume from their last checkpoint.
 
 Scheduling: runs wait for their dependency (the hybrid's pretraining run); within an experiment they
 start in order (FIFO); across owners the owner with the fewest running runs goes first (ties: the one
@@ -23,6 +25,7 @@ they share with this process.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
 import socket
@@ -33,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.errors import HeadStartError
-from training.service.processes import pid_alive, process_started
+from training.service.processes import death_words, oom_kills, pid_alive, process_started
 from training.service.records import DISK_FULL, Role, Run, Status
 from training.service.store import Store
 
@@ -260,9 +263,14 @@ class Dispatcher:
     poll_s: float = 0.5
     host: str = field(default_factory=socket.gethostname)  # runs this dispatcher starts are marked with it
     warm: bool = False  # fork CPU workers from a starter that imported torch once (the app's and CLI's dispatcher)
+    worker_retries: int | None = None  # resumes of a run whose worker died before it is failed (None: the setting's)
 
     def __post_init__(self):
         self.slots_per_device = self.slots_per_device or default_slots(self.devices)
+        if self.worker_retries is None:
+            from training.settings import load_settings
+
+            self.worker_retries = load_settings().worker_retries
         self.store = Store(self.root)
         self.store.check_whole()  # a damaged database found now, in words, not as a crash mid-tick
         self.root = self.store.root
@@ -275,6 +283,8 @@ class Dispatcher:
         self._stopping = False
         self.store_slow_until = 0.0  # when the store last turned out not writable (see STORE_SLOW_S)
         self.disk_floor = DISK_FLOOR_BYTES
+        self.oom_at_start: dict[str, int | None] = {}  # the system's OOM-kill count when each of our workers started
+        self.hung: dict[str, str] = {}  # runs whose silent worker we killed: retried once its exit is reaped
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def serve(self, until_idle: bool = False) -> None:
@@ -319,7 +329,8 @@ class Dispatcher:
             self._lock = None
 
     def recover(self) -> None:
-        """On start: reconcile, then re-queue interrupted runs so they resume from their checkpoints."""
+        """On start: reconcile (runs whose workers died meanwhile are retried or failed, as in every tick), then
+        re-queue the other interrupted runs so they resume from their checkpoints."""
         self.reconcile()
         for r in self.store.runs(status=Status.INTERRUPTED):
             if r.attempts < MAX_ATTEMPTS and not self.store.is_record(r.experiment_id):
@@ -329,8 +340,14 @@ class Dispatcher:
     def tick(self) -> None:
         for rid, code in self.exec.finished().items():
             row = self.store.run(rid)
-            if row.status == Status.RUNNING:  # the worker died without recording an outcome
-                self._interrupt(row, f"worker exited with code {code} before finishing")
+            oom = code == -signal.SIGKILL and self._oom_since_start(rid)
+            self.oom_at_start.pop(rid, None)
+            if rid in self.hung:  # the silent worker we killed is reaped now: its run may start again
+                why = self.hung.pop(rid)
+                if row.status == Status.INTERRUPTED:  # (unless someone resumed or cancelled it meanwhile)
+                    self._worker_died(row, why, check_status=False)
+            elif row.status == Status.RUNNING:  # the worker died without recording an outcome
+                self._worker_died(row, death_words(code, oom))
         self.reconcile()
         self.enforce_cancels()
         self.schedule()
@@ -351,16 +368,83 @@ class Dispatcher:
             else:  # silence while the store could not be written is not the worker's
                 silent, limit = now - max(r.heartbeat_at, self.store_slow_until), self.heartbeat_timeout
             if not alive:
-                self._interrupt(r, "worker process is gone")
+                self._worker_died(r, death_words(None))
             elif silent > limit:
+                why = f"worker silent (no heartbeat for {silent:.0f} s), so stopped"
                 if r.pid and not remote:
                     _kill(r.pid, r.proc_started)  # hung: stop it so a resume cannot run beside it
-                self._interrupt(r, f"no heartbeat for {silent:.0f} s")
+                if self.exec.owns(r.id):  # ours: retried once reaped (tick), so its exit is never taken for the next's
+                    self._interrupt(r, why)
+                    self.hung[r.id] = why
+                else:
+                    self._worker_died(r, why)
             # else: alive — ours, or a worker of an earlier dispatcher, adopted: it keeps its slot
 
-    def _interrupt(self, row: Run, why: str) -> None:
+    def _interrupt(self, row: Run, why: str, data: dict | None = None) -> None:
         self.store.update_run(row.id, status=Status.INTERRUPTED, error=why, ended_at=time.time())
-        self.store.add_event(row.id, "interrupted", why)
+        self.store.add_event(row.id, "interrupted", why, data)
+
+    def _worker_died(self, row: Run, how: str, check_status: bool = True) -> None:
+        """A run's worker died before recording an outcome (`how`: in words). Being cancelled: it is `cancelled`.
+        Otherwise it is `interrupted` with the reason and, within `worker_retries`, queued again at once to resume from
+        its last checkpoint (what a restarted dispatcher does); past them it is `failed` with the reason and what to do
+        — a run that dies every time never loops. A learning-rate search candidate that fails lets its search go on."""
+        current = self.store.run(row.id)
+        if check_status and current.status != Status.RUNNING:
+            return  # it recorded an outcome after all (or someone else already acted on it)
+        step = self._last_step(row.id)
+        how_at = how + (f" at step {step}" if step is not None else "")
+        if current.cancel_requested_at:
+            self.store.update_run(row.id, status=Status.CANCELLED, ended_at=time.time(),
+                                  error=f"cancelled: {how_at} before it stopped by itself")
+            self.store.add_event(row.id, "cancelled", how_at)
+            return
+        retry = self._deaths(row.id) + 1
+        data = {"how": how, "step": step, "retry": retry, "retries": self.worker_retries}
+        if retry <= self.worker_retries and not self.store.is_record(row.experiment_id):
+            self._interrupt(row, f"{how_at}; retrying from its last checkpoint ({retry} of {self.worker_retries})", data)
+            self.store.requeue(row.id)
+            self.store.add_event(row.id, "requeued", f"resuming from the last checkpoint after its worker died "
+                                 f"(retry {retry} of {self.worker_retries})")
+            return
+        retried = (f"after {self.worker_retries} retries from its last checkpoint (its worker died each time)"
+                   if self.worker_retries else "not retried (HEADSTART_WORKER_RETRIES is 0)")
+        error = f"{how_at}, {retried}. {_after_death(how, row.id)}"
+        self.store.update_run(row.id, status=Status.FAILED, ended_at=time.time(), error=error)
+        self.store.add_event(row.id, "failed", error, data)
+        if row.role == Role.LR_SWEEP:
+            self._advance_search(row.id)
+
+    def _deaths(self, run_id: str) -> int:
+        """Worker deaths retried since the run last failed (a Resume after that starts the count again)."""
+        deaths = 0
+        for e in self.store.events(run_id):
+            if e["kind"] == "failed":
+                deaths = 0
+            elif e["kind"] == "interrupted" and "retry" in json.loads(e["data_json"] or "{}"):
+                deaths += 1
+        return deaths
+
+    def _last_step(self, run_id: str) -> int | None:
+        steps = [m["step"] for m in self.store.metrics([run_id])]
+        return max(steps) if steps else None
+
+    def _oom_since_start(self, run_id: str) -> bool:
+        """The system's out-of-memory killer killed something while this worker of ours ran."""
+        before = self.oom_at_start.get(run_id)
+        now = oom_kills() if before is not None else None
+        return now is not None and now > before
+
+    def _advance_search(self, run_id: str) -> None:
+        """A failed candidate has ended: its search may now decide (as when a worker records a failure itself)."""
+        from training.service import lr_search
+
+        try:
+            lr_search.advance(self.store, self.store.run(run_id))
+        except Exception as e:  # noqa: BLE001 — the search's own error must not stop the dispatcher for everyone
+            if _transient(e):
+                raise
+            self.store.add_event(run_id, "error", f"the learning-rate search could not go on: {type(e).__name__}: {e}")
 
     def enforce_cancels(self) -> None:
         now = time.time()
@@ -400,6 +484,8 @@ class Dispatcher:
             except Exception as e:  # noqa: BLE001
                 self.store.update_run(run.id, status=Status.FAILED, error=f"could not start a worker: {e}")
                 continue
+            self.oom_at_start[run.id] = oom_kills()
+            self.hung.pop(run.id, None)  # a resumed run's new worker is not the silent one we killed
             if pid:
                 self.store.update_run(run.id, pid=pid, proc_started=process_started(pid))
             self.store.add_event(run.id, "started", f"worker started on {device}", {"pid": pid})
@@ -445,6 +531,20 @@ class Dispatcher:
             return None
         owner = min(candidates, key=lambda o: (owners_running.get(o, 0), self.last_served.get(o, 0.0)))
         return candidates[owner]
+
+
+def _after_death(how: str, run_id: str) -> str:
+    """What to do about a run whose worker kept dying."""
+    log = f"runs/{run_id}/worker.log in the store"
+    if "out of memory" in how:
+        fix = ("Give it more memory: fewer runs at once (--slots-per-device), a smaller train.micro_batch_size or a "
+               "shorter model.max_length")
+    elif "killed by signal" in how or "gone" in how:
+        fix = f"Something outside it stopped it each time (a memory limit, a person): {log} shows how far it got"
+    else:
+        fix = f"Its log says why: {log}"
+    return (f"{fix}. Once the cause is fixed, Resume run on Live (or `python -m training resume {run_id}`) continues "
+            "it from its last checkpoint.")
 
 
 def _dependencies_state(store: Store, run: Run) -> str:
