@@ -363,8 +363,8 @@ def test_deaths_are_retried_up_to_the_setting_then_failed_and_a_cancelled_run_is
     monkeypatch.setenv("HEADSTART_WORKER_RETRIES", "1")
     store = Store(tmp_path / "store")
     cfg = ExperimentConfig(name="dying", sizes=[10], seeds=[0])
-    exp = store.create_experiment(cfg, [{"id": f"r{i}", "strategy": "full", "n_train": 10, "seed": i, "total_steps": 300}
-                                        for i in range(2)])
+    store.create_experiment(cfg, [{"id": f"r{i}", "strategy": "full", "n_train": 10, "seed": i, "total_steps": 300}
+                                  for i in range(2)])
     d = _dying_dispatcher(store)
     try:
         assert d.worker_retries == 1
@@ -388,7 +388,7 @@ def test_deaths_are_retried_up_to_the_setting_then_failed_and_a_cancelled_run_is
         store.requeue("r0")  # Resume run on Live: the count starts again
         d.tick()
         d.tick()
-        assert store.run("r0").status == "queued" or store.run("r0").status == "running"
+        assert store.run("r0").status == "running" and store.run("r0").attempts == 4  # retried again after its death
         assert "(1 of 1)" in [e for e in store.events("r0") if e["kind"] == "interrupted"][-1]["message"]
     finally:
         d.close()
