@@ -81,3 +81,51 @@ def test_try_it_answers_uploaded_images_and_refuses_any_other_file(finished_imag
     qid = store.ask_prediction(exp, runs, ["/etc/passwd"], "local")  # past the page
     Predictor(store).handle(store.claim_prediction())
     assert store.prediction(qid)["status"] == "failed" and "not an image uploaded" in store.prediction(qid)["error"]
+
+
+def test_an_image_folder_answers_from_its_weights_and_never_loads_a_crafted_model_pt2(finished_images, tmp_path):
+    """`torch.export.load` unpickles parts of a .pt2 archive: predict rebuilds the classifier from model.safetensors
+    and JSON instead, so a model.pt2 crafted to run code is never read (the marker stays absent); a folder whose
+    weights do not fit the backbone it names is refused naming the file."""
+    import json
+    import os
+    import pickle
+    import zipfile
+
+    store, exp, folder = finished_images
+    run = next(r for r in runs_of(store, exp) if r.strategy == "lora")
+    exported = export_model(store, run.id, tmp_path / "model")
+    paths = [str(folder / n) for n in store.eval_inputs(exp)[:4]]
+    before = predict(None, str(exported), paths)
+    marker = tmp_path / "unpickled"
+
+    class Touch:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    with zipfile.ZipFile(exported / "model.pt2") as src:  # its first weight declared a pickle, and made one
+        files = {info: src.read(info.filename) for info in src.infolist()}
+    settings = next(i for i in files if i.filename.endswith("model_weights_config.json"))
+    config = json.loads(files[settings])
+    first = next(iter(config["config"].values()))
+    first["use_pickle"] = True
+    files[settings] = json.dumps(config).encode()
+    victim = next(i for i in files if i.filename.endswith(f"weights/{first['path_name']}"))
+    files[victim] = pickle.dumps(Touch())
+    with zipfile.ZipFile(exported / "model.pt2", "w") as out:
+        for info, data in files.items():
+            out.writestr(info, data)
+    after = predict(None, str(exported), paths)
+    assert [p["by"][run.id]["label"] for p in after["predictions"]] == \
+           [p["by"][run.id]["label"] for p in before["predictions"]]
+    assert not marker.exists()
+    spec = json.loads((exported / "preprocessing.json").read_text())
+    (exported / "preprocessing.json").write_text(json.dumps({**spec, "backbone": None}))
+    with pytest.raises(HeadStartError, match="preprocessing.json is not what export-model writes.*never loads"):
+        predict(None, str(exported), paths)
+    config = json.loads((exported / "backbone" / "config.json").read_text())
+    (exported / "preprocessing.json").write_text(json.dumps(spec))
+    (exported / "backbone" / "config.json").write_text(json.dumps({**config, "hidden_sizes": [8, 8, 8, 8]}))
+    with pytest.raises(HeadStartError, match="model.safetensors is not what export-model writes: its tensors do not fit"):
+        predict(None, str(exported), paths)
+    assert not marker.exists()

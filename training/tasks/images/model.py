@@ -156,9 +156,9 @@ def build_image_model(base_dir: Path, *, pretrained: bool, num_labels: int, cfg:
             net = AutoModel.from_pretrained(str(base_dir), config=hf_config, trust_remote_code=False)
     else:
         try:
-            net = AutoModel.from_config(hf_config, **extra)
+            net = AutoModel.from_config(hf_config, trust_remote_code=False, **extra)
         except TypeError:
-            net = AutoModel.from_config(hf_config)
+            net = AutoModel.from_config(hf_config, trust_remote_code=False)
     sizes = getattr(hf_config, "hidden_sizes", None)
     dim = int(sizes[-1]) if sizes else int(hf_config.hidden_size)
     dropout = cfg.dropout if cfg.dropout is not None else 0.0
@@ -286,35 +286,24 @@ class _Probabilities(nn.Module):
         return torch.softmax(self.model(pixel_values=pixel_values).float(), dim=-1)
 
 
-class _Exported(nn.Module):
-    """An exported folder's program as a model `predict_images` takes: the log of its probabilities (softmax of
-    which is the probabilities again)."""
-
-    def __init__(self, program: nn.Module):
-        super().__init__()
-        self.program = program
-        self.anchor = nn.Parameter(torch.zeros(()), requires_grad=False)  # the device `predict_images` asks for
-
-    def train(self, mode: bool = True) -> "_Exported":
-        self.training = mode  # an exported program has no training mode to switch to: it is always the eval graph
-        return self
-
-    def forward(self, pixel_values=None) -> torch.Tensor:
-        return torch.log(self.program(pixel_values).clamp_min(1e-30))
-
-
 def export_images(model, prep: ImagePreprocessing, out: Path, label_names: list[str]) -> dict:
     """Write the delivered classifier as a folder: model.pt2 (`torch.export`: normalised pixels → class probabilities;
-    torch alone loads it, any number of images), model.safetensors (every weight; a LoRA run's merged into its layers)
-    and preprocessing.json (size, crop, mean, std: how the run prepared its images)."""
+    torch alone loads it, any number of images), model.safetensors (every weight; a LoRA run's merged into its layers),
+    preprocessing.json (size, crop, mean, std: how the run prepared its images; `backbone`: what to build the weights
+    into) and, for a transformers backbone, backbone/config.json — what `predict` rebuilds the model from."""
     from safetensors.torch import save_file
 
     model = model.cpu().eval()
     if hasattr(model.backbone, "merge_and_unload"):  # LoRA: its adapters merged into the convolutions and linears
         model.backbone = model.backbone.merge_and_unload()
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"))
+    if model.builtin:
+        backbone = f"builtin:{next(iter(BUILTIN_IMAGE_MODELS))}"
+    else:
+        backbone = "transformers"
+        model.backbone.config.save_pretrained(str(out / BACKBONE_DIR))
     spec = {"size": prep.size, "crop_pct": prep.crop_pct, "mean": list(prep.mean), "std": list(prep.std),
-            "labels": list(label_names), "source": prep.source}
+            "labels": list(label_names), "source": prep.source, "backbone": backbone}
     (out / "preprocessing.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
     example = torch.zeros(2, 3, prep.size, prep.size)
     program = torch.export.export(_Probabilities(model), (example,), dynamic_shapes=({0: torch.export.Dim("images")},))
@@ -322,12 +311,96 @@ def export_images(model, prep: ImagePreprocessing, out: Path, label_names: list[
     return {"labels": list(label_names), "image_size": prep.size}
 
 
+BACKBONE_DIR = "backbone"
+MAX_SPEC_BYTES = 16 * 2 ** 20
+MAX_IMAGE_SIZE = 4096
+
+
 def load_exported_images(folder: Path):
-    """(model, preprocessing, labels) of a folder `export_images` wrote."""
-    spec = json.loads((folder / "preprocessing.json").read_text(encoding="utf-8"))
-    prep = ImagePreprocessing(int(spec["size"]), tuple(spec["mean"]), tuple(spec["std"]), float(spec["crop_pct"]),
-                              spec.get("source", ""))
-    return _Exported(torch.export.load(str(folder / "model.pt2")).module()).eval(), prep, spec["labels"]
+    """(model, preprocessing, labels) of a folder `export_images` wrote, rebuilt from its JSON and safetensors files,
+    each checked first: the architecture is built on the meta device and its every tensor's shape compared with
+    model.safetensors' header before any memory is spent. model.pt2 is never loaded here — `torch.export.load`
+    unpickles parts of an archive, so a crafted one runs code."""
+    import math
+
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    from training.errors import HeadStartError
+
+    def refuse(file: str, what: str) -> HeadStartError:
+        return HeadStartError(f"{folder / file} is not what export-model writes: {what}. Export the model again "
+                              "(python -m training export-model RUN --out FOLDER)")
+
+    path = folder / "preprocessing.json"
+    if not path.is_file() or path.stat().st_size > MAX_SPEC_BYTES:
+        raise refuse("preprocessing.json", "it is missing or larger than 16 MB")
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        raise refuse("preprocessing.json", "it is not JSON") from None
+    if not isinstance(spec, dict):
+        raise refuse("preprocessing.json", "it is not a mapping")
+
+    def numbers(key: str, n: int | None, low: float, high: float) -> list[float]:
+        v = spec.get(key)
+        v = [v] if n is None else v
+        if not (isinstance(v, list) and len(v) == (n or 1)
+                and all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and low <= x <= high
+                        for x in v)):
+            raise refuse("preprocessing.json", f"{key} must be {n or 'one'} number{'s' if n else ''} from {low} to "
+                                               f"{high}")
+        return [float(x) for x in v]
+
+    size, crop = numbers("size", None, 1, MAX_IMAGE_SIZE)[0], numbers("crop_pct", None, 0.01, 1.0)[0]
+    if size != int(size):
+        raise refuse("preprocessing.json", "size must be a whole number of pixels")
+    mean, std = numbers("mean", 3, -1e3, 1e3), numbers("std", 3, 1e-6, 1e3)
+    labels = spec.get("labels")
+    if not (isinstance(labels, list) and 2 <= len(labels) <= 100_000 and all(isinstance(x, str) for x in labels)):
+        raise refuse("preprocessing.json", "labels must be a list of class names")
+    backbone = spec.get("backbone")
+    if backbone == f"builtin:{next(iter(BUILTIN_IMAGE_MODELS))}":
+        base_dir = resolve_image_base(backbone)
+    elif backbone == "transformers" and (folder / BACKBONE_DIR / "config.json").is_file():
+        base_dir = folder / BACKBONE_DIR
+        if (base_dir / "config.json").stat().st_size > MAX_SPEC_BYTES:
+            raise refuse(f"{BACKBONE_DIR}/config.json", "it is larger than 16 MB")
+    else:
+        raise refuse("preprocessing.json", "it names no backbone Head Start builds (folders exported before this "
+                                           "check hold only model.pt2, which predict never loads)")
+
+    weights_file = folder / "model.safetensors"
+    try:
+        with safe_open(str(weights_file), framework="pt") as f:
+            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise refuse("model.safetensors", f"it cannot be read ({str(e)[:120]})") from None
+    head = found.get("head.weight")
+    if head is None or len(head) != 2 or not len(labels) <= head[0] <= 100_000:
+        raise refuse("model.safetensors", f"its head does not fit the {len(labels)} labels")
+
+    def build():
+        try:
+            return build_image_model(base_dir, pretrained=False, num_labels=head[0], cfg=ModelConfig(dropout=0.0),
+                                     seed=0, image_size=int(size))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+            raise refuse(f"{BACKBONE_DIR}/config.json", f"transformers cannot build it ({type(e).__name__}: "
+                                                         f"{str(e)[:120]})") from None
+
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in build().state_dict().items()}
+    if found != expected:
+        differ = sorted(set(found) ^ set(expected)) or [k for k in expected if found[k] != expected[k]]
+        raise refuse("model.safetensors", f"its tensors do not fit the backbone it names (first difference: "
+                                          f"{differ[0][:80]!r})")
+    weights = load_file(str(weights_file))
+    if not all(bool(torch.isfinite(w).all()) for w in weights.values() if w.is_floating_point()):
+        raise refuse("model.safetensors", "its weights hold NaN or infinite values")
+    model = build()
+    model.load_state_dict(weights)
+    prep = ImagePreprocessing(int(size), tuple(mean), tuple(std), crop, str(spec.get("source", ""))[:200])
+    return model.eval(), prep, labels
 
 
 CARD_SNIPPET = '''import json, numpy as np, torch

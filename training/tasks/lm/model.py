@@ -79,7 +79,7 @@ def load_exported_causal_lm(folder: Path):
 
     quiet_transformers()
     lm = AutoModelForCausalLM.from_pretrained(str(folder), trust_remote_code=False)
-    return CausalLM(lm).eval(), AutoTokenizer.from_pretrained(str(folder)), []
+    return CausalLM(lm).eval(), AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False), []
 
 
 LM_CARD_SNIPPET = '''import torch

@@ -214,13 +214,13 @@ def load_exported(folder: Path) -> tuple[SequenceClassifier, object, dict]:
 
         raise HeadStartError(f"{folder / META_FILE} names the format {str(meta.get('format'))[:60]!r}; Head Start exports "
                              f"{TEXT_FORMAT} and {BAG_FORMAT}: export the model again")
-    encoder = AutoModel.from_pretrained(str(folder))  # as the model card loads it (a pooler it may add is unused)
+    encoder = AutoModel.from_pretrained(str(folder), trust_remote_code=False)  # as the card does (its pooler unused)
     head = load_file(str(folder / HEAD_FILE))
     model = SequenceClassifier(encoder, head["weight"].shape[0], meta["pooling"], 0.0)
     with torch.no_grad():
         model.head.weight.copy_(head["weight"])
         model.head.bias.copy_(head["bias"])
-    return model.eval(), AutoTokenizer.from_pretrained(str(folder)), meta
+    return model.eval(), AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False), meta
 
 
 
@@ -271,7 +271,7 @@ def _load_bag(folder: Path, meta: dict) -> tuple[TokenBagClassifier, object, dic
     if not (isinstance(length, int) and not isinstance(length, bool) and 1 <= length <= 100_000):
         raise refuse("headstart.json's max_length must be a whole number of tokens")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
         raise refuse(f"its tokenizer cannot be loaded ({type(e).__name__})") from None
     top = max(tokenizer.get_vocab().values(), default=-1)
