@@ -216,3 +216,43 @@ def test_a_folder_with_deep_or_huge_json_is_refused(exported_table, tmp_path):
     (folder / "preprocessing.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(HeadStartError, match="preprocessing.json is not JSON"):
         predict(None, str(folder), [{"size": 1, "weight": 2, "colour": "red", "shape": "round"}])
+
+
+def test_export_model_out_never_removes_what_it_did_not_create(finished_table, tmp_path, capsys):
+    """`--out W/mywork` beside the user's own W/mywork.tmp leaves it be; `--out` a file, a symbolic link or a folder
+    holding anything is refused naming it (the CLI's user-error exit, 2), everything there untouched; a failed export
+    leaves no folder behind, not even the parents it made."""
+    import os
+
+    from training.__main__ import main
+
+    store, exp, _ = finished_table
+    run = runs_of(store, exp)[0].id
+    mine = tmp_path / "mywork.tmp"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    export_model(store, run, tmp_path / "mywork")
+    assert (mine / "notes.txt").read_text() == "mine" and (tmp_path / "mywork" / "preprocessing.json").is_file()
+
+    a_file, target = tmp_path / "a-file", tmp_path / "target"
+    a_file.write_text("keep")
+    target.mkdir()
+    link = tmp_path / "link"
+    os.symlink(target, link)
+    for out, words in ((a_file, "is a file, not a folder"), (link, "is a symbolic link"),
+                       (mine, "exists and is not empty"), (a_file / "model", "is a file, not a folder")):
+        assert main(["export-model", run, "--store", str(store.root), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert words in err and str(out) in err, err
+    assert a_file.read_text() == "keep" and link.is_symlink() and list(target.iterdir()) == []
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    assert main(["export-model", "r-no-such-run", "--store", str(store.root), "--out", str(tmp_path / "new" / "deep" /
+                                                                                          "model")]) == 2
+    assert "no run 'r-no-such-run'" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing half-written, no parent left behind
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["export-model", run, "--store", str(store.root), "--out", str(empty)]) == 0  # an empty folder is filled
+    assert (empty / "headstart.json").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]

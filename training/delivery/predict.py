@@ -189,30 +189,79 @@ def _about(run: Run, weights: str) -> dict:
 def export_model(store: Store, run_id: str, out: Path) -> Path:
     """Write a finished run's delivered model as a folder the user's own libraries load (the kind decides the files),
     with headstart.json (labels, how to pool, the run it came from, the experiment's config) and a README.md model
-    card. Written beside `out` and renamed into place: a failure leaves no half-written folder."""
+    card. Written into a new folder of its own beside `out` and renamed into place: a failure leaves nothing behind,
+    and nothing the command did not create is ever removed (`out` may be a new path or an empty folder)."""
     import shutil
+    import uuid
 
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise HeadStartError(f"{out} exists and is not empty; choose a new folder")
-    loaded = load(store, run_id)
-    run, cfg, labels = loaded.run, loaded.cfg, loaded.labels
-    kind = task_kind(cfg.task)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    _check_out(out)
+    created = _make_parents(out)
     try:
+        tmp = out.with_name(f".{out.name[:100]}.{uuid.uuid4().hex[:12]}.partial")
+        tmp.mkdir()  # a new name: fails rather than reuse anything that is there
+    except OSError as e:
+        _remove_empty(created)
+        raise HeadStartError(f"--out {out}: cannot write beside it ({e.strerror or e})") from None
+    try:
+        loaded = load(store, run_id)
+        run, cfg, labels = loaded.run, loaded.cfg, loaded.labels
+        kind = task_kind(cfg.task)
         meta = kind.export(loaded.model, loaded.processor, tmp, labels, cfg)
         meta = {**meta, "task": cfg.task, "run": _about(run, loaded.weights), "config": cfg.to_dict()}
         (tmp / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         (tmp / "README.md").write_text(model_card(store, run, loaded.weights, meta, out), encoding="utf-8")
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
+        _check_out(out)  # again: something may have appeared there while the model was written
+        try:
+            if out.is_dir():
+                out.rmdir()  # empty (checked just above): the user's own folder to fill
+            tmp.rename(out)
+        except OSError as e:
+            raise HeadStartError(f"--out {out}: cannot put the model there ({e.strerror or e}); choose a new folder") \
+                from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(created)
         raise
     return out
+
+
+def _check_out(out: Path) -> None:
+    """`--out` must be a new path or an empty folder: never a file, a link or a folder holding anything."""
+    if out.is_symlink():
+        raise HeadStartError(f"--out {out} is a symbolic link; choose a new folder (export-model writes only where it "
+                             "creates the folder itself)")
+    if out.exists() and not out.is_dir():
+        raise HeadStartError(f"--out {out} is a file, not a folder; choose a new folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise HeadStartError(f"{out} exists and is not empty; choose a new folder")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise HeadStartError(f"--out {out}: {out.parent} is a file, not a folder; choose a new folder")
+
+
+def _make_parents(out: Path) -> Path | None:
+    """Create `out`'s missing parent folders; the topmost one created (None if all existed), to remove on failure."""
+    top = None
+    for parent in reversed(out.parents):
+        if not parent.exists():
+            top = top or parent
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        _remove_empty(top)
+        raise HeadStartError(f"--out {out}: cannot create {out.parent} ({e.strerror or e})") from None
+    return top
+
+
+def _remove_empty(top: Path | None) -> None:
+    """Remove the folders `_make_parents` created under and including `top`, only while they are empty."""
+    if top is None:
+        return
+    for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True) + [top]:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def model_card(store: Store, run: Run, weights: str, meta: dict, folder: Path) -> str:
