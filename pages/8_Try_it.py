@@ -11,7 +11,7 @@ import streamlit as st
 
 from training.analysis.units import plain, plain_name
 from training.delivery.predict import BASE
-from training.delivery.predictor import IDLE_S, IMAGE_TYPES, MAX_INPUTS, ask, ensure_predictor, save_uploads
+from training.delivery.predictor import IDLE_S, IMAGE_TYPES, MAX_INPUTS, ask, ask_images, ensure_predictor
 from training.errors import HeadStartError
 from training.service.records import Role, Status
 from training.tasks import known
@@ -94,8 +94,8 @@ with st.form("try_form", border=True):
                             + f"\n\nOne text per line to try several (up to {MAX_INPUTS}).")
     asked = st.form_submit_button("Ask every model", type="primary", icon=":material/send:")
 if asked:
-    if kind.input_form == "image":
-        inputs = [str(p) for p in save_uploads(store, [(u.name, u.getvalue()) for u in uploads or []])]
+    if kind.input_form == "image":  # checked (the hourly cap, sizes, pixels) before they are written: `ask_images`
+        inputs = [(u.name, u.getvalue()) for u in uploads or []]
     elif kind.input_form == "row":
         inputs = [{c: (None if pd.isna(v) else v) for c, v in r.items()} for r in edited.to_dict("records")
                   if any(not pd.isna(v) and str(v).strip() for v in r.values())]
@@ -106,15 +106,18 @@ if asked:
     else:
         asked_runs = run_ids + ([BASE] if kind.generations and st.session_state.get("try_base") else [])
         try:
-            qid = ask(store, exp_id, asked_runs, inputs, user)
+            qid = (ask_images if kind.input_form == "image" else ask)(store, exp_id, asked_runs, inputs, user)
         except HeadStartError as e:
             st.error(str(e))
             st.stop()
-        t0 = time.monotonic()
+        t0 = looked = time.monotonic()
         with st.spinner("The models are answering (the first question after a while also loads them)…"):
             q = store.prediction(qid)
             while q is not None and q["status"] in ("queued", "working") and time.monotonic() - t0 < WAIT_S:
                 time.sleep(0.1)
+                if time.monotonic() - looked > 2:  # a predictor that died: its question is failed, a new one starts
+                    ensure_predictor(store_dir())
+                    looked = time.monotonic()
                 q = store.prediction(qid)
         if q is None or q["status"] in ("queued", "working"):
             st.error(f"No answer within {WAIT_S:.0f} s. The predictor's log is {store_dir() / 'logs' / 'predictor.log'}.")

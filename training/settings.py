@@ -81,12 +81,12 @@ class Settings:
     """HEADSTART_DEMO_PREDICTIONS_PER_HOUR: Try it questions per visitor per hour."""
     demo_exports_per_hour: int = 6
     """HEADSTART_DEMO_EXPORTS_PER_HOUR: model downloads prepared per visitor per hour."""
-    export_max_mb: int = 0
-    """HEADSTART_EXPORT_MAX_MB: the largest model folder a page prepares for download (0: no cap; demo default 200)."""
-    demo_presets: tuple[str, ...] = ("quick",)
     image_max_megapixels: int = 50
     """HEADSTART_IMAGE_MAX_MEGAPIXELS: the most pixels (in millions) one image may have, in training data and in Try it;
     read from the image's header and refused before it is decoded."""
+    export_max_mb: int = 0
+    """HEADSTART_EXPORT_MAX_MB: the largest model folder a page prepares for download (0: no cap; demo default 200)."""
+    demo_presets: tuple[str, ...] = ("quick",)
     """HEADSTART_DEMO_PRESETS: comma-separated presets exempt from the size caps."""
     model_allowlist: tuple[str, ...] = DEFAULT_ALLOWLIST
     """HEADSTART_MODEL_ALLOWLIST: comma-separated models a demo user may pick."""
@@ -177,9 +177,9 @@ def load_settings(env=None) -> Settings:
         demo_predictions_per_hour=_int(env, "HEADSTART_DEMO_PREDICTIONS_PER_HOUR", 120, 1),
         demo_exports_per_hour=_int(env, "HEADSTART_DEMO_EXPORTS_PER_HOUR", 6, 1),
         export_max_mb=_int(env, "HEADSTART_EXPORT_MAX_MB", 200 if demo else 0, 0),
+        image_max_megapixels=_int(env, "HEADSTART_IMAGE_MAX_MEGAPIXELS", 50, 1),
         demo_presets=tuple(p for p in env.get("HEADSTART_DEMO_PRESETS", "quick").split(",") if p),
         model_allowlist=tuple(m for m in env.get("HEADSTART_MODEL_ALLOWLIST",
                                                  ",".join(DEFAULT_ALLOWLIST)).split(",") if m),
         debug=env.get("HEADSTART_DEBUG", "").strip() == "1",
-        image_max_megapixels=_int(env, "HEADSTART_IMAGE_MAX_MEGAPIXELS", 50, 1),
     )

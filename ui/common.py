@@ -365,21 +365,20 @@ def export_model_zip(run_id: str, user: str = "local") -> tuple[bytes | None, st
     loads the model with torch): (bytes, None) or (None, error message). Demo mode caps how many a visitor prepares an
     hour, and every mode the folder's size where HEADSTART_EXPORT_MAX_MB is set."""
     import io
-    import time
     import zipfile
 
     from training.settings import load_settings
 
     settings = load_settings()
     store = get_store()
-    if settings.mode == "demo" and store.exports_since(user, time.time() - 3600) >= settings.demo_exports_per_hour:
+    # spent before the export starts, in the transaction that counts it: four requests at once prepared four
+    if not store.spend_export(run_id, user, settings.demo_exports_per_hour if settings.mode == "demo" else None):
         return None, f"this demo prepares at most {settings.demo_exports_per_hour} model downloads an hour per visitor"
     with tempfile.TemporaryDirectory(dir=store_dir()) as tmp:
         out = Path(tmp) / f"headstart-model-{run_id}"
         proc = _cli(["export-model", run_id, "--store", str(store_dir()), "--out", str(out)])
         if proc.returncode != 0:
             return None, _error(proc)
-        store.add_event(run_id, "export", f"model exported for download by {user}", {"user": user})
         size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
         if settings.export_max_mb and size > settings.export_max_mb * 2**20:
             return None, (f"the model folder is {size / 2**20:.0f} MB, over this deployment's download cap of "

@@ -118,6 +118,7 @@ predictions = sa.Table(  # Try it: a page asks, the predictor process answers (`
     sa.Column("status", sa.Text, nullable=False, server_default="queued"),  # queued | working | answered | failed
     sa.Column("started_at", sa.Double), sa.Column("answered_at", sa.Double),
     sa.Column("answer_json", sa.Text), sa.Column("error", sa.Text),
+    sa.Column("claimed_by", sa.Text),  # the predictor answering it: "host pid start-time" (a dead one's are failed)
     sa.Index("predictions_by_status", "status", "created_at"),
 )
 schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
@@ -139,13 +140,21 @@ def _add_missing_run_columns(c: sa.Connection) -> None:
             c.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {col.name} {decl}{null}{default}")
 
 
+def _add_prediction_claimant(c: sa.Connection) -> None:
+    """Migration 5: which predictor claimed a question (a store made before has the table without the column)."""
+    if "claimed_by" not in {col["name"] for col in sa.inspect(c).get_columns("predictions")}:
+        c.exec_driver_sql("ALTER TABLE predictions ADD COLUMN claimed_by TEXT")
+
+
 # Ordered migrations: a store at version v runs MIGRATIONS[v:], each in the same transaction as the version bump.
 # 1: the tables (a store made before versions already has them: create_all skips existing tables).
 # 2: run columns added since the first release (attempts … proc_started, host).
 # 3: decision records (decisions, decision_comments).
 # 4: Try it's questions and answers (predictions).
+# 5: which predictor claimed a question (predictions.claimed_by).
 MIGRATIONS = [lambda c: metadata.create_all(c, checkfirst=True), _add_missing_run_columns,
-              lambda c: metadata.create_all(c, checkfirst=True), lambda c: metadata.create_all(c, checkfirst=True)]
+              lambda c: metadata.create_all(c, checkfirst=True), lambda c: metadata.create_all(c, checkfirst=True),
+              _add_prediction_claimant]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -575,29 +584,63 @@ class Store:
     PREDICTION_TTL_S = 86_400.0
     """Questions and answers older than this are removed when a new question is asked."""
 
-    def ask_prediction(self, exp_id: str, run_ids: list[str], inputs: list, owner: str) -> str:
-        """Queue a question (inputs for these runs of the experiment) for the predictor; returns its id."""
+    def ask_prediction(self, exp_id: str, run_ids: list[str], inputs: list, owner: str,
+                       per_hour: int | None = None) -> str | None:
+        """Queue a question (inputs for these runs of the experiment) for the predictor; returns its id, or None when
+        `per_hour` is given and the owner asked that many in the last hour — counted in the transaction that inserts
+        it (SQLite's write lock; on PostgreSQL a per-owner advisory lock), so simultaneous questions cannot pass it."""
         pid = new_id("q")
         now = time.time()
         with self.tx() as c:
+            if per_hour is not None:
+                self._lock_owner(c, f"predictions:{owner}")
+                asked = c.execute(sa.select(sa.func.count()).select_from(predictions).where(
+                    (predictions.c.owner == owner) & (predictions.c.created_at >= now - 3600))).scalar() or 0
+                if asked >= per_hour:
+                    return None
             c.execute(predictions.delete().where(predictions.c.created_at < now - self.PREDICTION_TTL_S))
             c.execute(predictions.insert().values(id=pid, experiment_id=exp_id, owner=owner,
                                                   run_ids_json=json.dumps(run_ids), inputs_json=json.dumps(inputs),
                                                   created_at=now, status="queued"))
         return pid
 
-    def claim_prediction(self) -> dict | None:
-        """The oldest queued question, now marked working (None when there is none); one claimant wins it."""
+    def _lock_owner(self, c: sa.Connection, key: str) -> None:
+        """Hold `key` until the transaction ends, so a count and the insert it allows are one step: SQLite's write lock
+        (taken at BEGIN) already does; PostgreSQL takes an advisory lock on the key."""
+        if self.backend == "postgresql":
+            c.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+
+    def claim_prediction(self, claimant: str | None = None) -> dict | None:
+        """The oldest queued question, now marked working by `claimant` (the predictor: "host pid start-time"); None
+        when there is none; one claimant wins it."""
         with self.tx() as c:
             for row in c.execute(sa.select(predictions.c.id).where(predictions.c.status == "queued")
                                  .order_by(predictions.c.created_at).limit(4)).all():
                 won = c.execute(predictions.update().where((predictions.c.id == row[0]) & (predictions.c.status == "queued"))
-                                .values(status="working", started_at=time.time())).rowcount
+                                .values(status="working", started_at=time.time(), claimed_by=claimant)).rowcount
                 if won:
                     return self._prediction(c, row[0])
         return None
 
+    def working_predictions(self) -> list[dict]:
+        """Questions being answered: {id, claimed_by, started_at} (to find those whose predictor died)."""
+        return self._rows(sa.select(predictions.c.id, predictions.c.claimed_by, predictions.c.started_at)
+                          .where(predictions.c.status == "working"))
+
+    def fail_working_predictions(self, ids: list[str], error: str) -> int:
+        """Fail these questions with `error` where they are still being answered; returns how many."""
+        if not ids:
+            return 0
+        with self.tx() as c:
+            return c.execute(predictions.update().where(predictions.c.id.in_(ids), predictions.c.status == "working")
+                             .values(status="failed", answered_at=time.time(), error=error)).rowcount
+
     def answer_prediction(self, pid: str, answer: dict | None = None, error: str | None = None) -> None:
+        """Store the answer (each prediction without its input: the question holds the inputs once, and `prediction`
+        puts them back) or the error."""
+        if answer is not None:
+            answer = dict(answer, predictions=[{k: v for k, v in p.items() if k != "input"}
+                                               for p in answer.get("predictions", [])])
         with self.tx() as c:
             c.execute(predictions.update().where(predictions.c.id == pid).values(
                 status="failed" if error is not None else "answered", answered_at=time.time(),
@@ -617,10 +660,13 @@ class Store:
         d["inputs"] = json.loads(d.pop("inputs_json"))
         answer = d.pop("answer_json")
         d["answer"] = json.loads(answer) if answer is not None else None
+        for p, x in zip((d["answer"] or {}).get("predictions", []), d["inputs"], strict=False):
+            p.setdefault("input", x)
         return d
 
     def predictions_since(self, owner: str, since: float) -> int:
-        """How many questions this owner asked since `since` (demo mode's rate cap)."""
+        """How many questions this owner asked since `since` (demo mode's rate cap, checked before an upload is
+        written; `ask_prediction` holds it)."""
         with self.read() as c:
             return int(c.execute(sa.select(sa.func.count()).select_from(predictions).where(
                 (predictions.c.owner == owner) & (predictions.c.created_at >= since))).scalar() or 0)
@@ -836,11 +882,21 @@ class Store:
                     events.join(runs, runs.c.id == events.c.run_id).join(experiments, experiments.c.id == runs.c.experiment_id))
                 .where(events.c.kind == "started", events.c.at >= since, experiments.c.owner == owner)).scalar_one())
 
-    def exports_since(self, user: str, since: float) -> int:
-        """Model downloads a user prepared on the page since a time (events of kind "export"): the demo's hourly cap."""
-        with self.read() as c:
-            rows = c.execute(sa.select(events.c.data_json).where(events.c.kind == "export", events.c.at >= since)).all()
-        return sum(json.loads(r[0] or "{}").get("user") == user for r in rows)
+    def spend_export(self, run_id: str, user: str, per_hour: int | None = None) -> bool:
+        """Record that `user` prepares a model download of this run (an event of kind "export"), unless `per_hour` is
+        given and they prepared that many in the last hour (False): counted in the transaction that records it (see
+        `_lock_owner`), so simultaneous requests cannot pass the cap. Spent before the export starts."""
+        now = time.time()
+        with self.tx() as c:
+            if per_hour is not None:
+                self._lock_owner(c, f"exports:{user}")
+                rows = c.execute(sa.select(events.c.data_json).where(events.c.kind == "export",
+                                                                     events.c.at >= now - 3600)).all()
+                if sum(json.loads(r[0] or "{}").get("user") == user for r in rows) >= per_hour:
+                    return False
+            c.execute(events.insert().values(run_id=run_id, at=now, kind="export", message=redact(
+                f"model download prepared for {user}"), data_json=redact(json.dumps({"user": user}))))
+        return True
 
     def add_event(self, run_id: str, kind: str, message: str, data: dict | None = None) -> None:
         with self.tx() as c:
