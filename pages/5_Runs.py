@@ -8,7 +8,7 @@ import streamlit as st
 
 from training.analysis.frames import runs_frame
 from training.analysis.preflight import preflight
-from training.analysis.units import human_bytes, human_flops, human_seconds, plain
+from training.analysis.units import human_bytes, human_flops, human_seconds, human_time, plain
 from training.service.bundle import GALLERY_OWNER
 from training.settings import load_settings
 from ui.auth import current_user
@@ -41,7 +41,7 @@ shown = [e for e in exps if keep(e)]
 st.dataframe(pd.DataFrame([{"experiment": e.name, "id": e.id, "owner": e.owner, "runs": e.n_runs,
                             "done": e.n_done, "running": e.n_running, "queued": e.n_queued,
                             "failed": e.n_failed,
-                            "created": pd.Timestamp(e.created_at, unit="s").strftime("%Y-%m-%d %H:%M")}
+                            "created": human_time(e.created_at, "%Y-%m-%d %H:%M")}
                            for e in shown]), hide_index=True)
 if not shown:
     st.stop()

@@ -80,13 +80,13 @@ def test_constraints_are_checked_and_met_only_by_a_whole_interval():
 
 
 def test_a_bundle_with_a_broken_decision_is_refused_by_field():
-    bundle = {"experiment": {"id": "e1", "name": "x", "config": {"name": "x"}, "created_at": 0.0},
+    bundle = {"experiment": {"id": "e1", "name": "x", "config": {"name": "x"}, "created_at": 1.8e9},
               "runs": [{"id": "r1", "seq": 0, "strategy": "full", "n_train": 1, "seed": 0, "status": "done", "role": "grid",
-                        "lr": None, "depends_on": None, "total_steps": 1, "error": None, "created_at": 0.0,
+                        "lr": None, "depends_on": None, "total_steps": 1, "error": None, "created_at": 1.8e9,
                         "started_at": None, "ended_at": None, "attempts": 0, "micro_batch_size": None,
                         "mem_estimate": None, "result_json": None}],
               "metrics": [], "events": [],
-              "decision": {"question": "q", "comments": [{"author": "a", "body": 3, "at": 0.0}]}}
+              "decision": {"question": "q", "comments": [{"author": "a", "body": 3, "at": 1.8e9}]}}
     with pytest.raises(HeadStartError, match=r"decision.comments\[0\]"):
         check_bundle(bundle, "team.json.gz")
 

@@ -38,10 +38,10 @@ def _hand_written_bundle(tiny_bert_dir, topic_csv, outside: Path) -> dict:
     cfg["data"].update(source=str(outside), text_column="wrong_column", group_column=None)
     cfg["model"]["base"] = "/somewhere/not/allowed"
     run = {"id": "r1", "seq": 0, "strategy": "full", "n_train": 40, "seed": 0, "status": "queued", "role": "grid",
-           "lr": None, "depends_on": None, "total_steps": 400, "error": None, "created_at": 1.0, "started_at": None,
+           "lr": None, "depends_on": None, "total_steps": 400, "error": None, "created_at": time.time(), "started_at": None,
            "ended_at": None, "attempts": 0, "micro_batch_size": None, "mem_estimate": None, "result_json": None}
-    return {"format": FORMAT, "exported_at": 1.0, "metrics": [], "events": [], "runs": [run],
-            "experiment": {"id": "e1", "name": "innocent", "config": cfg, "created_at": 1.0, "info": {}}}
+    return {"format": FORMAT, "exported_at": time.time(), "metrics": [], "events": [], "runs": [run],
+            "experiment": {"id": "e1", "name": "innocent", "config": cfg, "created_at": time.time(), "info": {}}}
 
 
 def test_an_imported_bundle_is_a_record_that_never_trains(monkeypatch, tmp_path, tiny_bert_dir, topic_csv, store):
@@ -140,7 +140,7 @@ def _spoil_result(bundle: dict, **fields) -> None:
 def test_bundles_are_read_within_caps_and_checked_field_by_field(monkeypatch, store, tmp_path):
     monkeypatch.setenv("HEADSTART_UPLOAD_MAX_MB", "1")
     monkeypatch.setenv("HEADSTART_BUNDLE_MAX_MB", "5")
-    bomb = gzip.compress(b"0" * 60_000_000)  # ~60 KB that would expand to 60 MB
+    bomb = gzip.compress(b'{"format": "' + b"0" * 60_000_000 + b'"}')  # ~60 KB that would expand to 60 MB
     t0 = time.perf_counter()
     with pytest.raises(PolicyError, match="expands beyond the 5 MB a bundle may hold"):
         read_bundle(bomb, name="bomb.json.gz")
@@ -179,7 +179,7 @@ def test_bundles_are_read_within_caps_and_checked_field_by_field(monkeypatch, st
     }
     nan_metric = json.loads(json.dumps(good))
     nan_metric["metrics"][0][6] = float("nan")
-    with pytest.raises(HeadStartError, match=r"metrics.0. must be a row of 7 fields .*not NaN"):
+    with pytest.raises(HeadStartError, match=r"not a Head Start bundle \(JSON expected: .*NaN and Infinity are not"):
         read_bundle(json.dumps(nan_metric).encode(), name="x.json")
     for where, spoil in cases.items():
         bad = json.loads(json.dumps(good))

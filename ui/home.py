@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from training.analysis.units import human_time
 from ui.common import PAGES, enqueue, experiment_state, revive_dispatcher, visible_experiments
 
 
@@ -46,6 +47,6 @@ def render() -> None:
         else:
             # Four short columns: the right-hand column is ~520 px wide at 1280 px, and a sixth was cut off there.
             table = pd.DataFrame([{"experiment": e.name, "id": e.id, "runs": experiment_state(e),
-                                   "created": pd.Timestamp(e.created_at, unit="s").strftime("%Y-%m-%d %H:%M")}
+                                   "created": human_time(e.created_at, "%Y-%m-%d %H:%M")}
                                   for e in exps])
             st.dataframe(table, hide_index=True)

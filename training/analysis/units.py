@@ -96,9 +96,15 @@ def human_seconds(x: float | None) -> str:
     return f"{x / 3600:.1f} h"
 
 
-def human_time(t: float | None) -> str:
-    """Seconds since the epoch as "2026-11-24 09:31 UTC"."""
-    return NOT_APPLICABLE if _missing(t) else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))
+def human_time(t: float | None, form: str = "%Y-%m-%d %H:%M UTC") -> str:
+    """Seconds since the epoch as "2026-11-24 09:31 UTC" (or in `form`); a time no calendar reaches (1e308, stored
+    before bundles' times were checked) is "—", never an error on the page."""
+    if _missing(t):
+        return NOT_APPLICABLE
+    try:
+        return time.strftime(form, time.gmtime(t))
+    except (OverflowError, OSError, ValueError):
+        return NOT_APPLICABLE
 
 
 def human_number(x: float | None, digits: int = 3) -> str:

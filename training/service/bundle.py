@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import math
 import shutil
 import time
 import zlib
+from decimal import Decimal
 from pathlib import Path
+
+import ijson
 
 from training.config import ExperimentConfig
 from training.errors import HeadStartError
@@ -26,6 +30,7 @@ from training.service.policy import PolicyError, redact
 from training.service.records import check_constraints
 from training.service.store import STATUSES, Store, new_id
 from training.settings import load_settings
+from training.tasks import kinds
 
 FORMAT = "headstart-bundle/1"
 GALLERY = Path(__file__).resolve().parents[2] / "gallery"
@@ -60,9 +65,26 @@ def write_bundle(bundle: dict, path: Path) -> None:
     path.write_bytes(gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
 
 
+MAX_RUNS = 5_000
+MAX_METRIC_ROWS = 1_000_000
+MAX_EVENT_ROWS = 200_000
+MAX_VALUES = 500_000
+"""Values a bundle may hold outside its metric and event rows (the experiment, its runs, the decision)."""
+MAX_DEPTH = 64
+MAX_TEXT = 20_000_000
+"""Characters in one string (a run's result, with its per-example eval items, is the longest)."""
+MAX_ITEMS = 200_000
+"""Eval examples per run a bundle may hold outcomes of."""
+CHUNK = 1 << 16
+
+
 def read_bundle(path_or_bytes, name: str = "the bundle") -> dict:
-    """Parse and check a bundle (bytes or a path), within the deployment's size caps."""
+    """Parse and check a bundle (bytes or a path), within the deployment's size caps. The JSON is parsed as it is
+    inflated, a chunk at a time: the inflated text is never held whole, metric and event rows are checked one by one
+    as they close (a bundle of millions of empty lists is refused at its first), and every count is capped — memory
+    stays bounded by the caps above, whatever the file holds."""
     settings = load_settings()
+    cap = settings.upload_max_mb * 1_000_000
     if isinstance(path_or_bytes, Path):
         name = path_or_bytes.name if name == "the bundle" else name
         if not path_or_bytes.exists():
@@ -70,53 +92,161 @@ def read_bundle(path_or_bytes, name: str = "the bundle") -> dict:
         if not path_or_bytes.is_file():
             raise HeadStartError(f"{path_or_bytes} is not a bundle file (a folder, a device or a pipe); give the "
                                  ".json.gz or .json that bundle-export wrote")
-        cap = settings.upload_max_mb * 1_000_000
         if path_or_bytes.stat().st_size > cap:
             raise PolicyError(f"{name} is over this deployment's {settings.upload_max_mb} MB upload cap")
-        with path_or_bytes.open("rb") as f:
-            raw = f.read(cap + 1)  # a file that grows while read is still held to the cap
+        source = path_or_bytes.open("rb")
     else:
-        raw = path_or_bytes
-    if len(raw) > settings.upload_max_mb * 1_000_000:
-        raise PolicyError(f"{name} is {len(raw) / 1e6:.1f} MB, over this deployment's {settings.upload_max_mb} MB "
-                          "upload cap (HEADSTART_UPLOAD_MAX_MB)")
-    if raw[:2] == b"\x1f\x8b":
-        raw = _gunzip(raw, settings.bundle_max_mb * 1_000_000, name)
-    elif len(raw) > settings.bundle_max_mb * 1_000_000:
-        raise PolicyError(f"{name} is over the {settings.bundle_max_mb} MB a bundle may hold (HEADSTART_BUNDLE_MAX_MB)")
-    try:
-        bundle = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise HeadStartError(f"{name} is not a Head Start bundle (JSON expected): {e}") from None
-    except RecursionError:
-        raise HeadStartError(f"{name} is not a Head Start bundle: its JSON is nested too deeply") from None
-    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
+        if len(path_or_bytes) > cap:
+            raise PolicyError(f"{name} is {len(path_or_bytes) / 1e6:.1f} MB, over this deployment's "
+                              f"{settings.upload_max_mb} MB upload cap (HEADSTART_UPLOAD_MAX_MB)")
+        source = io.BytesIO(path_or_bytes)
+    with source:
+        stream = _Inflating(source, cap, settings.bundle_max_mb, name)
+        try:
+            bundle = _parse(ijson.parse(stream), name)
+        except ijson.JSONError as e:
+            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise HeadStartError(f"{name} is not a Head Start bundle (JSON expected: {why}; NaN and Infinity are not "
+                                 "allowed)") from None
+    if bundle.get("format") != FORMAT:
         raise HeadStartError(f"{name} is not a Head Start bundle (format {FORMAT!r} expected)")
     check_bundle(bundle, name)
     return bundle
 
 
-def _gunzip(raw: bytes, limit: int, name: str) -> bytes:
-    """Decompress a gzip stream, refusing it as soon as it would expand beyond `limit` bytes."""
-    d = zlib.decompressobj(wbits=31)
-    out, size = [], 0
-    try:
-        chunk = d.decompress(raw, 1 << 20)
-        while chunk:
-            size += len(chunk)
-            if size > limit:
-                raise PolicyError(f"{name} expands beyond the {limit // 1_000_000} MB a bundle may hold "
-                                  "(HEADSTART_BUNDLE_MAX_MB); it is not a bundle this deployment accepts")
-            out.append(chunk)
-            chunk = d.decompress(d.unconsumed_tail, 1 << 20)
-    except zlib.error as e:
-        raise HeadStartError(f"{name} is not a readable gzip file ({e})") from None
-    return b"".join(out)
+class _Inflating:
+    """A file-like reader over a bundle's bytes that inflates gzip as it goes, refusing the stream as soon as it reads
+    past the upload cap or expands past `HEADSTART_BUNDLE_MAX_MB` — never the whole inflated text in memory."""
+
+    def __init__(self, source, cap: int, max_mb: int, name: str):
+        self.source, self.cap, self.max_mb, self.name = source, cap, max_mb, name
+        self.read_in = self.out = 0
+        self.pending = b""
+        head = self._take(2)
+        self.inflate = zlib.decompressobj(wbits=31) if head == b"\x1f\x8b" else None
+        self.pending = head
+
+    def _take(self, n: int) -> bytes:
+        data = self.source.read(n)
+        self.read_in += len(data)
+        if self.read_in > self.cap:  # a file that grows while read is still held to the cap
+            raise PolicyError(f"{self.name} is over this deployment's {self.cap // 1_000_000} MB upload cap")
+        return data
+
+    def read(self, n: int = CHUNK) -> bytes:
+        if n == 0:  # ijson asks for nothing first, to learn that the stream gives bytes
+            return b""
+        n = n if n > 0 else CHUNK
+        if self.inflate is None:
+            data, self.pending = self.pending + self._take(n - len(self.pending)), b""
+        else:
+            data = b""
+            try:
+                while not data:
+                    tail = self.inflate.unconsumed_tail or self.pending or self._take(CHUNK)
+                    self.pending = b""
+                    if not tail:
+                        data = self.inflate.flush()
+                        break
+                    data = self.inflate.decompress(tail, n)
+                    if self.inflate.eof:
+                        break
+            except zlib.error as e:
+                raise HeadStartError(f"{self.name} is not a readable gzip file ({e})") from None
+        self.out += len(data)
+        if self.out > self.max_mb * 1_000_000:
+            what = "expands beyond" if self.inflate else "is over"
+            raise PolicyError(f"{self.name} {what} the {self.max_mb} MB a bundle may hold (HEADSTART_BUNDLE_MAX_MB); "
+                              "it is not a bundle this deployment accepts")
+        return data
 
 
-def _expect(ok: bool, where: str, what: str, name: str) -> None:
-    if not ok:
-        raise HeadStartError(f"{name} is not a valid Head Start bundle: {where} must be {what}")
+ROWS = {"metrics": (7, MAX_METRIC_ROWS), "events": (5, MAX_EVENT_ROWS)}
+"""The bundle's long lists: rows of scalars, each checked as it closes (width and count) and kept as a tuple."""
+SCALARS = ("string", "number", "boolean", "null")
+
+
+def _too_many(name: str, where: str, what: str) -> HeadStartError:
+    return PolicyError(f"{name} is not a bundle this deployment imports: {where} holds more than {what}")
+
+
+def _parse(events, name: str) -> dict:
+    """Build a bundle from ijson's events: the long lists row by row, everything else within `MAX_VALUES` values
+    nested at most `MAX_DEPTH` deep."""
+    _, event, _ = next(events, ("", None, None))
+    if event != "start_map":
+        raise HeadStartError(f"{name} is not a Head Start bundle (a JSON mapping expected)")
+    bundle, budget = {}, [MAX_VALUES]
+    for _, event, key in events:
+        if event == "end_map":
+            break
+        if key in bundle:
+            raise HeadStartError(f"{name} is not a valid Head Start bundle: it names {key!r} twice")
+        bundle[key] = _rows(events, key, name) if key in ROWS else _value(events, key, name, budget)
+    for _ in events:  # trailing text is refused by the parser as it reads on
+        pass
+    return bundle
+
+
+def _rows(events, key: str, name: str) -> list:
+    width, cap = ROWS[key]
+    _, event, _ = next(events)
+    if event != "start_array":
+        raise HeadStartError(f"{name} is not a valid Head Start bundle: {key} must be a list")
+    rows, shared = [], {}
+    for _, event, value in events:
+        if event == "end_array":
+            return rows
+        row = []
+        if event == "start_array":
+            for _, event, value in events:
+                if event not in SCALARS or len(row) > width:
+                    break
+                if isinstance(value, str):
+                    if len(value) > MAX_TEXT:
+                        break
+                    value = shared.setdefault(value, value) if len(shared) < 100_000 else value
+                elif type(value) is Decimal:  # ijson's non-integers (integers stay exact: 2**70 is named, not lost)
+                    value = float(value)
+                row.append(value)
+        if event != "end_array" or len(row) != width:
+            raise HeadStartError(f"{name} is not a valid Head Start bundle: {key}[{len(rows)}] must be a row of {width} "
+                                 "fields (text, numbers)")
+        if len(rows) >= cap:
+            raise _too_many(name, key, f"{cap:,} rows")
+        rows.append(tuple(row))
+    raise HeadStartError(f"{name} is not a Head Start bundle (it ends inside {key})")
+
+
+def _value(events, where: str, name: str, budget: list) -> object:
+    """One JSON value from the events, built without recursion, counted against `budget`."""
+    stack: list = []  # [container, its pending key]
+    for _, event, value in events:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _too_many(name, "the bundle", f"{MAX_VALUES:,} values outside its metric and event rows")
+        if event == "map_key":
+            stack[-1][1] = value
+            continue
+        if event in ("start_map", "start_array"):
+            if len(stack) >= MAX_DEPTH:
+                raise HeadStartError(f"{name} is not a Head Start bundle: {where} is nested too deeply")
+            stack.append([{} if event == "start_map" else [], None])
+            continue
+        if event in ("end_map", "end_array"):
+            node = stack.pop()[0]
+        elif isinstance(value, str) and len(value) > MAX_TEXT:
+            raise _too_many(name, where, f"{MAX_TEXT:,} characters in one string")
+        else:
+            node = float(value) if type(value) is Decimal else value
+        if not stack:
+            return node
+        parent, key = stack[-1]
+        if isinstance(parent, dict):
+            parent[key] = node
+        else:
+            parent.append(node)
+    raise HeadStartError(f"{name} is not a Head Start bundle (it ends inside {where})")
 
 
 def num(x) -> bool:
@@ -125,67 +255,193 @@ def num(x) -> bool:
 
 
 def check_bundle(bundle: dict, name: str = "the bundle") -> None:
-    """Check a bundle's structure field by field (no KeyError or TypeError reaches the user)."""
+    """Check a bundle field by field, down to every value's range and every key's uniqueness (no KeyError, TypeError,
+    page crash or SQL error reaches the user): a value out of range is named with its place, e.g.
+    "runs[3].result_json.eval.accuracy = 7 is outside [0, 1]"."""
     exp = bundle.get("experiment")
     _expect(isinstance(exp, dict), "experiment", "a mapping", name)
     for key, kind in (("id", str), ("name", str), ("config", dict)):
         _expect(isinstance(exp.get(key), kind), f"experiment.{key}", f"a {kind.__name__}", name)
-    _expect(num(exp.get("created_at")), "experiment.created_at", "a number", name)
+    _expect(len(exp["name"]) <= MAX_NAME, "experiment.name", f"a name of at most {MAX_NAME} characters", name)
+    _time(exp.get("created_at"), "experiment.created_at", name)
     _expect(isinstance(exp.get("info", {}), dict), "experiment.info", "a mapping", name)
     _check_info(exp.get("info", {}), name)
     try:
-        ExperimentConfig.from_dict(exp["config"])
+        cfg = ExperimentConfig.from_dict(exp["config"])
     except HeadStartError as e:
         raise HeadStartError(f"{name} holds an experiment config this version cannot use: {e}") from None
     except RecursionError:
         raise HeadStartError(f"{name} holds an experiment config nested too deeply to be one") from None
     runs = bundle.get("runs")
     _expect(isinstance(runs, list) and runs, "runs", "a non-empty list", name)
-    ids = set()
+    if len(runs) > MAX_RUNS:
+        raise _too_many(name, "runs", f"{MAX_RUNS:,} runs")
+    ids: dict[str, int] = {}
+    shape = _ItemShape(kinds().get(cfg.task), name)
     for i, r in enumerate(runs):
         _expect(isinstance(r, dict) and set(RUN_FIELDS) <= set(r), f"runs[{i}]", f"a mapping with {', '.join(RUN_FIELDS)}",
                 name)
         for key in ("id", "strategy", "status", "role"):
-            _expect(isinstance(r[key], str), f"runs[{i}].{key}", "a string", name)
+            _expect(isinstance(r[key], str) and len(r[key]) <= MAX_NAME, f"runs[{i}].{key}", "a short string", name)
         for key in ("seq", "n_train", "seed"):
             _expect(_int(r[key]), f"runs[{i}].{key}", f"an integer from 0 to {MAX_INT:,}", name)
         for key in ("total_steps", "attempts", "micro_batch_size", "mem_estimate"):
             _expect(r[key] is None or _int(r[key]), f"runs[{i}].{key}", f"an integer from 0 to {MAX_INT:,} (or null)", name)
         _expect(r["lr"] is None or (num(r["lr"]) and math.isfinite(r["lr"]) and r["lr"] > 0), f"runs[{i}].lr",
                 "a positive number (or null)", name)
-        _expect(num(r["created_at"]) and math.isfinite(r["created_at"]), f"runs[{i}].created_at", "a number", name)
+        _time(r["created_at"], f"runs[{i}].created_at", name)
         for key in ("started_at", "ended_at"):
-            _expect(r[key] is None or (num(r[key]) and math.isfinite(r[key])), f"runs[{i}].{key}", "a number (or null)",
-                    name)
-        _expect(r["error"] is None or isinstance(r["error"], str), f"runs[{i}].error", "a string (or null)", name)
+            if r[key] is not None:
+                _time(r[key], f"runs[{i}].{key}", name)
+        _expect(r["error"] is None or (isinstance(r["error"], str) and len(r["error"]) <= MAX_MESSAGE), f"runs[{i}].error",
+                f"a string of at most {MAX_MESSAGE:,} characters (or null)", name)
         _expect(r["id"] not in ids, f"runs[{i}].id", "an id no other run of the bundle has", name)
         _expect(r["status"] in STATUSES, f"runs[{i}].status", f"one of {', '.join(STATUSES)}", name)
         _expect(r["depends_on"] is None or isinstance(r["depends_on"], str), f"runs[{i}].depends_on", "a string", name)
         _expect(r["result_json"] is None or isinstance(r["result_json"], str), f"runs[{i}].result_json", "a string",
                 name)
         if r["result_json"]:
-            _check_result(r["result_json"], f"runs[{i}].result_json", name)
-        ids.add(r["id"])
+            _check_result(r["result_json"], f"runs[{i}].result_json", name, shape)
+        ids[r["id"]] = i
+    _check_cells(runs, cfg, exp.get("info") or {}, name)
     for i, r in enumerate(runs):
-        _expect(not r["depends_on"] or set(r["depends_on"].split(",")) <= ids, f"runs[{i}].depends_on",
+        _expect(not r["depends_on"] or set(r["depends_on"].split(",")) <= set(ids), f"runs[{i}].depends_on",
                 "ids of runs in the bundle", name)
-    for key, width, rule in (("metrics", 7, lambda m: isinstance(m[0], str) and m[0] in ids and isinstance(m[5], str)
-                              and all(num(x) for x in (m[1], m[2], m[3], m[4], m[6])) and not math.isnan(m[6])),
-                             ("events", 5, lambda e: isinstance(e[0], str) and e[0] in ids and num(e[1])
-                              and all(isinstance(x, str) for x in e[2:]))):
-        rows = bundle.get(key)
-        _expect(isinstance(rows, list), key, "a list", name)
-        for i, row in enumerate(rows):
-            _expect(isinstance(row, list) and len(row) == width and rule(row), f"{key}[{i}]",
-                    f"a row of {width} fields of the right types for a run in the bundle (a metric's value a number, "
-                    "not NaN)" if key == "metrics" else f"a row of {width} fields of the right types for a run in the "
-                    "bundle", name)
+    _check_metrics(bundle.get("metrics"), ids, name)
+    events = bundle.get("events")
+    _expect(isinstance(events, list), "events", "a list", name)
+    for i, e in enumerate(events):
+        _expect(isinstance(e, (list, tuple)) and len(e) == 5 and e[0] in ids and all(isinstance(x, str) for x in e[2:])
+                and len(e[2]) <= MAX_NAME and len(e[3]) <= MAX_MESSAGE and len(e[4]) <= MAX_MESSAGE, f"events[{i}]",
+                "a row of 5 fields (a run of the bundle, a time, a kind, a message and its data in JSON)", name)
+        _time(e[1], f"events[{i}].at", name)
+        _expect(isinstance(_json(e[4]), dict), f"events[{i}].data", "a JSON mapping", name)
     if bundle.get("decision") is not None:
         _check_decision(bundle["decision"], name)
 
 
-ITEM_FORMS = ({"y_true", "y_pred"}, {"y_true", "y_pred", "p_pred"}, {"nll", "tokens"})
-"""The forms of per-example eval items (see `training.core.evaluate`): classification and regression, language models."""
+MAX_NAME = 1_000
+"""Characters in a name: an experiment's, a run's strategy or status, a metric's key, an event's kind."""
+MAX_MESSAGE = 100_000
+"""Characters in a run's error, an event's message or data."""
+MAX_METRIC_KEYS = 10_000
+EARLIEST, LATEST = 946_684_800.0, 4_102_444_800.0
+"""The times a bundle may hold (seconds since the epoch): from 2000-01-01 to 2100-01-01. A time of 1e308 imported and
+then broke Home and Runs (no date that far out), and nothing the store wrote is older."""
+
+
+def _expect(ok: bool, where: str, what: str, name: str) -> None:
+    if not ok:
+        raise HeadStartError(f"{name} is not a valid Head Start bundle: {where} must be {what}")
+
+
+def _within(x, low: float, high: float, where: str, name: str, whole: bool = False) -> None:
+    """A finite number (a whole one where `whole`) in [low, high], or an error naming its place and value."""
+    _expect(num(x) and (not whole or isinstance(x, int) or (math.isfinite(x) and x == int(x))), where,
+            "a whole number" if whole else "a number", name)
+    if not (math.isfinite(x) and low <= x <= high):
+        raise HeadStartError(f"{name} is not a valid Head Start bundle: {where} = {x:g} is outside [{low:g}, {high:g}]")
+
+
+def _time(t, where: str, name: str) -> None:
+    _expect(num(t), where, "a time (seconds since 1970)", name)
+    if not (math.isfinite(t) and EARLIEST <= t <= LATEST):
+        raise HeadStartError(f"{name} is not a valid Head Start bundle: {where} = {t:g} is not a time from 2000 to 2100 "
+                             "(seconds since 1970)")
+
+
+def _json(text: str):
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+
+
+PROPORTIONS = {"accuracy", "macro_f1", "rouge_l", "retrieval_r1", "knn_accuracy", "visual_knn", "validation_majority",
+               "val_trivial"}
+PERPLEXITIES = {"perplexity", "chat_perplexity"}
+NON_NEGATIVE = {"loss", "rmse", "mae", "lr", "peak_mem_bytes", "rows", "best_val_loss", "wall_s", "params",
+                "trainable_params", "best_step", "val_loss"}
+MAX_METRIC = 1e12
+"""The largest metric value a bundle may hold: any loss, error or perplexity a run reports is far below it, and
+analysis' sums and squares of it stay finite."""
+MAX_FLOPS = 1e30
+"""FLOPs a run may report (a year on 10,000 of today's fastest GPUs is ~1e28)."""
+MAX_LOSS_SE = 100.0
+"""A loss's standard error: its interval is exp(log(mean) ± 1.96·se), which overflows far above this."""
+
+
+def metric_range(key: str) -> tuple[float, float]:
+    """The range a metric's value lies in, by its name (`eval/accuracy`, `probe/perplexity`, `rmse`…): proportions in
+    [0, 1], perplexities from 1, losses and errors from 0, R² up to 1, any other finite and within ±`MAX_METRIC`."""
+    metric = key.rsplit("/", 1)[-1]
+    if metric in PROPORTIONS:
+        return 0.0, 1.0
+    if metric in PERPLEXITIES:
+        return 1.0, MAX_METRIC
+    if metric == "loss_se":
+        return 0.0, MAX_LOSS_SE
+    if metric in NON_NEGATIVE:
+        return 0.0, MAX_METRIC
+    if metric == "r2":
+        return -MAX_METRIC, 1.0
+    if metric == "flops":
+        return 0.0, MAX_FLOPS
+    return -MAX_METRIC, MAX_METRIC
+
+
+def _check_metrics(rows, ids: dict[str, int], name: str) -> None:
+    """Each metric row: a run of the bundle, a whole step and example count, non-negative wall-clock and FLOPs, a value
+    in its metric's range; and no (run, step, key) twice — the store's key, which raised IntegrityError half-way."""
+    _expect(isinstance(rows, list), "metrics", "a list", name)
+    keys: dict[str, int] = {}
+    seen: set[int] = set()
+    for i, m in enumerate(rows):
+        where = f"metrics[{i}]"
+        _expect(isinstance(m, (list, tuple)) and len(m) == 7 and m[0] in ids and isinstance(m[5], str)
+                and 0 < len(m[5]) <= MAX_NAME, where,
+                "a row of 7 fields (a run of the bundle, step, examples, wall_s, flops, key, value)", name)
+        _within(m[1], 0, MAX_INT, f"{where}.step", name, whole=True)
+        _within(m[2], 0, MAX_INT, f"{where}.examples", name, whole=True)
+        _within(m[3], 0, MAX_METRIC, f"{where}.wall_s", name)
+        _within(m[4], 0, MAX_FLOPS, f"{where}.flops", name)
+        _within(m[6], *metric_range(m[5]), f"{where}.{m[5]}", name)
+        key = keys.setdefault(m[5], len(keys))
+        if len(keys) > MAX_METRIC_KEYS:
+            raise _too_many(name, "metrics", f"{MAX_METRIC_KEYS:,} metric names")
+        cell = (int(m[1]) << 32) | (ids[m[0]] << 16) | key  # run index < 2**13, key < 2**14: one exact int per row
+        if cell in seen:
+            raise HeadStartError(f"{name} is not a valid Head Start bundle: {where} repeats run {m[0]}'s {m[5]} at step "
+                                 f"{m[1]} (each run logs a metric once per step); nothing was imported")
+        seen.add(cell)
+
+
+ROLE_STRATEGY = {"reference": "references", "pretrain": "pretrain"}
+"""The strategy name of the runs that are not a configured strategy's (`training.service.planning`)."""
+
+
+def _check_cells(runs: list[dict], cfg: ExperimentConfig, info: dict, name: str) -> None:
+    """Every run a strategy of the config (or the references, the pretraining), each grid cell (strategy, size, seed)
+    once and each rate a search tried once: Compare and the report key their widgets by these, and two of one raised
+    a duplicate element key."""
+    labels = {s.label for s in cfg.strategies}
+    cells: dict[tuple, int] = {}
+    for i, r in enumerate(runs):
+        _expect(r["role"] in ("grid", "lr-sweep", *ROLE_STRATEGY), f"runs[{i}].role",
+                "grid, lr-sweep, reference or pretrain", name)
+        known = {ROLE_STRATEGY[r["role"]]} if r["role"] in ROLE_STRATEGY else labels
+        _expect(r["strategy"] in known, f"runs[{i}].strategy",
+                f"one of the experiment's strategies ({', '.join(sorted(known))}), not {r['strategy'][:80]!r}", name)
+        options = ((info.get("lr_search") or {}).get(r["strategy"]) or {}).get("options_by_run") or {}
+        cell = (r["role"], r["strategy"], r["n_train"], r["seed"]) + (
+            (r["lr"], json.dumps(options.get(r["id"]), sort_keys=True)) if r["role"] == "lr-sweep" else ())
+        if r["role"] == "pretrain":
+            cell = ("pretrain",)
+        if cell in cells:
+            raise HeadStartError(f"{name} is not a valid Head Start bundle: runs[{i}] repeats runs[{cells[cell]}] "
+                                 f"({r['role']} run of {r['strategy'][:80]} at N = {r['n_train']}, seed {r['seed']}"
+                                 + (f", lr {r['lr']}" if r["role"] == "lr-sweep" else "") + "); each cell is run once")
+        cells[cell] = i
 
 
 MAX_INT = 2 ** 62
@@ -228,13 +484,19 @@ def _check_info(info, name: str) -> None:
         _expect(search.get("status") in ("planned", "reused", "stored"), f"{where}.status", "planned, reused or stored",
                 name)
         _expect(isinstance(search.get("label", label), str), f"{where}.label", "a strategy's name", name)
-        _expect(search.get("chosen") is None or num(search["chosen"]), f"{where}.chosen", "a number", name)
+        if search.get("chosen") is not None:
+            _within(search["chosen"], 1e-12, 1e3, f"{where}.chosen", name)
         tried = search.get("tried", [])
         _expect(isinstance(tried, list) and all(isinstance(t, dict) and num(t.get("lr")) and isinstance(t.get("status"), str)
                                                 and all(t.get(k) is None or num(t[k]) for k in ("steps", "val_metric",
                                                                                                   "val_loss"))
                                                 for t in tried), f"{where}.tried",
                 "a list of rates tried (lr, status, steps, val_metric, val_loss)", name)
+        for j, t in enumerate(tried):
+            _within(t["lr"], 1e-12, 1e3, f"{where}.tried[{j}].lr", name)
+            for key in ("steps", "val_metric", "val_loss"):
+                if t.get(key) is not None:
+                    _within(t[key], *metric_range(key), f"{where}.tried[{j}].{key}", name)
         by_run = search.get("options_by_run") or {}
         _expect(isinstance(by_run, dict), f"{where}.options_by_run", "a mapping of run ids to options", name)
         settings = [search.get("chosen_options") or {}, *(t.get("options") or {} for t in tried), *by_run.values()]
@@ -251,6 +513,8 @@ def _check_info(info, name: str) -> None:
         cands = search.get("candidates") or []
         _expect(isinstance(cands, list) and all(isinstance(c, dict) and num(c.get("lr")) and isinstance(
             c.get("options") or {}, dict) for c in cands), f"{where}.candidates", "a list of rates and options", name)
+        for j, c in enumerate(cands):
+            _within(c["lr"], 1e-12, 1e3, f"{where}.candidates[{j}].lr", name)
         _expect(all((t.get("rung") is None or (_int(t["rung"]) and t["rung"] >= 0))
                     and (t.get("val_trivial") is None or (num(t["val_trivial"]) and 0 <= t["val_trivial"] <= 1))
                     and (t.get("val_n") is None or (_int(t["val_n"]) and t["val_n"] > 0)) for t in tried),
@@ -272,24 +536,29 @@ RESULT_TEXTS = ("strategy", "torch", "transformers", "device")
 belongs, or "lots" for `flops`, imported and then broke every page of that experiment."""
 
 
-def _check_result(result_json: str, where: str, name: str) -> None:
-    """A run's result: a JSON mapping whose per-example eval items, where it has any (bundles from before have none),
-    are lists of numbers of one length — what the analysis' paired bootstrap reads."""
-    try:
-        result = json.loads(result_json)
-    except (json.JSONDecodeError, RecursionError):
-        result = None
+def _check_result(result_json: str, where: str, name: str, shape: "_ItemShape") -> None:
+    """A run's result: a JSON mapping of numbers in their ranges (counts whole and not negative, scores in their
+    metric's range) whose per-example eval items, where it has any (bundles from before have none), have the task's
+    form and the experiment's one eval-set length — what the analysis' paired bootstrap reads."""
+    _expect(len(result_json) <= MAX_TEXT and result_json.count(",") <= 8 * MAX_ITEMS + MAX_VALUES, where,
+            f"a result of at most {MAX_ITEMS:,} eval examples", name)
+    result = _json(result_json)
     _expect(isinstance(result, dict), where, "a JSON mapping", name)
     for key in RESULT_NUMBERS:
-        _expect(result.get(key) is None or num(result[key]), f"{where}.{key}", "a number", name)
+        if result.get(key) is not None:
+            _within(result[key], *metric_range(key), f"{where}.{key}", name)
     for key in RESULT_COUNTS:
-        _expect(result.get(key) is None or result[key] >= 0, f"{where}.{key}", "a count (0 or more)", name)
-    _expect(result.get("validation_majority") is None or 0 <= result["validation_majority"] <= 1,
-            f"{where}.validation_majority", "a share from 0 to 1", name)
+        if result.get(key) is not None:
+            _within(result[key], 0, MAX_INT, f"{where}.{key}", name, whole=True)
     for key in RESULT_SCORES:
         value = result.get(key)
         _expect(value is None or (isinstance(value, dict) and all(v is None or num(v) for v in value.values())),
                 f"{where}.{key}", "a mapping of metric names to numbers", name)
+        for metric, v in (value or {}).items():
+            if v is not None:  # forgetting is a difference of two scores (either sign); options are a strategy's
+                low, high = metric_range(metric) if key not in ("forgetting", "forgetting_best", "options") \
+                    else (-MAX_METRIC, MAX_METRIC)
+                _within(v, low, high, f"{where}.{key}.{metric}", name)
     for key in RESULT_FLAGS:
         _expect(result.get(key) is None or isinstance(result[key], bool), f"{where}.{key}", "true or false", name)
     for key in RESULT_TEXTS:
@@ -299,27 +568,58 @@ def _check_result(result_json: str, where: str, name: str) -> None:
         _expect(isinstance(items, dict) and "end" in items and set(items) <= {"end", "best"}, f"{where}.eval_items",
                 "a mapping of end (and best) to eval items", name)
         for key, value in items.items():
-            _check_items(value, f"{where}.eval_items.{key}", name)
+            shape.check(value, f"{where}.eval_items.{key}")
     refs = result.get("references")
     if refs is not None:
         _expect(isinstance(refs, list) and all(isinstance(row, dict) for row in refs), f"{where}.references",
                 "a list of mappings", name)
+        cells = set()
         for j, row in enumerate(refs):
             at = f"{where}.references[{j}]"
             _expect(isinstance(row.get("reference"), str) and isinstance(row.get("name", ""), str), f"{at}.reference",
                     "a reference's name", name)
             _expect(_int(row.get("n_train")) and _int(row.get("seed", 0)), f"{at}.n_train", "a size and seed", name)
-            for key in ("accuracy", "macro_f1", "loss", "rmse", "mae", "r2", "eval_examples"):
-                _expect(row.get(key) is None or num(row[key]), f"{at}.{key}", "a number", name)
+            cell = (row["reference"], row["n_train"], row.get("seed", 0))
+            _expect(cell not in cells, at, "a reference at a size and seed no other row has", name)
+            cells.add(cell)
+            for key in ("accuracy", "macro_f1", "loss", "rmse", "mae", "r2"):
+                if row.get(key) is not None:
+                    _within(row[key], *metric_range(key), f"{at}.{key}", name)
+            if row.get("eval_examples") is not None:
+                _within(row["eval_examples"], 0, MAX_INT, f"{at}.eval_examples", name, whole=True)
             if row.get("items") is not None:
-                _check_items(row["items"], f"{where}.references[{j}].items", name)
+                shape.check(row["items"], f"{at}.items")
 
 
-def _check_items(items, where: str, name: str) -> None:
-    _expect(isinstance(items, dict) and set(items) in ITEM_FORMS
-            and all(isinstance(v, list) and all(num(x) for x in v) for v in items.values())
-            and len({len(v) for v in items.values()}) == 1, where,
-            "y_true and y_pred (and p_pred), or nll and tokens: lists of numbers of one length", name)
+class _ItemShape:
+    """Per-example eval items as the task kind writes them (`training.core.evaluate`), one eval set long across the
+    whole experiment: a run's items of another length than the others' raised KeyError on Compare."""
+
+    def __init__(self, kind, name: str):
+        self.lm = kind is not None and kind.metric == "perplexity"
+        self.classes = kind is not None and kind.metric == "accuracy"
+        self.name, self.length, self.first = name, None, None
+
+    def check(self, items, where: str) -> None:
+        forms = [{"nll", "tokens"}] if self.lm else [{"y_true", "y_pred"}, {"y_true", "y_pred", "p_pred"}]
+        _expect(isinstance(items, dict) and set(items) in forms
+                and all(isinstance(v, list) and all(num(x) for x in v) for v in items.values())
+                and len({len(v) for v in items.values()}) == 1, where,
+                ("nll and tokens" if self.lm else "y_true and y_pred (and p_pred)") + ": lists of numbers of one length",
+                self.name)
+        n = len(next(iter(items.values())))
+        _expect(0 < n <= MAX_ITEMS, where, f"outcomes of 1 to {MAX_ITEMS:,} eval examples", self.name)
+        if self.length is None:
+            self.length, self.first = n, where
+        _expect(n == self.length, where, f"outcomes of the experiment's {self.length:,} eval examples, as {self.first} "
+                f"has (it has {n:,})", self.name)
+        for key, values in items.items():
+            whole = key == "tokens" or (self.classes and key in ("y_true", "y_pred"))
+            low, high = (0.0, 1.0) if key == "p_pred" else (0, MAX_INT) if whole else \
+                (0.0, MAX_METRIC) if key == "nll" else (-MAX_METRIC, MAX_METRIC)
+            for j, x in enumerate(values):
+                if not (low <= x <= high and (not whole or x == int(x))):  # NaN fails every comparison
+                    _within(x, low, high, f"{where}.{key}[{j}]", self.name, whole=whole)
 
 
 def _check_decision(d, name: str) -> None:
@@ -331,16 +631,18 @@ def _check_decision(d, name: str) -> None:
         check_constraints(d.get("constraints") or {})
     except HeadStartError as e:
         raise HeadStartError(f"{name} is not a valid Head Start bundle: decision.constraints: {e}") from None
-    for key in ("created_at", "updated_at"):
-        _expect(num(d.get(key, 0.0)), f"decision.{key}", "a number", name)
+    for key in ("created_at", "updated_at", "signoff_at"):
+        if d.get(key) is not None:
+            _time(d[key], f"decision.{key}", name)
     _expect(d.get("signoff_by") is None or isinstance(d["signoff_by"], str), "decision.signoff_by", "a string", name)
-    _expect(d.get("signoff_at") is None or num(d["signoff_at"]), "decision.signoff_at", "a number", name)
     _expect(d.get("signed") is None or isinstance(d["signed"], dict), "decision.signed", "a mapping", name)
     comments = d.get("comments", [])
     _expect(isinstance(comments, list), "decision.comments", "a list", name)
     for i, c in enumerate(comments):
         _expect(isinstance(c, dict) and isinstance(c.get("author"), str) and isinstance(c.get("body"), str)
-                and num(c.get("at")), f"decision.comments[{i}]", "a mapping with author, body and at", name)
+                and len(c["author"]) <= MAX_NAME and len(c["body"]) <= MAX_MESSAGE, f"decision.comments[{i}]",
+                "a mapping with author, body and at", name)
+        _time(c.get("at"), f"decision.comments[{i}].at", name)
 
 
 def bundle_digest(bundle: dict) -> str:
@@ -350,7 +652,9 @@ def bundle_digest(bundle: dict) -> str:
 
 def import_bundle(store: Store, bundle: dict, owner: str = "local") -> str:
     """Insert a bundle as a new experiment (new ids) in one transaction; returns its id. Importing the
-    same bundle for the same owner twice returns the first copy."""
+    same bundle for the same owner twice returns the first copy. Half-imports left by an import that died (its process
+    killed) are removed first."""
+    store.remove_half_imports()
     digest = bundle_digest(bundle)
     for e in store.experiments():
         if e.owner == owner and e.info.get("bundle") == digest:

@@ -330,7 +330,9 @@ class Dispatcher:
 
     def recover(self) -> None:
         """On start: reconcile (runs whose workers died meanwhile are retried or failed, as in every tick), then
-        re-queue the other interrupted runs so they resume from their checkpoints."""
+        re-queue the other interrupted runs so they resume from their checkpoints; remove bundle imports that died
+        half-way (`Store.remove_half_imports`)."""
+        self.store.remove_half_imports()
         self.reconcile()
         for r in self.store.runs(status=Status.INTERRUPTED):
             if r.attempts < MAX_ATTEMPTS and not self.store.is_record(r.experiment_id):
