@@ -24,6 +24,7 @@ from training.core.strategies import STRATEGIES
 from training.errors import HeadStartError
 from training.presets import PRESETS, describe_presets
 from training.service.policy import check_upload_size
+from training.service.uploads import keep as keep_upload
 from training.settings import load_settings
 from training.tasks import kinds
 from training.tasks.chat import data as chat_data
@@ -61,12 +62,11 @@ def saved_upload(up, images: bool = False) -> tuple:
     digest = hashlib.sha256(raw).hexdigest()[:16]
     stem, _, suffix = up.name.rpartition(".")
     safe_stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_") or "upload"
-    path = store_dir() / "uploads" / digest / f"{safe_stem}.{suffix.lower()}"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(raw)
-        tmp.replace(path)
+    try:  # bounded: files no experiment names are swept, and one that cannot fit is refused before it is written
+        path = keep_upload(get_store(), raw, digest, f"{safe_stem}.{suffix.lower()}")
+    except HeadStartError as e:
+        st.error(str(e))
+        st.stop()
     if images and path.suffix == ".zip":
         return path, None
     try:

@@ -55,6 +55,9 @@ class Settings:
     """HEADSTART_MODEL_ROOTS: folders local model directories must lie in (same rule)."""
     upload_max_mb: int = 200
     """HEADSTART_UPLOAD_MAX_MB: the largest upload accepted, data files and bundles (demo default 10)."""
+    uploads_max_mb: int = 2000
+    """HEADSTART_UPLOADS_MAX_MB: the most the store's uploads folder holds; files no experiment names are removed an
+    hour after they were last read, the oldest first when it is full (demo default 200)."""
     bundle_max_mb: int = 200
     """HEADSTART_BUNDLE_MAX_MB: the most a bundle may expand to when decompressed (demo default 50)."""
     worker_nice: int = 10
@@ -166,6 +169,7 @@ def load_settings(env=None) -> Settings:
         trusted_proxies=_networks(env, "HEADSTART_TRUSTED_PROXIES"),
         data_roots=_paths(env.get("HEADSTART_DATA_ROOTS")), model_roots=_paths(env.get("HEADSTART_MODEL_ROOTS")),
         upload_max_mb=_int(env, "HEADSTART_UPLOAD_MAX_MB", 10 if demo else 200, 1),
+        uploads_max_mb=_int(env, "HEADSTART_UPLOADS_MAX_MB", 200 if demo else 2000, 1),
         bundle_max_mb=_int(env, "HEADSTART_BUNDLE_MAX_MB", 50 if demo else 200, 1),
         worker_nice=_int(env, "HEADSTART_WORKER_NICE", 10), sqlite_journal=journal,
         worker_retries=_int(env, "HEADSTART_WORKER_RETRIES", 2, 0),
