@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from training.delivery.predict import export_model, predict, read_inputs, runs_of
+from training.delivery.inputs import read_inputs
+from training.delivery.predict import export_model, predict, runs_of
 from training.errors import HeadStartError
 from training.service.execution import run_experiment
 from training.service.store import Store
@@ -256,3 +257,38 @@ def test_export_model_out_never_removes_what_it_did_not_create(finished_table, t
     assert main(["export-model", run, "--store", str(store.root), "--out", str(empty)]) == 0  # an empty folder is filled
     assert (empty / "headstart.json").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_predict_answers_a_file_of_many_batches_and_names_a_bad_row_by_its_place_in_the_file(exported_table, tmp_path,
+                                                                                            capsys, monkeypatch):
+    """Rows are read and answered a batch at a time (here 64): every row is answered as `predict` answers it alone,
+    in order; a bad value in a later batch is named by its row in the file, and nothing is printed."""
+    import csv
+
+    from training.__main__ import main
+    from training.delivery import inputs
+
+    monkeypatch.setattr(inputs, "BATCH", 64)
+    rows = [{k: ("" if v is None else v) for k, v in r.items() if k in ("size", "weight", "colour", "shape")}
+            for r in tabular_rows(300, seed=5)]
+    path = tmp_path / "rows.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    for fmt in ("json", "csv"):
+        assert main(["predict", str(exported_table), "--input", str(path), "--format", fmt]) == 0
+        printed = capsys.readouterr().out
+        if fmt == "json":
+            got = json.loads(printed)["predictions"]
+    expected = predict(None, str(exported_table), read_inputs(path, rows=True))["predictions"]
+    assert got == expected and len(got) == 300
+    assert len(printed.strip().splitlines()) == 301
+    rows[199]["size"] = "big"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    assert main(["predict", str(exported_table), "--input", str(path)]) == 2
+    out = capsys.readouterr()
+    assert "rows.csv, row 200: column 'size' holds numbers, got 'big'" in out.err and out.out == ""

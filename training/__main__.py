@@ -247,8 +247,11 @@ def cmd_export(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from itertools import chain
+
     from training.config import ExperimentConfig
-    from training.delivery.predict import META, exported_meta, predict, read_inputs, runs_of
+    from training.delivery.inputs import input_batches
+    from training.delivery.predict import META, answerers, exported_meta, runs_of, write_predictions
     from training.service.store import Store
     from training.tasks import task_kind
 
@@ -266,20 +269,10 @@ def cmd_predict(args) -> int:
     form = task_kind(cfg.task).input_form
     column = args.column or {"text": cfg.data.text_column, "image": cfg.data.image_column,
                              "chat": getattr(cfg.data, "messages_column", "messages")}.get(form)
-    out = predict(store, args.source, read_inputs(Path(args.input), column, rows=form == "row"), runs)
-    if args.format == "json":
-        print(json.dumps(out, indent=2))
-        return 0
-    labels = sorted({name for p in out["predictions"] for a in p["by"].values() for name in a.get("scores", {})})
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["input", "run_id", "strategy", "n_train", "seed", "weights", "label", "value", *(f"p_{x}" for x in labels)])
-    for p in out["predictions"]:
-        for rid, a in p["by"].items():
-            shown = json.dumps(p["input"]) if isinstance(p["input"], dict) else p["input"]
-            w.writerow([shown, rid, a["strategy"], a["n_train"], a["seed"], a["weights"], a.get("label", ""),
-                        a.get("value", ""), *(a.get("scores", {}).get(x, "") for x in labels)])
-    sys.stdout.write(buf.getvalue())
+    batches = input_batches(Path(args.input), column, form)  # read a batch at a time: memory stays one batch's
+    first = next(batches)  # a file that is wrong from its start is named before any model loads
+    write_predictions(answerers(store, args.source, runs), chain([first], batches), args.format, sys.stdout,
+                      Path(args.input).name, "row" if form == "row" else "input")
     return 0
 
 

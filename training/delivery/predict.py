@@ -128,54 +128,129 @@ def runs_of(store: Store, source: str, run_ids: list[str] | None = None) -> list
 
 
 def exported_meta(folder: Path) -> dict:
-    """An exported folder's headstart.json, checked for what predict reads first (a mapping naming its task, its run
-    and config as mappings)."""
+    """An exported folder's headstart.json, checked for what predict reads first (a mapping naming its task, its
+    labels, its run — its id, strategy, size, seed and weights — and config as a mapping)."""
     try:
         meta = json.loads((folder / META).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
         meta = None
+    run = meta.get("run") if isinstance(meta, dict) else None
     if not (isinstance(meta, dict) and isinstance(meta.get("task"), str) and isinstance(meta.get("config"), dict)
-            and isinstance(meta.get("run"), dict)):
-        raise HeadStartError(f"{folder / META} is not what export-model writes (a mapping naming the task, the run and "
-                             "its config): export the model again")
+            and isinstance(run, dict) and isinstance(run.get("run_id"), str)
+            and {"strategy", "n_train", "seed", "weights"} <= set(run)
+            and isinstance(meta.get("labels", []), list) and all(isinstance(x, str) for x in meta.get("labels", []))):
+        raise HeadStartError(f"{folder / META} is not what export-model writes (a mapping naming the task, its labels, "
+                             "the run and its config): export the model again")
     return meta
 
 
-def predict(store: Store | None, source: str, inputs: list, run_ids: list[str] | None = None) -> dict:
-    """Every chosen run's answer to every input: {"predictions": [{"input", "by": {run_id: {...}}}]}. `source`: an
-    experiment or run id in `store`, or a folder `export_model` wrote (it answers under the run id it came from)."""
-    if not inputs:
-        raise HeadStartError("there is nothing to answer: the input is empty")
-    by_run = {}
+@dataclass
+class Answerer:
+    """One model answering inputs, under what `predict` says of its run (`_about`)."""
+    about: dict
+    kind: object
+    model: object
+    processor: object
+    cfg: ExperimentConfig
+    labels: list[str]
+
+    @classmethod
+    def of(cls, m: Loaded) -> "Answerer":
+        return cls(_about(m.run, m.weights), task_kind(m.cfg.task), m.model, m.processor, m.cfg, m.labels)
+
+
+def answerers(store: Store | None, source: str, run_ids: list[str] | None = None) -> list[Answerer]:
+    """The models that answer for `source`: an experiment or run id in `store` (see `runs_of`), or a folder
+    `export_model` wrote (it answers under the run id it came from)."""
     folder = Path(source)
     if (folder / META).is_file():
         meta = exported_meta(folder)
         kind = task_kind(meta["task"])
         model, processor, _ = kind.load_exported(folder)
-        cfg = ExperimentConfig.from_dict(meta["config"])
-        about = meta["run"]
-        by_run[about["run_id"]] = (about, kind.predict(model, processor, inputs, cfg, meta["labels"]))
-    else:
-        if store is None:
-            raise HeadStartError(f"{source} is not an exported model folder (it has no {META}); give --store to "
-                                 "answer with an experiment or run")
-        return answer([load(store, run.id) for run in runs_of(store, source, run_ids)], inputs)
-    return _table(by_run, inputs)
+        return [Answerer(meta["run"], kind, model, processor, ExperimentConfig.from_dict(meta["config"]),
+                         meta.get("labels", []))]
+    if store is None:
+        raise HeadStartError(f"{source} is not an exported model folder (it has no {META}); give --store to "
+                             "answer with an experiment or run")
+    return [Answerer.of(load(store, run.id)) for run in runs_of(store, source, run_ids)]
+
+
+def predict(store: Store | None, source: str, inputs: list, run_ids: list[str] | None = None) -> dict:
+    """Every chosen run's answer to every input: {"predictions": [{"input", "by": {run_id: {...}}}]} (see
+    `answerers` for `source`)."""
+    if not inputs:
+        raise HeadStartError("there is nothing to answer: the input is empty")
+    return {"predictions": answer_inputs(answerers(store, source, run_ids), inputs)}
 
 
 def answer(models: list[Loaded], inputs: list) -> dict:
     """Each loaded model's answers to the inputs, in `predict`'s form (also what Try it's predictor answers)."""
-    by_run = {m.run.id: (_about(m.run, m.weights), task_kind(m.cfg.task).predict(m.model, m.processor, inputs, m.cfg,
-                                                                                  m.labels))
+    return {"predictions": answer_inputs([Answerer.of(m) for m in models], inputs)}
+
+
+def answer_inputs(models: list[Answerer], inputs: list) -> list[dict]:
+    """[{"input", "by": {run_id: {strategy, n_train, seed, weights, and its answer}}}], one per input."""
+    by_run = {m.about["run_id"]: (m.about, m.kind.predict(m.model, m.processor, inputs, m.cfg, m.labels))
               for m in models}
-    return _table(by_run, inputs)
+    return [{"input": x, "by": {rid: {**{k: about[k] for k in ("strategy", "n_train", "seed", "weights")}, **answers[i]}
+                                for rid, (about, answers) in by_run.items()}}
+            for i, x in enumerate(inputs)]
 
 
-def _table(by_run: dict, inputs: list) -> dict:
-    return {"predictions": [
-        {"input": x, "by": {rid: {**{k: about[k] for k in ("strategy", "n_train", "seed", "weights")}, **answers[i]}
-                            for rid, (about, answers) in by_run.items()}}
-        for i, x in enumerate(inputs)]}
+def write_predictions(models: list[Answerer], batches, fmt: str, out, name: str, unit: str = "input") -> int:
+    """Answer each batch of inputs (`inputs.input_batches`) and write its predictions as they come — JSON
+    ({"predictions": [...]}) or CSV (one row per input and run) — into a spool file that reaches `out` only once every
+    input is answered, so a bad input halfway writes nothing. An input a model refuses is named by its position in the
+    file (`unit` 1, 2, …). Returns how many inputs were answered."""
+    import csv
+    import shutil
+    import tempfile
+    import textwrap
+
+    n, writer, labels = 0, None, []
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
+        for chunk in batches:
+            items = _answer_located(models, chunk, n, name, unit)
+            if fmt == "json":
+                spool.write(('{\n  "predictions": [\n' if n == 0 else ",\n")
+                            + ",\n".join(textwrap.indent(json.dumps(p, indent=2), "    ") for p in items))
+            else:
+                if writer is None:  # every classifier scores every class: the first batch names them all
+                    labels = sorted({c for p in items for a in p["by"].values() for c in a.get("scores", {})})
+                    writer = csv.writer(spool)
+                    writer.writerow(["input", "run_id", "strategy", "n_train", "seed", "weights", "label", "value",
+                                     *(f"p_{x}" for x in labels)])
+                for p in items:
+                    for rid, a in p["by"].items():
+                        shown = json.dumps(p["input"]) if isinstance(p["input"], dict | list) else p["input"]
+                        writer.writerow([shown, rid, a["strategy"], a["n_train"], a["seed"], a["weights"],
+                                         a.get("label", ""), a.get("value", ""),
+                                         *(a.get("scores", {}).get(x, "") for x in labels)])
+            n += len(chunk)
+        if fmt == "json" and n:
+            spool.write("\n  ]\n}\n")
+        spool.seek(0)
+        shutil.copyfileobj(spool, out)
+    return n
+
+
+def _answer_located(models: list[Answerer], chunk: list, start: int, name: str, unit: str) -> list[dict]:
+    """`answer_inputs` of one batch; where a model refuses an input, the error names it by its place in the file (a
+    kind numbers the inputs of the batch it was given: each is asked alone to find the one)."""
+    import re
+
+    try:
+        return answer_inputs(models, chunk)
+    except HeadStartError:
+        for j, x in enumerate(chunk):
+            try:
+                answer_inputs(models, [x])
+            except HeadStartError as e:
+                said = str(e)
+                rest = re.match(r"(?:row|input) 1(?!\d)(.*)", said, re.S)
+                raise HeadStartError(f"{name}, {unit} {start + j + 1}" + (rest.group(1) if rest else f": {said}")) \
+                    from None
+        raise
 
 
 META = "headstart.json"
@@ -329,65 +404,3 @@ CARD_WORDS = {"text": ("`transformers` and `safetensors`", "texts.txt"),
               "image": ("`torch`, `numpy` and `Pillow`", "images.txt (one image path per line)"),
               "chat": ("`transformers`", "prompts.txt (one message per line, or JSON lines of {\"messages\": [...]})")}
 """Per kind of input: the libraries a model card's code loads the folder with, and the file `predict` reads."""
-
-
-def read_inputs(path: Path, column: str | None = None, rows: bool = False) -> list:
-    """Inputs from a file: one text per line (.txt), a CSV's `column` (else its only column), or JSON lines (strings,
-    or objects with `column`). With `rows` (a table's model): every row of a CSV or JSON lines file as a mapping of
-    column → value. Errors name the file and what it lacks."""
-    path = Path(path)
-    if not path.is_file():
-        raise HeadStartError(f"{path} does not exist")
-    text = path.read_text(encoding="utf-8", errors="replace")
-    if rows:
-        suffix = path.suffix.lower()
-        if suffix == ".csv":
-            return _csv_rows(text, path)
-        if suffix in (".jsonl", ".ndjson"):
-            out = []
-            for i, value in _json_lines(text, path):
-                if not isinstance(value, dict):
-                    raise HeadStartError(f"{path.name}, line {i}: not an object of column → value")
-                out.append(value)
-            return out
-        raise HeadStartError(f"{path.name}: a table model reads rows from a CSV file or JSON lines (.jsonl)")
-    if path.suffix.lower() == ".csv":
-        rows = _csv_rows(text, path)
-        names = list(rows[0])
-        key = column if column in names else (names[0] if len(names) == 1 else None)
-        if key is None:
-            raise HeadStartError(f"{path.name} has no column {column!r} (its columns: {', '.join(names)}); "
-                                 "name the input column with --column")
-        return [r[key] or "" for r in rows]
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        out = []
-        for i, value in _json_lines(text, path):
-            if isinstance(value, dict):
-                if column not in value:
-                    raise HeadStartError(f"{path.name}, line {i}: no {column!r} field")
-                value = value[column]
-            out.append(value if isinstance(value, list) else str(value))  # a chat input may be a list of turns
-        return out
-    return [line for line in text.splitlines() if line.strip()]
-
-
-def _csv_rows(text: str, path: Path) -> list[dict]:
-    """A CSV's rows under its header (a quoted cell may hold newlines); none is an error naming the file."""
-    import csv
-    import io
-
-    rows = list(csv.DictReader(io.StringIO(text, newline="")))
-    if not rows:
-        raise HeadStartError(f"{path.name} has no rows under its header")
-    return rows
-
-
-def _json_lines(text: str, path: Path):
-    """(line number, value) of each non-empty line of a JSON lines file; a line that is not JSON is named."""
-    for i, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            yield i, json.loads(line)
-        except ValueError:
-            raise HeadStartError(f"{path.name}, line {i}: not JSON") from None
