@@ -159,7 +159,7 @@ def export_tabular(model: TabularMLP, prep, out: Path, label_names: list[str]) -
     torch alone). Nothing in it is a pickle."""
     from safetensors.torch import save_file
 
-    from training.tasks.tabular import fitted
+    import training.tasks.tabular.fitted as fitted
 
     model = model.cpu().eval()
     blocks = model.backbone.blocks if hasattr(model.backbone, "blocks") else []
@@ -208,7 +208,7 @@ def load_exported_tabular(folder: Path):
     from safetensors.torch import load_file
 
     from training.errors import HeadStartError
-    from training.tasks.tabular import fitted
+    import training.tasks.tabular.fitted as fitted
 
     def refuse(file: str, what: str) -> HeadStartError:
         return HeadStartError(f"{folder / file} is not what export-model writes: {what}. Export the model again "
