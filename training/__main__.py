@@ -19,6 +19,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -112,7 +113,7 @@ def cmd_worker(args) -> int:
     from training.service.runner import Dispatcher, default_devices
     from training.settings import load_settings
 
-    devices = args.devices.split(",") if args.devices else default_devices()
+    devices = _devices(args.devices, default_devices()) if args.devices else default_devices()
     settings = load_settings()
     owner_cap = args.owner_cap or (settings.demo_concurrent if settings.mode == "demo" else None)
     d = Dispatcher(args.store, devices=devices, slots_per_device=args.slots_per_device,
@@ -149,16 +150,27 @@ def cmd_enqueue(args) -> int:
 def cmd_cancel(args) -> int:
     from training.service.store import Store
 
-    print(Store(args.store).request_cancel(args.run_id))
+    store = Store(args.store)
+    status = store.run(args.run_id).status
+    if not status.active:
+        raise HeadStartError(f"run {args.run_id} is {status.value}, not queued or running: nothing to cancel"
+                             + (" (it finished)" if status == "done" else ""))
+    print(store.request_cancel(args.run_id))
     return 0
 
 
 def cmd_resume(args) -> int:
+    from training.service.records import Status
     from training.service.store import Store
 
     store = Store(args.store)
+    before = store.run(args.run_id).status
     store.requeue(args.run_id)
-    print(store.run(args.run_id).status)
+    now = store.run(args.run_id).status
+    if not before.resumable or now != Status.QUEUED:
+        raise HeadStartError(f"run {args.run_id} is {before.value}" + (" (finished): nothing to resume; start a new "
+                             "experiment to train it again" if before == Status.DONE else ": nothing to resume"))
+    print(now)
     return 0
 
 
@@ -317,6 +329,14 @@ def _experiment_store(args):
 
 # -- the command table: name, function, help, arguments ---------------------------------------------
 
+MAX_SLOTS = 64
+"""Most concurrent runs per device a dispatcher takes (--slots-per-device)."""
+MAX_PRICE = 10_000
+"""The highest price per device-hour --price takes, in dollars."""
+MAX_IDLE_S = 7 * 24 * 3600
+"""The longest the predictor waits for a question before it exits (--idle): a week."""
+
+
 def _store(p):
     p.add_argument("--store", required=True, help="store directory (created if missing), or a postgresql:// URL "
                    "(artifacts then in HEADSTART_ARTIFACTS); HEADSTART_DATABASE_URL puts a directory store's tables there")
@@ -340,15 +360,68 @@ def _experiment(p):
 
 
 def _owner(p):
-    p.add_argument("--owner", default="local")
+    p.add_argument("--owner", default="local", type=_owner_name,
+                   help="who the experiment belongs to: printable, at most 200 characters, not the reserved 'gallery'")
+
+
+def _owner_name(text: str) -> str:
+    from training.service.bundle import GALLERY_OWNER
+
+    if text.strip().lower() == GALLERY_OWNER:
+        raise argparse.ArgumentTypeError(f"{text!r} is reserved for the shipped gallery's experiments; choose another owner")
+    if not text.strip() or not text.isprintable() or len(text) > 200:
+        raise argparse.ArgumentTypeError(f"must be printable text of 1 to 200 characters, got {text!r}")
+    return text
+
+
+def _whole(low: int, high: int):
+    """An argparse type: a whole number from `low` to `high` (argparse names the flag and exits 2 otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low:,} to {high:,}, got {text!r}")
+        return value
+    return parse
+
+
+def _number(low: float, high: float, above: bool = False):
+    """An argparse type: a finite number from `low` (or above it, `above`) to `high`."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and (value > low if above else value >= low) and value <= high):
+            raise argparse.ArgumentTypeError(f"must be a number {'above' if above else 'from'} {low:g} "
+                                             f"{'and at most' if above else 'to'} {high:g}, got {text!r}")
+        return value
+    return parse
+
+
+def _devices(given: str, here: list[str]) -> list[str]:
+    """--devices checked against what this machine has (`cpu`, and `cuda:N` for each GPU nvidia-smi lists)."""
+    known = {"cpu", *here, *(["cuda"] if any(d.startswith("cuda") for d in here) else [])}
+    devices = [d.strip() for d in given.split(",") if d.strip()]
+    for d in devices:
+        if d not in known:
+            raise HeadStartError(f"--devices: {d!r} is not a device on this machine; devices here: "
+                                 f"{', '.join(sorted(known))}")
+    if not devices or len(set(devices)) != len(devices):
+        raise HeadStartError(f"--devices {given!r}: give each device once, comma-separated (e.g. cuda:0,cuda:1 or cpu)")
+    return devices
 
 
 def _worker_args(p):
     _store(p)
-    p.add_argument("--devices", default=None, help="comma-separated, e.g. cuda:0,cuda:1 or cpu (default: all GPUs, else cpu)")
-    p.add_argument("--slots-per-device", type=int, default=None,
-                   help="concurrent runs per device (default: 1 per GPU, 2 on a CPU with 2+ cores)")
-    p.add_argument("--owner-cap", type=int, default=None, help="most concurrent runs per owner")
+    p.add_argument("--devices", default=None, help="comma-separated devices this machine has, e.g. cuda:0,cuda:1 or "
+                   "cpu (default: all GPUs, else cpu)")
+    p.add_argument("--slots-per-device", type=_whole(1, MAX_SLOTS), default=None,
+                   help=f"concurrent runs per device, 1 to {MAX_SLOTS} (default: 1 per GPU, 2 on a CPU with 2+ cores)")
+    p.add_argument("--owner-cap", type=_whole(1, MAX_SLOTS * 64), default=None,
+                   help=f"most concurrent runs per owner, 1 to {MAX_SLOTS * 64:,}")
     p.add_argument("--executor", choices=("local", "ray"), default="local")
     p.add_argument("--address", default=None, help="Ray cluster address (executor ray)")
     p.add_argument("--until-idle", action="store_true", help="exit when nothing is queued or running")
@@ -362,7 +435,8 @@ def _report_args(p):
     _experiment(p)
     p.add_argument("--format", choices=("html", "md"), default="html")
     p.add_argument("--out", required=True, help="file to write")
-    p.add_argument("--price", type=float, default=0.0, help="price per device-hour for the cost column")
+    p.add_argument("--price", type=_number(0, MAX_PRICE), default=0.0,
+                   help=f"price per device-hour for the cost column, $0 to ${MAX_PRICE:,}")
     p.add_argument("--checkpoint", choices=("final", "best", "end"), default="final",
                    help="score each run's final model (default), its best checkpoint, or its last weights")
 
@@ -373,8 +447,8 @@ def _recommend_args(p):
                    help="json: the decision table per size (cells, intervals, the pick); md: its sentences")
     p.add_argument("--checkpoint", choices=("final", "best", "end"), default="final",
                    help="score each run's final model (default), its best checkpoint, or its last weights")
-    p.add_argument("--margin", type=float, default=None,
-                   help="equivalence margin: in the metric's units for accuracy/F1 (default 0.01), a fraction for "
+    p.add_argument("--margin", type=_number(0, 1e6, above=True), default=None,
+                   help="equivalence margin, above 0: in the metric's units for accuracy/F1 (default 0.01), a fraction for "
                         "perplexity/RMSE (default 0.02 = 2%%)")
 
 
@@ -405,9 +479,11 @@ COMMANDS = {
                                                     "(needs HF_TOKEN; private unless --public)"),
                                 p.add_argument("--public", action="store_true", help="make a new hub repository public"))),
     "predictor": (cmd_predictor, "answer Try it's questions from the store, keeping recent models loaded (the page "
-                  "starts it)", lambda p: (_store(p), p.add_argument("--idle", type=float, default=900.0,
+                  "starts it)", lambda p: (_store(p), p.add_argument("--idle", type=_number(0, MAX_IDLE_S, above=True),
+                                                                      default=900.0,
                                                                       help="exit after this many seconds without a "
-                                                                           "question (default 900)"))),
+                                                                           f"question, up to {MAX_IDLE_S:,} (default "
+                                                                           "900)"))),
     "export": (cmd_export, "one row per run of an experiment",
                lambda p: (_experiment(p), p.add_argument("--format", choices=("csv", "json"), default="csv"))),
     "hash-password": (cmd_hash_password, "hash a password for [passwords] in .streamlit/secrets.toml", None),

@@ -261,7 +261,8 @@ class TrainConfig:
     eval_every: int | None = None
     """Evaluate every k optimizer steps; None picks about `evals_per_run` evaluations per run."""
     evals_per_run: int = 5
-    """Evaluations per run when `eval_every` is None (plus one before training and one at the end)."""
+    """Evaluations per run when `eval_every` is None (plus one before training and one at the end); 1 to
+    `MAX_EVALS` (each one scores the whole validation set)."""
     eval_at_start: bool = True
     """Evaluate before the first step too, so curves start at the untrained model (one more eval per run)."""
     probe_every_eval: bool = False
@@ -287,7 +288,8 @@ class TrainConfig:
             _check(1 <= self.micro_batch_size <= self.batch_size and self.batch_size % self.micro_batch_size == 0,
                    f"train.micro_batch_size ({self.micro_batch_size}) must divide train.batch_size ({self.batch_size})")
         _check(self.eval_every is None or self.eval_every >= 1, "train.eval_every must be ≥ 1 (or null)")
-        _check(self.evals_per_run >= 1, "train.evals_per_run must be ≥ 1")
+        _check(isinstance(self.evals_per_run, int) and 1 <= self.evals_per_run <= MAX_EVALS,
+               f"train.evals_per_run must be a whole number from 1 to {MAX_EVALS:,}, got {self.evals_per_run!r}")
         _check(self.checkpoint_every is None or self.checkpoint_every >= 1, "train.checkpoint_every must be ≥ 1 (or null)")
         _check(isinstance(self.generations, int) and 0 <= self.generations <= 64,
                "train.generations must be a whole number from 0 to 64")
@@ -380,7 +382,8 @@ class LRSweepConfig:
     A finished search is reused by any later experiment of this store with the same data, model, strategy
     and search settings (and the built-in presets ship theirs)."""
     factors: list[float] = field(default_factory=lambda: [1 / 3, 1.0, 3.0])
-    """Multiples of each strategy's default learning rate to try."""
+    """Multiples of each strategy's default learning rate to try: distinct positive numbers (one rate tried twice
+    would only spend the budget twice)."""
     lrs: dict[str, list[float]] = field(default_factory=dict)
     """Explicit grids by strategy name (replace `factors` for that strategy), e.g. {full: [3e-5, 1e-4]}."""
     size: Size = 1000
@@ -389,8 +392,8 @@ class LRSweepConfig:
     seed: int | None = None
     """Seed of the search runs (None: the experiment's first seed, so the winner's run is a run of the grid)."""
     budget: float = 0.25
-    """The search may spend at most this share of the grid's planned training FLOPs on runs the grid does not keep
-    (the losing rates up to the rung); the rung is placed as late as that allows, between 0.2 and 1 times the
+    """The search may spend at most this share (in (0, 1]) of the grid's planned training FLOPs on runs the grid does not
+    keep (the losing rates up to the rung); the rung is placed as late as that allows, between 0.2 and 1 times the
     policy's steps at the search size."""
     rung: float | None = None
     """Fix the rung instead, as a share of the policy's steps at the search size (1: compare after the whole budget)."""
@@ -400,12 +403,17 @@ class LRSweepConfig:
     def __post_init__(self) -> None:
         _check(bool(self.factors) and all(_finite(f) and 0 < f <= MAX_MULTIPLIER for f in self.factors),
                f"lr_sweep.factors must be positive numbers up to {MAX_MULTIPLIER:g}")
+        _check(len(set(self.factors)) == len(self.factors),
+               f"lr_sweep.factors lists a factor twice ({self.factors}); give distinct multiples, e.g. [0.33, 1, 3]")
+        _check(all(len(set(v)) == len(v) for v in self.lrs.values() if isinstance(v, list)),
+               "lr_sweep.lrs lists a learning rate twice for a strategy; give distinct rates")
         _check(all(isinstance(v, list) and v and all(_finite(x) and 0 < x <= MAX_LR for x in v) for v in self.lrs.values()),
                f"lr_sweep.lrs must map strategy names to non-empty lists of positive learning rates up to {MAX_LR:g}")
         _check(self.size == "all" or (isinstance(self.size, int) and self.size > 0),
                "lr_sweep.size must be a positive integer or 'all'")
         _check(self.seed is None or 0 <= self.seed < 2 ** 32, "lr_sweep.seed must be between 0 and 4294967295")
-        _check(_finite(self.budget) and self.budget > 0, "lr_sweep.budget must be a positive share of the grid's FLOPs")
+        _check(_finite(self.budget) and 0 < self.budget <= 1,
+               f"lr_sweep.budget must be a share of the grid's FLOPs in (0, 1] (0.25: a quarter), got {self.budget}")
         _check(self.rung is None or (_finite(self.rung) and 0 < self.rung <= 1),
                "lr_sweep.rung must be a share of the steps in (0, 1]")
 
@@ -589,6 +597,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 MAX_STEPS = 10_000_000
+MAX_EVALS = 1000
+"""The most evaluations per run (`train.evals_per_run`)."""
 MAX_BATCH = 1_000_000
 MAX_THREADS = 1024
 MAX_WEIGHT_DECAY = 10.0
