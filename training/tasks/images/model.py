@@ -408,6 +408,8 @@ from PIL import Image
 
 folder = "{folder}"
 spec = json.load(open(f"{{folder}}/preprocessing.json"))
+# torch.export.load unpickles parts of model.pt2: load it only from a folder you (or your team) exported; for a folder
+# from anyone else use `python -m training predict`, which reads only model.safetensors and the JSON files
 model = torch.export.load(f"{{folder}}/model.pt2").module()
 
 def pixels(path):  # as the run prepared its images: RGB, shorter side to size / crop_pct, centre crop, normalise
