@@ -30,7 +30,7 @@ from training.tasks import kinds
 from training.tasks.chat import data as chat_data
 from training.tasks.images.data import class_counts, load_image_table, thumbnails
 from training.tasks.tabular import data as table_data
-from ui.common import enqueue, get_store, plan, setup_page, store_dir, upload_cap_mib
+from ui.common import enqueue, get_store, plan, setup_page, upload_cap_mib
 
 setup_page("New experiment")
 st.title("New experiment")

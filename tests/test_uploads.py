@@ -6,9 +6,9 @@ import time
 import pytest
 
 from training.errors import DataError
+from training.service.planning import launch
 from training.service.store import Store
 from training.service.uploads import IN_USE_S, UNUSED_KEEP_S, keep, sweep
-from training.service.planning import launch
 from training.testing import tabular_rows, tiny_tabular_config
 
 

@@ -207,8 +207,8 @@ def load_exported_tabular(folder: Path):
     from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
-    from training.errors import HeadStartError
     import training.tasks.tabular.fitted as fitted
+    from training.errors import HeadStartError
 
     def refuse(file: str, what: str) -> HeadStartError:
         return HeadStartError(f"{folder / file} is not what export-model writes: {what}. Export the model again "
