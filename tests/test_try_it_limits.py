@@ -245,3 +245,20 @@ def test_a_question_whose_predictor_died_is_failed_with_the_reason(tmp_path):
                   .values(status="working", claimed_by=f"{me().split()[0]} {claimer.pid} 1.0"))
     Predictor(store).serve(idle_s=0.0)
     assert store.prediction(later)["error"] == STOPPED and store.prediction(alive)["status"] == "working"
+
+
+def test_a_failed_orphans_images_are_removed(tmp_path):
+    """A question whose predictor died is failed, and its Try it images go with it (they stayed until a day later)."""
+    store = Store(tmp_path / "store")
+    exp = make_finished_experiment(store, seeds=(0,), sizes=(50,))
+    folder = store.root / UPLOADS / "q-orphan"
+    folder.mkdir(parents=True)
+    (folder / "cat.png").write_bytes(b"\x89PNG")
+    qid = ask(store, exp, _grid_runs(store, exp), [str(folder / "cat.png")], "local")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with store.tx() as c:
+        c.execute(predictions.update().where(predictions.c.id == qid)
+                  .values(status="working", claimed_by=f"{me().split()[0]} {gone.pid} 1.0"))
+    assert fail_orphans(store) == 1
+    assert store.prediction(qid)["error"] == STOPPED and not folder.exists()

@@ -47,3 +47,36 @@ def test_an_upload_read_again_is_marked_as_in_use(tmp_path):
     _aged(path, UNUSED_KEEP_S + 60)
     assert keep(store, b"a,b\n1,2\n", "e" * 16, "t.csv") == path
     assert sweep(store) == 0 and path.exists()
+
+
+def test_uploads_at_the_same_time_hold_the_cap(tmp_path, monkeypatch):
+    """Eight pages uploading at once: the sweep and the write are one step, so no more than fit are kept."""
+    import threading
+
+    import training.service.uploads as uploads
+
+    monkeypatch.setenv("HEADSTART_UPLOADS_MAX_MB", "1")
+    store = Store(tmp_path / "store")
+    real_sweep = uploads.sweep
+
+    def slow_sweep(*args, **kwargs):  # widen the gap between making room and writing, as a busy server does
+        freed = real_sweep(*args, **kwargs)
+        time.sleep(0.05)
+        return freed
+
+    monkeypatch.setattr(uploads, "sweep", slow_sweep)
+    kept, refused = [], []
+
+    def upload(i):
+        try:
+            kept.append(keep(store, bytes([i]) * 400_000, f"{i:016x}", "f.csv"))
+        except DataError:
+            refused.append(i)
+
+    threads = [threading.Thread(target=upload, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(kept) == 2 and len(refused) == 6
+    assert sum(f.stat().st_size for f in (store.root / "uploads").rglob("*.csv")) <= 1024 ** 2

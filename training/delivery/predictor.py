@@ -256,7 +256,12 @@ def fail_orphans(store: Store) -> int:
             dead.append(q["id"])
         elif not q["claimed_by"] and store.backend == "sqlite":  # claimed before claimants were recorded
             dead.append(q["id"])
-    return store.fail_working_predictions(dead, STOPPED)
+    failed = store.fail_working_predictions(dead, STOPPED)
+    for qid in dead:  # nothing will read a failed question's images again
+        q = store.prediction(qid)
+        if q is not None and q.get("status") == "failed":
+            _forget_uploads(store, q["inputs"])
+    return failed
 
 
 class Predictor:

@@ -5,6 +5,7 @@ whenever the folder would pass HEADSTART_UPLOADS_MAX_MB, and a new file that wou
 it is written. A file an experiment names is never removed here (deleting the experiment frees it)."""
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -69,13 +70,18 @@ def sweep(store: Store, incoming: int = 0, cap_mb: int | None = None, now: float
 def keep(store: Store, raw: bytes, digest: str, file_name: str) -> Path:
     """Write an uploaded file as uploads/<digest>/<file_name> (once: the same content is read again where it lies,
     and marked as read now), after making room for it."""
-    path = store.root / UPLOADS / digest / file_name
+    root = store.root / UPLOADS
+    path = root / digest / file_name
     if path.exists():
         os.utime(path)  # read now: a preview in use is not swept
         return path
-    sweep(store, incoming=len(raw))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(raw)
-    tmp.replace(path)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a") as lock:
+        # one page at a time makes room and writes: eight uploads at once all fitted a folder with room for two
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        sweep(store, incoming=len(raw))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_bytes(raw)
+        tmp.replace(path)
     return path
