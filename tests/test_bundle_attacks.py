@@ -4,6 +4,7 @@ start."""
 import gzip
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -76,6 +77,25 @@ ATTACKS = {
                                              r"eval_items.end must be y_true and y_pred \(and p_pred\): lists"),
     "search rate 0": (lambda b: b["experiment"]["info"]["lr_search"]["full"].update(chosen=0),
                       r"lr_search.full.chosen = 0 is outside"),
+    # 2026-12-07 attack: each imported, then Compare built a k × k confusion matrix (GBs) or a page raised
+    "class 2**40": (lambda b: _result(_grid(b), eval_items={"end": {"y_true": [0, 1], "y_pred": [0, 2 ** 40]}}),
+                    r"eval_items.end.y_pred\[1\] = 1.09951e\+12 is not one of the experiment's 200 classes"),
+    "class past the label names": (lambda b: (b["experiment"]["info"].update(label_names=["a", "b", "c"]),
+                                              _result(_grid(b), eval_items={"end": {"y_true": [3], "y_pred": [0]}})),
+                                   r"y_true\[0\] = 3 is not one of the experiment's 3 classes \(0 to 2"),
+    "eval_rows text": (lambda b: b["experiment"]["info"]["data"].update(eval_rows="abc"),
+                       r"experiment.info.data.eval_rows must be a whole number"),
+    "eval_source number": (lambda b: b["experiment"]["info"]["data"].update(eval_source=5),
+                           r"experiment.info.data.eval_source must be a string"),
+    "unknown data key": (lambda b: b["experiment"]["info"]["data"].update(rows_by_class=[1, 2]),
+                         r"'rows_by_class' is not one of them"),
+    "cost text": (lambda b: b["experiment"]["info"].update(cost={"grid_flops": "lots"}),
+                  r"experiment.info.cost.grid_flops must be a number"),
+    "decision by a list": (lambda b: b.update(decision={"question": "which?", "created_by": ["x"], "comments": []}),
+                           r"decision.created_by must be a name"),
+    "decision field unknown": (lambda b: b.update(decision={"question": "which?", "owner": 5}), r"decision must be a mapping of"),
+    "NUL in a name": (lambda b: b["experiment"].update(name="a\x00b"), r"experiment.name holds a NUL character"),
+    "NUL in a metric key": (lambda b: b["metrics"][3].__setitem__(5, "eval/\x00"), r"metrics\[3\] holds a NUL character"),
 }
 
 
@@ -215,3 +235,121 @@ def test_an_import_killed_half_way_is_removed_at_the_next_start(store, good, tmp
     exp = import_bundle(store, read_bundle(path))  # the next import removes the other, then imports whole
     assert _importing(store) == [] and not store.experiment_dir(left[0]).exists()
     assert [e.id for e in store.experiments()] == [exp] and store.count_metrics() == len(good["metrics"])
+
+
+@pytest.mark.parametrize("number, words", [
+    ("1" * 5000, r"holds a number of more than 40 characters \(after '\"exported_at\":'\)"),  # crashed ijson's C parser
+    ("1e99999999999999999999999", r"it holds a number no 64-bit float holds, in exported_at"),  # InvalidOperation
+    ("1e400", r"exported_at holds 1E\+400, a number no 64-bit float holds"),
+])
+def test_a_number_no_float_holds_is_refused_by_the_importer_not_a_crash(good, tmp_path, number, words):
+    """In a child process: the 5000-digit integer killed the importer with SIGSEGV (and from the Gallery, the server);
+    the huge exponent raised decimal.InvalidOperation (exit 3)."""
+    path = tmp_path / "n.json"
+    path.write_text(json.dumps(good).replace('"exported_at": ', f'"exported_at": {number}, "x": ', 1))
+    done = subprocess.run([sys.executable, "-m", "training", "bundle-import", str(path), "--store", str(tmp_path / "s")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, (done.returncode, done.stderr[-500:])
+    assert re.search(words, done.stderr), done.stderr
+
+
+@pytest.mark.parametrize("text, words", [
+    ("x\ud800y", r"it holds a lone UTF-16 surrogate \(\\ud800, half of a character\) \(after '\"name\": \"x'\)"),
+    ("x\udc00y", r"holds text that is not UTF-8.*in experiment.name"),
+])
+def test_half_a_character_is_refused_not_turned_into_a_question_mark(good, text, words):
+    bad = json.loads(json.dumps(good))
+    bad["experiment"]["name"] = text
+    with pytest.raises(HeadStartError, match=words):
+        read_bundle(json.dumps(bad).encode(), name="g.json")
+
+
+def test_the_byte_bounds_read_a_fair_bundle_in_any_chunking(good):
+    """The bounds scan raw chunks: escapes, quotes and surrogate pairs cut at every place must not confuse them."""
+    good = json.loads(json.dumps(good))
+    good["experiment"]["name"] = 'a \\"quoted\\" \\\\ name 😀 \\u0041 ' + "7" * 39
+    text = json.dumps(good).encode()
+    for size in (1, 2, 3, 5, 7, 11, 64):
+        bounds = bundle_module._TokenBounds()
+        for start in range(0, len(text), size):
+            bounds.scan(text[start:start + size])
+        bounds.finish()
+        assert not bounds.in_string
+    long = b'{"a": [1, "x\\"", ' + b"9" * 41 + b"]}"
+    for cut in range(1, len(long)):
+        bounds = bundle_module._TokenBounds()
+        with pytest.raises(bundle_module._TooLong, match="a number of more than 40"):
+            bounds.scan(long[:cut])
+            bounds.scan(long[cut:])
+
+
+def _events_bundle(good: dict, messages: list[str]) -> bytes:
+    b = dict(good, events=[[_grid(good)["id"], 1.7e9, "k", m, "{}"] for m in messages])
+    return gzip.compress(json.dumps(b, ensure_ascii=False).encode(), 9)
+
+
+def test_a_string_past_the_cap_is_refused_before_it_is_built(good):
+    """One 25 M-character string with an emoji: built whole before its length was checked, 4 bytes a character (a 199 M
+    one took 2 min 42 s and 1 GB). Now its raw bytes are counted as they stream."""
+    raw = _events_bundle(good, ["\U0001F600" + "a" * 25_000_000])
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(PolicyError, match=r"holds a string of more than 20,000,000 characters as written "
+                                              r"\(in events\[0\]\)"):
+            read_bundle(raw, name="long.json.gz")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000, f"peak {peak / 1e6:.0f} MB"
+    assert time.perf_counter() - start < 20
+
+
+def test_wide_text_is_charged_as_python_holds_it(good, monkeypatch):
+    """Messages within their 100,000 characters, each widened to 4 bytes a character by one emoji: their text may take
+    twice HEADSTART_BUNDLE_MAX_MB in memory, no more; a message too long for its column is refused as it arrives."""
+    monkeypatch.setenv("HEADSTART_BUNDLE_MAX_MB", "1")
+    raw = _events_bundle(good, [f"{i}\U0001F600" + "a" * 50_000 for i in range(18)])
+    with pytest.raises(PolicyError, match=r"its text takes more than twice the 1 MB a bundle may hold"):
+        read_bundle(raw, name="wide.json.gz")
+    monkeypatch.setenv("HEADSTART_BUNDLE_MAX_MB", "200")
+    with pytest.raises(HeadStartError, match=r"events\[0\] holds a text of more than 100,000 characters"):
+        read_bundle(_events_bundle(good, ["a" * 100_001, "b"]), name="long.json.gz")
+
+
+KILL_IN_SAVE = """
+import sys, time
+from pathlib import Path
+from training.config import ExperimentConfig
+from training.service.bundle import import_bundle, read_bundle
+from training.service.store import Store
+
+real = ExperimentConfig.save
+
+def save(self, path):  # the instant an OOM kill or a power cut may hit: the folder made, its config being written
+    real(self, path)
+    Path(sys.argv[3]).write_text("x")
+    time.sleep(600)
+
+ExperimentConfig.save = save
+import_bundle(Store(sys.argv[1]), read_bundle(Path(sys.argv[2])))
+"""
+
+
+def test_an_import_killed_as_it_writes_its_folder_leaves_no_folder(good, tmp_path):
+    """The folder was made before the experiment's row, so a kill there left it (and its config.yaml) for good."""
+    store = Store(tmp_path / "target")
+    path = tmp_path / "exp.json.gz"
+    write_bundle(good, path)
+    ready = tmp_path / "ready"
+    child = subprocess.Popen([sys.executable, "-c", KILL_IN_SAVE, str(store.root), str(path), str(ready)], cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.time() + 120
+    while not ready.exists():
+        assert child.poll() is None and time.time() < deadline, "the importing child did not reach its folder"
+        time.sleep(0.1)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert len(list((store.root / "experiments").iterdir())) == 1
+    assert len(store.remove_half_imports()) == 1
+    assert list((store.root / "experiments").iterdir()) == []

@@ -16,10 +16,12 @@ import hashlib
 import io
 import json
 import math
+import re
 import shutil
+import sys
 import time
 import zlib
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import ijson
@@ -75,7 +77,15 @@ MAX_TEXT = 20_000_000
 """Characters in one string (a run's result, with its per-example eval items, is the longest)."""
 MAX_ITEMS = 200_000
 """Eval examples per run a bundle may hold outcomes of."""
+MAX_NUMBER = 40
+"""Characters in one number (a float's repr has at most 24): ijson's C parser crashed the process on a 5000-digit
+integer, and converting a long one to int is quadratic — a longer number is refused before the parser sees it."""
 CHUNK = 1 << 16
+PARSE_CHUNK = 1 << 18
+"""Bytes the parser is fed at a time. yajl re-reads a token that spans chunks from its start at each chunk, so a long
+string costs (length / chunk) passes over itself: a 20 M-character string took 4.5 s at 64 KB, 1.3 s at 256 KB, 0.3 s
+at 1 MB. But the parser returns a whole chunk's events at once: 256 KB of `[],` is ~13 MB of them, 1 MB four times that.
+"""
 
 
 def read_bundle(path_or_bytes, name: str = "the bundle") -> dict:
@@ -102,12 +112,23 @@ def read_bundle(path_or_bytes, name: str = "the bundle") -> dict:
         source = io.BytesIO(path_or_bytes)
     with source:
         stream = _Inflating(source, cap, settings.bundle_max_mb, name)
+        seen = _Place()
         try:
-            bundle = _parse(ijson.parse(stream), name)
+            bundle = _parse(ijson.parse(stream, buf_size=PARSE_CHUNK), name,
+                            _Budget(settings.bundle_max_mb, name), seen)
         except ijson.JSONError as e:
             why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise HeadStartError(f"{name} is not a Head Start bundle (JSON expected: {why}; NaN and Infinity are not "
-                                 "allowed)") from None
+            raise HeadStartError(f"{name} is not a Head Start bundle (JSON expected: {why}, {seen.where()}; NaN and "
+                                 "Infinity are not allowed)") from None
+        except InvalidOperation:  # ijson's Decimal of an exponent past any float's (1e99999999999999999999999)
+            raise HeadStartError(f"{name} is not a valid Head Start bundle: it holds a number no 64-bit float holds, "
+                                 f"{seen.where()}") from None
+        except UnicodeDecodeError:  # a lone low surrogate (\\udc00) decodes to bytes that are not UTF-8
+            raise HeadStartError(f"{name} is not a Head Start bundle: it holds text that is not UTF-8, such as half of a "
+                                 f"character (a lone UTF-16 surrogate), {seen.where()}") from None
+        except _TooLong as e:
+            raise PolicyError(f"{name} is not a bundle this deployment imports: it holds {e} ({e.near or seen.where()})"
+                              ) from None
     if bundle.get("format") != FORMAT:
         raise HeadStartError(f"{name} is not a Head Start bundle (format {FORMAT!r} expected)")
     check_bundle(bundle, name)
@@ -122,6 +143,7 @@ class _Inflating:
         self.source, self.cap, self.max_mb, self.name = source, cap, max_mb, name
         self.read_in = self.out = 0
         self.pending = b""
+        self.tokens = _TokenBounds()
         head = self._take(2)
         self.inflate = zlib.decompressobj(wbits=31) if head == b"\x1f\x8b" else None
         self.pending = head
@@ -153,12 +175,155 @@ class _Inflating:
                         break
             except zlib.error as e:
                 raise HeadStartError(f"{self.name} is not a readable gzip file ({e})") from None
+        if data:
+            self.tokens.scan(data)
+        else:
+            self.tokens.finish()
         self.out += len(data)
         if self.out > self.max_mb * 1_000_000:
             what = "expands beyond" if self.inflate else "is over"
             raise PolicyError(f"{self.name} {what} the {self.max_mb} MB a bundle may hold (HEADSTART_BUNDLE_MAX_MB); "
                               "it is not a bundle this deployment accepts")
         return data
+
+
+class _TooLong(Exception):
+    """A token past its bound, found in the raw bytes before the parser builds it; `near`: the text before it, where
+    the parser's last event is not (a number is found in a chunk the parser has not read yet)."""
+
+    def __init__(self, what: str, near: str = ""):
+        super().__init__(what)
+        self.near = near
+
+
+class _TokenBounds:
+    """Bounds every string and number of the JSON text *before* the parser sees it: a string's raw bytes to `MAX_TEXT`
+    (its characters are fewer), a number to `MAX_NUMBER` characters. The parser builds a whole string before handing
+    it over, so a 199 M-character string cost 2 min 42 s and 1 GB before its length could be checked; now it is
+    refused after `MAX_TEXT` bytes. Per chunk this is a few C-speed passes (replace, count, find), no Python loop:
+    escapes are masked to two dots, so every quote left opens or closes a string."""
+
+    NUMBER = re.compile(rb"[-+0-9.eE]{%d,}" % (MAX_NUMBER + 1))
+    NUMBER_CHARS = b"-+0123456789.eE"
+    LONE_HIGH = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])")
+
+    def __init__(self):
+        self.in_string = self.escaped = False
+        self.tail = b""  # the last bytes of the last chunk: a surrogate pair cut by a chunk's end is seen whole
+        self.string = 0  # raw bytes of the string open at the end of the last chunk
+        self.number = 0  # characters of the number-like run at the end of the last chunk (outside strings)
+
+    def scan(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        text = (b"\\" if self.escaped else b"") + chunk  # an escape cut by the chunk's end is read whole here
+        text = text.replace(b"\\\\", b"..")
+        self.escaped = text.endswith(b"\\")
+        text = (text[:-1] if self.escaped else text).replace(b'\\"', b"..")
+        self._surrogates(self.tail + text, final=False)
+        self.tail = text[-10:]
+        quotes = text.count(b'"')
+        first = text.find(b'"') if quotes else len(text)
+        if self.in_string:
+            self._string(self.string + first)
+        else:
+            lead = first - len(text[:first].lstrip(self.NUMBER_CHARS))
+            self._number(self.number + lead)
+        starts_inside = self.in_string
+        inside, counted = starts_inside, 0
+        for hit in self.NUMBER.finditer(text):  # numbers only outside strings: the quotes before a run tell which
+            inside ^= text.count(b'"', counted, hit.start()) % 2 == 1
+            counted = hit.start()
+            if not inside:
+                raise _TooLong(f"a number of more than {MAX_NUMBER} characters", self._near(text, hit.start()))
+        self.in_string = starts_inside != (quotes % 2 == 1)
+        if self.in_string:
+            self.string = len(text) - text.rfind(b'"') - 1 if quotes else self.string + len(text)
+            self._string(self.string)
+            self.number = 0
+        else:
+            tail = len(text) - len(text.rstrip(self.NUMBER_CHARS))
+            self.number = tail if quotes or tail < len(text) or starts_inside else self.number + tail
+            self._number(self.number)
+
+    def finish(self) -> None:
+        self._surrogates(self.tail, final=True)
+
+    def _surrogates(self, text: bytes, final: bool) -> None:
+        """A UTF-16 surrogate escape with no partner: ijson turns a lone high one into "?" without a word (a lone low
+        one fails its UTF-8 decoding), so the text would change on the way in. One at the end waits for the next
+        chunk, which may hold its partner."""
+        if b"\\u" not in text:
+            return
+        for hit in self.LONE_HIGH.finditer(text):
+            if final or hit.end() + 4 <= len(text):
+                raise _TooLong(f"a lone UTF-16 surrogate ({hit.group().decode()}, half of a character)",
+                               self._near(text, hit.start()))
+
+    @staticmethod
+    def _near(text: bytes, at: int) -> str:
+        """The JSON text just before `at` (from its last comma): the field a refused token belongs to."""
+        return "after " + repr(text[max(0, at - 60):at].decode(errors="replace").split(",")[-1].strip())
+
+    @staticmethod
+    def _string(n: int) -> None:
+        if n > MAX_TEXT:
+            raise _TooLong(f"a string of more than {MAX_TEXT:,} characters as written")
+
+    @staticmethod
+    def _number(n: int) -> None:
+        if n > MAX_NUMBER:
+            raise _TooLong(f"a number of more than {MAX_NUMBER} characters")
+
+
+def _float(value: Decimal, where: str, name: str) -> float:
+    """A JSON non-integer as a float; one beyond a float's range (1e400, which a float makes infinite) is refused
+    wherever it is, naming its place."""
+    x = float(value)
+    if not math.isfinite(x):
+        raise HeadStartError(f"{name} is not a valid Head Start bundle: {where} holds {str(value)[:40]}, a number no "
+                             "64-bit float holds")
+    return x
+
+
+class _Place:
+    """Where the parse is (a top-level key, a row of it, a value's path): what a refusal from the parser or the byte
+    bounds names. Set per row and per value, not per event: the long lists' millions of events stay untouched."""
+
+    def __init__(self):
+        self.key, self.at = None, None
+
+    def where(self) -> str:
+        if self.key is None:
+            return "at its start"
+        at = f"{self.key}[{self.at}]" if isinstance(self.at, int) else (self.at or self.key).replace(".item", "[…]")
+        return f"in {at}"
+
+
+class _Budget:
+    """The memory a bundle's strings may take, in bytes as Python holds them: a bundle's text inflates to at most 4
+    bytes a character in Python (one emoji widens the whole string), so a 196 KB gzip of 190 one-emoji strings reached
+    0.8 GB. Charged as each new string is built; `read_bundle` gives twice `HEADSTART_BUNDLE_MAX_MB`, which plain
+    text (1 byte a character) never reaches."""
+
+    def __init__(self, max_mb: int, name: str):
+        self.left, self.max_mb, self.name = 2 * max_mb * 1_000_000, max_mb, name
+
+    def charge(self, text: str, where: str, row: int | None = None) -> None:
+        """Charge one new string (`where` it is, `row` of a long list), which must hold no NUL: PostgreSQL's text
+        columns refuse it (DataError half-way through an import)."""
+        if text.isascii():
+            self.left -= len(text)
+            if "\x00" in text:
+                raise HeadStartError(f"{self.name} is not a valid Head Start bundle: {where.replace('.item', '[…]')}"
+                                     + ("" if row is None else f"[{row}]") + " holds a NUL character (\\u0000), which "
+                                     "no text field takes")
+        else:
+            self.left -= sys.getsizeof(text)
+        if self.left < 0:
+            raise PolicyError(f"{self.name} is not a bundle this deployment imports: its text takes more than twice the "
+                              f"{self.max_mb} MB a bundle may hold (HEADSTART_BUNDLE_MAX_MB) once read: wide characters, "
+                              "such as emoji, take 4 bytes each")
 
 
 ROWS = {"metrics": (7, MAX_METRIC_ROWS), "events": (5, MAX_EVENT_ROWS)}
@@ -170,9 +335,9 @@ def _too_many(name: str, where: str, what: str) -> HeadStartError:
     return PolicyError(f"{name} is not a bundle this deployment imports: {where} holds more than {what}")
 
 
-def _parse(events, name: str) -> dict:
+def _parse(events, name: str, text: "_Budget", place: _Place) -> dict:
     """Build a bundle from ijson's events: the long lists row by row, everything else within `MAX_VALUES` values
-    nested at most `MAX_DEPTH` deep."""
+    nested at most `MAX_DEPTH` deep, every new string charged to `text`."""
     _, event, _ = next(events, ("", None, None))
     if event != "start_map":
         raise HeadStartError(f"{name} is not a Head Start bundle (a JSON mapping expected)")
@@ -182,14 +347,20 @@ def _parse(events, name: str) -> dict:
             break
         if key in bundle:
             raise HeadStartError(f"{name} is not a valid Head Start bundle: it names {key!r} twice")
-        bundle[key] = _rows(events, key, name) if key in ROWS else _value(events, key, name, budget)
+        place.key, place.at = key, None
+        bundle[key] = _rows(events, key, name, text, place) if key in ROWS else _value(events, key, name, budget, text,
+                                                                                     place)
+        place.key, place.at = key, None
     for _ in events:  # trailing text is refused by the parser as it reads on
         pass
     return bundle
 
 
-def _rows(events, key: str, name: str) -> list:
+def _rows(events, key: str, name: str, text: "_Budget", place: _Place) -> list:
+    """A long list's rows, each checked as it closes; a string longer than its column holds (a name, a message) is
+    refused as it arrives, before the next is built."""
     width, cap = ROWS[key]
+    longest = (MAX_NAME, MAX_NAME, MAX_NAME, MAX_MESSAGE, MAX_MESSAGE) if key == "events" else (MAX_NAME,) * width
     _, event, _ = next(events)
     if event != "start_array":
         raise HeadStartError(f"{name} is not a valid Head Start bundle: {key} must be a list")
@@ -197,17 +368,21 @@ def _rows(events, key: str, name: str) -> list:
     for _, event, value in events:
         if event == "end_array":
             return rows
-        row = []
+        row, place.at = [], len(rows)
         if event == "start_array":
             for _, event, value in events:
-                if event not in SCALARS or len(row) > width:
+                if event not in SCALARS or len(row) >= width:
                     break
                 if isinstance(value, str):
-                    if len(value) > MAX_TEXT:
-                        break
-                    value = shared.setdefault(value, value) if len(shared) < 100_000 else value
+                    if len(value) > longest[len(row)]:
+                        raise HeadStartError(f"{name} is not a valid Head Start bundle: {key}[{len(rows)}] holds a text "
+                                             f"of more than {longest[len(row)]:,} characters")
+                    kept = shared.setdefault(value, value) if len(shared) < 100_000 else value
+                    if kept is value:
+                        text.charge(value, key, len(rows))
+                    value = kept
                 elif type(value) is Decimal:  # ijson's non-integers (integers stay exact: 2**70 is named, not lost)
-                    value = float(value)
+                    value = _float(value, f"{key}[{len(rows)}]", name)
                 row.append(value)
         if event != "end_array" or len(row) != width:
             raise HeadStartError(f"{name} is not a valid Head Start bundle: {key}[{len(rows)}] must be a row of {width} "
@@ -218,13 +393,16 @@ def _rows(events, key: str, name: str) -> list:
     raise HeadStartError(f"{name} is not a Head Start bundle (it ends inside {key})")
 
 
-def _value(events, where: str, name: str, budget: list) -> object:
+def _value(events, where: str, name: str, budget: list, text: "_Budget", place: _Place) -> object:
     """One JSON value from the events, built without recursion, counted against `budget`."""
     stack: list = []  # [container, its pending key]
-    for _, event, value in events:
+    for prefix, event, value in events:
+        place.at = f"{prefix}.{value}" if event == "map_key" else prefix  # a key: the value after it is the next one
         budget[0] -= 1
         if budget[0] < 0:
             raise _too_many(name, "the bundle", f"{MAX_VALUES:,} values outside its metric and event rows")
+        if isinstance(value, str):
+            text.charge(value, prefix or where)
         if event == "map_key":
             stack[-1][1] = value
             continue
@@ -233,12 +411,8 @@ def _value(events, where: str, name: str, budget: list) -> object:
                 raise HeadStartError(f"{name} is not a Head Start bundle: {where} is nested too deeply")
             stack.append([{} if event == "start_map" else [], None])
             continue
-        if event in ("end_map", "end_array"):
-            node = stack.pop()[0]
-        elif isinstance(value, str) and len(value) > MAX_TEXT:
-            raise _too_many(name, where, f"{MAX_TEXT:,} characters in one string")
-        else:
-            node = float(value) if type(value) is Decimal else value
+        node = stack.pop()[0] if event in ("end_map", "end_array") else \
+            _float(value, prefix.replace(".item", "[…]"), name) if type(value) is Decimal else value
         if not stack:
             return node
         parent, key = stack[-1]
@@ -277,7 +451,7 @@ def check_bundle(bundle: dict, name: str = "the bundle") -> None:
     if len(runs) > MAX_RUNS:
         raise _too_many(name, "runs", f"{MAX_RUNS:,} runs")
     ids: dict[str, int] = {}
-    shape = _ItemShape(kinds().get(cfg.task), name)
+    shape = _ItemShape(kinds().get(cfg.task), len((exp.get("info") or {}).get("label_names") or []), name)
     for i, r in enumerate(runs):
         _expect(isinstance(r, dict) and set(RUN_FIELDS) <= set(r), f"runs[{i}]", f"a mapping with {', '.join(RUN_FIELDS)}",
                 name)
@@ -520,8 +694,60 @@ def _check_info(info, name: str) -> None:
                     and (t.get("val_n") is None or (_int(t["val_n"]) and t["val_n"] > 0)) for t in tried),
                 f"{where}.tried", "rungs (whole steps), a majority share in [0, 1] and a positive validation count", name)
     _expect(all(_int(n) for n in info.get("sizes") or []), "experiment.info.sizes", "a list of sizes", name)
-    _expect(all(isinstance(x, str) for x in info.get("label_names") or []), "experiment.info.label_names",
-            "a list of class names", name)
+    labels = info.get("label_names") or []
+    _expect(len(labels) <= MAX_LABELS and all(isinstance(x, str) and len(x) <= MAX_NAME for x in labels),
+            "experiment.info.label_names", f"a list of at most {MAX_LABELS:,} class names", name)
+    for key, (kind, what) in INFO_MAPPINGS.items():
+        for label, value in (info.get(key) or {}).items():
+            _expect(kind(value), f"experiment.info.{key}.{label}", what, name)
+    _check_data(info.get("data") or {}, name)
+
+
+def _check_data(data: dict, name: str) -> None:
+    """experiment.info.data, key by key: what the data step wrote (`TaskData.info`), which Compare, the report and
+    the preflight format as counts and sources ("abc" for eval_rows raised ValueError on Compare)."""
+    for key, value in data.items():
+        where = f"experiment.info.data.{key}"
+        if key in DATA_COUNTS:
+            _within(value, 0, MAX_INT, where, name, whole=True)
+        elif key in DATA_TEXTS:
+            _expect(value is None or (isinstance(value, str) and len(value) <= MAX_MESSAGE), where,
+                    f"a string of at most {MAX_MESSAGE:,} characters (or null)", name)
+        elif key in DATA_NAMES:
+            _expect(isinstance(value, list) and len(value) <= MAX_COLUMNS and all(isinstance(x, str) and len(x) <= MAX_NAME
+                                                                                  for x in value), where,
+                    f"a list of at most {MAX_COLUMNS:,} column names", name)
+        elif key == "modes":
+            _expect(isinstance(value, dict) and len(value) <= MAX_NAME and all(_int(n) for n in value.values()), where,
+                    "a mapping of image modes to counts", name)
+        elif key == "crop_pct":
+            _within(value, 0, 1, where, name)
+        else:
+            _expect(False, "experiment.info.data", f"a mapping of {', '.join(sorted(DATA_KEYS))}; "
+                    f"{key[:80]!r} is not one of them", name)
+
+
+MAX_LABELS = 1_000
+"""Class names an experiment may hold: Compare draws a classes × classes confusion matrix."""
+MAX_CLASSES = 200
+"""Classes of an experiment whose bundle names none: the most a label column may hold
+(`training.core.data.columns.MAX_CLASSES`, not imported: it would load pandas into every import)."""
+MAX_COLUMNS = 100_000
+DATA_COUNTS = ("rows", "dropped_rows", "train_rows", "validation_rows", "eval_rows", "eval_file_rows",
+               "eval_dropped_rows", "duplicate_rows", "truncated_away", "assistant_tokens", "n_features", "image_size",
+               "test_rows_in_table", "train_blocks", "validation_blocks", "eval_blocks")
+DATA_TEXTS = ("source", "eval_source", "source_fingerprint", "note", "preprocessing")
+DATA_NAMES = ("numeric", "categorical", "dropped_columns")
+DATA_KEYS = {*DATA_COUNTS, *DATA_TEXTS, *DATA_NAMES, "modes", "crop_pct"}
+INFO_MAPPINGS = {
+    "lr_source": (lambda v: isinstance(v, str) and len(v) <= MAX_NAME, "how its learning rate was chosen (a string)"),
+    "until_plateau": (lambda v: isinstance(v, bool), "true or false"),
+    "cost": (lambda v: num(v) and math.isfinite(v) and 0 <= v <= MAX_FLOPS, f"a number from 0 to {MAX_FLOPS:g}"),
+    "timed_step": (lambda v: (isinstance(v, str) and len(v) <= MAX_NAME) or (num(v) and math.isfinite(v) and v >= 0),
+                   "a strategy's name or a number"),
+}
+"""The info mappings pages read, each entry checked: Compare lists lr_source's texts, Live and the report
+until_plateau's flags, the preflight's words cost's numbers (grid_flops, search_share…)."""
 
 
 RESULT_NUMBERS = ("steps", "examples", "wall_s", "flops", "peak_mem_bytes", "trainable_params", "params", "lr",
@@ -595,9 +821,10 @@ class _ItemShape:
     """Per-example eval items as the task kind writes them (`training.core.evaluate`), one eval set long across the
     whole experiment: a run's items of another length than the others' raised KeyError on Compare."""
 
-    def __init__(self, kind, name: str):
+    def __init__(self, kind, n_labels: int, name: str):
         self.lm = kind is not None and kind.metric == "perplexity"
         self.classes = kind is not None and kind.metric == "accuracy"
+        self.n_classes = n_labels or MAX_CLASSES  # indices of experiment.info.label_names, where it has them
         self.name, self.length, self.first = name, None, None
 
     def check(self, items, where: str) -> None:
@@ -615,17 +842,31 @@ class _ItemShape:
                 f"has (it has {n:,})", self.name)
         for key, values in items.items():
             whole = key == "tokens" or (self.classes and key in ("y_true", "y_pred"))
-            low, high = (0.0, 1.0) if key == "p_pred" else (0, MAX_INT) if whole else \
-                (0.0, MAX_METRIC) if key == "nll" else (-MAX_METRIC, MAX_METRIC)
+            low, high = (0.0, 1.0) if key == "p_pred" else (0, self.n_classes - 1) if whole and key != "tokens" else \
+                (0, MAX_INT) if whole else (0.0, MAX_METRIC) if key == "nll" else (-MAX_METRIC, MAX_METRIC)
             for j, x in enumerate(values):
                 if not (low <= x <= high and (not whole or x == int(x))):  # NaN fails every comparison
+                    if whole and key != "tokens" and num(x) and x > high:
+                        raise HeadStartError(f"{self.name} is not a valid Head Start bundle: {where}.{key}[{j}] = {x:g} "
+                                             f"is not one of the experiment's {self.n_classes} classes (0 to {high}; "
+                                             "experiment.info.label_names names them)")
                     _within(x, low, high, f"{where}.{key}[{j}]", self.name, whole=whole)
+
+
+DECISION_FIELDS = {"question", "constraints", "created_by", "created_at", "updated_at", "signoff_by", "signoff_at",
+                   "signed", "comments"}
+"""A decision record's fields (`Decision.as_dict`): a name that was a list raised an SQL error half-way (exit 3)."""
 
 
 def _check_decision(d, name: str) -> None:
     """A bundle's decision record (optional; bundles before decision records have none)."""
     _expect(isinstance(d, dict), "decision", "a mapping", name)
-    _expect(isinstance(d.get("question"), str) and d["question"].strip(), "decision.question", "a non-empty string", name)
+    _expect(set(d) <= DECISION_FIELDS, "decision", f"a mapping of {', '.join(sorted(DECISION_FIELDS))}", name)
+    _expect(isinstance(d.get("question"), str) and d["question"].strip() and len(d["question"]) <= MAX_MESSAGE,
+            "decision.question", f"a non-empty string of at most {MAX_MESSAGE:,} characters", name)
+    for key in ("created_by", "signoff_by"):
+        _expect(d.get(key) is None or (isinstance(d[key], str) and len(d[key]) <= MAX_NAME), f"decision.{key}",
+                f"a name of at most {MAX_NAME:,} characters", name)
     _expect(isinstance(d.get("constraints", {}), dict), "decision.constraints", "a mapping", name)
     try:
         check_constraints(d.get("constraints") or {})
@@ -634,7 +875,6 @@ def _check_decision(d, name: str) -> None:
     for key in ("created_at", "updated_at", "signoff_at"):
         if d.get(key) is not None:
             _time(d[key], f"decision.{key}", name)
-    _expect(d.get("signoff_by") is None or isinstance(d["signoff_by"], str), "decision.signoff_by", "a string", name)
     _expect(d.get("signed") is None or isinstance(d["signed"], dict), "decision.signed", "a mapping", name)
     comments = d.get("comments", [])
     _expect(isinstance(comments, list), "decision.comments", "a list", name)
@@ -671,14 +911,18 @@ def import_bundle(store: Store, bundle: dict, owner: str = "local") -> str:
         runs.append({**{k: r[k] for k in RUN_FIELDS}, "id": ids[r["id"]],
                      "depends_on": ",".join(ids[d] for d in r["depends_on"].split(",")) if r["depends_on"] else None,
                      "status": "cancelled" if unfinished else r["status"], "error": RECORD_NOTE if unfinished else r["error"]})
-    store.experiment_dir(exp_id).mkdir(parents=True)
+    folder = store.experiment_dir(exp_id)
+
+    def write_folder() -> None:  # once the row marked `importing` exists: a killed import's folder is then found
+        folder.mkdir(parents=True)
+        cfg.save(folder / "config.yaml")
+
     try:
-        cfg.save(store.experiment_dir(exp_id) / "config.yaml")
         store.insert_record(exp_id, exp["name"], cfg, exp["created_at"], owner, info, runs,
                             [[ids[m[0]], *m[1:]] for m in bundle["metrics"]], [[ids[e[0]], *e[1:]] for e in bundle["events"]],
-                            bundle.get("decision"))
+                            bundle.get("decision"), marked=write_folder)
     except BaseException:
-        shutil.rmtree(store.experiment_dir(exp_id), ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
         raise
     return exp_id
 

@@ -410,11 +410,13 @@ class Store:
 
     def insert_record(self, exp_id: str, name: str, config: ExperimentConfig, created_at: float, owner: str, info: dict,
                       runs_: list[dict], metric_rows: list[list], event_rows: list[list],
-                      decision: dict | None = None) -> None:
+                      decision: dict | None = None, marked=None) -> None:
         """Insert an imported experiment with its runs (full rows), metric rows, events and decision record (the
         `Decision.as_dict()` form) in short transactions (`IMPORT_BATCH` rows each), so the store stays writable for
         the workers meanwhile. Until the last one commits the experiment is marked `importing` and hidden from
-        `experiments()`; if any fails, everything written for it is removed."""
+        `experiments()`; if any fails, everything written for it is removed. `marked()` runs once the marked row is
+        in (the importer writes the experiment's folder there: a folder made before the row had nothing to find it by
+        once its process was killed)."""
         unknown = {k for r in runs_ for k in r} - RUN_COLUMNS
         if unknown:
             raise ValueError(f"unknown run fields {sorted(unknown)}")
@@ -428,6 +430,8 @@ class Store:
                                                       info_json=json.dumps(dict(info, importing=importing))))
                 for r in runs_:
                     c.execute(runs.insert().values(**r, experiment_id=exp_id))
+            if marked is not None:
+                marked()
             keys = ("run_id", "step", "examples", "wall_s", "flops", "key", "value")
             for start in range(0, len(metric_rows), self.IMPORT_BATCH):
                 with self.tx() as c:
