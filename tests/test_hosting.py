@@ -313,7 +313,10 @@ peer's header) report the named address, so a demo visitor became whomever they 
 @pytest.mark.parametrize("ip, forwarded, trusted, visitor", [
     (None, None, (), "unknown"),  # a browser on this machine
     ("203.0.113.7", None, (), "203.0.113.7"),
-    LOCAL_NAMES_ANYONE + ("unknown",),  # the server took a local peer's header at its word: the peer was this machine
+    # the server took a local peer's header at its word, or the visitor at that address named itself (the attack that
+    # made a remote visitor this machine's): neither is this machine's visitor nor the one at that address
+    LOCAL_NAMES_ANYONE + ("198.51.100.9 (as X-Forwarded-For names it)",),
+    ("10.0.0.5", "10.0.0.5", (), "10.0.0.5 (as X-Forwarded-For names it)"),
     ("203.0.113.7", "198.51.100.9", (), "203.0.113.7"),  # a remote peer's header: the server ignored it, so do we
     ("198.51.100.9", "198.51.100.9", ("127.0.0.1/32",), "198.51.100.9"),  # the operator's proxy on this machine
     ("10.0.0.5", "198.51.100.9", ("10.0.0.0/8",), "198.51.100.9"),  # the operator's proxy elsewhere
@@ -336,7 +339,9 @@ def test_a_demo_visitor_cannot_become_someone_else_by_a_header(monkeypatch):
         return auth._client()
 
     monkeypatch.delenv("HEADSTART_TRUSTED_PROXIES", raising=False)
-    assert visitor("198.51.100.9", "198.51.100.9") == visitor("198.51.100.10", "198.51.100.10") == "unknown"
+    named = visitor("198.51.100.9", "198.51.100.9")
+    # neither this machine's visitor, nor the one at that address, nor another named one
+    assert named not in (visitor(None, None), visitor("198.51.100.9", None), visitor("198.51.100.10", "198.51.100.10"))
     monkeypatch.setenv("HEADSTART_TRUSTED_PROXIES", "127.0.0.1")
     assert visitor("198.51.100.9", "198.51.100.9") == "198.51.100.9"
     monkeypatch.setenv("HEADSTART_TRUSTED_PROXIES", "a proxy")

@@ -44,6 +44,9 @@ def attacked(tmp_path, monkeypatch):
     sweep = next(r for r in store.runs(exp) if r.role == "lr-sweep" and r.strategy == "full")
     for r in (grid, sweep):
         store.update_run(r.id, status="failed", error=PAYLOAD)
+    # a decision record signed off with the payload as what was approved (a bundle brings its own `signed`)
+    store.save_decision(exp, "Which one?", {}, "ana")
+    store.sign_off_decision(exp, "ana", {"sentence": PAYLOAD})
     yield store, exp
     stop_store_processes(tmp_path / "store")
 

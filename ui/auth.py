@@ -114,10 +114,15 @@ def client_address(ip: str | None, forwarded_for: str | None, trusted: tuple[str
     undone: the peer was this machine."""
     hosts = [h.strip() for h in (forwarded_for or "").split(",") if h.strip()]
     peer = ip or "127.0.0.1"
-    if hosts and ip is not None and ip == _forwarded_client(hosts, SERVER_TRUSTS):
-        peer = "127.0.0.1"  # the server took the header's word for it: the connection came from this machine
+    named = bool(hosts) and ip is not None and ip == _forwarded_client(hosts, SERVER_TRUSTS)
+    if named:
+        peer = "127.0.0.1"  # the server may have taken the header's word for it: the connection came from this machine
     if hosts and _within(peer, trusted):
         return _forwarded_client(hosts + [peer], trusted)
+    if named:
+        # Either a client here named `ip`, or the visitor at `ip` named itself: from inside the app the two look the
+        # same. Neither may become this machine's visitor nor the one at `ip` (who sends no header): a place of its own.
+        return f"{ip} (as X-Forwarded-For names it)"
     return "unknown" if _within(peer, ("127.0.0.1", "::1")) else peer
 
 

@@ -39,7 +39,8 @@ def decision_record(a, exp_id: str, price: float) -> None:
             st.markdown(f"> {plain(c.body)}\n>\n> — *{plain(c.author)}, {human_time(c.at)}*")
         if d.signoff_by:
             st.success(f"Signed off by **{plain(d.signoff_by)}** on {human_time(d.signoff_at)}, approving: "
-                       f"{(d.signed or {}).get('sentence', answer)}", icon=":material/verified:")
+                       # what was signed is stored text (a bundle brings its own): shown inert
+                       f"{plain((d.signed or {}).get('sentence', answer))}", icon=":material/verified:")
         else:
             st.info("Not signed off yet.", icon=":material/pending:")
     owner = a.exp.owner

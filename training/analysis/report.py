@@ -451,7 +451,7 @@ def decision_lines(a: Analysis, markdown: bool = True) -> list[str]:
     if d.signoff_by:
         signed = (d.signed or {}).get("sentence")
         lines.append(f"Signed off by {plain(d.signoff_by)} on {human_time(d.signoff_at)}"
-                     + (f", approving: {signed}" if signed else "."))
+                     + (f", approving: {plain(signed)}" if signed else "."))  # stored text: a bundle brings its own
     else:
         lines.append("Not signed off yet.")
     return lines
