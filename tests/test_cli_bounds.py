@@ -14,6 +14,7 @@ BAD = [  # (arguments after the command's own, what the error names)
     (["worker", "--devices", "tpu"], "'tpu' is not a device on this machine; devices here: cpu"),
     (["worker", "--devices", "cuda:9"], "'cuda:9' is not a device on this machine"),
     (["worker", "--devices", "cpu,cpu"], "give each device once"),
+    (["worker", "--devices", ""], "--devices '': give each device once"),  # served on the default devices (exit 0)
     (["report", "EXP", "--out", "r.html", "--price", "nan"], "--price"),  # reached the report
     (["report", "EXP", "--out", "r.html", "--price", "-5"], "--price"),
     (["recommend", "EXP", "--margin", "nan"], "--margin"),

@@ -113,7 +113,7 @@ def cmd_worker(args) -> int:
     from training.service.runner import Dispatcher, default_devices
     from training.settings import load_settings
 
-    devices = _devices(args.devices, default_devices()) if args.devices else default_devices()
+    devices = _devices(args.devices, default_devices()) if args.devices is not None else default_devices()
     settings = load_settings()
     owner_cap = args.owner_cap or (settings.demo_concurrent if settings.mode == "demo" else None)
     d = Dispatcher(args.store, devices=devices, slots_per_device=args.slots_per_device,
