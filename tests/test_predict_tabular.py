@@ -241,7 +241,8 @@ def test_export_model_out_never_removes_what_it_did_not_create(finished_table, t
     link = tmp_path / "link"
     os.symlink(target, link)
     for out, words in ((a_file, "is a file, not a folder"), (link, "is a symbolic link"),
-                       (mine, "exists and is not empty"), (a_file / "model", "is a file, not a folder")):
+                       (mine, "exists and is not empty"), (a_file / "model", "is a file, not a folder"),
+                       (tmp_path / ("x" * 300), "File name too long; choose another folder")):  # was exit 3
         assert main(["export-model", run, "--store", str(store.root), "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert words in err and str(out) in err, err

@@ -303,6 +303,14 @@ def export_model(store: Store, run_id: str, out: Path) -> Path:
 
 def _check_out(out: Path) -> None:
     """`--out` must be a new path or an empty folder: never a file, a link or a folder holding anything."""
+    try:
+        _check_out_path(out)
+    except OSError as e:  # a name longer than the file system allows, a folder that cannot be read, ...
+        raise HeadStartError(f"--out {out}: {e.strerror or e}; choose "
+                             "another folder (a name of at most 255 bytes in a folder you can write)") from None
+
+
+def _check_out_path(out: Path) -> None:
     if out.is_symlink():
         raise HeadStartError(f"--out {out} is a symbolic link; choose a new folder (export-model writes only where it "
                              "creates the folder itself)")
