@@ -13,6 +13,7 @@ from training.analysis.figures import curves_figure, note
 from training.analysis.frames import latest_progress, metrics_frame, runs_frame
 from training.analysis.replay import at_time, total_duration
 from training.analysis.units import plain, shown_source
+from training.errors import HeadStartError
 from training.service.bundle import GALLERY_OWNER, export_bundle, gallery_bundles, import_bundle, read_bundle
 from ui.auth import current_user
 from ui.common import (
@@ -43,14 +44,20 @@ def bundle_line(path: str, mtime_ns: int, size: int) -> str:
     exp = bundle["experiment"]
     cfg = exp["config"]
     source = shown_source(cfg["data"]["source"])  # a path on the machine that recorded it: only its name means anything
-    return (f"**{exp['name']}** — {cfg['task']}, `{cfg['model']['base']}` on `{source}`, {len(bundle['runs'])} runs · "
-            f"strategies {', '.join(s['name'] for s in cfg['strategies'])} · sizes {cfg['sizes']} · seeds {cfg['seeds']}")
+    return (f"**{plain(exp['name'])}** — {plain(cfg['task'])}, {plain(cfg['model']['base'])} on {plain(source)}, "
+            f"{len(bundle['runs'])} runs · strategies {plain(', '.join(s['name'] for s in cfg['strategies']))} · "
+            f"sizes {plain(cfg['sizes'])} · seeds {plain(cfg['seeds'])}")
 
 
 for path in gallery_bundles():
     stat = path.stat()
+    try:  # a bundle in the gallery folder that is not one is named, and the others still show
+        line = bundle_line(str(path), stat.st_mtime_ns, stat.st_size)
+    except HeadStartError as e:
+        st.error(plain(str(e)), icon=":material/error:")
+        continue
     with st.container(border=True):
-        st.markdown(bundle_line(str(path), stat.st_mtime_ns, stat.st_size))
+        st.markdown(line)
         c1, c2 = st.columns(2)
         if c1.button("Open in Compare", key=f"open_{path.name}"):
             st.session_state["exp_id"] = import_bundle(store, read_bundle(path), owner=GALLERY_OWNER)

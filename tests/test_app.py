@@ -404,6 +404,24 @@ def test_gallery_names_a_recorded_file_without_the_recording_machines_path(empty
     assert "tweets.csv" in text and "/work/data" not in text, text  # the tweets record was made from /work/data/tweets.csv
 
 
+def test_a_gallery_file_that_is_not_a_bundle_is_named_and_the_others_still_show(empty_store, tmp_path, monkeypatch):
+    import gzip
+    import shutil
+
+    from training.service.bundle import gallery_bundles
+
+    folder = tmp_path / "gallery"
+    folder.mkdir()
+    shutil.copy(gallery_bundles()[0], folder / "good.json.gz")
+    (folder / "broken.json.gz").write_bytes(gzip.compress(b'{"format": "headstart-bundle", "version": 1, '
+                                                          b'"experiment": {"created_at": 1e308}}'))
+    monkeypatch.setenv("HEADSTART_GALLERY", str(folder))
+    at = _run("pages/6_Gallery.py")
+    assert not at.exception, at.exception
+    assert any("broken.json.gz" in e.value for e in at.error)
+    assert len([b for b in at.button if b.label == "Replay"]) == 1
+
+
 def test_side_by_side_opens_on_a_pair_of_one_task(empty_store):
     """Opened on an image record (`?exp=`) in a store whose newest experiment is text classification: B is the other
     image record, not the text experiment it would have to refuse with an error."""

@@ -136,8 +136,9 @@ def test_gallery_replay_renders(tmp_path, static_app_server, browser):
     url, store_root = static_app_server
     source = Store(tmp_path / "source")
     exp = make_finished_experiment(source, name="recorded demo", seeds=(0,), sizes=(50, 200))
+    start = time.time() - 3600  # a bundle's times are real ones (refused outside 2000–2100)
     for i, r in enumerate(source.runs(exp)):
-        source.update_run(r.id, started_at=1000.0 + 30 * i, ended_at=1000.0 + 30 * i + 25)
+        source.update_run(r.id, started_at=start + 30 * i, ended_at=start + 30 * i + 25)
     write_bundle(export_bundle(source, exp), store_root.parent / "gallery" / "recorded.json.gz")  # the app's gallery
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(f"{url}/Gallery")
