@@ -304,7 +304,8 @@ def test_an_upload_gets_sizes_that_fit_it_and_a_plan_too_long_for_a_first_look_i
     assert "timed training steps of this model" in page.inner_text("body")
     warning.scroll_into_view_if_needed()
     shot(page, "new-experiment-fit.png")
-    page.get_by_role("button", name="Fit to about 15 minutes").click()
+    # the button renders with the plan's warning; on a loaded box (a full suite beside other work) it came after 30 s
+    page.get_by_role("button", name="Fit to about 15 minutes").click(timeout=120_000)
     wait_until(lambda: page.get_by_label("Seeds", exact=True).last.input_value() == "1", 60)
     page.wait_for_selector("text=Estimated training time", timeout=240_000)
     loaded(page)
