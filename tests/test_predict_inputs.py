@@ -99,3 +99,48 @@ def test_deeply_nested_json_is_refused_in_words(tmp_path, depth, capsys):
         read_inputs(path, rows=True)
     assert main(["predict", str(tmp_path / "no-model"), "--input", str(path), "--store", str(tmp_path / "s")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_a_batch_holds_at_most_max_batch_chars_of_text(tmp_path, monkeypatch):
+    """Long lines close a batch before it passes MAX_BATCH_CHARS (256 lines of 10 M characters were one 2.5 GB batch)."""
+    monkeypatch.setattr(inputs, "MAX_BATCH_CHARS", 1000)
+    path = tmp_path / "texts.txt"
+    path.write_text("".join(f"{i}{'x' * 399}\n" for i in range(7)), encoding="utf-8")
+    sizes = [len(chunk) for chunk in input_batches(path)]  # BATCH (256) alone would make one batch of 7
+    assert sizes == [2, 2, 2, 1]
+    assert [x for chunk in input_batches(path) for x in chunk] == [f"{i}{'x' * 399}" for i in range(7)]
+
+
+@pytest.mark.parametrize("suffix, head", [(".txt", b""), (".csv", b"text\n"), (".jsonl", b"")])
+def test_bytes_that_are_not_utf8_are_refused_naming_the_line(tmp_path, suffix, head):
+    """Were read with U+FFFD in place of the bad bytes and answered."""
+    path = tmp_path / f"in{suffix}"
+    path.write_bytes(head + (b'"good"\n"caf\xff"\n' if suffix == ".jsonl" else b"good\ncaf\xff\n"))
+    line = 3 if suffix == ".csv" else 2
+    with pytest.raises(HeadStartError, match=rf"in{suffix}, (row 2 \(line 3\)|line {line}).* not UTF-8 text"):
+        read_inputs(path, "text")
+
+
+@pytest.mark.parametrize("suffix, head", [(".txt", b""), (".csv", b"text\n")])
+def test_a_nul_character_is_refused_naming_the_line(tmp_path, suffix, head):
+    path = tmp_path / f"in{suffix}"
+    path.write_bytes(head + b"good\nba\x00d\n")
+    with pytest.raises(HeadStartError, match=r"line 3 holds a NUL character" if head else r"line 2 holds a NUL"):
+        read_inputs(path, "text")
+
+
+def test_utf16_with_its_byte_order_mark_is_read_as_text_and_a_utf8_bom_is_skipped(tmp_path):
+    """UTF-16 was read as UTF-8 with replacement characters (mojibake answered); a CSV starting with UTF-8's BOM said
+    its first column was missing."""
+    for encoding in ("utf-16", "utf-16-be"):
+        path = tmp_path / f"{encoding}.txt"
+        path.write_bytes(("\ufeff" if encoding.endswith("be") else "").encode(encoding) + "café\nnaïve\n".encode(encoding)
+                         if encoding.endswith("be") else "café\nnaïve\n".encode(encoding))  # utf-16 writes its BOM
+        assert read_inputs(path) == ["café", "naïve"]
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbfsize,colour\n1.5,red\n")
+    assert read_inputs(bom, rows=True) == [{"size": "1.5", "colour": "red"}]
+    broken = tmp_path / "broken.txt"
+    broken.write_bytes("ok\n".encode("utf-16") + b"\x00\xd8\n\x00")  # a lone surrogate
+    with pytest.raises(HeadStartError, match="not UTF-16 text"):
+        read_inputs(broken)

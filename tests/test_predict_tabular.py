@@ -91,6 +91,14 @@ def test_table_rows_come_from_csv_or_json_lines_and_a_bad_row_is_named(finished_
                              {"size": "big", "weight": 2, "colour": "red", "shape": "round"}])
     with pytest.raises(HeadStartError, match="reads rows from a CSV file or JSON lines"):
         read_inputs(tmp_path / "rows.csv", rows=True) and read_inputs(_txt(tmp_path), rows=True)
+    # JSON lines' true is no number, an object or list no category (both were answered: true read as 1)
+    lines.write_text('{"size": 0.5, "weight": 4.2, "colour": "red", "shape": "round"}\n'
+                     '{"size": true, "weight": 4.2, "colour": "red", "shape": "round"}\n', encoding="utf-8")
+    with pytest.raises(HeadStartError, match="row 2: column 'size' holds numbers, got true"):
+        predict(store, exp, read_inputs(lines, rows=True))
+    with pytest.raises(HeadStartError, match=r"row 1: column 'colour' holds categories \(a text or a number\), got an "
+                                             r'object \({"a": \[1\]}\)'):
+        predict(store, exp, [{"size": 1, "weight": 2, "colour": {"a": [1]}, "shape": "round"}])
 
 
 def _txt(tmp_path: Path) -> Path:

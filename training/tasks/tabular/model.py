@@ -126,12 +126,20 @@ def rows_frame(prep, rows: list):
                 values.append(np.nan)
                 continue
             try:
+                if isinstance(v, bool | dict | list):  # JSON true is no number (float(True) would read it as 1)
+                    raise TypeError
                 number = float(v)
             except (TypeError, ValueError, OverflowError):
-                raise HeadStartError(f"row {i}: column {c!r} holds numbers, got {str(v)[:80]!r}") from None
+                shown = json.dumps(v)[:80] if isinstance(v, bool | dict | list) else repr(str(v)[:80])
+                raise HeadStartError(f"row {i}: column {c!r} holds numbers, got {shown}") from None
             values.append(number if np.isfinite(number) else np.nan)  # infinities are missing, as in training
         data[c] = np.array(values, dtype=np.float64)
     for c in prep.categorical:
+        for i, r in enumerate(rows, 1):
+            if isinstance(r[c], dict | list):  # a JSON object or list is no category (its text would be one)
+                raise HeadStartError(f"row {i}: column {c!r} holds categories (a text or a number), got "
+                                     f"{'an object' if isinstance(r[c], dict) else 'a list'} "
+                                     f"({json.dumps(r[c])[:60]})")
         data[c] = pd.Series([np.nan if blank(r[c]) else str(r[c]) for r in rows], dtype=object)
     return pd.DataFrame(data, columns=cols)
 
