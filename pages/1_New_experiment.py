@@ -12,6 +12,7 @@ import streamlit as st
 
 from training.analysis.frames import runs_frame
 from training.analysis.preflight import FIT_SECONDS, fit_to_time, preflight, split_warnings
+from training.analysis.resolution import resolution, resolution_sentence
 from training.analysis.units import human_bytes, human_flops, human_seconds, readable
 from training.config import BUDGET_POLICIES, ExperimentConfig, field_docs, suggested_sizes
 from training.config import BudgetConfig as _Budget
@@ -502,6 +503,8 @@ if checked and checked["key"] == key:
         for warning in split_warnings(info, kinds()[config["task"]].metric,
                                       kinds()[config["task"]].unit.removeprefix("training ")):
             st.warning(warning)
+        precision = resolution(kinds()[config["task"]].metric, d, config)
+        (st.caption if precision.can_decide else st.warning)(resolution_sentence(precision))
         with st.expander("Every run"):
             st.dataframe(readable(pf["table"]), hide_index=True)
         if st.button("Launch", type="primary", key="new_launch"):

@@ -129,13 +129,18 @@ def cmd_worker(args) -> int:
 
 
 def cmd_plan(args) -> int:
+    from training.analysis.resolution import resolution
     from training.service.planning import plan_experiment
     from training.service.store import Store
+    from training.tasks import task_kind
 
     cfg = load_config(args.config, args.overrides)
     store = Store(args.store)
     plan = plan_experiment(cfg, store.cache_dir, store)
-    print(json.dumps({"config": cfg.to_dict(), "runs": plan.runs, "cost": plan.info["cost"], "info": plan.info}))
+    config = cfg.to_dict()
+    precision = resolution(task_kind(cfg.task).metric, plan.info["data"], config, args.margin)
+    print(json.dumps({"config": config, "runs": plan.runs, "cost": plan.info["cost"], "info": plan.info,
+                      "resolution": precision.to_dict()}))
     return 0
 
 
@@ -441,6 +446,13 @@ def _report_args(p):
                    help="score each run's final model (default), its best checkpoint, or its last weights")
 
 
+def _plan_args(p):
+    _config(p)
+    p.add_argument("--format", choices=("json",), default="json", help="json (the only format: the plan is data)")
+    p.add_argument("--margin", type=_number(0, 1e6, above=True), default=None,
+                   help="the equivalence margin `recommend` will use, for `resolution` (default: the metric's)")
+
+
 def _recommend_args(p):
     _experiment(p)
     p.add_argument("--format", choices=("json", "md"), default="md",
@@ -457,7 +469,8 @@ COMMANDS = {
     "strategies": (cmd_strategies, "list the strategies with their options, defaults and docs", None),
     "run": (cmd_run, "run an experiment in this process and print its id", lambda p: (_config(p), _owner(p))),
     "enqueue": (cmd_enqueue, "validate and store an experiment; a dispatcher runs it", lambda p: (_config(p), _owner(p))),
-    "plan": (cmd_plan, "validate an experiment and print its runs, steps, FLOPs and memory as JSON", _config),
+    "plan": (cmd_plan, "validate an experiment and print its runs, steps, FLOPs, memory and the difference it can "
+                       "resolve (`resolution`) as JSON", _plan_args),
     "worker": (cmd_worker, "the dispatcher: start worker processes for queued runs", _worker_args),
     "work": (cmd_work, "train one run in this process (the dispatcher starts these)", _run_id),
     "cancel": (cmd_cancel, "stop a run (it checkpoints first)", _run_id),
