@@ -129,3 +129,29 @@ def test_an_image_folder_answers_from_its_weights_and_never_loads_a_crafted_mode
     with pytest.raises(HeadStartError, match="model.safetensors is not what export-model writes: its tensors do not fit"):
         predict(None, str(exported), paths)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"depths": [1, 300_000]}, "backbone/config.json is not what export-model writes: it describes a model of more "
+                               "tensors than the"),  # built on the meta device for minutes, memory growing
+    ({"hidden_sizes": [8, 2 ** 31]}, "backbone/config.json is not what export-model writes: transformers cannot "
+                                     "build it"),  # RuntimeError, exit 3
+    ("fifo", "model.safetensors is not what export-model writes: it is not a regular file"),  # blocked forever
+])
+def test_a_crafted_image_folder_is_refused_naming_its_file_without_hanging(finished_images, tmp_path, change, words):
+    import json
+    import os
+
+    store, exp, folder = finished_images
+    exported = export_model(store, runs_of(store, exp)[0].id, tmp_path / "model")
+    if change == "fifo":
+        (exported / "model.safetensors").unlink()
+        os.mkfifo(exported / "model.safetensors")
+    else:
+        config = exported / "backbone" / "config.json"
+        config.write_text(json.dumps({**json.loads(config.read_text()), **change}))
+    images = tmp_path / "images.txt"
+    images.write_text(str(next(folder.rglob("*.png"))) + "\n")
+    ran = subprocess.run([sys.executable, "-m", "training", "predict", str(exported), "--input", str(images)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert ran.returncode == 2 and words in ran.stderr, ran.stderr

@@ -301,3 +301,18 @@ def test_predict_answers_a_file_of_many_batches_and_names_a_bad_row_by_its_place
     assert main(["predict", str(exported_table), "--input", str(path)]) == 2
     out = capsys.readouterr()
     assert "rows.csv, row 200: column 'size' holds numbers, got 'big'" in out.err and out.out == ""
+
+
+def test_a_table_folder_whose_weights_are_a_fifo_is_refused_not_waited_on(exported_table, tmp_path):
+    """A FIFO named model.safetensors (tar archives carry FIFOs) blocked predict forever in safe_open."""
+    import os
+
+    folder = _copy(exported_table, tmp_path)
+    (folder / "model.safetensors").unlink()
+    os.mkfifo(folder / "model.safetensors")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("size,weight,colour,shape\n0.5,4.2,red,round\n", encoding="utf-8")
+    ran = subprocess.run([sys.executable, "-m", "training", "predict", str(folder), "--input", str(rows)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=90)
+    assert ran.returncode == 2 and f"{folder / 'model.safetensors'} is not what export-model writes: it is not a " \
+                                   "regular file" in ran.stderr, ran.stderr

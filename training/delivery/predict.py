@@ -129,10 +129,14 @@ def runs_of(store: Store, source: str, run_ids: list[str] | None = None) -> list
 
 def exported_meta(folder: Path) -> dict:
     """An exported folder's headstart.json, checked for what predict reads first (a mapping naming its task, its
-    labels, its run — its id, strategy, size, seed and weights — and config as a mapping)."""
+    labels, its run — its id, strategy, size, seed and weights — and config as a mapping). Every file of the folder
+    is checked first (`exported.check_files`: regular files inside it, bounded), before any is opened."""
+    from training.tasks.exported import check_files, read_json
+
+    check_files(folder)
     try:
-        meta = json.loads((folder / META).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        meta = read_json(folder, META)
+    except HeadStartError:
         meta = None
     run = meta.get("run") if isinstance(meta, dict) else None
     if not (isinstance(meta, dict) and isinstance(meta.get("task"), str) and isinstance(meta.get("config"), dict)

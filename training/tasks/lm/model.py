@@ -76,10 +76,12 @@ def load_exported_causal_lm(folder: Path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from training.core.models import quiet_transformers
+    from training.tasks.exported import load_transformers
 
     quiet_transformers()
-    lm = AutoModelForCausalLM.from_pretrained(str(folder), trust_remote_code=False)
-    return CausalLM(lm).eval(), AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False), []
+    lm = load_transformers(folder, AutoModelForCausalLM)  # safetensors only, its config matched with them first
+    return CausalLM(lm).eval(), AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False,
+                                                              local_files_only=True), []
 
 
 LM_CARD_SNIPPET = '''import torch

@@ -108,6 +108,7 @@ def predict_texts(model: SequenceClassifier, tokenizer, texts: list[str], max_le
     from training.core.evaluate import eval_mode
 
     device = next(model.parameters()).device
+    texts = [read_prefix(tokenizer, t, max_length) for t in texts]
     examples = Examples(encode_texts(tokenizer, texts, max_length, cache_dir=None, fingerprint=""))
     out: list[dict] = [{}] * len(texts)
     with eval_mode(model):
@@ -118,6 +119,22 @@ def predict_texts(model: SequenceClassifier, tokenizer, texts: list[str], max_le
                 out[int(i)] = {"label": label_names[int(np.argmax(row))],
                                "scores": {name: float(p) for name, p in zip(label_names, row, strict=True)}}
     return out
+
+
+def read_prefix(tokenizer, text: str, max_length: int) -> str:
+    """The part of `text` a model that reads `max_length` tokens reads: the shortest prefix, cut at a space, that the
+    tokenizer makes into more than max_length + 16 tokens (it tries 32 characters a token, then 4 times as many
+    characters each time), else the whole text. Truncating that prefix gives the ids truncating the whole text gives,
+    while the tokenizer never sees the rest: a 10 M-character line made 2 M tokens' encodings (0.55 GB) to keep 128."""
+    n = max(1024, 32 * max_length)
+    while n < len(text):
+        cut = text.rfind(" ", n // 2, n)  # a word cut in two changes its own tokens only; cut between words
+        prefix = text[:cut if cut > 0 else n]
+        if len(tokenizer(prefix, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]) \
+                > max_length + 16:
+            return prefix
+        n *= 4
+    return text
 
 
 HEAD_FILE, META_FILE = "head.safetensors", "headstart.json"
@@ -200,28 +217,63 @@ def export_classifier(model, tokenizer, out: Path, label_names: list[str], max_l
 
 
 def load_exported(folder: Path) -> tuple[SequenceClassifier, object, dict]:
-    """An exported text classifier folder as (model, tokenizer, headstart.json)."""
-    import json
+    """An exported text classifier folder as (model, tokenizer, headstart.json), every file checked before it is
+    used (`training.tasks.exported`): headstart.json's every field, the encoder loaded only from model.safetensors once
+    the model config.json describes matches the weights' header, a head that fits the encoder and the labels."""
+    import math
 
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
     from transformers import AutoModel, AutoTokenizer
 
-    meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+    from training.errors import HeadStartError
+    from training.tasks.exported import check_files, load_transformers, read_json, refusal
+
+    folder = Path(folder)
+    check_files(folder)
+    meta = read_json(folder, META_FILE)
+    if not isinstance(meta, dict):
+        raise refusal(folder, META_FILE, "it is not a mapping")
     if meta.get("format") == BAG_FORMAT:
         return _load_bag(folder, meta)
     if meta.get("format") != TEXT_FORMAT:
-        from training.errors import HeadStartError
-
         raise HeadStartError(f"{folder / META_FILE} names the format {str(meta.get('format'))[:60]!r}; Head Start exports "
                              f"{TEXT_FORMAT} and {BAG_FORMAT}: export the model again")
-    encoder = AutoModel.from_pretrained(str(folder), trust_remote_code=False)  # as the card does (its pooler unused)
-    head = load_file(str(folder / HEAD_FILE))
-    model = SequenceClassifier(encoder, head["weight"].shape[0], meta["pooling"], 0.0)
+    if meta.get("pooling") not in ("cls", "mean"):
+        raise refusal(folder, META_FILE, f"pooling must be \"cls\" or \"mean\", not {str(meta.get('pooling'))[:40]!r}")
+    length = meta.get("max_length")
+    if not (isinstance(length, int) and not isinstance(length, bool) and 1 <= length <= MAX_TOKENS):
+        raise refusal(folder, META_FILE, f"max_length must be a whole number of tokens from 1 to {MAX_TOKENS:,}")
+    labels = meta.get("labels")
+    if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
+        raise refusal(folder, META_FILE, "labels must be a list of class names")
+    encoder = load_transformers(folder, AutoModel)  # as the card does (its pooler unused)
+    try:
+        head = load_file(str(folder / HEAD_FILE))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise refusal(folder, HEAD_FILE, f"it cannot be read ({str(e)[:120]})") from None
+    weight, bias = head.get("weight"), head.get("bias")
+    width = encoder.config.hidden_size
+    if set(head) != {"weight", "bias"} or weight.dim() != 2 or bias.dim() != 1 or weight.shape[1] != width \
+            or bias.shape[0] != weight.shape[0] or not len(labels) <= weight.shape[0] <= MAX_CLASSES:
+        raise refusal(folder, HEAD_FILE, f"it must hold weight [classes, {width}] and bias [classes] with "
+                                         f"{len(labels)} to {MAX_CLASSES:,} classes for headstart.json's "
+                                         f"{len(labels)} labels")
+    if not all(math.isfinite(float(w.float().abs().max())) for w in (weight, bias)):
+        raise refusal(folder, HEAD_FILE, "its weights hold NaN or infinite values")
+    model = SequenceClassifier(encoder, weight.shape[0], meta["pooling"], 0.0)
     with torch.no_grad():
-        model.head.weight.copy_(head["weight"])
-        model.head.bias.copy_(head["bias"])
-    return model.eval(), AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False), meta
+        model.head.weight.copy_(weight)
+        model.head.bias.copy_(bias)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False, local_files_only=True)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        raise refusal(folder, "tokenizer.json", f"its tokenizer cannot be loaded ({type(e).__name__})") from None
+    return model.eval(), tokenizer, meta
 
+
+MAX_TOKENS, MAX_CLASSES = 100_000, 100_000
+"""The bounds on an exported text classifier's max_length and its head's classes."""
 
 
 BAG_TOKENIZER_MAX_BYTES = 20 * 2 ** 20
