@@ -81,10 +81,10 @@ def test_a_chat_models_json_input_may_be_a_list_of_turns(tmp_path):
     path = tmp_path / "chats.jsonl"
     turns = [{"role": "user", "content": "hi"}]
     path.write_text(json.dumps({"messages": turns}) + '\n"hello"\n', encoding="utf-8")
-    assert read_inputs(path, "messages", form="chat") == [turns, "hello"]
+    assert read_inputs(path, "messages", form="messages") == [turns, "hello"]
     path.write_text('{"messages": 5}\n', encoding="utf-8")
     with pytest.raises(HeadStartError, match="line 1: its 'messages' field is a number .*not a text or a list of turns"):
-        read_inputs(path, "messages", form="chat")
+        read_inputs(path, "messages", form="messages")
 
 
 @pytest.mark.parametrize("depth", [40, 100_000])

@@ -285,7 +285,7 @@ def cmd_predict(args) -> int:
         cfg = store.experiment_config(store.run(runs[0]).experiment_id)
     form = task_kind(cfg.task).input_form
     column = args.column or {"text": cfg.data.text_column, "image": cfg.data.image_column,
-                             "chat": getattr(cfg.data, "messages_column", "messages")}.get(form)
+                             "messages": getattr(cfg.data, "messages_column", "messages")}.get(form)
     batches = input_batches(Path(args.input), column, form)  # read a batch at a time: memory stays one batch's
     first = next(batches)  # a file that is wrong from its start is named before any model loads
     write_predictions(answerers(store, args.source, runs), chain([first], batches), args.format, sys.stdout,

@@ -35,7 +35,7 @@ MAX_JSON_DEPTH = 32
 
 def input_batches(path: Path, column: str | None = None, form: str = "text", batch: int | None = None) -> Iterator[list]:
     """Lists of at most `batch` (BATCH) inputs and MAX_BATCH_CHARS characters of the file, in order. `form`: the model's
-    input form ("text", "image", "chat", or "row" for a table's model). An empty file is an error naming it."""
+    input form ("text", "image", "messages" — a chat model's — or "row" for a table's model). An empty file is an error naming it."""
     path = Path(path)
     batch = batch or BATCH
     if not path.is_file():
@@ -200,12 +200,12 @@ def _json_inputs(path: Path, column: str | None, form: str) -> Iterator:
             if column not in value:
                 raise HeadStartError(f"{path.name}, line {i}: no {column!r} field")
             value, what = value[column], f"its {column!r} field"
-        if isinstance(value, str) or (form == "chat" and isinstance(value, list)):
+        if isinstance(value, str) or (form == "messages" and isinstance(value, list)):
             yield value, len(line)
             continue
         shown = json.dumps(value, allow_nan=True)[:60]
         raise HeadStartError(f"{path.name}, line {i}: {what} is {_json_kind(value)} ({shown}), not a text"
-                             + (" or a list of turns" if form == "chat" else "") + '; write each input as a JSON string, '
+                             + (" or a list of turns" if form == "messages" else "") + '; write each input as a JSON string, '
                              'e.g. "my text"')
 
 

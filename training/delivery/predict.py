@@ -414,5 +414,5 @@ def model_card(store: Store, run: Run, weights: str, meta: dict, folder: Path) -
 CARD_WORDS = {"text": ("`transformers` and `safetensors`", "texts.txt"),
               "row": ("`torch`, `safetensors`, `numpy` and `pandas`", "rows.csv"),
               "image": ("`torch`, `numpy` and `Pillow`", "images.txt (one image path per line)"),
-              "chat": ("`transformers`", "prompts.txt (one message per line, or JSON lines of {\"messages\": [...]})")}
+              "messages": ("`transformers`", "prompts.txt (one message per line, or JSON lines of {\"messages\": [...]})")}
 """Per kind of input: the libraries a model card's code loads the folder with, and the file `predict` reads."""

@@ -220,8 +220,8 @@ class TaskKind:
     exports: ClassVar[bool] = False
     """Whether `predict`, `export` and `load_exported` are built for this kind (pages offer them where they are)."""
     input_form: ClassVar[str] = "text"
-    """What one input to `predict` is: "text" (a string), "row" (a table row: a mapping of column → value) or "image"
-    (an image file's path)."""
+    """What one input to `predict` is: "text" (a string), "row" (a table row: a mapping of column → value), "image"
+    (an image file's path) or "messages" (a conversation: a string, or a list of turns)."""
     refits_per_run: ClassVar[bool] = False
     """Each run fits its own preprocessing on its training rows (tables): a delivered model needs `run_processor`."""
 

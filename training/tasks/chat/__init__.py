@@ -90,7 +90,7 @@ class Chat(TaskKind):
         return build_samples(cfg, data, processor)
 
     exports = True
-    input_form = "chat"
+    input_form = "messages"
 
     def predict(self, model, processor, inputs: list, cfg, label_names: list[str]) -> list[dict]:
         from training.tasks.chat.generate import answer_conversations
