@@ -35,7 +35,8 @@ MAX_JSON_DEPTH = 32
 
 def input_batches(path: Path, column: str | None = None, form: str = "text", batch: int | None = None) -> Iterator[list]:
     """Lists of at most `batch` (BATCH) inputs and MAX_BATCH_CHARS characters of the file, in order. `form`: the model's
-    input form ("text", "image", "messages" — a chat model's — or "row" for a table's model). An empty file is an error naming it."""
+    input form ("text", "image", "messages" — a chat model's — or "row" for a table's model). An empty file is an error
+    naming it."""
     path = Path(path)
     batch = batch or BATCH
     if not path.is_file():
