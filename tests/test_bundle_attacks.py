@@ -96,6 +96,11 @@ ATTACKS = {
     "decision field unknown": (lambda b: b.update(decision={"question": "which?", "owner": 5}), r"decision must be a mapping of"),
     "NUL in a name": (lambda b: b["experiment"].update(name="a\x00b"), r"experiment.name holds a NUL character"),
     "NUL in a metric key": (lambda b: b["metrics"][3].__setitem__(5, "eval/\x00"), r"metrics\[3\] holds a NUL character"),
+    # with any character past ASCII the NUL reached PostgreSQL (DataError, exit 3)
+    "NUL in a wider name": (lambda b: b["experiment"].update(name="café\x00x"), r"experiment.name holds a NUL character"),
+    # an integer past Python's 4,300 digits inside a run's result text: ValueError, exit 3
+    "result with a huge integer": (lambda b: _grid(b).update(result_json='{"steps": ' + "1" * 5000 + "}"),
+                                   r"runs\[\d+\].result_json"),
 }
 
 
@@ -137,6 +142,34 @@ def test_a_48_kb_bundle_of_millions_of_lists_is_refused_in_bounded_memory():
     finally:
         tracemalloc.stop()
     assert peak < 20_000_000, f"peak {peak / 1e6:.0f} MB"
+
+
+def test_deep_nesting_is_refused_from_the_bytes_before_the_parser_builds_it():
+    """200,000 `[` in a 430 KB file took ijson's C parser over 21 GB (each event carries a prefix as long as its depth)
+    before its depth could be checked; the byte scan counts brackets outside strings first."""
+    d = 200_000
+    raw = b'{"format": "headstart-bundle/1", "s": "[[[[", "zz": ' + b"[" * d + b"]" * d + b"}"
+    tracemalloc.start()
+    try:
+        with pytest.raises(PolicyError, match=r"deep.json is not a bundle this deployment imports: it holds lists or "
+                                              r"objects nested too deeply \(more than 64 levels\)"):
+            read_bundle(raw, name="deep.json")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50_000_000, f"peak {peak / 1e6:.0f} MB"
+
+
+def test_half_a_character_at_the_very_end_is_seen_whatever_the_chunks():
+    """The scan kept only the last chunk's bytes as its tail: a lone surrogate in the last bytes, cut into small
+    chunks, slipped through and imported as "?"."""
+    text = b'{"a": "x\\ud83d"}'
+    for size in (1, 2, 3):
+        bounds = bundle_module._TokenBounds()
+        with pytest.raises(bundle_module._TooLong, match="lone UTF-16 surrogate"):
+            for start in range(0, len(text), size):
+                bounds.scan(text[start:start + size])
+            bounds.finish()
 
 
 def test_rows_past_the_caps_are_refused_as_they_stream(monkeypatch, good):
@@ -274,7 +307,7 @@ def test_the_byte_bounds_read_a_fair_bundle_in_any_chunking(good):
         for start in range(0, len(text), size):
             bounds.scan(text[start:start + size])
         bounds.finish()
-        assert not bounds.in_string
+        assert not bounds.in_string and bounds.depth == 0
     long = b'{"a": [1, "x\\"", ' + b"9" * 41 + b"]}"
     for cut in range(1, len(long)):
         bounds = bundle_module._TokenBounds()

@@ -127,7 +127,7 @@ def test_a_head_that_does_not_fit_the_labels_is_refused(exported_text, tmp_path)
         predict(None, str(folder), ["numpy arrays"])
 
 
-@pytest.mark.parametrize("kind", ["fifo", "devzero", "outside"])
+@pytest.mark.parametrize("kind", ["fifo", "devzero", "outside", "loop"])
 def test_a_file_that_is_not_a_regular_file_inside_the_folder_is_refused(exported_text, tmp_path, kind):
     """model.safetensors a FIFO (tar archives carry them) blocked predict forever; config.json linked to /dev/zero
     stopped with exit 3; a link to a file outside the folder was followed."""
@@ -140,6 +140,10 @@ def test_a_file_that_is_not_a_regular_file_inside_the_folder_is_refused(exported
         (folder / "config.json").unlink()
         os.symlink("/dev/zero", folder / "config.json")
         named, words = "config.json", "it is a symbolic link leading out of the folder (to /dev/zero)"
+    elif kind == "loop":  # a link to itself: "did not expect" (RuntimeError: Symlink loop), exit 3
+        (folder / "model.safetensors").unlink()
+        os.symlink("model.safetensors", folder / "model.safetensors")
+        named, words = "model.safetensors", "it cannot be read"
     else:
         outside = tmp_path / "elsewhere.json"
         shutil.move(folder / "tokenizer.json", outside)

@@ -55,8 +55,8 @@ def check_files(folder: Path) -> None:
                         continue
                     if not path.is_file():
                         raise refusal(folder, rel, "it is not a regular file (a FIFO, a device or a socket)")
-            except OSError as e:
-                raise refusal(folder, rel, f"it cannot be read ({e.strerror or e})") from None
+            except (OSError, RuntimeError) as e:  # RuntimeError: a symbolic link loop (Python 3.11's resolve)
+                raise refusal(folder, rel, f"it cannot be read ({getattr(e, 'strerror', None) or e})") from None
             if stat.st_size > MAX_FILE_BYTES and not name.endswith(UNREAD):
                 raise refusal(folder, rel, f"it is {stat.st_size / 2 ** 20:,.0f} MB (predict reads at most "
                                            f"{MAX_FILE_BYTES // 2 ** 20} MB of a file other than the weights)")
