@@ -215,3 +215,23 @@ def test_a_relative_store_is_held_as_an_absolute_path(tmp_path, monkeypatch):
     assert store.root == tmp_path / "rel" and store.spec == str(tmp_path / "rel")
     monkeypatch.chdir("/")
     assert Store(store.spec).root == store.root
+
+
+def test_a_nul_character_is_refused_in_words_on_both_backends(tmp_path, backend):
+    """PostgreSQL's text refuses a NUL half-way through a transaction (DataError: a traceback on the page that wrote
+    it); SQLite kept it. Both now refuse it in words, and the record is unchanged."""
+    store = Store(tmp_path / "store")
+    exp = store.create_experiment(CFG, _runs(1))
+    store.save_decision(exp, "Which one?", {}, "ada")
+    for write in (lambda: store.add_decision_comment(exp, "ada", "café\x00"),
+                  lambda: store.sign_off_decision(exp, "a\x00b", {"sentence": "ok"}),
+                  lambda: store.save_decision(exp, "Which\x00 one?", {}, "ada")):
+        with pytest.raises(ConfigError, match="NUL character"):
+            write()
+    d = store.decision(exp)
+    assert d.question == "Which one?" and not d.comments and d.signoff_by is None
+    # a run's error or event quoting a user's file is the machine's words, not the user's: kept, the NUL replaced
+    run = store.runs(exp)[0].id
+    store.update_run(run, error="bad line 'a\x00b'")
+    store.add_event(run, "error", "bad line 'a\x00b'")
+    assert store.run(run).error == "bad line 'a\ufffdb'" and store.events(run)[-1]["message"] == "bad line 'a\ufffdb'"

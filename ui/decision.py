@@ -104,9 +104,13 @@ def _discussion(a, exp_id: str, d, user: str) -> None:
         if st.button("Sign off", key=f"decision_signoff_{exp_id}", disabled=not (name and answer),
                      help="Write your name first." if not name else None if answer else
                      "Nothing to sign yet: no finished runs satisfy or fail the constraints."):
-            get_store().sign_off_decision(exp_id, name, {"sentence": answer, "recommendation":
-                                                   a.recommendation.sentences if a.recommendation else []})
-            st.rerun()
+            try:
+                get_store().sign_off_decision(exp_id, name, {"sentence": answer, "recommendation":
+                                                       a.recommendation.sentences if a.recommendation else []})
+            except HeadStartError as e:  # e.g. a name holding a NUL character
+                st.error(f"Not signed off: {plain(str(e))}")
+            else:
+                st.rerun()
         st.caption("Share this view with a signed-in teammate:")
         st.code(share_link(exp_id), language=None, wrap_lines=True)
     with c1.form(f"decision_comment_{exp_id}", clear_on_submit=True):
@@ -115,5 +119,9 @@ def _discussion(a, exp_id: str, d, user: str) -> None:
         if nameless:
             st.caption("Write your name under Your name first: a comment is signed with it.")
         if st.form_submit_button("Add comment", disabled=nameless) and body.strip():
-            get_store().add_decision_comment(exp_id, name or user, body.strip())
-            st.rerun()
+            try:
+                get_store().add_decision_comment(exp_id, name or user, body.strip())
+            except HeadStartError as e:
+                st.error(f"The comment was not added: {plain(str(e))}")
+            else:
+                st.rerun()

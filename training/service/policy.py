@@ -174,4 +174,4 @@ def redact(text: str) -> str:
     text = _PATTERNS[1].sub(lambda m: f"{m.group(1)} [REDACTED]", text)
     text = _PATTERNS[2].sub(lambda m: f"{m.group(1)}{m.group(2)}[REDACTED]", text)
     text = _PATTERNS[3].sub(lambda m: f"{m.group(1)}[REDACTED]@", text)
-    return text
+    return text.replace("\x00", "\ufffd")  # a NUL quoted from a user's file: no text field stores one (the store's Text)

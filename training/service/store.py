@@ -43,84 +43,98 @@ from training.service.records import Comment, Decision, Experiment, Role, Run, S
 from training.settings import load_settings
 
 metadata = sa.MetaData()
+
+
+class Text(sa.types.TypeDecorator):
+    """The store's text: never a NUL character. PostgreSQL's text refuses one half-way through a transaction
+    (DataError) while SQLite keeps it; refused here, the same on both, in words the page or CLI shows."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if isinstance(value, str) and "\x00" in value:
+            raise ConfigError("a text holds a NUL character (\\u0000), which nothing here stores; remove it and try again")
+        return value
+
 # The schema, for both backends. Times are seconds since the epoch (floats); sizes and counts that can pass 2**31
 # (bytes, FLOPs, seeds) are 64-bit.
 experiments = sa.Table(
     "experiments", metadata,
-    sa.Column("id", sa.Text, primary_key=True), sa.Column("name", sa.Text, nullable=False),
-    sa.Column("config_json", sa.Text, nullable=False), sa.Column("created_at", sa.Double, nullable=False),
-    sa.Column("owner", sa.Text, nullable=False, server_default="local"),
-    sa.Column("info_json", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("id", Text, primary_key=True), sa.Column("name", Text, nullable=False),
+    sa.Column("config_json", Text, nullable=False), sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("owner", Text, nullable=False, server_default="local"),
+    sa.Column("info_json", Text, nullable=False, server_default="{}"),
 )
 runs = sa.Table(
     "runs", metadata,
-    sa.Column("id", sa.Text, primary_key=True),
-    sa.Column("experiment_id", sa.Text, sa.ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("seq", sa.Integer, nullable=False), sa.Column("strategy", sa.Text, nullable=False),
+    sa.Column("id", Text, primary_key=True),
+    sa.Column("experiment_id", Text, sa.ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False), sa.Column("strategy", Text, nullable=False),
     sa.Column("n_train", sa.BigInteger, nullable=False), sa.Column("seed", sa.BigInteger, nullable=False),
-    sa.Column("depends_on", sa.Text),  # comma-separated run ids
-    sa.Column("status", sa.Text, nullable=False, server_default="queued"),
-    sa.Column("pid", sa.BigInteger), sa.Column("device", sa.Text), sa.Column("heartbeat_at", sa.Double),
-    sa.Column("error", sa.Text), sa.Column("created_at", sa.Double, nullable=False), sa.Column("started_at", sa.Double),
-    sa.Column("ended_at", sa.Double), sa.Column("total_steps", sa.BigInteger), sa.Column("result_json", sa.Text),
+    sa.Column("depends_on", Text),  # comma-separated run ids
+    sa.Column("status", Text, nullable=False, server_default="queued"),
+    sa.Column("pid", sa.BigInteger), sa.Column("device", Text), sa.Column("heartbeat_at", sa.Double),
+    sa.Column("error", Text), sa.Column("created_at", sa.Double, nullable=False), sa.Column("started_at", sa.Double),
+    sa.Column("ended_at", sa.Double), sa.Column("total_steps", sa.BigInteger), sa.Column("result_json", Text),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),  # worker starts (a resume is another)
     sa.Column("claimed_at", sa.Double),  # when a dispatcher last handed it to a worker
     sa.Column("cancel_requested_at", sa.Double),  # set by the UI; the worker stops gracefully, the dispatcher forces
     sa.Column("micro_batch_size", sa.Integer),  # lowered after out-of-memory retries; NULL = the config's
     sa.Column("mem_estimate", sa.BigInteger),  # preflight estimate of peak memory in bytes
-    sa.Column("role", sa.Text, nullable=False, server_default="grid"),  # grid | pretrain | lr-sweep | reference
+    sa.Column("role", Text, nullable=False, server_default="grid"),  # grid | pretrain | lr-sweep | reference
     sa.Column("lr", sa.Double),  # the learning rate it trains at, once known
     sa.Column("proc_started", sa.Double),  # the worker process's start time: with pid (and host), its identity
-    sa.Column("host", sa.Text),  # the host whose dispatcher started it (several hosts may serve one database)
+    sa.Column("host", Text),  # the host whose dispatcher started it (several hosts may serve one database)
     sa.Index("runs_by_experiment", "experiment_id", "seq"), sa.Index("runs_by_status", "status"),
 )
 metrics = sa.Table(
     "metrics", metadata,
-    sa.Column("run_id", sa.Text, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("run_id", Text, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
     sa.Column("step", sa.BigInteger, nullable=False), sa.Column("examples", sa.BigInteger, nullable=False),
     sa.Column("wall_s", sa.Double, nullable=False), sa.Column("flops", sa.Double, nullable=False),
-    sa.Column("key", sa.Text, nullable=False), sa.Column("value", sa.Double, nullable=False),
+    sa.Column("key", Text, nullable=False), sa.Column("value", sa.Double, nullable=False),
     sa.PrimaryKeyConstraint("run_id", "step", "key"),
 )
 lr_searches = sa.Table(
     "lr_searches", metadata,
-    sa.Column("key", sa.Text, primary_key=True), sa.Column("created_at", sa.Double, nullable=False),
-    sa.Column("experiment_id", sa.Text), sa.Column("spec_json", sa.Text, nullable=False),
-    sa.Column("result_json", sa.Text, nullable=False),
+    sa.Column("key", Text, primary_key=True), sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("experiment_id", Text), sa.Column("spec_json", Text, nullable=False),
+    sa.Column("result_json", Text, nullable=False),
 )
 events = sa.Table(
     "events", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.Text, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("at", sa.Double, nullable=False), sa.Column("kind", sa.Text, nullable=False),
-    sa.Column("message", sa.Text, nullable=False), sa.Column("data_json", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("run_id", Text, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", sa.Double, nullable=False), sa.Column("kind", Text, nullable=False),
+    sa.Column("message", Text, nullable=False), sa.Column("data_json", Text, nullable=False, server_default="{}"),
     sqlite_autoincrement=True,
 )
 decisions = sa.Table(  # a team's decision record on an experiment (see records.Decision)
     "decisions", metadata,
-    sa.Column("experiment_id", sa.Text, sa.ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("question", sa.Text, nullable=False), sa.Column("constraints_json", sa.Text, nullable=False),
-    sa.Column("created_by", sa.Text, nullable=False), sa.Column("created_at", sa.Double, nullable=False),
-    sa.Column("updated_at", sa.Double, nullable=False), sa.Column("signoff_by", sa.Text),
-    sa.Column("signoff_at", sa.Double), sa.Column("signed_json", sa.Text),
+    sa.Column("experiment_id", Text, sa.ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("question", Text, nullable=False), sa.Column("constraints_json", Text, nullable=False),
+    sa.Column("created_by", Text, nullable=False), sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False), sa.Column("signoff_by", Text),
+    sa.Column("signoff_at", sa.Double), sa.Column("signed_json", Text),
 )
 decision_comments = sa.Table(
     "decision_comments", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("experiment_id", sa.Text, sa.ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("author", sa.Text, nullable=False), sa.Column("body", sa.Text, nullable=False),
+    sa.Column("experiment_id", Text, sa.ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("author", Text, nullable=False), sa.Column("body", Text, nullable=False),
     sa.Column("at", sa.Double, nullable=False), sqlite_autoincrement=True,
 )
 predictions = sa.Table(  # Try it: a page asks, the predictor process answers (`training.delivery.predictor`)
     "predictions", metadata,
-    sa.Column("id", sa.Text, primary_key=True),
-    sa.Column("experiment_id", sa.Text, sa.ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("owner", sa.Text, nullable=False), sa.Column("run_ids_json", sa.Text, nullable=False),
-    sa.Column("inputs_json", sa.Text, nullable=False), sa.Column("created_at", sa.Double, nullable=False),
-    sa.Column("status", sa.Text, nullable=False, server_default="queued"),  # queued | working | answered | failed
+    sa.Column("id", Text, primary_key=True),
+    sa.Column("experiment_id", Text, sa.ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("owner", Text, nullable=False), sa.Column("run_ids_json", Text, nullable=False),
+    sa.Column("inputs_json", Text, nullable=False), sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("status", Text, nullable=False, server_default="queued"),  # queued | working | answered | failed
     sa.Column("started_at", sa.Double), sa.Column("answered_at", sa.Double),
-    sa.Column("answer_json", sa.Text), sa.Column("error", sa.Text),
-    sa.Column("claimed_by", sa.Text),  # the predictor answering it: "host pid start-time" (a dead one's are failed)
+    sa.Column("answer_json", Text), sa.Column("error", Text),
+    sa.Column("claimed_by", Text),  # the predictor answering it: "host pid start-time" (a dead one's are failed)
     sa.Index("predictions_by_status", "status", "created_at"),
 )
 schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
@@ -243,8 +257,13 @@ class Store:
     @contextmanager
     def tx(self):
         """One short write transaction."""
-        with self.engine.execution_options(write=True).begin() as c:
-            yield c
+        try:
+            with self.engine.execution_options(write=True).begin() as c:
+                yield c
+        except sa.exc.StatementError as e:
+            if isinstance(e.orig, ConfigError):  # a value `Text` refused: the words, not SQLAlchemy's wrapping
+                raise e.orig from None
+            raise
 
     @staticmethod
     def is_outage(e: BaseException) -> bool:
