@@ -275,7 +275,7 @@ def test_a_product_table_gets_price_as_target_and_its_ids_and_copies_named(stati
         loaded(page)
         # the features follow the target on the rerun after it: wait for them rather than read them mid-render (they
         # were read once before the switch had reached them, in a full run)
-        wait_until(lambda: _features(page) == expected, 30)
+        wait_until(lambda want=expected: _features(page) == want, 30)
         assert _features(page) == expected, (column, _features(page))
     assert not page.get_by_test_id("stAlertContentError").count()
 

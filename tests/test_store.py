@@ -230,6 +230,8 @@ def test_a_nul_character_is_refused_in_words_on_both_backends(tmp_path, backend)
             write()
     d = store.decision(exp)
     assert d.question == "Which one?" and not d.comments and d.signoff_by is None
+    with pytest.raises(ConfigError, match="NUL character"):  # a lookup too: the words, not SQLAlchemy's wrapping
+        store.experiment("ab\x00c")
     # a run's error or event quoting a user's file is the machine's words, not the user's: kept, the NUL replaced
     run = store.runs(exp)[0].id
     store.update_run(run, error="bad line 'a\x00b'")

@@ -278,8 +278,13 @@ class Store:
 
     @contextmanager
     def read(self):
-        with self.engine.connect() as c:
-            yield c
+        try:
+            with self.engine.connect() as c:
+                yield c
+        except sa.exc.StatementError as e:
+            if isinstance(e.orig, ConfigError):  # a value `Text` refused (a NUL in an id looked up): the words
+                raise e.orig from None
+            raise
 
     def _rows(self, query) -> list[dict]:
         with self.read() as c:
