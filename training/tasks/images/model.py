@@ -327,18 +327,12 @@ def load_exported_images(folder: Path):
     from safetensors.torch import load_file
 
     from training.errors import HeadStartError
+    from training.tasks.exported import read_json, refusal
 
     def refuse(file: str, what: str) -> HeadStartError:
-        return HeadStartError(f"{folder / file} is not what export-model writes: {what}. Export the model again "
-                              "(python -m training export-model RUN --out FOLDER)")
+        return refusal(folder, file, what)
 
-    path = folder / "preprocessing.json"
-    if not path.is_file() or path.stat().st_size > MAX_SPEC_BYTES:
-        raise refuse("preprocessing.json", "it is missing or larger than 16 MB")
-    try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        raise refuse("preprocessing.json", "it is not JSON") from None
+    spec = read_json(folder, "preprocessing.json", MAX_SPEC_BYTES)
     if not isinstance(spec, dict):
         raise refuse("preprocessing.json", "it is not a mapping")
 

@@ -217,23 +217,17 @@ def load_exported_tabular(folder: Path):
 
     import training.tasks.tabular.fitted as fitted
     from training.errors import HeadStartError
+    from training.tasks.exported import read_json, refusal
 
     def refuse(file: str, what: str) -> HeadStartError:
-        return HeadStartError(f"{folder / file} is not what export-model writes: {what}. Export the model again "
-                              "(python -m training export-model RUN --out FOLDER)")
+        return refusal(folder, file, what)
 
     if not (folder / fitted.FILE).exists() and (folder / "preprocessing.joblib").exists():
         raise HeadStartError(f"{folder} was exported by an older Head Start: its preprocessing is a pickle "
                              "(preprocessing.joblib), and predict never loads a pickle — unpickling runs whatever code "
                              "the file holds. Export the model again (python -m training export-model RUN --out "
                              "FOLDER) to get preprocessing.json")
-    path = folder / "config.json"
-    if not path.is_file() or path.stat().st_size > MAX_CONFIG_BYTES:
-        raise refuse("config.json", "it is missing or larger than 64 MB")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        raise refuse("config.json", "it is not JSON") from None
+    config = read_json(folder, "config.json", MAX_CONFIG_BYTES)
     if not isinstance(config, dict):
         raise refuse("config.json", "it is not a mapping")
 
