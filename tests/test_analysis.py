@@ -101,7 +101,8 @@ def test_overlapping_seeds_are_undecided_and_one_seed_says_where_its_interval_co
     assert any(f["kind"] == "wide" and f["strategy"] == "scratch" for f in findings)
     one = runs[runs["seed"] == 0]
     text, _, _, _ = conclude(one, None, summarise(one, "eval_accuracy", bounded=True), "accuracy", True)
-    assert text[0].startswith("One seed per cell: every interval below is the eval set's sampling noise")
+    assert text[0].startswith("One seed per cell: each cell's interval below is the eval set's sampling noise")
+    assert "assume a typical seed-to-seed spread, not measured here" in text[0]
 
 
 def test_cost_to_target_says_in_words_which_seeds_reached_it_and_how_near_the_others_came():

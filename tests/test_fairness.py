@@ -60,7 +60,7 @@ def test_scratch_at_the_majority_class_is_a_failure_with_the_reason():
 
 def test_a_scratch_curve_that_falls_with_data_is_flagged():
     runs = pd.DataFrame([{"run_id": f"{n}{k}", "strategy": "scratch", "n_train": n, "seed": k, "status": "done",
-                          "eval_accuracy": m + d, "eval_examples": 500, "error": None}
+                          "eval_accuracy": m + d, "eval_examples": 5000, "error": None}
                          for n, m, ds in ((100, 0.55, (-0.01, 0.0, 0.012)), (1000, 0.49, (0.005, -0.004, 0.0)))
                          for k, d in enumerate(ds)])
     summary = summarise(runs, "eval_accuracy", bounded=True)
@@ -73,7 +73,7 @@ def test_where_scratch_catches_up_uses_only_sizes_that_passed_and_says_why_not()
     verdict says why and what to add."""
     spread = {100: (-0.01, 0.0, 0.012), 1000: (0.005, -0.004, 0.0)}
     runs = pd.DataFrame([{"run_id": f"{s}{n}{k}", "strategy": s, "n_train": n, "seed": k, "status": "done",
-                          "eval_accuracy": m + d, "eval_examples": 500, "error": None}
+                          "eval_accuracy": m + d, "eval_examples": 5000, "error": None}
                          for s, cells in {"scratch": ((100, 0.55), (1000, 0.49)), "full": ((100, 0.7), (1000, 0.8))}.items()
                          for n, m in cells for k, d in enumerate(spread[n])])
     summary = summarise(runs, "eval_accuracy", bounded=True)

@@ -30,7 +30,7 @@ def test_lower_is_better_metrics_pick_the_lowest_with_a_relative_margin():
     s = d.sizes[0]
     assert d.margin_kind == "relative" and s.best == "full" and s.cell("scratch").relation == "below the best"
     assert s.as_good == ["lora"] and s.recommended == "lora"  # 0.5% worse, inside ±2%, for half the compute
-    assert "inside ±2% of the best's perplexity" in s.sentence and "-0.5%" in s.sentence
+    assert "not below −2%" in s.sentence and "-0.5%" in s.sentence
 
 
 def test_numbers_for_people():

@@ -4,23 +4,31 @@ checks' "too wide to decide", the decision record's answer, the report and `pyth
 this table; none of them applies a threshold of its own.
 
 The rule (stated on the page and in the README):
-- **Best**: the highest mean of the eval metric among the strategies whose runs passed the fairness checks (ties on
-  the mean go to the cheaper one in training FLOPs).
-- **As good as the best**: the 95% interval of the *difference* to the best lies inside ±margin (an equivalence
-  test; `MARGINS`: 1 point of accuracy, 2% relative for perplexity and RMSE). **Below the best**: the whole interval
-  is below zero. **Undecided**: anything else — the interval is too wide to tell, e.g. a strategy that failed on one
-  seed; an undecided strategy is never picked as as-good.
-- The difference is paired: by seed where both sides ran the same seeds (the same subsets and eval set), over the
-  per-seed differences (a t-interval); with one seed, or where the seed-paired differences carry no spread, by a
-  paired bootstrap over the eval examples (every run stores its per-example outcomes), for an accuracy widened to the
-  exact paired interval (McNemar's: the examples one side gets right and the other wrong) where that is wider, as it
-  is when few examples tell the two apart; for an accuracy without stored
-  outcomes, Newcombe's score interval of two proportions (unpaired, wider). Otherwise there is no interval: undecided.
-- **Pick**: the cheapest (training FLOPs) of the best and the as-good.
-- **A classical reference** (TF-IDF, pixels or trees + a linear model) is recommended instead when the interval of its
-  difference to the best network lies above −margin (as good or better) — it costs seconds of CPU; where every
-  network failed, it is recommended when it is clearly above the trivial baseline (majority class or training mean).
-  The trivial baseline itself is never recommended.
+- **Candidates**: every strategy whose runs passed the fairness checks, and every classical reference (TF-IDF, pixels,
+  trees or a linear model: seconds of CPU) on equal footing. The trivial baseline (majority class, training mean) is
+  never a candidate; where every network failed, a classical model is one only when clearly above it.
+- **Best**: the highest mean of the eval metric among the candidates (ties on the mean go to the cheaper one).
+- **The difference** of a candidate to another counts both sources of noise: the seeds (the per-seed differences'
+  spread where both ran the same seeds — paired, the same subsets and eval set; each side's spread otherwise; a
+  deterministic reference pairs with every seed) and the eval set's examples (both sides' means moved by the same
+  resamples of the eval examples — paired; without stored outcomes an accuracy's binomial error, unpaired). With one
+  seed the seed spread is not measured: `stats.SEED_SPREAD` (measured on the gallery records) is assumed for each
+  network and said. The interval is a two-level draw: each of the eval set's fixed resamples plus a draw of the seeds'
+  noise (a t with k − 1 degrees of freedom per measured spread, a normal for an assumed one), its percentiles taken;
+  without stored outcomes, a t with Welch–Satterthwaite degrees of freedom; for an accuracy widened to McNemar's exact
+  paired interval where that is wider (few examples tell the two apart). No interval where the eval noise is unknown
+  and one seed ran.
+- **Simultaneous**: at a size with k candidates each interval is at 1 − 0.05/(k(k − 1)/2) (Bonferroni over every pair
+  of candidates), so every claim at a size holds together at 95% whichever candidate is truly the best — the best is
+  chosen from the same noisy numbers it is then compared with, and the intervals of every pair cover that choice.
+- **As good as the best**: the low end of its difference to the best lies above −margin (`MARGINS`: 1 point of
+  accuracy, 2% relative for perplexity and RMSE); **below the best**: the interval of its difference to the best lies
+  wholly below zero; **undecided**: anything else (the interval is too wide to tell).
+- **Pick**: the cheapest of the best, the as-good, and the undecided whose mean lies within the margin of the best's
+  (cannot be told apart, and not worse on the evidence so far) — a classical reference before any network, networks by
+  training FLOPs. Where the pick is undecided, the headline says the two cannot be told apart at this precision and
+  what the pick saves; where a cheaper candidate is undecided but its mean lies further below, the headline names the
+  pick and says that too. It never names the highest mean alone while a cheaper candidate is not shown worse.
 """
 from __future__ import annotations
 
@@ -33,13 +41,12 @@ import pandas as pd
 from training.analysis.stats import (
     METRIC_RANGE,
     MIN_BOOTSTRAP_EXAMPLES,
+    assumed_seed_sd,
     cell_interval,
     items_size,
-    mean_interval,
     resampled_metric,
     resamples,
-    t_quantile,
-    wilson_interval,
+    t_ppf,
 )
 
 MARGINS = {"accuracy": (0.01, "absolute"), "macro_f1": (0.01, "absolute"), "perplexity": (0.02, "relative"),
@@ -49,6 +56,9 @@ accuracy). Relative: a fraction of the best's mean (0.02 = 2%). Set another with
 TRIVIAL = ("majority", "mean")
 """References that learn nothing from the features (never recommended; every other reference is a classical model)."""
 REFERENCE_PREFIX = "reference: "
+FAMILY_LEVEL = 0.95
+"""The confidence that every comparison at one size holds at once, whichever candidate turns out the best (Bonferroni
+over the k(k − 1)/2 pairs of k candidates: each interval at 1 − 0.05/(k(k − 1)/2))."""
 
 
 def default_margin(metric: str) -> tuple[float, str]:
@@ -58,13 +68,20 @@ def default_margin(metric: str) -> tuple[float, str]:
 # -- the difference between two cells ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Difference:
-    """The 95% interval of sign·(a − b) in the margin's units (positive: a is better), and how it was made."""
+    """The interval of sign·(a − b) in the margin's units (positive: a is better), and how it was made."""
     mean: float
     low: float
     high: float
     method: str
-    """`seeds` (paired t over seeds), `bootstrap` (paired over eval examples), `exact paired` (McNemar's exact interval,
-    where wider than the bootstrap), `newcombe` (two proportions)."""
+    """Which noise it counts: `seeds and eval` (measured seed spread and the eval examples, paired), `eval and assumed
+    seeds` (one seed: the eval examples, and SEED_SPREAD assumed for each network), `seeds only` (no per-example outcomes
+    stored: the eval set's noise is not counted), `binomial …` (accuracy without outcomes: each side's binomial error,
+    unpaired), `loss_se …` (a language model's eval-loss standard errors); ` + exact paired` where McNemar's exact
+    interval widened the eval part; `independent` (two experiments)."""
+    se: float = math.nan
+    """The standard error of the difference (both noises combined)."""
+    dof: float = math.inf
+    """Welch–Satterthwaite degrees of freedom of that error (∞ where no part of it is estimated from seeds)."""
 
 
 @dataclass
@@ -78,62 +95,146 @@ class Sample:
     """A reference's code (`majority`, `tfidf`, `gbdt`…); None for a strategy."""
     loss_se: dict[int, float] = field(default_factory=dict)
     """A language model's standard error of the eval loss per seed (records without per-example outcomes)."""
+    _shifts: dict = field(default_factory=dict, repr=False, compare=False)
+    """Cache: per metric, the mean over seeds of each eval resample's deviation from the full eval set."""
 
     @property
     def mean(self) -> float:
         return float(np.mean(list(self.values.values()))) if self.values else math.nan
 
+    def eval_shift(self, metric: str) -> np.ndarray | None:
+        """The cell's mean moved by each of the experiment's fixed eval resamples (`stats.resamples`): the mean over its
+        seeds of (metric on the resample − metric on the whole eval set). None without outcomes on every seed."""
+        if metric not in self._shifts:
+            items = [self.items.get(k) for k in self.values]
+            sizes = {items_size(i) for i in items}
+            shift = None
+            if items and len(sizes) == 1 and (n := sizes.pop()) >= MIN_BOOTSTRAP_EXAMPLES:
+                idx, whole = resamples(n), np.arange(n)[None, :]
+                try:
+                    shift = np.mean([resampled_metric(metric, i, idx) - resampled_metric(metric, i, whole)[0]
+                                     for i in items], axis=0)
+                except (KeyError, ValueError):  # a metric without a per-example form (macro-F1)
+                    shift = None
+            self._shifts[metric] = (shift, n if shift is not None else None)
+        return self._shifts[metric][0]
 
-def difference(a: Sample, b: Sample, metric: str, higher: bool, scale: float = 1.0) -> Difference | None:
-    """sign·(a − b) / scale with its 95% interval (see the module docstring for the pairing), or None where no interval
-    can be had. `scale`: 1 for an absolute margin, |best mean| for a relative one (a best of exactly 0 — a perfect
-    RMSE — makes every other value infinitely worse in relative terms: it is scaled by a tiny number)."""
+
+def difference(a: Sample, b: Sample, metric: str, higher: bool, scale: float = 1.0,
+               level: float = 0.95) -> Difference | None:
+    """sign·(a − b) / scale with its two-sided `level` interval, counting the seeds' noise and the eval set's together
+    (the module docstring says how), or None where no interval can be had. `scale`: 1 for an absolute margin, |best
+    mean| for a relative one (a best of exactly 0 — a perfect RMSE — makes every other value infinitely worse in
+    relative terms: it is scaled by a tiny number)."""
     sign = 1.0 if higher else -1.0
     scale = (scale if scale > 0 else 1e-12) if math.isfinite(scale) else 1.0
-    d = _difference(a, b, metric, sign, scale)
+    if _order(b) < _order(a):  # one orientation for every pair, so b − a is exactly the mirror of a − b
+        d = _difference(b, a, metric, sign, scale, level)
+        d = None if d is None else Difference(-d.mean, -d.high, -d.low, d.method, d.se, d.dof)
+    else:
+        d = _difference(a, b, metric, sign, scale, level)
     return None if d is None else _clip(d, a, b, metric, sign, scale)
 
 
-def _difference(a: Sample, b: Sample, metric: str, sign: float, scale: float) -> Difference | None:
-    mean = sign * (a.mean - b.mean) / scale
-    if _deterministic(a) and len(b.values) >= 2:  # a reference that gave one answer on every seed pairs with each
-        diffs = [sign * (a.mean - v) / scale for v in b.values.values()]
-    elif _deterministic(b) and len(a.values) >= 2:
-        diffs = [sign * (v - b.mean) / scale for v in a.values.values()]
-    elif set(a.values) == set(b.values):  # the same seeds: the same subsets and eval set, paired seed by seed
-        diffs = [sign * (a.values[k] - b.values[k]) / scale for k in sorted(a.values)]
-    elif len(a.values) >= 2 and len(b.values) >= 2:  # seeds still to come on one side: unpaired, every seed counted
-        return _welch(a, b, sign, scale)
-    else:
-        return None  # one seed against several that differ: wait for the other seeds
-    if len(diffs) >= 2 and np.std(diffs) > 0:
-        m, lo, hi, _ = mean_interval(diffs)
-        return Difference(m, lo, hi, "seeds")
-    ia = [i for i in a.items.values() if items_size(i)]
-    ib = [i for i in b.items.values() if items_size(i)]
-    sizes = {items_size(i) for i in ia + ib}
-    if ia and ib and len(sizes) == 1 and sizes.pop() >= MIN_BOOTSTRAP_EXAMPLES:
-        idx = resamples(items_size(ia[0]))
-        da = np.mean([resampled_metric(metric, i, idx) for i in ia], axis=0)
-        db = np.mean([resampled_metric(metric, i, idx) for i in ib], axis=0)
-        dist = sign * (da - db) / scale
-        lo, hi = float(np.percentile(dist, 2.5)), float(np.percentile(dist, 97.5))
-        exact = _exact_paired(a, b, sign, scale) if metric == "accuracy" else None
-        if exact is not None and (exact[0] < lo or exact[1] > hi):
-            return Difference(mean, min(exact[0], lo, mean), max(exact[1], hi, mean), "exact paired")
-        return Difference(mean, min(lo, mean), max(hi, mean), "bootstrap")
-    if metric == "perplexity" and len(a.values) == len(b.values) == 1 and a.loss_se and b.loss_se:
-        return _perplexity_from_losses(a, b, sign, scale)
+def _order(s: Sample) -> tuple:
+    return (s.mean, sorted(s.values.items()), s.code or "")
+
+
+def _seed_part(a: Sample, b: Sample, metric: str, sign: float, scale: float) -> tuple[float, list[tuple[float, int]], bool]:
+    """The seeds' share of the difference's variance (margin units²): (variance, [(a measured part, its dof)…], whether
+    any part is assumed). Paired by seed where both sides ran the same seeds (the same subsets and eval set); a
+    deterministic reference pairs with every seed of the other side; one seed's spread is not measured: SEED_SPREAD is
+    assumed for it (a deterministic reference has none)."""
+    if _deterministic(a) and _deterministic(b):
+        return 0.0, [], False
+    same = set(a.values) == set(b.values) and len(a.values) >= 2
+    if same and not (_deterministic(a) or _deterministic(b)):
+        diffs = np.array([sign * (a.values[k] - b.values[k]) / scale for k in sorted(a.values)])
+        v = float(np.var(diffs, ddof=1)) / len(diffs)
+        return v, [(v, len(diffs) - 1)], False
+    total, measured, assumed = 0.0, [], False
+    for s in (a, b):
+        if _deterministic(s):
+            continue
+        xs = np.array(list(s.values.values()), dtype=float) / scale
+        if len(xs) >= 2:
+            v = float(np.var(xs, ddof=1)) / len(xs)
+            total += v
+            measured.append((v, len(xs) - 1))
+        else:
+            total += (assumed_seed_sd(metric, s.mean) / scale) ** 2
+            assumed = True
+    return total, measured, assumed
+
+
+def _eval_part(a: Sample, b: Sample, metric: str, sign: float, scale: float) -> tuple[np.ndarray | float, str] | None:
+    """The eval set's share of the difference's noise (margin units) and how it was had: the draws of both sides'
+    means moved by the same resamples of the eval examples (paired: the runs score the same examples), or — without
+    stored outcomes — a variance: each accuracy's binomial error (unpaired, wider), or a language model's eval-loss
+    standard errors (in perplexity units). None: unknown."""
+    sa, sb = a.eval_shift(metric), b.eval_shift(metric)
+    if sa is not None and sb is not None and len(sa) == len(sb) and a._shifts[metric][1] == b._shifts[metric][1]:
+        return sign * (sa - sb) / scale, "eval"
     if metric == "accuracy" and (a.n_eval or 0) >= MIN_BOOTSTRAP_EXAMPLES and (b.n_eval or 0) >= MIN_BOOTSTRAP_EXAMPLES:
-        lo, hi = _newcombe(a.mean, a.n_eval, b.mean, b.n_eval)
-        lo, hi = (lo, hi) if sign > 0 else (-hi, -lo)
-        return Difference(mean, lo / scale, hi / scale, "newcombe")
-    if len(diffs) >= 2:  # seeds that all moved together and nothing else to go by: the t-interval, of width zero
-        return Difference(diffs[0], diffs[0], diffs[0], "seeds")
+        v = a.mean * (1 - a.mean) / a.n_eval + b.mean * (1 - b.mean) / b.n_eval
+        return v / scale ** 2, "binomial"
+    if metric == "perplexity" and a.loss_se and b.loss_se:
+        se_a, se_b = float(np.mean(list(a.loss_se.values()))), float(np.mean(list(b.loss_se.values())))
+        return ((a.mean * se_a) ** 2 + (b.mean * se_b) ** 2) / scale ** 2, "loss_se"  # d ppl = ppl · d loss
     return None
 
 
-def _exact_paired(a: Sample, b: Sample, sign: float, scale: float) -> tuple[float, float] | None:
+SEED_DRAW_SEED = 1
+"""The generator of the seed-noise draws added to the eval resamples (fixed: a page shows the same interval on every
+load)."""
+
+
+def _difference(a: Sample, b: Sample, metric: str, sign: float, scale: float, level: float) -> Difference | None:
+    mean = sign * (a.mean - b.mean) / scale
+    seed_v, measured, assumed = _seed_part(a, b, metric, sign, scale)
+    ev = _eval_part(a, b, metric, sign, scale)
+    if ev is None and not measured:
+        return None  # one seed and nothing stored about the eval set: no interval (an assumed spread alone is not one)
+    how = ev[1] if ev is not None else ""
+    eval_v = (float(np.var(ev[0])) if how == "eval" else ev[0]) if ev is not None else 0.0
+    var = eval_v + seed_v
+    parts = sum(v * v / k for v, k in measured)
+    dof = var * var / parts if parts > 0 else math.inf  # Welch–Satterthwaite: eval and assumed parts are known
+    tail = (1 - level) / 2
+    q = t_ppf(1 - tail, dof)
+    method = ("seeds and eval" if measured and not assumed else "eval and assumed seeds" if assumed
+              else "eval") if how == "eval" else (f"{how} and {'assumed ' if assumed else ''}seeds" if how
+                                                   else "seeds only")
+    if how == "eval":  # the two-level draw: each eval resample plus a draw of the seeds' noise, percentiles taken
+        rng = np.random.default_rng(SEED_DRAW_SEED)
+        draws = mean + ev[0]
+        for v, k in measured:
+            draws = draws + math.sqrt(v) * rng.standard_t(k, len(draws))
+        if assumed:
+            spread = seed_v - sum(v for v, _ in measured)
+            draws = draws + math.sqrt(max(spread, 0.0)) * rng.standard_normal(len(draws))
+        low, high = (float(x) for x in np.quantile(draws, [tail, 1 - tail]))
+        if metric == "accuracy" and (exact := _exact_paired(a, b, sign, scale, level)) is not None:
+            # the exact paired interval where the resamples are too narrow (few examples tell the two apart), its
+            # ends joined in quadrature with the seeds' part
+            e_lo, e_hi = (float(x) for x in np.quantile(mean + ev[0], [tail, 1 - tail]))
+            if exact[0] < e_lo or exact[1] > e_hi:
+                seed_half = q * math.sqrt(seed_v)
+                low = min(low, mean - math.hypot(mean - min(exact[0], e_lo), seed_half))
+                high = max(high, mean + math.hypot(max(exact[1], e_hi) - mean, seed_half))
+                method += " + exact paired"
+    elif how == "loss_se" and a.mean > 0 and b.mean > 0:  # on the log scale, where the losses' errors are symmetric
+        se_log = math.sqrt(sum(float(np.mean(list(x.loss_se.values()))) ** 2 for x in (a, b))
+                           + seed_v * scale ** 2 / max(b.mean, 1e-12) ** 2)
+        d = math.log(a.mean) - math.log(b.mean)
+        ends = sorted(sign * b.mean * (math.exp(x) - 1) / scale for x in (d - q * se_log, d + q * se_log))
+        low, high = ends
+    else:
+        low, high = mean - q * math.sqrt(var), mean + q * math.sqrt(var)
+    return Difference(mean, min(low, mean), max(high, mean), method, math.sqrt(var), dof)
+
+
+def _exact_paired(a: Sample, b: Sample, sign: float, scale: float, level: float = 0.95) -> tuple[float, float] | None:
     """The exact conditional interval of a paired accuracy difference (McNemar's view): only the examples one side
     gets right and the other wrong tell the two apart; of those D, the share π that favours `a` gets a Clopper–Pearson
     interval, and the difference is D/n·(2π − 1). The percentile bootstrap is too narrow when D is small — 4 of 36
@@ -155,22 +256,11 @@ def _exact_paired(a: Sample, b: Sample, sign: float, scale: float) -> tuple[floa
     d = favour + against
     if d == 0:
         return 0.0, 0.0
-    low = float(beta.ppf(0.025, favour, against + 1)) if favour else 0.0
-    high = float(beta.ppf(0.975, favour + 1, against)) if against else 1.0
+    tail = (1 - level) / 2
+    low = float(beta.ppf(tail, favour, against + 1)) if favour else 0.0
+    high = float(beta.ppf(1 - tail, favour + 1, against)) if against else 1.0
     ends = sorted(sign * d / total * (2 * x - 1) / scale for x in (low, high))
     return ends[0], ends[1]
-
-
-def _welch(a: Sample, b: Sample, sign: float, scale: float) -> Difference:
-    """Unpaired t-interval of two means over seeds (Welch–Satterthwaite degrees of freedom)."""
-    xa, xb = list(a.values.values()), list(b.values.values())
-    va, vb = np.var(xa, ddof=1) / len(xa), np.var(xb, ddof=1) / len(xb)
-    mean = sign * (a.mean - b.mean) / scale
-    if va + vb == 0:
-        return Difference(mean, mean, mean, "seeds")
-    dof = (va + vb) ** 2 / ((va ** 2 / (len(xa) - 1) if va else 0) + (vb ** 2 / (len(xb) - 1) if vb else 0))
-    half = t_quantile(max(1, int(dof))) * math.sqrt(va + vb) / scale
-    return Difference(mean, mean - half, mean + half, "seeds (unpaired)")
 
 
 def _clip(d: Difference, a: Sample, b: Sample, metric: str, sign: float, scale: float) -> Difference:
@@ -179,7 +269,7 @@ def _clip(d: Difference, a: Sample, b: Sample, metric: str, sign: float, scale: 
     lo_r, hi_r = METRIC_RANGE.get(metric, (-math.inf, math.inf))
     bounds = sorted(sign * (x - b.mean) / scale for x in (lo_r, hi_r))  # where sign·(a − b) can lie at all
     low, high = max(d.low, bounds[0]), min(d.high, bounds[1])
-    return Difference(d.mean, min(low, d.mean), max(high, d.mean), d.method)
+    return Difference(d.mean, min(low, d.mean), max(high, d.mean), d.method, d.se, d.dof)
 
 
 def independent_difference(a: dict, b: dict, higher: bool, scale: float = 1.0) -> Difference | None:
@@ -197,29 +287,10 @@ def independent_difference(a: dict, b: dict, higher: bool, scale: float = 1.0) -
     return Difference(mean, mean - half / scale, mean + half / scale, "independent")
 
 
-def _perplexity_from_losses(a: Sample, b: Sample, sign: float, scale: float) -> Difference:
-    """One seed each and no stored outcomes (an older record): the eval losses' difference ± 1.96 of their standard
-    errors combined unpaired (wider than a paired one), mapped to perplexity: a − b = b·(exp(Δloss) − 1)."""
-    pa, pb = a.mean, b.mean
-    d = math.log(pa) - math.log(pb)
-    half = 1.96 * math.hypot(next(iter(a.loss_se.values())), next(iter(b.loss_se.values())))
-    ends = sorted(sign * pb * (math.exp(x) - 1) / scale for x in (d - half, d + half))
-    mean = sign * (pa - pb) / scale
-    return Difference(mean, min(ends[0], mean), max(ends[1], mean), "loss_se")
-
-
 def _deterministic(s: Sample) -> bool:
     """A reference that gave one value (on one seed, or the same on every seed): fitted on subsets the seeds do not
     change, it pairs with each seed of the other side."""
     return s.code is not None and len(set(s.values.values())) == 1
-
-
-def _newcombe(p1: float, n1: int, p2: float, n2: int) -> tuple[float, float]:
-    """Newcombe's hybrid score interval for p1 − p2 (two proportions, each from its own Wilson interval)."""
-    l1, u1 = wilson_interval(p1, n1)
-    l2, u2 = wilson_interval(p2, n2)
-    d = p1 - p2
-    return (d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
 
 
 # -- the table --------------------------------------------------------------------------------------------------------
@@ -255,9 +326,14 @@ class SizeDecision:
     recommended: str | None
     recommended_kind: str | None
     why: str
-    """`cheapest as good`, `best`, `reference as good`, `reference above trivial`, `none`."""
+    """`best`, `cheapest as good`, `cheapest undecided` (cannot be told from the best, and cheaper), `reference above
+    trivial` (every network failed), `none`."""
     cells: list[Cell]
     sentence: str = ""
+    headline: str = ""
+    """What to use in a line: "use X", or "X or Y: cannot be told apart at this precision; X …"."""
+    level: float = FAMILY_LEVEL
+    """Each difference's two-sided level at this size (`comparison_level`)."""
 
     def cell(self, strategy: str) -> Cell | None:
         return next((c for c in self.cells if c.strategy == strategy), None)
@@ -306,7 +382,8 @@ class DecisionTable:
                 "margin_kind": self.margin_kind, "notice": self.notice,
                 "sizes": [{"n_train": s.n_train, "best": s.best, "as_good": s.as_good, "undecided": s.undecided,
                            "below": s.below, "failed": s.failed, "recommended": s.recommended,
-                           "recommended_kind": s.recommended_kind, "why": s.why, "sentence": s.sentence,
+                           "recommended_kind": s.recommended_kind, "why": s.why, "headline": s.headline,
+                           "sentence": s.sentence, "level": s.level,
                            "cells": [cell(c) for c in s.cells],
                            "crossover": [numbers(e) for e in fc.at(s.n_train)] if fc else []} for s in self.sizes],
                 "backtest": [numbers(b) for b in fc.backtest] if fc else [],
@@ -398,6 +475,19 @@ def _num(x) -> float:
     return math.nan if x is None or pd.isna(x) else float(x)
 
 
+def comparison_level(k: int) -> float:
+    """Each interval's two-sided level where k candidates are compared at one size (FAMILY_LEVEL over every pair)."""
+    return 1 - (1 - FAMILY_LEVEL) / max(1, k * (k - 1) // 2)
+
+
+def cost_key(c: Cell) -> tuple[int, float]:
+    """What is cheaper: a classical reference (seconds of CPU, by its wall time) before any network; networks by
+    training FLOPs (unknown: last)."""
+    if c.kind == "reference":
+        return (0, c.wall_s if math.isfinite(c.wall_s) else 0.0)
+    return (1, c.flops if math.isfinite(c.flops) and c.flops > 0 else math.inf)
+
+
 def _decide_size(n, at, ref_mask, sample_of, metric, sign, margin, kind) -> SizeDecision:
     cells: list[Cell] = []
     for r, ref in zip(at.to_dict("records"), ref_mask, strict=True):
@@ -414,70 +504,61 @@ def _decide_size(n, at, ref_mask, sample_of, metric, sign, margin, kind) -> Size
     nets = [c for c in cells if c.kind == "strategy" and c.status == "ok" and not math.isnan(c.mean)]
     failed = [c.strategy for c in cells if c.kind == "strategy" and c.status != "ok"]
     refs = [c for c in cells if c.kind == "reference" and not math.isnan(c.mean)]
+    trivial = next((c for c in refs if c.reference_code in TRIVIAL), None)
+    for c in refs:
+        if c.reference_code in TRIVIAL:
+            c.relation = "trivial baseline"
 
-    def cost(c: Cell) -> float:
-        return c.flops if math.isfinite(c.flops) and c.flops > 0 else math.inf
-
-    def diff(a: Cell, b: Cell, scale: float) -> Difference | None:
+    def diff(a: Cell, b: Cell, scale: float, level: float = 0.95) -> Difference | None:
         sa, sb = sample_of.get((a.strategy, n)), sample_of.get((b.strategy, n))
         if sa is None or sb is None:
             return None
-        return difference(sa, sb, metric, sign > 0, scale)
+        return difference(sa, sb, metric, sign > 0, scale, level)
 
-    best = min(nets, key=lambda c: (-sign * round(c.mean, 9), cost(c))) if nets else None
-    as_good, undecided, below = [], [], []
-    if best is not None:
-        best.relation = "best"
-        scale = abs(best.mean) if kind == "relative" else 1.0
-        for c in nets:
-            if c is best:
-                continue
-            c.vs_best = diff(c, best, scale)
-            c.relation = relation(c.vs_best, margin)
-            {"as good": as_good, "undecided": undecided, "below the best": below}[c.relation].append(c.strategy)
-        for c in refs:
-            c.vs_best = diff(c, best, scale)
-            code = c.reference_code
-            if code in TRIVIAL:
-                c.relation = "trivial baseline"
-            elif c.vs_best is not None and c.vs_best.low >= -margin:
-                c.relation = "as good or better"
-            elif c.vs_best is not None and c.vs_best.high < 0:
-                c.relation = "below the best network"
+    classical = [c for c in refs if c.reference_code not in TRIVIAL]
+    if not nets:  # every network failed (or none finished): a classical model must be clearly above the trivial one
+        eligible = []
+        for c in classical:
+            scale = abs(trivial.mean) if trivial is not None and kind == "relative" else 1.0
+            d = diff(c, trivial, scale) if trivial is not None else None
+            if d is not None and d.low > 0:
+                eligible.append(c)
             else:
-                c.relation = "undecided"
-        group = [best] + [c for c in nets if c.strategy in as_good]
-        pick = min(group, key=lambda c: (cost(c), -sign * c.mean))
-        classical = [c for c in refs if c.relation == "as good or better"]
-        if classical:
-            ref = max(classical, key=lambda c: sign * c.mean)
-            return SizeDecision(n, best.strategy, as_good, undecided, below, failed, ref.strategy, "reference",
-                                "reference as good", cells)
-        why = "cheapest as good" if pick is not best else "best"
-        return SizeDecision(n, best.strategy, as_good, undecided, below, failed, pick.strategy, "strategy", why, cells)
-    # every network failed (or none finished): a classical reference clearly above the trivial baseline
-    trivial = next((c for c in refs if c.reference_code in TRIVIAL), None)
-    above = []
-    for c in refs:
-        if c is trivial or c.reference_code in TRIVIAL:
-            c.relation = "trivial baseline"
+                c.relation = "not clearly above the trivial baseline"
+        classical = eligible
+    candidates = nets + classical
+    if not candidates:
+        return SizeDecision(n, None, [], [], [], failed, None, None, "none", cells)
+    best = min(candidates, key=lambda c: (-sign * round(c.mean, 9), cost_key(c)))
+    best.relation = "best"
+    scale = abs(best.mean) if kind == "relative" else 1.0
+    level = comparison_level(len(candidates))
+    pair = {c.strategy: diff(c, best, scale, level) for c in candidates if c is not best}
+    as_good, undecided, below = [], [], []
+    for c in candidates:
+        if c is best:
             continue
-        scale = abs(trivial.mean) if trivial is not None and kind == "relative" else 1.0
-        d = diff(c, trivial, scale) if trivial is not None else None
-        c.relation = "above the trivial baseline" if d is not None and d.low > 0 else "not clearly above the trivial baseline"
-        if d is not None and d.low > 0:
-            above.append(c)
-    if above:
-        ref = max(above, key=lambda c: sign * c.mean)
-        return SizeDecision(n, None, [], [], [], failed, ref.strategy, "reference", "reference above trivial", cells)
-    return SizeDecision(n, None, [], [], [], failed, None, None, "none", cells)
+        c.vs_best = pair[c.strategy]
+        c.relation = relation(c.vs_best, margin)
+        {"as good": as_good, "undecided": undecided, "below the best": below}[c.relation].append(c.strategy)
+    for c in ([trivial] if trivial is not None else []):
+        c.vs_best = diff(c, best, scale, level)
+    group = [best] + [c for c in candidates if c.strategy in as_good
+                      or (c.strategy in undecided and c.vs_best is not None and c.vs_best.mean >= -margin)]
+    pick = min(group, key=lambda c: (cost_key(c), -sign * c.mean))
+    why = ("best" if pick is best else "cheapest as good" if pick.relation == "as good"
+           else "cheapest undecided")
+    if pick.kind == "reference" and not nets:
+        why = "reference above trivial"
+    return SizeDecision(n, best.strategy, as_good, undecided, below, failed, pick.strategy, pick.kind, why, cells,
+                        level=level)
 
 
 def relation(d: Difference | None, margin: float) -> str:
     """A strategy's place against the best, from the interval of its difference (positive = better)."""
     if d is None or math.isnan(d.low) or math.isnan(d.high):
         return "undecided"
-    if d.low >= -margin and d.high <= margin:
+    if d.low >= -margin:  # not worse than the best by more than the margin (it may be better)
         return "as good"
     if d.high < 0:
         return "below the best"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from training.analysis.decision import REFERENCE_PREFIX, Cell, DecisionTable, SizeDecision
+from training.analysis.decision import REFERENCE_PREFIX, Cell, DecisionTable, SizeDecision, cost_key
 from training.analysis.units import human_flops, human_seconds, plain_name, probe_skill
 
 
@@ -62,6 +62,55 @@ def _list(cells: list[Cell], d: DecisionTable) -> str:
     return "; ".join(f"{name(c.strategy)} {fmt(c.mean)} ({versus(c, d)})" for c in cells)
 
 
+def label(c: Cell) -> str:
+    """A cell's short name for a headline: "LoRA", "the classical gradient-boosted trees"."""
+    if c.kind == "reference":
+        return f"the classical {c.strategy.removeprefix(REFERENCE_PREFIX)}"
+    return plain_name(c.strategy)
+
+
+def saving(pick: Cell, best: Cell) -> str:
+    """What the pick saves against the best, in the units both have: seconds of CPU for a classical model, the share
+    of the best's training compute for a network."""
+    if pick.kind == "reference":
+        return "fits in seconds of CPU" if best.kind == "strategy" else "is cheaper to fit"
+    ratio = pick.flops / best.flops if best.flops and math.isfinite(best.flops) and math.isfinite(pick.flops) else math.nan
+    return (f"trains for {ratio:.1%} of {label(best)}'s compute" if math.isfinite(ratio)
+            else "is cheaper to train")
+
+
+def headline(s: SizeDecision, margin: float = 0.01, margin_kind: str = "absolute") -> str:
+    """What to use at this size in a line (bold on the page): "use X", or — where the pick cannot be told apart from
+    the best — both named, that they cannot be told apart at this precision, and what the cheaper one saves."""
+    n = f"N={s.n_train:,}"
+    pick = s.cell(s.recommended) if s.recommended else None
+    if pick is None:
+        return f"{n}: no recommendation"
+    best = s.cell(s.best) if s.best else None
+    cheaper = [c for c in cheaper_undecided(s) if c is not pick]
+    m = f"{margin:g}" if margin_kind == "absolute" else f"{margin * 100:g}%"
+    why = [f"{label(c)} {fmt_diff(c.vs_best.mean, margin_kind)} from the best on the mean, outside ±{m}"
+           if c.vs_best is not None else f"{label(c)} without an interval of its difference" for c in cheaper]
+    also = (" and ".join(label(c) for c in cheaper) + f" {'is' if len(cheaper) == 1 else 'are'} cheaper and cannot "
+            "be told apart " + ("either" if s.why == "cheapest undecided" else "at this precision") + " ("
+            + "; ".join(why) + ")") if cheaper else ""
+    if s.why == "cheapest undecided" and best is not None:
+        return (f"{n}: {label(best)} or {label(pick)} — cannot be told apart at this precision; {label(pick)} "
+                f"{saving(pick, best)}" + (f"; {also}" if also else ""))
+    if also:
+        return f"{n}: use {name(pick.strategy)} — {also}"
+    return f"{n}: use {name(pick.strategy)}"
+
+
+def cheaper_undecided(s: SizeDecision) -> list[Cell]:
+    """The undecided candidates cheaper than the pick (left out of the pick because their mean lies further below the
+    best than the margin): the headline names them."""
+    pick = s.cell(s.recommended) if s.recommended else None
+    if pick is None:
+        return []
+    return [s.cell(x) for x in s.undecided if cost_key(s.cell(x)) < cost_key(pick)]
+
+
 def size_sentence(s: SizeDecision, d: DecisionTable) -> str:
     """The recommendation at one size, every number a cell of `s`."""
     n = f"N={s.n_train:,}"
@@ -71,41 +120,28 @@ def size_sentence(s: SizeDecision, d: DecisionTable) -> str:
     if pick is None:
         why = ("every network at this size failed the fairness checks above" if failed else "no run has finished here")
         return f"**{n}:** no recommendation — {why}, and no classical reference is clearly above the trivial baseline."
-    parts = []
-    if pick.kind == "reference":
-        parts.append(f"**{n}: use {name(pick.strategy)}** — {d.metric} {fmt(pick.mean)} ({interval(pick)}), for seconds "
-                     "of CPU.")
-        if best is not None:
-            parts.append(f" It is as good as or better than the best network, {name(best.strategy)} at {fmt(best.mean)}: "
-                         f"its difference is {versus(pick, d)}, not below −{margin_size(d)}.")
-        else:
-            trivial = next((c for c in s.cells if c.relation == "trivial baseline"), None)
-            parts.append(" Every network at this size failed the fairness checks above ("
-                         + ", ".join(f"`{c.strategy}`" for c in failed) + ")"
-                         + (f"; it is clearly better than the {trivial.strategy.removeprefix(REFERENCE_PREFIX)} "
-                            f"({fmt(trivial.mean)})." if trivial is not None else "."))
-    else:
-        parts.append(f"**{n}: use {name(pick.strategy)}** — {d.metric} {fmt(pick.mean)} ({interval(pick)}).")
-        if pick is not best:
-            ratio = pick.flops / best.flops if best.flops and math.isfinite(best.flops) else math.nan
-            parts.append(f" The best, {name(best.strategy)}, scores {fmt(best.mean)}; {plain_name(pick.strategy)} is as "
-                         f"good by the rule — difference {versus(pick, d)}, inside {margin_words(d)}"
-                         + (f" — for {ratio:.1%} of its training compute." if math.isfinite(ratio) else "."))
-        others = [s.cell(x) for x in s.as_good if x != pick.strategy]
-        if others:
-            parts.append(f" Also as good: {_list(others, d)}.")
-    undecided = [s.cell(x) for x in s.undecided]
+    parts = [f"**{headline(s, d.margin, d.margin_kind)}** — {d.metric} {fmt(pick.mean)} ({interval(pick)})"
+             + (", for seconds of CPU." if pick.kind == "reference" else ".")]
+    if s.why == "reference above trivial":
+        trivial = next((c for c in s.cells if c.relation == "trivial baseline"), None)
+        parts.append(" Every network at this size failed the fairness checks above ("
+                     + ", ".join(f"`{c.strategy}`" for c in failed) + ")"
+                     + (f"; it is clearly better than the {trivial.strategy.removeprefix(REFERENCE_PREFIX)} "
+                        f"({fmt(trivial.mean)})." if trivial is not None else "."))
+    elif pick is not best and best is not None:
+        said = (f"as good by the rule — difference {versus(pick, d)}, not below −{margin_size(d)}"
+                if pick.relation == "as good" else
+                f"not shown worse, nor within the margin — difference {versus(pick, d)}, against {margin_words(d)}")
+        parts.append(f" The best, {name(best.strategy)}, scores {fmt(best.mean)}; {label(pick)} is {said}.")
+    others = [s.cell(x) for x in s.as_good if x != pick.strategy]
+    if others:
+        parts.append(f" Also as good: {_list(others, d)}.")
+    undecided = [s.cell(x) for x in s.undecided if x != pick.strategy]
     if undecided:
         parts.append(f" Undecided (the interval of the difference to the best is too wide to tell): {_list(undecided, d)}.")
     below = [s.cell(x) for x in s.below]
     if below:
         parts.append(f" Below the best: {_list(below, d)}.")
-    classical = [c for c in s.cells if c.kind == "reference" and c is not pick and c.relation != "trivial baseline"
-                 and c.vs_best is not None]
-    if classical and best is not None:
-        parts.append(" Classical reference" + ("s" if len(classical) > 1 else "") + ": "
-                     + "; ".join(f"{c.strategy.removeprefix(REFERENCE_PREFIX)} {fmt(c.mean)} ({c.relation}: "
-                                 f"{versus(c, d)})" for c in classical) + ".")
     if failed and best is not None:
         parts.append(" Left out (a fairness check failed): " + ", ".join(f"`{c.strategy}`" for c in failed) + ".")
     if pick.kind == "strategy":
@@ -123,43 +159,42 @@ def size_sentence(s: SizeDecision, d: DecisionTable) -> str:
     return "".join(parts)
 
 
-
 def how_sure(s: SizeDecision, pick: Cell, planned_seeds: int | None = None) -> str:
-    seeds = pick.seeds
+    nets = [c.seeds for c in s.cells if c.kind == "strategy" and c.status == "ok"]
+    seeds = max(nets) if nets else pick.seeds
     more = (f"the other {planned_seeds - seeds} seed{'s' if planned_seeds - seeds != 1 else ''} will tell"
-            if planned_seeds and planned_seeds > seeds else "add seeds to decide")
-    basis = f"{seeds} seeds" if seeds >= 2 else "1 seed (intervals from the eval set's examples, not from seeds)"
-    if pick.kind == "reference":
-        nets = [c.seeds for c in s.cells if c.kind == "strategy" and c.status == "ok"]
-        k = max(nets) if nets else 0
-        return ((f"How sure: the networks ran {k} seed{'s' if k != 1 else ''}; the reference's own interval is its eval "
-                 "set's sampling noise.") if nets else
-                "How sure: every network failed here; the reference's interval is its eval set's sampling noise.")
-    refs = [c.strategy.removeprefix(REFERENCE_PREFIX) for c in s.cells if c.kind == "reference" and c.relation == "undecided"]
-    if s.undecided or refs:
-        who = ([f"{len(s.undecided)} strateg{'y' if len(s.undecided) == 1 else 'ies'}"] if s.undecided else []) + refs
-        return (f"How sure: not yet — {' and '.join(who)} cannot be told apart from the best at {basis}; {more}.")
+            if planned_seeds and planned_seeds > seeds else "more seeds or eval examples would decide (the preflight "
+            "says how many)")
+    basis = (f"{seeds} seeds" if seeds >= 2 else "1 seed (its seed-to-seed spread assumed, not measured)")
+    if s.why == "reference above trivial":
+        return "How sure: every network failed here; the reference's interval is its eval set's sampling noise."
+    if s.undecided:
+        who = ", ".join(label(s.cell(x)) for x in s.undecided)
+        return (f"How sure: not yet — {who} cannot be told apart from the best at {basis}, 95% over this size's "
+                f"comparisons together; {more}.")
     if s.as_good:
         return f"How sure: tied with the others named as good at {basis} — chosen as the cheapest of them."
-    if len([c for c in s.cells if c.kind == "strategy" and c.status == "ok"]) == 1:
-        return (f"How sure: {basis}, but it is the only strategy "
+    if len([c for c in s.cells if c.relation in ("best", "as good", "undecided", "below the best")]) == 1:
+        return (f"How sure: {basis}, but it is the only candidate "
                 + ("that passed the checks" if s.failed else "finished") + " at this size.")
-    return f"How sure: clearly ahead of every other strategy at {basis}."
+    return f"How sure: clearly ahead of every other candidate at {basis}."
 
 
 def render(d: DecisionTable) -> DecisionTable:
     """Fill in every size's sentence."""
     for s in d.sizes:
+        s.headline = headline(s, d.margin, d.margin_kind)
         s.sentence = size_sentence(s, d)
     return d
 
 
 def rule(d: DecisionTable) -> str:
     """The rule in one paragraph, with this experiment's margin."""
-    return (f"How this is chosen: among the strategies whose runs passed the fairness checks, the best by the eval "
-            f"{d.metric}; a strategy is as good as the best when the 95% interval of its difference to the best lies "
-            f"inside {margin_words(d)} (paired by seed, or over the eval set's examples with one seed); the cheapest of "
-            "the best and the as-good in training compute is recommended. One whose interval is too wide to tell is "
-            "undecided and never picked. A classical reference is recommended instead when its difference to the "
-            "best network is not below the margin (or, where every network failed, when it is clearly above the "
-            "trivial baseline).")
+    return (f"How this is chosen: the candidates are the strategies whose runs passed the fairness checks and the "
+            f"classical references; the best is the highest eval {d.metric}. Each difference to it counts the seeds' "
+            "noise and the eval set's together (with one seed a typical seed spread is assumed), at a level that holds "
+            "for all of a size's comparisons at once (95%). A candidate is as good as the best when its interval's low "
+            f"end lies above −{margin_size(d)} against every other candidate, below it when the interval lies below "
+            "zero, and undecided otherwise. The cheapest of the best, the as-good and the undecided whose mean lies "
+            "within the margin is recommended — a classical model before any network, networks by training compute; "
+            "where it is undecided, the headline says they cannot be told apart at this precision.")

@@ -22,10 +22,9 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from training.analysis.decision import check_margin, default_margin
+from training.analysis.stats import PROPORTIONS, SEED_SPREAD
 
 Z95 = 1.96
-PROPORTIONS = ("accuracy", "macro_f1")
-"""Metrics that are a share of examples: their eval noise comes from how often two models disagree."""
 DISAGREEMENT = 0.2
 """Assumed share of eval examples on which two strategies' answers differ (one right, one wrong). The lower end of the
 20–30% typical of two fine-tuned models; the issue-40 sentiment CSV (600 eval examples, LoRA 0.817 vs head 0.807,
@@ -33,10 +32,6 @@ paired bootstrap −0.037 to +0.018) implies about 12%, so this errs on the caut
 EXAMPLE_SPREAD = 0.6
 """Continuous metrics: the standard deviation of one eval example's paired difference, relative to the metric. For
 RMSE with Gaussian errors correlated ρ between two models it is √(1 − ρ²); ρ = 0.8 gives 0.6."""
-SEED_SPREAD = {"proportion": 0.01, "relative": 0.014}
-"""Seed-to-seed standard deviation of one strategy's metric at one size (subset_policy fixed, one eval set), measured on
-the shipped gallery records: the tweets sentiment record's 12 multi-seed cells have a median of 0.0105 in accuracy;
-the diamonds tables record's 4 cells a median of 1.4% of the RMSE."""
 MAX_SEEDS = 10
 """The most seeds a suggestion asks for: beyond it each extra seed buys little and repeats every run again."""
 MAX_EVAL_FRACTION = 0.5

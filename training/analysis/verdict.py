@@ -22,7 +22,7 @@ from training.analysis.forecast import (
     interval_words,
     scratch_arms,
 )
-from training.analysis.recommend import fmt, fmt_diff, interval, margin_size, margin_words, render, versus
+from training.analysis.recommend import fmt, fmt_diff, interval, margin_size, render, versus
 from training.analysis.units import human_estimate
 
 
@@ -134,8 +134,9 @@ def verdict(decision: DecisionTable, findings: list[dict] | None = None, planned
         return out or ["No finished runs yet: the verdict appears when runs finish."]
     if max(c.seeds for c in ok) < 2:
         out.append("One seed per cell" + (f" has finished so far (of {planned_seeds})" if planned_seeds and planned_seeds > 1
-                                          else "") + ": every interval below is the eval set's sampling noise — how much "
-                   "the score would move on other examples like these — not seed-to-seed spread; add seeds for that.")
+                                          else "") + ": each cell's interval below is the eval set's sampling noise — how much "
+                   "the score would move on other examples like these; the differences that decide also assume a "
+                   "typical seed-to-seed spread, not measured here; add seeds to measure it.")
     sizes = [s for s in d.sizes if s.best is not None]
     leads, lead_over = {}, baseline
     for s in ([sizes[0], sizes[-1]] if len(sizes) > 1 else sizes):
@@ -143,20 +144,20 @@ def verdict(decision: DecisionTable, findings: list[dict] | None = None, planned
         base = next((c for c in s.cells if c.kind == "strategy" and c.strategy.split("×")[0] == baseline), None)
         n = f"N={s.n_train:,}"
         if base is not None and base.status != "ok":
-            out.append(f"At {n}, {best.strategy} is best with {d.metric} {fmt(best.mean)} ({interval(best)}); there is no "
+            out.append(f"At {n}, {who(best)} is best with {d.metric} {fmt(best.mean)} ({interval(best)}); there is no "
                        f"comparison with {base.strategy} at this size: its runs failed the checks above.")
         elif base is None or base is best:
-            out.append(f"At {n}, {best.strategy} is best with {d.metric} {fmt(best.mean)} ({interval(best)}).")
+            out.append(f"At {n}, {who(best)} is best with {d.metric} {fmt(best.mean)} ({interval(best)}).")
         else:
             scale = abs(best.mean) if d.margin_kind == "relative" and best.mean else 1.0
             sign = 1.0 if d.higher_is_better else -1.0
             lead_over = base.strategy
             leads[s.n_train] = (-base.vs_best.mean if base.vs_best is not None
                                 else sign * (best.mean - base.mean) / scale)  # in the margin's units, positive = ahead
-            said = {"as good": f"{base.strategy} is as good (the difference lies inside {margin_words(d)})",
-                    "below the best": f"{best.strategy} is clearly better",
+            said = {"as good": f"{base.strategy} is as good (the difference's interval is not below −{margin_size(d)})",
+                    "below the best": f"{who(best)} is clearly better",
                     "undecided": "too close or too noisy to tell apart"}[base.relation]
-            out.append(f"At {n}, {best.strategy} reaches {d.metric} {fmt(best.mean)} ({interval(best)}) against "
+            out.append(f"At {n}, {who(best)} reaches {d.metric} {fmt(best.mean)} ({interval(best)}) against "
                        f"{base.strategy}'s {fmt(base.mean)} ({interval(base)}); {base.strategy}'s difference to the best: "
                        f"{versus(base, d)} — "
                        f"{said}.")
@@ -166,33 +167,46 @@ def verdict(decision: DecisionTable, findings: list[dict] | None = None, planned
                    f"{fmt_diff(b, d.margin_kind)} at N={large:,} (in the margin's units).")
     if len(d.sizes) > 1 and len({c.strategy for c in ok}) > 1:
         out.append("Best by training-set size: " + "; ".join(
-            f"N={s.n_train:,} → {s.best}" + "".join(f", {w}: {', '.join(xs)}" for w, xs in
+            f"N={s.n_train:,} → {who(s.cell(s.best))}" + "".join(f", {w}: {', '.join(map(short, xs))}" for w, xs in
                                                     (("as good", s.as_good), ("undecided", s.undecided)) if xs)
-            for s in sizes) + f" (as good: the difference's 95% interval inside {margin_words(d)}).")
+            for s in sizes) + f" (as good: the difference's interval not below −{margin_size(d)}).")
     out += _reference_sentences(d)
     out += _crossover_sentences(d)
     out += _forgetting_sentences(d, baseline)
     return out
 
 
+def who(c) -> str:
+    """A cell as the verdict names it: a strategy by its code, a reference as "the classical NAME"."""
+    return short(c.strategy)
+
+
+def short(strategy: str) -> str:
+    return (f"the classical {strategy.removeprefix(REFERENCE_PREFIX)}" if strategy.startswith(REFERENCE_PREFIX)
+            else strategy)
+
+
 def _reference_sentences(d: DecisionTable) -> list[str]:
-    """The classical reference against the best network, at every size (rendered from the table's reference cells)."""
+    """The classical references at every size — candidates like any strategy: their relation to the best, rendered
+    from the table's reference cells."""
     parts = []
     for s in d.sizes:
         best = s.cell(s.best) if s.best else None
         for c in s.cells:
             if c.kind != "reference" or c.relation in ("trivial baseline", "reference") or c.status != "ok":
                 continue
-            if best is not None and c.vs_best is not None:
-                parts.append(f"N={s.n_train:,}: {c.strategy.removeprefix(REFERENCE_PREFIX)} {fmt(c.mean)} vs the best "
-                             f"network ({best.strategy}) {fmt(best.mean)}, difference {versus(c, d)} — {c.relation}")
-            elif best is None:
-                parts.append(f"N={s.n_train:,}: {c.strategy.removeprefix(REFERENCE_PREFIX)} {fmt(c.mean)} "
-                             f"({c.relation}; no network passed the checks)")
+            name = c.strategy.removeprefix(REFERENCE_PREFIX)
+            if c is best:
+                parts.append(f"N={s.n_train:,}: {name} {fmt(c.mean)} — the best of every candidate")
+            elif best is not None and c.vs_best is not None:
+                parts.append(f"N={s.n_train:,}: {name} {fmt(c.mean)} vs the best ({who(best)}) {fmt(best.mean)}, "
+                             f"difference {versus(c, d)} — {c.relation}")
+            else:
+                parts.append(f"N={s.n_train:,}: {name} {fmt(c.mean)} ({c.relation})")
     if not parts:
         return []
-    return [f"Classical references against the best network ({d.metric}; a difference above −{margin_size(d)} makes "
-            "the classical model the recommendation, since it costs seconds of CPU): " + "; ".join(parts) + "."]
+    return [f"Classical references, candidates like any strategy ({d.metric}; the cheapest of what cannot be told "
+            "from the best is recommended, and a classical model costs seconds of CPU): " + "; ".join(parts) + "."]
 
 
 
