@@ -105,19 +105,36 @@ class Sample:
     def eval_shift(self, metric: str) -> np.ndarray | None:
         """The cell's mean moved by each of the experiment's fixed eval resamples (`stats.resamples`): the mean over its
         seeds of (metric on the resample − metric on the whole eval set). None without outcomes on every seed."""
+        per_seed = self.seed_shifts(metric)
+        return None if per_seed is None else per_seed.mean(axis=0)
+
+    def seed_shifts(self, metric: str) -> np.ndarray | None:
+        """Per seed (rows, in `values` order), each resample's deviation from the whole eval set; None without
+        outcomes on every seed."""
         if metric not in self._shifts:
             items = [self.items.get(k) for k in self.values]
             sizes = {items_size(i) for i in items}
-            shift = None
+            shifts, n = None, None
             if items and len(sizes) == 1 and (n := sizes.pop()) >= MIN_BOOTSTRAP_EXAMPLES:
                 idx, whole = resamples(n), np.arange(n)[None, :]
                 try:
-                    shift = np.mean([resampled_metric(metric, i, idx) - resampled_metric(metric, i, whole)[0]
-                                     for i in items], axis=0)
+                    shifts = np.stack([resampled_metric(metric, i, idx) - resampled_metric(metric, i, whole)[0]
+                                       for i in items])
                 except (KeyError, ValueError):  # a metric without a per-example form (macro-F1)
-                    shift = None
-            self._shifts[metric] = (shift, n if shift is not None else None)
+                    shifts = None
+            self._shifts[metric] = (shifts, n if shifts is not None else None)
         return self._shifts[metric][0]
+
+
+def _interaction(per_seed: np.ndarray | None) -> float:
+    """How much of the seeds' spread on one fixed eval set is the eval examples' noise again (each seed's own answers
+    on these examples — the seed × example interaction, which the eval resamples already count): the mean of the
+    seeds' own resample variances less the variance of their mean, times k/(k − 1) (the ANOVA estimator of σ²_int/n).
+    0 without per-seed resamples or with one seed."""
+    if per_seed is None or len(per_seed) < 2:
+        return 0.0
+    k = len(per_seed)
+    return max(0.0, (float(np.mean(np.var(per_seed, axis=1))) - float(np.var(per_seed.mean(axis=0)))) * k / (k - 1))
 
 
 def difference(a: Sample, b: Sample, metric: str, higher: bool, scale: float = 1.0,
@@ -149,8 +166,14 @@ def _seed_part(a: Sample, b: Sample, metric: str, sign: float, scale: float) -> 
         return 0.0, [], False
     same = set(a.values) == set(b.values) and len(a.values) >= 2
     if same and not (_deterministic(a) or _deterministic(b)):
-        diffs = np.array([sign * (a.values[k] - b.values[k]) / scale for k in sorted(a.values)])
-        v = float(np.var(diffs, ddof=1)) / len(diffs)
+        keys = sorted(a.values)
+        diffs = np.array([sign * (a.values[k] - b.values[k]) / scale for k in keys])
+        sa, sb = a.seed_shifts(metric), b.seed_shifts(metric)
+        paired = None
+        if sa is not None and sb is not None and sa.shape == sb.shape:
+            order_a, order_b = list(a.values), list(b.values)
+            paired = sign * (sa[[order_a.index(k) for k in keys]] - sb[[order_b.index(k) for k in keys]]) / scale
+        v = max(0.0, float(np.var(diffs, ddof=1)) - _interaction(paired)) / len(diffs)
         return v, [(v, len(diffs) - 1)], False
     total, measured, assumed = 0.0, [], False
     for s in (a, b):
@@ -158,7 +181,8 @@ def _seed_part(a: Sample, b: Sample, metric: str, sign: float, scale: float) -> 
             continue
         xs = np.array(list(s.values.values()), dtype=float) / scale
         if len(xs) >= 2:
-            v = float(np.var(xs, ddof=1)) / len(xs)
+            per_seed = s.seed_shifts(metric)
+            v = max(0.0, float(np.var(xs, ddof=1)) - _interaction(per_seed) / scale ** 2) / len(xs)
             total += v
             measured.append((v, len(xs) - 1))
         else:
