@@ -503,7 +503,8 @@ if checked and checked["key"] == key:
         for warning in split_warnings(info, kinds()[config["task"]].metric,
                                       kinds()[config["task"]].unit.removeprefix("training ")):
             st.warning(warning)
-        precision = resolution(kinds()[config["task"]].metric, d, config)
+        precision = resolution(kinds()[config["task"]].metric, d, config,
+                               classical=kinds()[config["task"]].classical_references)
         (st.caption if precision.can_decide else st.warning)(resolution_sentence(precision))
         with st.expander("Every run"):
             st.dataframe(readable(pf["table"]), hide_index=True)

@@ -44,9 +44,14 @@ def bundle_line(path: str, mtime_ns: int, size: int) -> str:
     exp = bundle["experiment"]
     cfg = exp["config"]
     source = shown_source(cfg["data"]["source"])  # a path on the machine that recorded it: only its name means anything
+    made = (exp.get("info") or {}).get("recorded_with") or {}
+    made_by = (f" · recorded {plain(str(made.get('recorded_at', ''))[:10])} by code {plain(str(made['commit'])[:10])}"
+               + (" (with uncommitted changes)" if made.get("uncommitted_changes") else "")
+               + f", rebuilt by: {plain(made.get('command', ''))}" if made.get("commit") else
+               " · recorded by an earlier version, before records said which")
     return (f"**{plain(exp['name'])}** — {plain(cfg['task'])}, {plain(cfg['model']['base'])} on {plain(source)}, "
             f"{len(bundle['runs'])} runs · strategies {plain(', '.join(s['name'] for s in cfg['strategies']))} · "
-            f"sizes {plain(cfg['sizes'])} · seeds {plain(cfg['seeds'])}")
+            f"sizes {plain(cfg['sizes'])} · seeds {plain(cfg['seeds'])}{made_by}")
 
 
 for path in gallery_bundles():

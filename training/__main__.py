@@ -138,7 +138,8 @@ def cmd_plan(args) -> int:
     store = Store(args.store)
     plan = plan_experiment(cfg, store.cache_dir, store)
     config = cfg.to_dict()
-    precision = resolution(task_kind(cfg.task).metric, plan.info["data"], config, args.margin)
+    kind = task_kind(cfg.task)
+    precision = resolution(kind.metric, plan.info["data"], config, args.margin, classical=kind.classical_references)
     print(json.dumps({"config": config, "runs": plan.runs, "cost": plan.info["cost"], "info": plan.info,
                       "resolution": precision.to_dict()}))
     return 0

@@ -588,3 +588,12 @@ def relation(d: Difference | None, margin: float) -> str:
         return "below the best"
     return "undecided"
 
+
+def equivalence(d: Difference | None, margin: float) -> str:
+    """Two cells of *one* strategy compared both ways (Side by side: experiment B against A): `the same` where the whole
+    interval lies inside ±margin, `better` / `worse` where it lies above / below zero, else `undecided`."""
+    if d is None or math.isnan(d.low) or math.isnan(d.high):
+        return "undecided"
+    if d.low >= -margin and d.high <= margin:
+        return "the same"
+    return "better" if d.low > 0 else "worse" if d.high < 0 else "undecided"

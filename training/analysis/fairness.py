@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.analysis.decision import DecisionTable, default_margin, difference, samples
+from training.analysis.decision import REFERENCE_PREFIX, DecisionTable, default_margin, difference, samples
 from training.analysis.recommend import fmt, margin_size
 from training.analysis.tables import FROM_SCRATCH
 from training.analysis.units import plain
@@ -198,23 +198,27 @@ def check_runs(runs: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame, su
 
 
 def undecided_findings(decision: DecisionTable) -> list[dict]:
-    """"Too wide to decide", rendered from the decision table: each strategy whose difference to the best has an
-    interval too wide to say whether it is as good."""
+    """"Too wide to decide", rendered from the decision table: each candidate (a strategy or a classical reference)
+    whose difference to the best has an interval too wide to say whether it is as good."""
     out = []
     for s in decision.sizes:
         for name in s.undecided:
             c = s.cell(name)
             v = c.vs_best
+            who = (f"the classical {name.removeprefix(REFERENCE_PREFIX)}" if c.kind == "reference" else name)
+            best = s.best.removeprefix(REFERENCE_PREFIX)
             span = ("there is no interval of its difference (one seed, and no per-example outcomes stored)" if v is None
-                    else f"the 95% interval of its difference to {s.best} spans "
+                    else f"the interval of its difference to {best} spans "
                     + (f"{v.low:+.3f} to {v.high:+.3f}" if decision.margin_kind == "absolute" else
                        f"{v.low:+.1%} to {v.high:+.1%}"))
+            seeds = (f" over {c.seeds} seed{'s' if c.seeds != 1 else ''}" if c.kind == "strategy" else "")
             out.append(_finding(
                 "wide", "warning", name, s.n_train,
-                f"{name} at N={s.n_train:,}: {span} over {c.seeds} seed{'s' if c.seeds != 1 else ''} — too wide to tell "
-                f"whether it is as good as {s.best} (within ±{margin_size(decision)}).",
-                "Add seeds or a larger eval set" + ("; seeds that disagree this much can also mean an unstable learning "
-                                                    "rate." if c.seeds >= 2 else ".")))
+                f"{who} at N={s.n_train:,}: {span}{seeds} — too wide to tell whether it is as good as {best} (not "
+                f"below −{margin_size(decision)}) or below it.",
+                "More seeds or a larger eval set would decide: the New experiment page's preflight says how many"
+                + ("; seeds that disagree this much can also mean an unstable learning rate." if c.seeds >= 2
+                   and c.kind == "strategy" else ".")))
     return out
 
 

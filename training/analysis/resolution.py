@@ -1,12 +1,15 @@
 """Before launch: the smallest difference between two strategies this design can resolve, against the margin.
 
-The decision rule (decision.py) calls a strategy "as good as the best" only when the 95% interval of the paired
-difference lies inside ±margin, so a design whose interval is wider than the margin can never decide. This module
+The decision rule (decision.py) calls a candidate "as good as the best" only when the interval of its difference to
+the best lies above −margin, so a design whose interval is wider than the margin can never decide. This module
 predicts that half-width from the plan alone and names the cheapest changes that would bring it under the margin.
 
 The model (one pair of strategies, compared on the same eval set, their means over k seeds):
 
-    half_width = 1.96 · sqrt(eval_variance / n + 2 · seed_spread² / k)
+    half_width = z · sqrt(eval_variance / n + 2 · seed_spread² / k)
+
+where z is the normal quantile of the decision's level at one size (`decision.comparison_level`: 95% over every pair
+of the size's candidates — the strategies and the classical references — together; 1.96 for two).
 
 - **Eval noise**, from the n eval examples both strategies are scored on. For a proportion (accuracy, macro-F1) the
   paired difference of two models is the mean of per-example (a − b) ∈ {−1, 0, +1}; its variance is the share of
@@ -21,8 +24,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from training.analysis.decision import check_margin, default_margin
-from training.analysis.stats import PROPORTIONS, SEED_SPREAD
+from training.analysis.decision import check_margin, comparison_level, default_margin
+from training.analysis.stats import PROPORTIONS, SEED_SPREAD, t_ppf
 
 Z95 = 1.96
 DISAGREEMENT = 0.2
@@ -39,11 +42,16 @@ MAX_EVAL_FRACTION = 0.5
 
 
 def half_width(eval_examples: int, seeds: int, metric: str, disagreement: float = DISAGREEMENT,
-               seed_spread: float | None = None, example_spread: float = EXAMPLE_SPREAD) -> float:
-    """The 95% half-width of the paired difference of two strategies (module docstring): in the metric's units for a
-    proportion, as a fraction of the metric for the rest."""
+               seed_spread: float | None = None, example_spread: float = EXAMPLE_SPREAD, z: float = Z95) -> float:
+    """The half-width of the paired difference of two strategies at quantile z (module docstring): in the metric's
+    units for a proportion, as a fraction of the metric for the rest."""
     eval_var, seed_sd = _variances(metric, disagreement, seed_spread, example_spread)
-    return Z95 * math.sqrt(eval_var / max(1, eval_examples) + 2 * seed_sd ** 2 / max(1, seeds))
+    return z * math.sqrt(eval_var / max(1, eval_examples) + 2 * seed_sd ** 2 / max(1, seeds))
+
+
+def z_for(candidates: int) -> float:
+    """The normal quantile of one interval where `candidates` are compared at a size (`decision.comparison_level`)."""
+    return t_ppf(1 - (1 - comparison_level(candidates)) / 2, math.inf)
 
 
 def _variances(metric, disagreement, seed_spread, example_spread) -> tuple[float, float]:
@@ -58,7 +66,7 @@ def eval_needed(seeds: int, margin: float, metric: str, **spreads) -> int | None
     (the seed noise alone is wider)."""
     eval_var, seed_sd = _variances(metric, spreads.get("disagreement", DISAGREEMENT), spreads.get("seed_spread"),
                                    spreads.get("example_spread", EXAMPLE_SPREAD))
-    room = (margin / Z95) ** 2 - 2 * seed_sd ** 2 / seeds
+    room = (margin / spreads.get("z", Z95)) ** 2 - 2 * seed_sd ** 2 / seeds
     return math.ceil(eval_var / room) if room > 0 else None
 
 
@@ -89,6 +97,8 @@ class Resolution:
     """The most eval examples the data can give (the current number where they are a test set of one's own)."""
     suggestions: list[Suggestion]
     assumptions: str
+    candidates: int = 2
+    """The candidates compared at each size (strategies and classical references): the level is 95% over their pairs."""
 
     @property
     def can_decide(self) -> bool:
@@ -129,14 +139,16 @@ def _seeds_change(k: int, seeds: list[int]) -> str:
 
 
 def resolution(metric: str, data_info: dict, config: dict, margin: float | None = None,
-               disagreement: float = DISAGREEMENT, seed_spread: float | None = None) -> Resolution:
+               disagreement: float = DISAGREEMENT, seed_spread: float | None = None,
+               classical: int = 1) -> Resolution:
     """What this design can resolve, from the plan's data (`info["data"]`: eval_rows, rows, eval_source) and its config
     (a `to_dict()`: seeds, sizes, data), against `margin` (decision.py's default for the metric where None). The
     suggestions: the fewest seeds that decide with the eval examples the data can give (more eval examples only where
     the file has them), seeds alone where that differs, and the margin this design can decide at."""
     m_default, kind = default_margin(metric)
     margin = m_default if margin is None else check_margin(margin, metric)
-    spreads = {"disagreement": disagreement, "seed_spread": seed_spread}
+    candidates = max(2, len(config.get("strategies", [])) + (classical if config.get("references", True) else 0))
+    spreads = {"disagreement": disagreement, "seed_spread": seed_spread, "z": z_for(candidates)}
     n, seeds = int(data_info.get("eval_rows", 0)), list(config["seeds"])
     k = len(seeds)
     largest = max([int(s) for s in config.get("sizes", []) if s != "all"] or [0])
@@ -172,7 +184,8 @@ def resolution(metric: str, data_info: dict, config: dict, margin: float | None 
     seed_sd = _variances(metric, disagreement, seed_spread, EXAMPLE_SPREAD)[1]
     assumptions += (f" and one strategy's seeds differ by {seed_sd:g}" if kind == "absolute" else
                     f" and one strategy's seeds differ by {seed_sd:.1%}") + ", as on the gallery records"
-    return Resolution(metric, n, k, hw, margin, kind, available, suggestions, assumptions)
+    assumptions += (f"; 95% over the {candidates} candidates' comparisons at a size together" if candidates > 2 else "")
+    return Resolution(metric, n, k, hw, margin, kind, available, suggestions, assumptions, candidates)
 
 
 def _amount(x: float, kind: str) -> str:

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from training.analysis.decision import default_margin, independent_difference, relation
+from training.analysis.decision import default_margin, equivalence, independent_difference
 from training.analysis.figures import _base
 from training.analysis.style import color
 
@@ -35,11 +35,8 @@ def side_by_side(a, b) -> pd.DataFrame:
         failed = (r.strategy, int(r.n_train)) in bad_a | bad_b
         d = independent_difference(cb, ca, a.higher_is_better, abs(r.mean_a) if kind == "relative" else 1.0)
         raw = independent_difference(cb, ca, True)  # B − A in the metric's own units, for the table's columns
-        place = relation(d, margin) if d is not None else "undecided"
-        if place == "undecided" and d is not None and d.low > 0:
-            place = "B clearly better"
-        elif place == "below the best":
-            place = "A clearly better"
+        place = {"better": "B clearly better", "worse": "A clearly better"}.get(equivalence(d, margin),
+                                                                              equivalence(d, margin))
         rows.append({"strategy": r.strategy, "n_train": int(r.n_train), "metric_a": r.mean_a,
                      "low_a": r.low_a, "high_a": r.high_a, "seeds_a": int(r.seeds_a), "metric_b": r.mean_b,
                      "low_b": r.low_b, "high_b": r.high_b, "seeds_b": int(r.seeds_b),
@@ -47,7 +44,7 @@ def side_by_side(a, b) -> pd.DataFrame:
                      "difference_low": math.nan if raw is None else raw.low,
                      "difference_high": math.nan if raw is None else raw.high,
                      "verdict": "a fairness check failed" if failed else
-                     {"as good": f"the same within ±{margin:g}" if kind == "absolute" else
+                     {"the same": f"the same within ±{margin:g}" if kind == "absolute" else
                       f"the same within ±{margin * 100:g}%",
                       "undecided": "undecided (intervals too wide)"}.get(place, place)})
     return pd.DataFrame(rows)

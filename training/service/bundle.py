@@ -644,7 +644,7 @@ def _int(x) -> bool:
 
 INFO_KINDS = {"data": dict, "lr_search": dict, "lr_source": dict, "until_plateau": dict, "footprint": dict, "cost": dict,
               "sizes": list, "label_names": list, "pool_size": int, "device": str, "device_name": str,
-              "timed_step": dict}
+              "timed_step": dict, "recorded_with": dict}
 """The experiment info keys the pages read, and their kinds: a bundle whose info has another kind there would
 import and then break Compare and the report."""
 
@@ -669,6 +669,10 @@ def _check_info(info, name: str) -> None:
     for key in ("lr_search", "footprint"):
         for label, value in (info.get(key) or {}).items():
             _expect(isinstance(value, dict), f"experiment.info.{key}.{label}", "a mapping", name)
+    for key, value in (info.get("recorded_with") or {}).items():  # the Gallery shows it: words and numbers only
+        _expect(isinstance(value, (str, int, float, bool, type(None))) or
+                (isinstance(value, list) and all(isinstance(x, str) for x in value)),
+                f"experiment.info.recorded_with.{key}", "text, a number or a list of texts", name)
     for label, search in (info.get("lr_search") or {}).items():
         where = f"experiment.info.lr_search.{label}"
         _expect(search.get("status") in ("planned", "reused", "stored"), f"{where}.status", "planned, reused or stored",

@@ -117,6 +117,9 @@ class TaskKind:
     """Runs answer held-out prompts, shown side by side (chat)."""
     refused: ClassVar[dict[str, str]] = {}
     """Strategies that do not apply, with the reason a user is told."""
+    classical_references: ClassVar[int] = 1
+    """How many classical models (beside the trivial baseline) `reference_rows` scores at each size: each is a
+    candidate in the decision, so the precision planner counts them among a size's comparisons."""
     own_model: ClassVar[str] = ""
     """What the practitioner's scratch (`own`) builds for this kind, in words (its `own_base`); empty where it does not
     apply."""

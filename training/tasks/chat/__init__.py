@@ -12,6 +12,7 @@ from training.tasks.chat.words import WORDS
 
 
 class Chat(TaskKind):
+    classical_references = 0
     name = "chat"
     title = "Chat (instruction tuning)"
     help = ("a chat model tuned on conversations (loss on the assistant's answers only), scored by the answers' "

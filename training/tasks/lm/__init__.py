@@ -17,6 +17,7 @@ LM_REFUSED = {
 
 
 class CausalLM(TaskKind):
+    classical_references = 0
     name = "causal-lm"
     title = "Language modelling (causal LM)"
     help = "next-token prediction, scored by perplexity"

@@ -30,6 +30,7 @@ class TableProcessor:
 
 
 class _Tabular(TaskKind):
+    classical_references = 2
     unit = "training rows"
     refused = {name: "no pretrained model exists for your table's own columns, so there is nothing to fine-tune: "
                      "the comparison is an MLP from scratch against gradient-boosted trees (the references)"
