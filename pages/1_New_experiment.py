@@ -140,6 +140,27 @@ def apply_fit(changes: dict, key_suffix: str) -> None:
     st.session_state["new_check_again"] = True
 
 
+def apply_precision(seeds: int | None, overrides: list[str], context: str) -> None:
+    """A precision suggestion (`resolution`) into this page's controls: the seeds into the seeds control, the eval set's
+    size and share into overrides this page applies while the same preset or file is on it; then a new check."""
+    if seeds:
+        st.session_state["new_preset_seeds" if context.startswith("preset:") else "new_seeds"] = int(seeds)
+    data = {k.removeprefix("data."): float(v) if "." in v else int(v)
+            for k, _, v in (o.partition("=") for o in overrides) if k.startswith("data.eval_")}
+    if "eval_max" in data and not context.startswith("preset:"):
+        st.session_state["new_evalmax"] = int(data.pop("eval_max"))
+    if data or context.startswith("preset:"):
+        st.session_state["new_precision"] = {"context": context, "data": data}
+    st.session_state["new_check_again"] = True
+
+
+def precision_overrides(config: dict, context: str) -> None:
+    """The eval-set changes a precision suggestion made for this preset or file (none once another is chosen)."""
+    chosen = st.session_state.get("new_precision")
+    if chosen and chosen["context"] == context:
+        config["data"].update(chosen["data"])
+
+
 uploads: dict[str, str] = {}  # store path -> the user's file name, for messages
 mode = st.radio("Start from", ["A preset", "My own data and model"], horizontal=True, key="new_mode")
 
@@ -153,6 +174,8 @@ if mode == "A preset":
     seeds = st.number_input("Seeds", 1, 10, len(config["seeds"]), key="new_preset_seeds",
                             help="Each (strategy, size) runs once per seed; 3+ seeds give 95% intervals.")
     config["seeds"] = list(range(int(seeds)))
+    context = f"preset:{name}"
+    precision_overrides(config, context)
 else:
     KINDS = kinds()
     task = st.radio("Task", list(KINDS), horizontal=True, key="new_task", format_func=lambda t: KINDS[t].title,
@@ -438,6 +461,8 @@ else:
     }
     config["data"]["eval_max"] = int(eval_max)
     config["lr_sweep"] = {} if sweep else None
+    context = "file:" + key_suffix + str(data.get("source"))
+    precision_overrides(config, context)
     if not data.get("source"):
         st.info("Choose the data to continue.")
         st.stop()
@@ -506,6 +531,17 @@ if checked and checked["key"] == key:
         precision = resolution(kinds()[config["task"]].metric, d, config,
                                classical=kinds()[config["task"]].classical_references)
         (st.caption if precision.can_decide else st.warning)(resolution_sentence(precision))
+        design = [x for x in precision.suggestions if x.margin is None]
+        if design:
+            cols = st.columns(len(design) + 1)
+            for i, x in enumerate(design):
+                cols[i].button(f"Use {x.words}", key=f"new_precision_{i}", on_click=apply_precision,
+                               args=(x.seeds if x.seeds != len(config["seeds"]) else None, x.set, context),
+                               help="Sets " + ", ".join(x.set) + " and checks again.")
+        wider = next((x for x in precision.suggestions if x.margin is not None), None)
+        if wider is not None:
+            st.caption(f"A margin is how close counts as \"as good\" — it is set when reading the results, not here: "
+                       f"Compare's sidebar, or `python -m training recommend EXP_ID {wider.flag}`.")
         with st.expander("Every run"):
             st.dataframe(readable(pf["table"]), hide_index=True)
         if st.button("Launch", type="primary", key="new_launch"):

@@ -16,7 +16,7 @@ from training.analysis.decision import REFERENCE_PREFIX, Sample, difference, ind
 from training.analysis.fairness import check_runs
 from training.analysis.recommend import fmt, fmt_diff
 from training.analysis.stats import METRIC_RANGE, summarise
-from training.analysis.units import plain_name
+from training.analysis.units import short_name
 from training.analysis.verdict import conclude
 
 GALLERY = sorted((Path(__file__).resolve().parent.parent / "gallery").glob("*.json.gz"))
@@ -134,7 +134,7 @@ def check_invariants(doc: dict) -> None:
             if cheaper:  # a cheaper candidate not shown worse is named in the headline, with why it is not the pick
                 assert "cannot be told apart" in size["headline"]
                 for x in cheaper:
-                    assert (x.removeprefix(REFERENCE_PREFIX) if x.startswith(REFERENCE_PREFIX) else plain_name(x)) in \
+                    assert (x.removeprefix(REFERENCE_PREFIX) if x.startswith(REFERENCE_PREFIX) else short_name(x)) in \
                         size["headline"], (x, size["headline"])
             assert size["headline"] and size["sentence"].startswith(f"**{size['headline']}**")
         elif size["recommended_kind"] == "reference":

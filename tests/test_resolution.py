@@ -147,3 +147,26 @@ def test_the_preflight_says_what_the_design_can_resolve(tmp_path, monkeypatch):
     assert not at.exception, at.exception
     said = " ".join(w.value for w in list(at.warning) + list(at.caption))
     assert re.search(r"With 600 eval examples and \d+ seeds?, differences (under|of) ±", said), said
+    # one click applies a suggestion: the seeds into the seeds control, the eval set's size into the plan's config
+    # (a table's 3 candidates at ±2% of the RMSE can decide with seeds and the eval examples a large file has)
+    info["data"] = {"rows": 100_000, "train_rows": 79_000, "validation_rows": 1000, "eval_rows": 600}
+    at.selectbox(key="new_preset").set_value("tabular").run()
+    at.button(key="new_check").click().run()
+    seen = []
+    monkeypatch.setattr(ui.common, "plan", lambda cfg: (seen.append(cfg) or {"runs": runs, "info": info,
+                                                                            "config": cfg}, None))
+    use = [b for b in at.button if (b.key or "").startswith("new_precision_")]
+    assert use and use[0].label.startswith("Use "), [b.label for b in at.button]
+    label = use[0].label
+    assert "seeds" in label or "eval examples" in label, label
+    use[0].click().run()
+    assert not at.exception, at.exception
+    cfg = seen[-1]
+    if "seeds" in label:
+        k = int(re.search(r"(\d+) seeds", label).group(1))
+        assert len(cfg["seeds"]) == k and at.number_input(key="new_preset_seeds").value == k
+    if "eval examples" in label:
+        n = int(re.search(r"([\d,]+) eval examples", label).group(1).replace(",", ""))
+        assert cfg["data"]["eval_max"] == n
+    said = " ".join(w.value for w in list(at.warning) + list(at.caption))
+    assert "set when reading the results" in said and "--margin" in said

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from training.analysis.decision import REFERENCE_PREFIX, Cell, DecisionTable, SizeDecision, cost_key
-from training.analysis.units import human_flops, human_seconds, plain_name, probe_skill
+from training.analysis.units import human_flops, human_seconds, plain_name, probe_skill, short_name
 
 
 def fmt(x: float) -> str:
@@ -66,7 +66,7 @@ def label(c: Cell) -> str:
     """A cell's short name for a headline: "LoRA", "the classical gradient-boosted trees"."""
     if c.kind == "reference":
         return f"the classical {c.strategy.removeprefix(REFERENCE_PREFIX)}"
-    return plain_name(c.strategy)
+    return short_name(c.strategy)
 
 
 def saving(pick: Cell, best: Cell) -> str:
@@ -89,11 +89,10 @@ def headline(s: SizeDecision, margin: float = 0.01, margin_kind: str = "absolute
     best = s.cell(s.best) if s.best else None
     cheaper = [c for c in cheaper_undecided(s) if c is not pick]
     m = f"{margin:g}" if margin_kind == "absolute" else f"{margin * 100:g}%"
-    why = [f"{label(c)} {fmt_diff(c.vs_best.mean, margin_kind)} from the best on the mean, outside ±{m}"
-           if c.vs_best is not None else f"{label(c)} without an interval of its difference" for c in cheaper]
-    also = (" and ".join(label(c) for c in cheaper) + f" {'is' if len(cheaper) == 1 else 'are'} cheaper and cannot "
-            "be told apart " + ("either" if s.why == "cheapest undecided" else "at this precision") + " ("
-            + "; ".join(why) + ")") if cheaper else ""
+    either = "either" if s.why == "cheapest undecided" else "at this precision"
+    also = "; ".join(f"the cheaper {label(c).removeprefix('the ')} cannot be told apart {either}, but "
+                     + (f"scores {fmt_diff(c.vs_best.mean, margin_kind)} on the mean (outside ±{m})"
+                        if c.vs_best is not None else "has no interval of its difference") for c in cheaper)
     if s.why == "cheapest undecided" and best is not None:
         return (f"{n}: {label(best)} or {label(pick)} — cannot be told apart at this precision; {label(pick)} "
                 f"{saving(pick, best)}" + (f"; {also}" if also else ""))

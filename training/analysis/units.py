@@ -22,6 +22,16 @@ PLAIN_NAMES = {
     "lp-ft": "linear probe, then full fine-tuning (LP-FT)",
 }
 """What each strategy code means, for sentences a newcomer reads ("use LoRA fine-tuning")."""
+SHORT_NAMES = {"scratch": "scratch", "own": "your own model", "full": "full fine-tuning", "lora": "LoRA",
+               "qlora": "QLoRA", "head": "the linear probe (head)", "freeze": "top layers", "discriminative":
+               "discriminative fine-tuning", "lp-ft": "LP-FT"}
+"""Each strategy in a headline, where two or three are named in one line."""
+
+
+def short_name(strategy: str) -> str:
+    base, _, times = str(strategy).partition("×")
+    name = SHORT_NAMES.get(base, base)
+    return f"{name} ({times}×)" if times else name
 
 PROBE_SKILLS = {
     "retrieval_r1": ("general language understanding",
