@@ -568,7 +568,7 @@ def _decide_size(n, at, ref_mask, sample_of, metric, sign, margin, kind) -> Size
     for c in ([trivial] if trivial is not None else []):
         c.vs_best = diff(c, best, scale, level)
     group = [best] + [c for c in candidates if c.strategy in as_good
-                      or (c.strategy in undecided and c.vs_best is not None and c.vs_best.mean >= -margin)]
+                      or (c.strategy in undecided and c.vs_best is not None and c.vs_best.mean >= -margin - 1e-9)]
     pick = min(group, key=lambda c: (cost_key(c), -sign * c.mean))
     why = ("best" if pick is best else "cheapest as good" if pick.relation == "as good"
            else "cheapest undecided")
@@ -582,7 +582,7 @@ def relation(d: Difference | None, margin: float) -> str:
     """A strategy's place against the best, from the interval of its difference (positive = better)."""
     if d is None or math.isnan(d.low) or math.isnan(d.high):
         return "undecided"
-    if d.low >= -margin:  # not worse than the best by more than the margin (it may be better)
+    if d.low >= -margin - 1e-12:  # not worse than the best by more than the margin (it may be better)
         return "as good"
     if d.high < 0:
         return "below the best"

@@ -192,8 +192,8 @@ def rule(d: DecisionTable) -> str:
     return (f"How this is chosen: the candidates are the strategies whose runs passed the fairness checks and the "
             f"classical references; the best is the highest eval {d.metric}. Each difference to it counts the seeds' "
             "noise and the eval set's together (with one seed a typical seed spread is assumed), at a level that holds "
-            "for all of a size's comparisons at once (95%). A candidate is as good as the best when its interval's low "
-            f"end lies above −{margin_size(d)} against every other candidate, below it when the interval lies below "
-            "zero, and undecided otherwise. The cheapest of the best, the as-good and the undecided whose mean lies "
+            "for every pair of a size's candidates at once (95%). A candidate is as good as the best when the low end "
+            f"of its difference's interval lies above −{margin_size(d)}, below it when the interval lies below zero, "
+            "and undecided otherwise. The cheapest of the best, the as-good and the undecided whose mean lies "
             "within the margin is recommended — a classical model before any network, networks by training compute; "
             "where it is undecided, the headline says they cannot be told apart at this precision.")
