@@ -32,8 +32,8 @@ def test_an_uploaded_zip_of_class_folders_runs_and_shows_on_live_and_compare(app
     loaded(page)
     # the classes' names and pictures render after the summary line: wait for them rather than read them mid-render
     # (CI read the body before "circle" was there, once in four runs)
-    for name in ("circle", "square"):
-        page.get_by_text(name).first.wait_for(timeout=60_000)
+    for name in ("circle", "square", "Built-in EfficientNet-Lite0", "qlora — 4-bit quantisation"):
+        page.get_by_text(name).first.wait_for(state="attached", timeout=60_000)
     page.wait_for_function("document.querySelectorAll(\"[data-testid='stImage']\").length >= 2", timeout=60_000)
     body = page.inner_text("body")
     assert "circle" in body and "square" in body
