@@ -130,7 +130,8 @@ def size_sentence(s: SizeDecision, d: DecisionTable) -> str:
     elif pick is not best and best is not None:
         said = (f"as good by the rule — difference {versus(pick, d)}, not below −{margin_size(d)}"
                 if pick.relation == "as good" else
-                f"not shown worse, nor within the margin — difference {versus(pick, d)}, against {margin_words(d)}")
+                f"not told apart from it at this precision — difference {versus(pick, d)}, an interval wider than "
+                f"{margin_words(d)}")
         parts.append(f" The best, {name(best.strategy)}, scores {fmt(best.mean)}; {label(pick)} is {said}.")
     others = [s.cell(x) for x in s.as_good if x != pick.strategy]
     if others:
