@@ -11,27 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from test_interval_coverage import _experiment  # noqa: E402  (the tests' simulated experiment, one definition)
-
-from training.analysis.decision import difference  # noqa: E402
-
-
-def coverage(metric: str, seeds: int, sigma: float, reps: int, seed: int = 0) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    covered, widths = 0, []
-    for _ in range(reps):
-        (a, b), (ta, tb) = _experiment(metric, rng, [0.01, -0.01], seeds, sigma)
-        higher = metric == "accuracy"
-        d = difference(a, b, metric, higher)
-        truth = (ta - tb) if higher else (tb - ta)
-        covered += d.low <= truth <= d.high
-        widths.append(d.high - d.low)
-    return covered / reps, float(np.mean(widths))
+from test_interval_coverage import coverage  # noqa: E402  (the tests' simulated experiment, one definition)
 
 
 def main() -> None:
@@ -43,7 +26,7 @@ def main() -> None:
         for sigma in sigmas:
             for seeds in (1, 3, 5):
                 t = time.time()
-                c, w = coverage(metric, seeds, sigma, args.reps)
+                c, w = coverage(metric, seeds, sigma, args.reps, 0)
                 print(f"{metric:9} {sigma:8.3f} {seeds:5d} {c:9.3f} {w:11.4f}   ({time.time() - t:.0f} s)", flush=True)
 
 
