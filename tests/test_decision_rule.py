@@ -123,7 +123,8 @@ def check_invariants(doc: dict) -> None:
         assert set(size["as_good"]) | set(size["undecided"]) | set(size["below"]) | ({size["best"]} - {None}) == \
             {c["strategy"] for c in candidates}
         if size["recommended"] is not None and size["best"] is not None and size["why"] != "reference above trivial":
-            near = [x for x in size["undecided"] if cells[x]["vs_best"] and cells[x]["vs_best"]["mean"] >= -m - 1e-9]
+            near = [x for x in size["undecided"] + size["below"]
+                    if cells[x]["vs_best"] and cells[x]["vs_best"]["mean"] >= -m - 1e-9]
             group = [size["best"], *size["as_good"], *near]
             assert size["recommended"] in group
             assert _cost(cells[size["recommended"]]) == min(_cost(cells[g]) for g in group), \
@@ -139,7 +140,10 @@ def check_invariants(doc: dict) -> None:
                         size["headline"], (x, size["headline"])
             assert size["headline"] and size["sentence"].startswith(f"**{size['headline']}**")
             if size["recommended"] != size["best"]:  # a pick that scores worse says why, in its first lines
-                assert ("as good by the rule" in size["sentence"] or "cannot be told apart" in size["headline"]), size
+                assert ("as good by the rule" in size["sentence"] or "cannot be told apart" in size["headline"]
+                        or "within the ±" in size["headline"]), size
+            if size["recommended"] in size["below"]:
+                assert size["why"] == "cheapest within the margin"
         elif size["recommended_kind"] == "reference":
             assert cells[size["recommended"]]["kind"] == "reference"
         shown = set()
@@ -162,8 +166,10 @@ def check_invariants(doc: dict) -> None:
 def test_the_difference_is_paired_by_seed_and_by_example_with_one_seed():
     a = Sample({0: 0.80, 1: 0.82, 2: 0.81})
     b = Sample({0: 0.70, 1: 0.73, 2: 0.71})
-    d = difference(a, b, "accuracy", True)
-    assert d.method == "seeds only" and d.mean == pytest.approx(0.0967, abs=1e-3) and 0 < d.low < d.mean < d.high
+    # seeds without anything stored about the eval set's noise: no interval (seeds on one eval set do not count it)
+    assert difference(a, b, "accuracy", True) is None
+    d = difference(Sample(a.values, n_eval=500), Sample(b.values, n_eval=500), "accuracy", True)
+    assert d.method == "binomial and seeds" and d.mean == pytest.approx(0.0967, abs=1e-3) and 0 < d.low < d.mean < d.high
     # one seed: the eval examples resampled (paired) plus the assumed seed spread: identical predictions on one seed
     # each still differ by up to ±1.96·√2·SEED_SPREAD — two seeds of one strategy differ that much
     items = {"y_true": [0, 1, 2, 1] * 50, "y_pred": [0, 1, 2, 2] * 50}
@@ -181,7 +187,11 @@ def test_the_difference_is_paired_by_seed_and_by_example_with_one_seed():
     lm = difference(Sample({0: 30.0}, loss_se={0: 0.05}), Sample({0: 20.0}, loss_se={0: 0.05}), "perplexity", False, 20.0)
     assert lm.method == "loss_se and assumed seeds" and lm.high < 0 < -lm.mean and lm.low < lm.mean < lm.high
     # lower is better: a lower RMSE is a positive difference
-    assert difference(Sample({0: 1.0, 1: 1.1}), Sample({0: 2.0, 1: 2.3}), "rmse", False).mean > 0
+    y, signs = np.arange(40.0), np.where(np.arange(40) % 2, 1.0, -1.0)
+
+    def rmse(err: float) -> Sample:  # two seeds whose errors are ±err on every example: an RMSE of err
+        return Sample({0: err, 1: err}, {k: {"y_true": y.tolist(), "y_pred": (y + err * signs).tolist()} for k in (0, 1)})
+    assert difference(rmse(1.0), rmse(2.0), "rmse", False).mean == pytest.approx(1.0)
     assert independent_difference({"mean": 0.8, "low": 0.7, "high": 0.9}, {"mean": 0.5, "low": 0.45, "high": 0.55},
                                   True).low > 0
 

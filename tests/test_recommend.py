@@ -22,15 +22,16 @@ def test_mid_run_the_recommendation_says_partial_and_gives_one_seed_intervals():
 
 def test_lower_is_better_metrics_pick_the_lowest_with_a_relative_margin():
     runs = pd.DataFrame([{"run_id": f"{s}{k}", "strategy": s, "n_train": 500, "seed": k, "status": "done",
-                          "eval_perplexity": p + k * 0.3, "flops": f}
+                          "eval_perplexity": p + k * 0.3, "eval_loss_se": 0.002, "flops": f}
                          for s, p, f in (("full", 20.0, 1e12), ("scratch", 60.0, 2e12), ("lora", 20.1, 5e11))
                          for k in range(3)])
     compute = runs.groupby(["strategy", "n_train"], as_index=False)["flops"].mean().assign(wall_s=60.0)
     _, d, _, _ = conclude(runs, None, summarise(runs, "eval_perplexity"), "perplexity", False, compute)
     s = d.sizes[0]
     assert d.margin_kind == "relative" and s.best == "full" and s.cell("scratch").relation == "below the best"
-    assert s.as_good == ["lora"] and s.recommended == "lora"  # 0.5% worse, inside ±2%, for half the compute
-    assert "not below −2%" in s.sentence and "-0.5%" in s.sentence
+    # 0.5% worse on the mean, inside ±2%, for half the compute: picked — as good, or not told apart at 3 seeds
+    assert "lora" in s.as_good + s.undecided and s.recommended == "lora"
+    assert "-0.5%" in s.sentence and ("not below −2%" in s.sentence or "cannot be told apart" in s.headline)
 
 
 def test_numbers_for_people():

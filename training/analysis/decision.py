@@ -24,9 +24,10 @@ The rule (stated on the page and in the README):
 - **As good as the best**: the low end of its difference to the best lies above −margin (`MARGINS`: 1 point of
   accuracy, 2% relative for perplexity and RMSE); **below the best**: the interval of its difference to the best lies
   wholly below zero; **undecided**: anything else (the interval is too wide to tell).
-- **Pick**: the cheapest of the best, the as-good, and the undecided whose mean lies within the margin of the best's
-  (cannot be told apart, and not worse on the evidence so far) — a classical reference before any network, networks by
-  training FLOPs. Where the pick is undecided, the headline says the two cannot be told apart at this precision and
+- **Pick**: the cheapest of the best, the as-good, and every other candidate whose mean lies within the margin of the
+  best's (undecided, or clearly below by less than the margin — a precise measurement never counts against a
+  candidate that a noisy one would let in) — a classical reference before any network, networks by training FLOPs.
+  Where the pick is undecided, the headline says the two cannot be told apart at this precision and
   what the pick saves; where a cheaper candidate is undecided but its mean lies further below, the headline names the
   pick and says that too. It never names the highest mean alone while a cheaper candidate is not shown worse.
 """
@@ -147,9 +148,9 @@ def difference(a: Sample, b: Sample, metric: str, higher: bool, scale: float = 1
     scale = (scale if scale > 0 else 1e-12) if math.isfinite(scale) else 1.0
     if _order(b) < _order(a):  # one orientation for every pair, so b − a is exactly the mirror of a − b
         d = _difference(b, a, metric, sign, scale, level)
-        d = None if d is None else Difference(-d.mean, -d.high, -d.low, d.method, d.se, d.dof)
-    else:
-        d = _difference(a, b, metric, sign, scale, level)
+        d = None if d is None else _clip(d, b, a, metric, sign, scale)
+        return None if d is None else Difference(-d.mean, -d.high, -d.low, d.method, d.se, d.dof)
+    d = _difference(a, b, metric, sign, scale, level)
     return None if d is None else _clip(d, a, b, metric, sign, scale)
 
 
@@ -157,38 +158,61 @@ def _order(s: Sample) -> tuple:
     return (s.mean, sorted(s.values.items()), s.code or "")
 
 
-def _seed_part(a: Sample, b: Sample, metric: str, sign: float, scale: float) -> tuple[float, list[tuple[float, int]], bool]:
+PRIOR_DOF = 2
+"""Degrees of freedom the assumed seed spread (SEED_SPREAD) counts for where seeds were measured: a cell's 2–5 seeds
+estimate their own spread poorly (two seeds give a t with one degree of freedom — a Cauchy — and a spread net of the
+eval examples' part truncates to 0 in about half of 3-seed cells), so the measured variance is pooled with the assumed
+one as if it were PRIOR_DOF more seeds' worth: v = ((k − 1)·s² + PRIOR_DOF·σ²)/(k − 1 + PRIOR_DOF), with k − 1 +
+PRIOR_DOF degrees of freedom."""
+
+
+def _pooled(s2: float, k: int, prior: float) -> tuple[float, int]:
+    """A seed variance from k seeds pooled with the assumed one (`PRIOR_DOF`), and its degrees of freedom."""
+    dof = k - 1 + PRIOR_DOF
+    return ((k - 1) * s2 + PRIOR_DOF * prior) / dof, dof
+
+
+def _seed_part(a: Sample, b: Sample, metric: str, sign: float, scale: float,
+               eval_paired: bool) -> tuple[float, list[tuple[float, int]], bool]:
     """The seeds' share of the difference's variance (margin units²): (variance, [(a measured part, its dof)…], whether
     any part is assumed). Paired by seed where both sides ran the same seeds (the same subsets and eval set); a
     deterministic reference pairs with every seed of the other side; one seed's spread is not measured: SEED_SPREAD is
-    assumed for it (a deterministic reference has none)."""
+    assumed for it (a deterministic reference has none). Measured spreads are pooled with the assumed one
+    (`PRIOR_DOF`); the seed × example part is taken off only where the eval part is the paired resamples that count
+    it (`eval_paired`)."""
     if _deterministic(a) and _deterministic(b):
         return 0.0, [], False
+
+    def assumed(s: Sample) -> float:  # one network's assumed seed variance, in margin units²
+        return 0.0 if _deterministic(s) else (assumed_seed_sd(metric, s.mean) / scale) ** 2
+
     same = set(a.values) == set(b.values) and len(a.values) >= 2
     if same and not (_deterministic(a) or _deterministic(b)):
         keys = sorted(a.values)
         diffs = np.array([sign * (a.values[k] - b.values[k]) / scale for k in keys])
         sa, sb = a.seed_shifts(metric), b.seed_shifts(metric)
         paired = None
-        if sa is not None and sb is not None and sa.shape == sb.shape:
+        if eval_paired and sa is not None and sb is not None:
             order_a, order_b = list(a.values), list(b.values)
             paired = sign * (sa[[order_a.index(k) for k in keys]] - sb[[order_b.index(k) for k in keys]]) / scale
-        v = max(0.0, float(np.var(diffs, ddof=1)) - _interaction(paired)) / len(diffs)
-        return v, [(v, len(diffs) - 1)], False
-    total, measured, assumed = 0.0, [], False
+        net = max(0.0, float(np.var(diffs, ddof=1)) - _interaction(paired))
+        v, dof = _pooled(net, len(diffs), assumed(a) + assumed(b))
+        return v / len(diffs), [(v / len(diffs), dof)], False
+    total, measured, any_assumed = 0.0, [], False
     for s in (a, b):
         if _deterministic(s):
             continue
         xs = np.array(list(s.values.values()), dtype=float) / scale
         if len(xs) >= 2:
-            per_seed = s.seed_shifts(metric)
-            v = max(0.0, float(np.var(xs, ddof=1)) - _interaction(per_seed) / scale ** 2) / len(xs)
-            total += v
-            measured.append((v, len(xs) - 1))
+            per_seed = s.seed_shifts(metric) if eval_paired else None
+            net = max(0.0, float(np.var(xs, ddof=1)) - _interaction(per_seed) / scale ** 2)
+            v, dof = _pooled(net, len(xs), assumed(s))
+            total += v / len(xs)
+            measured.append((v / len(xs), dof))
         else:
-            total += (assumed_seed_sd(metric, s.mean) / scale) ** 2
-            assumed = True
-    return total, measured, assumed
+            total += assumed(s)
+            any_assumed = True
+    return total, measured, any_assumed
 
 
 def _eval_part(a: Sample, b: Sample, metric: str, sign: float, scale: float) -> tuple[np.ndarray | float, str] | None:
@@ -208,6 +232,9 @@ def _eval_part(a: Sample, b: Sample, metric: str, sign: float, scale: float) -> 
     return None
 
 
+MIN_TAIL_DRAWS = 10
+"""A percentile of the draws is used only where at least this many draws lie beyond it; a tail further out (Bonferroni
+over many pairs: 0.05/15/2 of 2,000 draws is 3) takes the draws' standard deviation at the t quantile instead."""
 SEED_DRAW_SEED = 1
 """The generator of the seed-noise draws added to the eval resamples (fixed: a page shows the same interval on every
 load)."""
@@ -215,20 +242,19 @@ load)."""
 
 def _difference(a: Sample, b: Sample, metric: str, sign: float, scale: float, level: float) -> Difference | None:
     mean = sign * (a.mean - b.mean) / scale
-    seed_v, measured, assumed = _seed_part(a, b, metric, sign, scale)
     ev = _eval_part(a, b, metric, sign, scale)
-    if ev is None and not measured:
-        return None  # one seed and nothing stored about the eval set: no interval (an assumed spread alone is not one)
-    how = ev[1] if ev is not None else ""
-    eval_v = (float(np.var(ev[0])) if how == "eval" else ev[0]) if ev is not None else 0.0
+    if ev is None:
+        return None  # nothing stored about the eval set's noise: no interval (seeds on one eval set do not count it)
+    how = ev[1]
+    seed_v, measured, assumed = _seed_part(a, b, metric, sign, scale, eval_paired=how == "eval")
+    eval_v = float(np.var(ev[0])) if how == "eval" else ev[0]
     var = eval_v + seed_v
     parts = sum(v * v / k for v, k in measured)
     dof = var * var / parts if parts > 0 else math.inf  # Welch–Satterthwaite: eval and assumed parts are known
     tail = (1 - level) / 2
     q = t_ppf(1 - tail, dof)
-    method = ("seeds and eval" if measured and not assumed else "eval and assumed seeds" if assumed
-              else "eval") if how == "eval" else (f"{how} and {'assumed ' if assumed else ''}seeds" if how
-                                                   else "seeds only")
+    method = (("seeds and eval" if measured and not assumed else "eval and assumed seeds" if assumed else "eval")
+              if how == "eval" else f"{how} and {'assumed ' if assumed else ''}seeds")
     if how == "eval":  # the two-level draw: each eval resample plus a draw of the seeds' noise, percentiles taken
         rng = np.random.default_rng(SEED_DRAW_SEED)
         draws = mean + ev[0]
@@ -237,11 +263,19 @@ def _difference(a: Sample, b: Sample, metric: str, sign: float, scale: float, le
         if assumed:
             spread = seed_v - sum(v for v, _ in measured)
             draws = draws + math.sqrt(max(spread, 0.0)) * rng.standard_normal(len(draws))
-        low, high = (float(x) for x in np.quantile(draws, [tail, 1 - tail]))
-        if metric == "accuracy" and (exact := _exact_paired(a, b, sign, scale, level)) is not None:
-            # the exact paired interval where the resamples are too narrow (few examples tell the two apart), its
-            # ends joined in quadrature with the seeds' part
-            e_lo, e_hi = (float(x) for x in np.quantile(mean + ev[0], [tail, 1 - tail]))
+        if tail * len(draws) >= MIN_TAIL_DRAWS:
+            low, high = (float(x) for x in np.quantile(draws, [tail, 1 - tail]))
+        else:  # a Bonferroni tail beyond what the draws can place: their spread, at the t quantile
+            half = q * float(np.std(draws))
+            low, high = mean - half, mean + half
+        if (metric == "accuracy" and len(a.values) == len(b.values) == 1
+                and (exact := _exact_paired(a, b, sign, scale, level)) is not None):
+            # one seed each: the exact paired interval where the resamples are too narrow (few examples tell the two
+            # apart), its ends joined in quadrature with the seeds' part (with several seeds the mean's eval noise is
+            # smaller than one seed's, and the draws count it)
+            e_half = t_ppf(1 - tail, math.inf) * float(np.std(ev[0]))
+            e_lo, e_hi = ((float(x) for x in np.quantile(mean + ev[0], [tail, 1 - tail]))
+                          if tail * len(ev[0]) >= MIN_TAIL_DRAWS else (mean - e_half, mean + e_half))
             if exact[0] < e_lo or exact[1] > e_hi:
                 seed_half = q * math.sqrt(seed_v)
                 low = min(low, mean - math.hypot(mean - min(exact[0], e_lo), seed_half))
@@ -263,8 +297,8 @@ def _exact_paired(a: Sample, b: Sample, sign: float, scale: float, level: float 
     gets right and the other wrong tell the two apart; of those D, the share π that favours `a` gets a Clopper–Pearson
     interval, and the difference is D/n·(2π − 1). The percentile bootstrap is too narrow when D is small — 4 of 36
     images flipping one way already put its interval below zero, where McNemar's exact test says p = 0.125 — so the
-    two are joined (each end the farther of the two). Seeds present on both sides are pooled; None without paired
-    per-example outcomes."""
+    two are joined (each end the farther of the two). Seeds are averaged (their counts over the number of seeds: the
+    same examples, not new ones); None without paired per-example outcomes."""
     from scipy.stats import beta
 
     favour = against = total = 0
@@ -277,6 +311,8 @@ def _exact_paired(a: Sample, b: Sample, sign: float, scale: float, level: float 
         favour, against, total = favour + int((ra & ~rb).sum()), against + int((~ra & rb).sum()), total + len(ra)
     if not total:
         return None
+    seeds = max(1, len(a.items))  # the same examples repeat across seeds: one seed's worth of discordant examples
+    favour, against, total = favour / seeds, against / seeds, total / seeds
     d = favour + against
     if d == 0:
         return 0.0, 0.0
@@ -350,8 +386,9 @@ class SizeDecision:
     recommended: str | None
     recommended_kind: str | None
     why: str
-    """`best`, `cheapest as good`, `cheapest undecided` (cannot be told from the best, and cheaper), `reference above
-    trivial` (every network failed), `none`."""
+    """`best`, `cheapest as good`, `cheapest undecided` (cannot be told from the best, and cheaper), `cheapest within
+    the margin` (clearly below the best, but by less than the margin on the mean), `reference above trivial` (every
+    network failed), `none`."""
     cells: list[Cell]
     sentence: str = ""
     headline: str = ""
@@ -568,10 +605,10 @@ def _decide_size(n, at, ref_mask, sample_of, metric, sign, margin, kind) -> Size
     for c in ([trivial] if trivial is not None else []):
         c.vs_best = diff(c, best, scale, level)
     group = [best] + [c for c in candidates if c.strategy in as_good
-                      or (c.strategy in undecided and c.vs_best is not None and c.vs_best.mean >= -margin - 1e-9)]
+                      or (c.strategy in undecided + below and c.vs_best is not None and c.vs_best.mean >= -margin - 1e-9)]
     pick = min(group, key=lambda c: (cost_key(c), -sign * c.mean))
     why = ("best" if pick is best else "cheapest as good" if pick.relation == "as good"
-           else "cheapest undecided")
+           else "cheapest undecided" if pick.relation == "undecided" else "cheapest within the margin")
     if pick.kind == "reference" and not nets:
         why = "reference above trivial"
     return SizeDecision(n, best.strategy, as_good, undecided, below, failed, pick.strategy, pick.kind, why, cells,

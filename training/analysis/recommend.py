@@ -54,7 +54,7 @@ def versus(c: Cell, d: DecisionTable) -> str:
         return "no interval of the difference"
     v = c.vs_best
     sign = "" if d.higher_is_better else f" (+ is better: a lower {d.metric})"
-    return (f"{fmt_diff(v.mean, d.margin_kind)}{sign}, 95% CI {fmt_diff(v.low, d.margin_kind)} to "
+    return (f"{fmt_diff(v.mean, d.margin_kind)}{sign}, simultaneous 95% CI {fmt_diff(v.low, d.margin_kind)} to "
             f"{fmt_diff(v.high, d.margin_kind)}")
 
 
@@ -96,6 +96,10 @@ def headline(s: SizeDecision, margin: float = 0.01, margin_kind: str = "absolute
     if s.why == "cheapest undecided" and best is not None:
         return (f"{n}: {label(best)} or {label(pick)} — cannot be told apart at this precision; {label(pick)} "
                 f"{saving(pick, best)}" + (f"; {also}" if also else ""))
+    if s.why == "cheapest within the margin" and best is not None:
+        return (f"{n}: use {name(pick.strategy)} — {fmt_diff(pick.vs_best.mean, margin_kind)} from {label(best)} on "
+                f"the mean, clearly below but within the ±{m} margin; it {saving(pick, best)}"
+                + (f"; {also}" if also else ""))
     if also:
         return f"{n}: use {name(pick.strategy)} — {also}"
     return f"{n}: use {name(pick.strategy)}"
@@ -130,8 +134,9 @@ def size_sentence(s: SizeDecision, d: DecisionTable) -> str:
     elif pick is not best and best is not None:
         said = (f"as good by the rule — difference {versus(pick, d)}, not below −{margin_size(d)}"
                 if pick.relation == "as good" else
-                f"not told apart from it at this precision — difference {versus(pick, d)}, an interval wider than "
-                f"{margin_words(d)}")
+                f"not told apart from it at this precision — difference {versus(pick, d)}, reaching below "
+                f"−{margin_size(d)}" if pick.relation == "undecided" else
+                f"clearly below it, by less than the margin on the mean — difference {versus(pick, d)}")
         parts.append(f" The best, {name(best.strategy)}, scores {fmt(best.mean)}; {label(pick)} is {said}.")
     others = [s.cell(x) for x in s.as_good if x != pick.strategy]
     if others:

@@ -6,10 +6,11 @@ predicts that half-width from the plan alone and names the cheapest changes that
 
 The model (one pair of strategies, compared on the same eval set, their means over k seeds):
 
-    half_width = z · sqrt(eval_variance / n + 2 · seed_spread² / k)
+    half_width = q · sqrt(eval_variance / n + 2 · seed_spread² / k)
 
-where z is the normal quantile of the decision's level at one size (`decision.comparison_level`: 95% over every pair
-of the size's candidates — the strategies and the classical references — together; 1.96 for two).
+where q is the t quantile of the decision's level at one size (`decision.comparison_level`: 95% over every pair of the
+size's candidates — the strategies and the classical references — together; 1.96 for two and one seed) at the
+Welch–Satterthwaite degrees of freedom of the seed term as the decision pools it (`decision.PRIOR_DOF`).
 
 - **Eval noise**, from the n eval examples both strategies are scored on. For a proportion (accuracy, macro-F1) the
   paired difference of two models is the mean of per-example (a − b) ∈ {−1, 0, +1}; its variance is the share of
@@ -24,10 +25,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from training.analysis.decision import check_margin, comparison_level, default_margin
+from training.analysis.decision import PRIOR_DOF, check_margin, comparison_level, default_margin
 from training.analysis.stats import PROPORTIONS, SEED_SPREAD, t_ppf
 
-Z95 = 1.96
 DISAGREEMENT = 0.2
 """Assumed share of eval examples on which two strategies' answers differ (one right, one wrong). The lower end of the
 20–30% typical of two fine-tuned models; the issue-40 sentiment CSV (600 eval examples, LoRA 0.817 vs head 0.807,
@@ -42,16 +42,16 @@ MAX_EVAL_FRACTION = 0.5
 
 
 def half_width(eval_examples: int, seeds: int, metric: str, disagreement: float = DISAGREEMENT,
-               seed_spread: float | None = None, example_spread: float = EXAMPLE_SPREAD, z: float = Z95) -> float:
-    """The half-width of the paired difference of two strategies at quantile z (module docstring): in the metric's
-    units for a proportion, as a fraction of the metric for the rest."""
+               seed_spread: float | None = None, example_spread: float = EXAMPLE_SPREAD, candidates: int = 2) -> float:
+    """The half-width of the paired difference of two strategies as the decision computes it (module docstring): the
+    eval and seed variances added, at the t quantile of the size's level (`decision.comparison_level`) with the
+    Welch–Satterthwaite degrees of freedom of a seed spread measured on k seeds and pooled with the assumed one
+    (`decision.PRIOR_DOF`; one seed: the assumed spread, a normal quantile). In the metric's units for a proportion, as
+    a fraction of the metric for the rest."""
     eval_var, seed_sd = _variances(metric, disagreement, seed_spread, example_spread)
-    return z * math.sqrt(eval_var / max(1, eval_examples) + 2 * seed_sd ** 2 / max(1, seeds))
-
-
-def z_for(candidates: int) -> float:
-    """The normal quantile of one interval where `candidates` are compared at a size (`decision.comparison_level`)."""
-    return t_ppf(1 - (1 - comparison_level(candidates)) / 2, math.inf)
+    e, v = eval_var / max(1, eval_examples), 2 * seed_sd ** 2 / max(1, seeds)
+    dof = math.inf if seeds < 2 or v == 0 else (e + v) ** 2 / (v ** 2 / (seeds - 1 + PRIOR_DOF))
+    return t_ppf(1 - (1 - comparison_level(candidates)) / 2, dof) * math.sqrt(e + v)
 
 
 def _variances(metric, disagreement, seed_spread, example_spread) -> tuple[float, float]:
@@ -61,13 +61,16 @@ def _variances(metric, disagreement, seed_spread, example_spread) -> tuple[float
     return eval_var, seed_sd
 
 
-def eval_needed(seeds: int, margin: float, metric: str, **spreads) -> int | None:
-    """The fewest eval examples that bring the half-width to the margin at `seeds` seeds; None where no number can
-    (the seed noise alone is wider)."""
-    eval_var, seed_sd = _variances(metric, spreads.get("disagreement", DISAGREEMENT), spreads.get("seed_spread"),
-                                   spreads.get("example_spread", EXAMPLE_SPREAD))
-    room = (margin / spreads.get("z", Z95)) ** 2 - 2 * seed_sd ** 2 / seeds
-    return math.ceil(eval_var / room) if room > 0 else None
+def eval_needed(seeds: int, margin: float, metric: str, limit: int = 10_000_000, **spreads) -> int | None:
+    """The fewest eval examples that bring the half-width to the margin at `seeds` seeds (a search: the quantile moves
+    with the degrees of freedom); None where no number up to `limit` can (the seed noise alone is wider)."""
+    if half_width(limit, seeds, metric, **spreads) > margin:
+        return None
+    low, high = 1, limit
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (mid + 1, high) if half_width(mid, seeds, metric, **spreads) > margin else (low, mid)
+    return low
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ def resolution(metric: str, data_info: dict, config: dict, margin: float | None 
     m_default, kind = default_margin(metric)
     margin = m_default if margin is None else check_margin(margin, metric)
     candidates = max(2, len(config.get("strategies", [])) + (classical if config.get("references", True) else 0))
-    spreads = {"disagreement": disagreement, "seed_spread": seed_spread, "z": z_for(candidates)}
+    spreads = {"disagreement": disagreement, "seed_spread": seed_spread, "candidates": candidates}
     n, seeds = int(data_info.get("eval_rows", 0)), list(config["seeds"])
     k = len(seeds)
     largest = max([int(s) for s in config.get("sizes", []) if s != "all"] or [0])
