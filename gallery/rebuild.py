@@ -124,7 +124,7 @@ def check(path: Path, against: Path | None = None) -> list[str]:
                         "outcomes")
     if against is not None:
         other = json.load(gzip.open(against))
-        key = lambda r: (r["strategy"], r["n_train"], r["seed"], r.get("role"))  # noqa: E731
+        key = lambda r: (r["strategy"], r["n_train"], r["seed"], r.get("role"), r.get("lr"))  # noqa: E731
         theirs = {key(r): _metric(r) for r in other["runs"]}
         for r in doc["runs"]:
             mine, ref = _metric(r), theirs.get(key(r))
