@@ -121,15 +121,20 @@ def summarise(runs: pd.DataFrame, value: str, by=("strategy", "n_train"), bounde
 
 def cell_interval(metric: str, values: list[float], items: list[dict], n_eval: int | None,
                   loss_se: float | None = None) -> tuple[float, float]:
-    """The 95% interval of one cell's mean, inside the metric's range. Seeds that differ: a t-interval over them (on
-    the logit scale for accuracy). One seed, or seeds that all gave the same value: the eval set's sampling noise —
-    Wilson's interval for accuracy, else a bootstrap over the runs' stored per-example outcomes, else (perplexity) the
-    eval loss ± 1.96 of its standard error over sequences (`loss_se`). Otherwise unknown: (NaN, NaN), never a point."""
+    """The 95% interval of one cell's mean, inside the metric's range. Seeds that differ: the seeds' spread and the eval
+    set's sampling noise together (`_seeds_and_eval`: a t with Welch–Satterthwaite degrees of freedom, on the logit
+    scale for accuracy), or the seeds' t alone where nothing about the eval set is known. One seed, or seeds that all
+    gave the same value: the eval set's sampling noise — Wilson's interval for accuracy, else a bootstrap over the runs'
+    stored per-example outcomes, else (perplexity) the eval loss ± 1.96 of its standard error over sequences
+    (`loss_se`). Otherwise unknown: (NaN, NaN), never a point."""
     xs = _clean(values)
     if not xs:
         return (math.nan, math.nan)
     mean = sum(xs) / len(xs)
     if len(xs) >= 2 and max(xs) > min(xs):
+        both = _seeds_and_eval(metric, xs, items, n_eval)
+        if both is not None:
+            return clip_to_range(metric, min(both[0], mean), max(both[1], mean))
         _, lo, hi, _ = bounded_interval(xs, n_eval) if metric == "accuracy" else mean_interval(xs)
         return clip_to_range(metric, lo, hi)
     ci = wilson_interval(mean, n_eval) if metric == "accuracy" and n_eval else bootstrap_interval(metric, items)
@@ -138,6 +143,37 @@ def cell_interval(metric: str, values: list[float], items: list[dict], n_eval: i
     if ci is None:
         return (math.nan, math.nan)
     return clip_to_range(metric, min(ci[0], mean), max(ci[1], mean))
+
+
+CELL_RESAMPLES = 400
+"""Eval resamples for the variance of a multi-seed cell's mean (a variance needs fewer draws than a tail)."""
+
+
+def _seeds_and_eval(metric: str, xs: list[float], items: list[dict], n_eval: int | None) -> tuple[float, float] | None:
+    """A multi-seed cell's interval counting both noises: var = s²/k + the eval set's variance of the seeds' mean (an
+    accuracy's binomial p(1 − p)/n, else the variance over eval resamples of the runs' stored outcomes), t at the
+    Welch–Satterthwaite degrees of freedom; an accuracy on the logit scale (delta method), so it stays inside (0, 1).
+    None where the eval set's noise is unknown."""
+    k, mean = len(xs), sum(xs) / len(xs)
+    seed_v = float(np.var(xs, ddof=1)) / k
+    if metric == "accuracy" and n_eval:
+        eval_v = mean * (1 - mean) / n_eval
+    else:
+        runs = [i for i in items if items_size(i)]
+        sizes = {items_size(i) for i in runs}
+        if len(runs) != k or len(sizes) != 1 or (n := sizes.pop()) < MIN_BOOTSTRAP_EXAMPLES:
+            return None
+        try:
+            idx = resamples(n)[:CELL_RESAMPLES]
+            eval_v = float(np.var(np.mean([resampled_metric(metric, i, idx) for i in runs], axis=0)))
+        except (KeyError, ValueError):
+            return None
+    var = seed_v + eval_v
+    q = t_ppf(0.975, var * var / (seed_v * seed_v / (k - 1)) if seed_v > 0 else math.inf)
+    if metric == "accuracy" and 0 < mean < 1:
+        centre, half = math.log(mean / (1 - mean)), q * math.sqrt(var) / (mean * (1 - mean))
+        return (1 / (1 + math.exp(-(centre - half))), 1 / (1 + math.exp(-(centre + half))))
+    return (mean - q * math.sqrt(var), mean + q * math.sqrt(var))
 
 
 # -- per-example eval outcomes: a metric recomputed on resamples of the eval set ------------------------------------
