@@ -206,7 +206,8 @@ def undecided_findings(decision: DecisionTable) -> list[dict]:
             c = s.cell(name)
             v = c.vs_best
             who = (f"the classical {name.removeprefix(REFERENCE_PREFIX)}" if c.kind == "reference" else name)
-            best = s.best.removeprefix(REFERENCE_PREFIX)
+            best = (f"the classical {s.best.removeprefix(REFERENCE_PREFIX)}" if s.best.startswith(REFERENCE_PREFIX)
+                    else s.best)
             span = ("there is no interval of its difference (one seed, and no per-example outcomes stored)" if v is None
                     else f"the interval of its difference to {best} spans "
                     + (f"{v.low:+.3f} to {v.high:+.3f}" if decision.margin_kind == "absolute" else
