@@ -96,13 +96,25 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 
 def _metric(run: dict) -> dict:
+    """What a run measured (its eval metrics at the end and at its best checkpoint, its steps; a reference run's every
+    reference score) — never its timings, which no two machines share."""
     result = json.loads(run.get("result_json") or "{}")
-    return {k: v for k, v in result.items() if k.startswith("eval_") and isinstance(v, (int, float))}
+    number = (int, float)
+    out = {f"{part}.{k}": v for part in ("eval", "eval_best") for k, v in (result.get(part) or {}).items()
+           if isinstance(v, number) and not isinstance(v, bool)}
+    for ref in result.get("references") or []:
+        where = f"{ref.get('reference')}@{ref.get('n_train')}/{ref.get('seed')}"
+        out.update({f"{where}.{k}": v for k, v in ref.items() if isinstance(v, number) and not isinstance(v, bool)
+                    and k not in ("n_train", "seed")})
+    if isinstance(result.get("steps"), number):
+        out["steps"] = result["steps"]
+    return out
 
 
-def check(path: Path, against: Path | None = None) -> list[str]:
+def check(path: Path, against: Path | None = None, rtol: float = 1e-6) -> list[str]:
     """What is wrong with a record against its recipe (empty: nothing): the config the recipe makes today, the
-    provenance, per-example eval outcomes on every finished grid run; with `against`, every run's eval metrics equal."""
+    provenance, per-example eval outcomes on every finished grid run; with `against`, every run in both, measuring the
+    same (`_metric`, to 1e-6)."""
     doc = json.load(gzip.open(path))
     problems = []
     info = doc["experiment"].get("info") or {}
@@ -130,8 +142,12 @@ def check(path: Path, against: Path | None = None) -> list[str]:
             mine, ref = _metric(r), theirs.get(key(r))
             if ref is None:
                 problems.append(f"{path.name}: run {key(r)} is not in {against.name}")
-            elif any(not math.isclose(mine[k], ref.get(k, math.nan), rel_tol=1e-6, abs_tol=1e-9) for k in mine):
-                problems.append(f"{path.name}: run {key(r)} scored {mine}, {against.name} {ref}")
+            elif not mine or set(mine) != set(ref) or any(not math.isclose(mine[k], ref[k], rel_tol=rtol, abs_tol=1e-9)
+                                                          for k in mine):
+                differ = sorted(k for k in set(mine) | set(ref) if k not in mine or k not in ref
+                                or not math.isclose(mine[k], ref[k], rel_tol=rtol, abs_tol=1e-9))
+                problems.append(f"{path.name}: run {key(r)} differs from {against.name} in "
+                                + (", ".join(f"{k} ({mine.get(k)} vs {ref.get(k)})" for k in differ[:4]) or "nothing"))
     return problems
 
 
@@ -143,13 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--store", help="the store to train in (default: a new temporary folder)")
     p.add_argument("--check", metavar="BUNDLE", help="check a record against its recipe instead of training")
     p.add_argument("--against", metavar="BUNDLE", help="with --check: every run's eval metrics equal this bundle's")
+    p.add_argument("--rtol", type=float, default=1e-6, help="with --against: the relative difference that counts as "
+                   "equal (a language model's eval loss moves in the 5th digit between builds of the same code)")
     args = p.parse_args(argv)
     if args.list:
         for name, r in RECORDS.items():
             print(f"{name:28} preset {r['preset']:14} {' '.join('--set ' + s for s in r['set'])}")
         return 0
     if args.check:
-        problems = check(Path(args.check), Path(args.against) if args.against else None)
+        problems = check(Path(args.check), Path(args.against) if args.against else None, args.rtol)
         print("\n".join(problems) if problems else f"{args.check}: matches its recipe")
         return 1 if problems else 0
     if not args.record:
