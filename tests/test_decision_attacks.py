@@ -196,5 +196,7 @@ def test_ties_at_one_on_every_seed_pick_the_cheaper_and_obey_the_rule():
                                           **{("head", 100, k): items for k in range(3)}})
     _, decided, _, _ = analyse_frames("accuracy", runs, refs)
     s = decided.sizes[0]
-    assert s.best == "head" and s.recommended == "head" and s.as_good == ["full"]
+    # three perfect seeds each still carry the seed spread pooled in (PRIOR_DOF): full is not shown worse, head is
+    # cheaper and the best
+    assert s.best == "head" and s.recommended == "head" and "full" in s.as_good + s.undecided
     check_invariants(decided.to_json())

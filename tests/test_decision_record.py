@@ -64,7 +64,7 @@ def test_constraints_are_checked_and_met_only_by_a_whole_interval():
     facts["wall_s"] = facts["strategy"].map({"full": 300.0, "head": 5.0, "scratch": 600.0})
     facts["forgetting"] = facts["strategy"].map({"full": 0.2, "head": 0.0, "scratch": 0.6})
     decided = render(decide(facts, samples(runs, None, "eval_accuracy"), "accuracy", True))
-    out = record_answer(decided, {"min_metric": 0.75})
+    out = record_answer(decided, {"min_metric": 0.73})  # head 0.760: its interval counts 2,000 examples' noise too
     row = out["rows"][0]
     assert row["meets"] == ["head"] and row["may_meet"] == ["full"] and "scratch" in row["fails"]
     assert "a new head on the frozen model (linear probe) (`head`) meets every constraint" in out["sentence"]
