@@ -66,6 +66,6 @@ def test_a_tabular_experiment_from_an_uploaded_csv_runs_against_gradient_boosted
     shot(page, "live-tabular.png")
 
     body = _compare_text(page, url)
-    assert "gradient-boosted trees" in body and "Classical references against the best network" in body
+    assert "gradient-boosted trees" in body and "Classical references, candidates like any strategy" in body
     assert "Grinsztajn" in body
     shot(page, "compare-tabular.png")

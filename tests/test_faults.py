@@ -1,5 +1,6 @@
 """Issue 28: the store's faults must not kill training — a long write (a bundle import) held SQLite's write lock and
 the dispatcher took the workers' silence for death; a store outage or a full disk killed the dispatcher."""
+import errno
 import sqlite3
 import subprocess
 import sys
@@ -502,3 +503,19 @@ def test_inputs_that_were_misread_silently_are_refused_by_name(tmp_path, tiny_be
     pd.DataFrame({"image": ["http://example.org/cat.png"], "label": ["cat"]}).to_csv(tmp_path / "web.csv", index=False)
     with pytest.raises(DataError, match=r"row 2 names its image by a web address \(http://example.org/cat.png\)"):
         load_image_table(str(tmp_path / "web.csv"))
+
+
+def test_a_checkpoint_write_the_library_says_ran_out_of_room_is_a_full_disk(tmp_path, monkeypatch):
+    """A full-disk run failed once instead of pausing: safetensors said "No space left on device (os error 28)" in its
+    own exception type, and the megabyte the room check wants was still free (the write failed short of its end)."""
+    import torch
+
+    from training.core import checkpoint
+
+    def refuse(*_a, **_k):
+        raise RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(checkpoint, "save_file", refuse)
+    with pytest.raises(OSError) as caught:
+        checkpoint.save(tmp_path / "ckpt", torch.nn.Linear(2, 2), {"step": 1})
+    assert caught.value.errno == errno.ENOSPC and not (tmp_path / "ckpt.tmp").exists()

@@ -13,11 +13,13 @@ The rule (stated on the page and in the README):
   deterministic reference pairs with every seed) and the eval set's examples (both sides' means moved by the same
   resamples of the eval examples — paired; without stored outcomes an accuracy's binomial error, unpaired). With one
   seed the seed spread is not measured: `stats.SEED_SPREAD` (measured on the gallery records) is assumed for each
-  network and said. The interval is a two-level draw: each of the eval set's fixed resamples plus a draw of the seeds'
-  noise (a t with k − 1 degrees of freedom per measured spread, a normal for an assumed one), its percentiles taken;
-  without stored outcomes, a t with Welch–Satterthwaite degrees of freedom; for an accuracy widened to McNemar's exact
-  paired interval where that is wider (few examples tell the two apart). No interval where the eval noise is unknown
-  and one seed ran.
+  network and said; a measured spread (2–5 seeds estimate it poorly) is pooled with the assumed one (`PRIOR_DOF`).
+  The interval is a two-level draw: each of the eval set's fixed resamples plus a draw of the seeds' noise (a t with
+  k − 1 + PRIOR_DOF degrees of freedom per measured spread, a normal for an assumed one), its percentiles taken (the
+  draws' spread at the t quantile where a tail holds fewer than MIN_TAIL_DRAWS); without stored outcomes, a t with
+  Welch–Satterthwaite degrees of freedom; with one seed each, for an accuracy, widened to McNemar's exact paired
+  interval where that is wider (few examples tell the two apart). No interval where nothing about the eval set's noise
+  is stored (seeds on one eval set do not count it).
 - **Simultaneous**: at a size with k candidates each interval is at 1 − 0.05/(k(k − 1)/2) (Bonferroni over every pair
   of candidates), so every claim at a size holds together at 95% whichever candidate is truly the best — the best is
   chosen from the same noisy numbers it is then compared with, and the intervals of every pair cover that choice.
@@ -75,10 +77,9 @@ class Difference:
     high: float
     method: str
     """Which noise it counts: `seeds and eval` (measured seed spread and the eval examples, paired), `eval and assumed
-    seeds` (one seed: the eval examples, and SEED_SPREAD assumed for each network), `seeds only` (no per-example outcomes
-    stored: the eval set's noise is not counted), `binomial …` (accuracy without outcomes: each side's binomial error,
-    unpaired), `loss_se …` (a language model's eval-loss standard errors); ` + exact paired` where McNemar's exact
-    interval widened the eval part; `independent` (two experiments)."""
+    seeds` (one seed: the eval examples, and SEED_SPREAD assumed for each network), `binomial …` (accuracy without
+    outcomes: each side's binomial error, unpaired), `loss_se …` (a language model's eval-loss standard errors);
+    ` + exact paired` where McNemar's exact interval widened the eval part; `independent` (two experiments)."""
     se: float = math.nan
     """The standard error of the difference (both noises combined)."""
     dof: float = math.inf

@@ -66,7 +66,10 @@ def save(ckpt_dir: Path, model, state: dict, export_adapter: bool = False) -> No
         if export_adapter and hasattr(backbone, "save_pretrained") and hasattr(backbone, "peft_config"):
             model.backbone.save_pretrained(str(tmp / "adapter"))
     except Exception as e:
-        full = not isinstance(e, OSError) and not _disk_has_room(ckpt_dir.parent)  # before the cleanup frees room
+        # said in the library's own words ("os error 28"), or no room left (checked before the cleanup frees it): a
+        # write that failed short of its last megabyte leaves more than the room check's megabyte free
+        said = any(w in str(e) for w in ("No space left on device", "os error 28", "Disk quota exceeded"))
+        full = not isinstance(e, OSError) and (said or not _disk_has_room(ckpt_dir.parent))
         shutil.rmtree(tmp, ignore_errors=True)
         if full:
             raise OSError(errno.ENOSPC, "No space left on device", str(tmp)) from e
