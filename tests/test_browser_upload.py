@@ -49,7 +49,11 @@ def _upload(page, name: str, content: bytes, mime: str = "text/csv") -> None:
 
 
 def _fill(page, label: str, value: str) -> None:
-    box = page.get_by_label(label, exact=True)
+    """Type into the one control of that label and commit it. The page settles first, and the key goes to the element
+    that was typed into: a rerun mid-fill once drew a second "Training-set sizes" box beside the old one, and the
+    label then named two (whole suite, 2026-12-07)."""
+    loaded(page)
+    box = page.get_by_label(label, exact=True).element_handle(timeout=30_000)
     box.fill(value)
     box.press("Enter")
     loaded(page)
@@ -162,7 +166,10 @@ def test_upload_suggests_columns_and_refuses_a_label_that_is_not_classes(static_
     loaded(page)  # seen mid-run: the rest of the page (the button below) follows in the same run
     assert _selected(page, "Text column") == "review"
     assert _selected(page, "Label column") == "stars"
-    assert page.get_by_test_id("stDataFrame").count() >= 2  # the preview and the column summary
+    # the preview and the column summary: wait for both to render rather than count them mid-render (0 once, whole
+    # suite, 2026-12-07)
+    page.wait_for_function("document.querySelectorAll(\"[data-testid='stDataFrame']\").length >= 2", timeout=30_000)
+    assert page.get_by_test_id("stDataFrame").count() >= 2
     assert not page.get_by_test_id("stAlertContentError").count()
     assert page.get_by_role("button", name="Check and estimate").count() == 1
     page.get_by_role("combobox", name="Text column").scroll_into_view_if_needed()  # the page scrolls inside the app

@@ -519,3 +519,11 @@ def test_a_checkpoint_write_the_library_says_ran_out_of_room_is_a_full_disk(tmp_
     with pytest.raises(OSError) as caught:
         checkpoint.save(tmp_path / "ckpt", torch.nn.Linear(2, 2), {"step": 1})
     assert caught.value.errno == errno.ENOSPC and not (tmp_path / "ckpt.tmp").exists()
+
+
+def test_a_library_that_says_the_disk_is_full_in_its_own_words_interrupts_the_run():
+    from training.service.records import disk_full
+
+    assert disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert disk_full(RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)"))
+    assert not disk_full(OSError(errno.EACCES, "Permission denied")) and not disk_full(ValueError("bad value"))

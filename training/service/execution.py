@@ -29,7 +29,7 @@ from training.service.control import WorkerControl
 from training.service.planning import PRETRAIN, REFERENCES, device_name, launch, resolve_device, strategy_configs, use_bf16
 from training.service.policy import check_run_start
 from training.service.processes import process_started
-from training.service.records import DISK_FULL, DISK_FULL_ERRNOS, Role, Status
+from training.service.records import DISK_FULL, Role, Status, disk_full
 from training.service.store import RunSink, Store
 from training.settings import load_settings
 from training.tasks import task_kind
@@ -65,16 +65,15 @@ def execute_run(store: Store, run_id: str, control=None) -> dict:
         raise
     except HeadStartError as e:
         store.update_run(run_id, status=Status.FAILED, ended_at=time.time(), error=str(e))
-    except OSError as e:
-        if e.errno not in DISK_FULL_ERRNOS:
+    except Exception as e:  # noqa: BLE001 — any crash becomes a failed run with its traceback as an event
+        if not disk_full(e):
             _failed(store, sink, run_id, e)
         else:  # nothing wrong with the run: it resumes from its last checkpoint once there is room (the dispatcher)
+            what = (f"{e.strerror} writing {Path(e.filename).name if e.filename else 'a file'}"
+                    if isinstance(e, OSError) and e.strerror else f"{type(e).__name__}: {e}")
             store.update_run(run_id, status=Status.INTERRUPTED, ended_at=time.time(), pid=None,
-                             error=f"{DISK_FULL}: {e.strerror} writing {Path(e.filename).name if e.filename else 'a file'}; "
-                                   "it resumes from its last checkpoint when space is freed")
+                             error=f"{DISK_FULL}: {what}; it resumes from its last checkpoint when space is freed")
             store.add_event(run_id, "interrupted", f"{DISK_FULL} ({e})")
-    except Exception as e:  # noqa: BLE001 — any crash becomes a failed run with its traceback as an event
-        _failed(store, sink, run_id, e)
     else:
         store.update_run(run_id, status=Status.DONE, ended_at=time.time(), result=result)
         if run.role == Role.GRID:  # a finished grid run never resumes: keep the weights it answers with, not the rest
