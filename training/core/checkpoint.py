@@ -52,6 +52,10 @@ def norm_buffers(model) -> dict[str, torch.Tensor]:
     return out
 
 
+DISK_FULL_WORDS = ("No space left on device", "os error 28", "Disk quota exceeded")
+"""How libraries that raise their own exception types (safetensors' SafetensorError) say the disk was full."""
+
+
 def save(ckpt_dir: Path, model, state: dict, export_adapter: bool = False) -> None:
     """Write the checkpoint beside the old one and swap it in: a failed write leaves the previous checkpoint whole.
     A write that failed for want of room raises OSError(ENOSPC) whatever the library said (safetensors and torch.save
@@ -68,7 +72,7 @@ def save(ckpt_dir: Path, model, state: dict, export_adapter: bool = False) -> No
     except Exception as e:
         # said in the library's own words ("os error 28"), or no room left (checked before the cleanup frees it): a
         # write that failed short of its last megabyte leaves more than the room check's megabyte free
-        said = any(w in str(e) for w in ("No space left on device", "os error 28", "Disk quota exceeded"))
+        said = any(w in str(e) for w in DISK_FULL_WORDS)
         full = not isinstance(e, OSError) and (said or not _disk_has_room(ckpt_dir.parent))
         shutil.rmtree(tmp, ignore_errors=True)
         if full:

@@ -200,12 +200,12 @@ DISK_FULL = "the disk is full"
 """How an interrupted run's error starts when a write found no room: the dispatcher re-queues such runs once the
 store's disk is above its floor again."""
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-DISK_FULL_WORDS = ("No space left on device", "os error 28", "Disk quota exceeded")
-"""How libraries that raise their own exception types (safetensors' SafetensorError) say the disk was full."""
 
 
 def disk_full(e: BaseException) -> bool:
     """A write that found no room: an OSError with ENOSPC or EDQUOT, or a library's error saying so in its words."""
+    from training.core.checkpoint import DISK_FULL_WORDS  # here, not at the top: checkpoint imports torch
+
     if isinstance(e, OSError) and e.errno is not None:
         return e.errno in DISK_FULL_ERRNOS
     return any(w in str(e) for w in DISK_FULL_WORDS)
