@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.analysis.decision import REFERENCE_PREFIX, DecisionTable, default_margin, difference, samples
-from training.analysis.recommend import fmt, margin_size
+from training.analysis.decision import DecisionTable, default_margin, difference, samples
+from training.analysis.recommend import code_name, fmt, margin_size
 from training.analysis.tables import FROM_SCRATCH
 from training.analysis.units import plain
 
@@ -205,9 +205,7 @@ def undecided_findings(decision: DecisionTable) -> list[dict]:
         for name in s.undecided:
             c = s.cell(name)
             v = c.vs_best
-            who = (f"the classical {name.removeprefix(REFERENCE_PREFIX)}" if c.kind == "reference" else name)
-            best = (f"the classical {s.best.removeprefix(REFERENCE_PREFIX)}" if s.best.startswith(REFERENCE_PREFIX)
-                    else s.best)
+            who, best = code_name(name), code_name(s.best)
             span = ("there is no interval of its difference (one seed, and no per-example outcomes stored)" if v is None
                     else f"the interval of its difference to {best} spans "
                     + (f"{v.low:+.3f} to {v.high:+.3f}" if decision.margin_kind == "absolute" else

@@ -31,6 +31,11 @@ def margin_words(d: DecisionTable) -> str:
     return f"±{margin_size(d)} {d.metric}" if d.margin_kind == "absolute" else f"±{margin_size(d)} of the best's {d.metric}"
 
 
+def code_name(strategy: str) -> str:
+    """`full` → "full"; a reference as "the classical NAME" (the verdict's and the checks' short form)."""
+    return name(strategy) if strategy.startswith(REFERENCE_PREFIX) else strategy
+
+
 def name(strategy: str) -> str:
     """`full` → "full fine-tuning (`full`)"; a reference by its name."""
     if strategy.startswith(REFERENCE_PREFIX):
@@ -64,9 +69,7 @@ def _list(cells: list[Cell], d: DecisionTable) -> str:
 
 def label(c: Cell) -> str:
     """A cell's short name for a headline: "LoRA", "the classical gradient-boosted trees"."""
-    if c.kind == "reference":
-        return f"the classical {c.strategy.removeprefix(REFERENCE_PREFIX)}"
-    return short_name(c.strategy)
+    return name(c.strategy) if c.kind == "reference" else short_name(c.strategy)
 
 
 def saving(pick: Cell, best: Cell) -> str:

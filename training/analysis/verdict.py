@@ -22,7 +22,7 @@ from training.analysis.forecast import (
     interval_words,
     scratch_arms,
 )
-from training.analysis.recommend import fmt, fmt_diff, interval, margin_size, render, versus
+from training.analysis.recommend import code_name, fmt, fmt_diff, interval, margin_size, render, versus
 from training.analysis.units import human_estimate
 
 
@@ -167,7 +167,7 @@ def verdict(decision: DecisionTable, findings: list[dict] | None = None, planned
                    f"{fmt_diff(b, d.margin_kind)} at N={large:,} (in the margin's units).")
     if len(d.sizes) > 1 and len({c.strategy for c in ok}) > 1:
         out.append("Best by training-set size: " + "; ".join(
-            f"N={s.n_train:,} → {who(s.cell(s.best))}" + "".join(f", {w}: {', '.join(map(short, xs))}" for w, xs in
+            f"N={s.n_train:,} → {who(s.cell(s.best))}" + "".join(f", {w}: {', '.join(map(code_name, xs))}" for w, xs in
                                                     (("as good", s.as_good), ("undecided", s.undecided)) if xs)
             for s in sizes) + f" (as good: the difference's interval not below −{margin_size(d)}).")
     out += _reference_sentences(d)
@@ -178,12 +178,7 @@ def verdict(decision: DecisionTable, findings: list[dict] | None = None, planned
 
 def who(c) -> str:
     """A cell as the verdict names it: a strategy by its code, a reference as "the classical NAME"."""
-    return short(c.strategy)
-
-
-def short(strategy: str) -> str:
-    return (f"the classical {strategy.removeprefix(REFERENCE_PREFIX)}" if strategy.startswith(REFERENCE_PREFIX)
-            else strategy)
+    return code_name(c.strategy)
 
 
 def _reference_sentences(d: DecisionTable) -> list[str]:
