@@ -68,18 +68,42 @@ def config_of(recipe: dict):
 
 
 def rebuild(record: str, out: Path, store_dir: Path) -> Path:
+    """Train the record in `store_dir` and write its bundle to `out`. A store that already holds this recipe's
+    experiment, unfinished (the process was killed, the machine's slot ended), is carried on from its checkpoints
+    instead of started again: the runs that finished stay, the interrupted ones resume. The provenance is the code
+    version when the training started; a record carried on under another commit says so (`continued_with`)."""
     from training.service.bundle import export_bundle, write_bundle
-    from training.service.execution import run_experiment
+    from training.service.execution import continue_experiment, run_experiment
+    from training.service.records import Status
     from training.service.store import Store
 
     recipe = RECORDS[record]
     cfg = config_of(recipe)
     store = Store(store_dir)
     started = time.time()
-    exp_id = run_experiment(cfg, store, progress=True)
+    made = provenance(record, recipe)
+    earlier = [e for e in store.experiments() if e.name == cfg.name
+               and json.loads(e.config_json) == json.loads(json.dumps(cfg.to_dict()))]
+    if earlier:
+        exp_id = earlier[-1].id
+        sidecar = store_dir / f"rebuild-{record}.json"
+        first = json.loads(sidecar.read_text()) if sidecar.exists() else dict(made, commit="unknown")
+        for r in store.runs(exp_id):
+            if r.status in (Status.RUNNING, Status.INTERRUPTED):
+                if r.status == Status.RUNNING:  # its process is gone (this script runs one experiment at a time)
+                    store.update_run(r.id, status=Status.INTERRUPTED, pid=None)
+                store.requeue(r.id)
+        print(f"carrying on {exp_id} in {store_dir}: "
+              f"{sum(r.status == Status.DONE for r in store.runs(exp_id))} runs done", flush=True)
+        exp_id = continue_experiment(store, exp_id, progress=True)
+        if first.get("commit") != made["commit"] or made["uncommitted_changes"]:
+            first = dict(first, continued_with={k: made[k] for k in ("commit", "uncommitted_changes", "recorded_at")})
+        made = dict(first, continued=True)
+    else:
+        (store_dir / f"rebuild-{record}.json").write_text(json.dumps(made))
+        exp_id = run_experiment(cfg, store, progress=True)
     bundle = export_bundle(store, exp_id)
-    bundle["experiment"]["info"]["recorded_with"] = dict(provenance(record, recipe),
-                                                         elapsed_s=round(time.time() - started, 1))
+    bundle["experiment"]["info"]["recorded_with"] = dict(made, elapsed_s=round(time.time() - started, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     write_bundle(bundle, out)
     return out
@@ -156,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("record", nargs="?", choices=sorted(RECORDS))
     p.add_argument("--list", action="store_true", help="the records and their recipes")
     p.add_argument("--out", help="where the bundle goes (default: gallery/RECORD.json.gz)")
-    p.add_argument("--store", help="the store to train in (default: a new temporary folder)")
+    p.add_argument("--store", help="the store to train in (default: a new temporary folder); one that holds this "
+                   "record's unfinished experiment carries it on from its checkpoints")
     p.add_argument("--check", metavar="BUNDLE", help="check a record against its recipe instead of training")
     p.add_argument("--against", metavar="BUNDLE", help="with --check: every run's eval metrics equal this bundle's")
     p.add_argument("--rtol", type=float, default=1e-6, help="with --against: the relative difference that counts as "

@@ -367,11 +367,18 @@ def run_experiment(cfg: ExperimentConfig, store: Store, progress: bool = False, 
     — and again where it was queued again (a search's candidates sent on to a later rung; a grid run that started
     before its search had chosen)."""
     exp_id = launch(cfg, store, owner=owner)
+    return continue_experiment(store, exp_id, progress=progress)
+
+
+def continue_experiment(store: Store, exp_id: str, progress: bool = False) -> str:
+    """Execute an experiment's queued runs in this process until none can start (`run_experiment`'s loop; also what
+    resumes one whose process was killed, once its interrupted runs are queued again)."""
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=sum(r.total_steps or 0 for r in store.runs(exp_id)), unit="step", desc=cfg.name)
+        bar = tqdm(total=sum(r.total_steps or 0 for r in store.runs(exp_id)), unit="step",
+                   desc=store.experiment(exp_id).name)
     ended = (Status.DONE, Status.FAILED, Status.CANCELLED)
     while True:
         runs = store.runs(exp_id)
