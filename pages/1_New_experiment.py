@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 
 import pandas as pd
 import streamlit as st
@@ -546,7 +547,9 @@ if checked and checked["key"] == key:
             st.dataframe(readable(pf["table"]), hide_index=True)
         if st.button("Launch", type="primary", key="new_launch"):
             with st.spinner("Queueing…"):
-                exp_id, error = enqueue(config)
+                # the key belongs to this check: a second click (or a rerun that interrupted the first after it
+                # stored the experiment) makes the same one; checking again makes a new key
+                exp_id, error = enqueue(config, key=checked.setdefault("launch_key", uuid.uuid4().hex))
             if error:
                 st.error(in_page_words(error, uploads))
             else:

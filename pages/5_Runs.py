@@ -12,7 +12,17 @@ from training.analysis.units import human_bytes, human_flops, human_seconds, hum
 from training.service.bundle import GALLERY_OWNER
 from training.settings import load_settings
 from ui.auth import current_user
-from ui.common import STATUS_LABEL, enqueue, experiment_label, get_store, plan, setup_page, visible_experiments
+from ui.common import (
+    STATUS_LABEL,
+    enqueue,
+    experiment_label,
+    get_store,
+    launch_key,
+    launched,
+    plan,
+    setup_page,
+    visible_experiments,
+)
 
 setup_page("Runs")
 st.title("Runs")
@@ -99,10 +109,11 @@ if dup_key in st.session_state:
         q1, q2 = st.columns(2)
         if q1.button("Queue the copy", type="primary", key="runs_dup_go", disabled=bool(copy["error"])):
             with st.spinner("Queueing…"):
-                new_id, error = enqueue(copy["config"])
+                new_id, error = enqueue(copy["config"], key=launch_key(dup_key))
             if error:
                 st.error(error)
             else:
+                launched(dup_key)
                 st.session_state.pop(dup_key)
                 st.session_state["runs_dup_queued"] = f"Queued {copy['config']['name']} ({new_id}); watch it on Live."
                 st.rerun()

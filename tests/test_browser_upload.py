@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -88,9 +89,10 @@ def _only_strategies(page, keep: list[str], defaults: list[str]) -> None:
 
 
 def _launch_and_finish(page, store_root: Path, task: str, timeout: float = 300, screenshot: str | None = None,
-                       preflight_says: tuple[str, ...] = ()) -> str:
-    """Check and estimate (the preflight saying each of `preflight_says`), launch, wait on Live until every run is
-    done; the experiment's id."""
+                       preflight_says: tuple[str, ...] = (), double_click: bool = False) -> str:
+    """Check and estimate (the preflight saying each of `preflight_says`), launch (with `double_click`, as an impatient
+    user does: one experiment all the same), wait on Live until every run is done; the experiment's id."""
+    before = {e.id for e in Store(store_root).experiments()}
     page.get_by_role("button", name="Check and estimate").click()
     page.wait_for_selector("text=Estimated training time", timeout=180_000)
     loaded(page)
@@ -101,11 +103,19 @@ def _launch_and_finish(page, store_root: Path, task: str, timeout: float = 300, 
     if screenshot:
         shot(page, screenshot)
     page.get_by_role("button", name="Launch").click()
+    if double_click:  # the second click while the first is queueing (a new user's "did it take?")
+        page.get_by_text("Queueing…").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Launch").click(force=True)
     page.wait_for_url("**/Live", timeout=120_000)
     loaded(page)
     page.wait_for_selector("[data-testid='stProgress']", timeout=60_000)
     store = Store(store_root)
-    exp = store.experiments()[0]  # the newest: the app's store is shared by the session's browser tests
+    new = [e for e in store.experiments() if e.id not in before]  # the app's store is shared by the session's tests
+    if double_click:  # the second click's rerun has ended too (Live is drawn after it): still one experiment
+        time.sleep(3)
+        new = [e for e in store.experiments() if e.id not in before]
+    assert len(new) == 1, [(e.id, e.name) for e in new]
+    exp = new[0]
     assert exp.config.task == task
     wait_until(lambda: not any(r.status in ("queued", "running") for r in store.runs(exp.id)), timeout)
     runs = store.runs(exp.id)
@@ -349,7 +359,7 @@ def test_a_text_csv_upload_takes_the_suggested_mapping_and_reaches_compare(app_s
     assert page.get_by_label("Training-set sizes", exact=True).input_value() == "45, all"  # a pool of about 180
     _only_strategies(page, ["scratch", "head"], defaults=["scratch", "own", "full", "lora", "head"])
     _short_grid(page, "40", "5")
-    exp_id = _launch_and_finish(page, store_root, "text-classification",
+    exp_id = _launch_and_finish(page, store_root, "text-classification", double_click=True,
                                 preflight_says=("eval examples: the accuracy the strategies are scored on is uncertain",))
     shot(page, "live-text-upload.png")
     body = _compare_text(page, url, exp_id)

@@ -73,6 +73,54 @@ def test_every_store_operation(tmp_path, backend):
         store.run(a)
 
 
+def test_a_launch_key_makes_one_experiment_however_often_it_is_sent(tmp_path, backend):
+    """Issue 41, item 3: launching twice (a double click, a double submit, a retried request) made two identical
+    37-run experiments. The same owner's key makes one — sent again, or sent by 8 threads at once; its files are not
+    left behind; another owner's same key, or no key, makes a new one; deleting the experiment frees the key."""
+    store = Store(tmp_path / "store")
+    first = store.create_experiment(CFG, _runs(3), owner="ada", launch_key="k1")
+    assert store.create_experiment(CFG, _runs(3), owner="ada", launch_key="k1") == first
+    assert store.launched("ada", "k1") == first and store.launched("bob", "k1") is None
+    ids = []
+
+    def twin():
+        ids.append(Store(tmp_path / "store").create_experiment(CFG, _runs(3), owner="ada", launch_key="k2"))
+
+    threads = [threading.Thread(target=twin) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(ids) == 8 and len(set(ids)) == 1, ids
+    assert len({e.id for e in store.experiments()}) == 2 and len(store.runs()) == 6
+    assert sorted(p.name for p in (store.root / "experiments").iterdir()) == sorted({first, ids[0]})
+    assert len(list((store.root / "runs").iterdir())) == 6  # the twins' run folders were removed
+    other = store.create_experiment(CFG, _runs(1), owner="bob", launch_key="k1")
+    assert other not in (first, ids[0])
+    assert store.create_experiment(CFG, _runs(1), owner="ada") != store.create_experiment(CFG, _runs(1), owner="ada")
+    store.delete_experiment(first)
+    assert store.launched("ada", "k1") is None
+    assert store.create_experiment(CFG, _runs(1), owner="ada", launch_key="k1") != first
+
+
+def test_enqueue_with_a_launch_key_sent_twice_prints_one_experiment(tmp_path, tiny_bert_dir, topic_csv):
+    """The CLI a page (or a script retrying a request) calls: the second `enqueue --launch-key` plans nothing and
+    prints the first one's id."""
+    cfg = tiny_classification_config(tiny_bert_dir, topic_csv, strategies=[StrategyConfig("full", lr=1e-3)],
+                                     budget=BudgetConfig(policy="steps", steps=5), probes=[ProbeConfig(kind="none")])
+    path = tmp_path / "cfg.yaml"
+    cfg.save(path)
+
+    def enqueue():
+        out = subprocess.run([sys.executable, "-m", "training", "enqueue", str(path), "--store", str(tmp_path / "s"),
+                              "--launch-key", "retry-1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip().splitlines()[-1]
+
+    assert enqueue() == enqueue()
+    assert len(Store(tmp_path / "s").experiments()) == 1
+
+
 def test_an_old_sqlite_store_is_migrated_on_open(tmp_path):
     """A store made before schema versions (and before the later run columns) opens, keeps its rows, and gains them."""
     root = tmp_path / "old"

@@ -149,7 +149,8 @@ def cmd_enqueue(args) -> int:
     from training.service.planning import launch
     from training.service.store import Store
 
-    print(launch(load_config(args.config, args.overrides), Store(args.store), owner=args.owner))
+    print(launch(load_config(args.config, args.overrides), Store(args.store), owner=args.owner,
+                 launch_key=args.launch_key))
     return 0
 
 
@@ -469,7 +470,10 @@ COMMANDS = {
     "presets": (cmd_presets, "list the built-in presets", None),
     "strategies": (cmd_strategies, "list the strategies with their options, defaults and docs", None),
     "run": (cmd_run, "run an experiment in this process and print its id", lambda p: (_config(p), _owner(p))),
-    "enqueue": (cmd_enqueue, "validate and store an experiment; a dispatcher runs it", lambda p: (_config(p), _owner(p))),
+    "enqueue": (cmd_enqueue, "validate and store an experiment; a dispatcher runs it",
+                lambda p: (_config(p), _owner(p), p.add_argument(
+                    "--launch-key", help="an idempotency key: enqueueing again with the same key (a retried request) "
+                    "stores nothing and prints the experiment the first one made"))),
     "plan": (cmd_plan, "validate an experiment and print its runs, steps, FLOPs, memory and the difference it can "
                        "resolve (`resolution`) as JSON", _plan_args),
     "worker": (cmd_worker, "the dispatcher: start worker processes for queued runs", _worker_args),

@@ -325,15 +325,31 @@ def plan(config: dict) -> tuple[dict | None, str | None]:
     return json.loads(proc.stdout.strip().splitlines()[-1]), None
 
 
-def enqueue(config_or_preset: dict | str, owner: str | None = None) -> tuple[str | None, str | None]:
-    """Store an experiment (validated again, quotas checked) and make sure a dispatcher serves the store."""
+def launch_key(name: str) -> str:
+    """This session's idempotency key for one launch control (`enqueue`'s `key`): the same until `launched(name)`, so
+    a double click — whose second rerun may interrupt the first after it stored the experiment — makes one."""
+    import uuid
+
+    return st.session_state.setdefault(f"launch_key_{name}", uuid.uuid4().hex)
+
+
+def launched(name: str) -> None:
+    """The launch control `name` made its experiment: its next launch is a new one."""
+    st.session_state.pop(f"launch_key_{name}", None)
+
+
+def enqueue(config_or_preset: dict | str, owner: str | None = None,
+            key: str | None = None) -> tuple[str | None, str | None]:
+    """Store an experiment (validated again, quotas checked) and make sure a dispatcher serves the store. With `key`
+    (`launch_key`), a repeat of the same launch returns the experiment the first one made."""
     from ui.auth import current_user
 
     owner = owner or current_user()
+    extra = ["--launch-key", key] if key else []
     if isinstance(config_or_preset, str):
-        proc = _cli(["enqueue", config_or_preset, "--store", str(store_dir()), "--owner", owner])
+        proc = _cli(["enqueue", config_or_preset, "--store", str(store_dir()), "--owner", owner, *extra])
     else:
-        proc = _cli(["enqueue", "{config}", "--store", str(store_dir()), "--owner", owner], config_or_preset)
+        proc = _cli(["enqueue", "{config}", "--store", str(store_dir()), "--owner", owner, *extra], config_or_preset)
     if proc.returncode != 0:
         return None, _error(proc)
     ensure_dispatcher(store_dir())

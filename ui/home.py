@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from training.analysis.units import human_time
-from ui.common import PAGES, enqueue, experiment_state, revive_dispatcher, visible_experiments
+from ui.common import PAGES, enqueue, experiment_state, launch_key, launched, revive_dispatcher, visible_experiments
 
 
 def render() -> None:
@@ -30,10 +30,11 @@ def render() -> None:
                  "learning-rate search ships with the app).")
         if st.button("Launch the quick demo", type="primary", key="launch_quick"):
             with st.spinner("Checking and queueing the quick demo…"):
-                exp_id, error = enqueue("quick")
+                exp_id, error = enqueue("quick", key=launch_key("home_quick"))
             if error:
                 st.error(error)
             else:
+                launched("home_quick")
                 st.session_state["exp_id"] = exp_id
                 st.switch_page("pages/2_Live.py")
         for path, label, icon in PAGES[1:]:

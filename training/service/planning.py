@@ -235,12 +235,15 @@ def plan_lr_searches(cfg: ExperimentConfig, strategies: dict[str, Strategy], dat
     return out
 
 
-def launch(cfg: ExperimentConfig, store: Store, owner: str = "local") -> str:
-    """Validate, plan and store an experiment with its queued runs; returns the experiment id."""
+def launch(cfg: ExperimentConfig, store: Store, owner: str = "local", launch_key: str | None = None) -> str:
+    """Validate, plan and store an experiment with its queued runs; returns the experiment id. With a launch key the
+    owner already launched (a double click, a retried request), nothing is planned or stored again: the same id."""
+    if launch_key and (earlier := store.launched(owner, launch_key)):
+        return earlier
     plan = plan_experiment(cfg, store.cache_dir, store)
     settings = load_settings()
     check_demo(cfg, plan.runs, plan.info["sizes"], settings, store, owner)
-    return store.create_experiment(cfg, plan.runs, owner=owner, info=plan.info,
+    return store.create_experiment(cfg, plan.runs, owner=owner, info=plan.info, launch_key=launch_key,
                                    admit=lambda activity: demo_quota(activity, len(plan.runs), settings))
 
 

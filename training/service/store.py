@@ -137,6 +137,12 @@ predictions = sa.Table(  # Try it: a page asks, the predictor process answers (`
     sa.Column("claimed_by", Text),  # the predictor answering it: "host pid start-time" (a dead one's are failed)
     sa.Index("predictions_by_status", "status", "created_at"),
 )
+launches = sa.Table(  # a launch's idempotency key: the same key from the same owner makes one experiment
+    "launches", metadata,
+    sa.Column("owner", Text, primary_key=True), sa.Column("key", Text, primary_key=True),
+    sa.Column("experiment_id", Text, sa.ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+)
 schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
 
 RUN_COLUMNS = frozenset(runs.c.keys())
@@ -168,10 +174,19 @@ def _add_prediction_claimant(c: sa.Connection) -> None:
 # 3: decision records (decisions, decision_comments).
 # 4: Try it's questions and answers (predictions).
 # 5: which predictor claimed a question (predictions.claimed_by).
+# 6: launch keys (launches), so a double click or a retried request makes one experiment.
 MIGRATIONS = [lambda c: metadata.create_all(c, checkfirst=True), _add_missing_run_columns,
               lambda c: metadata.create_all(c, checkfirst=True), lambda c: metadata.create_all(c, checkfirst=True),
-              _add_prediction_claimant]
+              _add_prediction_claimant, lambda c: metadata.create_all(c, checkfirst=True)]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class _Launched(Exception):
+    """Inside `create_experiment`'s transaction: this launch key already made an experiment (rolls the write back)."""
+
+    def __init__(self, experiment_id: str):
+        super().__init__(experiment_id)
+        self.experiment_id = experiment_id
 
 
 def new_id(prefix: str) -> str:
@@ -382,8 +397,13 @@ class Store:
                 return int(c.execute(active_exps).scalar() or 0), int(c.execute(recent).scalar() or 0)
         return int(c.execute(active_exps).scalar() or 0), int(c.execute(recent).scalar() or 0)
 
+    def launched(self, owner: str, key: str) -> str | None:
+        """The experiment an owner's launch key already made (None: none yet)."""
+        row = self._one(sa.select(launches.c.experiment_id).where(launches.c.owner == owner, launches.c.key == key))
+        return row["experiment_id"] if row else None
+
     def create_experiment(self, config: ExperimentConfig, runs_: list[dict], owner: str = "local",
-                          info: dict | None = None, admit=None) -> str:
+                          info: dict | None = None, admit=None, launch_key: str | None = None) -> str:
         """Insert an experiment and its queued runs atomically; write its config files. `admit(activity)`: called
         inside the same write transaction with `owner_activity` counted under its lock (SQLite's write lock taken at
         BEGIN; on PostgreSQL a per-owner advisory lock), raising to refuse — so quotas hold against parallel launches.
@@ -392,6 +412,11 @@ class Store:
         run ids), role and lr.
         Files are written first into directories that only become meaningful once the rows commit; on
         any failure both are removed, so nothing half-written remains.
+
+        launch_key: where the owner already launched with this key (a second click, a double submit, a retried
+        request), nothing is created and that experiment's id is returned — checked in the same transaction, and the
+        key's primary key refuses a concurrent twin on PostgreSQL (its files are removed and the first one's id
+        returned).
         """
         exp_id = new_id("e")
         now = time.time()
@@ -411,17 +436,37 @@ class Store:
                            "experiment": config.to_dict()}
                 (d / "config.json").write_text(json.dumps(run_cfg, indent=2), encoding="utf-8")
             with self.tx() as c:
+                if self.backend == "postgresql" and (admit is not None or launch_key):
+                    # one launch per owner at a time; released at commit
+                    c.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": f"quota:{owner}"})
+                if launch_key:
+                    earlier = c.execute(sa.select(launches.c.experiment_id).where(
+                        launches.c.owner == owner, launches.c.key == launch_key)).scalar()
+                    if earlier is not None:
+                        raise _Launched(earlier)
                 if admit is not None:
-                    if self.backend == "postgresql":  # one launch per owner at a time; released at commit
-                        c.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": f"quota:{owner}"})
                     admit(self.owner_activity(owner, c))
                 c.execute(experiments.insert().values(id=exp_id, name=config.name, config_json=config.to_json(),
                                                       created_at=now, owner=owner, info_json=json.dumps(info or {})))
+                if launch_key:
+                    c.execute(launches.insert().values(owner=owner, key=launch_key, experiment_id=exp_id,
+                                                       created_at=now))
                 c.execute(runs.insert(), [
                     {"id": r["id"], "experiment_id": exp_id, "seq": r["seq"], "strategy": r["strategy"],
                      "n_train": r["n_train"], "seed": r["seed"], "depends_on": r.get("depends_on"), "status": Status.QUEUED,
                      "created_at": now, "total_steps": r.get("total_steps"), "mem_estimate": r.get("mem_estimate"),
                      "role": r.get("role", Role.GRID), "lr": r.get("lr")} for r in rows])
+        except _Launched as e:
+            for d in made:
+                shutil.rmtree(d, ignore_errors=True)
+            return e.experiment_id
+        except sa.exc.IntegrityError:
+            for d in made:
+                shutil.rmtree(d, ignore_errors=True)
+            earlier = self.launched(owner, launch_key) if launch_key else None
+            if earlier is None:
+                raise
+            return earlier
         except BaseException:
             for d in made:
                 shutil.rmtree(d, ignore_errors=True)
@@ -571,6 +616,7 @@ class Store:
             c.execute(decision_comments.delete().where(decision_comments.c.experiment_id == exp_id))
             c.execute(decisions.delete().where(decisions.c.experiment_id == exp_id))
             c.execute(predictions.delete().where(predictions.c.experiment_id == exp_id))
+            c.execute(launches.delete().where(launches.c.experiment_id == exp_id))
             c.execute(runs.delete().where(runs.c.experiment_id == exp_id))
             c.execute(experiments.delete().where(experiments.c.id == exp_id))
         for rid in run_ids:
