@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from training.analysis.side_by_side import describe, side_by_side, side_by_side_figure
+from training.analysis.side_by_side import describe, pairing_problem, side_by_side, side_by_side_figure
 from training.analysis.units import plain, readable
 from ui.common import cached_analysis, setup_page, show_figure, visible_experiments
 
@@ -23,10 +23,10 @@ first = st.query_params.get("exp") if st.query_params.get("exp") in ids else ids
 
 
 def match(e) -> tuple[bool, bool]:
-    """How well experiment `e` pairs with the first one: the same task first, then the same data (reading the
-    config's JSON only: no validation needed to compare two fields)."""
+    """How well experiment `e` pairs with the first one: one it can be set beside first (`pairing_problem`), then the
+    same data (reading the stored rows only: no analysis needed to compare fields)."""
     mine, theirs = json.loads(by_id[first].config_json), json.loads(e.config_json)
-    return (mine.get("task") == theirs.get("task"),
+    return (pairing_problem(by_id[first], e) is None,
             mine.get("data", {}).get("source") == theirs.get("data", {}).get("source"))
 
 
@@ -41,6 +41,16 @@ b_id = c2.selectbox("Experiment B", ids, index=ids.index(second), format_func=la
 st.query_params.update(exp=a_id, vs=b_id)  # the address is the view: share it
 if a_id == b_id:
     st.warning("Pick two different experiments.")
+    st.stop()
+problem = pairing_problem(by_id[a_id], by_id[b_id])
+if problem:
+    fits = [label[e.id] for e in exps if e.id != a_id and pairing_problem(by_id[a_id], e) is None]
+    st.error(f"Side by side compares two experiments of one task on the same classes (or target); these two are not: "
+             f"{plain(problem)}.")
+    st.info((f"A ({plain(by_id[a_id].name)}) can be set beside: " + "; ".join(plain(f) for f in fits[:8])
+             + (f"; and {len(fits) - 8} more" if len(fits) > 8 else "") + ".") if fits else
+            "No other experiment here can be set beside A: launch one of the same task on the same data (say, with "
+            "another base model) on **New experiment**.")
     st.stop()
 price = 2.5
 a, b = cached_analysis(a_id, price), cached_analysis(b_id, price)

@@ -1,4 +1,5 @@
 """Every page under AppTest against an empty store and a store with a finished experiment; no torch."""
+import json
 import subprocess
 import sys
 import time
@@ -384,6 +385,30 @@ def test_side_by_side_puts_two_experiments_on_one_page(empty_store):
     table = at.dataframe[0].value
     assert len(table) == 8 and "B − A" in table.columns  # 4 strategies × 2 sizes, measured in both
     assert any("use" in m.value and "N=200" in m.value for m in at.markdown)  # each one's recommendation
+
+
+def test_side_by_side_pairs_one_task_on_the_same_classes_or_target():
+    """`pairing_problem`: what side by side refuses (issue 41, item 4) — another task, other classes, another
+    regression target — in words naming both; the same task and classes on other data or another model pair."""
+    from types import SimpleNamespace
+
+    from training.analysis.side_by_side import pairing_problem
+
+    def exp(name, task, labels=(), target="label", source="a.csv"):
+        return SimpleNamespace(name=name, config_json=json.dumps({"task": task, "data": {"source": source,
+                                                                                          "label_column": target}}),
+                               info_json=json.dumps({"label_names": list(labels)}))
+
+    titanic = exp("titanic", "tabular-classification", ("0", "1"), "Survived")
+    clothes = exp("clothes", "image-classification", ("shirt", "shoe", "bag"))
+    assert "tabular" in pairing_problem(titanic, clothes) and "image" in pairing_problem(titanic, clothes)
+    spam, sentiment = exp("spam", "text-classification", ("ham", "spam")), exp("tweets", "text-classification",
+                                                                            ("negative", "neutral", "positive"))
+    assert "2 classes (ham, spam)" in pairing_problem(spam, sentiment)
+    assert pairing_problem(exp("wine", "tabular-regression", target="quality"),
+                           exp("diamonds", "tabular-regression", target="price")) == (
+        "A (wine) predicts 'quality' and B (diamonds) predicts 'price': their errors are in different units")
+    assert pairing_problem(spam, exp("spam, other base", "text-classification", ("spam", "ham"), source="b.csv")) is None
 
 
 def test_only_the_store_speaks_sql():

@@ -159,3 +159,27 @@ def test_the_recommended_model_downloads_from_compare_and_loads_without_head_sta
     table.scroll_into_view_if_needed()
     shot(page, "compare-disagreements.png")
 
+
+
+def test_side_by_side_refuses_text_beside_images_and_names_what_it_can_compare(static_app_server, browser):
+    """Issue 41, item 4: a Titanic MLP beside a clothes CNN (both scored in accuracy) read "A clearly better". Side by
+    side now refuses experiments of different tasks in words naming both, and lists the experiments A can pair with."""
+    from training.service.bundle import gallery_bundles
+
+    url, store_root = static_app_server
+    store = Store(store_root)
+    tickets = make_finished_experiment(store, name="tickets A", seeds=(0,), sizes=(50, 200))
+    other = make_finished_experiment(store, name="tickets B", seeds=(0,), sizes=(50, 200))
+    images = import_bundle(store, read_bundle(next(p for p in gallery_bundles() if "images" in p.name)))
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{url}/Side_by_side?exp={tickets}&vs={images}")
+    loaded(page)
+    error = page.get_by_test_id("stAlertContentError").filter(has_text="Side by side compares")
+    error.wait_for(timeout=60_000)
+    text = error.inner_text()
+    assert "tickets A" in text and "text classification" in text and "image classification" in text, text
+    listed = page.get_by_test_id("stAlertContentInfo").filter(has_text="can be set beside")
+    listed.wait_for(timeout=30_000)
+    assert f"tickets B · {other}" in listed.inner_text() and images not in listed.inner_text(), listed.inner_text()
+    assert not page.get_by_text("clearly better").count() and not page.get_by_test_id("stDataFrame").count()
+    shot(page, "side-by-side-refused.png")

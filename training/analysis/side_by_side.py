@@ -2,6 +2,7 @@
 and a table of every (strategy, N) both measured, with the difference and whether it is clear."""
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -15,6 +16,38 @@ from training.analysis.style import color
 def describe(a) -> str:
     """One line naming what an experiment compared: its name, base model and data."""
     return f"{a.exp.name} — base {a.config['model']['base']}, data {a.config['data']['source']}"
+
+
+def _task_words(task: str) -> str:
+    from training.tasks import known
+
+    kind = known(task)
+    return kind.title.lower() if kind is not None else task
+
+
+def _listed(names: list, most: int = 4) -> str:
+    shown = ", ".join(map(str, names[:most]))
+    return f"{len(names)} classes ({shown}{', …' if len(names) > most else ''})"
+
+
+def pairing_problem(a, b) -> str | None:
+    """Why two experiments (store rows: config and plan info) cannot be set side by side, in words naming both; None
+    when they can — the same task, the same classes (the same target, for a regression), whatever their data or
+    model. A table model against an image model both scored in accuracy once read "A clearly better": their numbers
+    answer different questions, so no difference between them is a finding."""
+    ca, cb = json.loads(a.config_json), json.loads(b.config_json)
+    if ca.get("task") != cb.get("task"):
+        return (f"A ({a.name}) is {_task_words(ca.get('task'))} and B ({b.name}) is {_task_words(cb.get('task'))}: "
+                "their scores answer different questions")
+    la, lb = (json.loads(x.info_json or "{}").get("label_names") or [] for x in (a, b))
+    if la and lb and sorted(map(str, la)) != sorted(map(str, lb)):
+        return (f"A ({a.name}) predicts {_listed(la)} and B ({b.name}) predicts {_listed(lb)}: an accuracy over "
+                "different classes is a different question")
+    ta, tb = (x.get("data", {}).get("label_column") for x in (ca, cb))
+    if not la and not lb and ta and tb and ta != tb:
+        return (f"A ({a.name}) predicts {ta!r} and B ({b.name}) predicts {tb!r}: their errors are in different "
+                "units")
+    return None
 
 
 def side_by_side(a, b) -> pd.DataFrame:
