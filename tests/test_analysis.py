@@ -160,3 +160,15 @@ def test_a_files_source_is_shown_by_its_name():
     assert shown_source(r"C:\data\wine.csv") == "wine.csv"
     assert shown_source("builtin:tweet-sentiment") == "builtin:tweet-sentiment"
     assert shown_source("hf:stanfordnlp/imdb") == "hf:stanfordnlp/imdb"
+
+
+def test_a_confusion_matrix_of_number_like_labels_draws_categories():
+    """Issue 41, item 5: classes "0"…"4" (or star ratings) as numbers put a confusion matrix's ticks at −0.4…0.4."""
+    import pandas as pd
+
+    from training.analysis.figures import confusion_figure
+
+    matrix = pd.DataFrame([[3, 1], [0, 4]], index=["1", "5"], columns=["1", "5"])
+    fig = confusion_figure(matrix, "t")
+    assert fig.layout.xaxis.type == fig.layout.yaxis.type == "category"
+    assert list(fig.data[0].x) == ["1", "5"] and list(fig.data[0].y) == ["1", "5"]

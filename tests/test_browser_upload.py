@@ -365,6 +365,28 @@ def test_a_text_csv_upload_takes_the_suggested_mapping_and_reaches_compare(app_s
     body = _compare_text(page, url, exp_id)
     assert "Verdict" in body and "TF-IDF" in body, body
     shot(page, "compare-text-upload.png")
+    # Issue 41, item 5: star ratings 1–5 are classes, not numbers — a confusion matrix with ticks "1"…"5" on category
+    # axes (not −0.4…0.4), and Try it's bars one per class (not 2 of 5 on a 0/0.5/1 axis)
+    page.get_by_role("heading", name="Where they disagree").wait_for(timeout=120_000)
+    axes = "() => [...document.querySelectorAll('.js-plotly-plot')].filter(g => g.layout && g.layout.title && " \
+           "String(g.layout.title.text || g.layout.title).includes('confusion matrix'))" \
+           ".map(g => [g.layout.xaxis.type, g.layout.yaxis.type, g.data[0].x, g.data[0].y])"
+    page.wait_for_function(f"({axes})().length >= 1", timeout=120_000)
+    for xtype, ytype, x, y in page.evaluate(axes):
+        assert (xtype, ytype) == ("category", "category") and set(x) <= set("12345") and set(y) <= set("12345"), (x, y)
+    page.locator("[class*='st-key-cmp_confusion_']").first.scroll_into_view_if_needed()
+    shot(page, "compare-confusion-numeric-labels.png")
+    page.goto(f"{url}/Try_it?exp={exp_id}")
+    loaded(page)
+    page.get_by_label("Your text").fill("The battery broke after two weeks of normal use")
+    page.get_by_role("button", name="Ask every model").click()
+    bars = "() => [...document.querySelectorAll(\"[class*='st-key-try_'] .js-plotly-plot\")].filter(g => g.data)" \
+           ".map(g => [g.layout.yaxis.type, g.data[0].y])"
+    page.wait_for_function(f"({bars})().length >= 2", timeout=240_000)
+    for ytype, classes in page.evaluate(bars):
+        assert ytype == "category" and classes == ["1", "2", "3", "4", "5"], (ytype, classes)
+    page.locator("[class*='st-key-try_0_']").first.scroll_into_view_if_needed()
+    shot(page, "try-it-numeric-labels.png")
 
 
 def test_an_upload_over_the_deployments_cap_is_refused_before_the_app_holds_it(tmp_path, browser):

@@ -172,6 +172,7 @@ def answers_view(answer: dict, labels: list[str]) -> None:
                 for col, (rid, a) in zip(st.columns(len(by)), by.items(), strict=True):
                     _answer(col, i, rid, a, f"{a['value']:.4g}")
                 continue
+            by = {rid: dict(a, label=str(a["label"])) for rid, a in by.items()}
             said = {a["label"] for a in by.values()}
             if len(said) == 1:
                 st.success(f"All {len(by)} models say **{plain(next(iter(said)))}**.")
@@ -179,16 +180,19 @@ def answers_view(answer: dict, labels: list[str]) -> None:
                 st.warning("The models disagree: " + "; ".join(f"{plain(plain_name(a['strategy']))} says **{plain(a['label'])}**"
                                                               for a in by.values()) + ".")
             cols = st.columns(len(by))
-            classes = labels or sorted({c for a in by.values() for c in a.get("scores", {})})
+            # class labels are categories, whatever they look like ("1", "2"… read as numbers put 2 of 5 bars on
+            # a 0/0.5/1 axis): strings on a category axis, every class its own bar
+            classes = [str(c) for c in labels] or sorted({str(c) for a in by.values() for c in a.get("scores", {})})
             for col, (rid, a) in zip(cols, by.items(), strict=True):
-                scores = a.get("scores", {})
+                scores = {str(c): v for c, v in a.get("scores", {}).items()}
                 _answer(col, i, rid, a, a["label"] + (f" · {scores[a['label']]:.0%}" if a["label"] in scores else ""))
                 if scores:
                     fig = go.Figure(go.Bar(x=[scores.get(c, 0.0) for c in classes], y=classes, orientation="h",
                                            marker_color=["#1f77b4" if c == a["label"] else "#b0bec5" for c in classes],
                                            text=[f"{scores.get(c, 0.0):.2f}" for c in classes], textposition="auto"))
                     fig.update_layout(height=40 + 28 * len(classes), margin=dict(l=0, r=0, t=4, b=4),
-                                      xaxis=dict(range=[0, 1], visible=False), yaxis=dict(autorange="reversed"))
+                                      xaxis=dict(range=[0, 1], visible=False),
+                                      yaxis=dict(autorange="reversed", type="category"))
                     col.plotly_chart(fig, key=f"try_{i}_{rid}", config={"displayModeBar": False})
 
 

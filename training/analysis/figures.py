@@ -235,6 +235,7 @@ def confusion_figure(matrix: pd.DataFrame, title: str) -> go.Figure:
                                text=matrix.to_numpy(), texttemplate="%{text}", showscale=False,
                                hovertemplate="true %{y}<br>predicted %{x}<br>%{z} examples<extra></extra>"))
     fig.update_layout(**{**LAYOUT, "title": title, "height": 160 + 34 * len(names)},
-                      xaxis=dict(title="predicted", side="bottom", tickangle=-30),
-                      yaxis=dict(title="true", autorange="reversed"))
+                      # categories whatever the labels look like: "0"…"4" as numbers drew ticks at −0.4…0.4
+                      xaxis=dict(title="predicted", side="bottom", tickangle=-30, type="category", automargin=True),
+                      yaxis=dict(title="true", autorange="reversed", type="category", automargin=True))
     return fig
