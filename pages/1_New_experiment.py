@@ -209,6 +209,8 @@ else:
                 st.caption(f"{len(preview):,} rows · {up.name}"
                            + (f" · {len(preview) - rows:,} repeat another exactly and will be dropped"
                               if rows < len(preview) else ""))
+                if preview.attrs.get("note"):  # read otherwise than written: no header row, quotes as text
+                    st.info(in_page_words(preview.attrs["note"] + ".", uploads), icon=":material/info:")
                 head = preview.head(20)
                 st.dataframe(head.astype(object).where(head.notna(), ""), hide_index=True)  # an empty cell, not "None"
                 st.caption("Columns")

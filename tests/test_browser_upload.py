@@ -157,6 +157,13 @@ def _selected(page, label: str) -> str:
     return page.get_by_role("combobox", name=label).input_value()
 
 
+def _new_page_for(server, browser, task_title: str):
+    """New experiment at 1280×800 on "My own data and model" for one task, ready for an upload."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    _new_experiment(page, server[0], task_title)
+    return page
+
+
 def _own_data_page(server, browser):
     """New experiment at 1280×800 with "My own data and model" chosen, as a newcomer starts."""
     url, _ = server
@@ -345,6 +352,29 @@ def test_an_upload_gets_sizes_that_fit_it_and_a_plan_too_long_for_a_first_look_i
     page.wait_for_selector("text=Estimated training time", timeout=240_000)
     loaded(page)
     assert not page.get_by_test_id("stAlertContentError").count()
+
+
+def test_a_headerless_tsv_with_stray_quotes_is_read_as_data_and_says_so(static_app_server, browser):
+    """Issue 41, item 2: an SMS export with no header row (label TAB message, stray quotes in messages) had its first
+    message taken as a column name and 3 messages merged into one row. The page reads every line as a row, says how in
+    a note, and suggests the mapping from the contents."""
+    messages = ["Go until jurong point, crazy.. Available only in bugis n great world la e buffet...",
+                "Ok lar... Joking wif u oni...", '"Hey are you coming tonight', "Free entry in 2 a wkly comp to win",
+                'He said "yes" and left', "Nah I don't think he goes to usf, he lives around here though"]
+    lines = [f"{'spam' if i % 4 == 0 else 'ham'}\t{messages[i % len(messages)]} ({i})" for i in range(300)]
+    page = _new_page_for(static_app_server, browser, "Text classification")
+    _upload(page, "SMSSpamCollection.tsv", ("\n".join(lines) + "\n").encode(), mime="text/tab-separated-values")
+    page.wait_for_selector("text=300 rows · SMSSpamCollection.tsv", timeout=30_000)
+    note = page.get_by_test_id("stAlertContentInfo").filter(has_text="has no header row")
+    note.first.wait_for(timeout=60_000)
+    loaded(page)
+    text = note.first.inner_text()
+    assert "SMSSpamCollection.tsv has no header row" in text and "column 1 to column 2" in text, text
+    assert "quote characters that quote nothing" in text and "uploads/" not in text, text
+    assert wait_until(lambda: (_selected(page, "Text column"), _selected(page, "Label column")) ==
+                      ("column 2", "column 1"), 60), (_selected(page, "Text column"), _selected(page, "Label column"))
+    note.first.scroll_into_view_if_needed()
+    shot(page, "new-experiment-headerless.png")
 
 
 def test_a_text_csv_upload_takes_the_suggested_mapping_and_reaches_compare(app_server, browser):

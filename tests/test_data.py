@@ -375,3 +375,57 @@ def test_a_jsonl_of_arrays_reads_with_string_column_names(tmp_path):
     df = load_frame(str(path))
     assert list(df.columns) == ["0", "1"]
     assert check_mapping(df, "0", "1", "arrays.jsonl") == []
+
+
+def _sms_lines(n: int) -> list[str]:
+    """An SMS spam export as people bring it: no header row, label TAB message, messages with stray quotes."""
+    messages = ["Go until jurong point, crazy.. Available only in bugis n great world la e buffet...",
+                "Ok lar... Joking wif u oni...", '"Hey are you coming tonight', "Free entry in 2 a wkly comp to win",
+                'He said "yes" and left', "Nah I don't think he goes to usf, he lives around here though"]
+    return [f"{'spam' if i % 4 == 0 else 'ham'}\t{messages[i % len(messages)]} ({i})" for i in range(n)]
+
+
+def test_a_headerless_file_with_stray_quotes_is_read_line_for_line_with_a_note(tmp_path):
+    """Issue 41, item 2: the headerless SMS file's first message became the column names, and its quote characters ran
+    3 messages into one row. Now every line is a row, the columns are named "column 1", "column 2", and the note says
+    both; the suggested mapping reads the contents (the message is the text, ham/spam the label)."""
+    from training.core.data.columns import column_values, suggest_columns
+    from training.core.data.sources import load_frame
+
+    path = tmp_path / "SMSSpamCollection.tsv"
+    path.write_text("\n".join(_sms_lines(120)) + "\n", encoding="utf-8")
+    df = load_frame(str(path), display_name="SMSSpamCollection.tsv")
+    assert list(df.columns) == ["column 1", "column 2"] and len(df) == 120
+    assert df["column 2"].iloc[2] == '"Hey are you coming tonight (2)' and df["column 1"].iloc[0] == "spam"
+    note = df.attrs["note"]
+    assert note.startswith("SMSSpamCollection.tsv has no header row: its first line (spam Go until") and \
+        "column 1 to column 2" in note and "quote characters that quote nothing" in note, note
+    assert suggest_columns(df, column_values(df)) == {"text": "column 2", "label": "column 1"}
+    table = load_table(str(path), labelled=True, text_column="column 2", label_column="column 1")
+    assert len(table) == 120 and table.label_names == ["ham", "spam"] and "no header row" in table.note
+
+
+def test_header_rows_stay_names_and_quoting_that_quotes_stays(tmp_path):
+    """What must not change: a header over numbers ("PassengerId" over 1, 2, 3) or over texts is a header; a one-column
+    file keeps its first line as its name; quotes around a text with commas or line breaks quote it."""
+    from training.core.data.sources import load_frame
+
+    titanic = ["1,0,3,\"Braund, Mr. Owen Harris\",male,22,A/5 21171,7.25,,S",
+               "2,1,1,\"Cumings, Mrs. John Bradley\",female,38,PC 17599,71.28,C85,C",
+               "3,1,3,\"Heikkinen, Miss. Laina\",female,26,STON/O2. 3101282,7.92,,S"] * 10
+    header = "PassengerId,Survived,Pclass,Name,Sex,Age,Ticket,Fare,Cabin,Embarked"
+    (tmp_path / "with.csv").write_text("\n".join([header, *titanic]) + "\n", encoding="utf-8")
+    (tmp_path / "without.csv").write_text("\n".join(titanic) + "\n", encoding="utf-8")
+    named = load_frame(str(tmp_path / "with.csv"))
+    assert list(named.columns) == header.split(",") and len(named) == 30 and not named.attrs["note"]
+    bare = load_frame(str(tmp_path / "without.csv"))
+    assert list(bare.columns) == [f"column {i}" for i in range(1, 11)] and len(bare) == 30
+    assert bare["column 4"].iloc[0] == "Braund, Mr. Owen Harris" and "no header row" in bare.attrs["note"]
+    texts = ["text,label", '"great, would buy again",pos', '"broke after\ntwo weeks",neg', "fine for the money,pos"] * 1
+    (tmp_path / "quoted.csv").write_text("\n".join(texts + ["ok,neg"] * 5) + "\n", encoding="utf-8")
+    quoted = load_frame(str(tmp_path / "quoted.csv"))
+    assert list(quoted.columns) == ["text", "label"] and len(quoted) == 8 and not quoted.attrs["note"]
+    assert quoted["text"].iloc[1] == "broke after\ntwo weeks"
+    (tmp_path / "one.csv").write_text("\n".join(["a long sentence that names the only column here oddly"] +
+                                                 ["text"] * 5) + "\n", encoding="utf-8")
+    assert list(load_frame(str(tmp_path / "one.csv")).columns) == ["a long sentence that names the only column here oddly"]

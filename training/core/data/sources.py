@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
+import itertools
 import json
 import os
 import platform
+import re
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -44,6 +47,8 @@ class Table:
     """sha256 of the content: keys the tokenisation cache and is recorded with every run."""
     dropped_rows: int = 0
     """Rows skipped because their text or label was missing."""
+    note: str = ""
+    """How the file was read, where it is not as written (`_read_delimited`: no header row, quotes as text)."""
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -84,6 +89,7 @@ def load_table(source: str, *, labelled: bool, text_column: str = "text", label_
     """Rows of `source` mapped to (text, label where `labelled`, group), validated (a labelled table needs
     `min_classes` classes; an eval set may hold one)."""
     df = load_frame(source, hf_split=hf_split, max_rows=max_rows)
+    read_note = df.attrs.get("note") or ""
     where = describe_source(source)
     if len(df) == 0:
         raise DataError(f"{where} has no rows; give a file with a header and at least two examples")
@@ -116,7 +122,7 @@ def load_table(source: str, *, labelled: bool, text_column: str = "text", label_
                             "text classification needs at least two. Check data.label_column.")
     groups = df[group_column].astype(str).tolist() if group_column else None
     fingerprint = _fingerprint(texts, labels, groups)
-    return Table(texts, labels, groups, fingerprint, dropped)
+    return Table(texts, labels, groups, fingerprint, dropped, read_note)
 
 
 def nested_row(s: pd.Series) -> int | None:
@@ -274,28 +280,115 @@ def _read_delimited(path: Path, sep: str, name: str) -> pd.DataFrame:
     """A CSV/TSV read as text cells, refusing rows with more fields than the header. pandas would otherwise take the
     first column as an index when the first row is long (every text shifted one column: "would buy" as the text,
     silently), drop the extra fields with a warning, or fail with its own words; a row with an unquoted comma in its
-    text is the usual cause, and the message says which lines and what to do."""
+    text is the usual cause, and the message says which lines and what to do.
+
+    Two files people bring are read as they mean, with a note (`df.attrs["note"]`) saying so: one whose first line is
+    data, not names (`_headerless`: its columns are named "column 1", …), and one whose texts hold quote characters
+    that are not quoting anything (an SMS export: `ham<TAB>"Hey, are you...` ran 3 messages into one row) — read with
+    quotes as characters when that gives every line the same number of fields and quoting did not."""
     import warnings
 
-    with path.open(encoding="utf-8", errors="replace", newline="") as f:
-        try:
-            header = [h.strip() for h in next(csv.reader(f, delimiter=sep), [])]
-        except csv.Error:
-            header = []
+    rows = _first_rows(path, sep)
+    headerless = _headerless(rows)
+    header = [h.strip() for h in rows[0]] if rows else []
     twice = sorted({h for h in header if h and header.count(h) > 1})
-    if twice:  # pandas would rename the second one `label.1` and the mapping would silently use the first
+    if twice and not headerless:  # pandas would rename the second one `label.1` and the mapping would use the first
         raise DataError(f"{name}: the header names {', '.join(map(repr, twice))} more than once; rename the copies so "
                         "each column has its own name")
+    options = dict(sep=sep, encoding="utf-8", dtype=str, keep_default_na=False, na_values=[""], index_col=False)
+    if headerless:
+        options.update(header=None, names=[f"column {i + 1}" for i in range(len(header))])
+    lines = _data_lines(path) - (0 if headerless else 1)
+    unquoted = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            return pd.read_csv(path, sep=sep, encoding="utf-8", dtype=str, keep_default_na=False, na_values=[""],
-                               index_col=False)
+            df = pd.read_csv(path, **options)
     except (pd.errors.ParserWarning, pd.errors.ParserError) as e:
-        message = _long_rows_message(path, sep, name)
-        if message is None:
-            raise pd.errors.ParserError(str(e)) from None
-        raise DataError(message) from None
+        # a quote opened in one text and never closed runs to the end of the file: quotes as text may read it
+        unquoted = _quotes_as_text(path, sep, len(header), headerless, options.get("names")) if len(header) > 1 else None
+        if unquoted is None:
+            message = _long_rows_message(path, sep, name)
+            if message is None:
+                raise pd.errors.ParserError(str(e)) from None
+            raise DataError(message) from None
+        df, merged = unquoted, None
+    else:
+        merged = lines - len(df)
+        if len(header) > 1 and merged > 0:
+            unquoted = _quotes_as_text(path, sep, len(header), headerless, options.get("names"))
+            if unquoted is not None:
+                df = unquoted
+    notes = []
+    name = Path(name).name  # the file's own name (an upload keeps the user's), never the folder it sits in
+    if headerless:
+        with path.open(encoding="utf-8", errors="replace", newline="") as f:
+            shown = f.readline(200).lstrip("\ufeff").rstrip("\r\n").replace("\t", " ")
+        notes.append(f"{name} has no header row: its first line ({shown[:60]}{'…' if len(shown) > 60 else ''}) is "
+                     f"data, so it is read as a row and the columns are named column 1 to column {len(header)}")
+    if unquoted is not None:
+        ran = (f"{merged:,} of its {lines:,} lines ran into other rows" if merged else
+               "a quote opened in one line ran on to the end of the file")
+        notes.append(f"{name}'s texts hold quote characters that quote nothing: read as quotes, {ran}, so they are "
+                     "read as characters (every line one row)")
+    df.attrs["note"] = "; ".join(notes)
+    return df
+
+
+HEADER_SAMPLE_ROWS = 200
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _first_rows(path: Path, sep: str) -> list[list[str]]:
+    """The first `HEADER_SAMPLE_ROWS` rows of a delimited file, as the csv module splits them."""
+    with path.open(encoding="utf-8", errors="replace", newline="") as f:
+        text = f.read(SNIFF_BYTES).lstrip("\ufeff")
+    if "\n" in text:
+        text = text[:text.rindex("\n") + 1]  # whole lines only
+    try:
+        return list(itertools.islice(csv.reader(io.StringIO(text), delimiter=sep), HEADER_SAMPLE_ROWS))
+    except csv.Error:
+        return []
+
+
+def _headerless(rows: list[list[str]]) -> bool:
+    """Whether a delimited file's first line is data rather than column names. Per column, its first cell looks like
+    data when it is one of the column's own values below ("ham" over ham/spam), a number over a numeric column, or a
+    sentence (over 40 characters or 5 words); it is a name when it is not a number over a numeric column
+    ("PassengerId" over 1, 2, 3). Headerless: no column says name and at least half say data — unsure is a header, as
+    before. A one-column file keeps its first line as its name."""
+    if len(rows) < 3 or len(rows[0]) < 2:  # one column: a header of long names (`a;b;c` read whole) looks like text
+        return False
+    data = 0
+    for j, cell in enumerate(c.strip() for c in rows[0]):
+        values = [r[j].strip() for r in rows[1:] if len(r) > j and r[j].strip()]
+        numeric = bool(values) and sum(bool(_NUMBER.match(v)) for v in values) >= 0.8 * len(values)
+        if numeric and cell and not _NUMBER.match(cell):
+            return False  # a name over numbers
+        if cell and (cell in values or (numeric and _NUMBER.match(cell)) or len(cell) > 40 or len(cell.split()) >= 5):
+            data += 1
+    return data >= max(1, len(rows[0]) / 2)
+
+
+def _data_lines(path: Path) -> int:
+    """The non-empty physical lines of a text file."""
+    with path.open(encoding="utf-8", errors="replace", newline="") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def _quotes_as_text(path: Path, sep: str, fields: int, headerless: bool, names: list[str] | None) -> pd.DataFrame | None:
+    """The file read with quote characters as text (no quoting), when that gives every non-empty line `fields`
+    fields; None when it does not (the quotes were quoting after all: a cell with a separator or a line break)."""
+    with path.open(encoding="utf-8", errors="replace", newline="") as f:
+        lines = [line.rstrip("\r\n") for line in f if line.strip()]
+    if lines:
+        lines[0] = lines[0].lstrip("\ufeff")
+    split = [line.split(sep) for line in lines]
+    if not split or any(len(r) != fields for r in split):
+        return None
+    header = names or [h.strip() for h in split[0]]
+    body = split if headerless else split[1:]
+    return pd.DataFrame(body, columns=header, dtype=object).replace({"": None})
 
 
 def _long_rows_message(path: Path, sep: str, name: str) -> str | None:

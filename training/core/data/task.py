@@ -117,11 +117,14 @@ def split_texts(cfg: DataConfig, labelled: bool) -> SplitTexts:
             "train_rows": int(len(train_idx)), "validation_rows": int(len(val_idx)), "eval_rows": int(len(eval_idx))}
     if eval_table is not None:
         info.update(eval_file_rows=len(eval_table), eval_dropped_rows=eval_table.dropped_rows)
+    notes = [table.note + "."] if table.note else []  # it starts with the file's own name, in its own case
     if copies:
         info["duplicate_rows"] = copies
-        info["note"] = (f"{copies:,} of {len(table):,} examples repeat another exactly (the same text"
-                        f"{' and label' if labelled else ''}); each and its copies sit on the same side of the "
-                        "train/validation/eval split, so no eval example was seen in training.")
+        notes.append(f"{copies:,} of {len(table):,} examples repeat another exactly (the same text"
+                     f"{' and label' if labelled else ''}); each and its copies sit on the same side of the "
+                     "train/validation/eval split, so no eval example was seen in training.")
+    if notes:
+        info["note"] = " ".join(notes)
     return SplitTexts(table, eval_table, train_idx, val_idx, eval_idx, fingerprint, info, where)
 
 

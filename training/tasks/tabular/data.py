@@ -142,6 +142,7 @@ def table_from_frame(df: pd.DataFrame, task: str, label_column: str, feature_col
         raise DataError(f"target column {label_column!r} of {where} holds lists or mappings, not plain values (row "
                         f"{row}); set data.label_column to a column of numbers or class names")
     binary = df.attrs.get("binary", {})
+    read_note = df.attrs.get("note") or ""  # how the file was read (no header row, quotes as text)
     if feature_columns is None:
         feature_columns = [c for c in columns if c != label_column]
     else:
@@ -165,6 +166,7 @@ def table_from_frame(df: pd.DataFrame, task: str, label_column: str, feature_col
         raise DataError(f"every row of {where} has an empty target column {label_column!r}; check data.label_column")
     target = _target(df.pop(label_column), task, label_column, where)
     frame, numeric, categorical, notes, dropped_columns = _type_columns(df, target)
+    notes = ([read_note] if read_note else []) + notes
     for col, row in binary.items():  # left out as the file was read (`load_frame`): named with the others
         notes.append(f"column {col!r} dropped: binary values, not text (row {row} is not UTF-8)")
         dropped_columns.append(col)
