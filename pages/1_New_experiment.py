@@ -20,7 +20,15 @@ from training.config import BudgetConfig as _Budget
 from training.config import DataConfig as _Data
 from training.config import ModelConfig as _Model
 from training.config import TrainConfig as _Train
-from training.core.data.columns import check_mapping, column_summary, column_values, label_warnings, suggest_columns
+from training.core.data.columns import (
+    check_mapping,
+    column_summary,
+    column_values,
+    label_warnings,
+    stray_labels,
+    stray_words,
+    suggest_columns,
+)
 from training.core.data.sources import FILE_SUFFIXES, load_frame
 from training.core.strategies import STRATEGIES
 from training.errors import HeadStartError
@@ -47,7 +55,8 @@ CONTENT_NOTES = {"builtin:tweet-sentiment": "Content note: these are real tweets
 
 
 # config fields as this page names them, for errors that come back from validation and planning
-CONTROLS = {"data.text_column": "Text column", "data.label_column": "Label column",
+CONTROLS = {"data.stray_labels": "Rows whose label does not fit",
+            "data.text_column": "Text column", "data.label_column": "Label column",
             "data.group_column": "Group column", "data.image_column": "Image column", "model.image_size": "Image size"}
 
 
@@ -86,11 +95,11 @@ def _read_upload(path: str, name: str) -> pd.DataFrame:
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _table(path: str, name: str, task: str, target: str, features: tuple | None):
+def _table(path: str, name: str, task: str, target: str, features: tuple | None, stray: str = "stop"):
     """An uploaded table checked for a target and features (`table_from_frame`), once per choice: typing thousands of
     columns on every rerun is what made a wide CSV slow."""
     return table_data.table_from_frame(_read_upload(path, name), task, target, list(features) if features else
-                                       (None if features is None else []), name)
+                                       (None if features is None else []), name, stray)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -117,6 +126,33 @@ def image_preview(path, name: str) -> int:
     for i, (label, img) in enumerate(pictures[:8]):
         cols[i].image(img, caption=label)
     return len(table)
+
+
+STRAY_CHOICES = {"stop": "Stop: I will fix the file", "drop": "Leave these rows out",
+                 "keep": "Keep them as classes of their own"}
+
+
+def stray_choice(preview: pd.DataFrame, label_column: str | None, name: str, key_suffix: str) -> str:
+    """Rows whose label does not fit the others (`columns.stray_labels`: 'S' and 'C' among Survived's 0 and 1), named
+    in a warning with a choice of what to do — never a silent extra class; "stop" (refused at launch, with the same
+    words) until the user picks."""
+    if not label_column or label_column not in preview.columns:
+        return "stop"
+    stray, why = stray_labels(preview[label_column].dropna().tolist())
+    if not stray:
+        return "stop"
+    st.warning(stray_words(stray, why, label_column, name, int(preview[label_column].notna().sum())) + ".")
+    choice = st.radio("Rows whose label does not fit", list(STRAY_CHOICES), format_func=STRAY_CHOICES.get,
+                      horizontal=True, key=f"new_stray_{label_column}{key_suffix}", help=DATA_DOCS["stray_labels"])
+    if choice == "stop":
+        st.error("Nothing starts while these rows are in the file as they are: fix the file and upload it again, or "
+                 "choose above to leave them out or keep them as classes.")
+    return choice
+
+
+def stray_stop(message: str) -> bool:
+    """A planning error that only repeats `stray_choice`'s warning (the user has not chosen yet)."""
+    return "does not fit the others" in message
 
 
 def in_page_words(message: str, uploads: dict[str, str]) -> str:
@@ -278,12 +314,15 @@ else:
                 target = data["label_column"]
                 others = [c for c in columns if c != target]
                 auto = {}  # column -> why it is dropped, for an upload whose target reads
+                stray = "stop"
+                if preview is not None and task == "tabular-classification":
+                    data["stray_labels"] = stray = stray_choice(preview, target, up.name, key_suffix)
                 if preview is not None:
                     try:
-                        checked_table = _table(data["source"], up.name, task, target, None)
+                        checked_table = _table(data["source"], up.name, task, target, None, stray)
                         auto = dict(zip(checked_table.dropped_columns, checked_table.notes, strict=True))
                     except HeadStartError as e:
-                        data_problems.append(in_page_words(str(e), uploads))
+                        data_problems.append("" if stray_stop(str(e)) else in_page_words(str(e), uploads))
                 # The user's own removals outlive a change of target; the picker is keyed by target, so the old
                 # target comes back as a feature and the new one leaves (Streamlit keeps a keyed widget's value).
                 removed = st.session_state.setdefault("new_features_removed" + key_suffix, set())
@@ -300,13 +339,13 @@ else:
                                "stays an ID or a constant).")
                 if preview is not None and not data_problems:
                     try:
-                        chosen = _table(data["source"], up.name, task, target, tuple(features))
+                        chosen = _table(data["source"], up.name, task, target, tuple(features), stray)
                         if chosen.duplicate_rows:
                             st.caption(table_data.duplicates_note(chosen.duplicate_rows, len(chosen)) + ".")
                         for warning in table_data.class_warnings(chosen):
                             st.warning(warning)
                     except HeadStartError as e:
-                        data_problems.append(in_page_words(str(e), uploads))
+                        data_problems.append("" if stray_stop(str(e)) else in_page_words(str(e), uploads))
         else:
             data["label_column"] = defaults["label"]
             st.caption(f"Target column: {defaults['label']}.")
@@ -331,8 +370,13 @@ else:
             if not data_problems and form.labelled:
                 for warning in label_warnings(preview, data.get("label_column"), up.name):
                     st.warning(warning)
+                stray = stray_choice(preview, data.get("label_column"), up.name, key_suffix)
+                data["stray_labels"] = stray
+                if stray == "stop" and stray_labels(preview[data["label_column"]].dropna().tolist())[0]:
+                    data_problems.append("")  # said above, beside the choice
     for problem in data_problems:
-        st.error(problem)
+        if problem:  # an empty one was said beside its control
+            st.error(problem)
     test_file = st.file_uploader("Your own test set (optional): the same columns (or class folders); every row is "
                                  "scored, nothing is tuned on it",
                                  type=[s.lstrip(".") for s in upload_types], key=f"new_eval_upload_{task}",

@@ -1,6 +1,7 @@
 """Data sources, column mapping, splits, nested subsets and the tokenisation cache."""
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -429,3 +430,47 @@ def test_header_rows_stay_names_and_quoting_that_quotes_stays(tmp_path):
     (tmp_path / "one.csv").write_text("\n".join(["a long sentence that names the only column here oddly"] +
                                                  ["text"] * 5) + "\n", encoding="utf-8")
     assert list(load_frame(str(tmp_path / "one.csv")).columns) == ["a long sentence that names the only column here oddly"]
+
+
+def _titanic_shifted(tmp_path) -> Path:
+    """A Titanic-like table where 4 rows were shifted one column by a separator in a name: 'S', 'C', '1C' in Survived."""
+    rows = ["PassengerId,Survived,Pclass,Sex,Age,Fare,Embarked"]
+    for i in range(400):
+        rows.append(f"{i + 1},{i % 2},{1 + i % 3},{'male' if i % 3 else 'female'},{20 + i % 40},{7 + i % 50}.25,"
+                    f"{'SCQ'[i % 3]}")
+    for i, odd in enumerate(["S", "C", "1C", "S"]):
+        rows.append(f"{401 + i},{odd},3,male,30,8.05,")
+    path = tmp_path / "titanic.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_label_column_with_a_few_stray_values_stops_drops_or_keeps_as_asked(tmp_path):
+    """Issue 41, item 2: four shifted Titanic rows put 'S', 'C', '1C' into Survived; the preflight said nothing and a
+    5-class model trained. Now a run refuses to start by default, naming the values and rows and the two choices; `drop`
+    leaves those rows out and `keep` keeps them as classes, each said in the plan's note. Text classification alike."""
+    from training.core.data.columns import stray_labels
+    from training.tasks.tabular.data import load_tabular_table
+
+    assert stray_labels(["0", "1"] * 200 + ["S", "C", "1C", "S"]) == ({"S": 2, "C": 1, "1C": 1},
+                                                                        "not numbers, in a column of numbers")
+    assert stray_labels(["pos", "neg"] * 100 + ["pos "] * 0 + ["neutral"] * 100)[0] == {}  # three real classes
+    assert stray_labels(["ham"] * 300 + ["spam"] * 60 + ["hamm"])[0] == {"hamm": 1}  # a typo among large classes
+    assert stray_labels(["a", "b", "c", "d"] * 3 + ["e"])[0] == {}  # small classes everywhere: nothing stands out
+    path = _titanic_shifted(tmp_path)
+    with pytest.raises(DataError, match=r"4 of the 404 rows of .*titanic.csv have a value in label column 'Survived' "
+                                        r"that does not fit the others: 'S' \(2 rows\), 'C' \(1 row\), '1C' \(1 row\) — "
+                                        r"not numbers.*data.stray_labels: drop.*data.stray_labels: keep"):
+        load_tabular_table(str(path), "tabular-classification", label_column="Survived")
+    dropped = load_tabular_table(str(path), "tabular-classification", label_column="Survived", stray="drop")
+    assert dropped.label_names == ["0", "1"] and len(dropped) == 400 and dropped.dropped_rows == 4
+    assert "left out, as asked" in dropped.read_notes[-1]
+    kept = load_tabular_table(str(path), "tabular-classification", label_column="Survived", stray="keep")
+    assert kept.label_names == ["0", "1", "1C", "C", "S"] and "kept as classes, as asked" in kept.read_notes[-1]
+    texts = tmp_path / "reviews.csv"
+    texts.write_text("text,label\n" + "".join(f"review number {i},{'ham' if i % 5 else 'spam'}\n" for i in range(400))
+                     + "a shifted one,hamm\n", encoding="utf-8")
+    with pytest.raises(DataError, match="'hamm' \\(1 row\\)"):
+        load_table(str(texts), labelled=True)
+    table = load_table(str(texts), labelled=True, stray="drop")
+    assert table.label_names == ["ham", "spam"] and len(table) == 400 and "left out" in table.note

@@ -69,6 +69,10 @@ class DataConfig:
     its own ordering. Either way the N=100 subset lies inside the N=1000 one for the same seed."""
     max_rows: int | None = None
     """Read at most this many rows of the source (first rows, before splitting); None reads all."""
+    stray_labels: str = "stop"
+    """Rows whose label does not fit the others (a few non-numbers among numbers, a class of one or two rows among
+    large ones — often a row shifted by a separator in a text): `stop` refuses to start and names them, `drop` leaves
+    those rows out, `keep` keeps them as classes of their own."""
     eval_source: str | None = None
     """Your own test set: a second file (same columns) or `hf:DATASET[:CONFIG]` whose every row is the eval
     set, instead of a split of `source` (`eval_fraction` and `eval_max` then do not apply)."""
@@ -94,6 +98,8 @@ class DataConfig:
                f"data.validation_fraction must be between 0 and 1, got {self.validation_fraction}")
         _check(self.validation_max is None or self.validation_max >= 2,
                "data.validation_max must be at least 2 (or null for no cap)")
+        _check(self.stray_labels in ("stop", "drop", "keep"),
+               f"data.stray_labels must be stop, drop or keep, got {self.stray_labels!r}")
         _check(0.0 < self.eval_fraction < 1.0, f"data.eval_fraction must be between 0 and 1, got {self.eval_fraction}")
         _check(self.eval_max is None or self.eval_max >= 2, "data.eval_max must be at least 2 (or null for no cap)")
         _check(self.subset_policy in SUBSET_POLICIES,

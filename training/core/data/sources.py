@@ -85,9 +85,10 @@ def load_frame(source: str, *, hf_split: str = "train", max_rows: int | None = N
 
 def load_table(source: str, *, labelled: bool, text_column: str = "text", label_column: str = "label",
                group_column: str | None = None, hf_split: str = "train", max_rows: int | None = None,
-               min_classes: int = 2) -> Table:
+               min_classes: int = 2, stray: str = "stop") -> Table:
     """Rows of `source` mapped to (text, label where `labelled`, group), validated (a labelled table needs
-    `min_classes` classes; an eval set may hold one)."""
+    `min_classes` classes; an eval set may hold one). Labels that do not fit the others are refused, left out or kept
+    as `stray` says (`columns.apply_stray_policy`)."""
     df = load_frame(source, hf_split=hf_split, max_rows=max_rows)
     read_note = df.attrs.get("note") or ""
     where = describe_source(source)
@@ -114,13 +115,23 @@ def load_table(source: str, *, labelled: bool, text_column: str = "text", label_
         raise DataError(f"every row of {where} has an empty text{' or label' if labelled else ''}")
     texts = df[text_column].astype(str).tolist()
     labels = None
+    groups = df[group_column].astype(str).tolist() if group_column else None
     if labelled:
+        from training.core.data.columns import apply_stray_policy
+
         labels = [_label_str(v) for v in df[label_column].tolist()]
+        keep_rows, stray_note = apply_stray_policy(labels, stray, label_column, where)
+        if stray_note:
+            read_note = "; ".join(n for n in (read_note, stray_note) if n)
+        if not all(keep_rows):
+            dropped += keep_rows.count(False)
+            texts = [t for t, k in zip(texts, keep_rows, strict=True) if k]
+            labels = [v for v, k in zip(labels, keep_rows, strict=True) if k]
+            groups = None if groups is None else [g for g, k in zip(groups, keep_rows, strict=True) if k]
         classes = sorted(set(labels))
         if len(classes) < min_classes:
             raise DataError(f"column {label_column!r} of {where} has only one class ({classes[0]!r}); "
                             "text classification needs at least two. Check data.label_column.")
-    groups = df[group_column].astype(str).tolist() if group_column else None
     fingerprint = _fingerprint(texts, labels, groups)
     return Table(texts, labels, groups, fingerprint, dropped, read_note)
 

@@ -79,7 +79,7 @@ def read_table(cfg: DataConfig, labelled: bool) -> Table:
     if cfg.source.startswith("builtin:") and group_column is None:
         group_column = "group"  # built-ins carry their documents/modules as groups
     return load_table(cfg.source, labelled=labelled, text_column=cfg.text_column, label_column=cfg.label_column,
-                      group_column=group_column, hf_split=cfg.hf_split, max_rows=cfg.max_rows)
+                      group_column=group_column, hf_split=cfg.hf_split, max_rows=cfg.max_rows, stray=cfg.stray_labels)
 
 
 @dataclass
@@ -146,7 +146,7 @@ def copy_groups(texts: list[str], labels: list[str] | None) -> tuple[list[str] |
 def read_eval_table(cfg: DataConfig, labelled: bool) -> Table:
     """The user's own test set: every usable row of `data.eval_source`, with the same column mapping."""
     return load_table(cfg.eval_source, labelled=labelled, text_column=cfg.text_column, label_column=cfg.label_column,
-                      group_column=None, hf_split=cfg.eval_hf_split, min_classes=1)
+                      group_column=None, hf_split=cfg.eval_hf_split, min_classes=1, stray=cfg.stray_labels)
 
 
 def split_indices(cfg: DataConfig, n_rows: int, labels, groups, eval_rows: int | None, where: str,

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from training.config import DataConfig
+from training.core.data.columns import apply_stray_policy
 from training.core.data.sources import binary_note, describe_source, load_frame, nested_row, separator_hint
 from training.core.data.task import TaskData, split_indices
 from training.errors import DataError
@@ -103,6 +104,8 @@ class TabularTable:
     """Rows that are exact copies of an earlier row (kept, and held on the same side of the split as it)."""
     dropped_columns: list[str] = field(default_factory=list)
     """The columns `notes` explains, in file order."""
+    read_notes: list[str] = field(default_factory=list)
+    """How the file was read where not as written (no header row, quotes as text) and rows left out (stray labels)."""
 
     def __len__(self) -> int:
         return len(self.target)
@@ -115,7 +118,7 @@ class TabularTable:
 
 def load_tabular_table(source: str, task: str, *, label_column: str = "label",
                        feature_columns: list[str] | None = None, hf_split: str = "train", max_rows: int | None = None,
-                       display_name: str | None = None) -> TabularTable:
+                       display_name: str | None = None, stray: str = "stop") -> TabularTable:
     """Rows of `source` as a checked table for `task`; errors name the file and say what to change."""
     if task not in TABULAR_TASKS:
         raise DataError(f"task {task!r} is not a tabular task; use one of {', '.join(TABULAR_TASKS)}")
@@ -124,13 +127,14 @@ def load_tabular_table(source: str, task: str, *, label_column: str = "label",
     kind, _, name = source.partition(":")
     if kind == "builtin" and label_column == "label" and "label" not in df.columns:
         label_column = BUILTIN_TABLES[name][1]
-    return table_from_frame(df, task, label_column, feature_columns, where)
+    return table_from_frame(df, task, label_column, feature_columns, where, stray)
 
 
 def table_from_frame(df: pd.DataFrame, task: str, label_column: str, feature_columns: list[str] | None,
-                     where: str) -> TabularTable:
+                     where: str, stray: str = "stop") -> TabularTable:
     """The checks of `load_tabular_table` on a frame already read (the New experiment page runs them on an upload
-    before planning, so the columns it will drop are named next to the pickers)."""
+    before planning, so the columns it will drop are named next to the pickers). A classification target's values
+    that do not fit the others are refused, left out or kept as `stray` says (`columns.apply_stray_policy`)."""
     if len(df) == 0:
         raise DataError(f"{where} has no rows; give a file with a header row and at least a few rows")
     columns = list(df.columns)
@@ -164,9 +168,17 @@ def table_from_frame(df: pd.DataFrame, task: str, label_column: str, feature_col
     df = df[keep].reset_index(drop=True)
     if len(df) == 0:
         raise DataError(f"every row of {where} has an empty target column {label_column!r}; check data.label_column")
+    read_notes = [read_note] if read_note else []
+    if task == "tabular-classification":
+        keep_rows, stray_note = apply_stray_policy([_label_str(v) for v in df[label_column].tolist()], stray,
+                                                   label_column, where)
+        if stray_note:
+            read_notes.append(stray_note)
+        if not all(keep_rows):
+            dropped += keep_rows.count(False)
+            df = df[np.array(keep_rows)].reset_index(drop=True)
     target = _target(df.pop(label_column), task, label_column, where)
     frame, numeric, categorical, notes, dropped_columns = _type_columns(df, target)
-    notes = ([read_note] if read_note else []) + notes
     for col, row in binary.items():  # left out as the file was read (`load_frame`): named with the others
         notes.append(f"column {col!r} dropped: binary values, not text (row {row} is not UTF-8)")
         dropped_columns.append(col)
@@ -177,7 +189,7 @@ def table_from_frame(df: pd.DataFrame, task: str, label_column: str, feature_col
     fingerprint = _fingerprint(task, label_column, frame, target)
     groups, duplicates = duplicate_groups(frame, target)
     return TabularTable(frame, target, numeric, categorical, fingerprint, dropped, where, task, label_column, notes,
-                        groups, duplicates, dropped_columns)
+                        groups, duplicates, dropped_columns, read_notes)
 
 
 def suggest_target(df: pd.DataFrame, task: str) -> str | None:
@@ -598,7 +610,7 @@ def prepare(cfg: DataConfig, task: str, unit: str = "training rows") -> TaskData
     pool, for sizing only."""
     def read(source: str, split: str, max_rows: int | None):
         return load_tabular_table(source, task, label_column=cfg.label_column, feature_columns=cfg.feature_columns,
-                                  hf_split=split, max_rows=max_rows)
+                                  hf_split=split, max_rows=max_rows, stray=cfg.stray_labels)
 
     table = read(cfg.source, cfg.hf_split, cfg.max_rows)
     n_own = len(table)
@@ -631,7 +643,8 @@ def prepare(cfg: DataConfig, task: str, unit: str = "training rows") -> TaskData
             "dropped_columns": table.dropped_columns}
     if eval_rows is not None:
         info["eval_file_rows"] = eval_rows
-    notes = table.notes + ([duplicates_note(table.duplicate_rows, n_own)] if table.duplicate_rows else [])
+    notes = table.read_notes + table.notes + ([duplicates_note(table.duplicate_rows, n_own)] if table.duplicate_rows
+                                              else [])
     if overlap:
         info["test_rows_in_table"] = overlap
         notes.append(f"{overlap:,} of the test set's {eval_rows:,} rows are also rows of the table, so a run may have "

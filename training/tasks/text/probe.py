@@ -39,7 +39,8 @@ def retrieval(pc: ProbeConfig, tokenizer, max_len: int, cache_dir) -> RetrievalP
 
 
 def knn(pc: ProbeConfig, tokenizer, max_len: int, cache_dir) -> KnnProbe:
-    table = load_table(pc.source, labelled=True, text_column=pc.text_column, label_column=pc.label_column)
+    table = load_table(pc.source, labelled=True, text_column=pc.text_column, label_column=pc.label_column,
+                       stray="keep")  # a probe's classes are its own
     order = stratified_order(table.labels, np.random.default_rng(0))[: pc.max_examples]
     names = table.label_names
     ids = encode_texts(tokenizer, table.texts, max_len, cache_dir=cache_dir, fingerprint=table.fingerprint)
