@@ -291,11 +291,12 @@ else:
             if messages:
                 data["messages_column"] = messages
             else:
+                pair = chat_data.suggest_chat_columns(preview) if preview is not None else {}
                 with c2:
-                    data["prompt_column"] = column("Prompt column", defaults.get("prompt", "prompt"),
+                    data["prompt_column"] = column("Prompt column", pair.get("prompt") or "prompt",
                                                    key="new_prompt_col" + key_suffix)
                 with c3:
-                    data["response_column"] = column("Response column", defaults.get("response", "response"),
+                    data["response_column"] = column("Response column", pair.get("response") or "response",
                                                      key="new_response_col" + key_suffix)
             st.caption("A messages column holds each conversation as a list of {role, content} turns (system, user, "
                        "assistant); without one, a prompt and a response column give one exchange per row. The loss "

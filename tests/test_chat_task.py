@@ -96,3 +96,20 @@ def test_generation_off_logs_no_answers(tiny_chat_dir, chat_jsonl, store):
     assert run.status == Status.DONE and "rouge_l" not in run.result["eval"]
     assert generations_frame(store, exp).empty
     assert np.isfinite(run.result["eval"]["perplexity"])
+
+
+def test_prompt_and_response_columns_are_suggested_from_names_then_contents():
+    """Issue 41, item 6: a bank FAQ's Question and Answer columns both defaulted to "Question" (then a red error)."""
+    import pandas as pd
+
+    from training.tasks.chat.data import suggest_chat_columns
+
+    faq = pd.DataFrame({"Question": ["How do I reset my PIN?", "Can I close my account online?"],
+                        "Answer": ["Open Settings, choose Security, then Reset PIN and follow the steps.",
+                                   "Yes: Settings, Account, Close account; the balance is paid out."]})
+    assert suggest_chat_columns(faq) == {"prompt": "Question", "response": "Answer"}
+    alpaca = pd.DataFrame({"instruction": ["Say hi"], "input": [""], "output": ["Hi there!"]})
+    assert suggest_chat_columns(alpaca) == {"prompt": "instruction", "response": "output"}
+    unnamed = pd.DataFrame({"id": ["1", "2"], "col_a": ["short ask", "another ask"],
+                            "col_b": ["a much longer reply, as replies are", "and another long reply here"]})
+    assert suggest_chat_columns(unnamed) == {"prompt": "col_a", "response": "col_b"}

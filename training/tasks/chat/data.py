@@ -140,6 +140,36 @@ def _speaks_roles(keys: list[str]) -> bool:
     return ("role" in keys and "content" in keys) or ("from" in keys and "value" in keys)
 
 
+PROMPT_NAMES = ("prompt", "question", "instruction", "input", "query", "user", "human", "request", "q")
+RESPONSE_NAMES = ("response", "answer", "output", "completion", "assistant", "gpt", "reply", "target", "a")
+
+
+def suggest_chat_columns(df) -> dict[str, str | None]:
+    """{"prompt": ..., "response": ...} for a file of one exchange per row: columns named like a prompt and a response
+    first (question/answer, instruction/output), else by content — the response is the text column with the longest
+    cells, the prompt the longest of the rest; never the same column twice (a bank FAQ's Question and Answer both
+    defaulted to Question). None where the file offers nothing."""
+    columns = [str(c) for c in df.columns]
+    texts = [c for c in columns if df[c].map(lambda v: isinstance(v, str) and bool(v.strip())).mean() > 0.5
+             and turn_keys(df[c].tolist()) is None]
+
+    def named(names, taken=None):
+        for name in names:
+            for c in texts:
+                if c != taken and c.strip().lower().replace(" ", "_") in (name, f"{name}s", f"{name}_text"):
+                    return c
+        return None
+
+    length = {c: df[c].astype(str).str.len().mean() for c in texts}
+    response = named(RESPONSE_NAMES)
+    prompt = named(PROMPT_NAMES, taken=response)
+    if response is None:
+        response = max((c for c in texts if c != prompt), key=length.get, default=None)
+    if prompt is None:
+        prompt = max((c for c in texts if c != response), key=length.get, default=None)
+    return {"prompt": prompt, "response": response}
+
+
 def mapping_problem(df, messages_column: str | None, prompt_column: str | None, response_column: str | None,
                     where: str) -> str | None:
     """Why this mapping of a chat file's columns cannot give conversations, in words that name the keys found and
