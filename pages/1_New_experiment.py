@@ -122,10 +122,19 @@ def image_preview(path, name: str) -> int:
     except HeadStartError as e:
         st.error(str(e))
         st.stop()
-    cols = st.columns(min(len(pictures), 8))
-    for i, (label, img) in enumerate(pictures[:8]):
-        cols[i].image(img, caption=label)
+    # one picture per class, every class (8 a row; a zip of 10 classes showed 8 of them), up to PREVIEW_CLASSES
+    shown = pictures[:PREVIEW_CLASSES]
+    for start in range(0, len(shown), 8):
+        cols = st.columns(8)
+        for col, (label, img) in zip(cols, shown[start:start + 8], strict=False):
+            col.image(img, caption=label)
+    if len(pictures) > len(shown):
+        st.caption(f"One picture of each of the first {len(shown)} classes; {len(pictures) - len(shown):,} more classes "
+                   "are in the table above.")
     return len(table)
+
+
+PREVIEW_CLASSES = 48
 
 
 STRAY_CHOICES = {"stop": "Stop: I will fix the file", "drop": "Leave these rows out",

@@ -8,13 +8,14 @@ an ETA that says how it was computed (`training.analysis.frames.experiment_eta`)
 """
 from __future__ import annotations
 
+import json
 import time
 
 import pandas as pd
 import streamlit as st
 
 from training.analysis.figures import X_AXES, note
-from training.analysis.frames import experiment_eta
+from training.analysis.frames import experiment_eta, planned_step_seconds
 from training.analysis.generations import generations_frame, latest
 from training.analysis.units import human_seconds, plain
 from training.errors import HeadStartError
@@ -55,6 +56,7 @@ def is_active() -> bool:
 RECORD = store.is_record(exp_id)
 PLATEAU = {s for s, on in store.experiment(exp_id).info.get("until_plateau", {}).items() if on}
 CONFIG = store.experiment(exp_id).config.to_dict()
+PLANNED = planned_step_seconds(json.loads(store.experiment(exp_id).info_json or "{}"), CONFIG["train"]["batch_size"])
 KIND = known(CONFIG["task"])  # None for a record of a kind this install does not have
 REFERENCE = (KIND.words.live_references if KIND is not None else "") or "references"
 ROLE = {"grid": "", "lr-sweep": "learning-rate search", "reference": REFERENCE, "pretrain": "pretraining"}
@@ -78,6 +80,9 @@ def eta_line(eta: dict) -> tuple[str, str]:
            "its steps left × its strategy's seconds per step so far (whole finished runs, loading and evaluations "
            f"included, where there are some), summed and divided by the {eta['parallel']} "
            f"run{'s' if eta['parallel'] > 1 else ''} training at once.")
+    if eta.get("from_plan"):
+        how += (f" {eta['from_plan']} of them belong to strategies with no finished step yet: their seconds per step "
+                "are the plan's (its timed training step on this machine).")
     if eta["unknown"]:
         how += f" {eta['unknown']} of them have no timed step in their strategy yet and are left out."
     if PLATEAU:
@@ -102,7 +107,7 @@ def live_view() -> None:
         st.rerun()
     progress = live_phases(str(store.root), exp_id, tick)
     progress.loc[progress["phase"] != "training", "eta_s"] = float("nan")  # evaluating is not "ETA 0 s"
-    eta_text, eta_how = eta_line(experiment_eta(progress, progress["phase"]))
+    eta_text, eta_how = eta_line(experiment_eta(progress, progress["phase"], PLANNED))
     total = progress["total_steps"].fillna(0).sum()
     done_steps = progress["logged_step"].sum()
     finished = int((runs["status"] == "done").sum())
@@ -190,7 +195,20 @@ def answers_as_they_improve() -> None:
     st.subheader("Answers as they improve")
     now = latest(generations_frame(store, exp_id), "validation")
     if now.empty:
-        st.caption("Each run answers a few validation prompts at every evaluation; they appear here at the first one.")
+        runs = store.runs(exp_id)
+        grid = [r for r in runs if r.role == "grid"]
+        searching = [r for r in runs if r.role == "lr-sweep" and r.status in ("queued", "running")]
+        started = [r for r in grid if r.status != "queued"]
+        if searching and not started:  # the first runs to end are search candidates: they answer nothing
+            st.caption(f"The learning-rate search runs first ({len(searching)} candidate run(s) to go): its candidates "
+                       "are compared on validation loss and answer no prompts, to save time. Each grid run answers a "
+                       "few validation prompts at every evaluation, from its first (step 0, before training); they "
+                       "appear here then.")
+        elif not grid:
+            st.caption("This experiment has no grid runs that answer prompts.")
+        else:
+            st.caption("Each grid run answers a few validation prompts at every evaluation, from its first (step 0, "
+                       "before training); they appear here then.")
         return
     sizes = sorted(now["n_train"].unique())
     n = st.segmented_control("Training-set size", sizes, default=sizes[-1], key="live_answers_n") or sizes[-1]

@@ -133,7 +133,9 @@ def test_duplicate_shows_the_copys_preflight_and_queues_only_when_confirmed(fini
             "timed_step": {"strategy": "full", "examples": 8, "seconds": 1.0, "flops": 5e10, "flops_per_s": 5e10}}
     monkeypatch.setattr(ui.common, "plan", lambda cfg: (planned.append(cfg) or {"runs": runs, "info": info,
                                                                                 "config": cfg}, None))
-    monkeypatch.setattr(ui.common, "enqueue", lambda cfg, owner=None: (queued.append(cfg) or "e-copy", None))
+    keys = []
+    monkeypatch.setattr(ui.common, "enqueue", lambda cfg, owner=None, key=None: (queued.append(cfg) or keys.append(key)
+                                                                                  or "e-copy", None))
     monkeypatch.setattr(ui.common, "ensure_dispatcher", lambda root: None)
     at = _run("pages/5_Runs.py", exp)
     at.button(key="runs_dup").click().run()
@@ -148,6 +150,7 @@ def test_duplicate_shows_the_copys_preflight_and_queues_only_when_confirmed(fini
     at.button(key="runs_dup_go").click().run()
     assert not at.exception, at.exception
     assert [c["name"] for c in queued] == ["finished demo (copy)"]
+    assert keys[0]  # a launch key: a second click on "Queue the copy" makes the same experiment (issue 41, item 3)
     assert any("Queued finished demo (copy) (e-copy)" in s.value for s in at.success)
 
 

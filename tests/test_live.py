@@ -63,7 +63,7 @@ def test_phases_and_eta_of_a_run_in_its_final_evaluation(tmp_path):
     # lora: 20 steps left × its 0.5 s a step; full: none (evaluating); scratch and head: 40 steps × 25 s / 40 steps
     # (their strategies' finished runs, start to end); summed and divided by the 2 runs running.
     assert eta == {"seconds": pytest.approx((20 * 0.5 + 0 + 2 * 40 * 25 / 40) / 2), "remaining": 4, "unknown": 0,
-                   "parallel": 2}
+                   "from_plan": 0, "parallel": 2}
 
 
 def test_eta_is_unknown_before_any_step_and_zero_when_all_done(tmp_path):
@@ -74,6 +74,18 @@ def test_eta_is_unknown_before_any_step_and_zero_when_all_done(tmp_path):
         store.truncate_metrics(r.id, after_step=-1)
     eta = experiment_eta(_progress(store, exp))
     assert math.isnan(eta["seconds"]) and eta["unknown"] == eta["remaining"] == 17
+    # issue 41: before any step, the plan's timed step estimates them ("ETA ≥ 3 s" with 6 runs left said nothing)
+    from training.analysis.frames import planned_step_seconds
+
+    planned = planned_step_seconds({"timed_step": {"flops_per_s": 1e9}, "cost": {"reference_seconds": 4.0},
+                                    "footprint": {s: {"flops_per_example": 1e8} for s in ("scratch", "full", "lora",
+                                                                                          "head")}}, batch_size=10)
+    assert planned == {**{s: 1.0 for s in ("scratch", "full", "lora", "head")}, "references": 4.0}
+    progress = _progress(store, exp)
+    eta = experiment_eta(progress, planned=planned)
+    assert eta["unknown"] == 0 and eta["from_plan"] == 17
+    networks = progress["strategy"] != "references"
+    assert eta["seconds"] == pytest.approx(float(progress.loc[networks, "total_steps"].sum()) + 4.0)  # 1 s a step
     for r in store.runs(exp):
         store.update_run(r.id, status="done")
     assert experiment_eta(_progress(store, exp))["seconds"] == 0.0

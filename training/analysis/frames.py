@@ -209,7 +209,20 @@ def run_phases(store: Store, progress: pd.DataFrame) -> pd.Series:
                       for r in progress.itertuples(index=False)], index=progress.index, dtype=object)
 
 
-def experiment_eta(progress: pd.DataFrame, phases: pd.Series | None = None) -> dict:
+def planned_step_seconds(info: dict, batch_size: int) -> dict[str, float]:
+    """Seconds per optimizer step of each strategy as the plan estimated them (`preflight`: its FLOPs per example ×
+    the batch over the timed step's FLOP/s on this machine), and the classical references' run's seconds; {} where the
+    plan timed nothing."""
+    rate = (info.get("timed_step") or {}).get("flops_per_s")
+    out = {label: batch_size * f["flops_per_example"] / rate for label, f in (info.get("footprint") or {}).items()
+           if rate and f.get("flops_per_example")}
+    if (info.get("cost") or {}).get("reference_seconds"):  # the classical references' run: one "step", its fits
+        out["references"] = float(info["cost"]["reference_seconds"])
+    return out
+
+
+def experiment_eta(progress: pd.DataFrame, phases: pd.Series | None = None,
+                   planned: dict[str, float] | None = None) -> dict:
     """How long until every queued and running run of an experiment has finished, from `latest_progress`.
 
     Seconds per step of a strategy: the median over its runs that logged steps of whole-run seconds per step where a
@@ -218,8 +231,12 @@ def experiment_eta(progress: pd.DataFrame, phases: pd.Series | None = None) -> d
     seconds per step (none once its steps are all done: it is evaluating); a queued run its total steps × its
     strategy's. The sum is divided by the runs running now (at least 1): the dispatcher keeps that many slots busy.
 
+    A strategy none of whose runs has timed a step yet takes the plan's seconds per step (`planned`,
+    `planned_step_seconds`): with 6 runs left and one nearly done, "ETA ≥ 3 s" said nothing.
+
     Returns seconds (NaN when no remaining run can be estimated yet), remaining (runs left), unknown (remaining runs
-    whose strategy has no timed step yet: the estimate leaves them out) and parallel (the divisor)."""
+    with no timed step, measured or planned: the estimate leaves them out), from_plan (remaining runs estimated from
+    the plan) and parallel (the divisor)."""
     status = progress["status"]
     done = status == "done"
     steps = progress["total_steps"].astype(float)
@@ -230,6 +247,8 @@ def experiment_eta(progress: pd.DataFrame, phases: pd.Series | None = None) -> d
     rate = whole.where(done & (whole > 0), training_rate)
     by_strategy = rate.groupby(progress["strategy"]).median()
     strategy_rate = progress["strategy"].map(by_strategy)
+    from_plan = strategy_rate.isna() & progress["strategy"].isin(list(planned or {}))
+    strategy_rate = strategy_rate.where(~from_plan, progress["strategy"].map(planned or {}))
     steps_left = (steps - progress["logged_step"]).clip(lower=0)
     if phases is not None:
         steps_left = steps_left.where(~phases.isin(("evaluating", "probing", "checkpointing")), 0.0)
@@ -242,4 +261,5 @@ def experiment_eta(progress: pd.DataFrame, phases: pd.Series | None = None) -> d
     parallel = max(1, int(running.sum()))
     known = left[remaining].notna()
     seconds = float(left[remaining].sum()) / parallel if known.any() or not remaining.any() else math.nan
-    return {"seconds": seconds, "remaining": int(remaining.sum()), "unknown": int((~known).sum()), "parallel": parallel}
+    return {"seconds": seconds, "remaining": int(remaining.sum()), "unknown": int((~known).sum()),
+            "from_plan": int((from_plan & remaining).sum()), "parallel": parallel}

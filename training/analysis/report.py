@@ -250,7 +250,7 @@ def _html_table(df: pd.DataFrame, rename: dict | None = None) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in t.columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>"
                    for row in t.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 _ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
@@ -480,7 +480,10 @@ CSS = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:
 color:#1b1b1b}table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.9rem}td,th{border:1px solid #ccc;
 padding:.25rem .5rem;text-align:right}th{background:#f3f3f3}.note{color:#444;font-size:.95rem}
 .verdict{background:#f6f8fa;border-left:4px solid #0072B2;padding:.75rem 1rem}pre{background:#f6f8fa;padding:1rem;
-overflow:auto}"""
+overflow:auto}.wide{overflow-x:auto;max-width:100%}th{white-space:normal;vertical-align:bottom}
+@media print{table{font-size:.7rem}.wide{overflow:visible}}"""
+"""A wide table (the verdict's, 12+ columns) scrolls inside its box on screen and shrinks on paper: it ran off the
+page."""
 
 
 def html_report(a: Analysis) -> str:
