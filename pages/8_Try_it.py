@@ -125,10 +125,11 @@ if asked:
         if q["status"] == "failed":
             st.error(f"The models could not answer: {plain(q['error'])}")
             st.stop()
-        st.session_state["try_answer"] = {"runs": run_ids, "answer": q["answer"], "waited": time.monotonic() - t0}
+        st.session_state["try_answer"] = {"runs": run_ids, "answer": q["answer"], "waited": time.monotonic() - t0,
+                                          "pictures": inputs if kind.input_form == "image" else None}
 
 shown = st.session_state.get("try_answer")
 if shown and shown["runs"] == run_ids:
-    answers_view(shown["answer"], exp.info.get("label_names") or [])
+    answers_view(shown["answer"], exp.info.get("label_names") or [], shown.get("pictures"))
     st.caption(f"Answered in {shown['waited']:.2f} s ({shown['answer'].get('seconds', 0):.2f} s of it computing). "
                f"The models stay loaded in the predictor process for {IDLE_S / 60:.0f} minutes after the last question.")

@@ -53,3 +53,21 @@ def test_an_uploaded_zip_of_class_folders_runs_and_shows_on_live_and_compare(app
     assert "pixels + logistic regression" in body and "Verdict" in body
     assert "Rethinking ImageNet Pre-training" in body  # the literature for images under the data-needs chart
     shot(page, "compare-images.png")
+
+    # Try it: the uploaded picture is shown as itself with the user's file name (it showed the server's path)
+    picture = next((tmp_path / "shapes" / "circle").glob("*.png"))
+    page.goto(f"{url}/Try_it")
+    loaded(page)
+    with page.expect_file_chooser() as chooser:
+        page.get_by_test_id("stFileUploader").first.locator("button").first.click()
+    chooser.value.set_files({"name": "my circle.png", "mimeType": "image/png", "buffer": picture.read_bytes()})
+    page.locator("[data-testid='stFileChipName'][title='my circle.png']").wait_for(timeout=30_000)
+    page.get_by_role("button", name="Ask every model").click()
+    page.wait_for_selector("text=Answered in", timeout=240_000)
+    loaded(page)
+    page.get_by_test_id("stMarkdown").filter(has_text="Input: my circle.png").first.wait_for(timeout=60_000)
+    page.wait_for_function("document.querySelectorAll(\"[data-testid='stImage']\").length >= 1", timeout=60_000)
+    body = page.inner_text("body")
+    assert "uploads" not in body and str(store_root) not in body, body
+    page.get_by_test_id("stImage").first.scroll_into_view_if_needed()
+    shot(page, "try-it-image.png")

@@ -144,18 +144,24 @@ def where_they_disagree(a, exp_id: str) -> None:
                     f"confidence: {source}": st.column_config.NumberColumn("probability", format="%.2f")})
 
 
-def answers_view(answer: dict, labels: list[str]) -> None:
+def answers_view(answer: dict, labels: list[str], pictures: list[tuple[str, bytes]] | None = None) -> None:
     """Try it's answers: per input, each model's predicted class with its probability for every class (bars), and
-    whether they agree."""
+    whether they agree. `pictures`: the uploaded images (name, bytes) in the order asked — shown as themselves, with
+    the user's file name, not the server path they were answered from (which is gone once answered)."""
     import plotly.graph_objects as go
 
     from training.analysis.units import plain_name
 
     for i, p in enumerate(answer.get("predictions", [])):
         with st.container(border=True):
-            shown = (", ".join(f"{k} = {'—' if v is None else v}" for k, v in p["input"].items())
-                     if isinstance(p["input"], dict) else p["input"])
-            st.markdown(f"**Input:** {plain(shown[:600])}" + ("…" if len(shown) > 600 else ""))
+            if pictures and i < len(pictures):
+                name, data = pictures[i]
+                st.markdown(f"**Input:** {plain(name)}")
+                st.image(data, width=160)
+            else:
+                shown = (", ".join(f"{k} = {'—' if v is None else v}" for k, v in p["input"].items())
+                         if isinstance(p["input"], dict) else p["input"])
+                st.markdown(f"**Input:** {plain(shown[:600])}" + ("…" if len(shown) > 600 else ""))
             by = p["by"]
             if all("answer" in a for a in by.values()):  # chat, language models: each model's words
                 for col, (rid, a) in zip(st.columns(len(by)), by.items(), strict=True):
