@@ -148,7 +148,12 @@ def check(path: Path, against: Path | None = None, rtol: float = 1e-6) -> list[s
         return [f"{path.name}: no recipe named {record!r} (known: {', '.join(RECORDS)})"]
     if not made:
         problems.append(f"{path.name}: no experiment.info.recorded_with — not made by this script")
-    want, have = _flat(config_of(RECORDS[record]).to_dict()), _flat(doc["experiment"]["config"])
+    # the record's config read as today's code reads it: a field added since takes its default, as the bundle's import
+    # does (the record's data has no stray labels, say, so `stray_labels: stop` changes none of its runs)
+    from training.config import ExperimentConfig
+
+    want = _flat(config_of(RECORDS[record]).to_dict())
+    have = _flat(ExperimentConfig.from_dict(doc["experiment"]["config"]).to_dict())
     for key in sorted(set(want) | set(have)):
         if want.get(key) != have.get(key):
             problems.append(f"{path.name}: config.{key} is {json.dumps(have.get(key))[:80]}, the recipe makes "

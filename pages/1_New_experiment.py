@@ -25,10 +25,9 @@ from training.core.data.columns import (
     column_summary,
     column_values,
     label_warnings,
-    stray_labels,
-    stray_words,
     suggest_columns,
 )
+from training.core.data.labels import stray_labels, stray_words
 from training.core.data.sources import FILE_SUFFIXES, load_frame
 from training.core.strategies import STRATEGIES
 from training.errors import HeadStartError
@@ -325,7 +324,7 @@ else:
                 others = [c for c in columns if c != target]
                 auto = {}  # column -> why it is dropped, for an upload whose target reads
                 stray = "stop"
-                if preview is not None and task == "tabular-classification":
+                if preview is not None and kinds()[task].classification:
                     data["stray_labels"] = stray = stray_choice(preview, target, up.name, key_suffix)
                 if preview is not None:
                     try:

@@ -449,7 +449,7 @@ def test_a_label_column_with_a_few_stray_values_stops_drops_or_keeps_as_asked(tm
     """Issue 41, item 2: four shifted Titanic rows put 'S', 'C', '1C' into Survived; the preflight said nothing and a
     5-class model trained. Now a run refuses to start by default, naming the values and rows and the two choices; `drop`
     leaves those rows out and `keep` keeps them as classes, each said in the plan's note. Text classification alike."""
-    from training.core.data.columns import stray_labels
+    from training.core.data.labels import stray_labels
     from training.tasks.tabular.data import load_tabular_table
 
     assert stray_labels(["0", "1"] * 200 + ["S", "C", "1C", "S"]) == ({"S": 2, "C": 1, "1C": 1},

@@ -14,7 +14,6 @@ import itertools
 import json
 import os
 import platform
-import re
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from training.core.data import builtin
+from training.core.data.labels import NUMBER, apply_stray_policy
 from training.errors import DataError
 
 FILE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
@@ -117,8 +117,6 @@ def load_table(source: str, *, labelled: bool, text_column: str = "text", label_
     labels = None
     groups = df[group_column].astype(str).tolist() if group_column else None
     if labelled:
-        from training.core.data.columns import apply_stray_policy
-
         labels = [_label_str(v) for v in df[label_column].tolist()]
         keep_rows, stray_note = apply_stray_policy(labels, stray, label_column, where)
         if stray_note:
@@ -347,7 +345,6 @@ def _read_delimited(path: Path, sep: str, name: str) -> pd.DataFrame:
 
 
 HEADER_SAMPLE_ROWS = 200
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def _first_rows(path: Path, sep: str) -> list[list[str]]:
@@ -373,10 +370,10 @@ def _headerless(rows: list[list[str]]) -> bool:
     data = 0
     for j, cell in enumerate(c.strip() for c in rows[0]):
         values = [r[j].strip() for r in rows[1:] if len(r) > j and r[j].strip()]
-        numeric = bool(values) and sum(bool(_NUMBER.match(v)) for v in values) >= 0.8 * len(values)
-        if numeric and cell and not _NUMBER.match(cell):
+        numeric = bool(values) and sum(bool(NUMBER.match(v)) for v in values) >= 0.8 * len(values)
+        if numeric and cell and not NUMBER.match(cell):
             return False  # a name over numbers
-        if cell and (cell in values or (numeric and _NUMBER.match(cell)) or len(cell) > 40 or len(cell.split()) >= 5):
+        if cell and (cell in values or (numeric and NUMBER.match(cell)) or len(cell) > 40 or len(cell.split()) >= 5):
             data += 1
     return data >= max(1, len(rows[0]) / 2)
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from training.config import DataConfig
-from training.core.data.columns import apply_stray_policy
+from training.core.data.labels import apply_stray_policy
 from training.core.data.sources import binary_note, describe_source, load_frame, nested_row, separator_hint
 from training.core.data.task import TaskData, split_indices
 from training.errors import DataError
