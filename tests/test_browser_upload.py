@@ -358,10 +358,9 @@ def test_a_headerless_tsv_with_stray_quotes_is_read_as_data_and_says_so(static_a
     """Issue 41, item 2: an SMS export with no header row (label TAB message, stray quotes in messages) had its first
     message taken as a column name and 3 messages merged into one row. The page reads every line as a row, says how in
     a note, and suggests the mapping from the contents."""
-    messages = ["Go until jurong point, crazy.. Available only in bugis n great world la e buffet...",
-                "Ok lar... Joking wif u oni...", '"Hey are you coming tonight', "Free entry in 2 a wkly comp to win",
-                'He said "yes" and left', "Nah I don't think he goes to usf, he lives around here though"]
-    lines = [f"{'spam' if i % 4 == 0 else 'ham'}\t{messages[i % len(messages)]} ({i})" for i in range(300)]
+    from tests.test_data import _sms_lines
+
+    lines = _sms_lines(300)
     page = _new_page_for(static_app_server, browser, "Text classification")
     _upload(page, "SMSSpamCollection.tsv", ("\n".join(lines) + "\n").encode(), mime="text/tab-separated-values")
     page.wait_for_selector("text=300 rows · SMSSpamCollection.tsv", timeout=30_000)
