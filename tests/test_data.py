@@ -411,9 +411,8 @@ def test_header_rows_stay_names_and_quoting_that_quotes_stays(tmp_path):
     file keeps its first line as its name; quotes around a text with commas or line breaks quote it."""
     from training.core.data.sources import load_frame
 
-    titanic = ["1,0,3,\"Braund, Mr. Owen Harris\",male,22,A/5 21171,7.25,,S",
-               "2,1,1,\"Cumings, Mrs. John Bradley\",female,38,PC 17599,71.28,C85,C",
-               "3,1,3,\"Heikkinen, Miss. Laina\",female,26,STON/O2. 3101282,7.92,,S"] * 10
+    titanic = [f'{i + 1},{i % 2},{1 + i % 3},"Passenger{i}, Mr. {"ABC"[i % 3]}",{"male" if i % 3 else "female"},'
+               f'{20 + i % 40},PC {17000 + i},{7.25 + i:.2f},,{"SCQ"[i % 3]}' for i in range(30)]
     header = "PassengerId,Survived,Pclass,Name,Sex,Age,Ticket,Fare,Cabin,Embarked"
     (tmp_path / "with.csv").write_text("\n".join([header, *titanic]) + "\n", encoding="utf-8")
     (tmp_path / "without.csv").write_text("\n".join(titanic) + "\n", encoding="utf-8")
@@ -421,7 +420,7 @@ def test_header_rows_stay_names_and_quoting_that_quotes_stays(tmp_path):
     assert list(named.columns) == header.split(",") and len(named) == 30 and not named.attrs["note"]
     bare = load_frame(str(tmp_path / "without.csv"))
     assert list(bare.columns) == [f"column {i}" for i in range(1, 11)] and len(bare) == 30
-    assert bare["column 4"].iloc[0] == "Braund, Mr. Owen Harris" and "no header row" in bare.attrs["note"]
+    assert bare["column 4"].iloc[0] == "Passenger0, Mr. A" and "no header row" in bare.attrs["note"]
     texts = ["text,label", '"great, would buy again",pos', '"broke after\ntwo weeks",neg', "fine for the money,pos"] * 1
     (tmp_path / "quoted.csv").write_text("\n".join(texts + ["ok,neg"] * 5) + "\n", encoding="utf-8")
     quoted = load_frame(str(tmp_path / "quoted.csv"))
@@ -474,3 +473,46 @@ def test_a_label_column_with_a_few_stray_values_stops_drops_or_keeps_as_asked(tm
         load_table(str(texts), labelled=True)
     table = load_table(str(texts), labelled=True, stray="drop")
     assert table.label_names == ["ham", "spam"] and len(table) == 400 and "left out" in table.note
+
+
+def test_what_an_attack_on_the_new_reading_found_stays_fixed(tmp_path):
+    """A review of the header and quote detection (issue 41) found real headers read as data and quoted texts re-read
+    with quotes as characters. Each is pinned here: a quoted greeting with a line break, a file that quotes every
+    cell, pandas' default names (0, 1, 2, 3), years as columns, a form's long questions over short answers, a header
+    repeated by joining two files; an over-long field is a DataError; a label with spaces or a number written two
+    ways is one class, said in a note naming the file, never its folder."""
+    from training.core.data.sources import load_frame
+
+    def read(name: str, text: str):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        return load_frame(str(tmp_path / name))
+
+    greet = read("greet.csv", 'text,label\n"Hi Bob,\nsee you tomorrow",pos\nok,neg\nfine,pos\n')
+    assert greet["text"].tolist() == ["Hi Bob,\nsee you tomorrow", "ok", "fine"] and not greet.attrs["note"]
+    quoted = read("all.csv", '"text","label"\n"Hi Bob,\nsee you",pos\n"ok","neg"\n"fine","pos"\n')
+    assert list(quoted.columns) == ["text", "label"] and quoted["label"].tolist() == ["pos", "neg", "pos"]
+    iris = read("iris.csv", "0,1,2,3,species\n5.1,3.5,1.4,0.2,setosa\n4.9,3.0,1.4,0.2,setosa\n6.3,3.3,6.0,2.5,virginica\n")
+    assert list(iris.columns) == ["0", "1", "2", "3", "species"] and len(iris) == 3
+    years = read("wb.csv", "country,2019,2020,2021\nFrance,1.5,2.5,3.1\nChad,0.2,0.4,0.1\nPeru,2.2,2.0,2.9\n")
+    assert list(years.columns) == ["country", "2019", "2020", "2021"]
+    form = read("form.csv", "Timestamp,How satisfied are you with our service?\n2024-01-02 10:00,Very\n"
+                            "2024-01-03 11:00,Not much\n2024-01-04 12:00,Very\n")
+    assert list(form.columns) == ["Timestamp", "How satisfied are you with our service?"]
+    joined = read("joined.csv", "text,label\nhello,pos\nbye,neg\ntext,label\nok,pos\n")
+    assert list(joined.columns) == ["text", "label"]
+    with pytest.raises(DataError, match="long.csv could not be parsed"):
+        read("long.csv", 'text,label\n"' + "word " * 30000 + '",pos\nbye,neg,extra\n')
+    spaced = tmp_path / "uploads" / "ab12" / "spaced.csv"
+    spaced.parent.mkdir(parents=True)
+    spaced.write_text("text,label\n" + "".join(f"t{i},{'pos' if i % 2 else 'neg'}\n" for i in range(100))
+                      + "t100,pos \n", encoding="utf-8")
+    table = load_table(str(spaced), labelled=True)
+    assert table.label_names == ["neg", "pos"] and "1 label had spaces around it" in table.note
+    numbers = tmp_path / "numbers.csv"
+    numbers.write_text("text,label\n" + "".join(f"t{i},{['0', '1', '0.0', '1.0'][i % 4]}\n" for i in range(100)),
+                       encoding="utf-8")
+    assert load_table(str(numbers), labelled=True).label_names == ["0", "1"]
+    stray = tmp_path / "uploads" / "ab12" / "stray.csv"
+    stray.write_text("text,label\n" + "".join(f"t{i},{i % 2}\n" for i in range(100)) + "x,S\n", encoding="utf-8")
+    note = load_table(str(stray), labelled=True, stray="drop").note
+    assert "of stray.csv have" in note and "uploads" not in note, note

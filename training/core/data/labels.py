@@ -22,6 +22,40 @@ STRAY_SHARE = 0.05
 RARE_ROWS, RARE_MEDIAN = 2, 50
 
 
+def file_words(where: str) -> str:
+    """How a note names a source: a local file by its own name ("file /srv/uploads/ab12/titanic.csv" → "titanic.csv"),
+    never the folder it sits in (a note is kept with the experiment and printed in its report)."""
+    if where.startswith("file "):
+        return where[5:].replace("\\", "/").rsplit("/", 1)[-1]
+    return where.replace("\\", "/").rsplit("/", 1)[-1] if "/" in where and " " not in where else where
+
+
+def same_labels(labels: list[str]) -> tuple[list[str], str]:
+    """Labels that name the same class written alike, and a note when any changed: spaces around a label dropped
+    ("pos " was a class beside "pos"), and, in a column of numbers, one number written two ways made one ("1.0" and "1"
+    were two classes). A label of spaces only stays as it is (the caller counts it as missing)."""
+    out = [v.strip() if v.strip() else v for v in labels]
+    spaced = sum(a != b for a, b in zip(labels, out, strict=True))
+    words = []
+    if spaced:
+        words.append(f"{spaced:,} label{'s' if spaced > 1 else ''} had spaces around {'them' if spaced > 1 else 'it'}, "
+                     "dropped")
+    if out and all(NUMBER.match(v) for v in out if v.strip()):
+        by_value: dict[float, set[str]] = {}
+        for v in set(out):
+            if v.strip():
+                by_value.setdefault(float(v), set()).add(v)
+        twice = {x: sorted(names) for x, names in by_value.items() if len(names) > 1}
+        if twice:
+            canon = {name: min(names, key=len) for names in twice.values() for name in names}
+            merged = sum(v in canon and canon[v] != v for v in out)
+            out = [canon.get(v, v) for v in out]
+            shown = "; ".join(" and ".join(repr(n) for n in names) for names in list(twice.values())[:3])
+            words.append(f"one number written two ways is one class ({shown}): {merged:,} label"
+                         f"{'s' if merged > 1 else ''} written as the shorter")
+    return out, "; ".join(words)
+
+
 def stray_labels(labels) -> tuple[dict[str, int], str]:
     """The label values that do not fit the rest of their column, with their row counts, and why in words; ({}, "")
     when none. Two signs, each over at most `STRAY_SHARE` of the rows (four shifted Titanic rows put 'S', 'C', '1C'
@@ -48,8 +82,8 @@ def stray_words(stray: dict[str, int], why: str, column: str, where: str, rows: 
     shown = ", ".join(f"{v!r} ({c:,} row{'s' if c > 1 else ''})" for v, c in list(stray.items())[:6])
     more = f" and {len(stray) - 6} more" if len(stray) > 6 else ""
     total = sum(stray.values())
-    return (f"{total:,} of the {rows:,} rows of {where} have a value in label column {column!r} that does not fit the "
-            f"others: {shown}{more} — {why}. A row shifted by a separator inside a text usually does this")
+    return (f"{total:,} of the {rows:,} rows of {file_words(where)} have a value in label column {column!r} that does "
+            f"not fit the others: {shown}{more} — {why}. A row shifted by a separator inside a text usually does this")
 
 
 def apply_stray_policy(labels: list, policy: str, column: str, where: str) -> tuple[list[bool], str]:

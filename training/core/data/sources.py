@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import platform
+from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from training.core.data import builtin
-from training.core.data.labels import NUMBER, apply_stray_policy
+from training.core.data.labels import NUMBER, apply_stray_policy, same_labels
 from training.errors import DataError
 
 FILE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
@@ -117,12 +118,15 @@ def load_table(source: str, *, labelled: bool, text_column: str = "text", label_
     labels = None
     groups = df[group_column].astype(str).tolist() if group_column else None
     if labelled:
-        labels = [_label_str(v) for v in df[label_column].tolist()]
+        labels, alike = same_labels([_label_str(v) for v in df[label_column].tolist()])
         keep_rows, stray_note = apply_stray_policy(labels, stray, label_column, where)
-        if stray_note:
-            read_note = "; ".join(n for n in (read_note, stray_note) if n)
+        keep_rows = [k and bool(v.strip()) for k, v in zip(keep_rows, labels, strict=True)]  # spaces only: no label
+        dropped += sum(not v.strip() for v in labels)
+        if alike:
+            alike = f"label column {label_column!r}: {alike}"
+        read_note = "; ".join(n for n in (read_note, alike, stray_note) if n)
         if not all(keep_rows):
-            dropped += keep_rows.count(False)
+            dropped += sum(not k and bool(v.strip()) for k, v in zip(keep_rows, labels, strict=True))
             texts = [t for t, k in zip(texts, keep_rows, strict=True) if k]
             labels = [v for v, k in zip(labels, keep_rows, strict=True) if k]
             groups = None if groups is None else [g for g, k in zip(groups, keep_rows, strict=True) if k]
@@ -247,7 +251,7 @@ def _file_frame(path: Path, display_name: str | None = None) -> pd.DataFrame:
         raise DataError(f"{name} has no rows; give a header row and examples") from None
     except DataError:
         raise
-    except (ValueError, pd.errors.ParserError) as e:
+    except (ValueError, pd.errors.ParserError, csv.Error) as e:
         raise DataError(f"{name} could not be parsed as {suffix[1:].upper()}: {e}") from None
 
 
@@ -300,7 +304,8 @@ def _read_delimited(path: Path, sep: str, name: str) -> pd.DataFrame:
     rows = _first_rows(path, sep)
     headerless = _headerless(rows)
     header = [h.strip() for h in rows[0]] if rows else []
-    twice = sorted({h for h in header if h and header.count(h) > 1})
+    counts = Counter(header)
+    twice = sorted(h for h, c in counts.items() if h and c > 1)
     if twice and not headerless:  # pandas would rename the second one `label.1` and the mapping would use the first
         raise DataError(f"{name}: the header names {', '.join(map(repr, twice))} more than once; rename the copies so "
                         "each column has its own name")
@@ -345,6 +350,9 @@ def _read_delimited(path: Path, sep: str, name: str) -> pd.DataFrame:
 
 
 HEADER_SAMPLE_ROWS = 200
+TIE_ROWS = 20
+"""Rows below the first that a half-and-half first line needs before a repeated value decides it is data (in a 3-row
+file, "yes" over yes, no, yes is as likely a name as a value)."""
 
 
 def _first_rows(path: Path, sep: str) -> list[list[str]]:
@@ -363,19 +371,41 @@ def _headerless(rows: list[list[str]]) -> bool:
     """Whether a delimited file's first line is data rather than column names. Per column, its first cell looks like
     data when it is one of the column's own values below ("ham" over ham/spam), a number over a numeric column, or a
     sentence (over 40 characters or 5 words); it is a name when it is not a number over a numeric column
-    ("PassengerId" over 1, 2, 3). Headerless: no column says name and at least half say data — unsure is a header, as
-    before. A one-column file keeps its first line as its name."""
+    ("PassengerId" over 1, 2, 3), or when the first line's numbers count up by one (0, 1, 2 or 2019, 2020), or when
+    the first line comes again further down and nowhere else (two files joined: its copies are not counted as the
+    column's values). A number counts as data only near its column's
+    range, a sentence only over sentences. Headerless: no column says name, and more than half say data (or half, one
+    of them a value its column repeats: "spam" over ham and spam) — unsure is a header, as before. A one-column file keeps its first line as its name."""
     if len(rows) < 3 or len(rows[0]) < 2:  # one column: a header of long names (`a;b;c` read whole) looks like text
         return False
-    data = 0
-    for j, cell in enumerate(c.strip() for c in rows[0]):
-        values = [r[j].strip() for r in rows[1:] if len(r) > j and r[j].strip()]
+    first = [c.strip() for c in rows[0]]
+    # the first line's copies further down say nothing: a header repeated where two files were joined, or a data row
+    # that repeats (the columns' other values decide)
+    rest = [r for r in rows[1:] if [c.strip() for c in r] != first]
+    if len(rest) < 2:
+        return False
+    numbers = [c for c in first if NUMBER.match(c)]
+    if len(numbers) >= 2 and all(float(b) - float(a) == 1 for a, b in zip(numbers, numbers[1:], strict=False)):
+        return False  # 0, 1, 2, 3 (pandas' default names) or 2019, 2020, 2021 (years as columns)
+    data = strong = 0
+    for j, cell in enumerate(first):
+        values = [r[j].strip() for r in rest if len(r) > j and r[j].strip()]
         numeric = bool(values) and sum(bool(NUMBER.match(v)) for v in values) >= 0.8 * len(values)
         if numeric and cell and not NUMBER.match(cell):
             return False  # a name over numbers
-        if cell and (cell in values or (numeric and NUMBER.match(cell)) or len(cell) > 40 or len(cell.split()) >= 5):
+        if not cell:
+            continue
+        if cell in values:
             data += 1
-    return data >= max(1, len(rows[0]) / 2)
+            strong += values.count(cell) >= 2  # a class of its column ("spam" among ham and spam), not a coincidence
+        elif numeric and NUMBER.match(cell):  # a number counts near the column's own numbers (an ID's first 1 over
+            nums = [float(v) for v in values if NUMBER.match(v)]  # 2…891 does; 2019 over 1.5…3.1 does not)
+            span = (max(nums) - min(nums)) or abs(max(nums)) or 1.0
+            data += min(nums) - span <= float(cell) <= max(nums) + span
+        elif len(cell) > 40 or len(cell.split()) >= 5:  # a sentence, over sentences (a long question over short
+            lengths = sorted(len(v) for v in values)  # answers is a form's header)
+            data += bool(lengths) and lengths[len(lengths) // 2] >= 0.5 * len(cell)
+    return data > len(first) / 2 or (data * 2 == len(first) and strong > 0 and len(rest) >= TIE_ROWS)
 
 
 def _data_lines(path: Path) -> int:
@@ -386,7 +416,8 @@ def _data_lines(path: Path) -> int:
 
 def _quotes_as_text(path: Path, sep: str, fields: int, headerless: bool, names: list[str] | None) -> pd.DataFrame | None:
     """The file read with quote characters as text (no quoting), when that gives every non-empty line `fields`
-    fields; None when it does not (the quotes were quoting after all: a cell with a separator or a line break)."""
+    fields and the file never quotes a field properly (no field both opened and closed by quotes, on one line or
+    across lines); None otherwise (the quotes were quoting after all: a cell with a separator or a line break)."""
     with path.open(encoding="utf-8", errors="replace", newline="") as f:
         lines = [line.rstrip("\r\n") for line in f if line.strip()]
     if lines:
@@ -394,6 +425,15 @@ def _quotes_as_text(path: Path, sep: str, fields: int, headerless: bool, names: 
     split = [line.split(sep) for line in lines]
     if not split or any(len(r) != fields for r in split):
         return None
+    opened = False  # a field that starts with a quote and a later one that ends with it: quoting across lines
+    for row in split:
+        for cell in row:
+            cell = cell.strip()
+            if len(cell) >= 2 and cell.startswith('"') and cell.endswith('"'):
+                return None  # a field quoted on its line: the file quotes, so its quotes are quotes
+            if opened and cell.endswith('"'):
+                return None  # a quoted text with a line break (a greeting, an address): the quoted read was right
+            opened = opened or cell.startswith('"')
     header = names or [h.strip() for h in split[0]]
     body = split if headerless else split[1:]
     return pd.DataFrame(body, columns=header, dtype=object).replace({"": None})

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from training.config import DataConfig
-from training.core.data.labels import apply_stray_policy
+from training.core.data.labels import apply_stray_policy, same_labels
 from training.core.data.sources import binary_note, describe_source, load_frame, nested_row, separator_hint
 from training.core.data.task import TaskData, split_indices
 from training.errors import DataError
@@ -170,8 +170,10 @@ def table_from_frame(df: pd.DataFrame, task: str, label_column: str, feature_col
         raise DataError(f"every row of {where} has an empty target column {label_column!r}; check data.label_column")
     read_notes = [read_note] if read_note else []
     if task == "tabular-classification":
-        keep_rows, stray_note = apply_stray_policy([_label_str(v) for v in df[label_column].tolist()], stray,
-                                                   label_column, where)
+        labels, alike = same_labels([_label_str(v) for v in df[label_column].tolist()])
+        df[label_column] = labels
+        keep_rows, stray_note = apply_stray_policy(labels, stray, label_column, where)
+        read_notes += [f"target column {label_column!r}: {alike}"] if alike else []
         if stray_note:
             read_notes.append(stray_note)
         if not all(keep_rows):
