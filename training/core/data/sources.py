@@ -375,7 +375,8 @@ def _headerless(rows: list[list[str]]) -> bool:
     the first line comes again further down and nowhere else (two files joined: its copies are not counted as the
     column's values). A number counts as data only near its column's
     range, a sentence only over sentences. Headerless: no column says name, and more than half say data (or half, one
-    of them a value its column repeats: "spam" over ham and spam) — unsure is a header, as before. A one-column file keeps its first line as its name."""
+    of them a value its column repeats: "spam" over ham and spam) — unsure is a header, as before. A one-column file
+    keeps its first line as its name."""
     if len(rows) < 3 or len(rows[0]) < 2:  # one column: a header of long names (`a;b;c` read whole) looks like text
         return False
     first = [c.strip() for c in rows[0]]
