@@ -356,8 +356,9 @@ file, "yes" over yes, no, yes is as likely a name as a value)."""
 
 
 def _first_rows(path: Path, sep: str) -> list[list[str]]:
-    """The first `HEADER_SAMPLE_ROWS` rows of a delimited file, as the csv module splits them."""
-    with path.open(encoding="utf-8", errors="replace", newline="") as f:
+    """The first `HEADER_SAMPLE_ROWS` rows of a delimited file, as the csv module splits them (any line ending made a
+    newline: a bare carriage return inside a tweet stopped the csv module, and pandas reads it as a line break too)."""
+    with path.open(encoding="utf-8", errors="replace", newline=None) as f:
         text = f.read(SNIFF_BYTES).lstrip("\ufeff")
     if "\n" in text:
         text = text[:text.rindex("\n") + 1]  # whole lines only
