@@ -28,7 +28,7 @@ from training.core.data.columns import (
     suggest_columns,
 )
 from training.core.data.labels import stray_labels, stray_words
-from training.core.data.sources import FILE_SUFFIXES, load_frame
+from training.core.data.sources import FILE_SUFFIXES, load_frame, sniff_suffix
 from training.core.strategies import STRATEGIES
 from training.errors import HeadStartError
 from training.presets import PRESETS, describe_presets
@@ -62,7 +62,8 @@ CONTROLS = {"data.stray_labels": "Rows whose label does not fit",
 def saved_upload(up, images: bool = False) -> tuple:
     """Keep an uploaded file in the store's uploads folder — uploads/<content hash>/<the user's file name>, so
     the report and Compare show the name the user knows — and read it back for a preview (None for a zip of
-    images); stops the page with the error in the user's words when it is too large or unreadable."""
+    images); stops the page with the error in the user's words when it is too large or unreadable. A file whose name
+    does not say its format (no extension, `.txt`) is read by its content (`sources.sniff_suffix`), and says so."""
     raw = up.getvalue()
     try:
         check_upload_size(len(raw), load_settings())
@@ -71,6 +72,16 @@ def saved_upload(up, images: bool = False) -> tuple:
         st.stop()
     digest = hashlib.sha256(raw).hexdigest()[:16]
     stem, _, suffix = up.name.rpartition(".")
+    known = {s.lstrip(".") for s in FILE_SUFFIXES} | ({"zip"} if images else set())
+    if not stem or suffix.lower() not in known:
+        sniffed = sniff_suffix(raw[:65536])
+        if sniffed is None or sniffed.lstrip(".") not in known:
+            st.error(f"{up.name}: its name does not say a format Head Start reads, and its content is not one either "
+                     f"({', '.join(sorted(known))}). Save it as CSV, TSV, JSONL or Parquet"
+                     + (", or a zip of class folders." if images else "."))
+            st.stop()
+        stem, suffix = up.name, sniffed.lstrip(".")
+        st.caption(f"{up.name} has no extension that names its format: read as {suffix.upper()} by its content.")
     safe_stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_") or "upload"
     try:  # bounded: files no experiment names are swept, and one that cannot fit is refused before it is written
         path = keep_upload(get_store(), raw, digest, f"{safe_stem}.{suffix.lower()}")
@@ -238,8 +249,9 @@ else:
     key_suffix = ""  # a new upload gets fresh column pickers, so they start at that file's suggestions
     upload_types = ([".zip"] if form.zip_folders else []) + list(FILE_SUFFIXES)
     if kind == "Upload a file":
-        up = st.file_uploader(form.upload_label, type=[s.lstrip(".") for s in upload_types], key=f"new_upload_{task}",
-                              max_upload_size=upload_cap_mib())
+        # any name: a file without an extension (the SMS spam collection ships as `SMSSpamCollection`) is read by
+        # its content (`saved_upload`); the browser's type filter refused it with only a red icon
+        up = st.file_uploader(form.upload_label, key=f"new_upload_{task}", max_upload_size=upload_cap_mib())
         if up is not None:
             path, preview = saved_upload(up, form.zip_folders)
             uploads.update({str(path): up.name, str(path.resolve()): up.name})

@@ -516,3 +516,14 @@ def test_what_an_attack_on_the_new_reading_found_stays_fixed(tmp_path):
     stray.write_text("text,label\n" + "".join(f"t{i},{i % 2}\n" for i in range(100)) + "x,S\n", encoding="utf-8")
     note = load_table(str(stray), labelled=True, stray="drop").note
     assert "of stray.csv have" in note and "uploads" not in note, note
+
+
+def test_a_file_whose_name_says_no_format_is_read_by_its_content():
+    """Issue 41, item 2: `SMSSpamCollection` (no extension) was refused with only a red icon."""
+    from training.core.data.sources import sniff_suffix
+
+    assert sniff_suffix("\n".join(_sms_lines(30)).encode()) == ".tsv"
+    assert sniff_suffix(b"text,label\nhello,pos\nbye,neg\n") == ".csv"
+    assert sniff_suffix(b'{"text": "hi", "label": "pos"}\n{"text": "bye", "label": "neg"}\n') == ".jsonl"
+    assert sniff_suffix(b"PAR1\x00\x01") == ".parquet" and sniff_suffix(b"PK\x03\x04rest") == ".zip"
+    assert sniff_suffix(b"\x89PNG\r\n\x1a\n\x00\x00") is None and sniff_suffix(b"   \n") is None

@@ -495,6 +495,26 @@ def _csv_separator(path: Path) -> str:
     return ","
 
 
+def sniff_suffix(head: bytes) -> str | None:
+    """The format of a file whose name does not say it (no extension, or `.txt`), from its first bytes: `.parquet`
+    (its magic), `.zip`, `.jsonl` (every line an object or a list), `.tsv` (tabs on most lines) or `.csv`; None for
+    bytes that are not text (`_binary_reason` then names why). The SMS spam file ships as `SMSSpamCollection`, and the
+    page refused it with only a red icon."""
+    if head.startswith(b"PAR1"):
+        return ".parquet"
+    if head.startswith(b"PK\x03\x04"):
+        return ".zip"
+    if b"\x00" in head:
+        return None
+    lines = [line.strip() for line in head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()
+             if line.strip()][:50]
+    if not lines:
+        return None
+    if all(line[0] in "{[" for line in lines):
+        return ".jsonl"
+    return ".tsv" if sum("\t" in line for line in lines) >= 0.8 * len(lines) else ".csv"
+
+
 def separator_hint(columns) -> str:
     """A sentence for a missing-column error when the table read as one column whose name holds another
     separator (the file was split on the wrong character); else ''."""
