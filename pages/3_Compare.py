@@ -24,11 +24,14 @@ from training.analysis.report import (
     table_names,
 )
 from training.analysis.units import human_flops, human_number, human_seconds, plain, probe_skill, shown_source
-from ui.common import cached_analysis, get_store, pick_experiment, setup_page, show_figure, show_table
+from ui.common import cached_analysis, get_store, pick_experiment, revive_dispatcher, setup_page, show_figure, show_table
 from ui.decision import decision_record
 from ui.delivery import take_home, where_they_disagree
 
 setup_page("Compare")
+# Runs left `running` by a dispatcher that died (the system killed it) read "Partial results" here until someone
+# found Resume: whoever looks at the results brings a dispatcher back, whose recovery resumes or retries them
+revive_dispatcher()
 st.title("Compare")
 store = get_store()
 exp_id = pick_experiment()

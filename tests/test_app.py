@@ -469,6 +469,33 @@ def test_side_by_side_opens_on_a_pair_of_one_task(empty_store):
     assert not at.error
 
 
+def test_compare_revives_a_dead_dispatcher_too(empty_store, monkeypatch):
+    """Issue 41, item 8: a run whose dispatcher the system killed read "Partial results" on Compare until the user
+    found Resume. Compare brings a dispatcher back (Home's revival switched off here, to see Compare's), whose recovery
+    resumes the run."""
+    import ui.home
+    from training.service.runner import dispatcher_alive, lock_name
+
+    monkeypatch.setattr(ui.home, "revive_dispatcher", lambda: None)
+
+    exp = make_finished_experiment(empty_store, seeds=(0,), sizes=(50,))
+    run = empty_store.runs(exp)[0]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    empty_store.update_run(run.id, status="running", pid=dead.pid, proc_started=1.0, heartbeat_at=time.time())
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["exp_id"] = exp
+    at.run()
+    assert not dispatcher_alive(empty_store.root, lock_name(empty_store))  # Home's is off
+    at.switch_page("pages/3_Compare.py").run()
+    assert not at.exception, at.exception
+    deadline = time.time() + 60
+    while time.time() < deadline and "requeued" not in [e["kind"] for e in empty_store.events(run.id)]:
+        time.sleep(0.5)
+    assert dispatcher_alive(empty_store.root, lock_name(empty_store))
+    assert "requeued" in [e["kind"] for e in empty_store.events(run.id)]
+
+
 def test_a_visit_revives_a_dead_dispatcher_and_its_orphaned_run_is_recovered(empty_store):
     """Issue 28: the app started a dispatcher only when something was queued, so after a crash that left runs
     `running` (dispatcher and workers gone) a hosted instance stayed dead. A visit to Home now starts one, whose

@@ -1,6 +1,7 @@
 """Compare answers the question at the top — a recommendation per training-set size in plain words, with
 "partial results" while runs go — and a team turns the experiment into a decision record there: question,
 constraints, comments, sign-off; the Report page carries it. (Issue 14, problems 3 and 5, decision reviews.)"""
+import os
 import re
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from tests.browser_fixtures import loaded, needs_chromium, shot
 from training.service.bundle import export_bundle, import_bundle, read_bundle, write_bundle
 from training.service.records import Status
+from training.service.runner import acquire_lock
 from training.service.store import Store
 from training.testing import make_finished_experiment
 
@@ -75,6 +77,7 @@ def test_compare_recommends_then_a_team_records_comments_and_signs_a_decision(st
 
     # mid-run, the recommendation says it is partial and does not ask for seeds the config already has
     late = [r for r in store.runs(exp) if r.role == "grid" and r.seed > 0]
+    lock = acquire_lock(store.root)  # stands in for a dispatcher: Compare revives a missing one to train queued runs
     try:
         for r in late:
             store.update_run(r.id, status=Status.QUEUED)
@@ -85,6 +88,8 @@ def test_compare_recommends_then_a_team_records_comments_and_signs_a_decision(st
     finally:  # the store is the session's: leave no queued run for a page to start a dispatcher for
         for r in late:
             store.update_run(r.id, status=Status.DONE)
+        os.close(lock)
+        (store.root / "dispatcher.lock").unlink()
 
 
 def test_the_recommended_model_downloads_from_compare_and_loads_without_head_start(static_app_server, browser,
