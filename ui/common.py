@@ -359,7 +359,7 @@ def enqueue(config_or_preset: dict | str, owner: str | None = None,
 def revive_dispatcher() -> None:
     """Start a dispatcher when work waits for one: queued runs, or runs marked running whose dispatcher may be gone
     (a reboot, a crash). An existing one is found by its lock (nothing starts twice); a new one's recovery adopts the
-    live workers and re-queues the runs whose workers are gone. Home and Live call it on each visit, so a hosted
+    live workers and re-queues the runs whose workers are gone. Home, Live and Compare call it on each visit, so a hosted
     instance whose dispatcher died comes back with its first visitor (it waited for a queued run before)."""
     store = get_store()
     if store.runs(status="queued") or store.runs(status="running"):
