@@ -152,14 +152,14 @@ STRAY_CHOICES = {"stop": "Stop: I will fix the file", "drop": "Leave these rows 
 
 
 def stray_choice(preview: pd.DataFrame, label_column: str | None, name: str, key_suffix: str) -> str:
-    """Rows whose label does not fit the others (`columns.stray_labels`: 'S' and 'C' among Survived's 0 and 1), named
+    """Rows whose label does not fit the others (`labels.stray_labels`: 'S' and 'C' among Survived's 0 and 1), named
     in a warning with a choice of what to do — never a silent extra class; "stop" (refused at launch, with the same
-    words) until the user picks."""
+    words) until the user picks; "" when every label fits (nothing to choose)."""
     if not label_column or label_column not in preview.columns:
-        return "stop"
+        return ""
     stray, why = stray_labels(preview[label_column].dropna().tolist())
     if not stray:
-        return "stop"
+        return ""
     st.warning(stray_words(stray, why, label_column, name, int(preview[label_column].notna().sum())) + ".")
     choice = st.radio("Rows whose label does not fit", list(STRAY_CHOICES), format_func=STRAY_CHOICES.get,
                       horizontal=True, key=f"new_stray_{label_column}{key_suffix}", help=DATA_DOCS["stray_labels"])
@@ -167,11 +167,6 @@ def stray_choice(preview: pd.DataFrame, label_column: str | None, name: str, key
         st.error("Nothing starts while these rows are in the file as they are: fix the file and upload it again, or "
                  "choose above to leave them out or keep them as classes.")
     return choice
-
-
-def stray_stop(message: str) -> bool:
-    """A planning error that only repeats `stray_choice`'s warning (the user has not chosen yet)."""
-    return "does not fit the others" in message
 
 
 def in_page_words(message: str, uploads: dict[str, str]) -> str:
@@ -335,15 +330,18 @@ else:
                 target = data["label_column"]
                 others = [c for c in columns if c != target]
                 auto = {}  # column -> why it is dropped, for an upload whose target reads
-                stray = "stop"
+                stray = ""
                 if preview is not None and kinds()[task].classification:
-                    data["stray_labels"] = stray = stray_choice(preview, target, up.name, key_suffix)
-                if preview is not None:
+                    stray = stray_choice(preview, target, up.name, key_suffix)
+                data["stray_labels"] = stray or "stop"
+                if stray == "stop":
+                    data_problems.append("")  # said beside the choice: nothing is checked until it is made
+                elif preview is not None:
                     try:
-                        checked_table = _table(data["source"], up.name, task, target, None, stray)
+                        checked_table = _table(data["source"], up.name, task, target, None, stray or "stop")
                         auto = dict(zip(checked_table.dropped_columns, checked_table.notes, strict=True))
                     except HeadStartError as e:
-                        data_problems.append("" if stray_stop(str(e)) else in_page_words(str(e), uploads))
+                        data_problems.append(in_page_words(str(e), uploads))
                 # The user's own removals outlive a change of target; the picker is keyed by target, so the old
                 # target comes back as a feature and the new one leaves (Streamlit keeps a keyed widget's value).
                 removed = st.session_state.setdefault("new_features_removed" + key_suffix, set())
@@ -360,13 +358,13 @@ else:
                                "stays an ID or a constant).")
                 if preview is not None and not data_problems:
                     try:
-                        chosen = _table(data["source"], up.name, task, target, tuple(features), stray)
+                        chosen = _table(data["source"], up.name, task, target, tuple(features), stray or "stop")
                         if chosen.duplicate_rows:
                             st.caption(table_data.duplicates_note(chosen.duplicate_rows, len(chosen)) + ".")
                         for warning in table_data.class_warnings(chosen):
                             st.warning(warning)
                     except HeadStartError as e:
-                        data_problems.append("" if stray_stop(str(e)) else in_page_words(str(e), uploads))
+                        data_problems.append(in_page_words(str(e), uploads))
         else:
             data["label_column"] = defaults["label"]
             st.caption(f"Target column: {defaults['label']}.")
@@ -392,8 +390,8 @@ else:
                 for warning in label_warnings(preview, data.get("label_column"), up.name):
                     st.warning(warning)
                 stray = stray_choice(preview, data.get("label_column"), up.name, key_suffix)
-                data["stray_labels"] = stray
-                if stray == "stop" and stray_labels(preview[data["label_column"]].dropna().tolist())[0]:
+                data["stray_labels"] = stray or "stop"
+                if stray == "stop":
                     data_problems.append("")  # said above, beside the choice
     for problem in data_problems:
         if problem:  # an empty one was said beside its control

@@ -89,7 +89,7 @@ def load_table(source: str, *, labelled: bool, text_column: str = "text", label_
                min_classes: int = 2, stray: str = "stop") -> Table:
     """Rows of `source` mapped to (text, label where `labelled`, group), validated (a labelled table needs
     `min_classes` classes; an eval set may hold one). Labels that do not fit the others are refused, left out or kept
-    as `stray` says (`columns.apply_stray_policy`)."""
+    as `stray` says (`labels.apply_stray_policy`)."""
     df = load_frame(source, hf_split=hf_split, max_rows=max_rows)
     read_note = df.attrs.get("note") or ""
     where = describe_source(source)
@@ -312,8 +312,7 @@ def _read_delimited(path: Path, sep: str, name: str) -> pd.DataFrame:
     options = dict(sep=sep, encoding="utf-8", dtype=str, keep_default_na=False, na_values=[""], index_col=False)
     if headerless:
         options.update(header=None, names=[f"column {i + 1}" for i in range(len(header))])
-    lines = _data_lines(path) - (0 if headerless else 1)
-    unquoted = None
+    unquoted = lines = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
@@ -328,8 +327,11 @@ def _read_delimited(path: Path, sep: str, name: str) -> pd.DataFrame:
             raise DataError(message) from None
         df, merged = unquoted, None
     else:
-        merged = lines - len(df)
-        if len(header) > 1 and merged > 0:
+        merged = 0  # lines pandas ran into other rows: only a quoted cell with a line break does, so count them only then
+        if len(header) > 1 and any(df[c].str.contains("[\r\n]", na=False).any() for c in df.columns):
+            lines = _data_lines(path) - (0 if headerless else 1)
+            merged = lines - len(df)
+        if merged > 0:
             unquoted = _quotes_as_text(path, sep, len(header), headerless, options.get("names"))
             if unquoted is not None:
                 df = unquoted

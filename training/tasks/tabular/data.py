@@ -134,7 +134,7 @@ def table_from_frame(df: pd.DataFrame, task: str, label_column: str, feature_col
                      where: str, stray: str = "stop") -> TabularTable:
     """The checks of `load_tabular_table` on a frame already read (the New experiment page runs them on an upload
     before planning, so the columns it will drop are named next to the pickers). A classification target's values
-    that do not fit the others are refused, left out or kept as `stray` says (`columns.apply_stray_policy`)."""
+    that do not fit the others are refused, left out or kept as `stray` says (`labels.apply_stray_policy`)."""
     if len(df) == 0:
         raise DataError(f"{where} has no rows; give a file with a header row and at least a few rows")
     columns = list(df.columns)
